@@ -1,0 +1,83 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  timingSafeEqual,
+  createHmac,
+  type KeyObject,
+} from 'node:crypto';
+
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the raw key follows. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export interface SigningKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+  /** The raw 32-byte public key, as carried in certificates and product configs. */
+  readonly publicKeyRaw: Buffer;
+}
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicKey, publicKeyRaw: rawPublicKey(publicKey) };
+}
+
+export function rawPublicKey(key: KeyObject): Buffer {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return Buffer.from(der.subarray(ED25519_SPKI_PREFIX.length));
+}
+
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new RangeError(`an Ed25519 public key has 32 bytes, got ${raw.length}`);
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+export function privateKeyToPem(key: KeyObject): string {
+  return key.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+export function signingKeyPairFromPem(pem: string): SigningKeyPair {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('the signing key file does not hold an Ed25519 key');
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, publicKeyRaw: rawPublicKey(publicKey) };
+}
+
+export function signMessage(privateKey: KeyObject, message: Uint8Array): Buffer {
+  return sign(null, message, privateKey);
+}
+
+export function verifyMessage(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  try {
+    return verify(null, message, publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** A short identifier of a public key: the first 8 bytes of its SHA-256. */
+export function keyFingerprint(publicKeyRaw: Uint8Array): Buffer {
+  return sha256(publicKeyRaw).subarray(0, 8);
+}
+
+export function keyedHash(secret: Uint8Array, value: string): string {
+  return createHmac('sha256', secret).update(value).digest('hex');
+}
+
+/** Compares two secrets in constant time (lengths are not secret). */
+export function secretsEqual(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  const x = typeof a === 'string' ? Buffer.from(a) : Buffer.from(a);
+  const y = typeof b === 'string' ? Buffer.from(b) : Buffer.from(b);
+  if (x.length !== y.length) return false;
+  return timingSafeEqual(x, y);
+}

@@ -1,0 +1,29 @@
+/** Stable codes for errors raised by core (keys, ids, wire codec, certificates). */
+export const coreErrorCodes = {
+  KEY_MALFORMED: 'the text is not a product key in the XXXXX-XXXXX-XXXXX-XXXXX-XXXXX form',
+  KEY_CHECKSUM_FAILED: 'key checksum failed: a character was mistyped',
+  KEY_WRONG_TYPE: 'the key is of another type than the operation needs',
+  ID_MALFORMED: 'an identifier is not a GUID (8-4-4-4-12 hex digits)',
+  FRAME_MALFORMED: 'a wire frame does not follow the protocol declaration',
+  FRAME_TOO_LARGE: 'a wire frame is larger than the protocol allows',
+  CERT_MALFORMED: 'a host certificate does not follow its declaration',
+  PRODUCT_CONFIG_INVALID: 'a product configuration file is invalid',
+} as const;
+
+export type CoreErrorCode = keyof typeof coreErrorCodes;
+
+export class CoreError extends Error {
+  override readonly name = 'CoreError';
+  constructor(
+    readonly code: CoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Secrets are shown by their last five characters only. */
+export function lastFive(secret: string): string {
+  const compact = secret.replace(/[^0-9A-Za-z]/g, '');
+  return `…${compact.slice(-5)}`;
+}

@@ -1,0 +1,166 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { CoreError } from './errors.js';
+
+/**
+ * Product keys: 25 symbols of Crockford base32 in five groups, e.g. `4Y1QG-…`.
+ *
+ *   symbol 0       key type (see KEY_TYPES)
+ *   symbols 1..20  100-bit payload (random; derived from the group for a GVLK)
+ *   symbol 21      Luhn mod 32 check over symbols 0..20: every single mistyped symbol and
+ *                  every swap of two neighbours is caught
+ *   symbols 22..24 15 bits of SHA-256 over symbols 0..21: random typos pass with p = 2^-20
+ *
+ * A typo is reported as "key checksum failed", never read as another key.
+ */
+export const KEY_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const N = KEY_ALPHABET.length;
+const KEY_SYMBOLS = 25;
+
+export const KEY_TYPES = {
+  gvlk: 1,
+  'kms-host': 2,
+  mak: 3,
+  retail: 4,
+} as const;
+export type KeyType = keyof typeof KEY_TYPES;
+const TYPE_BY_CODE = new Map<number, KeyType>(
+  Object.entries(KEY_TYPES).map(([name, code]) => [code, name as KeyType]),
+);
+
+export interface ProductKey {
+  /** Canonical form, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
+  readonly text: string;
+  readonly type: KeyType;
+  /** 100-bit payload, 13 bytes (the top 4 bits of the last byte are zero). */
+  readonly payload: Buffer;
+}
+
+const SYMBOL_VALUE = new Map<string, number>();
+for (let i = 0; i < N; i++) SYMBOL_VALUE.set(KEY_ALPHABET[i] as string, i);
+// Crockford's decoding: letters people confuse with digits read as those digits.
+SYMBOL_VALUE.set('O', 0);
+SYMBOL_VALUE.set('I', 1);
+SYMBOL_VALUE.set('L', 1);
+
+function luhnCheckSymbol(values: readonly number[]): number {
+  let factor = 2;
+  let sum = 0;
+  for (let i = values.length - 1; i >= 0; i--) {
+    let addend = factor * (values[i] as number);
+    factor = factor === 2 ? 1 : 2;
+    addend = Math.floor(addend / N) + (addend % N);
+    sum += addend;
+  }
+  return (N - (sum % N)) % N;
+}
+
+function hashSymbols(values: readonly number[]): number[] {
+  const digest = createHash('sha256')
+    .update('volact-key-v1\0')
+    .update(Buffer.from(values))
+    .digest();
+  const bits = digest.readUInt16BE(0) >>> 1; // 15 bits
+  return [(bits >>> 10) & 31, (bits >>> 5) & 31, bits & 31];
+}
+
+function payloadToSymbols(payload: Buffer): number[] {
+  const out: number[] = [];
+  let acc = 0n;
+  for (const b of payload) acc = (acc << 8n) | BigInt(b);
+  acc >>= 4n; // 104 bits stored, 100 used
+  for (let i = 19; i >= 0; i--) out[i] = Number((acc >> BigInt(5 * (19 - i))) & 31n);
+  return out;
+}
+
+function symbolsToPayload(symbols: readonly number[]): Buffer {
+  let acc = 0n;
+  for (const s of symbols) acc = (acc << 5n) | BigInt(s);
+  acc <<= 4n;
+  const out = Buffer.alloc(13);
+  for (let i = 12; i >= 0; i--) {
+    out[i] = Number(acc & 0xffn);
+    acc >>= 8n;
+  }
+  return out;
+}
+
+function render(values: readonly number[]): string {
+  const chars = values.map((v) => KEY_ALPHABET[v]).join('');
+  return chars.match(/.{5}/g)!.join('-');
+}
+
+/** Builds a key of `type` around a payload (random if not given). */
+export function makeKey(type: KeyType, payload: Buffer = randomBytes(13)): ProductKey {
+  if (payload.length < 13) throw new RangeError('a key payload has 13 bytes');
+  const p = Buffer.from(payload.subarray(0, 13));
+  p[12] = (p[12] as number) & 0xf0;
+  const values = [KEY_TYPES[type], ...payloadToSymbols(p)];
+  values.push(luhnCheckSymbol(values));
+  values.push(...hashSymbols(values));
+  return { text: render(values), type, payload: p };
+}
+
+/** Strict parser: length, alphabet, both checks, known type. */
+export function parseKey(input: string): ProductKey {
+  if (typeof input !== 'string' || input.length > 64) {
+    throw new CoreError('KEY_MALFORMED', 'a product key has 25 characters in five groups of five');
+  }
+  const compact = input.trim().toUpperCase().replace(/[-\s]/g, '');
+  if (compact.length !== KEY_SYMBOLS) {
+    throw new CoreError(
+      'KEY_MALFORMED',
+      `a product key has 25 characters in five groups of five (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX); got ${compact.length}`,
+    );
+  }
+  const values: number[] = [];
+  for (let i = 0; i < compact.length; i++) {
+    const ch = compact[i] as string;
+    const v = SYMBOL_VALUE.get(ch);
+    if (v === undefined) {
+      throw new CoreError(
+        'KEY_MALFORMED',
+        `character ${i + 1} ("${ch}") is not used in product keys; keys use 0-9 and A-Z except I, L, O, U`,
+      );
+    }
+    values.push(v);
+  }
+  const body = values.slice(0, 21);
+  const hash = hashSymbols(values.slice(0, 22));
+  if (
+    luhnCheckSymbol(body) !== values[21] ||
+    hash[0] !== values[22] ||
+    hash[1] !== values[23] ||
+    hash[2] !== values[24]
+  ) {
+    throw new CoreError('KEY_CHECKSUM_FAILED', 'key checksum failed: check the key for a mistyped character');
+  }
+  const type = TYPE_BY_CODE.get(values[0] as number);
+  if (!type) throw new CoreError('KEY_MALFORMED', `the key's type symbol ${values[0]} is not a known key type`);
+  return { text: render(values), type, payload: symbolsToPayload(values.slice(1, 21)) };
+}
+
+/** Parses a key and insists on its type, naming what was given instead. */
+export function parseKeyOfType(input: string, ...expected: KeyType[]): ProductKey {
+  const key = parseKey(input);
+  if (!expected.includes(key.type)) {
+    throw new CoreError(
+      'KEY_WRONG_TYPE',
+      `this is a ${key.type} key (${lastFiveOf(key)}); expected a ${expected.join(' or ')} key`,
+    );
+  }
+  return key;
+}
+
+export function lastFiveOf(key: ProductKey | string): string {
+  const text = typeof key === 'string' ? key : key.text;
+  return `…${text.replace(/-/g, '').slice(-5)}`;
+}
+
+/**
+ * A group's generic volume licence key (GVLK) is public and the same on every volume
+ * installation of the group: derived from the authority's root key and the group id.
+ */
+export function gvlkFor(rootPublicKey: Buffer, groupId: Buffer): ProductKey {
+  const payload = createHash('sha256').update('volact-gvlk-v1\0').update(rootPublicKey).update(groupId).digest();
+  return makeKey('gvlk', payload);
+}

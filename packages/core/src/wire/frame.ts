@@ -1,0 +1,52 @@
+import { CoreError } from '../errors.js';
+
+/**
+ * Framing on the KMS TCP connection: every message is a 4-byte big-endian payload length
+ * followed by the payload. Lengths are checked before anything is buffered, so a peer
+ * cannot make the other side hold more than `maxPayload` bytes per connection.
+ */
+export const FRAME_HEADER = 4;
+
+export function frame(payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.set(payload, FRAME_HEADER);
+  return out;
+}
+
+/**
+ * Splits a byte stream into frame payloads. `push` returns the complete payloads found;
+ * a declared length outside 1..maxPayload throws FRAME_TOO_LARGE / FRAME_MALFORMED and the
+ * caller drops the connection (the stream can no longer be trusted to be in sync).
+ */
+export class FrameReader {
+  #pending: Buffer | null = null;
+  constructor(readonly maxPayload: number) {}
+
+  push(chunk: Buffer): Buffer[] {
+    let buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
+    this.#pending = null;
+    const out: Buffer[] = [];
+    let off = 0;
+    while (buf.length - off >= FRAME_HEADER) {
+      const len = buf.readUInt32BE(off);
+      if (len === 0) throw new CoreError('FRAME_MALFORMED', 'empty frame');
+      if (len > this.maxPayload) {
+        throw new CoreError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxPayload}`);
+      }
+      if (buf.length - off - FRAME_HEADER < len) break;
+      out.push(buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len));
+      off += FRAME_HEADER + len;
+    }
+    if (off < buf.length) {
+      // Copy so a small remainder does not pin a large socket buffer.
+      buf = Buffer.from(buf.subarray(off));
+      this.#pending = buf;
+    }
+    return out;
+  }
+
+  get bufferedBytes(): number {
+    return this.#pending?.length ?? 0;
+  }
+}

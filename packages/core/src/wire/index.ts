@@ -1,0 +1,3 @@
+export * from './frame.js';
+export * from './merkle.js';
+export * from './messages.js';
