@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CoreError } from '../errors.js';
 import { MAX_CERT_BYTES } from '../certificate.js';
 import type { ProofStep } from './merkle.js';
@@ -15,7 +16,7 @@ export const PROTOCOL_VERSION = 1;
 export const MessageType = { ActivationRequest: 1, ActivationResponse: 2, ErrorResponse: 3 } as const;
 
 /**
- * ActivationRequest, 60 bytes:
+ * ActivationRequest, 68 bytes:
  *   0  u8   version (1)
  *   1  u8   type (1)
  *   2  u8   licenceState (code, see licence-state.ts; 0..5)
@@ -24,8 +25,15 @@ export const MessageType = { ActivationRequest: 1, ActivationResponse: 2, ErrorR
  *   20 16   clientId (CMID)
  *   36 16   nonce (random per request; echoed in the signed response)
  *   52 u64  clientTime (ms)
+ *   60 8    check: first 8 bytes of SHA-256 over bytes 0..60. Not a MAC (GVLKs are public):
+ *           it keeps a corrupted frame from being counted as a new client.
  */
-export const ACTIVATION_REQUEST_SIZE = 60;
+export const ACTIVATION_REQUEST_SIZE = 68;
+const REQUEST_CHECKED = 60;
+
+function requestCheck(p: Buffer): Buffer {
+  return createHash('sha256').update(p.subarray(0, REQUEST_CHECKED)).digest().subarray(0, 8);
+}
 
 export interface ActivationRequest {
   readonly licenceState: number;
@@ -112,15 +120,17 @@ export function encodeActivationRequest(req: ActivationRequest): Buffer {
   req.clientId.copy(out, 20, 0, 16);
   req.nonce.copy(out, 36, 0, 16);
   out.writeBigUInt64BE(BigInt(req.clientTime), 52);
+  requestCheck(out).copy(out, REQUEST_CHECKED);
   return out;
 }
 
-/** Strict: exact size, known version and type, state in range, reserved bits zero. */
+/** Strict: exact size, known version and type, check bytes, state in range, reserved bits zero. */
 export function decodeActivationRequest(p: Buffer): ActivationRequest {
   if (p.length < 2) malformed('payload shorter than its header');
   if (p[0] !== PROTOCOL_VERSION) throw new CoreError('FRAME_MALFORMED', `unsupported protocol version ${p[0]}`);
   if (p[1] !== MessageType.ActivationRequest) malformed(`message type ${p[1]} is not an activation request`);
-  if (p.length !== ACTIVATION_REQUEST_SIZE) malformed(`activation request is ${p.length} bytes, expected 60`);
+  if (p.length !== ACTIVATION_REQUEST_SIZE) malformed(`activation request is ${p.length} bytes, expected ${ACTIVATION_REQUEST_SIZE}`);
+  if (!requestCheck(p).equals(p.subarray(REQUEST_CHECKED))) malformed('request check bytes do not match (corrupted frame)');
   if ((p[2] as number) > 5) malformed(`licence state ${p[2]} is out of range 0..5`);
   if (p[3] !== 0) malformed('reserved flags must be zero');
   const time = p.readBigUInt64BE(52);

@@ -1,0 +1,13 @@
+export { Authority } from './authority.js';
+export type {
+  AuthorityOptions,
+  HostActivationRequest,
+  HostActivationResult,
+  MintKeyRequest,
+  MintedKey,
+} from './authority.js';
+export { AuthorityError, authorityErrors } from './errors.js';
+export type { AuthorityErrorCode } from './errors.js';
+export { createAuthorityServer } from './http.js';
+export type { AuthorityServerOptions } from './http.js';
+export type { AuthorityStore } from './store.js';

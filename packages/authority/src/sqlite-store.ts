@@ -1,0 +1,245 @@
+import Database from 'better-sqlite3';
+import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
+
+/** Schema migrations, applied in order at open; the applied version is kept in user_version. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE product_groups (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, kind TEXT NOT NULL,
+     threshold INTEGER NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE product_keys (
+     id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, type TEXT NOT NULL, last5 TEXT NOT NULL,
+     host_limit INTEGER, activations_per_host INTEGER, created_at INTEGER NOT NULL, revoked_at INTEGER);
+   CREATE TABLE key_groups (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), group_id TEXT NOT NULL REFERENCES product_groups(id),
+     PRIMARY KEY (key_id, group_id));
+   CREATE TABLE host_activations (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), hardware_id TEXT NOT NULL,
+     host_public_key BLOB NOT NULL, activation_count INTEGER NOT NULL,
+     first_activated_at INTEGER NOT NULL, last_activated_at INTEGER NOT NULL,
+     certificate_serial TEXT NOT NULL, certificate_expires_at INTEGER NOT NULL,
+     PRIMARY KEY (key_id, hardware_id));
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, action TEXT NOT NULL,
+     result TEXT NOT NULL, key_last5 TEXT, detail TEXT);`,
+];
+
+interface GroupRow {
+  id: string;
+  name: string;
+  kind: string;
+  threshold: number;
+}
+interface KeyRow {
+  id: string;
+  key_hash: string;
+  type: string;
+  last5: string;
+  host_limit: number | null;
+  activations_per_host: number | null;
+  created_at: number;
+  revoked_at: number | null;
+  group_ids: string | null;
+}
+interface HostRow {
+  key_id: string;
+  hardware_id: string;
+  host_public_key: Buffer;
+  activation_count: number;
+  first_activated_at: number;
+  last_activated_at: number;
+  certificate_serial: string;
+  certificate_expires_at: number;
+}
+
+const toGroup = (r: GroupRow): ProductGroup => ({
+  id: r.id,
+  name: r.name,
+  kind: r.kind as GroupKind,
+  threshold: r.threshold,
+});
+const toHost = (r: HostRow): HostActivationRecord => ({
+  keyId: r.key_id,
+  hardwareId: r.hardware_id,
+  hostPublicKey: r.host_public_key,
+  activationCount: r.activation_count,
+  firstActivatedAt: r.first_activated_at,
+  lastActivatedAt: r.last_activated_at,
+  certificateSerial: r.certificate_serial,
+  certificateExpiresAt: r.certificate_expires_at,
+});
+
+/**
+ * SQLite engine (better-sqlite3, WAL). Writes from several processes on the same file are
+ * serialised by SQLite's write lock (BEGIN IMMEDIATE); within one process by a promise chain.
+ */
+export class SqliteAuthorityStore implements AuthorityStore {
+  readonly #db: Database.Database;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[v] as string);
+        this.#db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
+    return this.#serial(async () => {
+      this.#db
+      .prepare('INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(group.id, group.name, group.kind, group.threshold, group.createdAt);
+    });
+  }
+
+  async findGroup(nameOrId: string): Promise<ProductGroup | undefined> {
+    const row = this.#db
+      .prepare('SELECT id, name, kind, threshold FROM product_groups WHERE name = ? OR id = ?')
+      .get(nameOrId, nameOrId.toLowerCase()) as GroupRow | undefined;
+    return row && toGroup(row);
+  }
+
+  async listGroups(): Promise<ProductGroup[]> {
+    const rows = this.#db.prepare('SELECT id, name, kind, threshold FROM product_groups ORDER BY name').all() as GroupRow[];
+    return rows.map(toGroup);
+  }
+
+  addKey(record: KeyRecord): Promise<void> {
+    return this.#serial(async () => this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.id,
+          record.keyHash,
+          record.type,
+          record.last5,
+          record.hostLimit,
+          record.activationsPerHost,
+          record.createdAt,
+          record.revokedAt,
+        );
+      const link = this.#db.prepare('INSERT INTO key_groups (key_id, group_id) VALUES (?, ?)');
+      for (const g of record.groupIds) link.run(record.id, g);
+    })());
+  }
+
+  async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
+    const row = this.#db
+      .prepare(
+        `SELECT k.*, (SELECT group_concat(group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
+         FROM product_keys k WHERE key_hash = ?`,
+      )
+      .get(keyHash) as KeyRow | undefined;
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      keyHash: row.key_hash,
+      type: row.type as KeyType,
+      last5: row.last5,
+      groupIds: row.group_ids ? row.group_ids.split(',') : [],
+      hostLimit: row.host_limit,
+      activationsPerHost: row.activations_per_host,
+      createdAt: row.created_at,
+      revokedAt: row.revoked_at,
+    };
+  }
+
+  async listHosts(keyId: string): Promise<HostActivationRecord[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM host_activations WHERE key_id = ? ORDER BY first_activated_at')
+      .all(keyId) as HostRow[];
+    return rows.map(toHost);
+  }
+
+  /** Writes run one at a time so none lands inside another's open transaction. */
+  #serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  withHostActivation<T>(_keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
+    return this.#serial(async (): Promise<T> => {
+      const db = this.#db;
+      const tx: HostActivationTx = {
+        findHost: async (keyId, hardwareId) => {
+          const row = db
+            .prepare('SELECT * FROM host_activations WHERE key_id = ? AND hardware_id = ?')
+            .get(keyId, hardwareId) as HostRow | undefined;
+          return row && toHost(row);
+        },
+        countHosts: async (keyId) =>
+          (db.prepare('SELECT count(*) AS n FROM host_activations WHERE key_id = ?').get(keyId) as { n: number }).n,
+        saveHost: async (r) => {
+          db.prepare(
+            `INSERT INTO host_activations (key_id, hardware_id, host_public_key, activation_count,
+               first_activated_at, last_activated_at, certificate_serial, certificate_expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (key_id, hardware_id) DO UPDATE SET host_public_key = excluded.host_public_key,
+               activation_count = excluded.activation_count, last_activated_at = excluded.last_activated_at,
+               certificate_serial = excluded.certificate_serial, certificate_expires_at = excluded.certificate_expires_at`,
+          ).run(
+            r.keyId,
+            r.hardwareId,
+            r.hostPublicKey,
+            r.activationCount,
+            r.firstActivatedAt,
+            r.lastActivatedAt,
+            r.certificateSerial,
+            r.certificateExpiresAt,
+          );
+        },
+      };
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(tx);
+        db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  audit(entry: AuditEntry): Promise<void> {
+    return this.#serial(async () => {
+      this.#db
+      .prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)')
+      .run(entry.at, entry.action, entry.result, entry.keyLast5 ?? null, entry.detail ?? null);
+    });
+  }
+
+  async recentAudit(limit: number): Promise<AuditEntry[]> {
+    const rows = this.#db
+      .prepare('SELECT at, action, result, key_last5, detail FROM audit_log ORDER BY id DESC LIMIT ?')
+      .all(limit) as { at: number; action: string; result: string; key_last5: string | null; detail: string | null }[];
+    return rows.map((r) => ({
+      at: r.at,
+      action: r.action,
+      result: r.result,
+      keyLast5: r.key_last5 ?? undefined,
+      detail: r.detail ?? undefined,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.#queue;
+    this.#db.close();
+  }
+}

@@ -1,0 +1,70 @@
+import { decodeHostCertificate, systemClock, type Clock } from '@volact/core';
+import { KmsHostError } from './errors.js';
+import type { HostState } from './host-state.js';
+
+export interface HostActivationOutcome {
+  readonly expiresAt: number;
+  readonly groups: { id: string; name: string; threshold: number }[];
+  readonly hostsUsed: number;
+  readonly hostLimit: number;
+}
+
+/**
+ * Activates the installed host key online: sends the key, the host's public key and its
+ * hardware id to the authority and stores the certificate it returns. Sends nothing about
+ * clients (the reference: client IDs are never transmitted).
+ */
+export async function activateHostOnline(
+  state: HostState,
+  authorityUrl: string,
+  options: { clock?: Clock; timeoutMs?: number } = {},
+): Promise<HostActivationOutcome> {
+  const clock = options.clock ?? systemClock;
+  const url = new URL('/v1/host-activations', authorityUrl);
+  const body = {
+    hostKey: state.hostKey,
+    hostPublicKey: state.signingKey().publicKeyRaw.toString('base64'),
+    hardwareId: state.hardwareId,
+  };
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+  } catch (err) {
+    throw new KmsHostError(
+      'AUTHORITY_UNREACHABLE',
+      `cannot reach the authority at ${url.origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+    );
+  }
+  const payload = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) {
+    const error = (payload.error ?? {}) as { code?: string; message?: string };
+    throw new KmsHostError(
+      'HOST_ACTIVATION_REFUSED',
+      `the authority refused: ${error.code ?? response.status}: ${error.message ?? response.statusText}`,
+      error.code,
+    );
+  }
+  const certificate = Buffer.from(String(payload.certificate ?? ''), 'base64');
+  const cert = decodeHostCertificate(certificate);
+  if (!cert.hostPublicKey.equals(state.signingKey().publicKeyRaw)) {
+    throw new KmsHostError('HOST_ACTIVATION_REFUSED', 'the authority certified another public key than this host\'s');
+  }
+  const groups = (payload.groups as { id: string; name: string; threshold: number }[]) ?? [];
+  state.recordActivation({
+    authorityUrl: url.origin,
+    certificate: certificate.toString('base64'),
+    activatedAt: new Date(clock.now()).toISOString(),
+    groups: groups.map((g) => ({ id: g.id, name: g.name, threshold: g.threshold })),
+  });
+  return {
+    expiresAt: cert.expiresAt,
+    groups,
+    hostsUsed: Number(payload.hostsUsed),
+    hostLimit: Number(payload.hostLimit),
+  };
+}

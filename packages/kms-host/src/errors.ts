@@ -1,0 +1,25 @@
+/** The KMS host's error catalogue. */
+export const kmsHostErrors = {
+  HOST_NOT_INITIALISED: 'the data directory holds no host; run `volact host install-key` first',
+  HOST_KEY_INVALID: 'the KMS host key is malformed, mistyped or not a host key',
+  HOST_NOT_ACTIVATED: 'the host key is installed but not activated; run `volact host activate`',
+  HOST_CERTIFICATE_EXPIRED: 'the host certificate has expired; run `volact host activate` to renew it',
+  HOST_ACTIVATION_REFUSED: 'the authority refused to activate the host key',
+  AUTHORITY_UNREACHABLE: 'the authority could not be reached',
+  HOST_CONFIG_INVALID: 'a host setting is invalid',
+  HOST_LISTEN_FAILED: 'the host could not listen on the address',
+} as const;
+
+export type KmsHostErrorCode = keyof typeof kmsHostErrors;
+
+export class KmsHostError extends Error {
+  override readonly name = 'KmsHostError';
+  constructor(
+    readonly code: KmsHostErrorCode,
+    message: string,
+    /** The authority's code when the authority refused. */
+    readonly authorityCode?: string,
+  ) {
+    super(message);
+  }
+}

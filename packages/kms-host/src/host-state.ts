@@ -1,0 +1,127 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  CoreError,
+  decodeHostCertificate,
+  generateSigningKeyPair,
+  lastFiveOf,
+  parseKeyOfType,
+  privateKeyToPem,
+  signingKeyPairFromPem,
+  type HostCertificate,
+  type SigningKeyPair,
+} from '@volact/core';
+import { KmsHostError } from './errors.js';
+
+const STATE_FILE = 'host.json';
+const SIGNING_KEY_FILE = 'host-signing-key.pem';
+export const WINDOW_DB_FILE = 'host.db';
+
+const groupSchema = z.object({ id: z.string(), name: z.string(), threshold: z.number().int() });
+const stateSchema = z.object({
+  format: z.literal('volact-host/1'),
+  hostKey: z.string(),
+  hardwareId: z.string(),
+  installedAt: z.string(),
+  activation: z
+    .object({
+      authorityUrl: z.string(),
+      certificate: z.string(),
+      activatedAt: z.string(),
+      groups: z.array(groupSchema),
+    })
+    .optional(),
+});
+export type HostStateFile = z.infer<typeof stateSchema>;
+export type HostGroup = z.infer<typeof groupSchema>;
+
+/**
+ * The host's data directory: host.json (installed key — a secret, mode 0600 — hardware id and
+ * the activation), host-signing-key.pem (the key pair the certificate certifies), host.db
+ * (client-ID windows and statistics).
+ */
+export class HostState {
+  private constructor(
+    readonly dataDir: string,
+    private file: HostStateFile,
+  ) {}
+
+  static exists(dataDir: string): boolean {
+    return existsSync(join(dataDir, STATE_FILE));
+  }
+
+  /** Installs a host key (replacing any earlier one; a new key needs a new activation). */
+  static installKey(dataDir: string, hostKey: string, hardwareId: string, now: number): HostState {
+    let key;
+    try {
+      key = parseKeyOfType(hostKey, 'kms-host');
+    } catch (err) {
+      if (err instanceof CoreError) throw new KmsHostError('HOST_KEY_INVALID', err.message);
+      throw err;
+    }
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (!existsSync(join(dataDir, SIGNING_KEY_FILE))) {
+      writeFileSync(join(dataDir, SIGNING_KEY_FILE), privateKeyToPem(generateSigningKeyPair().privateKey), {
+        mode: 0o600,
+      });
+    }
+    const state = new HostState(dataDir, {
+      format: 'volact-host/1',
+      hostKey: key.text,
+      hardwareId,
+      installedAt: new Date(now).toISOString(),
+    });
+    state.save();
+    return state;
+  }
+
+  static open(dataDir: string): HostState {
+    const path = join(dataDir, STATE_FILE);
+    if (!existsSync(path)) {
+      throw new KmsHostError(
+        'HOST_NOT_INITIALISED',
+        `no KMS host in ${dataDir}: run \`volact host install-key --data-dir ${dataDir} KEY\` first`,
+      );
+    }
+    const parsed = stateSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    if (!parsed.success) throw new KmsHostError('HOST_CONFIG_INVALID', `${path} is damaged: ${parsed.error.issues[0]?.message}`);
+    return new HostState(dataDir, parsed.data);
+  }
+
+  get hostKeyLast5(): string {
+    return lastFiveOf(this.file.hostKey);
+  }
+  get hostKey(): string {
+    return this.file.hostKey;
+  }
+  get hardwareId(): string {
+    return this.file.hardwareId;
+  }
+  get activation(): HostStateFile['activation'] {
+    return this.file.activation;
+  }
+  get windowDbPath(): string {
+    return join(this.dataDir, WINDOW_DB_FILE);
+  }
+
+  signingKey(): SigningKeyPair {
+    return signingKeyPairFromPem(readFileSync(join(this.dataDir, SIGNING_KEY_FILE), 'utf8'));
+  }
+
+  certificate(): HostCertificate | undefined {
+    const a = this.file.activation;
+    return a ? decodeHostCertificate(Buffer.from(a.certificate, 'base64')) : undefined;
+  }
+
+  recordActivation(activation: NonNullable<HostStateFile['activation']>): void {
+    this.file = { ...this.file, activation };
+    this.save();
+  }
+
+  private save(): void {
+    const path = join(this.dataDir, STATE_FILE);
+    writeFileSync(`${path}.tmp`, JSON.stringify(this.file, null, 2), { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  }
+}

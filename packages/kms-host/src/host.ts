@@ -1,0 +1,141 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { LICENCE_STATES, systemClock, type Clock } from '@volact/core';
+import { HostState } from './host-state.js';
+import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
+import { KmsServer } from './kms-server.js';
+import { WindowStore, type HostStatistics } from './window-store.js';
+import { KmsHostError } from './errors.js';
+import { createMetricsRegistry, serveMetrics } from './metrics.js';
+import { toWindowSeconds } from './client-id-window.js';
+
+export interface KmsHostConfig {
+  readonly dataDir: string;
+  readonly listen: { host: string; port: number };
+  readonly policy?: KmsPolicy;
+  readonly metrics?: { host: string; port: number };
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly flushIntervalMs?: number;
+  readonly maxConnections?: number;
+}
+
+export interface RunningKmsHost {
+  readonly address: { host: string; port: number };
+  readonly metricsAddress: { host: string; port: number } | undefined;
+  counts(): GroupCount[];
+  statistics(): HostStatistics;
+  /** Stops accepting, answers what is in flight, writes the window, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Opens the host's data directory, checks its activation, restores its windows and serves. */
+export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHost> {
+  const clock = config.clock ?? systemClock;
+  const state = HostState.open(config.dataDir);
+  const certificate = state.certificate();
+  const activation = state.activation;
+  if (!certificate || !activation) {
+    throw new KmsHostError(
+      'HOST_NOT_ACTIVATED',
+      `host key ${state.hostKeyLast5} is installed but not activated: run \`volact host activate --data-dir ${config.dataDir} --authority URL\``,
+    );
+  }
+  if (clock.now() >= certificate.expiresAt) {
+    throw new KmsHostError(
+      'HOST_CERTIFICATE_EXPIRED',
+      `the host certificate expired on ${new Date(certificate.expiresAt).toISOString()}: run \`volact host activate\` to renew it`,
+    );
+  }
+  const store = new WindowStore(state.windowDbPath);
+  const service = new KmsService({
+    clock,
+    store,
+    certificate,
+    groups: activation.groups,
+    policy: config.policy ?? defaultKmsPolicy,
+    ...(config.logger ? { logger: config.logger } : {}),
+  });
+  const server = new KmsServer(service, state.signingKey().privateKey, {
+    host: config.listen.host,
+    port: config.listen.port,
+    ...(config.logger ? { logger: config.logger } : {}),
+    ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
+    ...(config.maxConnections ? { maxConnections: config.maxConnections } : {}),
+  });
+  let address;
+  try {
+    address = await server.listen();
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  let metricsServer: Server | undefined;
+  let metricsAddress: { host: string; port: number } | undefined;
+  if (config.metrics) {
+    metricsServer = await serveMetrics(createMetricsRegistry(service, server.signer), config.metrics.host, config.metrics.port);
+    const a = metricsServer.address();
+    if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
+  }
+  config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
+  return {
+    address,
+    metricsAddress,
+    counts: () => service.counts(),
+    statistics: () => structuredClone(service.stats),
+    async close() {
+      await server.close();
+      if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      store.close();
+    },
+  };
+}
+
+export interface HostStatus {
+  readonly keyInstalled: string;
+  readonly hardwareId: string;
+  readonly activated: boolean;
+  readonly authorityUrl: string | undefined;
+  readonly certificate: { serial: string; expiresAt: string; issuedAt: string } | undefined;
+  readonly groups: { name: string; id: string; count: number; threshold: number }[];
+  readonly requests: {
+    total: number;
+    failed: number;
+    byClientState: Record<string, number>;
+  };
+}
+
+/**
+ * The host's state as the reference's `slmgr /dlv` shows it, read from the data directory
+ * (works whether or not the host is running; a running host writes every flush interval).
+ */
+export function hostStatus(dataDir: string, clock: Clock = systemClock): HostStatus {
+  const state = HostState.open(dataDir);
+  const cert = state.certificate();
+  const activation = state.activation;
+  let groups: HostStatus['groups'] = [];
+  let stats: HostStatistics | undefined;
+  const store = new WindowStore(state.windowDbPath);
+  try {
+    const now = toWindowSeconds(clock.now());
+    groups = (activation?.groups ?? []).map((g) => ({ name: g.name, id: g.id, threshold: g.threshold, count: store.liveCount(g.id, now) }));
+    stats = store.loadStatistics();
+  } finally {
+    store.close();
+  }
+  const byClientState: Record<string, number> = {};
+  LICENCE_STATES.forEach((s, i) => (byClientState[s] = stats?.byLicenceState[i] ?? 0));
+  return {
+    keyInstalled: state.hostKeyLast5,
+    hardwareId: state.hardwareId,
+    activated: Boolean(cert),
+    authorityUrl: activation?.authorityUrl,
+    certificate: cert && {
+      serial: cert.serial,
+      issuedAt: new Date(cert.issuedAt).toISOString(),
+      expiresAt: new Date(cert.expiresAt).toISOString(),
+    },
+    groups,
+    requests: { total: stats?.totalRequests ?? 0, failed: stats?.failedRequests ?? 0, byClientState },
+  };
+}

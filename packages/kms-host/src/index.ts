@@ -1,0 +1,10 @@
+export { startKmsHost, hostStatus } from './host.js';
+export type { KmsHostConfig, RunningKmsHost, HostStatus } from './host.js';
+export { HostState } from './host-state.js';
+export { activateHostOnline } from './activation.js';
+export type { HostActivationOutcome } from './activation.js';
+export { defaultKmsPolicy } from './kms-service.js';
+export type { KmsPolicy, GroupCount } from './kms-service.js';
+export { KmsHostError, kmsHostErrors } from './errors.js';
+export type { KmsHostErrorCode } from './errors.js';
+export { MAX_REQUEST_FRAME } from './kms-server.js';

@@ -1,0 +1,124 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { CoreError, FrameReader, frame, encodeErrorResponse, HostErrorCode } from '@volact/core';
+import { BatchSigner } from './batch-signer.js';
+import type { KmsService } from './kms-service.js';
+import { KmsHostError } from './errors.js';
+
+/** A request is 68 bytes; anything declaring more than this is not our protocol. */
+export const MAX_REQUEST_FRAME = 1024;
+
+export interface KmsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Connections beyond this are refused at accept. */
+  readonly maxConnections?: number;
+  /** An idle connection is closed after this long. */
+  readonly idleTimeoutMs?: number;
+  /** How often changed window entries and statistics are written to disk. */
+  readonly flushIntervalMs?: number;
+  readonly logger?: Logger;
+}
+
+/**
+ * The TCP transport: framing, limits, batching of signatures. Malformed frames are answered
+ * with an error frame and the connection is closed when the byte stream cannot be trusted any
+ * more; nothing a peer sends can crash the process or change a count unless it is a valid request.
+ */
+export class KmsServer {
+  readonly #server: Server;
+  readonly #signer: BatchSigner;
+  readonly #sockets = new Set<Socket>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #address: { host: string; port: number } | undefined;
+
+  constructor(
+    readonly service: KmsService,
+    signingKey: import('node:crypto').KeyObject,
+    private readonly options: KmsServerOptions,
+  ) {
+    this.#signer = new BatchSigner(signingKey, service.certificate.encoded);
+    this.#server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    this.#server.maxConnections = options.maxConnections ?? 10_000;
+  }
+
+  get signer(): BatchSigner {
+    return this.#signer;
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) =>
+        reject(new KmsHostError('HOST_LISTEN_FAILED', `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`));
+      this.#server.once('error', onError);
+      this.#server.listen(this.options.port, this.options.host, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#server.on('error', (err) => this.options.logger?.error({ err }, 'server error'));
+    const addr = this.#server.address();
+    if (!addr || typeof addr === 'string') throw new KmsHostError('HOST_LISTEN_FAILED', 'no TCP address');
+    this.#address = { host: addr.address, port: addr.port };
+    this.#flushTimer = setInterval(() => this.#flush(), this.options.flushIntervalMs ?? 250);
+    this.#flushTimer.unref();
+    return this.#address;
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    return this.#address;
+  }
+
+  #flush(): void {
+    try {
+      this.service.flush();
+    } catch (err) {
+      this.options.logger?.error({ err }, 'could not persist the client-ID window; will retry');
+    }
+  }
+
+  #onConnection(socket: Socket): void {
+    this.#sockets.add(socket);
+    const reader = new FrameReader(MAX_REQUEST_FRAME);
+    socket.setTimeout(this.options.idleTimeoutMs ?? 30_000);
+    socket.on('timeout', () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.#sockets.delete(socket));
+    const deliver = (framed: Buffer) => {
+      if (!socket.destroyed) socket.write(framed);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let payloads: Buffer[];
+      try {
+        payloads = reader.push(chunk);
+      } catch (err) {
+        // The length prefix is bad: the stream is out of sync, so answer once and close.
+        this.service.stats.totalRequests++;
+        this.service.stats.failedRequests++;
+        const message = err instanceof CoreError ? err.message : 'bad frame';
+        socket.end(frame(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, message)));
+        socket.destroySoon?.();
+        return;
+      }
+      for (const payload of payloads) {
+        const decision = this.service.handle(payload);
+        if (decision.kind === 'counted') this.#signer.enqueue(decision.body, deliver);
+        else deliver(frame(decision.payload));
+      }
+      // Back-pressure: a peer that does not read its responses stops being read.
+      if (socket.writableLength > 1 << 20) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#signer.flush();
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+    this.#flush();
+  }
+}

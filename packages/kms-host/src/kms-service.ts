@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import {
+  HostErrorCode,
+  KMS_DEFAULTS,
+  MINUTE,
+  bytesToGuid,
+  decodeActivationRequest,
+  encodeErrorResponse,
+  encodeResponseBody,
+  guidToBytes,
+  licenceStateFromCode,
+  CoreError,
+  type Clock,
+  type HostCertificate,
+} from '@volact/core';
+import { ClientIdWindow, toWindowSeconds } from './client-id-window.js';
+import { emptyStatistics, type HostStatistics, type WindowStore } from './window-store.js';
+import type { HostGroup } from './host-state.js';
+
+export interface KmsPolicy {
+  /** How long a client ID counts after its last request (reference default: 30 days). */
+  readonly clientIdWindow: number;
+  /** Retry interval the host tells unactivated clients (reference default: 2 hours). */
+  readonly activationInterval: number;
+  /** Renewal interval the host tells activated clients (reference default: 7 days). */
+  readonly renewalInterval: number;
+}
+
+export const defaultKmsPolicy: KmsPolicy = {
+  clientIdWindow: KMS_DEFAULTS.clientIdWindow,
+  activationInterval: KMS_DEFAULTS.activationInterval,
+  renewalInterval: KMS_DEFAULTS.renewalInterval,
+};
+
+export type Decision =
+  | { readonly kind: 'counted'; readonly body: Buffer }
+  | { readonly kind: 'refused'; readonly payload: Buffer };
+
+interface ServedGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly threshold: number;
+  readonly number: number;
+  readonly window: ClientIdWindow;
+}
+
+export interface GroupCount {
+  readonly id: string;
+  readonly name: string;
+  readonly count: number;
+  readonly threshold: number;
+}
+
+/**
+ * The licensing policy of a KMS host, apart from any transport: decodes a request, runs the
+ * ordered checks, records the client ID and builds the response body (signed by the caller).
+ */
+export class KmsService {
+  readonly #groups = new Map<string, ServedGroup>(); // key: group id bytes as latin1
+  readonly #clock: Clock;
+  readonly #store: WindowStore;
+  readonly #certificate: HostCertificate;
+  readonly #policy: KmsPolicy;
+  readonly #log: Logger | undefined;
+  readonly stats: HostStatistics;
+  #pending: [number, string, number][] = [];
+
+  constructor(options: {
+    clock: Clock;
+    store: WindowStore;
+    certificate: HostCertificate;
+    groups: readonly HostGroup[];
+    policy: KmsPolicy;
+    logger?: Logger;
+  }) {
+    this.#clock = options.clock;
+    this.#store = options.store;
+    this.#certificate = options.certificate;
+    this.#policy = options.policy;
+    this.#log = options.logger;
+    this.stats = options.store.loadStatistics();
+    const nowSeconds = toWindowSeconds(this.#clock.now());
+    for (const g of options.groups) {
+      if (!options.certificate.groupIds.includes(g.id)) continue;
+      const window = new ClientIdWindow(options.policy.clientIdWindow);
+      for (const e of options.store.liveEntries(g.id, nowSeconds)) window.restore(e.clientId.toString('latin1'), e.expiresSeconds);
+      this.#groups.set(guidToBytes(g.id).toString('latin1'), {
+        id: g.id,
+        name: g.name,
+        threshold: g.threshold,
+        number: options.store.groupNumber(g.id),
+        window,
+      });
+    }
+  }
+
+  get certificate(): HostCertificate {
+    return this.#certificate;
+  }
+
+  handle(payload: Buffer): Decision {
+    const now = this.#clock.now();
+    this.stats.totalRequests++;
+    let request;
+    try {
+      request = decodeActivationRequest(payload);
+    } catch (err) {
+      const detail = err instanceof CoreError ? err.message : 'unreadable request';
+      const code = payload[0] !== undefined && payload[0] !== 1 ? HostErrorCode.UNSUPPORTED_VERSION : HostErrorCode.MALFORMED_REQUEST;
+      return this.#refuse(code, undefined, detail, 'MALFORMED_REQUEST');
+    }
+    // Ordered checks: the first that fails decides.
+    if (now >= this.#certificate.expiresAt) {
+      return this.#refuse(HostErrorCode.CERTIFICATE_EXPIRED, request.nonce, 'host certificate expired; the host must re-activate', 'CERTIFICATE_EXPIRED');
+    }
+    const group = this.#groups.get(request.groupId.toString('latin1'));
+    if (!group) {
+      return this.#refuse(
+        HostErrorCode.GROUP_NOT_SERVED,
+        request.nonce,
+        `this host does not serve group ${bytesToGuid(request.groupId)}`,
+        'GROUP_NOT_SERVED',
+      );
+    }
+    const clientKey = request.clientId.toString('latin1');
+    const count = group.window.record(clientKey, now);
+    this.#pending.push([group.number, clientKey, toWindowSeconds(now + this.#policy.clientIdWindow)]);
+    this.stats.byLicenceState[request.licenceState] = (this.stats.byLicenceState[request.licenceState] ?? 0) + 1;
+    const body = encodeResponseBody({
+      groupId: request.groupId,
+      clientId: request.clientId,
+      nonce: request.nonce,
+      hostTime: now,
+      count,
+      activationIntervalMin: Math.round(this.#policy.activationInterval / MINUTE),
+      renewalIntervalMin: Math.round(this.#policy.renewalInterval / MINUTE),
+    });
+    this.#log?.info(
+      {
+        decision: 'COUNTED',
+        group: group.name,
+        count,
+        threshold: group.threshold,
+        clientState: licenceStateFromCode(request.licenceState),
+        client: request.clientId.toString('hex', 0, 4),
+      },
+      'request',
+    );
+    return { kind: 'counted', body };
+  }
+
+  #refuse(code: number, nonce: Buffer | undefined, message: string, decision: string): Decision {
+    this.stats.failedRequests++;
+    this.#log?.info({ decision, detail: message }, 'request');
+    return { kind: 'refused', payload: encodeErrorResponse(code, nonce, message) };
+  }
+
+  /** Counts per served group, at the clock's time. */
+  counts(): GroupCount[] {
+    const now = this.#clock.now();
+    return [...this.#groups.values()].map((g) => ({ id: g.id, name: g.name, count: g.window.count(now), threshold: g.threshold }));
+  }
+
+  /** Writes what changed since the last flush (one transaction). */
+  flush(): void {
+    const changes = this.#pending;
+    this.#pending = [];
+    this.#store.flush(changes, this.stats, toWindowSeconds(this.#clock.now()));
+  }
+}
+
+export { emptyStatistics };

@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the sources; the CLI e2e tests run the built binary.
+    alias: {
+      '@volact/core': pkg('core'),
+      '@volact/authority': pkg('authority'),
+      '@volact/kms-host': pkg('kms-host'),
+      '@volact/client': pkg('client'),
+      '@volact/cli': pkg('cli'),
+    },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
