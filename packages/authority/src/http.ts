@@ -25,7 +25,6 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger | undefined,
     bodyLimit: options.bodyLimit ?? 16 * 1024,
-    disableRequestLogging: false,
   });
 
   app.setErrorHandler((err, request, reply) => {

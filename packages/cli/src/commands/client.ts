@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
+import { readHardwareFingerprint } from '@volact/core';
+import { CliError, printJson } from '../output.js';
+import { parseHardwareId } from '../options.js';
+import { waitForShutdown, type Run } from '../runtime.js';
+
+/** Exit codes of `client activate`, for scripts. */
+export const ACTIVATE_EXIT = { licensed: 0, other: 1, thresholdNotMet: 2, unreachable: 3, untrusted: 4 } as const;
+
+function exitCodeFor(outcome: ActivationOutcome): number {
+  if (outcome.ok) return ACTIVATE_EXIT.licensed;
+  switch (outcome.code) {
+    case 'KMS_THRESHOLD_NOT_MET':
+      return ACTIVATE_EXIT.thresholdNotMet;
+    case 'KMS_UNREACHABLE':
+    case 'KMS_TIMEOUT':
+    case 'NO_KMS_HOST':
+      return ACTIVATE_EXIT.unreachable;
+    case 'KMS_CERT_UNTRUSTED':
+    case 'KMS_CERT_EXPIRED':
+    case 'KMS_CERT_GROUP_MISMATCH':
+    case 'KMS_BAD_SIGNATURE':
+    case 'KMS_NONCE_MISMATCH':
+    case 'KMS_GROUP_MISMATCH':
+    case 'KMS_CLIENT_MISMATCH':
+    case 'KMS_CLOCK_SKEW':
+    case 'KMS_MALFORMED_RESPONSE':
+      return ACTIVATE_EXIT.untrusted;
+    default:
+      return ACTIVATE_EXIT.other;
+  }
+}
+
+function printStatus(s: LicenceStatus): void {
+  console.log(`State:        ${s.state}`);
+  console.log(`Group:        ${s.group} (threshold ${s.threshold})`);
+  console.log(`Method:       ${s.method ?? '-'}`);
+  console.log(`Expires:      ${s.expiresAt ?? '-'}`);
+  console.log(`KMS host:     ${s.host ?? '(not set)'}`);
+  console.log(`Count:        ${s.count ?? '-'}`);
+  console.log(`Client ID:    ${s.clientMachineId}`);
+  if (s.lastAttempt) console.log(`Last attempt: ${s.lastAttempt.at} ${s.lastAttempt.ok ? 'ok' : s.lastAttempt.code}: ${s.lastAttempt.message}`);
+  console.log(`Next attempt: ${s.nextAttemptAt}`);
+}
+
+export function registerClient(program: Command, run: Run): void {
+  const client = program.command('client').description("an installation of the publisher's product (SDK agent)");
+
+  client
+    .command('init')
+    .description('create an installation from a product config: pins the root key, installs the GVLK')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .requiredOption('--product <file>', 'product.json exported by `volact authority product-config`')
+    .option('--hardware-id <id>', "override the machine's hardware fingerprint")
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; product: string; hardwareId?: string; json?: boolean }) => {
+        let product: unknown;
+        try {
+          product = JSON.parse(readFileSync(o.product, 'utf8'));
+        } catch (err) {
+          throw new CliError('PRODUCT_CONFIG_INVALID', `cannot read ${o.product}: ${(err as Error).message}`);
+        }
+        const hardwareId = o.hardwareId ? parseHardwareId(o.hardwareId) : readHardwareFingerprint();
+        const licence = Licence.init({ stateDir: o.stateDir, product, hardwareId });
+        const s = licence.status();
+        if (o.json) printJson(s);
+        else console.log(`installation created: group ${s.group}, client ID ${s.clientMachineId}, state ${s.state} until ${s.expiresAt}`);
+      }),
+    );
+
+  client
+    .command('set-host')
+    .description('use this KMS host (HOST[:PORT], port 1688 by default)')
+    .argument('<address>', 'HOST[:PORT]')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, address: string) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.setKmsHost(address);
+        if (o.json) printJson({ host: licence.status().host });
+        else console.log(`KMS host set to ${licence.status().host}`);
+      }),
+    );
+
+  client
+    .command('clear-host')
+    .description('forget the manually set KMS host')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.setKmsHost(null);
+        if (o.json) printJson({ host: null });
+        else console.log('KMS host cleared');
+      }),
+    );
+
+  client
+    .command('install-key')
+    .description("re-install the product group's GVLK")
+    .argument('<key>', 'product key')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, key: string) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.installKey(key);
+        if (o.json) printJson({ installedKey: licence.status().installedKey });
+        else console.log(`key ${licence.status().installedKey} installed`);
+      }),
+    );
+
+  client
+    .command('activate')
+    .description('activate now; exits 0 only when licensed (2: count below threshold, 3: host unreachable, 4: response not trusted)')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--timeout <ms>', 'how long to wait for the host', '5000')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; timeout: string; json?: boolean }) => {
+        const licence = Licence.open({ stateDir: o.stateDir, timeoutMs: Number(o.timeout) || 5000 });
+        const outcome = await licence.activate();
+        if (o.json) printJson({ ok: outcome.ok, code: outcome.code, message: outcome.message, ...outcome.status });
+        else if (outcome.ok) console.log(`licensed: ${outcome.message}`);
+        else process.stderr.write(`not activated: ${outcome.code}: ${outcome.message}\nstate: ${outcome.status.state}\n`);
+        process.exitCode = exitCodeFor(outcome);
+      }),
+    );
+
+  client
+    .command('status')
+    .description('licence state, method, expiry, host and count')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const s = Licence.open({ stateDir: o.stateDir }).status();
+        if (o.json) printJson(s);
+        else printStatus(s);
+      }),
+    );
+
+  client
+    .command('run')
+    .description('run the activation schedule in the foreground (activate, renew every 7 days, retry every 2 hours)')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .action(
+      run(async (o: { stateDir: string }) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.onChange((s) => console.log(JSON.stringify({ event: 'state', state: s.state, expiresAt: s.expiresAt })));
+        licence.startSchedule();
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        await waitForShutdown();
+        clearInterval(keepAlive);
+        licence.stopSchedule();
+      }),
+    );
+}

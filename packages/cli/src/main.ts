@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { registerAuthority } from './commands/authority.js';
+import { registerHost } from './commands/host.js';
+import { registerClient } from './commands/client.js';
+import { registerDemo } from './commands/demo.js';
+import { run } from './runtime.js';
+
+export function buildProgram(): Command {
+  const program = new Command('volact')
+    .description('volact: open volume activation — authority, KMS host, client, console')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) });
+  registerAuthority(program, run);
+  registerHost(program, run);
+  registerClient(program, run);
+  registerDemo(program, run);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

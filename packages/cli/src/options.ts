@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { CliError } from './output.js';
+
+/** Parses HOST:PORT for listening addresses; port 0 picks a free port. */
+export function parseListen(text: string, flag: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new CliError('OPTION_INVALID', `${flag} "${text}" is not HOST:PORT (e.g. 127.0.0.1:1688; port 0 picks a free one)`);
+  }
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+export function parseIntOption(text: string, flag: string, min: number, max: number): number {
+  const r = z.coerce.number().int().min(min).max(max).safeParse(text);
+  if (!r.success) throw new CliError('OPTION_INVALID', `${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return r.data;
+}
+
+/** Durations like 30d, 2h, 15m, 90s. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new CliError('OPTION_INVALID', `${flag} "${text}" is not a duration like 30d, 2h, 15m or 90s`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+export const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;
+
+export function parseHardwareId(text: string): string {
+  if (!HARDWARE_ID_RE.test(text)) {
+    throw new CliError('OPTION_INVALID', `--hardware-id must be 1-128 letters, digits or ._:- characters`);
+  }
+  return text;
+}

@@ -1,0 +1,37 @@
+import pino, { type Logger } from 'pino';
+import { reportError } from './output.js';
+
+export type Run = <T extends object>(action: (options: T, ...rest: string[]) => Promise<void>) => (...args: unknown[]) => Promise<void>;
+
+/**
+ * Wraps a command action: commander passes positional arguments first and the options object
+ * after them; errors are reported once, as "error CODE: message", with the exit code.
+ */
+export const run: Run = (action) =>
+  async (...args: unknown[]) => {
+    const positional = args.filter((a) => typeof a === 'string') as string[];
+    const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in (a as object))) ?? {}) as Parameters<typeof action>[0];
+    try {
+      await action(options, ...positional);
+    } catch (err) {
+      process.exitCode = reportError(err, Boolean((options as { json?: boolean }).json));
+    }
+  };
+
+/** Structured logs (JSON lines) on stdout for the daemons. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+}
+
+/** Resolves on SIGINT/SIGTERM so daemons can close cleanly (window flushed, sockets closed). */
+export function waitForShutdown(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

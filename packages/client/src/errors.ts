@@ -1,0 +1,38 @@
+/**
+ * The client's error catalogue. KMS_* codes are the ordered checks a KMS response must pass;
+ * each says what failed and what to do.
+ */
+export const clientErrors = {
+  CLIENT_NOT_INITIALISED: 'the state directory holds no installation; run `volact client init`',
+  CLIENT_EXISTS: 'the state directory already holds an installation',
+  PRODUCT_CONFIG_INVALID: 'the product configuration file is unreadable or invalid',
+  KEY_INVALID: 'the product key is malformed, mistyped or of the wrong type',
+  HOST_ADDRESS_INVALID: 'a KMS host address is not HOST[:PORT]',
+  NO_KMS_HOST: 'no KMS host is set; set one with `volact client set-host`',
+  KMS_UNREACHABLE: 'the KMS host did not accept a connection',
+  KMS_TIMEOUT: 'the KMS host did not answer in time',
+  KMS_MALFORMED_RESPONSE: 'the KMS host sent something that is not a valid response',
+  KMS_HOST_ERROR: 'the KMS host refused the request (its reason is in the message)',
+  KMS_CERT_UNTRUSTED: "the host's certificate is not signed by this product's authority",
+  KMS_CERT_EXPIRED: "the host's certificate is expired or not yet valid",
+  KMS_CERT_GROUP_MISMATCH: "the host's certificate does not cover this product group",
+  KMS_BAD_SIGNATURE: "the response's signature does not verify",
+  KMS_NONCE_MISMATCH: 'the response answers another request (replayed or stale)',
+  KMS_GROUP_MISMATCH: 'the response is for another product group',
+  KMS_CLIENT_MISMATCH: 'the response is for another client machine ID',
+  KMS_CLOCK_SKEW: "the host's time and this machine's differ by more than allowed",
+  KMS_THRESHOLD_NOT_MET: 'the host has not yet counted enough clients of this group',
+  LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
+} as const;
+
+export type ClientErrorCode = keyof typeof clientErrors;
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

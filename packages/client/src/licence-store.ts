@@ -1,0 +1,85 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LICENCE_STATES, productConfigSchema } from '@volact/core';
+import { ClientError } from './errors.js';
+
+const STORE_FILE = 'licence.json';
+
+const attemptSchema = z.object({
+  at: z.number(),
+  ok: z.boolean(),
+  code: z.string().optional(),
+  message: z.string(),
+  host: z.string().optional(),
+  count: z.number().optional(),
+  threshold: z.number().optional(),
+});
+
+export const licenceRecordSchema = z.object({
+  format: z.literal('volact-client/1'),
+  product: productConfigSchema,
+  clientMachineId: z.string(),
+  hardwareId: z.string(),
+  /** Start of the initial grace period: when the product was installed. */
+  installedAt: z.number(),
+  installedKey: z.object({ type: z.enum(['gvlk']), text: z.string() }).nullable(),
+  kmsHost: z.string().nullable(),
+  activation: z
+    .object({
+      method: z.literal('kms'),
+      /** The signed KMS response that granted the licence: state is derived from it. */
+      evidence: z.string(),
+      host: z.string(),
+      receivedAt: z.number(),
+    })
+    .nullable(),
+  intervals: z.object({ activationMs: z.number(), renewalMs: z.number() }),
+  lastAttempt: attemptSchema.nullable(),
+  nextAttemptAt: z.number(),
+  nonGenuineSince: z.number().nullable(),
+  lastReportedState: z.enum(LICENCE_STATES).nullable(),
+});
+
+export type LicenceRecord = z.infer<typeof licenceRecordSchema>;
+export type AttemptRecord = z.infer<typeof attemptSchema>;
+
+/** The licence store: one JSON file in the state directory, replaced atomically. */
+export class LicenceStore {
+  constructor(readonly stateDir: string) {}
+
+  get path(): string {
+    return join(this.stateDir, STORE_FILE);
+  }
+
+  exists(): boolean {
+    return existsSync(this.path);
+  }
+
+  load(): LicenceRecord {
+    if (!this.exists()) {
+      throw new ClientError(
+        'CLIENT_NOT_INITIALISED',
+        `no installation in ${this.stateDir}: run \`volact client init --state-dir ${this.stateDir} --product product.json\``,
+      );
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.path, 'utf8'));
+    } catch (err) {
+      throw new ClientError('LICENCE_TAMPERED', `${this.path} is not readable JSON (${(err as Error).message})`);
+    }
+    const parsed = licenceRecordSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ClientError('LICENCE_TAMPERED', `${this.path}: ${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    return parsed.data;
+  }
+
+  save(record: LicenceRecord): void {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(`${this.path}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 });
+    renameSync(`${this.path}.tmp`, this.path);
+  }
+}

@@ -1,0 +1,328 @@
+import { randomBytes, type KeyObject } from 'node:crypto';
+import {
+  CoreError,
+  INTERVAL_BOUNDS,
+  KMS_DEFAULTS,
+  MINUTE,
+  encodeActivationRequest,
+  guidToBytes,
+  lastFiveOf,
+  licenceStateCode,
+  newClientMachineId,
+  parseKeyOfType,
+  parseProductConfig,
+  publicKeyFromRaw,
+  systemClock,
+  type Clock,
+  type LicenceState,
+  type ProductConfig,
+} from '@volact/core';
+import { ClientError } from './errors.js';
+import { exchangeWithKmsHost } from './kms-exchange.js';
+import { formatKmsAddress, parseKmsAddress } from './kms-address.js';
+import { LicenceStore, type AttemptRecord, type LicenceRecord } from './licence-store.js';
+import { deriveState } from './licence-state.js';
+import { verifyKmsResponse } from './verify-response.js';
+
+export interface LicenceStatus {
+  readonly state: LicenceState;
+  readonly method: 'kms' | null;
+  /** When the licence (or the current grace period) ends, ISO 8601; null when it does not. */
+  readonly expiresAt: string | null;
+  readonly host: string | null;
+  readonly count: number | null;
+  readonly threshold: number;
+  readonly group: string;
+  readonly clientMachineId: string;
+  readonly installedKey: string | null;
+  readonly lastAttempt: (Omit<AttemptRecord, 'at'> & { at: string }) | null;
+  readonly nextAttemptAt: string;
+}
+
+export interface ActivationOutcome {
+  readonly ok: boolean;
+  readonly code: string | null;
+  readonly message: string;
+  readonly status: LicenceStatus;
+}
+
+export interface InitOptions {
+  readonly stateDir: string;
+  /** The product configuration exported by the authority (parsed JSON). */
+  readonly product: unknown;
+  /** Overrides the hardware fingerprint (containers, VMs, simulations of many machines). */
+  readonly hardwareId: string;
+  readonly clock?: Clock;
+}
+
+export interface OpenOptions {
+  readonly stateDir: string;
+  readonly clock?: Clock;
+  /** How long to wait for a KMS host's answer. */
+  readonly timeoutMs?: number;
+}
+
+type Listener = (status: LicenceStatus) => void;
+
+const clampInterval = (ms: number, b: { min: number; max: number }) => Math.min(b.max, Math.max(b.min, ms));
+
+/**
+ * An installation's licence: what an app embeds. Open it, read `status()`, subscribe with
+ * `onChange`, call `activate()` or let `startSchedule()` renew in the background.
+ */
+export class Licence {
+  readonly #store: LicenceStore;
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly #rootKey: KeyObject;
+  readonly #listeners = new Set<Listener>();
+  #record: LicenceRecord;
+  #verifiedEvidence: { evidence: string; hostTime: number | null } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #attempting: Promise<ActivationOutcome> | undefined;
+
+  private constructor(store: LicenceStore, record: LicenceRecord, options: OpenOptions) {
+    this.#store = store;
+    this.#record = record;
+    this.#clock = options.clock ?? systemClock;
+    this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#rootKey = publicKeyFromRaw(Buffer.from(record.product.authority.rootPublicKey, 'base64'));
+  }
+
+  /** Creates an installation: pins the product's root key, installs the group's GVLK, makes a CMID. */
+  static init(options: InitOptions): Licence {
+    const store = new LicenceStore(options.stateDir);
+    if (store.exists()) {
+      throw new ClientError('CLIENT_EXISTS', `${options.stateDir} already holds an installation; use another --state-dir`);
+    }
+    let product: ProductConfig;
+    try {
+      product = parseProductConfig(options.product);
+    } catch (err) {
+      throw new ClientError('PRODUCT_CONFIG_INVALID', (err as Error).message);
+    }
+    const now = (options.clock ?? systemClock).now();
+    const record: LicenceRecord = {
+      format: 'volact-client/1',
+      product,
+      clientMachineId: newClientMachineId(),
+      hardwareId: options.hardwareId,
+      installedAt: now,
+      installedKey: { type: 'gvlk', text: product.gvlk },
+      kmsHost: null,
+      activation: null,
+      intervals: { activationMs: KMS_DEFAULTS.activationInterval, renewalMs: KMS_DEFAULTS.renewalInterval },
+      lastAttempt: null,
+      nextAttemptAt: now,
+      nonGenuineSince: null,
+      lastReportedState: null,
+    };
+    store.save(record);
+    return new Licence(store, record, { stateDir: options.stateDir, ...(options.clock ? { clock: options.clock } : {}) });
+  }
+
+  static open(options: OpenOptions): Licence {
+    const store = new LicenceStore(options.stateDir);
+    return new Licence(store, store.load(), options);
+  }
+
+  get clientMachineId(): string {
+    return this.#record.clientMachineId;
+  }
+
+  /** The host time of the stored activation when its evidence verifies; null when absent; false when tampered. */
+  #evidence(): { hostTime: number | null; valid: boolean } {
+    const a = this.#record.activation;
+    if (!a) return { hostTime: null, valid: true };
+    if (this.#verifiedEvidence?.evidence !== a.evidence) {
+      let hostTime: number | null = null;
+      try {
+        const { response } = verifyKmsResponse(Buffer.from(a.evidence, 'base64'), {
+          rootPublicKey: this.#rootKey,
+          groupId: guidToBytes(this.#record.product.group.id),
+          clientId: guidToBytes(this.#record.clientMachineId),
+          maxClockSkew: this.#record.product.policy.maxClockSkewMinutes * MINUTE,
+        });
+        if (response.count >= this.#record.product.group.threshold) hostTime = response.hostTime;
+      } catch {
+        hostTime = null;
+      }
+      this.#verifiedEvidence = { evidence: a.evidence, hostTime };
+    }
+    const hostTime = this.#verifiedEvidence.hostTime;
+    return hostTime === null ? { hostTime: null, valid: false } : { hostTime, valid: true };
+  }
+
+  status(): LicenceStatus {
+    const now = this.#clock.now();
+    const r = this.#record;
+    const evidence = this.#evidence();
+    if (!evidence.valid && r.nonGenuineSince === null) {
+      // First sight of an altered store: the non-genuine grace period starts now.
+      this.#record = { ...r, nonGenuineSince: now };
+      this.#store.save(this.#record);
+    }
+    const derived = deriveState(this.#record, now, evidence.hostTime, evidence.valid);
+    const last = this.#record.lastAttempt;
+    return {
+      state: derived.state,
+      method: derived.validUntil !== null && evidence.valid ? 'kms' : null,
+      expiresAt: derived.stateEndsAt === null ? null : new Date(derived.stateEndsAt).toISOString(),
+      host: this.#record.kmsHost ?? this.#record.activation?.host ?? null,
+      count: last?.count ?? null,
+      threshold: this.#record.product.group.threshold,
+      group: this.#record.product.group.name,
+      clientMachineId: this.#record.clientMachineId,
+      installedKey: this.#record.installedKey ? lastFiveOf(this.#record.installedKey.text) : null,
+      lastAttempt: last ? { ...last, at: new Date(last.at).toISOString() } : null,
+      nextAttemptAt: new Date(this.#record.nextAttemptAt).toISOString(),
+    };
+  }
+
+  /** Sets (or with null clears) the KMS host to use instead of discovery. */
+  setKmsHost(address: string | null): void {
+    const value = address === null ? null : formatKmsAddress(parseKmsAddress(address));
+    this.#update({ ...this.#record, kmsHost: value, nextAttemptAt: this.#clock.now() });
+  }
+
+  /** Re-installs the group's GVLK (the volume edition's pre-installed key). */
+  installKey(text: string): void {
+    let key;
+    try {
+      key = parseKeyOfType(text, 'gvlk');
+    } catch (err) {
+      throw new ClientError('KEY_INVALID', err instanceof CoreError ? err.message : String(err));
+    }
+    if (key.text !== this.#record.product.gvlk) {
+      throw new ClientError('KEY_INVALID', `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${this.#record.product.group.name}`);
+    }
+    this.#update({ ...this.#record, installedKey: { type: 'gvlk', text: key.text } });
+  }
+
+  onChange(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** One KMS activation attempt now. Expected failures are returned, not thrown. */
+  activate(): Promise<ActivationOutcome> {
+    this.#attempting ??= this.#attempt().finally(() => (this.#attempting = undefined));
+    return this.#attempting;
+  }
+
+  /** Attempts activation when the schedule says it is due; returns null when nothing was due. */
+  async runDue(): Promise<ActivationOutcome | null> {
+    this.#notifyIfChanged();
+    if (this.#clock.now() < this.#record.nextAttemptAt) return null;
+    return this.activate();
+  }
+
+  /** Runs the activation schedule in the background (timers are unref'd). */
+  startSchedule(): void {
+    this.stopSchedule();
+    const tick = () => {
+      void this.runDue().finally(() => {
+        if (!this.#timer) return;
+        const derived = this.status();
+        const now = this.#clock.now();
+        const boundaries = [this.#record.nextAttemptAt, derived.expiresAt ? Date.parse(derived.expiresAt) : Infinity];
+        const wait = Math.min(Math.max(1_000, Math.min(...boundaries) - now), 2 ** 31 - 1);
+        this.#timer = setTimeout(tick, wait);
+        this.#timer.unref();
+      });
+    };
+    this.#timer = setTimeout(tick, 0);
+    this.#timer.unref();
+  }
+
+  stopSchedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #attempt(): Promise<ActivationOutcome> {
+    const before = this.status();
+    const now = this.#clock.now();
+    const r = this.#record;
+    const fail = (code: string, message: string, extra: Partial<AttemptRecord> = {}, intervals = r.intervals) => {
+      const wait = before.state === 'licensed' ? intervals.renewalMs : intervals.activationMs;
+      this.#update({
+        ...this.#record,
+        intervals,
+        lastAttempt: { at: now, ok: false, code, message, ...extra },
+        nextAttemptAt: now + wait,
+      });
+      return { ok: false, code, message, status: this.status() };
+    };
+    if (!r.installedKey) return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
+    if (!r.kmsHost) {
+      return fail('NO_KMS_HOST', 'no KMS host is set: run `volact client set-host --state-dir DIR HOST:PORT`');
+    }
+    const address = parseKmsAddress(r.kmsHost);
+    const groupId = guidToBytes(r.product.group.id);
+    const clientId = guidToBytes(r.clientMachineId);
+    const nonce = randomBytes(16);
+    const request = encodeActivationRequest({
+      licenceState: licenceStateCode(before.state),
+      groupId,
+      clientId,
+      nonce,
+      clientTime: now,
+    });
+    let verified;
+    let payload: Buffer;
+    try {
+      payload = await exchangeWithKmsHost(address, request, this.#timeoutMs);
+      verified = verifyKmsResponse(payload, {
+        rootPublicKey: this.#rootKey,
+        groupId,
+        clientId,
+        nonce,
+        now: this.#clock.now(),
+        maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
+      });
+    } catch (err) {
+      if (err instanceof ClientError) return fail(err.code, err.message, { host: r.kmsHost });
+      throw err;
+    }
+    const { response } = verified;
+    const intervals = {
+      activationMs: clampInterval(response.activationIntervalMin * MINUTE, INTERVAL_BOUNDS.activationInterval),
+      renewalMs: clampInterval(response.renewalIntervalMin * MINUTE, INTERVAL_BOUNDS.renewalInterval),
+    };
+    const threshold = r.product.group.threshold;
+    const counted = { host: r.kmsHost, count: response.count, threshold };
+    if (response.count < threshold) {
+      return fail(
+        'KMS_THRESHOLD_NOT_MET',
+        `count ${response.count} of ${threshold}: the host has counted ${response.count} client(s) of ${r.product.group.name} in its window; activation needs ${threshold}. Retrying in ${Math.round(intervals.activationMs / MINUTE)} minutes`,
+        counted,
+        intervals,
+      );
+    }
+    this.#update({
+      ...this.#record,
+      intervals,
+      activation: { method: 'kms', evidence: payload.toString('base64'), host: r.kmsHost, receivedAt: now },
+      lastAttempt: { at: now, ok: true, message: `activated by ${r.kmsHost} (count ${response.count} of ${threshold})`, ...counted },
+      nextAttemptAt: now + intervals.renewalMs,
+      nonGenuineSince: null,
+    });
+    const status = this.status();
+    return { ok: true, code: null, message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`, status };
+  }
+
+  #update(record: LicenceRecord): void {
+    this.#record = record;
+    this.#store.save(record);
+    this.#notifyIfChanged();
+  }
+
+  #notifyIfChanged(): void {
+    const status = this.status();
+    if (status.state === this.#record.lastReportedState) return;
+    this.#record = { ...this.#record, lastReportedState: status.state };
+    this.#store.save(this.#record);
+    for (const listener of this.#listeners) listener(status);
+  }
+}

@@ -1,0 +1,106 @@
+import {
+  BATCH_CONTEXT,
+  CoreError,
+  MessageType,
+  bytesToGuid,
+  decodeActivationResponse,
+  decodeErrorResponse,
+  decodeHostCertificate,
+  hostErrorName,
+  hostPublicKeyOf,
+  leafHash,
+  messageTypeOf,
+  rootFromProof,
+  verifyHostCertificate,
+  verifyMessage,
+  type ActivationResponse,
+  type HostCertificate,
+} from '@volact/core';
+import type { KeyObject } from 'node:crypto';
+import { ClientError, type ClientErrorCode } from './errors.js';
+
+export interface Expectation {
+  readonly rootPublicKey: KeyObject;
+  readonly groupId: Buffer;
+  readonly clientId: Buffer;
+  /** The nonce this client sent; omitted when re-checking stored evidence. */
+  readonly nonce?: Buffer;
+  /** This machine's time; omitted when re-checking stored evidence. */
+  readonly now?: number;
+  readonly maxClockSkew: number;
+}
+
+export interface VerifiedResponse {
+  readonly response: ActivationResponse;
+  readonly certificate: HostCertificate;
+}
+
+type Check = (r: ActivationResponse, c: HostCertificate) => [ClientErrorCode, string] | null;
+
+/**
+ * A KMS response must pass these checks, in this order; the first that fails decides
+ * (Keygen's ordered validation chain). The order puts trust first: nothing from the response
+ * is believed before the certificate chain and the signature hold.
+ */
+function checks(e: Expectation): Check[] {
+  return [
+    (_r, c) =>
+      verifyHostCertificate(c, e.rootPublicKey)
+        ? null
+        : ['KMS_CERT_UNTRUSTED', "the host's certificate was not issued by this product's authority (an emulator or another publisher's host)"],
+    (_r, c) =>
+      e.now === undefined || (e.now >= c.issuedAt - e.maxClockSkew && e.now < c.expiresAt)
+        ? null
+        : ['KMS_CERT_EXPIRED', `the host's certificate is valid ${new Date(c.issuedAt).toISOString()} to ${new Date(c.expiresAt).toISOString()}; the host must re-activate`],
+    (_r, c) =>
+      c.groupIds.includes(bytesToGuid(e.groupId))
+        ? null
+        : ['KMS_CERT_GROUP_MISMATCH', "the host's certificate does not cover this product's group; install a host key for this group on the host"],
+    (r, c) => {
+      const root = rootFromProof(leafHash(r.body), r.proof);
+      return verifyMessage(hostPublicKeyOf(c), Buffer.concat([BATCH_CONTEXT, root]), r.signature)
+        ? null
+        : ['KMS_BAD_SIGNATURE', 'the response signature does not verify against the host certificate'];
+    },
+    (r) =>
+      e.nonce === undefined || r.nonce.equals(e.nonce)
+        ? null
+        : ['KMS_NONCE_MISMATCH', 'the response carries another nonce than the request (a replayed response)'],
+    (r) =>
+      r.groupId.equals(e.groupId)
+        ? null
+        : ['KMS_GROUP_MISMATCH', `the response is for group ${bytesToGuid(r.groupId)}, not ${bytesToGuid(e.groupId)}`],
+    (r) =>
+      r.clientId.equals(e.clientId) ? null : ['KMS_CLIENT_MISMATCH', 'the response is for another client machine ID'],
+    (r) =>
+      e.now === undefined || Math.abs(r.hostTime - e.now) <= e.maxClockSkew
+        ? null
+        : [
+            'KMS_CLOCK_SKEW',
+            `the host's clock (${new Date(r.hostTime).toISOString()}) and this machine's (${new Date(e.now).toISOString()}) differ by more than ${Math.round(e.maxClockSkew / 60_000)} minutes; fix the time on one of them`,
+          ],
+  ];
+}
+
+/** Decodes a response payload and runs every check; throws the first failure as a ClientError. */
+export function verifyKmsResponse(payload: Buffer, e: Expectation): VerifiedResponse {
+  let response: ActivationResponse;
+  let certificate: HostCertificate;
+  try {
+    const type = messageTypeOf(payload);
+    if (type === MessageType.ErrorResponse) {
+      const err = decodeErrorResponse(payload);
+      throw new ClientError('KMS_HOST_ERROR', `the KMS host refused: ${hostErrorName(err.code)}: ${err.message}`);
+    }
+    response = decodeActivationResponse(payload);
+    certificate = decodeHostCertificate(response.certificate);
+  } catch (err) {
+    if (err instanceof ClientError) throw err;
+    throw new ClientError('KMS_MALFORMED_RESPONSE', `invalid response: ${err instanceof CoreError ? err.message : String(err)}`);
+  }
+  for (const check of checks(e)) {
+    const failed = check(response, certificate);
+    if (failed) throw new ClientError(failed[0], failed[1]);
+  }
+  return { response, certificate };
+}
