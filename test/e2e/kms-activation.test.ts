@@ -1,0 +1,274 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BATCH_CONTEXT,
+  DAY,
+  ManualClock,
+  encodeActivationResponse,
+  encodeResponseBody,
+  generateSigningKeyPair,
+  guidToBytes,
+  issueHostCertificate,
+  leafHash,
+  randomGuid,
+  signMessage,
+  type ActivationRequest,
+  type SigningKeyPair,
+} from '@volact/core';
+import { hostStatus } from '@volact/kms-host';
+import { startSlice, type Slice } from './harness.js';
+import { startFakeKmsHost } from './fake-kms-host.js';
+
+let slice: Slice | undefined;
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+  await slice?.close();
+  slice = undefined;
+});
+
+describe('KMS activation threshold (reference: "KMS activation thresholds")', () => {
+  it('keeps 4 clients of a threshold-5 group unlicensed with "count N of 5", licenses the 5th, then the first 4 on their next attempt', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock, { threshold: 5 });
+    const clients = [1, 2, 3, 4, 5].map((i) => slice!.newClient(`c${i}`));
+    for (let i = 0; i < 4; i++) {
+      const outcome = await clients[i]!.activate();
+      expect(outcome.ok).toBe(false);
+      expect(outcome.code).toBe('KMS_THRESHOLD_NOT_MET');
+      expect(outcome.message).toContain(`count ${i + 1} of 5`);
+      expect(outcome.status.state).toBe('initial-grace');
+      // not activated: the next attempt is the 2-hour retry the host asked for
+      expect(Date.parse(outcome.status.nextAttemptAt) - clock.now()).toBe(2 * 60 * 60 * 1000);
+    }
+    const fifth = await clients[4]!.activate();
+    expect(fifth.ok).toBe(true);
+    expect(fifth.status).toMatchObject({ state: 'licensed', method: 'kms', count: 5 });
+    expect(Date.parse(fifth.status.expiresAt!)).toBe(clock.now() + 180 * DAY);
+    expect(Date.parse(fifth.status.nextAttemptAt) - clock.now()).toBe(7 * DAY);
+
+    clock.advance(2 * 60 * 60 * 1000);
+    for (const c of clients.slice(0, 4)) {
+      const again = await c.runDue();
+      expect(again?.ok).toBe(true);
+      expect(again?.status.state).toBe('licensed');
+      expect(again?.status.count).toBe(5); // a renewing client refreshes its entry, not a new one
+    }
+    expect(slice.host.counts()).toEqual([expect.objectContaining({ name: 'office14', count: 5, threshold: 5 })]);
+  });
+});
+
+describe('windows and validity over time (reference: "KMS activation renewal", licence-state table)', () => {
+  it('lowers the count after 30 days without renewals; licensed → out-of-tolerance after 180 days → notification 30 days later', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock, { threshold: 5 });
+    const clients = [1, 2, 3, 4, 5].map((i) => slice!.newClient(`c${i}`));
+    for (const c of clients) await c.activate();
+    for (const c of clients.slice(0, 4)) await c.activate();
+    expect(clients.map((c) => c.status().state)).toEqual(Array(5).fill('licensed'));
+    expect(slice.host.counts()[0]?.count).toBe(5);
+
+    // Three clients renew on day 20; the other two go quiet.
+    clock.advance(20 * DAY);
+    for (const c of clients.slice(0, 3)) expect((await c.activate()).ok).toBe(true);
+    clock.advance(10 * DAY + 1000); // day 30: the quiet two expire from the window
+    expect(slice.host.counts()[0]?.count).toBe(3);
+    const late = slice.newClient('late');
+    const outcome = await late.activate();
+    expect(outcome.code).toBe('KMS_THRESHOLD_NOT_MET');
+    expect(outcome.message).toContain('count 4 of 5');
+    clock.advance(21 * DAY); // day 51: the renewals of day 20 have expired; only "late" (day 30) counts
+    expect(slice.host.counts()[0]?.count).toBe(1);
+
+    // Client 5 last renewed at day 0: licensed until day 180.
+    const quiet = clients[4]!;
+    clock.set(clock.now() - 51 * DAY - 1000 + 180 * DAY - 1);
+    expect(quiet.status().state).toBe('licensed');
+    clock.advance(2);
+    expect(quiet.status().state).toBe('out-of-tolerance');
+    clock.advance(30 * DAY);
+    expect(quiet.status().state).toBe('notification');
+    expect(quiet.status().method).toBe('kms');
+  });
+
+  it('an installation that never reaches a host leaves initial grace for notification after 30 days', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock);
+    const c = slice.newClient('lonely');
+    expect(c.status().state).toBe('initial-grace');
+    clock.advance(30 * DAY);
+    expect(c.status().state).toBe('notification');
+  });
+
+  it('tells subscribers when the state changes', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock, { threshold: 1 });
+    const c = slice.newClient('watched');
+    const seen: string[] = [];
+    c.onChange((s) => seen.push(s.state));
+    await c.activate();
+    clock.advance(7 * DAY);
+    expect((await c.runDue())?.ok).toBe(true); // renewal due after 7 days; still licensed
+    expect(seen).toEqual(['licensed']);
+    c.setKmsHost('127.0.0.1:1'); // the host is gone: nothing answers there
+    clock.advance(181 * DAY);
+    expect((await c.runDue())?.code).toBe('KMS_UNREACHABLE');
+    expect(seen).toEqual(['licensed', 'out-of-tolerance']);
+  });
+});
+
+describe('host restart (we keep the window; the reference host loses it)', () => {
+  it('keeps the count across a restart, also as `host status` reads it', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock, { threshold: 5 });
+    for (let i = 1; i <= 4; i++) await slice.newClient(`c${i}`).activate();
+    expect(slice.host.counts()[0]?.count).toBe(4);
+    await slice.restartHost();
+    expect(slice.host.counts()[0]?.count).toBe(4);
+    expect(hostStatus(slice.hostDir, clock).groups[0]?.count).toBe(4);
+    // and the 5th client after the restart crosses the threshold
+    const fifth = await slice.newClient('c5').activate();
+    expect(fifth.ok).toBe(true);
+    expect(fifth.status.count).toBe(5);
+  });
+});
+
+describe('a client trusts only signed answers from hosts its authority certified', () => {
+  function signedResponse(
+    request: ActivationRequest,
+    hostKeys: SigningKeyPair,
+    certificate: Buffer,
+    overrides: { groupId?: Buffer; count?: number } = {},
+    now = Date.now(),
+  ): Buffer {
+    const body = encodeResponseBody({
+      groupId: overrides.groupId ?? request.groupId,
+      clientId: request.clientId,
+      nonce: request.nonce,
+      hostTime: now,
+      count: overrides.count ?? 1000,
+      activationIntervalMin: 120,
+      renewalIntervalMin: 10080,
+    });
+    const signature = signMessage(hostKeys.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(body)]));
+    return encodeActivationResponse(body, certificate, [], signature);
+  }
+
+  it('rejects a host certified by another authority (an emulator) with KMS_CERT_UNTRUSTED', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock);
+    const otherRoot = generateSigningKeyPair();
+    const hostKeys = generateSigningKeyPair();
+    const cert = issueHostCertificate(
+      {
+        hostPublicKey: hostKeys.publicKeyRaw,
+        serial: randomGuid(),
+        hostKeyId: randomGuid(),
+        issuedAt: clock.now() - DAY,
+        expiresAt: clock.now() + 365 * DAY,
+        groupIds: [slice.product.group.id],
+      },
+      otherRoot,
+    );
+    const fake = await startFakeKmsHost((req) => signedResponse(req, hostKeys, cert, {}, clock.now()));
+    closers.push(() => void fake.server.close());
+    const c = slice.newClient('victim');
+    c.setKmsHost(fake.address);
+    const outcome = await c.activate();
+    expect(outcome.code).toBe('KMS_CERT_UNTRUSTED');
+    expect(outcome.status.state).toBe('initial-grace');
+  });
+
+  async function certifiedFakeHost(s: Slice, groups: string[]) {
+    const hostKeys = generateSigningKeyPair();
+    const { key } = await s.authority.mintKey({ type: 'kms-host', groups });
+    const { certificate } = await s.authority.activateHost({ hostKey: key, hostPublicKey: hostKeys.publicKeyRaw, hardwareId: 'fake-hw' });
+    return { hostKeys, certificate };
+  }
+
+  it('rejects a response whose signature does not verify with KMS_BAD_SIGNATURE', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock);
+    const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14']);
+    const fake = await startFakeKmsHost((req) => {
+      const payload = signedResponse(req, hostKeys, certificate, {}, clock.now());
+      payload[payload.length - 1]! ^= 0x01; // last byte of the signature
+      return payload;
+    });
+    closers.push(() => void fake.server.close());
+    const c = slice.newClient('victim');
+    c.setKmsHost(fake.address);
+    expect((await c.activate()).code).toBe('KMS_BAD_SIGNATURE');
+    // a count raised inside a genuinely signed body is caught the same way
+    const forged = await startFakeKmsHost((req) => {
+      const payload = signedResponse(req, hostKeys, certificate, { count: 1 }, clock.now());
+      payload.writeUInt32BE(1000, 60);
+      return payload;
+    });
+    closers.push(() => void forged.server.close());
+    c.setKmsHost(forged.address);
+    expect((await c.activate()).code).toBe('KMS_BAD_SIGNATURE');
+  });
+
+  it('rejects a replayed genuine response (old nonce) with KMS_NONCE_MISMATCH', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { threshold: 1 });
+    const c = slice.newClient('victim');
+    // Capture a genuine, licensing response through a relay.
+    let captured: Buffer | undefined;
+    const { exchange } = await import('./relay.js');
+    const relay = await startFakeKmsHost(async (req) => {
+      captured ??= await exchange(req, slice!.hostAddress());
+      return captured;
+    });
+    closers.push(() => void relay.server.close());
+    c.setKmsHost(relay.address);
+    await expect(c.activate()).resolves.toMatchObject({ ok: true });
+    const second = await c.activate(); // same bytes again: the nonce is the first request's
+    expect(second.code).toBe('KMS_NONCE_MISMATCH');
+  });
+
+  it('rejects a correctly signed response for another group with KMS_GROUP_MISMATCH', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { groups: ['office14', 'project14'] });
+    const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14', 'project14']);
+    const otherGroup = (await slice.authority.productConfig('project14')).group.id;
+    const fake = await startFakeKmsHost((req) =>
+      signedResponse(req, hostKeys, certificate, { groupId: guidToBytes(otherGroup) }, clock.now()),
+    );
+    closers.push(() => void fake.server.close());
+    const c = slice.newClient('victim');
+    c.setKmsHost(fake.address);
+    expect((await c.activate()).code).toBe('KMS_GROUP_MISMATCH');
+  });
+
+  it('rejects a host whose certificate does not cover the group with KMS_CERT_GROUP_MISMATCH', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { groups: ['office14', 'project14'] });
+    const { hostKeys, certificate } = await certifiedFakeHost(slice, ['project14']);
+    const fake = await startFakeKmsHost((req) => signedResponse(req, hostKeys, certificate, {}, clock.now()));
+    closers.push(() => void fake.server.close());
+    const c = slice.newClient('victim');
+    c.setKmsHost(fake.address);
+    expect((await c.activate()).code).toBe('KMS_CERT_GROUP_MISMATCH');
+  });
+
+  it('detects an edited licence store: the stored evidence no longer verifies → non-genuine grace', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { threshold: 1 });
+    const c = slice.newClient('tamper');
+    await c.activate();
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { Licence } = await import('@volact/client');
+    const file = join(slice.root, 'clients', 'tamper', 'licence.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    const evidence = Buffer.from(record.activation.evidence, 'base64');
+    evidence.writeBigUInt64BE(BigInt(clock.now() + 3650 * DAY), 52); // try to extend the licence by ten years
+    record.activation.evidence = evidence.toString('base64');
+    writeFileSync(file, JSON.stringify(record));
+    const reopened = Licence.open({ stateDir: join(slice.root, 'clients', 'tamper'), clock });
+    expect(reopened.status().state).toBe('non-genuine-grace');
+    clock.advance(30 * DAY);
+    expect(reopened.status().state).toBe('notification');
+  });
+});
