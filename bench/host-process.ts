@@ -36,12 +36,23 @@ serveParent(
       gc?.();
       gc?.();
       const m = process.memoryUsage();
-      return { forced: Boolean(gc), rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+      return {
+        forced: Boolean(gc),
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        external: m.external,
+        arrayBuffers: m.arrayBuffers,
+      };
     },
     counts: () => ({ counts: host.counts() }),
   },
   async () => {
     await host.close();
-    destination.flushSync();
+    try {
+      destination.flushSync();
+    } catch {
+      // nothing buffered or the destination never opened: nothing to lose
+    }
   },
 );

@@ -15,8 +15,12 @@ import {
   type SigningKeyPair,
 } from '@volact/core';
 import { hostStatus } from '@volact/kms-host';
+import { Licence } from '@volact/client';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startSlice, type Slice } from './harness.js';
 import { startFakeKmsHost } from './fake-kms-host.js';
+import { exchange } from './relay.js';
 
 let slice: Slice | undefined;
 const closers: (() => Promise<void> | void)[] = [];
@@ -215,7 +219,6 @@ describe('a client trusts only signed answers from hosts its authority certified
     const c = slice.newClient('victim');
     // Capture a genuine, licensing response through a relay.
     let captured: Buffer | undefined;
-    const { exchange } = await import('./relay.js');
     const relay = await startFakeKmsHost(async (req) => {
       captured ??= await exchange(req, slice!.hostAddress());
       return captured;
@@ -257,9 +260,6 @@ describe('a client trusts only signed answers from hosts its authority certified
     slice = await startSlice(clock, { threshold: 1 });
     const c = slice.newClient('tamper');
     await c.activate();
-    const { readFileSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { Licence } = await import('@volact/client');
     const file = join(slice.root, 'clients', 'tamper', 'licence.json');
     const record = JSON.parse(readFileSync(file, 'utf8'));
     const evidence = Buffer.from(record.activation.evidence, 'base64');

@@ -6,7 +6,7 @@ export function exchange(request: ActivationRequest, address: string): Promise<B
   const [host, port] = address.split(':');
   return new Promise((resolve, reject) => {
     const reader = new FrameReader(64 * 1024);
-    const socket = connect(Number(port), host!, () => socket.write(frame(encodeActivationRequest(request))));
+    const socket = connect(Number(port), host, () => socket.write(frame(encodeActivationRequest(request))));
     socket.on('error', reject);
     socket.on('data', (chunk) => {
       const [payload] = reader.push(chunk);

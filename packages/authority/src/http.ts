@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { Authority } from './authority.js';
+import type { Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
 
 const hostActivationBody = z

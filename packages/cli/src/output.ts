@@ -20,7 +20,7 @@ export function printJson(value: unknown): void {
 /** Every typed error becomes one line on stderr, "error CODE: message", and an exit code. */
 export function reportError(err: unknown, json: boolean): number {
   let code = 'INTERNAL';
-  let message = err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
   let exitCode = 1;
   if (err instanceof CliError) {
     code = err.code;

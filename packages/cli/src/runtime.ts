@@ -9,8 +9,8 @@ export type Run = <T extends object>(action: (options: T, ...rest: string[]) => 
  */
 export const run: Run = (action) =>
   async (...args: unknown[]) => {
-    const positional = args.filter((a) => typeof a === 'string') as string[];
-    const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in (a as object))) ?? {}) as Parameters<typeof action>[0];
+    const positional = args.filter((a): a is string => typeof a === 'string');
+    const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in (a))) ?? {}) as Parameters<typeof action>[0];
     try {
       await action(options, ...positional);
     } catch (err) {

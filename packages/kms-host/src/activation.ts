@@ -49,7 +49,7 @@ export async function activateHostOnline(
       error.code,
     );
   }
-  const certificate = Buffer.from(String(payload.certificate ?? ''), 'base64');
+  const certificate = Buffer.from(typeof payload.certificate === 'string' ? payload.certificate : '', 'base64');
   const cert = decodeHostCertificate(certificate);
   if (!cert.hostPublicKey.equals(state.signingKey().publicKeyRaw)) {
     throw new KmsHostError('HOST_ACTIVATION_REFUSED', 'the authority certified another public key than this host\'s');

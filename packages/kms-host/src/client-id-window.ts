@@ -12,7 +12,13 @@
  */
 const EPOCH_MS = Date.UTC(2020, 0, 1);
 
+/** An expiry in whole seconds, rounded up: an entry lives at least the full window. */
 export const toWindowSeconds = (ms: number): number => Math.ceil((ms - EPOCH_MS) / 1000);
+/**
+ * The current time in whole seconds, rounded down: an entry expiring at second s counts until
+ * the clock reaches s (rounding up here would drop entries up to a second early).
+ */
+export const nowWindowSeconds = (ms: number): number => Math.floor((ms - EPOCH_MS) / 1000);
 export const fromWindowSeconds = (s: number): number => EPOCH_MS + s * 1000;
 
 export class ClientIdWindow {
@@ -23,7 +29,7 @@ export class ClientIdWindow {
 
   /** Records a request from `clientId` (16 bytes as a latin1 string); returns the count after it. */
   record(clientId: string, nowMs: number): number {
-    const now = toWindowSeconds(nowMs);
+    const now = nowWindowSeconds(nowMs);
     if (now >= this.#earliest) this.#sweep(now);
     const expires = toWindowSeconds(nowMs + this.windowMs);
     this.#entries.delete(clientId);
@@ -40,7 +46,7 @@ export class ClientIdWindow {
   }
 
   count(nowMs: number): number {
-    const now = toWindowSeconds(nowMs);
+    const now = nowWindowSeconds(nowMs);
     if (now >= this.#earliest) this.#sweep(now);
     return this.#entries.size;
   }

@@ -7,7 +7,7 @@ import { KmsServer } from './kms-server.js';
 import { WindowStore, type HostStatistics } from './window-store.js';
 import { KmsHostError } from './errors.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
-import { toWindowSeconds } from './client-id-window.js';
+import { nowWindowSeconds } from './client-id-window.js';
 
 export interface KmsHostConfig {
   readonly dataDir: string;
@@ -73,7 +73,17 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   let metricsServer: Server | undefined;
   let metricsAddress: { host: string; port: number } | undefined;
   if (config.metrics) {
-    metricsServer = await serveMetrics(createMetricsRegistry(service, server.signer), config.metrics.host, config.metrics.port);
+    try {
+      metricsServer = await serveMetrics(createMetricsRegistry(service, server.signer), config.metrics.host, config.metrics.port);
+    } catch (err) {
+      // Do not leave the KMS port listening (and the store open) behind a failed start.
+      await server.close();
+      store.close();
+      throw new KmsHostError(
+        'HOST_LISTEN_FAILED',
+        `cannot serve metrics on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`,
+      );
+    }
     const a = metricsServer.address();
     if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
   }
@@ -117,7 +127,7 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
   let stats: HostStatistics | undefined;
   const store = new WindowStore(state.windowDbPath);
   try {
-    const now = toWindowSeconds(clock.now());
+    const now = nowWindowSeconds(clock.now());
     groups = (activation?.groups ?? []).map((g) => ({ name: g.name, id: g.id, threshold: g.threshold, count: store.liveCount(g.id, now) }));
     stats = store.loadStatistics();
   } finally {

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { CoreError, FrameReader, frame, encodeErrorResponse, HostErrorCode } from '@volact/core';
@@ -34,7 +35,7 @@ export class KmsServer {
 
   constructor(
     readonly service: KmsService,
-    signingKey: import('node:crypto').KeyObject,
+    signingKey: KeyObject,
     private readonly options: KmsServerOptions,
   ) {
     this.#signer = new BatchSigner(signingKey, service.certificate.encoded);

@@ -13,7 +13,7 @@ import {
   type Clock,
   type HostCertificate,
 } from '@volact/core';
-import { ClientIdWindow, toWindowSeconds } from './client-id-window.js';
+import { ClientIdWindow, nowWindowSeconds, toWindowSeconds } from './client-id-window.js';
 import { emptyStatistics, type HostStatistics, type WindowStore } from './window-store.js';
 import type { HostGroup } from './host-state.js';
 
@@ -79,7 +79,7 @@ export class KmsService {
     this.#policy = options.policy;
     this.#log = options.logger;
     this.stats = options.store.loadStatistics();
-    const nowSeconds = toWindowSeconds(this.#clock.now());
+    const nowSeconds = nowWindowSeconds(this.#clock.now());
     for (const g of options.groups) {
       if (!options.certificate.groupIds.includes(g.id)) continue;
       const window = new ClientIdWindow(options.policy.clientIdWindow);
@@ -165,7 +165,7 @@ export class KmsService {
   flush(): void {
     const changes = this.#pending;
     this.#pending = [];
-    this.#store.flush(changes, this.stats, toWindowSeconds(this.#clock.now()));
+    this.#store.flush(changes, this.stats, nowWindowSeconds(this.#clock.now()));
   }
 }
 

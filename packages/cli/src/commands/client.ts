@@ -28,6 +28,7 @@ function exitCodeFor(outcome: ActivationOutcome): number {
     case 'KMS_CLOCK_SKEW':
     case 'KMS_MALFORMED_RESPONSE':
       return ACTIVATE_EXIT.untrusted;
+    case null:
     default:
       return ACTIVATE_EXIT.other;
   }

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import {
+  generateSigningKeyPair,
+  keyFingerprint,
+  privateKeyToPem,
+  publicKeyFromRaw,
+  secretsEqual,
+  signMessage,
+  signingKeyPairFromPem,
+  verifyMessage,
+} from './crypto.js';
+import { generateKeyPairSync } from 'node:crypto';
+
+describe('Ed25519 helpers', () => {
+  const pair = generateSigningKeyPair();
+  const message = Buffer.from('volact');
+
+  it('signs and verifies; a changed message, signature or key fails', () => {
+    const sig = signMessage(pair.privateKey, message);
+    expect(sig.length).toBe(64);
+    expect(verifyMessage(pair.publicKey, message, sig)).toBe(true);
+    expect(verifyMessage(pair.publicKey, Buffer.from('volacT'), sig)).toBe(false);
+    const bad = Buffer.from(sig);
+    bad[10] = (bad[10] as number) ^ 1;
+    expect(verifyMessage(pair.publicKey, message, bad)).toBe(false);
+    expect(verifyMessage(generateSigningKeyPair().publicKey, message, sig)).toBe(false);
+    expect(verifyMessage(pair.publicKey, message, sig.subarray(0, 63))).toBe(false);
+  });
+
+  it('the raw public key is 32 bytes and rebuilds the same key', () => {
+    expect(pair.publicKeyRaw.length).toBe(32);
+    expect(publicKeyFromRaw(pair.publicKeyRaw).equals(pair.publicKey)).toBe(true);
+    expect(() => publicKeyFromRaw(Buffer.alloc(31))).toThrow(RangeError);
+  });
+
+  it('a key pair survives PEM export and import', () => {
+    const again = signingKeyPairFromPem(privateKeyToPem(pair.privateKey));
+    expect(again.publicKeyRaw).toEqual(pair.publicKeyRaw);
+    expect(verifyMessage(pair.publicKey, message, signMessage(again.privateKey, message))).toBe(true);
+  });
+
+  it('refuses a PEM that does not hold an Ed25519 key', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expect(() => signingKeyPairFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())).toThrow(/Ed25519/);
+  });
+
+  it('fingerprints are 8 bytes and differ between keys', () => {
+    expect(keyFingerprint(pair.publicKeyRaw).length).toBe(8);
+    expect(keyFingerprint(pair.publicKeyRaw)).not.toEqual(keyFingerprint(generateSigningKeyPair().publicKeyRaw));
+  });
+
+  it('secretsEqual compares content', () => {
+    expect(secretsEqual('abc', 'abc')).toBe(true);
+    expect(secretsEqual('abc', 'abd')).toBe(false);
+    expect(secretsEqual('abc', 'abcd')).toBe(false);
+    expect(secretsEqual(Buffer.from([1, 2]), Buffer.from([1, 2]))).toBe(true);
+  });
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what is missing, then builds,
+# type-checks, lints and runs every test (unit, fuzz, end-to-end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# better-sqlite3 builds from source against the local Node headers (no prebuilt binary here).
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"
+
+# Debian packages of the servers the tests start on loopback. The KMS slice needs none; the
+# DNS (bind9), directory (slapd) and scaled-store (postgresql) tests add theirs here.
+SERVER_PACKAGES=()
+missing=()
+for pkg in "${SERVER_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+echo "== build and type-check"
+npx tsc -b
+echo "== lint"
+npx eslint .
+npx prettier --check . >/dev/null || { echo "formatting differs: run npm run format"; exit 1; }
+echo "== tests"
+npx vitest run

@@ -1,0 +1,136 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** The CLI surface of the issue, run as users run it: the built `volact` binary. */
+const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'volact-cli-'));
+const daemons: ChildProcess[] = [];
+
+function volact(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a daemon and resolves with the port it reports on stderr ("… listening on …:PORT"). */
+function daemon(...args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  daemons.push(child);
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (?:http:\/\/)?[\d.]+:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`volact ${args.join(' ')} exited ${code}: ${err}`)));
+  });
+}
+
+let authorityUrl = '';
+let hostPort = 0;
+const A = join(dir, 'authority');
+const H = join(dir, 'host');
+const productFile = join(dir, 'product.json');
+
+beforeAll(async () => {
+  expect(volact('authority', 'init', '--data-dir', A).code).toBe(0);
+  expect(volact('authority', 'group', 'add', '--data-dir', A, '--name', 'office14', '--threshold', '5').code).toBe(0);
+  const config = volact('authority', 'product-config', '--data-dir', A, '--group', 'office14');
+  expect(config.code).toBe(0);
+  writeFileSync(productFile, config.stdout);
+  authorityUrl = `http://127.0.0.1:${await daemon('authority', 'serve', '--data-dir', A, '--listen', '127.0.0.1:0')}`;
+});
+
+afterAll(() => {
+  for (const d of daemons) d.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('volact CLI', () => {
+  it('mints a host key, activates and serves a host; clients activate at the threshold with exit codes', async () => {
+    const minted = volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--json');
+    expect(minted.code).toBe(0);
+    const { key } = JSON.parse(minted.stdout) as { key: string };
+    expect(key).toMatch(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
+    expect(volact('host', 'install-key', '--data-dir', H, key, '--hardware-id', 'host-1').code).toBe(0);
+    const act = volact('host', 'activate', '--data-dir', H, '--authority', authorityUrl, '--json');
+    expect(act.code).toBe(0);
+    expect(JSON.parse(act.stdout)).toMatchObject({ activated: true, hostsUsed: 1, hostLimit: 6 });
+    hostPort = await daemon('host', 'serve', '--data-dir', H, '--listen', '127.0.0.1:0');
+
+    for (let i = 1; i <= 5; i++) {
+      const C = join(dir, `client-${i}`);
+      expect(volact('client', 'init', '--state-dir', C, '--product', productFile, '--hardware-id', `m-${i}`).code).toBe(0);
+      expect(volact('client', 'set-host', '--state-dir', C, `127.0.0.1:${hostPort}`).code).toBe(0);
+      const r = volact('client', 'activate', '--state-dir', C);
+      if (i < 5) {
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(`count ${i} of 5`);
+      } else {
+        expect(r.code).toBe(0);
+      }
+    }
+    const again = volact('client', 'activate', '--state-dir', join(dir, 'client-1'), '--json');
+    expect(again.code).toBe(0);
+    const status = JSON.parse(volact('client', 'status', '--state-dir', join(dir, 'client-1'), '--json').stdout);
+    expect(status).toMatchObject({ state: 'licensed', method: 'kms', host: `127.0.0.1:${hostPort}`, count: 5 });
+    expect(Date.parse(status.expiresAt)).toBeGreaterThan(Date.now() + 179 * 86_400_000);
+
+    // the running host flushes its window every 250 ms; status reads it from the data dir
+    await new Promise((r) => setTimeout(r, 600));
+    const hs = JSON.parse(volact('host', 'status', '--data-dir', H, '--json').stdout);
+    expect(hs.groups).toEqual([expect.objectContaining({ name: 'office14', count: 5, threshold: 5 })]);
+    expect(hs.requests).toMatchObject({ total: 6, failed: 0 });
+    expect(hs.requests.byClientState['initial-grace']).toBe(6);
+  });
+
+  it('refuses a 7th host with a 6-host key, naming the key by its last five characters', () => {
+    const minted = JSON.parse(
+      volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--hosts', '6', '--json').stdout,
+    ) as { key: string };
+    const last5 = minted.key.replace(/-/g, '').slice(-5);
+    for (let i = 1; i <= 7; i++) {
+      const dirI = join(dir, `h7-${i}`);
+      expect(volact('host', 'install-key', '--data-dir', dirI, minted.key, '--hardware-id', `hw-${i}`).code).toBe(0);
+      const r = volact('host', 'activate', '--data-dir', dirI, '--authority', authorityUrl);
+      if (i <= 6) expect(r.code).toBe(0);
+      else {
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain('HOST_LIMIT_REACHED');
+        expect(r.stderr).toContain('6 of 6 hosts');
+        expect(r.stderr).toContain(last5);
+        expect(r.stderr).not.toContain(minted.key);
+      }
+    }
+  });
+
+  it('rejects a mistyped key with "key checksum failed" and leaves the host as it was', () => {
+    const { key } = JSON.parse(
+      volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--json').stdout,
+    ) as { key: string };
+    const typo = (key[0] === 'A' ? 'B' : 'A') + key.slice(1);
+    const r = volact('host', 'install-key', '--data-dir', H, typo);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('key checksum failed');
+    expect(JSON.parse(volact('host', 'status', '--data-dir', H, '--json').stdout).activated).toBe(true);
+  });
+
+  it('gives clear errors for a missing installation and a bad host address', () => {
+    const missing = volact('client', 'status', '--state-dir', join(dir, 'nope'), '--json');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).error.code).toBe('CLIENT_NOT_INITIALISED');
+    const bad = volact('client', 'set-host', '--state-dir', join(dir, 'client-1'), 'not a host');
+    expect(bad.stderr).toContain('HOST_ADDRESS_INVALID');
+  });
+
+  it('runs the demo to the end: the fleet turns licensed', () => {
+    const r = volact('demo', '--exit', '--clients', '6', '--data-dir', join(dir, 'demo'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('count 4 of 5 → initial-grace');
+    expect(r.stdout).toContain('6 of 6 clients licensed');
+  });
+});
