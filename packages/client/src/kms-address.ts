@@ -17,7 +17,11 @@ export function parseKmsAddress(text: string): KmsAddress {
     portText = v6[2];
   } else {
     const m = /^([A-Za-z0-9.-]{1,253})(?::(\d+))?$/.exec(t);
-    if (!m) throw new ClientError('HOST_ADDRESS_INVALID', `"${t.slice(0, 80)}" is not HOST[:PORT] (e.g. kms.corp.example:1688 or [::1]:1688)`);
+    if (!m)
+      throw new ClientError(
+        'HOST_ADDRESS_INVALID',
+        `"${t.slice(0, 80)}" is not HOST[:PORT] (e.g. kms.corp.example:1688 or [::1]:1688)`,
+      );
     host = m[1] as string;
     portText = m[2];
   }

@@ -32,14 +32,25 @@ export function exchangeWithKmsHost(address: KmsAddress, request: Buffer, timeou
         const [payload] = reader.push(chunk);
         if (payload) finish(null, Buffer.from(payload));
       } catch (err) {
-        finish(new ClientError('KMS_MALFORMED_RESPONSE', `KMS host ${where}: ${err instanceof CoreError ? err.message : 'bad frame'}`));
+        finish(
+          new ClientError(
+            'KMS_MALFORMED_RESPONSE',
+            `KMS host ${where}: ${err instanceof CoreError ? err.message : 'bad frame'}`,
+          ),
+        );
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) =>
       finish(
         connected
-          ? new ClientError('KMS_MALFORMED_RESPONSE', `KMS host ${where} broke the connection: ${err.code ?? err.message}`)
-          : new ClientError('KMS_UNREACHABLE', `cannot connect to KMS host ${where}: ${err.code ?? err.message}; is \`volact host serve\` running there and the port open?`),
+          ? new ClientError(
+              'KMS_MALFORMED_RESPONSE',
+              `KMS host ${where} broke the connection: ${err.code ?? err.message}`,
+            )
+          : new ClientError(
+              'KMS_UNREACHABLE',
+              `cannot connect to KMS host ${where}: ${err.code ?? err.message}; is \`volact host serve\` running there and the port open?`,
+            ),
       ),
     );
     socket.on('end', () =>

@@ -93,7 +93,10 @@ export class Licence {
   static init(options: InitOptions): Licence {
     const store = new LicenceStore(options.stateDir);
     if (store.exists()) {
-      throw new ClientError('CLIENT_EXISTS', `${options.stateDir} already holds an installation; use another --state-dir`);
+      throw new ClientError(
+        'CLIENT_EXISTS',
+        `${options.stateDir} already holds an installation; use another --state-dir`,
+      );
     }
     let product: ProductConfig;
     try {
@@ -118,7 +121,10 @@ export class Licence {
       lastReportedState: null,
     };
     store.save(record);
-    return new Licence(store, record, { stateDir: options.stateDir, ...(options.clock ? { clock: options.clock } : {}) });
+    return new Licence(store, record, {
+      stateDir: options.stateDir,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   }
 
   static open(options: OpenOptions): Licence {
@@ -194,7 +200,10 @@ export class Licence {
       throw new ClientError('KEY_INVALID', err instanceof CoreError ? err.message : String(err));
     }
     if (key.text !== this.#record.product.gvlk) {
-      throw new ClientError('KEY_INVALID', `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${this.#record.product.group.name}`);
+      throw new ClientError(
+        'KEY_INVALID',
+        `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${this.#record.product.group.name}`,
+      );
     }
     this.#update({ ...this.#record, installedKey: { type: 'gvlk', text: key.text } });
   }
@@ -254,7 +263,8 @@ export class Licence {
       });
       return { ok: false, code, message, status: this.status() };
     };
-    if (!r.installedKey) return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
+    if (!r.installedKey)
+      return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
     if (!r.kmsHost) {
       return fail('NO_KMS_HOST', 'no KMS host is set: run `volact client set-host --state-dir DIR HOST:PORT`');
     }
@@ -304,12 +314,22 @@ export class Licence {
       ...this.#record,
       intervals,
       activation: { method: 'kms', evidence: payload.toString('base64'), host: r.kmsHost, receivedAt: now },
-      lastAttempt: { at: now, ok: true, message: `activated by ${r.kmsHost} (count ${response.count} of ${threshold})`, ...counted },
+      lastAttempt: {
+        at: now,
+        ok: true,
+        message: `activated by ${r.kmsHost} (count ${response.count} of ${threshold})`,
+        ...counted,
+      },
       nextAttemptAt: now + intervals.renewalMs,
       nonGenuineSince: null,
     });
     const status = this.status();
-    return { ok: true, code: null, message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`, status };
+    return {
+      ok: true,
+      code: null,
+      message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`,
+      status,
+    };
   }
 
   #update(record: LicenceRecord): void {

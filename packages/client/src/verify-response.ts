@@ -47,15 +47,24 @@ function checks(e: Expectation): Check[] {
     (_r, c) =>
       verifyHostCertificate(c, e.rootPublicKey)
         ? null
-        : ['KMS_CERT_UNTRUSTED', "the host's certificate was not issued by this product's authority (an emulator or another publisher's host)"],
+        : [
+            'KMS_CERT_UNTRUSTED',
+            "the host's certificate was not issued by this product's authority (an emulator or another publisher's host)",
+          ],
     (_r, c) =>
       e.now === undefined || (e.now >= c.issuedAt - e.maxClockSkew && e.now < c.expiresAt)
         ? null
-        : ['KMS_CERT_EXPIRED', `the host's certificate is valid ${new Date(c.issuedAt).toISOString()} to ${new Date(c.expiresAt).toISOString()}; the host must re-activate`],
+        : [
+            'KMS_CERT_EXPIRED',
+            `the host's certificate is valid ${new Date(c.issuedAt).toISOString()} to ${new Date(c.expiresAt).toISOString()}; the host must re-activate`,
+          ],
     (_r, c) =>
       c.groupIds.includes(bytesToGuid(e.groupId))
         ? null
-        : ['KMS_CERT_GROUP_MISMATCH', "the host's certificate does not cover this product's group; install a host key for this group on the host"],
+        : [
+            'KMS_CERT_GROUP_MISMATCH',
+            "the host's certificate does not cover this product's group; install a host key for this group on the host",
+          ],
     (r, c) => {
       const root = rootFromProof(leafHash(r.body), r.proof);
       return verifyMessage(hostPublicKeyOf(c), Buffer.concat([BATCH_CONTEXT, root]), r.signature)
@@ -96,7 +105,10 @@ export function verifyKmsResponse(payload: Buffer, e: Expectation): VerifiedResp
     certificate = decodeHostCertificate(response.certificate);
   } catch (err) {
     if (err instanceof ClientError) throw err;
-    throw new ClientError('KMS_MALFORMED_RESPONSE', `invalid response: ${err instanceof CoreError ? err.message : String(err)}`);
+    throw new ClientError(
+      'KMS_MALFORMED_RESPONSE',
+      `invalid response: ${err instanceof CoreError ? err.message : String(err)}`,
+    );
   }
   for (const check of checks(e)) {
     const failed = check(response, certificate);
