@@ -104,12 +104,18 @@ export class BenchChild {
     return (ticks * 1e6) / CLOCK_TICKS;
   }
 
-  /** Resident set size (VmRSS) of the child, in bytes. */
-  rssBytes(): number {
+  /**
+   * Resident memory of the child from /proc/<pid>/status, in bytes: VmRSS, and its anonymous
+   * (heap, stacks, malloc) and file-backed (the node binary and libraries) parts.
+   */
+  memory(): { rss: number; anon: number; file: number } {
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-    if (!m?.[1]) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
-    return Number(m[1]) * 1024;
+    const kb = (field: string) => {
+      const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+      if (!m?.[1]) throw new Error(`no ${field} in /proc/${this.pid}/status`);
+      return Number(m[1]) * 1024;
+    };
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
   }
 
   /** Asks the child to exit (closing its stdin); kills it if it has not exited after `graceMs`. */

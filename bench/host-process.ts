@@ -1,11 +1,14 @@
 /**
- * The KMS host under test, in its own process: `node host-process.js DATA_DIR LOG_FILE`.
- * Serves KMS on 127.0.0.1 (free port) and metrics on another free port, logs at info level
- * (one line per request, as in production) asynchronously to LOG_FILE — /dev/null by default,
- * which keeps the cost of building and serialising every line but does not fill the disk.
+ * The KMS host under test, in its own process: `node host-process.js DATA_DIR [LOG_FILE]`.
+ * Serves KMS on 127.0.0.1 (free port) and metrics on another free port. It logs at info level,
+ * one line per request, with the same pino destination as `volact host serve` (asynchronous,
+ * 4 KB minimum write, see packages/cli/src/runtime.ts) — to /dev/null by default, which keeps
+ * the cost of building, serialising and writing every line but does not fill the disk.
  *
- * Commands on stdin (see child.ts): `gc` (forces garbage collection when started with
- * --expose-gc, then reports memory), `counts` (the group counts).
+ * Commands on stdin (see child.ts):
+ *   settle — waits until the log is written out, forces a full garbage collection (when
+ *            started with --expose-gc) and reports the memory of the process;
+ *   counts — the group counts.
  */
 import pino from 'pino';
 import { startKmsHost } from '@volact/kms-host';
@@ -17,8 +20,8 @@ if (!dataDir) {
   process.exit(2);
 }
 
-const destination = pino.destination({ dest: logFile, sync: false });
-const logger = pino({ level: 'info' }, destination);
+const destination = pino.destination({ dest: logFile, sync: false, minLength: 4096 });
+const logger = pino({ level: 'info', base: { pid: process.pid } }, destination);
 const host = await startKmsHost({
   dataDir,
   listen: { host: '127.0.0.1', port: 0 },
@@ -26,18 +29,35 @@ const host = await startKmsHost({
   logger,
 });
 
-const gc = (globalThis as { gc?: () => void }).gc;
+type GcOptions = { type: 'major'; execution: 'sync'; flavor?: 'last-resort' };
+const gc = (globalThis as { gc?: (options?: GcOptions) => void }).gc;
+
+/** Resolves once sonic-boom has handed its buffered lines to the file (or after 10 s). */
+function drainLog(): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    destination.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 serveParent(
   { port: host.address.port, metricsPort: host.metricsAddress?.port },
   {
-    gc: () => {
-      // Two passes: the first may only queue weak callbacks / finalisers.
-      gc?.();
-      gc?.();
+    settle: async () => {
+      const start = process.hrtime.bigint();
+      await drainLog();
+      const logDrainMs = Number(process.hrtime.bigint() - start) / 1e6;
+      // A full, memory-reducing collection (what V8 does on memory pressure): the heap then
+      // holds what the host keeps alive rather than what the last burst happened to leave.
+      gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+      gc?.({ type: 'major', execution: 'sync' });
       const m = process.memoryUsage();
       return {
-        forced: Boolean(gc),
+        gcForced: Boolean(gc),
+        logDrainMs,
         rss: m.rss,
         heapUsed: m.heapUsed,
         heapTotal: m.heapTotal,

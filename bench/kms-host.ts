@@ -124,6 +124,12 @@ async function hostCounters(metricsPort: number): Promise<{ counted: number; sig
 
 const progress = (text: string) => process.stderr.write(text);
 
+/** The live count of the bench group, as the host reports it. */
+async function groupCount(child: BenchChild): Promise<number> {
+  const counts = (await child.command('counts')).counts as { name: string; count: number }[];
+  return counts.find((g) => g.name === 'bench')?.count ?? 0;
+}
+
 async function main(): Promise<number> {
   const o = parseOptions();
   const scenarios = MODES.length * CONCURRENCY.length * 2;
@@ -214,8 +220,9 @@ async function main(): Promise<number> {
   // Memory: one group holding o.clients distinct client IDs. The pool's IDs are the first
   // indices of the fill, so the group ends with exactly o.clients IDs.
   await sleep(600);
-  const gcBefore = await host.child.command('gc');
-  const rssBefore = host.child.rssBytes();
+  const before = await host.child.command('settle');
+  const rssBefore = host.child.memory().rss;
+  let peakRss = rssBefore;
   const fillStart = Date.now();
   const fill = await fillClientIds({
     port: hostPort,
@@ -225,37 +232,60 @@ async function main(): Promise<number> {
     window: 4096,
     batch: 512,
     timeoutMs: 150_000,
-    onProgress: (sent, answered) => {
+    onProgress: (_sent, answered) => {
+      peakRss = Math.max(peakRss, host.child.memory().rss);
       const rate = Math.round(answered / Math.max(0.001, (Date.now() - fillStart) / 1000));
       progress(`\rfilling client IDs: ${answered.toLocaleString('en')} of ${o.clients.toLocaleString('en')} answered (${rate.toLocaleString('en')}/s)   `);
     },
   });
   progress('\n');
-  await sleep(600); // two flush intervals: the host's pending writes are on disk
-  const gc = await host.child.command('gc');
-  const rss = host.child.rssBytes();
-  const counts = (await host.child.command('counts')).counts as { name: string; count: number }[];
-  const held = counts.find((g) => g.name === 'bench')?.count ?? 0;
+  await sleep(600); // two flush intervals: the host's pending window entries are on disk
+  const settled = await host.child.command('settle', {}, 30_000);
+  const mem = host.child.memory();
+  const held = await groupCount(host.child);
+
+  // The same window after a restart: restored from the host's database, never touched by a burst.
+  progress('restarting the host to measure it restored from disk… ');
+  await host.child.stop(30_000);
+  const restartStart = Date.now();
+  const restarted = await BenchChild.start('kms-host', script('host-process.js'), [setup.hostDir, o.hostLog], hostExecArgv);
+  children.push(restarted.child);
+  const restoreSeconds = (Date.now() - restartStart) / 1000;
+  await restarted.child.command('settle', {}, 30_000);
+  const memRestored = restarted.child.memory();
+  const heldRestored = await groupCount(restarted.child);
+  progress(`${heldRestored.toLocaleString('en')} client IDs restored in ${restoreSeconds.toFixed(1)} s\n`);
+
   emit({
     scenario: 'memory',
     clientIds: held,
-    rssBytes: rss,
-    rssMB: round(rss / 2 ** 20, 1),
-    heapUsedBytes: Number(gc.heapUsed),
+    rssBytes: mem.rss,
+    rssMB: round(mem.rss / 2 ** 20, 1),
+    rssAnonBytes: mem.anon,
+    rssFileBytes: mem.file,
+    heapUsedBytes: Number(settled.heapUsed),
+    heapTotalBytes: Number(settled.heapTotal),
     rssBeforeFillBytes: rssBefore,
-    heapUsedBeforeFillBytes: Number(gcBefore.heapUsed),
-    gcForced: Boolean(gc.forced),
+    heapUsedBeforeFillBytes: Number(before.heapUsed),
+    peakRssDuringFillBytes: peakRss,
+    gcForced: Boolean(settled.gcForced),
+    logDrainMs: round(Number(settled.logDrainMs), 1),
     lastResponseCount: fill.maxCount,
     fillPerSec: Math.round(fill.answered / fill.seconds),
     ...(fill.refusals ? { refusals: fill.refusals } : {}),
+    clientIdsAfterRestart: heldRestored,
+    rssAfterRestartBytes: memRestored.rss,
+    restoreSeconds: round(restoreSeconds, 2),
   });
 
   if (!o.json) printReport(lines);
   progress('stopping… ');
-  await Promise.all([host.child.stop(), baseline.child.stop()]);
-  progress(o.profileDir ? `host CPU profile written to ${o.profileDir}\n` : 'done\n');
-  if (held !== o.clients || fill.maxCount !== o.clients) {
-    process.stderr.write(`the host holds ${held} client IDs (last response said ${fill.maxCount}), expected ${o.clients}\n`);
+  await Promise.all([restarted.child.stop(), baseline.child.stop()]);
+  progress(o.profileDir ? `host CPU profiles written to ${o.profileDir}\n` : 'done\n');
+  if (held !== o.clients || fill.maxCount !== o.clients || heldRestored !== o.clients) {
+    process.stderr.write(
+      `expected ${o.clients} client IDs; the host held ${held} (last response said ${fill.maxCount}), ${heldRestored} after a restart\n`,
+    );
     return 1;
   }
   return 0;
@@ -286,6 +316,7 @@ function printReport(lines: readonly Line[]): void {
   const perRequest8 = find('per-request', 8);
   const memory = lines.find((l) => l.scenario === 'memory');
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const mb = (bytes: unknown) => (Number(bytes) / 2 ** 20).toFixed(1);
   out.push('', 'targets (for comparison, not asserted):');
   if (reused8) {
     const v = Number(reused8.activationsPerSec);
@@ -301,7 +332,9 @@ function printReport(lines: readonly Line[]): void {
     const rss = Number(memory.rssBytes);
     out.push(
       `  ${Number(memory.clientIds).toLocaleString('en')} client IDs in < ${TARGETS.memoryBytes / 2 ** 20} MB RSS:           ${(rss / 2 ** 20).toFixed(1)} MB — ${mark(rss < TARGETS.memoryBytes)}`,
-      `  (RSS before the fill ${(Number(memory.rssBeforeFillBytes) / 2 ** 20).toFixed(1)} MB; fill ran at ${Number(memory.fillPerSec).toLocaleString('en')}/s, pipelined)`,
+      `  (V8 heap in use ${mb(memory.heapUsedBytes)} MB; RSS before the fill ${mb(memory.rssBeforeFillBytes)} MB, peak during the` +
+        ` pipelined fill at ${Number(memory.fillPerSec).toLocaleString('en')}/s ${mb(memory.peakRssDuringFillBytes)} MB,` +
+        ` after a restart (${Number(memory.clientIdsAfterRestart).toLocaleString('en')} IDs restored from disk) ${mb(memory.rssAfterRestartBytes)} MB)`,
     );
   }
   out.push('');

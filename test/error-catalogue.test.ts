@@ -13,7 +13,7 @@ function section(title: string): Set<string> {
   expect(start, `docs/errors.md has a "## ${title}" section`).toBeGreaterThanOrEqual(0);
   const end = doc.indexOf('\n## ', start + 4);
   const body = doc.slice(start, end === -1 ? undefined : end);
-  return new Set([...body.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1] as string));
+  return new Set([...body.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1] as string));
 }
 
 const catalogues: [string, string[]][] = [

@@ -52,7 +52,18 @@ afterAll(() => {
 
 describe('volact CLI', () => {
   it('mints a host key, activates and serves a host; clients activate at the threshold with exit codes', async () => {
-    const minted = volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--json');
+    const minted = volact(
+      'authority',
+      'key',
+      'mint',
+      '--data-dir',
+      A,
+      '--type',
+      'kms-host',
+      '--group',
+      'office14',
+      '--json',
+    );
     expect(minted.code).toBe(0);
     const { key } = JSON.parse(minted.stdout) as { key: string };
     expect(key).toMatch(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
@@ -64,7 +75,9 @@ describe('volact CLI', () => {
 
     for (let i = 1; i <= 5; i++) {
       const C = join(dir, `client-${i}`);
-      expect(volact('client', 'init', '--state-dir', C, '--product', productFile, '--hardware-id', `m-${i}`).code).toBe(0);
+      expect(volact('client', 'init', '--state-dir', C, '--product', productFile, '--hardware-id', `m-${i}`).code).toBe(
+        0,
+      );
       expect(volact('client', 'set-host', '--state-dir', C, `127.0.0.1:${hostPort}`).code).toBe(0);
       const r = volact('client', 'activate', '--state-dir', C);
       if (i < 5) {
@@ -90,7 +103,20 @@ describe('volact CLI', () => {
 
   it('refuses a 7th host with a 6-host key, naming the key by its last five characters', () => {
     const minted = JSON.parse(
-      volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--hosts', '6', '--json').stdout,
+      volact(
+        'authority',
+        'key',
+        'mint',
+        '--data-dir',
+        A,
+        '--type',
+        'kms-host',
+        '--group',
+        'office14',
+        '--hosts',
+        '6',
+        '--json',
+      ).stdout,
     ) as { key: string };
     const last5 = minted.key.replace(/-/g, '').slice(-5);
     for (let i = 1; i <= 7; i++) {

@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:net';
 import { FrameReader, decodeActivationRequest, frame, type ActivationRequest } from '@volact/core';
 
 /** A TCP server speaking the KMS framing whose answers a test crafts: an emulator, a replayer. */
-export async function startFakeKmsHost(answer: (request: ActivationRequest) => Buffer | Promise<Buffer>): Promise<{ address: string; server: Server }> {
+export async function startFakeKmsHost(
+  answer: (request: ActivationRequest) => Buffer | Promise<Buffer>,
+): Promise<{ address: string; server: Server }> {
   const server = createServer((socket) => {
     const reader = new FrameReader(1024);
     socket.on('error', () => socket.destroy());

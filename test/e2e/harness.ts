@@ -24,7 +24,10 @@ export interface Slice {
   close(): Promise<void>;
 }
 
-export async function startSlice(clock: ManualClock, options: { threshold?: number; groups?: string[] } = {}): Promise<Slice> {
+export async function startSlice(
+  clock: ManualClock,
+  options: { threshold?: number; groups?: string[] } = {},
+): Promise<Slice> {
   const root = mkdtempSync(join(tmpdir(), 'volact-e2e-'));
   const authority = Authority.init(join(root, 'authority'), { clock });
   const groups = options.groups ?? ['office14'];
@@ -35,7 +38,8 @@ export async function startSlice(clock: ManualClock, options: { threshold?: numb
   const authorityUrl = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`;
   const hostDir = join(root, 'host');
   await activateHostOnline(HostState.installKey(hostDir, key, 'host-hw-1', clock.now()), authorityUrl, { clock });
-  const start = () => startKmsHost({ dataDir: hostDir, listen: { host: '127.0.0.1', port: 0 }, clock, flushIntervalMs: 50 });
+  const start = () =>
+    startKmsHost({ dataDir: hostDir, listen: { host: '127.0.0.1', port: 0 }, clock, flushIntervalMs: 50 });
   const product = await authority.productConfig(groups[0] as string);
   const slice: Slice = {
     root,

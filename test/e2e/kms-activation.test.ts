@@ -185,7 +185,11 @@ describe('a client trusts only signed answers from hosts its authority certified
   async function certifiedFakeHost(s: Slice, groups: string[]) {
     const hostKeys = generateSigningKeyPair();
     const { key } = await s.authority.mintKey({ type: 'kms-host', groups });
-    const { certificate } = await s.authority.activateHost({ hostKey: key, hostPublicKey: hostKeys.publicKeyRaw, hardwareId: 'fake-hw' });
+    const { certificate } = await s.authority.activateHost({
+      hostKey: key,
+      hostPublicKey: hostKeys.publicKeyRaw,
+      hardwareId: 'fake-hw',
+    });
     return { hostKeys, certificate };
   }
 

@@ -8,7 +8,6 @@ import {
   GROUP_KINDS,
   GROUP_NAME_RE,
   KMS_DEFAULTS,
-
   defaultPolicy,
   generateSigningKeyPair,
   guidToBytes,
@@ -106,7 +105,10 @@ export class Authority {
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
   static init(dataDir: string, options: AuthorityOptions & { name?: string } = {}): Authority {
     if (existsSync(join(dataDir, ROOT_KEY_FILE))) {
-      throw new AuthorityError('AUTHORITY_EXISTS', `${dataDir} already holds an authority (its root key would be lost)`);
+      throw new AuthorityError(
+        'AUTHORITY_EXISTS',
+        `${dataDir} already holds an authority (its root key would be lost)`,
+      );
     }
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const root = generateSigningKeyPair();
@@ -133,7 +135,13 @@ export class Authority {
     const root = signingKeyPairFromPem(readFileSync(keyPath, 'utf8'));
     const secret = Buffer.from(readFileSync(join(dataDir, KEY_HASH_SECRET_FILE), 'utf8').trim(), 'base64');
     const meta = JSON.parse(readFileSync(join(dataDir, META_FILE), 'utf8')) as { name?: string };
-    return new Authority(root, secret, new SqliteAuthorityStore(join(dataDir, DB_FILE)), meta.name ?? 'volact authority', options);
+    return new Authority(
+      root,
+      secret,
+      new SqliteAuthorityStore(join(dataDir, DB_FILE)),
+      meta.name ?? 'volact authority',
+      options,
+    );
   }
 
   get rootPublicKeyRaw(): Buffer {
@@ -153,7 +161,10 @@ export class Authority {
     }
     const threshold = input.threshold ?? DEFAULT_THRESHOLD[kind];
     if (!Number.isInteger(threshold) || threshold < 1 || threshold > 1_000_000) {
-      throw new AuthorityError('GROUP_INVALID', `threshold ${threshold} is invalid; expected a whole number from 1 to 1000000`);
+      throw new AuthorityError(
+        'GROUP_INVALID',
+        `threshold ${threshold} is invalid; expected a whole number from 1 to 1000000`,
+      );
     }
     if (await this.#store.findGroup(input.name)) {
       throw new AuthorityError('GROUP_EXISTS', `a product group named "${input.name}" exists already`);
@@ -194,13 +205,20 @@ export class Authority {
 
   async mintKey(request: MintKeyRequest): Promise<MintedKey> {
     if (request.type !== 'kms-host') {
-      throw new AuthorityError('KEY_WRONG_TYPE', `minting ${String(request.type)} keys is not supported yet; use kms-host`);
+      throw new AuthorityError(
+        'KEY_WRONG_TYPE',
+        `minting ${String(request.type)} keys is not supported yet; use kms-host`,
+      );
     }
-    if (request.groups.length === 0) throw new AuthorityError('GROUP_INVALID', 'a KMS host key needs at least one group (--group)');
+    if (request.groups.length === 0)
+      throw new AuthorityError('GROUP_INVALID', 'a KMS host key needs at least one group (--group)');
     const groups = await Promise.all(request.groups.map((g) => this.group(g)));
     const hosts = request.hosts ?? KMS_DEFAULTS.hostLimit;
     const perHost = request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
-    for (const [name, v] of [['hosts', hosts], ['activations per host', perHost]] as const) {
+    for (const [name, v] of [
+      ['hosts', hosts],
+      ['activations per host', perHost],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1 || v > 100_000) {
         throw new AuthorityError('REQUEST_INVALID', `${name} must be a whole number from 1 to 100000, got ${v}`);
       }

@@ -1,7 +1,10 @@
 /** The authority's error catalogue: stable code → HTTP status and what it means. */
 export const authorityErrors = {
   AUTHORITY_EXISTS: { status: 409, meaning: 'the data directory already holds an authority' },
-  AUTHORITY_NOT_INITIALISED: { status: 500, meaning: 'the data directory holds no authority; run `volact authority init`' },
+  AUTHORITY_NOT_INITIALISED: {
+    status: 500,
+    meaning: 'the data directory holds no authority; run `volact authority init`',
+  },
   GROUP_INVALID: { status: 400, meaning: 'a product group name, kind or threshold is invalid' },
   GROUP_EXISTS: { status: 409, meaning: 'a product group with that name exists' },
   GROUP_NOT_FOUND: { status: 404, meaning: 'no product group has that name or id' },
@@ -11,7 +14,10 @@ export const authorityErrors = {
   KEY_NOT_FOUND: { status: 404, meaning: 'the key is well-formed but this authority never minted it' },
   KEY_REVOKED: { status: 403, meaning: 'the key was revoked by the publisher' },
   HOST_LIMIT_REACHED: { status: 403, meaning: 'the KMS host key has activated as many hosts as it may' },
-  HOST_REACTIVATION_LIMIT_REACHED: { status: 403, meaning: 'this host has re-activated the KMS host key as often as it may' },
+  HOST_REACTIVATION_LIMIT_REACHED: {
+    status: 403,
+    meaning: 'this host has re-activated the KMS host key as often as it may',
+  },
   REQUEST_INVALID: { status: 400, meaning: 'the request body does not match the API' },
   NOT_FOUND: { status: 404, meaning: 'no such API route' },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },

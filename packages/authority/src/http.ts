@@ -40,7 +40,9 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the authority log' } });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
   app.get('/v1/health', async () => ({ status: 'ok', name: authority.name }));

@@ -89,18 +89,20 @@ export class SqliteAuthorityStore implements AuthorityStore {
   #migrate(): void {
     const current = this.#db.pragma('user_version', { simple: true }) as number;
     for (let v = current; v < MIGRATIONS.length; v++) {
-      this.#db.transaction(() => {
-        this.#db.exec(MIGRATIONS[v] as string);
-        this.#db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+      this.#db
+        .transaction(() => {
+          this.#db.exec(MIGRATIONS[v] as string);
+          this.#db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
     }
   }
 
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
     return this.#serial(async () => {
       this.#db
-      .prepare('INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(group.id, group.name, group.kind, group.threshold, group.createdAt);
+        .prepare('INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(group.id, group.name, group.kind, group.threshold, group.createdAt);
     });
   }
 
@@ -112,30 +114,34 @@ export class SqliteAuthorityStore implements AuthorityStore {
   }
 
   async listGroups(): Promise<ProductGroup[]> {
-    const rows = this.#db.prepare('SELECT id, name, kind, threshold FROM product_groups ORDER BY name').all() as GroupRow[];
+    const rows = this.#db
+      .prepare('SELECT id, name, kind, threshold FROM product_groups ORDER BY name')
+      .all() as GroupRow[];
     return rows.map(toGroup);
   }
 
   addKey(record: KeyRecord): Promise<void> {
-    return this.#serial(async () => this.#db.transaction(() => {
-      this.#db
-        .prepare(
-          `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
+    return this.#serial(async () =>
+      this.#db.transaction(() => {
+        this.#db
+          .prepare(
+            `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          record.id,
-          record.keyHash,
-          record.type,
-          record.last5,
-          record.hostLimit,
-          record.activationsPerHost,
-          record.createdAt,
-          record.revokedAt,
-        );
-      const link = this.#db.prepare('INSERT INTO key_groups (key_id, group_id) VALUES (?, ?)');
-      for (const g of record.groupIds) link.run(record.id, g);
-    })());
+          )
+          .run(
+            record.id,
+            record.keyHash,
+            record.type,
+            record.last5,
+            record.hostLimit,
+            record.activationsPerHost,
+            record.createdAt,
+            record.revokedAt,
+          );
+        const link = this.#db.prepare('INSERT INTO key_groups (key_id, group_id) VALUES (?, ?)');
+        for (const g of record.groupIds) link.run(record.id, g);
+      })(),
+    );
   }
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
@@ -220,8 +226,8 @@ export class SqliteAuthorityStore implements AuthorityStore {
   audit(entry: AuditEntry): Promise<void> {
     return this.#serial(async () => {
       this.#db
-      .prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(entry.at, entry.action, entry.result, entry.keyLast5 ?? null, entry.detail ?? null);
+        .prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)')
+        .run(entry.at, entry.action, entry.result, entry.keyLast5 ?? null, entry.detail ?? null);
     });
   }
 

@@ -6,14 +6,18 @@ export function parseListen(text: string, flag: string): { host: string; port: n
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) {
-    throw new CliError('OPTION_INVALID', `${flag} "${text}" is not HOST:PORT (e.g. 127.0.0.1:1688; port 0 picks a free one)`);
+    throw new CliError(
+      'OPTION_INVALID',
+      `${flag} "${text}" is not HOST:PORT (e.g. 127.0.0.1:1688; port 0 picks a free one)`,
+    );
   }
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
 export function parseIntOption(text: string, flag: string, min: number, max: number): number {
   const r = z.coerce.number().int().min(min).max(max).safeParse(text);
-  if (!r.success) throw new CliError('OPTION_INVALID', `${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  if (!r.success)
+    throw new CliError('OPTION_INVALID', `${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
   return r.data;
 }
 

@@ -25,9 +25,18 @@ export function reportError(err: unknown, json: boolean): number {
   if (err instanceof CliError) {
     code = err.code;
     exitCode = err.exitCode;
-  } else if (err instanceof AuthorityError || err instanceof ClientError || err instanceof CoreError || err instanceof KmsHostError) {
+  } else if (
+    err instanceof AuthorityError ||
+    err instanceof ClientError ||
+    err instanceof CoreError ||
+    err instanceof KmsHostError
+  ) {
     code = err.code;
-  } else if (err instanceof Error && (err as NodeJS.ErrnoException).code && typeof (err as NodeJS.ErrnoException).code === 'string') {
+  } else if (
+    err instanceof Error &&
+    (err as NodeJS.ErrnoException).code &&
+    typeof (err as NodeJS.ErrnoException).code === 'string'
+  ) {
     code = (err as NodeJS.ErrnoException).code as string;
   }
   if (json) printJson({ error: { code, message } });

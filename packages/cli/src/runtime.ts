@@ -1,16 +1,20 @@
 import pino, { type Logger } from 'pino';
 import { reportError } from './output.js';
 
-export type Run = <T extends object>(action: (options: T, ...rest: string[]) => Promise<void>) => (...args: unknown[]) => Promise<void>;
+export type Run = <T extends object>(
+  action: (options: T, ...rest: string[]) => Promise<void>,
+) => (...args: unknown[]) => Promise<void>;
 
 /**
  * Wraps a command action: commander passes positional arguments first and the options object
  * after them; errors are reported once, as "error CODE: message", with the exit code.
  */
-export const run: Run = (action) =>
+export const run: Run =
+  (action) =>
   async (...args: unknown[]) => {
     const positional = args.filter((a): a is string => typeof a === 'string');
-    const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in (a))) ?? {}) as Parameters<typeof action>[0];
+    const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in a)) ??
+      {}) as Parameters<typeof action>[0];
     try {
       await action(options, ...positional);
     } catch (err) {

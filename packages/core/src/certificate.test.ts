@@ -111,13 +111,21 @@ describe('host certificates', () => {
 
   it('decode rejects every wrong length with CERT_MALFORMED', () => {
     const encoded = issueHostCertificate(fields(2), root);
-    for (let len = 0; len < encoded.length; len++) expect(decodeCode(encoded.subarray(0, len)), `length ${len}`).toBe('CERT_MALFORMED');
-    for (const extra of [1, 15, 16, 64, 1000]) expect(decodeCode(Buffer.concat([encoded, Buffer.alloc(extra)]))).toBe('CERT_MALFORMED');
+    for (let len = 0; len < encoded.length; len++)
+      expect(decodeCode(encoded.subarray(0, len)), `length ${len}`).toBe('CERT_MALFORMED');
+    for (const extra of [1, 15, 16, 64, 1000])
+      expect(decodeCode(Buffer.concat([encoded, Buffer.alloc(extra)]))).toBe('CERT_MALFORMED');
   });
 
   it('decode rejects an unknown version and a group count of 0 or 65', () => {
     const encoded = issueHostCertificate(fields(1), root);
-    for (const [off, value] of [[0, 2], [0, 0], [1, 0], [1, 65], [1, 255]] as const) {
+    for (const [off, value] of [
+      [0, 2],
+      [0, 0],
+      [1, 0],
+      [1, 65],
+      [1, 255],
+    ] as const) {
       const bad = Buffer.from(encoded);
       bad[off] = value;
       expect(decodeCode(bad)).toBe('CERT_MALFORMED');

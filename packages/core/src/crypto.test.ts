@@ -41,7 +41,9 @@ describe('Ed25519 helpers', () => {
 
   it('refuses a PEM that does not hold an Ed25519 key', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expect(() => signingKeyPairFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())).toThrow(/Ed25519/);
+    expect(() => signingKeyPairFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())).toThrow(
+      /Ed25519/,
+    );
   });
 
   it('fingerprints are 8 bytes and differ between keys', () => {

@@ -101,7 +101,13 @@ describe('makeKey / parseKey', () => {
   it('accepts the key without dashes, with spaces or surrounding blanks, and returns the canonical text', () => {
     const key = makeKey('kms-host', payloads(1)[0]);
     const c = compact(key);
-    for (const variant of [c, ` ${key.text} `, c.match(/.{5}/g)!.join(' '), `\t${c}\n`, key.text.replace(/-/g, ' - ')]) {
+    for (const variant of [
+      c,
+      ` ${key.text} `,
+      c.match(/.{5}/g)!.join(' '),
+      `\t${c}\n`,
+      key.text.replace(/-/g, ' - '),
+    ]) {
       expect(parseKey(variant).text).toBe(key.text);
     }
   });
@@ -152,7 +158,11 @@ describe('typing errors are caught, never read as another key', () => {
     for (const key of keys) {
       const c = compact(key);
       for (let pos = 0; pos < 25; pos++) {
-        for (const [alias, value] of [['O', '0'], ['I', '1'], ['L', '1']] as const) {
+        for (const [alias, value] of [
+          ['O', '0'],
+          ['I', '1'],
+          ['L', '1'],
+        ] as const) {
           if (c[pos] === value) continue;
           expect(outcome(c.slice(0, pos) + alias + c.slice(pos + 1))).toBe('KEY_CHECKSUM_FAILED');
         }
@@ -226,14 +236,17 @@ describe('malformed keys', () => {
     expect(codeOf(() => parseKey(12345 as unknown as string))).toBe('KEY_MALFORMED');
   });
 
-  it.each(['U', 'u', '*', '_', 'Ä', '.'])('a key with "%s" in it is KEY_MALFORMED and names the character and the alphabet', (ch) => {
-    const text = dashed(c.slice(0, 7) + ch + c.slice(8));
-    const err = errorOf(() => parseKey(text));
-    expect(err.code).toBe('KEY_MALFORMED');
-    expect(err.message).toContain('character 8');
-    expect(err.message).toContain(`"${ch.toUpperCase()}"`);
-    expect(err.message).toContain('0-9 and A-Z except I, L, O, U');
-  });
+  it.each(['U', 'u', '*', '_', 'Ä', '.'])(
+    'a key with "%s" in it is KEY_MALFORMED and names the character and the alphabet',
+    (ch) => {
+      const text = dashed(c.slice(0, 7) + ch + c.slice(8));
+      const err = errorOf(() => parseKey(text));
+      expect(err.code).toBe('KEY_MALFORMED');
+      expect(err.message).toContain('character 8');
+      expect(err.message).toContain(`"${ch.toUpperCase()}"`);
+      expect(err.message).toContain('0-9 and A-Z except I, L, O, U');
+    },
+  );
 });
 
 describe('parseKeyOfType', () => {
@@ -284,7 +297,11 @@ describe('gvlkFor', () => {
   });
 
   it('differs between groups and between authorities', () => {
-    const texts = new Set([gvlkFor(rootA, group1), gvlkFor(rootA, group2), gvlkFor(rootB, group1), gvlkFor(rootB, group2)].map((k) => k.text));
+    const texts = new Set(
+      [gvlkFor(rootA, group1), gvlkFor(rootA, group2), gvlkFor(rootB, group1), gvlkFor(rootB, group2)].map(
+        (k) => k.text,
+      ),
+    );
     expect(texts.size).toBe(4);
   });
 });

@@ -7,7 +7,8 @@ import { CoreError } from './errors.js';
  *   symbol 0       key type (see KEY_TYPES)
  *   symbols 1..20  100-bit payload (random; derived from the group for a GVLK)
  *   symbol 21      Luhn mod 32 check over symbols 0..20: every single mistyped symbol and
- *                  every swap of two neighbours is caught
+ *                  every swap of two different neighbours is caught, except 0 <-> Z (values
+ *                  0 and 31: Luhn mod N's blind spot), which the hash symbols catch (p = 1 - 2^-15)
  *   symbols 22..24 15 bits of SHA-256 over symbols 0..21: random typos pass with p = 2^-20
  *
  * A typo is reported as "key checksum failed", never read as another key.

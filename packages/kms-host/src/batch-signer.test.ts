@@ -88,7 +88,10 @@ describe('BatchSigner', () => {
 
   it(`splits more than ${MAX_BATCH} responses into batches, proofs of at most 10 steps`, async () => {
     const signer = new BatchSigner(key.privateKey, certificate);
-    const responses = await signAll(signer, Array.from({ length: MAX_BATCH + 5 }, (_, i) => body(i)));
+    const responses = await signAll(
+      signer,
+      Array.from({ length: MAX_BATCH + 5 }, (_, i) => body(i)),
+    );
     expect(signer.signatures).toBe(2);
     expect(Math.max(...responses.map((r) => r.proof.length))).toBe(10);
     expect(responses.every(verifies)).toBe(true);

@@ -95,7 +95,13 @@ describe('KMS host over TCP, activated by a real authority', () => {
     // ... and not for a changed count
     const forged = Buffer.from(r.body);
     forged.writeUInt32BE(25, 60);
-    expect(verifyMessage(hostPublicKeyOf(cert), Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(forged), r.proof)]), r.signature)).toBe(false);
+    expect(
+      verifyMessage(
+        hostPublicKeyOf(cert),
+        Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(forged), r.proof)]),
+        r.signature,
+      ),
+    ).toBe(false);
   });
 
   it('counts distinct clients: a second client makes 2, the first one again stays 2', async () => {
@@ -110,12 +116,16 @@ describe('KMS host over TCP, activated by a real authority', () => {
   it('answers many requests sent in one write, in order, each verifiable (batch signing)', async () => {
     const h = await start();
     const nonces = Array.from({ length: 20 }, () => randomBytes(16));
-    const responses = (await exchange(h.address, Buffer.concat(nonces.map((nonce) => frame(requestPayload(fx.group.id, { nonce })))), 20)).map(asResponse);
+    const responses = (
+      await exchange(h.address, Buffer.concat(nonces.map((nonce) => frame(requestPayload(fx.group.id, { nonce })))), 20)
+    ).map(asResponse);
     expect(responses.map((r) => r.nonce)).toEqual(nonces);
     expect(responses.map((r) => r.count)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const key = hostPublicKeyOf(decodeHostCertificate(responses[0]!.certificate));
     for (const r of responses) {
-      expect(verifyMessage(key, Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(r.body), r.proof)]), r.signature)).toBe(true);
+      expect(
+        verifyMessage(key, Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(r.body), r.proof)]), r.signature),
+      ).toBe(true);
     }
   });
 
@@ -140,14 +150,19 @@ describe('KMS host over TCP, activated by a real authority', () => {
     const h = await start();
     const bad = requestPayload(fx.group.id);
     bad[40] = (bad[40] as number) ^ 1;
-    const [first, second] = await exchange(h.address, Buffer.concat([frame(bad), frame(requestPayload(fx.group.id))]), 2);
+    const [first, second] = await exchange(
+      h.address,
+      Buffer.concat([frame(bad), frame(requestPayload(fx.group.id))]),
+      2,
+    );
     expect(decodeErrorResponse(first!).code).toBe(HostErrorCode.MALFORMED_REQUEST);
     expect(asResponse(second!).count).toBe(1);
   });
 
   it('reports statistics (total, failed, by licence state) through hostStatus after close', async () => {
     const h = await start();
-    for (const licenceState of [0, 1, 1, 2, 5]) asResponse(await ask(h.address, requestPayload(fx.group.id, { licenceState })));
+    for (const licenceState of [0, 1, 1, 2, 5])
+      asResponse(await ask(h.address, requestPayload(fx.group.id, { licenceState })));
     await ask(h.address, requestPayload(fx.otherGroup.id, { licenceState: 3 }));
     const broken = requestPayload(fx.group.id);
     broken[61] = (broken[61] as number) ^ 0xff;
@@ -159,7 +174,14 @@ describe('KMS host over TCP, activated by a real authority', () => {
     expect(status.requests).toEqual({
       total: 7,
       failed: 2,
-      byClientState: { unlicensed: 1, licensed: 2, 'initial-grace': 1, 'out-of-tolerance': 0, 'non-genuine-grace': 0, notification: 1 },
+      byClientState: {
+        unlicensed: 1,
+        licensed: 2,
+        'initial-grace': 1,
+        'out-of-tolerance': 0,
+        'non-genuine-grace': 0,
+        notification: 1,
+      },
     });
     expect(status.groups).toEqual([{ name: 'office14', id: fx.group.id, count: 5, threshold: 5 }]);
     expect(status.activated).toBe(true);
@@ -294,7 +316,8 @@ describe('KMS host over TCP, activated by a real authority', () => {
       expect(err.code).toBe('HOST_LISTEN_FAILED');
       expect(err.message).toContain(String(port));
       // a closed server's handle is released in the close phase of the loop: let a few turns pass
-      for (let turn = 0; turn < 10 && listeners() !== before; turn++) await new Promise((resolve) => setImmediate(resolve));
+      for (let turn = 0; turn < 10 && listeners() !== before; turn++)
+        await new Promise((resolve) => setImmediate(resolve));
       expect(listeners()).toBe(before);
       await start();
     } finally {
@@ -328,18 +351,24 @@ describe('KMS host setup', () => {
 
   it('refuses to install a key that is not a KMS host key, or is mistyped', async () => {
     const config = await fx.authority.productConfig('office14');
-    const wrongType = await expectRejects(Promise.resolve().then(() => HostState.installKey(`${fx.tempDir}/x`, config.gvlk, 'hw-3', 0)));
+    const wrongType = await expectRejects(
+      Promise.resolve().then(() => HostState.installKey(`${fx.tempDir}/x`, config.gvlk, 'hw-3', 0)),
+    );
     expect(wrongType.code).toBe('HOST_KEY_INVALID');
     expect(wrongType.message).toContain('gvlk');
     const typo = fx.hostKey.slice(0, 2) + (fx.hostKey[2] === 'A' ? 'B' : 'A') + fx.hostKey.slice(3);
-    const mistyped = await expectRejects(Promise.resolve().then(() => HostState.installKey(`${fx.tempDir}/y`, typo, 'hw-3', 0)));
+    const mistyped = await expectRejects(
+      Promise.resolve().then(() => HostState.installKey(`${fx.tempDir}/y`, typo, 'hw-3', 0)),
+    );
     expect(mistyped.code).toBe('HOST_KEY_INVALID');
   });
 
   it('online activation of a 7th host with a 6-host key is refused with HOST_LIMIT_REACHED; the same host re-activating is free', async () => {
     const minted = await fx.authority.mintKey({ type: 'kms-host', groups: ['office14'] });
     expect(minted.hosts).toBe(6);
-    const states = Array.from({ length: 7 }, (_, i) => HostState.installKey(`${fx.tempDir}/h${i}`, minted.key, `hw-limit-${i}`, fx.clock.now()));
+    const states = Array.from({ length: 7 }, (_, i) =>
+      HostState.installKey(`${fx.tempDir}/h${i}`, minted.key, `hw-limit-${i}`, fx.clock.now()),
+    );
     for (let i = 0; i < 6; i++) {
       const outcome = await activateHostOnline(states[i]!, fx.authorityUrl, { clock: fx.clock });
       expect(outcome.hostsUsed).toBe(i + 1);

@@ -66,8 +66,16 @@ function rechecked(p: Buffer): Buffer {
   return p;
 }
 
+/**
+ * What the host must do with a generated frame: answer it with one ErrorResponse and read on
+ * ('answered'), answer once and drop the connection because the length prefix is bad
+ * ('fatal'), or either ('unknown': random bytes, a mutated length prefix).
+ */
+type Fate = 'answered' | 'fatal' | 'unknown';
+
 interface Generated {
   readonly kind: string;
+  readonly fate: Fate;
   readonly bytes: Buffer;
 }
 
@@ -88,66 +96,130 @@ function fuzzFrameFactory(r: Rand, servedGroup: string, otherGroups: string[]) {
     for (const pos of positions) out[pos] = (out[pos] as number) ^ (1 + r.int(255));
     return out;
   };
-  const generators: [weight: number, kind: string, make: () => Buffer][] = [
-    [6, 'random bytes', () => r.bytes(1 + r.int(120))],
-    [14, 'request with mutated payload bytes', () => frame(mutate(validRequest(), 1 + r.int(4)))],
-    [6, 'request with one flipped bit', () => {
-      const p = validRequest();
-      const bit = r.int(ACTIVATION_REQUEST_SIZE * 8);
-      p[bit >> 3] = (p[bit >> 3] as number) ^ (1 << (bit & 7));
-      return frame(p);
-    }],
-    [6, 'framed request mutated anywhere (header too)', () => mutate(frame(validRequest()), 1 + r.int(3))],
-    [8, 'truncated request', () => frame(validRequest().subarray(0, 1 + r.int(ACTIVATION_REQUEST_SIZE - 1)))],
-    [8, 'extended request', () => frame(Buffer.concat([validRequest(), r.bytes(1 + r.int(MAX_REQUEST_FRAME - ACTIVATION_REQUEST_SIZE))]))],
-    [4, 'huge declared length', () => Buffer.concat([header(MAX_REQUEST_FRAME + 1 + r.int(0xffffffff - MAX_REQUEST_FRAME)), r.bytes(r.int(200))])],
-    [2, 'declared length just over the limit', () => Buffer.concat([header(MAX_REQUEST_FRAME + 1), r.bytes(r.int(MAX_REQUEST_FRAME + 2))])],
-    [4, 'zero length', () => Buffer.concat([header(0), r.bytes(r.int(80))])],
-    [8, 'request-sized garbage payload', () => frame(r.bytes(ACTIVATION_REQUEST_SIZE))],
-    [6, 'garbage payload of any allowed length', () => frame(r.bytes(1 + r.int(MAX_REQUEST_FRAME)))],
-    [4, 'version 1 / type 1 header, garbage body', () => frame(Buffer.concat([Buffer.from([1, 1]), r.bytes(ACTIVATION_REQUEST_SIZE - 2)]))],
-    [4, 'licence state above 5 (valid check bytes)', () => {
-      const p = validRequest();
-      p[2] = 6 + r.int(250);
-      return frame(rechecked(p));
-    }],
-    [4, 'reserved flags set (valid check bytes)', () => {
-      const p = validRequest();
-      p[3] = 1 + r.int(255);
-      return frame(rechecked(p));
-    }],
-    [3, 'other version (valid check bytes)', () => {
-      const p = validRequest();
-      p[0] = [0, 2, 3, 255][r.int(4)] as number;
-      return frame(rechecked(p));
-    }],
-    [3, 'other message type (valid check bytes)', () => {
-      const p = validRequest();
-      p[1] = [0, 2, 3, 255][r.int(4)] as number;
-      return frame(rechecked(p));
-    }],
-    [2, 'client time beyond 2^53 (valid check bytes)', () => {
-      const p = validRequest();
-      p[52] = 0x80 | r.int(128);
-      return frame(rechecked(p));
-    }],
-    [6, 'valid request for a group not served', () => {
-      const p = validRequest();
-      const group = r.chance(0.5) ? (otherGroups[r.int(otherGroups.length)] as string) : undefined;
-      (group ? guidToBytes(group) : r.bytes(16)).copy(p, 4);
-      return frame(rechecked(p));
-    }],
+  const generators: [weight: number, kind: string, fate: Fate, make: () => Buffer][] = [
+    [6, 'random bytes', 'unknown', () => r.bytes(1 + r.int(120))],
+    [14, 'request with mutated payload bytes', 'answered', () => frame(mutate(validRequest(), 1 + r.int(4)))],
+    [
+      6,
+      'request with one flipped bit',
+      'answered',
+      () => {
+        const p = validRequest();
+        const bit = r.int(ACTIVATION_REQUEST_SIZE * 8);
+        p[bit >> 3] = (p[bit >> 3] as number) ^ (1 << (bit & 7));
+        return frame(p);
+      },
+    ],
+    [6, 'framed request mutated anywhere (header too)', 'unknown', () => mutate(frame(validRequest()), 1 + r.int(3))],
+    [
+      8,
+      'truncated request',
+      'answered',
+      () => frame(validRequest().subarray(0, 1 + r.int(ACTIVATION_REQUEST_SIZE - 1))),
+    ],
+    [
+      8,
+      'extended request',
+      'answered',
+      () => frame(Buffer.concat([validRequest(), r.bytes(1 + r.int(MAX_REQUEST_FRAME - ACTIVATION_REQUEST_SIZE))])),
+    ],
+    [
+      4,
+      'huge declared length',
+      'fatal',
+      () => Buffer.concat([header(MAX_REQUEST_FRAME + 1 + r.int(0xffffffff - MAX_REQUEST_FRAME)), r.bytes(r.int(200))]),
+    ],
+    [
+      2,
+      'declared length just over the limit',
+      'fatal',
+      () => Buffer.concat([header(MAX_REQUEST_FRAME + 1), r.bytes(r.int(MAX_REQUEST_FRAME + 2))]),
+    ],
+    [4, 'zero length', 'fatal', () => Buffer.concat([header(0), r.bytes(r.int(80))])],
+    [8, 'request-sized garbage payload', 'answered', () => frame(r.bytes(ACTIVATION_REQUEST_SIZE))],
+    [6, 'garbage payload of any allowed length', 'answered', () => frame(r.bytes(1 + r.int(MAX_REQUEST_FRAME)))],
+    [
+      4,
+      'version 1 / type 1 header, garbage body',
+      'answered',
+      () => frame(Buffer.concat([Buffer.from([1, 1]), r.bytes(ACTIVATION_REQUEST_SIZE - 2)])),
+    ],
+    [
+      4,
+      'licence state above 5 (valid check bytes)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[2] = 6 + r.int(250);
+        return frame(rechecked(p));
+      },
+    ],
+    [
+      4,
+      'reserved flags set (valid check bytes)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[3] = 1 + r.int(255);
+        return frame(rechecked(p));
+      },
+    ],
+    [
+      3,
+      'other version (valid check bytes)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[0] = [0, 2, 3, 255][r.int(4)] as number;
+        return frame(rechecked(p));
+      },
+    ],
+    [
+      3,
+      'other message type (valid check bytes)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[1] = [0, 2, 3, 255][r.int(4)] as number;
+        return frame(rechecked(p));
+      },
+    ],
+    [
+      2,
+      'client time beyond 2^53 (valid check bytes)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[52] = 0x80 | r.int(128);
+        return frame(rechecked(p));
+      },
+    ],
+    [
+      6,
+      'valid request for a group not served',
+      'answered',
+      () => {
+        const p = validRequest();
+        const group = r.chance(0.5) ? (otherGroups[r.int(otherGroups.length)] as string) : undefined;
+        (group ? guidToBytes(group) : r.bytes(16)).copy(p, 4);
+        return frame(rechecked(p));
+      },
+    ],
   ];
-  const total = generators.reduce((s, [w]) => s + w, 0);
+  const pick = (fates: Fate[]): Generated => {
+    const eligible = generators.filter(([, , fate]) => fates.includes(fate));
+    let x = r.int(eligible.reduce((sum, [w]) => sum + w, 0));
+    for (const [w, kind, fate, make] of eligible) {
+      if (x < w) return { kind, fate, bytes: make() };
+      x -= w;
+    }
+    throw new Error('unreachable');
+  };
   return {
-    next(): Generated {
-      let x = r.int(total);
-      for (const [w, kind, make] of generators) {
-        if (x < w) return { kind, bytes: make() };
-        x -= w;
-      }
-      throw new Error('unreachable');
-    },
+    /** A frame the host must answer and read past. */
+    answered: () => pick(['answered']),
+    /** A frame that breaks (or may break) the framing. */
+    breaking: () => pick(['fatal', 'unknown']),
     /** A prefix of a valid request frame: a connection that ends inside a frame. */
     partialValid(): Buffer {
       const f = frame(validRequest());
@@ -159,6 +231,10 @@ function fuzzFrameFactory(r: Rand, servedGroup: string, otherGroups: string[]) {
 interface ConnectionPlan {
   readonly writes: Buffer[];
   readonly ending: 'end' | 'end-mid-frame' | 'destroy';
+  /** How many answers the host must send on this connection (max undefined: not known). */
+  readonly expect: { min: number; max: number | undefined };
+  /** The generated frames, by kind: shown when an expectation fails. */
+  readonly kinds: string[];
 }
 
 interface ConnectionResult {
@@ -224,41 +300,54 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
     let generated = 0;
     let bytes = 0;
     while (generated < FRAMES) {
+      // 1..40 frames the host must answer, then maybe one that breaks the framing (and a few
+      // more behind it, which the host must not read)
       const n = Math.min(FRAMES - generated, 1 + r.int(40));
-      const parts: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const g = factory.next();
-        kinds.set(g.kind, (kinds.get(g.kind) ?? 0) + 1);
-        parts.push(g.bytes);
+      const parts: Generated[] = Array.from({ length: n }, () => factory.answered());
+      let tail: Fate | undefined;
+      if (generated + n < FRAMES && r.chance(0.3)) {
+        const breaking = factory.breaking();
+        tail = breaking.fate;
+        parts.push(breaking);
+        for (let i = r.int(4); i > 0 && generated + parts.length < FRAMES; i--) parts.push(factory.answered());
       }
-      generated += n;
+      for (const g of parts) kinds.set(g.kind, (kinds.get(g.kind) ?? 0) + 1);
+      generated += parts.length;
       const roll = r.next();
-      const ending: ConnectionPlan['ending'] = roll < 0.7 ? 'end' : roll < 0.85 ? 'end-mid-frame' : 'destroy';
-      if (ending === 'end-mid-frame') parts.push(factory.partialValid());
-      let stream = Buffer.concat(parts);
+      const ending: ConnectionPlan['ending'] = roll < 0.7 ? 'end' : roll < 0.85 && !tail ? 'end-mid-frame' : 'destroy';
+      let stream = Buffer.concat(parts.map((g) => g.bytes));
+      if (ending === 'end-mid-frame') stream = Buffer.concat([stream, factory.partialValid()]);
       if (ending === 'destroy') stream = stream.subarray(0, 1 + r.int(stream.length)); // closed mid-write
+      const expected: ConnectionPlan['expect'] =
+        ending === 'destroy'
+          ? { min: 0, max: undefined }
+          : tail === 'fatal'
+            ? { min: n + 1, max: n + 1 }
+            : tail === 'unknown'
+              ? { min: n, max: undefined }
+              : { min: n, max: n };
       bytes += stream.length;
       // how the stream is cut into writes: one write, random chunks, or byte by byte
       const split = r.next();
       const writes: Buffer[] = [];
       if (split < 0.4) writes.push(stream);
       else if (split < 0.92 || stream.length > 400) {
-        for (let off = 0; off < stream.length; ) {
+        for (let off = 0; off < stream.length;) {
           const len = 1 + r.int(r.chance(0.3) ? 8 : 300);
           writes.push(stream.subarray(off, off + len));
           off += len;
         }
       } else for (let i = 0; i < stream.length; i++) writes.push(stream.subarray(i, i + 1));
-      plans.push({ writes, ending });
+      plans.push({ writes, ending, expect: expected, kinds: parts.map((g) => g.kind) });
     }
 
-    const results: ConnectionResult[] = [];
+    const results: { plan: ConnectionPlan; result: ConnectionResult }[] = [];
     let nextPlan = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (nextPlan < plans.length) {
           const plan = plans[nextPlan++]!;
-          results.push(await runConnection(address, plan));
+          results.push({ plan, result: await runConnection(address, plan) });
         }
       }),
     );
@@ -266,21 +355,41 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
     // Every answer is a well-formed ErrorResponse; nothing was counted.
     const byCode = new Map<string, number>();
     let answers = 0;
-    for (const result of results) {
+    let exact = 0;
+    for (const { plan, result } of results) {
       expect(result.clientSideError).toBeUndefined();
+      // one answer per frame read; nothing after a frame that broke the framing
+      const why = () =>
+        JSON.stringify({
+          ending: plan.ending,
+          writes: plan.writes.length,
+          kinds: plan.kinds,
+          answers: result.responses.map((p) => decodeErrorResponse(p).message),
+        });
+      expect(result.responses.length, why()).toBeGreaterThanOrEqual(plan.expect.min);
+      if (plan.expect.max !== undefined) {
+        expect(result.responses.length, why()).toBeLessThanOrEqual(plan.expect.max);
+        exact++;
+      }
       for (const payload of result.responses) {
         expect(messageTypeOf(payload)).toBe(MessageType.ErrorResponse);
         const e = decodeErrorResponse(payload);
-        expect([HostErrorCode.MALFORMED_REQUEST, HostErrorCode.UNSUPPORTED_VERSION, HostErrorCode.GROUP_NOT_SERVED]).toContain(e.code);
+        expect([
+          HostErrorCode.MALFORMED_REQUEST,
+          HostErrorCode.UNSUPPORTED_VERSION,
+          HostErrorCode.GROUP_NOT_SERVED,
+        ]).toContain(e.code);
         byCode.set(hostErrorName(e.code), (byCode.get(hostErrorName(e.code)) ?? 0) + 1);
         answers++;
       }
     }
     console.log(
-      `fuzz: ${plans.length} connections, ${generated} frames, ${bytes} bytes; ${answers} error answers`,
+      `fuzz: ${plans.length} connections (${exact} with an exact answer count), ${generated} frames, ${bytes} bytes; ${answers} error answers`,
       Object.fromEntries(byCode),
       Object.fromEntries(kinds),
     );
+    expect(generated).toBe(FRAMES);
+    expect(answers).toBeGreaterThan(FRAMES / 2);
     expect(byCode.get('GROUP_NOT_SERVED')).toBeGreaterThan(0);
     expect(byCode.get('MALFORMED_REQUEST')).toBeGreaterThan(0);
     expect(byCode.get('UNSUPPORTED_VERSION')).toBeGreaterThan(0);
@@ -290,15 +399,27 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
     expect(again.count).toBe(3);
     const cert = decodeHostCertificate(again.certificate);
     expect(verifyHostCertificate(cert, publicKeyFromRaw(fx.authority.rootPublicKeyRaw))).toBe(true);
-    expect(verifyMessage(hostPublicKeyOf(cert), Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(again.body), again.proof)]), again.signature)).toBe(true);
+    expect(
+      verifyMessage(
+        hostPublicKeyOf(cert),
+        Buffer.concat([BATCH_CONTEXT, rootFromProof(leafHash(again.body), again.proof)]),
+        again.signature,
+      ),
+    ).toBe(true);
     expect(running.counts()).toEqual(countBefore);
-    const fresh = decodeActivationResponse(await ask(address, requestPayload(fx.group.id, { clientId: Buffer.alloc(16, 0xee) })));
+    const fresh = decodeActivationResponse(
+      await ask(address, requestPayload(fx.group.id, { clientId: Buffer.alloc(16, 0xee) })),
+    );
     expect(fresh.count).toBe(4);
 
     const statsAfter = running.statistics();
     const failed = statsAfter.failedRequests - statsBefore.failedRequests;
-    expect(statsAfter.totalRequests - statsAfter.failedRequests).toBe(statsBefore.totalRequests - statsBefore.failedRequests + 2);
-    expect(statsAfter.byLicenceState.reduce((a, b) => a + b, 0)).toBe(statsBefore.byLicenceState.reduce((a, b) => a + b, 0) + 2);
+    expect(statsAfter.totalRequests - statsAfter.failedRequests).toBe(
+      statsBefore.totalRequests - statsBefore.failedRequests + 2,
+    );
+    expect(statsAfter.byLicenceState.reduce((a, b) => a + b, 0)).toBe(
+      statsBefore.byLicenceState.reduce((a, b) => a + b, 0) + 2,
+    );
     expect(failed).toBeGreaterThanOrEqual(answers);
 
     // After closing (which drops anything still in flight), the stored window agrees.
@@ -306,6 +427,8 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
     host = undefined;
     const status = hostStatus(fx.hostDir, fx.clock);
     expect(status.groups[0]?.count).toBe(4);
-    expect(status.requests.total - status.requests.failed).toBe(statsBefore.totalRequests - statsBefore.failedRequests + 2);
+    expect(status.requests.total - status.requests.failed).toBe(
+      statsBefore.totalRequests - statsBefore.failedRequests + 2,
+    );
   });
 });

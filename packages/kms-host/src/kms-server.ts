@@ -1,13 +1,16 @@
 import type { KeyObject } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { CoreError, FrameReader, frame, encodeErrorResponse, HostErrorCode } from '@volact/core';
+import { CoreError, FrameError, FrameReader, frame, encodeErrorResponse, HostErrorCode } from '@volact/core';
 import { BatchSigner } from './batch-signer.js';
 import type { KmsService } from './kms-service.js';
 import { KmsHostError } from './errors.js';
 
 /** A request is 68 bytes; anything declaring more than this is not our protocol. */
 export const MAX_REQUEST_FRAME = 1024;
+
+/** After a framing error, how long the host reads (and discards) before it drops the peer. */
+const LINGER_MS = 2_000;
 
 export interface KmsServerOptions {
   readonly host: string;
@@ -88,23 +91,39 @@ export class KmsServer {
     const deliver = (framed: Buffer) => {
       if (!socket.destroyed) socket.write(framed);
     };
+    let outOfSync = false;
     socket.on('data', (chunk: Buffer) => {
+      if (outOfSync) return; // after a bad length prefix nothing more on this stream is read
       let payloads: Buffer[];
+      let framingError: unknown;
       try {
         payloads = reader.push(chunk);
       } catch (err) {
-        // The length prefix is bad: the stream is out of sync, so answer once and close.
-        this.service.stats.totalRequests++;
-        this.service.stats.failedRequests++;
-        const message = err instanceof CoreError ? err.message : 'bad frame';
-        socket.end(frame(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, message)));
-        socket.destroySoon?.();
-        return;
+        // Frames complete in front of a bad length prefix are served like any others.
+        payloads = err instanceof FrameError ? err.completed : [];
+        framingError = err;
       }
       for (const payload of payloads) {
         const decision = this.service.handle(payload);
         if (decision.kind === 'counted') this.#signer.enqueue(decision.body, deliver);
         else deliver(frame(decision.payload));
+      }
+      if (framingError !== undefined) {
+        // The length prefix is bad: the stream is out of sync, so answer once and close —
+        // after the signed answers to the frames in front of it.
+        if (payloads.length > 0) this.#signer.flush();
+        this.service.stats.totalRequests++;
+        this.service.stats.failedRequests++;
+        const message = framingError instanceof CoreError ? framingError.message : 'bad frame';
+        outOfSync = true;
+        socket.end(frame(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, message)));
+        // Lingering close: destroying the socket while the peer's bytes still arrive would
+        // reset the connection, and the kernel would drop the answers not yet sent. Discard
+        // input until the peer closes its side (which closes ours), for a short while at most.
+        const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+        linger.unref();
+        socket.once('close', () => clearTimeout(linger));
+        return;
       }
       // Back-pressure: a peer that does not read its responses stops being read.
       if (socket.writableLength > 1 << 20) {

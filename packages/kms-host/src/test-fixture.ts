@@ -123,7 +123,9 @@ export function exchange(
       if (payloads.length >= expectFrames) finish();
     });
     // The host closing while we still write shows up as a reset: the connection is over.
-    socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : err));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      finish(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : err),
+    );
     socket.on('close', () => finish());
   });
 }

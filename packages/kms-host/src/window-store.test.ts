@@ -35,13 +35,26 @@ describe('WindowStore', () => {
     const g1 = store.groupNumber(G1);
     const g2 = store.groupNumber(G2);
     const stats = { totalRequests: 10, failedRequests: 3, byLicenceState: [1, 2, 0, 0, 4, 0] };
-    store.flush([[g1, cid(1), 300], [g1, cid(2), 100], [g1, cid(3), 200], [g2, cid(1), 150]], stats, 0);
+    store.flush(
+      [
+        [g1, cid(1), 300],
+        [g1, cid(2), 100],
+        [g1, cid(3), 200],
+        [g2, cid(1), 150],
+      ],
+      stats,
+      0,
+    );
     store.close();
 
     const reopened = new WindowStore(path);
     expect(reopened.loadStatistics()).toEqual(stats);
     const live = [...reopened.liveEntries(G1, 0)];
-    expect(live.map((e) => [e.clientId.toString('latin1'), e.expiresSeconds])).toEqual([[cid(2), 100], [cid(3), 200], [cid(1), 300]]);
+    expect(live.map((e) => [e.clientId.toString('latin1'), e.expiresSeconds])).toEqual([
+      [cid(2), 100],
+      [cid(3), 200],
+      [cid(1), 300],
+    ]);
     expect(reopened.liveCount(G1, 0)).toBe(3);
     expect(reopened.liveCount(G2, 0)).toBe(1);
     // at second 200, the entries expiring at 100 and 200 are gone
@@ -63,7 +76,14 @@ describe('WindowStore', () => {
   it('a flush purges rows that expired by its time', () => {
     const store = new WindowStore(path);
     const g = store.groupNumber(G1);
-    store.flush([[g, cid(1), 100], [g, cid(2), 200]], emptyStatistics(), 0);
+    store.flush(
+      [
+        [g, cid(1), 100],
+        [g, cid(2), 200],
+      ],
+      emptyStatistics(),
+      0,
+    );
     store.flush([], emptyStatistics(), 150);
     // counted with an earlier "now", the purged row is still missing: it was deleted
     expect(store.liveCount(G1, 0)).toBe(1);

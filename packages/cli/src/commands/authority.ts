@@ -6,7 +6,9 @@ import { parseIntOption, parseListen } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 
 export function registerAuthority(program: Command, run: Run): void {
-  const authority = program.command('authority').description("the publisher's authority: root key, groups, keys, host certificates");
+  const authority = program
+    .command('authority')
+    .description("the publisher's authority: root key, groups, keys, host certificates");
 
   authority
     .command('init')
@@ -43,7 +45,9 @@ export function registerAuthority(program: Command, run: Run): void {
           const g = await a.addGroup({
             name: o.name,
             kind: o.kind as GroupKind,
-            ...(o.threshold !== undefined ? { threshold: parseIntOption(o.threshold, '--threshold', 1, 1_000_000) } : {}),
+            ...(o.threshold !== undefined
+              ? { threshold: parseIntOption(o.threshold, '--threshold', 1, 1_000_000) }
+              : {}),
           });
           if (o.json) printJson(g);
           else console.log(`group ${g.name} (${g.kind}, threshold ${g.threshold}) id ${g.id}`);
@@ -96,22 +100,38 @@ export function registerAuthority(program: Command, run: Run): void {
     .option('--activations-per-host <n>', 'times each host may activate it', '10')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; type: string; group: string; hosts: string; activationsPerHost: string; json?: boolean }) => {
-        if (o.type !== 'kms-host') throw new CliError('OPTION_INVALID', `--type must be kms-host (other key types come later), got "${o.type}"`);
-        const a = Authority.open(o.dataDir);
-        try {
-          const minted = await a.mintKey({
-            type: 'kms-host',
-            groups: o.group.split(',').map((g) => g.trim()).filter(Boolean),
-            hosts: parseIntOption(o.hosts, '--hosts', 1, 100_000),
-            activationsPerHost: parseIntOption(o.activationsPerHost, '--activations-per-host', 1, 100_000),
-          });
-          if (o.json) printJson(minted);
-          else console.log(minted.key);
-        } finally {
-          await a.close();
-        }
-      }),
+      run(
+        async (o: {
+          dataDir: string;
+          type: string;
+          group: string;
+          hosts: string;
+          activationsPerHost: string;
+          json?: boolean;
+        }) => {
+          if (o.type !== 'kms-host')
+            throw new CliError(
+              'OPTION_INVALID',
+              `--type must be kms-host (other key types come later), got "${o.type}"`,
+            );
+          const a = Authority.open(o.dataDir);
+          try {
+            const minted = await a.mintKey({
+              type: 'kms-host',
+              groups: o.group
+                .split(',')
+                .map((g) => g.trim())
+                .filter(Boolean),
+              hosts: parseIntOption(o.hosts, '--hosts', 1, 100_000),
+              activationsPerHost: parseIntOption(o.activationsPerHost, '--activations-per-host', 1, 100_000),
+            });
+            if (o.json) printJson(minted);
+            else console.log(minted.key);
+          } finally {
+            await a.close();
+          }
+        },
+      ),
     );
 
   authority

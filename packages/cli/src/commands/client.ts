@@ -42,7 +42,10 @@ function printStatus(s: LicenceStatus): void {
   console.log(`KMS host:     ${s.host ?? '(not set)'}`);
   console.log(`Count:        ${s.count ?? '-'}`);
   console.log(`Client ID:    ${s.clientMachineId}`);
-  if (s.lastAttempt) console.log(`Last attempt: ${s.lastAttempt.at} ${s.lastAttempt.ok ? 'ok' : s.lastAttempt.code}: ${s.lastAttempt.message}`);
+  if (s.lastAttempt)
+    console.log(
+      `Last attempt: ${s.lastAttempt.at} ${s.lastAttempt.ok ? 'ok' : s.lastAttempt.code}: ${s.lastAttempt.message}`,
+    );
   console.log(`Next attempt: ${s.nextAttemptAt}`);
 }
 
@@ -68,7 +71,10 @@ export function registerClient(program: Command, run: Run): void {
         const licence = Licence.init({ stateDir: o.stateDir, product, hardwareId });
         const s = licence.status();
         if (o.json) printJson(s);
-        else console.log(`installation created: group ${s.group}, client ID ${s.clientMachineId}, state ${s.state} until ${s.expiresAt}`);
+        else
+          console.log(
+            `installation created: group ${s.group}, client ID ${s.clientMachineId}, state ${s.state} until ${s.expiresAt}`,
+          );
       }),
     );
 
@@ -118,7 +124,9 @@ export function registerClient(program: Command, run: Run): void {
 
   client
     .command('activate')
-    .description('activate now; exits 0 only when licensed (2: count below threshold, 3: host unreachable, 4: response not trusted)')
+    .description(
+      'activate now; exits 0 only when licensed (2: count below threshold, 3: host unreachable, 4: response not trusted)',
+    )
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--timeout <ms>', 'how long to wait for the host', '5000')
     .option('--json', 'print JSON')
@@ -128,7 +136,8 @@ export function registerClient(program: Command, run: Run): void {
         const outcome = await licence.activate();
         if (o.json) printJson({ ok: outcome.ok, code: outcome.code, message: outcome.message, ...outcome.status });
         else if (outcome.ok) console.log(`licensed: ${outcome.message}`);
-        else process.stderr.write(`not activated: ${outcome.code}: ${outcome.message}\nstate: ${outcome.status.state}\n`);
+        else
+          process.stderr.write(`not activated: ${outcome.code}: ${outcome.message}\nstate: ${outcome.status.state}\n`);
         process.exitCode = exitCodeFor(outcome);
       }),
     );
@@ -153,7 +162,9 @@ export function registerClient(program: Command, run: Run): void {
     .action(
       run(async (o: { stateDir: string }) => {
         const licence = Licence.open({ stateDir: o.stateDir });
-        licence.onChange((s) => console.log(JSON.stringify({ event: 'state', state: s.state, expiresAt: s.expiresAt })));
+        licence.onChange((s) =>
+          console.log(JSON.stringify({ event: 'state', state: s.state, expiresAt: s.expiresAt })),
+        );
         licence.startSchedule();
         const keepAlive = setInterval(() => undefined, 1 << 30);
         await waitForShutdown();

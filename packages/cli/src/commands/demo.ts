@@ -44,17 +44,25 @@ export function registerDemo(program: Command, run: Run): void {
         const activation = await activateHostOnline(state, authorityUrl);
         const host = await startKmsHost({ dataDir: hostDir, listen: { host: '127.0.0.1', port: 0 } });
         const hostAddress = `127.0.0.1:${host.address.port}`;
-        say(`2. KMS host key activated (host ${activation.hostsUsed} of ${activation.hostLimit}), certificate signed by the authority; listening on ${hostAddress}`);
+        say(
+          `2. KMS host key activated (host ${activation.hostsUsed} of ${activation.hostLimit}), certificate signed by the authority; listening on ${hostAddress}`,
+        );
 
         const product = await authority.productConfig('office14');
         const fleet: Licence[] = [];
         say(`3. ${clients} clients activate one after another:`);
         for (let i = 1; i <= clients; i++) {
-          const licence = Licence.init({ stateDir: join(root, 'clients', `client-${i}`), product, hardwareId: `demo-client-${i}` });
+          const licence = Licence.init({
+            stateDir: join(root, 'clients', `client-${i}`),
+            product,
+            hardwareId: `demo-client-${i}`,
+          });
           licence.setKmsHost(hostAddress);
           fleet.push(licence);
           const outcome = await licence.activate();
-          say(`   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}${outcome.ok ? '' : ' (will retry)'}`);
+          say(
+            `   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}${outcome.ok ? '' : ' (will retry)'}`,
+          );
         }
         const waiting = fleet.filter((l) => l.status().state !== 'licensed');
         if (waiting.length > 0) {
@@ -62,7 +70,9 @@ export function registerDemo(program: Command, run: Run): void {
           for (const licence of waiting) {
             const i = fleet.indexOf(licence) + 1;
             const outcome = await licence.activate();
-            say(`   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}`);
+            say(
+              `   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}`,
+            );
           }
         }
         const licensed = fleet.filter((l) => l.status().state === 'licensed').length;

@@ -20,7 +20,10 @@ export function registerHost(program: Command, run: Run): void {
         const hardwareId = o.hardwareId ? parseHardwareId(o.hardwareId) : readHardwareFingerprint();
         const state = HostState.installKey(o.dataDir, key, hardwareId, systemClock.now());
         if (o.json) printJson({ installed: state.hostKeyLast5, hardwareId });
-        else console.log(`host key ${state.hostKeyLast5} installed; activate it with \`volact host activate --data-dir ${o.dataDir} --authority URL\``);
+        else
+          console.log(
+            `host key ${state.hostKeyLast5} installed; activate it with \`volact host activate --data-dir ${o.dataDir} --authority URL\``,
+          );
       }),
     );
 
@@ -85,7 +88,9 @@ export function registerHost(program: Command, run: Run): void {
           const running = await startKmsHost(config);
           process.stderr.write(
             `KMS host listening on ${running.address.host}:${running.address.port}` +
-              (running.metricsAddress ? `; metrics on http://${running.metricsAddress.host}:${running.metricsAddress.port}/metrics` : '') +
+              (running.metricsAddress
+                ? `; metrics on http://${running.metricsAddress.host}:${running.metricsAddress.port}/metrics`
+                : '') +
               '\n',
           );
           await waitForShutdown();
@@ -112,7 +117,8 @@ export function registerHost(program: Command, run: Run): void {
         for (const g of s.groups) console.log(`Group ${g.name}: current count ${g.count} (threshold ${g.threshold})`);
         console.log(`Total requests received: ${s.requests.total}`);
         console.log(`Failed requests received: ${s.requests.failed}`);
-        for (const [state, n] of Object.entries(s.requests.byClientState)) console.log(`Requests with licence state ${state}: ${n}`);
+        for (const [state, n] of Object.entries(s.requests.byClientState))
+          console.log(`Requests with licence state ${state}: ${n}`);
       }),
     );
 }

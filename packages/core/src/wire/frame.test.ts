@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CoreError } from '../errors.js';
-import { FRAME_HEADER, FrameReader, frame } from './frame.js';
+import { FRAME_HEADER, FrameError, FrameReader, frame } from './frame.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -67,7 +67,7 @@ describe('FrameReader', () => {
     const rand = seeded(20260101);
     for (let trial = 0; trial < 200; trial++) {
       const chunks: Buffer[] = [];
-      for (let off = 0; off < stream.length; ) {
+      for (let off = 0; off < stream.length;) {
         const len = 1 + rand(trial % 2 ? 10 : 400);
         chunks.push(stream.subarray(off, off + len));
         off += len;
@@ -113,14 +113,46 @@ describe('FrameReader', () => {
   it('refuses a declared length of zero with FRAME_MALFORMED', () => {
     expect(codeOf(() => new FrameReader(1024).push(Buffer.alloc(4)))).toBe('FRAME_MALFORMED');
     // also after good frames in the same chunk
-    expect(codeOf(() => new FrameReader(1024).push(Buffer.concat([frame(Buffer.from('ok')), Buffer.alloc(4)])))).toBe('FRAME_MALFORMED');
+    expect(codeOf(() => new FrameReader(1024).push(Buffer.concat([frame(Buffer.from('ok')), Buffer.alloc(4)])))).toBe(
+      'FRAME_MALFORMED',
+    );
+  });
+
+  it('hands over the frames that were complete in front of a bad header with the error', () => {
+    const bad = Buffer.alloc(4);
+    bad.writeUInt32BE(5000);
+    const reader = new FrameReader(1024);
+    let caught: unknown;
+    try {
+      reader.push(
+        Buffer.concat([frame(Buffer.from('one')), frame(Buffer.from('two')), bad, frame(Buffer.from('three'))]),
+      );
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(FrameError);
+    expect(caught).toBeInstanceOf(CoreError);
+    expect((caught as FrameError).code).toBe('FRAME_TOO_LARGE');
+    expect((caught as FrameError).completed.map(String)).toEqual(['one', 'two']);
+    let zero: unknown;
+    try {
+      new FrameReader(1024).push(Buffer.alloc(4));
+    } catch (err) {
+      zero = err;
+    }
+    expect((zero as FrameError).code).toBe('FRAME_MALFORMED');
+    expect((zero as FrameError).completed).toEqual([]);
   });
 
   it('refuses a bad header that follows good frames split across chunks', () => {
     const reader = new FrameReader(16);
     const bad = Buffer.alloc(4);
     bad.writeUInt32BE(17);
-    expect(readAll(reader, [frame(Buffer.from('a')), frame(Buffer.from('b')).subarray(0, 3)]).map(String)).toEqual(['a']);
-    expect(codeOf(() => reader.push(Buffer.concat([frame(Buffer.from('b')).subarray(3), bad])))).toBe('FRAME_TOO_LARGE');
+    expect(readAll(reader, [frame(Buffer.from('a')), frame(Buffer.from('b')).subarray(0, 3)]).map(String)).toEqual([
+      'a',
+    ]);
+    expect(codeOf(() => reader.push(Buffer.concat([frame(Buffer.from('b')).subarray(3), bad])))).toBe(
+      'FRAME_TOO_LARGE',
+    );
   });
 });

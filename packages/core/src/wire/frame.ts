@@ -15,9 +15,25 @@ export function frame(payload: Uint8Array): Buffer {
 }
 
 /**
+ * A bad length prefix. `completed` holds the payloads that were complete in front of it in the
+ * same push: they were framed correctly, and whether they are served must not depend on how
+ * the bytes happened to be split into chunks.
+ */
+export class FrameError extends CoreError {
+  constructor(
+    code: 'FRAME_MALFORMED' | 'FRAME_TOO_LARGE',
+    message: string,
+    readonly completed: Buffer[],
+  ) {
+    super(code, message);
+  }
+}
+
+/**
  * Splits a byte stream into frame payloads. `push` returns the complete payloads found;
- * a declared length outside 1..maxPayload throws FRAME_TOO_LARGE / FRAME_MALFORMED and the
- * caller drops the connection (the stream can no longer be trusted to be in sync).
+ * a declared length outside 1..maxPayload throws a FrameError (FRAME_TOO_LARGE /
+ * FRAME_MALFORMED, with the payloads complete before it) and the caller drops the connection
+ * (the stream can no longer be trusted to be in sync).
  */
 export class FrameReader {
   #pending: Buffer | null = null;
@@ -30,9 +46,9 @@ export class FrameReader {
     let off = 0;
     while (buf.length - off >= FRAME_HEADER) {
       const len = buf.readUInt32BE(off);
-      if (len === 0) throw new CoreError('FRAME_MALFORMED', 'empty frame');
+      if (len === 0) throw new FrameError('FRAME_MALFORMED', 'empty frame', out);
       if (len > this.maxPayload) {
-        throw new CoreError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxPayload}`);
+        throw new FrameError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxPayload}`, out);
       }
       if (buf.length - off - FRAME_HEADER < len) break;
       out.push(buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len));

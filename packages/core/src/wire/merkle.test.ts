@@ -16,7 +16,7 @@ describe('Merkle batch tree', () => {
     }
   });
 
-  it('for batch sizes 2..40, another leaf\'s proof or a modified body does not reproduce the root', () => {
+  it("for batch sizes 2..40, another leaf's proof or a modified body does not reproduce the root", () => {
     for (let n = 2; n <= 40; n++) {
       const bodies = Array.from({ length: n }, () => randomBytes(72));
       const { root, proofs } = merkleTree(bodies.map(leafHash));

@@ -74,13 +74,19 @@ describe('ActivationRequest', () => {
 
   it('is laid out as declared: version, type, state, flags 0', () => {
     const encoded = encodeActivationRequest(request({ licenceState: 3 }));
-    expect([encoded[0], encoded[1], encoded[2], encoded[3]]).toEqual([PROTOCOL_VERSION, MessageType.ActivationRequest, 3, 0]);
+    expect([encoded[0], encoded[1], encoded[2], encoded[3]]).toEqual([
+      PROTOCOL_VERSION,
+      MessageType.ActivationRequest,
+      3,
+      0,
+    ]);
     expect(messageTypeOf(encoded)).toBe(MessageType.ActivationRequest);
   });
 
   it('rejects every size but 68 bytes', () => {
     const encoded = encodeActivationRequest(request());
-    for (let len = 0; len < ACTIVATION_REQUEST_SIZE; len++) malformedMessage(() => decodeActivationRequest(encoded.subarray(0, len)));
+    for (let len = 0; len < ACTIVATION_REQUEST_SIZE; len++)
+      malformedMessage(() => decodeActivationRequest(encoded.subarray(0, len)));
     for (const extra of [1, 2, 32, 1000]) {
       const msg = malformedMessage(() => decodeActivationRequest(Buffer.concat([encoded, Buffer.alloc(extra)])));
       expect(msg).toContain(`expected ${ACTIVATION_REQUEST_SIZE}`);
@@ -89,7 +95,8 @@ describe('ActivationRequest', () => {
 
   it('rejects another protocol version, even with valid check bytes', () => {
     const encoded = encodeActivationRequest(request());
-    for (const v of [0, 2, 255]) expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 0: v })))).toContain(`version ${v}`);
+    for (const v of [0, 2, 255])
+      expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 0: v })))).toContain(`version ${v}`);
   });
 
   it('rejects another message type, even with valid check bytes', () => {
@@ -101,12 +108,14 @@ describe('ActivationRequest', () => {
 
   it('rejects a licence state above 5, even with valid check bytes', () => {
     const encoded = encodeActivationRequest(request());
-    for (const s of [6, 7, 128, 255]) expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 2: s })))).toContain('licence state');
+    for (const s of [6, 7, 128, 255])
+      expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 2: s })))).toContain('licence state');
   });
 
   it('rejects non-zero reserved flags, even with valid check bytes', () => {
     const encoded = encodeActivationRequest(request());
-    for (const f of [1, 2, 0x80, 0xff]) expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 3: f })))).toContain('flags');
+    for (const f of [1, 2, 0x80, 0xff])
+      expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 3: f })))).toContain('flags');
   });
 
   it('rejects a client time beyond 2^53, even with valid check bytes', () => {
@@ -190,8 +199,10 @@ describe('ActivationResponse', () => {
   it('rejects every truncation and any extension', () => {
     for (const steps of [0, 1, 5, 10]) {
       const payload = encodeActivationResponse(encodeResponseBody(bodyFields), certificate, proofOf(steps), signature);
-      for (let len = 0; len < payload.length; len++) malformedMessage(() => decodeActivationResponse(payload.subarray(0, len)));
-      for (const extra of [1, 32, 33, 64, 500]) malformedMessage(() => decodeActivationResponse(Buffer.concat([payload, randomBytes(extra)])));
+      for (let len = 0; len < payload.length; len++)
+        malformedMessage(() => decodeActivationResponse(payload.subarray(0, len)));
+      for (const extra of [1, 32, 33, 64, 500])
+        malformedMessage(() => decodeActivationResponse(Buffer.concat([payload, randomBytes(extra)])));
     }
   });
 
@@ -223,7 +234,9 @@ describe('ActivationResponse', () => {
   });
 
   it('refuses to encode a proof longer than the protocol allows', () => {
-    expect(() => encodeActivationResponse(encodeResponseBody(bodyFields), certificate, proofOf(MAX_PROOF_STEPS + 1), signature)).toThrow(RangeError);
+    expect(() =>
+      encodeActivationResponse(encodeResponseBody(bodyFields), certificate, proofOf(MAX_PROOF_STEPS + 1), signature),
+    ).toThrow(RangeError);
   });
 });
 
@@ -237,7 +250,9 @@ describe('ErrorResponse', () => {
   });
 
   it('has a zero nonce when the request could not be read', () => {
-    expect(decodeErrorResponse(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, 'bad')).nonce).toEqual(Buffer.alloc(16));
+    expect(decodeErrorResponse(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, 'bad')).nonce).toEqual(
+      Buffer.alloc(16),
+    );
   });
 
   it('cuts long messages to at most 200 bytes, still decodable', () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CoreError } from '../errors.js';
 import { MAX_CERT_BYTES } from '../certificate.js';
 import type { ProofStep } from './merkle.js';
@@ -32,7 +32,8 @@ export const ACTIVATION_REQUEST_SIZE = 68;
 const REQUEST_CHECKED = 60;
 
 function requestCheck(p: Buffer): Buffer {
-  return createHash('sha256').update(p.subarray(0, REQUEST_CHECKED)).digest().subarray(0, 8);
+  // One-shot hash: no Hash object per request on the host's hot path.
+  return hash('sha256', p.subarray(0, REQUEST_CHECKED), 'buffer').subarray(0, 8);
 }
 
 export interface ActivationRequest {
@@ -145,9 +146,12 @@ export function decodeActivationRequest(p: Buffer): ActivationRequest {
 }
 
 export function encodeResponseBody(b: ResponseBody): Buffer {
-  const out = Buffer.alloc(RESPONSE_BODY_SIZE);
+  // Every byte is written below, so the pooled allocUnsafe is safe (one per response on the
+  // host's hot path; Buffer.alloc would make a separate native allocation each time).
+  const out = Buffer.allocUnsafe(RESPONSE_BODY_SIZE);
   out[0] = PROTOCOL_VERSION;
   out[1] = MessageType.ActivationResponse;
+  out.writeUInt16BE(0, 2);
   b.groupId.copy(out, 4, 0, 16);
   b.clientId.copy(out, 20, 0, 16);
   b.nonce.copy(out, 36, 0, 16);
