@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { CoreError, type CoreErrorCode } from './errors.js';
 import {
   KEY_ALPHABET,
@@ -187,8 +188,7 @@ describe('typing errors are caught, never read as another key', () => {
     expect(tried).toBeGreaterThan(3000 * 20);
   });
 
-  it('rejects the swap of neighbouring 0 and Z, which Luhn mod 32 alone cannot see (the hash symbols do)', () => {
-    // Luhn mod N misses the transposition of the symbols with values 0 and N-1.
+  it('rejects the swap of neighbouring 0 and Z (the blind spot of a Luhn mod 32 check)', () => {
     const withZeroZ: ProductKey[] = [];
     for (const p of payloads(20_000, 0x5eed)) {
       const key = makeKey('kms-host', p);
@@ -303,5 +303,38 @@ describe('gvlkFor', () => {
       ),
     );
     expect(texts.size).toBe(4);
+  });
+});
+
+describe('the check symbol on its own', () => {
+  // Re-hash a tampered body so only symbol 21 can catch the change: the guarantee must not
+  // rest on the 15 hash bits.
+  const rehash = (symbols: string): string => {
+    const values = [...symbols.slice(0, 22)].map((ch) => KEY_ALPHABET.indexOf(ch));
+    const digest = createHash('sha256').update('volact-key-v1\0').update(Buffer.from(values)).digest();
+    const bits = digest.readUInt16BE(0) >>> 1;
+    const tail = [(bits >>> 10) & 31, (bits >>> 5) & 31, bits & 31].map((v) => KEY_ALPHABET[v]).join('');
+    return symbols.slice(0, 22) + tail;
+  };
+
+  it('catches every single substitution and every neighbour swap even when the hash symbols match', () => {
+    let tried = 0;
+    for (const p of payloads(40, 0xc0ffee)) {
+      const c = compact(makeKey('mak', p));
+      expect(outcome(dashed(rehash(c)))).toBe(`parsed ${dashed(c)}`);
+      for (let pos = 1; pos < 22; pos++) {
+        for (const ch of KEY_ALPHABET) {
+          if (ch === c[pos]) continue;
+          const typo = rehash(c.slice(0, pos) + ch + c.slice(pos + 1));
+          expect(outcome(dashed(typo))).toBe('KEY_CHECKSUM_FAILED');
+          tried++;
+        }
+        if (pos < 21 && c[pos] !== c[pos + 1]) {
+          const swapped = rehash(c.slice(0, pos) + c[pos + 1] + c[pos] + c.slice(pos + 2));
+          expect(outcome(dashed(swapped))).toBe('KEY_CHECKSUM_FAILED');
+        }
+      }
+    }
+    expect(tried).toBe(40 * 21 * 31);
   });
 });

@@ -6,9 +6,9 @@ import { CoreError } from './errors.js';
  *
  *   symbol 0       key type (see KEY_TYPES)
  *   symbols 1..20  100-bit payload (random; derived from the group for a GVLK)
- *   symbol 21      Luhn mod 32 check over symbols 0..20: every single mistyped symbol and
- *                  every swap of two different neighbours is caught, except 0 <-> Z (values
- *                  0 and 31: Luhn mod N's blind spot), which the hash symbols catch (p = 1 - 2^-15)
+ *   symbol 21      check symbol over symbols 0..20 (Damm's scheme over GF(32), below): every
+ *                  single mistyped symbol, every swap of two different neighbours and every
+ *                  swap across one symbol is caught, always (Luhn mod 32 misses 0 <-> Z)
  *   symbols 22..24 15 bits of SHA-256 over symbols 0..21: random typos pass with p = 2^-20
  *
  * A typo is reported as "key checksum failed", never read as another key.
@@ -24,9 +24,7 @@ export const KEY_TYPES = {
   retail: 4,
 } as const;
 export type KeyType = keyof typeof KEY_TYPES;
-const TYPE_BY_CODE = new Map<number, KeyType>(
-  Object.entries(KEY_TYPES).map(([name, code]) => [code, name as KeyType]),
-);
+const TYPE_BY_CODE = new Map<number, KeyType>(Object.entries(KEY_TYPES).map(([name, code]) => [code, name as KeyType]));
 
 export interface ProductKey {
   /** Canonical form, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
@@ -43,23 +41,32 @@ SYMBOL_VALUE.set('O', 0);
 SYMBOL_VALUE.set('I', 1);
 SYMBOL_VALUE.set('L', 1);
 
-function luhnCheckSymbol(values: readonly number[]): number {
-  let factor = 2;
-  let sum = 0;
-  for (let i = values.length - 1; i >= 0; i--) {
-    let addend = factor * (values[i] as number);
-    factor = factor === 2 ? 1 : 2;
-    addend = Math.floor(addend / N) + (addend % N);
-    sum += addend;
+/** Multiplication in GF(2^5) modulo x^5 + x^2 + 1. */
+function gf32Mul(a: number, b: number): number {
+  let r = 0;
+  while (b) {
+    if (b & 1) r ^= a;
+    b >>= 1;
+    a <<= 1;
+    if (a & 32) a ^= 0b100101;
   }
-  return (N - (sum % N)) % N;
+  return r;
+}
+
+/**
+ * Damm's check over the quasigroup x∘y = 2x ⊕ y of GF(32). It is totally anti-symmetric
+ * ((c∘x)∘y = (c∘y)∘x only when x = y, since 2 ≠ 1), so a swap of different neighbours always
+ * changes the result; each step is a bijection, so a single changed symbol always does too.
+ * The check symbol c makes the fold end at 0: 2·interim ⊕ c = 0.
+ */
+function checkSymbol(values: readonly number[]): number {
+  let interim = 0;
+  for (const v of values) interim = gf32Mul(2, interim) ^ v;
+  return gf32Mul(2, interim);
 }
 
 function hashSymbols(values: readonly number[]): number[] {
-  const digest = createHash('sha256')
-    .update('volact-key-v1\0')
-    .update(Buffer.from(values))
-    .digest();
+  const digest = createHash('sha256').update('volact-key-v1\0').update(Buffer.from(values)).digest();
   const bits = digest.readUInt16BE(0) >>> 1; // 15 bits
   return [(bits >>> 10) & 31, (bits >>> 5) & 31, bits & 31];
 }
@@ -96,7 +103,7 @@ export function makeKey(type: KeyType, payload: Buffer = randomBytes(13)): Produ
   const p = Buffer.from(payload.subarray(0, 13));
   p[12] = (p[12] as number) & 0xf0;
   const values = [KEY_TYPES[type], ...payloadToSymbols(p)];
-  values.push(luhnCheckSymbol(values));
+  values.push(checkSymbol(values));
   values.push(...hashSymbols(values));
   return { text: render(values), type, payload: p };
 }
@@ -127,12 +134,7 @@ export function parseKey(input: string): ProductKey {
   }
   const body = values.slice(0, 21);
   const hash = hashSymbols(values.slice(0, 22));
-  if (
-    luhnCheckSymbol(body) !== values[21] ||
-    hash[0] !== values[22] ||
-    hash[1] !== values[23] ||
-    hash[2] !== values[24]
-  ) {
+  if (checkSymbol(body) !== values[21] || hash[0] !== values[22] || hash[1] !== values[23] || hash[2] !== values[24]) {
     throw new CoreError('KEY_CHECKSUM_FAILED', 'key checksum failed: check the key for a mistyped character');
   }
   const type = TYPE_BY_CODE.get(values[0] as number);
