@@ -70,12 +70,16 @@ export function issueHostCertificate(
 
 export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (buf.length < HEADER + 16 + 64) throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
-  if (buf[0] !== 1) throw new CoreError('CERT_MALFORMED', `certificate version ${buf[0]} is not supported (expected 1)`);
+  if (buf.length < HEADER + 16 + 64)
+    throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
+  if (buf[0] !== 1)
+    throw new CoreError('CERT_MALFORMED', `certificate version ${buf[0]} is not supported (expected 1)`);
   const n = buf[1] as number;
-  if (n < 1 || n > MAX_CERT_GROUPS) throw new CoreError('CERT_MALFORMED', `certificate names ${n} groups (1..64 allowed)`);
+  if (n < 1 || n > MAX_CERT_GROUPS)
+    throw new CoreError('CERT_MALFORMED', `certificate names ${n} groups (1..64 allowed)`);
   const expected = HEADER + 16 * n + 64;
-  if (buf.length !== expected) throw new CoreError('CERT_MALFORMED', `certificate is ${buf.length} bytes, expected ${expected}`);
+  if (buf.length !== expected)
+    throw new CoreError('CERT_MALFORMED', `certificate is ${buf.length} bytes, expected ${expected}`);
   const groupIds: string[] = [];
   for (let i = 0; i < n; i++) groupIds.push(bytesToGuid(buf.subarray(HEADER + 16 * i, HEADER + 16 * (i + 1))));
   return {

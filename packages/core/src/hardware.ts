@@ -11,10 +11,15 @@ export function readHardwareFingerprint(): string {
   for (const path of ['/sys/class/dmi/id/product_uuid', '/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
       const value = readFileSync(path, 'utf8').trim();
-      if (value) return sha256(Buffer.from(`volact-hw-v1\0${path}\0${value}`)).subarray(0, 16).toString('hex');
+      if (value)
+        return sha256(Buffer.from(`volact-hw-v1\0${path}\0${value}`))
+          .subarray(0, 16)
+          .toString('hex');
     } catch {
       // try the next source
     }
   }
-  return sha256(Buffer.from(`volact-hw-v1\0hostname\0${hostname()}`)).subarray(0, 16).toString('hex');
+  return sha256(Buffer.from(`volact-hw-v1\0hostname\0${hostname()}`))
+    .subarray(0, 16)
+    .toString('hex');
 }

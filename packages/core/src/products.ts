@@ -44,9 +44,7 @@ export const INTERVAL_BOUNDS = {
 } as const;
 
 const guid = z.string().refine(isGuid, 'expected a GUID');
-const base64Key = z
-  .string()
-  .regex(/^[A-Za-z0-9+/]{43}=$/, 'expected a base64 Ed25519 public key (32 bytes)');
+const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected a base64 Ed25519 public key (32 bytes)');
 
 export const productConfigSchema = z
   .object({
@@ -68,7 +66,11 @@ export const productConfigSchema = z
       initialGraceDays: z.number().int().min(0).max(365),
       outOfToleranceGraceDays: z.number().int().min(0).max(365),
       nonGenuineGraceDays: z.number().int().min(0).max(365),
-      maxClockSkewMinutes: z.number().int().min(1).max(7 * 24 * 60),
+      maxClockSkewMinutes: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 24 * 60),
     }),
   })
   .strict();

@@ -52,7 +52,7 @@ export async function activateHostOnline(
   const certificate = Buffer.from(typeof payload.certificate === 'string' ? payload.certificate : '', 'base64');
   const cert = decodeHostCertificate(certificate);
   if (!cert.hostPublicKey.equals(state.signingKey().publicKeyRaw)) {
-    throw new KmsHostError('HOST_ACTIVATION_REFUSED', 'the authority certified another public key than this host\'s');
+    throw new KmsHostError('HOST_ACTIVATION_REFUSED', "the authority certified another public key than this host's");
   }
   const groups = (payload.groups as { id: string; name: string; threshold: number }[]) ?? [];
   state.recordActivation({

@@ -60,7 +60,12 @@ export class BatchSigner {
       const signature = signMessage(this.privateKey, Buffer.concat([BATCH_CONTEXT, root]));
       this.signatures++;
       for (let i = 0; i < slice.length; i++) {
-        const payload = encodeActivationResponse(slice[i] as Buffer, this.certificate, proofs[i] as ProofStep[], signature);
+        const payload = encodeActivationResponse(
+          slice[i] as Buffer,
+          this.certificate,
+          proofs[i] as ProofStep[],
+          signature,
+        );
         (deliveries[start + i] as Deliver)(frame(payload));
       }
       this.responses += slice.length;

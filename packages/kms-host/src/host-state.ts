@@ -85,7 +85,8 @@ export class HostState {
       );
     }
     const parsed = stateSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    if (!parsed.success) throw new KmsHostError('HOST_CONFIG_INVALID', `${path} is damaged: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new KmsHostError('HOST_CONFIG_INVALID', `${path} is damaged: ${parsed.error.issues[0]?.message}`);
     return new HostState(dataDir, parsed.data);
   }
 

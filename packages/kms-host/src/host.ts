@@ -74,7 +74,11 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   let metricsAddress: { host: string; port: number } | undefined;
   if (config.metrics) {
     try {
-      metricsServer = await serveMetrics(createMetricsRegistry(service, server.signer), config.metrics.host, config.metrics.port);
+      metricsServer = await serveMetrics(
+        createMetricsRegistry(service, server.signer),
+        config.metrics.host,
+        config.metrics.port,
+      );
     } catch (err) {
       // Do not leave the KMS port listening (and the store open) behind a failed start.
       await server.close();
@@ -128,7 +132,12 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
   const store = new WindowStore(state.windowDbPath);
   try {
     const now = nowWindowSeconds(clock.now());
-    groups = (activation?.groups ?? []).map((g) => ({ name: g.name, id: g.id, threshold: g.threshold, count: store.liveCount(g.id, now) }));
+    groups = (activation?.groups ?? []).map((g) => ({
+      name: g.name,
+      id: g.id,
+      threshold: g.threshold,
+      count: store.liveCount(g.id, now),
+    }));
     stats = store.loadStatistics();
   } finally {
     store.close();

@@ -53,7 +53,12 @@ export class KmsServer {
   async listen(): Promise<{ host: string; port: number }> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) =>
-        reject(new KmsHostError('HOST_LISTEN_FAILED', `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`));
+        reject(
+          new KmsHostError(
+            'HOST_LISTEN_FAILED',
+            `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`,
+          ),
+        );
       this.#server.once('error', onError);
       this.#server.listen(this.options.port, this.options.host, () => {
         this.#server.off('error', onError);

@@ -33,8 +33,7 @@ export const defaultKmsPolicy: KmsPolicy = {
 };
 
 export type Decision =
-  | { readonly kind: 'counted'; readonly body: Buffer }
-  | { readonly kind: 'refused'; readonly payload: Buffer };
+  { readonly kind: 'counted'; readonly body: Buffer } | { readonly kind: 'refused'; readonly payload: Buffer };
 
 interface ServedGroup {
   readonly id: string;
@@ -83,7 +82,8 @@ export class KmsService {
     for (const g of options.groups) {
       if (!options.certificate.groupIds.includes(g.id)) continue;
       const window = new ClientIdWindow(options.policy.clientIdWindow);
-      for (const e of options.store.liveEntries(g.id, nowSeconds)) window.restore(e.clientId.toString('latin1'), e.expiresSeconds);
+      for (const e of options.store.liveEntries(g.id, nowSeconds))
+        window.restore(e.clientId.toString('latin1'), e.expiresSeconds);
       this.#groups.set(guidToBytes(g.id).toString('latin1'), {
         id: g.id,
         name: g.name,
@@ -106,12 +106,20 @@ export class KmsService {
       request = decodeActivationRequest(payload);
     } catch (err) {
       const detail = err instanceof CoreError ? err.message : 'unreadable request';
-      const code = payload[0] !== undefined && payload[0] !== 1 ? HostErrorCode.UNSUPPORTED_VERSION : HostErrorCode.MALFORMED_REQUEST;
+      const code =
+        payload[0] !== undefined && payload[0] !== 1
+          ? HostErrorCode.UNSUPPORTED_VERSION
+          : HostErrorCode.MALFORMED_REQUEST;
       return this.#refuse(code, undefined, detail, 'MALFORMED_REQUEST');
     }
     // Ordered checks: the first that fails decides.
     if (now >= this.#certificate.expiresAt) {
-      return this.#refuse(HostErrorCode.CERTIFICATE_EXPIRED, request.nonce, 'host certificate expired; the host must re-activate', 'CERTIFICATE_EXPIRED');
+      return this.#refuse(
+        HostErrorCode.CERTIFICATE_EXPIRED,
+        request.nonce,
+        'host certificate expired; the host must re-activate',
+        'CERTIFICATE_EXPIRED',
+      );
     }
     const group = this.#groups.get(request.groupId.toString('latin1'));
     if (!group) {
@@ -158,7 +166,12 @@ export class KmsService {
   /** Counts per served group, at the clock's time. */
   counts(): GroupCount[] {
     const now = this.#clock.now();
-    return [...this.#groups.values()].map((g) => ({ id: g.id, name: g.name, count: g.window.count(now), threshold: g.threshold }));
+    return [...this.#groups.values()].map((g) => ({
+      id: g.id,
+      name: g.name,
+      count: g.window.count(now),
+      threshold: g.threshold,
+    }));
   }
 
   /** Writes what changed since the last flush (one transaction). */

@@ -69,8 +69,7 @@ export class WindowStore {
 
   groupNumber(groupId: string): number {
     const row = this.#db.prepare('SELECT group_no FROM window_groups WHERE group_id = ?').get(groupId) as
-      | { group_no: number }
-      | undefined;
+      { group_no: number } | undefined;
     if (row) return row.group_no;
     return Number(this.#db.prepare('INSERT INTO window_groups (group_id) VALUES (?)').run(groupId).lastInsertRowid);
   }
@@ -112,10 +111,15 @@ export class WindowStore {
   }
 
   /** One transaction: changed entries, purge of expired rows, statistics. */
-  flush(changes: Iterable<[groupNo: number, clientId: string, expiresSeconds: number]>, stats: HostStatistics, purgeBefore: number): void {
+  flush(
+    changes: Iterable<[groupNo: number, clientId: string, expiresSeconds: number]>,
+    stats: HostStatistics,
+    purgeBefore: number,
+  ): void {
     this.#db
       .transaction(() => {
-        for (const [groupNo, clientId, expires] of changes) this.#upsert.run(groupNo, Buffer.from(clientId, 'latin1'), expires);
+        for (const [groupNo, clientId, expires] of changes)
+          this.#upsert.run(groupNo, Buffer.from(clientId, 'latin1'), expires);
         this.#purge.run(purgeBefore);
         this.#setStat.run('total', stats.totalRequests);
         this.#setStat.run('failed', stats.failedRequests);

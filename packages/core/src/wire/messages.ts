@@ -130,8 +130,10 @@ export function decodeActivationRequest(p: Buffer): ActivationRequest {
   if (p.length < 2) malformed('payload shorter than its header');
   if (p[0] !== PROTOCOL_VERSION) throw new CoreError('FRAME_MALFORMED', `unsupported protocol version ${p[0]}`);
   if (p[1] !== MessageType.ActivationRequest) malformed(`message type ${p[1]} is not an activation request`);
-  if (p.length !== ACTIVATION_REQUEST_SIZE) malformed(`activation request is ${p.length} bytes, expected ${ACTIVATION_REQUEST_SIZE}`);
-  if (!requestCheck(p).equals(p.subarray(REQUEST_CHECKED))) malformed('request check bytes do not match (corrupted frame)');
+  if (p.length !== ACTIVATION_REQUEST_SIZE)
+    malformed(`activation request is ${p.length} bytes, expected ${ACTIVATION_REQUEST_SIZE}`);
+  if (!requestCheck(p).equals(p.subarray(REQUEST_CHECKED)))
+    malformed('request check bytes do not match (corrupted frame)');
   if ((p[2] as number) > 5) malformed(`licence state ${p[2]} is out of range 0..5`);
   if (p[3] !== 0) malformed('reserved flags must be zero');
   const time = p.readBigUInt64BE(52);
