@@ -1,3 +1,5 @@
+import { VolactError } from '@volact/core';
+
 /** The authority's error catalogue: stable code → HTTP status and what it means. */
 export const authorityErrors = {
   AUTHORITY_EXISTS: { status: 409, meaning: 'the data directory already holds an authority' },
@@ -25,14 +27,8 @@ export const authorityErrors = {
 
 export type AuthorityErrorCode = keyof typeof authorityErrors;
 
-export class AuthorityError extends Error {
+export class AuthorityError extends VolactError<AuthorityErrorCode> {
   override readonly name = 'AuthorityError';
-  constructor(
-    readonly code: AuthorityErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
   get httpStatus(): number {
     return authorityErrors[this.code].status;
   }

@@ -1,45 +1,26 @@
-import { AuthorityError } from '@volact/authority';
-import { ClientError } from '@volact/client';
-import { CoreError } from '@volact/core';
-import { KmsHostError } from '@volact/kms-host';
+import { VolactError } from '@volact/core';
 
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
+/** Errors found while reading the command line: codes like OPTION_INVALID. */
+export class CliError extends VolactError {
+  override readonly name = 'CliError';
 }
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-/** Every typed error becomes one line on stderr, "error CODE: message", and an exit code. */
+/**
+ * Every error becomes one line, "error CODE: message" on stderr (or {"error":{code,message}}
+ * on stdout with --json), and exit code 1. System errors keep their errno code (ENOENT, …).
+ */
 export function reportError(err: unknown, json: boolean): number {
-  let code = 'INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
-  let exitCode = 1;
-  if (err instanceof CliError) {
-    code = err.code;
-    exitCode = err.exitCode;
-  } else if (
-    err instanceof AuthorityError ||
-    err instanceof ClientError ||
-    err instanceof CoreError ||
-    err instanceof KmsHostError
-  ) {
-    code = err.code;
-  } else if (
-    err instanceof Error &&
-    (err as NodeJS.ErrnoException).code &&
-    typeof (err as NodeJS.ErrnoException).code === 'string'
-  ) {
+  let code = 'INTERNAL';
+  if (err instanceof VolactError) code = (err as VolactError).code;
+  else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
     code = (err as NodeJS.ErrnoException).code as string;
   }
   if (json) printJson({ error: { code, message } });
   else process.stderr.write(`error ${code}: ${message}\n`);
-  return exitCode;
+  return 1;
 }

@@ -1,3 +1,5 @@
+import { VolactError } from '@volact/core';
+
 /**
  * The client's error catalogue. KMS_* codes are the ordered checks a KMS response must pass;
  * each says what failed and what to do.
@@ -27,12 +29,6 @@ export const clientErrors = {
 
 export type ClientErrorCode = keyof typeof clientErrors;
 
-export class ClientError extends Error {
+export class ClientError extends VolactError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  constructor(
-    readonly code: ClientErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }

@@ -12,18 +12,19 @@ export const coreErrorCodes = {
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;
 
-export class CoreError extends Error {
-  override readonly name = 'CoreError';
+/**
+ * The base of every package's error class: a stable `code` scripts match on, a message for
+ * people that never carries a secret.
+ */
+export abstract class VolactError<Code extends string = string> extends Error {
   constructor(
-    readonly code: CoreErrorCode,
+    readonly code: Code,
     message: string,
   ) {
     super(message);
   }
 }
 
-/** Secrets are shown by their last five characters only. */
-export function lastFive(secret: string): string {
-  const compact = secret.replace(/[^0-9A-Za-z]/g, '');
-  return `…${compact.slice(-5)}`;
+export class CoreError extends VolactError<CoreErrorCode> {
+  override readonly name = 'CoreError';
 }

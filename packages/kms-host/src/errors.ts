@@ -1,3 +1,5 @@
+import { VolactError } from '@volact/core';
+
 /** The KMS host's error catalogue. */
 export const kmsHostErrors = {
   HOST_NOT_INITIALISED: 'the data directory holds no host; run `volact host install-key` first',
@@ -12,14 +14,14 @@ export const kmsHostErrors = {
 
 export type KmsHostErrorCode = keyof typeof kmsHostErrors;
 
-export class KmsHostError extends Error {
+export class KmsHostError extends VolactError<KmsHostErrorCode> {
   override readonly name = 'KmsHostError';
   constructor(
-    readonly code: KmsHostErrorCode,
+    code: KmsHostErrorCode,
     message: string,
     /** The authority's code when the authority refused. */
     readonly authorityCode?: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
