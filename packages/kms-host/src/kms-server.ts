@@ -142,7 +142,12 @@ export class KmsServer {
     clearInterval(this.#flushTimer);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#signer.flush();
-    for (const s of this.#sockets) s.destroy();
+    // Answers already written reach their clients: end each connection, and force it shut
+    // only if the peer does not close its side in time.
+    for (const s of this.#sockets) {
+      s.end();
+      setTimeout(() => s.destroy(), LINGER_MS).unref();
+    }
     await closed;
     this.#flush();
   }
