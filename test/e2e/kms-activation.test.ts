@@ -259,6 +259,57 @@ describe('a client trusts only signed answers from hosts its authority certified
     expect((await c.activate()).code).toBe('KMS_CERT_GROUP_MISMATCH');
   });
 
+  it('pins trust in the app: a licence store pointed at another authority activates nothing', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { threshold: 5 });
+    slice.newClient('pinned');
+    const stateDir = join(slice.root, 'clients', 'pinned');
+    // An attacker swaps the product config in the store for their own authority's (threshold 1)
+    // and runs their own host: with the app's pinned config, it must not activate.
+    const rogue = await startSlice(clock, { threshold: 1 });
+    closers.push(() => rogue.close());
+    const file = join(stateDir, 'licence.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    record.product = { ...rogue.product, group: { ...rogue.product.group, id: slice.product.group.id } };
+    writeFileSync(file, JSON.stringify(record));
+    const licence = Licence.open({ stateDir, clock, product: slice.product });
+    licence.setKmsHost(rogue.hostAddress());
+    const outcome = await licence.activate();
+    expect(outcome.ok).toBe(false);
+    expect(['KMS_CERT_UNTRUSTED', 'KMS_HOST_ERROR']).toContain(outcome.code);
+    expect(outcome.status.state).toBe('initial-grace');
+  });
+
+  it("refuses stored evidence signed outside its certificate's validity (a leaked host key minting future licences)", async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { threshold: 1 });
+    const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14']);
+    const c = slice.newClient('future');
+    const stateDir = join(slice.root, 'clients', 'future');
+    const file = join(stateDir, 'licence.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    const request = {
+      licenceState: 2,
+      groupId: guidToBytes(slice.product.group.id),
+      clientId: guidToBytes(c.clientMachineId),
+      nonce: Buffer.alloc(16),
+      clientTime: clock.now(),
+    };
+    const farFuture = clock.now() + 3 * 365 * DAY; // after the certificate's 365 days
+    record.activation = {
+      method: 'kms',
+      evidence: signedResponse(request, hostKeys, certificate, {}, farFuture).toString('base64'),
+      host: 'forged:1688',
+      receivedAt: clock.now(),
+    };
+    writeFileSync(file, JSON.stringify(record));
+    expect(Licence.open({ stateDir, clock }).status().state).toBe('non-genuine-grace');
+    // the same evidence dated inside the certificate's validity would be genuine
+    record.activation.evidence = signedResponse(request, hostKeys, certificate, {}, clock.now()).toString('base64');
+    writeFileSync(file, JSON.stringify(record));
+    expect(Licence.open({ stateDir, clock }).status().state).toBe('licensed');
+  });
+
   it('detects an edited licence store: the stored evidence no longer verifies → non-genuine grace', async () => {
     const clock = new ManualClock(Date.now());
     slice = await startSlice(clock, { threshold: 1 });

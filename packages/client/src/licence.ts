@@ -60,6 +60,14 @@ export interface OpenOptions {
   readonly clock?: Clock;
   /** How long to wait for a KMS host's answer. */
   readonly timeoutMs?: number;
+  /**
+   * The product configuration the app ships (parsed JSON). An app should always pass it: the
+   * root key and the licence policy are then pinned in the app, not read from the writable
+   * licence store. Without it (the CLI agent) the copy made at `init` is used.
+   */
+  readonly product?: unknown;
+  /** Called with errors of the background schedule (which never throws out of its timer). */
+  readonly onScheduleError?: (err: unknown) => void;
 }
 
 type Listener = (status: LicenceStatus) => void;
@@ -79,6 +87,7 @@ export class Licence {
   #record: LicenceRecord;
   #verifiedEvidence: { evidence: string; hostTime: number | null } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  readonly #onScheduleError: (err: unknown) => void;
   #attempting: Promise<ActivationOutcome> | undefined;
 
   private constructor(store: LicenceStore, record: LicenceRecord, options: OpenOptions) {
@@ -86,6 +95,7 @@ export class Licence {
     this.#record = record;
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#onScheduleError = options.onScheduleError ?? (() => undefined);
     this.#rootKey = publicKeyFromRaw(Buffer.from(record.product.authority.rootPublicKey, 'base64'));
   }
 
@@ -129,7 +139,22 @@ export class Licence {
 
   static open(options: OpenOptions): Licence {
     const store = new LicenceStore(options.stateDir);
-    return new Licence(store, store.load(), options);
+    const record = store.load();
+    if (options.product === undefined) return new Licence(store, record, options);
+    let product: ProductConfig;
+    try {
+      product = parseProductConfig(options.product);
+    } catch (err) {
+      throw new ClientError('PRODUCT_CONFIG_INVALID', (err as Error).message);
+    }
+    if (product.group.id !== record.product.group.id) {
+      throw new ClientError(
+        'PRODUCT_CONFIG_INVALID',
+        `${options.stateDir} holds an installation of group ${record.product.group.name}, not ${product.group.name}`,
+      );
+    }
+    // Trust comes from the app's copy; an edited copy in the store changes nothing.
+    return new Licence(store, { ...record, product }, options);
   }
 
   get clientMachineId(): string {
@@ -147,6 +172,8 @@ export class Licence {
           rootPublicKey: this.#rootKey,
           groupId: guidToBytes(this.#record.product.group.id),
           clientId: guidToBytes(this.#record.clientMachineId),
+          mode: { kind: 'stored' },
+          now: this.#clock.now(),
           maxClockSkew: this.#record.product.policy.maxClockSkewMinutes * MINUTE,
         });
         if (response.count >= this.#record.product.group.threshold) hostTime = response.hostTime;
@@ -166,7 +193,7 @@ export class Licence {
     if (!evidence.valid && r.nonGenuineSince === null) {
       // First sight of an altered store: the non-genuine grace period starts now.
       this.#record = { ...r, nonGenuineSince: now };
-      this.#store.save(this.#record);
+      this.#saveQuietly();
     }
     const derived = deriveState(this.#record, now, evidence.hostTime, evidence.valid);
     const last = this.#record.lastAttempt;
@@ -229,18 +256,23 @@ export class Licence {
   /** Runs the activation schedule in the background (timers are unref'd). */
   startSchedule(): void {
     this.stopSchedule();
-    const tick = () => {
-      void this.runDue().finally(() => {
-        if (!this.#timer) return;
-        const derived = this.status();
-        const now = this.#clock.now();
-        const boundaries = [this.#record.nextAttemptAt, derived.expiresAt ? Date.parse(derived.expiresAt) : Infinity];
-        const wait = Math.min(Math.max(1_000, Math.min(...boundaries) - now), 2 ** 31 - 1);
-        this.#timer = setTimeout(tick, wait);
-        this.#timer.unref();
-      });
+    // Wakes at the next attempt or state boundary; an error is reported, never thrown out of
+    // the timer (an embedding app must not crash because a renewal failed).
+    const tick = async () => {
+      let wait = 60_000;
+      try {
+        await this.runDue();
+        const ends = this.status().expiresAt;
+        const next = Math.min(this.#record.nextAttemptAt, ends ? Date.parse(ends) : Infinity);
+        wait = Math.min(Math.max(1_000, next - this.#clock.now()), 2 ** 31 - 1);
+      } catch (err) {
+        this.#onScheduleError(err);
+      }
+      if (!this.#timer) return;
+      this.#timer = setTimeout(() => void tick(), wait);
+      this.#timer.unref();
     };
-    this.#timer = setTimeout(tick, 0);
+    this.#timer = setTimeout(() => void tick(), 0);
     this.#timer.unref();
   }
 
@@ -268,7 +300,6 @@ export class Licence {
     if (!r.kmsHost) {
       return fail('NO_KMS_HOST', 'no KMS host is set: run `volact client set-host --state-dir DIR HOST:PORT`');
     }
-    const address = parseKmsAddress(r.kmsHost);
     const groupId = guidToBytes(r.product.group.id);
     const clientId = guidToBytes(r.clientMachineId);
     const nonce = randomBytes(16);
@@ -282,12 +313,12 @@ export class Licence {
     let verified;
     let payload: Buffer;
     try {
-      payload = await exchangeWithKmsHost(address, request, this.#timeoutMs);
+      payload = await exchangeWithKmsHost(parseKmsAddress(r.kmsHost), request, this.#timeoutMs);
       verified = verifyKmsResponse(payload, {
         rootPublicKey: this.#rootKey,
         groupId,
         clientId,
-        nonce,
+        mode: { kind: 'live', nonce },
         now: this.#clock.now(),
         maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
       });
@@ -338,11 +369,27 @@ export class Licence {
     this.#notifyIfChanged();
   }
 
+  /** Reading the state must work on a read-only store: these writes are best effort. */
+  #saveQuietly(): void {
+    try {
+      this.#store.save(this.#record);
+    } catch {
+      // kept in memory; written with the next activation
+    }
+  }
+
   #notifyIfChanged(): void {
     const status = this.status();
     if (status.state === this.#record.lastReportedState) return;
     this.#record = { ...this.#record, lastReportedState: status.state };
-    this.#store.save(this.#record);
-    for (const listener of this.#listeners) listener(status);
+    this.#saveQuietly();
+    for (const listener of this.#listeners) {
+      try {
+        listener(status);
+      } catch (err) {
+        // A subscriber's bug must not break activation or the schedule.
+        this.#onScheduleError(err);
+      }
+    }
   }
 }

@@ -23,10 +23,14 @@ export interface Expectation {
   readonly rootPublicKey: KeyObject;
   readonly groupId: Buffer;
   readonly clientId: Buffer;
-  /** The nonce this client sent; omitted when re-checking stored evidence. */
-  readonly nonce?: Buffer;
-  /** This machine's time; omitted when re-checking stored evidence. */
-  readonly now?: number;
+  /**
+   * `live`: an answer to the request with this nonce, received now. `stored`: the evidence in
+   * the licence store, re-checked at every read (no nonce; it must have been signed while its
+   * certificate was valid and not in the future).
+   */
+  readonly mode: { kind: 'live'; nonce: Buffer } | { kind: 'stored' };
+  /** This machine's time. */
+  readonly now: number;
   readonly maxClockSkew: number;
 }
 
@@ -52,7 +56,7 @@ function checks(e: Expectation): Check[] {
             "the host's certificate was not issued by this product's authority (an emulator or another publisher's host)",
           ],
     (_r, c) =>
-      e.now === undefined || (e.now >= c.issuedAt - e.maxClockSkew && e.now < c.expiresAt)
+      e.mode.kind === 'stored' || (e.now >= c.issuedAt - e.maxClockSkew && e.now < c.expiresAt)
         ? null
         : [
             'KMS_CERT_EXPIRED',
@@ -72,7 +76,7 @@ function checks(e: Expectation): Check[] {
         : ['KMS_BAD_SIGNATURE', 'the response signature does not verify against the host certificate'];
     },
     (r) =>
-      e.nonce === undefined || r.nonce.equals(e.nonce)
+      e.mode.kind === 'stored' || r.nonce.equals(e.mode.nonce)
         ? null
         : ['KMS_NONCE_MISMATCH', 'the response carries another nonce than the request (a replayed response)'],
     (r) =>
@@ -81,13 +85,25 @@ function checks(e: Expectation): Check[] {
         : ['KMS_GROUP_MISMATCH', `the response is for group ${bytesToGuid(r.groupId)}, not ${bytesToGuid(e.groupId)}`],
     (r) =>
       r.clientId.equals(e.clientId) ? null : ['KMS_CLIENT_MISMATCH', 'the response is for another client machine ID'],
-    (r) =>
-      e.now === undefined || Math.abs(r.hostTime - e.now) <= e.maxClockSkew
+    // A response signed outside its certificate's validity grants nothing: a leaked or retired
+    // host key cannot mint licences dated in its certificate's future.
+    (r, c) =>
+      r.hostTime >= c.issuedAt - e.maxClockSkew && r.hostTime < c.expiresAt
+        ? null
+        : [
+            'KMS_CERT_EXPIRED',
+            `the response is dated ${new Date(r.hostTime).toISOString()}, outside its certificate's validity (${new Date(c.issuedAt).toISOString()} to ${new Date(c.expiresAt).toISOString()})`,
+          ],
+    (r) => {
+      const skew = r.hostTime - e.now;
+      const ok = e.mode.kind === 'live' ? Math.abs(skew) <= e.maxClockSkew : skew <= e.maxClockSkew;
+      return ok
         ? null
         : [
             'KMS_CLOCK_SKEW',
             `the host's clock (${new Date(r.hostTime).toISOString()}) and this machine's (${new Date(e.now).toISOString()}) differ by more than ${Math.round(e.maxClockSkew / 60_000)} minutes; fix the time on one of them`,
-          ],
+          ];
+    },
   ];
 }
 
