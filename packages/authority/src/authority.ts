@@ -132,9 +132,25 @@ export class Authority {
         `no authority in ${dataDir}: run \`volact authority init --data-dir ${dataDir}\` first`,
       );
     }
-    const root = signingKeyPairFromPem(readFileSync(keyPath, 'utf8'));
-    const secret = Buffer.from(readFileSync(join(dataDir, KEY_HASH_SECRET_FILE), 'utf8').trim(), 'base64');
-    const meta = JSON.parse(readFileSync(join(dataDir, META_FILE), 'utf8')) as { name?: string };
+    const read = (file: string): string => {
+      try {
+        return readFileSync(join(dataDir, file), 'utf8');
+      } catch (err) {
+        throw new AuthorityError(
+          'AUTHORITY_NOT_INITIALISED',
+          `${join(dataDir, file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): restore the data directory from its backup`,
+        );
+      }
+    };
+    const root = signingKeyPairFromPem(read(ROOT_KEY_FILE));
+    const secret = Buffer.from(read(KEY_HASH_SECRET_FILE).trim(), 'base64');
+    let meta: { name?: string };
+    try {
+      meta = JSON.parse(read(META_FILE)) as { name?: string };
+    } catch (err) {
+      if (err instanceof AuthorityError) throw err;
+      throw new AuthorityError('AUTHORITY_NOT_INITIALISED', `${join(dataDir, META_FILE)} is not valid JSON`);
+    }
     return new Authority(
       root,
       secret,
@@ -170,7 +186,15 @@ export class Authority {
       throw new AuthorityError('GROUP_EXISTS', `a product group named "${input.name}" exists already`);
     }
     const group: ProductGroup = { id: randomGuid(), name: input.name, kind, threshold };
-    await this.#store.addGroup({ ...group, createdAt: this.#clock.now() });
+    try {
+      await this.#store.addGroup({ ...group, createdAt: this.#clock.now() });
+    } catch (err) {
+      // Two callers raced past the check above: the UNIQUE constraint decides.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new AuthorityError('GROUP_EXISTS', `a product group named "${input.name}" exists already`);
+      }
+      throw err;
+    }
     await this.#store.audit({ at: this.#clock.now(), action: 'group.add', result: 'OK', detail: group.name });
     return group;
   }
@@ -212,7 +236,8 @@ export class Authority {
     }
     if (request.groups.length === 0)
       throw new AuthorityError('GROUP_INVALID', 'a KMS host key needs at least one group (--group)');
-    const groups = await Promise.all(request.groups.map((g) => this.group(g)));
+    const resolved = await Promise.all(request.groups.map((g) => this.group(g)));
+    const groups = resolved.filter((g, i) => resolved.findIndex((h) => h.id === g.id) === i);
     const hosts = request.hosts ?? KMS_DEFAULTS.hostLimit;
     const perHost = request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
     for (const [name, v] of [

@@ -21,12 +21,20 @@ export function parseIntOption(text: string, flag: string, min: number, max: num
   return r.data;
 }
 
-/** Durations like 30d, 2h, 15m, 90s. */
-export function parseDuration(text: string, flag: string): number {
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Durations like 30d, 2h, 15m, 90s, within [min, max]. */
+export function parseDuration(text: string, flag: string, bounds: { min: number; max: number }): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) throw new CliError('OPTION_INVALID', `${flag} "${text}" is not a duration like 30d, 2h, 15m or 90s`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
+  const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+  if (ms < bounds.min || ms > bounds.max) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `${flag} ${text} is out of range: from ${bounds.min / 60_000} minutes to ${bounds.max / 86_400_000} days`,
+    );
+  }
+  return ms;
 }
 
 export const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;

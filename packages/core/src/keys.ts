@@ -127,7 +127,7 @@ export function parseKey(input: string): ProductKey {
     if (v === undefined) {
       throw new CoreError(
         'KEY_MALFORMED',
-        `character ${i + 1} ("${ch}") is not used in product keys; keys use 0-9 and A-Z except I, L, O, U`,
+        `character ${i + 1} ("${ch}") is not used in product keys; keys use 0-9 and A-Z except U (I and L read as 1, O as 0)`,
       );
     }
     values.push(v);

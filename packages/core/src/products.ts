@@ -40,7 +40,8 @@ export const KMS_DEFAULTS = {
 /** Bounds a host's interval instructions are clamped to, so a host cannot starve or flood clients. */
 export const INTERVAL_BOUNDS = {
   activationInterval: { min: 15 * MINUTE, max: 30 * DAY },
-  renewalInterval: { min: 15 * MINUTE, max: 180 * DAY },
+  // Below the 180-day validity, so a renewal always comes before a licence lapses.
+  renewalInterval: { min: 15 * MINUTE, max: 30 * DAY },
 } as const;
 
 const guid = z.string().refine(isGuid, 'expected a GUID');

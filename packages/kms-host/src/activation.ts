@@ -9,6 +9,10 @@ export interface HostActivationOutcome {
   readonly hostLimit: number;
 }
 
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 /**
  * Activates the installed host key online: sends the key, the host's public key and its
  * hardware id to the authority and stores the certificate it returns. Sends nothing about
@@ -20,7 +24,22 @@ export async function activateHostOnline(
   options: { clock?: Clock; timeoutMs?: number } = {},
 ): Promise<HostActivationOutcome> {
   const clock = options.clock ?? systemClock;
-  const url = new URL('/v1/host-activations', authorityUrl);
+  let url: URL;
+  try {
+    url = new URL('/v1/host-activations', authorityUrl);
+  } catch {
+    throw new KmsHostError(
+      'HOST_CONFIG_INVALID',
+      `--authority "${authorityUrl}" is not a URL (e.g. https://activation.example.com)`,
+    );
+  }
+  // The request carries the host key, a secret: plain HTTP only on this machine's loopback.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    throw new KmsHostError(
+      'AUTHORITY_URL_INSECURE',
+      `the authority URL must use https:// (plain http:// is allowed only to 127.0.0.1, ::1 or localhost), got ${url.origin}`,
+    );
+  }
   const body = {
     hostKey: state.hostKey,
     hostPublicKey: state.signingKey().publicKeyRaw.toString('base64'),

@@ -7,7 +7,9 @@
  *
  * Entries live in a Map in insertion order; a refresh deletes and re-inserts, so with a
  * monotonic clock the Map is ordered by expiry and expired entries are always at its front:
- * sweeping costs O(expired), counting O(1). Expiries are kept in whole seconds past EPOCH so
+ * sweeping costs O(expired), counting O(1). If the host's clock steps back by D, entries
+ * recorded after the step sit behind later-expiring ones and may count up to D too long;
+ * the count is never too low. Expiries are kept in whole seconds past EPOCH so
  * they stay small integers (no heap number per entry): 1 M entries fit in well under 100 MB.
  */
 const EPOCH_MS = Date.UTC(2020, 0, 1);
@@ -25,7 +27,17 @@ export class ClientIdWindow {
   readonly #entries = new Map<string, number>();
   #earliest = Number.POSITIVE_INFINITY;
 
-  constructor(readonly windowMs: number) {}
+  /** Entries dropped because the window was full (oldest first). */
+  evictions = 0;
+
+  /**
+   * `maxEntries` bounds memory: the GVLK and group id are public, so anyone on the network can
+   * send made-up client IDs. When full, the entry closest to expiry makes room.
+   */
+  constructor(
+    readonly windowMs: number,
+    readonly maxEntries = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** Records a request from `clientId` (16 bytes as a latin1 string); returns the count after it. */
   record(clientId: string, nowMs: number): number {
@@ -35,6 +47,7 @@ export class ClientIdWindow {
     this.#entries.delete(clientId);
     this.#entries.set(clientId, expires);
     if (this.#entries.size === 1 || expires < this.#earliest) this.#earliest = expires;
+    if (this.#entries.size > this.maxEntries) this.#evictOldest();
     return this.#entries.size;
   }
 
@@ -43,6 +56,7 @@ export class ClientIdWindow {
     this.#entries.delete(clientId);
     this.#entries.set(clientId, expiresSeconds);
     if (expiresSeconds < this.#earliest) this.#earliest = expiresSeconds;
+    if (this.#entries.size > this.maxEntries) this.#evictOldest();
   }
 
   count(nowMs: number): number {
@@ -54,6 +68,14 @@ export class ClientIdWindow {
   expiryOf(clientId: string): number | undefined {
     const s = this.#entries.get(clientId);
     return s === undefined ? undefined : fromWindowSeconds(s);
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#entries.keys().next();
+    if (oldest.done) return;
+    this.#entries.delete(oldest.value);
+    this.evictions++;
+    this.#earliest = this.#entries.values().next().value ?? Number.POSITIVE_INFINITY;
   }
 
   #sweep(now: number): void {

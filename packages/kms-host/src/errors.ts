@@ -8,6 +8,7 @@ export const kmsHostErrors = {
   HOST_CERTIFICATE_EXPIRED: 'the host certificate has expired; run `volact host activate` to renew it',
   HOST_ACTIVATION_REFUSED: 'the authority refused to activate the host key',
   AUTHORITY_UNREACHABLE: 'the authority could not be reached',
+  AUTHORITY_URL_INSECURE: 'the authority URL is plain http:// to another machine; use https://',
   HOST_CONFIG_INVALID: 'a host setting is invalid',
   HOST_LISTEN_FAILED: 'the host could not listen on the address',
 } as const;

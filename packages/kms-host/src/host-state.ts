@@ -84,7 +84,16 @@ export class HostState {
         `no KMS host in ${dataDir}: run \`volact host install-key --data-dir ${dataDir} KEY\` first`,
       );
     }
-    const parsed = stateSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new KmsHostError(
+        'HOST_CONFIG_INVALID',
+        `${path} is not readable JSON (${(err as Error).message}); restore it or reinstall the host key`,
+      );
+    }
+    const parsed = stateSchema.safeParse(raw);
     if (!parsed.success)
       throw new KmsHostError('HOST_CONFIG_INVALID', `${path} is damaged: ${parsed.error.issues[0]?.message}`);
     return new HostState(dataDir, parsed.data);

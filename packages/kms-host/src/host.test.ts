@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -392,5 +393,19 @@ describe('KMS host setup', () => {
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
     const err = await expectRejects(activateHostOnline(fx.state, `http://127.0.0.1:${port}`, { clock: fx.clock }));
     expect(err.code).toBe('AUTHORITY_UNREACHABLE');
+  });
+
+  it('sends the host key only over https (plain http only to loopback): AUTHORITY_URL_INSECURE', async () => {
+    const err = await expectRejects(activateHostOnline(fx.state, 'http://activation.example.com', { clock: fx.clock }));
+    expect(err.code).toBe('AUTHORITY_URL_INSECURE');
+    expect(err.message).not.toContain(fx.hostKey);
+    expect(fx.state.activation?.authorityUrl).toBe(new URL(fx.authorityUrl).origin);
+  });
+
+  it('host status is read-only: it does not create the database of a host that never served', () => {
+    expect(existsSync(fx.state.windowDbPath)).toBe(false);
+    const status = hostStatus(fx.hostDir, fx.clock);
+    expect(status.groups).toEqual([expect.objectContaining({ name: 'office14', count: 0, threshold: 5 })]);
+    expect(existsSync(fx.state.windowDbPath)).toBe(false);
   });
 });

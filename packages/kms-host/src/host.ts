@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { LICENCE_STATES, systemClock, type Clock } from '@volact/core';
@@ -127,20 +128,18 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
   const state = HostState.open(dataDir);
   const cert = state.certificate();
   const activation = state.activation;
-  let groups: HostStatus['groups'] = [];
+  let groups: HostStatus['groups'] = (activation?.groups ?? []).map((g) => ({ ...g, count: 0 }));
   let stats: HostStatistics | undefined;
-  const store = new WindowStore(state.windowDbPath);
-  try {
-    const now = nowWindowSeconds(clock.now());
-    groups = (activation?.groups ?? []).map((g) => ({
-      name: g.name,
-      id: g.id,
-      threshold: g.threshold,
-      count: store.liveCount(g.id, now),
-    }));
-    stats = store.loadStatistics();
-  } finally {
-    store.close();
+  // Read-only: a status query never creates or migrates the host's database.
+  if (existsSync(state.windowDbPath)) {
+    const store = new WindowStore(state.windowDbPath, { readonly: true });
+    try {
+      const now = nowWindowSeconds(clock.now());
+      groups = groups.map((g) => ({ ...g, count: store.liveCount(g.id, now) }));
+      stats = store.loadStatistics();
+    } finally {
+      store.close();
+    }
   }
   const byClientState: Record<string, number> = {};
   LICENCE_STATES.forEach((s, i) => (byClientState[s] = stats?.byLicenceState[i] ?? 0));

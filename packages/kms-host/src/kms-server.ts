@@ -116,10 +116,12 @@ export class KmsServer {
       if (framingError !== undefined) {
         // The length prefix is bad: the stream is out of sync, so answer once and close —
         // after the signed answers to the frames in front of it.
-        if (payloads.length > 0) this.#signer.flush();
+        // (Flushed unconditionally: bodies queued by an earlier chunk in this turn go out first.)
+        this.#signer.flush();
         this.service.stats.totalRequests++;
         this.service.stats.failedRequests++;
         const message = framingError instanceof CoreError ? framingError.message : 'bad frame';
+        this.options.logger?.info({ decision: 'MALFORMED_FRAME', detail: message }, 'request');
         outOfSync = true;
         socket.end(frame(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, message)));
         // Lingering close: destroying the socket while the peer's bytes still arrive would

@@ -189,4 +189,50 @@ describe('KmsService', () => {
     later.flush(); // purges the expired rows
     expect(store.liveCount(G1, 0)).toBe(0);
   });
+
+  it('issue-review: a failed flush keeps its changes for the next flush (nothing lost from disk)', () => {
+    const svc = service();
+    for (let i = 0; i < 5; i++) counted(svc.handle(req(G1, randomBytes(16))));
+    const realFlush = store.flush.bind(store);
+    store.flush = () => {
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    };
+    expect(() => svc.flush()).toThrow('database is locked');
+    store.flush = realFlush;
+    svc.flush();
+    expect(store.liveCount(G1, Math.floor((clock.now() - Date.UTC(2020, 0, 1)) / 1000))).toBe(5);
+  });
+
+  it('issue-review: restoring under a shorter window cuts the saved expiries to it', () => {
+    const first = service();
+    for (let i = 0; i < 6; i++) counted(first.handle(req(G1, randomBytes(16))));
+    first.flush();
+    const shorter = new KmsService({
+      clock,
+      store,
+      certificate,
+      groups,
+      policy: { ...defaultKmsPolicy, clientIdWindow: 1 * DAY },
+    });
+    expect(shorter.counts().find((g) => g.id === G1)?.count).toBe(6);
+    clock.advance(1 * DAY + 1000);
+    counted(shorter.handle(req(G1, randomBytes(16))));
+    expect(shorter.counts().find((g) => g.id === G1)?.count).toBe(1);
+  });
+
+  it('issue-review: a full window makes room by dropping the entry closest to expiry', () => {
+    const svc = new KmsService({
+      clock,
+      store,
+      certificate,
+      groups,
+      policy: { ...defaultKmsPolicy, maxClientIdsPerGroup: 3 },
+    });
+    const first = randomBytes(16);
+    counted(svc.handle(req(G1, first)));
+    clock.advance(1000);
+    for (let i = 0; i < 3; i++) expect(counted(svc.handle(req(G1, randomBytes(16)))).count).toBe(Math.min(i + 2, 3));
+    // the first client was dropped: asking again counts it as new, and the window stays at 3
+    expect(counted(svc.handle(req(G1, first))).count).toBe(3);
+  });
 });

@@ -20,6 +20,8 @@ import type { HostGroup } from './host-state.js';
 export interface KmsPolicy {
   /** How long a client ID counts after its last request (reference default: 30 days). */
   readonly clientIdWindow: number;
+  /** Live client IDs kept per group; beyond it the oldest make room (bounds memory). */
+  readonly maxClientIdsPerGroup: number;
   /** Retry interval the host tells unactivated clients (reference default: 2 hours). */
   readonly activationInterval: number;
   /** Renewal interval the host tells activated clients (reference default: 7 days). */
@@ -28,6 +30,7 @@ export interface KmsPolicy {
 
 export const defaultKmsPolicy: KmsPolicy = {
   clientIdWindow: KMS_DEFAULTS.clientIdWindow,
+  maxClientIdsPerGroup: 2_000_000,
   activationInterval: KMS_DEFAULTS.activationInterval,
   renewalInterval: KMS_DEFAULTS.renewalInterval,
 };
@@ -81,9 +84,11 @@ export class KmsService {
     const nowSeconds = nowWindowSeconds(this.#clock.now());
     for (const g of options.groups) {
       if (!options.certificate.groupIds.includes(g.id)) continue;
-      const window = new ClientIdWindow(options.policy.clientIdWindow);
+      const window = new ClientIdWindow(options.policy.clientIdWindow, options.policy.maxClientIdsPerGroup);
+      // Entries saved under a longer window are cut to this one (min keeps the expiry order).
+      const latestExpiry = toWindowSeconds(this.#clock.now() + options.policy.clientIdWindow);
       for (const e of options.store.liveEntries(g.id, nowSeconds))
-        window.restore(e.clientId.toString('latin1'), e.expiresSeconds);
+        window.restore(e.clientId.toString('latin1'), Math.min(e.expiresSeconds, latestExpiry));
       this.#groups.set(guidToBytes(g.id).toString('latin1'), {
         id: g.id,
         name: g.name,
@@ -174,11 +179,16 @@ export class KmsService {
     }));
   }
 
-  /** Writes what changed since the last flush (one transaction). */
+  /** Writes what changed since the last flush (one transaction); on failure keeps it for the next. */
   flush(): void {
     const changes = this.#pending;
     this.#pending = [];
-    this.#store.flush(changes, this.stats, nowWindowSeconds(this.#clock.now()));
+    try {
+      this.#store.flush(changes, this.stats, nowWindowSeconds(this.#clock.now()));
+    } catch (err) {
+      this.#pending = changes.concat(this.#pending);
+      throw err;
+    }
   }
 }
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
 import { readHardwareFingerprint } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseHardwareId } from '../options.js';
+import { parseHardwareId, parseIntOption } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 
 /** Exit codes of `client activate`, for scripts. */
@@ -132,7 +132,8 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; timeout: string; json?: boolean }) => {
-        const licence = Licence.open({ stateDir: o.stateDir, timeoutMs: Number(o.timeout) || 5000 });
+        const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 600_000);
+        const licence = Licence.open({ stateDir: o.stateDir, timeoutMs });
         const outcome = await licence.activate();
         if (o.json) printJson({ ok: outcome.ok, code: outcome.code, message: outcome.message, ...outcome.status });
         else if (outcome.ok) console.log(`licensed: ${outcome.message}`);

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { HostState, activateHostOnline, hostStatus, startKmsHost } from '@volact/kms-host';
-import { readHardwareFingerprint, systemClock } from '@volact/core';
+import { DAY, INTERVAL_BOUNDS, MINUTE, readHardwareFingerprint, systemClock } from '@volact/core';
 import { printJson } from '../output.js';
-import { parseDuration, parseHardwareId, parseListen } from '../options.js';
+import { parseDuration, parseHardwareId, parseIntOption, parseListen } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 
 export function registerHost(program: Command, run: Run): void {
@@ -60,6 +60,7 @@ export function registerHost(program: Command, run: Run): void {
     .option('--listen <host:port>', 'address to listen on', '0.0.0.0:1688')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics')
     .option('--client-id-window <duration>', 'how long a client ID counts after its last request', '30d')
+    .option('--max-client-ids <n>', 'live client IDs kept per group (bounds memory)', '2000000')
     .option('--activation-interval <duration>', 'retry interval told to unactivated clients', '2h')
     .option('--renewal-interval <duration>', 'renewal interval told to activated clients', '7d')
     .option('--log-level <level>', 'pino log level (info logs one line per request)', 'info')
@@ -70,6 +71,7 @@ export function registerHost(program: Command, run: Run): void {
           listen: string;
           metrics?: string;
           clientIdWindow: string;
+          maxClientIds: string;
           activationInterval: string;
           renewalInterval: string;
           logLevel: string;
@@ -79,9 +81,14 @@ export function registerHost(program: Command, run: Run): void {
             listen: parseListen(o.listen, '--listen'),
             ...(o.metrics ? { metrics: parseListen(o.metrics, '--metrics') } : {}),
             policy: {
-              clientIdWindow: parseDuration(o.clientIdWindow, '--client-id-window'),
-              activationInterval: parseDuration(o.activationInterval, '--activation-interval'),
-              renewalInterval: parseDuration(o.renewalInterval, '--renewal-interval'),
+              clientIdWindow: parseDuration(o.clientIdWindow, '--client-id-window', { min: MINUTE, max: 365 * DAY }),
+              maxClientIdsPerGroup: parseIntOption(o.maxClientIds, '--max-client-ids', 1, 100_000_000),
+              activationInterval: parseDuration(
+                o.activationInterval,
+                '--activation-interval',
+                INTERVAL_BOUNDS.activationInterval,
+              ),
+              renewalInterval: parseDuration(o.renewalInterval, '--renewal-interval', INTERVAL_BOUNDS.renewalInterval),
             },
             logger: createLogger(o.logLevel),
           };

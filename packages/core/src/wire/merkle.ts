@@ -29,7 +29,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
 export function merkleTree(leaves: readonly Buffer[]): { root: Buffer; proofs: ProofStep[][] } {
   if (leaves.length === 0) throw new RangeError('a Merkle tree needs at least one leaf');
   const proofs: ProofStep[][] = leaves.map(() => []);
-  // positions[i] = index of leaf i's ancestor within the current level
+  // members[j] = the leaves under node j of the current level
   let level = leaves.slice();
   let members: number[][] = leaves.map((_, i) => [i]);
   while (level.length > 1) {

@@ -228,8 +228,10 @@ export function decodeActivationResponse(p: Buffer): ActivationResponse {
 }
 
 export function encodeErrorResponse(code: number, nonce: Buffer | undefined, message: string): Buffer {
-  const text = Buffer.from(message.slice(0, 200));
-  const msg = text.subarray(0, Math.min(200, text.length));
+  // At most 200 bytes, cut at a character boundary so the text stays valid UTF-8.
+  let text = message.slice(0, 200);
+  while (Buffer.byteLength(text) > 200) text = text.slice(0, -1);
+  const msg = Buffer.from(text);
   const out = Buffer.alloc(21 + msg.length);
   out[0] = PROTOCOL_VERSION;
   out[1] = MessageType.ErrorResponse;
