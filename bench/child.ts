@@ -30,7 +30,12 @@ export class BenchChild {
   readonly ready: Promise<ChildMessage>;
   readonly #exit: Promise<void>;
 
-  private constructor(readonly name: string, script: string, args: readonly string[], execArgv: readonly string[]) {
+  private constructor(
+    readonly name: string,
+    script: string,
+    args: readonly string[],
+    execArgv: readonly string[],
+  ) {
     this.#proc = spawn(process.execPath, [...execArgv, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     let onReady!: (m: ChildMessage) => void;
     let onReadyFail!: (e: Error) => void;
@@ -85,7 +90,10 @@ export class BenchChild {
   command(cmd: string, extra: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<ChildMessage> {
     if (this.#exited) return Promise.reject(new Error(`${this.name} is not running`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name} did not answer "${cmd}" in ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name} did not answer "${cmd}" in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.#waiters.push({
         reply: cmd,
         resolve: (m) => (clearTimeout(timer), resolve(m)),

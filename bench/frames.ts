@@ -50,7 +50,9 @@ export class FramePool {
 
   constructor(factory: RequestFactory, size: number) {
     const all = factory.frames(0, size);
-    this.#frames = Array.from({ length: size }, (_, i) => all.subarray(i * REQUEST_FRAME_SIZE, (i + 1) * REQUEST_FRAME_SIZE));
+    this.#frames = Array.from({ length: size }, (_, i) =>
+      all.subarray(i * REQUEST_FRAME_SIZE, (i + 1) * REQUEST_FRAME_SIZE),
+    );
   }
 
   get size(): number {

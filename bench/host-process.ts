@@ -50,10 +50,13 @@ serveParent(
       const start = process.hrtime.bigint();
       await drainLog();
       const logDrainMs = Number(process.hrtime.bigint() - start) / 1e6;
-      // A full, memory-reducing collection (what V8 does on memory pressure): the heap then
+      // Full, memory-reducing collections (what V8 does under memory pressure), with pauses
+      // so that concurrent sweeping finishes and freed pages are given back: the heap then
       // holds what the host keeps alive rather than what the last burst happened to leave.
-      gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-      gc?.({ type: 'major', execution: 'sync' });
+      for (let i = 0; i < 3 && gc; i++) {
+        gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
       const m = process.memoryUsage();
       return {
         gcForced: Boolean(gc),

@@ -5,10 +5,14 @@
  * in a child process (so its CPU time is its own) and drives it over 127.0.0.1 from this
  * process: concurrency 1, 8 and 32, on persistent connections and with a new connection per
  * request. Each scenario is measured against a bare TCP server (baseline) under the same load
- * generator. Then it fills one group with 1 000 000 client IDs and reads the host's RSS.
+ * generator. Then it fills one group with 1 000 000 client IDs, reads the host's RSS, runs
+ * 8 reused connections against the full window, and restarts the host to read its RSS once
+ * more with the window restored from disk (all in the `memory` line).
  * Sampled responses are verified (Merkle path + Ed25519 signature) outside the timed parts.
  *
- * Output: one JSON line per scenario with --json, else a table with the targets.
+ * Output: one JSON line per scenario with --json, else a table with the targets. Progress
+ * goes to stderr. Everything runs on 127.0.0.1 on free ports; the children and the temporary
+ * directory are removed on exit, on SIGINT/SIGTERM and by a watchdog.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,7 +78,8 @@ function parseOptions(): Options {
     return Math.round(n * 1000);
   };
   const clients = Number(values.clients);
-  if (!Number.isInteger(clients) || clients < 1 || clients > 5_000_000) usage('--clients must be a whole number from 1 to 5000000');
+  if (!Number.isInteger(clients) || clients < 1 || clients > 5_000_000)
+    usage('--clients must be a whole number from 1 to 5000000');
   return {
     json: values.json,
     durationMs: seconds('duration', values.duration, 60),
@@ -95,7 +100,7 @@ type Line = Record<string, string | number | boolean | undefined>;
 const round = (n: number, digits: number) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : n);
 
 function scenarioLine(scenario: string, mode: ConnectionMode, concurrency: number, r: ScenarioResult): Line {
-  const [p50 = NaN, p99 = NaN] = percentiles(r.latenciesMs, [50, 99]);
+  const [p50 = NaN, p99 = NaN, p999 = NaN] = percentiles(r.latenciesMs, [50, 99, 99.9]);
   return {
     scenario,
     concurrency,
@@ -103,6 +108,7 @@ function scenarioLine(scenario: string, mode: ConnectionMode, concurrency: numbe
     activationsPerSec: Math.round(r.requests / r.seconds),
     p50Ms: round(p50, 3),
     p99Ms: round(p99, 3),
+    p999Ms: round(p999, 3),
     serverCpuUsPerRequest: r.requests ? round(r.serverCpuMicros / r.requests, 1) : NaN,
     requests: r.requests,
     seconds: round(r.seconds, 3),
@@ -208,7 +214,10 @@ async function main(): Promise<number> {
       const hostLine = scenarioLine('kms-host', mode, concurrency, hostRun);
       hostLine.vsBaseline = round(Number(hostLine.activationsPerSec) / Number(baseLine.activationsPerSec), 2);
       // Includes the warm-up: both counters are read between scenarios.
-      hostLine.responsesPerSignature = round((after.counted - before.counted) / (after.signatures - before.signatures), 2);
+      hostLine.responsesPerSignature = round(
+        (after.counted - before.counted) / (after.signatures - before.signatures),
+        2,
+      );
       hostLine.verifiedSamples = check.verified;
       hostLine.maxProofSteps = check.maxProofSteps;
       progress(`${hostLine.activationsPerSec}/s (baseline ${baseLine.activationsPerSec}/s)\n`);
@@ -220,7 +229,7 @@ async function main(): Promise<number> {
   // Memory: one group holding o.clients distinct client IDs. The pool's IDs are the first
   // indices of the fill, so the group ends with exactly o.clients IDs.
   await sleep(600);
-  const before = await host.child.command('settle');
+  const beforeFill = await host.child.command('settle');
   const rssBefore = host.child.memory().rss;
   let peakRss = rssBefore;
   const fillStart = Date.now();
@@ -228,14 +237,19 @@ async function main(): Promise<number> {
     port: hostPort,
     factory,
     total: o.clients,
+    // 4 connections × 16 pipelined requests. Deeper pipelines fill faster, but then one event-
+    // loop turn of the host produces far more than the 16 KB its asynchronous logger writes per
+    // turn, and the measurement becomes one of the log backlog (see the report).
     connections: 4,
-    window: 4096,
-    batch: 512,
+    window: 16,
+    batch: 16,
     timeoutMs: 150_000,
     onProgress: (_sent, answered) => {
       peakRss = Math.max(peakRss, host.child.memory().rss);
       const rate = Math.round(answered / Math.max(0.001, (Date.now() - fillStart) / 1000));
-      progress(`\rfilling client IDs: ${answered.toLocaleString('en')} of ${o.clients.toLocaleString('en')} answered (${rate.toLocaleString('en')}/s)   `);
+      progress(
+        `\rfilling client IDs: ${answered.toLocaleString('en')} of ${o.clients.toLocaleString('en')} answered (${rate.toLocaleString('en')}/s)   `,
+      );
     },
   });
   progress('\n');
@@ -244,11 +258,32 @@ async function main(): Promise<number> {
   const mem = host.child.memory();
   const held = await groupCount(host.child);
 
+  // Does a full window slow the host down (GC over the window, writes to a large table)?
+  progress('8 reused connections with the full window… ');
+  const full = await runScenario({
+    port: hostPort,
+    mode: 'reused',
+    concurrency: 8,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    pool,
+    serverCpuMicros: () => host.child.cpuMicros(),
+    samples: SAMPLES_PER_SCENARIO,
+  });
+  const fullLine = scenarioLine('kms-host', 'reused', 8, full);
+  verifier.verify(full.samples);
+  progress(`${fullLine.activationsPerSec}/s\n`);
+
   // The same window after a restart: restored from the host's database, never touched by a burst.
   progress('restarting the host to measure it restored from disk… ');
   await host.child.stop(30_000);
   const restartStart = Date.now();
-  const restarted = await BenchChild.start('kms-host', script('host-process.js'), [setup.hostDir, o.hostLog], hostExecArgv);
+  const restarted = await BenchChild.start(
+    'kms-host',
+    script('host-process.js'),
+    [setup.hostDir, o.hostLog],
+    hostExecArgv,
+  );
   children.push(restarted.child);
   const restoreSeconds = (Date.now() - restartStart) / 1000;
   await restarted.child.command('settle', {}, 30_000);
@@ -266,13 +301,17 @@ async function main(): Promise<number> {
     heapUsedBytes: Number(settled.heapUsed),
     heapTotalBytes: Number(settled.heapTotal),
     rssBeforeFillBytes: rssBefore,
-    heapUsedBeforeFillBytes: Number(before.heapUsed),
+    heapUsedBeforeFillBytes: Number(beforeFill.heapUsed),
     peakRssDuringFillBytes: peakRss,
     gcForced: Boolean(settled.gcForced),
     logDrainMs: round(Number(settled.logDrainMs), 1),
     lastResponseCount: fill.maxCount,
     fillPerSec: Math.round(fill.answered / fill.seconds),
     ...(fill.refusals ? { refusals: fill.refusals } : {}),
+    fullWindowActivationsPerSec: fullLine.activationsPerSec,
+    fullWindowP99Ms: fullLine.p99Ms,
+    fullWindowP999Ms: fullLine.p999Ms,
+    fullWindowServerCpuUsPerRequest: fullLine.serverCpuUsPerRequest,
     clientIdsAfterRestart: heldRestored,
     rssAfterRestartBytes: memRestored.rss,
     restoreSeconds: round(restoreSeconds, 2),
@@ -291,50 +330,88 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** Right-aligns every column but the first `left` ones. */
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[], left: number): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: readonly string[]) =>
+    r
+      .map((c, i) => (i < left ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)];
+}
+
 function printReport(lines: readonly Line[]): void {
-  const rows = lines.filter((l) => l.scenario !== 'memory');
-  const header = ['scenario', 'conn', 'C', 'act/s', 'p50 ms', 'p99 ms', 'srv µs/req', 'vs base', 'resp/sig', 'requests'];
-  const table = rows.map((l) => [
-    String(l.scenario),
-    String(l.connection),
-    String(l.concurrency),
-    Number(l.activationsPerSec).toLocaleString('en'),
-    Number(l.p50Ms).toFixed(3),
-    Number(l.p99Ms).toFixed(3),
-    Number(l.serverCpuUsPerRequest).toFixed(1),
-    l.vsBaseline === undefined ? '' : Number(l.vsBaseline).toFixed(2),
-    l.responsesPerSignature === undefined ? '' : Number(l.responsesPerSignature).toFixed(2),
-    Number(l.requests).toLocaleString('en'),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: readonly string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  const out: string[] = ['', fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...table.map(fmt)];
+  const n = (v: unknown, digits = 0) =>
+    Number(v).toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const mb = (bytes: unknown) => `${n(Number(bytes) / 2 ** 20, 1)} MB`;
+  const rows = lines
+    .filter((l) => l.scenario !== 'memory')
+    .map((l) => [
+      String(l.scenario),
+      String(l.connection),
+      String(l.concurrency),
+      n(l.activationsPerSec),
+      n(l.p50Ms, 3),
+      n(l.p99Ms, 3),
+      n(l.p999Ms, 3),
+      n(l.serverCpuUsPerRequest, 1),
+      l.vsBaseline === undefined ? '' : n(l.vsBaseline, 2),
+      l.responsesPerSignature === undefined ? '' : n(l.responsesPerSignature, 2),
+      n(l.requests),
+    ]);
+  const header = ['server', 'connection', 'C', 'per s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'server µs/req'];
+  const out = ['', ...formatTable([...header, 'vs baseline', 'resp/signature', 'requests'], rows, 2)];
 
   const find = (connection: ConnectionMode, c: number) =>
     lines.find((l) => l.scenario === 'kms-host' && l.connection === connection && l.concurrency === c);
   const reused8 = find('reused', 8);
   const perRequest8 = find('per-request', 8);
   const memory = lines.find((l) => l.scenario === 'memory');
-  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
-  const mb = (bytes: unknown) => (Number(bytes) / 2 ** 20).toFixed(1);
-  out.push('', 'targets (for comparison, not asserted):');
+  const targets: string[][] = [];
+  const target = (what: string, measured: string, met: boolean) =>
+    targets.push([what, measured, met ? 'met' : 'NOT met']);
   if (reused8) {
-    const v = Number(reused8.activationsPerSec);
-    out.push(`  ≥ ${TARGETS.reusedPerSec.toLocaleString('en')} signed activations/s, 8 reused connections: ${v.toLocaleString('en')}/s — ${mark(v >= TARGETS.reusedPerSec)}`);
-    const p99 = Number(reused8.p99Ms);
-    out.push(`  p99 < ${TARGETS.p99Ms} ms at 8 clients (reused):                 ${p99.toFixed(3)} ms — ${mark(p99 < TARGETS.p99Ms)}`);
+    target(
+      '≥ 25,000 signed activations/s, 8 reused connections',
+      `${n(reused8.activationsPerSec)}/s`,
+      Number(reused8.activationsPerSec) >= TARGETS.reusedPerSec,
+    );
+    target(
+      'p99 < 2 ms at 8 clients (reused connections)',
+      `${n(reused8.p99Ms, 3)} ms`,
+      Number(reused8.p99Ms) < TARGETS.p99Ms,
+    );
   }
   if (perRequest8) {
-    const v = Number(perRequest8.activationsPerSec);
-    out.push(`  ≥ ${TARGETS.perRequestPerSec.toLocaleString('en')}/s with a connection per request (C=8):     ${v.toLocaleString('en')}/s — ${mark(v >= TARGETS.perRequestPerSec)}`);
+    target(
+      '≥ 7,000/s with a connection per request (8 clients)',
+      `${n(perRequest8.activationsPerSec)}/s`,
+      Number(perRequest8.activationsPerSec) >= TARGETS.perRequestPerSec,
+    );
   }
   if (memory) {
-    const rss = Number(memory.rssBytes);
+    target(
+      `${n(memory.clientIds)} client IDs in < 150 MB (RSS)`,
+      mb(memory.rssBytes),
+      Number(memory.rssBytes) < TARGETS.memoryBytes,
+    );
+  }
+  out.push(
+    '',
+    'Targets (shown for comparison, not asserted):',
+    ...formatTable(['target', 'measured', 'status'], targets, 1),
+  );
+  if (memory) {
     out.push(
-      `  ${Number(memory.clientIds).toLocaleString('en')} client IDs in < ${TARGETS.memoryBytes / 2 ** 20} MB RSS:           ${(rss / 2 ** 20).toFixed(1)} MB — ${mark(rss < TARGETS.memoryBytes)}`,
-      `  (V8 heap in use ${mb(memory.heapUsedBytes)} MB; RSS before the fill ${mb(memory.rssBeforeFillBytes)} MB, peak during the` +
-        ` pipelined fill at ${Number(memory.fillPerSec).toLocaleString('en')}/s ${mb(memory.peakRssDuringFillBytes)} MB,` +
-        ` after a restart (${Number(memory.clientIdsAfterRestart).toLocaleString('en')} IDs restored from disk) ${mb(memory.rssAfterRestartBytes)} MB)`,
+      '',
+      `Memory with ${n(memory.clientIds)} client IDs: RSS ${mb(memory.rssBytes)} (${mb(memory.rssFileBytes)} of it file-backed:` +
+        ` the node binary and libraries), V8 heap in use ${mb(memory.heapUsedBytes)}.`,
+      `RSS before the fill ${mb(memory.rssBeforeFillBytes)}, at most ${mb(memory.peakRssDuringFillBytes)} during it` +
+        ` (${n(memory.fillPerSec)} requests/s); after a restart with the ${n(memory.clientIdsAfterRestart)} IDs` +
+        ` restored from disk in ${n(memory.restoreSeconds, 1)} s: ${mb(memory.rssAfterRestartBytes)}.`,
+      `With the full window, 8 reused connections: ${n(memory.fullWindowActivationsPerSec)}/s,` +
+        ` p99 ${n(memory.fullWindowP99Ms, 3)} ms, p99.9 ${n(memory.fullWindowP999Ms, 3)} ms.`,
     );
   }
   out.push('');

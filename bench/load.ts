@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FrameReader, MAX_RESPONSE_SIZE, MessageType } from '@volact/core';
-import type { FramePool} from './frames.js';
+import type { FramePool } from './frames.js';
 import { FrameScanner, REQUEST_FRAME_SIZE, type RequestFactory } from './frames.js';
 
 /**
@@ -55,17 +55,17 @@ class Run {
   connectionErrors = 0;
   responseBytes = 0;
   samples: Sample[] = [];
-  #sampleEvery: number;
-  #untilSample: number;
+  #warmupResponses = 0;
+  #sampleEvery = 1;
+  #untilSample = 1;
 
-  constructor(
-    private readonly maxSamples: number,
-    expectedPerSecond: number,
-    durationMs: number,
-  ) {
-    // Spread the samples over the window: about maxSamples of them at the expected rate.
-    this.#sampleEvery = Math.max(1, Math.floor((expectedPerSecond * durationMs) / 1000 / Math.max(1, maxSamples)));
-    this.#untilSample = this.#sampleEvery;
+  constructor(private readonly maxSamples: number) {}
+
+  /** Opens the timed window; samples are spread over it at the rate seen in the warm-up. */
+  startMeasuring(warmupMs: number, durationMs: number): void {
+    const expected = (this.#warmupResponses / warmupMs) * durationMs;
+    this.#sampleEvery = this.#untilSample = Math.max(1, Math.floor(expected / Math.max(1, this.maxSamples)));
+    this.phase = 'measure';
   }
 
   /** True when the request about to be sent should have its response copied out. */
@@ -77,7 +77,10 @@ class Run {
   }
 
   record(sentAt: number, type: number, length: number, request: Buffer, captured: Buffer | null): void {
-    if (this.phase !== 'measure') return;
+    if (this.phase !== 'measure') {
+      if (this.phase === 'warmup') this.#warmupResponses++;
+      return;
+    }
     const latency = performance.now() - sentAt;
     if (this.requests === this.#latencies.length) {
       const grown = new Float64Array(this.#latencies.length * 2);
@@ -102,7 +105,7 @@ const HOST = '127.0.0.1';
  * on a persistent connection or on a new connection per request, for warm-up + duration.
  */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
-  const run = new Run(o.samples, 20_000, o.durationMs);
+  const run = new Run(o.samples);
   let live = 0;
   let allDone!: () => void;
   const done = new Promise<void>((resolve) => (allDone = resolve));
@@ -119,10 +122,16 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       live++;
       let sentAt = 0;
       let request: Buffer;
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        finished();
+      };
       const send = () => {
         if (run.phase === 'stop') {
           socket.end();
-          return finished();
+          return end();
         }
         request = o.pool.next();
         scanner.captureNext = run.wantSample();
@@ -133,12 +142,19 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         run.record(sentAt, type, length, request, captured);
         send();
       }, MAX_RESPONSE_SIZE);
-      socket.on('data', (chunk: Buffer) => scanner.push(chunk));
-      socket.on('error', () => {
-        run.connectionErrors++;
-        run.phase = 'stop';
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          scanner.push(chunk);
+        } catch {
+          socket.destroy(); // not our protocol any more: counted on close
+        }
       });
-      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        if (!ended) run.connectionErrors++; // lost before the scenario ended
+        end();
+      });
       send();
     }
   } else {
@@ -157,7 +173,6 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       const sentAt = performance.now();
       const socket = connect({ host: HOST, port: o.port, noDelay: true });
       sockets.add(socket);
-      socket.on('data', (chunk: Buffer) => scanner.push(chunk));
       const fail = () => {
         if (settled) return;
         settled = true;
@@ -167,6 +182,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         if (run.connectionErrors > 1000) run.phase = 'stop';
         setTimeout(slot, 1);
       };
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          scanner.push(chunk);
+        } catch {
+          fail();
+        }
+      });
       socket.on('error', fail);
       socket.on('close', () => {
         sockets.delete(socket);
@@ -184,7 +206,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   await sleep(o.warmupMs);
   const cpuStart = o.serverCpuMicros();
   const t0 = performance.now();
-  run.phase = 'measure';
+  run.startMeasuring(o.warmupMs, o.durationMs);
   await sleep(o.durationMs);
   run.phase = 'stop';
   const seconds = (performance.now() - t0) / 1000;
@@ -233,7 +255,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, message = `timed
 export function percentiles(values: Float64Array, ps: readonly number[]): number[] {
   if (values.length === 0) return ps.map(() => Number.NaN);
   const sorted = Float64Array.from(values).sort();
-  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number);
+  return ps.map(
+    (p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number,
+  );
 }
 
 export interface FillOptions {
@@ -295,13 +319,16 @@ export async function fillClientIds(o: FillOptions): Promise<FillResult> {
               for (const payload of reader.push(chunk)) {
                 outstanding--;
                 answered++;
-                if (payload[1] === MessageType.ActivationResponse) maxCount = Math.max(maxCount, payload.readUInt32BE(60));
+                if (payload[1] === MessageType.ActivationResponse)
+                  maxCount = Math.max(maxCount, payload.readUInt32BE(60));
                 else refusals++;
               }
               top();
             });
             socket.on('error', reject);
-            socket.on('close', () => reject(new Error(`fill connection closed with ${outstanding} requests unanswered`)));
+            socket.on('close', () =>
+              reject(new Error(`fill connection closed with ${outstanding} requests unanswered`)),
+            );
             top();
           });
         }),

@@ -47,7 +47,7 @@ export class ResponseVerifier {
         throw new Error(`sampled response ${i} failed verification: ${why}`);
       };
       const r = decodeActivationResponse(response);
-      if (!r.certificate.equals(this.#certificate)) fail('it carries another certificate than the host\'s');
+      if (!r.certificate.equals(this.#certificate)) fail("it carries another certificate than the host's");
       const req = request.subarray(FRAME_HEADER);
       if (!r.groupId.equals(req.subarray(4, 20))) fail('group does not match the request');
       if (!r.clientId.equals(req.subarray(20, 36))) fail('client ID does not match the request');
