@@ -3,7 +3,12 @@ import { DAY, HOUR, ManualClock } from '@volact/core';
 import { ClientIdWindow, fromWindowSeconds, toWindowSeconds } from './client-id-window.js';
 
 const WINDOW = 30 * DAY;
-const id = (n: number) => Buffer.alloc(16, n).toString('latin1');
+const id = (n: number) => Buffer.alloc(16, n);
+const manyId = (n: number) => {
+  const b = Buffer.alloc(16, 0xa5);
+  b.writeUInt32LE(n, 3); // unaligned on purpose
+  return b;
+};
 
 describe('ClientIdWindow', () => {
   it('counts distinct client ids; the same id again does not grow the count', () => {
@@ -90,7 +95,7 @@ describe('ClientIdWindow', () => {
       const client = rand(200);
       last.set(client, clock.now());
       const expected = [...last.values()].filter((t) => alive(t, clock.now())).length;
-      expect(w.record(id(client % 256) + String(client), clock.now())).toBe(expected);
+      expect(w.record(manyId(client), clock.now())).toBe(expected);
     }
     for (let d = 0; d <= 31; d++) {
       const at = clock.now() + d * DAY;
@@ -137,5 +142,24 @@ describe('ClientIdWindow', () => {
     w.record(id(1), t0);
     expect(w.count(t0 + HOUR - 1)).toBe(1);
     expect(w.count(t0 + HOUR)).toBe(0);
+  });
+
+  it('grows past its first table and reuses freed slots: 50 000 ids, half expire, the rest still found', () => {
+    const clock = new ManualClock();
+    const w = new ClientIdWindow(WINDOW);
+    for (let i = 0; i < 25_000; i++) w.record(manyId(i), clock.now());
+    clock.advance(15 * DAY);
+    for (let i = 25_000; i < 50_000; i++) w.record(manyId(i), clock.now());
+    expect(w.count(clock.now())).toBe(50_000);
+    clock.advance(15 * DAY + 1000); // the first half expires
+    expect(w.count(clock.now())).toBe(25_000);
+    expect(w.expiryOf(manyId(0))).toBeUndefined();
+    expect(w.expiryOf(manyId(49_999))).toBe(clock.now() - 15 * DAY - 1000 + WINDOW);
+    for (let i = 50_000; i < 75_000; i++) w.record(manyId(i), clock.now());
+    expect(w.count(clock.now())).toBe(50_000);
+    for (let i = 25_000; i < 75_000; i += 997) expect(w.expiryOf(manyId(i))).toBeDefined();
+    // a subarray of a larger buffer (as requests arrive) is read at its offset
+    const frame = Buffer.concat([Buffer.alloc(7), manyId(60_000), Buffer.alloc(5)]);
+    expect(w.record(frame.subarray(7, 23), clock.now())).toBe(50_000);
   });
 });

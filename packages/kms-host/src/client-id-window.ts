@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * The client-ID window of one product group: the distinct client machine IDs seen in the last
  * `windowMs` (30 days by default). The reference: "Every activation request will stay 30 days
@@ -5,12 +7,17 @@
  * life). If one KMS client does not refresh its activation within 30 days, the CMID will still
  * be removed and activation count will reduce 1."
  *
- * Entries live in a Map in insertion order; a refresh deletes and re-inserts, so with a
- * monotonic clock the Map is ordered by expiry and expired entries are always at its front:
- * sweeping costs O(expired), counting O(1). If the host's clock steps back by D, entries
- * recorded after the step sit behind later-expiring ones and may count up to D too long;
- * the count is never too low. Expiries are kept in whole seconds past EPOCH so
- * they stay small integers (no heap number per entry): 1 M entries fit in well under 100 MB.
+ * Layout, off the JS heap so a million entries cost ~36 bytes each and nothing for the GC:
+ * - slots: the 16-byte ID (4 × int32), the expiry (int32 seconds past EPOCH), and prev/next
+ *   links of a list kept in expiry order; a refresh moves its slot to the tail, so with a
+ *   monotonic clock expired entries are always at the head: sweeping costs O(expired),
+ *   counting O(1);
+ * - an open-addressing table (linear probing, tombstones) from a seeded hash of the ID to its
+ *   slot. The seed is random per window: client IDs come from the network and must not be
+ *   able to force collisions.
+ *
+ * If the host's clock steps back by D, entries recorded after the step sit behind
+ * later-expiring ones and may count up to D too long; the count is never too low.
  */
 const EPOCH_MS = Date.UTC(2020, 0, 1);
 
@@ -23,12 +30,34 @@ export const toWindowSeconds = (ms: number): number => Math.ceil((ms - EPOCH_MS)
 export const nowWindowSeconds = (ms: number): number => Math.floor((ms - EPOCH_MS) / 1000);
 export const fromWindowSeconds = (s: number): number => EPOCH_MS + s * 1000;
 
-export class ClientIdWindow {
-  readonly #entries = new Map<string, number>();
-  #earliest = Number.POSITIVE_INFINITY;
+/** Little-endian int32 at `o` (no view object per call: this runs for every request). */
+const word = (b: Uint8Array, o: number): number =>
+  (b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16) | ((b[o + 3] as number) << 24);
 
+const NIL = -1;
+const EMPTY = -1;
+const TOMBSTONE = -2;
+const INITIAL_SLOTS = 1024;
+
+export class ClientIdWindow {
   /** Entries dropped because the window was full (oldest first). */
   evictions = 0;
+
+  #slots = INITIAL_SLOTS;
+  #keys = new Int32Array(INITIAL_SLOTS * 4);
+  #expiry = new Int32Array(INITIAL_SLOTS);
+  #prev = new Int32Array(INITIAL_SLOTS);
+  #next = new Int32Array(INITIAL_SLOTS);
+  #table = new Int32Array(INITIAL_SLOTS * 2).fill(EMPTY);
+  #mask = INITIAL_SLOTS * 2 - 1;
+  /** Table cells holding a slot or a tombstone. */
+  #occupied = 0;
+  #size = 0;
+  #head = NIL;
+  #tail = NIL;
+  #free = NIL;
+  #unused = 0;
+  readonly #seed = randomBytes(4).readInt32LE(0);
 
   /**
    * `maxEntries` bounds memory: the GVLK and group id are public, so anyone on the network can
@@ -39,53 +68,151 @@ export class ClientIdWindow {
     readonly maxEntries = Number.POSITIVE_INFINITY,
   ) {}
 
-  /** Records a request from `clientId` (16 bytes as a latin1 string); returns the count after it. */
-  record(clientId: string, nowMs: number): number {
-    const now = nowWindowSeconds(nowMs);
-    if (now >= this.#earliest) this.#sweep(now);
-    const expires = toWindowSeconds(nowMs + this.windowMs);
-    this.#entries.delete(clientId);
-    this.#entries.set(clientId, expires);
-    if (this.#entries.size === 1 || expires < this.#earliest) this.#earliest = expires;
-    if (this.#entries.size > this.maxEntries) this.#evictOldest();
-    return this.#entries.size;
+  /** Records a request from `clientId` (16 bytes); returns the count after it. */
+  record(clientId: Uint8Array, nowMs: number): number {
+    this.#sweep(nowWindowSeconds(nowMs));
+    this.#upsert(clientId, toWindowSeconds(nowMs + this.windowMs));
+    return this.#size;
   }
 
-  /** Restores an entry from storage, keeping the Map ordered by expiry (load in that order). */
-  restore(clientId: string, expiresSeconds: number): void {
-    this.#entries.delete(clientId);
-    this.#entries.set(clientId, expiresSeconds);
-    if (expiresSeconds < this.#earliest) this.#earliest = expiresSeconds;
-    if (this.#entries.size > this.maxEntries) this.#evictOldest();
+  /** Restores an entry from storage; restore in expiry order to keep the list ordered. */
+  restore(clientId: Uint8Array, expiresSeconds: number): void {
+    this.#upsert(clientId, expiresSeconds);
   }
 
   count(nowMs: number): number {
-    const now = nowWindowSeconds(nowMs);
-    if (now >= this.#earliest) this.#sweep(now);
-    return this.#entries.size;
+    this.#sweep(nowWindowSeconds(nowMs));
+    return this.#size;
   }
 
-  expiryOf(clientId: string): number | undefined {
-    const s = this.#entries.get(clientId);
-    return s === undefined ? undefined : fromWindowSeconds(s);
+  expiryOf(clientId: Uint8Array): number | undefined {
+    const cell = this.#find(clientId);
+    if (cell < 0) return undefined;
+    return fromWindowSeconds(this.#expiry[this.#table[cell] as number] as number);
   }
 
-  #evictOldest(): void {
-    const oldest = this.#entries.keys().next();
-    if (oldest.done) return;
-    this.#entries.delete(oldest.value);
-    this.evictions++;
-    this.#earliest = this.#entries.values().next().value ?? Number.POSITIVE_INFINITY;
+  #upsert(clientId: Uint8Array, expires: number): void {
+    const cell = this.#find(clientId);
+    if (cell >= 0) {
+      const slot = this.#table[cell] as number;
+      this.#unlink(slot);
+      this.#expiry[slot] = expires;
+      this.#append(slot);
+      return;
+    }
+    if (this.#size >= this.maxEntries) {
+      this.#remove(this.#head);
+      this.evictions++;
+    }
+    const slot = this.#allocate();
+    const k = slot * 4;
+    this.#keys[k] = word(clientId, 0);
+    this.#keys[k + 1] = word(clientId, 4);
+    this.#keys[k + 2] = word(clientId, 8);
+    this.#keys[k + 3] = word(clientId, 12);
+    this.#expiry[slot] = expires;
+    this.#append(slot);
+    this.#insert(slot);
+    this.#size++;
   }
 
   #sweep(now: number): void {
-    this.#earliest = Number.POSITIVE_INFINITY;
-    for (const [id, expires] of this.#entries) {
-      if (expires > now) {
-        this.#earliest = expires;
-        return;
-      }
-      this.#entries.delete(id);
+    while (this.#head !== NIL && (this.#expiry[this.#head] as number) <= now) this.#remove(this.#head);
+  }
+
+  #hash(w0: number, w1: number, w2: number, w3: number): number {
+    let h = Math.imul(this.#seed ^ w0, 0x85ebca6b);
+    h = Math.imul((h ^ (h >>> 13)) ^ w1, 0xc2b2ae35);
+    h = Math.imul((h ^ (h >>> 16)) ^ w2, 0x85ebca6b);
+    h = Math.imul((h ^ (h >>> 13)) ^ w3, 0xc2b2ae35);
+    return (h ^ (h >>> 16)) & this.#mask;
+  }
+
+  /** The table cell holding `clientId`, or -1. */
+  #find(clientId: Uint8Array): number {
+    const w0 = word(clientId, 0);
+    const w1 = word(clientId, 4);
+    const w2 = word(clientId, 8);
+    const w3 = word(clientId, 12);
+    const keys = this.#keys;
+    for (let cell = this.#hash(w0, w1, w2, w3); ; cell = (cell + 1) & this.#mask) {
+      const slot = this.#table[cell] as number;
+      if (slot === EMPTY) return -1;
+      if (slot === TOMBSTONE) continue;
+      const k = slot * 4;
+      if (keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return cell;
     }
+  }
+
+  #insert(slot: number): void {
+    const k = slot * 4;
+    const keys = this.#keys;
+    let cell = this.#hash(keys[k] as number, keys[k + 1] as number, keys[k + 2] as number, keys[k + 3] as number);
+    while ((this.#table[cell] as number) >= 0) cell = (cell + 1) & this.#mask;
+    if (this.#table[cell] === EMPTY) this.#occupied++;
+    this.#table[cell] = slot;
+    // Keep probes short: rebuild when live cells and tombstones fill three quarters.
+    if (this.#occupied * 4 > this.#table.length * 3) this.#rebuildTable(this.#table.length);
+  }
+
+  #remove(slot: number): void {
+    const k = slot * 4;
+    const keys = this.#keys;
+    let cell = this.#hash(keys[k] as number, keys[k + 1] as number, keys[k + 2] as number, keys[k + 3] as number);
+    while (this.#table[cell] !== slot) cell = (cell + 1) & this.#mask;
+    this.#table[cell] = TOMBSTONE;
+    this.#unlink(slot);
+    this.#next[slot] = this.#free;
+    this.#free = slot;
+    this.#size--;
+  }
+
+  #allocate(): number {
+    if (this.#free !== NIL) {
+      const slot = this.#free;
+      this.#free = this.#next[slot] as number;
+      return slot;
+    }
+    if (this.#unused === this.#slots) this.#grow();
+    return this.#unused++;
+  }
+
+  #grow(): void {
+    const slots = this.#slots * 2;
+    const copy = (from: Int32Array, length: number) => {
+      const to = new Int32Array(length);
+      to.set(from);
+      return to;
+    };
+    this.#keys = copy(this.#keys, slots * 4);
+    this.#expiry = copy(this.#expiry, slots);
+    this.#prev = copy(this.#prev, slots);
+    this.#next = copy(this.#next, slots);
+    this.#slots = slots;
+    this.#rebuildTable(slots * 2);
+  }
+
+  #rebuildTable(length: number): void {
+    this.#table = new Int32Array(length).fill(EMPTY);
+    this.#mask = length - 1;
+    this.#occupied = 0;
+    for (let slot = this.#head; slot !== NIL; slot = this.#next[slot] as number) this.#insert(slot);
+  }
+
+  #append(slot: number): void {
+    this.#prev[slot] = this.#tail;
+    this.#next[slot] = NIL;
+    if (this.#tail === NIL) this.#head = slot;
+    else this.#next[this.#tail] = slot;
+    this.#tail = slot;
+  }
+
+  #unlink(slot: number): void {
+    const prev = this.#prev[slot] as number;
+    const next = this.#next[slot] as number;
+    if (prev === NIL) this.#head = next;
+    else this.#next[prev] = next;
+    if (next === NIL) this.#tail = prev;
+    else this.#prev[next] = prev;
   }
 }

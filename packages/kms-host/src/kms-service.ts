@@ -88,7 +88,7 @@ export class KmsService {
       // Entries saved under a longer window are cut to this one (min keeps the expiry order).
       const latestExpiry = toWindowSeconds(this.#clock.now() + options.policy.clientIdWindow);
       for (const e of options.store.liveEntries(g.id, nowSeconds))
-        window.restore(e.clientId.toString('latin1'), Math.min(e.expiresSeconds, latestExpiry));
+        window.restore(e.clientId, Math.min(e.expiresSeconds, latestExpiry));
       this.#groups.set(guidToBytes(g.id).toString('latin1'), {
         id: g.id,
         name: g.name,
@@ -135,9 +135,12 @@ export class KmsService {
         'GROUP_NOT_SERVED',
       );
     }
-    const clientKey = request.clientId.toString('latin1');
-    const count = group.window.record(clientKey, now);
-    this.#pending.push([group.number, clientKey, toWindowSeconds(now + this.#policy.clientIdWindow)]);
+    const count = group.window.record(request.clientId, now);
+    this.#pending.push([
+      group.number,
+      request.clientId.toString('latin1'),
+      toWindowSeconds(now + this.#policy.clientIdWindow),
+    ]);
     this.stats.byLicenceState[request.licenceState] = (this.stats.byLicenceState[request.licenceState] ?? 0) + 1;
     const body = encodeResponseBody({
       groupId: request.groupId,
