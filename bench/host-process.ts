@@ -1,8 +1,8 @@
 /**
  * The KMS host under test, in its own process: `node host-process.js DATA_DIR [LOG_FILE]`.
  * Serves KMS on 127.0.0.1 (free port) and metrics on another free port. It logs at info level,
- * one line per request, with the same pino destination as `volact host serve` (asynchronous,
- * 4 KB minimum write, see packages/cli/src/runtime.ts) — to /dev/null by default, which keeps
+ * one line per request, with the same pino destination as `volact host serve`
+ * (createHostLogDestination: 4 KB buffer, synchronous writes) — to /dev/null by default, which keeps
  * the cost of building, serialising and writing every line but does not fill the disk.
  *
  * Commands on stdin (see child.ts):
@@ -11,7 +11,7 @@
  *   counts — the group counts.
  */
 import pino from 'pino';
-import { startKmsHost } from '@volact/kms-host';
+import { createHostLogDestination, startKmsHost } from '@volact/kms-host';
 import { serveParent } from './child.js';
 
 const [dataDir, logFile = '/dev/null'] = process.argv.slice(2);
@@ -20,7 +20,7 @@ if (!dataDir) {
   process.exit(2);
 }
 
-const destination = pino.destination({ dest: logFile, sync: false, minLength: 4096 });
+const destination = createHostLogDestination(logFile);
 const logger = pino({ level: 'info', base: { pid: process.pid } }, destination);
 const host = await startKmsHost({
   dataDir,

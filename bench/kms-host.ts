@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { HOST_NODE_FLAGS } from '@volact/kms-host';
 import { BenchChild } from './child.js';
 import { FramePool, RequestFactory } from './frames.js';
 import { fillClientIds, percentiles, runScenario, sleep, type ConnectionMode, type ScenarioResult } from './load.js';
@@ -159,7 +160,11 @@ async function main(): Promise<number> {
   const setup = await prepareHost(dir);
   const verifier = new ResponseVerifier(setup.certificate, setup.authorityRootPublicKey);
   const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
-  const hostExecArgv = ['--expose-gc', ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [])];
+  const hostExecArgv = [
+    '--expose-gc',
+    ...HOST_NODE_FLAGS,
+    ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []),
+  ];
   const [host, baseline] = await Promise.all([
     BenchChild.start('kms-host', script('host-process.js'), [setup.hostDir, o.hostLog], hostExecArgv),
     BenchChild.start('baseline', script('baseline-process.js')),

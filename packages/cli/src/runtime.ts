@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { createHostLogDestination } from '@volact/kms-host';
 import { reportError } from './output.js';
 
 export type Run = <T extends object>(
@@ -22,9 +23,9 @@ export const run: Run =
     }
   };
 
-/** Structured logs (JSON lines) on stdout for the daemons. */
+/** Structured logs (JSON lines) on stdout for the daemons, bounded in memory (see kms-host). */
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  return pino({ level, base: { pid: process.pid } }, createHostLogDestination(1));
 }
 
 /** Resolves on SIGINT/SIGTERM so daemons can close cleanly (window flushed, sockets closed). */

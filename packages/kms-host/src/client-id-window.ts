@@ -122,9 +122,9 @@ export class ClientIdWindow {
 
   #hash(w0: number, w1: number, w2: number, w3: number): number {
     let h = Math.imul(this.#seed ^ w0, 0x85ebca6b);
-    h = Math.imul((h ^ (h >>> 13)) ^ w1, 0xc2b2ae35);
-    h = Math.imul((h ^ (h >>> 16)) ^ w2, 0x85ebca6b);
-    h = Math.imul((h ^ (h >>> 13)) ^ w3, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
     return (h ^ (h >>> 16)) & this.#mask;
   }
 

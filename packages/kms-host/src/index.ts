@@ -8,3 +8,4 @@ export type { KmsPolicy, GroupCount } from './kms-service.js';
 export { KmsHostError, kmsHostErrors } from './errors.js';
 export type { KmsHostErrorCode } from './errors.js';
 export { MAX_REQUEST_FRAME } from './kms-server.js';
+export { HOST_NODE_FLAGS, createHostLogDestination } from './host-runtime.js';

@@ -11,6 +11,7 @@ export const MAX_REQUEST_FRAME = 1024;
 
 /** After a framing error, how long the host reads (and discards) before it drops the peer. */
 const LINGER_MS = 2_000;
+const FLUSH_SLICE = 1_000;
 
 export interface KmsServerOptions {
   readonly host: string;
@@ -34,6 +35,7 @@ export class KmsServer {
   readonly #signer: BatchSigner;
   readonly #sockets = new Set<Socket>();
   #flushTimer: NodeJS.Timeout | undefined;
+  #flushing = false;
   #address: { host: string; port: number } | undefined;
 
   constructor(
@@ -78,12 +80,29 @@ export class KmsServer {
     return this.#address;
   }
 
+  /**
+   * Writes the window in slices of FLUSH_SLICE rows, one event-loop turn each, so a busy
+   * second's changes never hold the loop for long (one big transaction stalled p99.9 by ~10 ms).
+   */
   #flush(): void {
-    try {
-      this.service.flush();
-    } catch (err) {
-      this.options.logger?.error({ err }, 'could not persist the client-ID window; will retry');
-    }
+    if (this.#flushing) return;
+    const slice = () => {
+      if (!this.#address) {
+        this.#flushing = false; // closing: close() writes the rest in one go
+        return;
+      }
+      try {
+        if (this.service.flush(FLUSH_SLICE) > 0) {
+          setImmediate(slice);
+          return;
+        }
+      } catch (err) {
+        this.options.logger?.error({ err }, 'could not persist the client-ID window; will retry');
+      }
+      this.#flushing = false;
+    };
+    this.#flushing = true;
+    slice();
   }
 
   #onConnection(socket: Socket): void {
@@ -151,6 +170,11 @@ export class KmsServer {
       setTimeout(() => s.destroy(), LINGER_MS).unref();
     }
     await closed;
-    this.#flush();
+    this.#address = undefined;
+    try {
+      this.service.flush();
+    } catch (err) {
+      this.options.logger?.error({ err }, 'could not persist the client-ID window at shutdown');
+    }
   }
 }

@@ -182,16 +182,21 @@ export class KmsService {
     }));
   }
 
-  /** Writes what changed since the last flush (one transaction); on failure keeps it for the next. */
-  flush(): void {
-    const changes = this.#pending;
-    this.#pending = [];
+  /**
+   * Writes up to `maxRows` of what changed since the last flush, in one transaction, and
+   * returns how many changes are left. On failure the changes stay queued for the next flush.
+   */
+  flush(maxRows = Number.POSITIVE_INFINITY): number {
+    const all = this.#pending;
+    const changes = all.length > maxRows ? all.slice(0, maxRows) : all;
+    this.#pending = all.length > maxRows ? all.slice(maxRows) : [];
     try {
       this.#store.flush(changes, this.stats, nowWindowSeconds(this.#clock.now()));
     } catch (err) {
       this.#pending = changes.concat(this.#pending);
       throw err;
     }
+    return this.#pending.length;
   }
 }
 
