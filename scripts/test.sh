@@ -29,4 +29,10 @@ echo "== lint"
 npx eslint .
 npx prettier --check . >/dev/null || { echo "formatting differs: run npm run format"; exit 1; }
 echo "== tests"
-npx vitest run
+results="$(mktemp)"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
+# One plain closing line, whatever the runner prints above it.
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$results" || true
+rm -f "$results"
+exit "$status"
