@@ -136,6 +136,26 @@ describe('host restart (we keep the window; the reference host loses it)', () =>
   });
 });
 
+describe('host certificate renewal', () => {
+  it('renews the certificate online before it expires; clients keep activating past the first expiry', async () => {
+    const clock = new ManualClock();
+    slice = await startSlice(clock, { threshold: 1 });
+    const c = slice.newClient('c1');
+    expect((await c.activate()).ok).toBe(true);
+    expect(await slice.host.renewCertificateIfDue()).toMatchObject({ renewed: false });
+    clock.advance(340 * DAY); // within 30 days of the 365-day expiry
+    const renewal = await slice.host.renewCertificateIfDue();
+    expect(renewal.renewed).toBe(true);
+    expect(renewal.expiresAt).toBe(clock.now() + 365 * DAY);
+    clock.advance(30 * DAY); // past the first certificate's expiry
+    const outcome = await c.activate();
+    expect(outcome.ok).toBe(true);
+    // the authority saw one activation and one renewal
+    const hosts = await slice.authority.recentAudit(5);
+    expect(hosts.filter((e) => e.action === 'host.activate' && e.result === 'OK').length).toBe(2);
+  });
+});
+
 describe('a client trusts only signed answers from hosts its authority certified', () => {
   function signedResponse(
     request: ActivationRequest,

@@ -28,8 +28,13 @@ export class BatchSigner {
 
   constructor(
     private readonly privateKey: KeyObject,
-    private readonly certificate: Buffer,
+    private certificate: Buffer,
   ) {}
+
+  /** Later responses carry this certificate (after a renewal). */
+  setCertificate(certificate: Buffer): void {
+    this.certificate = certificate;
+  }
 
   enqueue(body: Buffer, deliver: Deliver): void {
     this.#bodies.push(body);

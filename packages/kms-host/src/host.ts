@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { LICENCE_STATES, systemClock, type Clock } from '@volact/core';
+import { DAY, HOUR, LICENCE_STATES, systemClock, type Clock } from '@volact/core';
+import { activateHostOnline } from './activation.js';
 import { HostState } from './host-state.js';
 import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
 import { KmsServer } from './kms-server.js';
@@ -19,6 +20,8 @@ export interface KmsHostConfig {
   readonly logger?: Logger;
   readonly flushIntervalMs?: number;
   readonly maxConnections?: number;
+  /** Renew the host certificate online this long before it expires (default 30 days). */
+  readonly renewCertificateBefore?: number;
 }
 
 export interface RunningKmsHost {
@@ -26,6 +29,12 @@ export interface RunningKmsHost {
   readonly metricsAddress: { host: string; port: number } | undefined;
   counts(): GroupCount[];
   statistics(): HostStatistics;
+  /**
+   * Renews the host certificate with the authority it was activated against when it expires
+   * within `renewCertificateBefore` (a free re-activation: same host, same key pair). The
+   * running host checks this every 6 hours; failures are logged and retried.
+   */
+  renewCertificateIfDue(): Promise<{ renewed: boolean; expiresAt: number }>;
   /** Stops accepting, answers what is in flight, writes the window, closes the store. */
   close(): Promise<void>;
 }
@@ -93,12 +102,35 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
   }
   config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
+  const renewBefore = config.renewCertificateBefore ?? 30 * DAY;
+  const renewCertificateIfDue = async () => {
+    const current = service.certificate;
+    if (current.expiresAt - clock.now() > renewBefore) return { renewed: false, expiresAt: current.expiresAt };
+    await activateHostOnline(state, activation.authorityUrl, { clock });
+    const next = state.certificate();
+    if (!next) throw new KmsHostError('HOST_NOT_ACTIVATED', 'the renewal stored no certificate');
+    service.renewCertificate(next);
+    server.signer.setCertificate(next.encoded);
+    config.logger?.info(
+      { serial: next.serial, expiresAt: new Date(next.expiresAt).toISOString() },
+      'host certificate renewed',
+    );
+    return { renewed: true, expiresAt: next.expiresAt };
+  };
+  const renewTimer = setInterval(() => {
+    renewCertificateIfDue().catch((err: unknown) =>
+      config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours'),
+    );
+  }, 6 * HOUR);
+  renewTimer.unref();
   return {
     address,
     metricsAddress,
     counts: () => service.counts(),
     statistics: () => structuredClone(service.stats),
+    renewCertificateIfDue,
     async close() {
+      clearInterval(renewTimer);
       await server.close();
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       store.close();

@@ -61,7 +61,7 @@ export class KmsService {
   readonly #groups = new Map<string, ServedGroup>(); // key: group id bytes as latin1
   readonly #clock: Clock;
   readonly #store: WindowStore;
-  readonly #certificate: HostCertificate;
+  #certificate: HostCertificate;
   readonly #policy: KmsPolicy;
   readonly #log: Logger | undefined;
   readonly stats: HostStatistics;
@@ -101,6 +101,18 @@ export class KmsService {
 
   get certificate(): HostCertificate {
     return this.#certificate;
+  }
+
+  /** Swaps in a renewed certificate; it must certify the same key for the same groups. */
+  renewCertificate(next: HostCertificate): void {
+    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((g) => b.includes(g));
+    if (
+      !next.hostPublicKey.equals(this.#certificate.hostPublicKey) ||
+      !same(next.groupIds, this.#certificate.groupIds)
+    ) {
+      throw new Error('a renewed certificate must certify the same host key for the same groups; restart the host');
+    }
+    this.#certificate = next;
   }
 
   handle(payload: Buffer): Decision {
