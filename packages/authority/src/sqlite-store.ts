@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import { applyMigrations, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
 
 /** Schema migrations, applied in order at open; the applied version is kept in user_version. */
@@ -83,19 +83,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
-    this.#migrate();
-  }
-
-  #migrate(): void {
-    const current = this.#db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.#db
-        .transaction(() => {
-          this.#db.exec(MIGRATIONS[v] as string);
-          this.#db.pragma(`user_version = ${v + 1}`);
-        })
-        .immediate();
-    }
+    applyMigrations(this.#db, MIGRATIONS, 'the authority database');
   }
 
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {

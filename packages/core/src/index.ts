@@ -8,3 +8,4 @@ export * from './products.js';
 export * from './certificate.js';
 export * from './hardware.js';
 export * from './wire/index.js';
+export * from './migrations.js';

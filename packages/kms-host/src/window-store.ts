@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { LICENCE_STATES } from '@volact/core';
+import { LICENCE_STATES, applyMigrations } from '@volact/core';
 
 /**
  * Persists the client-ID windows and the cumulative statistics, so a restart loses neither
@@ -37,7 +37,7 @@ export class WindowStore {
     if (!options.readonly) {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
-      this.#migrate();
+      applyMigrations(this.#db, MIGRATIONS, 'the host database');
     }
     this.#db.pragma('busy_timeout = 5000');
     if (options.readonly) {
@@ -53,18 +53,6 @@ export class WindowStore {
     this.#setStat = this.#db.prepare(
       'INSERT INTO statistics (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     );
-  }
-
-  #migrate(): void {
-    const current = this.#db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.#db
-        .transaction(() => {
-          this.#db.exec(MIGRATIONS[v] as string);
-          this.#db.pragma(`user_version = ${v + 1}`);
-        })
-        .immediate();
-    }
   }
 
   groupNumber(groupId: string): number {
