@@ -158,5 +158,17 @@ describe('volact CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('count 4 of 5 → initial-grace');
     expect(r.stdout).toContain('6 of 6 clients licensed');
+    // the SDK example in docs/ runs against a demo installation
+    const example = spawnSync(
+      process.execPath,
+      [
+        fileURLToPath(new URL('../../docs/examples/sdk-example.mjs', import.meta.url)),
+        join(dir, 'demo', 'clients', 'client-1'),
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(example.status).toBe(0);
+    expect(example.stdout).toMatch(/^office14: licensed until \d{4}-/);
+    expect(example.stdout).toContain('not activated (KMS_UNREACHABLE)'); // the demo's host has stopped
   });
 });
