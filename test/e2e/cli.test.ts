@@ -16,9 +16,23 @@ function volact(...args: string[]) {
 }
 
 /** Starts a daemon and resolves with the port it reports on stderr ("… listening on …:PORT"). */
+const daemonLogs = new Map<string, () => string>();
+
+/** Polls a condition (bounded): for output a daemon writes on its own schedule. */
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function daemon(...args: string[]): Promise<number> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemons.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  daemonLogs.set(args.slice(0, 2).join(' '), () => out);
   return new Promise((resolve, reject) => {
     let err = '';
     child.stderr.on('data', (d: Buffer) => {
@@ -72,6 +86,11 @@ describe('volact CLI', () => {
     expect(act.code).toBe(0);
     expect(JSON.parse(act.stdout)).toMatchObject({ activated: true, hostsUsed: 1, hostLimit: 6 });
     hostPort = await daemon('host', 'serve', '--data-dir', H, '--listen', '127.0.0.1:0');
+    // the daemon runs in a node started with the flags it was benchmarked with (HOST_NODE_FLAGS)
+    const hostLog = daemonLogs.get('host serve')!;
+    await until(() => hostLog().includes('\n')); // log lines are written within half a second
+    const runtime = JSON.parse(hostLog().split('\n')[0]!) as { nodeFlags: string[] };
+    expect(runtime.nodeFlags).toContain('--max-semi-space-size=4');
 
     for (let i = 1; i <= 5; i++) {
       const C = join(dir, `client-${i}`);
@@ -99,6 +118,13 @@ describe('volact CLI', () => {
     expect(hs.groups).toEqual([expect.objectContaining({ name: 'office14', count: 5, threshold: 5 })]);
     expect(hs.requests).toMatchObject({ total: 6, failed: 0 });
     expect(hs.requests.byClientState['initial-grace']).toBe(6);
+    // one JSON log line per request, with the decision (written within half a second)
+    await until(() => hostLog().split('"decision":"COUNTED"').length === 7);
+    const lines = hostLog()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { decision?: string });
+    expect(lines.filter((l) => l.decision === 'COUNTED').length).toBe(6);
   });
 
   it('refuses a 7th host with a 6-host key, naming the key by its last five characters', () => {

@@ -330,6 +330,16 @@ describe('a client trusts only signed answers from hosts its authority certified
     expect(Licence.open({ stateDir, clock }).status().state).toBe('licensed');
   });
 
+  it('an app update with a higher threshold makes a stored activation not count, without calling it tampered', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock, { threshold: 1 });
+    const c = slice.newClient('upgraded');
+    expect((await c.activate()).ok).toBe(true);
+    const stricter = { ...slice.product, group: { ...slice.product.group, threshold: 5 } };
+    const reopened = Licence.open({ stateDir: join(slice.root, 'clients', 'upgraded'), clock, product: stricter });
+    expect(reopened.status().state).toBe('initial-grace');
+  });
+
   it('detects an edited licence store: the stored evidence no longer verifies → non-genuine grace', async () => {
     const clock = new ManualClock(Date.now());
     slice = await startSlice(clock, { threshold: 1 });

@@ -28,15 +28,14 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { pid: process.pid } }, createHostLogDestination(1));
 }
 
-/** Resolves on SIGINT/SIGTERM so daemons can close cleanly (window flushed, sockets closed). */
+/**
+ * Resolves on SIGINT/SIGTERM so daemons can close cleanly (window flushed, sockets closed).
+ * Later signals are ignored while closing: a Ctrl-C reaches both the `volact` launcher and
+ * the daemon it started, and the launcher passes it on as well.
+ */
 export function waitForShutdown(): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
+    process.on('SIGINT', () => resolve());
+    process.on('SIGTERM', () => resolve());
   });
 }

@@ -85,8 +85,9 @@ export class Licence {
   readonly #rootKey: KeyObject;
   readonly #listeners = new Set<Listener>();
   #record: LicenceRecord;
-  #verifiedEvidence: { evidence: string; hostTime: number | null } | undefined;
+  #verifiedEvidence: { evidence: string; verified: { hostTime: number; count: number } | null } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #scheduleGeneration = 0;
   readonly #onScheduleError: (err: unknown) => void;
   #attempting: Promise<ActivationOutcome> | undefined;
 
@@ -161,29 +162,37 @@ export class Licence {
     return this.#record.clientMachineId;
   }
 
-  /** The host time of the stored activation when its evidence verifies; null when absent; false when tampered. */
+  /**
+   * The stored activation: `hostTime` when its evidence grants a licence, null when there is
+   * none or it does not reach the threshold (a higher threshold shipped by an app update: not
+   * activated, not tampered); `valid: false` when the evidence does not verify (altered).
+   * The signatures are checked once per evidence; the time rule at every read.
+   */
   #evidence(): { hostTime: number | null; valid: boolean } {
     const a = this.#record.activation;
     if (!a) return { hostTime: null, valid: true };
     if (this.#verifiedEvidence?.evidence !== a.evidence) {
-      let hostTime: number | null = null;
+      let verified: { hostTime: number; count: number } | null = null;
       try {
         const { response } = verifyKmsResponse(Buffer.from(a.evidence, 'base64'), {
           rootPublicKey: this.#rootKey,
           groupId: guidToBytes(this.#record.product.group.id),
           clientId: guidToBytes(this.#record.clientMachineId),
           mode: { kind: 'stored' },
-          now: this.#clock.now(),
+          now: Number.MAX_SAFE_INTEGER, // the "not from the future" rule is applied below, at every read
           maxClockSkew: this.#record.product.policy.maxClockSkewMinutes * MINUTE,
         });
-        if (response.count >= this.#record.product.group.threshold) hostTime = response.hostTime;
+        verified = { hostTime: response.hostTime, count: response.count };
       } catch {
-        hostTime = null;
+        verified = null;
       }
-      this.#verifiedEvidence = { evidence: a.evidence, hostTime };
+      this.#verifiedEvidence = { evidence: a.evidence, verified };
     }
-    const hostTime = this.#verifiedEvidence.hostTime;
-    return hostTime === null ? { hostTime: null, valid: false } : { hostTime, valid: true };
+    const v = this.#verifiedEvidence.verified;
+    const maxSkew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
+    if (!v || v.hostTime > this.#clock.now() + maxSkew) return { hostTime: null, valid: false };
+    if (v.count < this.#record.product.group.threshold) return { hostTime: null, valid: true };
+    return { hostTime: v.hostTime, valid: true };
   }
 
   status(): LicenceStatus {
@@ -256,6 +265,9 @@ export class Licence {
   /** Runs the activation schedule in the background (timers are unref'd). */
   startSchedule(): void {
     this.stopSchedule();
+    // A loop belongs to one start: a tick still awaiting an exchange when the schedule is
+    // stopped (or restarted) ends there instead of running beside the new loop.
+    const generation = ++this.#scheduleGeneration;
     // Wakes at the next attempt or state boundary; an error is reported, never thrown out of
     // the timer (an embedding app must not crash because a renewal failed).
     const tick = async () => {
@@ -268,7 +280,7 @@ export class Licence {
       } catch (err) {
         this.#onScheduleError(err);
       }
-      if (!this.#timer) return;
+      if (generation !== this.#scheduleGeneration) return;
       this.#timer = setTimeout(() => void tick(), wait);
       this.#timer.unref();
     };
@@ -277,6 +289,7 @@ export class Licence {
   }
 
   stopSchedule(): void {
+    this.#scheduleGeneration++;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }

@@ -162,4 +162,11 @@ describe('ClientIdWindow', () => {
     const frame = Buffer.concat([Buffer.alloc(7), manyId(60_000), Buffer.alloc(5)]);
     expect(w.record(frame.subarray(7, 23), clock.now())).toBe(50_000);
   });
+
+  it('refuses a window of no length or no room (a policy passed through the library API)', () => {
+    expect(() => new ClientIdWindow(0)).toThrow(RangeError);
+    expect(() => new ClientIdWindow(WINDOW, 0)).toThrow(RangeError);
+    expect(() => new ClientIdWindow(WINDOW, 2.5)).toThrow(RangeError);
+    expect(new ClientIdWindow(WINDOW, 1).record(id(1), 0)).toBe(1);
+  });
 });

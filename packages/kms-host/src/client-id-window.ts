@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
  *   links of a list kept in expiry order; a refresh moves its slot to the tail, so with a
  *   monotonic clock expired entries are always at the head: sweeping costs O(expired),
  *   counting O(1);
- * - an open-addressing table (linear probing, tombstones) from a seeded hash of the ID to its
- *   slot. The seed is random per window: client IDs come from the network and must not be
+ * - an open-addressing table (linear probing, tombstones) from a keyed hash of the ID to its
+ *   slot. The key is random per window: client IDs come from the network and must not be
  *   able to force collisions.
  *
  * If the host's clock steps back by D, entries recorded after the step sit behind
@@ -33,6 +33,39 @@ export const fromWindowSeconds = (s: number): number => EPOCH_MS + s * 1000;
 /** Little-endian int32 at `o` (no view object per call: this runs for every request). */
 const word = (b: Uint8Array, o: number): number =>
   (b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16) | ((b[o + 3] as number) << 24);
+
+/** HalfSipHash state, reused by every hash (the host is single-threaded; no allocation per request). */
+const SIP = new Int32Array(4);
+
+function sipRounds(n: number): void {
+  const v = SIP;
+  for (let i = 0; i < n; i++) {
+    let v0 = v[0] as number;
+    let v1 = v[1] as number;
+    let v2 = v[2] as number;
+    let v3 = v[3] as number;
+    v0 = (v0 + v1) | 0;
+    v1 = ((v1 << 5) | (v1 >>> 27)) ^ v0;
+    v0 = (v0 << 16) | (v0 >>> 16);
+    v2 = (v2 + v3) | 0;
+    v3 = ((v3 << 8) | (v3 >>> 24)) ^ v2;
+    v0 = (v0 + v3) | 0;
+    v3 = ((v3 << 7) | (v3 >>> 25)) ^ v0;
+    v2 = (v2 + v1) | 0;
+    v1 = ((v1 << 13) | (v1 >>> 19)) ^ v2;
+    v2 = (v2 << 16) | (v2 >>> 16);
+    v[0] = v0;
+    v[1] = v1;
+    v[2] = v2;
+    v[3] = v3;
+  }
+}
+
+function absorb(m: number): void {
+  SIP[3] = (SIP[3] as number) ^ m;
+  sipRounds(2);
+  SIP[0] = (SIP[0] as number) ^ m;
+}
 
 const NIL = -1;
 const EMPTY = -1;
@@ -57,7 +90,8 @@ export class ClientIdWindow {
   #tail = NIL;
   #free = NIL;
   #unused = 0;
-  readonly #seed = randomBytes(4).readInt32LE(0);
+  readonly #k0 = randomBytes(4).readInt32LE(0);
+  readonly #k1 = randomBytes(4).readInt32LE(0);
 
   /**
    * `maxEntries` bounds memory: the GVLK and group id are public, so anyone on the network can
@@ -66,7 +100,12 @@ export class ClientIdWindow {
   constructor(
     readonly windowMs: number,
     readonly maxEntries = Number.POSITIVE_INFINITY,
-  ) {}
+  ) {
+    if (!(windowMs > 0)) throw new RangeError(`a client-ID window must be longer than 0 ms, got ${windowMs}`);
+    if (!(maxEntries === Number.POSITIVE_INFINITY || (Number.isInteger(maxEntries) && maxEntries >= 1))) {
+      throw new RangeError(`a client-ID window holds at least 1 entry, got ${maxEntries}`);
+    }
+  }
 
   /** Records a request from `clientId` (16 bytes); returns the count after it. */
   record(clientId: Uint8Array, nowMs: number): number {
@@ -120,12 +159,24 @@ export class ClientIdWindow {
     while (this.#head !== NIL && (this.#expiry[this.#head] as number) <= now) this.#remove(this.#head);
   }
 
+  /**
+   * A keyed ARX hash with HalfSipHash-2-4's structure (two rounds per word, four to finish)
+   * over the four words: without the 64-bit key, nobody can choose IDs that collide.
+   */
   #hash(w0: number, w1: number, w2: number, w3: number): number {
-    let h = Math.imul(this.#seed ^ w0, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
-    return (h ^ (h >>> 16)) & this.#mask;
+    const v = SIP;
+    v[0] = this.#k0;
+    v[1] = this.#k1;
+    v[2] = 0x6c796765 ^ this.#k0;
+    v[3] = 0x74656462 ^ this.#k1;
+    absorb(w0);
+    absorb(w1);
+    absorb(w2);
+    absorb(w3);
+    absorb(16 << 24); // the length, as HalfSipHash ends its message
+    v[2] = v[2] ^ 0xff;
+    sipRounds(4);
+    return (v[1] ^ v[3]) & this.#mask;
   }
 
   /** The table cell holding `clientId`, or -1. */

@@ -23,5 +23,13 @@ export function createHostLogDestination(dest: number | string) {
     }
   }, 500);
   timer.unref();
+  // pino flushes on exit only for asynchronous destinations: write what is buffered here.
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // nothing to write
+    }
+  });
   return destination;
 }

@@ -103,13 +103,20 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   }
   config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
   const renewBefore = config.renewCertificateBefore ?? 30 * DAY;
-  const renewCertificateIfDue = async () => {
+  let renewing: Promise<{ renewed: boolean; expiresAt: number }> | undefined;
+  const renewOnce = async () => {
     const current = service.certificate;
     if (current.expiresAt - clock.now() > renewBefore) return { renewed: false, expiresAt: current.expiresAt };
-    await activateHostOnline(state, activation.authorityUrl, { clock });
-    const next = state.certificate();
+    // Read the data directory afresh: a key installed since start must not be overwritten
+    // with the one this process started with; a certificate renewed by another run is reused.
+    const fresh = HostState.open(config.dataDir);
+    let next = fresh.certificate();
+    if (!next || next.expiresAt - clock.now() <= renewBefore) {
+      await activateHostOnline(fresh, fresh.activation?.authorityUrl ?? activation.authorityUrl, { clock });
+      next = fresh.certificate();
+    }
     if (!next) throw new KmsHostError('HOST_NOT_ACTIVATED', 'the renewal stored no certificate');
-    service.renewCertificate(next);
+    service.renewCertificate(next); // refuses another key or other groups: those need a restart
     server.signer.setCertificate(next.encoded);
     config.logger?.info(
       { serial: next.serial, expiresAt: new Date(next.expiresAt).toISOString() },
@@ -117,11 +124,13 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     );
     return { renewed: true, expiresAt: next.expiresAt };
   };
-  const renewTimer = setInterval(() => {
-    renewCertificateIfDue().catch((err: unknown) =>
+  const renewCertificateIfDue = () => (renewing ??= renewOnce().finally(() => (renewing = undefined)));
+  const renewInBackground = () =>
+    void renewCertificateIfDue().catch((err: unknown) =>
       config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours'),
     );
-  }, 6 * HOUR);
+  renewInBackground(); // at start too: a host restarted hours before expiry must not wait 6 hours
+  const renewTimer = setInterval(renewInBackground, 6 * HOUR);
   renewTimer.unref();
   return {
     address,

@@ -44,6 +44,11 @@ interface ServedGroup {
   readonly threshold: number;
   readonly number: number;
   readonly window: ClientIdWindow;
+  /**
+   * Changes not yet on disk: client ID (latin1) → latest expiry. A client asking again
+   * replaces its entry, so the backlog never exceeds the live IDs, even while the disk fails.
+   */
+  readonly unsaved: Map<string, number>;
 }
 
 export interface GroupCount {
@@ -65,7 +70,6 @@ export class KmsService {
   readonly #policy: KmsPolicy;
   readonly #log: Logger | undefined;
   readonly stats: HostStatistics;
-  #pending: [number, string, number][] = [];
 
   constructor(options: {
     clock: Clock;
@@ -95,6 +99,7 @@ export class KmsService {
         threshold: g.threshold,
         number: options.store.groupNumber(g.id),
         window,
+        unsaved: new Map(),
       });
     }
   }
@@ -105,7 +110,8 @@ export class KmsService {
 
   /** Swaps in a renewed certificate; it must certify the same key for the same groups. */
   renewCertificate(next: HostCertificate): void {
-    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((g) => b.includes(g));
+    const same = (a: readonly string[], b: readonly string[]) =>
+      new Set(a).size === new Set(b).size && a.every((g) => b.includes(g)) && b.every((g) => a.includes(g));
     if (
       !next.hostPublicKey.equals(this.#certificate.hostPublicKey) ||
       !same(next.groupIds, this.#certificate.groupIds)
@@ -148,11 +154,7 @@ export class KmsService {
       );
     }
     const count = group.window.record(request.clientId, now);
-    this.#pending.push([
-      group.number,
-      request.clientId.toString('latin1'),
-      toWindowSeconds(now + this.#policy.clientIdWindow),
-    ]);
+    group.unsaved.set(request.clientId.toString('latin1'), toWindowSeconds(now + this.#policy.clientIdWindow));
     this.stats.byLicenceState[request.licenceState] = (this.stats.byLicenceState[request.licenceState] ?? 0) + 1;
     const body = encodeResponseBody({
       groupId: request.groupId,
@@ -199,16 +201,27 @@ export class KmsService {
    * returns how many changes are left. On failure the changes stay queued for the next flush.
    */
   flush(maxRows = Number.POSITIVE_INFINITY): number {
-    const all = this.#pending;
-    const changes = all.length > maxRows ? all.slice(0, maxRows) : all;
-    this.#pending = all.length > maxRows ? all.slice(maxRows) : [];
+    const batch: [number, string, number][] = [];
+    const taken: [ServedGroup, string, number][] = [];
+    for (const group of this.#groups.values()) {
+      for (const [clientId, expires] of group.unsaved) {
+        if (batch.length >= maxRows) break;
+        batch.push([group.number, clientId, expires]);
+        taken.push([group, clientId, expires]);
+        group.unsaved.delete(clientId);
+      }
+    }
     try {
-      this.#store.flush(changes, this.stats, nowWindowSeconds(this.#clock.now()));
+      this.#store.flush(batch, this.stats, nowWindowSeconds(this.#clock.now()));
     } catch (err) {
-      this.#pending = changes.concat(this.#pending);
+      // Back in the queue, unless the client asked again meanwhile (its newer entry wins).
+      for (const [group, clientId, expires] of taken)
+        if (!group.unsaved.has(clientId)) group.unsaved.set(clientId, expires);
       throw err;
     }
-    return this.#pending.length;
+    let left = 0;
+    for (const group of this.#groups.values()) left += group.unsaved.size;
+    return left;
   }
 }
 

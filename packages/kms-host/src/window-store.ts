@@ -49,7 +49,11 @@ export class WindowStore {
       `INSERT INTO client_ids (group_no, client_id, expires_s) VALUES (?, ?, ?)
        ON CONFLICT (group_no, client_id) DO UPDATE SET expires_s = excluded.expires_s`,
     );
-    this.#purge = this.#db.prepare('DELETE FROM client_ids WHERE expires_s <= ?');
+    // At most 1 000 expired rows per flush, so a day when many IDs expire never stalls the host.
+    this.#purge = this.#db.prepare(
+      `DELETE FROM client_ids WHERE (group_no, client_id) IN
+         (SELECT group_no, client_id FROM client_ids WHERE expires_s <= ? LIMIT 1000)`,
+    );
     this.#setStat = this.#db.prepare(
       'INSERT INTO statistics (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     );

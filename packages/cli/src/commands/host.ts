@@ -92,6 +92,7 @@ export function registerHost(program: Command, run: Run): void {
             },
             logger: createLogger(o.logLevel),
           };
+          config.logger.info({ nodeFlags: process.execArgv }, 'node runtime');
           const running = await startKmsHost(config);
           process.stderr.write(
             `KMS host listening on ${running.address.host}:${running.address.port}` +
