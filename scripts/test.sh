@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # better-sqlite3 builds from source against the local Node headers (no prebuilt binary here).
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 
-# Debian packages of the servers the tests start on loopback. The KMS slice needs none; the
-# DNS (bind9), directory (slapd) and scaled-store (postgresql) tests add theirs here.
-SERVER_PACKAGES=()
+# Debian packages of the servers the tests start on loopback (in temporary folders, on free
+# ports): PostgreSQL for the authority's scaled store. DNS (bind9) and directory (slapd)
+# tests add theirs here.
+SERVER_PACKAGES=(postgresql)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPostgres } from '../../packages/authority/src/postgres-test-server.js';
 
 /** The CLI surface of the issue, run as users run it: the built `volact` binary. */
 const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
@@ -196,5 +197,45 @@ describe('volact CLI', () => {
     expect(example.status).toBe(0);
     expect(example.stdout).toMatch(/^office14: licensed until \d{4}-/);
     expect(example.stdout).toContain('not activated (KMS_UNREACHABLE)'); // the demo's host has stopped
+  });
+
+  it('runs two authority processes on one PostgreSQL database (--db): a 6-host key stays exact across them', async () => {
+    const postgres = await startTestPostgres();
+    try {
+      const db = await postgres.createDatabase();
+      const PA = join(dir, 'pg-authority');
+      expect(volact('authority', 'init', '--data-dir', PA, '--db', db).code).toBe(0);
+      expect(volact('authority', 'group', 'add', '--data-dir', PA, '--db', db, '--name', 'office14').code).toBe(0);
+      const { key } = JSON.parse(
+        volact(
+          'authority',
+          'key',
+          'mint',
+          '--data-dir',
+          PA,
+          '--db',
+          db,
+          '--type',
+          'kms-host',
+          '--group',
+          'office14',
+          '--json',
+        ).stdout,
+      ) as { key: string };
+      const nodes = await Promise.all(
+        [1, 2].map(() => daemon('authority', 'serve', '--data-dir', PA, '--db', db, '--listen', '127.0.0.1:0')),
+      );
+      const codes: (number | null)[] = [];
+      for (let i = 1; i <= 7; i++) {
+        const hostDir = join(dir, `pg-host-${i}`);
+        volact('host', 'install-key', '--data-dir', hostDir, key, '--hardware-id', `pg-hw-${i}`);
+        const r = volact('host', 'activate', '--data-dir', hostDir, '--authority', `http://127.0.0.1:${nodes[i % 2]}`);
+        codes.push(r.code);
+        if (i === 7) expect(r.stderr).toContain('HOST_LIMIT_REACHED');
+      }
+      expect(codes).toEqual([0, 0, 0, 0, 0, 0, 1]);
+    } finally {
+      postgres.stop();
+    }
   });
 });

@@ -30,6 +30,7 @@ import {
 } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { SqliteAuthorityStore } from './sqlite-store.js';
+import { PostgresAuthorityStore } from './postgres-store.js';
 import type { AuthorityStore, HostActivationRecord, KeyRecord } from './store.js';
 
 const ROOT_KEY_FILE = 'root-signing-key.pem';
@@ -41,6 +42,20 @@ export interface AuthorityOptions {
   readonly clock?: Clock;
   /** How long a host certificate is valid; the host re-activates (free) before it ends. */
   readonly hostCertificateValidity?: number;
+  /**
+   * postgres://… to keep the authority's records in PostgreSQL (many nodes on one database);
+   * otherwise SQLite in the data directory. The root key stays in the data directory.
+   */
+  readonly databaseUrl?: string;
+}
+
+function openStore(dataDir: string, options: AuthorityOptions): AuthorityStore {
+  const url = options.databaseUrl;
+  if (url === undefined) return new SqliteAuthorityStore(join(dataDir, DB_FILE));
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new AuthorityError('REQUEST_INVALID', `--db must be a postgres:// URL, got "${url.slice(0, 40)}"`);
+  }
+  return new PostgresAuthorityStore(url);
 }
 
 export interface MintKeyRequest {
@@ -121,7 +136,7 @@ export class Authority {
       join(dataDir, META_FILE),
       JSON.stringify({ format: 'volact-authority/1', name, createdAt: new Date(clock.now()).toISOString() }, null, 2),
     );
-    return new Authority(root, secret, new SqliteAuthorityStore(join(dataDir, DB_FILE)), name, options);
+    return new Authority(root, secret, openStore(dataDir, options), name, options);
   }
 
   static open(dataDir: string, options: AuthorityOptions = {}): Authority {
@@ -151,13 +166,7 @@ export class Authority {
       if (err instanceof AuthorityError) throw err;
       throw new AuthorityError('AUTHORITY_NOT_INITIALISED', `${join(dataDir, META_FILE)} is not valid JSON`);
     }
-    return new Authority(
-      root,
-      secret,
-      new SqliteAuthorityStore(join(dataDir, DB_FILE)),
-      meta.name ?? 'volact authority',
-      options,
-    );
+    return new Authority(root, secret, openStore(dataDir, options), meta.name ?? 'volact authority', options);
   }
 
   get rootPublicKeyRaw(): Buffer {
@@ -186,15 +195,7 @@ export class Authority {
       throw new AuthorityError('GROUP_EXISTS', `a product group named "${input.name}" exists already`);
     }
     const group: ProductGroup = { id: randomGuid(), name: input.name, kind, threshold };
-    try {
-      await this.#store.addGroup({ ...group, createdAt: this.#clock.now() });
-    } catch (err) {
-      // Two callers raced past the check above: the UNIQUE constraint decides.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new AuthorityError('GROUP_EXISTS', `a product group named "${input.name}" exists already`);
-      }
-      throw err;
-    }
+    await this.#store.addGroup({ ...group, createdAt: this.#clock.now() }); // GROUP_EXISTS on a race
     await this.#store.audit({ at: this.#clock.now(), action: 'group.add', result: 'OK', detail: group.name });
     return group;
   }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { applyMigrations, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
+import { AuthorityError } from './errors.js';
 import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
 
 /** Schema migrations, applied in order at open; the applied version is kept in user_version. */
@@ -88,9 +89,17 @@ export class SqliteAuthorityStore implements AuthorityStore {
 
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
     return this.#serial(async () => {
-      this.#db
-        .prepare('INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(group.id, group.name, group.kind, group.threshold, group.createdAt);
+      try {
+        this.#db
+          .prepare('INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES (?, ?, ?, ?, ?)')
+          .run(group.id, group.name, group.kind, group.threshold, group.createdAt);
+      } catch (err) {
+        // Another process raced past the caller's check: the UNIQUE constraint decides.
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new AuthorityError('GROUP_EXISTS', `a product group named "${group.name}" exists already`);
+        }
+        throw err;
+      }
     });
   }
 

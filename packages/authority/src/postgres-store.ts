@@ -1,0 +1,290 @@
+import pg from 'pg';
+import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import { AuthorityError } from './errors.js';
+import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
+
+/**
+ * Schema migrations, applied in order at first use under an advisory lock, so that several
+ * authority nodes starting together migrate once. Times are ms since the epoch (bigint).
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE product_groups (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+     threshold INTEGER NOT NULL, created_at BIGINT NOT NULL);
+   CREATE UNIQUE INDEX product_groups_name ON product_groups (lower(name));
+   CREATE TABLE product_keys (
+     id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, type TEXT NOT NULL, last5 TEXT NOT NULL,
+     host_limit INTEGER, activations_per_host INTEGER, created_at BIGINT NOT NULL, revoked_at BIGINT);
+   CREATE TABLE key_groups (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), group_id TEXT NOT NULL REFERENCES product_groups(id),
+     PRIMARY KEY (key_id, group_id));
+   CREATE TABLE host_activations (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), hardware_id TEXT NOT NULL,
+     host_public_key BYTEA NOT NULL, activation_count INTEGER NOT NULL,
+     first_activated_at BIGINT NOT NULL, last_activated_at BIGINT NOT NULL,
+     certificate_serial TEXT NOT NULL, certificate_expires_at BIGINT NOT NULL,
+     PRIMARY KEY (key_id, hardware_id));
+   CREATE TABLE audit_log (
+     id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, action TEXT NOT NULL,
+     result TEXT NOT NULL, key_last5 TEXT, detail TEXT);`,
+];
+
+/** Any constant: the advisory lock that serialises migrations across nodes. */
+const MIGRATION_LOCK = 0x766f6c61;
+const UNIQUE_VIOLATION = '23505';
+
+interface HostRow {
+  key_id: string;
+  hardware_id: string;
+  host_public_key: Buffer;
+  activation_count: number;
+  first_activated_at: string;
+  last_activated_at: string;
+  certificate_serial: string;
+  certificate_expires_at: string;
+}
+
+const toHost = (r: HostRow): HostActivationRecord => ({
+  keyId: r.key_id,
+  hardwareId: r.hardware_id,
+  hostPublicKey: r.host_public_key,
+  activationCount: r.activation_count,
+  firstActivatedAt: Number(r.first_activated_at),
+  lastActivatedAt: Number(r.last_activated_at),
+  certificateSerial: r.certificate_serial,
+  certificateExpiresAt: Number(r.certificate_expires_at),
+});
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * PostgreSQL engine, for many stateless authority nodes on one database. Counts stay exact
+ * across nodes: a host activation locks its key's row (SELECT … FOR UPDATE) for the whole
+ * decision, so concurrent activations of one key run one after another, on any node.
+ */
+export class PostgresAuthorityStore implements AuthorityStore {
+  readonly #pool: pg.Pool;
+  readonly #ready: Promise<void>;
+
+  constructor(connectionString: string) {
+    this.#pool = new pg.Pool({ connectionString, max: 10 });
+    // Errors of idle clients (the server restarting) must not crash the process.
+    this.#pool.on('error', () => undefined);
+    this.#ready = this.#migrate();
+    this.#ready.catch(() => undefined); // reported by the first call that awaits it
+  }
+
+  async #migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS volact_schema (version INTEGER NOT NULL)');
+      const row = (await client.query<{ version: number }>('SELECT version FROM volact_schema')).rows[0];
+      const current = row?.version ?? 0;
+      if (current > MIGRATIONS.length) {
+        throw new Error(
+          `the authority database has schema version ${current}, newer than this volact knows; upgrade volact`,
+        );
+      }
+      for (let v = current; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] as string);
+      if (row) await client.query('UPDATE volact_schema SET version = $1', [MIGRATIONS.length]);
+      else await client.query('INSERT INTO volact_schema (version) VALUES ($1)', [MIGRATIONS.length]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], on: Queryable = this.#pool) {
+    await this.#ready;
+    return on.query<R>(sql, params);
+  }
+
+  async addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
+    try {
+      await this.#query(
+        'INSERT INTO product_groups (id, name, kind, threshold, created_at) VALUES ($1, $2, $3, $4, $5)',
+        [group.id, group.name, group.kind, group.threshold, group.createdAt],
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        throw new AuthorityError('GROUP_EXISTS', `a product group named "${group.name}" exists already`);
+      }
+      throw err;
+    }
+  }
+
+  async findGroup(nameOrId: string): Promise<ProductGroup | undefined> {
+    const { rows } = await this.#query<{ id: string; name: string; kind: string; threshold: number }>(
+      'SELECT id, name, kind, threshold FROM product_groups WHERE lower(name) = lower($1) OR id = lower($1)',
+      [nameOrId],
+    );
+    const r = rows[0];
+    return r && { id: r.id, name: r.name, kind: r.kind as GroupKind, threshold: r.threshold };
+  }
+
+  async listGroups(): Promise<ProductGroup[]> {
+    const { rows } = await this.#query<{ id: string; name: string; kind: string; threshold: number }>(
+      'SELECT id, name, kind, threshold FROM product_groups ORDER BY name',
+    );
+    return rows.map((r) => ({ id: r.id, name: r.name, kind: r.kind as GroupKind, threshold: r.threshold }));
+  }
+
+  async addKey(record: KeyRecord): Promise<void> {
+    await this.#ready;
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          record.id,
+          record.keyHash,
+          record.type,
+          record.last5,
+          record.hostLimit,
+          record.activationsPerHost,
+          record.createdAt,
+          record.revokedAt,
+        ],
+      );
+      for (const g of record.groupIds) {
+        await client.query('INSERT INTO key_groups (key_id, group_id) VALUES ($1, $2)', [record.id, g]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
+    const { rows } = await this.#query<{
+      id: string;
+      key_hash: string;
+      type: string;
+      last5: string;
+      host_limit: number | null;
+      activations_per_host: number | null;
+      created_at: string;
+      revoked_at: string | null;
+      group_ids: string[] | null;
+    }>(
+      `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
+       FROM product_keys k WHERE key_hash = $1`,
+      [keyHash],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      id: r.id,
+      keyHash: r.key_hash,
+      type: r.type as KeyType,
+      last5: r.last5,
+      groupIds: r.group_ids ?? [],
+      hostLimit: r.host_limit,
+      activationsPerHost: r.activations_per_host,
+      createdAt: Number(r.created_at),
+      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    };
+  }
+
+  async listHosts(keyId: string): Promise<HostActivationRecord[]> {
+    const { rows } = await this.#query<HostRow>(
+      'SELECT * FROM host_activations WHERE key_id = $1 ORDER BY first_activated_at',
+      [keyId],
+    );
+    return rows.map(toHost);
+  }
+
+  async withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
+    await this.#ready;
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      // The key's row lock: every node's activation of this key waits here for the one before.
+      await client.query('SELECT id FROM product_keys WHERE id = $1 FOR UPDATE', [keyId]);
+      const tx: HostActivationTx = {
+        findHost: async (k, hardwareId) => {
+          const { rows } = await client.query<HostRow>(
+            'SELECT * FROM host_activations WHERE key_id = $1 AND hardware_id = $2',
+            [k, hardwareId],
+          );
+          return rows[0] && toHost(rows[0]);
+        },
+        countHosts: async (k) =>
+          Number(
+            (await client.query<{ n: string }>('SELECT count(*) AS n FROM host_activations WHERE key_id = $1', [k]))
+              .rows[0]?.n ?? 0,
+          ),
+        saveHost: async (r) => {
+          await client.query(
+            `INSERT INTO host_activations (key_id, hardware_id, host_public_key, activation_count,
+               first_activated_at, last_activated_at, certificate_serial, certificate_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (key_id, hardware_id) DO UPDATE SET host_public_key = excluded.host_public_key,
+               activation_count = excluded.activation_count, last_activated_at = excluded.last_activated_at,
+               certificate_serial = excluded.certificate_serial, certificate_expires_at = excluded.certificate_expires_at`,
+            [
+              r.keyId,
+              r.hardwareId,
+              r.hostPublicKey,
+              r.activationCount,
+              r.firstActivatedAt,
+              r.lastActivatedAt,
+              r.certificateSerial,
+              r.certificateExpiresAt,
+            ],
+          );
+        },
+      };
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.#query('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES ($1, $2, $3, $4, $5)', [
+      entry.at,
+      entry.action,
+      entry.result,
+      entry.keyLast5 ?? null,
+      entry.detail ?? null,
+    ]);
+  }
+
+  async recentAudit(limit: number): Promise<AuditEntry[]> {
+    const { rows } = await this.#query<{
+      at: string;
+      action: string;
+      result: string;
+      key_last5: string | null;
+      detail: string | null;
+    }>('SELECT at, action, result, key_last5, detail FROM audit_log ORDER BY id DESC LIMIT $1', [limit]);
+    return rows.map((r) => ({
+      at: Number(r.at),
+      action: r.action,
+      result: r.result,
+      keyLast5: r.key_last5 ?? undefined,
+      detail: r.detail ?? undefined,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.#ready.catch(() => undefined);
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,199 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, generateSigningKeyPair, randomGuid } from '@volact/core';
+import { Authority } from './authority.js';
+import { AuthorityError } from './errors.js';
+import { PostgresAuthorityStore } from './postgres-store.js';
+import { SqliteAuthorityStore } from './sqlite-store.js';
+import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
+import type { AuthorityStore, KeyRecord } from './store.js';
+
+/** One store interface, two engines, one suite: both must behave the same. */
+let postgres: TestPostgres;
+const dirs: string[] = [];
+const stores: AuthorityStore[] = [];
+
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+}, 120_000);
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+afterAll(() => {
+  postgres?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'volact-store-'));
+  dirs.push(d);
+  return d;
+};
+
+const engines: [string, () => Promise<{ open: () => AuthorityStore }>][] = [
+  [
+    'sqlite',
+    async () => {
+      const path = join(tempDir(), 'authority.db');
+      return { open: () => new SqliteAuthorityStore(path) };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const url = await postgres.createDatabase();
+      return { open: () => new PostgresAuthorityStore(url) };
+    },
+  ],
+];
+
+function keyRecord(groupIds: string[], overrides: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    id: randomGuid(),
+    keyHash: randomBytes(32).toString('hex'),
+    type: 'kms-host',
+    last5: '…ABCDE',
+    groupIds,
+    hostLimit: 6,
+    activationsPerHost: 10,
+    createdAt: 1_700_000_000_000,
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
+describe.each(engines)('authority store: %s', (name, database) => {
+  const open = async () => {
+    const db = await database();
+    const store = db.open();
+    stores.push(store);
+    return { store, reopen: () => (stores.push(db.open()), stores[stores.length - 1]!) };
+  };
+
+  it('keeps groups: found by name (any case) or id, listed by name; a duplicate name is GROUP_EXISTS', async () => {
+    const { store } = await open();
+    const office = { id: randomGuid(), name: 'office14', kind: 'app' as const, threshold: 5, createdAt: 1 };
+    await store.addGroup(office);
+    await store.addGroup({ id: randomGuid(), name: 'apps', kind: 'client-os', threshold: 25, createdAt: 2 });
+    expect(await store.findGroup('OFFICE14')).toEqual({ id: office.id, name: 'office14', kind: 'app', threshold: 5 });
+    expect(await store.findGroup(office.id.toUpperCase())).toMatchObject({ name: 'office14' });
+    expect(await store.findGroup('nope')).toBeUndefined();
+    expect((await store.listGroups()).map((g) => g.name)).toEqual(['apps', 'office14']);
+    const dup = await store.addGroup({ ...office, id: randomGuid(), name: 'Office14' }).catch((e: unknown) => e);
+    expect(dup).toBeInstanceOf(AuthorityError);
+    expect((dup as AuthorityError).code).toBe('GROUP_EXISTS');
+  });
+
+  it('keeps keys with their groups, found by keyed hash; data survives reopening (migrations run once)', async () => {
+    const { store, reopen } = await open();
+    const g1 = randomGuid();
+    const g2 = randomGuid();
+    await store.addGroup({ id: g1, name: 'a', kind: 'app', threshold: 5, createdAt: 1 });
+    await store.addGroup({ id: g2, name: 'b', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g1, g2].sort());
+    await store.addKey(key);
+    expect(await store.findKeyByHash(key.keyHash)).toEqual(key);
+    expect(await store.findKeyByHash('0'.repeat(64))).toBeUndefined();
+    const again = reopen();
+    expect(await again.findKeyByHash(key.keyHash)).toEqual(key);
+  });
+
+  it('serialises host activations of one key: 20 concurrent decisions admit exactly 6 hosts', async () => {
+    const { store, reopen } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g]);
+    await store.addKey(key);
+    // On PostgreSQL: two handles, as two nodes' connection pools. SQLite's engine is
+    // synchronous, so several writers are several processes (its file lock serialises them);
+    // within one process the handle's queue does, so one handle stands for both here.
+    const other = name === 'postgres' ? reopen() : store;
+    const attempt = (s: AuthorityStore, i: number) =>
+      s.withHostActivation(key.id, async (tx) => {
+        const used = await tx.countHosts(key.id);
+        if (used >= 6) return false;
+        await new Promise((r) => setImmediate(r)); // widen the race window
+        await tx.saveHost({
+          keyId: key.id,
+          hardwareId: `hw-${i}`,
+          hostPublicKey: Buffer.alloc(32, i),
+          activationCount: 1,
+          firstActivatedAt: i,
+          lastActivatedAt: i,
+          certificateSerial: randomGuid(),
+          certificateExpiresAt: 10,
+        });
+        return true;
+      });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(i % 2 ? store : other, i)));
+    expect(results.filter(Boolean).length).toBe(6);
+    expect((await store.listHosts(key.id)).length).toBe(6);
+  });
+
+  it('rolls back a decision that fails: nothing of it is kept', async () => {
+    const { store } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g]);
+    await store.addKey(key);
+    const failed = store.withHostActivation(key.id, async (tx) => {
+      await tx.saveHost({
+        keyId: key.id,
+        hardwareId: 'hw',
+        hostPublicKey: Buffer.alloc(32),
+        activationCount: 1,
+        firstActivatedAt: 1,
+        lastActivatedAt: 1,
+        certificateSerial: randomGuid(),
+        certificateExpiresAt: 10,
+      });
+      throw new Error('certificate could not be issued');
+    });
+    await expect(failed).rejects.toThrow('certificate could not be issued');
+    expect(await store.listHosts(key.id)).toEqual([]);
+  });
+
+  it('keeps the audit log, newest first', async () => {
+    const { store } = await open();
+    await store.audit({ at: 1, action: 'key.mint', result: 'OK', keyLast5: '…AAAAA' });
+    await store.audit({ at: 2, action: 'host.activate', result: 'HOST_LIMIT_REACHED', detail: 'x' });
+    expect(await store.recentAudit(10)).toEqual([
+      { at: 2, action: 'host.activate', result: 'HOST_LIMIT_REACHED', keyLast5: undefined, detail: 'x' },
+      { at: 1, action: 'key.mint', result: 'OK', keyLast5: '…AAAAA', detail: undefined },
+    ]);
+  });
+});
+
+describe('several authority nodes on one PostgreSQL database', () => {
+  it('keep a 6-host key exact: 12 hosts activating at once through two nodes, 6 succeed', async () => {
+    const url = await postgres.createDatabase();
+    const clock = new ManualClock();
+    const dataDir = join(tempDir(), 'authority');
+    const first = Authority.init(dataDir, { clock, databaseUrl: url });
+    const second = Authority.open(dataDir, { clock, databaseUrl: url }); // another node: same keys, own pool
+    try {
+      await first.addGroup({ name: 'office14', threshold: 5 });
+      const { key } = await second.mintKey({ type: 'kms-host', groups: ['office14'] });
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          (i % 2 ? first : second).activateHost({
+            hostKey: key,
+            hostPublicKey: generateSigningKeyPair().publicKeyRaw,
+            hardwareId: `host-${i}`,
+          }),
+        ),
+      );
+      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o.reason as AuthorityError).code);
+      expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBe(6);
+      expect(refused).toEqual(Array(6).fill('HOST_LIMIT_REACHED'));
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});
