@@ -161,6 +161,37 @@ describe('volact CLI', () => {
     }
   });
 
+  it('shows, raises and revokes a key from the data directory, naming it by its last five characters', () => {
+    const { key } = JSON.parse(
+      volact(
+        'authority',
+        'key',
+        'mint',
+        '--data-dir',
+        A,
+        '--type',
+        'kms-host',
+        '--group',
+        'office14',
+        '--hosts',
+        '1',
+        '--json',
+      ).stdout,
+    ) as { key: string };
+    const shown = volact('authority', 'key', 'show', key, '--data-dir', A, '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({ limit: 1, used: 0, remaining: 1, revokedAt: null });
+    expect(shown.stdout).not.toContain(key);
+    expect(
+      JSON.parse(volact('authority', 'key', 'raise', key, '--data-dir', A, '--limit', '4', '--json').stdout),
+    ).toMatchObject({
+      limit: 4,
+      remaining: 4,
+    });
+    const revoked = volact('authority', 'key', 'revoke', key, '--data-dir', A);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain('REVOKED');
+  });
+
   it('rejects a mistyped key with "key checksum failed" and leaves the host as it was', () => {
     const { key } = JSON.parse(
       volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--json').stdout,

@@ -74,6 +74,27 @@ export interface MintedKey {
   readonly activationsPerHost: number | null;
 }
 
+export interface KeyReport {
+  /** The key's last five characters: a report never carries the key. */
+  readonly key: string;
+  readonly keyId: string;
+  readonly type: KeyType;
+  readonly groups: readonly string[];
+  readonly limit: number;
+  readonly used: number;
+  readonly remaining: number;
+  readonly activationsPerHost: number;
+  readonly revokedAt: string | null;
+  readonly activations: readonly {
+    hardwareId: string;
+    activationCount: number;
+    firstActivatedAt: string;
+    lastActivatedAt: string;
+    certificateSerial: string;
+    certificateExpiresAt: string;
+  }[];
+}
+
 export interface HostActivationRequest {
   readonly hostKey: string;
   /** Raw Ed25519 public key of the host (32 bytes). */
@@ -374,6 +395,81 @@ export class Authority {
       hostsUsed: decision.hostsUsed,
       hostLimit,
     };
+  }
+
+  /** A minted key by its text: parse errors and unknown keys become AuthorityErrors. */
+  async #key(text: string): Promise<{ record: KeyRecord; last5: string }> {
+    let parsed;
+    try {
+      parsed = parseKey(text);
+    } catch (err) {
+      if (err instanceof CoreError && (err.code === 'KEY_MALFORMED' || err.code === 'KEY_CHECKSUM_FAILED')) {
+        throw new AuthorityError(err.code, err.message);
+      }
+      throw err;
+    }
+    const last5 = lastFiveOf(parsed);
+    const record = await this.#store.findKeyByHash(keyedHash(this.#keyHashSecret, parsed.text));
+    if (!record) throw new AuthorityError('KEY_NOT_FOUND', `key ${last5} was not minted by this authority`);
+    return { record, last5 };
+  }
+
+  /** What a key may do and has done: limit, used, remaining, and each activation. */
+  async showKey(text: string): Promise<KeyReport> {
+    const { record, last5 } = await this.#key(text);
+    const hosts = await this.#store.listHosts(record.id);
+    const groups = await Promise.all(record.groupIds.map((id) => this.group(id)));
+    const limit = record.hostLimit ?? KMS_DEFAULTS.hostLimit;
+    return {
+      key: last5,
+      keyId: record.id,
+      type: record.type,
+      groups: groups.map((g) => g.name),
+      limit,
+      used: hosts.length,
+      remaining: Math.max(0, limit - hosts.length),
+      activationsPerHost: record.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost,
+      revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt).toISOString(),
+      activations: hosts.map((h) => ({
+        hardwareId: h.hardwareId,
+        activationCount: h.activationCount,
+        firstActivatedAt: new Date(h.firstActivatedAt).toISOString(),
+        lastActivatedAt: new Date(h.lastActivatedAt).toISOString(),
+        certificateSerial: h.certificateSerial,
+        certificateExpiresAt: new Date(h.certificateExpiresAt).toISOString(),
+      })),
+    };
+  }
+
+  /** Sets how many hosts a KMS host key may activate (the reference: "raise the limit by calling"). */
+  async setKeyLimit(text: string, limit: number): Promise<KeyReport> {
+    const { record, last5 } = await this.#key(text);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+      throw new AuthorityError('REQUEST_INVALID', `the limit must be a whole number from 1 to 100000, got ${limit}`);
+    }
+    if (!(await this.#store.setHostLimit(record.id, limit))) {
+      const used = (await this.#store.listHosts(record.id)).length;
+      throw new AuthorityError(
+        'KEY_LIMIT_BELOW_USED',
+        `key ${last5} has activated ${used} hosts; the limit cannot go below that`,
+      );
+    }
+    await this.#store.audit({
+      at: this.#clock.now(),
+      action: 'key.limit',
+      result: 'OK',
+      keyLast5: last5,
+      detail: `limit ${limit}`,
+    });
+    return this.showKey(text);
+  }
+
+  /** Refuses the key's later activations; those already made stay listed (and their certificates valid). */
+  async revokeKey(text: string): Promise<KeyReport> {
+    const { record, last5 } = await this.#key(text);
+    await this.#store.revokeKey(record.id, this.#clock.now());
+    await this.#store.audit({ at: this.#clock.now(), action: 'key.revoke', result: 'OK', keyLast5: last5 });
+    return this.showKey(text);
   }
 
   recentAudit(limit = 100) {

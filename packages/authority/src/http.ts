@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
+import { RateLimiter } from './rate-limiter.js';
+import { secretsEqual, sha256, systemClock, type Clock } from '@volact/core';
 
 const hostActivationBody = z
   .object({
@@ -12,9 +14,26 @@ const hostActivationBody = z
   })
   .strict();
 
+const keyBody = z.object({ key: z.string().max(64) }).strict();
+const limitBody = z.object({ key: z.string().max(64), limit: z.number().int() }).strict();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AuthorityError('REQUEST_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
 export interface AuthorityServerOptions {
   readonly logger?: Logger;
   readonly bodyLimit?: number;
+  /** Bearer token of the admin routes (/v1/admin/…); without it they answer ADMIN_DISABLED. */
+  readonly adminToken?: string;
+  /** Activation requests per minute allowed per source address and per key (default 60). */
+  readonly activationsPerMinute?: number;
+  readonly clock?: Clock;
 }
 
 /**
@@ -47,16 +66,58 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
 
   app.get('/v1/health', async () => ({ status: 'ok', name: authority.name }));
 
-  app.post('/v1/host-activations', async (request, reply) => {
-    const parsed = hostActivationBody.safeParse(request.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new AuthorityError('REQUEST_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  const perMinute = options.activationsPerMinute ?? 60;
+  const bySource = new RateLimiter(perMinute, options.clock ?? systemClock);
+  const byKey = new RateLimiter(perMinute, options.clock ?? systemClock);
+  const limit = (limiter: RateLimiter, subject: string, what: string) => {
+    const waitMs = limiter.take(subject);
+    if (waitMs > 0) {
+      throw new AuthorityError(
+        'RATE_LIMITED',
+        `more than ${perMinute} activation requests a minute ${what}; retry in ${Math.ceil(waitMs / 1000)} s`,
+      );
     }
+  };
+
+  // Admin routes: a bearer token compared in constant time (hashed first, so lengths leak nothing).
+  const adminToken = options.adminToken;
+  const requireAdmin = (authorization: string | undefined) => {
+    if (adminToken === undefined) {
+      throw new AuthorityError(
+        'ADMIN_DISABLED',
+        'the admin API is off: start `volact authority serve` with --admin-token-file',
+      );
+    }
+    const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? '';
+    if (!secretsEqual(sha256(Buffer.from(given)), sha256(Buffer.from(adminToken)))) {
+      throw new AuthorityError(
+        'UNAUTHORIZED',
+        'admin calls need `Authorization: Bearer <token>` with the token of --admin-token-file',
+      );
+    }
+  };
+  app.post('/v1/admin/keys/show', async (request) => {
+    requireAdmin(request.headers.authorization);
+    return authority.showKey(parseBody(keyBody, request.body).key);
+  });
+  app.post('/v1/admin/keys/limit', async (request) => {
+    requireAdmin(request.headers.authorization);
+    const body = parseBody(limitBody, request.body);
+    return authority.setKeyLimit(body.key, body.limit);
+  });
+  app.post('/v1/admin/keys/revoke', async (request) => {
+    requireAdmin(request.headers.authorization);
+    return authority.revokeKey(parseBody(keyBody, request.body).key);
+  });
+
+  app.post('/v1/host-activations', async (request, reply) => {
+    limit(bySource, request.ip, `from ${request.ip}`);
+    const body = parseBody(hostActivationBody, request.body);
+    limit(byKey, body.hostKey.trim().toUpperCase(), 'for this key');
     const result = await authority.activateHost({
-      hostKey: parsed.data.hostKey,
-      hostPublicKey: Buffer.from(parsed.data.hostPublicKey, 'base64'),
-      hardwareId: parsed.data.hardwareId,
+      hostKey: body.hostKey,
+      hostPublicKey: Buffer.from(body.hostPublicKey, 'base64'),
+      hardwareId: body.hardwareId,
     });
     return reply.status(201).send({
       certificate: result.certificate.toString('base64'),

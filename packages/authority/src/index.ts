@@ -3,6 +3,7 @@ export type {
   AuthorityOptions,
   HostActivationRequest,
   HostActivationResult,
+  KeyReport,
   MintKeyRequest,
   MintedKey,
 } from './authority.js';

@@ -135,10 +135,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   async addKey(record: KeyRecord): Promise<void> {
-    await this.#ready;
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    await this.#transaction(async (client) => {
       await client.query(
         `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -156,13 +153,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
       for (const g of record.groupIds) {
         await client.query('INSERT INTO key_groups (key_id, group_id) VALUES ($1, $2)', [record.id, g]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
@@ -204,11 +195,43 @@ export class PostgresAuthorityStore implements AuthorityStore {
     return rows.map(toHost);
   }
 
-  async withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
+  /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.#ready;
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async setHostLimit(keyId: string, limit: number): Promise<boolean> {
+    // Under the key's row lock, like an activation: the count of hosts cannot move meanwhile.
+    return this.#transaction(async (client) => {
+      await client.query('SELECT id FROM product_keys WHERE id = $1 FOR UPDATE', [keyId]);
+      const { rows } = await client.query<{ n: string }>(
+        'SELECT count(*) AS n FROM host_activations WHERE key_id = $1',
+        [keyId],
+      );
+      if (Number(rows[0]?.n ?? 0) > limit) return false;
+      await client.query('UPDATE product_keys SET host_limit = $1 WHERE id = $2', [limit, keyId]);
+      return true;
+    });
+  }
+
+  async revokeKey(keyId: string, at: number): Promise<void> {
+    await this.#query('UPDATE product_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2', [at, keyId]);
+  }
+
+  async withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
+    return this.#transaction(async (client) => {
       // The key's row lock: every node's activation of this key waits here for the one before.
       await client.query('SELECT id FROM product_keys WHERE id = $1 FOR UPDATE', [keyId]);
       const tx: HostActivationTx = {
@@ -245,15 +268,8 @@ export class PostgresAuthorityStore implements AuthorityStore {
           );
         },
       };
-      const result = await work(tx);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+      return work(tx);
+    });
   }
 
   async audit(entry: AuditEntry): Promise<void> {

@@ -169,6 +169,25 @@ export class SqliteAuthorityStore implements AuthorityStore {
     return rows.map(toHost);
   }
 
+  setHostLimit(keyId: string, limit: number): Promise<boolean> {
+    return this.#serial(async () => {
+      // One statement: the check against the hosts in use and the update cannot interleave.
+      const r = this.#db
+        .prepare(
+          `UPDATE product_keys SET host_limit = ? WHERE id = ?
+             AND ? >= (SELECT count(*) FROM host_activations WHERE key_id = ?)`,
+        )
+        .run(limit, keyId, limit, keyId);
+      return r.changes === 1;
+    });
+  }
+
+  revokeKey(keyId: string, at: number): Promise<void> {
+    return this.#serial(async () => {
+      this.#db.prepare('UPDATE product_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(at, keyId);
+    });
+  }
+
   /** Writes run one at a time so none lands inside another's open transaction. */
   #serial<T>(run: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(run, run);

@@ -158,6 +158,37 @@ describe.each(engines)('authority store: %s', (name, database) => {
     expect(await store.listHosts(key.id)).toEqual([]);
   });
 
+  it('sets a host limit only at or above the hosts in use, and revokes a key once (the first time stays)', async () => {
+    const { store } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g], { hostLimit: 2 });
+    await store.addKey(key);
+    for (const hw of ['a', 'b']) {
+      await store.withHostActivation(key.id, (tx) =>
+        tx.saveHost({
+          keyId: key.id,
+          hardwareId: hw,
+          hostPublicKey: Buffer.alloc(32),
+          activationCount: 1,
+          firstActivatedAt: 1,
+          lastActivatedAt: 1,
+          certificateSerial: randomGuid(),
+          certificateExpiresAt: 10,
+        }),
+      );
+    }
+    expect(await store.setHostLimit(key.id, 1)).toBe(false);
+    expect((await store.findKeyByHash(key.keyHash))?.hostLimit).toBe(2);
+    expect(await store.setHostLimit(key.id, 2)).toBe(true);
+    expect(await store.setHostLimit(key.id, 9)).toBe(true);
+    expect((await store.findKeyByHash(key.keyHash))?.hostLimit).toBe(9);
+    await store.revokeKey(key.id, 100);
+    await store.revokeKey(key.id, 200);
+    expect((await store.findKeyByHash(key.keyHash))?.revokedAt).toBe(100);
+    expect((await store.listHosts(key.id)).length).toBe(2);
+  });
+
   it('keeps the audit log, newest first', async () => {
     const { store } = await open();
     await store.audit({ at: 1, action: 'key.mint', result: 'OK', keyLast5: '…AAAAA' });

@@ -50,6 +50,10 @@ export interface AuthorityStore {
   addKey(record: KeyRecord): Promise<void>;
   findKeyByHash(keyHash: string): Promise<KeyRecord | undefined>;
   listHosts(keyId: string): Promise<HostActivationRecord[]>;
+  /** Sets a key's host limit; refused (returns false) below the hosts already activated. */
+  setHostLimit(keyId: string, limit: number): Promise<boolean>;
+  /** Marks a key revoked (later activations are refused); keeps its activations. */
+  revokeKey(keyId: string, at: number): Promise<void>;
   /** Runs `work` in one transaction that holds the key's row lock: host counts stay exact. */
   withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T>;
   audit(entry: AuditEntry): Promise<void>;

@@ -1,9 +1,26 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Authority, createAuthorityServer } from '@volact/authority';
+import { Authority, createAuthorityServer, type KeyReport } from '@volact/authority';
 import { GROUP_KINDS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
 import { parseIntOption, parseListen } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
+
+/** The admin token: a secret, never printed; at least 16 characters so it cannot be guessed. */
+function readAdminToken(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `--admin-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  if (token.length < 16)
+    throw new CliError('OPTION_INVALID', `--admin-token-file ${file} holds fewer than 16 characters`);
+  return token;
+}
 
 const storeOption = (o: { db?: string }) => (o.db ? { databaseUrl: o.db } : {});
 
@@ -144,6 +161,49 @@ export function registerAuthority(program: Command, run: Run): void {
       ),
     );
 
+  const keyReport = (r: KeyReport) =>
+    [
+      `key ${r.key} (${r.type}) for ${r.groups.join(', ')}${r.revokedAt ? `, REVOKED ${r.revokedAt}` : ''}`,
+      `hosts: limit ${r.limit}, used ${r.used}, remaining ${r.remaining} (each host may activate ${r.activationsPerHost} times)`,
+      ...r.activations.map(
+        (a) =>
+          `  ${a.hardwareId}: ${a.activationCount} activation(s), last ${a.lastActivatedAt}, certificate until ${a.certificateExpiresAt}`,
+      ),
+    ].join('\n');
+  const keyAction = (act: (a: Authority, key: string, o: { limit?: string }) => Promise<KeyReport>) =>
+    run(async (o: { dataDir: string; db?: string; json?: boolean; limit?: string }, key: string) => {
+      const a = Authority.open(o.dataDir, storeOption(o));
+      try {
+        const report = await act(a, key, o);
+        if (o.json) printJson(report);
+        else console.log(keyReport(report));
+      } finally {
+        await a.close();
+      }
+    });
+  for (const [name, description] of [
+    ['show', 'limit, used, remaining and every activation of a key'],
+    ['revoke', "refuse the key's later activations (existing ones stay listed)"],
+  ] as const) {
+    key
+      .command(name)
+      .description(description)
+      .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
+      .requiredOption('--data-dir <dir>', 'data directory of the authority')
+      .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+      .option('--json', 'print JSON')
+      .action(keyAction((a, k) => (name === 'show' ? a.showKey(k) : a.revokeKey(k))));
+  }
+  key
+    .command('raise')
+    .description('set how many hosts a KMS host key may activate (not below those already activated)')
+    .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
+    .requiredOption('--data-dir <dir>', 'data directory of the authority')
+    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .requiredOption('--limit <n>', 'the new limit')
+    .option('--json', 'print JSON')
+    .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 100_000))));
+
   authority
     .command('serve')
     .description('serve the HTTP JSON API (/v1)')
@@ -151,19 +211,36 @@ export function registerAuthority(program: Command, run: Run): void {
     .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--admin-token-file <file>', 'turn the admin API (/v1/admin/…) on, with the bearer token in this file')
+    .option(
+      '--activations-per-minute <n>',
+      'activation requests allowed per minute per source address and per key',
+      '60',
+    )
     .action(
-      run(async (o: { dataDir: string; db?: string; listen: string; logLevel: string }) => {
-        const listen = parseListen(o.listen, '--listen');
-        const logger = createLogger(o.logLevel);
-        const a = Authority.open(o.dataDir, storeOption(o));
-        const app = createAuthorityServer(a, { logger });
-        await app.listen({ host: listen.host, port: listen.port });
-        const addr = app.server.address();
-        const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
-        process.stderr.write(`authority listening on http://${listen.host}:${port}\n`);
-        await waitForShutdown();
-        await app.close();
-        await a.close();
-      }),
+      run(
+        async (o: {
+          dataDir: string;
+          db?: string;
+          listen: string;
+          logLevel: string;
+          adminTokenFile?: string;
+          activationsPerMinute: string;
+        }) => {
+          const listen = parseListen(o.listen, '--listen');
+          const adminToken = o.adminTokenFile === undefined ? undefined : readAdminToken(o.adminTokenFile);
+          const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
+          const logger = createLogger(o.logLevel);
+          const a = Authority.open(o.dataDir, storeOption(o));
+          const app = createAuthorityServer(a, { logger, activationsPerMinute, ...(adminToken ? { adminToken } : {}) });
+          await app.listen({ host: listen.host, port: listen.port });
+          const addr = app.server.address();
+          const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
+          process.stderr.write(`authority listening on http://${listen.host}:${port}\n`);
+          await waitForShutdown();
+          await app.close();
+          await a.close();
+        },
+      ),
     );
 }

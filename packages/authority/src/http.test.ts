@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MINUTE, ManualClock, generateSigningKeyPair } from '@volact/core';
+import type { FastifyInstance } from 'fastify';
+import { Authority } from './authority.js';
+import { createAuthorityServer } from './http.js';
+
+const TOKEN = 'admin-token-0123456789abcdef';
+
+describe('authority HTTP API: admin routes and rate limits', () => {
+  let dir: string;
+  let clock: ManualClock;
+  let authority: Authority;
+  let app: FastifyInstance;
+  let key: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'volact-http-'));
+    clock = new ManualClock();
+    authority = Authority.init(join(dir, 'a'), { clock });
+    await authority.addGroup({ name: 'office14' });
+    key = (await authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 2 })).key;
+    app = createAuthorityServer(authority, { adminToken: TOKEN, activationsPerMinute: 3, clock });
+  });
+  afterEach(async () => {
+    await app.close();
+    await authority.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const activate = (hardwareId: string, remoteAddress = '10.9.8.7') =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/host-activations',
+      remoteAddress,
+      payload: { hostKey: key, hostPublicKey: generateSigningKeyPair().publicKeyRaw.toString('base64'), hardwareId },
+    });
+  const admin = (url: string, payload: object, token?: string) =>
+    app.inject({ method: 'POST', url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  it('refuses admin calls without the token (401) and answers them with it, never echoing the key', async () => {
+    expect((await activate('hw-1')).statusCode).toBe(201);
+    const missing = await admin('/v1/admin/keys/show', { key });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error.code).toBe('UNAUTHORIZED');
+    expect((await admin('/v1/admin/keys/show', { key }, `${TOKEN}x`)).statusCode).toBe(401);
+    const shown = await admin('/v1/admin/keys/show', { key }, TOKEN);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toMatchObject({ type: 'kms-host', groups: ['office14'], limit: 2, used: 1, remaining: 1 });
+    expect(shown.body).not.toContain(key);
+  });
+
+  it('raises a limit (not below the hosts in use) and revokes a key: later activations refused, earlier ones listed', async () => {
+    await activate('hw-1');
+    await activate('hw-2');
+    expect((await activate('hw-3')).json().error.code).toBe('HOST_LIMIT_REACHED');
+    const below = await admin('/v1/admin/keys/limit', { key, limit: 1 }, TOKEN);
+    expect(below.json().error.code).toBe('KEY_LIMIT_BELOW_USED');
+    expect((await admin('/v1/admin/keys/limit', { key, limit: 3 }, TOKEN)).json()).toMatchObject({
+      limit: 3,
+      remaining: 1,
+    });
+    clock.advance(MINUTE); // past the rate limit window
+    expect((await activate('hw-3')).statusCode).toBe(201);
+    const revoked = await admin('/v1/admin/keys/revoke', { key }, TOKEN);
+    expect(revoked.json().revokedAt).toBe(new Date(clock.now()).toISOString());
+    const report = revoked.json<{ activations: { hardwareId: string }[] }>();
+    expect(report.activations.map((a) => a.hardwareId)).toEqual(['hw-1', 'hw-2', 'hw-3']);
+    clock.advance(MINUTE);
+    expect((await activate('hw-4', '10.0.0.1')).json().error.code).toBe('KEY_REVOKED');
+  });
+
+  it('says the admin API is off when no token was configured', async () => {
+    const closed = createAuthorityServer(authority, { clock });
+    const r = await closed.inject({ method: 'POST', url: '/v1/admin/keys/show', payload: { key } });
+    expect(r.statusCode).toBe(403);
+    expect(r.json().error.code).toBe('ADMIN_DISABLED');
+    await closed.close();
+  });
+
+  it('rate-limits activation requests per source address and per key, per minute', async () => {
+    for (let i = 0; i < 3; i++) expect((await activate(`same-${i % 2}`)).statusCode).toBe(201);
+    const limited = await activate('same-0');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error.code).toBe('RATE_LIMITED');
+    // another address, same key: the key's own limit applies too
+    expect((await activate('same-0', '10.1.1.1')).json().error.code).toBe('RATE_LIMITED');
+    clock.advance(MINUTE);
+    expect((await activate('same-0')).statusCode).toBe(201);
+  });
+});
