@@ -45,6 +45,25 @@ function daemon(...args: string[]): Promise<number> {
   });
 }
 
+/** Mints a KMS host key for office14 in the test authority; returns the key text. */
+function mintHostKey(...extra: string[]): string {
+  const r = volact(
+    'authority',
+    'key',
+    'mint',
+    '--data-dir',
+    A,
+    '--type',
+    'kms-host',
+    '--group',
+    'office14',
+    ...extra,
+    '--json',
+  );
+  expect(r.code).toBe(0);
+  return (JSON.parse(r.stdout) as { key: string }).key;
+}
+
 let authorityUrl = '';
 let hostPort = 0;
 const A = join(dir, 'authority');
@@ -67,20 +86,7 @@ afterAll(() => {
 
 describe('volact CLI', () => {
   it('mints a host key, activates and serves a host; clients activate at the threshold with exit codes', async () => {
-    const minted = volact(
-      'authority',
-      'key',
-      'mint',
-      '--data-dir',
-      A,
-      '--type',
-      'kms-host',
-      '--group',
-      'office14',
-      '--json',
-    );
-    expect(minted.code).toBe(0);
-    const { key } = JSON.parse(minted.stdout) as { key: string };
+    const key = mintHostKey();
     expect(key).toMatch(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
     expect(volact('host', 'install-key', '--data-dir', H, key, '--hardware-id', 'host-1').code).toBe(0);
     const act = volact('host', 'activate', '--data-dir', H, '--authority', authorityUrl, '--json');
@@ -129,22 +135,7 @@ describe('volact CLI', () => {
   });
 
   it('refuses a 7th host with a 6-host key, naming the key by its last five characters', () => {
-    const minted = JSON.parse(
-      volact(
-        'authority',
-        'key',
-        'mint',
-        '--data-dir',
-        A,
-        '--type',
-        'kms-host',
-        '--group',
-        'office14',
-        '--hosts',
-        '6',
-        '--json',
-      ).stdout,
-    ) as { key: string };
+    const minted = { key: mintHostKey('--hosts', '6') };
     const last5 = minted.key.replace(/-/g, '').slice(-5);
     for (let i = 1; i <= 7; i++) {
       const dirI = join(dir, `h7-${i}`);
@@ -162,22 +153,7 @@ describe('volact CLI', () => {
   });
 
   it('shows, raises and revokes a key from the data directory, naming it by its last five characters', () => {
-    const { key } = JSON.parse(
-      volact(
-        'authority',
-        'key',
-        'mint',
-        '--data-dir',
-        A,
-        '--type',
-        'kms-host',
-        '--group',
-        'office14',
-        '--hosts',
-        '1',
-        '--json',
-      ).stdout,
-    ) as { key: string };
+    const key = mintHostKey('--hosts', '1');
     const shown = volact('authority', 'key', 'show', key, '--data-dir', A, '--json');
     expect(JSON.parse(shown.stdout)).toMatchObject({ limit: 1, used: 0, remaining: 1, revokedAt: null });
     expect(shown.stdout).not.toContain(key);
@@ -193,9 +169,7 @@ describe('volact CLI', () => {
   });
 
   it('rejects a mistyped key with "key checksum failed" and leaves the host as it was', () => {
-    const { key } = JSON.parse(
-      volact('authority', 'key', 'mint', '--data-dir', A, '--type', 'kms-host', '--group', 'office14', '--json').stdout,
-    ) as { key: string };
+    const key = mintHostKey();
     const typo = (key[0] === 'A' ? 'B' : 'A') + key.slice(1);
     const r = volact('host', 'install-key', '--data-dir', H, typo);
     expect(r.code).not.toBe(0);

@@ -9,7 +9,7 @@ import { AuthorityError } from './errors.js';
 import { PostgresAuthorityStore } from './postgres-store.js';
 import { SqliteAuthorityStore } from './sqlite-store.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
-import type { AuthorityStore, KeyRecord } from './store.js';
+import type { AuthorityStore, HostActivationRecord, KeyRecord } from './store.js';
 
 /** One store interface, two engines, one suite: both must behave the same. */
 let postgres: TestPostgres;
@@ -67,6 +67,20 @@ function keyRecord(groupIds: string[], overrides: Partial<KeyRecord> = {}): KeyR
   };
 }
 
+/** A host activation record as a decision would save it. */
+function hostRecord(keyId: string, hardwareId: string, fill = 0): HostActivationRecord {
+  return {
+    keyId,
+    hardwareId,
+    hostPublicKey: Buffer.alloc(32, fill),
+    activationCount: 1,
+    firstActivatedAt: fill || 1,
+    lastActivatedAt: fill || 1,
+    certificateSerial: randomGuid(),
+    certificateExpiresAt: 10,
+  };
+}
+
 describe.each(engines)('authority store: %s', (name, database) => {
   const open = async () => {
     const db = await database();
@@ -118,16 +132,7 @@ describe.each(engines)('authority store: %s', (name, database) => {
         const used = await tx.countHosts(key.id);
         if (used >= 6) return false;
         await new Promise((r) => setImmediate(r)); // widen the race window
-        await tx.saveHost({
-          keyId: key.id,
-          hardwareId: `hw-${i}`,
-          hostPublicKey: Buffer.alloc(32, i),
-          activationCount: 1,
-          firstActivatedAt: i,
-          lastActivatedAt: i,
-          certificateSerial: randomGuid(),
-          certificateExpiresAt: 10,
-        });
+        await tx.saveHost(hostRecord(key.id, `hw-${i}`, i));
         return true;
       });
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(i % 2 ? store : other, i)));
@@ -142,16 +147,7 @@ describe.each(engines)('authority store: %s', (name, database) => {
     const key = keyRecord([g]);
     await store.addKey(key);
     const failed = store.withHostActivation(key.id, async (tx) => {
-      await tx.saveHost({
-        keyId: key.id,
-        hardwareId: 'hw',
-        hostPublicKey: Buffer.alloc(32),
-        activationCount: 1,
-        firstActivatedAt: 1,
-        lastActivatedAt: 1,
-        certificateSerial: randomGuid(),
-        certificateExpiresAt: 10,
-      });
+      await tx.saveHost(hostRecord(key.id, 'hw'));
       throw new Error('certificate could not be issued');
     });
     await expect(failed).rejects.toThrow('certificate could not be issued');
@@ -165,18 +161,7 @@ describe.each(engines)('authority store: %s', (name, database) => {
     const key = keyRecord([g], { hostLimit: 2 });
     await store.addKey(key);
     for (const hw of ['a', 'b']) {
-      await store.withHostActivation(key.id, (tx) =>
-        tx.saveHost({
-          keyId: key.id,
-          hardwareId: hw,
-          hostPublicKey: Buffer.alloc(32),
-          activationCount: 1,
-          firstActivatedAt: 1,
-          lastActivatedAt: 1,
-          certificateSerial: randomGuid(),
-          certificateExpiresAt: 10,
-        }),
-      );
+      await store.withHostActivation(key.id, (tx) => tx.saveHost(hostRecord(key.id, hw)));
     }
     expect(await store.setHostLimit(key.id, 1)).toBe(false);
     expect((await store.findKeyByHash(key.keyHash))?.hostLimit).toBe(2);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Authority, createAuthorityServer, type KeyReport } from '@volact/authority';
 import { GROUP_KINDS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
@@ -22,6 +22,11 @@ function readAdminToken(file: string): string {
   return token;
 }
 
+/** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
+const dataDirOption = () => new Option('--data-dir <dir>', 'data directory of the authority').makeOptionMandatory();
+const dbOption = () =>
+  new Option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory');
+
 const storeOption = (o: { db?: string }) => (o.db ? { databaseUrl: o.db } : {});
 
 export function registerAuthority(program: Command, run: Run): void {
@@ -32,8 +37,8 @@ export function registerAuthority(program: Command, run: Run): void {
   authority
     .command('init')
     .description('create the root signing key and the database in a data directory')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .option('--name <name>', 'name shown in product configs', 'volact authority')
     .option('--json', 'print JSON')
     .action(
@@ -50,8 +55,8 @@ export function registerAuthority(program: Command, run: Run): void {
   group
     .command('add')
     .description('add a product group (threshold: 5 for app/server kinds, 25 for client-os)')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .requiredOption('--name <name>', 'group name, e.g. office14')
     .option('--kind <kind>', `one of ${GROUP_KINDS.join(', ')}`, 'app')
     .option('--threshold <n>', 'activation threshold (clients counted before any activates)')
@@ -81,8 +86,8 @@ export function registerAuthority(program: Command, run: Run): void {
     );
   group
     .command('list')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(
       run(async (o: { dataDir: string; db?: string; json?: boolean }) => {
@@ -100,8 +105,8 @@ export function registerAuthority(program: Command, run: Run): void {
   authority
     .command('product-config')
     .description("print the product configuration a publisher ships in the group's product")
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .requiredOption('--group <name>', 'product group')
     .action(
       run(async (o: { dataDir: string; db?: string; group: string }) => {
@@ -118,8 +123,8 @@ export function registerAuthority(program: Command, run: Run): void {
   key
     .command('mint')
     .description('mint a key; secret keys are shown once and stored only as a keyed hash')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .requiredOption('--type <type>', 'key type: kms-host')
     .requiredOption('--group <names>', 'product group(s), comma-separated')
     .option('--hosts <n>', 'hosts a KMS host key may activate', '6')
@@ -189,8 +194,8 @@ export function registerAuthority(program: Command, run: Run): void {
       .command(name)
       .description(description)
       .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
-      .requiredOption('--data-dir <dir>', 'data directory of the authority')
-      .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+      .addOption(dataDirOption())
+      .addOption(dbOption())
       .option('--json', 'print JSON')
       .action(keyAction((a, k) => (name === 'show' ? a.showKey(k) : a.revokeKey(k))));
   }
@@ -198,8 +203,8 @@ export function registerAuthority(program: Command, run: Run): void {
     .command('raise')
     .description('set how many hosts a KMS host key may activate (not below those already activated)')
     .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .requiredOption('--limit <n>', 'the new limit')
     .option('--json', 'print JSON')
     .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 100_000))));
@@ -207,8 +212,8 @@ export function registerAuthority(program: Command, run: Run): void {
   authority
     .command('serve')
     .description('serve the HTTP JSON API (/v1)')
-    .requiredOption('--data-dir <dir>', 'data directory of the authority')
-    .option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--admin-token-file <file>', 'turn the admin API (/v1/admin/…) on, with the bearer token in this file')
