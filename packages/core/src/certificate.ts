@@ -1,7 +1,18 @@
 import type { KeyObject } from 'node:crypto';
 import { CoreError } from './errors.js';
 import { bytesToGuid, guidToBytes } from './ids.js';
-import { keyFingerprint, publicKeyFromRaw, signMessage, verifyMessage } from './crypto.js';
+import { keyFingerprint, publicKeyFromRaw, rawPublicKey, sha256, signMessage, verifyMessage } from './crypto.js';
+import { DAY } from './clock.js';
+import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';
+import {
+  shortSign,
+  shortSignatureFromBigInt,
+  shortSignatureToBigInt,
+  shortVerify,
+  type ShortSignature,
+  type ShortSigningKey,
+} from './short-signature.js';
+import { hostKeyRefOf } from './installation-id.js';
 
 /**
  * Host certificate: the authority's statement that a host public key may answer KMS requests
@@ -18,6 +29,21 @@ import { keyFingerprint, publicKeyFromRaw, signMessage, verifyMessage } from './
  *   82   8     issuer (first 8 bytes of SHA-256 of the root public key)
  *   90   16n   groupIds
  *   ..   64    Ed25519 signature by the root over "volact/host-cert/v1\0" || bytes 0..90+16n
+ *
+ * Version 2 is issued by phone: the authority never sees the host's public key, only its hash
+ * in the host's installation ID, and its signature must fit in a confirmation ID. The host
+ * rebuilds the certificate around the confirmation's short signature:
+ *
+ *   0    1     version (2)
+ *   1    1     groupCount n (1..64)
+ *   2    32    hostPublicKey
+ *   34   8     keyRef (of the KMS host key, see installation-id.ts)
+ *   42   2     issuedDay (days since the epoch)
+ *   44   2     validityDays
+ *   46   8     issuer
+ *   54   16n   groupIds
+ *   ..   48    short Schnorr signature by the root (e·L + s, big-endian) over
+ *              keyRef || hostKeyRef(hostPublicKey) || issuedDay || validityDays || groupIds
  */
 export interface HostCertificate {
   readonly hostPublicKey: Buffer;
@@ -28,6 +54,7 @@ export interface HostCertificate {
   readonly issuer: Buffer;
   readonly groupIds: readonly string[];
   readonly signature: Buffer;
+  readonly version: 1 | 2;
   /** The signed part, as it was on the wire. */
   readonly tbs: Buffer;
   readonly encoded: Buffer;
@@ -70,6 +97,7 @@ export function issueHostCertificate(
 
 export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (buf.length >= 1 && buf[0] === 2) return decodeV2(buf);
   if (buf.length < HEADER + 16 + 64)
     throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
   if (buf[0] !== 1)
@@ -92,13 +120,99 @@ export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
     groupIds,
     tbs: Buffer.from(buf.subarray(0, expected - 64)),
     signature: Buffer.from(buf.subarray(expected - 64)),
+    version: 1,
+    encoded: Buffer.from(buf),
+  };
+}
+
+const V2_HEADER = 54;
+const V2_SIGNATURE = 48;
+const PHONE_CERT_CONTEXT = 'host-certificate';
+
+export interface PhoneCertificateFields {
+  keyRef: Buffer;
+  hostKeyRef: Buffer;
+  issuedDay: number;
+  validityDays: number;
+  groupIds: readonly string[];
+}
+
+function phoneCertificateMessage(f: PhoneCertificateFields): Buffer {
+  const days = Buffer.alloc(4);
+  days.writeUInt16BE(f.issuedDay, 0);
+  days.writeUInt16BE(f.validityDays, 2);
+  return Buffer.concat([f.keyRef, f.hostKeyRef, days, ...f.groupIds.map(guidToBytes)]);
+}
+
+/** The authority's side of a phone activation of a KMS host: the signature a confirmation ID carries. */
+export function signPhoneCertificate(fields: PhoneCertificateFields, root: ShortSigningKey): ShortSignature {
+  return shortSign(root, PHONE_CERT_CONTEXT, phoneCertificateMessage(fields));
+}
+
+/** The host's side: its certificate, rebuilt around the confirmation's signature. */
+export function buildPhoneCertificate(
+  fields: Omit<PhoneCertificateFields, 'hostKeyRef'> & { hostPublicKey: Buffer; rootPublicKeyRaw: Buffer },
+  signature: ShortSignature,
+): Buffer {
+  const n = fields.groupIds.length;
+  if (n < 1 || n > MAX_CERT_GROUPS) throw new RangeError(`a certificate names 1..${MAX_CERT_GROUPS} groups`);
+  const out = Buffer.alloc(V2_HEADER + 16 * n + V2_SIGNATURE);
+  out[0] = 2;
+  out[1] = n;
+  fields.hostPublicKey.copy(out, 2);
+  fields.keyRef.copy(out, 34);
+  out.writeUInt16BE(fields.issuedDay, 42);
+  out.writeUInt16BE(fields.validityDays, 44);
+  keyFingerprint(fields.rootPublicKeyRaw).copy(out, 46);
+  fields.groupIds.forEach((g, i) => guidToBytes(g).copy(out, V2_HEADER + 16 * i));
+  bigIntToBytes(shortSignatureToBigInt(signature), V2_SIGNATURE).copy(out, V2_HEADER + 16 * n);
+  return out;
+}
+
+function decodeV2(buf: Buffer): HostCertificate {
+  if (buf.length < V2_HEADER + 16 + V2_SIGNATURE)
+    throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
+  const n = buf[1] as number;
+  if (n < 1 || n > MAX_CERT_GROUPS)
+    throw new CoreError('CERT_MALFORMED', `certificate names ${n} groups (1..64 allowed)`);
+  const expected = V2_HEADER + 16 * n + V2_SIGNATURE;
+  if (buf.length !== expected)
+    throw new CoreError('CERT_MALFORMED', `certificate is ${buf.length} bytes, expected ${expected}`);
+  const groupIds: string[] = [];
+  for (let i = 0; i < n; i++) groupIds.push(bytesToGuid(buf.subarray(V2_HEADER + 16 * i, V2_HEADER + 16 * (i + 1))));
+  const issuedAt = buf.readUInt16BE(42) * DAY;
+  const tbs = Buffer.from(buf.subarray(0, expected - V2_SIGNATURE));
+  return {
+    hostPublicKey: Buffer.from(buf.subarray(2, 34)),
+    serial: bytesToGuid(sha256(tbs).subarray(0, 16)),
+    hostKeyId: bytesToGuid(Buffer.concat([buf.subarray(34, 42), Buffer.alloc(8)])),
+    issuedAt,
+    expiresAt: issuedAt + buf.readUInt16BE(44) * DAY,
+    issuer: Buffer.from(buf.subarray(46, 54)),
+    groupIds,
+    tbs,
+    signature: Buffer.from(buf.subarray(expected - V2_SIGNATURE)),
+    version: 2,
     encoded: Buffer.from(buf),
   };
 }
 
 /** True when the root's signature over the certificate is valid. Dates are checked by the caller. */
 export function verifyHostCertificate(cert: HostCertificate, rootPublicKey: KeyObject): boolean {
-  return verifyMessage(rootPublicKey, Buffer.concat([CERT_CONTEXT, cert.tbs]), cert.signature);
+  if (cert.version === 1) return verifyMessage(rootPublicKey, Buffer.concat([CERT_CONTEXT, cert.tbs]), cert.signature);
+  const signature = shortSignatureFromBigInt(bytesToBigInt(cert.signature));
+  return shortVerify(
+    rawPublicKey(rootPublicKey),
+    PHONE_CERT_CONTEXT,
+    phoneCertificateMessage({
+      keyRef: cert.tbs.subarray(34, 42),
+      hostKeyRef: hostKeyRefOf(cert.hostPublicKey),
+      issuedDay: cert.tbs.readUInt16BE(42),
+      validityDays: cert.tbs.readUInt16BE(44),
+      groupIds: cert.groupIds,
+    }),
+    signature,
+  );
 }
 
 export function hostPublicKeyOf(cert: HostCertificate): KeyObject {

@@ -8,6 +8,10 @@ export const coreErrorCodes = {
   FRAME_TOO_LARGE: 'a wire frame is larger than the protocol allows',
   CERT_MALFORMED: 'a host certificate does not follow its declaration',
   PRODUCT_CONFIG_INVALID: 'a product configuration file is invalid',
+  DIGITS_MALFORMED: 'an installation or confirmation ID is not digit groups of the expected count',
+  DIGIT_GROUP_WRONG: 'one group of an installation or confirmation ID fails its check digit (the message names it)',
+  IID_INVALID: 'the digits are well formed but do not make a volact installation ID',
+  CID_INVALID: 'the digits are well formed but do not make a volact confirmation ID',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

@@ -9,3 +9,6 @@ export * from './certificate.js';
 export * from './hardware.js';
 export * from './wire/index.js';
 export * from './migrations.js';
+export * from './digit-groups.js';
+export * from './short-signature.js';
+export * from './installation-id.js';

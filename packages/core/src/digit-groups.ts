@@ -1,0 +1,103 @@
+import { CoreError } from './errors.js';
+
+/**
+ * Numbers read over the phone (installation and confirmation IDs): groups of six digits, five
+ * of data and one check digit. The check digit is Verhoeff's (dihedral group D5), computed over
+ * the group's position and its five digits, so every single wrong digit, every swap of two
+ * neighbouring digits and a group typed in the wrong place are caught — and named: "group 7
+ * is wrong".
+ */
+export const DATA_DIGITS_PER_GROUP = 5;
+
+// D5 multiplication: 0..4 are rotations, 5..9 reflections.
+function d5(j: number, k: number): number {
+  if (j < 5 && k < 5) return (j + k) % 5;
+  if (j < 5) return 5 + ((j + k) % 5);
+  if (k < 5) return 5 + ((j - k + 5) % 5);
+  return (j - k + 5) % 5;
+}
+const D = Array.from({ length: 10 }, (_, j) => Array.from({ length: 10 }, (_, k) => d5(j, k)));
+const INV = Array.from({ length: 10 }, (_, j) => D[j]!.indexOf(0));
+// Verhoeff's position permutation and its powers.
+const P1 = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
+const P: number[][] = [Array.from({ length: 10 }, (_, i) => i)];
+for (let i = 1; i < 8; i++) P.push(P[i - 1]!.map((v) => P1[v]!));
+
+function verhoeffCheck(digits: readonly number[]): number {
+  let c = 0;
+  for (let i = 0; i < digits.length; i++) c = D[c]![P[(i + 1) % 8]![digits[digits.length - 1 - i]!]!]!;
+  return INV[c]!;
+}
+
+function groupCheck(position: number, data: readonly number[]): number {
+  return verhoeffCheck([Math.floor(position / 10) % 10, position % 10, ...data]);
+}
+
+/** Renders `value` as `groups` groups of 5 data digits + 1 check digit, joined by "-". */
+export function encodeDigitGroups(value: bigint, groups: number): string {
+  const digits = value.toString().padStart(groups * DATA_DIGITS_PER_GROUP, '0');
+  if (digits.length > groups * DATA_DIGITS_PER_GROUP) throw new RangeError(`value needs more than ${groups} groups`);
+  const out: string[] = [];
+  for (let g = 0; g < groups; g++) {
+    const data = digits.slice(g * DATA_DIGITS_PER_GROUP, (g + 1) * DATA_DIGITS_PER_GROUP);
+    out.push(data + String(groupCheck(g + 1, [...data].map(Number))));
+  }
+  return out.join('-');
+}
+
+/** Strict parser: digits in whole groups, the group count one of `allowedGroups`, every check digit right. */
+export function decodeDigitGroups(
+  input: string,
+  allowedGroups: readonly number[],
+  what: string,
+): { value: bigint; groups: number } {
+  const size = DATA_DIGITS_PER_GROUP + 1;
+  const shape = allowedGroups.map((n) => `${n} groups of ${size} digits`).join(' or ');
+  if (typeof input !== 'string' || input.length > 400) {
+    throw new CoreError('DIGITS_MALFORMED', `${what} too long; expected ${shape}`);
+  }
+  const compact = input.replace(/[\s-]/g, '');
+  const stray = /[^0-9]/.exec(compact);
+  if (stray) {
+    throw new CoreError('DIGITS_MALFORMED', `${what}: "${stray[0]}" is not a digit; expected ${shape}`);
+  }
+  const groups = compact.length / size;
+  if (!Number.isInteger(groups) || !allowedGroups.includes(groups)) {
+    throw new CoreError('DIGITS_MALFORMED', `${what} has ${compact.length} digits; expected ${shape}`);
+  }
+  let data = '';
+  for (let g = 0; g < groups; g++) {
+    const group = compact.slice(g * size, (g + 1) * size);
+    const digits = [...group].map(Number);
+    if (groupCheck(g + 1, digits.slice(0, DATA_DIGITS_PER_GROUP)) !== digits[DATA_DIGITS_PER_GROUP]) {
+      throw new CoreError(
+        'DIGIT_GROUP_WRONG',
+        `${what}: group ${g + 1} is wrong (${group}); check its ${size} digits against what was read out`,
+      );
+    }
+    data += group.slice(0, DATA_DIGITS_PER_GROUP);
+  }
+  return { value: BigInt(data), groups };
+}
+
+/** How many groups a number of `bits` bits needs. */
+export function groupsForBits(bits: number): number {
+  return Math.ceil(Math.ceil(bits * Math.log10(2)) / DATA_DIGITS_PER_GROUP);
+}
+
+export function bytesToBigInt(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+export function bigIntToBytes(value: bigint, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let v = value;
+  for (let i = length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  if (v !== 0n) throw new RangeError(`value does not fit in ${length} bytes`);
+  return out;
+}

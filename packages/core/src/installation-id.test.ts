@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { generateSigningKeyPair } from './crypto.js';
+import { makeKey } from './keys.js';
+import { randomGuid } from './ids.js';
+import { CoreError } from './errors.js';
+import { DAY } from './clock.js';
+import { decodeDigitGroups, encodeDigitGroups } from './digit-groups.js';
+import { shortSign, shortSigningKey, shortVerify } from './short-signature.js';
+import {
+  CID_GROUPS,
+  IID_GROUPS,
+  confirmInstallation,
+  encodeConfirmationId,
+  installationProofValid,
+  makeInstallationId,
+  parseConfirmationId,
+  parseInstallationId,
+  proofKeyOf,
+  verifyInstallationConfirmation,
+} from './installation-id.js';
+import {
+  buildPhoneCertificate,
+  decodeHostCertificate,
+  signPhoneCertificate,
+  verifyHostCertificate,
+} from './certificate.js';
+import { groupsRefOf, hostKeyRefOf, keyRefOf } from './installation-id.js';
+
+const codeOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CoreError ? `${err.code}: ${err.message}` : String(err);
+  }
+  return 'no error';
+};
+
+describe('digit groups', () => {
+  it('round-trips and names the group of every single wrong digit and every neighbour swap', () => {
+    const value = 123456789012345678901234567890n;
+    const text = encodeDigitGroups(value, 7);
+    expect(decodeDigitGroups(text, [7], 'ID').value).toBe(value);
+    const digits = text.replace(/-/g, '');
+    for (let i = 0; i < digits.length; i++) {
+      const group = Math.floor(i / 6) + 1;
+      for (let d = 0; d <= 9; d++) {
+        if (String(d) === digits[i]) continue;
+        const typo = digits.slice(0, i) + String(d) + digits.slice(i + 1);
+        expect(codeOf(() => decodeDigitGroups(typo, [7], 'ID'))).toContain(`group ${group} is wrong`);
+      }
+      if (i % 6 < 5 && digits[i] !== digits[i + 1]) {
+        const swapped = digits.slice(0, i) + digits[i + 1] + digits[i] + digits.slice(i + 2);
+        expect(codeOf(() => decodeDigitGroups(swapped, [7], 'ID'))).toContain(`group ${group} is wrong`);
+      }
+    }
+  });
+
+  it("catches two groups typed in each other's place", () => {
+    const groups = encodeDigitGroups(98765432109876543210n, 4).split('-');
+    [groups[1], groups[2]] = [groups[2]!, groups[1]!];
+    expect(codeOf(() => decodeDigitGroups(groups.join('-'), [4], 'ID'))).toMatch(
+      /DIGIT_GROUP_WRONG: ID: group 2 is wrong/,
+    );
+  });
+
+  it('rejects letters, wrong lengths and oversized input with what was expected', () => {
+    expect(codeOf(() => decodeDigitGroups('12345a', [1], 'ID'))).toMatch(/DIGITS_MALFORMED: ID: "a" is not a digit/);
+    expect(codeOf(() => decodeDigitGroups('1234567', [1, 3], 'ID'))).toMatch(
+      /has 7 digits; expected 1 groups of 6 digits or 3 groups/,
+    );
+    expect(codeOf(() => decodeDigitGroups('1'.repeat(500), [1], 'ID'))).toMatch(/DIGITS_MALFORMED/);
+  });
+});
+
+describe('short signatures', () => {
+  const root = generateSigningKeyPair();
+  const signer = shortSigningKey(root.privateKey);
+
+  it('verify under the Ed25519 root public key and fail for another message, context or key', () => {
+    expect(Buffer.from(signer.publicKeyRaw).equals(root.publicKeyRaw)).toBe(true);
+    const sig = shortSign(signer, 'ctx', Buffer.from('hello'));
+    expect(shortVerify(root.publicKeyRaw, 'ctx', Buffer.from('hello'), sig)).toBe(true);
+    expect(shortVerify(root.publicKeyRaw, 'ctx', Buffer.from('hellp'), sig)).toBe(false);
+    expect(shortVerify(root.publicKeyRaw, 'other', Buffer.from('hello'), sig)).toBe(false);
+    expect(shortVerify(generateSigningKeyPair().publicKeyRaw, 'ctx', Buffer.from('hello'), sig)).toBe(false);
+    expect(shortVerify(root.publicKeyRaw, 'ctx', Buffer.from('hello'), { e: sig.e, s: sig.s + 1n })).toBe(false);
+    expect(shortVerify(root.publicKeyRaw, 'ctx', Buffer.from('hello'), { e: sig.e ^ 1n, s: sig.s })).toBe(false);
+  });
+});
+
+describe('installation and confirmation IDs', () => {
+  const root = generateSigningKeyPair();
+  const signer = shortSigningKey(root.privateKey);
+  const key = makeKey('mak');
+  const group = randomGuid();
+
+  it('are digit groups: 13 for an installation, 20 for a KMS host, 24 for a confirmation', () => {
+    expect(IID_GROUPS).toEqual({ installation: 13, 'kms-host': 20 });
+    expect(CID_GROUPS).toBe(24);
+    const iid = makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-1', groupIds: [group] });
+    expect(iid.text).toMatch(/^\d{6}(-\d{6}){12}$/);
+  });
+
+  it('the same key and hardware give the same IID; other hardware or key another', () => {
+    const a = makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-1', groupIds: [group] });
+    expect(makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-1', groupIds: [group] }).text).toBe(a.text);
+    expect(makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-2', groupIds: [group] }).text).not.toBe(
+      a.text,
+    );
+    expect(
+      makeInstallationId({ kind: 'installation', key: makeKey('mak'), hardwareId: 'hw-1', groupIds: [group] }).text,
+    ).not.toBe(a.text);
+    const parsed = parseInstallationId(a.text.replace(/-/g, ' '));
+    expect(parsed.bytes.equals(a.bytes)).toBe(true);
+    expect(parsed.keyRef.equals(keyRefOf(key))).toBe(true);
+    expect(installationProofValid(parsed, proofKeyOf(key))).toBe(true);
+    expect(installationProofValid(parsed, proofKeyOf(makeKey('mak')))).toBe(false);
+  });
+
+  it('a CID confirms exactly its IID; a typo names the group; a forged one fails', () => {
+    const iid = makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-1', groupIds: [group] });
+    const cid = confirmInstallation(iid, group, 20_000, signer);
+    const parsed = parseConfirmationId(cid.text);
+    expect(parsed.issuedDay).toBe(20_000);
+    expect(verifyInstallationConfirmation(iid, group, parsed, root.publicKeyRaw)).toBe(true);
+    const other = makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-2', groupIds: [group] });
+    expect(verifyInstallationConfirmation(other, group, parsed, root.publicKeyRaw)).toBe(false);
+    expect(verifyInstallationConfirmation(iid, group, parsed, generateSigningKeyPair().publicKeyRaw)).toBe(false);
+    // right format, wrong signature: a well-formed CID with every check digit right
+    const forged = encodeConfirmationId(20_000, { e: parsed.signature.e, s: (parsed.signature.s + 7n) % 2n ** 252n });
+    expect(verifyInstallationConfirmation(iid, group, parseConfirmationId(forged.text), root.publicKeyRaw)).toBe(false);
+    const digits = cid.text.split('-');
+    digits[6] = digits[6]!.replace(/^(\d)/, (d) => String((Number(d) + 1) % 10));
+    expect(codeOf(() => parseConfirmationId(digits.join('-')))).toMatch(/group 7 is wrong/);
+  });
+
+  it('a phone-issued host certificate verifies under the root and binds the host key and groups', () => {
+    const hostKey = makeKey('kms-host');
+    const host = generateSigningKeyPair();
+    const groupIds = [randomGuid()];
+    const fields = { keyRef: keyRefOf(hostKey), issuedDay: 20_000, validityDays: 365, groupIds };
+    const signature = signPhoneCertificate({ ...fields, hostKeyRef: hostKeyRefOf(host.publicKeyRaw) }, signer);
+    const cert = buildPhoneCertificate(
+      { ...fields, hostPublicKey: host.publicKeyRaw, rootPublicKeyRaw: root.publicKeyRaw },
+      signature,
+    );
+    const decoded = decodeHostCertificate(cert);
+    expect(decoded.version).toBe(2);
+    expect(decoded.issuedAt).toBe(20_000 * DAY);
+    expect(decoded.expiresAt).toBe(20_365 * DAY);
+    expect(verifyHostCertificate(decoded, root.publicKey)).toBe(true);
+    const otherHost = buildPhoneCertificate(
+      { ...fields, hostPublicKey: generateSigningKeyPair().publicKeyRaw, rootPublicKeyRaw: root.publicKeyRaw },
+      signature,
+    );
+    expect(verifyHostCertificate(decodeHostCertificate(otherHost), root.publicKey)).toBe(false);
+    const moreGroups = buildPhoneCertificate(
+      {
+        ...fields,
+        groupIds: [...groupIds, randomGuid()],
+        hostPublicKey: host.publicKeyRaw,
+        rootPublicKeyRaw: root.publicKeyRaw,
+      },
+      signature,
+    );
+    expect(verifyHostCertificate(decodeHostCertificate(moreGroups), root.publicKey)).toBe(false);
+    const longer = buildPhoneCertificate(
+      { ...fields, validityDays: 3650, hostPublicKey: host.publicKeyRaw, rootPublicKeyRaw: root.publicKeyRaw },
+      signature,
+    );
+    expect(verifyHostCertificate(decodeHostCertificate(longer), root.publicKey)).toBe(false);
+    expect(groupsRefOf(groupIds).length).toBe(4);
+  });
+});

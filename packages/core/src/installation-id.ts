@@ -1,0 +1,219 @@
+import { createHash, createHmac } from 'node:crypto';
+import { CoreError } from './errors.js';
+import { DAY } from './clock.js';
+import { guidToBytes } from './ids.js';
+import type { ProductKey } from './keys.js';
+import { secretsEqual, sha256 } from './crypto.js';
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  decodeDigitGroups,
+  encodeDigitGroups,
+  DATA_DIGITS_PER_GROUP,
+} from './digit-groups.js';
+import {
+  SHORT_SIGNATURE_RANGE,
+  shortSignatureFromBigInt,
+  shortSignatureToBigInt,
+  shortSign,
+  shortVerify,
+  type ShortSignature,
+  type ShortSigningKey,
+} from './short-signature.js';
+
+/**
+ * Installation ID (IID): what a machine reads out to activate by phone, and sends online.
+ * Binary, then rendered as digit groups (digit-groups.ts):
+ *
+ *   off  size  field
+ *   0    1     0x10 | kind (1 = product installation with a MAK/retail key, 2 = KMS host)
+ *   1    8     keyRef: SHA-256("volact-key-ref/v1\0" || key)[0..8] — finds the key, reveals nothing of it
+ *   9    8     hardwareRef: SHA-256("volact-hardware-ref/v1\0" || hardware id)[0..8]
+ *   17   4     groupsRef: SHA-256(the product's group id, or the host's group ids)[0..4]
+ *   KMS host only:
+ *   21   16    hostKeyRef: SHA-256(host public key)[0..16]
+ *   end  4     proof: HMAC-SHA256(proofKey(key), bytes before)[0..4]
+ *
+ * The same key on the same hardware always gives the same IID (a re-imaged machine), another
+ * hardware id another IID. The proof shows the IID was made by someone holding the key: an IID
+ * heard once cannot be edited into IIDs of other machines to spend the key's activations.
+ */
+export type InstallationKind = 'installation' | 'kms-host';
+const KIND_CODE: Record<InstallationKind, number> = { installation: 1, 'kms-host': 2 };
+const IID_BYTES: Record<InstallationKind, number> = { installation: 25, 'kms-host': 41 };
+const PROOF_BYTES = 4;
+
+const groupsFor = (bytes: number) =>
+  Math.ceil((2n ** BigInt(8 * bytes) - 1n).toString().length / DATA_DIGITS_PER_GROUP);
+export const IID_GROUPS: Record<InstallationKind, number> = {
+  installation: groupsFor(IID_BYTES.installation),
+  'kms-host': groupsFor(IID_BYTES['kms-host']),
+};
+
+export interface InstallationId {
+  readonly kind: InstallationKind;
+  readonly keyRef: Buffer;
+  readonly hardwareRef: Buffer;
+  readonly groupsRef: Buffer;
+  readonly hostKeyRef?: Buffer;
+  readonly proof: Buffer;
+  readonly bytes: Buffer;
+  /** The digit-group form people read and type. */
+  readonly text: string;
+}
+
+export function keyRefOf(key: ProductKey | string): Buffer {
+  const text = typeof key === 'string' ? key : key.text;
+  return sha256(Buffer.from(`volact-key-ref/v1\0${text}`)).subarray(0, 8);
+}
+
+/** The key-derived secret that makes an IID's proof; the authority keeps it sealed. */
+export function proofKeyOf(key: ProductKey | string): Buffer {
+  const text = typeof key === 'string' ? key : key.text;
+  return sha256(Buffer.from(`volact-iid-proof/v1\0${text}`));
+}
+
+export function hardwareRefOf(hardwareId: string): Buffer {
+  return sha256(Buffer.from(`volact-hardware-ref/v1\0${hardwareId}`)).subarray(0, 8);
+}
+
+export function hostKeyRefOf(hostPublicKey: Uint8Array): Buffer {
+  return sha256(hostPublicKey).subarray(0, 16);
+}
+
+export function groupsRefOf(groupIds: readonly string[]): Buffer {
+  const h = createHash('sha256').update('volact-groups-ref/v1\0');
+  for (const g of [...groupIds].sort()) h.update(guidToBytes(g));
+  return h.digest().subarray(0, 4);
+}
+
+function proofOf(proofKey: Uint8Array, body: Uint8Array): Buffer {
+  return createHmac('sha256', proofKey).update(body).digest().subarray(0, PROOF_BYTES);
+}
+
+function render(kind: InstallationKind, bytes: Buffer): string {
+  return encodeDigitGroups(bytesToBigInt(bytes), IID_GROUPS[kind]);
+}
+
+export function makeInstallationId(
+  input:
+    | { kind: 'installation'; key: ProductKey; hardwareId: string; groupIds: readonly string[] }
+    | { kind: 'kms-host'; key: ProductKey; hardwareId: string; groupIds: readonly string[]; hostPublicKey: Uint8Array },
+): InstallationId {
+  const parts = [
+    Buffer.from([0x10 | KIND_CODE[input.kind]]),
+    keyRefOf(input.key),
+    hardwareRefOf(input.hardwareId),
+    groupsRefOf(input.groupIds),
+  ];
+  if (input.kind === 'kms-host') parts.push(hostKeyRefOf(input.hostPublicKey));
+  const body = Buffer.concat(parts);
+  const bytes = Buffer.concat([body, proofOf(proofKeyOf(input.key), body)]);
+  return decodeInstallationBytes(bytes, render(input.kind, bytes));
+}
+
+function decodeInstallationBytes(bytes: Buffer, text: string): InstallationId {
+  const kind: InstallationKind = (bytes[0] as number) === 0x12 ? 'kms-host' : 'installation';
+  const host = kind === 'kms-host';
+  return {
+    kind,
+    keyRef: bytes.subarray(1, 9),
+    hardwareRef: bytes.subarray(9, 17),
+    groupsRef: bytes.subarray(17, 21),
+    ...(host ? { hostKeyRef: bytes.subarray(21, 37) } : {}),
+    proof: bytes.subarray(bytes.length - PROOF_BYTES),
+    bytes,
+    text,
+  };
+}
+
+/** Strict parser of a typed IID: digits, group checks ("group 3 is wrong"), then the layout. */
+export function parseInstallationId(input: string): InstallationId {
+  const { value, groups } = decodeDigitGroups(
+    input,
+    [IID_GROUPS.installation, IID_GROUPS['kms-host']],
+    'installation ID',
+  );
+  const kind: InstallationKind = groups === IID_GROUPS.installation ? 'installation' : 'kms-host';
+  let bytes: Buffer;
+  try {
+    bytes = bigIntToBytes(value, IID_BYTES[kind]);
+  } catch {
+    throw new CoreError('IID_INVALID', 'the installation ID is out of range: it was not made by volact');
+  }
+  if (bytes[0] !== (0x10 | KIND_CODE[kind])) {
+    throw new CoreError('IID_INVALID', `the installation ID's first byte ${bytes[0]} is not a volact IID version`);
+  }
+  return decodeInstallationBytes(bytes, render(kind, bytes));
+}
+
+/** True when the IID's proof was made with this key's proof key. */
+export function installationProofValid(iid: InstallationId, proofKey: Uint8Array): boolean {
+  return secretsEqual(proofOf(proofKey, iid.bytes.subarray(0, iid.bytes.length - PROOF_BYTES)), iid.proof);
+}
+
+/**
+ * Confirmation ID (CID): the authority's short signature (short-signature.ts) and the day it
+ * was issued, as one number in digit groups. For a product installation it signs the IID; for
+ * a KMS host it signs the host certificate the host rebuilds around it (certificate.ts, v2).
+ */
+const DAY_RANGE = 1n << 16n;
+export const CID_GROUPS = Math.ceil((DAY_RANGE * SHORT_SIGNATURE_RANGE - 1n).toString().length / DATA_DIGITS_PER_GROUP);
+
+export interface ConfirmationId {
+  readonly issuedDay: number;
+  readonly signature: ShortSignature;
+  readonly text: string;
+}
+
+export function dayOf(ms: number): number {
+  return Math.floor(ms / DAY);
+}
+
+export function encodeConfirmationId(issuedDay: number, signature: ShortSignature): ConfirmationId {
+  const value = BigInt(issuedDay) * SHORT_SIGNATURE_RANGE + shortSignatureToBigInt(signature);
+  return { issuedDay, signature, text: encodeDigitGroups(value, CID_GROUPS) };
+}
+
+export function parseConfirmationId(input: string): ConfirmationId {
+  const { value } = decodeDigitGroups(input, [CID_GROUPS], 'confirmation ID');
+  const issuedDay = value / SHORT_SIGNATURE_RANGE;
+  if (issuedDay >= DAY_RANGE) throw new CoreError('CID_INVALID', 'the confirmation ID is out of range');
+  return encodeConfirmationId(Number(issuedDay), shortSignatureFromBigInt(value % SHORT_SIGNATURE_RANGE));
+}
+
+const INSTALLATION_CONTEXT = 'installation-confirmation';
+
+// The product's full group id is signed too: a MAK's confirmation licenses its own product only.
+function installationMessage(iid: InstallationId, groupId: string, issuedDay: number): Buffer {
+  const day = Buffer.alloc(2);
+  day.writeUInt16BE(issuedDay);
+  return Buffer.concat([iid.bytes, guidToBytes(groupId), day]);
+}
+
+export function confirmInstallation(
+  iid: InstallationId,
+  groupId: string,
+  issuedDay: number,
+  root: ShortSigningKey,
+): ConfirmationId {
+  return encodeConfirmationId(
+    issuedDay,
+    shortSign(root, INSTALLATION_CONTEXT, installationMessage(iid, groupId, issuedDay)),
+  );
+}
+
+/** True when `cid` is the authority's confirmation of exactly this installation ID for this group. */
+export function verifyInstallationConfirmation(
+  iid: InstallationId,
+  groupId: string,
+  cid: ConfirmationId,
+  rootPublicKey: Uint8Array,
+): boolean {
+  return shortVerify(
+    rootPublicKey,
+    INSTALLATION_CONTEXT,
+    installationMessage(iid, groupId, cid.issuedDay),
+    cid.signature,
+  );
+}
