@@ -27,11 +27,24 @@ import {
   type ProductConfig,
   type ProductGroup,
   type SigningKeyPair,
+  confirmInstallation,
+  encodeConfirmationId,
+  dayOf,
+  groupsRefOf,
+  installationProofValid,
+  keyRefOf,
+  parseInstallationId,
+  proofKeyOf,
+  shortSigningKey,
+  signPhoneCertificate,
+  type InstallationId,
+  type ShortSigningKey,
 } from '@volact/core';
+import { seal, unseal } from './sealing.js';
 import { AuthorityError } from './errors.js';
 import { SqliteAuthorityStore } from './sqlite-store.js';
 import { PostgresAuthorityStore } from './postgres-store.js';
-import type { AuthorityStore, HostActivationRecord, KeyRecord } from './store.js';
+import type { AuthorityStore, InstallationOutcome, InstallationRequest, KeyRecord } from './store.js';
 
 const ROOT_KEY_FILE = 'root-signing-key.pem';
 const KEY_HASH_SECRET_FILE = 'key-hash.secret';
@@ -59,17 +72,52 @@ function openStore(dataDir: string, options: AuthorityOptions): AuthorityStore {
 }
 
 export interface MintKeyRequest {
-  readonly type: Extract<KeyType, 'kms-host'>;
+  readonly type: Extract<KeyType, 'kms-host' | 'mak'>;
   readonly groups: readonly string[];
+  /** kms-host keys: how many hosts (default 6). */
   readonly hosts?: number;
   readonly activationsPerHost?: number;
+  /** MAK: how many installations it may activate. */
+  readonly limit?: number;
 }
+
+/** A KMS host certificate is issued by phone for whole days: this many. */
+export const PHONE_CERT_VALIDITY_DAYS = 365;
+
+export interface InstallationActivationRequest {
+  readonly key: string;
+  readonly installationId: string;
+  /** The product group the client runs; a key of another group is refused by name. */
+  readonly groupId?: string;
+}
+
+export interface InstallationActivation {
+  readonly confirmationId: string;
+  readonly method: 'mak';
+  readonly group: string;
+  readonly used: number;
+  readonly limit: number;
+  /** true when this installation had been activated before (nothing was used). */
+  readonly again: boolean;
+}
+
+export type Confirmation =
+  | (InstallationActivation & { readonly kind: 'installation' })
+  | {
+      readonly kind: 'kms-host';
+      readonly confirmationId: string;
+      readonly groups: readonly string[];
+      readonly hostsUsed: number;
+      readonly hostLimit: number;
+      readonly expiresAt: string;
+    };
 
 export interface MintedKey {
   readonly key: string;
   readonly keyId: string;
   readonly type: KeyType;
   readonly groups: readonly string[];
+  readonly limit: number;
   readonly hosts: number | null;
   readonly activationsPerHost: number | null;
 }
@@ -79,20 +127,31 @@ export interface KeyReport {
   readonly key: string;
   readonly keyId: string;
   readonly type: KeyType;
+  /** The key's product group (the first, for a KMS host key that covers several). */
+  readonly group: string;
   readonly groups: readonly string[];
   readonly limit: number;
   readonly used: number;
   readonly remaining: number;
-  readonly activationsPerHost: number;
+  readonly activationsPerHost: number | null;
   readonly revokedAt: string | null;
-  readonly activations: readonly {
-    hardwareId: string;
-    activationCount: number;
-    firstActivatedAt: string;
-    lastActivatedAt: string;
-    certificateSerial: string;
-    certificateExpiresAt: string;
-  }[];
+  readonly activations: readonly (
+    | {
+        hardwareId: string;
+        activationCount: number;
+        firstActivatedAt: string;
+        lastActivatedAt: string;
+        certificateSerial: string;
+        certificateExpiresAt: string;
+      }
+    | {
+        installationId: string;
+        channel: string;
+        activationCount: number;
+        firstActivatedAt: string;
+        lastActivatedAt: string;
+      }
+  )[];
 }
 
 export interface HostActivationRequest {
@@ -122,6 +181,13 @@ export class Authority {
   readonly #clock: Clock;
   readonly #certValidity: number;
   readonly name: string;
+  #shortKey: ShortSigningKey | undefined;
+  /** Installation activations waiting for their key's next batch, and keys with a batch in flight. */
+  readonly #pendingInstallations = new Map<
+    string,
+    { last5: string; items: { request: InstallationRequest; settle: (o: InstallationOutcome | Error) => void }[] }
+  >();
+  readonly #batchInFlight = new Set<string>();
 
   private constructor(
     root: SigningKeyPair,
@@ -250,37 +316,43 @@ export class Authority {
   }
 
   async mintKey(request: MintKeyRequest): Promise<MintedKey> {
-    if (request.type !== 'kms-host') {
-      throw new AuthorityError(
-        'KEY_WRONG_TYPE',
-        `minting ${String(request.type)} keys is not supported yet; use kms-host`,
-      );
+    const type = request.type as string;
+    if (type !== 'kms-host' && type !== 'mak') {
+      throw new AuthorityError('KEY_WRONG_TYPE', `minting ${type} keys is not supported; use kms-host or mak`);
     }
     if (request.groups.length === 0)
-      throw new AuthorityError('GROUP_INVALID', 'a KMS host key needs at least one group (--group)');
+      throw new AuthorityError('GROUP_INVALID', `a ${type} key needs a product group (--group)`);
     const resolved = await Promise.all(request.groups.map((g) => this.group(g)));
     const groups = resolved.filter((g, i) => resolved.findIndex((h) => h.id === g.id) === i);
-    const hosts = request.hosts ?? KMS_DEFAULTS.hostLimit;
-    const perHost = request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
+    if (type === 'mak' && groups.length !== 1) {
+      throw new AuthorityError('GROUP_INVALID', `a MAK activates one product group; got ${groups.length}`);
+    }
+    const limit = type === 'mak' ? request.limit : (request.hosts ?? KMS_DEFAULTS.hostLimit);
+    const perHost = type === 'mak' ? null : (request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost);
+    if (limit === undefined)
+      throw new AuthorityError('REQUEST_INVALID', 'a MAK needs its number of activations (--limit N)');
     for (const [name, v] of [
-      ['hosts', hosts],
-      ['activations per host', perHost],
+      [type === 'mak' ? 'limit' : 'hosts', limit],
+      ['activations per host', perHost ?? 1],
     ] as const) {
-      if (!Number.isInteger(v) || v < 1 || v > 100_000) {
-        throw new AuthorityError('REQUEST_INVALID', `${name} must be a whole number from 1 to 100000, got ${v}`);
+      if (!Number.isInteger(v) || v < 1 || v > 10_000_000) {
+        throw new AuthorityError('REQUEST_INVALID', `${name} must be a whole number from 1 to 10000000, got ${v}`);
       }
     }
-    const key = makeKey('kms-host');
+    const key = makeKey(type);
     const record: KeyRecord = {
       id: randomGuid(),
       keyHash: keyedHash(this.#keyHashSecret, key.text),
       type: key.type,
       last5: lastFiveOf(key),
       groupIds: groups.map((g) => g.id),
-      hostLimit: hosts,
+      limit,
       activationsPerHost: perHost,
       createdAt: this.#clock.now(),
       revokedAt: null,
+      keyRef: keyRefOf(key).toString('hex'),
+      proofKeySealed: seal(this.#keyHashSecret, proofKeyOf(key)),
+      used: 0,
     };
     await this.#store.addKey(record);
     await this.#store.audit({ at: this.#clock.now(), action: 'key.mint', result: 'OK', keyLast5: record.last5 });
@@ -289,7 +361,8 @@ export class Authority {
       keyId: record.id,
       type: key.type,
       groups: groups.map((g) => g.name),
-      hosts,
+      limit,
+      hosts: type === 'mak' ? null : limit,
       activationsPerHost: perHost,
     };
   }
@@ -327,44 +400,12 @@ export class Authority {
     const key = await this.#store.findKeyByHash(keyedHash(this.#keyHashSecret, parsed.text));
     if (!key) throw await refuse('KEY_NOT_FOUND', `KMS host key ${last5} was not minted by this authority`, last5);
     if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
-    const hostLimit = key.hostLimit ?? KMS_DEFAULTS.hostLimit;
-    const perHost = key.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
+    const hostLimit = key.limit ?? KMS_DEFAULTS.hostLimit;
 
-    const decision = await this.#store.withHostActivation(key.id, async (tx) => {
-      const existing = await tx.findHost(key.id, request.hardwareId);
-      let activationCount = 1;
-      if (existing) {
-        const sameKeyPair = existing.hostPublicKey.equals(request.hostPublicKey);
-        activationCount = existing.activationCount + (sameKeyPair ? 0 : 1);
-        if (activationCount > perHost) {
-          return {
-            refused: 'HOST_REACTIVATION_LIMIT_REACHED' as const,
-            message: `KMS host key ${last5} has been activated ${existing.activationCount} times on this host (limit ${perHost}); ask the publisher to raise it`,
-          };
-        }
-      } else {
-        const used = await tx.countHosts(key.id);
-        if (used >= hostLimit) {
-          return {
-            refused: 'HOST_LIMIT_REACHED' as const,
-            message: `KMS host key ${last5} has activated ${used} of ${hostLimit} hosts; ask the publisher to raise the limit or use another host key`,
-          };
-        }
-      }
-      const serial = randomGuid();
-      const expiresAt = now + this.#certValidity;
-      const record: HostActivationRecord = {
-        keyId: key.id,
-        hardwareId: request.hardwareId,
-        hostPublicKey: request.hostPublicKey,
-        activationCount,
-        firstActivatedAt: existing?.firstActivatedAt ?? now,
-        lastActivatedAt: now,
-        certificateSerial: serial,
-        certificateExpiresAt: expiresAt,
-      };
-      await tx.saveHost(record);
-      return { refused: null, serial, expiresAt, hostsUsed: await tx.countHosts(key.id) };
+    const decision = await this.#recordHostActivation(key, last5, request.hardwareId, request.hostPublicKey, {
+      now,
+      expiresAt: now + this.#certValidity,
+      serial: randomGuid(),
     });
     if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
 
@@ -397,6 +438,287 @@ export class Authority {
     };
   }
 
+  /**
+   * The host-count decision, under the key's row lock. `hostKey` is the host's public key
+   * (online) or its 16-byte reference from an installation ID (phone); the same host with the
+   * same key renews free, with a new one it uses one of its re-activations.
+   */
+  async #recordHostActivation(
+    key: KeyRecord,
+    last5: string,
+    hardwareId: string,
+    hostKey: Buffer,
+    cert: { now: number; expiresAt: number; serial: string },
+  ): Promise<
+    | { refused: 'HOST_LIMIT_REACHED' | 'HOST_REACTIVATION_LIMIT_REACHED'; message: string }
+    | { refused: null; serial: string; expiresAt: number; hostsUsed: number }
+  > {
+    const hostLimit = key.limit ?? KMS_DEFAULTS.hostLimit;
+    const perHost = key.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
+    return this.#store.withHostActivation(key.id, async (tx) => {
+      const existing = await tx.findHost(key.id, hardwareId);
+      let activationCount = 1;
+      if (existing) {
+        const sameKeyPair = existing.hostPublicKey.equals(hostKey);
+        activationCount = existing.activationCount + (sameKeyPair ? 0 : 1);
+        if (activationCount > perHost) {
+          return {
+            refused: 'HOST_REACTIVATION_LIMIT_REACHED' as const,
+            message: `KMS host key ${last5} has been activated ${existing.activationCount} times on this host (limit ${perHost}); ask the publisher to raise it`,
+          };
+        }
+      } else {
+        const used = await tx.countHosts(key.id);
+        if (used >= hostLimit) {
+          return {
+            refused: 'HOST_LIMIT_REACHED' as const,
+            message: `KMS host key ${last5} has activated ${used} of ${hostLimit} hosts; ask the publisher to raise the limit or use another host key`,
+          };
+        }
+      }
+      await tx.saveHost({
+        keyId: key.id,
+        hardwareId,
+        hostPublicKey: hostKey,
+        activationCount,
+        firstActivatedAt: existing?.firstActivatedAt ?? cert.now,
+        lastActivatedAt: cert.now,
+        certificateSerial: cert.serial,
+        certificateExpiresAt: cert.expiresAt,
+      });
+      return { refused: null, serial: cert.serial, expiresAt: cert.expiresAt, hostsUsed: await tx.countHosts(key.id) };
+    });
+  }
+
+  #signer(): ShortSigningKey {
+    this.#shortKey ??= shortSigningKey(this.#root.privateKey);
+    return this.#shortKey;
+  }
+
+  /**
+   * Online MAK activation: the key and the installation ID (made from that key and the
+   * machine's hardware) in, a confirmation ID out — the same signed answer the phone flow
+   * gives. A new installation uses one activation; the same installation again uses none.
+   */
+  async activateInstallation(request: InstallationActivationRequest): Promise<InstallationActivation> {
+    const now = this.#clock.now();
+    const refuse = async (code: ConstructorParameters<typeof AuthorityError>[0], message: string, last5?: string) => {
+      await this.#store.audit({
+        at: now,
+        action: 'installation.activate.online',
+        result: code,
+        keyLast5: last5,
+        detail: message,
+      });
+      return new AuthorityError(code, message);
+    };
+    let parsed;
+    try {
+      parsed = parseKey(request.key);
+    } catch (err) {
+      if (err instanceof CoreError && (err.code === 'KEY_MALFORMED' || err.code === 'KEY_CHECKSUM_FAILED')) {
+        throw await refuse(err.code, err.message);
+      }
+      throw err;
+    }
+    const last5 = lastFiveOf(parsed);
+    if (parsed.type !== 'mak') {
+      throw await refuse(
+        'KEY_WRONG_TYPE',
+        `key ${last5} is a ${parsed.type} key; online installation activation takes a MAK`,
+        last5,
+      );
+    }
+    const iid = await this.#parseIid(request.installationId, (code, message) => refuse(code, message, last5));
+    if (iid.kind !== 'installation') {
+      throw await refuse(
+        'IID_INVALID',
+        "this is a KMS host's installation ID; activate the host with `volact host activate`",
+        last5,
+      );
+    }
+    if (!iid.keyRef.equals(keyRefOf(parsed)) || !installationProofValid(iid, proofKeyOf(parsed))) {
+      throw await refuse(
+        'IID_KEY_MISMATCH',
+        `the installation ID was not made with key ${last5}: read it again after installing this key`,
+        last5,
+      );
+    }
+    const key = await this.#store.findKeyByHash(keyedHash(this.#keyHashSecret, parsed.text));
+    if (!key) throw await refuse('KEY_NOT_FOUND', `MAK ${last5} was not minted by this authority`, last5);
+    if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `MAK ${last5} was revoked`, last5);
+    if (request.groupId !== undefined && !key.groupIds.includes(request.groupId.toLowerCase())) {
+      const group = await this.group(key.groupIds[0] as string);
+      throw await refuse('GROUP_MISMATCH', `MAK ${last5} activates ${group.name}, not this product`, last5);
+    }
+    return this.#completeInstallation(key, last5, iid, 'online', now);
+  }
+
+  /**
+   * Phone activation: the installation ID a machine read out becomes its confirmation ID. A
+   * product installation's MAK is used as online; a KMS host's certificate is signed into the
+   * confirmation and rebuilt by the host.
+   */
+  async confirm(installationIdText: string): Promise<Confirmation> {
+    const now = this.#clock.now();
+    const refuse = async (code: ConstructorParameters<typeof AuthorityError>[0], message: string, last5?: string) => {
+      await this.#store.audit({ at: now, action: 'confirm', result: code, keyLast5: last5, detail: message });
+      return new AuthorityError(code, message);
+    };
+    const iid = await this.#parseIid(installationIdText, refuse);
+    const candidates = await this.#store.findKeyByRef(iid.keyRef.toString('hex'));
+    const key = candidates.find((k) => {
+      const proofKey = k.proofKeySealed === null ? null : unseal(this.#keyHashSecret, k.proofKeySealed);
+      return proofKey !== null && installationProofValid(iid, proofKey);
+    });
+    if (!key) {
+      throw await refuse(
+        candidates.length ? 'IID_KEY_MISMATCH' : 'KEY_NOT_FOUND',
+        candidates.length
+          ? 'the installation ID does not check out against its key: read it out again'
+          : 'the installation ID names a key this authority never minted',
+      );
+    }
+    const last5 = key.last5;
+    if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `key ${last5} was revoked`, last5);
+    const groupIds = [...key.groupIds].sort();
+    if (!iid.groupsRef.equals(groupsRefOf(groupIds))) {
+      const names = (await Promise.all(groupIds.map((g) => this.group(g)))).map((g) => g.name);
+      throw await refuse(
+        'GROUP_MISMATCH',
+        `key ${last5} activates ${names.join(', ')}; the installation ID was made for other product groups`,
+        last5,
+      );
+    }
+    if (iid.kind === 'installation') {
+      if (key.type !== 'mak') {
+        throw await refuse(
+          'KEY_WRONG_TYPE',
+          `key ${last5} is a ${key.type} key; a product installation needs a MAK`,
+          last5,
+        );
+      }
+      return { kind: 'installation', ...(await this.#completeInstallation(key, last5, iid, 'phone', now)) };
+    }
+    if (key.type !== 'kms-host') {
+      throw await refuse('KEY_WRONG_TYPE', `key ${last5} is a ${key.type} key; a KMS host needs a kms-host key`, last5);
+    }
+    const issuedDay = dayOf(now);
+    const hostKeyRef = iid.hostKeyRef as Buffer;
+    const decision = await this.#recordHostActivation(
+      key,
+      last5,
+      `iid:${iid.hardwareRef.toString('hex')}`,
+      hostKeyRef,
+      {
+        now,
+        expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
+        serial: `phone-${issuedDay}`,
+      },
+    );
+    if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
+    const signature = signPhoneCertificate(
+      { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },
+      this.#signer(),
+    );
+    await this.#store.audit({
+      at: now,
+      action: 'confirm',
+      result: 'OK',
+      keyLast5: last5,
+      detail: `KMS host by phone, host ${decision.hostsUsed} of ${key.limit ?? KMS_DEFAULTS.hostLimit}`,
+    });
+    return {
+      kind: 'kms-host',
+      confirmationId: encodeConfirmationId(issuedDay, signature).text,
+      groups: (await Promise.all(groupIds.map((g) => this.group(g)))).map((g) => g.name),
+      hostsUsed: decision.hostsUsed,
+      hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
+      expiresAt: new Date(decision.expiresAt).toISOString(),
+    };
+  }
+
+  async #parseIid(
+    text: string,
+    refuse: (code: 'IID_INVALID', message: string) => Promise<AuthorityError>,
+  ): Promise<InstallationId> {
+    try {
+      return parseInstallationId(text);
+    } catch (err) {
+      if (err instanceof CoreError) throw await refuse('IID_INVALID', err.message);
+      throw err;
+    }
+  }
+
+  async #completeInstallation(
+    key: KeyRecord,
+    last5: string,
+    iid: InstallationId,
+    channel: 'online' | 'phone',
+    now: number,
+  ): Promise<InstallationActivation> {
+    const outcome = await this.#enqueueInstallation(key.id, last5, {
+      hardwareRef: iid.hardwareRef.toString('hex'),
+      installationId: iid.text,
+      channel,
+      at: now,
+    });
+    if (outcome.outcome === 'limit') {
+      // The decision's audit row was written with it.
+      throw new AuthorityError(
+        'MAK_LIMIT_REACHED',
+        `MAK ${last5} has used all ${outcome.limit} of its activations; ask the publisher to raise its limit (\`volact authority key raise\`)`,
+      );
+    }
+    const group = await this.group(key.groupIds[0] as string);
+    return {
+      confirmationId: confirmInstallation(iid, group.id, dayOf(now), this.#signer()).text,
+      method: 'mak',
+      group: group.name,
+      used: outcome.used,
+      limit: outcome.limit,
+      again: outcome.outcome === 'existing',
+    };
+  }
+
+  /**
+   * Concurrent activations of one key share a transaction: requests that arrive while the
+   * key's previous batch is in the database wait for the next one (at most 500 per batch).
+   * One row-lock hold per batch instead of per request; the decision stays exact.
+   */
+  #enqueueInstallation(keyId: string, last5: string, request: InstallationRequest): Promise<InstallationOutcome> {
+    return new Promise((resolve, reject) => {
+      let pending = this.#pendingInstallations.get(keyId);
+      if (!pending) {
+        pending = { last5, items: [] };
+        this.#pendingInstallations.set(keyId, pending);
+        if (!this.#batchInFlight.has(keyId)) setImmediate(() => void this.#flushInstallations(keyId));
+      }
+      pending.items.push({ request, settle: (o) => (o instanceof Error ? reject(o) : resolve(o)) });
+    });
+  }
+
+  async #flushInstallations(keyId: string): Promise<void> {
+    const pending = this.#pendingInstallations.get(keyId);
+    if (!pending) return;
+    const batch = pending.items.splice(0, 500);
+    if (pending.items.length === 0) this.#pendingInstallations.delete(keyId);
+    this.#batchInFlight.add(keyId);
+    try {
+      const outcomes = await this.#store.activateInstallations(
+        keyId,
+        pending.last5,
+        batch.map((b) => b.request),
+      );
+      batch.forEach((b, i) => b.settle(outcomes[i] as InstallationOutcome));
+    } catch (err) {
+      for (const b of batch) b.settle(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.#batchInFlight.delete(keyId);
+      if (this.#pendingInstallations.has(keyId)) void this.#flushInstallations(keyId);
+    }
+  }
+
   /** A minted key by its text: parse errors and unknown keys become AuthorityErrors. */
   async #key(text: string): Promise<{ record: KeyRecord; last5: string }> {
     let parsed;
@@ -417,41 +739,65 @@ export class Authority {
   /** What a key may do and has done: limit, used, remaining, and each activation. */
   async showKey(text: string): Promise<KeyReport> {
     const { record, last5 } = await this.#key(text);
-    const hosts = await this.#store.listHosts(record.id);
     const groups = await Promise.all(record.groupIds.map((id) => this.group(id)));
-    const limit = record.hostLimit ?? KMS_DEFAULTS.hostLimit;
-    return {
+    const base = {
       key: last5,
       keyId: record.id,
       type: record.type,
+      group: groups[0]?.name ?? '',
       groups: groups.map((g) => g.name),
+      revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt).toISOString(),
+    };
+    const iso = (ms: number) => new Date(ms).toISOString();
+    if (record.type === 'mak') {
+      const limit = record.limit ?? 0;
+      const installations = await this.#store.listInstallations(record.id);
+      return {
+        ...base,
+        limit,
+        used: record.used,
+        remaining: Math.max(0, limit - record.used),
+        activationsPerHost: null,
+        activations: installations.map((i) => ({
+          installationId: i.installationId,
+          channel: i.channel,
+          activationCount: i.activationCount,
+          firstActivatedAt: iso(i.firstActivatedAt),
+          lastActivatedAt: iso(i.lastActivatedAt),
+        })),
+      };
+    }
+    const hosts = await this.#store.listHosts(record.id);
+    const limit = record.limit ?? KMS_DEFAULTS.hostLimit;
+    return {
+      ...base,
       limit,
       used: hosts.length,
       remaining: Math.max(0, limit - hosts.length),
       activationsPerHost: record.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost,
-      revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt).toISOString(),
       activations: hosts.map((h) => ({
         hardwareId: h.hardwareId,
         activationCount: h.activationCount,
-        firstActivatedAt: new Date(h.firstActivatedAt).toISOString(),
-        lastActivatedAt: new Date(h.lastActivatedAt).toISOString(),
+        firstActivatedAt: iso(h.firstActivatedAt),
+        lastActivatedAt: iso(h.lastActivatedAt),
         certificateSerial: h.certificateSerial,
-        certificateExpiresAt: new Date(h.certificateExpiresAt).toISOString(),
+        certificateExpiresAt: iso(h.certificateExpiresAt),
       })),
     };
   }
 
-  /** Sets how many hosts a KMS host key may activate (the reference: "raise the limit by calling"). */
+  /** Sets how many hosts or installations a key may activate (the reference: "raise the limit by calling"). */
   async setKeyLimit(text: string, limit: number): Promise<KeyReport> {
     const { record, last5 } = await this.#key(text);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
-      throw new AuthorityError('REQUEST_INVALID', `the limit must be a whole number from 1 to 100000, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000) {
+      throw new AuthorityError('REQUEST_INVALID', `the limit must be a whole number from 1 to 10000000, got ${limit}`);
     }
-    if (!(await this.#store.setHostLimit(record.id, limit))) {
-      const used = (await this.#store.listHosts(record.id)).length;
+    if (!(await this.#store.setLimit(record.id, limit))) {
+      const used =
+        record.type === 'mak' ? (await this.#key(text)).record.used : (await this.#store.listHosts(record.id)).length;
       throw new AuthorityError(
         'KEY_LIMIT_BELOW_USED',
-        `key ${last5} has activated ${used} hosts; the limit cannot go below that`,
+        `key ${last5} has made ${used} activations; the limit cannot go below that`,
       );
     }
     await this.#store.audit({

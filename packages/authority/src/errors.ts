@@ -16,6 +16,17 @@ export const authorityErrors = {
   KEY_NOT_FOUND: { status: 404, meaning: 'the key is well-formed but this authority never minted it' },
   KEY_REVOKED: { status: 403, meaning: 'the key was revoked by the publisher' },
   KEY_LIMIT_BELOW_USED: { status: 409, meaning: 'a key limit cannot go below the activations already made' },
+  MAK_LIMIT_REACHED: {
+    status: 403,
+    meaning: 'the MAK has activated as many installations as it may; nothing was used (raise the limit)',
+  },
+  IID_INVALID: {
+    status: 400,
+    meaning:
+      'the installation ID is malformed: wrong digit count, a group failing its check digit (named), or not a volact IID',
+  },
+  IID_KEY_MISMATCH: { status: 400, meaning: 'the installation ID was not made with this key (or was misread)' },
+  GROUP_MISMATCH: { status: 403, meaning: "the key activates another product group than the installation's" },
   HOST_LIMIT_REACHED: { status: 403, meaning: 'the KMS host key has activated as many hosts as it may' },
   HOST_REACTIVATION_LIMIT_REACHED: {
     status: 403,

@@ -14,6 +14,15 @@ const hostActivationBody = z
   })
   .strict();
 
+const installationActivationBody = z
+  .object({
+    key: z.string().max(64),
+    installationId: z.string().max(400),
+    groupId: z.string().max(64).optional(),
+  })
+  .strict();
+const confirmationBody = z.object({ installationId: z.string().max(400) }).strict();
+
 const keyBody = z.object({ key: z.string().max(64) }).strict();
 const limitBody = z.object({ key: z.string().max(64), limit: z.number().int() }).strict();
 
@@ -127,6 +136,29 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       hostLimit: result.hostLimit,
       groups: result.groups.map((g) => ({ id: g.id, name: g.name, kind: g.kind, threshold: g.threshold })),
     });
+  });
+
+  // Online MAK activation: the key and the installation ID in, a confirmation ID out.
+  app.post('/v1/activations', async (request, reply) => {
+    limit(bySource, request.ip, `from ${request.ip}`);
+    const body = parseBody(installationActivationBody, request.body);
+    limit(byKey, body.key.trim().toUpperCase(), 'for this key');
+    const result = await authority.activateInstallation({
+      key: body.key,
+      installationId: body.installationId,
+      ...(body.groupId === undefined ? {} : { groupId: body.groupId }),
+    });
+    return reply.status(result.again ? 200 : 201).send(result);
+  });
+
+  // Phone activation (the operator's or an offline web form's call): installation ID in,
+  // confirmation ID out. Anonymous like the reference's phone line, rate-limited per address and key.
+  app.post('/v1/confirmations', async (request, reply) => {
+    limit(bySource, request.ip, `from ${request.ip}`);
+    const body = parseBody(confirmationBody, request.body);
+    limit(byKey, `iid:${body.installationId.replace(/\D/g, '').slice(0, 20)}`, 'for this key');
+    const result = await authority.confirm(body.installationId);
+    return reply.status(201).send(result);
   });
 
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>

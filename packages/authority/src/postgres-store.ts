@@ -1,7 +1,17 @@
 import pg from 'pg';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
-import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
+import { auditDetail, auditResult } from './store.js';
+import type {
+  AuditEntry,
+  AuthorityStore,
+  HostActivationRecord,
+  HostActivationTx,
+  InstallationOutcome,
+  InstallationRecord,
+  InstallationRequest,
+  KeyRecord,
+} from './store.js';
 
 /**
  * Schema migrations, applied in order at first use under an advisory lock, so that several
@@ -27,6 +37,15 @@ const MIGRATIONS: string[] = [
    CREATE TABLE audit_log (
      id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, action TEXT NOT NULL,
      result TEXT NOT NULL, key_last5 TEXT, detail TEXT);`,
+  `ALTER TABLE product_keys ADD COLUMN key_ref TEXT;
+   ALTER TABLE product_keys ADD COLUMN proof_key_sealed TEXT;
+   ALTER TABLE product_keys ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX product_keys_ref ON product_keys (key_ref);
+   CREATE TABLE installations (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), hardware_ref TEXT NOT NULL,
+     installation_id TEXT NOT NULL, channel TEXT NOT NULL, activation_count INTEGER NOT NULL,
+     first_activated_at BIGINT NOT NULL, last_activated_at BIGINT NOT NULL,
+     PRIMARY KEY (key_id, hardware_ref));`,
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */
@@ -54,6 +73,39 @@ const toHost = (r: HostRow): HostActivationRecord => ({
   certificateSerial: r.certificate_serial,
   certificateExpiresAt: Number(r.certificate_expires_at),
 });
+
+interface KeyRow {
+  id: string;
+  key_hash: string;
+  type: string;
+  last5: string;
+  host_limit: number | null;
+  activations_per_host: number | null;
+  created_at: string;
+  revoked_at: string | null;
+  group_ids: string[] | null;
+  key_ref: string | null;
+  proof_key_sealed: string | null;
+  used: number;
+}
+
+const toKey = (r: KeyRow): KeyRecord => ({
+  id: r.id,
+  keyHash: r.key_hash,
+  type: r.type as KeyType,
+  last5: r.last5,
+  groupIds: r.group_ids ?? [],
+  limit: r.host_limit,
+  activationsPerHost: r.activations_per_host,
+  createdAt: Number(r.created_at),
+  revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  keyRef: r.key_ref,
+  proofKeySealed: r.proof_key_sealed,
+  used: r.used,
+});
+
+const KEY_SELECT = `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
+  FROM product_keys k`;
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -137,17 +189,21 @@ export class PostgresAuthorityStore implements AuthorityStore {
   async addKey(record: KeyRecord): Promise<void> {
     await this.#transaction(async (client) => {
       await client.query(
-        `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at,
+           revoked_at, key_ref, proof_key_sealed, used)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           record.id,
           record.keyHash,
           record.type,
           record.last5,
-          record.hostLimit,
+          record.limit,
           record.activationsPerHost,
           record.createdAt,
           record.revokedAt,
+          record.keyRef,
+          record.proofKeySealed,
+          record.used,
         ],
       );
       for (const g of record.groupIds) {
@@ -157,34 +213,111 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
+    const { rows } = await this.#query<KeyRow>(`${KEY_SELECT} WHERE key_hash = $1`, [keyHash]);
+    return rows[0] && toKey(rows[0]);
+  }
+
+  async findKeyByRef(keyRef: string): Promise<KeyRecord[]> {
+    const { rows } = await this.#query<KeyRow>(`${KEY_SELECT} WHERE key_ref = $1`, [keyRef]);
+    return rows.map(toKey);
+  }
+
+  async listInstallations(keyId: string): Promise<InstallationRecord[]> {
     const { rows } = await this.#query<{
-      id: string;
-      key_hash: string;
-      type: string;
-      last5: string;
-      host_limit: number | null;
-      activations_per_host: number | null;
-      created_at: string;
-      revoked_at: string | null;
-      group_ids: string[] | null;
-    }>(
-      `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
-       FROM product_keys k WHERE key_hash = $1`,
-      [keyHash],
-    );
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      id: r.id,
-      keyHash: r.key_hash,
-      type: r.type as KeyType,
-      last5: r.last5,
-      groupIds: r.group_ids ?? [],
-      hostLimit: r.host_limit,
-      activationsPerHost: r.activations_per_host,
-      createdAt: Number(r.created_at),
-      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
-    };
+      hardware_ref: string;
+      installation_id: string;
+      channel: string;
+      activation_count: number;
+      first_activated_at: string;
+      last_activated_at: string;
+    }>('SELECT * FROM installations WHERE key_id = $1 ORDER BY first_activated_at, hardware_ref', [keyId]);
+    return rows.map((r) => ({
+      hardwareRef: r.hardware_ref,
+      installationId: r.installation_id,
+      channel: r.channel,
+      activationCount: r.activation_count,
+      firstActivatedAt: Number(r.first_activated_at),
+      lastActivatedAt: Number(r.last_activated_at),
+    }));
+  }
+
+  /**
+   * One transaction per batch: lock the key's row, read which installations exist, admit new
+   * ones while activations remain, write them with one INSERT and the new count with one
+   * UPDATE. A batch costs one row-lock hold however many requests it carries, which is what
+   * lifts a hot key above one-transaction-per-activation.
+   */
+  async activateInstallations(
+    keyId: string,
+    keyLast5: string,
+    requests: readonly InstallationRequest[],
+  ): Promise<InstallationOutcome[]> {
+    return this.#transaction(async (client) => {
+      const key = (
+        await client.query<{ host_limit: number; used: number }>(
+          'SELECT host_limit, used FROM product_keys WHERE id = $1 FOR UPDATE',
+          [keyId],
+        )
+      ).rows[0];
+      if (!key) throw new AuthorityError('KEY_NOT_FOUND', 'the key was removed');
+      const refs = requests.map((r) => r.hardwareRef);
+      const existing = new Set(
+        (
+          await client.query<{ hardware_ref: string }>(
+            'SELECT hardware_ref FROM installations WHERE key_id = $1 AND hardware_ref = ANY($2::text[])',
+            [keyId, refs],
+          )
+        ).rows.map((r) => r.hardware_ref),
+      );
+      let used = key.used;
+      const admitted: InstallationRequest[] = [];
+      const repeated: InstallationRequest[] = [];
+      const outcomes = requests.map((r): InstallationOutcome => {
+        if (existing.has(r.hardwareRef)) {
+          repeated.push(r);
+          return { outcome: 'existing', used, limit: key.host_limit };
+        }
+        if (used >= key.host_limit) return { outcome: 'limit', used, limit: key.host_limit };
+        existing.add(r.hardwareRef);
+        admitted.push(r);
+        used++;
+        return { outcome: 'new', used, limit: key.host_limit };
+      });
+      if (admitted.length > 0) {
+        await client.query(
+          `INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
+             first_activated_at, last_activated_at)
+           SELECT $1, h, i, c, 1, a, a FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(h, i, c, a)`,
+          [
+            keyId,
+            admitted.map((r) => r.hardwareRef),
+            admitted.map((r) => r.installationId),
+            admitted.map((r) => r.channel),
+            admitted.map((r) => r.at),
+          ],
+        );
+        await client.query('UPDATE product_keys SET used = $2 WHERE id = $1', [keyId, used]);
+      }
+      if (repeated.length > 0) {
+        await client.query(
+          `UPDATE installations SET activation_count = activation_count + 1, last_activated_at = $3
+           WHERE key_id = $1 AND hardware_ref = ANY($2::text[])`,
+          [keyId, repeated.map((r) => r.hardwareRef), Math.max(...repeated.map((r) => r.at))],
+        );
+      }
+      await client.query(
+        `INSERT INTO audit_log (at, action, result, key_last5, detail)
+         SELECT a, n, r, $1, d FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(a, n, r, d)`,
+        [
+          keyLast5,
+          requests.map((r) => r.at),
+          requests.map((r) => `installation.activate.${r.channel}`),
+          outcomes.map(auditResult),
+          outcomes.map((o, i) => auditDetail(requests[i] as InstallationRequest, o)),
+        ],
+      );
+      return outcomes;
+    });
   }
 
   async listHosts(keyId: string): Promise<HostActivationRecord[]> {
@@ -212,15 +345,17 @@ export class PostgresAuthorityStore implements AuthorityStore {
     }
   }
 
-  async setHostLimit(keyId: string, limit: number): Promise<boolean> {
-    // Under the key's row lock, like an activation: the count of hosts cannot move meanwhile.
+  async setLimit(keyId: string, limit: number): Promise<boolean> {
+    // Under the key's row lock, like an activation: the counts cannot move meanwhile.
     return this.#transaction(async (client) => {
-      await client.query('SELECT id FROM product_keys WHERE id = $1 FOR UPDATE', [keyId]);
+      const used = (
+        await client.query<{ used: number }>('SELECT used FROM product_keys WHERE id = $1 FOR UPDATE', [keyId])
+      ).rows[0]?.used;
       const { rows } = await client.query<{ n: string }>(
         'SELECT count(*) AS n FROM host_activations WHERE key_id = $1',
         [keyId],
       );
-      if (Number(rows[0]?.n ?? 0) > limit) return false;
+      if (Number(rows[0]?.n ?? 0) > limit || (used ?? 0) > limit) return false;
       await client.query('UPDATE product_keys SET host_limit = $1 WHERE id = $2', [limit, keyId]);
       return true;
     });

@@ -1,7 +1,17 @@
 import Database from 'better-sqlite3';
 import { applyMigrations, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
-import type { AuditEntry, AuthorityStore, HostActivationRecord, HostActivationTx, KeyRecord } from './store.js';
+import type {
+  AuditEntry,
+  AuthorityStore,
+  HostActivationRecord,
+  HostActivationTx,
+  InstallationOutcome,
+  InstallationRecord,
+  InstallationRequest,
+  KeyRecord,
+} from './store.js';
+import { auditDetail, auditResult } from './store.js';
 
 /** Schema migrations, applied in order at open; the applied version is kept in user_version. */
 const MIGRATIONS: string[] = [
@@ -23,6 +33,15 @@ const MIGRATIONS: string[] = [
    CREATE TABLE audit_log (
      id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, action TEXT NOT NULL,
      result TEXT NOT NULL, key_last5 TEXT, detail TEXT);`,
+  `ALTER TABLE product_keys ADD COLUMN key_ref TEXT;
+   ALTER TABLE product_keys ADD COLUMN proof_key_sealed TEXT;
+   ALTER TABLE product_keys ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX product_keys_ref ON product_keys (key_ref);
+   CREATE TABLE installations (
+     key_id TEXT NOT NULL REFERENCES product_keys(id), hardware_ref TEXT NOT NULL,
+     installation_id TEXT NOT NULL, channel TEXT NOT NULL, activation_count INTEGER NOT NULL,
+     first_activated_at INTEGER NOT NULL, last_activated_at INTEGER NOT NULL,
+     PRIMARY KEY (key_id, hardware_ref));`,
 ];
 
 interface GroupRow {
@@ -41,6 +60,17 @@ interface KeyRow {
   created_at: number;
   revoked_at: number | null;
   group_ids: string | null;
+  key_ref: string | null;
+  proof_key_sealed: string | null;
+  used: number;
+}
+interface InstallationRow {
+  hardware_ref: string;
+  installation_id: string;
+  channel: string;
+  activation_count: number;
+  first_activated_at: number;
+  last_activated_at: number;
 }
 interface HostRow {
   key_id: string;
@@ -59,6 +89,30 @@ const toGroup = (r: GroupRow): ProductGroup => ({
   kind: r.kind as GroupKind,
   threshold: r.threshold,
 });
+const toKey = (row: KeyRow): KeyRecord => ({
+  id: row.id,
+  keyHash: row.key_hash,
+  type: row.type as KeyType,
+  last5: row.last5,
+  groupIds: row.group_ids ? row.group_ids.split(',') : [],
+  limit: row.host_limit,
+  activationsPerHost: row.activations_per_host,
+  createdAt: row.created_at,
+  revokedAt: row.revoked_at,
+  keyRef: row.key_ref,
+  proofKeySealed: row.proof_key_sealed,
+  used: row.used,
+});
+const toInstallation = (r: InstallationRow): InstallationRecord => ({
+  hardwareRef: r.hardware_ref,
+  installationId: r.installation_id,
+  channel: r.channel,
+  activationCount: r.activation_count,
+  firstActivatedAt: r.first_activated_at,
+  lastActivatedAt: r.last_activated_at,
+});
+const KEY_SELECT = `SELECT k.*, (SELECT group_concat(group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
+  FROM product_keys k`;
 const toHost = (r: HostRow): HostActivationRecord => ({
   keyId: r.key_id,
   hardwareId: r.hardware_id,
@@ -122,18 +176,22 @@ export class SqliteAuthorityStore implements AuthorityStore {
       this.#db.transaction(() => {
         this.#db
           .prepare(
-            `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at, revoked_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at,
+               revoked_at, key_ref, proof_key_sealed, used)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             record.id,
             record.keyHash,
             record.type,
             record.last5,
-            record.hostLimit,
+            record.limit,
             record.activationsPerHost,
             record.createdAt,
             record.revokedAt,
+            record.keyRef,
+            record.proofKeySealed,
+            record.used,
           );
         const link = this.#db.prepare('INSERT INTO key_groups (key_id, group_id) VALUES (?, ?)');
         for (const g of record.groupIds) link.run(record.id, g);
@@ -142,24 +200,65 @@ export class SqliteAuthorityStore implements AuthorityStore {
   }
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
-    const row = this.#db
-      .prepare(
-        `SELECT k.*, (SELECT group_concat(group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
-         FROM product_keys k WHERE key_hash = ?`,
-      )
-      .get(keyHash) as KeyRow | undefined;
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      keyHash: row.key_hash,
-      type: row.type as KeyType,
-      last5: row.last5,
-      groupIds: row.group_ids ? row.group_ids.split(',') : [],
-      hostLimit: row.host_limit,
-      activationsPerHost: row.activations_per_host,
-      createdAt: row.created_at,
-      revokedAt: row.revoked_at,
-    };
+    const row = this.#db.prepare(`${KEY_SELECT} WHERE key_hash = ?`).get(keyHash) as KeyRow | undefined;
+    return row && toKey(row);
+  }
+
+  async findKeyByRef(keyRef: string): Promise<KeyRecord[]> {
+    return (this.#db.prepare(`${KEY_SELECT} WHERE key_ref = ?`).all(keyRef) as KeyRow[]).map(toKey);
+  }
+
+  async listInstallations(keyId: string): Promise<InstallationRecord[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM installations WHERE key_id = ? ORDER BY first_activated_at, hardware_ref')
+      .all(keyId) as InstallationRow[];
+    return rows.map(toInstallation);
+  }
+
+  activateInstallations(
+    keyId: string,
+    keyLast5: string,
+    requests: readonly InstallationRequest[],
+  ): Promise<InstallationOutcome[]> {
+    return this.#serial(async () => {
+      const db = this.#db;
+      return db
+        .transaction(() => {
+          const key = db.prepare('SELECT host_limit, used FROM product_keys WHERE id = ?').get(keyId) as
+            { host_limit: number; used: number } | undefined;
+          if (!key) throw new AuthorityError('KEY_NOT_FOUND', 'the key was removed');
+          const find = db.prepare('SELECT 1 FROM installations WHERE key_id = ? AND hardware_ref = ?');
+          const again = db.prepare(
+            `UPDATE installations SET activation_count = activation_count + 1, last_activated_at = ?
+           WHERE key_id = ? AND hardware_ref = ?`,
+          );
+          const insert = db.prepare(
+            `INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
+             first_activated_at, last_activated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+          );
+          let used = key.used;
+          const outcomes = requests.map((r): InstallationOutcome => {
+            if (find.get(keyId, r.hardwareRef)) {
+              again.run(r.at, keyId, r.hardwareRef);
+              return { outcome: 'existing', used, limit: key.host_limit };
+            }
+            if (used >= key.host_limit) return { outcome: 'limit', used, limit: key.host_limit };
+            insert.run(keyId, r.hardwareRef, r.installationId, r.channel, r.at, r.at);
+            used++;
+            return { outcome: 'new', used, limit: key.host_limit };
+          });
+          db.prepare('UPDATE product_keys SET used = ? WHERE id = ?').run(used, keyId);
+          const audit = db.prepare(
+            'INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)',
+          );
+          outcomes.forEach((o, i) => {
+            const r = requests[i] as InstallationRequest;
+            audit.run(r.at, `installation.activate.${r.channel}`, auditResult(o), keyLast5, auditDetail(r, o));
+          });
+          return outcomes;
+        })
+        .immediate();
+    });
   }
 
   async listHosts(keyId: string): Promise<HostActivationRecord[]> {
@@ -169,15 +268,15 @@ export class SqliteAuthorityStore implements AuthorityStore {
     return rows.map(toHost);
   }
 
-  setHostLimit(keyId: string, limit: number): Promise<boolean> {
+  setLimit(keyId: string, limit: number): Promise<boolean> {
     return this.#serial(async () => {
-      // One statement: the check against the hosts in use and the update cannot interleave.
+      // One statement: the check against the activations made and the update cannot interleave.
       const r = this.#db
         .prepare(
           `UPDATE product_keys SET host_limit = ? WHERE id = ?
-             AND ? >= (SELECT count(*) FROM host_activations WHERE key_id = ?)`,
+             AND ? >= (SELECT count(*) FROM host_activations WHERE key_id = ?) AND ? >= used`,
         )
-        .run(limit, keyId, limit, keyId);
+        .run(limit, keyId, limit, keyId, limit);
       return r.changes === 1;
     });
   }

@@ -59,10 +59,13 @@ function keyRecord(groupIds: string[], overrides: Partial<KeyRecord> = {}): KeyR
     type: 'kms-host',
     last5: '…ABCDE',
     groupIds,
-    hostLimit: 6,
+    limit: 6,
     activationsPerHost: 10,
     createdAt: 1_700_000_000_000,
     revokedAt: null,
+    keyRef: randomBytes(8).toString('hex'),
+    proofKeySealed: null,
+    used: 0,
     ...overrides,
   };
 }
@@ -158,20 +161,61 @@ describe.each(engines)('authority store: %s', (name, database) => {
     const { store } = await open();
     const g = randomGuid();
     await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
-    const key = keyRecord([g], { hostLimit: 2 });
+    const key = keyRecord([g], { limit: 2 });
     await store.addKey(key);
     for (const hw of ['a', 'b']) {
       await store.withHostActivation(key.id, (tx) => tx.saveHost(hostRecord(key.id, hw)));
     }
-    expect(await store.setHostLimit(key.id, 1)).toBe(false);
-    expect((await store.findKeyByHash(key.keyHash))?.hostLimit).toBe(2);
-    expect(await store.setHostLimit(key.id, 2)).toBe(true);
-    expect(await store.setHostLimit(key.id, 9)).toBe(true);
-    expect((await store.findKeyByHash(key.keyHash))?.hostLimit).toBe(9);
+    expect(await store.setLimit(key.id, 1)).toBe(false);
+    expect((await store.findKeyByHash(key.keyHash))?.limit).toBe(2);
+    expect(await store.setLimit(key.id, 2)).toBe(true);
+    expect(await store.setLimit(key.id, 9)).toBe(true);
+    expect((await store.findKeyByHash(key.keyHash))?.limit).toBe(9);
     await store.revokeKey(key.id, 100);
     await store.revokeKey(key.id, 200);
     expect((await store.findKeyByHash(key.keyHash))?.revokedAt).toBe(100);
     expect((await store.listHosts(key.id)).length).toBe(2);
+  });
+
+  it('decides a batch of installations in order: new ones up to the limit, the same one again free', async () => {
+    const { store } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g], { type: 'mak', limit: 2 });
+    await store.addKey(key);
+    const req = (hw: string, at = 10) => ({
+      hardwareRef: hw,
+      installationId: `iid-${hw}`,
+      channel: 'online' as const,
+      at,
+    });
+    const outcomes = await store.activateInstallations(key.id, '…ABCDE', [req('a'), req('a'), req('b'), req('c')]);
+    expect(outcomes.map((o) => `${o.outcome}:${o.used}/${o.limit}`)).toEqual([
+      'new:1/2',
+      'existing:1/2',
+      'new:2/2',
+      'limit:2/2',
+    ]);
+    expect((await store.activateInstallations(key.id, '…ABCDE', [req('b', 20)]))[0]?.outcome).toBe('existing');
+    expect((await store.activateInstallations(key.id, '…ABCDE', [req('d')]))[0]?.outcome).toBe('limit');
+    const rows = await store.listInstallations(key.id);
+    expect(rows.map((r) => [r.hardwareRef, r.activationCount])).toEqual([
+      ['a', 2],
+      ['b', 2],
+    ]);
+    expect(rows[1]?.lastActivatedAt).toBe(20);
+    expect((await store.findKeyByHash(key.keyHash))?.used).toBe(2);
+    expect(await store.setLimit(key.id, 1)).toBe(false);
+    expect(await store.setLimit(key.id, 3)).toBe(true);
+    expect((await store.activateInstallations(key.id, '…ABCDE', [req('d')]))[0]).toEqual({
+      outcome: 'new',
+      used: 3,
+      limit: 3,
+    });
+    expect((await store.findKeyByRef(key.keyRef as string)).map((k) => k.id)).toEqual([key.id]);
+    const audit = await store.recentAudit(20);
+    expect(audit.filter((a) => a.result === 'MAK_LIMIT_REACHED').length).toBe(2);
+    expect(audit.filter((a) => a.action === 'installation.activate.online').length).toBe(7);
   });
 
   it('keeps the audit log, newest first', async () => {

@@ -13,7 +13,10 @@ export type Run = <T extends object>(
 export const run: Run =
   (action) =>
   async (...args: unknown[]) => {
-    const positional = args.filter((a): a is string => typeof a === 'string');
+    // A variadic argument (digit groups typed with spaces) arrives as an array: spread it.
+    const positional = args.flatMap((a) =>
+      typeof a === 'string' ? [a] : Array.isArray(a) ? a.filter((x): x is string => typeof x === 'string') : [],
+    );
     const options = (args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a) && !('parent' in a)) ??
       {}) as Parameters<typeof action>[0];
     try {

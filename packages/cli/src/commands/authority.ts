@@ -125,8 +125,9 @@ export function registerAuthority(program: Command, run: Run): void {
     .description('mint a key; secret keys are shown once and stored only as a keyed hash')
     .addOption(dataDirOption())
     .addOption(dbOption())
-    .requiredOption('--type <type>', 'key type: kms-host')
-    .requiredOption('--group <names>', 'product group(s), comma-separated')
+    .requiredOption('--type <type>', 'key type: kms-host or mak')
+    .requiredOption('--group <names>', 'product group(s), comma-separated (one for a MAK)')
+    .option('--limit <n>', 'installations a MAK may activate')
     .option('--hosts <n>', 'hosts a KMS host key may activate', '6')
     .option('--activations-per-host <n>', 'times each host may activate it', '10')
     .option('--json', 'print JSON')
@@ -138,25 +139,33 @@ export function registerAuthority(program: Command, run: Run): void {
           type: string;
           group: string;
           hosts: string;
+          limit?: string;
           activationsPerHost: string;
           json?: boolean;
         }) => {
-          if (o.type !== 'kms-host')
-            throw new CliError(
-              'OPTION_INVALID',
-              `--type must be kms-host (other key types come later), got "${o.type}"`,
-            );
+          if (o.type !== 'kms-host' && o.type !== 'mak')
+            throw new CliError('OPTION_INVALID', `--type must be kms-host or mak, got "${o.type}"`);
+          if (o.type === 'mak' && o.limit === undefined)
+            throw new CliError('OPTION_INVALID', 'a MAK needs --limit N (how many installations it may activate)');
+          const groups = o.group
+            .split(',')
+            .map((g) => g.trim())
+            .filter(Boolean);
           const a = Authority.open(o.dataDir, storeOption(o));
           try {
-            const minted = await a.mintKey({
-              type: 'kms-host',
-              groups: o.group
-                .split(',')
-                .map((g) => g.trim())
-                .filter(Boolean),
-              hosts: parseIntOption(o.hosts, '--hosts', 1, 100_000),
-              activationsPerHost: parseIntOption(o.activationsPerHost, '--activations-per-host', 1, 100_000),
-            });
+            const minted =
+              o.type === 'mak'
+                ? await a.mintKey({
+                    type: 'mak',
+                    groups,
+                    limit: parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000),
+                  })
+                : await a.mintKey({
+                    type: 'kms-host',
+                    groups,
+                    hosts: parseIntOption(o.hosts, '--hosts', 1, 100_000),
+                    activationsPerHost: parseIntOption(o.activationsPerHost, '--activations-per-host', 1, 100_000),
+                  });
             if (o.json) printJson(minted);
             else console.log(minted.key);
           } finally {
@@ -169,10 +178,13 @@ export function registerAuthority(program: Command, run: Run): void {
   const keyReport = (r: KeyReport) =>
     [
       `key ${r.key} (${r.type}) for ${r.groups.join(', ')}${r.revokedAt ? `, REVOKED ${r.revokedAt}` : ''}`,
-      `hosts: limit ${r.limit}, used ${r.used}, remaining ${r.remaining} (each host may activate ${r.activationsPerHost} times)`,
-      ...r.activations.map(
-        (a) =>
-          `  ${a.hardwareId}: ${a.activationCount} activation(s), last ${a.lastActivatedAt}, certificate until ${a.certificateExpiresAt}`,
+      r.type === 'mak'
+        ? `installations: limit ${r.limit}, used ${r.used}, remaining ${r.remaining}`
+        : `hosts: limit ${r.limit}, used ${r.used}, remaining ${r.remaining} (each host may activate ${r.activationsPerHost} times)`,
+      ...r.activations.map((a) =>
+        'hardwareId' in a
+          ? `  ${a.hardwareId}: ${a.activationCount} activation(s), last ${a.lastActivatedAt}, certificate until ${a.certificateExpiresAt}`
+          : `  ${a.installationId} (${a.channel}): ${a.activationCount} activation(s), last ${a.lastActivatedAt}`,
       ),
     ].join('\n');
   const keyAction = (act: (a: Authority, key: string, o: { limit?: string }) => Promise<KeyReport>) =>
@@ -201,13 +213,40 @@ export function registerAuthority(program: Command, run: Run): void {
   }
   key
     .command('raise')
-    .description('set how many hosts a KMS host key may activate (not below those already activated)')
+    .description('set how many hosts (KMS host key) or installations (MAK) a key may activate, not below those made')
     .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
     .addOption(dataDirOption())
     .addOption(dbOption())
     .requiredOption('--limit <n>', 'the new limit')
     .option('--json', 'print JSON')
-    .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 100_000))));
+    .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000))));
+
+  authority
+    .command('confirm')
+    .description('turn an installation ID read out by phone into its confirmation ID (MAK or KMS host key)')
+    .argument('<installation-id...>', 'the digit groups, with or without dashes')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { dataDir: string; db?: string; json?: boolean }, ...iid: string[]) => {
+        const a = Authority.open(o.dataDir, storeOption(o));
+        try {
+          const c = await a.confirm(iid.join(' '));
+          if (o.json) printJson(c);
+          else {
+            console.log(c.confirmationId);
+            process.stderr.write(
+              c.kind === 'installation'
+                ? `${c.group}: ${c.again ? 'installation activated before, nothing used' : 'one activation used'}; ${c.used} of ${c.limit}\n`
+                : `KMS host for ${c.groups.join(', ')}: host ${c.hostsUsed} of ${c.hostLimit}, certificate until ${c.expiresAt}\n`,
+            );
+          }
+        } finally {
+          await a.close();
+        }
+      }),
+    );
 
   authority
     .command('serve')
