@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CliError } from './output.js';
 
@@ -44,4 +45,13 @@ export function parseHardwareId(text: string): string {
     throw new CliError('OPTION_INVALID', `--hardware-id must be 1-128 letters, digits or ._:- characters`);
   }
   return text;
+}
+
+/** Reads a product.json (as exported by `volact authority product-config`) as JSON; validated by its user. */
+export function readProductConfigFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CliError('PRODUCT_CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+  }
 }

@@ -9,6 +9,7 @@ export const clientErrors = {
   CLIENT_EXISTS: 'the state directory already holds an installation',
   PRODUCT_CONFIG_INVALID: 'the product configuration file is unreadable or invalid',
   KEY_INVALID: 'the product key is malformed, mistyped or of the wrong type',
+  NO_MAK_INSTALLED: 'installation IDs and confirmation IDs are for MAK activation: install a MAK first',
   HOST_ADDRESS_INVALID: 'a KMS host address is not HOST[:PORT]',
   NO_KMS_HOST: 'no KMS host is set; set one with `volact client set-host`',
   KMS_UNREACHABLE: 'the KMS host did not accept a connection',
@@ -24,6 +25,12 @@ export const clientErrors = {
   KMS_CLIENT_MISMATCH: 'the response is for another client machine ID',
   KMS_CLOCK_SKEW: "the host's time and this machine's differ by more than allowed",
   KMS_THRESHOLD_NOT_MET: 'the host has not yet counted enough clients of this group',
+  NO_AUTHORITY: "a MAK activates online at the publisher's authority: give --authority URL, or activate by phone",
+  AUTHORITY_UNREACHABLE: 'the authority did not answer (network, DNS, TLS or timeout)',
+  AUTHORITY_URL_INSECURE: 'the authority URL is plain http:// to another machine; use https://',
+  CONFIRMATION_INVALID:
+    'the confirmation ID is mistyped (the group is named), or was not issued for this installation ID and product',
+  ACTIVATION_UNTRUSTED: "the authority's answer does not verify against the product's pinned root key",
   LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
 } as const;
 

@@ -13,6 +13,7 @@ export interface DerivedState {
  * The licence-state table of the reference, as a pure function of the record and the time:
  *   no key installed                         → unlicensed
  *   stored activation does not verify        → non-genuine grace (30 d), then notification
+ *   MAK-activated (confirmed, permanent)     → licensed
  *   activated, within validity (180 d)       → licensed
  *   validity lapsed, within 30 d             → out-of-tolerance grace
  *   after that                               → notification
@@ -23,6 +24,7 @@ export function deriveState(
   now: number,
   activationHostTime: number | null,
   evidenceValid: boolean,
+  permanent = false,
 ): DerivedState {
   const p = record.product.policy;
   if (!record.installedKey) return { state: 'unlicensed', stateEndsAt: null, validUntil: null };
@@ -33,6 +35,7 @@ export function deriveState(
       ? { state: 'non-genuine-grace', stateEndsAt: end, validUntil: null }
       : { state: 'notification', stateEndsAt: null, validUntil: null };
   }
+  if (permanent) return { state: 'licensed', stateEndsAt: null, validUntil: null };
   if (activationHostTime !== null) {
     const validUntil = activationHostTime + p.activationValidityDays * DAY;
     if (now < validUntil) return { state: 'licensed', stateEndsAt: validUntil, validUntil };

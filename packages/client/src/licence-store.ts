@@ -23,16 +23,27 @@ export const licenceRecordSchema = z.object({
   hardwareId: z.string(),
   /** Start of the initial grace period: when the product was installed. */
   installedAt: z.number(),
-  installedKey: z.object({ type: z.enum(['gvlk']), text: z.string() }).nullable(),
+  installedKey: z.object({ type: z.enum(['gvlk', 'mak']), text: z.string() }).nullable(),
   kmsHost: z.string().nullable(),
   activation: z
-    .object({
-      method: z.literal('kms'),
-      /** The signed KMS response that granted the licence: state is derived from it. */
-      evidence: z.string(),
-      host: z.string(),
-      receivedAt: z.number(),
-    })
+    .discriminatedUnion('method', [
+      z.object({
+        method: z.literal('kms'),
+        /** The signed KMS response that granted the licence: state is derived from it. */
+        evidence: z.string(),
+        host: z.string(),
+        receivedAt: z.number(),
+      }),
+      z.object({
+        method: z.literal('mak'),
+        /** The authority's confirmation of this installation ID: the evidence of a MAK activation. */
+        installationId: z.string(),
+        confirmationId: z.string(),
+        channel: z.enum(['online', 'phone']),
+        authority: z.string().nullable(),
+        receivedAt: z.number(),
+      }),
+    ])
     .nullable(),
   intervals: z.object({ activationMs: z.number(), renewalMs: z.number() }),
   lastAttempt: attemptSchema.nullable(),

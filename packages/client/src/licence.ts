@@ -2,6 +2,12 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import {
   CoreError,
   INTERVAL_BOUNDS,
+  authorityEndpoint,
+  makeInstallationId,
+  parseConfirmationId,
+  parseKey,
+  verifyInstallationConfirmation,
+  type InstallationId,
   KMS_DEFAULTS,
   MINUTE,
   encodeActivationRequest,
@@ -26,7 +32,8 @@ import { verifyKmsResponse } from './verify-response.js';
 
 export interface LicenceStatus {
   readonly state: LicenceState;
-  readonly method: 'kms' | null;
+  /** How the licence was granted: a KMS host's signed answer, or a MAK confirmed by the authority. */
+  readonly method: 'kms' | 'mak' | null;
   /** When the licence (or the current grace period) ends, ISO 8601; null when it does not. */
   readonly expiresAt: string | null;
   readonly host: string | null;
@@ -35,6 +42,9 @@ export interface LicenceStatus {
   readonly group: string;
   readonly clientMachineId: string;
   readonly installedKey: string | null;
+  readonly installedKeyType: 'gvlk' | 'mak' | null;
+  /** With a MAK installed: the installation ID to read out for phone activation. */
+  readonly installationId: string | null;
   readonly lastAttempt: (Omit<AttemptRecord, 'at'> & { at: string }) | null;
   readonly nextAttemptAt: string;
 }
@@ -83,6 +93,8 @@ export class Licence {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #rootKey: KeyObject;
+  readonly #rootKeyRaw: Buffer;
+  #installationIdCache: { key: string; iid: InstallationId } | undefined;
   readonly #listeners = new Set<Listener>();
   #record: LicenceRecord;
   #verifiedEvidence: { evidence: string; verified: { hostTime: number; count: number } | null } | undefined;
@@ -97,7 +109,8 @@ export class Licence {
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#onScheduleError = options.onScheduleError ?? (() => undefined);
-    this.#rootKey = publicKeyFromRaw(Buffer.from(record.product.authority.rootPublicKey, 'base64'));
+    this.#rootKeyRaw = Buffer.from(record.product.authority.rootPublicKey, 'base64');
+    this.#rootKey = publicKeyFromRaw(this.#rootKeyRaw);
   }
 
   /** Creates an installation: pins the product's root key, installs the group's GVLK, makes a CMID. */
@@ -168,9 +181,10 @@ export class Licence {
    * activated, not tampered); `valid: false` when the evidence does not verify (altered).
    * The signatures are checked once per evidence; the time rule at every read.
    */
-  #evidence(): { hostTime: number | null; valid: boolean } {
+  #evidence(): { hostTime: number | null; valid: boolean; permanent: boolean } {
     const a = this.#record.activation;
-    if (!a) return { hostTime: null, valid: true };
+    if (!a) return { hostTime: null, valid: true, permanent: false };
+    if (a.method === 'mak') return this.#makEvidence(a);
     if (this.#verifiedEvidence?.evidence !== a.evidence) {
       let verified: { hostTime: number; count: number } | null = null;
       try {
@@ -190,9 +204,109 @@ export class Licence {
     }
     const v = this.#verifiedEvidence.verified;
     const maxSkew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
-    if (!v || v.hostTime > this.#clock.now() + maxSkew) return { hostTime: null, valid: false };
-    if (v.count < this.#record.product.group.threshold) return { hostTime: null, valid: true };
-    return { hostTime: v.hostTime, valid: true };
+    if (!v || v.hostTime > this.#clock.now() + maxSkew) return { hostTime: null, valid: false, permanent: false };
+    if (v.count < this.#record.product.group.threshold) return { hostTime: null, valid: true, permanent: false };
+    return { hostTime: v.hostTime, valid: true, permanent: false };
+  }
+
+  /**
+   * A MAK activation holds while its confirmation verifies for the installation ID this
+   * machine has now. Another key or a significant hardware change gives another IID: the
+   * activation then no longer applies (activate again), which is not tampering.
+   */
+  #makEvidence(a: { installationId: string; confirmationId: string }): {
+    hostTime: null;
+    valid: boolean;
+    permanent: boolean;
+  } {
+    const current = this.#currentInstallationId();
+    if (!current || current.text !== a.installationId) return { hostTime: null, valid: true, permanent: false };
+    const cacheKey = `${a.installationId}/${a.confirmationId}`;
+    if (this.#verifiedEvidence?.evidence !== cacheKey) {
+      let ok = false;
+      try {
+        ok = verifyInstallationConfirmation(
+          current,
+          this.#record.product.group.id,
+          parseConfirmationId(a.confirmationId),
+          this.#rootKeyRaw,
+        );
+      } catch {
+        ok = false;
+      }
+      this.#verifiedEvidence = { evidence: cacheKey, verified: ok ? { hostTime: 0, count: 0 } : null };
+    }
+    const ok = this.#verifiedEvidence.verified !== null;
+    return { hostTime: null, valid: ok, permanent: ok };
+  }
+
+  #currentInstallationId(): InstallationId | null {
+    const k = this.#record.installedKey;
+    if (!k || k.type !== 'mak') return null;
+    const cacheKey = `${k.text}/${this.#record.hardwareId}`;
+    if (this.#installationIdCache?.key !== cacheKey) {
+      const iid = makeInstallationId({
+        kind: 'installation',
+        key: parseKey(k.text),
+        hardwareId: this.#record.hardwareId,
+        groupIds: [this.#record.product.group.id],
+      });
+      this.#installationIdCache = { key: cacheKey, iid };
+    }
+    return this.#installationIdCache.iid;
+  }
+
+  /** The installation ID of this machine and its installed MAK, in digit groups. */
+  installationId(): string {
+    const iid = this.#currentInstallationId();
+    if (!iid) {
+      throw new ClientError(
+        'NO_MAK_INSTALLED',
+        'installation IDs are for MAK activation: install a MAK first with `volact client install-key`',
+      );
+    }
+    return iid.text;
+  }
+
+  /**
+   * Phone activation: installs the confirmation ID the publisher gave for this machine's
+   * installation ID. A typo names its group; a confirmation of another installation, another
+   * product or not from this product's authority is refused and changes nothing.
+   */
+  installConfirmation(text: string): LicenceStatus {
+    const iid = this.#currentInstallationId();
+    if (!iid) {
+      throw new ClientError('NO_MAK_INSTALLED', 'confirmation IDs are for MAK activation: install a MAK first');
+    }
+    let cid;
+    try {
+      cid = parseConfirmationId(text);
+    } catch (err) {
+      if (err instanceof CoreError) throw new ClientError('CONFIRMATION_INVALID', err.message);
+      throw err;
+    }
+    if (!verifyInstallationConfirmation(iid, this.#record.product.group.id, cid, this.#rootKeyRaw)) {
+      throw new ClientError(
+        'CONFIRMATION_INVALID',
+        "this confirmation ID was not issued for this machine's installation ID (another machine's or key's, or not by this product's authority): read out `volact client installation-id` again",
+      );
+    }
+    const now = this.#clock.now();
+    this.#update({
+      ...this.#record,
+      activation: {
+        method: 'mak',
+        installationId: iid.text,
+        confirmationId: cid.text,
+        channel: 'phone',
+        authority: null,
+        receivedAt: now,
+      },
+      lastAttempt: { at: now, ok: true, message: 'activated by phone (confirmation ID installed)' },
+      nextAttemptAt: now + this.#record.intervals.renewalMs,
+      nonGenuineSince: null,
+    });
+    return this.status();
   }
 
   status(): LicenceStatus {
@@ -204,18 +318,20 @@ export class Licence {
       this.#record = { ...r, nonGenuineSince: now };
       this.#saveQuietly();
     }
-    const derived = deriveState(this.#record, now, evidence.hostTime, evidence.valid);
+    const derived = deriveState(this.#record, now, evidence.hostTime, evidence.valid, evidence.permanent);
     const last = this.#record.lastAttempt;
     return {
       state: derived.state,
-      method: derived.validUntil !== null && evidence.valid ? 'kms' : null,
+      method: evidence.permanent ? 'mak' : derived.validUntil !== null && evidence.valid ? 'kms' : null,
       expiresAt: derived.stateEndsAt === null ? null : new Date(derived.stateEndsAt).toISOString(),
-      host: this.#record.kmsHost ?? this.#record.activation?.host ?? null,
+      host: this.#record.kmsHost ?? (this.#record.activation?.method === 'kms' ? this.#record.activation.host : null),
       count: last?.count ?? null,
       threshold: this.#record.product.group.threshold,
       group: this.#record.product.group.name,
       clientMachineId: this.#record.clientMachineId,
       installedKey: this.#record.installedKey ? lastFiveOf(this.#record.installedKey.text) : null,
+      installedKeyType: this.#record.installedKey?.type ?? null,
+      installationId: this.#currentInstallationId()?.text ?? null,
       lastAttempt: last ? { ...last, at: new Date(last.at).toISOString() } : null,
       nextAttemptAt: new Date(this.#record.nextAttemptAt).toISOString(),
     };
@@ -227,21 +343,33 @@ export class Licence {
     this.#update({ ...this.#record, kmsHost: value, nextAttemptAt: this.#clock.now() });
   }
 
-  /** Re-installs the group's GVLK (the volume edition's pre-installed key). */
+  /**
+   * Installs a product key, replacing the one installed (the reference's /ipk): the group's GVLK
+   * for KMS activation, or a MAK. Another key means the activation made with the old one no
+   * longer applies.
+   */
   installKey(text: string): void {
     let key;
     try {
-      key = parseKeyOfType(text, 'gvlk');
+      key = parseKeyOfType(text, 'gvlk', 'mak');
     } catch (err) {
       throw new ClientError('KEY_INVALID', err instanceof CoreError ? err.message : String(err));
     }
-    if (key.text !== this.#record.product.gvlk) {
+    if (key.type === 'gvlk' && key.text !== this.#record.product.gvlk) {
       throw new ClientError(
         'KEY_INVALID',
         `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${this.#record.product.group.name}`,
       );
     }
-    this.#update({ ...this.#record, installedKey: { type: 'gvlk', text: key.text } });
+    const installed = this.#record.installedKey;
+    if (installed?.text === key.text) return;
+    const keepsActivation = key.type === 'gvlk' && this.#record.activation?.method === 'kms';
+    this.#update({
+      ...this.#record,
+      installedKey: { type: key.type === 'gvlk' ? 'gvlk' : 'mak', text: key.text },
+      activation: keepsActivation ? this.#record.activation : null,
+      nextAttemptAt: this.#clock.now(),
+    });
   }
 
   onChange(listener: Listener): () => void {
@@ -249,9 +377,13 @@ export class Licence {
     return () => this.#listeners.delete(listener);
   }
 
-  /** One KMS activation attempt now. Expected failures are returned, not thrown. */
-  activate(): Promise<ActivationOutcome> {
-    this.#attempting ??= this.#attempt().finally(() => (this.#attempting = undefined));
+  /**
+   * One activation attempt now: at the KMS host with a GVLK, online at the authority with a
+   * MAK (`authority` overrides the product config's URL). Expected failures are returned, not
+   * thrown.
+   */
+  activate(options: { authority?: string } = {}): Promise<ActivationOutcome> {
+    this.#attempting ??= this.#attempt(options).finally(() => (this.#attempting = undefined));
     return this.#attempting;
   }
 
@@ -294,7 +426,7 @@ export class Licence {
     this.#timer = undefined;
   }
 
-  async #attempt(): Promise<ActivationOutcome> {
+  async #attempt(options: { authority?: string }): Promise<ActivationOutcome> {
     const before = this.status();
     const now = this.#clock.now();
     const r = this.#record;
@@ -310,6 +442,7 @@ export class Licence {
     };
     if (!r.installedKey)
       return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
+    if (r.installedKey.type === 'mak') return this.#attemptMak(options.authority, before, fail);
     if (!r.kmsHost) {
       return fail('NO_KMS_HOST', 'no KMS host is set: run `volact client set-host --state-dir DIR HOST:PORT`');
     }
@@ -373,6 +506,94 @@ export class Licence {
       code: null,
       message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`,
       status,
+    };
+  }
+
+  async #attemptMak(
+    authorityOption: string | undefined,
+    before: LicenceStatus,
+    fail: (code: string, message: string) => ActivationOutcome,
+  ): Promise<ActivationOutcome> {
+    const r = this.#record;
+    const now = this.#clock.now();
+    const key = r.installedKey as { text: string };
+    if (before.method === 'mak' && authorityOption === undefined) {
+      // Activated for good: nothing to renew.
+      this.#update({ ...r, nextAttemptAt: now + r.intervals.renewalMs });
+      return { ok: true, code: null, message: `activated with MAK ${lastFiveOf(key.text)}`, status: this.status() };
+    }
+    const base = authorityOption ?? r.product.authority.url;
+    if (base === undefined) {
+      return fail(
+        'NO_AUTHORITY',
+        "a MAK activates at the publisher's authority: pass --authority URL, or activate by phone (`volact client installation-id`, then `volact client install-confirmation CID`)",
+      );
+    }
+    let url: URL;
+    try {
+      url = authorityEndpoint(base, '/v1/activations');
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err;
+      return fail(err.code === 'URL_INSECURE' ? 'AUTHORITY_URL_INSECURE' : 'NO_AUTHORITY', err.message);
+    }
+    const iid = this.#currentInstallationId() as InstallationId;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: key.text, installationId: iid.text, groupId: r.product.group.id }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      const cause =
+        (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      return fail('AUTHORITY_UNREACHABLE', `cannot reach the authority at ${url.origin}: ${cause}`);
+    }
+    const payload = (await response.json().catch(() => ({}))) as {
+      confirmationId?: unknown;
+      error?: { code?: string; message?: string };
+    };
+    if (!response.ok) {
+      // The authority's own code (MAK_LIMIT_REACHED, KEY_REVOKED, …): scripts match on it.
+      return fail(
+        payload.error?.code ?? 'AUTHORITY_UNREACHABLE',
+        payload.error?.message ?? `the authority answered HTTP ${response.status}`,
+      );
+    }
+    let verified = false;
+    let cid;
+    try {
+      cid = parseConfirmationId(typeof payload.confirmationId === 'string' ? payload.confirmationId : '');
+      verified = verifyInstallationConfirmation(iid, r.product.group.id, cid, this.#rootKeyRaw);
+    } catch {
+      verified = false;
+    }
+    if (!verified || !cid) {
+      return fail(
+        'ACTIVATION_UNTRUSTED',
+        `${url.origin} answered with a confirmation that does not verify against this product's root key: is it this publisher's authority?`,
+      );
+    }
+    this.#update({
+      ...this.#record,
+      activation: {
+        method: 'mak',
+        installationId: iid.text,
+        confirmationId: cid.text,
+        channel: 'online',
+        authority: url.origin,
+        receivedAt: now,
+      },
+      lastAttempt: { at: now, ok: true, message: `activated online by ${url.origin} with MAK ${lastFiveOf(key.text)}` },
+      nextAttemptAt: now + r.intervals.renewalMs,
+      nonGenuineSince: null,
+    });
+    return {
+      ok: true,
+      code: null,
+      message: `activated with MAK ${lastFiveOf(key.text)} (permanent)`,
+      status: this.status(),
     };
   }
 

@@ -11,6 +11,8 @@ export const coreErrorCodes = {
   DIGITS_MALFORMED: 'an installation or confirmation ID is not digit groups of the expected count',
   DIGIT_GROUP_WRONG: 'one group of an installation or confirmation ID fails its check digit (the message names it)',
   IID_INVALID: 'the digits are well formed but do not make a volact installation ID',
+  URL_INVALID: 'an authority URL is not a URL',
+  URL_INSECURE: 'an authority URL is plain http:// to another machine than this one (https:// is required)',
   CID_INVALID: 'the digits are well formed but do not make a volact confirmation ID',
 } as const;
 

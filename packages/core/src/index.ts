@@ -12,3 +12,4 @@ export * from './migrations.js';
 export * from './digit-groups.js';
 export * from './short-signature.js';
 export * from './installation-id.js';
+export * from './authority-url.js';

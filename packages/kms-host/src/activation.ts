@@ -1,4 +1,4 @@
-import { decodeHostCertificate, systemClock, type Clock } from '@volact/core';
+import { CoreError, authorityEndpoint, decodeHostCertificate, systemClock, type Clock } from '@volact/core';
 import { KmsHostError } from './errors.js';
 import type { HostState } from './host-state.js';
 
@@ -7,10 +7,6 @@ export interface HostActivationOutcome {
   readonly groups: { id: string; name: string; threshold: number }[];
   readonly hostsUsed: number;
   readonly hostLimit: number;
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /**
@@ -26,19 +22,10 @@ export async function activateHostOnline(
   const clock = options.clock ?? systemClock;
   let url: URL;
   try {
-    url = new URL('/v1/host-activations', authorityUrl);
-  } catch {
-    throw new KmsHostError(
-      'HOST_CONFIG_INVALID',
-      `--authority "${authorityUrl}" is not a URL (e.g. https://activation.example.com)`,
-    );
-  }
-  // The request carries the host key, a secret: plain HTTP only on this machine's loopback.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
-    throw new KmsHostError(
-      'AUTHORITY_URL_INSECURE',
-      `the authority URL must use https:// (plain http:// is allowed only to 127.0.0.1, ::1 or localhost), got ${url.origin}`,
-    );
+    url = authorityEndpoint(authorityUrl, '/v1/host-activations');
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    throw new KmsHostError(err.code === 'URL_INSECURE' ? 'AUTHORITY_URL_INSECURE' : 'HOST_CONFIG_INVALID', err.message);
   }
   const body = {
     hostKey: state.hostKey,

@@ -10,6 +10,8 @@ export const kmsHostErrors = {
   AUTHORITY_UNREACHABLE: 'the authority could not be reached',
   AUTHORITY_URL_INSECURE: 'the authority URL is plain http:// to another machine; use https://',
   HOST_CONFIG_INVALID: 'a host setting is invalid',
+  CONFIRMATION_INVALID:
+    "the confirmation ID is mistyped (the group is named), or was not issued for this host's installation ID",
   HOST_LISTEN_FAILED: 'the host could not listen on the address',
 } as const;
 

@@ -32,6 +32,8 @@ const stateSchema = z.object({
       groups: z.array(groupSchema),
     })
     .optional(),
+  /** Phone activation in progress: the groups the installation ID was made for, and their root. */
+  phoneRequest: z.object({ groups: z.array(groupSchema).min(1), rootPublicKey: z.string() }).optional(),
 });
 export type HostStateFile = z.infer<typeof stateSchema>;
 export type HostGroup = z.infer<typeof groupSchema>;
@@ -122,6 +124,15 @@ export class HostState {
   certificate(): HostCertificate | undefined {
     const a = this.file.activation;
     return a ? decodeHostCertificate(Buffer.from(a.certificate, 'base64')) : undefined;
+  }
+
+  get phoneRequest(): HostStateFile['phoneRequest'] {
+    return this.file.phoneRequest;
+  }
+
+  recordPhoneRequest(phoneRequest: NonNullable<HostStateFile['phoneRequest']>): void {
+    this.file = { ...this.file, phoneRequest };
+    this.save();
   }
 
   recordActivation(activation: NonNullable<HostStateFile['activation']>): void {

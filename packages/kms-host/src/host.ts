@@ -8,6 +8,7 @@ import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from '.
 import { KmsServer } from './kms-server.js';
 import { WindowStore, type HostStatistics } from './window-store.js';
 import { KmsHostError } from './errors.js';
+import { PHONE_ACTIVATION } from './phone-activation.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import { nowWindowSeconds } from './client-id-window.js';
 
@@ -112,6 +113,12 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     const fresh = HostState.open(config.dataDir);
     let next = fresh.certificate();
     if (!next || next.expiresAt - clock.now() <= renewBefore) {
+      if (fresh.activation?.authorityUrl === PHONE_ACTIVATION) {
+        throw new KmsHostError(
+          'HOST_CERTIFICATE_EXPIRED',
+          `the host certificate (issued by phone) ends ${new Date(current.expiresAt).toISOString()}: activate again by phone (\`volact host installation-id\`)`,
+        );
+      }
       await activateHostOnline(fresh, fresh.activation?.authorityUrl ?? activation.authorityUrl, { clock });
       next = fresh.certificate();
     }

@@ -9,3 +9,4 @@ export { KmsHostError, kmsHostErrors } from './errors.js';
 export type { KmsHostErrorCode } from './errors.js';
 export { MAX_REQUEST_FRAME } from './kms-server.js';
 export { HOST_NODE_FLAGS, createHostLogDestination } from './host-runtime.js';
+export { hostInstallationId, installHostConfirmation, PHONE_ACTIVATION } from './phone-activation.js';

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
 import { readHardwareFingerprint } from '@volact/core';
-import { CliError, printJson } from '../output.js';
-import { parseHardwareId, parseIntOption } from '../options.js';
+import { printJson } from '../output.js';
+import { parseHardwareId, parseIntOption, readProductConfigFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 
 /** Exit codes of `client activate`, for scripts. */
@@ -17,7 +16,10 @@ function exitCodeFor(outcome: ActivationOutcome): number {
     case 'KMS_UNREACHABLE':
     case 'KMS_TIMEOUT':
     case 'NO_KMS_HOST':
+    case 'NO_AUTHORITY':
+    case 'AUTHORITY_UNREACHABLE':
       return ACTIVATE_EXIT.unreachable;
+    case 'ACTIVATION_UNTRUSTED':
     case 'KMS_CERT_UNTRUSTED':
     case 'KMS_CERT_EXPIRED':
     case 'KMS_CERT_GROUP_MISMATCH':
@@ -38,6 +40,8 @@ function printStatus(s: LicenceStatus): void {
   console.log(`State:        ${s.state}`);
   console.log(`Group:        ${s.group} (threshold ${s.threshold})`);
   console.log(`Method:       ${s.method ?? '-'}`);
+  console.log(`Key:          ${s.installedKey ? `${s.installedKey} (${s.installedKeyType})` : '(none)'}`);
+  if (s.installationId) console.log(`Install. ID:  ${s.installationId}`);
   console.log(`Expires:      ${s.expiresAt ?? '-'}`);
   console.log(`KMS host:     ${s.host ?? '(not set)'}`);
   console.log(`Count:        ${s.count ?? '-'}`);
@@ -61,12 +65,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; product: string; hardwareId?: string; json?: boolean }) => {
-        let product: unknown;
-        try {
-          product = JSON.parse(readFileSync(o.product, 'utf8'));
-        } catch (err) {
-          throw new CliError('PRODUCT_CONFIG_INVALID', `cannot read ${o.product}: ${(err as Error).message}`);
-        }
+        const product = readProductConfigFile(o.product);
         const hardwareId = o.hardwareId ? parseHardwareId(o.hardwareId) : readHardwareFingerprint();
         const licence = Licence.init({ stateDir: o.stateDir, product, hardwareId });
         const s = licence.status();
@@ -109,7 +108,7 @@ export function registerClient(program: Command, run: Run): void {
 
   client
     .command('install-key')
-    .description("re-install the product group's GVLK")
+    .description("install a product key: the group's GVLK (KMS activation) or a MAK (replaces the installed key)")
     .argument('<key>', 'product key')
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--json', 'print JSON')
@@ -125,21 +124,49 @@ export function registerClient(program: Command, run: Run): void {
   client
     .command('activate')
     .description(
-      'activate now; exits 0 only when licensed (2: count below threshold, 3: host unreachable, 4: response not trusted)',
+      'activate now (KMS with a GVLK, online at the authority with a MAK); exits 0 only when licensed (2: count below threshold, 3: host or authority unreachable, 4: answer not trusted)',
     )
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
-    .option('--timeout <ms>', 'how long to wait for the host', '5000')
+    .option('--authority <url>', "MAK: the publisher's authority (https://…), instead of the product config's")
+    .option('--timeout <ms>', 'how long to wait for the host or authority', '5000')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { stateDir: string; timeout: string; json?: boolean }) => {
+      run(async (o: { stateDir: string; timeout: string; authority?: string; json?: boolean }) => {
         const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 600_000);
         const licence = Licence.open({ stateDir: o.stateDir, timeoutMs });
-        const outcome = await licence.activate();
+        const outcome = await licence.activate(o.authority === undefined ? {} : { authority: o.authority });
         if (o.json) printJson({ ok: outcome.ok, code: outcome.code, message: outcome.message, ...outcome.status });
         else if (outcome.ok) console.log(`licensed: ${outcome.message}`);
         else
           process.stderr.write(`not activated: ${outcome.code}: ${outcome.message}\nstate: ${outcome.status.state}\n`);
         process.exitCode = exitCodeFor(outcome);
+      }),
+    );
+
+  client
+    .command('installation-id')
+    .description('print the installation ID to read out for phone activation (MAK installed)')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const iid = Licence.open({ stateDir: o.stateDir }).installationId();
+        if (o.json) printJson({ installationId: iid });
+        else console.log(iid);
+      }),
+    );
+
+  client
+    .command('install-confirmation')
+    .description('activate with the confirmation ID the publisher gave for this installation ID')
+    .argument('<confirmation-id...>', 'the digit groups, with or without dashes')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, ...cid: string[]) => {
+        const s = Licence.open({ stateDir: o.stateDir }).installConfirmation(cid.join(' '));
+        if (o.json) printJson(s);
+        else console.log(`licensed (${s.method}, permanent)`);
       }),
     );
 

@@ -1,8 +1,23 @@
 import type { Command } from 'commander';
-import { HostState, activateHostOnline, hostStatus, startKmsHost } from '@volact/kms-host';
-import { DAY, INTERVAL_BOUNDS, MINUTE, readHardwareFingerprint, systemClock } from '@volact/core';
-import { printJson } from '../output.js';
-import { parseDuration, parseHardwareId, parseIntOption, parseListen } from '../options.js';
+import {
+  HostState,
+  activateHostOnline,
+  hostInstallationId,
+  hostStatus,
+  installHostConfirmation,
+  startKmsHost,
+} from '@volact/kms-host';
+import {
+  CoreError,
+  DAY,
+  INTERVAL_BOUNDS,
+  MINUTE,
+  parseProductConfig,
+  readHardwareFingerprint,
+  systemClock,
+} from '@volact/core';
+import { CliError, printJson } from '../output.js';
+import { parseDuration, parseHardwareId, parseIntOption, parseListen, readProductConfigFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 
 export function registerHost(program: Command, run: Run): void {
@@ -49,6 +64,55 @@ export function registerHost(program: Command, run: Run): void {
         else
           console.log(
             `host key ${out.key} activated (host ${out.hostsUsed} of ${out.hostLimit}); serves ${out.groups.map((g) => g.name).join(', ')}; certificate valid until ${out.certificateExpiresAt}`,
+          );
+      }),
+    );
+
+  host
+    .command('installation-id')
+    .description('phone activation, step 1: print the installation ID to read out to the publisher')
+    .requiredOption('--data-dir <dir>', 'data directory of the host')
+    .requiredOption(
+      '--product <file...>',
+      "the product.json of each group this host serves (exactly the host key's groups)",
+    )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { dataDir: string; product: string[]; json?: boolean }) => {
+        const products = o.product.map((file) => {
+          try {
+            return parseProductConfig(readProductConfigFile(file));
+          } catch (err) {
+            if (err instanceof CoreError) throw new CliError(err.code, `${file}: ${err.message}`);
+            throw err;
+          }
+        });
+        const iid = hostInstallationId(HostState.open(o.dataDir), products);
+        if (o.json) printJson({ installationId: iid, groups: products.map((p) => p.group.name) });
+        else console.log(iid);
+      }),
+    );
+
+  host
+    .command('install-confirmation')
+    .description('phone activation, step 2: install the confirmation ID the publisher read back')
+    .argument('<confirmation-id...>', 'the digit groups, with or without dashes')
+    .requiredOption('--data-dir <dir>', 'data directory of the host')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { dataDir: string; json?: boolean }, ...cid: string[]) => {
+        const state = HostState.open(o.dataDir);
+        const result = installHostConfirmation(state, cid.join(' '));
+        const out = {
+          activated: true,
+          key: state.hostKeyLast5,
+          certificateExpiresAt: new Date(result.expiresAt).toISOString(),
+          groups: result.groups,
+        };
+        if (o.json) printJson(out);
+        else
+          console.log(
+            `host key ${out.key} activated by phone; serves ${out.groups.map((g) => g.name).join(', ')}; certificate valid until ${out.certificateExpiresAt}`,
           );
       }),
     );
