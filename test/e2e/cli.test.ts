@@ -168,6 +168,83 @@ describe('volact CLI', () => {
     expect(revoked.stdout).toContain('REVOKED');
   });
 
+  it('activates MAK installations online and by phone; the one past the limit exits with MAK_LIMIT_REACHED', () => {
+    const minted = volact(
+      'authority',
+      'key',
+      'mint',
+      '--data-dir',
+      A,
+      '--type',
+      'mak',
+      '--group',
+      'office14',
+      '--limit',
+      '2',
+      '--json',
+    );
+    expect(minted.code).toBe(0);
+    const mak = (JSON.parse(minted.stdout) as { key: string }).key;
+    const client = (name: string) => {
+      const stateDir = join(dir, 'mak', name);
+      expect(
+        volact('client', 'init', '--state-dir', stateDir, '--product', productFile, '--hardware-id', `hw-${name}`).code,
+      ).toBe(0);
+      expect(volact('client', 'install-key', mak, '--state-dir', stateDir).code).toBe(0);
+      return stateDir;
+    };
+    const online = client('online');
+    expect(volact('client', 'activate', '--state-dir', online, '--authority', authorityUrl).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', online, '--json').stdout)).toMatchObject({
+      state: 'licensed',
+      method: 'mak',
+      expiresAt: null,
+    });
+
+    const phone = client('phone');
+    const iid = volact('client', 'installation-id', '--state-dir', phone).stdout.trim();
+    expect(iid).toMatch(/^(\d{6}-){12}\d{6}$/);
+    // Typed with spaces, as an operator would: the groups arrive as separate arguments.
+    const confirmed = volact('authority', 'confirm', '--data-dir', A, ...iid.split('-'));
+    expect(confirmed.code).toBe(0);
+    const cid = confirmed.stdout.trim();
+    const typo = cid.replace(/^(\d{6}-\d{6}-)(\d)/, (_m, head: string, d: string) => `${head}${(Number(d) + 1) % 10}`);
+    const wrong = volact('client', 'install-confirmation', typo, '--state-dir', phone);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('error CONFIRMATION_INVALID: confirmation ID: group 3 is wrong');
+    expect(volact('client', 'install-confirmation', cid, '--state-dir', phone).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', phone, '--json').stdout)).toMatchObject({
+      method: 'mak',
+    });
+
+    const third = client('third');
+    const refused = volact('client', 'activate', '--state-dir', third, '--authority', authorityUrl);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`MAK_LIMIT_REACHED: MAK …${mak.replace(/-/g, '').slice(-5)} has used all 2`);
+    const shown = JSON.parse(volact('authority', 'key', 'show', mak, '--data-dir', A, '--json').stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(shown).toMatchObject({ type: 'mak', group: 'office14', limit: 2, used: 2, remaining: 0 });
+    expect((shown.activations as unknown[]).length).toBe(2);
+  });
+
+  it('activates a KMS host by phone: installation-id, authority confirm, install-confirmation', () => {
+    const key = mintHostKey('--hosts', '1');
+    const hostDir = join(dir, 'phone-host');
+    expect(volact('host', 'install-key', key, '--data-dir', hostDir, '--hardware-id', 'phone-host').code).toBe(0);
+    const iid = volact('host', 'installation-id', '--data-dir', hostDir, '--product', productFile);
+    expect(iid.code).toBe(0);
+    const cid = volact('authority', 'confirm', '--data-dir', A, iid.stdout.trim()).stdout.trim();
+    const installed = volact('host', 'install-confirmation', cid, '--data-dir', hostDir, '--json');
+    expect(installed.code).toBe(0);
+    expect(JSON.parse(installed.stdout)).toMatchObject({ activated: true, groups: [{ name: 'office14' }] });
+    const status = JSON.parse(volact('host', 'status', '--data-dir', hostDir, '--json').stdout) as {
+      certificate: { expiresAt: string } | undefined;
+    };
+    expect(Date.parse(status.certificate?.expiresAt ?? '')).toBeGreaterThan(Date.now() + 360 * 86_400_000);
+  });
+
   it('rejects a mistyped key with "key checksum failed" and leaves the host as it was', () => {
     const key = mintHostKey();
     const typo = (key[0] === 'A' ? 'B' : 'A') + key.slice(1);
