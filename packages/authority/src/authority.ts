@@ -818,6 +818,11 @@ export class Authority {
     return this.showKey(text);
   }
 
+  /** Audits a request refused before any decision (bad body, rate limit, auth): who asked what. */
+  async auditRefusedRequest(action: string, code: string, detail: string): Promise<void> {
+    await this.#store.audit({ at: this.#clock.now(), action, result: code, detail: detail.slice(0, 300) });
+  }
+
   recentAudit(limit = 100) {
     return this.#store.recentAudit(limit);
   }

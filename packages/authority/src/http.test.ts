@@ -72,6 +72,26 @@ describe('authority HTTP API: admin routes and rate limits', () => {
     expect((await activate('hw-4', '10.0.0.1')).json().error.code).toBe('KEY_REVOKED');
   });
 
+  it('audits requests refused before any decision (bad body, wrong token, no route) with their source, never the body', async () => {
+    await app.inject({
+      method: 'POST',
+      url: '/v1/activations',
+      remoteAddress: '10.1.2.3',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"key":"${key}",`,
+    });
+    await admin('/v1/admin/keys/show', { key }, 'wrong-token-wrong-token');
+    await app.inject({ method: 'GET', url: '/v1/nope' });
+    const audit = await authority.recentAudit(3);
+    expect(audit.map((a) => [a.action, a.result])).toEqual([
+      ['http GET /v1/nope', 'NOT_FOUND'],
+      ['http POST /v1/admin/keys/show', 'UNAUTHORIZED'],
+      ['http POST /v1/activations', 'REQUEST_INVALID'],
+    ]);
+    expect(audit[2]?.detail).toContain('from 10.1.2.3');
+    expect(JSON.stringify(audit)).not.toContain(key);
+  });
+
   it('says the admin API is off when no token was configured', async () => {
     const closed = createAuthorityServer(authority, { clock });
     const r = await closed.inject({ method: 'POST', url: '/v1/admin/keys/show', payload: { key } });

@@ -55,23 +55,38 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     bodyLimit: options.bodyLimit ?? 16 * 1024,
   });
 
-  app.setErrorHandler((err, request, reply) => {
+  // Decisions are audited where they are made; requests refused before any decision are
+  // audited here, so the log shows every request (bodies are never logged: they carry keys).
+  // RATE_LIMITED is logged, not audited: a flood must not turn into database writes.
+  const EARLY_REFUSALS = new Set(['REQUEST_INVALID', 'UNAUTHORIZED', 'ADMIN_DISABLED']);
+  const auditEarly = async (request: { method: string; url: string; ip: string }, code: string, message: string) => {
+    await authority
+      .auditRefusedRequest(
+        `http ${request.method} ${request.url.split('?')[0]}`,
+        code,
+        `from ${request.ip}: ${message}`,
+      )
+      .catch((err: unknown) => app.log.error({ err }, 'could not write the audit log'));
+  };
+  app.setErrorHandler(async (err, request, reply) => {
     if (err instanceof AuthorityError) {
       request.log.info({ code: err.code }, 'refused');
+      if (EARLY_REFUSALS.has(err.code)) await auditEarly(request, err.code, err.message);
       return reply.status(err.httpStatus).send({ error: { code: err.code, message: err.message } });
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
+      await auditEarly(request, 'REQUEST_INVALID', (err as Error).message);
       return reply.status(status).send({ error: { code: 'REQUEST_INVALID', message: (err as Error).message } });
     }
     request.log.error({ err }, 'internal error');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the authority log' } });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
-  );
+  app.setNotFoundHandler(async (request, reply) => {
+    const message = `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`;
+    await auditEarly(request, 'NOT_FOUND', message);
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message } });
+  });
 
   app.get('/v1/health', async () => ({ status: 'ok', name: authority.name }));
 
