@@ -171,4 +171,29 @@ describe('installation and confirmation IDs', () => {
     expect(verifyHostCertificate(decodeHostCertificate(longer), root.publicKey)).toBe(false);
     expect(groupsRefOf(groupIds).length).toBe(4);
   });
+
+  it('fuzz: any input to the IID and CID parsers is parsed or refused with a CoreError, never anything else', () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const alphabet = '0123456789- x';
+    const valid = makeInstallationId({ kind: 'installation', key, hardwareId: 'f', groupIds: [group] }).text;
+    const cid = confirmInstallation(parseInstallationId(valid), group, 1, signer).text;
+    for (let i = 0; i < 3000; i++) {
+      const base = i % 3 === 0 ? valid : i % 3 === 1 ? cid : '';
+      let text = base;
+      const edits = 1 + (next() % 4);
+      for (let e = 0; e < edits; e++) {
+        const at = text.length ? next() % text.length : 0;
+        text = text.slice(0, at) + alphabet[next() % alphabet.length] + text.slice(at + (next() % 2));
+      }
+      if (i % 50 === 0) text = '9'.repeat(next() % 500);
+      for (const parse of [parseInstallationId, parseConfirmationId]) {
+        try {
+          parse(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(CoreError);
+        }
+      }
+    }
+  });
 });
