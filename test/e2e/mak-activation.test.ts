@@ -104,6 +104,14 @@ describe('MAK online activation (reference: "Multiple Activation Key (MAK)")', (
     expect((await slice.authority.showKey(visioMak)).used).toBe(0);
   });
 
+  it("activates at the product config's authority URL when none is given", async () => {
+    const mak = await mintMak(1);
+    const product = await slice.authority.productConfig('office14', { url: slice.authorityUrl });
+    const licence = Licence.init({ stateDir: join(slice.root, 'with-url'), product, hardwareId: 'hw-url', clock });
+    licence.installKey(mak);
+    expect(await licence.activate()).toMatchObject({ ok: true, status: { method: 'mak' } });
+  });
+
   it('installing a GVLK again switches back to KMS: the MAK activation no longer applies', async () => {
     const mak = await mintMak(2);
     const client = makClient('switch', mak);
@@ -205,6 +213,16 @@ describe('a KMS host activated by phone', () => {
     } finally {
       await host.close();
     }
+  });
+
+  it('refuses a confirmation whose certificate has already expired', async () => {
+    const hostKey = (await slice.authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+    const state = HostState.installKey(join(slice.root, 'late'), hostKey, 'hw-late', clock.now());
+    const cid = (await slice.authority.confirm(hostInstallationId(state, [slice.product]))).confirmationId;
+    clock.advance(366 * DAY);
+    expect(codeOf(() => installHostConfirmation(HostState.open(join(slice.root, 'late')), cid, { clock }))).toMatch(
+      /^CONFIRMATION_INVALID: .*expired/,
+    );
   });
 
   it("refuses a confirmation made for another host's installation ID", async () => {

@@ -27,10 +27,13 @@ import {
   type ProductConfig,
   type ProductGroup,
   type SigningKeyPair,
+  authorityEndpoint,
   confirmInstallation,
   encodeConfirmationId,
   dayOf,
   groupsRefOf,
+  hardwareRefOf,
+  hostKeyRefOf,
   installationProofValid,
   keyRefOf,
   parseInstallationId,
@@ -173,6 +176,13 @@ export interface HostActivationResult {
 
 const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;
 
+/**
+ * A host is recorded by the hash of its hardware id and of its public key, the only forms a
+ * phone activation's installation ID carries: a host activated by phone and later online (or
+ * the reverse) is the same host, with the same key pair.
+ */
+const hostRecordId = (hardwareRef: Buffer) => `hw:${hardwareRef.toString('hex')}`;
+
 /** The publisher's authority: root key, product groups, keys, host certificates. */
 export class Authority {
   readonly #root: SigningKeyPair;
@@ -304,11 +314,23 @@ export class Authority {
   }
 
   /** The file a publisher ships inside its product: pinned root key, group, GVLK, policy. */
-  async productConfig(groupName: string): Promise<ProductConfig> {
+  /** `url`: where installations activate a MAK online (the product's default for `--authority`). */
+  async productConfig(groupName: string, options: { url?: string } = {}): Promise<ProductConfig> {
     const group = await this.group(groupName);
+    if (options.url !== undefined) {
+      try {
+        authorityEndpoint(options.url, '/');
+      } catch (err) {
+        throw new AuthorityError('REQUEST_INVALID', (err as Error).message);
+      }
+    }
     return {
       format: 'volact-product-config/1',
-      authority: { rootPublicKey: this.#root.publicKeyRaw.toString('base64'), name: this.name },
+      authority: {
+        rootPublicKey: this.#root.publicKeyRaw.toString('base64'),
+        name: this.name,
+        ...(options.url === undefined ? {} : { url: new URL(options.url).origin }),
+      },
       group: { id: group.id, name: group.name, kind: group.kind, threshold: group.threshold },
       gvlk: gvlkFor(this.#root.publicKeyRaw, guidToBytes(group.id)).text,
       policy: defaultPolicy(),
@@ -402,11 +424,17 @@ export class Authority {
     if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
     const hostLimit = key.limit ?? KMS_DEFAULTS.hostLimit;
 
-    const decision = await this.#recordHostActivation(key, last5, request.hardwareId, request.hostPublicKey, {
-      now,
-      expiresAt: now + this.#certValidity,
-      serial: randomGuid(),
-    });
+    const decision = await this.#recordHostActivation(
+      key,
+      last5,
+      hostRecordId(hardwareRefOf(request.hardwareId)),
+      hostKeyRefOf(request.hostPublicKey),
+      {
+        now,
+        expiresAt: now + this.#certValidity,
+        serial: randomGuid(),
+      },
+    );
     if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
 
     const groups = await Promise.all(key.groupIds.map((id) => this.group(id)));
@@ -547,7 +575,12 @@ export class Authority {
     const key = await this.#store.findKeyByHash(keyedHash(this.#keyHashSecret, parsed.text));
     if (!key) throw await refuse('KEY_NOT_FOUND', `MAK ${last5} was not minted by this authority`, last5);
     if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `MAK ${last5} was revoked`, last5);
-    if (request.groupId !== undefined && !key.groupIds.includes(request.groupId.toLowerCase())) {
+    // The IID names its product group too: checked even when the caller gives no groupId, so
+    // an activation is never spent on a confirmation its installation could not verify.
+    if (
+      (request.groupId !== undefined && !key.groupIds.includes(request.groupId.toLowerCase())) ||
+      !iid.groupsRef.equals(groupsRefOf([...key.groupIds].sort()))
+    ) {
       const group = await this.group(key.groupIds[0] as string);
       throw await refuse('GROUP_MISMATCH', `MAK ${last5} activates ${group.name}, not this product`, last5);
     }
@@ -576,7 +609,7 @@ export class Authority {
         candidates.length ? 'IID_KEY_MISMATCH' : 'KEY_NOT_FOUND',
         candidates.length
           ? 'the installation ID does not check out against its key: read it out again'
-          : 'the installation ID names a key this authority never minted',
+          : 'the installation ID names a key this authority never minted (or minted before phone activation existed: mint a new one)',
       );
     }
     const last5 = key.last5;
@@ -605,17 +638,11 @@ export class Authority {
     }
     const issuedDay = dayOf(now);
     const hostKeyRef = iid.hostKeyRef as Buffer;
-    const decision = await this.#recordHostActivation(
-      key,
-      last5,
-      `iid:${iid.hardwareRef.toString('hex')}`,
-      hostKeyRef,
-      {
-        now,
-        expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
-        serial: `phone-${issuedDay}`,
-      },
-    );
+    const decision = await this.#recordHostActivation(key, last5, hostRecordId(iid.hardwareRef), hostKeyRef, {
+      now,
+      expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
+      serial: `phone-${issuedDay}`,
+    });
     if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
     const signature = signPhoneCertificate(
       { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MINUTE, ManualClock, generateSigningKeyPair } from '@volact/core';
+import { MINUTE, ManualClock, generateSigningKeyPair, hardwareRefOf } from '@volact/core';
 import type { FastifyInstance } from 'fastify';
 import { Authority } from './authority.js';
 import { createAuthorityServer } from './http.js';
@@ -67,7 +67,9 @@ describe('authority HTTP API: admin routes and rate limits', () => {
     const revoked = await admin('/v1/admin/keys/revoke', { key }, TOKEN);
     expect(revoked.json().revokedAt).toBe(new Date(clock.now()).toISOString());
     const report = revoked.json<{ activations: { hardwareId: string }[] }>();
-    expect(report.activations.map((a) => a.hardwareId)).toEqual(['hw-1', 'hw-2', 'hw-3']);
+    expect(report.activations.map((a) => a.hardwareId).sort()).toEqual(
+      ['hw-1', 'hw-2', 'hw-3'].map((hw) => `hw:${hardwareRefOf(hw).toString('hex')}`).sort(),
+    );
     clock.advance(MINUTE);
     expect((await activate('hw-4', '10.0.0.1')).json().error.code).toBe('KEY_REVOKED');
   });

@@ -95,6 +95,15 @@ describe('MAK activation', () => {
     expect((await authority.showKey(key)).used).toBe(10);
   });
 
+  it('refuses an IID made for another product even when the caller names no group, spending nothing', async () => {
+    const { key } = await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 3 });
+    const visio = (await authority.listGroups()).find((g) => g.name === 'visio14')!.id;
+    expect(
+      await codeOf(authority.activateInstallation({ key, installationId: iidFor(key, 'x', [visio]).text })),
+    ).toMatch(/^GROUP_MISMATCH/);
+    expect((await authority.showKey(key)).used).toBe(0);
+  });
+
   it('refuses with a specific code: wrong key type, an IID of another key, another group, a revoked key, a typo', async () => {
     const { key } = await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 3 });
     const { key: other } = await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 3 });
@@ -173,6 +182,14 @@ describe('MAK activation', () => {
     expect(verifyHostCertificate(cert, publicKeyFromRaw(authority.rootPublicKeyRaw))).toBe(true);
     expect(cert.issuedAt).toBe(dayOf(clock.now()) * DAY);
     expect(c.hostsUsed).toBe(1);
+    // The same host later activating online (same hardware, same key pair) is the same host, free.
+    const online = await authority.activateHost({
+      hostKey: key,
+      hostPublicKey: hostPair.publicKeyRaw,
+      hardwareId: 'kms-1',
+    });
+    expect(online.hostsUsed).toBe(1);
+    expect((await authority.showKey(key)).activations).toMatchObject([{ activationCount: 1 }]);
     const second = makeInstallationId({
       kind: 'kms-host',
       key: parseKey(key),

@@ -2,10 +2,11 @@ import { CoreError } from './errors.js';
 
 /**
  * Numbers read over the phone (installation and confirmation IDs): groups of six digits, five
- * of data and one check digit. The check digit is Verhoeff's (dihedral group D5), computed over
- * the group's position and its five digits, so every single wrong digit, every swap of two
- * neighbouring digits and a group typed in the wrong place are caught — and named: "group 7
- * is wrong".
+ * of data and one check digit. The check digit is Verhoeff's (dihedral group D5) over the five
+ * digits, started from the group's position (mod 10): every single wrong digit and every swap
+ * of two neighbouring digits is caught, and so is a group typed less than ten places from
+ * where it belongs (two groups swapped) — and named: "group 7 is wrong". (One decimal digit
+ * cannot tell 24 positions apart; the signature or proof behind the digits catches the rest.)
  */
 export const DATA_DIGITS_PER_GROUP = 5;
 
@@ -23,14 +24,16 @@ const P1 = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
 const P: number[][] = [Array.from({ length: 10 }, (_, i) => i)];
 for (let i = 1; i < 8; i++) P.push(P[i - 1]!.map((v) => P1[v]!));
 
-function verhoeffCheck(digits: readonly number[]): number {
-  let c = 0;
+// Starting from state c0 instead of 0 multiplies the result by c0 in D5 (a bijection): the
+// error-detecting properties hold, and different starts give different checks for the same digits.
+function verhoeffCheck(digits: readonly number[], start: number): number {
+  let c = start;
   for (let i = 0; i < digits.length; i++) c = D[c]![P[(i + 1) % 8]![digits[digits.length - 1 - i]!]!]!;
   return INV[c]!;
 }
 
 function groupCheck(position: number, data: readonly number[]): number {
-  return verhoeffCheck([Math.floor(position / 10) % 10, position % 10, ...data]);
+  return verhoeffCheck(data, position % 10);
 }
 
 /** Renders `value` as `groups` groups of 5 data digits + 1 check digit, joined by "-". */

@@ -55,6 +55,21 @@ describe('digit groups', () => {
     }
   });
 
+  it('catches a group typed up to nine places from where it belongs, for any digits', () => {
+    let seed = 11;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let trial = 0; trial < 200; trial++) {
+      const digits = Array.from({ length: 24 * 5 }, () => String(next() % 10)).join('');
+      const groups = encodeDigitGroups(BigInt(digits), 24).split('-');
+      const from = next() % 24;
+      const to = Math.min(23, from + 1 + (next() % 9));
+      if (from === to || groups[from]!.slice(0, 5) === groups[to]!.slice(0, 5)) continue;
+      const moved = [...groups];
+      moved[to] = groups[from]!;
+      expect(codeOf(() => decodeDigitGroups(moved.join('-'), [24], 'ID'))).toContain(`group ${to + 1} is wrong`);
+    }
+  });
+
   it("catches two groups typed in each other's place", () => {
     const groups = encodeDigitGroups(98765432109876543210n, 4).split('-');
     [groups[1], groups[2]] = [groups[2]!, groups[1]!];

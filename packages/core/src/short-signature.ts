@@ -10,8 +10,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
  * The signer is the authority's root key itself, so the pinned root public key verifies both
  * kinds of signature. Every message is domain-separated (its own context string, hashed with
  * SHA-256 here and SHA-512 in Ed25519, in another layout), so neither scheme's signatures can
- * stand in for the other's. Nonces are derived deterministically from the key's secret prefix
- * and the message, as in Ed25519.
+ * stand in for the other's. Nonces are derived deterministically, as in Ed25519, but from a
+ * key hashed out of the secret prefix, never from the prefix itself: no message the root signs
+ * with Ed25519 can ever produce the same nonce (a repeated nonce would reveal the key).
  */
 const Point = ed25519.Point;
 const L = Point.Fn.ORDER;
@@ -27,7 +28,8 @@ export const SHORT_SIGNATURE_RANGE = (1n << CHALLENGE_BITS) * L;
 
 export interface ShortSigningKey {
   readonly scalar: bigint;
-  readonly prefix: Uint8Array;
+  /** Secret key of the deterministic nonces, derived from Ed25519's nonce prefix. */
+  readonly nonceKey: Uint8Array;
   readonly publicKeyRaw: Uint8Array;
 }
 
@@ -36,7 +38,8 @@ export function shortSigningKey(privateKey: KeyObject): ShortSigningKey {
   const jwk = privateKey.export({ format: 'jwk' });
   if (jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new Error('not an Ed25519 private key');
   const extended = ed25519.utils.getExtendedPublicKey(Buffer.from(jwk.d, 'base64url'));
-  return { scalar: extended.scalar, prefix: extended.prefix, publicKeyRaw: extended.pointBytes };
+  const nonceKey = createHash('sha512').update('volact-short-schnorr-nonce-key/v1\0').update(extended.prefix).digest();
+  return { scalar: extended.scalar, nonceKey, publicKeyRaw: extended.pointBytes };
 }
 
 function toScalar(bytes: Uint8Array): bigint {
@@ -58,7 +61,7 @@ function challenge(context: string, r: Uint8Array, publicKeyRaw: Uint8Array, mes
 
 export function shortSign(key: ShortSigningKey, context: string, message: Uint8Array): ShortSignature {
   const nonceHash = createHash('sha512')
-    .update(key.prefix)
+    .update(key.nonceKey)
     .update(`volact-short-schnorr/v1\0${context}\0`)
     .update(message)
     .digest();

@@ -5,7 +5,8 @@ export const kmsHostErrors = {
   HOST_NOT_INITIALISED: 'the data directory holds no host; run `volact host install-key` first',
   HOST_KEY_INVALID: 'the KMS host key is malformed, mistyped or not a host key',
   HOST_NOT_ACTIVATED: 'the host key is installed but not activated; run `volact host activate`',
-  HOST_CERTIFICATE_EXPIRED: 'the host certificate has expired; run `volact host activate` to renew it',
+  HOST_CERTIFICATE_EXPIRED:
+    'the host certificate has expired; renew it with `volact host activate` (online) or `volact host installation-id` (phone)',
   HOST_ACTIVATION_REFUSED: 'the authority refused to activate the host key',
   AUTHORITY_UNREACHABLE: 'the authority could not be reached',
   AUTHORITY_URL_INSECURE: 'the authority URL is plain http:// to another machine; use https://',

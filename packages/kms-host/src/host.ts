@@ -55,7 +55,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   if (clock.now() >= certificate.expiresAt) {
     throw new KmsHostError(
       'HOST_CERTIFICATE_EXPIRED',
-      `the host certificate expired on ${new Date(certificate.expiresAt).toISOString()}: run \`volact host activate\` to renew it`,
+      `the host certificate expired on ${new Date(certificate.expiresAt).toISOString()}: renew it with \`volact host activate\`${state.activation?.authorityUrl === PHONE_ACTIVATION ? ' or by phone (`volact host installation-id`)' : ''}`,
     );
   }
   const store = new WindowStore(state.windowDbPath);

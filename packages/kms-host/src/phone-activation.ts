@@ -93,6 +93,12 @@ export function installHostConfirmation(
     );
   }
   const now = (options.clock ?? systemClock).now();
+  if (certificate.expiresAt <= now) {
+    throw new KmsHostError(
+      'CONFIRMATION_INVALID',
+      `this confirmation ID was issued ${new Date(certificate.issuedAt).toISOString().slice(0, 10)}; its certificate has expired: read out a new installation ID`,
+    );
+  }
   state.recordActivation({
     authorityUrl: PHONE_ACTIVATION,
     certificate: encoded.toString('base64'),

@@ -108,11 +108,13 @@ export function registerAuthority(program: Command, run: Run): void {
     .addOption(dataDirOption())
     .addOption(dbOption())
     .requiredOption('--group <name>', 'product group')
+    .option('--url <url>', 'public URL of this authority (https://…): where installations activate a MAK online')
     .action(
-      run(async (o: { dataDir: string; db?: string; group: string }) => {
+      run(async (o: { dataDir: string; db?: string; group: string; url?: string }) => {
         const a = Authority.open(o.dataDir, storeOption(o));
         try {
-          process.stdout.write(`${JSON.stringify(await a.productConfig(o.group), null, 2)}\n`);
+          const config = await a.productConfig(o.group, o.url === undefined ? {} : { url: o.url });
+          process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
         } finally {
           await a.close();
         }
