@@ -192,12 +192,12 @@ export class Authority {
   readonly #certValidity: number;
   readonly name: string;
   #shortKey: ShortSigningKey | undefined;
-  /** Installation activations waiting for their key's next batch, and keys with a batch in flight. */
-  readonly #pendingInstallations = new Map<
-    string,
-    { last5: string; items: { request: InstallationRequest; settle: (o: InstallationOutcome | Error) => void }[] }
-  >();
-  readonly #batchInFlight = new Set<string>();
+  /** Installation activations waiting for the next batch, and whether one is in the database. */
+  #pendingInstallations: { request: InstallationRequest; settle: (o: InstallationOutcome | Error) => void }[] = [];
+  #batchInFlight = false;
+  /** What never changes about a key or group, so the hot path reads the database once per batch. */
+  readonly #keysByHash = new Map<string, KeyRecord>();
+  readonly #groupsById = new Map<string, ProductGroup>();
 
   private constructor(
     root: SigningKeyPair,
@@ -302,7 +302,10 @@ export class Authority {
   }
 
   async group(nameOrId: string): Promise<ProductGroup> {
+    const cached = this.#groupsById.get(nameOrId);
+    if (cached) return cached;
     const group = await this.#store.findGroup(nameOrId);
+    if (group && group.id === nameOrId) this.#groupsById.set(group.id, group);
     if (!group) {
       const known = (await this.#store.listGroups()).map((g) => g.name);
       throw new AuthorityError(
@@ -572,7 +575,7 @@ export class Authority {
         last5,
       );
     }
-    const key = await this.#store.findKeyByHash(keyedHash(this.#keyHashSecret, parsed.text));
+    const key = await this.#findKey(keyedHash(this.#keyHashSecret, parsed.text));
     if (!key) throw await refuse('KEY_NOT_FOUND', `MAK ${last5} was not minted by this authority`, last5);
     if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `MAK ${last5} was revoked`, last5);
     // The IID names its product group too: checked even when the caller gives no groupId, so
@@ -684,12 +687,15 @@ export class Authority {
     channel: 'online' | 'phone',
     now: number,
   ): Promise<InstallationActivation> {
-    const outcome = await this.#enqueueInstallation(key.id, last5, {
+    const outcome = await this.#enqueueInstallation({
+      keyId: key.id,
+      keyLast5: last5,
       hardwareRef: iid.hardwareRef.toString('hex'),
       installationId: iid.text,
       channel,
       at: now,
     });
+    if (outcome.outcome === 'revoked') throw new AuthorityError('KEY_REVOKED', `MAK ${last5} was revoked`);
     if (outcome.outcome === 'limit') {
       // The decision's audit row was written with it.
       throw new AuthorityError(
@@ -709,41 +715,45 @@ export class Authority {
   }
 
   /**
-   * Concurrent activations of one key share a transaction: requests that arrive while the
-   * key's previous batch is in the database wait for the next one (at most 500 per batch).
-   * One row-lock hold per batch instead of per request; the decision stays exact.
+   * Concurrent activations share a transaction: requests that arrive while the previous batch
+   * is in the database wait for the next one (at most 500 per batch, any keys). One commit and
+   * one round of row locks per batch instead of per request; the decision stays exact.
    */
-  #enqueueInstallation(keyId: string, last5: string, request: InstallationRequest): Promise<InstallationOutcome> {
+  #enqueueInstallation(request: InstallationRequest): Promise<InstallationOutcome> {
     return new Promise((resolve, reject) => {
-      let pending = this.#pendingInstallations.get(keyId);
-      if (!pending) {
-        pending = { last5, items: [] };
-        this.#pendingInstallations.set(keyId, pending);
-        if (!this.#batchInFlight.has(keyId)) setImmediate(() => void this.#flushInstallations(keyId));
+      this.#pendingInstallations.push({ request, settle: (o) => (o instanceof Error ? reject(o) : resolve(o)) });
+      if (this.#pendingInstallations.length === 1 && !this.#batchInFlight) {
+        setImmediate(() => void this.#flushInstallations());
       }
-      pending.items.push({ request, settle: (o) => (o instanceof Error ? reject(o) : resolve(o)) });
     });
   }
 
-  async #flushInstallations(keyId: string): Promise<void> {
-    const pending = this.#pendingInstallations.get(keyId);
-    if (!pending) return;
-    const batch = pending.items.splice(0, 500);
-    if (pending.items.length === 0) this.#pendingInstallations.delete(keyId);
-    this.#batchInFlight.add(keyId);
+  async #flushInstallations(): Promise<void> {
+    if (this.#batchInFlight || this.#pendingInstallations.length === 0) return;
+    const batch = this.#pendingInstallations.splice(0, 500);
+    this.#batchInFlight = true;
     try {
-      const outcomes = await this.#store.activateInstallations(
-        keyId,
-        pending.last5,
-        batch.map((b) => b.request),
-      );
+      const outcomes = await this.#store.activateInstallations(batch.map((b) => b.request));
       batch.forEach((b, i) => b.settle(outcomes[i] as InstallationOutcome));
     } catch (err) {
       for (const b of batch) b.settle(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      this.#batchInFlight.delete(keyId);
-      if (this.#pendingInstallations.has(keyId)) void this.#flushInstallations(keyId);
+      this.#batchInFlight = false;
+      if (this.#pendingInstallations.length > 0) void this.#flushInstallations();
     }
+  }
+
+  /** A key by its keyed hash; cached (its id, type, groups and reference never change). */
+  async #findKey(keyHash: string): Promise<KeyRecord | undefined> {
+    // A stale limit or revocation does not matter: the batch transaction reads both afresh.
+    const cached = this.#keysByHash.get(keyHash);
+    if (cached) return cached;
+    const key = await this.#store.findKeyByHash(keyHash);
+    if (key) {
+      if (this.#keysByHash.size >= 100_000) this.#keysByHash.clear();
+      this.#keysByHash.set(keyHash, key);
+    }
+    return key;
   }
 
   /** A minted key by its text: parse errors and unknown keys become AuthorityErrors. */

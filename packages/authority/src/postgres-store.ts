@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
-import { auditDetail, auditResult } from './store.js';
+import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -242,81 +242,87 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   /**
-   * One transaction per batch: lock the key's row, read which installations exist, admit new
-   * ones while activations remain, write them with one INSERT and the new count with one
-   * UPDATE. A batch costs one row-lock hold however many requests it carries, which is what
-   * lifts a hot key above one-transaction-per-activation.
+   * One transaction per batch, whatever keys it holds: lock the keys' rows in id order (two
+   * nodes never wait on each other in a cycle), read which installations exist, decide, then
+   * write rows, repeats, counters and audit rows with one statement each. A batch costs one
+   * round of row locks and one commit however many requests it carries: that is what lifts a
+   * hot key above one-transaction-per-activation, and many keys above one commit each.
    */
-  async activateInstallations(
-    keyId: string,
-    keyLast5: string,
-    requests: readonly InstallationRequest[],
-  ): Promise<InstallationOutcome[]> {
+  async activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]> {
     return this.#transaction(async (client) => {
-      const key = (
-        await client.query<{ host_limit: number; used: number }>(
-          'SELECT host_limit, used FROM product_keys WHERE id = $1 FOR UPDATE',
-          [keyId],
-        )
-      ).rows[0];
-      if (!key) throw new AuthorityError('KEY_NOT_FOUND', 'the key was removed');
-      const refs = requests.map((r) => r.hardwareRef);
-      const existing = new Set(
-        (
-          await client.query<{ hardware_ref: string }>(
-            'SELECT hardware_ref FROM installations WHERE key_id = $1 AND hardware_ref = ANY($2::text[])',
-            [keyId, refs],
-          )
-        ).rows.map((r) => r.hardware_ref),
+      const keyIds = [...new Set(requests.map((r) => r.keyId))];
+      const { rows: keyRows } = await client.query<{
+        id: string;
+        host_limit: number;
+        used: number;
+        revoked_at: string | null;
+      }>(
+        'SELECT id, host_limit, used, revoked_at FROM product_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+        [keyIds],
       );
-      let used = key.used;
-      const admitted: InstallationRequest[] = [];
-      const repeated: InstallationRequest[] = [];
-      const outcomes = requests.map((r): InstallationOutcome => {
-        if (existing.has(r.hardwareRef)) {
-          repeated.push(r);
-          return { outcome: 'existing', used, limit: key.host_limit };
-        }
-        if (used >= key.host_limit) return { outcome: 'limit', used, limit: key.host_limit };
-        existing.add(r.hardwareRef);
-        admitted.push(r);
-        used++;
-        return { outcome: 'new', used, limit: key.host_limit };
-      });
-      if (admitted.length > 0) {
+      const counters = new Map<string, KeyCounter>(
+        keyRows.map((k) => [k.id, { limit: k.host_limit, used: k.used, revoked: k.revoked_at !== null }]),
+      );
+      const { rows: found } = await client.query<{ key_id: string; hardware_ref: string }>(
+        `SELECT i.key_id, i.hardware_ref FROM installations i
+         JOIN unnest($1::text[], $2::text[]) AS t(k, h) ON i.key_id = t.k AND i.hardware_ref = t.h`,
+        [requests.map((r) => r.keyId), requests.map((r) => r.hardwareRef)],
+      );
+      const decision = decideInstallations(
+        requests,
+        counters,
+        new Set(found.map((f) => installationKey(f.key_id, f.hardware_ref))),
+      );
+      const column = <T>(rows: readonly T[], pick: (row: T) => unknown) => rows.map(pick);
+      if (decision.admitted.length > 0) {
+        const a = decision.admitted;
         await client.query(
           `INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
              first_activated_at, last_activated_at)
-           SELECT $1, h, i, c, 1, a, a FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(h, i, c, a)`,
+           SELECT k, h, i, c, 1, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+             AS x(k, h, i, c, t)`,
           [
-            keyId,
-            admitted.map((r) => r.hardwareRef),
-            admitted.map((r) => r.installationId),
-            admitted.map((r) => r.channel),
-            admitted.map((r) => r.at),
+            column(a, (r) => r.keyId),
+            column(a, (r) => r.hardwareRef),
+            column(a, (r) => r.installationId),
+            column(a, (r) => r.channel),
+            column(a, (r) => r.at),
           ],
         );
-        await client.query('UPDATE product_keys SET used = $2 WHERE id = $1', [keyId, used]);
-      }
-      if (repeated.length > 0) {
+        const used = [...decision.usedByKey];
         await client.query(
-          `UPDATE installations SET activation_count = activation_count + 1, last_activated_at = $3
-           WHERE key_id = $1 AND hardware_ref = ANY($2::text[])`,
-          [keyId, repeated.map((r) => r.hardwareRef), Math.max(...repeated.map((r) => r.at))],
+          `UPDATE product_keys SET used = x.u FROM unnest($1::text[], $2::int[]) AS x(id, u) WHERE product_keys.id = x.id`,
+          [used.map(([id]) => id), used.map(([, n]) => n)],
         );
       }
+      if (decision.repeats.length > 0) {
+        const r = decision.repeats;
+        await client.query(
+          `UPDATE installations SET activation_count = activation_count + x.n,
+             last_activated_at = greatest(last_activated_at, x.t)
+           FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS x(k, h, n, t)
+           WHERE installations.key_id = x.k AND installations.hardware_ref = x.h`,
+          [
+            column(r, (x) => x.keyId),
+            column(r, (x) => x.hardwareRef),
+            column(r, (x) => x.times),
+            column(r, (x) => x.at),
+          ],
+        );
+      }
+      const audit = decision.audit;
       await client.query(
         `INSERT INTO audit_log (at, action, result, key_last5, detail)
-         SELECT a, n, r, $1, d FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(a, n, r, d)`,
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])`,
         [
-          keyLast5,
-          requests.map((r) => r.at),
-          requests.map((r) => `installation.activate.${r.channel}`),
-          outcomes.map(auditResult),
-          outcomes.map((o, i) => auditDetail(requests[i] as InstallationRequest, o)),
+          column(audit, (x) => x.at),
+          column(audit, (x) => x.action),
+          column(audit, (x) => x.result),
+          column(audit, (x) => x.keyLast5 ?? null),
+          column(audit, (x) => x.detail ?? null),
         ],
       );
-      return outcomes;
+      return decision.outcomes;
     });
   }
 

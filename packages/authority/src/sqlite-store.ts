@@ -11,7 +11,7 @@ import type {
   InstallationRequest,
   KeyRecord,
 } from './store.js';
-import { auditDetail, auditResult } from './store.js';
+import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 
 /** Schema migrations, applied in order at open; the applied version is kept in user_version. */
 const MIGRATIONS: string[] = [
@@ -130,6 +130,7 @@ const toHost = (r: HostRow): HostActivationRecord => ({
  */
 export class SqliteAuthorityStore implements AuthorityStore {
   readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
@@ -200,7 +201,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
   }
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | undefined> {
-    const row = this.#db.prepare(`${KEY_SELECT} WHERE key_hash = ?`).get(keyHash) as KeyRow | undefined;
+    const row = this.#stmt(`${KEY_SELECT} WHERE key_hash = ?`).get(keyHash) as KeyRow | undefined;
     return row && toKey(row);
   }
 
@@ -215,50 +216,55 @@ export class SqliteAuthorityStore implements AuthorityStore {
     return rows.map(toInstallation);
   }
 
-  activateInstallations(
-    keyId: string,
-    keyLast5: string,
-    requests: readonly InstallationRequest[],
-  ): Promise<InstallationOutcome[]> {
-    return this.#serial(async () => {
-      const db = this.#db;
-      return db
+  /** Statements are prepared once: preparing costs more than running these small ones. */
+  #stmt(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]> {
+    return this.#serial(async () =>
+      this.#db
         .transaction(() => {
-          const key = db.prepare('SELECT host_limit, used FROM product_keys WHERE id = ?').get(keyId) as
-            { host_limit: number; used: number } | undefined;
-          if (!key) throw new AuthorityError('KEY_NOT_FOUND', 'the key was removed');
-          const find = db.prepare('SELECT 1 FROM installations WHERE key_id = ? AND hardware_ref = ?');
-          const again = db.prepare(
-            `UPDATE installations SET activation_count = activation_count + 1, last_activated_at = ?
-           WHERE key_id = ? AND hardware_ref = ?`,
+          // BEGIN IMMEDIATE holds the database's write lock: every key's counter is locked.
+          const counters = new Map<string, KeyCounter>();
+          for (const keyId of new Set(requests.map((r) => r.keyId))) {
+            const row = this.#stmt('SELECT host_limit, used, revoked_at FROM product_keys WHERE id = ?').get(keyId) as
+              { host_limit: number; used: number; revoked_at: number | null } | undefined;
+            if (row) counters.set(keyId, { limit: row.host_limit, used: row.used, revoked: row.revoked_at !== null });
+          }
+          const find = this.#stmt('SELECT 1 FROM installations WHERE key_id = ? AND hardware_ref = ?');
+          const recorded = new Set(
+            requests
+              .filter((r) => find.get(r.keyId, r.hardwareRef))
+              .map((r) => installationKey(r.keyId, r.hardwareRef)),
           );
-          const insert = db.prepare(
+          const decision = decideInstallations(requests, counters, recorded);
+          const insert = this.#stmt(
             `INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
-             first_activated_at, last_activated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+               first_activated_at, last_activated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
           );
-          let used = key.used;
-          const outcomes = requests.map((r): InstallationOutcome => {
-            if (find.get(keyId, r.hardwareRef)) {
-              again.run(r.at, keyId, r.hardwareRef);
-              return { outcome: 'existing', used, limit: key.host_limit };
-            }
-            if (used >= key.host_limit) return { outcome: 'limit', used, limit: key.host_limit };
-            insert.run(keyId, r.hardwareRef, r.installationId, r.channel, r.at, r.at);
-            used++;
-            return { outcome: 'new', used, limit: key.host_limit };
-          });
-          db.prepare('UPDATE product_keys SET used = ? WHERE id = ?').run(used, keyId);
-          const audit = db.prepare(
+          for (const r of decision.admitted)
+            insert.run(r.keyId, r.hardwareRef, r.installationId, r.channel, r.at, r.at);
+          const again = this.#stmt(
+            `UPDATE installations SET activation_count = activation_count + ?, last_activated_at = max(last_activated_at, ?)
+             WHERE key_id = ? AND hardware_ref = ?`,
+          );
+          for (const r of decision.repeats) again.run(r.times, r.at, r.keyId, r.hardwareRef);
+          const setUsed = this.#stmt('UPDATE product_keys SET used = ? WHERE id = ?');
+          for (const [keyId, used] of decision.usedByKey) setUsed.run(used, keyId);
+          const audit = this.#stmt(
             'INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)',
           );
-          outcomes.forEach((o, i) => {
-            const r = requests[i] as InstallationRequest;
-            audit.run(r.at, `installation.activate.${r.channel}`, auditResult(o), keyLast5, auditDetail(r, o));
-          });
-          return outcomes;
+          for (const a of decision.audit) audit.run(a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null);
+          return decision.outcomes;
         })
-        .immediate();
-    });
+        .immediate(),
+    );
   }
 
   async listHosts(keyId: string): Promise<HostActivationRecord[]> {
@@ -340,9 +346,13 @@ export class SqliteAuthorityStore implements AuthorityStore {
 
   audit(entry: AuditEntry): Promise<void> {
     return this.#serial(async () => {
-      this.#db
-        .prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)')
-        .run(entry.at, entry.action, entry.result, entry.keyLast5 ?? null, entry.detail ?? null);
+      this.#stmt('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)').run(
+        entry.at,
+        entry.action,
+        entry.result,
+        entry.keyLast5 ?? null,
+        entry.detail ?? null,
+      );
     });
   }
 

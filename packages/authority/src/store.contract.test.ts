@@ -183,21 +183,23 @@ describe.each(engines)('authority store: %s', (name, database) => {
     await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
     const key = keyRecord([g], { type: 'mak', limit: 2 });
     await store.addKey(key);
-    const req = (hw: string, at = 10) => ({
+    const req = (hw: string, at = 10, keyId = key.id) => ({
+      keyId,
+      keyLast5: '…ABCDE',
       hardwareRef: hw,
       installationId: `iid-${hw}`,
       channel: 'online' as const,
       at,
     });
-    const outcomes = await store.activateInstallations(key.id, '…ABCDE', [req('a'), req('a'), req('b'), req('c')]);
+    const outcomes = await store.activateInstallations([req('a'), req('a'), req('b'), req('c')]);
     expect(outcomes.map((o) => `${o.outcome}:${o.used}/${o.limit}`)).toEqual([
       'new:1/2',
       'existing:1/2',
       'new:2/2',
       'limit:2/2',
     ]);
-    expect((await store.activateInstallations(key.id, '…ABCDE', [req('b', 20)]))[0]?.outcome).toBe('existing');
-    expect((await store.activateInstallations(key.id, '…ABCDE', [req('d')]))[0]?.outcome).toBe('limit');
+    expect((await store.activateInstallations([req('b', 20)]))[0]?.outcome).toBe('existing');
+    expect((await store.activateInstallations([req('d')]))[0]?.outcome).toBe('limit');
     const rows = await store.listInstallations(key.id);
     expect(rows.map((r) => [r.hardwareRef, r.activationCount])).toEqual([
       ['a', 2],
@@ -207,7 +209,7 @@ describe.each(engines)('authority store: %s', (name, database) => {
     expect((await store.findKeyByHash(key.keyHash))?.used).toBe(2);
     expect(await store.setLimit(key.id, 1)).toBe(false);
     expect(await store.setLimit(key.id, 3)).toBe(true);
-    expect((await store.activateInstallations(key.id, '…ABCDE', [req('d')]))[0]).toEqual({
+    expect((await store.activateInstallations([req('d')]))[0]).toEqual({
       outcome: 'new',
       used: 3,
       limit: 3,
@@ -216,6 +218,28 @@ describe.each(engines)('authority store: %s', (name, database) => {
     const audit = await store.recentAudit(20);
     expect(audit.filter((a) => a.result === 'MAK_LIMIT_REACHED').length).toBe(2);
     expect(audit.filter((a) => a.action === 'installation.activate.online').length).toBe(7);
+
+    // One batch over several keys: each key counted on its own; a repeat counted per request;
+    // a revoked key refused.
+    const other = keyRecord([g], { type: 'mak', limit: 1 });
+    const revoked = keyRecord([g], { type: 'mak', limit: 5 });
+    await store.addKey(other);
+    await store.addKey(revoked);
+    await store.revokeKey(revoked.id, 5);
+    const mixed = await store.activateInstallations([
+      req('x', 30, other.id),
+      req('a', 30),
+      req('y', 30, other.id),
+      req('a', 31),
+      req('z', 30, revoked.id),
+    ]);
+    expect(mixed.map((o) => o.outcome)).toEqual(['new', 'existing', 'limit', 'existing', 'revoked']);
+    expect((await store.listInstallations(key.id)).find((r) => r.hardwareRef === 'a')).toMatchObject({
+      activationCount: 4,
+      lastActivatedAt: 31,
+    });
+    expect((await store.findKeyByHash(other.keyHash))?.used).toBe(1);
+    expect(await store.listInstallations(revoked.id)).toEqual([]);
   });
 
   it('keeps the audit log, newest first', async () => {

@@ -20,6 +20,9 @@ export interface KeyRecord {
 }
 
 export interface InstallationRequest {
+  readonly keyId: string;
+  /** For the audit row: the key's last five characters. */
+  readonly keyLast5: string;
   /** Identifies the installation under its key: the IID's hardware reference (hex). */
   readonly hardwareRef: string;
   readonly installationId: string;
@@ -36,16 +39,88 @@ export interface InstallationRecord {
   readonly lastActivatedAt: number;
 }
 
-/** The audit row of an installation decision (both engines write it inside the decision's transaction). */
-export const auditResult = (o: InstallationOutcome): string => (o.outcome === 'limit' ? 'MAK_LIMIT_REACHED' : 'OK');
-export const auditDetail = (r: InstallationRequest, o: InstallationOutcome): string =>
-  `installation ${r.hardwareRef}: ${o.outcome === 'existing' ? 'again, free' : o.outcome === 'new' ? 'new' : 'refused'}, ${o.used} of ${o.limit} used`;
-
-/** new: uses one activation; existing: the same installation again, free; limit: refused. */
+/** new: uses one activation; existing: the same installation again, free; limit, revoked: refused. */
 export interface InstallationOutcome {
-  readonly outcome: 'new' | 'existing' | 'limit';
+  readonly outcome: 'new' | 'existing' | 'limit' | 'revoked';
   readonly used: number;
   readonly limit: number;
+}
+
+const AUDIT_RESULT: Record<InstallationOutcome['outcome'], string> = {
+  new: 'OK',
+  existing: 'OK',
+  limit: 'MAK_LIMIT_REACHED',
+  revoked: 'KEY_REVOKED',
+};
+
+/** The audit row of an installation decision (both engines write it inside the decision's transaction). */
+export function installationAuditRow(r: InstallationRequest, o: InstallationOutcome): AuditEntry {
+  const what = { new: 'new', existing: 'again, free', limit: 'refused', revoked: 'refused (revoked)' }[o.outcome];
+  return {
+    at: r.at,
+    action: `installation.activate.${r.channel}`,
+    result: AUDIT_RESULT[o.outcome],
+    keyLast5: r.keyLast5,
+    detail: `installation ${r.hardwareRef}: ${what}, ${o.used} of ${o.limit} used`,
+  };
+}
+
+export interface KeyCounter {
+  readonly limit: number;
+  readonly used: number;
+  readonly revoked: boolean;
+}
+
+/** What a batch decided, for an engine to write: rows to insert, repeats to count, new counts. */
+export interface InstallationBatchDecision {
+  readonly outcomes: InstallationOutcome[];
+  readonly admitted: InstallationRequest[];
+  /** Per installation seen again: how many times, and the latest time. */
+  readonly repeats: { keyId: string; hardwareRef: string; times: number; at: number }[];
+  readonly usedByKey: Map<string, number>;
+  readonly audit: AuditEntry[];
+}
+
+export const installationKey = (keyId: string, hardwareRef: string) => `${keyId}\0${hardwareRef}`;
+
+/**
+ * Decides a batch in request order, from each key's counter (read under its row lock) and the
+ * installations already recorded: the same installation again is free, a new one takes one
+ * of the remaining activations. Both engines call this, so they decide alike.
+ */
+export function decideInstallations(
+  requests: readonly InstallationRequest[],
+  counters: ReadonlyMap<string, KeyCounter>,
+  recorded: ReadonlySet<string>,
+): InstallationBatchDecision {
+  const seen = new Set(recorded);
+  const used = new Map<string, number>();
+  const admitted: InstallationRequest[] = [];
+  const repeats = new Map<string, { keyId: string; hardwareRef: string; times: number; at: number }>();
+  const outcomes = requests.map((r): InstallationOutcome => {
+    const counter = counters.get(r.keyId);
+    if (!counter) return { outcome: 'revoked', used: 0, limit: 0 };
+    const n = used.get(r.keyId) ?? counter.used;
+    if (counter.revoked) return { outcome: 'revoked', used: n, limit: counter.limit };
+    const id = installationKey(r.keyId, r.hardwareRef);
+    if (seen.has(id)) {
+      const repeat = repeats.get(id) ?? { keyId: r.keyId, hardwareRef: r.hardwareRef, times: 0, at: r.at };
+      repeats.set(id, { ...repeat, times: repeat.times + 1, at: Math.max(repeat.at, r.at) });
+      return { outcome: 'existing', used: n, limit: counter.limit };
+    }
+    if (n >= counter.limit) return { outcome: 'limit', used: n, limit: counter.limit };
+    seen.add(id);
+    admitted.push(r);
+    used.set(r.keyId, n + 1);
+    return { outcome: 'new', used: n + 1, limit: counter.limit };
+  });
+  return {
+    outcomes,
+    admitted,
+    repeats: [...repeats.values()],
+    usedByKey: used,
+    audit: requests.map((r, i) => installationAuditRow(r, outcomes[i] as InstallationOutcome)),
+  };
 }
 
 export interface HostActivationRecord {
@@ -89,16 +164,12 @@ export interface AuthorityStore {
   listHosts(keyId: string): Promise<HostActivationRecord[]>;
   listInstallations(keyId: string): Promise<InstallationRecord[]>;
   /**
-   * Decides a batch of installation activations of one key in one transaction under the key's
-   * row lock, in order: an installation already activated is free, a new one takes one of the
-   * remaining activations or is refused. Nothing is written for a refused one but its audit
-   * row; every decision's audit row commits with it. Outcomes are returned after the commit.
+   * Decides a batch of installation activations (of any keys) in one transaction that holds
+   * the row lock of each key involved, taken in key-id order (no deadlock between nodes):
+   * see decideInstallations. Nothing is written for a refused one but its audit row; every
+   * decision's audit row commits with it. Outcomes are returned after the commit.
    */
-  activateInstallations(
-    keyId: string,
-    keyLast5: string,
-    requests: readonly InstallationRequest[],
-  ): Promise<InstallationOutcome[]>;
+  activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]>;
   /** Sets a key's limit; refused (returns false) below the activations already made. */
   setLimit(keyId: string, limit: number): Promise<boolean>;
   /** Marks a key revoked (later activations are refused); keeps its activations. */
