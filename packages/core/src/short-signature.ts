@@ -35,6 +35,9 @@ export interface ShortSigningKey {
 
 /** The root's Ed25519 private key, as the scalar and nonce prefix Ed25519 derives from its seed. */
 export function shortSigningKey(privateKey: KeyObject): ShortSigningKey {
+  // A signer signs all day: a wider base-point table (about 2 MB, built at the first signature)
+  // makes each signature's k·B about a quarter faster than the default window.
+  Point.BASE.precompute(10, true);
   const jwk = privateKey.export({ format: 'jwk' });
   if (jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new Error('not an Ed25519 private key');
   const extended = ed25519.utils.getExtendedPublicKey(Buffer.from(jwk.d, 'base64url'));
