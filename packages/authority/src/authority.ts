@@ -47,7 +47,7 @@ import { seal, unseal } from './sealing.js';
 import { AuthorityError } from './errors.js';
 import { SqliteAuthorityStore } from './sqlite-store.js';
 import { PostgresAuthorityStore } from './postgres-store.js';
-import type { AuthorityStore, InstallationOutcome, InstallationRequest, KeyRecord } from './store.js';
+import type { AuthorityStore, HostActivationTx, InstallationOutcome, InstallationRequest, KeyRecord } from './store.js';
 
 const ROOT_KEY_FILE = 'root-signing-key.pem';
 const KEY_HASH_SECRET_FILE = 'key-hash.secret';
@@ -436,9 +436,11 @@ export class Authority {
         now,
         expiresAt: now + this.#certValidity,
         serial: randomGuid(),
+        action: 'host.activate',
       },
     );
-    if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
+    // The decision's audit row was written with it.
+    if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
 
     const groups = await Promise.all(key.groupIds.map((id) => this.group(id)));
     const certificate = issueHostCertificate(
@@ -452,13 +454,6 @@ export class Authority {
       },
       this.#root,
     );
-    await this.#store.audit({
-      at: now,
-      action: 'host.activate',
-      result: 'OK',
-      keyLast5: last5,
-      detail: `host ${decision.hostsUsed} of ${hostLimit}, certificate ${decision.serial}`,
-    });
     return {
       certificate,
       expiresAt: decision.expiresAt,
@@ -479,14 +474,34 @@ export class Authority {
     last5: string,
     hardwareId: string,
     hostKey: Buffer,
-    cert: { now: number; expiresAt: number; serial: string },
+    cert: { now: number; expiresAt: number; serial: string; action: string },
   ): Promise<
     | { refused: 'HOST_LIMIT_REACHED' | 'HOST_REACTIVATION_LIMIT_REACHED'; message: string }
     | { refused: null; serial: string; expiresAt: number; hostsUsed: number }
   > {
     const hostLimit = key.limit ?? KMS_DEFAULTS.hostLimit;
     const perHost = key.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
-    return this.#store.withHostActivation(key.id, async (tx) => {
+    const decided = await this.#store.withHostActivation(key.id, async (tx) => {
+      const decision = await decide(tx);
+      await tx.audit({
+        at: cert.now,
+        action: cert.action,
+        result: decision.refused ?? 'OK',
+        keyLast5: last5,
+        detail: decision.refused
+          ? decision.message
+          : `host ${decision.hostsUsed} of ${hostLimit}, certificate ${decision.serial}`,
+      });
+      return decision;
+    });
+    return decided;
+
+    async function decide(
+      tx: HostActivationTx,
+    ): Promise<
+      | { refused: 'HOST_LIMIT_REACHED' | 'HOST_REACTIVATION_LIMIT_REACHED'; message: string }
+      | { refused: null; serial: string; expiresAt: number; hostsUsed: number }
+    > {
       const existing = await tx.findHost(key.id, hardwareId);
       let activationCount = 1;
       if (existing) {
@@ -518,7 +533,7 @@ export class Authority {
         certificateExpiresAt: cert.expiresAt,
       });
       return { refused: null, serial: cert.serial, expiresAt: cert.expiresAt, hostsUsed: await tx.countHosts(key.id) };
-    });
+    }
   }
 
   #signer(): ShortSigningKey {
@@ -645,19 +660,13 @@ export class Authority {
       now,
       expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
       serial: `phone-${issuedDay}`,
+      action: 'confirm',
     });
-    if (decision.refused) throw await refuse(decision.refused, decision.message, last5);
+    if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
     const signature = signPhoneCertificate(
       { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },
       this.#signer(),
     );
-    await this.#store.audit({
-      at: now,
-      action: 'confirm',
-      result: 'OK',
-      keyLast5: last5,
-      detail: `KMS host by phone, host ${decision.hostsUsed} of ${key.limit ?? KMS_DEFAULTS.hostLimit}`,
-    });
     return {
       kind: 'kms-host',
       confirmationId: encodeConfirmationId(issuedDay, signature).text,

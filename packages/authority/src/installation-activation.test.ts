@@ -198,5 +198,14 @@ describe('MAK activation', () => {
       hostPublicKey: generateSigningKeyPair().publicKeyRaw,
     });
     expect(await codeOf(authority.confirm(second.text))).toMatch(/^HOST_LIMIT_REACHED/);
+    // One audit row per decision, written in the decision's transaction.
+    const audit = (await authority.recentAudit(10)).filter(
+      (a) => a.action === 'confirm' || a.action === 'host.activate',
+    );
+    expect(audit.map((a) => `${a.action}:${a.result}`)).toEqual([
+      'confirm:HOST_LIMIT_REACHED',
+      'host.activate:OK',
+      'confirm:OK',
+    ]);
   });
 });

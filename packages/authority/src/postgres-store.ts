@@ -388,6 +388,12 @@ export class PostgresAuthorityStore implements AuthorityStore {
             (await client.query<{ n: string }>('SELECT count(*) AS n FROM host_activations WHERE key_id = $1', [k]))
               .rows[0]?.n ?? 0,
           ),
+        audit: async (a) => {
+          await client.query(
+            'INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES ($1, $2, $3, $4, $5)',
+            [a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null],
+          );
+        },
         saveHost: async (r) => {
           await client.query(
             `INSERT INTO host_activations (key_id, hardware_id, host_public_key, activation_count,

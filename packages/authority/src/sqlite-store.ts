@@ -312,6 +312,15 @@ export class SqliteAuthorityStore implements AuthorityStore {
         },
         countHosts: async (keyId) =>
           (db.prepare('SELECT count(*) AS n FROM host_activations WHERE key_id = ?').get(keyId) as { n: number }).n,
+        audit: async (a) => {
+          db.prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)').run(
+            a.at,
+            a.action,
+            a.result,
+            a.keyLast5 ?? null,
+            a.detail ?? null,
+          );
+        },
         saveHost: async (r) => {
           db.prepare(
             `INSERT INTO host_activations (key_id, hardware_id, host_public_key, activation_count,

@@ -147,6 +147,8 @@ export interface HostActivationTx {
   findHost(keyId: string, hardwareId: string): Promise<HostActivationRecord | undefined>;
   countHosts(keyId: string): Promise<number>;
   saveHost(record: HostActivationRecord): Promise<void>;
+  /** The decision's audit row, committed (or not) with it. */
+  audit(entry: AuditEntry): Promise<void>;
 }
 
 /**
