@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 
 # Debian packages of the servers the tests start on loopback (in temporary folders, on free
-# ports): PostgreSQL for the authority's scaled store. DNS (bind9) and directory (slapd)
-# tests add theirs here.
-SERVER_PACKAGES=(postgresql)
+# ports): PostgreSQL for the authority's scaled store, BIND 9 for DNS publication and
+# discovery, OpenLDAP for directory-based activation.
+SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
