@@ -10,6 +10,7 @@ export default defineConfig({
       '@volact/core': pkg('core'),
       '@volact/authority': pkg('authority'),
       '@volact/kms-host': pkg('kms-host'),
+      '@volact/directory': pkg('directory'),
       '@volact/client': pkg('client'),
       '@volact/cli': pkg('cli'),
     },

@@ -4,6 +4,7 @@ import { HostErrorCode, coreErrorCodes } from '@volact/core';
 import { authorityErrors } from '@volact/authority';
 import { kmsHostErrors } from '@volact/kms-host';
 import { clientErrors } from '@volact/client';
+import { directoryErrors } from '@volact/directory';
 
 /** docs/errors.md and the error catalogues in the code must list the same codes (fastify's habit). */
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -22,6 +23,7 @@ const catalogues: [string, string[]][] = [
   ['kms-host', Object.keys(kmsHostErrors)],
   ['KMS wire error codes', Object.keys(HostErrorCode)],
   ['client', Object.keys(clientErrors)],
+  ['directory', Object.keys(directoryErrors)],
 ];
 
 describe('docs/errors.md', () => {

@@ -28,6 +28,11 @@ import {
   type ProductGroup,
   type SigningKeyPair,
   authorityEndpoint,
+  DOMAIN_NAME_RE,
+  OBJECT_NAME_RE,
+  normaliseDomain,
+  signActivationObject,
+  type ActivationObject,
   confirmInstallation,
   encodeConfirmationId,
   dayOf,
@@ -862,6 +867,41 @@ export class Authority {
     await this.#store.revokeKey(record.id, this.#clock.now());
     await this.#store.audit({ at: this.#clock.now(), action: 'key.revoke', result: 'OK', keyLast5: last5 });
     return this.showKey(text);
+  }
+
+  /**
+   * An activation object for a product group and a directory domain (the reference's
+   * Active Directory-Based activation), signed by the root. The organisation publishes it in
+   * its directory with `volact directory publish`; member installations of the group activate
+   * from it with no KMS host.
+   */
+  async createActivationObject(request: { group: string; domain: string; name: string }): Promise<ActivationObject> {
+    const now = this.#clock.now();
+    const domain = normaliseDomain(request.domain);
+    if (!DOMAIN_NAME_RE.test(domain)) {
+      throw new AuthorityError(
+        'REQUEST_INVALID',
+        `--domain "${request.domain.slice(0, 80)}" is not a DNS domain name (e.g. corp.example.com)`,
+      );
+    }
+    if (!OBJECT_NAME_RE.test(request.name)) {
+      throw new AuthorityError(
+        'REQUEST_INVALID',
+        `--name "${request.name.slice(0, 80)}" is invalid: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      );
+    }
+    const group = await this.group(request.group);
+    const object = signActivationObject(
+      { name: request.name, objectId: randomGuid(), group: { id: group.id, name: group.name }, domain, issuedAt: now },
+      this.#root,
+    );
+    await this.#store.audit({
+      at: now,
+      action: 'activation-object.create',
+      result: 'OK',
+      detail: `${object.name} for ${group.name} in ${domain}`,
+    });
+    return object;
   }
 
   /** Audits a request refused before any decision (bad body, rate limit, auth): who asked what. */

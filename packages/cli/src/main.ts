@@ -3,6 +3,7 @@ import { registerAuthority } from './commands/authority.js';
 import { registerHost } from './commands/host.js';
 import { registerClient } from './commands/client.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDirectory } from './commands/directory.js';
 import { run } from './runtime.js';
 
 export function buildProgram(): Command {
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerAuthority(program, run);
   registerHost(program, run);
   registerClient(program, run);
+  registerDirectory(program, run);
   registerDemo(program, run);
   return program;
 }

@@ -55,3 +55,15 @@ export function readProductConfigFile(file: string): unknown {
     throw new CliError('PRODUCT_CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
   }
 }
+
+/** A secret kept in a file (a password): trimmed; errors name the file, never its content. */
+export function readSecretFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CliError('OPTION_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if (!text) throw new CliError('OPTION_INVALID', `${flag} ${file} is empty`);
+  return text;
+}

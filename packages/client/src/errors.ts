@@ -31,6 +31,12 @@ export const clientErrors = {
   CONFIRMATION_INVALID:
     'the confirmation ID is mistyped (the group is named), or was not issued for this installation ID and product',
   ACTIVATION_UNTRUSTED: "the authority's answer does not verify against the product's pinned root key",
+  DOMAIN_INVALID: 'a DNS or directory domain name is not valid',
+  NO_DIRECTORY_OBJECT: "the directory holds no activation object for this product's group",
+  DIRECTORY_OBJECT_INVALID: 'an activation object in the directory is malformed',
+  DIRECTORY_OBJECT_UNTRUSTED: "an activation object is not signed by this product's authority",
+  DIRECTORY_OBJECT_DOMAIN_MISMATCH: 'an activation object is bound to another directory domain than this member',
+  DIRECTORY_OBJECT_GROUP_MISMATCH: "an activation object is for another product group than this installation's",
   LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
 } as const;
 

@@ -22,6 +22,8 @@ function record(overrides: Partial<LicenceRecord> = {}): LicenceRecord {
     kmsHost: null,
     activation: null,
     intervals: { activationMs: 2 * 3600_000, renewalMs: 7 * DAY },
+    discovery: { domains: [], dnsServer: null, caching: true, cached: null },
+    directory: null,
     lastAttempt: null,
     nextAttemptAt: T0,
     nonGenuineSince: null,

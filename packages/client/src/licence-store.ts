@@ -12,6 +12,9 @@ const attemptSchema = z.object({
   code: z.string().optional(),
   message: z.string(),
   host: z.string().optional(),
+  /** How the host (or object) was found: set by hand, cached from DNS, DNS, the directory. */
+  via: z.enum(['manual', 'cache', 'dns', 'directory']).optional(),
+  domain: z.string().optional(),
   count: z.number().optional(),
   threshold: z.number().optional(),
 });
@@ -35,6 +38,13 @@ export const licenceRecordSchema = z.object({
         receivedAt: z.number(),
       }),
       z.object({
+        method: z.literal('directory'),
+        /** The activation object read from the directory, as signed by the authority. */
+        object: z.string().max(8192),
+        /** When the directory last confirmed it: the licence runs from here. */
+        checkedAt: z.number(),
+      }),
+      z.object({
         method: z.literal('mak'),
         /** The authority's confirmation of this installation ID: the evidence of a MAK activation. */
         installationId: z.string(),
@@ -46,6 +56,29 @@ export const licenceRecordSchema = z.object({
     ])
     .nullable(),
   intervals: z.object({ activationMs: z.number(), renewalMs: z.number() }),
+  /** DNS discovery of KMS hosts (the reference's DNS suffix list, skms-domain, host caching). */
+  discovery: z
+    .object({
+      domains: z.array(z.string()).max(16),
+      dnsServer: z.string().nullable(),
+      caching: z.boolean(),
+      cached: z
+        .object({ address: z.string(), connect: z.string().optional(), domain: z.string(), foundAt: z.number() })
+        .nullable(),
+    })
+    .default({ domains: [], dnsServer: null, caching: true, cached: null }),
+  /** Membership of a directory domain, for directory-based activation. */
+  directory: z
+    .object({
+      url: z.string(),
+      domain: z.string(),
+      base: z.string(),
+      container: z.string().nullable(),
+      bindDn: z.string().nullable(),
+      password: z.string().nullable(),
+    })
+    .nullable()
+    .default(null),
   lastAttempt: attemptSchema.nullable(),
   nextAttemptAt: z.number(),
   nonGenuineSince: z.number().nullable(),

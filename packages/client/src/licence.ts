@@ -3,6 +3,12 @@ import {
   CoreError,
   INTERVAL_BOUNDS,
   authorityEndpoint,
+  DOMAIN_NAME_RE,
+  KMS_DEFAULTS as DEFAULTS,
+  VolactError,
+  activationObjectSignatureValid,
+  normaliseDomain,
+  parseActivationObject,
   makeInstallationId,
   parseConfirmationId,
   parseKey,
@@ -28,12 +34,20 @@ import { exchangeWithKmsHost } from './kms-exchange.js';
 import { formatKmsAddress, parseKmsAddress } from './kms-address.js';
 import { LicenceStore, type AttemptRecord, type LicenceRecord } from './licence-store.js';
 import { deriveState } from './licence-state.js';
+import { DEFAULT_KMS_SERVICE, discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
+import { readEntries } from '@volact/directory';
 import { verifyKmsResponse } from './verify-response.js';
 
 export interface LicenceStatus {
   readonly state: LicenceState;
   /** How the licence was granted: a KMS host's signed answer, or a MAK confirmed by the authority. */
-  readonly method: 'kms' | 'mak' | null;
+  readonly method: 'kms' | 'mak' | 'directory' | null;
+  /** How the host of the last attempt was found: set by hand, cached from DNS, DNS; null when none. */
+  readonly hostSource: 'manual' | 'cache' | 'dns' | null;
+  /** With method "directory": the activation object's name and domain. */
+  readonly directoryObject: { name: string; domain: string } | null;
+  readonly discovery: { domains: string[]; dnsServer: string | null; caching: boolean; cachedHost: string | null };
+  readonly directory: { url: string; domain: string; base: string } | null;
   /** When the licence (or the current grace period) ends, ISO 8601; null when it does not. */
   readonly expiresAt: string | null;
   readonly host: string | null;
@@ -78,6 +92,19 @@ export interface OpenOptions {
   readonly product?: unknown;
   /** Called with errors of the background schedule (which never throws out of its timer). */
   readonly onScheduleError?: (err: unknown) => void;
+  /** Random source of the weighted choice among DNS-published hosts (tests inject one). */
+  readonly random?: () => number;
+}
+
+export interface DirectoryMembership {
+  /** ldap:// or ldaps:// URL of the directory. */
+  readonly url: string;
+  readonly domain: string;
+  /** Base DN under which the activation objects' container is, e.g. dc=corp,dc=test. */
+  readonly base: string;
+  readonly container?: string;
+  readonly bindDn?: string;
+  readonly password?: string;
 }
 
 type Listener = (status: LicenceStatus) => void;
@@ -102,6 +129,7 @@ export class Licence {
   #scheduleGeneration = 0;
   readonly #onScheduleError: (err: unknown) => void;
   #attempting: Promise<ActivationOutcome> | undefined;
+  readonly #random: (() => number) | undefined;
 
   private constructor(store: LicenceStore, record: LicenceRecord, options: OpenOptions) {
     this.#store = store;
@@ -109,6 +137,7 @@ export class Licence {
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#onScheduleError = options.onScheduleError ?? (() => undefined);
+    this.#random = options.random;
     this.#rootKeyRaw = Buffer.from(record.product.authority.rootPublicKey, 'base64');
     this.#rootKey = publicKeyFromRaw(this.#rootKeyRaw);
   }
@@ -139,6 +168,8 @@ export class Licence {
       kmsHost: null,
       activation: null,
       intervals: { activationMs: KMS_DEFAULTS.activationInterval, renewalMs: KMS_DEFAULTS.renewalInterval },
+      discovery: { domains: [], dnsServer: null, caching: true, cached: null },
+      directory: null,
       lastAttempt: null,
       nextAttemptAt: now,
       nonGenuineSince: null,
@@ -185,6 +216,7 @@ export class Licence {
     const a = this.#record.activation;
     if (!a) return { hostTime: null, valid: true, permanent: false };
     if (a.method === 'mak') return this.#makEvidence(a);
+    if (a.method === 'directory') return this.#directoryEvidence(a);
     if (this.#verifiedEvidence?.evidence !== a.evidence) {
       let verified: { hostTime: number; count: number } | null = null;
       try {
@@ -238,6 +270,191 @@ export class Licence {
     }
     const ok = this.#verifiedEvidence.verified !== null;
     return { hostTime: null, valid: ok, permanent: ok };
+  }
+
+  /**
+   * A directory activation holds while this installation is a member of the object's domain:
+   * the object must verify (an edited one is tampering) and the licence runs from the last
+   * time the directory confirmed it. Leaving the domain ends it.
+   */
+  #directoryEvidence(a: { object: string; checkedAt: number }): {
+    hostTime: number | null;
+    valid: boolean;
+    permanent: boolean;
+  } {
+    const membership = this.#record.directory;
+    const check = this.#checkActivationObject(a.object, membership?.domain ?? null);
+    if (check.ok) return { hostTime: a.checkedAt, valid: true, permanent: false };
+    if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH') return { hostTime: null, valid: true, permanent: false };
+    return { hostTime: null, valid: false, permanent: false };
+  }
+
+  /** The checks an activation object must pass, in order: form, authority, domain, group. */
+  #checkActivationObject(
+    text: string,
+    domain: string | null,
+  ):
+    | { ok: true; name: string; domain: string }
+    | {
+        ok: false;
+        code:
+          | 'DIRECTORY_OBJECT_INVALID'
+          | 'DIRECTORY_OBJECT_UNTRUSTED'
+          | 'DIRECTORY_OBJECT_DOMAIN_MISMATCH'
+          | 'DIRECTORY_OBJECT_GROUP_MISMATCH';
+        message: string;
+      } {
+    let object;
+    try {
+      object = parseActivationObject(text);
+    } catch (err) {
+      return { ok: false, code: 'DIRECTORY_OBJECT_INVALID', message: (err as Error).message };
+    }
+    const cacheKey = `ao:${text}`;
+    if (this.#verifiedEvidence?.evidence !== cacheKey) {
+      const good = activationObjectSignatureValid(object, this.#rootKey);
+      this.#verifiedEvidence = { evidence: cacheKey, verified: good ? { hostTime: 0, count: 0 } : null };
+    }
+    if (this.#verifiedEvidence.verified === null) {
+      return {
+        ok: false,
+        code: 'DIRECTORY_OBJECT_UNTRUSTED',
+        message: `activation object ${object.name} is not signed by this product's authority`,
+      };
+    }
+    if (domain === null || object.domain !== domain) {
+      return {
+        ok: false,
+        code: 'DIRECTORY_OBJECT_DOMAIN_MISMATCH',
+        message: `activation object ${object.name} is bound to ${object.domain}, not ${domain ?? '(no domain: not a member)'}`,
+      };
+    }
+    if (object.group.id !== this.#record.product.group.id) {
+      return {
+        ok: false,
+        code: 'DIRECTORY_OBJECT_GROUP_MISMATCH',
+        message: `activation object ${object.name} is for ${object.group.name}, not ${this.#record.product.group.name}`,
+      };
+    }
+    return { ok: true, name: object.name, domain: object.domain };
+  }
+
+  async #attemptDirectory(
+    membership: NonNullable<LicenceRecord['directory']>,
+    now: number,
+  ): Promise<{ outcome: ActivationOutcome } | { code: string; message: string }> {
+    let entries;
+    try {
+      entries = await readEntries(
+        {
+          url: membership.url,
+          ...(membership.bindDn ? { bindDn: membership.bindDn } : {}),
+          ...(membership.password ? { password: membership.password } : {}),
+          timeoutMs: this.#timeoutMs,
+        },
+        { base: membership.base, ...(membership.container ? { container: membership.container } : {}) },
+      );
+    } catch (err) {
+      if (err instanceof VolactError) {
+        const { code, message } = err as VolactError;
+        return { code, message: `the directory ${membership.url} could not be read: ${message}` };
+      }
+      throw err;
+    }
+    const rank = [
+      'NO_DIRECTORY_OBJECT',
+      'DIRECTORY_OBJECT_INVALID',
+      'DIRECTORY_OBJECT_GROUP_MISMATCH',
+      'DIRECTORY_OBJECT_DOMAIN_MISMATCH',
+      'DIRECTORY_OBJECT_UNTRUSTED',
+    ];
+    let best = {
+      code: 'NO_DIRECTORY_OBJECT',
+      message: `the directory holds no activation object for ${this.#record.product.group.name} under ${membership.base}: publish one with \`volact directory publish\``,
+    };
+    for (const entry of entries) {
+      const check = this.#checkActivationObject(entry.content, membership.domain);
+      if (!check.ok) {
+        if (rank.indexOf(check.code) > rank.indexOf(best.code)) best = { code: check.code, message: check.message };
+        continue;
+      }
+      this.#update({
+        ...this.#record,
+        activation: { method: 'directory', object: entry.content, checkedAt: now },
+        lastAttempt: {
+          at: now,
+          ok: true,
+          via: 'directory',
+          domain: check.domain,
+          message: `activated by activation object ${check.name} of ${check.domain}`,
+        },
+        nextAttemptAt: now + DEFAULTS.renewalInterval,
+        nonGenuineSince: null,
+      });
+      const status = this.status();
+      return { outcome: { ok: true, code: null, message: `licensed until ${status.expiresAt} (directory)`, status } };
+    }
+    return best;
+  }
+
+  /** Uses these DNS domains for discovery (none: this machine's own domain). */
+  setDiscoveryDomains(domains: readonly string[], dnsServer?: string | null): void {
+    const normalised = domains.map(normaliseDomain);
+    const bad = normalised.find((d) => !DOMAIN_NAME_RE.test(d));
+    if (bad !== undefined) throw new ClientError('DOMAIN_INVALID', `"${bad.slice(0, 80)}" is not a DNS domain name`);
+    const server =
+      dnsServer === undefined
+        ? this.#record.discovery.dnsServer
+        : dnsServer === null
+          ? null
+          : formatKmsAddress(parseKmsAddress(dnsServer));
+    this.#update({
+      ...this.#record,
+      discovery: { ...this.#record.discovery, domains: normalised, dnsServer: server, cached: null },
+      nextAttemptAt: this.#clock.now(),
+    });
+  }
+
+  /** Host caching: on, the host found in DNS is used for renewals until it stops answering. */
+  setHostCaching(on: boolean): void {
+    this.#update({
+      ...this.#record,
+      discovery: { ...this.#record.discovery, caching: on, cached: on ? this.#record.discovery.cached : null },
+    });
+  }
+
+  /** Makes this installation a member of a directory domain (directory-based activation). */
+  joinDomain(membership: DirectoryMembership): void {
+    const domain = normaliseDomain(membership.domain);
+    if (!DOMAIN_NAME_RE.test(domain)) {
+      throw new ClientError(
+        'DOMAIN_INVALID',
+        `"${membership.domain.slice(0, 80)}" is not a domain name (e.g. corp.test)`,
+      );
+    }
+    if (!/^ldaps?:\/\//.test(membership.url)) {
+      throw new ClientError(
+        'DOMAIN_INVALID',
+        `the directory URL must be ldap:// or ldaps://, got "${membership.url.slice(0, 80)}"`,
+      );
+    }
+    this.#update({
+      ...this.#record,
+      directory: {
+        url: membership.url,
+        domain,
+        base: membership.base,
+        container: membership.container ?? null,
+        bindDn: membership.bindDn ?? null,
+        password: membership.password ?? null,
+      },
+      nextAttemptAt: this.#clock.now(),
+    });
+  }
+
+  /** Leaves the directory domain: a directory activation no longer applies. */
+  leaveDomain(): void {
+    this.#update({ ...this.#record, directory: null, nextAttemptAt: this.#clock.now() });
   }
 
   #currentInstallationId(): InstallationId | null {
@@ -322,7 +539,24 @@ export class Licence {
     const last = this.#record.lastAttempt;
     return {
       state: derived.state,
-      method: evidence.permanent ? 'mak' : derived.validUntil !== null && evidence.valid ? 'kms' : null,
+      method: evidence.permanent
+        ? 'mak'
+        : derived.validUntil !== null && evidence.valid
+          ? this.#record.activation?.method === 'directory'
+            ? 'directory'
+            : 'kms'
+          : null,
+      hostSource: last?.via === 'directory' ? null : (last?.via ?? null),
+      directoryObject: this.#directoryObjectName(),
+      discovery: {
+        domains: [...this.#record.discovery.domains],
+        dnsServer: this.#record.discovery.dnsServer,
+        caching: this.#record.discovery.caching,
+        cachedHost: this.#record.discovery.cached?.address ?? null,
+      },
+      directory: this.#record.directory
+        ? { url: this.#record.directory.url, domain: this.#record.directory.domain, base: this.#record.directory.base }
+        : null,
       expiresAt: derived.stateEndsAt === null ? null : new Date(derived.stateEndsAt).toISOString(),
       host: this.#record.kmsHost ?? (this.#record.activation?.method === 'kms' ? this.#record.activation.host : null),
       count: last?.count ?? null,
@@ -335,6 +569,17 @@ export class Licence {
       lastAttempt: last ? { ...last, at: new Date(last.at).toISOString() } : null,
       nextAttemptAt: new Date(this.#record.nextAttemptAt).toISOString(),
     };
+  }
+
+  #directoryObjectName(): { name: string; domain: string } | null {
+    const a = this.#record.activation;
+    if (a?.method !== 'directory') return null;
+    try {
+      const o = parseActivationObject(a.object);
+      return { name: o.name, domain: o.domain };
+    } catch {
+      return null;
+    }
   }
 
   /** Sets (or with null clears) the KMS host to use instead of discovery. */
@@ -443,70 +688,172 @@ export class Licence {
     if (!r.installedKey)
       return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
     if (r.installedKey.type === 'mak') return this.#attemptMak(options.authority, before, fail);
-    if (!r.kmsHost) {
-      return fail('NO_KMS_HOST', 'no KMS host is set: run `volact client set-host --state-dir DIR HOST:PORT`');
+    let directoryFailure: { code: string; message: string } | null = null;
+    if (r.directory) {
+      // A member of a directory domain activates from its activation object first; an
+      // unreadable directory or no valid object falls back to KMS.
+      const viaDirectory = await this.#attemptDirectory(r.directory, now);
+      if ('outcome' in viaDirectory) return viaDirectory.outcome;
+      directoryFailure = viaDirectory;
     }
+    return this.#attemptKms(before, now, fail, directoryFailure);
+  }
+
+  /** The KMS hosts to try, in order: the manual host alone; else the cached one, then DNS. */
+  async *#kmsCandidates(
+    dnsFailures: { domain: string; code: string; message: string }[],
+    searched: string[],
+  ): AsyncGenerator<{ address: string; connect: string; via: 'manual' | 'cache' | 'dns'; domain?: string }> {
+    const r = this.#record;
+    if (r.kmsHost) {
+      yield { address: r.kmsHost, connect: r.kmsHost, via: 'manual' };
+      return;
+    }
+    const cached = r.discovery.caching ? r.discovery.cached : null;
+    if (cached)
+      yield { address: cached.address, connect: cached.connect ?? cached.address, via: 'cache', domain: cached.domain };
+    const found = await this.discover();
+    searched.push(...found.domains);
+    dnsFailures.push(...found.errors);
+    for (const h of found.hosts) {
+      if (h.address !== cached?.address) yield { address: h.address, connect: h.connect, via: 'dns', domain: h.domain };
+    }
+  }
+
+  /** Looks up KMS hosts in DNS (the configured domains, else this machine's), in the order to try. */
+  discover(): Promise<DiscoveryResult> {
+    const d = this.#record.discovery;
+    const own = d.domains.length === 0 ? ownDnsDomain() : null;
+    const domains = d.domains.length > 0 ? d.domains : own ? [own] : [];
+    return discoverKmsHosts({
+      domains,
+      dnsServer: d.dnsServer === null ? null : parseKmsAddress(d.dnsServer),
+      timeoutMs: Math.min(this.#timeoutMs, 3_000),
+      ...(this.#random ? { random: this.#random } : {}),
+    });
+  }
+
+  async #attemptKms(
+    before: LicenceStatus,
+    now: number,
+    fail: (
+      code: string,
+      message: string,
+      extra?: Partial<AttemptRecord>,
+      intervals?: LicenceRecord['intervals'],
+    ) => ActivationOutcome,
+    directoryFailure: { code: string; message: string } | null,
+  ): Promise<ActivationOutcome> {
+    const r = this.#record;
     const groupId = guidToBytes(r.product.group.id);
     const clientId = guidToBytes(r.clientMachineId);
-    const nonce = randomBytes(16);
-    const request = encodeActivationRequest({
-      licenceState: licenceStateCode(before.state),
-      groupId,
-      clientId,
-      nonce,
-      clientTime: now,
-    });
-    let verified;
-    let payload: Buffer;
-    try {
-      payload = await exchangeWithKmsHost(parseKmsAddress(r.kmsHost), request, this.#timeoutMs);
-      verified = verifyKmsResponse(payload, {
-        rootPublicKey: this.#rootKey,
+    const dnsFailures: { domain: string; code: string; message: string }[] = [];
+    const searched: string[] = [];
+    let lastFailure: { code: string; message: string; extra: Partial<AttemptRecord> } | null = null;
+    for await (const candidate of this.#kmsCandidates(dnsFailures, searched)) {
+      const via = {
+        host: candidate.address,
+        via: candidate.via,
+        ...(candidate.domain ? { domain: candidate.domain } : {}),
+      };
+      const nonce = randomBytes(16);
+      const request = encodeActivationRequest({
+        licenceState: licenceStateCode(before.state),
         groupId,
         clientId,
-        mode: { kind: 'live', nonce },
-        now: this.#clock.now(),
-        maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
+        nonce,
+        clientTime: now,
       });
-    } catch (err) {
-      if (err instanceof ClientError) return fail(err.code, err.message, { host: r.kmsHost });
-      throw err;
-    }
-    const { response } = verified;
-    const intervals = {
-      activationMs: clampInterval(response.activationIntervalMin * MINUTE, INTERVAL_BOUNDS.activationInterval),
-      renewalMs: clampInterval(response.renewalIntervalMin * MINUTE, INTERVAL_BOUNDS.renewalInterval),
-    };
-    const threshold = r.product.group.threshold;
-    const counted = { host: r.kmsHost, count: response.count, threshold };
-    if (response.count < threshold) {
-      return fail(
-        'KMS_THRESHOLD_NOT_MET',
-        `count ${response.count} of ${threshold}: the host has counted ${response.count} client(s) of ${r.product.group.name} in its window; activation needs ${threshold}. Retrying in ${Math.round(intervals.activationMs / MINUTE)} minutes`,
-        counted,
+      let payload: Buffer;
+      let verified;
+      try {
+        payload = await exchangeWithKmsHost(parseKmsAddress(candidate.connect), request, this.#timeoutMs);
+        verified = verifyKmsResponse(payload, {
+          rootPublicKey: this.#rootKey,
+          groupId,
+          clientId,
+          mode: { kind: 'live', nonce },
+          now: this.#clock.now(),
+          maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
+        });
+      } catch (err) {
+        if (!(err instanceof ClientError)) throw err;
+        // An unreachable or untrusted host: try the next one (an emulator published in DNS
+        // must not keep genuine hosts from being used). A cached host that stopped answering
+        // is forgotten: discovery runs again.
+        lastFailure = { code: err.code, message: err.message, extra: via };
+        if (candidate.via === 'cache') this.#forgetCachedHost();
+        continue;
+      }
+      const { response } = verified;
+      const intervals = {
+        activationMs: clampInterval(response.activationIntervalMin * MINUTE, INTERVAL_BOUNDS.activationInterval),
+        renewalMs: clampInterval(response.renewalIntervalMin * MINUTE, INTERVAL_BOUNDS.renewalInterval),
+      };
+      if (candidate.via === 'dns' && r.discovery.caching) {
+        this.#record = {
+          ...this.#record,
+          discovery: {
+            ...this.#record.discovery,
+            cached: {
+              address: candidate.address,
+              connect: candidate.connect,
+              domain: candidate.domain ?? '',
+              foundAt: now,
+            },
+          },
+        };
+      }
+      const threshold = r.product.group.threshold;
+      const counted = { ...via, count: response.count, threshold };
+      if (response.count < threshold) {
+        return fail(
+          'KMS_THRESHOLD_NOT_MET',
+          `count ${response.count} of ${threshold}: the host has counted ${response.count} client(s) of ${r.product.group.name} in its window; activation needs ${threshold}. Retrying in ${Math.round(intervals.activationMs / MINUTE)} minutes`,
+          counted,
+          intervals,
+        );
+      }
+      this.#update({
+        ...this.#record,
         intervals,
-      );
-    }
-    this.#update({
-      ...this.#record,
-      intervals,
-      activation: { method: 'kms', evidence: payload.toString('base64'), host: r.kmsHost, receivedAt: now },
-      lastAttempt: {
-        at: now,
+        activation: { method: 'kms', evidence: payload.toString('base64'), host: candidate.address, receivedAt: now },
+        lastAttempt: {
+          at: now,
+          ok: true,
+          message: `activated by ${candidate.address} (${candidate.via === 'dns' ? `found in DNS, ${candidate.domain}` : candidate.via === 'cache' ? 'cached from DNS' : 'set by hand'}; count ${response.count} of ${threshold})`,
+          ...counted,
+        },
+        nextAttemptAt: now + intervals.renewalMs,
+        nonGenuineSince: null,
+      });
+      const status = this.status();
+      return {
         ok: true,
-        message: `activated by ${r.kmsHost} (count ${response.count} of ${threshold})`,
-        ...counted,
-      },
-      nextAttemptAt: now + intervals.renewalMs,
-      nonGenuineSince: null,
-    });
-    const status = this.status();
-    return {
-      ok: true,
-      code: null,
-      message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`,
-      status,
-    };
+        code: null,
+        message: `licensed until ${status.expiresAt} (count ${response.count} of ${threshold})`,
+        status,
+      };
+    }
+    if (lastFailure) return fail(lastFailure.code, lastFailure.message, lastFailure.extra);
+    const service = DEFAULT_KMS_SERVICE;
+    const why =
+      searched.length === 0
+        ? 'no KMS host is set and no DNS domain is known: run `volact client set-host --state-dir DIR HOST:PORT` or `volact client set-domain --state-dir DIR DOMAIN`'
+        : `no KMS host is set and DNS discovery found none: ${searched
+            .map((d) => {
+              const failure = dnsFailures.find((f) => f.domain === d);
+              return failure
+                ? `${service}.${d}: ${failure.message}`
+                : `no SRV record for ${service}.${d}: is the host publishing? see \`volact host status\``;
+            })
+            .join('; ')}`;
+    if (directoryFailure) return fail(directoryFailure.code, `${directoryFailure.message}; and ${why}`);
+    return fail('NO_KMS_HOST', why);
+  }
+
+  #forgetCachedHost(): void {
+    this.#record = { ...this.#record, discovery: { ...this.#record.discovery, cached: null } };
   }
 
   async #attemptMak(

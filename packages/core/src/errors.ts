@@ -11,9 +11,21 @@ export const coreErrorCodes = {
   DIGITS_MALFORMED: 'an installation or confirmation ID is not digit groups of the expected count',
   DIGIT_GROUP_WRONG: 'one group of an installation or confirmation ID fails its check digit (the message names it)',
   IID_INVALID: 'the digits are well formed but do not make a volact installation ID',
+  ACTIVATION_OBJECT_INVALID: 'an activation object is not one: not JSON, or a field is missing or malformed',
   URL_INVALID: 'an authority URL is not a URL',
   URL_INSECURE: 'an authority URL is plain http:// to another machine than this one (https:// is required)',
   CID_INVALID: 'the digits are well formed but do not make a volact confirmation ID',
+  DNS_MALFORMED_REPLY: 'a DNS message (a server reply) does not follow RFC 1035; the message names the first fault',
+  DNS_NAME_INVALID: 'a DNS name is not valid (empty label, label over 63 or name over 255 bytes, not ASCII)',
+  DNS_RECORD_INVALID: 'a DNS record or update to send is invalid (bad address, number out of range, empty update)',
+  DNS_REFUSED: 'the DNS server refused the query or update (for an update: allow-update for this key on the zone?)',
+  DNS_NOTAUTH: 'the server did not accept the TSIG key (or is not authoritative for the zone); check --tsig-key-file',
+  DNS_NOTZONE: 'a name in the update is not inside the zone being updated (checked before sending, and by the server)',
+  DNS_SERVER_FAILURE: 'the DNS server answered with an error (SERVFAIL, FORMERR, NOTIMP...; named in the message)',
+  DNS_TIMEOUT: 'no answer from the DNS server in the time allowed (the message names server and time)',
+  DNS_UNREACHABLE: 'nothing listens on the DNS server address (connection refused / ICMP port unreachable)',
+  DNS_TSIG_INVALID: "the server's reply is unsigned or its TSIG signature does not verify",
+  TSIG_KEY_INVALID: 'a TSIG key file is malformed or not hmac-sha256 (make one with tsig-keygen -a hmac-sha256)',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

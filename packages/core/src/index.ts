@@ -13,3 +13,5 @@ export * from './digit-groups.js';
 export * from './short-signature.js';
 export * from './installation-id.js';
 export * from './authority-url.js';
+export * from './activation-object.js';
+export * from './dns/index.js';

@@ -11,6 +11,12 @@ import { KmsHostError } from './errors.js';
 import { PHONE_ACTIVATION } from './phone-activation.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import { nowWindowSeconds } from './client-id-window.js';
+import {
+  DnsPublisher,
+  readDnsPublicationStatus,
+  type DnsPublicationStatus,
+  type DnsPublishConfig,
+} from './dns-publisher.js';
 
 export interface KmsHostConfig {
   readonly dataDir: string;
@@ -23,6 +29,8 @@ export interface KmsHostConfig {
   readonly maxConnections?: number;
   /** Renew the host certificate online this long before it expires (default 30 days). */
   readonly renewCertificateBefore?: number;
+  /** Publish the host in DNS (SRV + A/AAAA by TSIG-signed dynamic update); off when absent. */
+  readonly dnsPublish?: DnsPublishConfig;
 }
 
 export interface RunningKmsHost {
@@ -36,8 +44,15 @@ export interface RunningKmsHost {
    * running host checks this every 6 hours; failures are logged and retried.
    */
   renewCertificateIfDue(): Promise<{ renewed: boolean; expiresAt: number }>;
-  /** Stops accepting, answers what is in flight, writes the window, closes the store. */
-  close(): Promise<void>;
+  /** What was published in DNS and when (undefined when publishing is off). */
+  dnsPublication(): DnsPublicationStatus | undefined;
+  /** Publishes the DNS records again now (they are also refreshed on a timer). */
+  publishDnsNow(): Promise<void>;
+  /**
+   * Stops accepting, answers what is in flight, writes the window, closes the store; removes
+   * its DNS records unless told not to (a host that goes away uncleanly leaves them).
+   */
+  close(options?: { removeDnsRecords?: boolean }): Promise<void>;
 }
 
 /** Opens the host's data directory, checks its activation, restores its windows and serves. */
@@ -139,14 +154,25 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   renewInBackground(); // at start too: a host restarted hours before expiry must not wait 6 hours
   const renewTimer = setInterval(renewInBackground, 6 * HOUR);
   renewTimer.unref();
+  // Published once serving: a DNS server that is down delays nothing but this first attempt.
+  const publisher = config.dnsPublish
+    ? new DnsPublisher({ ...config.dnsPublish, port: config.dnsPublish.port || address.port }, config.dataDir, {
+        clock,
+        ...(config.logger ? { logger: config.logger } : {}),
+      })
+    : undefined;
+  await publisher?.start();
   return {
     address,
     metricsAddress,
     counts: () => service.counts(),
     statistics: () => structuredClone(service.stats),
     renewCertificateIfDue,
-    async close() {
+    dnsPublication: () => publisher?.status,
+    publishDnsNow: () => publisher?.publishNow() ?? Promise.resolve(),
+    async close(options = {}) {
       clearInterval(renewTimer);
+      await publisher?.stop({ removeRecords: options.removeDnsRecords ?? true });
       await server.close();
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       store.close();
@@ -166,6 +192,8 @@ export interface HostStatus {
     failed: number;
     byClientState: Record<string, number>;
   };
+  /** DNS publication as the running host last wrote it; undefined when it never published. */
+  readonly dns: DnsPublicationStatus | undefined;
 }
 
 /**
@@ -203,5 +231,6 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
     },
     groups,
     requests: { total: stats?.totalRequests ?? 0, failed: stats?.failedRequests ?? 0, byClientState },
+    dns: readDnsPublicationStatus(dataDir),
   };
 }

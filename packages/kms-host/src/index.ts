@@ -10,3 +10,5 @@ export type { KmsHostErrorCode } from './errors.js';
 export { MAX_REQUEST_FRAME } from './kms-server.js';
 export { HOST_NODE_FLAGS, createHostLogDestination } from './host-runtime.js';
 export { hostInstallationId, installHostConfirmation, PHONE_ACTIVATION } from './phone-activation.js';
+export { DnsPublisher, readDnsPublicationStatus, DNS_PUBLISH_DEFAULTS } from './dns-publisher.js';
+export type { DnsPublishConfig, DnsPublicationStatus, PublishDomain } from './dns-publisher.js';

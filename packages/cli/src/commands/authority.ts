@@ -224,6 +224,28 @@ export function registerAuthority(program: Command, run: Run): void {
     .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000))));
 
   authority
+    .command('activation-object')
+    .description('activation objects for directory-based activation')
+    .command('create')
+    .description('sign an activation object for a product group and a directory domain (prints its JSON)')
+    .addOption(dataDirOption())
+    .addOption(dbOption())
+    .requiredOption('--group <name>', 'product group')
+    .requiredOption('--domain <domain>', 'the directory domain whose member installations it licenses, e.g. corp.test')
+    .requiredOption('--name <name>', 'the object name in the directory')
+    .action(
+      run(async (o: { dataDir: string; db?: string; group: string; domain: string; name: string }) => {
+        const a = Authority.open(o.dataDir, storeOption(o));
+        try {
+          const object = await a.createActivationObject({ group: o.group, domain: o.domain, name: o.name });
+          process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+
+  authority
     .command('confirm')
     .description('turn an installation ID read out by phone into its confirmation ID (MAK or KMS host key)')
     .argument('<installation-id...>', 'the digit groups, with or without dashes')

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
 import { readHardwareFingerprint } from '@volact/core';
-import { printJson } from '../output.js';
-import { parseHardwareId, parseIntOption, readProductConfigFile } from '../options.js';
+import { CliError, printJson } from '../output.js';
+import { parseHardwareId, parseIntOption, readProductConfigFile, readSecretFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 
 /** Exit codes of `client activate`, for scripts. */
@@ -43,7 +43,14 @@ function printStatus(s: LicenceStatus): void {
   console.log(`Key:          ${s.installedKey ? `${s.installedKey} (${s.installedKeyType})` : '(none)'}`);
   if (s.installationId) console.log(`Install. ID:  ${s.installationId}`);
   console.log(`Expires:      ${s.expiresAt ?? '-'}`);
-  console.log(`KMS host:     ${s.host ?? '(not set)'}`);
+  console.log(
+    `KMS host:     ${s.host ?? '(not set)'}${s.hostSource ? ` (${{ manual: 'set by hand', cache: 'cached from DNS', dns: 'found in DNS' }[s.hostSource]})` : ''}`,
+  );
+  if (s.directoryObject) console.log(`Directory:    object ${s.directoryObject.name} of ${s.directoryObject.domain}`);
+  else if (s.directory) console.log(`Directory:    member of ${s.directory.domain} (${s.directory.url})`);
+  console.log(
+    `Discovery:    ${s.discovery.domains.length ? s.discovery.domains.join(', ') : "this machine's domain"}${s.discovery.dnsServer ? ` via ${s.discovery.dnsServer}` : ''}; caching ${s.discovery.caching ? 'on' : 'off'}${s.discovery.cachedHost ? ` (cached ${s.discovery.cachedHost})` : ''}`,
+  );
   console.log(`Count:        ${s.count ?? '-'}`);
   console.log(`Client ID:    ${s.clientMachineId}`);
   if (s.lastAttempt)
@@ -140,6 +147,125 @@ export function registerClient(program: Command, run: Run): void {
         else
           process.stderr.write(`not activated: ${outcome.code}: ${outcome.message}\nstate: ${outcome.status.state}\n`);
         process.exitCode = exitCodeFor(outcome);
+      }),
+    );
+
+  client
+    .command('discover')
+    .description('look up KMS hosts in DNS (SRV) and list them in the order they would be tried')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const found = await Licence.open({ stateDir: o.stateDir }).discover();
+        if (o.json) {
+          printJson(found);
+          return;
+        }
+        if (found.domains.length === 0) console.log('no DNS domain to search: set one with `volact client set-domain`');
+        for (const h of found.hosts)
+          console.log(`${h.address}\t${h.domain}\tpriority ${h.priority}\tweight ${h.weight}`);
+        for (const e of found.errors) process.stderr.write(`${e.domain}: ${e.code}: ${e.message}\n`);
+        for (const d of found.domains) {
+          if (!found.hosts.some((h) => h.domain === d) && !found.errors.some((e) => e.domain === d)) {
+            process.stderr.write(
+              `${d}: no SRV record for _vlmcs._tcp.${d}: is the host publishing? see \`volact host status\`\n`,
+            );
+          }
+        }
+      }),
+    );
+
+  client
+    .command('set-domain')
+    .description("search these DNS domains for KMS hosts (default: this machine's own domain)")
+    .argument('<domains...>', 'one or more domains, e.g. corp.test')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--dns-server <host:port>', 'ask this DNS server instead of the system resolver')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; dnsServer?: string; json?: boolean }, ...domains: string[]) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.setDiscoveryDomains(
+          domains.flatMap((d) => d.split(',')).filter(Boolean),
+          o.dnsServer === undefined ? undefined : o.dnsServer,
+        );
+        const s = licence.status();
+        if (o.json) printJson(s.discovery);
+        else
+          console.log(
+            `discovery: ${s.discovery.domains.join(', ')}${s.discovery.dnsServer ? ` via ${s.discovery.dnsServer}` : ''}`,
+          );
+      }),
+    );
+
+  client
+    .command('set-caching')
+    .description('on: renew with the host found in DNS until it stops answering; off: look up DNS every time')
+    .argument('<on|off>', 'on or off')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, value: string) => {
+        if (value !== 'on' && value !== 'off')
+          throw new CliError('OPTION_INVALID', `expected on or off, got "${value}"`);
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.setHostCaching(value === 'on');
+        if (o.json) printJson({ caching: value === 'on' });
+        else console.log(`host caching ${value}`);
+      }),
+    );
+
+  client
+    .command('join-domain')
+    .description('make this installation a member of a directory domain (directory-based activation)')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .requiredOption('--url <url>', 'the directory, ldap://HOST:PORT or ldaps://…')
+    .requiredOption('--domain <domain>', 'the directory domain, e.g. corp.test')
+    .requiredOption('--base <dn>', 'base DN of the activation objects, e.g. dc=corp,dc=test')
+    .option('--container <rdn>', 'the container of activation objects under the base')
+    .option('--bind-dn <dn>', 'bind as this DN (anonymous without)')
+    .option('--password-file <file>', 'the bind password, in a file')
+    .option('--json', 'print JSON')
+    .action(
+      run(
+        async (o: {
+          stateDir: string;
+          url: string;
+          domain: string;
+          base: string;
+          container?: string;
+          bindDn?: string;
+          passwordFile?: string;
+          json?: boolean;
+        }) => {
+          const licence = Licence.open({ stateDir: o.stateDir });
+          licence.joinDomain({
+            url: o.url,
+            domain: o.domain,
+            base: o.base,
+            ...(o.container ? { container: o.container } : {}),
+            ...(o.bindDn ? { bindDn: o.bindDn } : {}),
+            ...(o.passwordFile ? { password: readSecretFile(o.passwordFile, '--password-file') } : {}),
+          });
+          const s = licence.status();
+          if (o.json) printJson(s.directory);
+          else console.log(`member of ${s.directory?.domain} (${s.directory?.url})`);
+        },
+      ),
+    );
+
+  client
+    .command('leave-domain')
+    .description('leave the directory domain: a directory activation ends')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        licence.leaveDomain();
+        if (o.json) printJson({ directory: null, state: licence.status().state });
+        else console.log(`left the domain; state ${licence.status().state}`);
       }),
     );
 

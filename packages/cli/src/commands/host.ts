@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import {
+  DNS_PUBLISH_DEFAULTS,
+  type DnsPublishConfig,
   HostState,
   activateHostOnline,
   hostInstallationId,
@@ -10,6 +15,9 @@ import {
 import {
   CoreError,
   DAY,
+  DOMAIN_NAME_RE,
+  normaliseDomain,
+  parseTsigKeyFile,
   INTERVAL_BOUNDS,
   MINUTE,
   parseProductConfig,
@@ -19,6 +27,77 @@ import {
 import { CliError, printJson } from '../output.js';
 import { parseDuration, parseHardwareId, parseIntOption, parseListen, readProductConfigFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
+
+/** The DNS publication flags, validated once here. */
+function parseDnsPublish(
+  o: {
+    dnsServer?: string;
+    publish?: string[];
+    tsigKeyFile?: string;
+    dnsService: string;
+    dnsName?: string;
+    dnsAddress?: string;
+    dnsTtl: string;
+    dnsRefresh: string;
+  },
+  listen: { host: string; port: number },
+): DnsPublishConfig {
+  if (!o.dnsServer)
+    throw new CliError('OPTION_INVALID', '--publish needs --dns-server HOST:PORT (the DNS server taking updates)');
+  if (!o.tsigKeyFile) throw new CliError('OPTION_INVALID', '--publish needs --tsig-key-file (a key tsig-keygen wrote)');
+  let key;
+  try {
+    key = parseTsigKeyFile(readFileSync(o.tsigKeyFile, 'utf8'));
+  } catch (err) {
+    if (err instanceof CoreError) throw new CliError(err.code, `${o.tsigKeyFile}: ${err.message}`);
+    throw new CliError(
+      'OPTION_INVALID',
+      `--tsig-key-file ${o.tsigKeyFile}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  const domains = (o.publish ?? []).map((spec) => {
+    const [domain = '', priority = '0', weight = '0', ...rest] = spec.split(',').map((p) => p.trim());
+    const d = normaliseDomain(domain);
+    if (!DOMAIN_NAME_RE.test(d) || rest.length > 0) {
+      throw new CliError('OPTION_INVALID', `--publish "${spec}" is not DOMAIN[,PRIORITY,WEIGHT] (e.g. corp.test,10,1)`);
+    }
+    return {
+      domain: d,
+      priority: parseIntOption(priority, `--publish ${spec}: priority`, 0, 65535),
+      weight: parseIntOption(weight, `--publish ${spec}: weight`, 0, 65535),
+    };
+  });
+  if (!/^_[a-z0-9-]+\._(tcp|udp)$/i.test(o.dnsService)) {
+    throw new CliError('OPTION_INVALID', `--dns-service "${o.dnsService}" is not like _vlmcs._tcp`);
+  }
+  const hostName = o.dnsName ?? hostname().split('.')[0] ?? 'kms';
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(hostName)) {
+    throw new CliError('OPTION_INVALID', `--dns-name "${hostName}" is not a DNS label (letters, digits, -)`);
+  }
+  const address = o.dnsAddress ?? advertisedAddress(listen.host);
+  if (!isIP(address)) throw new CliError('OPTION_INVALID', `--dns-address "${address}" is not an IP address`);
+  return {
+    server: parseListen(o.dnsServer, '--dns-server'),
+    key,
+    domains,
+    service: o.dnsService,
+    hostName: hostName.toLowerCase(),
+    address,
+    port: listen.port,
+    ttl: parseIntOption(o.dnsTtl, '--dns-ttl', 1, 7 * 86_400),
+    refreshMs: parseDuration(o.dnsRefresh, '--dns-refresh', { min: MINUTE, max: 30 * DAY }),
+  };
+}
+
+/** The listen address, unless it is a wildcard: then the first external IPv4 address. */
+function advertisedAddress(listenHost: string): string {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (external) return external.address;
+  }
+  return '127.0.0.1';
+}
 
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description("an organisation's KMS host");
@@ -128,6 +207,22 @@ export function registerHost(program: Command, run: Run): void {
     .option('--activation-interval <duration>', 'retry interval told to unactivated clients', '2h')
     .option('--renewal-interval <duration>', 'renewal interval told to activated clients', '7d')
     .option('--log-level <level>', 'pino log level (info logs one line per request)', 'info')
+    .option('--dns-server <host:port>', 'DNS server that takes the dynamic updates (RFC 2136)')
+    .option(
+      '--publish <domain[,priority,weight]>',
+      'publish the host in this DNS domain (repeatable; priority 0 and weight 0 by default)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--tsig-key-file <file>', 'TSIG key (HMAC-SHA256) in the format tsig-keygen writes')
+    .option('--no-dns-publish', 'do not publish in DNS (even with --publish)')
+    .option('--dns-service <label>', 'SRV service label', DNS_PUBLISH_DEFAULTS.service)
+    .option('--dns-name <label>', "this host's name in the domains (default: the machine's short host name)")
+    .option(
+      '--dns-address <ip>',
+      'address for the A/AAAA record (default: the listen address, else the first external one)',
+    )
+    .option('--dns-ttl <seconds>', 'TTL of the published records', String(DNS_PUBLISH_DEFAULTS.ttl))
+    .option('--dns-refresh <duration>', 'how often the records are published again', '24h')
     .action(
       run(
         async (o: {
@@ -139,10 +234,20 @@ export function registerHost(program: Command, run: Run): void {
           activationInterval: string;
           renewalInterval: string;
           logLevel: string;
+          dnsServer?: string;
+          publish?: string[];
+          tsigKeyFile?: string;
+          dnsPublish: boolean;
+          dnsService: string;
+          dnsName?: string;
+          dnsAddress?: string;
+          dnsTtl: string;
+          dnsRefresh: string;
         }) => {
+          const listen = parseListen(o.listen, '--listen');
           const config = {
             dataDir: o.dataDir,
-            listen: parseListen(o.listen, '--listen'),
+            listen,
             ...(o.metrics ? { metrics: parseListen(o.metrics, '--metrics') } : {}),
             policy: {
               clientIdWindow: parseDuration(o.clientIdWindow, '--client-id-window', { min: MINUTE, max: 365 * DAY }),
@@ -156,8 +261,11 @@ export function registerHost(program: Command, run: Run): void {
             },
             logger: createLogger(o.logLevel),
           };
+          const dnsPublish = o.dnsPublish && o.publish?.length ? parseDnsPublish(o, listen) : undefined;
           config.logger.info({ nodeFlags: process.execArgv }, 'node runtime');
-          const running = await startKmsHost(config);
+          // The SRV record announces the port actually listened on (port 0 picks one): the
+          // publisher gets it once the host listens.
+          const running = await startKmsHost({ ...config, ...(dnsPublish ? { dnsPublish } : {}) });
           process.stderr.write(
             `KMS host listening on ${running.address.host}:${running.address.port}` +
               (running.metricsAddress
@@ -165,6 +273,13 @@ export function registerHost(program: Command, run: Run): void {
                 : '') +
               '\n',
           );
+          for (const d of running.dnsPublication()?.domains ?? []) {
+            process.stderr.write(
+              d.lastError
+                ? `DNS: not published in ${d.domain}: ${d.lastError.code}: ${d.lastError.message} (serving anyway; retrying)\n`
+                : `DNS: published ${d.srv} -> ${d.target}:${d.port} (priority ${d.priority}, weight ${d.weight})\n`,
+            );
+          }
           await waitForShutdown();
           await running.close();
           config.logger.flush();
@@ -191,6 +306,17 @@ export function registerHost(program: Command, run: Run): void {
         console.log(`Failed requests received: ${s.requests.failed}`);
         for (const [state, n] of Object.entries(s.requests.byClientState))
           console.log(`Requests with licence state ${state}: ${n}`);
+        for (const d of s.dns?.domains ?? []) {
+          console.log(
+            `DNS ${d.domain}: ${d.srv} -> ${d.target}:${d.port} (priority ${d.priority}, weight ${d.weight}); ` +
+              (d.removedAt
+                ? `removed ${d.removedAt}`
+                : d.publishedAt
+                  ? `published ${d.publishedAt}`
+                  : 'not published') +
+              (d.lastError ? `; last error ${d.lastError.code}: ${d.lastError.message}` : ''),
+          );
+        }
       }),
     );
 }

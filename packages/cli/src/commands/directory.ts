@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import {
+  DEFAULT_CONTAINER,
+  containerDn,
+  listEntries,
+  publishEntry,
+  removeEntry,
+  type DirectoryConnection,
+  type DirectoryLocation,
+} from '@volact/directory';
+import { CliError, printJson } from '../output.js';
+import { parseDuration } from '../options.js';
+import type { Run } from '../runtime.js';
+
+interface DirectoryOptions {
+  url: string;
+  bindDn?: string;
+  passwordFile?: string;
+  base: string;
+  container: string;
+  timeout: string;
+  json?: boolean;
+}
+
+/** The bind password: the file's content, trimmed. Messages name the file, never its content. */
+function readPassword(file: string): string {
+  let password: string;
+  try {
+    password = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `--password-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
+  }
+  if (password === '') throw new CliError('OPTION_INVALID', `--password-file ${file} is empty`);
+  return password;
+}
+
+function connection(o: DirectoryOptions): DirectoryConnection {
+  if ((o.bindDn === undefined) !== (o.passwordFile === undefined)) {
+    throw new CliError('OPTION_INVALID', '--bind-dn and --password-file go together (neither: an anonymous bind)');
+  }
+  return {
+    url: o.url,
+    timeoutMs: parseDuration(o.timeout, '--timeout', { min: 100, max: 300_000 }),
+    ...(o.bindDn !== undefined && o.passwordFile !== undefined
+      ? { bindDn: o.bindDn, password: readPassword(o.passwordFile) }
+      : {}),
+  };
+}
+
+const location = (o: DirectoryOptions): DirectoryLocation => ({ base: o.base, container: o.container });
+
+/** An activation object file: JSON with a string `name` (its entry name); published as text. */
+function readActivationObject(file: string): { name: string; text: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `${file} is not JSON (${(err as Error).message}); give an activation object file`,
+    );
+  }
+  const name = (parsed as { name?: unknown } | null)?.name;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof name !== 'string') {
+    throw new CliError('OPTION_INVALID', `${file} has no string "name" field; an activation object names itself`);
+  }
+  return { name, text };
+}
+
+/**
+ * The fields `list` shows when the content is JSON carrying them; `group` may be a name or,
+ * as in a volact activation object, `{id, name}`.
+ */
+function summary(content: string): { group?: string; domain?: string; issuedAt?: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(content);
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const out: { group?: string; domain?: string; issuedAt?: string } = {};
+  for (const key of ['group', 'domain', 'issuedAt'] as const) {
+    let value = (parsed as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) value = (value as { name?: unknown }).name;
+    if (typeof value === 'string' || typeof value === 'number') out[key] = String(value);
+  }
+  return out;
+}
+
+export function registerDirectory(program: Command, run: Run): void {
+  const directory = program
+    .command('directory')
+    .description('directory-based activation: activation objects in an LDAP directory');
+
+  /** The options every directory command takes; writes need a bind, reads may be anonymous. */
+  const withConnectionOptions = (command: Command, bindRequired: boolean) => {
+    const bindDn = new Option('--bind-dn <dn>', 'DN to bind as, e.g. cn=admin,dc=corp,dc=example');
+    const passwordFile = new Option('--password-file <file>', "file holding the bind DN's password");
+    if (bindRequired) {
+      bindDn.makeOptionMandatory();
+      passwordFile.makeOptionMandatory();
+    }
+    return command
+      .requiredOption('--url <url>', 'the directory, ldap://HOST[:PORT] or ldaps://HOST[:PORT]')
+      .addOption(bindDn)
+      .addOption(passwordFile)
+      .requiredOption('--base <dn>', 'base DN, e.g. dc=corp,dc=example')
+      .option('--container <rdn>', 'container of the activation objects, relative to the base', DEFAULT_CONTAINER)
+      .option('--timeout <duration>', 'connect and per-operation timeout', '10s')
+      .option('--json', 'print JSON');
+  };
+
+  withConnectionOptions(
+    directory
+      .command('publish')
+      .description('publish an activation object (the container is created on first use)')
+      .argument('<file>', 'activation object JSON; its "name" field names the entry')
+      .option('--replace', 'overwrite an object already published under that name'),
+    true,
+  ).action(
+    run(async (o: DirectoryOptions & { replace?: boolean }, file: string) => {
+      const { name, text } = readActivationObject(file);
+      const result = await publishEntry(connection(o), location(o), name, text, { replace: Boolean(o.replace) });
+      if (o.json) printJson(result);
+      else
+        console.log(
+          `${result.replaced ? 'replaced' : 'published'} ${result.name} as ${result.dn}` +
+            (result.containerCreated ? ' (container created)' : ''),
+        );
+    }),
+  );
+
+  withConnectionOptions(
+    directory.command('list').description('list the published activation objects (anonymous without --bind-dn)'),
+    false,
+  ).action(
+    run(async (o: DirectoryOptions) => {
+      const entries = await listEntries(connection(o), location(o));
+      if (o.json) {
+        printJson({ entries: entries.map((e) => ({ ...e, ...summary(e.content) })) });
+        return;
+      }
+      if (entries.length === 0) {
+        console.log(`no activation objects in ${containerDn(location(o))}`);
+        return;
+      }
+      for (const e of entries) {
+        const s = summary(e.content);
+        const fields = (['group', 'domain', 'issuedAt'] as const)
+          .filter((k) => s[k] !== undefined)
+          .map((k) => `${k}=${s[k]}`);
+        console.log([e.name, ...fields].join('  '));
+      }
+    }),
+  );
+
+  withConnectionOptions(
+    directory
+      .command('remove')
+      .description('remove a published activation object')
+      .argument('<name>', 'the name of the activation object'),
+    true,
+  ).action(
+    run(async (o: DirectoryOptions, name: string) => {
+      await removeEntry(connection(o), location(o), name);
+      if (o.json) printJson({ removed: name });
+      else console.log(`removed ${name} from ${containerDn(location(o))}`);
+    }),
+  );
+}

@@ -1,0 +1,10 @@
+export { DirectoryError, directoryErrors } from './errors.js';
+export type { DirectoryErrorCode } from './errors.js';
+export { DEFAULT_TIMEOUT_MS, checkDirectoryUrl } from './connection.js';
+export type { DirectoryConnection } from './connection.js';
+export { DEFAULT_CONTAINER, ENTRY_NAME_RE, containerDn, entryDn, escapeDnValue, escapeFilterValue } from './dn.js';
+export type { DirectoryLocation } from './dn.js';
+export { MAX_CONTENT_BYTES, listEntries, publishEntry, readEntries, removeEntry } from './entries.js';
+export type { DirectoryEntry, PublishOptions, PublishResult } from './entries.js';
+export { DEFAULT_COMPUTER_FILTER, searchComputers } from './computers.js';
+export type { ComputerSearch, DirectoryComputer } from './computers.js';

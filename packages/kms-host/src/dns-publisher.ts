@@ -1,0 +1,221 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import {
+  CoreError,
+  HOUR,
+  MINUTE,
+  sendUpdate,
+  systemClock,
+  type Clock,
+  type DnsRecord,
+  type TsigKey,
+} from '@volact/core';
+
+/** One domain the host publishes in, with its SRV priority and weight (DnsDomainPublishList). */
+export interface PublishDomain {
+  readonly domain: string;
+  readonly priority: number;
+  readonly weight: number;
+}
+
+export interface DnsPublishConfig {
+  readonly server: { host: string; port: number };
+  readonly key: TsigKey;
+  readonly domains: readonly PublishDomain[];
+  /** The SRV service label, `_vlmcs._tcp` by default. */
+  readonly service: string;
+  /** This host's name in each domain: the SRV target is `<hostName>.<domain>`. */
+  readonly hostName: string;
+  /** The address its A/AAAA record carries. */
+  readonly address: string;
+  /** The KMS port the SRV record announces. */
+  readonly port: number;
+  readonly ttl: number;
+  /** How often the records are published again (the reference: every 24 hours). */
+  readonly refreshMs: number;
+  readonly timeoutMs?: number;
+}
+
+const STATUS_FILE = 'dns-publication.json';
+
+const statusSchema = z.object({
+  domains: z.array(
+    z.object({
+      domain: z.string(),
+      srv: z.string(),
+      target: z.string(),
+      address: z.string(),
+      priority: z.number(),
+      weight: z.number(),
+      port: z.number(),
+      publishedAt: z.string().nullable(),
+      removedAt: z.string().nullable(),
+      lastError: z.object({ at: z.string(), code: z.string(), message: z.string() }).nullable(),
+    }),
+  ),
+});
+export type DnsPublicationStatus = z.infer<typeof statusSchema>;
+
+/** What was published and when, as the running host last wrote it (for `host status`). */
+export function readDnsPublicationStatus(dataDir: string): DnsPublicationStatus | undefined {
+  try {
+    const parsed = statusSchema.safeParse(JSON.parse(readFileSync(join(dataDir, STATUS_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Entry = DnsPublicationStatus['domains'][number];
+
+/**
+ * Publishes the host in DNS by RFC 2136 updates signed with TSIG: an SRV record
+ * `<service>.<domain>` → `<hostName>.<domain>:<port>` and that name's A/AAAA record, per
+ * domain. Other hosts' SRV records under the same name are never touched: only this host's
+ * own record is deleted (by its exact data) before the current one is added. DNS being down
+ * never stops the host: failures are recorded and retried every 5 minutes.
+ */
+export class DnsPublisher {
+  readonly #config: DnsPublishConfig;
+  readonly #dataDir: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #entries: Entry[];
+  #previous: Entry[];
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(config: DnsPublishConfig, dataDir: string, options: { clock?: Clock; logger?: Logger } = {}) {
+    this.#config = config;
+    this.#dataDir = dataDir;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger;
+    const previous = readDnsPublicationStatus(dataDir);
+    this.#entries = config.domains.map((d) => {
+      const target = `${config.hostName}.${d.domain}`;
+      return {
+        domain: d.domain,
+        srv: `${config.service}.${d.domain}`,
+        target,
+        address: config.address,
+        priority: d.priority,
+        weight: d.weight,
+        port: config.port,
+        publishedAt: null,
+        removedAt: null,
+        lastError: null,
+      };
+    });
+    // Records an earlier run published and did not remove (a crash): deleted by their exact
+    // data on the first publish, so a changed priority or weight leaves no stale record.
+    this.#previous = (previous?.domains ?? []).filter((p) => p.publishedAt !== null && p.removedAt === null);
+  }
+
+  get status(): DnsPublicationStatus {
+    return { domains: this.#entries.map((e) => ({ ...e })) };
+  }
+
+  /** Publishes now, then every refresh interval (every 5 minutes while a domain fails). */
+  start(): Promise<void> {
+    const cycle = async () => {
+      await this.publishNow();
+      const failing = this.#entries.some((e) => e.lastError !== null);
+      this.#timer = setTimeout(
+        () => void cycle(),
+        failing ? Math.min(5 * MINUTE, this.#config.refreshMs) : this.#config.refreshMs,
+      );
+      this.#timer.unref();
+    };
+    return cycle();
+  }
+
+  publishNow(): Promise<void> {
+    this.#running = this.#running.then(() => this.#publishAll());
+    return this.#running;
+  }
+
+  async #publishAll(): Promise<void> {
+    for (const entry of this.#entries) {
+      const stale = this.#previous.filter((p) => p.domain === entry.domain && !sameRecord(p, entry));
+      const update = {
+        zone: entry.domain,
+        deleteRrsets: [{ name: entry.target, type: isIPv6(entry.address) ? ('AAAA' as const) : ('A' as const) }],
+        deleteRecords: [...stale, entry].map((e) => srvRecord(e, this.#config.ttl)),
+        add: [srvRecord(entry, this.#config.ttl), addressRecord(entry, this.#config.ttl)],
+      };
+      await this.#apply(entry, update, 'published');
+    }
+    this.#previous = this.#entries.filter((e) => e.publishedAt !== null);
+    this.#save();
+  }
+
+  /** Stops refreshing; removes this host's records (a clean stop) unless told not to. */
+  async stop(options: { removeRecords?: boolean } = {}): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.#running.catch(() => undefined);
+    if (options.removeRecords === false) return;
+    for (const entry of this.#entries) {
+      if (entry.publishedAt === null) continue;
+      await this.#apply(
+        entry,
+        {
+          zone: entry.domain,
+          deleteRrsets: [{ name: entry.target, type: isIPv6(entry.address) ? ('AAAA' as const) : ('A' as const) }],
+          deleteRecords: [srvRecord(entry, this.#config.ttl)],
+          add: [],
+        },
+        'removed',
+      );
+    }
+    this.#save();
+  }
+
+  async #apply(
+    entry: Entry,
+    update: Parameters<typeof sendUpdate>[1],
+    outcome: 'published' | 'removed',
+  ): Promise<void> {
+    const at = new Date(this.#clock.now()).toISOString();
+    try {
+      // TSIG signs with the wall clock, never the injected one: the server checks it against its own.
+      await sendUpdate(this.#config.server, update, this.#config.key, { timeoutMs: this.#config.timeoutMs ?? 3_000 });
+      if (outcome === 'published') Object.assign(entry, { publishedAt: at, removedAt: null, lastError: null });
+      else Object.assign(entry, { removedAt: at, lastError: null });
+      this.#logger?.info(
+        { domain: entry.domain, srv: entry.srv, target: entry.target, outcome },
+        `DNS records ${outcome}`,
+      );
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err;
+      entry.lastError = { at, code: err.code, message: err.message };
+      this.#logger?.warn({ domain: entry.domain, code: err.code, err: err.message }, `DNS records not ${outcome}`);
+    }
+  }
+
+  #save(): void {
+    const path = join(this.#dataDir, STATUS_FILE);
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify(this.status, null, 2));
+      renameSync(`${path}.tmp`, path);
+    } catch (err) {
+      this.#logger?.warn({ err }, 'could not write the DNS publication status');
+    }
+  }
+}
+
+function sameRecord(a: Entry, b: Entry): boolean {
+  return a.target === b.target && a.priority === b.priority && a.weight === b.weight && a.port === b.port;
+}
+
+function srvRecord(e: Entry, ttl: number): DnsRecord {
+  return { type: 'SRV', name: e.srv, ttl, priority: e.priority, weight: e.weight, port: e.port, target: e.target };
+}
+
+function addressRecord(e: Entry, ttl: number): DnsRecord {
+  return { type: isIPv6(e.address) ? 'AAAA' : 'A', name: e.target, ttl, address: e.address };
+}
+
+export const DNS_PUBLISH_DEFAULTS = { service: '_vlmcs._tcp', ttl: 300, refreshMs: 24 * HOUR } as const;
