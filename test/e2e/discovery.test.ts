@@ -39,7 +39,7 @@ let hostKey: string;
 let closeApi: () => Promise<void>;
 
 beforeAll(async () => {
-  [bind, slapd] = await Promise.all([startTestBind({ zones: ['corp.test', 'other.test'] }), startTestSlapd()]);
+  [bind, slapd] = await Promise.all([startTestBind({ zones: ['corp.test', 'other.test', 'empty.test'] }), startTestSlapd()]);
   root = mkdtempSync(join(tmpdir(), 'volact-discovery-'));
   clock = new ManualClock(Date.UTC(2026, 10, 25, 8));
   authority = Authority.init(join(root, 'authority'), { clock });
@@ -182,6 +182,31 @@ describe('DNS publication (RFC 2136 + TSIG) and discovery (RFC 2782)', () => {
     const outcome = await client.activate();
     expect(outcome.code).toBe('NO_KMS_HOST');
     expect(outcome.message).toMatch(/_vlmcs\._tcp\.empty\.test/);
+  }, 30_000);
+});
+
+describe('client doctor', () => {
+  it('names the failing step and its fix: no SRV record, then a dead host, then all well', async () => {
+    const client = newClient();
+    client.setDiscoveryDomains(['empty.test'], `127.0.0.1:${bind.port}`);
+    let report = await client.doctor();
+    expect(report).toMatchObject({ ok: false, failedAt: 'dns empty.test' });
+    expect(report.steps.find((s) => s.step === 'dns empty.test')).toMatchObject({
+      detail: 'no SRV record for _vlmcs._tcp.empty.test',
+      fix: 'is the host publishing? see `volact host status`',
+    });
+
+    const live = await startPublishedHost('doc2', [{ domain: 'other.test', priority: 0, weight: 1 }]);
+    client.setDiscoveryDomains(['other.test'], `127.0.0.1:${bind.port}`);
+    report = await client.doctor();
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => s.step)).toEqual(
+      expect.arrayContaining(['config', 'dns other.test', expect.stringMatching(/^host doc2\.other\.test:\d+ count$/)]),
+    );
+    await live.close({ removeDnsRecords: false });
+    report = await client.doctor();
+    const tcp = report.steps.find((s) => /^host doc2\.other\.test:\d+ tcp$/.test(s.step));
+    expect(tcp).toMatchObject({ status: 'fail', fix: 'is `volact host serve` running, and the port open?' });
   }, 30_000);
 });
 

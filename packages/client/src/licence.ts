@@ -36,6 +36,7 @@ import { LicenceStore, type AttemptRecord, type LicenceRecord } from './licence-
 import { deriveState } from './licence-state.js';
 import { DEFAULT_KMS_SERVICE, discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
 import { readEntries } from '@volact/directory';
+import { runDoctor, type DoctorReport } from './doctor.js';
 import { verifyKmsResponse } from './verify-response.js';
 
 export interface LicenceStatus {
@@ -395,6 +396,20 @@ export class Licence {
       return { outcome: { ok: true, code: null, message: `licensed until ${status.expiresAt} (directory)`, status } };
     }
     return best;
+  }
+
+  /** Walks every step an activation takes and says which fails, with the fix. */
+  doctor(): Promise<DoctorReport> {
+    const status = this.status();
+    return runDoctor({
+      record: this.#record,
+      rootKey: this.#rootKey,
+      clock: this.#clock,
+      timeoutMs: Math.min(this.#timeoutMs, 3_000),
+      status: { state: status.state, method: status.method },
+      discover: () => this.discover(),
+      checkObject: (text, domain) => this.#checkActivationObject(text, domain),
+    });
   }
 
   /** Uses these DNS domains for discovery (none: this machine's own domain). */

@@ -151,6 +151,34 @@ export function registerClient(program: Command, run: Run): void {
     );
 
   client
+    .command('doctor')
+    .description('walk every step of an activation and say which fails, with the fix')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--timeout <ms>', 'how long to wait for each directory, DNS server or host', '3000')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; timeout: string; json?: boolean }) => {
+        const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 60_000);
+        const report = await Licence.open({ stateDir: o.stateDir, timeoutMs }).doctor();
+        if (o.json) printJson(report);
+        else {
+          for (const s of report.steps) {
+            console.log(
+              `${{ ok: 'ok  ', fail: 'FAIL', skip: 'skip', warn: 'warn' }[s.status]}  ${s.step}: ${s.detail}`,
+            );
+            if (s.fix && s.status !== 'ok') console.log(`      fix: ${s.fix}`);
+          }
+          console.log(
+            report.ok
+              ? 'activation would succeed'
+              : `activation would fail at: ${report.failedAt ?? '(no way to activate)'}`,
+          );
+        }
+        process.exitCode = report.ok ? 0 : 1;
+      }),
+    );
+
+  client
     .command('discover')
     .description('look up KMS hosts in DNS (SRV) and list them in the order they would be tried')
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
