@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres } from '../../packages/authority/src/postgres-test-server.js';
+import { dig, startTestBind, type TestBind } from '../../packages/core/src/dns/bind-test-server.js';
+import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
 
 /** The CLI surface of the issue, run as users run it: the built `volact` binary. */
 const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
@@ -320,4 +322,142 @@ describe('volact CLI', () => {
       postgres.stop();
     }
   });
+});
+
+describe('volact CLI: DNS publication and discovery, directory-based activation', () => {
+  let bind: TestBind;
+  let slapd: TestSlapd;
+  beforeAll(async () => {
+    [bind, slapd] = await Promise.all([startTestBind({ zones: ['corp.test'] }), startTestSlapd()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([bind?.stop(), slapd?.stop()]);
+  });
+
+  it('host serve --publish puts the host in DNS; a client with set-domain discovers it; host status shows it', async () => {
+    const key = mintHostKey();
+    const hostDir = join(dir, 'dns-host');
+    expect(volact('host', 'install-key', '--data-dir', hostDir, key, '--hardware-id', 'dns-host').code).toBe(0);
+    expect(volact('host', 'activate', '--data-dir', hostDir, '--authority', authorityUrl).code).toBe(0);
+    const port = await daemon(
+      'host',
+      'serve',
+      '--data-dir',
+      hostDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--dns-server',
+      `127.0.0.1:${bind.port}`,
+      '--publish',
+      'corp.test,0,5',
+      '--tsig-key-file',
+      bind.keyFile,
+      '--dns-name',
+      'kmscli',
+      '--dns-address',
+      '127.0.0.1',
+    );
+    expect(dig(bind.port, '_vlmcs._tcp.corp.test', 'SRV')).toContain(`0 5 ${port} kmscli.corp.test.`);
+    const status = JSON.parse(volact('host', 'status', '--data-dir', hostDir, '--json').stdout) as {
+      dns: { domains: { domain: string; publishedAt: string | null }[] };
+    };
+    expect(status.dns.domains[0]).toMatchObject({ domain: 'corp.test' });
+    expect(status.dns.domains[0]?.publishedAt).not.toBeNull();
+
+    const C = join(dir, 'dns-client');
+    expect(
+      volact('client', 'init', '--state-dir', C, '--product', productFile, '--hardware-id', 'dns-client').code,
+    ).toBe(0);
+    expect(
+      volact('client', 'set-domain', '--state-dir', C, 'corp.test', '--dns-server', `127.0.0.1:${bind.port}`).code,
+    ).toBe(0);
+    const found = JSON.parse(volact('client', 'discover', '--state-dir', C, '--json').stdout) as {
+      hosts: { address: string }[];
+    };
+    expect(found.hosts.map((h) => h.address)).toEqual([`kmscli.corp.test:${port}`]);
+    const activated = volact('client', 'activate', '--state-dir', C, '--json');
+    expect([0, 2]).toContain(activated.code); // licensed, or counted below the threshold: the host answered
+    expect(JSON.parse(activated.stdout)).toMatchObject({ host: `kmscli.corp.test:${port}`, hostSource: 'dns' });
+    expect(volact('client', 'set-caching', '--state-dir', C, 'off').code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', C, '--json').stdout).discovery).toMatchObject({
+      caching: false,
+    });
+  }, 60_000);
+
+  it('authority activation-object create, directory publish/list/remove, client join-domain: licensed by the directory', () => {
+    const object = volact(
+      'authority',
+      'activation-object',
+      'create',
+      '--data-dir',
+      A,
+      '--group',
+      'office14',
+      '--domain',
+      'corp.test',
+      '--name',
+      'office14-corp',
+    );
+    expect(object.code).toBe(0);
+    const objectFile = join(dir, 'ao.json');
+    writeFileSync(objectFile, object.stdout);
+    const passwordFile = join(dir, 'ldap-admin.password');
+    writeFileSync(passwordFile, slapd.adminPassword);
+    const connection = [
+      '--url',
+      slapd.url,
+      '--bind-dn',
+      slapd.adminDn,
+      '--password-file',
+      passwordFile,
+      '--base',
+      slapd.base,
+    ];
+    expect(volact('directory', 'publish', ...connection, objectFile).code).toBe(0);
+    const listed = JSON.parse(volact('directory', 'list', ...connection, '--json').stdout) as {
+      entries: { name: string }[];
+    };
+    expect(listed.entries.map((e) => e.name)).toEqual(['office14-corp']);
+
+    const C = join(dir, 'member');
+    const userPassword = join(dir, 'ldap-user.password');
+    writeFileSync(userPassword, slapd.userPassword);
+    expect(volact('client', 'init', '--state-dir', C, '--product', productFile, '--hardware-id', 'member').code).toBe(
+      0,
+    );
+    expect(
+      volact(
+        'client',
+        'join-domain',
+        '--state-dir',
+        C,
+        '--url',
+        slapd.url,
+        '--domain',
+        'corp.test',
+        '--base',
+        slapd.base,
+        '--bind-dn',
+        slapd.userDn,
+        '--password-file',
+        userPassword,
+      ).code,
+    ).toBe(0);
+    expect(volact('client', 'activate', '--state-dir', C).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', C, '--json').stdout)).toMatchObject({
+      state: 'licensed',
+      method: 'directory',
+      directoryObject: { name: 'office14-corp', domain: 'corp.test' },
+    });
+    const doctor = volact('client', 'doctor', '--state-dir', C, '--json');
+    expect(doctor.code).toBe(0);
+    expect(JSON.parse(doctor.stdout)).toMatchObject({ ok: true });
+
+    expect(volact('directory', 'remove', ...connection, 'office14-corp').code).toBe(0);
+    expect(volact('client', 'leave-domain', '--state-dir', C).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', C, '--json').stdout)).toMatchObject({
+      method: null,
+      directory: null,
+    });
+  }, 60_000);
 });

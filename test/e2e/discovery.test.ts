@@ -39,7 +39,10 @@ let hostKey: string;
 let closeApi: () => Promise<void>;
 
 beforeAll(async () => {
-  [bind, slapd] = await Promise.all([startTestBind({ zones: ['corp.test', 'other.test', 'empty.test'] }), startTestSlapd()]);
+  [bind, slapd] = await Promise.all([
+    startTestBind({ zones: ['corp.test', 'other.test', 'empty.test'] }),
+    startTestSlapd(),
+  ]);
   root = mkdtempSync(join(tmpdir(), 'volact-discovery-'));
   clock = new ManualClock(Date.UTC(2026, 10, 25, 8));
   authority = Authority.init(join(root, 'authority'), { clock });

@@ -573,7 +573,10 @@ export class Licence {
         ? { url: this.#record.directory.url, domain: this.#record.directory.domain, base: this.#record.directory.base }
         : null,
       expiresAt: derived.stateEndsAt === null ? null : new Date(derived.stateEndsAt).toISOString(),
-      host: this.#record.kmsHost ?? (this.#record.activation?.method === 'kms' ? this.#record.activation.host : null),
+      host:
+        this.#record.kmsHost ??
+        last?.host ??
+        (this.#record.activation?.method === 'kms' ? this.#record.activation.host : null),
       count: last?.count ?? null,
       threshold: this.#record.product.group.threshold,
       group: this.#record.product.group.name,

@@ -17,6 +17,7 @@ beforeAll(async () => {
   bind = await startTestBind({ zones: [zone] });
 });
 afterAll(async () => {
+  // DNS_BIND_LOG=1 shows what named made of the requests (it logs each refused update).
   if (process.env.DNS_BIND_LOG) console.log(bind?.log());
   await bind?.stop();
 });
