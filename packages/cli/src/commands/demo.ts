@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Authority, createAuthorityServer } from '@volact/authority';
-import { HostState, activateHostOnline, startKmsHost } from '@volact/kms-host';
+import { DNS_PUBLISH_DEFAULTS, HostState, activateHostOnline, startKmsHost } from '@volact/kms-host';
 import { Licence } from '@volact/client';
-import { systemClock } from '@volact/core';
+import { startLoopbackBind, systemClock } from '@volact/core';
 import { parseIntOption } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
+
+const DEMO_DOMAIN = 'demo.test';
 
 /**
  * Brings up the whole slice in one process on embedded defaults (SQLite, loopback): an
@@ -22,8 +24,9 @@ export function registerDemo(program: Command, run: Run): void {
     .option('--clients <n>', 'clients in the fleet', '8')
     .option('--threshold <n>', 'activation threshold of the demo group', '5')
     .option('--exit', 'stop after the fleet has activated instead of serving until Ctrl-C')
+    .option('--dns', 'the whole picture on loopback: a BIND 9 server, the host published in it, clients discovering it')
     .action(
-      run(async (o: { dataDir?: string; clients: string; threshold: string; exit?: boolean }) => {
+      run(async (o: { dataDir?: string; clients: string; threshold: string; exit?: boolean; dns?: boolean }) => {
         const clients = parseIntOption(o.clients, '--clients', 1, 1000);
         const threshold = parseIntOption(o.threshold, '--threshold', 1, 1000);
         const root = o.dataDir ?? mkdtempSync(join(tmpdir(), 'volact-demo-'));
@@ -42,11 +45,39 @@ export function registerDemo(program: Command, run: Run): void {
         const hostDir = join(root, 'kms-host');
         const state = HostState.installKey(hostDir, key, 'demo-host-1', systemClock.now());
         const activation = await activateHostOnline(state, authorityUrl);
-        const host = await startKmsHost({ dataDir: hostDir, listen: { host: '127.0.0.1', port: 0 } });
+        const bind = o.dns ? await startLoopbackBind({ zones: [DEMO_DOMAIN] }) : undefined;
+        const dnsServer = bind ? `127.0.0.1:${bind.port}` : undefined;
+        const host = await startKmsHost({
+          dataDir: hostDir,
+          listen: { host: '127.0.0.1', port: 0 },
+          ...(bind
+            ? {
+                dnsPublish: {
+                  server: { host: '127.0.0.1', port: bind.port },
+                  key: bind.key,
+                  domains: [{ domain: DEMO_DOMAIN, priority: 0, weight: 0 }],
+                  service: DNS_PUBLISH_DEFAULTS.service,
+                  hostName: 'kms1',
+                  address: '127.0.0.1',
+                  port: 0,
+                  ttl: DNS_PUBLISH_DEFAULTS.ttl,
+                  refreshMs: DNS_PUBLISH_DEFAULTS.refreshMs,
+                },
+              }
+            : {}),
+        });
         const hostAddress = `127.0.0.1:${host.address.port}`;
         say(
           `2. KMS host key activated (host ${activation.hostsUsed} of ${activation.hostLimit}), certificate signed by the authority; listening on ${hostAddress}`,
         );
+        if (bind) {
+          const published = host.dnsPublication()?.domains[0];
+          say(
+            published?.publishedAt
+              ? `   published in DNS (${dnsServer}): ${published.srv} -> ${published.target}:${published.port}; clients find it there`
+              : `   NOT published in DNS: ${published?.lastError?.message ?? 'unknown error'}`,
+          );
+        }
 
         const product = await authority.productConfig('office14');
         const fleet: Licence[] = [];
@@ -57,11 +88,12 @@ export function registerDemo(program: Command, run: Run): void {
             product,
             hardwareId: `demo-client-${i}`,
           });
-          licence.setKmsHost(hostAddress);
+          if (dnsServer) licence.setDiscoveryDomains([DEMO_DOMAIN], dnsServer);
+          else licence.setKmsHost(hostAddress);
           fleet.push(licence);
           const outcome = await licence.activate();
           say(
-            `   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}${outcome.ok ? '' : ' (will retry)'}`,
+            `   client ${String(i).padStart(2)}: count ${outcome.status.count} of ${threshold} → ${outcome.status.state}${outcome.ok ? '' : ' (will retry)'}${outcome.status.hostSource === 'dns' ? ` [found ${outcome.status.host} in DNS]` : ''}`,
           );
         }
         const waiting = fleet.filter((l) => l.status().state !== 'licensed');
@@ -80,6 +112,7 @@ export function registerDemo(program: Command, run: Run): void {
         say('');
         say(`authority:  ${authorityUrl}/v1/health`);
         say(`KMS host:   ${hostAddress}`);
+        if (dnsServer) say(`DNS:        dig @127.0.0.1 -p ${bind?.port} _vlmcs._tcp.${DEMO_DOMAIN} SRV`);
         say(`try:        npx volact host status --data-dir ${hostDir}`);
         say(`            npx volact client status --state-dir ${join(root, 'clients', 'client-1')}`);
         if (!o.exit) {
@@ -87,6 +120,7 @@ export function registerDemo(program: Command, run: Run): void {
           await waitForShutdown();
         }
         await host.close();
+        await bind?.stop();
         await api.close();
         await authority.close();
       }),

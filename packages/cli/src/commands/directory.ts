@@ -10,7 +10,7 @@ import {
   type DirectoryLocation,
 } from '@volact/directory';
 import { CliError, printJson } from '../output.js';
-import { parseDuration } from '../options.js';
+import { parseDuration, readSecretFile } from '../options.js';
 import type { Run } from '../runtime.js';
 
 interface DirectoryOptions {
@@ -23,21 +23,6 @@ interface DirectoryOptions {
   json?: boolean;
 }
 
-/** The bind password: the file's content, trimmed. Messages name the file, never its content. */
-function readPassword(file: string): string {
-  let password: string;
-  try {
-    password = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new CliError(
-      'OPTION_INVALID',
-      `--password-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
-    );
-  }
-  if (password === '') throw new CliError('OPTION_INVALID', `--password-file ${file} is empty`);
-  return password;
-}
-
 function connection(o: DirectoryOptions): DirectoryConnection {
   if ((o.bindDn === undefined) !== (o.passwordFile === undefined)) {
     throw new CliError('OPTION_INVALID', '--bind-dn and --password-file go together (neither: an anonymous bind)');
@@ -46,7 +31,7 @@ function connection(o: DirectoryOptions): DirectoryConnection {
     url: o.url,
     timeoutMs: parseDuration(o.timeout, '--timeout', { min: 100, max: 300_000 }),
     ...(o.bindDn !== undefined && o.passwordFile !== undefined
-      ? { bindDn: o.bindDn, password: readPassword(o.passwordFile) }
+      ? { bindDn: o.bindDn, password: readSecretFile(o.passwordFile, '--password-file') }
       : {}),
   };
 }
