@@ -388,7 +388,7 @@ describe('volact CLI: DNS publication and discovery, directory-based activation'
     const r = volact('demo', '--dns', '--exit', '--clients', '5', '--data-dir', join(dir, 'demo-dns'));
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/published in DNS \(127\.0\.0\.1:\d+\): _vlmcs\._tcp\.demo\.test -> kms1\.demo\.test:\d+/);
-    expect(r.stdout).toMatch(/client  5: count 5 of 5 → licensed \[found kms1\.demo\.test:\d+ in DNS\]/);
+    expect(r.stdout).toMatch(/client {2}5: count 5 of 5 → licensed \[found kms1\.demo\.test:\d+ in DNS\]/);
     expect(r.stdout).toContain('5 of 5 clients licensed');
   }, 60_000);
 
