@@ -15,6 +15,9 @@ import { publishEntry, removeEntry } from '@volact/directory';
 import {
   DAY,
   ManualClock,
+  activationObjectFromConfirmation,
+  activationObjectInstallationId,
+  parseKey,
   generateSigningKeyPair,
   querySrv,
   signActivationObject,
@@ -289,6 +292,40 @@ describe('directory-based activation (reference: Active Directory-Based activati
         await removeEntry(conn(), location(), c.name);
       }
     }
+  }, 30_000);
+
+  it('a disconnected forest makes its object by phone with its KMS host key; a member activates from it', async () => {
+    const office = (await authority.listGroups()).find((g) => g.name === 'office14')!;
+    const forestKey = parseKey((await authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 1 })).key);
+    const iid = activationObjectInstallationId({ key: forestKey, domain: 'corp.test', groupId: office.id });
+    expect(iid.text).toMatch(/^(\d{6}-){19}\d{6}$/);
+    const confirmation = await authority.confirm(iid.text);
+    expect(confirmation).toMatchObject({ kind: 'activation-object', group: 'office14', hostsUsed: 1 });
+    const build = (domain: string) =>
+      activationObjectFromConfirmation({
+        key: forestKey,
+        domain,
+        group: office,
+        name: 'forest-office14',
+        rootPublicKeyRaw: authority.rootPublicKeyRaw,
+        confirmationId: confirmation.confirmationId,
+      });
+    expect(() => build('other.test')).toThrow(/not issued for this installation ID/);
+    const object = build('corp.test');
+    await publishEntry(conn(), location(), object.name, JSON.stringify(object));
+    try {
+      const client = newClient();
+      member(client);
+      expect(await client.activate()).toMatchObject({
+        ok: true,
+        status: { method: 'directory', directoryObject: { name: 'forest-office14' } },
+      });
+    } finally {
+      await removeEntry(conn(), location(), object.name);
+    }
+    // The key's one host activation is spent on the object.
+    const second = activationObjectInstallationId({ key: forestKey, domain: 'other.test', groupId: office.id });
+    await expect(authority.confirm(second.text)).rejects.toThrow(/activated 1 of 1 hosts/);
   }, 30_000);
 
   it('falls back to KMS discovery when the directory cannot be read', async () => {

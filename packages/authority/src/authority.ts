@@ -32,6 +32,7 @@ import {
   OBJECT_NAME_RE,
   normaliseDomain,
   signActivationObject,
+  signPhoneActivationObject,
   type ActivationObject,
   confirmInstallation,
   encodeConfirmationId,
@@ -118,6 +119,13 @@ export type Confirmation =
       readonly hostsUsed: number;
       readonly hostLimit: number;
       readonly expiresAt: string;
+    }
+  | {
+      readonly kind: 'activation-object';
+      readonly confirmationId: string;
+      readonly group: string;
+      readonly hostsUsed: number;
+      readonly hostLimit: number;
     };
 
 export interface MintedKey {
@@ -638,6 +646,7 @@ export class Authority {
     const last5 = key.last5;
     if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `key ${last5} was revoked`, last5);
     const groupIds = [...key.groupIds].sort();
+    if (iid.kind === 'activation-object') return this.#confirmActivationObject(key, iid, now, refuse);
     if (!iid.groupsRef.equals(groupsRefOf(groupIds))) {
       const names = (await Promise.all(groupIds.map((g) => this.group(g)))).map((g) => g.name);
       throw await refuse(
@@ -679,6 +688,52 @@ export class Authority {
       hostsUsed: decision.hostsUsed,
       hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
       expiresAt: new Date(decision.expiresAt).toISOString(),
+    };
+  }
+
+  /**
+   * A disconnected forest's activation object, by phone: the forest's KMS host key activates
+   * it and uses one of its host activations (the reference's CSVLK activates the object).
+   */
+  async #confirmActivationObject(
+    key: KeyRecord,
+    iid: InstallationId,
+    now: number,
+    refuse: (code: 'KEY_WRONG_TYPE' | 'GROUP_MISMATCH', message: string, last5?: string) => Promise<AuthorityError>,
+  ): Promise<Confirmation> {
+    const last5 = key.last5;
+    if (key.type !== 'kms-host') {
+      throw await refuse(
+        'KEY_WRONG_TYPE',
+        `key ${last5} is a ${key.type} key; an activation object needs a KMS host key`,
+        last5,
+      );
+    }
+    const groupId = key.groupIds.find((g) => iid.groupsRef.equals(groupsRefOf([g])));
+    if (groupId === undefined) {
+      const names = (await Promise.all(key.groupIds.map((g) => this.group(g)))).map((g) => g.name);
+      throw await refuse(
+        'GROUP_MISMATCH',
+        `key ${last5} activates ${names.join(', ')}; the installation ID names another group`,
+        last5,
+      );
+    }
+    const domainRef = iid.domainRef as Buffer;
+    const issuedDay = dayOf(now);
+    const decision = await this.#recordHostActivation(key, last5, `ao:${domainRef.toString('hex')}`, domainRef, {
+      now,
+      expiresAt: now + 100 * 365 * DAY, // an activation object does not expire
+      serial: `object-${issuedDay}`,
+      action: 'confirm',
+    });
+    if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
+    const signature = signPhoneActivationObject({ keyRef: iid.keyRef, domainRef, groupId, issuedDay }, this.#signer());
+    return {
+      kind: 'activation-object',
+      confirmationId: encodeConfirmationId(issuedDay, signature).text,
+      group: (await this.group(groupId)).name,
+      hostsUsed: decision.hostsUsed,
+      hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
     };
   }
 

@@ -2,7 +2,25 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { CoreError } from './errors.js';
 import { isGuid } from './ids.js';
-import { keyFingerprint, signMessage, verifyMessage } from './crypto.js';
+import { keyFingerprint, publicKeyFromRaw, rawPublicKey, signMessage, verifyMessage } from './crypto.js';
+import { guidToBytes } from './ids.js';
+import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';
+import {
+  domainRefOf,
+  keyRefOf,
+  makeInstallationId,
+  parseConfirmationId,
+  type InstallationId,
+} from './installation-id.js';
+import type { ProductKey } from './keys.js';
+import {
+  shortSign,
+  shortSignatureFromBigInt,
+  shortSignatureToBigInt,
+  shortVerify,
+  type ShortSignature,
+  type ShortSigningKey,
+} from './short-signature.js';
 
 /**
  * An activation object (the reference's Active Directory-Based activation): the authority's
@@ -15,7 +33,7 @@ export const DOMAIN_NAME_RE =
   /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const OBJECT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export const activationObjectSchema = z
+const onlineObjectSchema = z
   .object({
     format: z.literal('volact-activation-object/1'),
     name: z.string().regex(OBJECT_NAME_RE),
@@ -29,11 +47,34 @@ export const activationObjectSchema = z
   })
   .strict();
 
+/**
+ * Version 2, for a disconnected forest: made by phone. The forest's admin reads out an
+ * installation ID (kind activation-object: the KMS host key, the domain's and group's
+ * references); the confirmation ID carries the root's short signature over
+ * keyRef || domainRef(domain) || group id || issuedDay, and the admin builds the object.
+ */
+const phoneObjectSchema = z
+  .object({
+    format: z.literal('volact-activation-object/2'),
+    name: z.string().regex(OBJECT_NAME_RE),
+    group: z.object({ id: z.string().refine(isGuid, 'expected a GUID'), name: z.string().max(63) }).strict(),
+    domain: z.string().regex(DOMAIN_NAME_RE),
+    keyRef: z.string().regex(/^[0-9a-f]{16}$/),
+    issuedDay: z.number().int().min(0).max(65535),
+    issuer: z.string().regex(/^[0-9a-f]{16}$/),
+    /** The short signature e·L + s, 48 bytes, hex. */
+    signature: z.string().regex(/^[0-9a-f]{96}$/),
+  })
+  .strict();
+
+export const activationObjectSchema = z.discriminatedUnion('format', [onlineObjectSchema, phoneObjectSchema]);
+
 export type ActivationObject = z.infer<typeof activationObjectSchema>;
+type OnlineObject = z.infer<typeof onlineObjectSchema>;
 
 const CONTEXT = 'volact/activation-object/v1\0';
 
-function signedBytes(o: Omit<ActivationObject, 'signature' | 'format'>): Buffer {
+function signedBytes(o: Omit<OnlineObject, 'signature' | 'format'>): Buffer {
   return Buffer.from(
     CONTEXT + JSON.stringify([o.name, o.objectId, o.group.id, o.group.name, o.domain, o.issuedAt, o.issuer]),
   );
@@ -60,7 +101,49 @@ export function signActivationObject(
     ...body,
     signature: signMessage(root.privateKey, signedBytes(body)).toString('base64'),
   };
-  return activationObjectSchema.parse(object);
+  return onlineObjectSchema.parse(object);
+}
+
+const PHONE_CONTEXT = 'activation-object';
+
+function phoneMessage(f: { keyRef: Buffer; domain: string; groupId: string; issuedDay: number }): Buffer {
+  const day = Buffer.alloc(2);
+  day.writeUInt16BE(f.issuedDay);
+  return Buffer.concat([f.keyRef, domainRefOf(f.domain), guidToBytes(f.groupId), day]);
+}
+
+/** The authority's side of a phone-made object: it knows the domain only by its reference. */
+export function signPhoneActivationObject(
+  f: { keyRef: Buffer; domainRef: Buffer; groupId: string; issuedDay: number },
+  signer: ShortSigningKey,
+): ShortSignature {
+  const day = Buffer.alloc(2);
+  day.writeUInt16BE(f.issuedDay);
+  return shortSign(signer, PHONE_CONTEXT, Buffer.concat([f.keyRef, f.domainRef, guidToBytes(f.groupId), day]));
+}
+
+/** The forest admin's side: the object, built around the confirmation's signature. */
+export function buildPhoneActivationObject(
+  f: {
+    name: string;
+    group: { id: string; name: string };
+    domain: string;
+    keyRef: Buffer;
+    issuedDay: number;
+    rootPublicKeyRaw: Buffer;
+  },
+  signature: ShortSignature,
+): ActivationObject {
+  return phoneObjectSchema.parse({
+    format: 'volact-activation-object/2',
+    name: f.name,
+    group: { id: f.group.id, name: f.group.name },
+    domain: normaliseDomain(f.domain),
+    keyRef: f.keyRef.toString('hex'),
+    issuedDay: f.issuedDay,
+    issuer: keyFingerprint(f.rootPublicKeyRaw).toString('hex'),
+    signature: bigIntToBytes(shortSignatureToBigInt(signature), 48).toString('hex'),
+  });
 }
 
 /** Strict parse of an object read from a directory (text), with the field that is wrong. */
@@ -84,5 +167,65 @@ export function parseActivationObject(text: string): ActivationObject {
 
 /** True when the root signed exactly this object. Domain and group are checked by the caller. */
 export function activationObjectSignatureValid(o: ActivationObject, rootPublicKey: KeyObject): boolean {
-  return verifyMessage(rootPublicKey, signedBytes(o), Buffer.from(o.signature, 'base64'));
+  if (o.format === 'volact-activation-object/1') {
+    return verifyMessage(rootPublicKey, signedBytes(o), Buffer.from(o.signature, 'base64'));
+  }
+  return shortVerify(
+    rawPublicKey(rootPublicKey),
+    PHONE_CONTEXT,
+    phoneMessage({
+      keyRef: Buffer.from(o.keyRef, 'hex'),
+      domain: o.domain,
+      groupId: o.group.id,
+      issuedDay: o.issuedDay,
+    }),
+    shortSignatureFromBigInt(bytesToBigInt(Buffer.from(o.signature, 'hex'))),
+  );
+}
+
+/** The forest admin's installation ID for an activation object: the KMS host key, the domain, the group. */
+export function activationObjectInstallationId(f: {
+  key: ProductKey;
+  domain: string;
+  groupId: string;
+}): InstallationId {
+  return makeInstallationId({
+    kind: 'activation-object',
+    key: f.key,
+    domain: normaliseDomain(f.domain),
+    groupIds: [f.groupId],
+  });
+}
+
+/**
+ * Builds the object from the confirmation ID read back for that installation ID, and keeps it
+ * only if it verifies under the product's root: a mistyped or foreign confirmation is refused.
+ */
+export function activationObjectFromConfirmation(f: {
+  key: ProductKey;
+  domain: string;
+  group: { id: string; name: string };
+  name: string;
+  rootPublicKeyRaw: Buffer;
+  confirmationId: string;
+}): ActivationObject {
+  const cid = parseConfirmationId(f.confirmationId);
+  const object = buildPhoneActivationObject(
+    {
+      name: f.name,
+      group: f.group,
+      domain: f.domain,
+      keyRef: keyRefOf(f.key),
+      issuedDay: cid.issuedDay,
+      rootPublicKeyRaw: f.rootPublicKeyRaw,
+    },
+    cid.signature,
+  );
+  if (!activationObjectSignatureValid(object, publicKeyFromRaw(f.rootPublicKeyRaw))) {
+    throw new CoreError(
+      'CID_INVALID',
+      "this confirmation ID was not issued for this installation ID (another key, domain or group, or not by this product's authority): read out the installation ID again",
+    );
+  }
+  return object;
 }

@@ -32,15 +32,17 @@ import {
  *   17   4     groupsRef: SHA-256(the product's group id, or the host's group ids)[0..4]
  *   KMS host only:
  *   21   16    hostKeyRef: SHA-256(host public key)[0..16]
+ *   activation object (a disconnected forest's, by phone) only, kind 3:
+ *   21   16    domainRef: SHA-256("volact-domain-ref/v1\0" || domain)[0..16]
  *   end  4     proof: HMAC-SHA256(proofKey(key), bytes before)[0..4]
  *
  * The same key on the same hardware always gives the same IID (a re-imaged machine), another
  * hardware id another IID. The proof shows the IID was made by someone holding the key: an IID
  * heard once cannot be edited into IIDs of other machines to spend the key's activations.
  */
-export type InstallationKind = 'installation' | 'kms-host';
-const KIND_CODE: Record<InstallationKind, number> = { installation: 1, 'kms-host': 2 };
-const IID_BYTES: Record<InstallationKind, number> = { installation: 25, 'kms-host': 41 };
+export type InstallationKind = 'installation' | 'kms-host' | 'activation-object';
+const KIND_CODE: Record<InstallationKind, number> = { installation: 1, 'kms-host': 2, 'activation-object': 3 };
+const IID_BYTES: Record<InstallationKind, number> = { installation: 25, 'kms-host': 41, 'activation-object': 41 };
 const PROOF_BYTES = 4;
 
 const groupsFor = (bytes: number) =>
@@ -48,6 +50,7 @@ const groupsFor = (bytes: number) =>
 export const IID_GROUPS: Record<InstallationKind, number> = {
   installation: groupsFor(IID_BYTES.installation),
   'kms-host': groupsFor(IID_BYTES['kms-host']),
+  'activation-object': groupsFor(IID_BYTES['activation-object']),
 };
 
 export interface InstallationId {
@@ -56,6 +59,7 @@ export interface InstallationId {
   readonly hardwareRef: Buffer;
   readonly groupsRef: Buffer;
   readonly hostKeyRef?: Buffer;
+  readonly domainRef?: Buffer;
   readonly proof: Buffer;
   readonly bytes: Buffer;
   /** The digit-group form people read and type. */
@@ -75,6 +79,10 @@ export function proofKeyOf(key: ProductKey | string): Buffer {
 
 export function hardwareRefOf(hardwareId: string): Buffer {
   return sha256(Buffer.from(`volact-hardware-ref/v1\0${hardwareId}`)).subarray(0, 8);
+}
+
+export function domainRefOf(domain: string): Buffer {
+  return sha256(Buffer.from(`volact-domain-ref/v1\0${domain}`)).subarray(0, 16);
 }
 
 export function hostKeyRefOf(hostPublicKey: Uint8Array): Buffer {
@@ -98,29 +106,32 @@ function render(kind: InstallationKind, bytes: Buffer): string {
 export function makeInstallationId(
   input:
     | { kind: 'installation'; key: ProductKey; hardwareId: string; groupIds: readonly string[] }
-    | { kind: 'kms-host'; key: ProductKey; hardwareId: string; groupIds: readonly string[]; hostPublicKey: Uint8Array },
+    | { kind: 'kms-host'; key: ProductKey; hardwareId: string; groupIds: readonly string[]; hostPublicKey: Uint8Array }
+    | { kind: 'activation-object'; key: ProductKey; domain: string; groupIds: readonly string[] },
 ): InstallationId {
   const parts = [
     Buffer.from([0x10 | KIND_CODE[input.kind]]),
     keyRefOf(input.key),
-    hardwareRefOf(input.hardwareId),
+    hardwareRefOf(input.kind === 'activation-object' ? `domain:${input.domain}` : input.hardwareId),
     groupsRefOf(input.groupIds),
   ];
   if (input.kind === 'kms-host') parts.push(hostKeyRefOf(input.hostPublicKey));
+  if (input.kind === 'activation-object') parts.push(domainRefOf(input.domain));
   const body = Buffer.concat(parts);
   const bytes = Buffer.concat([body, proofOf(proofKeyOf(input.key), body)]);
   return decodeInstallationBytes(bytes, render(input.kind, bytes));
 }
 
 function decodeInstallationBytes(bytes: Buffer, text: string): InstallationId {
-  const kind: InstallationKind = (bytes[0] as number) === 0x12 ? 'kms-host' : 'installation';
-  const host = kind === 'kms-host';
+  const kind: InstallationKind =
+    bytes[0] === 0x12 ? 'kms-host' : bytes[0] === 0x13 ? 'activation-object' : 'installation';
   return {
     kind,
     keyRef: bytes.subarray(1, 9),
     hardwareRef: bytes.subarray(9, 17),
     groupsRef: bytes.subarray(17, 21),
-    ...(host ? { hostKeyRef: bytes.subarray(21, 37) } : {}),
+    ...(kind === 'kms-host' ? { hostKeyRef: bytes.subarray(21, 37) } : {}),
+    ...(kind === 'activation-object' ? { domainRef: bytes.subarray(21, 37) } : {}),
     proof: bytes.subarray(bytes.length - PROOF_BYTES),
     bytes,
     text,
@@ -134,14 +145,18 @@ export function parseInstallationId(input: string): InstallationId {
     [IID_GROUPS.installation, IID_GROUPS['kms-host']],
     'installation ID',
   );
-  const kind: InstallationKind = groups === IID_GROUPS.installation ? 'installation' : 'kms-host';
+  // A KMS host's and an activation object's IIDs have the same size: the kind byte tells them apart.
+  const size = groups === IID_GROUPS.installation ? IID_BYTES.installation : IID_BYTES['kms-host'];
   let bytes: Buffer;
   try {
-    bytes = bigIntToBytes(value, IID_BYTES[kind]);
+    bytes = bigIntToBytes(value, size);
   } catch {
     throw new CoreError('IID_INVALID', 'the installation ID is out of range: it was not made by volact');
   }
-  if (bytes[0] !== (0x10 | KIND_CODE[kind])) {
+  const kind = (Object.keys(KIND_CODE) as InstallationKind[]).find(
+    (k) => bytes[0] === (0x10 | KIND_CODE[k]) && IID_BYTES[k] === size,
+  );
+  if (kind === undefined) {
     throw new CoreError('IID_INVALID', `the installation ID's first byte ${bytes[0]} is not a volact IID version`);
   }
   return decodeInstallationBytes(bytes, render(kind, bytes));

@@ -263,7 +263,9 @@ export function registerAuthority(program: Command, run: Run): void {
             process.stderr.write(
               c.kind === 'installation'
                 ? `${c.group}: ${c.again ? 'installation activated before, nothing used' : 'one activation used'}; ${c.used} of ${c.limit}\n`
-                : `KMS host for ${c.groups.join(', ')}: host ${c.hostsUsed} of ${c.hostLimit}, certificate until ${c.expiresAt}\n`,
+                : c.kind === 'kms-host'
+                  ? `KMS host for ${c.groups.join(', ')}: host ${c.hostsUsed} of ${c.hostLimit}, certificate until ${c.expiresAt}\n`
+                  : `activation object for ${c.group}: activation ${c.hostsUsed} of ${c.hostLimit} of the KMS host key\n`,
             );
           }
         } finally {

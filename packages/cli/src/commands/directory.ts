@@ -9,8 +9,15 @@ import {
   type DirectoryConnection,
   type DirectoryLocation,
 } from '@volact/directory';
+import {
+  CoreError,
+  activationObjectFromConfirmation,
+  activationObjectInstallationId,
+  parseKeyOfType,
+  parseProductConfig,
+} from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseDuration, readSecretFile } from '../options.js';
+import { parseDuration, readProductConfigFile, readSecretFile } from '../options.js';
 import type { Run } from '../runtime.js';
 
 interface DirectoryOptions {
@@ -164,6 +171,60 @@ export function registerDirectory(program: Command, run: Run): void {
       await removeEntry(connection(o), location(o), name);
       if (o.json) printJson({ removed: name });
       else console.log(`removed ${name} from ${containerDn(location(o))}`);
+    }),
+  );
+
+  // A disconnected forest makes its activation object by phone, with its KMS host key.
+  const phoneOptions = (command: Command) =>
+    command
+      .requiredOption('--key <key>', "the forest's KMS host key (it covers the product's group)")
+      .requiredOption('--domain <domain>', 'the directory domain, e.g. corp.test')
+      .requiredOption('--product <file>', "the product's product.json (names the group and the authority)")
+      .option('--json', 'print JSON');
+  const phoneInputs = (o: { key: string; product: string }) => {
+    try {
+      return { key: parseKeyOfType(o.key, 'kms-host'), product: parseProductConfig(readProductConfigFile(o.product)) };
+    } catch (err) {
+      if (err instanceof CoreError) throw new CliError(err.code, err.message);
+      throw err;
+    }
+  };
+  phoneOptions(
+    directory
+      .command('installation-id')
+      .description('a disconnected forest, step 1: the installation ID to read out for an activation object'),
+  ).action(
+    run(async (o: { key: string; domain: string; product: string; json?: boolean }) => {
+      const { key, product } = phoneInputs(o);
+      const iid = activationObjectInstallationId({ key, domain: o.domain, groupId: product.group.id }).text;
+      if (o.json) printJson({ installationId: iid });
+      else console.log(iid);
+    }),
+  );
+  phoneOptions(
+    directory
+      .command('object-from-confirmation')
+      .description('step 2: build the activation object from the confirmation ID read back (prints its JSON)')
+      .requiredOption('--name <name>', 'the object name in the directory')
+      .argument('<confirmation-id...>', 'the digit groups, with or without dashes'),
+  ).action(
+    run(async (o: { key: string; domain: string; product: string; name: string }, ...cid: string[]) => {
+      const { key, product } = phoneInputs(o);
+      let object;
+      try {
+        object = activationObjectFromConfirmation({
+          key,
+          domain: o.domain,
+          group: { id: product.group.id, name: product.group.name },
+          name: o.name,
+          rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
+          confirmationId: cid.join(' '),
+        });
+      } catch (err) {
+        if (err instanceof CoreError) throw new CliError(err.code, err.message);
+        throw err;
+      }
+      process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
     }),
   );
 }
