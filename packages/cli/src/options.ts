@@ -62,7 +62,10 @@ export function readSecretFile(file: string, flag: string): string {
   try {
     text = readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new CliError('OPTION_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new CliError(
+      'OPTION_INVALID',
+      `${flag} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
   }
   if (!text) throw new CliError('OPTION_INVALID', `${flag} ${file} is empty`);
   return text;

@@ -1,7 +1,15 @@
 import { connect } from 'node:net';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { readEntries } from '@volact/directory';
-import { MINUTE, VolactError, encodeActivationRequest, guidToBytes, type Clock } from '@volact/core';
+import {
+  LICENCE_STATES,
+  MINUTE,
+  VolactError,
+  encodeActivationRequest,
+  guidToBytes,
+  type Clock,
+  type LicenceState,
+} from '@volact/core';
 import { ClientError } from './errors.js';
 import { exchangeWithKmsHost } from './kms-exchange.js';
 import { parseKmsAddress } from './kms-address.js';
@@ -187,7 +195,9 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
     }
     add({ step: `host ${h.address} tcp`, status: 'ok', detail: `${h.how}; connected` });
     const nonce = randomBytes(16);
-    const request = encodeActivationRequest({ licenceState: 0, groupId, clientId, nonce, clientTime: ctx.clock.now() });
+    // The installation's real state: the host's statistics stay true when doctor runs.
+    const licenceState = Math.max(0, LICENCE_STATES.indexOf(ctx.status.state as LicenceState));
+    const request = encodeActivationRequest({ licenceState, groupId, clientId, nonce, clientTime: ctx.clock.now() });
     try {
       const payload = await exchangeWithKmsHost(parseKmsAddress(h.connect), request, ctx.timeoutMs);
       const { response, certificate } = verifyKmsResponse(payload, {

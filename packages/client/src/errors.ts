@@ -11,7 +11,7 @@ export const clientErrors = {
   KEY_INVALID: 'the product key is malformed, mistyped or of the wrong type',
   NO_MAK_INSTALLED: 'installation IDs and confirmation IDs are for MAK activation: install a MAK first',
   HOST_ADDRESS_INVALID: 'a KMS host address is not HOST[:PORT]',
-  NO_KMS_HOST: 'no KMS host is set; set one with `volact client set-host`',
+  NO_KMS_HOST: 'no KMS host is set and DNS discovery found none; `volact client set-host` or `set-domain`',
   KMS_UNREACHABLE: 'the KMS host did not accept a connection',
   KMS_TIMEOUT: 'the KMS host did not answer in time',
   KMS_MALFORMED_RESPONSE: 'the KMS host sent something that is not a valid response',

@@ -6,8 +6,8 @@ export interface KmsAddress {
   readonly port: number;
 }
 
-/** Parses HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port defaults to 1688. */
-export function parseKmsAddress(text: string): KmsAddress {
+/** Parses HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port defaults to 1688 (or `defaultPort`). */
+export function parseKmsAddress(text: string, defaultPort: number = KMS_DEFAULTS.port): KmsAddress {
   const t = text.trim();
   let host: string;
   let portText: string | undefined;
@@ -25,7 +25,7 @@ export function parseKmsAddress(text: string): KmsAddress {
     host = m[1] as string;
     portText = m[2];
   }
-  const port = portText === undefined ? KMS_DEFAULTS.port : Number(portText);
+  const port = portText === undefined ? defaultPort : Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ClientError('HOST_ADDRESS_INVALID', `port ${portText} is not a TCP port (1-65535)`);
   }

@@ -110,6 +110,10 @@ export interface DirectoryMembership {
 
 type Listener = (status: LicenceStatus) => void;
 
+/** The licence store keeps at most this many discovery domains (the reference's suffix list is short too). */
+const MAX_DISCOVERY_DOMAINS = 16;
+const DNS_PORT = 53;
+
 const clampInterval = (ms: number, b: { min: number; max: number }) => Math.min(b.max, Math.max(b.min, ms));
 
 /**
@@ -414,15 +418,21 @@ export class Licence {
 
   /** Uses these DNS domains for discovery (none: this machine's own domain). */
   setDiscoveryDomains(domains: readonly string[], dnsServer?: string | null): void {
-    const normalised = domains.map(normaliseDomain);
+    const normalised = [...new Set(domains.map(normaliseDomain))];
     const bad = normalised.find((d) => !DOMAIN_NAME_RE.test(d));
     if (bad !== undefined) throw new ClientError('DOMAIN_INVALID', `"${bad.slice(0, 80)}" is not a DNS domain name`);
+    if (normalised.length > MAX_DISCOVERY_DOMAINS) {
+      throw new ClientError(
+        'DOMAIN_INVALID',
+        `at most ${MAX_DISCOVERY_DOMAINS} discovery domains; got ${normalised.length}`,
+      );
+    }
     const server =
       dnsServer === undefined
         ? this.#record.discovery.dnsServer
         : dnsServer === null
           ? null
-          : formatKmsAddress(parseKmsAddress(dnsServer));
+          : formatKmsAddress(parseKmsAddress(dnsServer, DNS_PORT));
     this.#update({
       ...this.#record,
       discovery: { ...this.#record.discovery, domains: normalised, dnsServer: server, cached: null },

@@ -110,7 +110,7 @@ describe('installation and confirmation IDs', () => {
   const group = randomGuid();
 
   it('are digit groups: 13 for an installation, 20 for a KMS host, 24 for a confirmation', () => {
-    expect(IID_GROUPS).toEqual({ installation: 13, 'kms-host': 20 });
+    expect(IID_GROUPS).toEqual({ installation: 13, 'kms-host': 20, 'activation-object': 20 });
     expect(CID_GROUPS).toBe(24);
     const iid = makeInstallationId({ kind: 'installation', key, hardwareId: 'hw-1', groupIds: [group] });
     expect(iid.text).toMatch(/^\d{6}(-\d{6}){12}$/);

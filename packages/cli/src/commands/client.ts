@@ -18,6 +18,7 @@ function exitCodeFor(outcome: ActivationOutcome): number {
     case 'NO_KMS_HOST':
     case 'NO_AUTHORITY':
     case 'AUTHORITY_UNREACHABLE':
+    case 'DIRECTORY_UNREACHABLE':
       return ACTIVATE_EXIT.unreachable;
     case 'ACTIVATION_UNTRUSTED':
     case 'KMS_CERT_UNTRUSTED':
@@ -188,12 +189,14 @@ export function registerClient(program: Command, run: Run): void {
         const found = await Licence.open({ stateDir: o.stateDir }).discover();
         if (o.json) {
           printJson(found);
+          if (found.hosts.length === 0) process.exitCode = 1;
           return;
         }
         if (found.domains.length === 0) console.log('no DNS domain to search: set one with `volact client set-domain`');
         for (const h of found.hosts)
           console.log(`${h.address}\t${h.domain}\tpriority ${h.priority}\tweight ${h.weight}`);
         for (const e of found.errors) process.stderr.write(`${e.domain}: ${e.code}: ${e.message}\n`);
+        if (found.hosts.length === 0) process.exitCode = 1;
         for (const d of found.domains) {
           if (!found.hosts.some((h) => h.domain === d) && !found.errors.some((e) => e.domain === d)) {
             process.stderr.write(
@@ -267,6 +270,12 @@ export function registerClient(program: Command, run: Run): void {
           passwordFile?: string;
           json?: boolean;
         }) => {
+          if ((o.bindDn === undefined) !== (o.passwordFile === undefined)) {
+            throw new CliError(
+              'OPTION_INVALID',
+              '--bind-dn and --password-file go together (neither: an anonymous bind)',
+            );
+          }
           const licence = Licence.open({ stateDir: o.stateDir });
           licence.joinDomain({
             url: o.url,

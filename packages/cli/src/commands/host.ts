@@ -261,6 +261,12 @@ export function registerHost(program: Command, run: Run): void {
             },
             logger: createLogger(o.logLevel),
           };
+          if (!o.publish?.length && (o.dnsServer || o.tsigKeyFile)) {
+            throw new CliError(
+              'OPTION_INVALID',
+              '--dns-server and --tsig-key-file need --publish DOMAIN[,PRIORITY,WEIGHT]',
+            );
+          }
           const dnsPublish = o.dnsPublish && o.publish?.length ? parseDnsPublish(o, listen) : undefined;
           config.logger.info({ nodeFlags: process.execArgv }, 'node runtime');
           // The SRV record announces the port actually listened on (port 0 picks one): the
