@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,7 @@ beforeAll(async () => {
   authority = Authority.init(join(root, 'authority'), { clock });
   await authority.addGroup({ name: 'office14', threshold: 1 });
   await authority.addGroup({ name: 'visio14', threshold: 1 });
-  hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 10 })).key;
+  hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 50 })).key;
   const api = createAuthorityServer(authority);
   await api.listen({ host: '127.0.0.1', port: 0 });
   authorityUrl = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`;
@@ -181,6 +181,24 @@ describe('DNS publication (RFC 2136 + TSIG) and discovery (RFC 2782)', () => {
       await b.close();
     }
   }, 60_000);
+
+  it('a host restarted after a crash on another port deletes the record it left, and only its own', async () => {
+    const other = await startPublishedHost('neighbour', [{ domain: 'empty.test', priority: 0, weight: 1 }]);
+    const first = await startPublishedHost('restarted', [{ domain: 'empty.test', priority: 0, weight: 1 }]);
+    const oldPort = first.address.port;
+    await first.close({ removeDnsRecords: false }); // a crash
+    const second = await startPublishedHost('restarted', [{ domain: 'empty.test', priority: 3, weight: 1 }]);
+    try {
+      const srv = dig(bind.port, '_vlmcs._tcp.empty.test', 'SRV');
+      expect(srv).toContain(`3 1 ${second.address.port} restarted.empty.test.`);
+      expect(srv).not.toContain(` ${oldPort} restarted.empty.test.`);
+      expect(srv).toContain(`0 1 ${other.address.port} neighbour.empty.test.`);
+    } finally {
+      await second.close();
+      await other.close();
+    }
+    expect(dig(bind.port, '_vlmcs._tcp.empty.test', 'SRV')).toBe('');
+  }, 30_000);
 
   it('with no record in the domain, says which name was looked up and what to check', async () => {
     const client = newClient();
@@ -326,6 +344,28 @@ describe('directory-based activation (reference: Active Directory-Based activati
     // The key's one host activation is spent on the object.
     const second = activationObjectInstallationId({ key: forestKey, domain: 'other.test', groupId: office.id });
     await expect(authority.confirm(second.text)).rejects.toThrow(/activated 1 of 1 hosts/);
+  }, 30_000);
+
+  it('a stored check time from the future (an edited store) is not a licence: non-genuine grace', async () => {
+    const object = await authority.createActivationObject({
+      group: 'office14',
+      domain: 'corp.test',
+      name: 'tamper-check',
+    });
+    await publishEntry(conn(), location(), object.name, JSON.stringify(object));
+    try {
+      const client = newClient();
+      member(client);
+      expect((await client.activate()).ok).toBe(true);
+      const stateDir = join(root, 'clients', `c${clients}`);
+      const file = join(stateDir, 'licence.json');
+      const record = JSON.parse(readFileSync(file, 'utf8')) as { activation: { checkedAt: number } };
+      record.activation.checkedAt = Date.UTC(9999, 0, 1);
+      writeFileSync(file, JSON.stringify(record));
+      expect(Licence.open({ stateDir, clock }).status().state).toBe('non-genuine-grace');
+    } finally {
+      await removeEntry(conn(), location(), 'tamper-check');
+    }
   }, 30_000);
 
   it('falls back to KMS discovery when the directory cannot be read', async () => {

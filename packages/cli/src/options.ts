@@ -16,7 +16,13 @@ export function parseListen(text: string, flag: string): { host: string; port: n
 }
 
 export function parseIntOption(text: string, flag: string, min: number, max: number): number {
-  const r = z.coerce.number().int().min(min).max(max).safeParse(text);
+  // Digits only: "", "0x10" and "1e3" are typos here, not numbers.
+  const r = z.coerce
+    .number()
+    .int()
+    .min(min)
+    .max(max)
+    .safeParse(/^\d+$/.test(text.trim()) ? text.trim() : NaN);
   if (!r.success)
     throw new CliError('OPTION_INVALID', `${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
   return r.data;

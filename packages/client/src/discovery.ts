@@ -101,7 +101,16 @@ export async function discoverKmsHosts(options: {
   for (const domain of options.domains) {
     const name = `${options.service ?? DEFAULT_KMS_SERVICE}.${domain}`;
     try {
-      const records = await lookup(name, options.dnsServer, options.timeoutMs);
+      const all = await lookup(name, options.dnsServer, options.timeoutMs);
+      // RFC 2782: a target of "." means the service is not offered there; port 0 is no port.
+      const records = all.filter((r) => r.target !== '.' && r.target !== '' && r.port > 0);
+      if (records.length < all.length) {
+        errors.push({
+          domain,
+          code: 'DNS_RECORD_INVALID',
+          message: `${all.length - records.length} SRV record(s) under ${name} name no host (target ".") or port 0: skipped`,
+        });
+      }
       const ordered = orderSrv(records, options.random ?? Math.random);
       for (const r of ordered) {
         const target = r.target.replace(/\.$/, '');

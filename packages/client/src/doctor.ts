@@ -54,7 +54,13 @@ const FIX_FOR: Record<string, string> = {
 };
 
 function tcpReach(address: string, timeoutMs: number): Promise<string | null> {
-  const { host, port } = parseKmsAddress(address);
+  let host: string;
+  let port: number;
+  try {
+    ({ host, port } = parseKmsAddress(address));
+  } catch (err) {
+    return Promise.resolve((err as Error).message);
+  }
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (error: string | null) => {

@@ -113,6 +113,8 @@ type Listener = (status: LicenceStatus) => void;
 /** The licence store keeps at most this many discovery domains (the reference's suffix list is short too). */
 const MAX_DISCOVERY_DOMAINS = 16;
 const DNS_PORT = 53;
+/** As the licence store keeps it. */
+const MAX_OBJECT_TEXT = 8192;
 
 const clampInterval = (ms: number, b: { min: number; max: number }) => Math.min(b.max, Math.max(b.min, ms));
 
@@ -289,6 +291,10 @@ export class Licence {
   } {
     const membership = this.#record.directory;
     const check = this.#checkActivationObject(a.object, membership?.domain ?? null);
+    // The check time is not signed: one in the future is an edited store (or a clock that was
+    // wrong), and would stretch the licence — treated like KMS evidence from the future.
+    const maxSkew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
+    if (a.checkedAt > this.#clock.now() + maxSkew) return { hostTime: null, valid: false, permanent: false };
     if (check.ok) return { hostTime: a.checkedAt, valid: true, permanent: false };
     if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH') return { hostTime: null, valid: true, permanent: false };
     return { hostTime: null, valid: false, permanent: false };
@@ -378,6 +384,13 @@ export class Licence {
       message: `the directory holds no activation object for ${this.#record.product.group.name} under ${membership.base}: publish one with \`volact directory publish\``,
     };
     for (const entry of entries) {
+      if (entry.content.length > MAX_OBJECT_TEXT) {
+        best = {
+          code: 'DIRECTORY_OBJECT_INVALID',
+          message: `activation object ${entry.name} is larger than ${MAX_OBJECT_TEXT} characters`,
+        };
+        continue;
+      }
       const check = this.#checkActivationObject(entry.content, membership.domain);
       if (!check.ok) {
         if (rank.indexOf(check.code) > rank.indexOf(best.code)) best = { code: check.code, message: check.message };

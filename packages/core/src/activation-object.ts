@@ -183,6 +183,15 @@ export function activationObjectSignatureValid(o: ActivationObject, rootPublicKe
   );
 }
 
+function checkDomain(domain: string): void {
+  if (!DOMAIN_NAME_RE.test(normaliseDomain(domain))) {
+    throw new CoreError(
+      'ACTIVATION_OBJECT_INVALID',
+      `"${domain.slice(0, 80)}" is not a DNS domain name (e.g. corp.example.com)`,
+    );
+  }
+}
+
 /** The forest admin's installation ID for an activation object: the KMS host key, the domain, the group. */
 export function activationObjectInstallationId(f: {
   key: ProductKey;
@@ -209,6 +218,13 @@ export function activationObjectFromConfirmation(f: {
   rootPublicKeyRaw: Buffer;
   confirmationId: string;
 }): ActivationObject {
+  checkDomain(f.domain);
+  if (!OBJECT_NAME_RE.test(f.name)) {
+    throw new CoreError(
+      'ACTIVATION_OBJECT_INVALID',
+      `--name "${f.name.slice(0, 80)}" is invalid: 1-64 letters, digits, ".", "_" or "-"`,
+    );
+  }
   const cid = parseConfirmationId(f.confirmationId);
   const object = buildPhoneActivationObject(
     {

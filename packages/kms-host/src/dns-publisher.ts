@@ -41,21 +41,22 @@ export interface DnsPublishConfig {
 
 const STATUS_FILE = 'dns-publication.json';
 
+const entrySchema = z.object({
+  domain: z.string(),
+  srv: z.string(),
+  target: z.string(),
+  address: z.string(),
+  priority: z.number(),
+  weight: z.number(),
+  port: z.number(),
+  publishedAt: z.string().nullable(),
+  removedAt: z.string().nullable(),
+  lastError: z.object({ at: z.string(), code: z.string(), message: z.string() }).nullable(),
+});
 const statusSchema = z.object({
-  domains: z.array(
-    z.object({
-      domain: z.string(),
-      srv: z.string(),
-      target: z.string(),
-      address: z.string(),
-      priority: z.number(),
-      weight: z.number(),
-      port: z.number(),
-      publishedAt: z.string().nullable(),
-      removedAt: z.string().nullable(),
-      lastError: z.object({ at: z.string(), code: z.string(), message: z.string() }).nullable(),
-    }),
-  ),
+  domains: z.array(entrySchema),
+  /** Records an earlier configuration published that are not yet confirmed deleted. */
+  stale: z.array(entrySchema).default([]),
 });
 export type DnsPublicationStatus = z.infer<typeof statusSchema>;
 
@@ -85,7 +86,8 @@ export class DnsPublisher {
   readonly #logger: Logger | undefined;
   #timer: NodeJS.Timeout | undefined;
   #entries: Entry[];
-  #previous: Entry[];
+  #stale: Entry[];
+  #stopped = false;
   #running: Promise<void> = Promise.resolve();
 
   constructor(config: DnsPublishConfig, dataDir: string, options: { clock?: Clock; logger?: Logger } = {}) {
@@ -109,20 +111,24 @@ export class DnsPublisher {
         lastError: null,
       };
     });
-    // Records an earlier run published and did not remove (a crash): deleted by their exact
-    // data on the first publish, so a changed priority or weight leaves no stale record.
-    this.#previous = (previous?.domains ?? []).filter((p) => p.publishedAt !== null && p.removedAt === null);
+    // Records an earlier run published and did not remove (a crash, a changed port, address,
+    // priority or domain): kept until deleted by their exact data, so nothing stale survives.
+    const published = [...(previous?.stale ?? []), ...(previous?.domains ?? [])].filter(
+      (p) => p.publishedAt !== null && p.removedAt === null,
+    );
+    this.#stale = published.filter((p) => !this.#entries.some((e) => sameRecord(p, e)));
   }
 
   get status(): DnsPublicationStatus {
-    return { domains: this.#entries.map((e) => ({ ...e })) };
+    return { domains: this.#entries.map((e) => ({ ...e })), stale: this.#stale.map((e) => ({ ...e })) };
   }
 
   /** Publishes now, then every refresh interval (every 5 minutes while a domain fails). */
   start(): Promise<void> {
     const cycle = async () => {
       await this.publishNow();
-      const failing = this.#entries.some((e) => e.lastError !== null);
+      if (this.#stopped) return; // stopped while publishing: no new timer
+      const failing = this.#entries.some((e) => e.lastError !== null) || this.#stale.length > 0;
       this.#timer = setTimeout(
         () => void cycle(),
         failing ? Math.min(5 * MINUTE, this.#config.refreshMs) : this.#config.refreshMs,
@@ -133,42 +139,44 @@ export class DnsPublisher {
   }
 
   publishNow(): Promise<void> {
-    this.#running = this.#running.then(() => this.#publishAll());
+    this.#running = this.#running.then(() => (this.#stopped ? undefined : this.#publishAll()));
     return this.#running;
+  }
+
+  /** This host's own records, deleted by their data: another host's under the same names stay. */
+  #ownRecords(e: Entry): DnsRecord[] {
+    return [srvRecord(e, this.#config.ttl), addressRecord(e, this.#config.ttl)];
   }
 
   async #publishAll(): Promise<void> {
     for (const entry of this.#entries) {
-      const stale = this.#previous.filter((p) => p.domain === entry.domain && !sameRecord(p, entry));
+      const stale = this.#stale.filter((p) => p.domain === entry.domain);
       const update = {
         zone: entry.domain,
-        deleteRrsets: [{ name: entry.target, type: isIPv6(entry.address) ? ('AAAA' as const) : ('A' as const) }],
-        deleteRecords: [...stale, entry].map((e) => srvRecord(e, this.#config.ttl)),
-        add: [srvRecord(entry, this.#config.ttl), addressRecord(entry, this.#config.ttl)],
+        deleteRecords: [...stale, entry].flatMap((e) => this.#ownRecords(e)),
+        add: this.#ownRecords(entry),
       };
-      await this.#apply(entry, update, 'published');
+      if (await this.#apply(entry, update, 'published')) this.#stale = this.#stale.filter((p) => !stale.includes(p));
     }
-    this.#previous = this.#entries.filter((e) => e.publishedAt !== null);
+    // Domains no longer published in: their records go too.
+    for (const domain of new Set(this.#stale.map((p) => p.domain))) {
+      const stale = this.#stale.filter((p) => p.domain === domain);
+      const probe = { ...(stale[0] as Entry) };
+      const update = { zone: domain, deleteRecords: stale.flatMap((e) => this.#ownRecords(e)), add: [] };
+      if (await this.#apply(probe, update, 'removed')) this.#stale = this.#stale.filter((p) => !stale.includes(p));
+    }
     this.#save();
   }
 
   /** Stops refreshing; removes this host's records (a clean stop) unless told not to. */
   async stop(options: { removeRecords?: boolean } = {}): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running.catch(() => undefined);
     if (options.removeRecords === false) return;
     for (const entry of this.#entries) {
       if (entry.publishedAt === null) continue;
-      await this.#apply(
-        entry,
-        {
-          zone: entry.domain,
-          deleteRrsets: [{ name: entry.target, type: isIPv6(entry.address) ? ('AAAA' as const) : ('A' as const) }],
-          deleteRecords: [srvRecord(entry, this.#config.ttl)],
-          add: [],
-        },
-        'removed',
-      );
+      await this.#apply(entry, { zone: entry.domain, deleteRecords: this.#ownRecords(entry), add: [] }, 'removed');
     }
     this.#save();
   }
@@ -177,7 +185,7 @@ export class DnsPublisher {
     entry: Entry,
     update: Parameters<typeof sendUpdate>[1],
     outcome: 'published' | 'removed',
-  ): Promise<void> {
+  ): Promise<boolean> {
     const at = new Date(this.#clock.now()).toISOString();
     try {
       // TSIG signs with the wall clock, never the injected one: the server checks it against its own.
@@ -188,10 +196,12 @@ export class DnsPublisher {
         { domain: entry.domain, srv: entry.srv, target: entry.target, outcome },
         `DNS records ${outcome}`,
       );
+      return true;
     } catch (err) {
       if (!(err instanceof CoreError)) throw err;
       entry.lastError = { at, code: err.code, message: err.message };
       this.#logger?.warn({ domain: entry.domain, code: err.code, err: err.message }, `DNS records not ${outcome}`);
+      return false;
     }
   }
 
@@ -207,7 +217,14 @@ export class DnsPublisher {
 }
 
 function sameRecord(a: Entry, b: Entry): boolean {
-  return a.target === b.target && a.priority === b.priority && a.weight === b.weight && a.port === b.port;
+  return (
+    a.domain === b.domain &&
+    a.target === b.target &&
+    a.address === b.address &&
+    a.priority === b.priority &&
+    a.weight === b.weight &&
+    a.port === b.port
+  );
 }
 
 function srvRecord(e: Entry, ttl: number): DnsRecord {

@@ -67,6 +67,8 @@ function parseDnsPublish(
       weight: parseIntOption(weight, `--publish ${spec}: weight`, 0, 65535),
     };
   });
+  const duplicate = domains.find((d, i) => domains.findIndex((e) => e.domain === d.domain) !== i);
+  if (duplicate) throw new CliError('OPTION_INVALID', `--publish names ${duplicate.domain} twice`);
   if (!/^_[a-z0-9-]+\._(tcp|udp)$/i.test(o.dnsService)) {
     throw new CliError('OPTION_INVALID', `--dns-service "${o.dnsService}" is not like _vlmcs._tcp`);
   }
