@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MINUTE, ManualClock, generateSigningKeyPair, hardwareRefOf } from '@volact/core';
+import { MINUTE, ManualClock, generateSigningKeyPair, hardwareRefOf, makeInstallationId, parseKey } from '@volact/core';
 import type { FastifyInstance } from 'fastify';
 import { Authority } from './authority.js';
 import { createAuthorityServer } from './http.js';
@@ -111,5 +111,67 @@ describe('authority HTTP API: admin routes and rate limits', () => {
     expect((await activate('same-0', '10.1.1.1')).json().error.code).toBe('RATE_LIMITED');
     clock.advance(MINUTE);
     expect((await activate('same-0')).statusCode).toBe(201);
+  });
+});
+
+describe('authority HTTP API: bulk confirmations (proxy activation)', () => {
+  it('answers each IID in order; a refused one never fails the others; bounded and rate-limited per source', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'volact-bulk-'));
+    const clock = new ManualClock();
+    const authority = Authority.init(join(dir, 'a'), { clock });
+    const app = createAuthorityServer(authority, { clock, bulkConfirmationsPerMinute: 5 });
+    try {
+      const group = await authority.addGroup({ name: 'office14' });
+      const { key } = await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 1 });
+      const iid = (hw: string) =>
+        makeInstallationId({ kind: 'installation', key: parseKey(key), hardwareId: hw, groupIds: [group.id] }).text;
+      const bulk = (installationIds: unknown, remoteAddress = '10.1.1.1') =>
+        app.inject({ method: 'POST', url: '/v1/confirmations/bulk', remoteAddress, payload: { installationIds } });
+      const first = await bulk([iid('pc-1'), '123456-000000', iid('pc-2')]);
+      expect(first.statusCode).toBe(200);
+      const results = first.json<{
+        results: { installationId: string; ok: boolean; confirmationId?: string; error?: { code: string } }[];
+      }>().results;
+      expect(results.map((r) => r.ok)).toEqual([true, false, false]);
+      expect(results[0]?.confirmationId).toMatch(/^(\d{6}-){23}\d{6}$/);
+      expect(results[1]?.error?.code).toBe('IID_INVALID');
+      expect(results[2]?.error?.code).toBe('MAK_LIMIT_REACHED');
+      expect(results.map((r) => r.installationId)).toEqual([iid('pc-1'), '123456-000000', iid('pc-2')]);
+      // 3 of 5 used this minute: 3 more are refused whole, 2 fit; another source is not affected.
+      expect((await bulk([iid('a'), iid('b'), iid('c')])).json().error.code).toBe('RATE_LIMITED');
+      expect((await bulk([iid('pc-1'), iid('pc-1')])).statusCode).toBe(200);
+      expect((await bulk([iid('pc-1')], '10.2.2.2')).statusCode).toBe(200);
+      expect((await bulk([])).json().error.code).toBe('REQUEST_INVALID');
+      expect((await bulk(Array(1001).fill(iid('x')))).json().error.code).toBe('REQUEST_INVALID');
+      expect((await authority.showKey(key)).used).toBe(1);
+    } finally {
+      await app.close();
+      await authority.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a realistic bulk (400 IIDs, about 32 KB) above the 16 KiB limit of single calls', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'volact-bulk-'));
+    const authority = Authority.init(join(dir, 'a'), { clock: new ManualClock() });
+    const app = createAuthorityServer(authority);
+    try {
+      const group = await authority.addGroup({ name: 'office14' });
+      const { key } = await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 1000 });
+      const installationIds = Array.from(
+        { length: 400 },
+        (_, i) =>
+          makeInstallationId({ kind: 'installation', key: parseKey(key), hardwareId: `pc-${i}`, groupIds: [group.id] })
+            .text,
+      );
+      const r = await app.inject({ method: 'POST', url: '/v1/confirmations/bulk', payload: { installationIds } });
+      expect(r.statusCode).toBe(200);
+      expect(r.json<{ results: { ok: boolean }[] }>().results.every((x) => x.ok)).toBe(true);
+      expect((await authority.showKey(key)).used).toBe(400);
+    } finally {
+      await app.close();
+      await authority.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

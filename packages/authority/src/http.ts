@@ -22,6 +22,11 @@ const installationActivationBody = z
   })
   .strict();
 const confirmationBody = z.object({ installationId: z.string().max(400) }).strict();
+/** A console's proxy activation: many isolated machines' IIDs in one call. */
+export const MAX_BULK_CONFIRMATIONS = 1000;
+const bulkConfirmationBody = z
+  .object({ installationIds: z.array(z.string().max(400)).min(1).max(MAX_BULK_CONFIRMATIONS) })
+  .strict();
 
 const keyBody = z.object({ key: z.string().max(64) }).strict();
 const limitBody = z.object({ key: z.string().max(64), limit: z.number().int() }).strict();
@@ -42,6 +47,8 @@ export interface AuthorityServerOptions {
   readonly adminToken?: string;
   /** Activation requests per minute allowed per source address and per key (default 60). */
   readonly activationsPerMinute?: number;
+  /** Installation IDs per minute a source may send in bulk confirmations (default 10 000). */
+  readonly bulkConfirmationsPerMinute?: number;
   readonly clock?: Clock;
 }
 
@@ -174,6 +181,33 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     limit(byKey, `iid:${body.installationId.replace(/\D/g, '').slice(0, 20)}`, 'for this key');
     const result = await authority.confirm(body.installationId);
     return reply.status(201).send(result);
+  });
+
+  // Proxy activation (the reference's VAMT): a console sends the IIDs it collected in one
+  // call and gets one result per IID, in order; one refused IID never fails the others.
+  const bulkPerMinute = options.bulkConfirmationsPerMinute ?? 10_000;
+  const bulkBySource = new RateLimiter(bulkPerMinute, options.clock ?? systemClock);
+  // Its own body limit: 1 000 IIDs of 20 groups (about 140 characters each) with room to spare.
+  app.post('/v1/confirmations/bulk', { bodyLimit: 256 * 1024 }, async (request) => {
+    const body = parseBody(bulkConfirmationBody, request.body);
+    const waitMs = bulkBySource.take(request.ip, body.installationIds.length);
+    if (waitMs > 0) {
+      throw new AuthorityError(
+        'RATE_LIMITED',
+        `more than ${bulkPerMinute} installation IDs a minute in bulk from ${request.ip}; retry in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
+    const results = await Promise.all(
+      body.installationIds.map(async (installationId) => {
+        try {
+          return { installationId, ok: true as const, ...(await authority.confirm(installationId)) };
+        } catch (err) {
+          if (!(err instanceof AuthorityError)) throw err;
+          return { installationId, ok: false as const, error: { code: err.code, message: err.message } };
+        }
+      }),
+    );
+    return { results };
   });
 
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>

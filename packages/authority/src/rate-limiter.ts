@@ -14,8 +14,8 @@ export class RateLimiter {
     private readonly maxSubjects = 100_000,
   ) {}
 
-  /** Counts one request; returns the ms to wait when over the limit, or 0 when allowed. */
-  take(subject: string): number {
+  /** Counts `n` requests (1: one call; a bulk call counts its items); returns the ms to wait when over the limit, or 0. */
+  take(subject: string, n = 1): number {
     const now = this.clock.now();
     const start = now - (now % MINUTE);
     const id = sha256(Buffer.from(subject)).toString('base64');
@@ -25,8 +25,9 @@ export class RateLimiter {
       w = { start, count: 0 };
       this.#windows.set(id, w);
     }
-    w.count++;
-    return w.count > this.perMinute ? start + MINUTE - now : 0;
+    if (w.count + n > this.perMinute) return start + MINUTE - now; // refused items are not counted
+    w.count += n;
+    return 0;
   }
 
   #prune(currentStart: number): void {

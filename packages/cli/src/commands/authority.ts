@@ -287,6 +287,7 @@ export function registerAuthority(program: Command, run: Run): void {
       'activation requests allowed per minute per source address and per key',
       '60',
     )
+    .option('--bulk-confirmations-per-minute <n>', 'installation IDs a source may send in bulk per minute', '10000')
     .action(
       run(
         async (o: {
@@ -296,13 +297,25 @@ export function registerAuthority(program: Command, run: Run): void {
           logLevel: string;
           adminTokenFile?: string;
           activationsPerMinute: string;
+          bulkConfirmationsPerMinute: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
           const adminToken = o.adminTokenFile === undefined ? undefined : readAdminToken(o.adminTokenFile);
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
           const logger = createLogger(o.logLevel);
           const a = Authority.open(o.dataDir, storeOption(o));
-          const app = createAuthorityServer(a, { logger, activationsPerMinute, ...(adminToken ? { adminToken } : {}) });
+          const bulkConfirmationsPerMinute = parseIntOption(
+            o.bulkConfirmationsPerMinute,
+            '--bulk-confirmations-per-minute',
+            1,
+            10_000_000,
+          );
+          const app = createAuthorityServer(a, {
+            logger,
+            activationsPerMinute,
+            bulkConfirmationsPerMinute,
+            ...(adminToken ? { adminToken } : {}),
+          });
           await app.listen({ host: listen.host, port: listen.port });
           const addr = app.server.address();
           const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
