@@ -76,3 +76,11 @@ export function readSecretFile(file: string, flag: string): string {
   if (!text) throw new CliError('OPTION_INVALID', `${flag} ${file} is empty`);
   return text;
 }
+
+/** A bearer token in a file (admin API, agent): a secret, never printed; at least 16 characters so it cannot be guessed. */
+export function readTokenFile(file: string, flag: string, minLength = 16): string {
+  const token = readSecretFile(file, flag);
+  if (token.length < minLength)
+    throw new CliError('OPTION_INVALID', `${flag} ${file} holds fewer than ${minLength} characters`);
+  return token;
+}

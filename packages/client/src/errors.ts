@@ -38,6 +38,10 @@ export const clientErrors = {
   DIRECTORY_OBJECT_DOMAIN_MISMATCH: 'an activation object is bound to another directory domain than this member',
   DIRECTORY_OBJECT_GROUP_MISMATCH: "an activation object is for another product group than this installation's",
   LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
+  UNAUTHORIZED: 'agent endpoint: the call has no bearer token or a wrong one (HTTP 401)',
+  REQUEST_INVALID: 'agent endpoint: the body is not JSON, too large, or does not match the route (HTTP 400)',
+  NOT_FOUND: 'agent endpoint: no such route (HTTP 404)',
+  INTERNAL: 'agent endpoint: an unexpected error; see the agent log (HTTP 500)',
 } as const;
 
 export type ClientErrorCode = keyof typeof clientErrors;

@@ -1,26 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { Authority, createAuthorityServer, type KeyReport } from '@volact/authority';
 import { GROUP_KINDS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseIntOption, parseListen } from '../options.js';
+import { parseIntOption, parseListen, readTokenFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
-
-/** The admin token: a secret, never printed; at least 16 characters so it cannot be guessed. */
-function readAdminToken(file: string): string {
-  let token: string;
-  try {
-    token = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new CliError(
-      'OPTION_INVALID',
-      `--admin-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
-    );
-  }
-  if (token.length < 16)
-    throw new CliError('OPTION_INVALID', `--admin-token-file ${file} holds fewer than 16 characters`);
-  return token;
-}
 
 /** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
 const dataDirOption = () => new Option('--data-dir <dir>', 'data directory of the authority').makeOptionMandatory();
@@ -300,7 +283,8 @@ export function registerAuthority(program: Command, run: Run): void {
           bulkConfirmationsPerMinute: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
-          const adminToken = o.adminTokenFile === undefined ? undefined : readAdminToken(o.adminTokenFile);
+          const adminToken =
+            o.adminTokenFile === undefined ? undefined : readTokenFile(o.adminTokenFile, '--admin-token-file');
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
           const logger = createLogger(o.logLevel);
           const a = Authority.open(o.dataDir, storeOption(o));

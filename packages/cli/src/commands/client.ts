@@ -1,9 +1,23 @@
 import type { Command } from 'commander';
-import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
+import {
+  Licence,
+  MIN_AGENT_TOKEN_LENGTH,
+  createAgentServer,
+  recordAgentSettings,
+  type ActivationOutcome,
+  type LicenceStatus,
+} from '@volact/client';
 import { readHardwareFingerprint } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseHardwareId, parseIntOption, readProductConfigFile, readSecretFile } from '../options.js';
-import { waitForShutdown, type Run } from '../runtime.js';
+import {
+  parseHardwareId,
+  parseIntOption,
+  parseListen,
+  readProductConfigFile,
+  readSecretFile,
+  readTokenFile,
+} from '../options.js';
+import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 
 /** Exit codes of `client activate`, for scripts. */
 export const ACTIVATE_EXIT = { licensed: 0, other: 1, thresholdNotMet: 2, unreachable: 3, untrusted: 4 } as const;
@@ -36,6 +50,9 @@ function exitCodeFor(outcome: ActivationOutcome): number {
       return ACTIVATE_EXIT.other;
   }
 }
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 function printStatus(s: LicenceStatus): void {
   console.log(`State:        ${s.state}`);
@@ -344,6 +361,66 @@ export function registerClient(program: Command, run: Run): void {
         if (o.json) printJson(s);
         else printStatus(s);
       }),
+    );
+
+  client
+    .command('agent')
+    .description(
+      'serve the management endpoint (HTTP JSON, /v1) for a console: status, key, activation, confirmation ID, KMS host; every call needs the bearer token',
+    )
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7390 (port 0 picks a free one)')
+    .requiredOption(
+      '--admin-token-file <file>',
+      `the bearer token a console must send (at least ${MIN_AGENT_TOKEN_LENGTH} characters)`,
+    )
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option(
+      '--allow-user-operations',
+      'record in the state dir that local users without admin rights may install keys and activate through the CLI (recorded, not enforced)',
+    )
+    .option('--timeout <ms>', 'how long an activation waits for the host or authority', '5000')
+    .action(
+      run(
+        async (o: {
+          stateDir: string;
+          listen: string;
+          adminTokenFile: string;
+          logLevel: string;
+          allowUserOperations?: boolean;
+          timeout: string;
+        }) => {
+          const listen = parseListen(o.listen, '--listen');
+          const adminToken = readTokenFile(o.adminTokenFile, '--admin-token-file', MIN_AGENT_TOKEN_LENGTH);
+          const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 600_000);
+          if (!LOG_LEVELS.includes(o.logLevel)) {
+            throw new CliError(
+              'OPTION_INVALID',
+              `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${o.logLevel}"`,
+            );
+          }
+          Licence.open({ stateDir: o.stateDir }); // no installation, or an unreadable store: refuse to start
+          recordAgentSettings(o.stateDir, { userOperations: o.allowUserOperations === true });
+          const app = createAgentServer({
+            stateDir: o.stateDir,
+            adminToken,
+            logger: createLogger(o.logLevel),
+            timeoutMs,
+          });
+          await app.listen({ host: listen.host, port: listen.port });
+          const addr = app.server.address();
+          const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
+          const shown = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+          process.stderr.write(`client agent listening on http://${shown}:${port}\n`);
+          if (!isLoopback(listen.host)) {
+            process.stderr.write(
+              'warning: the agent speaks plain HTTP: off this machine, put it behind TLS (a reverse proxy) so the token is not sent in the clear\n',
+            );
+          }
+          await waitForShutdown();
+          await app.close();
+        },
+      ),
     );
 
   client

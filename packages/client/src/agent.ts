@@ -1,0 +1,301 @@
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { z } from 'zod';
+import { secretsEqual, sha256, type Clock } from '@volact/core';
+import { readAgentSettings } from './agent-settings.js';
+import { ClientError, type ClientErrorCode } from './errors.js';
+import { Licence, type LicenceStatus } from './licence.js';
+
+/** The version of the agent's API, reported by GET /v1/status as `agent.version`. */
+export const AGENT_API_VERSION = 1;
+/** A shorter token could be guessed; `volact client agent` refuses one too. */
+export const MIN_AGENT_TOKEN_LENGTH = 16;
+/** The largest body a route takes is an authority URL: 8 KiB is ample. */
+const BODY_LIMIT = 8 * 1024;
+
+/**
+ * The HTTP status of each client error code, in one table: the agent answers
+ * `{error: {code, message}}` with it. Codes of an activation attempt (KMS_*, AUTHORITY_*, …)
+ * normally come back as data in POST /v1/activate (HTTP 200); the table still maps them, so a
+ * thrown one never becomes a 500.
+ */
+export const agentHttpStatus: Readonly<Record<ClientErrorCode, number>> = {
+  CLIENT_NOT_INITIALISED: 409,
+  CLIENT_EXISTS: 409,
+  PRODUCT_CONFIG_INVALID: 409,
+  KEY_INVALID: 400,
+  NO_MAK_INSTALLED: 409,
+  HOST_ADDRESS_INVALID: 400,
+  NO_KMS_HOST: 409,
+  KMS_UNREACHABLE: 502,
+  KMS_TIMEOUT: 504,
+  KMS_MALFORMED_RESPONSE: 502,
+  KMS_HOST_ERROR: 502,
+  KMS_CERT_UNTRUSTED: 502,
+  KMS_CERT_EXPIRED: 502,
+  KMS_CERT_GROUP_MISMATCH: 502,
+  KMS_BAD_SIGNATURE: 502,
+  KMS_NONCE_MISMATCH: 502,
+  KMS_GROUP_MISMATCH: 502,
+  KMS_CLIENT_MISMATCH: 502,
+  KMS_CLOCK_SKEW: 502,
+  KMS_THRESHOLD_NOT_MET: 409,
+  NO_AUTHORITY: 409,
+  AUTHORITY_UNREACHABLE: 502,
+  AUTHORITY_URL_INSECURE: 400,
+  CONFIRMATION_INVALID: 400,
+  ACTIVATION_UNTRUSTED: 502,
+  DOMAIN_INVALID: 400,
+  NO_DIRECTORY_OBJECT: 409,
+  DIRECTORY_OBJECT_INVALID: 502,
+  DIRECTORY_OBJECT_UNTRUSTED: 502,
+  DIRECTORY_OBJECT_DOMAIN_MISMATCH: 409,
+  DIRECTORY_OBJECT_GROUP_MISMATCH: 502,
+  LICENCE_TAMPERED: 409,
+  UNAUTHORIZED: 401,
+  REQUEST_INVALID: 400,
+  NOT_FOUND: 404,
+  INTERNAL: 500,
+};
+
+const keyBody = z.object({ key: z.string().min(1).max(64) }).strict();
+const activateBody = z.object({ authority: z.string().min(1).max(2048).optional() }).strict();
+const confirmationBody = z.object({ confirmationId: z.string().min(1).max(200) }).strict();
+const kmsHostBody = z.object({ address: z.string().min(1).max(300) }).strict();
+const noBody = z.object({}).strict();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'body';
+    throw new ClientError('REQUEST_INVALID', `${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** A specific message for the request errors fastify raises before a route runs. */
+function describeRequestError(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `the body is larger than ${BODY_LIMIT} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'the body must be JSON (content-type: application/json)';
+    case 'FST_ERR_BAD_URL':
+      return 'the URL is not valid (a bad %-escape?)';
+    default:
+      return err.message;
+  }
+}
+
+/**
+ * The JSON body parser: the parse error's own words (where it failed), no prototype keys, and
+ * an empty body read as none (so DELETE and a bare POST /v1/activate need no `{}`).
+ */
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text, (key, value: unknown) => {
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+        throw new ClientError('REQUEST_INVALID', `the body holds a forbidden key "${key}"`);
+      }
+      return value;
+    });
+  } catch (err) {
+    if (err instanceof ClientError) throw err;
+    throw new ClientError('REQUEST_INVALID', `the body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+  }
+}
+
+/** The path of a URL, without its query (which is never logged or echoed), bounded. */
+const pathOf = (url: string) => (url.split('?')[0] ?? '').slice(0, 200);
+
+export interface AgentServerOptions {
+  /** The installation's state directory (shared with `volact client …` commands). */
+  readonly stateDir: string;
+  /** The bearer token every call must carry (at least 16 characters). Never logged. */
+  readonly adminToken: string;
+  /** A pino logger (e.g. `createLogger` of the CLI); without it nothing is logged. */
+  readonly logger?: FastifyBaseLogger;
+  /** How long an activation waits for the KMS host or authority (default 5 000 ms). */
+  readonly timeoutMs?: number;
+  readonly clock?: Clock;
+}
+
+/**
+ * The agent management endpoint: a console manages this installation over HTTP JSON, under
+ * /v1, with a bearer token. Every request reopens the licence store, so what a `volact client`
+ * command did meanwhile is seen. Errors are `{error: {code, message}}` with the status of
+ * `agentHttpStatus`. Bodies and the Authorization header are never logged.
+ */
+export function createAgentServer(options: AgentServerOptions): FastifyInstance {
+  if (typeof options.adminToken !== 'string' || options.adminToken.length < MIN_AGENT_TOKEN_LENGTH) {
+    throw new RangeError(`the agent's admin token must have at least ${MIN_AGENT_TOKEN_LENGTH} characters`);
+  }
+  const tokenHash = sha256(Buffer.from(options.adminToken));
+  const { stateDir } = options;
+  const authorized = (authorization: string | undefined) => {
+    const given = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
+    // Hashed first, so the comparison takes the same time whatever the lengths.
+    return {
+      ok: given !== undefined && secretsEqual(sha256(Buffer.from(given)), tokenHash),
+      given: given !== undefined,
+    };
+  };
+  const refuse = (request: FastifyRequest, hadToken: boolean) => {
+    request.log.warn(
+      {
+        from: request.ip,
+        method: request.method,
+        path: pathOf(request.url),
+        reason: hadToken ? 'wrong token' : 'no bearer token',
+      },
+      'unauthorized request refused',
+    );
+    return new ClientError(
+      'UNAUTHORIZED',
+      'agent calls need `Authorization: Bearer <token>` with the token of --admin-token-file',
+    );
+  };
+  const sendError = (reply: FastifyReply, err: ClientError) =>
+    reply.status(agentHttpStatus[err.code]).send({ error: { code: err.code, message: err.message } });
+
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : {}),
+    bodyLimit: BODY_LIMIT,
+    // Errors found before routing (a bad %-escape in the URL): the token is still checked first.
+    frameworkErrors: (err, request, reply) => {
+      const auth = authorized(request.headers.authorization);
+      if (!auth.ok) {
+        void sendError(reply, refuse(request, auth.given));
+        return;
+      }
+      const message = describeRequestError(err);
+      request.log.info({ code: 'REQUEST_INVALID', from: request.ip, reason: message }, 'refused');
+      void sendError(reply, new ClientError('REQUEST_INVALID', message));
+    },
+  });
+  // JSON only: any other content type is refused before a route runs.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJson(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  const open = () =>
+    Licence.open({
+      stateDir,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+
+  // Changes run one at a time (each reads the store, changes it and writes it back); reads do not wait.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(change: () => Promise<T> | T): Promise<T> => {
+    const result = queue.then(change);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+
+  // Before the body is read: an unauthenticated caller learns nothing, not even which routes exist.
+  app.addHook('onRequest', async (request) => {
+    const auth = authorized(request.headers.authorization);
+    if (!auth.ok) throw refuse(request, auth.given);
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof ClientError) {
+      if (err.code !== 'UNAUTHORIZED') request.log.info({ code: err.code, from: request.ip }, 'refused');
+      return sendError(reply, err);
+    }
+    const status = (err as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const message = describeRequestError(err as FastifyError);
+      request.log.info({ code: 'REQUEST_INVALID', from: request.ip, reason: message }, 'refused');
+      return reply.status(400).send({ error: { code: 'REQUEST_INVALID', message } });
+    }
+    request.log.error({ err }, 'internal error');
+    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the agent log' } });
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathOf(request.url)}` } }),
+  );
+
+  const statusOnly = (status: LicenceStatus) => ({ status });
+
+  app.get('/v1/status', async () => ({
+    ...open().status(),
+    userOperations: readAgentSettings(stateDir).userOperations,
+    agent: { version: AGENT_API_VERSION },
+  }));
+
+  app.get('/v1/installation-id', async () => ({ installationId: open().installationId() }));
+
+  app.post('/v1/key', async (request) => {
+    const { key } = parseBody(keyBody, request.body);
+    return serially(() => {
+      const licence = open();
+      licence.installKey(key);
+      const status = licence.status();
+      // The status holds the key's last five characters only.
+      request.log.info({ key: status.installedKey, keyType: status.installedKeyType }, 'key installed');
+      return statusOnly(status);
+    });
+  });
+
+  app.post('/v1/activate', async (request) => {
+    const body = parseBody(activateBody, request.body === undefined ? {} : request.body);
+    return serially(async () => {
+      const outcome = await open().activate(body.authority === undefined ? {} : { authority: body.authority });
+      // Not the authority URL: it is the console's input and could carry credentials.
+      request.log.info(
+        { ok: outcome.ok, code: outcome.code, state: outcome.status.state, method: outcome.status.method },
+        'activation attempted',
+      );
+      return { ok: outcome.ok, code: outcome.code, message: outcome.message, status: outcome.status };
+    });
+  });
+
+  app.post('/v1/confirmation', async (request) => {
+    const { confirmationId } = parseBody(confirmationBody, request.body);
+    return serially(() => {
+      const status = open().installConfirmation(confirmationId);
+      request.log.info({ state: status.state, method: status.method }, 'confirmation ID installed');
+      return statusOnly(status);
+    });
+  });
+
+  app.put('/v1/kms-host', async (request) => {
+    const { address } = parseBody(kmsHostBody, request.body);
+    return serially(() => {
+      const licence = open();
+      licence.setKmsHost(address);
+      const status = licence.status();
+      request.log.info({ host: status.host }, 'KMS host set');
+      return statusOnly(status);
+    });
+  });
+
+  app.delete('/v1/kms-host', async (request) => {
+    parseBody(noBody, request.body === undefined ? {} : request.body);
+    return serially(() => {
+      const licence = open();
+      licence.setKmsHost(null);
+      request.log.info('KMS host cleared');
+      return statusOnly(licence.status());
+    });
+  });
+
+  return app;
+}
