@@ -12,6 +12,7 @@ export default defineConfig({
       '@volact/kms-host': pkg('kms-host'),
       '@volact/directory': pkg('directory'),
       '@volact/client': pkg('client'),
+      '@volact/console': pkg('console'),
       '@volact/cli': pkg('cli'),
     },
   },

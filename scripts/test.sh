@@ -9,8 +9,8 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 
 # Debian packages of the servers the tests start on loopback (in temporary folders, on free
 # ports): PostgreSQL for the authority's scaled store, BIND 9 for DNS publication and
-# discovery, OpenLDAP for directory-based activation.
-SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils)
+# discovery, OpenLDAP for directory-based activation; openssl makes the TLS test certificates.
+SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { applyMigrations, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
+import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import type {
   AuditEntry,
@@ -135,11 +135,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
 
   constructor(path: string) {
     this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('foreign_keys = ON');
-    this.#db.pragma('busy_timeout = 5000');
-    applyMigrations(this.#db, MIGRATIONS, 'the authority database');
+    prepareStoreDatabase(this.#db, MIGRATIONS, 'the authority database');
   }
 
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {

@@ -4,6 +4,7 @@ import { registerHost } from './commands/host.js';
 import { registerClient } from './commands/client.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDirectory } from './commands/directory.js';
+import { registerConsole } from './commands/console.js';
 import { run } from './runtime.js';
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerHost(program, run);
   registerClient(program, run);
   registerDirectory(program, run);
+  registerConsole(program, run);
   registerDemo(program, run);
   return program;
 }

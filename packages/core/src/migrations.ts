@@ -28,3 +28,16 @@ export function applyMigrations(db: MigratableDatabase, migrations: readonly str
     }
   }
 }
+
+/**
+ * Opens an SQLite store's database the way every volact store does: WAL (readers never wait
+ * for the writer), NORMAL sync (durable at each checkpoint, safe against process crashes),
+ * foreign keys on, a 5 s wait for another process's write lock, then its migrations.
+ */
+export function prepareStoreDatabase(db: MigratableDatabase, migrations: readonly string[], what: string): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  applyMigrations(db, migrations, what);
+}

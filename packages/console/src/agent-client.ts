@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { agentBaseUrl } from './addresses.js';
+import { AGENT_API_VERSION, agentStatusSchema, type AgentStatus } from './agent-status.js';
+import { ConsoleError } from './errors.js';
+import { TransportError, requestJson } from './http.js';
+
+/** How long a call to an agent may take (an activation waits for the host or authority). */
+export const AGENT_TIMEOUTS = { read: 5_000, activate: 30_000 } as const;
+
+const errorBody = z.object({ error: z.object({ code: z.string().max(64), message: z.string().max(2000) }) });
+const statusOnly = z.object({ status: agentStatusSchema });
+const activationBody = z.object({
+  ok: z.boolean(),
+  code: z.string().max(64).nullable(),
+  message: z.string().max(2000),
+  status: agentStatusSchema,
+});
+
+export interface AgentActivation {
+  readonly ok: boolean;
+  readonly code: string | null;
+  readonly message: string;
+  readonly status: AgentStatus;
+}
+
+/**
+ * Calls one machine's agent (`volact client agent`) with the bearer token. Every failure is a
+ * ConsoleError naming the machine: UNAUTHORIZED (wrong token), AGENT_UNREACHABLE,
+ * AGENT_TIMEOUT, AGENT_BAD_RESPONSE, or AGENT_REFUSED with the agent's own code. The token is
+ * never part of a message.
+ */
+export class AgentClient {
+  readonly #base: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(
+    readonly address: string,
+    token: string,
+    options: { timeoutMs?: number } = {},
+  ) {
+    this.#base = agentBaseUrl(address);
+    this.#token = token;
+    this.#timeoutMs = options.timeoutMs ?? AGENT_TIMEOUTS.read;
+  }
+
+  async status(): Promise<AgentStatus> {
+    const status = await this.#call('GET', '/v1/status', undefined, agentStatusSchema);
+    if (status.agent === undefined) {
+      throw new ConsoleError(
+        'AGENT_BAD_RESPONSE',
+        `agent ${this.address} did not name its API version (agent.version): is a volact agent listening at this address?`,
+      );
+    }
+    return status;
+  }
+
+  async installationId(): Promise<string> {
+    return (
+      await this.#call('GET', '/v1/installation-id', undefined, z.object({ installationId: z.string().max(400) }))
+    ).installationId;
+  }
+
+  async installKey(key: string): Promise<AgentStatus> {
+    return (await this.#call('POST', '/v1/key', { key }, statusOnly)).status;
+  }
+
+  async activate(authority?: string): Promise<AgentActivation> {
+    return this.#call(
+      'POST',
+      '/v1/activate',
+      authority === undefined ? {} : { authority },
+      activationBody,
+      Math.max(this.#timeoutMs, AGENT_TIMEOUTS.activate),
+    );
+  }
+
+  async installConfirmation(confirmationId: string): Promise<AgentStatus> {
+    return (await this.#call('POST', '/v1/confirmation', { confirmationId }, statusOnly)).status;
+  }
+
+  async #call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    timeoutMs = this.#timeoutMs,
+  ): Promise<T> {
+    const where = `agent ${this.address}`;
+    let res;
+    try {
+      res = await requestJson({
+        url: new URL(path, this.#base),
+        method,
+        headers: { authorization: `Bearer ${this.#token}` },
+        body,
+        timeoutMs,
+        maxBytes: 1024 * 1024,
+      });
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      if (err.kind === 'timeout') {
+        throw new ConsoleError(
+          'AGENT_TIMEOUT',
+          `${where} did not answer within ${timeoutMs} ms: is the machine overloaded or the address a black hole?`,
+        );
+      }
+      throw new ConsoleError(
+        'AGENT_UNREACHABLE',
+        `${where}: ${err.message}; is \`volact client agent\` running there and the port open?`,
+      );
+    }
+    if (res.status === 401) {
+      throw new ConsoleError(
+        'UNAUTHORIZED',
+        `${where} refused the console's token: the agent runs with another --admin-token-file; add the machine again with that token (console machine remove, then machine add --token-file)`,
+      );
+    }
+    if (res.status !== 200) {
+      const parsed = errorBody.safeParse(res.body);
+      if (parsed.success) {
+        throw new ConsoleError(
+          'AGENT_REFUSED',
+          `${where}: ${parsed.data.error.code}: ${parsed.data.error.message}`,
+          parsed.data.error.code,
+        );
+      }
+      throw new ConsoleError(
+        'AGENT_BAD_RESPONSE',
+        `${where} answered HTTP ${res.status} without a volact error body: is a volact agent listening at this address?`,
+      );
+    }
+    const parsed = schema.safeParse(res.body);
+    if (!parsed.success) {
+      const version = (res.body as { agent?: { version?: unknown } } | undefined)?.agent?.version;
+      const issue = parsed.error.issues[0];
+      throw new ConsoleError(
+        'AGENT_BAD_RESPONSE',
+        typeof version === 'number' && version !== AGENT_API_VERSION
+          ? `${where} speaks agent API version ${version}; this console knows version ${AGENT_API_VERSION}: upgrade the console`
+          : `${where} did not answer like a volact agent (${res.isJson ? `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` : 'not JSON'})`,
+      );
+    }
+    const version = (parsed.data as { agent?: { version?: number } }).agent?.version;
+    if (version !== undefined && version !== AGENT_API_VERSION) {
+      throw new ConsoleError(
+        'AGENT_BAD_RESPONSE',
+        `${where} speaks agent API version ${version}; this console knows version ${AGENT_API_VERSION}: upgrade the console`,
+      );
+    }
+    return parsed.data;
+  }
+}

@@ -1,0 +1,773 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CoreError,
+  lastFiveOf,
+  parseKeyOfType,
+  sha256,
+  systemClock,
+  type Clock,
+  type KeyType,
+  type LicenceState,
+} from '@volact/core';
+import { parseMachineAddress } from './addresses.js';
+import { AgentClient } from './agent-client.js';
+import type { AgentStatus } from './agent-status.js';
+import {
+  authorityOrigin,
+  bulkConfirm,
+  showKey,
+  type AuthorityConnection,
+  type BulkResult,
+} from './authority-client.js';
+import { ConsoleError } from './errors.js';
+import {
+  REPORT_NAMES,
+  atRiskReport,
+  byAuthorityReport,
+  duplicateCmidReport,
+  makUsageReport,
+  unlicensedReport,
+  type MakCounters,
+  type Report,
+  type ReportInput,
+  type ReportName,
+} from './reports.js';
+import { KEY_FILE, createKeyFile, readKeyFile, type SecretBox } from './secrets.js';
+import { SqliteConsoleStore } from './sqlite-store.js';
+import type { ConsoleStore, MachineRecord, OperationRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+
+export const DB_FILE = 'console.db';
+/** The agent's own minimum token length: a shorter one cannot be an agent's. */
+export const MIN_AGENT_TOKEN_LENGTH = 16;
+const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_DISCOVERY_CONCURRENCY = 64;
+const DEFAULT_PROBE_TIMEOUT_MS = 1_000;
+
+const KEY_SHAPE = /^[0-9A-Za-z]{5}(-[0-9A-Za-z]{5}){4}$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface ConsoleOptions {
+  readonly clock?: Clock;
+  /** How many machines are called at once (default 16). */
+  readonly concurrency?: number;
+  /** Per call to an agent (default 5 000 ms; activations get at least 30 s). */
+  readonly agentTimeoutMs?: number;
+}
+
+/** One machine's outcome of a console operation. */
+export interface MachineResult {
+  readonly machine: string;
+  readonly address: string;
+  readonly ok: boolean;
+  /** null on success; else the console's code, or the agent's or authority's own code. */
+  readonly code: string | null;
+  readonly message: string;
+  /** The machine's licence state after the operation, when its agent answered. */
+  readonly state: LicenceState | null;
+  readonly method: AgentStatus['method'];
+  /** refresh: whether the status changed (a history row was written). */
+  readonly changed?: boolean;
+  readonly installationId?: string;
+  readonly confirmationId?: string;
+}
+
+export type Progress = (result: MachineResult, done: number, total: number) => void;
+
+export interface MachineSummary {
+  readonly name: string;
+  readonly address: string;
+  readonly addedAt: string;
+  readonly lastSeenAt: string | null;
+  readonly lastError: { code: string; message: string; at: string } | null;
+  readonly state: LicenceState | null;
+  readonly method: AgentStatus['method'];
+  readonly group: string | null;
+  readonly installedKey: string | null;
+  readonly expiresAt: string | null;
+}
+
+export interface KeySummary {
+  readonly name: string;
+  readonly type: KeyType;
+  /** …ABCDE: never more of a key. */
+  readonly key: string;
+  readonly addedAt: string;
+}
+
+export interface DiscoveryResult {
+  readonly probed: number;
+  /** Agents that answered with the token: recorded (added, or already known). */
+  readonly found: { address: string; machine: string; added: boolean; state: LicenceState }[];
+  /** Addresses where something answered but refused the token or did not speak the agent API. */
+  readonly refused: { address: string; code: string; message: string }[];
+  /** Addresses where nothing answered in time. */
+  readonly silent: number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * A stable digest of a licence status: history rows are written when it changes. The agent's
+ * own fields (API version, user-operations switch) are left out: only GET /v1/status has them.
+ */
+function statusDigest(full: AgentStatus): string {
+  const status: Record<string, unknown> = { ...full };
+  delete status.agent;
+  delete status.userOperations;
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+          )
+        : value;
+  return sha256(Buffer.from(JSON.stringify(canonical(status)))).toString('hex');
+}
+
+/** Runs `task` over `items`, at most `limit` at once, results in the items' order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function failure(machine: MachineRecord, err: unknown): MachineResult {
+  if (!(err instanceof ConsoleError)) throw err;
+  return {
+    machine: machine.name,
+    address: machine.address,
+    ok: false,
+    code: err.resultCode,
+    message: err.message,
+    state: null,
+    method: null,
+  };
+}
+
+/**
+ * The volume-activation console (the reference's VAMT): a database of machines and their
+ * agents, product keys (sealed), status history and confirmation IDs; operations over many
+ * machines at once where one failing machine never stops the others.
+ */
+export class VolumeConsole {
+  readonly #store: ConsoleStore;
+  readonly #box: SecretBox;
+  readonly #clock: Clock;
+  readonly #concurrency: number;
+  readonly #agentTimeoutMs: number | undefined;
+  readonly #tokens = new Map<number, string>();
+
+  private constructor(store: ConsoleStore, box: SecretBox, options: ConsoleOptions) {
+    this.#store = store;
+    this.#box = box;
+    this.#clock = options.clock ?? systemClock;
+    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#agentTimeoutMs = options.agentTimeoutMs;
+  }
+
+  /** Creates the data directory (0700), its key file (0600) and its database. */
+  static init(dataDir: string, options: ConsoleOptions = {}): VolumeConsole {
+    if (existsSync(join(dataDir, KEY_FILE))) {
+      throw new ConsoleError(
+        'CONSOLE_EXISTS',
+        `${dataDir} already holds a console (its key file would be lost); use another --data-dir`,
+      );
+    }
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const box = createKeyFile(dataDir);
+    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, options);
+  }
+
+  static open(dataDir: string, options: ConsoleOptions = {}): VolumeConsole {
+    const box = readKeyFile(dataDir);
+    if (!existsSync(join(dataDir, DB_FILE))) {
+      throw new ConsoleError(
+        'CONSOLE_NOT_INITIALISED',
+        `${join(dataDir, DB_FILE)} is missing: restore it from the backup of the data directory`,
+      );
+    }
+    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, options);
+  }
+
+  /** For another engine (PostgreSQL later): a store and the key that seals the secrets. */
+  static withStore(store: ConsoleStore, box: SecretBox, options: ConsoleOptions = {}): VolumeConsole {
+    return new VolumeConsole(store, box, options);
+  }
+
+  async close(): Promise<void> {
+    await this.#store.close();
+  }
+
+  // ---- machines -------------------------------------------------------------------------
+
+  /**
+   * Adds machines by agent address, all sharing `token` (stored sealed, once). Nothing is
+   * added when one address is invalid or taken. Names default to the address.
+   */
+  async addMachines(addresses: readonly string[], token: string, names?: readonly string[]): Promise<MachineSummary[]> {
+    const canonical = addresses.map(parseMachineAddress);
+    if (names && names.length !== canonical.length) throw new RangeError('one name per address');
+    for (const name of names ?? []) this.#checkName(name, 'machine');
+    const tokenId = await this.#storeToken(token);
+    for (const [i, address] of canonical.entries()) {
+      const name = names?.[i] ?? address;
+      if ((await this.#store.findMachine(address)) || (await this.#store.findMachine(name))) {
+        throw new ConsoleError(
+          'MACHINE_EXISTS',
+          `${name === address ? address : `"${name}" (${address})`} is already in the console; \`volact console machine list\``,
+        );
+      }
+    }
+    if (new Set(canonical).size !== canonical.length) {
+      throw new ConsoleError('MACHINE_EXISTS', 'the same address is given twice');
+    }
+    const now = this.#clock.now();
+    const added: MachineRecord[] = [];
+    for (const [i, address] of canonical.entries()) {
+      const machine = await this.#store.addMachine({ name: names?.[i] ?? address, address, tokenId, addedAt: now });
+      added.push(machine);
+      await this.#log('machine add', machine.name, true, null, address);
+    }
+    return added.map((m) => this.#summary(m, undefined));
+  }
+
+  async listMachines(): Promise<MachineSummary[]> {
+    const latest = await this.#store.latestSnapshots();
+    return (await this.#store.listMachines()).map((m) => this.#summary(m, latest.get(m.id)));
+  }
+
+  async removeMachines(refs: readonly string[]): Promise<string[]> {
+    const machines = await this.#resolve(refs);
+    for (const m of machines) {
+      await this.#store.removeMachine(m.id);
+      await this.#log('machine remove', m.name, true, null, m.address);
+    }
+    return machines.map((m) => m.name);
+  }
+
+  /** A machine's status history (one row per change), oldest first. */
+  async history(ref: string): Promise<{ takenAt: string; status: AgentStatus }[]> {
+    const [machine] = await this.#resolve([ref]);
+    return (await this.#store.history((machine as MachineRecord).id)).map((s) => ({
+      takenAt: iso(s.takenAt) as string,
+      status: s.status,
+    }));
+  }
+
+  async operations(limit = 100): Promise<OperationRecord[]> {
+    return this.#store.listOperations(limit);
+  }
+
+  /**
+   * Probes addresses (at most 1 024; see expandRange) for agents that accept `token`, a few at
+   * a time, each with a short timeout. Agents that answer are recorded with their status.
+   */
+  async discover(
+    addresses: readonly string[],
+    token: string,
+    options: { timeoutMs?: number; concurrency?: number; onProbe?: (address: string, found: boolean) => void } = {},
+  ): Promise<DiscoveryResult> {
+    const canonical = [...new Set(addresses.map(parseMachineAddress))];
+    const tokenText = this.#checkToken(token);
+    const found: DiscoveryResult['found'] = [];
+    const refused: DiscoveryResult['refused'] = [];
+    let silent = 0;
+    let tokenId: number | undefined;
+    await mapLimit(canonical, options.concurrency ?? DEFAULT_DISCOVERY_CONCURRENCY, async (address) => {
+      const agent = new AgentClient(address, tokenText, { timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS });
+      let status: AgentStatus;
+      try {
+        status = await agent.status();
+      } catch (err) {
+        if (!(err instanceof ConsoleError)) throw err;
+        if (err.code === 'AGENT_UNREACHABLE' || err.code === 'AGENT_TIMEOUT') silent++;
+        else refused.push({ address, code: err.resultCode, message: err.message });
+        options.onProbe?.(address, false);
+        return;
+      }
+      tokenId ??= await this.#storeToken(tokenText);
+      let machine = await this.#store.findMachine(address);
+      const added = !machine;
+      if (!machine) {
+        try {
+          machine = await this.#store.addMachine({ name: address, address, tokenId, addedAt: this.#clock.now() });
+          await this.#log('discover', machine.name, true, null, `added ${address}`);
+        } catch (err) {
+          // The name is taken by a machine at another address: record the finding, keep the other.
+          if (!(err instanceof ConsoleError)) throw err;
+          refused.push({ address, code: err.code, message: err.message });
+          options.onProbe?.(address, false);
+          return;
+        }
+      }
+      await this.#recordStatus(machine, status);
+      found.push({ address, machine: machine.name, added, state: status.state });
+      options.onProbe?.(address, true);
+    });
+    const order = (a: { address: string }, b: { address: string }) =>
+      canonical.indexOf(a.address) - canonical.indexOf(b.address);
+    return { probed: canonical.length, found: found.sort(order), refused: refused.sort(order), silent };
+  }
+
+  /** Reads the status of the machines (all when none named); a history row per change. */
+  async refresh(refs: readonly string[] = [], onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = refs.length ? await this.#resolve(refs) : await this.#store.listMachines();
+    const results = await this.#forEach(machines, onProgress, async (machine, agent) => {
+      const status = await agent.status();
+      const changed = await this.#recordStatus(machine, status);
+      return this.#success(machine, status, changed ? 'status changed' : 'status unchanged', { changed });
+    });
+    const failed = results.filter((r) => !r.ok).length;
+    await this.#log('refresh', null, failed === 0, null, `${results.length - failed} read, ${failed} failed`);
+    return results;
+  }
+
+  // ---- keys -----------------------------------------------------------------------------
+
+  /** Stores a MAK, GVLK or KMS host key, sealed; only its last five characters are ever shown. */
+  async addKey(text: string, name?: string): Promise<KeySummary> {
+    const key = this.#parseKey(text, 'mak', 'gvlk', 'kms-host');
+    const record = await this.#storeKey(key, name);
+    return this.#keySummary(record);
+  }
+
+  async listKeys(): Promise<KeySummary[]> {
+    return (await this.#store.listKeys()).map((k) => this.#keySummary(k));
+  }
+
+  /**
+   * Installs a key on machines: a stored key's name, or a key itself (then stored too, so the
+   * MAK usage report sees it).
+   */
+  async installKey(keyRef: string, refs: readonly string[], onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    const key = await this.#resolveKey(keyRef);
+    if (key.type === 'kms-host') {
+      throw new ConsoleError(
+        'KEY_INVALID',
+        `"${key.name}" is a KMS host key (${key.last5}): it goes on a KMS host (\`volact host install-key\`), not on a client`,
+      );
+    }
+    const text = this.#box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
+    return this.#forEach(machines, onProgress, async (machine, agent) => {
+      const status = await agent.installKey(text);
+      await this.#recordStatus(machine, status);
+      await this.#log('install-key', machine.name, true, null, `${key.type} ${key.last5} (${key.name})`);
+      return this.#success(machine, status, `installed ${key.type} ${key.last5} (${key.name})`);
+    });
+  }
+
+  // ---- activation -----------------------------------------------------------------------
+
+  /** Each machine activates itself (KMS host, directory, or its MAK online at `authority`). */
+  async activate(
+    refs: readonly string[],
+    options: { authority?: string } = {},
+    onProgress?: Progress,
+  ): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    const origin = options.authority === undefined ? null : authorityOrigin(options.authority);
+    return this.#forEach(machines, onProgress, async (machine, agent) => {
+      const outcome = await agent.activate(options.authority);
+      await this.#recordStatus(machine, outcome.status);
+      await this.#log('activate', machine.name, outcome.ok, outcome.code, origin ?? outcome.status.method);
+      if (!outcome.ok) {
+        return {
+          machine: machine.name,
+          address: machine.address,
+          ok: false,
+          code: outcome.code,
+          message: outcome.message,
+          state: outcome.status.state,
+          method: outcome.status.method,
+        };
+      }
+      return this.#success(machine, outcome.status, outcome.message);
+    });
+  }
+
+  /**
+   * MAK proxy activation (the reference's VAMT): the console collects the machines'
+   * installation IDs, sends them to the authority in ONE bulk call (per 1 000), stores each
+   * confirmation ID and installs it through the machine's agent. Machines need no route to the
+   * authority; the console may reach it through an HTTP proxy with credentials.
+   */
+  async proxyActivate(
+    refs: readonly string[],
+    authority: AuthorityConnection,
+    onProgress?: Progress,
+  ): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    const origin = authorityOrigin(authority.url);
+    const total = machines.length;
+    let done = 0;
+    const report = (r: MachineResult) => {
+      onProgress?.(r, ++done, total);
+      return r;
+    };
+    type Collected = { machine: MachineRecord; iid: string } | { machine: MachineRecord; result: MachineResult };
+    const collected = await mapLimit(machines, this.#concurrency, async (machine): Promise<Collected> => {
+      try {
+        const iid = await (await this.#agent(machine)).installationId();
+        await this.#store.recordContact(machine.id, { at: this.#clock.now(), ok: true });
+        return { machine, iid };
+      } catch (err) {
+        const result = report(await this.#failed(machine, err));
+        await this.#log('proxy-activate', machine.name, false, result.code, 'collecting the installation ID');
+        return { machine, result };
+      }
+    });
+    const iids = [...new Set(collected.flatMap((c) => ('iid' in c ? [c.iid] : [])))];
+    const answers = new Map<string, BulkResult>();
+    let bulkError: ConsoleError | null = null;
+    if (iids.length > 0) {
+      try {
+        for (const r of await bulkConfirm(authority, iids)) answers.set(r.installationId, r);
+      } catch (err) {
+        if (!(err instanceof ConsoleError)) throw err;
+        bulkError = err;
+      }
+    }
+    return mapLimit(collected, this.#concurrency, async (entry) => {
+      if (!('iid' in entry)) return entry.result;
+      const { machine, iid } = entry;
+      const answer = answers.get(iid);
+      if (!answer || !answer.ok) {
+        const code = bulkError?.code ?? (answer && !answer.ok ? answer.error.code : 'AUTHORITY_BAD_RESPONSE');
+        const message = bulkError
+          ? bulkError.message
+          : answer && !answer.ok
+            ? `the authority refused the installation ID: ${answer.error.code}: ${answer.error.message}`
+            : 'the authority gave no result for this installation ID';
+        await this.#log('proxy-activate', machine.name, false, code, origin);
+        return report({
+          machine: machine.name,
+          address: machine.address,
+          ok: false,
+          code,
+          message,
+          state: null,
+          method: null,
+          installationId: iid,
+        });
+      }
+      await this.#store.saveConfirmation({
+        machineId: machine.id,
+        installationId: iid,
+        confirmationId: answer.confirmationId,
+        authority: origin,
+        obtainedAt: this.#clock.now(),
+      });
+      try {
+        const status = await (await this.#agent(machine)).installConfirmation(answer.confirmationId);
+        await this.#recordStatus(machine, status);
+        await this.#log('proxy-activate', machine.name, true, null, `${origin}: ${status.state}`);
+        return report({
+          ...this.#success(machine, status, `confirmation ID installed: ${status.state}`),
+          installationId: iid,
+          confirmationId: answer.confirmationId,
+        });
+      } catch (err) {
+        const result = await this.#failed(machine, err);
+        await this.#log('proxy-activate', machine.name, false, result.code, 'installing the confirmation ID');
+        return report({ ...result, installationId: iid, confirmationId: answer.confirmationId });
+      }
+    });
+  }
+
+  /**
+   * Installs the stored confirmation ID for each machine's current installation ID, without
+   * calling the authority: a re-imaged machine with the same key and hardware has the same IID.
+   */
+  async reactivate(refs: readonly string[], onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    return this.#forEach(machines, onProgress, async (machine, agent) => {
+      const iid = await agent.installationId();
+      const stored = await this.#store.findConfirmation(machine.id, iid);
+      if (!stored) {
+        throw new ConsoleError(
+          'NO_CONFIRMATION_STORED',
+          `no stored confirmation ID for ${machine.name}'s installation ID (its key or hardware changed since): run \`volact console proxy-activate ${machine.name}\``,
+        );
+      }
+      const status = await agent.installConfirmation(stored.confirmationId);
+      await this.#recordStatus(machine, status);
+      if (stored.machineId !== machine.id) {
+        await this.#store.saveConfirmation({ ...stored, machineId: machine.id });
+      }
+      await this.#log('reactivate', machine.name, true, null, `stored confirmation ID: ${status.state}`);
+      return {
+        ...this.#success(machine, status, `stored confirmation ID installed: ${status.state}`),
+        installationId: iid,
+        confirmationId: stored.confirmationId,
+      };
+    });
+  }
+
+  // ---- reports --------------------------------------------------------------------------
+
+  /**
+   * One of the five reports, from the latest status of each machine (run `refresh` first).
+   * mak-usage asks the authority's admin API for each stored MAK's counters when `authority`
+   * is given; one key's failure is shown in its row.
+   */
+  async report(
+    name: string,
+    options: { days?: number; authority?: AuthorityConnection & { adminToken: string } } = {},
+  ): Promise<Report> {
+    if (!(REPORT_NAMES as readonly string[]).includes(name)) {
+      throw new ConsoleError('REPORT_UNKNOWN', `no report "${name.slice(0, 100)}": choose ${REPORT_NAMES.join(', ')}`);
+    }
+    const input: ReportInput = {
+      now: this.#clock.now(),
+      machines: await this.#store.listMachines(),
+      latest: await this.#store.latestSnapshots(),
+      keys: await this.#store.listKeys(),
+    };
+    switch (name as ReportName) {
+      case 'at-risk':
+        return atRiskReport(input, options.days ?? 30);
+      case 'duplicate-cmid':
+        return duplicateCmidReport(input);
+      case 'unlicensed':
+        return unlicensedReport(input);
+      case 'by-authority':
+        return byAuthorityReport(input);
+      case 'mak-usage': {
+        const authority = options.authority;
+        if (!authority) return makUsageReport(input, null);
+        authorityOrigin(authority.url);
+        const counters = new Map<number, MakCounters>();
+        await mapLimit(
+          input.keys.filter((k) => k.type === 'mak'),
+          4,
+          async (key) => {
+            try {
+              const text = this.#box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
+              const shown = await showKey(authority, authority.adminToken, text);
+              counters.set(key.id, {
+                limit: shown.limit ?? null,
+                used: shown.used ?? null,
+                remaining: shown.remaining ?? null,
+              });
+            } catch (err) {
+              if (!(err instanceof ConsoleError)) throw err;
+              counters.set(key.id, { error: `${err.code}: ${err.message}` });
+            }
+          },
+        );
+        return makUsageReport(input, counters);
+      }
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  async #forEach(
+    machines: readonly MachineRecord[],
+    onProgress: Progress | undefined,
+    task: (machine: MachineRecord, agent: AgentClient) => Promise<MachineResult>,
+  ): Promise<MachineResult[]> {
+    let done = 0;
+    return mapLimit(machines, this.#concurrency, async (machine) => {
+      let result: MachineResult;
+      try {
+        result = await task(machine, await this.#agent(machine));
+        if (result.ok) await this.#store.recordContact(machine.id, { at: this.#clock.now(), ok: true });
+      } catch (err) {
+        result = await this.#failed(machine, err);
+      }
+      onProgress?.(result, ++done, machines.length);
+      return result;
+    });
+  }
+
+  /** A failure result; the machine's last error is recorded (a refusal still means it answered). */
+  async #failed(machine: MachineRecord, err: unknown): Promise<MachineResult> {
+    const result = failure(machine, err);
+    const at = this.#clock.now();
+    if (err instanceof ConsoleError && err.code === 'AGENT_REFUSED') {
+      await this.#store.recordContact(machine.id, { at, ok: true });
+    }
+    await this.#store.recordContact(machine.id, {
+      at,
+      ok: false,
+      code: result.code as string,
+      message: result.message,
+    });
+    return result;
+  }
+
+  #success(
+    machine: MachineRecord,
+    status: AgentStatus,
+    message: string,
+    extra: { changed?: boolean } = {},
+  ): MachineResult {
+    return {
+      machine: machine.name,
+      address: machine.address,
+      ok: true,
+      code: null,
+      message,
+      state: status.state,
+      method: status.method,
+      ...extra,
+    };
+  }
+
+  async #recordStatus(machine: MachineRecord, status: AgentStatus): Promise<boolean> {
+    const now = this.#clock.now();
+    const changed = await this.#store.addSnapshot(machine.id, now, status, statusDigest(status));
+    await this.#store.recordContact(machine.id, { at: now, ok: true });
+    return changed;
+  }
+
+  async #agent(machine: MachineRecord): Promise<AgentClient> {
+    let token = this.#tokens.get(machine.tokenId);
+    if (token === undefined) {
+      const record = await this.#store.getToken(machine.tokenId);
+      if (!record) {
+        throw new ConsoleError('SECRET_UNREADABLE', `the agent token of ${machine.name} is missing from the database`);
+      }
+      token = this.#box.unseal(record.sealed, `token:${record.fingerprint}`, `the agent token of ${machine.name}`);
+      this.#tokens.set(machine.tokenId, token);
+    }
+    return new AgentClient(machine.address, token, {
+      ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
+    });
+  }
+
+  #checkToken(token: string): string {
+    const text = token.trim();
+    if (text.length < MIN_AGENT_TOKEN_LENGTH) {
+      throw new ConsoleError(
+        'TOKEN_INVALID',
+        `the agent token has fewer than ${MIN_AGENT_TOKEN_LENGTH} characters; give the file the agents use as --admin-token-file`,
+      );
+    }
+    return text;
+  }
+
+  async #storeToken(token: string): Promise<number> {
+    const text = this.#checkToken(token);
+    const fingerprint = this.#box.fingerprint(text, 'token');
+    return this.#store.findOrAddToken({
+      fingerprint,
+      sealed: this.#box.seal(text, `token:${fingerprint}`),
+      createdAt: this.#clock.now(),
+    });
+  }
+
+  #checkName(name: string, what: 'machine' | 'key'): void {
+    if (!NAME_RE.test(name) || KEY_SHAPE.test(name)) {
+      throw new ConsoleError(
+        what === 'machine' ? 'ADDRESS_INVALID' : 'KEY_INVALID',
+        `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (and not look like a product key)`,
+      );
+    }
+  }
+
+  #parseKey(text: string, ...types: KeyType[]) {
+    try {
+      return parseKeyOfType(text, ...types);
+    } catch (err) {
+      if (err instanceof CoreError) throw new ConsoleError('KEY_INVALID', err.message);
+      throw err;
+    }
+  }
+
+  async #storeKey(key: { text: string; type: KeyType }, name?: string): Promise<StoredKeyRecord> {
+    const last5 = lastFiveOf(key.text);
+    const keyName = name ?? `${key.type}-${last5.slice(1)}`;
+    this.#checkName(keyName, 'key');
+    const fingerprint = this.#box.fingerprint(key.text, 'key');
+    const record = await this.#store.addKey({
+      name: keyName,
+      type: key.type,
+      last5,
+      fingerprint,
+      sealed: this.#box.seal(key.text, `key:${fingerprint}`),
+      addedAt: this.#clock.now(),
+    });
+    await this.#log('key add', null, true, null, `${key.type} ${last5} as "${keyName}"`);
+    return record;
+  }
+
+  /** A stored key's name, or a key (stored when new). */
+  async #resolveKey(ref: string): Promise<StoredKeyRecord> {
+    const byName = await this.#store.findKeyByName(ref);
+    if (byName) return byName;
+    if (!KEY_SHAPE.test(ref.trim())) {
+      throw new ConsoleError(
+        'KEY_NOT_FOUND',
+        `no stored key named "${ref.slice(0, 100)}": \`volact console key list\`, or give the key itself`,
+      );
+    }
+    const key = this.#parseKey(ref, 'mak', 'gvlk', 'kms-host');
+    const known = await this.#store.findKeyByFingerprint(this.#box.fingerprint(key.text, 'key'));
+    return known ?? this.#storeKey(key);
+  }
+
+  async #resolve(refs: readonly string[]): Promise<MachineRecord[]> {
+    const out = new Map<number, MachineRecord>();
+    const missing: string[] = [];
+    for (const ref of refs) {
+      let machine = await this.#store.findMachine(ref);
+      if (!machine) {
+        try {
+          machine = await this.#store.findMachine(parseMachineAddress(ref));
+        } catch {
+          // not an address either
+        }
+      }
+      if (machine) out.set(machine.id, machine);
+      else missing.push(ref);
+    }
+    if (missing.length) {
+      throw new ConsoleError(
+        'MACHINE_NOT_FOUND',
+        `not in the console: ${missing.map((m) => m.slice(0, 100)).join(', ')}; \`volact console machine list\` (or machine add)`,
+      );
+    }
+    return [...out.values()];
+  }
+
+  #summary(m: MachineRecord, s: SnapshotRecord | undefined): MachineSummary {
+    return {
+      name: m.name,
+      address: m.address,
+      addedAt: iso(m.addedAt) as string,
+      lastSeenAt: iso(m.lastSeenAt),
+      lastError: m.lastError && {
+        code: m.lastError.code,
+        message: m.lastError.message,
+        at: iso(m.lastError.at) as string,
+      },
+      state: s?.state ?? null,
+      method: s?.method ?? null,
+      group: s?.group ?? null,
+      installedKey: s?.installedKey ?? null,
+      expiresAt: s?.expiresAt ?? null,
+    };
+  }
+
+  #keySummary(k: StoredKeyRecord): KeySummary {
+    return { name: k.name, type: k.type, key: k.last5, addedAt: iso(k.addedAt) as string };
+  }
+
+  async #log(operation: string, machine: string | null, ok: boolean, code: string | null, detail: string | null) {
+    await this.#store.logOperation({ at: this.#clock.now(), operation, machine, ok, code, detail });
+  }
+}

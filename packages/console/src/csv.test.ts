@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { csvField, toCsv } from './csv.js';
+
+describe('CSV (RFC 4180)', () => {
+  it('quotes fields holding a comma, a double quote, CR or LF; doubles the quotes', () => {
+    expect(csvField('plain')).toBe('plain');
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField('say "hi"')).toBe('"say ""hi"""');
+    expect(csvField('two\nlines')).toBe('"two\nlines"');
+    expect(csvField('cr\rhere')).toBe('"cr\rhere"');
+    expect(csvField(null)).toBe('');
+    expect(csvField(42)).toBe('42');
+    expect(csvField(false)).toBe('false');
+    expect(csvField(['pc-a', 'pc-b'])).toBe('pc-a;pc-b');
+    expect(csvField(['a,b'])).toBe('"a,b"');
+  });
+
+  it('a header line, one line per row in column order, CRLF after each', () => {
+    expect(
+      toCsv(
+        ['name', 'note'],
+        [
+          { note: 'x, "y"', name: 'one' },
+          { name: 'two', note: null },
+        ],
+      ),
+    ).toBe('name,note\r\none,"x, ""y"""\r\ntwo,\r\n');
+  });
+});

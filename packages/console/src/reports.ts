@@ -1,0 +1,231 @@
+import { DAY } from '@volact/core';
+import type { CsvValue } from './csv.js';
+import type { MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+
+/** The five licensing reports of the reference's management tool (VAMT 3.0). */
+export const REPORT_NAMES = ['at-risk', 'duplicate-cmid', 'mak-usage', 'unlicensed', 'by-authority'] as const;
+export type ReportName = (typeof REPORT_NAMES)[number];
+
+export type ReportRow = Readonly<Record<string, CsvValue>>;
+
+export interface Report {
+  readonly report: ReportName;
+  readonly generatedAt: string;
+  /** The order of the CSV columns (every row has these keys). */
+  readonly columns: readonly string[];
+  readonly rows: readonly ReportRow[];
+}
+
+/** What a report reads: every machine with its latest snapshot (when it ever answered). */
+export interface ReportInput {
+  readonly now: number;
+  readonly machines: readonly MachineRecord[];
+  readonly latest: ReadonlyMap<number, SnapshotRecord>;
+  readonly keys: readonly StoredKeyRecord[];
+}
+
+/** Counters of a stored MAK from the authority (mak-usage with --authority). */
+export type MakCounters =
+  | { readonly limit: number | null; readonly used: number | null; readonly remaining: number | null }
+  | { readonly error: string };
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const byName = (a: { machine: CsvValue }, b: { machine: CsvValue }) =>
+  String(a.machine).localeCompare(String(b.machine));
+
+function withStatus(input: ReportInput): { machine: MachineRecord; snapshot: SnapshotRecord }[] {
+  return input.machines.flatMap((machine) => {
+    const snapshot = input.latest.get(machine.id);
+    return snapshot ? [{ machine, snapshot }] : [];
+  });
+}
+
+const RISK_REASON: Partial<Record<SnapshotRecord['state'], string>> = {
+  'initial-grace': 'in initial grace: never activated; activate it',
+  'out-of-tolerance': 'licence lapsed (out-of-tolerance grace): renew it; is its KMS host reachable?',
+  'non-genuine-grace': 'the stored activation does not verify (altered licence store): activate it again',
+  notification: 'grace period over (notification): activate it',
+};
+
+/**
+ * At risk: in a grace period (initial, out-of-tolerance, non-genuine), in notification, or
+ * licensed with a licence that ends within `days`.
+ */
+export function atRiskReport(input: ReportInput, days: number): Report {
+  const rows = withStatus(input).flatMap(({ machine, snapshot }) => {
+    const ends = snapshot.expiresAt === null ? null : Date.parse(snapshot.expiresAt);
+    const daysLeft = ends === null ? null : Math.max(0, Math.floor((ends - input.now) / DAY));
+    let reason = RISK_REASON[snapshot.state];
+    if (!reason && snapshot.state === 'licensed' && ends !== null && ends - input.now <= days * DAY) {
+      reason = `licence ends within ${days} days: renew it`;
+    }
+    if (!reason) return [];
+    return [
+      {
+        machine: machine.name,
+        address: machine.address,
+        group: snapshot.group,
+        state: snapshot.state,
+        expiresAt: snapshot.expiresAt,
+        daysLeft,
+        reason,
+        lastSeenAt: iso(machine.lastSeenAt),
+      },
+    ];
+  });
+  return {
+    report: 'at-risk',
+    generatedAt: iso(input.now) as string,
+    columns: ['machine', 'address', 'group', 'state', 'expiresAt', 'daysLeft', 'reason', 'lastSeenAt'],
+    rows: rows.sort(byName),
+  };
+}
+
+/** The same client machine ID on several machines (cloned images not generalised): one row per machine. */
+export function duplicateCmidReport(input: ReportInput): Report {
+  const byCmid = new Map<string, { machine: MachineRecord; snapshot: SnapshotRecord }[]>();
+  for (const entry of withStatus(input)) {
+    const list = byCmid.get(entry.snapshot.clientMachineId) ?? [];
+    list.push(entry);
+    byCmid.set(entry.snapshot.clientMachineId, list);
+  }
+  const rows = [...byCmid.entries()]
+    .filter(([, list]) => list.length > 1)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([cmid, list]) =>
+      list
+        .map(({ machine, snapshot }) => ({
+          clientMachineId: cmid,
+          machines: list.length,
+          machine: machine.name,
+          address: machine.address,
+          group: snapshot.group,
+          state: snapshot.state,
+        }))
+        .sort(byName),
+    );
+  return {
+    report: 'duplicate-cmid',
+    generatedAt: iso(input.now) as string,
+    columns: ['clientMachineId', 'machines', 'machine', 'address', 'group', 'state'],
+    rows,
+  };
+}
+
+/**
+ * Per stored MAK: the authority's counters (when asked) and the machines whose latest status
+ * shows that MAK installed (matched on its last five characters).
+ */
+export function makUsageReport(input: ReportInput, counters: ReadonlyMap<number, MakCounters> | null): Report {
+  const entries = withStatus(input);
+  const rows = input.keys
+    .filter((k) => k.type === 'mak')
+    .map((key) => {
+      const using = entries
+        .filter((e) => e.snapshot.installedKeyType === 'mak' && e.snapshot.installedKey === key.last5)
+        .map((e) => ({
+          name: e.machine.name,
+          licensed: e.snapshot.state === 'licensed' && e.snapshot.method === 'mak',
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+      const c = counters?.get(key.id);
+      const numbers = c && !('error' in c) ? c : null;
+      return {
+        name: key.name,
+        key: key.last5,
+        limit: numbers?.limit ?? null,
+        used: numbers?.used ?? null,
+        remaining: numbers?.remaining ?? null,
+        installedOn: using.length,
+        activatedOn: using.filter((u) => u.licensed).length,
+        machines: using.map((u) => u.name),
+        authorityError: c && 'error' in c ? c.error : null,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    report: 'mak-usage',
+    generatedAt: iso(input.now) as string,
+    columns: ['name', 'key', 'limit', 'used', 'remaining', 'installedOn', 'activatedOn', 'machines', 'authorityError'],
+    rows,
+  };
+}
+
+/** Unlicensed: no key installed (unlicensed) or every grace period over (notification). */
+export function unlicensedReport(input: ReportInput): Report {
+  const rows = withStatus(input)
+    .filter(({ snapshot }) => snapshot.state === 'unlicensed' || snapshot.state === 'notification')
+    .map(({ machine, snapshot }) => ({
+      machine: machine.name,
+      address: machine.address,
+      group: snapshot.group,
+      state: snapshot.state,
+      installedKey: snapshot.installedKey,
+      installedKeyType: snapshot.installedKeyType,
+      lastAttemptCode: snapshot.status.lastAttempt?.ok === false ? (snapshot.status.lastAttempt.code ?? null) : null,
+      lastSeenAt: iso(machine.lastSeenAt),
+    }));
+  return {
+    report: 'unlicensed',
+    generatedAt: iso(input.now) as string,
+    columns: [
+      'machine',
+      'address',
+      'group',
+      'state',
+      'installedKey',
+      'installedKeyType',
+      'lastAttemptCode',
+      'lastSeenAt',
+    ],
+    rows: rows.sort(byName),
+  };
+}
+
+/**
+ * What activated each machine: a KMS host (its address), an activation object (name and
+ * domain) or a MAK (last five, and the stored key's name); null when not activated.
+ */
+export function byAuthorityReport(input: ReportInput): Report {
+  const keyByLast5 = new Map(input.keys.filter((k) => k.type === 'mak').map((k) => [k.last5, k]));
+  const rows = withStatus(input).map(({ machine, snapshot }) => {
+    let activatedBy: string | null = null;
+    let authority: string | null = null;
+    let keyName: string | null = null;
+    switch (snapshot.method) {
+      case 'kms':
+        activatedBy = 'kms-host';
+        authority = snapshot.kmsHost;
+        break;
+      case 'directory':
+        activatedBy = 'directory-object';
+        authority = snapshot.status.directoryObject
+          ? `${snapshot.status.directoryObject.name}@${snapshot.status.directoryObject.domain}`
+          : null;
+        break;
+      case 'mak':
+        activatedBy = 'mak';
+        authority = snapshot.installedKey;
+        keyName = (snapshot.installedKey && keyByLast5.get(snapshot.installedKey)?.name) ?? null;
+        break;
+      case null:
+        break;
+    }
+    return {
+      machine: machine.name,
+      address: machine.address,
+      group: snapshot.group,
+      state: snapshot.state,
+      activatedBy,
+      authority,
+      keyName,
+      expiresAt: snapshot.expiresAt,
+    };
+  });
+  return {
+    report: 'by-authority',
+    generatedAt: iso(input.now) as string,
+    columns: ['machine', 'address', 'group', 'state', 'activatedBy', 'authority', 'keyName', 'expiresAt'],
+    rows: rows.sort(byName),
+  };
+}

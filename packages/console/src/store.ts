@@ -1,0 +1,126 @@
+import type { KeyType, LicenceState } from '@volact/core';
+import type { AgentStatus } from './agent-status.js';
+
+/** An agent token, sealed; machines refer to it by id (agents may share one). */
+export interface TokenRecord {
+  readonly id: number;
+  /** Keyed fingerprint (HMAC) of the token: finds the same token again without unsealing. */
+  readonly fingerprint: string;
+  readonly sealed: string;
+  readonly createdAt: number;
+}
+
+export interface MachineRecord {
+  readonly id: number;
+  readonly name: string;
+  /** HOST:PORT (plain HTTP) or https://HOST:PORT of the machine's agent. */
+  readonly address: string;
+  readonly tokenId: number;
+  readonly addedAt: number;
+  /** Last time the agent answered a call with its data. */
+  readonly lastSeenAt: number | null;
+  /** The last call's failure (cleared by the next success). */
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: number } | null;
+}
+
+/** One row of a machine's status history: written when the status changed. */
+export interface SnapshotRecord {
+  readonly id: number;
+  readonly machineId: number;
+  readonly takenAt: number;
+  readonly state: LicenceState;
+  readonly method: AgentStatus['method'];
+  readonly group: string;
+  readonly clientMachineId: string;
+  /** The installed key's last five characters (…ABCDE), as the agent reports it. */
+  readonly installedKey: string | null;
+  readonly installedKeyType: AgentStatus['installedKeyType'];
+  readonly installationId: string | null;
+  readonly kmsHost: string | null;
+  readonly expiresAt: string | null;
+  /** The agent's whole answer, as received. */
+  readonly status: AgentStatus;
+}
+
+export interface StoredKeyRecord {
+  readonly id: number;
+  readonly name: string;
+  readonly type: KeyType;
+  /** …ABCDE: what the console shows of a key. */
+  readonly last5: string;
+  readonly fingerprint: string;
+  readonly sealed: string;
+  readonly addedAt: number;
+}
+
+export interface ConfirmationRecord {
+  readonly machineId: number;
+  readonly installationId: string;
+  readonly confirmationId: string;
+  /** The authority's origin that issued it (no credentials, no path). */
+  readonly authority: string | null;
+  readonly obtainedAt: number;
+}
+
+export interface OperationRecord {
+  readonly id: number;
+  readonly at: number;
+  readonly operation: string;
+  readonly machine: string | null;
+  readonly ok: boolean;
+  readonly code: string | null;
+  /** Never a secret: key last-five, states, origins. */
+  readonly detail: string | null;
+}
+
+export type NewOperation = Omit<OperationRecord, 'id'>;
+
+/**
+ * The console's persistence. Async by contract, so a PostgreSQL engine can implement it later
+ * (SQLite is the one engine today). Names are unique case-insensitively; addresses exactly.
+ */
+export interface ConsoleStore {
+  /** Finds a token by fingerprint, or adds it; returns its id. */
+  findOrAddToken(token: { fingerprint: string; sealed: string; createdAt: number }): Promise<number>;
+  getToken(id: number): Promise<TokenRecord | undefined>;
+
+  /** Throws MACHINE_EXISTS when the name or address is taken. */
+  addMachine(machine: { name: string; address: string; tokenId: number; addedAt: number }): Promise<MachineRecord>;
+  listMachines(): Promise<MachineRecord[]>;
+  /** By name (case-insensitive) or address. */
+  findMachine(nameOrAddress: string): Promise<MachineRecord | undefined>;
+  /** Removes the machine with its history and stored confirmation IDs. */
+  removeMachine(id: number): Promise<void>;
+  /** Records the outcome of a call to the machine's agent (success: last seen; failure: last error). */
+  recordContact(
+    machineId: number,
+    outcome: { at: number; ok: true } | { at: number; ok: false; code: string; message: string },
+  ): Promise<void>;
+
+  /**
+   * Appends a snapshot unless the machine's latest one has the same `digest`; returns whether a
+   * row was written (history is kept per change, not per refresh).
+   */
+  addSnapshot(machineId: number, takenAt: number, status: AgentStatus, digest: string): Promise<boolean>;
+  /** The latest snapshot of every machine that has one, by machine id. */
+  latestSnapshots(): Promise<Map<number, SnapshotRecord>>;
+  history(machineId: number): Promise<SnapshotRecord[]>;
+
+  /** Throws KEY_EXISTS when the fingerprint or name is taken. */
+  addKey(key: Omit<StoredKeyRecord, 'id'>): Promise<StoredKeyRecord>;
+  listKeys(): Promise<StoredKeyRecord[]>;
+  findKeyByName(name: string): Promise<StoredKeyRecord | undefined>;
+  findKeyByFingerprint(fingerprint: string): Promise<StoredKeyRecord | undefined>;
+
+  /** Keeps the latest confirmation ID per (machine, installation ID). */
+  saveConfirmation(record: ConfirmationRecord): Promise<void>;
+  /** The machine's own record for the IID, else any machine's (the IID alone decides the CID). */
+  findConfirmation(machineId: number, installationId: string): Promise<ConfirmationRecord | undefined>;
+  listConfirmations(): Promise<ConfirmationRecord[]>;
+
+  logOperation(entry: NewOperation): Promise<void>;
+  /** Newest first. */
+  listOperations(limit: number): Promise<OperationRecord[]>;
+
+  close(): Promise<void>;
+}
