@@ -168,6 +168,17 @@ describe('authority HTTP API: bulk confirmations (proxy activation)', () => {
       expect(r.statusCode).toBe(200);
       expect(r.json<{ results: { ok: boolean }[] }>().results.every((x) => x.ok)).toBe(true);
       expect((await authority.showKey(key)).used).toBe(400);
+      // One IID repeated: decided once, the same answer for every copy.
+      const before = (await authority.recentAudit(1000)).length;
+      const repeated = await app.inject({
+        method: 'POST',
+        url: '/v1/confirmations/bulk',
+        payload: { installationIds: Array(50).fill('123456-000000') },
+      });
+      const answers = repeated.json<{ results: { error?: { code: string } }[] }>().results;
+      expect(answers.length).toBe(50);
+      expect(new Set(answers.map((a) => a.error?.code))).toEqual(new Set(['IID_INVALID']));
+      expect((await authority.recentAudit(1000)).length - before).toBe(1);
     } finally {
       await app.close();
       await authority.close();

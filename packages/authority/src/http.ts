@@ -197,17 +197,29 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
         `more than ${bulkPerMinute} installation IDs a minute in bulk from ${request.ip}; retry in ${Math.ceil(waitMs / 1000)} s`,
       );
     }
-    const results = await Promise.all(
-      body.installationIds.map(async (installationId) => {
-        try {
-          return { installationId, ok: true as const, ...(await authority.confirm(installationId)) };
-        } catch (err) {
-          if (!(err instanceof AuthorityError)) throw err;
-          return { installationId, ok: false as const, error: { code: err.code, message: err.message } };
-        }
-      }),
+    // Each distinct IID is decided once (a repeat in the call gets the same answer) and counts
+    // against that IID's own limit, as it would on the single route.
+    const distinct = [...new Set(body.installationIds)];
+    type Answer = { ok: true } & Awaited<ReturnType<typeof authority.confirm>>;
+    type Refusal = { ok: false; error: { code: string; message: string } };
+    const answers = new Map<string, Answer | Refusal>(
+      await Promise.all(
+        distinct.map(async (installationId) => {
+          try {
+            limit(byKey, `iid-bulk:${installationId.replace(/\D/g, '')}`, 'for this installation ID');
+            const answer: Answer = { ok: true, ...(await authority.confirm(installationId)) };
+            return [installationId, answer] as const;
+          } catch (err) {
+            if (!(err instanceof AuthorityError)) throw err;
+            const refusal: Refusal = { ok: false, error: { code: err.code, message: err.message } };
+            return [installationId, refusal] as const;
+          }
+        }),
+      ),
     );
-    return { results };
+    return {
+      results: body.installationIds.map((installationId) => ({ installationId, ...answers.get(installationId) })),
+    };
   });
 
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>

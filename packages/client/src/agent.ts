@@ -6,7 +6,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { z } from 'zod';
-import { secretsEqual, sha256, type Clock } from '@volact/core';
+import { agentProbeProof, secretsEqual, sha256, type Clock } from '@volact/core';
 import { readAgentSettings } from './agent-settings.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Licence, type LicenceStatus } from './licence.js';
@@ -207,6 +207,8 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
 
   // Before the body is read: an unauthenticated caller learns nothing, not even which routes exist.
   app.addHook('onRequest', async (request) => {
+    // The discovery probe alone is open: it proves the agent holds the token without asking for it.
+    if (request.method === 'GET' && request.url.split('?')[0] === '/v1/probe') return;
     const auth = authorized(request.headers.authorization);
     if (!auth.ok) throw refuse(request, auth.given);
   });
@@ -233,6 +235,14 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
   );
 
   const statusOnly = (status: LicenceStatus) => ({ status });
+
+  app.get('/v1/probe', async (request) => {
+    const nonce = (request.query as { nonce?: unknown }).nonce;
+    if (typeof nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(nonce)) {
+      throw new ClientError('REQUEST_INVALID', 'the probe needs ?nonce= with 32 to 128 lower-case hex digits');
+    }
+    return { agent: { version: AGENT_API_VERSION }, proof: agentProbeProof(options.adminToken, nonce) };
+  });
 
   app.get('/v1/status', async () => ({
     ...open().status(),

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { randomBytes } from 'node:crypto';
+import { agentProbeProof, secretsEqual } from '@volact/core';
 import { agentBaseUrl } from './addresses.js';
 import { AGENT_API_VERSION, agentStatusSchema, type AgentStatus } from './agent-status.js';
 import { ConsoleError } from './errors.js';
@@ -44,6 +46,29 @@ export class AgentClient {
     this.#timeoutMs = options.timeoutMs ?? AGENT_TIMEOUTS.read;
   }
 
+  /**
+   * Proves the agent holds this console's token before the token is sent: a nonce out, an HMAC
+   * of it under the token back. Anything else listening at the address never sees the token.
+   */
+  async probe(): Promise<void> {
+    const nonce = randomBytes(16).toString('hex');
+    const answer = await this.#call(
+      'GET',
+      `/v1/probe?nonce=${nonce}`,
+      undefined,
+      z.object({ proof: z.string().max(128) }).passthrough(),
+      this.#timeoutMs,
+      false,
+    );
+    if (!secretsEqual(answer.proof, agentProbeProof(this.#token, nonce))) {
+      throw new ConsoleError(
+        'AGENT_REFUSED',
+        `agent ${this.address} does not hold this token (its probe answer differs): not added`,
+        'UNAUTHORIZED',
+      );
+    }
+  }
+
   async status(): Promise<AgentStatus> {
     const status = await this.#call('GET', '/v1/status', undefined, agentStatusSchema);
     if (status.agent === undefined) {
@@ -85,6 +110,7 @@ export class AgentClient {
     body: unknown,
     schema: z.ZodType<T>,
     timeoutMs = this.#timeoutMs,
+    authenticated = true,
   ): Promise<T> {
     const where = `agent ${this.address}`;
     let res;
@@ -92,7 +118,7 @@ export class AgentClient {
       res = await requestJson({
         url: new URL(path, this.#base),
         method,
-        headers: { authorization: `Bearer ${this.#token}` },
+        headers: authenticated ? { authorization: `Bearer ${this.#token}` } : {},
         body,
         timeoutMs,
         maxBytes: 1024 * 1024,

@@ -50,6 +50,10 @@ export type AuthorityKeyReport = z.infer<typeof keyReport>;
 const errorBody = z.object({ error: z.object({ code: z.string().max(64), message: z.string().max(2000) }) });
 
 /** The authority's origin, without credentials or path: what the console stores and prints. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function authorityOrigin(url: string): string {
   return endpoint(url, '/').origin;
 }
@@ -71,6 +75,14 @@ async function call<T>(
   headers: Record<string, string> = {},
 ): Promise<T> {
   const url = endpoint(connection.url, path);
+  // Plain http:// is allowed to this machine only; through a proxy elsewhere, "127.0.0.1" would be
+  // the proxy's own machine and the keys and tokens in the request would cross the network.
+  if (connection.proxy && url.protocol === 'http:' && !isLoopbackHost(connection.proxy.host)) {
+    throw new ConsoleError(
+      'AUTHORITY_URL_INVALID',
+      `through --proxy ${connection.proxy.display} the authority must be https://, got ${url.origin}`,
+    );
+  }
   const timeoutMs = connection.timeoutMs ?? 30_000;
   let res;
   try {

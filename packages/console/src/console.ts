@@ -142,8 +142,18 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T
   return results;
 }
 
-function failure(machine: MachineRecord, err: unknown): MachineResult {
-  if (!(err instanceof ConsoleError)) throw err;
+/**
+ * Whatever one machine's answer makes go wrong stays that machine's failure (a rogue or broken
+ * agent must not stop an operation over the others).
+ */
+function asConsoleError(err: unknown): ConsoleError {
+  if (err instanceof ConsoleError) return err;
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new ConsoleError('AGENT_BAD_RESPONSE', `the machine's answer could not be processed (${what.slice(0, 200)})`);
+}
+
+function failure(machine: MachineRecord, cause: unknown): MachineResult {
+  const err = asConsoleError(cause);
   return {
     machine: machine.name,
     address: machine.address,
@@ -284,10 +294,11 @@ export class VolumeConsole {
     const refused: DiscoveryResult['refused'] = [];
     let silent = 0;
     let tokenId: number | undefined;
-    await mapLimit(canonical, options.concurrency ?? DEFAULT_DISCOVERY_CONCURRENCY, async (address) => {
+    const probe = async (address: string) => {
       const agent = new AgentClient(address, tokenText, { timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS });
       let status: AgentStatus;
       try {
+        await agent.probe(); // the token goes only to an agent that proved it holds it
         status = await agent.status();
       } catch (err) {
         if (!(err instanceof ConsoleError)) throw err;
@@ -314,6 +325,15 @@ export class VolumeConsole {
       await this.#recordStatus(machine, status);
       found.push({ address, machine: machine.name, added, state: status.state });
       options.onProbe?.(address, true);
+    };
+    await mapLimit(canonical, options.concurrency ?? DEFAULT_DISCOVERY_CONCURRENCY, async (address) => {
+      try {
+        await probe(address);
+      } catch (cause) {
+        const err = asConsoleError(cause);
+        refused.push({ address, code: err.resultCode, message: err.message });
+        options.onProbe?.(address, false);
+      }
     });
     const order = (a: { address: string }, b: { address: string }) =>
       canonical.indexOf(a.address) - canonical.indexOf(b.address);

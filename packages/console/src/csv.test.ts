@@ -15,6 +15,15 @@ describe('CSV (RFC 4180)', () => {
     expect(csvField(['a,b'])).toBe('"a,b"');
   });
 
+  it('makes text that starts like a spreadsheet formula plain text; numbers stay numbers', () => {
+    expect(csvField('=HYPERLINK("http://evil.example","x")')).toBe('"\'=HYPERLINK(""http://evil.example"",""x"")"');
+    expect(csvField('@SUM(1+1)')).toBe("'@SUM(1+1)");
+    expect(csvField('-2+3')).toBe("'-2+3");
+    expect(csvField('+1')).toBe("'+1");
+    expect(csvField(['=1', 'b'])).toBe("'=1;b");
+    expect(csvField(-5)).toBe('-5');
+  });
+
   it('a header line, one line per row in column order, CRLF after each', () => {
     expect(
       toCsv(
