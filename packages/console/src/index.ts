@@ -31,3 +31,4 @@ export type {
   StoredKeyRecord,
   TokenRecord,
 } from './store.js';
+export { addressesFromDirectory } from './ldap-discovery.js';

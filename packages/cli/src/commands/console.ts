@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import {
+  addressesFromDirectory,
   REPORT_NAMES,
   VolumeConsole,
   expandRange,
@@ -218,6 +219,12 @@ export function registerConsole(program: Command, run: Run): void {
     .addOption(dataDirOption())
     .option('--range <range>', 'HOST:FIRST-LAST (ports) or A.B.C.D-A.B.C.E:PORT (IPv4 addresses)')
     .option('--addresses <list>', 'comma-separated HOST:PORT list')
+    .option('--ldap-url <url>', 'find the computers in this directory (ldap:// or ldaps://) …')
+    .option('--ldap-base <dn>', '… under this base DN')
+    .option('--ldap-filter <filter>', '… matching this filter (default: computer or device entries)')
+    .option('--ldap-bind-dn <dn>', 'bind as this DN (anonymous without)')
+    .option('--ldap-password-file <file>', "the bind DN's password, in a file")
+    .option('--agent-port <port>', 'the port the agents listen on (with --ldap-url)')
     .requiredOption('--token-file <file>', "file holding the agents' bearer token")
     .option('--timeout <ms>', 'per probe', '1000')
     .option('--concurrency <n>', 'probes at once', '64')
@@ -228,15 +235,42 @@ export function registerConsole(program: Command, run: Run): void {
           o: DataDirOptions & {
             range?: string;
             addresses?: string;
+            ldapUrl?: string;
+            ldapBase?: string;
+            ldapFilter?: string;
+            ldapBindDn?: string;
+            ldapPasswordFile?: string;
+            agentPort?: string;
             tokenFile: string;
             timeout: string;
             concurrency: string;
           },
         ) => {
-          if ((o.range === undefined) === (o.addresses === undefined)) {
-            throw new CliError('OPTION_INVALID', 'give either --range or --addresses');
+          const sources = [o.range, o.addresses, o.ldapUrl].filter((x) => x !== undefined).length;
+          if (sources !== 1) throw new CliError('OPTION_INVALID', 'give one of --range, --addresses or --ldap-url');
+          let addresses: string[];
+          if (o.ldapUrl !== undefined) {
+            if (!o.ldapBase || !o.agentPort) {
+              throw new CliError('OPTION_INVALID', '--ldap-url needs --ldap-base and --agent-port');
+            }
+            if ((o.ldapBindDn === undefined) !== (o.ldapPasswordFile === undefined)) {
+              throw new CliError('OPTION_INVALID', '--ldap-bind-dn and --ldap-password-file go together');
+            }
+            const found = await addressesFromDirectory(
+              {
+                url: o.ldapUrl,
+                ...(o.ldapBindDn && o.ldapPasswordFile
+                  ? { bindDn: o.ldapBindDn, password: readSecretFile(o.ldapPasswordFile, '--ldap-password-file') }
+                  : {}),
+              },
+              { base: o.ldapBase, ...(o.ldapFilter ? { filter: o.ldapFilter } : {}) },
+              parseIntOption(o.agentPort, '--agent-port', 1, 65535),
+            );
+            process.stderr.write(`the directory lists ${found.computers} computer(s)\n`);
+            addresses = found.addresses;
+          } else {
+            addresses = o.range !== undefined ? expandRange(o.range) : parseAddressList(o.addresses as string);
           }
-          const addresses = o.range !== undefined ? expandRange(o.range) : parseAddressList(o.addresses as string);
           const token = readTokenFile(o.tokenFile, '--token-file');
           const timeoutMs = parseIntOption(o.timeout, '--timeout', 50, 60_000);
           const concurrency = parseIntOption(o.concurrency, '--concurrency', 1, 256);
