@@ -21,6 +21,7 @@ import {
   type BulkResult,
 } from './authority-client.js';
 import { ConsoleError } from './errors.js';
+import { exportToFile, importChanged, importFromFile, type ExportSummary, type ImportSummary } from './export.js';
 import {
   REPORT_NAMES,
   atRiskReport,
@@ -789,5 +790,29 @@ export class VolumeConsole {
 
   async #log(operation: string, machine: string | null, ok: boolean, code: string | null, detail: string | null) {
     await this.#store.logOperation({ at: this.#clock.now(), operation, machine, ok, code, detail });
+  }
+
+  // ---- export / import (the reference's CILX files; see export.ts) ---------------------
+
+  /**
+   * Writes the whole data set to one JSON file (atomically, 0600). Secrets (keys, agent
+   * tokens) only with a passphrase, sealed under a key derived from it.
+   */
+  async exportTo(path: string, options: { passphrase?: string } = {}): Promise<ExportSummary> {
+    const summary = await exportToFile(this.#store, this.#box, this.#clock.now(), path, options.passphrase);
+    await this.#log('export', null, true, null, `${summary.secrets ? 'with' : 'without'} secrets`);
+    return summary;
+  }
+
+  /**
+   * Merges an export file into this console in one transaction, by natural identity: the same
+   * file twice changes nothing. Secrets in the file need its passphrase.
+   */
+  async importFrom(path: string, options: { passphrase?: string } = {}): Promise<ImportSummary> {
+    const summary = await importFromFile(this.#store, this.#box, path, options.passphrase);
+    if (importChanged(summary)) {
+      await this.#log('import', null, true, null, `export of ${summary.exportedAt}`);
+    }
+    return summary;
   }
 }

@@ -34,6 +34,11 @@ export const consoleErrors = {
   NO_CONFIRMATION_STORED:
     "no stored confirmation ID for the machine's current installation ID (key or hardware changed): proxy-activate it",
   REPORT_UNKNOWN: 'the report name is not at-risk, duplicate-cmid, mak-usage, unlicensed or by-authority',
+  SECRET_MISSING: 'a key or agent token was imported without its secret: add the key again, or import with secrets',
+  IMPORT_INVALID: 'the file is not a volact-console-export/1 file, or a field is wrong (the message names it)',
+  IMPORT_TOO_LARGE: 'the export file, or one of its lists, is larger than an import accepts',
+  PASSPHRASE_REQUIRED: 'secrets in an export need a --passphrase-file of at least 12 characters',
+  PASSPHRASE_WRONG: "the passphrase does not open the export's secrets (or the file was altered); nothing was imported",
 } as const;
 
 export type ConsoleErrorCode = keyof typeof consoleErrors;

@@ -21,10 +21,15 @@ export { REPORT_NAMES } from './reports.js';
 export type { Report, ReportName, ReportRow } from './reports.js';
 export { toCsv, csvField } from './csv.js';
 export { KEY_FILE, SecretBox } from './secrets.js';
+export { EXPORT_FORMAT, MAX_EXPORT_BYTES, MIN_PASSPHRASE_LENGTH, parseExport } from './export.js';
+export type { ConsoleExport, ExportSummary, ImportSummary } from './export.js';
 export { SqliteConsoleStore } from './sqlite-store.js';
 export type {
   ConfirmationRecord,
+  ConsoleDump,
   ConsoleStore,
+  ImportCount,
+  ImportCounts,
   MachineRecord,
   OperationRecord,
   SnapshotRecord,

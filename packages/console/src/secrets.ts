@@ -11,6 +11,12 @@ const TAG_BYTES = 16;
 const PREFIX = 'v1:';
 
 /**
+ * The sealed value of a key or agent token imported from an export without secrets: the row
+ * exists (reports see it) but the secret does not; unseal refuses it with SECRET_MISSING.
+ */
+export const MISSING_SECRET = 'missing:';
+
+/**
  * Seals the secrets the console database holds (product keys, agent tokens) with AES-256-GCM
  * under a key derived from console.key; the row's purpose is bound as additional data, so a
  * sealed value moved to another row does not open. Lookups use a keyed fingerprint (HMAC), so
@@ -37,6 +43,12 @@ export class SecretBox {
 
   /** Throws SECRET_UNREADABLE (naming `what`, never the value) when the seal does not open. */
   unseal(sealed: string, purpose: string, what: string): string {
+    if (sealed === MISSING_SECRET) {
+      throw new ConsoleError(
+        'SECRET_MISSING',
+        `${what} is not in this console (imported from an export without secrets): add the key again (\`volact console key add\`), or import an export made --with-secrets`,
+      );
+    }
     const raw = sealed.startsWith(PREFIX) ? Buffer.from(sealed.slice(PREFIX.length), 'base64') : Buffer.alloc(0);
     if (raw.length >= IV_BYTES + TAG_BYTES) {
       try {

@@ -75,6 +75,65 @@ export interface OperationRecord {
 
 export type NewOperation = Omit<OperationRecord, 'id'>;
 
+/** Everything the store holds, read in one transaction (for an export, or to compare two states). */
+export interface ConsoleDump {
+  readonly tokens: readonly TokenRecord[];
+  readonly machines: readonly MachineRecord[];
+  /** In row order (per machine: oldest first), with the digest that decides "changed". */
+  readonly snapshots: readonly (SnapshotRecord & { readonly digest: string })[];
+  readonly keys: readonly StoredKeyRecord[];
+  readonly confirmations: readonly ConfirmationRecord[];
+  /** Oldest first (row order). */
+  readonly operations: readonly OperationRecord[];
+}
+
+/**
+ * What an import merges into the store, by natural identity: a machine by address, a history
+ * row by machine + time + digest, a key by fingerprint, a confirmation ID by machine +
+ * installation ID, an operation by all its fields (as many times as the file has it).
+ */
+export interface ImportData {
+  readonly machines: readonly {
+    readonly name: string;
+    readonly address: string;
+    readonly addedAt: number;
+    readonly lastSeenAt: number | null;
+    readonly lastError: MachineRecord['lastError'];
+    /** Sealed under this console's key; null when the file had no secret for it. */
+    readonly token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number } | null;
+  }[];
+  /** By machine address (every one in `machines`), in the file's order. */
+  readonly snapshots: readonly { address: string; takenAt: number; digest: string; status: AgentStatus }[];
+  readonly keys: readonly {
+    readonly name: string;
+    readonly type: KeyType;
+    readonly last5: string;
+    readonly addedAt: number;
+    /** This console's fingerprint when `sealed` is given; else the exporting console's. */
+    readonly fingerprint: string;
+    /** Sealed under this console's key; null when the file had no secret for it. */
+    readonly sealed: string | null;
+  }[];
+  readonly confirmations: readonly (Omit<ConfirmationRecord, 'machineId'> & { readonly address: string })[];
+  readonly operations: readonly NewOperation[];
+}
+
+export interface ImportCount {
+  added: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface ImportCounts {
+  readonly machines: ImportCount;
+  readonly statusHistory: ImportCount;
+  readonly keys: ImportCount;
+  readonly confirmationIds: ImportCount;
+  readonly operations: ImportCount;
+  /** After the import: stored keys and machines whose secret (key, agent token) is missing. */
+  readonly secretsMissing: { readonly keys: number; readonly machines: number };
+}
+
 /**
  * The console's persistence. Async by contract, so a PostgreSQL engine can implement it later
  * (SQLite is the one engine today). Names are unique case-insensitively; addresses exactly.
@@ -119,8 +178,17 @@ export interface ConsoleStore {
   listConfirmations(): Promise<ConfirmationRecord[]>;
 
   logOperation(entry: NewOperation): Promise<void>;
-  /** Newest first. */
+  /** Newest first (by time, then by row). */
   listOperations(limit: number): Promise<OperationRecord[]>;
+
+  /** Everything, in one consistent read. */
+  dump(): Promise<ConsoleDump>;
+  /**
+   * Merges an export into the store in ONE transaction (all or nothing; see ImportData for
+   * the identities). Importing the same data again changes nothing. Throws MACHINE_EXISTS /
+   * KEY_EXISTS when a name in the data is taken here by another machine or key.
+   */
+  importData(data: ImportData): Promise<ImportCounts>;
 
   close(): Promise<void>;
 }
