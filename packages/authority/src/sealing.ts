@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { aeadOpen, aeadSeal } from '@volact/core';
 
 /**
  * Seals small secrets the database must hold but must not reveal if it leaks (a key's IID proof
@@ -10,21 +11,10 @@ function sealingKey(secret: Uint8Array): Buffer {
 }
 
 export function seal(secret: Uint8Array, plain: Uint8Array): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(secret), iv);
-  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
+  return aeadSeal(sealingKey(secret), plain).toString('base64');
 }
 
 /** Returns null when the sealed value was altered or sealed under another secret. */
 export function unseal(secret: Uint8Array, sealed: string): Buffer | null {
-  const raw = Buffer.from(sealed, 'base64');
-  if (raw.length < 12 + 16) return null;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', sealingKey(secret), raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]);
-  } catch {
-    return null;
-  }
+  return aeadOpen(sealingKey(secret), Buffer.from(sealed, 'base64'));
 }

@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { CoreError, lastFiveOf, parseKeyOfType, type KeyType } from '@volact/core';
+import { CoreError, aeadOpen, aeadSeal, lastFiveOf, parseKeyOfType, type KeyType } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
 import { agentStatusSchema } from './agent-status.js';
 import { ConsoleError } from './errors.js';
@@ -24,8 +24,6 @@ export const MIN_PASSPHRASE_LENGTH = 12;
 const SCRYPT = { N: 32_768, r: 8, p: 1 } as const;
 const SCRYPT_MAXMEM = 64 * 1024 * 1024;
 const SALT_BYTES = 16;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const CHECK_TEXT = 'volact-console-export passphrase check';
 
 const LIMITS = {
@@ -147,27 +145,11 @@ class PassphraseBox {
     this.#key = scryptSync(passphrase.normalize('NFC'), salt, 32, { ...SCRYPT, maxmem: SCRYPT_MAXMEM });
   }
   seal(plain: string, aad: string): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    cipher.setAAD(Buffer.from(aad));
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
+    return aeadSeal(this.#key, plain, aad).toString('base64');
   }
   /** null when it does not open (wrong passphrase, or altered). */
   open(sealed: string, aad: string): string | null {
-    const raw = Buffer.from(sealed, 'base64');
-    if (raw.length < IV_BYTES + TAG_BYTES) return null;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(aad));
-      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-      return Buffer.concat([
-        decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
-        decipher.final(),
-      ]).toString('utf8');
-    } catch {
-      return null;
-    }
+    return aeadOpen(this.#key, Buffer.from(sealed, 'base64'), aad)?.toString('utf8') ?? null;
   }
 }
 

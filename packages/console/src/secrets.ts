@@ -1,13 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { aeadOpen, aeadSeal } from '@volact/core';
 import { ConsoleError } from './errors.js';
 
 /** The console's secret: 32 random bytes, base64, 0600, made by `console init`. */
 export const KEY_FILE = 'console.key';
 
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const PREFIX = 'v1:';
 
 /**
@@ -34,11 +33,7 @@ export class SecretBox {
   }
 
   seal(plain: string, purpose: string): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#sealKey, iv);
-    cipher.setAAD(Buffer.from(purpose));
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
+    return PREFIX + aeadSeal(this.#sealKey, plain, purpose).toString('base64');
   }
 
   /** Throws SECRET_UNREADABLE (naming `what`, never the value) when the seal does not open. */
@@ -49,20 +44,10 @@ export class SecretBox {
         `${what} is not in this console (imported from an export without secrets): add the key again (\`volact console key add\`), or import an export made --with-secrets`,
       );
     }
-    const raw = sealed.startsWith(PREFIX) ? Buffer.from(sealed.slice(PREFIX.length), 'base64') : Buffer.alloc(0);
-    if (raw.length >= IV_BYTES + TAG_BYTES) {
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', this.#sealKey, raw.subarray(0, IV_BYTES));
-        decipher.setAAD(Buffer.from(purpose));
-        decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-        return Buffer.concat([
-          decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
-          decipher.final(),
-        ]).toString('utf8');
-      } catch {
-        // fall through: altered, or sealed under another key
-      }
-    }
+    const opened = sealed.startsWith(PREFIX)
+      ? aeadOpen(this.#sealKey, Buffer.from(sealed.slice(PREFIX.length), 'base64'), purpose)
+      : null;
+    if (opened) return opened.toString('utf8');
     throw new ConsoleError(
       'SECRET_UNREADABLE',
       `${what} does not decrypt under ${KEY_FILE}: the key file was replaced or the database row altered; restore both from the same backup, or add it again`,

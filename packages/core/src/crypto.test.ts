@@ -58,3 +58,20 @@ describe('Ed25519 helpers', () => {
     expect(secretsEqual(Buffer.from([1, 2]), Buffer.from([1, 2]))).toBe(true);
   });
 });
+
+describe('aeadSeal / aeadOpen', () => {
+  it('opens only with the same key and additional data, and refuses any altered byte', async () => {
+    const { aeadSeal, aeadOpen } = await import('./crypto.js');
+    const key = Buffer.alloc(32, 7);
+    const sealed = aeadSeal(key, 'secret text', 'row:1');
+    expect(aeadOpen(key, sealed, 'row:1')?.toString()).toBe('secret text');
+    expect(aeadOpen(key, sealed, 'row:2')).toBeNull();
+    expect(aeadOpen(Buffer.alloc(32, 8), sealed, 'row:1')).toBeNull();
+    for (let i = 0; i < sealed.length; i++) {
+      const altered = Buffer.from(sealed);
+      altered[i] = (altered[i] as number) ^ 1;
+      expect(aeadOpen(key, altered, 'row:1')).toBeNull();
+    }
+    expect(aeadOpen(key, sealed.subarray(0, 20), 'row:1')).toBeNull();
+  });
+});

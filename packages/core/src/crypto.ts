@@ -1,4 +1,7 @@
 import {
+  createCipheriv,
+  createDecipheriv,
+  randomBytes,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -88,4 +91,33 @@ export function secretsEqual(a: string | Uint8Array, b: string | Uint8Array): bo
  */
 export function agentProbeProof(token: string, nonce: string): string {
   return createHmac('sha256', token).update(`volact-agent-probe/v1\0${nonce}`).digest('hex');
+}
+
+const AEAD_IV = 12;
+const AEAD_TAG = 16;
+
+/**
+ * AES-256-GCM with a random 96-bit IV: iv || ciphertext || tag. `aad` binds the value to its
+ * place (a row, a field), so a sealed value moved elsewhere does not open.
+ */
+export function aeadSeal(key: Uint8Array, plain: Uint8Array | string, aad = ''): Buffer {
+  const iv = randomBytes(AEAD_IV);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const body = Buffer.concat([cipher.update(typeof plain === 'string' ? Buffer.from(plain) : plain), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+/** The plaintext, or null when the value was altered, sealed under another key or with other `aad`. */
+export function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad = ''): Buffer | null {
+  const raw = Buffer.from(sealed);
+  if (raw.length < AEAD_IV + AEAD_TAG) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, AEAD_IV));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(raw.subarray(raw.length - AEAD_TAG));
+    return Buffer.concat([decipher.update(raw.subarray(AEAD_IV, raw.length - AEAD_TAG)), decipher.final()]);
+  } catch {
+    return null;
+  }
 }
