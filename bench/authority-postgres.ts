@@ -7,10 +7,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freeLoopbackPort } from '@volact/core';
 
 export interface BenchPostgres {
   readonly port: number;
@@ -34,17 +34,6 @@ export function postgresBinDir(): string {
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   if (!newest) throw new Error('PostgreSQL is not installed: `apt-get install -y postgresql` (scripts/test.sh does)');
   return join(root, newest, 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -102,7 +91,7 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
       chownSync(dir, uid, gid);
     }
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     // --no-sync only skips initdb's own flush of the template files; the server syncs its WAL.
     run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
     run('pg_ctl', [

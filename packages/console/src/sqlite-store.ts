@@ -248,6 +248,31 @@ export class SqliteConsoleStore implements ConsoleStore {
     }
   }
 
+  /** One status snapshot row: the status's fields for queries, and the whole status as JSON. */
+  #writeSnapshot(machineId: number, takenAt: number, digest: string, status: AgentStatus, json?: string): void {
+    this.#db
+      .prepare(
+        `INSERT INTO status_snapshots (machine_id, taken_at, digest, state, method, product_group, client_machine_id,
+           installed_key, installed_key_type, installation_id, kms_host, expires_at, status_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        machineId,
+        takenAt,
+        digest,
+        status.state,
+        status.method,
+        status.group,
+        status.clientMachineId,
+        status.installedKey,
+        status.installedKeyType,
+        status.installationId,
+        status.host,
+        status.expiresAt,
+        json ?? JSON.stringify(status),
+      );
+  }
+
   async addSnapshot(machineId: number, takenAt: number, status: AgentStatus, digest: string): Promise<boolean> {
     return this.#db
       .transaction(() => {
@@ -255,27 +280,7 @@ export class SqliteConsoleStore implements ConsoleStore {
           .prepare('SELECT digest FROM status_snapshots WHERE machine_id = ? ORDER BY id DESC LIMIT 1')
           .get(machineId) as { digest: string } | undefined;
         if (latest?.digest === digest) return false;
-        this.#db
-          .prepare(
-            `INSERT INTO status_snapshots (machine_id, taken_at, digest, state, method, product_group, client_machine_id,
-             installed_key, installed_key_type, installation_id, kms_host, expires_at, status_json)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(
-            machineId,
-            takenAt,
-            digest,
-            status.state,
-            status.method,
-            status.group,
-            status.clientMachineId,
-            status.installedKey,
-            status.installedKeyType,
-            status.installationId,
-            status.host,
-            status.expiresAt,
-            JSON.stringify(status),
-          );
+        this.#writeSnapshot(machineId, takenAt, digest, status);
         return true;
       })
       .immediate();
@@ -510,27 +515,8 @@ export class SqliteConsoleStore implements ConsoleStore {
         };
 
         // ---- status history (by machine + time + digest) ----
-        const insertSnapshot = db.prepare(
-          `INSERT INTO status_snapshots (machine_id, taken_at, digest, state, method, product_group, client_machine_id,
-             installed_key, installed_key_type, installation_id, kms_host, expires_at, status_json)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        );
         const writeSnapshot = (id: number, takenAt: number, digest: string, status: AgentStatus, json?: string) =>
-          insertSnapshot.run(
-            id,
-            takenAt,
-            digest,
-            status.state,
-            status.method,
-            status.group,
-            status.clientMachineId,
-            status.installedKey,
-            status.installedKeyType,
-            status.installationId,
-            status.host,
-            status.expiresAt,
-            json ?? JSON.stringify(status),
-          );
+          this.#writeSnapshot(id, takenAt, digest, status, json);
         const known = new Set(
           (db.prepare('SELECT machine_id, taken_at, digest FROM status_snapshots').all() as SnapshotRow[]).map(
             (r) => `${r.machine_id}\0${r.taken_at}\0${r.digest}`,

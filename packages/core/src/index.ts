@@ -15,3 +15,4 @@ export * from './installation-id.js';
 export * from './authority-url.js';
 export * from './activation-object.js';
 export * from './dns/index.js';
+export * from './ports.js';

@@ -11,9 +11,10 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '@volact/core';
 
 export interface TestSlapd {
   readonly url: string;
@@ -49,17 +50,6 @@ function moduleDir(): string {
   );
   if (!dir) throw new Error(`slapd's back_mdb module is missing. ${INSTALL_FIX}`);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** {SSHA} userPassword value (salted SHA-1, what slappasswd makes by default). */
@@ -158,7 +148,7 @@ export async function startTestSlapd(options: TestSlapdOptions = {}): Promise<Te
     throw new Error(`slapadd failed: ${e.stderr?.toString() || e.message}`);
   }
 
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const url = `ldap://127.0.0.1:${port}`;
   const logFile = join(dir, 'slapd.log');
   const log = openSync(logFile, 'w');

@@ -5,11 +5,10 @@
  * machine without BIND fails the tests with the fix to run (scripts/test.sh installs it).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '../ports.js';
 import { parseTsigKeyFile, type TsigKey } from './tsig.js';
 
 export interface TestBind {
@@ -31,26 +30,6 @@ function tool(name: string): string {
   const found = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p));
   if (!found) throw new Error(`BIND 9 is not installed (no ${name}): ${INSTALL_FIX}`);
   return found;
-}
-
-/** A port free for both TCP and UDP on 127.0.0.1 (named listens on both). */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const socket = createSocket('udp4');
-      socket.once('error', () => resolve(false));
-      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-    });
-    if (udpFree || attempt >= 20) return port;
-  }
 }
 
 function zoneFile(zone: string): string {
@@ -77,7 +56,7 @@ export async function startTestBind(options: { zones: string[] }): Promise<TestB
   const otherKeyFile = join(dir, 'other.key');
   writeFileSync(keyFile, execFileSync(keygen, ['-a', 'hmac-sha256', 'ddns-key']));
   writeFileSync(otherKeyFile, execFileSync(keygen, ['-a', 'hmac-sha256', 'other-key']));
-  const port = await freePort();
+  const port = await freeLoopbackPort({ udp: true }); // named listens on both
   const conf = [
     `include "${keyFile}";`,
     `include "${otherKeyFile}";`,
