@@ -397,23 +397,27 @@ describe('volact console, end to end', () => {
         limit: 5,
         used: 2,
         remaining: 3,
+        countedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), // the CLI's own clock
         installedOn: 2,
         activatedOn: 2,
         machines: ['pc-a', 'pc-b'],
         authorityError: null,
       },
     ]);
+    // Without the authority: the counters as last read (kept), with the time they were read.
     const usageCsv = await cli('console', 'report', 'mak-usage', '--data-dir', dataDir, '--csv');
+    const countedAt = (JSON.parse(usage.stdout) as { rows: { countedAt: string }[] }).rows[0]?.countedAt;
     expect(usageCsv.stdout).toBe(
-      `name,key,limit,used,remaining,installedOn,activatedOn,machines,authorityError\r\noffice-mak,${last5},,,,2,2,pc-a;pc-b,\r\n`,
+      `name,key,limit,used,remaining,countedAt,installedOn,activatedOn,machines,authorityError\r\noffice-mak,${last5},5,2,3,${countedAt},2,2,pc-a;pc-b,\r\n`,
     );
     // A wrong admin token is reported in the key's row, not as a failed report.
     writeFileSync(adminTokenFile, 'not-the-admin-token-at-all', { mode: 0o600 });
     const refused = await console_.report('mak-usage', {
       authority: { url: authorityUrl, adminToken: 'not-the-admin-token-at-all' },
     });
+    // The last counters read stay, with their time; the refusal is in the row.
     expect(refused.rows[0]).toMatchObject({
-      used: null,
+      used: 2,
       authorityError: expect.stringMatching(/^AUTHORITY_REFUSED: .*UNAUTHORIZED/),
     });
   });

@@ -17,7 +17,13 @@ export interface AuthorityConnection {
 
 export type BulkResult =
   | { readonly installationId: string; readonly ok: true; readonly confirmationId: string; readonly kind: string }
-  | { readonly installationId: string; readonly ok: false; readonly error: { code: string; message: string } };
+  | {
+      readonly installationId: string;
+      readonly ok: false;
+      readonly error: { code: string; message: string };
+      /** The bulk call itself failed (proxy, network, authority down): the console's code. */
+      readonly callFailed?: true;
+    };
 
 const bulkBody = z.object({
   results: z.array(
@@ -67,13 +73,8 @@ function endpoint(base: string, path: string): URL {
   }
 }
 
-async function call<T>(
-  connection: AuthorityConnection,
-  path: string,
-  body: unknown,
-  schema: z.ZodType<T>,
-  headers: Record<string, string> = {},
-): Promise<T> {
+/** The URL of an authority route; refuses what would send keys across the network in clear. */
+function checkedEndpoint(connection: AuthorityConnection, path: string): URL {
   const url = endpoint(connection.url, path);
   // Plain http:// is allowed to this machine only; through a proxy elsewhere, "127.0.0.1" would be
   // the proxy's own machine and the keys and tokens in the request would cross the network.
@@ -83,6 +84,17 @@ async function call<T>(
       `through --proxy ${connection.proxy.display} the authority must be https://, got ${url.origin}`,
     );
   }
+  return url;
+}
+
+async function call<T>(
+  connection: AuthorityConnection,
+  path: string,
+  body: unknown,
+  schema: z.ZodType<T>,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const url = checkedEndpoint(connection, path);
   const timeoutMs = connection.timeoutMs ?? 30_000;
   let res;
   try {
@@ -139,18 +151,32 @@ async function call<T>(
  * Proxy activation's one call: the installation IDs in, one result per IID in order. More than
  * MAX_BULK_CONFIRMATIONS go in several calls. The results are matched back by IID.
  */
+/**
+ * Confirmation IDs for installation IDs, one bulk call per 1 000. A chunk whose call fails
+ * (proxy, network, authority) gives each of its IDs that failure and the next chunk is still
+ * sent: the CIDs of the chunks that went through are never lost to a later chunk's failure.
+ */
 export async function bulkConfirm(connection: AuthorityConnection, installationIds: string[]): Promise<BulkResult[]> {
+  checkedEndpoint(connection, '/v1/confirmations/bulk'); // a bad URL fails the whole call, up front
   const out: BulkResult[] = [];
   for (let i = 0; i < installationIds.length; i += MAX_BULK_CONFIRMATIONS) {
     const chunk = installationIds.slice(i, i + MAX_BULK_CONFIRMATIONS);
-    const { results } = await call(connection, '/v1/confirmations/bulk', { installationIds: chunk }, bulkBody);
-    if (results.length !== chunk.length || results.some((r, j) => r.installationId !== chunk[j])) {
-      throw new ConsoleError(
-        'AUTHORITY_BAD_RESPONSE',
-        `the authority answered ${results.length} results for ${chunk.length} installation IDs, or out of order`,
+    try {
+      const { results } = await call(connection, '/v1/confirmations/bulk', { installationIds: chunk }, bulkBody);
+      if (results.length !== chunk.length || results.some((r, j) => r.installationId !== chunk[j])) {
+        throw new ConsoleError(
+          'AUTHORITY_BAD_RESPONSE',
+          `the authority answered ${results.length} results for ${chunk.length} installation IDs, or out of order`,
+        );
+      }
+      out.push(...(results as BulkResult[]));
+    } catch (err) {
+      if (!(err instanceof ConsoleError)) throw err;
+      const error = { code: err.code, message: err.message };
+      out.push(
+        ...chunk.map((installationId) => ({ installationId, ok: false as const, error, callFailed: true as const })),
       );
     }
-    out.push(...(results as BulkResult[]));
   }
   return out;
 }

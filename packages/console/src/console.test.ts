@@ -103,7 +103,7 @@ describe('VolumeConsole', () => {
     expect(await failure(c.addMachines(['10.0.0.3:7390'], 'short'))).toMatch(/^TOKEN_INVALID/);
     expect(await failure(c.addMachines(['10.0.0.3'], TOKEN))).toMatch(/^ADDRESS_INVALID/);
     expect(await failure(c.refresh(['pc-01', 'pc-99', 'pc-98']))).toBe(
-      'MACHINE_NOT_FOUND: not in the console: pc-99, pc-98; `volact console machine list` (or machine add)',
+      'MACHINE_NOT_FOUND: not in the console: pc-99, pc-98; `volact console machines` lists ids and names',
     );
     // By address as well as by name.
     expect((await c.refresh(['10.0.0.1:7390']))[0]?.machine).toBe('pc-01');

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreError,
+  LICENCE_STATES,
   lastFiveOf,
   parseKeyOfType,
   sha256,
@@ -11,6 +12,8 @@ import {
   type LicenceState,
 } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
+import { loadAgentTls, type AgentTls } from './agent-tls.js';
+import { checkAdminName, checkAdminPassword, hashAdminPassword, verifyAdminPassword } from './admins.js';
 import { AgentClient } from './agent-client.js';
 import type { AgentStatus } from './agent-status.js';
 import {
@@ -29,16 +32,17 @@ import {
   duplicateCmidReport,
   makUsageReport,
   unlicensedReport,
-  type MakCounters,
   type Report,
   type ReportInput,
   type ReportName,
 } from './reports.js';
 import { KEY_FILE, createKeyFile, readKeyFile, type SecretBox } from './secrets.js';
+import { DB_FILE, openConsoleStore } from './open-store.js';
+
+export { DB_FILE };
 import { SqliteConsoleStore } from './sqlite-store.js';
 import type { ConsoleStore, MachineRecord, OperationRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
 
-export const DB_FILE = 'console.db';
 /** The agent's own minimum token length: a shorter one cannot be an agent's. */
 export const MIN_AGENT_TOKEN_LENGTH = 16;
 const DEFAULT_CONCURRENCY = 16;
@@ -54,6 +58,38 @@ export interface ConsoleOptions {
   readonly concurrency?: number;
   /** Per call to an agent (default 5 000 ms; activations get at least 30 s). */
   readonly agentTimeoutMs?: number;
+  /**
+   * For https:// agents with mutual TLS: the CA and this console's client certificate. open,
+   * connect and create load it from the data directory (`console agent-tls`) when not given.
+   */
+  readonly agentTls?: AgentTls;
+}
+
+/** Where the console keeps its records: SQLite in the data directory unless a PostgreSQL URL is given. */
+export interface ConsoleStoreOptions extends ConsoleOptions {
+  /** postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; the key file stays in the data directory. */
+  readonly databaseUrl?: string;
+}
+
+/** Machines an operation works on: names, addresses or numeric ids, or every machine. */
+export type MachineSelection = readonly string[] | 'all';
+
+/** How many machines were in each licence state at the end of one day (UTC), as last recorded. */
+export interface TimelineDay {
+  readonly day: string;
+  readonly counts: Record<LicenceState, number>;
+}
+
+/** One stored MAK's counters refreshed from the authority, or why not. */
+export interface MakCountResult {
+  readonly name: string;
+  readonly key: string;
+  readonly ok: boolean;
+  readonly code: string | null;
+  readonly message: string;
+  readonly limit: number | null;
+  readonly used: number | null;
+  readonly remaining: number | null;
 }
 
 /** One machine's outcome of a console operation. */
@@ -76,6 +112,8 @@ export interface MachineResult {
 export type Progress = (result: MachineResult, done: number, total: number) => void;
 
 export interface MachineSummary {
+  /** Stable numeric id: what `--machine ID` takes (names and addresses work too). */
+  readonly id: number;
   readonly name: string;
   readonly address: string;
   readonly addedAt: string;
@@ -84,7 +122,10 @@ export interface MachineSummary {
   readonly state: LicenceState | null;
   readonly method: AgentStatus['method'];
   readonly group: string | null;
+  readonly clientMachineId: string | null;
   readonly installedKey: string | null;
+  readonly installedKeyType: AgentStatus['installedKeyType'] | null;
+  readonly kmsHost: string | null;
   readonly expiresAt: string | null;
 }
 
@@ -105,6 +146,13 @@ export interface DiscoveryResult {
   /** Addresses where nothing answered in time. */
   readonly silent: number;
 }
+
+/** The agent TLS installed in the data directory (`console agent-tls`), unless given. */
+const withAgentTls = (dataDir: string, options: ConsoleOptions): ConsoleOptions => {
+  if (options.agentTls) return options;
+  const agentTls = loadAgentTls(dataDir);
+  return agentTls ? { ...options, agentTls } : options;
+};
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -178,6 +226,7 @@ export class VolumeConsole {
   readonly #concurrency: number;
   readonly #agentTimeoutMs: number | undefined;
   readonly #tokens = new Map<number, string>();
+  readonly #agentTls: AgentTls | undefined;
 
   private constructor(store: ConsoleStore, box: SecretBox, options: ConsoleOptions) {
     this.#store = store;
@@ -185,6 +234,7 @@ export class VolumeConsole {
     this.#clock = options.clock ?? systemClock;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#agentTimeoutMs = options.agentTimeoutMs;
+    this.#agentTls = options.agentTls;
   }
 
   /** Creates the data directory (0700), its key file (0600) and its database. */
@@ -197,7 +247,7 @@ export class VolumeConsole {
     }
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const box = createKeyFile(dataDir);
-    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, options);
+    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
   }
 
   static open(dataDir: string, options: ConsoleOptions = {}): VolumeConsole {
@@ -208,10 +258,50 @@ export class VolumeConsole {
         `${join(dataDir, DB_FILE)} is missing: restore it from the backup of the data directory`,
       );
     }
-    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, options);
+    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
   }
 
-  /** For another engine (PostgreSQL later): a store and the key that seals the secrets. */
+  /**
+   * Creates a console on either engine (PostgreSQL with `databaseUrl`), with its first admin
+   * for the web UI when given. The password is checked before anything is created.
+   */
+  static async create(
+    dataDir: string,
+    options: ConsoleStoreOptions & { admin?: { user: string; password: string } } = {},
+  ): Promise<VolumeConsole> {
+    if (options.admin) {
+      checkAdminName(options.admin.user);
+      checkAdminPassword(options.admin.password);
+    }
+    if (existsSync(join(dataDir, KEY_FILE))) {
+      throw new ConsoleError(
+        'CONSOLE_EXISTS',
+        `${dataDir} already holds a console (its key file would be lost); use another --data-dir`,
+      );
+    }
+    // The database first: an unreachable PostgreSQL leaves no key file behind.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const store = await openConsoleStore(dataDir, options.databaseUrl);
+    let box: SecretBox;
+    try {
+      box = createKeyFile(dataDir);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    const created = new VolumeConsole(store, box, withAgentTls(dataDir, options));
+    if (options.admin) await created.addAdmin(options.admin.user, options.admin.password);
+    return created;
+  }
+
+  /** Opens a console on either engine (the same `databaseUrl` it was created with). */
+  static async connect(dataDir: string, options: ConsoleStoreOptions = {}): Promise<VolumeConsole> {
+    if (options.databaseUrl === undefined) return VolumeConsole.open(dataDir, options);
+    const box = readKeyFile(dataDir);
+    return new VolumeConsole(await openConsoleStore(dataDir, options.databaseUrl), box, withAgentTls(dataDir, options));
+  }
+
+  /** For another engine: a store and the key that seals the secrets. */
   static withStore(store: ConsoleStore, box: SecretBox, options: ConsoleOptions = {}): VolumeConsole {
     return new VolumeConsole(store, box, options);
   }
@@ -258,7 +348,7 @@ export class VolumeConsole {
     return (await this.#store.listMachines()).map((m) => this.#summary(m, latest.get(m.id)));
   }
 
-  async removeMachines(refs: readonly string[]): Promise<string[]> {
+  async removeMachines(refs: MachineSelection): Promise<string[]> {
     const machines = await this.#resolve(refs);
     for (const m of machines) {
       await this.#store.removeMachine(m.id);
@@ -342,8 +432,9 @@ export class VolumeConsole {
   }
 
   /** Reads the status of the machines (all when none named); a history row per change. */
-  async refresh(refs: readonly string[] = [], onProgress?: Progress): Promise<MachineResult[]> {
-    const machines = refs.length ? await this.#resolve(refs) : await this.#store.listMachines();
+  /** Reads machines' status; no machines named (`[]`) means every machine, like 'all'. */
+  async refresh(refs: MachineSelection = 'all', onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs.length === 0 ? 'all' : refs);
     const results = await this.#forEach(machines, onProgress, async (machine, agent) => {
       const status = await agent.status();
       const changed = await this.#recordStatus(machine, status);
@@ -371,7 +462,7 @@ export class VolumeConsole {
    * Installs a key on machines: a stored key's name, or a key itself (then stored too, so the
    * MAK usage report sees it).
    */
-  async installKey(keyRef: string, refs: readonly string[], onProgress?: Progress): Promise<MachineResult[]> {
+  async installKey(keyRef: string, refs: MachineSelection, onProgress?: Progress): Promise<MachineResult[]> {
     const machines = await this.#resolve(refs);
     const key = await this.#resolveKey(keyRef);
     if (key.type === 'kms-host') {
@@ -393,7 +484,7 @@ export class VolumeConsole {
 
   /** Each machine activates itself (KMS host, directory, or its MAK online at `authority`). */
   async activate(
-    refs: readonly string[],
+    refs: MachineSelection,
     options: { authority?: string } = {},
     onProgress?: Progress,
   ): Promise<MachineResult[]> {
@@ -425,7 +516,7 @@ export class VolumeConsole {
    * authority; the console may reach it through an HTTP proxy with credentials.
    */
   async proxyActivate(
-    refs: readonly string[],
+    refs: MachineSelection,
     authority: AuthorityConnection,
     onProgress?: Progress,
   ): Promise<MachineResult[]> {
@@ -451,25 +542,18 @@ export class VolumeConsole {
     });
     const iids = [...new Set(collected.flatMap((c) => ('iid' in c ? [c.iid] : [])))];
     const answers = new Map<string, BulkResult>();
-    let bulkError: ConsoleError | null = null;
-    if (iids.length > 0) {
-      try {
-        for (const r of await bulkConfirm(authority, iids)) answers.set(r.installationId, r);
-      } catch (err) {
-        if (!(err instanceof ConsoleError)) throw err;
-        bulkError = err;
-      }
-    }
+    if (iids.length > 0) for (const r of await bulkConfirm(authority, iids)) answers.set(r.installationId, r);
     return mapLimit(collected, this.#concurrency, async (entry) => {
       if (!('iid' in entry)) return entry.result;
       const { machine, iid } = entry;
       const answer = answers.get(iid);
       if (!answer || !answer.ok) {
-        const code = bulkError?.code ?? (answer && !answer.ok ? answer.error.code : 'AUTHORITY_BAD_RESPONSE');
-        const message = bulkError
-          ? bulkError.message
-          : answer && !answer.ok
-            ? `the authority refused the installation ID: ${answer.error.code}: ${answer.error.message}`
+        const code = answer && !answer.ok ? answer.error.code : 'AUTHORITY_BAD_RESPONSE';
+        const message =
+          answer && !answer.ok
+            ? answer.callFailed
+              ? answer.error.message
+              : `the authority refused the installation ID: ${answer.error.code}: ${answer.error.message}`
             : 'the authority gave no result for this installation ID';
         await this.#log('proxy-activate', machine.name, false, code, origin);
         return report({
@@ -511,7 +595,7 @@ export class VolumeConsole {
    * Installs the stored confirmation ID for each machine's current installation ID, without
    * calling the authority: a re-imaged machine with the same key and hardware has the same IID.
    */
-  async reactivate(refs: readonly string[], onProgress?: Progress): Promise<MachineResult[]> {
+  async reactivate(refs: MachineSelection, onProgress?: Progress): Promise<MachineResult[]> {
     const machines = await this.#resolve(refs);
     return this.#forEach(machines, onProgress, async (machine, agent) => {
       const iid = await agent.installationId();
@@ -536,12 +620,127 @@ export class VolumeConsole {
     });
   }
 
+  /**
+   * Points machines at a KMS host (HOST[:PORT]), or with null back to DNS discovery; they use it
+   * at their next activation (`activate`).
+   */
+  async setKmsHost(refs: MachineSelection, address: string | null, onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    return this.#forEach(machines, onProgress, async (machine, agent) => {
+      const status = await agent.setKmsHost(address);
+      await this.#recordStatus(machine, status);
+      const what = address === null ? 'KMS host cleared (DNS discovery)' : `KMS host set to ${status.host ?? address}`;
+      await this.#log('set-kms-host', machine.name, true, null, what);
+      return this.#success(machine, status, what);
+    });
+  }
+
+  // ---- admins (web UI) ----------------------------------------------------------------
+
+  /** Adds a console user who may log in to the web UI (scrypt hash stored, never the password). */
+  async addAdmin(user: string, password: string): Promise<void> {
+    checkAdminName(user);
+    const passwordHash = await hashAdminPassword(password);
+    await this.#store.addAdmin({ name: user, passwordHash, createdAt: this.#clock.now() });
+    await this.#log('admin add', null, true, null, user);
+  }
+
+  /** Replaces an admin's password; ADMIN_NOT_FOUND when there is no such user. */
+  async setAdminPassword(user: string, password: string): Promise<void> {
+    const passwordHash = await hashAdminPassword(password);
+    if (!(await this.#store.setAdminPassword(user, passwordHash))) {
+      throw new ConsoleError('ADMIN_NOT_FOUND', `no console user "${user.slice(0, 64)}": \`volact console admin add\``);
+    }
+    await this.#log('admin password', null, true, null, user);
+  }
+
+  /** The user as stored when the password matches; null otherwise (same work either way). */
+  async authenticate(user: string, password: string): Promise<{ user: string } | null> {
+    const admin = user.length <= 64 ? await this.#store.findAdmin(user) : undefined;
+    const ok = await verifyAdminPassword(password, admin?.passwordHash);
+    return ok && admin ? { user: admin.name } : null;
+  }
+
+  async countAdmins(): Promise<number> {
+    return this.#store.countAdmins();
+  }
+
+  /**
+   * Machines per licence state at the end of each of the last `days` days (UTC), from the
+   * status history: each machine counts in the state of its latest row taken by then.
+   */
+  async stateTimeline(days: number): Promise<TimelineDay[]> {
+    const span = Math.max(1, Math.min(Math.trunc(days), 3660));
+    const DAY = 86_400_000;
+    const today = Math.floor(this.#clock.now() / DAY) * DAY;
+    const ends = Array.from({ length: span }, (_, i) => today - (span - 1 - i) * DAY + DAY);
+    const rows = await this.#store.snapshotsBefore(ends[ends.length - 1] as number);
+    const byMachine = new Map<number, SnapshotRecord[]>();
+    for (const r of rows) byMachine.set(r.machineId, [...(byMachine.get(r.machineId) ?? []), r]);
+    return ends.map((end) => {
+      const counts = Object.fromEntries(LICENCE_STATES.map((st) => [st, 0])) as Record<LicenceState, number>;
+      for (const history of byMachine.values()) {
+        let state: LicenceState | undefined;
+        for (const r of history) if (r.takenAt < end) state = r.state;
+        if (state !== undefined) counts[state]++;
+      }
+      return { day: new Date(end - DAY).toISOString().slice(0, 10), counts };
+    });
+  }
+
+  // ---- MAK counters ---------------------------------------------------------------------
+
+  /**
+   * Reads every stored MAK's limit / used / remaining from the authority's admin API and keeps
+   * them (the MAK usage report shows them, with the time read). One key's failure stays its own.
+   */
+  async refreshMakCounts(authority: AuthorityConnection & { adminToken: string }): Promise<MakCountResult[]> {
+    const origin = authorityOrigin(authority.url);
+    const keys = (await this.#store.listKeys()).filter((k) => k.type === 'mak');
+    const results = await mapLimit(keys, 4, async (key): Promise<MakCountResult> => {
+      const base = { name: key.name, key: key.last5 };
+      try {
+        const text = this.#box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
+        const shown = await showKey(authority, authority.adminToken, text);
+        const counters = {
+          limit: shown.limit ?? null,
+          used: shown.used ?? 0,
+          remaining: shown.remaining ?? null,
+          authority: origin,
+          countedAt: this.#clock.now(),
+        };
+        await this.#store.setKeyCounters(key.id, counters);
+        return {
+          ...base,
+          ok: true,
+          code: null,
+          message: `${counters.used} used of ${counters.limit ?? 'no limit'}`,
+          limit: counters.limit,
+          used: counters.used,
+          remaining: counters.remaining,
+        };
+      } catch (err) {
+        if (!(err instanceof ConsoleError)) throw err;
+        return { ...base, ok: false, code: err.code, message: err.message, limit: null, used: null, remaining: null };
+      }
+    });
+    const failed = results.filter((r) => !r.ok).length;
+    await this.#log(
+      'refresh-mak',
+      null,
+      failed === 0,
+      null,
+      `${origin}: ${results.length - failed} read, ${failed} failed`,
+    );
+    return results;
+  }
+
   // ---- reports --------------------------------------------------------------------------
 
   /**
    * One of the five reports, from the latest status of each machine (run `refresh` first).
-   * mak-usage asks the authority's admin API for each stored MAK's counters when `authority`
-   * is given; one key's failure is shown in its row.
+   * mak-usage shows each stored MAK's counters as last read; with `authority` it reads them
+   * again first (and keeps them); one key's failure is shown in its row.
    */
   async report(
     name: string,
@@ -550,7 +749,7 @@ export class VolumeConsole {
     if (!(REPORT_NAMES as readonly string[]).includes(name)) {
       throw new ConsoleError('REPORT_UNKNOWN', `no report "${name.slice(0, 100)}": choose ${REPORT_NAMES.join(', ')}`);
     }
-    const input: ReportInput = {
+    const input: { -readonly [K in keyof ReportInput]: ReportInput[K] } = {
       now: this.#clock.now(),
       machines: await this.#store.listMachines(),
       latest: await this.#store.latestSnapshots(),
@@ -566,29 +765,15 @@ export class VolumeConsole {
       case 'by-authority':
         return byAuthorityReport(input);
       case 'mak-usage': {
-        const authority = options.authority;
-        if (!authority) return makUsageReport(input, null);
-        authorityOrigin(authority.url);
-        const counters = new Map<number, MakCounters>();
-        await mapLimit(
-          input.keys.filter((k) => k.type === 'mak'),
-          4,
-          async (key) => {
-            try {
-              const text = this.#box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
-              const shown = await showKey(authority, authority.adminToken, text);
-              counters.set(key.id, {
-                limit: shown.limit ?? null,
-                used: shown.used ?? null,
-                remaining: shown.remaining ?? null,
-              });
-            } catch (err) {
-              if (!(err instanceof ConsoleError)) throw err;
-              counters.set(key.id, { error: `${err.code}: ${err.message}` });
-            }
-          },
-        );
-        return makUsageReport(input, counters);
+        // With the authority: read the counters now (kept); without: the ones last read.
+        const errors = new Map<string, string>();
+        if (options.authority) {
+          for (const r of await this.refreshMakCounts(options.authority)) {
+            if (!r.ok) errors.set(r.name, `${r.code}: ${r.message}`);
+          }
+          input.keys = await this.#store.listKeys();
+        }
+        return makUsageReport(input, errors);
       }
     }
   }
@@ -667,6 +852,7 @@ export class VolumeConsole {
     }
     return new AgentClient(machine.address, token, {
       ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
+      ...(this.#agentTls ? { tls: this.#agentTls } : {}),
     });
   }
 
@@ -692,10 +878,10 @@ export class VolumeConsole {
   }
 
   #checkName(name: string, what: 'machine' | 'key'): void {
-    if (!NAME_RE.test(name) || KEY_SHAPE.test(name)) {
+    if (!NAME_RE.test(name) || KEY_SHAPE.test(name) || /^\d+$/.test(name)) {
       throw new ConsoleError(
         what === 'machine' ? 'ADDRESS_INVALID' : 'KEY_INVALID',
-        `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (and not look like a product key)`,
+        `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (not all digits: ids are; and not like a product key)`,
       );
     }
   }
@@ -741,11 +927,13 @@ export class VolumeConsole {
     return known ?? this.#storeKey(key);
   }
 
-  async #resolve(refs: readonly string[]): Promise<MachineRecord[]> {
+  async #resolve(refs: MachineSelection): Promise<MachineRecord[]> {
+    if (refs === 'all') return this.#store.listMachines();
     const out = new Map<number, MachineRecord>();
     const missing: string[] = [];
     for (const ref of refs) {
-      let machine = await this.#store.findMachine(ref);
+      let machine = /^\d{1,15}$/.test(ref) ? await this.#store.getMachine(Number(ref)) : undefined;
+      machine ??= await this.#store.findMachine(ref);
       if (!machine) {
         try {
           machine = await this.#store.findMachine(parseMachineAddress(ref));
@@ -759,7 +947,7 @@ export class VolumeConsole {
     if (missing.length) {
       throw new ConsoleError(
         'MACHINE_NOT_FOUND',
-        `not in the console: ${missing.map((m) => m.slice(0, 100)).join(', ')}; \`volact console machine list\` (or machine add)`,
+        `not in the console: ${missing.map((m) => m.slice(0, 100)).join(', ')}; \`volact console machines\` lists ids and names`,
       );
     }
     return [...out.values()];
@@ -767,6 +955,7 @@ export class VolumeConsole {
 
   #summary(m: MachineRecord, s: SnapshotRecord | undefined): MachineSummary {
     return {
+      id: m.id,
       name: m.name,
       address: m.address,
       addedAt: iso(m.addedAt) as string,
@@ -779,7 +968,10 @@ export class VolumeConsole {
       state: s?.state ?? null,
       method: s?.method ?? null,
       group: s?.group ?? null,
+      clientMachineId: s?.clientMachineId ?? null,
       installedKey: s?.installedKey ?? null,
+      installedKeyType: s?.installedKeyType ?? null,
+      kmsHost: s?.kmsHost ?? null,
       expiresAt: s?.expiresAt ?? null,
     };
   }

@@ -39,6 +39,12 @@ export const consoleErrors = {
   IMPORT_TOO_LARGE: 'the export file, or one of its lists, is larger than an import accepts',
   PASSPHRASE_REQUIRED: 'secrets in an export need a --passphrase-file of at least 12 characters',
   PASSPHRASE_WRONG: "the passphrase does not open the export's secrets (or the file was altered); nothing was imported",
+  ADMIN_EXISTS: 'a console user with that name already exists',
+  ADMIN_NOT_FOUND: 'no console user with that name; `volact console admin add`',
+  ADMIN_NAME_INVALID: "an admin name is not 1-64 letters, digits, '.', '_', '@' or '-'",
+  ADMIN_PASSWORD_INVALID: 'an admin password is shorter than 12 characters or longer than 1 024',
+  DATABASE_URL_INVALID: 'the --db URL is not postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE',
+  DATABASE_UNREACHABLE: 'the console database (PostgreSQL) did not accept a connection',
 } as const;
 
 export type ConsoleErrorCode = keyof typeof consoleErrors;

@@ -103,6 +103,17 @@ const exportSchema = z.strictObject({
         fingerprint,
         addedAt: time,
         secret: sealedSecret.optional(),
+        /** A MAK's counters as last read from the authority (absent in files of earlier consoles). */
+        counters: z
+          .strictObject({
+            limit: z.number().int().nonnegative().nullable(),
+            used: z.number().int().nonnegative(),
+            remaining: z.number().int().nonnegative().nullable(),
+            authority: z.string().min(1).max(300),
+            countedAt: time,
+          })
+          .nullable()
+          .optional(),
       }),
     )
     .max(LIMITS.keys),
@@ -255,6 +266,7 @@ export async function buildExport(
         type: k.type as (typeof keyTypes)[number],
         last5: k.last5,
         fingerprint: k.fingerprint,
+        counters: k.counters && { ...k.counters, countedAt: iso(k.counters.countedAt) },
       };
       if (!sealer) return { ...entry, addedAt: iso(k.addedAt) };
       const text = unseal(k.sealed, `key:${k.fingerprint}`, `stored key "${k.name}"`);
@@ -470,7 +482,13 @@ export function prepareImport(data: ConsoleExport, box: SecretBox, passphrase?: 
       status: s.status,
     })),
     keys: data.keys.map((k, i) => {
-      const base = { name: k.name, type: k.type, last5: k.last5, addedAt: ms(k.addedAt) };
+      const base = {
+        name: k.name,
+        type: k.type,
+        last5: k.last5,
+        addedAt: ms(k.addedAt),
+        counters: k.counters ? { ...k.counters, countedAt: ms(k.counters.countedAt) } : null,
+      };
       if (k.secret === undefined) return { ...base, fingerprint: k.fingerprint, sealed: null };
       const text = open(k.secret, keyAad(k.fingerprint), `keys[${i}].secret`);
       try {

@@ -24,11 +24,6 @@ export interface ReportInput {
   readonly keys: readonly StoredKeyRecord[];
 }
 
-/** Counters of a stored MAK from the authority (mak-usage with --authority). */
-export type MakCounters =
-  | { readonly limit: number | null; readonly used: number | null; readonly remaining: number | null }
-  | { readonly error: string };
-
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const byName = (a: { machine: CsvValue }, b: { machine: CsvValue }) =>
   String(a.machine).localeCompare(String(b.machine));
@@ -113,10 +108,11 @@ export function duplicateCmidReport(input: ReportInput): Report {
 }
 
 /**
- * Per stored MAK: the authority's counters (when asked) and the machines whose latest status
- * shows that MAK installed (matched on its last five characters).
+ * Per stored MAK: the authority's counters as last read (`refresh-mak`, or the report with
+ * --authority; `countedAt` says when) and the machines whose latest status shows that MAK
+ * installed (matched on its last five characters).
  */
-export function makUsageReport(input: ReportInput, counters: ReadonlyMap<number, MakCounters> | null): Report {
+export function makUsageReport(input: ReportInput, authorityErrors: ReadonlyMap<string, string>): Report {
   const entries = withStatus(input);
   const rows = input.keys
     .filter((k) => k.type === 'mak')
@@ -128,25 +124,36 @@ export function makUsageReport(input: ReportInput, counters: ReadonlyMap<number,
           licensed: e.snapshot.state === 'licensed' && e.snapshot.method === 'mak',
         }))
         .sort((a, b) => a.name.localeCompare(b.name));
-      const c = counters?.get(key.id);
-      const numbers = c && !('error' in c) ? c : null;
+      const c = key.counters;
       return {
         name: key.name,
         key: key.last5,
-        limit: numbers?.limit ?? null,
-        used: numbers?.used ?? null,
-        remaining: numbers?.remaining ?? null,
+        limit: c?.limit ?? null,
+        used: c?.used ?? null,
+        remaining: c?.remaining ?? null,
+        countedAt: iso(c?.countedAt ?? null),
         installedOn: using.length,
         activatedOn: using.filter((u) => u.licensed).length,
         machines: using.map((u) => u.name),
-        authorityError: c && 'error' in c ? c.error : null,
+        authorityError: authorityErrors.get(key.name) ?? null,
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
   return {
     report: 'mak-usage',
     generatedAt: iso(input.now) as string,
-    columns: ['name', 'key', 'limit', 'used', 'remaining', 'installedOn', 'activatedOn', 'machines', 'authorityError'],
+    columns: [
+      'name',
+      'key',
+      'limit',
+      'used',
+      'remaining',
+      'countedAt',
+      'installedOn',
+      'activatedOn',
+      'machines',
+      'authorityError',
+    ],
     rows,
   };
 }

@@ -51,6 +51,27 @@ export interface StoredKeyRecord {
   readonly fingerprint: string;
   readonly sealed: string;
   readonly addedAt: number;
+  /** A MAK's counters as the authority last gave them (`console refresh-mak`); null before. */
+  readonly counters: MakCountersRecord | null;
+}
+
+/** A MAK's activation counters read from the authority's admin API, kept with the time read. */
+export interface MakCountersRecord {
+  readonly limit: number | null;
+  readonly used: number;
+  readonly remaining: number | null;
+  /** The authority's origin (no credentials, no path). */
+  readonly authority: string;
+  readonly countedAt: number;
+}
+
+/** A console user who may log in to the web UI (`console init --admin-password-file`). */
+export interface AdminRecord {
+  /** Unique case-insensitively. */
+  readonly name: string;
+  /** scrypt$N$r$p$salt$hash (see admins.ts): never the password. */
+  readonly passwordHash: string;
+  readonly createdAt: number;
 }
 
 export interface ConfirmationRecord {
@@ -109,6 +130,8 @@ export interface ImportData {
     readonly type: KeyType;
     readonly last5: string;
     readonly addedAt: number;
+    /** Kept when newer (countedAt) than this console's, or when it has none. */
+    readonly counters: MakCountersRecord | null;
     /** This console's fingerprint when `sealed` is given; else the exporting console's. */
     readonly fingerprint: string;
     /** Sealed under this console's key; null when the file had no secret for it. */
@@ -135,8 +158,9 @@ export interface ImportCounts {
 }
 
 /**
- * The console's persistence. Async by contract, so a PostgreSQL engine can implement it later
- * (SQLite is the one engine today). Names are unique case-insensitively; addresses exactly.
+ * The console's persistence, with two engines run by one contract test (store.contract.test.ts):
+ * SQLite (sqlite-store.ts) and PostgreSQL (postgres-store.ts); `openConsoleStore` picks one.
+ * Names are unique ignoring the case of ASCII letters; addresses exactly.
  */
 export interface ConsoleStore {
   /** Finds a token by fingerprint, or adds it; returns its id. */
@@ -164,9 +188,15 @@ export interface ConsoleStore {
   /** The latest snapshot of every machine that has one, by machine id. */
   latestSnapshots(): Promise<Map<number, SnapshotRecord>>;
   history(machineId: number): Promise<SnapshotRecord[]>;
+  /** Every machine's history rows taken before `before` (ms), ordered by machine then row (for timelines). */
+  snapshotsBefore(before: number): Promise<SnapshotRecord[]>;
+  /** Finds a machine by its numeric id. */
+  getMachine(id: number): Promise<MachineRecord | undefined>;
 
-  /** Throws KEY_EXISTS when the fingerprint or name is taken. */
-  addKey(key: Omit<StoredKeyRecord, 'id'>): Promise<StoredKeyRecord>;
+  /** Throws KEY_EXISTS when the fingerprint or name is taken. `counters` is ignored (null for a new key). */
+  addKey(key: Omit<StoredKeyRecord, 'id' | 'counters'>): Promise<StoredKeyRecord>;
+  /** Replaces a stored key's MAK counters. */
+  setKeyCounters(keyId: number, counters: MakCountersRecord): Promise<void>;
   listKeys(): Promise<StoredKeyRecord[]>;
   findKeyByName(name: string): Promise<StoredKeyRecord | undefined>;
   findKeyByFingerprint(fingerprint: string): Promise<StoredKeyRecord | undefined>;
@@ -176,6 +206,14 @@ export interface ConsoleStore {
   /** The machine's own record for the IID, else any machine's (the IID alone decides the CID). */
   findConfirmation(machineId: number, installationId: string): Promise<ConfirmationRecord | undefined>;
   listConfirmations(): Promise<ConfirmationRecord[]>;
+
+  /** Throws ADMIN_EXISTS when the name is taken (case-insensitively). */
+  addAdmin(admin: AdminRecord): Promise<void>;
+  /** By name, case-insensitively. */
+  findAdmin(name: string): Promise<AdminRecord | undefined>;
+  /** Returns false when there is no such admin. */
+  setAdminPassword(name: string, passwordHash: string): Promise<boolean>;
+  countAdmins(): Promise<number>;
 
   logOperation(entry: NewOperation): Promise<void>;
   /** Newest first (by time, then by row). */

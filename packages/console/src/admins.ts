@@ -1,0 +1,67 @@
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { ConsoleError } from './errors.js';
+
+/** scrypt at N=2^15, r=8 (32 MiB, ~60 ms here): slow enough to make a stolen database costly to guess. */
+const PARAMS = { N: 1 << 15, r: 8, p: 1 } as const;
+const SALT_BYTES = 16;
+const HASH_BYTES = 32;
+const MAXMEM = 64 * 1024 * 1024;
+
+export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+const MAX_ADMIN_PASSWORD_LENGTH = 1024;
+const ADMIN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFC'), salt, HASH_BYTES, { ...params, maxmem: MAXMEM }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+export function checkAdminName(name: string): string {
+  if (!ADMIN_NAME_RE.test(name)) {
+    throw new ConsoleError(
+      'ADMIN_NAME_INVALID',
+      `admin name "${name.slice(0, 70)}" is not 1-64 letters, digits, '.', '_', '@' or '-' (starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+export function checkAdminPassword(password: string): string {
+  if (password.length < MIN_ADMIN_PASSWORD_LENGTH || password.length > MAX_ADMIN_PASSWORD_LENGTH) {
+    throw new ConsoleError(
+      'ADMIN_PASSWORD_INVALID',
+      `an admin password needs ${MIN_ADMIN_PASSWORD_LENGTH} to ${MAX_ADMIN_PASSWORD_LENGTH} characters (this one has ${password.length})`,
+    );
+  }
+  return password;
+}
+
+/** `scrypt$N$r$p$salt$hash` (base64): the parameters travel with the hash so they can be raised later. */
+export async function hashAdminPassword(password: string): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const hash = await derive(checkAdminPassword(password), salt, PARAMS);
+  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64'), hash.toString('base64')].join('$');
+}
+
+const DUMMY_SALT = randomBytes(SALT_BYTES);
+
+/**
+ * Whether `password` matches `stored`. With no stored hash (unknown user) the same work is
+ * done against a dummy, so the answer's timing does not say whether the user exists.
+ */
+export async function verifyAdminPassword(password: string, stored: string | undefined): Promise<boolean> {
+  const parts = stored?.split('$');
+  const valid =
+    parts?.length === 6 &&
+    parts[0] === 'scrypt' &&
+    [parts[1], parts[2], parts[3]].every((n) => /^\d{1,7}$/.test(n ?? '')) &&
+    Number(parts[2]) * Number(parts[1]) * 128 <= MAXMEM;
+  const params = valid ? { N: Number(parts[1]), r: Number(parts[2]), p: Number(parts[3]) } : PARAMS;
+  const salt = valid ? Buffer.from(parts[4] as string, 'base64') : DUMMY_SALT;
+  const expected = valid ? Buffer.from(parts[5] as string, 'base64') : Buffer.alloc(HASH_BYTES);
+  const candidate = await derive(password.slice(0, MAX_ADMIN_PASSWORD_LENGTH), salt, params);
+  return valid && candidate.length === expected.length && timingSafeEqual(candidate, expected);
+}

@@ -1,0 +1,228 @@
+/**
+ * What the console's two store engines (SQLite, PostgreSQL) share: the tables' row shapes and
+ * their mapping to records, the columns written for a status snapshot and for a key's MAK
+ * counters, and the errors a taken name gives. Both engines have the same tables and columns.
+ */
+import type { KeyType, LicenceState } from '@volact/core';
+import type { AgentStatus } from './agent-status.js';
+import { ConsoleError } from './errors.js';
+import type {
+  AdminRecord,
+  ConfirmationRecord,
+  MachineRecord,
+  MakCountersRecord,
+  OperationRecord,
+  SnapshotRecord,
+  StoredKeyRecord,
+  TokenRecord,
+} from './store.js';
+
+export interface TokenRow {
+  id: number;
+  fingerprint: string;
+  sealed: string;
+  created_at: number;
+}
+export interface MachineRow {
+  id: number;
+  name: string;
+  address: string;
+  token_id: number;
+  added_at: number;
+  last_seen_at: number | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  last_error_at: number | null;
+}
+export interface SnapshotRow {
+  id: number;
+  machine_id: number;
+  taken_at: number;
+  digest: string;
+  state: string;
+  method: string | null;
+  product_group: string;
+  client_machine_id: string;
+  installed_key: string | null;
+  installed_key_type: string | null;
+  installation_id: string | null;
+  kms_host: string | null;
+  expires_at: string | null;
+  status_json: string;
+}
+export interface KeyRow {
+  id: number;
+  name: string;
+  type: string;
+  last5: string;
+  fingerprint: string;
+  sealed: string;
+  added_at: number;
+  mak_limit: number | null;
+  mak_used: number | null;
+  mak_remaining: number | null;
+  mak_authority: string | null;
+  /** Null while the key was never counted (then every mak_ column is null too). */
+  counted_at: number | null;
+}
+export interface ConfirmationRow {
+  machine_id: number;
+  installation_id: string;
+  confirmation_id: string;
+  authority: string | null;
+  obtained_at: number;
+}
+export interface OperationRow {
+  id: number;
+  at: number;
+  operation: string;
+  machine: string | null;
+  /** SQLite: 0 or 1; PostgreSQL: a boolean. */
+  ok: number | boolean;
+  code: string | null;
+  detail: string | null;
+}
+export interface AdminRow {
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export const toToken = (r: TokenRow): TokenRecord => ({
+  id: r.id,
+  fingerprint: r.fingerprint,
+  sealed: r.sealed,
+  createdAt: r.created_at,
+});
+export const toMachine = (r: MachineRow): MachineRecord => ({
+  id: r.id,
+  name: r.name,
+  address: r.address,
+  tokenId: r.token_id,
+  addedAt: r.added_at,
+  lastSeenAt: r.last_seen_at,
+  lastError:
+    r.last_error_code === null
+      ? null
+      : { code: r.last_error_code, message: r.last_error_message ?? '', at: r.last_error_at ?? 0 },
+});
+export const toSnapshot = (r: SnapshotRow): SnapshotRecord => ({
+  id: r.id,
+  machineId: r.machine_id,
+  takenAt: r.taken_at,
+  state: r.state as LicenceState,
+  method: r.method as AgentStatus['method'],
+  group: r.product_group,
+  clientMachineId: r.client_machine_id,
+  installedKey: r.installed_key,
+  installedKeyType: r.installed_key_type as AgentStatus['installedKeyType'],
+  installationId: r.installation_id,
+  kmsHost: r.kms_host,
+  expiresAt: r.expires_at,
+  status: JSON.parse(r.status_json) as AgentStatus,
+});
+export const toKey = (r: KeyRow): StoredKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  type: r.type as KeyType,
+  last5: r.last5,
+  fingerprint: r.fingerprint,
+  sealed: r.sealed,
+  addedAt: r.added_at,
+  counters:
+    r.counted_at === null
+      ? null
+      : {
+          limit: r.mak_limit,
+          used: r.mak_used ?? 0,
+          remaining: r.mak_remaining,
+          authority: r.mak_authority ?? '',
+          countedAt: r.counted_at,
+        },
+});
+export const toConfirmation = (r: ConfirmationRow): ConfirmationRecord => ({
+  machineId: r.machine_id,
+  installationId: r.installation_id,
+  confirmationId: r.confirmation_id,
+  authority: r.authority,
+  obtainedAt: r.obtained_at,
+});
+export const toOperation = (r: OperationRow): OperationRecord => ({
+  id: r.id,
+  at: r.at,
+  operation: r.operation,
+  machine: r.machine,
+  ok: r.ok === true || r.ok === 1,
+  code: r.code,
+  detail: r.detail,
+});
+export const toAdmin = (r: AdminRow): AdminRecord => ({
+  name: r.name,
+  passwordHash: r.password_hash,
+  createdAt: r.created_at,
+});
+
+/** The columns of one status snapshot row, in the order `snapshotValues` gives them. */
+export const SNAPSHOT_COLUMNS = [
+  'machine_id',
+  'taken_at',
+  'digest',
+  'state',
+  'method',
+  'product_group',
+  'client_machine_id',
+  'installed_key',
+  'installed_key_type',
+  'installation_id',
+  'kms_host',
+  'expires_at',
+  'status_json',
+] as const;
+
+/** One status snapshot row: the status's fields for queries, and the whole status as JSON. */
+export const snapshotValues = (
+  machineId: number,
+  takenAt: number,
+  digest: string,
+  status: AgentStatus,
+  json?: string,
+): (string | number | null)[] => [
+  machineId,
+  takenAt,
+  digest,
+  status.state,
+  status.method,
+  status.group,
+  status.clientMachineId,
+  status.installedKey,
+  status.installedKeyType,
+  status.installationId,
+  status.host,
+  status.expiresAt,
+  json ?? JSON.stringify(status),
+];
+
+/** A key's MAK counter columns, in the order `counterValues` gives them. */
+export const COUNTER_COLUMNS = ['mak_limit', 'mak_used', 'mak_remaining', 'mak_authority', 'counted_at'] as const;
+
+/** All null when the key was never counted. */
+export const counterValues = (c: MakCountersRecord | null): (string | number | null)[] =>
+  c === null ? [null, null, null, null, null] : [c.limit, c.used, c.remaining, c.authority, c.countedAt];
+
+export const machineExists = (name: string, address: string) =>
+  new ConsoleError(
+    'MACHINE_EXISTS',
+    `a machine named "${name}" or at ${address} is already in the console; \`volact console machine list\``,
+  );
+
+/** `same` is the stored key with that fingerprint, if any (else the name was taken). */
+export const keyExists = (key: { name: string; last5: string }, same: StoredKeyRecord | undefined) =>
+  new ConsoleError(
+    'KEY_EXISTS',
+    same
+      ? `key ${key.last5} is already stored as "${same.name}"`
+      : `a key named "${key.name}" is already stored; choose another --name`,
+  );
+
+export const adminExists = (name: string) =>
+  new ConsoleError('ADMIN_EXISTS', `a console user named "${name}" already exists (names ignore case)`);
