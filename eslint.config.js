@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js', 'vitest.config.ts'] },
+  {
+    ignores: [
+      '**/dist/**',
+      'packages/console/web-dist/**',
+      '**/node_modules/**',
+      'coverage/**',
+      'bin/**',
+      'eslint.config.js',
+      'vitest.config.ts',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
 

@@ -9,8 +9,9 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 
 # Debian packages of the servers the tests start on loopback (in temporary folders, on free
 # ports): PostgreSQL for the authority's scaled store, BIND 9 for DNS publication and
-# discovery, OpenLDAP for directory-based activation; openssl makes the TLS test certificates.
-SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl)
+# discovery, OpenLDAP for directory-based activation; openssl makes the TLS test certificates;
+# Chromium runs the console's web UI tests (driven by playwright-core, never its own browser).
+SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl chromium)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -26,6 +27,7 @@ fi
 
 echo "== build and type-check"
 npx tsc -b
+npx tsc -p packages/console/web
 echo "== lint"
 npx eslint .
 npx prettier --check . >/dev/null || { echo "formatting differs: run npm run format"; exit 1; }

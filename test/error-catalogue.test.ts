@@ -5,7 +5,7 @@ import { authorityErrors } from '@volact/authority';
 import { kmsHostErrors } from '@volact/kms-host';
 import { clientErrors } from '@volact/client';
 import { directoryErrors } from '@volact/directory';
-import { consoleErrors } from '@volact/console';
+import { consoleErrors, webErrors } from '@volact/console';
 
 /** docs/errors.md and the error catalogues in the code must list the same codes (fastify's habit). */
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -26,6 +26,7 @@ const catalogues: [string, string[]][] = [
   ['client', Object.keys(clientErrors)],
   ['directory', Object.keys(directoryErrors)],
   ['console', Object.keys(consoleErrors)],
+  ['console web', Object.keys(webErrors)],
 ];
 
 describe('docs/errors.md', () => {

@@ -5,6 +5,8 @@ import { registerClient } from './commands/client.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDirectory } from './commands/directory.js';
 import { registerConsole } from './commands/console.js';
+import { registerConsoleServe } from './commands/console-serve.js';
+import { registerConsoleAgentTls } from './commands/console-tls.js';
 import { run } from './runtime.js';
 
 export function buildProgram(): Command {
@@ -17,7 +19,9 @@ export function buildProgram(): Command {
   registerHost(program, run);
   registerClient(program, run);
   registerDirectory(program, run);
-  registerConsole(program, run);
+  const consoleCommand = registerConsole(program, run);
+  registerConsoleServe(consoleCommand, run);
+  registerConsoleAgentTls(consoleCommand, run);
   registerDemo(program, run);
   return program;
 }

@@ -1,10 +1,15 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
+  type FastifyHttpOptions,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import type { Server } from 'node:http';
 import { z } from 'zod';
 import { agentProbeProof, secretsEqual, sha256, type Clock } from '@volact/core';
 import { readAgentSettings } from './agent-settings.js';
@@ -57,6 +62,7 @@ export const agentHttpStatus: Readonly<Record<ClientErrorCode, number>> = {
   DIRECTORY_OBJECT_DOMAIN_MISMATCH: 409,
   DIRECTORY_OBJECT_GROUP_MISMATCH: 502,
   LICENCE_TAMPERED: 409,
+  AGENT_TLS_INVALID: 500,
   UNAUTHORIZED: 401,
   REQUEST_INVALID: 400,
   NOT_FOUND: 404,
@@ -115,11 +121,113 @@ function parseJson(text: string): unknown {
 /** The path of a URL, without its query (which is never logged or echoed), bounded. */
 const pathOf = (url: string) => (url.split('?')[0] ?? '').slice(0, 200);
 
+/**
+ * The agent's TLS material, PEM. With `clientCa` the agent asks every console for a client
+ * certificate and drops a connection without one signed by that CA (mutual TLS).
+ */
+export interface AgentTlsOptions {
+  /** The agent's certificate (its chain may follow), for the address consoles call. */
+  readonly cert: string | Buffer;
+  /** The private key of `cert` (unencrypted PEM). */
+  readonly key: string | Buffer;
+  /** The CA certificate(s) a console's client certificate must chain to: mTLS. */
+  readonly clientCa?: string | Buffer;
+}
+
+/** What the agent's certificate says, for its start line (and a warning when expired). */
+export interface AgentTlsSummary {
+  readonly subject: string;
+  readonly fingerprint: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+}
+
+/** A verified client certificate (mTLS): what the log and the probe show of a console. */
+export interface AgentClientIdentity {
+  /** The subject's common name (CN), bounded; '' when it has none. */
+  readonly subject: string;
+  /** SHA-256 fingerprint, `AB:CD:…` as openssl prints it. */
+  readonly fingerprint: string;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/**
+ * Checks the agent's TLS material before it serves: each PEM parses, and the key is the
+ * certificate's. `names` label the parts in messages (the CLI passes its flags and files).
+ * Throws AGENT_TLS_INVALID naming the part.
+ */
+export function checkAgentTls(
+  tls: AgentTlsOptions,
+  names: { cert: string; key: string; clientCa: string } = {
+    cert: 'tls.cert',
+    key: 'tls.key',
+    clientCa: 'tls.clientCa',
+  },
+): AgentTlsSummary {
+  const invalid = (message: string) => new ClientError('AGENT_TLS_INVALID', message);
+  const reason = (err: unknown) => ((err as Error).message || 'unreadable').slice(0, 200);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.cert);
+  } catch (err) {
+    throw invalid(`${names.cert} is not a PEM certificate (${reason(err)})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch (err) {
+    throw invalid(
+      `${names.key} is not an unencrypted PEM private key (${reason(err)}); an encrypted key can be decrypted with \`openssl pkey -in KEY -out KEY.plain\``,
+    );
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    throw invalid(`${names.key} is not the key of ${names.cert} (the key does not match the certificate)`);
+  }
+  if (tls.clientCa !== undefined) {
+    const blocks = tls.clientCa.toString().match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) throw invalid(`${names.clientCa} holds no PEM certificate`);
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block);
+      } catch (err) {
+        throw invalid(`${names.clientCa} holds a certificate that does not parse (${reason(err)})`);
+      }
+    }
+  }
+  return {
+    subject: certificate.subject,
+    fingerprint: certificate.fingerprint256,
+    validFrom: new Date(certificate.validFrom).toISOString(),
+    validTo: new Date(certificate.validTo).toISOString(),
+  };
+}
+
+/** The verified client certificate of a TLS connection, or null (plain HTTP, none, or not verified). */
+function clientIdentityOf(socket: Socket | undefined): AgentClientIdentity | null {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return null;
+  return identityOf(socket.getPeerCertificate());
+}
+
+function identityOf(
+  cert: { subject?: { CN?: string | string[] }; fingerprint256?: string } | null,
+): AgentClientIdentity | null {
+  if (!cert?.fingerprint256) return null;
+  const cn = cert.subject?.CN;
+  return { subject: (Array.isArray(cn) ? cn.join(',') : (cn ?? '')).slice(0, 200), fingerprint: cert.fingerprint256 };
+}
+
 export interface AgentServerOptions {
   /** The installation's state directory (shared with `volact client …` commands). */
   readonly stateDir: string;
-  /** The bearer token every call must carry (at least 16 characters). Never logged. */
-  readonly adminToken: string;
+  /**
+   * The bearer token every call must carry (at least 16 characters). Never logged. Optional
+   * only with `tls.clientCa`: the verified client certificate then authenticates the console;
+   * with both, a call needs both.
+   */
+  readonly adminToken?: string;
+  /** Serve HTTPS with this certificate; with `clientCa`, mutual TLS. Checked by checkAgentTls. */
+  readonly tls?: AgentTlsOptions;
   /** A pino logger (e.g. `createLogger` of the CLI); without it nothing is logged. */
   readonly logger?: FastifyBaseLogger;
   /** How long an activation waits for the KMS host or authority (default 5 000 ms). */
@@ -129,57 +237,130 @@ export interface AgentServerOptions {
 
 /**
  * The agent management endpoint: a console manages this installation over HTTP JSON, under
- * /v1, with a bearer token. Every request reopens the licence store, so what a `volact client`
- * command did meanwhile is seen. Errors are `{error: {code, message}}` with the status of
- * `agentHttpStatus`. Bodies and the Authorization header are never logged.
+ * /v1, with a bearer token, a verified client certificate (mTLS), or both. Every request
+ * reopens the licence store, so what a `volact client` command did meanwhile is seen. Errors
+ * are `{error: {code, message}}` with the status of `agentHttpStatus`. Bodies and the
+ * Authorization header are never logged.
+ *
+ * With `tls` the instance serves HTTPS (`app.server` is then an https.Server).
  */
 export function createAgentServer(options: AgentServerOptions): FastifyInstance {
-  if (typeof options.adminToken !== 'string' || options.adminToken.length < MIN_AGENT_TOKEN_LENGTH) {
+  const { adminToken, tls, stateDir } = options;
+  const mtls = tls?.clientCa !== undefined;
+  if (adminToken === undefined) {
+    if (!mtls) {
+      throw new RangeError(
+        "the agent needs an admin token (a console's bearer token), or mutual TLS (tls.clientCa) to authenticate a console",
+      );
+    }
+  } else if (typeof adminToken !== 'string' || adminToken.length < MIN_AGENT_TOKEN_LENGTH) {
     throw new RangeError(`the agent's admin token must have at least ${MIN_AGENT_TOKEN_LENGTH} characters`);
   }
-  const tokenHash = sha256(Buffer.from(options.adminToken));
-  const { stateDir } = options;
+  if (tls) checkAgentTls(tls);
+  const tokenHash = adminToken === undefined ? null : sha256(Buffer.from(adminToken));
   const authorized = (authorization: string | undefined) => {
     const given = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
     // Hashed first, so the comparison takes the same time whatever the lengths.
     return {
-      ok: given !== undefined && secretsEqual(sha256(Buffer.from(given)), tokenHash),
+      ok: tokenHash === null || (given !== undefined && secretsEqual(sha256(Buffer.from(given)), tokenHash)),
       given: given !== undefined,
     };
   };
-  const refuse = (request: FastifyRequest, hadToken: boolean) => {
+  const refuse = (request: FastifyRequest, reason: string, client: AgentClientIdentity | null) => {
     request.log.warn(
       {
         from: request.ip,
         method: request.method,
         path: pathOf(request.url),
-        reason: hadToken ? 'wrong token' : 'no bearer token',
+        reason,
+        ...(mtls ? { client } : {}),
       },
       'unauthorized request refused',
     );
     return new ClientError(
       'UNAUTHORIZED',
-      'agent calls need `Authorization: Bearer <token>` with the token of --admin-token-file',
+      tokenHash === null
+        ? 'agent calls need a client certificate signed by the CA of --client-ca (mutual TLS)'
+        : `agent calls need \`Authorization: Bearer <token>\` with the token of --admin-token-file${mtls ? ', over TLS with a client certificate signed by the CA of --client-ca' : ''}`,
     );
+  };
+  /**
+   * The ordered checks of a call: (1) with mTLS, a verified client certificate (the connection
+   * listener below already dropped every other connection: this is the second line); (2) with
+   * a token, the bearer token. `refusal` is null when the call may go on; `client` is the
+   * verified client certificate (null without mTLS).
+   */
+  const authenticate = (request: FastifyRequest, tokenNeeded: boolean) => {
+    const client = mtls ? clientIdentityOf(request.raw.socket) : null;
+    if (mtls && client === null) return { refusal: refuse(request, 'no verified client certificate', null), client };
+    if (tokenNeeded) {
+      const auth = authorized(request.headers.authorization);
+      if (!auth.ok) return { refusal: refuse(request, auth.given ? 'wrong token' : 'no bearer token', client), client };
+    }
+    return { refusal: null, client };
   };
   const sendError = (reply: FastifyReply, err: ClientError) =>
     reply.status(agentHttpStatus[err.code]).send({ error: { code: err.code, message: err.message } });
 
-  const app = Fastify({
+  const settings: FastifyHttpOptions<Server> = {
     ...(options.logger ? { loggerInstance: options.logger } : {}),
     bodyLimit: BODY_LIMIT,
-    // Errors found before routing (a bad %-escape in the URL): the token is still checked first.
+    // Errors found before routing (a bad %-escape in the URL): the caller is still checked first.
     frameworkErrors: (err, request, reply) => {
-      const auth = authorized(request.headers.authorization);
-      if (!auth.ok) {
-        void sendError(reply, refuse(request, auth.given));
+      const { refusal } = authenticate(request, true);
+      if (refusal) {
+        void sendError(reply, refusal);
         return;
       }
       const message = describeRequestError(err);
       request.log.info({ code: 'REQUEST_INVALID', from: request.ip, reason: message }, 'refused');
       void sendError(reply, new ClientError('REQUEST_INVALID', message));
     },
-  });
+  };
+  // With `https`, fastify serves an https.Server; routes, hooks and inject() are the same, so
+  // the instance keeps the plain type (the assertion only lets the `https` key through).
+  const app = Fastify(
+    tls
+      ? ({
+          ...settings,
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            // rejectUnauthorized would drop a console of another CA inside Node, before anything
+            // can log who it was; the connection listener below drops it instead, right after
+            // the handshake and before a byte of HTTP is read (RFC 8446 §4.4.2.4 lets a server
+            // either abort or go on without client authentication).
+            ...(mtls ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        } as FastifyHttpOptions<Server>)
+      : settings,
+  );
+
+  if (tls) {
+    // Handshakes that fail (a plain-HTTP client, a scanner, no common cipher): one line each.
+    app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      app.log.info({ from: socket.remoteAddress ?? null, reason: err.code ?? err.message }, 'TLS handshake failed');
+    });
+  }
+  if (mtls) {
+    // Before the HTTP server sees the connection: no verified client certificate, no HTTP.
+    app.server.prependListener('secureConnection', (socket: TLSSocket) => {
+      if (socket.authorized) return;
+      const presented = identityOf(socket.getPeerCertificate());
+      const code = String(socket.authorizationError ?? 'unverified');
+      app.log.warn(
+        {
+          from: socket.remoteAddress ?? null,
+          reason: presented
+            ? `client certificate not signed by the CA of --client-ca (${code})`
+            : 'no client certificate',
+          client: presented,
+        },
+        'TLS client refused',
+      );
+      socket.destroy();
+    });
+  }
   // JSON only: any other content type is refused before a route runs.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -207,10 +388,16 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
 
   // Before the body is read: an unauthenticated caller learns nothing, not even which routes exist.
   app.addHook('onRequest', async (request) => {
-    // The discovery probe alone is open: it proves the agent holds the token without asking for it.
-    if (request.method === 'GET' && request.url.split('?')[0] === '/v1/probe') return;
-    const auth = authorized(request.headers.authorization);
-    if (!auth.ok) throw refuse(request, auth.given);
+    // The discovery probe needs no token: it proves the agent holds the token without asking
+    // for it. With mTLS it still needs the verified client certificate.
+    const probe = request.method === 'GET' && request.url.split('?')[0] === '/v1/probe';
+    const { refusal, client } = authenticate(request, !probe);
+    if (refusal) throw refusal;
+    if (client) {
+      // Every line of this request names the console's certificate; the call itself too.
+      request.log = request.log.child({ client });
+      request.log.info({ from: request.ip, method: request.method, path: pathOf(request.url) }, 'management call');
+    }
   });
 
   app.setErrorHandler(async (err, request, reply) => {
@@ -241,7 +428,15 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     if (typeof nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(nonce)) {
       throw new ClientError('REQUEST_INVALID', 'the probe needs ?nonce= with 32 to 128 lower-case hex digits');
     }
-    return { agent: { version: AGENT_API_VERSION }, proof: agentProbeProof(options.adminToken, nonce) };
+    // With mTLS and no token there is nothing to prove a token with: the answer names the
+    // client certificate the TLS handshake verified (the console checks it is its own; the
+    // agent's own certificate was verified by the console in the same handshake).
+    const client = mtls ? clientIdentityOf(request.raw.socket) : null;
+    return {
+      agent: { version: AGENT_API_VERSION },
+      proof: adminToken === undefined ? null : agentProbeProof(adminToken, nonce),
+      ...(client ? { clientCertificate: client } : {}),
+    };
   });
 
   app.get('/v1/status', async () => ({

@@ -38,6 +38,8 @@ export const clientErrors = {
   DIRECTORY_OBJECT_DOMAIN_MISMATCH: 'an activation object is bound to another directory domain than this member',
   DIRECTORY_OBJECT_GROUP_MISMATCH: "an activation object is for another product group than this installation's",
   LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
+  AGENT_TLS_INVALID:
+    'agent endpoint: the TLS certificate, key or client CA is not PEM, or the key does not match the certificate (named in the message); raised at start',
   UNAUTHORIZED: 'agent endpoint: the call has no bearer token or a wrong one (HTTP 401)',
   REQUEST_INVALID: 'agent endpoint: the body is not JSON, too large, or does not match the route (HTTP 400)',
   NOT_FOUND: 'agent endpoint: no such route (HTTP 404)',

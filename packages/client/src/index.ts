@@ -9,7 +9,13 @@ export { deriveState } from './licence-state.js';
 export type { DoctorReport, DoctorStep } from './doctor.js';
 export type { DiscoveryResult, DiscoveredHost } from './discovery.js';
 export { orderSrv, DEFAULT_KMS_SERVICE } from './discovery.js';
-export { createAgentServer, agentHttpStatus, AGENT_API_VERSION, MIN_AGENT_TOKEN_LENGTH } from './agent.js';
-export type { AgentServerOptions } from './agent.js';
+export {
+  createAgentServer,
+  checkAgentTls,
+  agentHttpStatus,
+  AGENT_API_VERSION,
+  MIN_AGENT_TOKEN_LENGTH,
+} from './agent.js';
+export type { AgentServerOptions, AgentTlsOptions, AgentTlsSummary, AgentClientIdentity } from './agent.js';
 export { readAgentSettings, recordAgentSettings, AGENT_SETTINGS_FILE } from './agent-settings.js';
 export type { AgentSettings } from './agent-settings.js';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { agentProbeProof, secretsEqual } from '@volact/core';
 import { agentBaseUrl } from './addresses.js';
+import type { AgentTls } from './agent-tls.js';
 import { AGENT_API_VERSION, agentStatusSchema, type AgentStatus } from './agent-status.js';
 import { ConsoleError } from './errors.js';
 import { TransportError, requestJson } from './http.js';
@@ -25,41 +26,70 @@ export interface AgentActivation {
   readonly status: AgentStatus;
 }
 
+const probeAnswer = z.looseObject({
+  /** null: the agent holds no token (mTLS only); `clientCertificate` then names the caller. */
+  proof: z.string().max(128).nullable(),
+  clientCertificate: z.object({ subject: z.string().max(200), fingerprint: z.string().max(200) }).optional(),
+});
+
+export interface AgentClientOptions {
+  readonly timeoutMs?: number;
+  /**
+   * For https:// addresses: the CA the agents' certificates chain to (it replaces the system's
+   * CAs), and this console's client certificate and key, shown to agents that ask (mTLS).
+   */
+  readonly tls?: AgentTls;
+}
+
 /**
- * Calls one machine's agent (`volact client agent`) with the bearer token. Every failure is a
- * ConsoleError naming the machine: UNAUTHORIZED (wrong token), AGENT_UNREACHABLE,
- * AGENT_TIMEOUT, AGENT_BAD_RESPONSE, or AGENT_REFUSED with the agent's own code. The token is
- * never part of a message.
+ * Calls one machine's agent (`volact client agent`) with the bearer token (and, to an https://
+ * address, the console's client certificate when it has one). Every failure is a ConsoleError
+ * naming the machine: UNAUTHORIZED (wrong token), AGENT_UNREACHABLE (a TLS refusal too, with
+ * its likely cause), AGENT_TIMEOUT, AGENT_BAD_RESPONSE, or AGENT_REFUSED with the agent's own
+ * code. The token and the key are never part of a message.
  */
 export class AgentClient {
   readonly #base: string;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #tls: AgentTls | undefined;
 
   constructor(
     readonly address: string,
     token: string,
-    options: { timeoutMs?: number } = {},
+    options: AgentClientOptions = {},
   ) {
     this.#base = agentBaseUrl(address);
     this.#token = token;
     this.#timeoutMs = options.timeoutMs ?? AGENT_TIMEOUTS.read;
+    this.#tls = this.#base.startsWith('https://') ? options.tls : undefined;
   }
 
   /**
    * Proves the agent holds this console's token before the token is sent: a nonce out, an HMAC
    * of it under the token back. Anything else listening at the address never sees the token.
+   *
+   * An agent that authenticates by client certificate alone (mTLS, no token) has no proof to
+   * give: it answers `proof: null` and names the client certificate its TLS handshake verified.
+   * That is accepted only over the console's own TLS (the agent's certificate verified against
+   * agent-ca.pem in the same handshake) and when the named certificate is this console's.
    */
   async probe(): Promise<void> {
     const nonce = randomBytes(16).toString('hex');
-    const answer = await this.#call(
-      'GET',
-      `/v1/probe?nonce=${nonce}`,
-      undefined,
-      z.object({ proof: z.string().max(128) }).passthrough(),
-      this.#timeoutMs,
-      false,
-    );
+    const answer = await this.#call('GET', `/v1/probe?nonce=${nonce}`, undefined, probeAnswer, this.#timeoutMs, false);
+    if (answer.proof === null) {
+      const own = this.#tls ? new X509Certificate(this.#tls.cert).fingerprint256 : null;
+      if (own === null || answer.clientCertificate?.fingerprint !== own) {
+        throw new ConsoleError(
+          'AGENT_REFUSED',
+          own === null
+            ? `agent ${this.address} takes no token: it authenticates consoles by client certificate (mTLS); install this console's with \`volact console agent-tls\` and give the address as https://HOST:PORT: not added`
+            : `agent ${this.address} did not verify this console's client certificate (it names another): not added`,
+          'UNAUTHORIZED',
+        );
+      }
+      return;
+    }
     if (!secretsEqual(answer.proof, agentProbeProof(this.#token, nonce))) {
       throw new ConsoleError(
         'AGENT_REFUSED',
@@ -104,8 +134,31 @@ export class AgentClient {
     return (await this.#call('POST', '/v1/confirmation', { confirmationId }, statusOnly)).status;
   }
 
+  /** Sets the machine's KMS host (HOST[:PORT]); null clears it, back to discovery. */
+  async setKmsHost(address: string | null): Promise<AgentStatus> {
+    return address === null
+      ? (await this.#call('DELETE', '/v1/kms-host', undefined, statusOnly)).status
+      : (await this.#call('PUT', '/v1/kms-host', { address }, statusOnly)).status;
+  }
+
+  /** What to check, for a call that got no answer: a TLS refusal names its side. */
+  #likelyCause(err: TransportError): string {
+    switch (err.tls) {
+      case 'server-certificate':
+        return this.#tls
+          ? "the agent's TLS certificate does not verify: is it signed by the CA installed with `volact console agent-tls` (agent-ca.pem), unexpired, and made for this address (subjectAltName)?"
+          : "the agent's TLS certificate is not trusted: install the CA that signed it with `volact console agent-tls`";
+      case 'client-certificate':
+        return this.#tls
+          ? "the agent refused this console's client certificate (agent-client.pem): is it signed by the CA of the agent's --client-ca, and unexpired?"
+          : 'the agent asks for a client certificate (mutual TLS, its --client-ca) and this console has none: install one with `volact console agent-tls`';
+      case undefined:
+        return 'is `volact client agent` running there and the port open?';
+    }
+  }
+
   async #call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     body: unknown,
     schema: z.ZodType<T>,
@@ -122,6 +175,7 @@ export class AgentClient {
         body,
         timeoutMs,
         maxBytes: 1024 * 1024,
+        ...(this.#tls ? { ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key } : {}),
       });
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
@@ -131,10 +185,7 @@ export class AgentClient {
           `${where} did not answer within ${timeoutMs} ms: is the machine overloaded or the address a black hole?`,
         );
       }
-      throw new ConsoleError(
-        'AGENT_UNREACHABLE',
-        `${where}: ${err.message}; is \`volact client agent\` running there and the port open?`,
-      );
+      throw new ConsoleError('AGENT_UNREACHABLE', `${where}: ${err.message}; ${this.#likelyCause(err)}`);
     }
     if (res.status === 401) {
       throw new ConsoleError(

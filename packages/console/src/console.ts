@@ -386,7 +386,10 @@ export class VolumeConsole {
     let silent = 0;
     let tokenId: number | undefined;
     const probe = async (address: string) => {
-      const agent = new AgentClient(address, tokenText, { timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS });
+      const agent = new AgentClient(address, tokenText, {
+        timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+        ...(this.#agentTls ? { tls: this.#agentTls } : {}),
+      });
       let status: AgentStatus;
       try {
         await agent.probe(); // the token goes only to an agent that proved it holds it

@@ -3,12 +3,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleError } from './errors.js';
 import { TransportError, parseProxyUrl, requestJson } from './http.js';
 import { startTestProxy, type TestProxy } from './proxy-test-server.js';
+import { makeTestPki, type TestPki } from '../../client/src/tls-test-pki.js';
 
 const USER = 'it-pro';
 const PASSWORD = 'p@ss:w0rd secret';
@@ -233,5 +235,91 @@ describe('requestJson through an HTTP proxy with a user name and password', () =
     } finally {
       await new Promise<void>((resolve) => big.close(() => resolve()));
     }
+  });
+});
+
+describe('requestJson with a client certificate (mutual TLS)', () => {
+  let pki: TestPki;
+  /** Asks for a client certificate; Node itself refuses one that does not verify (a TLS alert). */
+  let strict: https.Server;
+  /** Asks too, lets the handshake finish, then drops an unverified connection (as the agent does). */
+  let dropping: https.Server;
+  const urls = { strict: '', dropping: '' };
+  const seen: (string | null)[] = [];
+  const answerWithPeer = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket as TLSSocket;
+    seen.push(socket.authorized ? (socket.getPeerCertificate().subject?.CN as string) : null);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: true }));
+  };
+
+  beforeAll(async () => {
+    pki = makeTestPki();
+    const options = { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true };
+    strict = https.createServer({ ...options, rejectUnauthorized: true }, answerWithPeer);
+    urls.strict = `https://127.0.0.1:${await listen(strict)}`;
+    dropping = https.createServer({ ...options, rejectUnauthorized: false }, answerWithPeer);
+    dropping.prependListener('secureConnection', (socket: TLSSocket) => {
+      if (!socket.authorized) socket.destroy();
+    });
+    urls.dropping = `https://127.0.0.1:${await listen(dropping)}`;
+  });
+  afterAll(async () => {
+    for (const s of [strict, dropping]) await new Promise<void>((resolve) => s.close(() => resolve()));
+    pki.remove();
+  });
+
+  const get = (url: string, extra: { ca?: string; cert?: string; key?: string; proxy?: string } = {}) =>
+    requestJson({
+      url: new URL('/v1/status', url),
+      method: 'GET',
+      timeoutMs: 3_000,
+      ca: extra.ca ?? pki.ca.cert,
+      ...(extra.cert ? { cert: extra.cert, key: extra.key } : {}),
+      ...(extra.proxy ? { proxy: parseProxyUrl(extra.proxy) } : {}),
+    });
+
+  it('shows the certificate to a server that asks: direct, and through a CONNECT tunnel', async () => {
+    seen.length = 0;
+    for (const url of [urls.strict, urls.dropping]) {
+      expect(await get(url, { cert: pki.client.cert, key: pki.client.key })).toMatchObject({ status: 200 });
+      expect(await get(url, { cert: pki.client.cert, key: pki.client.key, proxy: proxy.url })).toMatchObject({
+        status: 200,
+      });
+    }
+    expect(seen).toEqual(['volact-console', 'volact-console', 'volact-console', 'volact-console']);
+  });
+
+  it('a refused client certificate is tls client-certificate: a TLS alert, or a drop right after the handshake', async () => {
+    for (const url of [urls.strict, urls.dropping]) {
+      for (const extra of [{}, { cert: pki.rogue.cert, key: pki.rogue.key }]) {
+        const err = await failureOf(get(url, extra));
+        expect(err, `${url} ${extra.cert ? 'rogue' : 'none'}`).toMatchObject({
+          kind: 'unreachable',
+          tls: 'client-certificate',
+        });
+      }
+    }
+    const tunnelled = await failureOf(get(urls.dropping, { proxy: proxy.url }));
+    expect(tunnelled).toMatchObject({ kind: 'unreachable', tls: 'client-certificate' });
+  });
+
+  it('a server certificate of another CA is tls server-certificate; a dead port names no TLS cause', async () => {
+    const err = await failureOf(get(urls.strict, { ca: pki.otherCa.cert, cert: pki.client.cert, key: pki.client.key }));
+    expect(err).toMatchObject({ kind: 'unreachable', tls: 'server-certificate' });
+    expect(err.message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|self-signed|issuer/i);
+
+    const closed = http.createServer();
+    const port = await listen(closed);
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = (await failureOf(get(`https://127.0.0.1:${port}`))) as TransportError;
+    expect(refused.kind).toBe('unreachable');
+    expect(refused.tls).toBeUndefined();
+  });
+
+  it('a certificate without its key (or a key alone) is a programming error', () => {
+    expect(() =>
+      requestJson({ url: new URL(urls.strict), method: 'GET', timeoutMs: 1_000, cert: pki.client.cert }),
+    ).toThrow(TypeError);
   });
 });

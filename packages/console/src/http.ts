@@ -49,11 +49,23 @@ export function parseProxyUrl(text: string, password?: string): ProxySettings {
 
 export type TransportFailure = 'unreachable' | 'timeout' | 'proxy-unreachable' | 'proxy-auth' | 'proxy-refused';
 
+/**
+ * What a failed TLS connection most likely means, for the caller's message:
+ * - `server-certificate`: the target's certificate did not verify (another CA, expired, or
+ *   not for this name or address);
+ * - `client-certificate`: the target refused this side's client certificate, or asked for one
+ *   it did not get: a TLS alert about it, or the connection closed right after the handshake
+ *   before any answer (how a server that checks the certificate itself drops it).
+ */
+export type TlsFailure = 'server-certificate' | 'client-certificate';
+
 /** A request that got no HTTP answer from the target: the caller names it (agent, authority). */
 export class TransportError extends Error {
   constructor(
     readonly kind: TransportFailure,
     message: string,
+    /** Set when the TLS connection to an https:// target failed in a way it names. */
+    readonly tls?: TlsFailure,
   ) {
     super(message);
   }
@@ -68,6 +80,10 @@ export interface JsonRequest {
   readonly proxy?: ProxySettings;
   /** Extra CA certificates to trust for https:// targets (a private PKI; tests). */
   readonly ca?: string | Buffer;
+  /** A client certificate (PEM) shown to https:// targets that ask for one (mutual TLS); with `key`. */
+  readonly cert?: string | Buffer;
+  /** The private key of `cert` (PEM). */
+  readonly key?: string | Buffer;
   /** Largest response body read (default 4 MiB); more is a bad response. */
   readonly maxBytes?: number;
 }
@@ -83,6 +99,27 @@ const describe = (err: unknown) => {
   const e = err as NodeJS.ErrnoException;
   return e.code ? `${e.code}${e.message && !e.message.startsWith(e.code) ? ` (${e.message})` : ''}` : e.message;
 };
+
+/** Node's codes for a server certificate that does not verify (OpenSSL's X509_V_ERR_* names). */
+const SERVER_CERTIFICATE_CODES =
+  /^(UNABLE_TO_|SELF_SIGNED_CERT_IN_CHAIN$|DEPTH_ZERO_SELF_SIGNED_CERT$|CERT_|INVALID_CA$|ERR_TLS_CERT_ALTNAME_INVALID$)/;
+/**
+ * TLS alerts a server sends about the client's certificate (RFC 8446 §6.2): certificate_required
+ * (116), unknown_ca (48), bad_certificate (42), certificate_unknown (46), …; a TLS 1.2 server
+ * without a certificate to verify answers handshake_failure (40).
+ */
+const CLIENT_CERTIFICATE_ALERTS =
+  /alert (certificate required|unknown ca|bad certificate|certificate unknown|certificate expired|certificate revoked|unsupported certificate|access denied|handshake failure)/i;
+
+/** Classifies a failed request to an https:// target (see TlsFailure); undefined when unrelated to TLS. */
+function tlsFailureOf(err: unknown, handshakeDone: boolean, answered: boolean): TlsFailure | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const code = e.code ?? '';
+  if (!handshakeDone && SERVER_CERTIFICATE_CODES.test(code)) return 'server-certificate';
+  if (CLIENT_CERTIFICATE_ALERTS.test(e.message ?? '')) return 'client-certificate';
+  if (handshakeDone && !answered && (code === 'ECONNRESET' || code === 'EPIPE')) return 'client-certificate';
+  return undefined;
+}
 
 /**
  * One JSON request over HTTP(S), optionally through an HTTP proxy: to an http:// target as a
@@ -103,10 +140,28 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
     ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
   };
   const maxBytes = req.maxBytes ?? 4 * 1024 * 1024;
+  if ((req.cert === undefined) !== (req.key === undefined)) {
+    throw new TypeError('a client certificate needs its key, and a key its certificate');
+  }
+  /** TLS options for an https:// target: the CAs it may chain to, and this side's certificate. */
+  const tlsOptions = {
+    ...(req.ca ? { ca: req.ca } : {}),
+    ...(req.cert && req.key ? { cert: req.cert, key: req.key } : {}),
+  };
 
   return new Promise<JsonResponse>((resolve, reject) => {
     const sockets = new Set<{ destroy(): void }>();
     let settled = false;
+    // Where a TLS connection got to, to tell a refused client certificate from a dead target.
+    let handshakeDone = false;
+    let answered = false;
+    const watchHandshake = (socket: tls.TLSSocket) => socket.once('secureConnect', () => (handshakeDone = true));
+    const unreachable = (err: unknown) =>
+      new TransportError(
+        'unreachable',
+        `${url.origin}: ${describe(err)}`,
+        isHttps ? tlsFailureOf(err, handshakeDone, answered) : undefined,
+      );
     const settle = (err: Error | null, value?: JsonResponse) => {
       if (settled) return;
       settled = true;
@@ -122,6 +177,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
 
     const onResponse = (res: IncomingMessage, viaForwardProxy: boolean) => {
       sockets.add(res);
+      answered = true;
       if (viaForwardProxy && res.statusCode === 407) {
         settle(
           new TransportError(
@@ -141,7 +197,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
         }
         chunks.push(chunk);
       });
-      res.on('error', (err) => settle(new TransportError('unreachable', `${url.origin}: ${describe(err)}`)));
+      res.on('error', (err) => settle(unreachable(err)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let body: unknown;
@@ -171,11 +227,16 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
     const send = (options: RequestOptions, viaForwardProxy: boolean, transport: typeof http | typeof https) => {
       const request = transport.request(options, (res) => onResponse(res, viaForwardProxy));
       sockets.add(request);
+      if (transport === https) {
+        request.once('socket', (socket) => {
+          if (socket instanceof tls.TLSSocket) watchHandshake(socket);
+        });
+      }
       request.on('error', (err) =>
         settle(
           viaForwardProxy
             ? new TransportError('proxy-unreachable', `the proxy ${proxy?.display}: ${describe(err)}`)
-            : new TransportError('unreachable', `${url.origin}: ${describe(err)}`),
+            : unreachable(err),
         ),
       );
       request.end(payload);
@@ -191,7 +252,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
           path,
           headers,
           agent: false,
-          ...(isHttps ? { servername: isIP(hostname) ? undefined : hostname, ...(req.ca ? { ca: req.ca } : {}) } : {}),
+          ...(isHttps ? { servername: isIP(hostname) ? undefined : hostname, ...tlsOptions } : {}),
         },
         false,
         isHttps ? https : http,
@@ -245,9 +306,10 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
         // The identity checked is the target's (its name, or its IP address), not the proxy's.
         host: hostname,
         ...(isIP(hostname) ? {} : { servername: hostname }),
-        ...(req.ca ? { ca: req.ca } : {}),
+        ...tlsOptions,
       });
       sockets.add(secure);
+      watchHandshake(secure);
       send({ method: req.method, path, headers, createConnection: () => secure }, false, http);
     });
     connect.on('response', (res: IncomingMessage) => {

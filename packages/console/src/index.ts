@@ -3,14 +3,23 @@ export type { ConsoleErrorCode } from './errors.js';
 export { VolumeConsole, DB_FILE, MIN_AGENT_TOKEN_LENGTH } from './console.js';
 export type {
   ConsoleOptions,
+  ConsoleStoreOptions,
   DiscoveryResult,
   KeySummary,
   MachineResult,
+  MachineSelection,
   MachineSummary,
+  MakCountResult,
   Progress,
+  TimelineDay,
 } from './console.js';
+export { MIN_ADMIN_PASSWORD_LENGTH } from './admins.js';
+export { startConsoleServer } from './web/index.js';
+export type { ConsoleServer, ConsoleServerOptions } from './web/index.js';
+export { webErrors } from './web/index.js';
 export { MAX_DISCOVERY_PROBES, expandRange, parseAddressList, parseMachineAddress } from './addresses.js';
 export { AgentClient } from './agent-client.js';
+export type { AgentClientOptions } from './agent-client.js';
 export { AGENT_API_VERSION, agentStatusSchema } from './agent-status.js';
 export type { AgentStatus } from './agent-status.js';
 export { MAX_BULK_CONFIRMATIONS, authorityOrigin } from './authority-client.js';
@@ -24,13 +33,19 @@ export { KEY_FILE, SecretBox } from './secrets.js';
 export { EXPORT_FORMAT, MAX_EXPORT_BYTES, MIN_PASSPHRASE_LENGTH, parseExport } from './export.js';
 export type { ConsoleExport, ExportSummary, ImportSummary } from './export.js';
 export { SqliteConsoleStore } from './sqlite-store.js';
+export { PostgresConsoleStore } from './postgres-store.js';
+export { openConsoleStore } from './open-store.js';
+export { AGENT_TLS_FILES, installAgentTls, loadAgentTls } from './agent-tls.js';
+export type { AgentTls, AgentTlsSummary } from './agent-tls.js';
 export type {
   ConfirmationRecord,
   ConsoleDump,
+  AdminRecord,
   ConsoleStore,
   ImportCount,
   ImportCounts,
   MachineRecord,
+  MakCountersRecord,
   OperationRecord,
   SnapshotRecord,
   StoredKeyRecord,

@@ -347,6 +347,7 @@ export function registerConsole(program: Command, run: Run): Command {
     .option('--ldap-password-file <file>', "the bind DN's password, in a file")
     .option('--agent-port <port>', 'the port the agents listen on (with --ldap-url)', DEFAULT_AGENT_PORT)
     .requiredOption('--token-file <file>', "file holding the agents' bearer token")
+    .option('--https', 'the agents serve TLS (`client agent --tls-cert`; mutual TLS after `console agent-tls`)')
     .option('--timeout <ms>', 'per probe', '1000')
     .option('--concurrency <n>', 'probes at once', '64')
     .option('--json', 'print JSON')
@@ -366,6 +367,7 @@ export function registerConsole(program: Command, run: Run): Command {
             ldapPasswordFile?: string;
             agentPort: string;
             tokenFile: string;
+            https?: boolean;
             timeout: string;
             concurrency: string;
           },
@@ -399,6 +401,7 @@ export function registerConsole(program: Command, run: Run): Command {
           } else {
             addresses = o.range !== undefined ? expandRange(o.range) : parseAddressList(list as string);
           }
+          if (o.https) addresses = addresses.map((a) => (a.startsWith('https://') ? a : `https://${a}`));
           const token = readTokenFile(o.tokenFile, '--token-file');
           const timeoutMs = parseIntOption(o.timeout, '--timeout', 50, 60_000);
           const concurrency = parseIntOption(o.concurrency, '--concurrency', 1, 256);
@@ -487,11 +490,12 @@ export function registerConsole(program: Command, run: Run): Command {
         let keyRef = o.key;
         let refs = args;
         if (keyRef === undefined) {
-          if (args.length === 0 && o.machine && o.machine.length > 1 && KEY_SHAPE.test(o.machine.at(-1) as string)) {
+          const last = o.machine?.at(-1);
+          if (args.length === 0 && o.machine && o.machine.length > 1 && last !== undefined && KEY_SHAPE.test(last)) {
             // `--machine 1 2 KEY`: the variadic option took the key too.
-            keyRef = o.machine.at(-1);
+            keyRef = last;
             o.machine = o.machine.slice(0, -1);
-          } else if (args.length === 1) {
+          } else if (args.length === 1 && args[0] !== undefined) {
             keyRef = args[0];
             refs = [];
           } else {
@@ -502,7 +506,7 @@ export function registerConsole(program: Command, run: Run): Command {
           }
         }
         const selection = machineSelection(o, refs);
-        const chosen = keyRef;
+        const chosen: string = keyRef;
         printResults(await withConsole(o, (c) => c.installKey(chosen, selection, progress)), o.json);
       }),
     );

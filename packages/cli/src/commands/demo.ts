@@ -1,10 +1,12 @@
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { DNS_PUBLISH_DEFAULTS, HostState, activateHostOnline, startKmsHost } from '@volact/kms-host';
-import { Licence } from '@volact/client';
+import { Licence, createAgentServer } from '@volact/client';
+import { VolumeConsole, startConsoleServer } from '@volact/console';
 import { startLoopbackBind, systemClock } from '@volact/core';
 import { parseIntOption } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
@@ -12,9 +14,10 @@ import { waitForShutdown, type Run } from '../runtime.js';
 const DEMO_DOMAIN = 'demo.test';
 
 /**
- * Brings up the whole slice in one process on embedded defaults (SQLite, loopback): an
- * authority, one KMS host certified by it, and a small fleet of clients whose count climbs
- * to the threshold — so a newcomer sees activation happen.
+ * Brings up the whole system in one process on embedded defaults (SQLite, loopback): an
+ * authority, one KMS host certified by it, a small fleet of clients whose count climbs to the
+ * threshold — so a newcomer sees activation happen — and the console over the fleet's agents,
+ * its web UI URL printed.
  */
 export function registerDemo(program: Command, run: Run): void {
   program
@@ -109,16 +112,41 @@ export function registerDemo(program: Command, run: Run): void {
         }
         const licensed = fleet.filter((l) => l.status().state === 'licensed').length;
         say(`${licensed} of ${clients} clients licensed until ${fleet[0]?.status().expiresAt ?? '-'}`);
+
+        // The console over the fleet: an agent per client, discovered and read like real machines.
+        const agentToken = randomBytes(24).toString('base64url');
+        const agents = [];
+        for (let i = 1; i <= clients; i++) {
+          const agent = createAgentServer({ stateDir: join(root, 'clients', `client-${i}`), adminToken: agentToken });
+          await agent.listen({ host: '127.0.0.1', port: 0 });
+          agents.push(agent);
+        }
+        const addresses = agents.map((a) => `127.0.0.1:${(a.server.address() as { port: number }).port}`);
+        const adminPassword = randomBytes(18).toString('base64url');
+        const passwordFile = join(root, 'console-admin.password');
+        writeFileSync(passwordFile, `${adminPassword}\n`, { mode: 0o600 });
+        const consoleDir = join(root, 'console');
+        const managed = await VolumeConsole.create(consoleDir, { admin: { user: 'admin', password: adminPassword } });
+        const found = await managed.discover(addresses, agentToken);
+        const web = await startConsoleServer(managed, { listen: { host: '127.0.0.1', port: 0 } });
+        say(
+          `5. console: ${found.found.length} agents discovered and read; web UI at ${web.url} (user admin, password in ${passwordFile})`,
+        );
         say('');
         say(`authority:  ${authorityUrl}/v1/health`);
         say(`KMS host:   ${hostAddress}`);
         if (dnsServer) say(`DNS:        dig @127.0.0.1 -p ${bind?.port} _vlmcs._tcp.${DEMO_DOMAIN} SRV`);
+        say(`console:    ${web.url}`);
         say(`try:        npx volact host status --data-dir ${hostDir}`);
+        say(`            npx volact console machines --data-dir ${consoleDir}`);
         say(`            npx volact client status --state-dir ${join(root, 'clients', 'client-1')}`);
         if (!o.exit) {
           say('serving until Ctrl-C');
           await waitForShutdown();
         }
+        await web.close();
+        await managed.close();
+        await Promise.all(agents.map((a) => a.close()));
         await host.close();
         await bind?.stop();
         await api.close();

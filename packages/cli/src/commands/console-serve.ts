@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { VolumeConsole, startConsoleServer, type ConsoleServerOptions } from '@volact/console';
+import { CliError } from '../output.js';
+import { parseListen, readTokenFile } from '../options.js';
+import { waitForShutdown, type Run } from '../runtime.js';
+import { authorityConnection, consoleStoreOptions, proxyOptions, type DataDirOptions } from './console.js';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+interface ServeOptions extends DataDirOptions {
+  listen: string;
+  authority?: string;
+  adminTokenFile?: string;
+  proxy?: string;
+  proxyUser?: string;
+  proxyPasswordFile?: string;
+}
+
+/**
+ * `volact console serve`: the web UI and its JSON API from this one process (the built assets
+ * of packages/console/web-dist), until SIGINT or SIGTERM.
+ */
+export function registerConsoleServe(consoleCommand: Command, run: Run): void {
+  consoleStoreOptions(
+    proxyOptions(
+      consoleCommand
+        .command('serve')
+        .description(
+          'serve the web UI (machines, bulk actions, reports, keys) and its JSON API; log in as a console admin',
+        )
+        .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8390')
+        .option('--authority <url>', 'the default authority for proxy activation (and mak-usage with a token)')
+        .option('--admin-token-file <file>', "the authority's admin token: mak-usage reads the MAK counters with it"),
+    ),
+  ).action(
+    run(async (o: ServeOptions) => {
+      const listen = parseListen(o.listen, '--listen');
+      if (o.authority === undefined && (o.adminTokenFile !== undefined || o.proxy !== undefined)) {
+        throw new CliError(
+          'OPTION_INVALID',
+          '--admin-token-file and --proxy are for the authority: give --authority too',
+        );
+      }
+      const authority: ConsoleServerOptions['authority'] =
+        o.authority === undefined
+          ? undefined
+          : {
+              ...authorityConnection({ ...o, authority: o.authority }),
+              ...(o.adminTokenFile === undefined
+                ? {}
+                : { adminToken: readTokenFile(o.adminTokenFile, '--admin-token-file') }),
+            };
+      const c = await VolumeConsole.connect(o.dataDir, o.db === undefined ? {} : { databaseUrl: o.db });
+      let server;
+      try {
+        server = await startConsoleServer(c, {
+          listen,
+          ...(authority ? { authority } : {}),
+          log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+        });
+      } catch (err) {
+        await c.close();
+        throw err;
+      }
+      process.stdout.write(`console at ${server.url}\n`);
+      if ((await c.countAdmins()) === 0) {
+        process.stderr.write(
+          `warning: no console user can log in yet: \`volact console admin add --data-dir ${o.dataDir} --user NAME --password-file F\`\n`,
+        );
+      }
+      if (!LOOPBACK.test(listen.host)) {
+        process.stderr.write(
+          'warning: the console speaks plain HTTP: off this machine, put it behind TLS (a reverse proxy) so passwords and the session cookie are not sent in the clear\n',
+        );
+      }
+      await waitForShutdown();
+      await server.close();
+      await c.close();
+    }),
+  );
+}

@@ -1,0 +1,102 @@
+import { VolactError } from '@volact/core';
+import { ConsoleError, type ConsoleErrorCode } from '../errors.js';
+
+/**
+ * The web server's own codes (`volact console serve`): the JSON API's errors that are not the
+ * console's. Every API error answers `{"error":{"code","message"}}` with the status below.
+ */
+export const webErrors = {
+  LOGIN_FAILED: 'the user name or password is wrong',
+  LOGIN_RATE_LIMITED: 'too many login attempts from this address: wait a minute',
+  SESSION_REQUIRED: 'no session, or it expired (30 minutes idle): log in again',
+  CSRF_HEADER_MISSING: 'a request that changes something needs the header X-Volact-Request: 1',
+  ORIGIN_REFUSED: 'the request comes from another origin than the console',
+  CONTENT_TYPE_INVALID: 'a request body must be Content-Type: application/json',
+  BODY_TOO_LARGE: 'the request body is larger than 64 KiB',
+  BODY_INVALID: 'the request body is not JSON, or a field is wrong (the message names it)',
+  QUERY_INVALID: 'a query parameter is wrong (the message names it)',
+  NOT_FOUND: 'no such API route or file',
+  METHOD_NOT_ALLOWED: 'the route does not take this HTTP method',
+  JOB_RUNNING: 'another bulk job is running on this console: wait for it to finish',
+  JOB_NOT_FOUND: 'no job with that id (jobs are kept in memory, the last 50)',
+  AUTHORITY_NOT_CONFIGURED: 'reading MAK counters needs the server started with --authority and --admin-token-file',
+  ASSETS_NOT_BUILT: 'the web assets are not built: run npm run build',
+  INTERNAL: 'an unexpected error in the console server (see its log)',
+} as const;
+
+export type WebErrorCode = keyof typeof webErrors;
+
+export class WebError extends VolactError<WebErrorCode> {
+  override readonly name = 'WebError';
+  constructor(
+    code: WebErrorCode,
+    message: string,
+    /** Extra headers for the answer (Retry-After, Allow). */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(code, message);
+  }
+}
+
+/** One table from every code the API answers with to its HTTP status. */
+const WEB_STATUS: Record<WebErrorCode, number> = {
+  LOGIN_FAILED: 401,
+  LOGIN_RATE_LIMITED: 429,
+  SESSION_REQUIRED: 401,
+  CSRF_HEADER_MISSING: 403,
+  ORIGIN_REFUSED: 403,
+  CONTENT_TYPE_INVALID: 415,
+  BODY_TOO_LARGE: 413,
+  BODY_INVALID: 400,
+  QUERY_INVALID: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  JOB_RUNNING: 409,
+  JOB_NOT_FOUND: 404,
+  AUTHORITY_NOT_CONFIGURED: 409,
+  ASSETS_NOT_BUILT: 500,
+  INTERNAL: 500,
+};
+
+const CONSOLE_STATUS: Partial<Record<ConsoleErrorCode, number>> = {
+  MACHINE_NOT_FOUND: 404,
+  KEY_NOT_FOUND: 404,
+  REPORT_UNKNOWN: 404,
+  MACHINE_EXISTS: 409,
+  KEY_EXISTS: 409,
+  ADDRESS_INVALID: 400,
+  RANGE_INVALID: 400,
+  TOKEN_INVALID: 400,
+  KEY_INVALID: 400,
+  AUTHORITY_URL_INVALID: 400,
+  PROXY_URL_INVALID: 400,
+  AUTHORITY_UNREACHABLE: 502,
+  AUTHORITY_REFUSED: 502,
+  AUTHORITY_BAD_RESPONSE: 502,
+  PROXY_UNREACHABLE: 502,
+  PROXY_AUTH_FAILED: 502,
+  PROXY_REFUSED: 502,
+};
+
+/** The status and body of an error answer; anything unexpected is INTERNAL, its text not shown. */
+export function errorAnswer(err: unknown): {
+  status: number;
+  body: { error: { code: string; message: string } };
+  headers: Readonly<Record<string, string>>;
+} {
+  if (err instanceof WebError) {
+    return {
+      status: WEB_STATUS[err.code],
+      body: { error: { code: err.code, message: err.message } },
+      headers: err.headers,
+    };
+  }
+  if (err instanceof ConsoleError) {
+    return {
+      status: CONSOLE_STATUS[err.code] ?? 500,
+      body: { error: { code: err.code, message: err.message } },
+      headers: {},
+    };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: webErrors.INTERNAL } }, headers: {} };
+}

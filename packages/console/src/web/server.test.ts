@@ -1,0 +1,423 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, MINUTE } from '@volact/core';
+import { VolumeConsole } from '../console.js';
+import { startConsoleServer, type ConsoleServer } from './index.js';
+
+/**
+ * The console's web server without a browser: real server on port 0, fetch and raw node:http
+ * requests (a browser's URL parser would tidy the traversal attempts away).
+ */
+const USER = 'admin';
+const PASSWORD = 'correct horse battery staple';
+const TOKEN = 'web-unit-test-agent-token-0123456789';
+
+let root: string;
+let assets: string;
+let clock: ManualClock;
+let console_: VolumeConsole;
+let server: ConsoleServer;
+let base: string;
+let hanging: TcpServer;
+const sockets = new Set<Socket>();
+let hangingAddress: string;
+let deadAddress: string;
+const logLines: string[] = [];
+
+const json = (body: unknown, extra: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'x-volact-request': '1', ...extra },
+  body: JSON.stringify(body),
+});
+
+async function login(): Promise<string> {
+  const res = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
+  expect(res.status).toBe(200);
+  const cookie = res.headers.getSetCookie()[0] as string;
+  return cookie.split(';')[0] as string;
+}
+
+/** A raw GET: the path goes on the wire exactly as given. */
+function rawGet(path: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'volact-web-'));
+  assets = join(root, 'web-dist');
+  mkdirSync(join(assets, 'assets'), { recursive: true });
+  writeFileSync(join(assets, 'index.html'), '<!doctype html><title>volact console</title><div id="root"></div>');
+  writeFileSync(join(assets, 'assets', 'app-1234.js'), 'console.log("app")');
+  writeFileSync(join(root, 'secret.txt'), 'TOP-SECRET-OUTSIDE');
+  symlinkSync(join(root, 'secret.txt'), join(assets, 'assets', 'link.txt'));
+
+  // An "agent" that accepts connections and never answers: a job on it stays running a while.
+  hanging = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+  hangingAddress = `127.0.0.1:${(hanging.address() as { port: number }).port}`;
+  deadAddress = `127.0.0.1:${await freePort()}`;
+
+  clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+  console_ = await VolumeConsole.create(join(root, 'console'), {
+    admin: { user: USER, password: PASSWORD },
+    clock,
+    agentTimeoutMs: 1_500,
+  });
+  await console_.addMachines([deadAddress, hangingAddress], TOKEN, ['pc-dead', 'pc-hang']);
+  server = await startConsoleServer(console_, {
+    listen: { host: '127.0.0.1', port: 0 },
+    assetsDir: assets,
+    clock,
+    log: (line) => logLines.push(line),
+  });
+  base = server.url;
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await server?.close();
+  await new Promise<void>((r) => hanging?.close(() => r()));
+  await console_?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('static assets', () => {
+  it('serves index.html with its security headers, and as the fallback of any app path', async () => {
+    for (const path of ['', 'machines/3', 'reports/at-risk']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('cache-control')).toBe('no-cache');
+      expect(await res.text()).toContain('<div id="root">');
+    }
+  });
+
+  it('serves hashed assets with their type, cached for good; a missing file is a 404', async () => {
+    const res = await fetch(`${base}assets/app-1234.js`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(res.headers.get('cache-control')).toContain('immutable');
+    expect((await fetch(`${base}assets/nope.js`)).status).toBe(404);
+    expect((await fetch(`${base}favicon.ico`)).status).toBe(404);
+    const post = await fetch(`${base}index.html`, { method: 'POST' });
+    expect(post.status).toBe(405);
+  });
+
+  it('refuses any path that climbs out of the assets directory, however it is spelt', async () => {
+    for (const path of [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/assets/..%2f..%2fsecret.txt',
+      '/assets/%2e%2e/%2e%2e/secret.txt',
+      '/..%5csecret.txt',
+      '/assets/app-1234.js%00.html',
+    ]) {
+      const res = await rawGet(path);
+      expect(res.status, path).toBe(400);
+      expect(res.body).not.toContain('TOP-SECRET');
+    }
+    // A symbolic link inside pointing outside is not followed.
+    const link = await rawGet('/assets/link.txt');
+    expect(link.status).toBe(404);
+    expect(link.body).not.toContain('TOP-SECRET');
+  });
+
+  it('says clearly when the assets are not built; the API still answers', async () => {
+    const bare = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port: 0 },
+      assetsDir: join(root, 'not-built'),
+      clock,
+    });
+    try {
+      const res = await fetch(bare.url);
+      expect(res.status).toBe(500);
+      expect(await res.text()).toContain('web assets not built: run <code>npm run build</code>');
+      expect((await fetch(`${bare.url}api/machines`)).status).toBe(401);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('login and sessions', () => {
+  it('every API route but login needs a session: 401 SESSION_REQUIRED', async () => {
+    for (const path of [
+      'api/machines',
+      'api/machines/1',
+      'api/keys',
+      'api/reports/at-risk',
+      'api/jobs',
+      'api/session',
+    ]) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(401);
+      expect(await res.json()).toEqual({ error: { code: 'SESSION_REQUIRED', message: expect.any(String) } });
+    }
+    const post = await fetch(`${base}api/jobs`, json({ operation: 'refresh', machines: 'all' }));
+    expect(post.status).toBe(401);
+  });
+
+  it('a state-changing request needs X-Volact-Request and JSON, and no foreign Origin', async () => {
+    const noHeader = await fetch(`${base}api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: USER, password: PASSWORD }),
+    });
+    expect(noHeader.status).toBe(403);
+    expect(((await noHeader.json()) as { error: { code: string } }).error.code).toBe('CSRF_HEADER_MISSING');
+    expect(noHeader.headers.get('set-cookie')).toBeNull();
+
+    const form = await fetch(`${base}api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-volact-request': '1' },
+      body: `user=${USER}&password=x`,
+    });
+    expect(form.status).toBe(415);
+
+    const foreign = await fetch(
+      `${base}api/login`,
+      json({ user: USER, password: PASSWORD }, { origin: 'https://evil.example' }),
+    );
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe('ORIGIN_REFUSED');
+
+    const cookie = await login();
+    const csrf = await fetch(`${base}api/jobs`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ operation: 'refresh', machines: 'all' }),
+    });
+    expect(csrf.status).toBe(403);
+    expect(((await csrf.json()) as { error: { code: string } }).error.code).toBe('CSRF_HEADER_MISSING');
+  });
+
+  it('logs in with a HttpOnly SameSite=Strict cookie holding a random token; a wrong password is 401', async () => {
+    const wrong = await fetch(`${base}api/login`, json({ user: USER, password: 'not the password' }));
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toEqual({
+      error: { code: 'LOGIN_FAILED', message: 'the user name or password is wrong' },
+    });
+    const unknown = await fetch(`${base}api/login`, json({ user: 'nobody', password: PASSWORD }));
+    expect(unknown.status).toBe(401);
+
+    const res = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ user: USER, authority: null, makCounters: false });
+    const [setCookie] = res.headers.getSetCookie();
+    expect(setCookie).toMatch(/^volact_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/$/);
+    const cookie = (setCookie as string).split(';')[0] as string;
+    const session = await fetch(`${base}api/session`, { headers: { cookie } });
+    expect(await session.json()).toEqual({ user: USER, authority: null, makCounters: false });
+    // Neither the password nor the token is ever logged.
+    const token = cookie.split('=')[1] as string;
+    expect(logLines.join('\n')).not.toContain(PASSWORD);
+    expect(logLines.join('\n')).not.toContain(token);
+    expect(logLines).toContain('login admin from 127.0.0.1');
+  });
+
+  it('names the wrong field of a bad body (400), refuses non-JSON and bodies over 64 KiB', async () => {
+    const missing = await fetch(`${base}api/login`, json({ user: USER }));
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'BODY_INVALID',
+      message: expect.stringMatching(/^password: /),
+    });
+    const extra = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD, admin: true }));
+    expect(extra.status).toBe(400);
+    const notJson = await fetch(`${base}api/login`, { ...json({}), body: '{"user":' });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: { message: string } }).error.message).toBe('body: not JSON');
+    const huge = await fetch(`${base}api/login`, json({ user: USER, password: 'x'.repeat(70_000) }));
+    expect(huge.status).toBe(413);
+  });
+
+  it('expires a session after 30 minutes without a request; logout ends it at once', async () => {
+    const cookie = await login();
+    clock.advance(29 * MINUTE);
+    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(200);
+    clock.advance(29 * MINUTE); // 58 minutes since login, 29 since the last request: alive
+    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(200);
+    clock.advance(30 * MINUTE);
+    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(401);
+
+    const again = await login();
+    const out = await fetch(`${base}api/logout`, json({}, { cookie: again }));
+    expect(out.status).toBe(200);
+    expect(out.headers.getSetCookie()[0]).toContain('Max-Age=0');
+    expect((await fetch(`${base}api/machines`, { headers: { cookie: again } })).status).toBe(401);
+  });
+
+  it('limits failed logins per source address: the 11th within a minute is 429, even with the right password', async () => {
+    clock.advance(2 * MINUTE);
+    for (let i = 0; i < 10; i++) {
+      expect((await fetch(`${base}api/login`, json({ user: USER, password: `wrong-${i}-xxxxxxxx` }))).status).toBe(401);
+    }
+    const limited = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('LOGIN_RATE_LIMITED');
+    clock.advance(MINUTE);
+    await login();
+  });
+});
+
+describe('the API', () => {
+  let cookie: string;
+  beforeAll(async () => {
+    cookie = await login();
+  });
+  const get = (path: string) => fetch(`${base}${path}`, { headers: { cookie } });
+  const post = (path: string, body: unknown) => fetch(`${base}${path}`, json(body, { cookie }));
+
+  it('lists machines (never read: no state), and one machine with its history by id or name', async () => {
+    const { machines } = (await (await get('api/machines')).json()) as { machines: { id: number; name: string }[] };
+    expect(machines.map((m) => m.name).sort()).toEqual(['pc-dead', 'pc-hang']);
+    expect(machines[0]).toMatchObject({ state: null, clientMachineId: null });
+    const dead = machines.find((m) => m.name === 'pc-dead')!;
+    const byId = (await (await get(`api/machines/${dead.id}`)).json()) as { machine: { name: string }; history: [] };
+    expect(byId).toEqual({ machine: expect.objectContaining({ name: 'pc-dead' }), history: [] });
+    expect((await get('api/machines/pc-dead')).status).toBe(200);
+    expect((await get('api/machines/%E0%A4%A')).status).toBe(404);
+    const missing = await get('api/machines/nope');
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('MACHINE_NOT_FOUND');
+  });
+
+  it('refuses a malformed key without echoing it; lists keys', async () => {
+    const bad = 'ABCDE-FGHIJ-KLMNO-PQRST-UVWXY';
+    const res = await post('api/keys', { key: bad });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'KEY_INVALID' } });
+    expect(text).not.toContain('FGHIJ');
+    expect(await (await get('api/keys')).json()).toEqual({ keys: [] });
+    const noKey = await post('api/keys', { name: 'x' });
+    expect(((await noKey.json()) as { error: { message: string } }).error.message).toMatch(/^key: /);
+  });
+
+  it('reports as JSON and CSV (attachment), a bad report name or days', async () => {
+    const report = (await (await get('api/reports/by-authority')).json()) as { report: string; columns: string[] };
+    expect(report).toMatchObject({ report: 'by-authority', rows: [] });
+    const csv = await get('api/reports/at-risk.csv?days=10');
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('content-disposition')).toBe('attachment; filename="volact-at-risk.csv"');
+    expect(await csv.text()).toBe('machine,address,group,state,expiresAt,daysLeft,reason,lastSeenAt\r\n');
+    expect((await get('api/reports/nope')).status).toBe(404);
+    const days = await get('api/reports/at-risk?days=abc');
+    expect(days.status).toBe(400);
+    expect(((await days.json()) as { error: { message: string } }).error.message).toMatch(/^days: /);
+  });
+
+  it('reading MAK counters needs the server to hold an authority admin token', async () => {
+    const res = await post('api/mak-counters', {});
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('AUTHORITY_NOT_CONFIGURED');
+  });
+
+  it('charts: the count per state now and a day-by-day timeline', async () => {
+    const charts = (await (await get('api/charts?days=7')).json()) as {
+      states: Record<string, number>;
+      timeline: { day: string }[];
+    };
+    expect(charts.states).toEqual({
+      unlicensed: 0,
+      licensed: 0,
+      'initial-grace': 0,
+      'out-of-tolerance': 0,
+      'non-genuine-grace': 0,
+      notification: 0,
+      unknown: 2,
+    });
+    expect(charts.timeline).toHaveLength(7);
+    expect(charts.timeline[6]).toMatchObject({ day: '2026-11-25', licensed: 0 });
+  });
+
+  it('the operations log, with a bounded limit', async () => {
+    const { operations } = (await (await get('api/operations?limit=5')).json()) as { operations: { at: string }[] };
+    expect(operations.length).toBeGreaterThan(0);
+    expect(operations[0]!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect((await get('api/operations?limit=0')).status).toBe(400);
+  });
+
+  it('a job: bad bodies named, then one runs, a second is refused while it runs (409), results per machine', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ operation: 'explode', machines: 'all' }, /^operation: /],
+      [{ operation: 'refresh', machines: [] }, /^machines: /],
+      [{ operation: 'install-key', machines: 'all' }, /^key: /],
+      [{ operation: 'refresh', machines: 'all', key: 'k' }, /^key: /],
+      [{ operation: 'refresh', machines: 'all', extra: 1 }, /^body: |extra/],
+      [{ operation: 'proxy-activate', machines: 'all' }, /^authority: /],
+    ];
+    for (const [body, message] of cases) {
+      const res = await post('api/jobs', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+    }
+    const unknown = await post('api/jobs', { operation: 'refresh', machines: ['pc-dead', 'nope'] });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toContain('nope');
+    const badAuthority = await post('api/jobs', {
+      operation: 'proxy-activate',
+      machines: 'all',
+      authority: 'http://authority.example.com',
+    });
+    expect(((await badAuthority.json()) as { error: { code: string } }).error.code).toBe('AUTHORITY_URL_INVALID');
+
+    const started = await post('api/jobs', { operation: 'refresh', machines: 'all' });
+    expect(started.status).toBe(202);
+    const { job } = (await started.json()) as { job: { id: string; total: number; finished: boolean } };
+    expect(job).toMatchObject({ total: 2, finished: false });
+    const second = await post('api/jobs', { operation: 'refresh', machines: ['pc-dead'] });
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe('JOB_RUNNING');
+
+    let state: { done: number; total: number; finished: boolean; results: { machine: string; code: string }[] };
+    const until = Date.now() + 10_000;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await (await get(`api/jobs/${job.id}`)).json()) as typeof state;
+    } while (!state.finished && Date.now() < until);
+    expect(state).toMatchObject({ done: 2, total: 2, finished: true });
+    expect(Object.fromEntries(state.results.map((r) => [r.machine, r.code]))).toEqual({
+      'pc-dead': 'AGENT_UNREACHABLE',
+      'pc-hang': 'AGENT_TIMEOUT',
+    });
+    const { jobs } = (await (await get('api/jobs')).json()) as { jobs: { id: string; failed: number }[] };
+    expect(jobs[0]).toMatchObject({ id: job.id, failed: 2 });
+    expect((await get('api/jobs/0123456789abcdef')).status).toBe(404);
+  });
+
+  it('unknown routes are 404, wrong methods 405', async () => {
+    expect((await get('api/nothing')).status).toBe(404);
+    const del = await fetch(`${base}api/machines`, { method: 'DELETE', headers: { cookie } });
+    expect(del.status).toBe(405);
+    expect(del.headers.get('allow')).toBe('GET');
+  });
+});

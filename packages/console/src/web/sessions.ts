@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { MINUTE, sha256, type Clock } from '@volact/core';
+
+export const SESSION_COOKIE = 'volact_session';
+/** A session ends after this long without a request (OWASP session management: idle timeout). */
+export const SESSION_IDLE_MS = 30 * MINUTE;
+/** …and after this long whatever happens (absolute timeout). */
+export const SESSION_MAX_MS = 12 * 60 * MINUTE;
+/** Sessions kept at once; the least recently used goes first beyond this. */
+const MAX_SESSIONS = 1_000;
+
+export interface Session {
+  readonly user: string;
+  readonly createdAt: number;
+  lastUsedAt: number;
+}
+
+const digest = (token: string) => sha256(Buffer.from(token, 'utf8')).toString('hex');
+
+/**
+ * Login sessions in memory. The browser holds a random 32-byte token; the server keeps only
+ * its SHA-256, so a memory dump or log line shows no usable session.
+ */
+export class SessionStore {
+  readonly #sessions = new Map<string, Session>();
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** A new session for `user`: returns the token for the cookie (never stored). */
+  create(user: string): string {
+    const token = randomBytes(32).toString('base64url');
+    const now = this.#clock.now();
+    this.#sweep(now);
+    while (this.#sessions.size >= MAX_SESSIONS) {
+      const oldest = this.#sessions.keys().next();
+      if (oldest.done) break;
+      this.#sessions.delete(oldest.value);
+    }
+    this.#sessions.set(digest(token), { user, createdAt: now, lastUsedAt: now });
+    return token;
+  }
+
+  /** The session of a cookie's token, touched (idle timer restarted); undefined when none or expired. */
+  get(token: string | undefined): Session | undefined {
+    if (!token || token.length > 100) return undefined;
+    const key = digest(token);
+    const session = this.#sessions.get(key);
+    if (!session) return undefined;
+    const now = this.#clock.now();
+    if (now - session.lastUsedAt >= SESSION_IDLE_MS || now - session.createdAt >= SESSION_MAX_MS) {
+      this.#sessions.delete(key);
+      return undefined;
+    }
+    session.lastUsedAt = now;
+    // Map order is insertion order: re-inserting keeps the least recently used first.
+    this.#sessions.delete(key);
+    this.#sessions.set(key, session);
+    return session;
+  }
+
+  delete(token: string | undefined): void {
+    if (token) this.#sessions.delete(digest(token));
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  #sweep(now: number): void {
+    for (const [key, s] of this.#sessions) {
+      if (now - s.lastUsedAt >= SESSION_IDLE_MS || now - s.createdAt >= SESSION_MAX_MS) this.#sessions.delete(key);
+    }
+  }
+}
+
+/**
+ * Failed logins per source address in a sliding window (OWASP: limit authentication
+ * attempts). Successful logins do not count; the window is a minute.
+ */
+export class LoginLimiter {
+  readonly #failures = new Map<string, number[]>();
+  readonly #clock: Clock;
+  readonly #limit: number;
+  readonly #windowMs: number;
+
+  constructor(clock: Clock, limit = 10, windowMs = MINUTE) {
+    this.#clock = clock;
+    this.#limit = limit;
+    this.#windowMs = windowMs;
+  }
+
+  /** Milliseconds until `address` may try again; 0 when it may now. */
+  retryAfter(address: string): number {
+    const now = this.#clock.now();
+    const recent = (this.#failures.get(address) ?? []).filter((t) => now - t < this.#windowMs);
+    if (recent.length === 0) this.#failures.delete(address);
+    else this.#failures.set(address, recent);
+    return recent.length >= this.#limit ? this.#windowMs - (now - (recent[0] as number)) : 0;
+  }
+
+  fail(address: string): void {
+    const now = this.#clock.now();
+    if (this.#failures.size > 10_000) {
+      for (const [a, times] of this.#failures)
+        if (times.every((t) => now - t >= this.#windowMs)) this.#failures.delete(a);
+    }
+    const list = this.#failures.get(address) ?? [];
+    list.push(now);
+    this.#failures.set(address, list.slice(-this.#limit));
+  }
+}
+
+/** The value of one cookie in a Cookie header (RFC 6265 §5.4: "name=value" pairs separated by "; "). */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Set-Cookie for a session: HttpOnly (no script reads it), SameSite=Strict (no cross-site request carries it). */
+export function sessionCookie(token: string): string {
+  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+}
+
+export function clearedSessionCookie(): string {
+  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
+}
