@@ -213,6 +213,16 @@ describe('volact console, end to end', () => {
     expect(JSON.stringify(await console_.listKeys())).not.toContain(mak);
     expect(readFileSync(join(dataDir, 'console.db')).toString('latin1')).not.toContain(mak);
 
+    // --key-file keeps a key out of the process list; the same key again is named, not stored twice.
+    const keyFile = join(root, 'mak.key');
+    writeFileSync(keyFile, `${mak}\n`, { mode: 0o600 });
+    const again = await cli('console', 'key', 'add', '--data-dir', dataDir, '--key-file', keyFile);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('KEY_EXISTS');
+    expect(again.stderr).not.toContain(mak);
+    const both = await cli('console', 'key', 'add', mak, '--data-dir', dataDir, '--key-file', keyFile);
+    expect(both.stderr).toContain('give the key once');
+
     const results = byMachine(await console_.installKey('office-mak', ['pc-a', 'pc-b']));
     expect(results['pc-a']).toMatchObject({ ok: true, state: 'initial-grace' });
     expect(results['pc-b']!.message).toContain(last5);

@@ -792,8 +792,8 @@ export class VolumeConsole {
     return mapLimit(machines, this.#concurrency, async (machine) => {
       let result: MachineResult;
       try {
+        // Each task records its status (and so the contact) through #recordStatus.
         result = await task(machine, await this.#agent(machine));
-        if (result.ok) await this.#store.recordContact(machine.id, { at: this.#clock.now(), ok: true });
       } catch (err) {
         result = await this.#failed(machine, err);
       }

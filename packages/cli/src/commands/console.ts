@@ -452,12 +452,20 @@ export function registerConsole(program: Command, run: Run): Command {
 
   const key = con.command('key').description('product keys kept by the console (sealed; only the last five shown)');
   consoleStoreOptions(
-    key.command('add').description('store a MAK, GVLK or KMS host key').argument('<key>', 'the product key'),
+    key
+      .command('add')
+      .description('store a MAK, GVLK or KMS host key')
+      .argument('[key]', 'the product key (or --key-file, which keeps it out of the process list and shell history)'),
   )
+    .option('--key-file <file>', 'file holding the product key')
     .option('--name <name>', 'a name to refer to it (default: TYPE-LAST5)')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: DataDirOptions & { name?: string }, text: string) => {
+      run(async (o: DataDirOptions & { name?: string; keyFile?: string }, given?: string) => {
+        if ((given === undefined) === (o.keyFile === undefined)) {
+          throw new CliError('OPTION_INVALID', 'give the key once: as an argument, or in a file with --key-file');
+        }
+        const text = given ?? readSecretFile(o.keyFile as string, '--key-file');
         const stored = await withConsole(o, (c) => c.addKey(text, o.name));
         if (o.json) printJson(stored);
         else console.log(`stored ${stored.type} ${stored.key} as "${stored.name}"`);
