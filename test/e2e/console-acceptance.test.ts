@@ -1,13 +1,13 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'ldapts';
 import { createAuthorityServer } from '@volact/authority';
 import { Licence, createAgentServer } from '@volact/client';
 import { DAY, ManualClock, lastFiveOf } from '@volact/core';
-import { buildProgram } from '@volact/cli';
+import { runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
 import { startTestProxy, type TestProxy } from '../../packages/console/src/proxy-test-server.js';
 import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
@@ -150,35 +150,8 @@ async function startAgentRun(
   throw new Error('no base port where all 20 agents could listen');
 }
 
-/** Runs `volact …` in this process (the real command tree), on the shared clock, capturing its output and exit code. */
-async function cli(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const log = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => {
-    stdout += `${parts.join(' ')}\n`;
-  });
-  const now = vi.spyOn(Date, 'now').mockImplementation(() => clock.now());
-  process.exitCode = 0;
-  try {
-    await buildProgram().parseAsync(['node', 'volact', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    log.mockRestore();
-    now.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout, stderr };
-}
+/** Runs `volact …` in this process (the real command tree), on the shared clock. */
+const cli = (...args: string[]) => runCliInProcess(args, { now: () => clock.now() });
 
 /** A `--json` command: exit code checked, stdout parsed. */
 async function cliJson<T>(expectedCode: number, ...args: string[]): Promise<T> {

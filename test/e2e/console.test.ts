@@ -1,13 +1,13 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createAuthorityServer } from '@volact/authority';
 import { Licence, createAgentServer } from '@volact/client';
 import { DAY, ManualClock } from '@volact/core';
 import { VolumeConsole, type MachineResult } from '@volact/console';
-import { buildProgram } from '@volact/cli';
+import { runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
 import { startTestProxy, type TestProxy } from '../../packages/console/src/proxy-test-server.js';
 
@@ -46,32 +46,7 @@ async function startAgent(name: string, options: { token?: string; setup?: (stat
 }
 
 /** Runs `volact …` in this process (the real command tree), capturing its output and exit code. */
-async function cli(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const log = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => {
-    stdout += `${parts.join(' ')}\n`;
-  });
-  process.exitCode = 0;
-  try {
-    await buildProgram().parseAsync(['node', 'volact', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    log.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCliInProcess(args);
 
 const byMachine = (results: readonly MachineResult[]) => Object.fromEntries(results.map((r) => [r.machine, r]));
 

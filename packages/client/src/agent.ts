@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import Fastify, {
@@ -11,7 +11,15 @@ import Fastify, {
 } from 'fastify';
 import type { Server } from 'node:http';
 import { z } from 'zod';
-import { agentProbeProof, secretsEqual, sha256, type Clock } from '@volact/core';
+import {
+  TlsMaterialError,
+  agentProbeProof,
+  checkCertificateAndKey,
+  checkCertificateAuthorities,
+  secretsEqual,
+  sha256,
+  type Clock,
+} from '@volact/core';
 import { readAgentSettings } from './agent-settings.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Licence, type LicenceStatus } from './licence.js';
@@ -150,8 +158,6 @@ export interface AgentClientIdentity {
   readonly fingerprint: string;
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
-
 /**
  * Checks the agent's TLS material before it serves: each PEM parses, and the key is the
  * certificate's. `names` label the parts in messages (the CLI passes its flags and files).
@@ -165,35 +171,13 @@ export function checkAgentTls(
     clientCa: 'tls.clientCa',
   },
 ): AgentTlsSummary {
-  const invalid = (message: string) => new ClientError('AGENT_TLS_INVALID', message);
-  const reason = (err: unknown) => ((err as Error).message || 'unreadable').slice(0, 200);
   let certificate: X509Certificate;
   try {
-    certificate = new X509Certificate(tls.cert);
+    certificate = checkCertificateAndKey(tls.cert, tls.key, names);
+    if (tls.clientCa !== undefined) checkCertificateAuthorities(tls.clientCa, names.clientCa);
   } catch (err) {
-    throw invalid(`${names.cert} is not a PEM certificate (${reason(err)})`);
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(tls.key);
-  } catch (err) {
-    throw invalid(
-      `${names.key} is not an unencrypted PEM private key (${reason(err)}); an encrypted key can be decrypted with \`openssl pkey -in KEY -out KEY.plain\``,
-    );
-  }
-  if (!certificate.checkPrivateKey(key)) {
-    throw invalid(`${names.key} is not the key of ${names.cert} (the key does not match the certificate)`);
-  }
-  if (tls.clientCa !== undefined) {
-    const blocks = tls.clientCa.toString().match(PEM_CERTIFICATE) ?? [];
-    if (blocks.length === 0) throw invalid(`${names.clientCa} holds no PEM certificate`);
-    for (const block of blocks) {
-      try {
-        new X509Certificate(block);
-      } catch (err) {
-        throw invalid(`${names.clientCa} holds a certificate that does not parse (${reason(err)})`);
-      }
-    }
+    if (err instanceof TlsMaterialError) throw new ClientError('AGENT_TLS_INVALID', err.message);
+    throw err;
   }
   return {
     subject: certificate.subject,

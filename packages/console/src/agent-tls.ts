@@ -1,6 +1,7 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TlsMaterialError, checkCertificateAndKey, checkCertificateAuthorities } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import { KEY_FILE } from './secrets.js';
 
@@ -33,7 +34,6 @@ export interface AgentTlsSummary {
   readonly files: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 /** RFC 5280 §4.2.1.12: id-kp-clientAuth, and anyExtendedKeyUsage. */
 const CLIENT_AUTH = ['1.3.6.1.5.5.7.3.2', '2.5.29.37.0'];
 
@@ -50,31 +50,14 @@ const reason = (err: unknown) => ((err as Error).message || 'unreadable').slice(
  * is the certificate's; the certificate may be used for client authentication.
  */
 function check(pem: AgentTls, names: AgentTls): Omit<AgentTlsSummary, 'files'> {
-  const blocks = pem.ca.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw invalid(`${names.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-  for (const block of blocks) {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      throw invalid(`${names.ca} holds a certificate that does not parse (${reason(err)})`);
-    }
-  }
+  let caCertificates: number;
   let certificate: X509Certificate;
   try {
-    certificate = new X509Certificate(pem.cert);
+    caCertificates = checkCertificateAuthorities(pem.ca, names.ca);
+    certificate = checkCertificateAndKey(pem.cert, pem.key, names);
   } catch (err) {
-    throw invalid(`${names.cert} is not a PEM certificate (${reason(err)})`);
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pem.key);
-  } catch (err) {
-    throw invalid(
-      `${names.key} is not an unencrypted PEM private key (${reason(err)}); decrypt an encrypted one with \`openssl pkey -in KEY -out KEY.plain\``,
-    );
-  }
-  if (!certificate.checkPrivateKey(key)) {
-    throw invalid(`${names.key} is not the key of ${names.cert} (the key does not match the certificate)`);
+    if (err instanceof TlsMaterialError) throw invalid(err.message);
+    throw err;
   }
   const usages = certificate.keyUsage as string[] | undefined;
   if (usages && usages.length > 0 && !usages.some((oid) => CLIENT_AUTH.includes(oid))) {
@@ -89,7 +72,7 @@ function check(pem: AgentTls, names: AgentTls): Omit<AgentTlsSummary, 'files'> {
     fingerprint: certificate.fingerprint256,
     validTo: validTo.toISOString(),
     expired: validTo.getTime() < Date.now(),
-    caCertificates: blocks.length,
+    caCertificates,
   };
 }
 

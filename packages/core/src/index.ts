@@ -16,3 +16,4 @@ export * from './authority-url.js';
 export * from './activation-object.js';
 export * from './dns/index.js';
 export * from './ports.js';
+export * from './tls-material.js';
