@@ -6,6 +6,8 @@ import { kmsHostErrors } from '@volact/kms-host';
 import { clientErrors } from '@volact/client';
 import { directoryErrors } from '@volact/directory';
 import { consoleErrors, webErrors } from '@volact/console';
+import { plannerErrors } from '@volact/planner';
+import { simulatorErrors } from '@volact/simulator';
 
 /** docs/errors.md and the error catalogues in the code must list the same codes (fastify's habit). */
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -27,6 +29,8 @@ const catalogues: [string, string[]][] = [
   ['directory', Object.keys(directoryErrors)],
   ['console', Object.keys(consoleErrors)],
   ['console web', Object.keys(webErrors)],
+  ['planner', Object.keys(plannerErrors)],
+  ['simulator', Object.keys(simulatorErrors)],
 ];
 
 describe('docs/errors.md', () => {

@@ -219,7 +219,7 @@ describe('Authority', () => {
       expect(await codeOf(authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 0 }))).toBe(
         'REQUEST_INVALID',
       );
-      expect(await codeOf(authority.mintKey({ type: 'retail' as never, groups: ['office14'] }))).toBe('KEY_WRONG_TYPE');
+      expect(await codeOf(authority.mintKey({ type: 'gvlk' as never, groups: ['office14'] }))).toBe('KEY_WRONG_TYPE');
       expect(await codeOf(authority.mintKey({ type: 'mak', groups: ['office14'] }))).toBe('REQUEST_INVALID');
     });
 

@@ -48,6 +48,12 @@ import {
   signPhoneCertificate,
   type InstallationId,
   type ShortSigningKey,
+  MAX_OEM_GROUPS,
+  keyFingerprint,
+  signOemCertificate,
+  signTokenCaCertificate,
+  type OemCertificate,
+  type TokenCaCertificate,
 } from '@volact/core';
 import { seal, unseal } from './sealing.js';
 import { AuthorityError } from './errors.js';
@@ -81,17 +87,19 @@ function openStore(dataDir: string, options: AuthorityOptions): AuthorityStore {
 }
 
 export interface MintKeyRequest {
-  readonly type: Extract<KeyType, 'kms-host' | 'mak'>;
+  readonly type: Extract<KeyType, 'kms-host' | 'mak' | 'retail'>;
   readonly groups: readonly string[];
   /** kms-host keys: how many hosts (default 6). */
   readonly hosts?: number;
   readonly activationsPerHost?: number;
-  /** MAK: how many installations it may activate. */
+  /** MAK: how many installations it may activate. Retail: 1, the only value accepted (the default). */
   readonly limit?: number;
 }
 
 /** A KMS host certificate is issued by phone for whole days: this many. */
 export const PHONE_CERT_VALIDITY_DAYS = 365;
+/** The longest an OEM or token CA certificate may run (ten years). */
+export const MAX_CERTIFIED_DAYS = 3653;
 
 export interface InstallationActivationRequest {
   readonly key: string;
@@ -102,7 +110,8 @@ export interface InstallationActivationRequest {
 
 export interface InstallationActivation {
   readonly confirmationId: string;
-  readonly method: 'mak';
+  /** The installation's key type: a MAK, or a retail key (one installation). */
+  readonly method: 'mak' | 'retail';
   readonly group: string;
   readonly used: number;
   readonly limit: number;
@@ -188,6 +197,9 @@ export interface HostActivationResult {
 }
 
 const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;
+
+/** How messages name an installation's key: a MAK or a retail key. */
+const keyLabel = (type: KeyType) => (type === 'retail' ? 'retail key' : 'MAK');
 
 /**
  * A host is recorded by the hash of its hardware id and of its public key, the only forms a
@@ -355,22 +367,32 @@ export class Authority {
 
   async mintKey(request: MintKeyRequest): Promise<MintedKey> {
     const type = request.type as string;
-    if (type !== 'kms-host' && type !== 'mak') {
-      throw new AuthorityError('KEY_WRONG_TYPE', `minting ${type} keys is not supported; use kms-host or mak`);
+    if (type !== 'kms-host' && type !== 'mak' && type !== 'retail') {
+      throw new AuthorityError('KEY_WRONG_TYPE', `minting ${type} keys is not supported; use kms-host, mak or retail`);
     }
     if (request.groups.length === 0)
       throw new AuthorityError('GROUP_INVALID', `a ${type} key needs a product group (--group)`);
     const resolved = await Promise.all(request.groups.map((g) => this.group(g)));
     const groups = resolved.filter((g, i) => resolved.findIndex((h) => h.id === g.id) === i);
-    if (type === 'mak' && groups.length !== 1) {
-      throw new AuthorityError('GROUP_INVALID', `a MAK activates one product group; got ${groups.length}`);
+    if (type !== 'kms-host' && groups.length !== 1) {
+      const what = type === 'mak' ? 'a MAK' : 'a retail key';
+      throw new AuthorityError('GROUP_INVALID', `${what} activates one product group; got ${groups.length}`);
     }
-    const limit = type === 'mak' ? request.limit : (request.hosts ?? KMS_DEFAULTS.hostLimit);
-    const perHost = type === 'mak' ? null : (request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost);
+    // Reference (plan-for-volume-activation): "each purchased copy comes with one unique product
+    // key": a retail key activates one installation, online or by phone; the limit is not a choice.
+    if (type === 'retail' && request.limit !== undefined && request.limit !== 1) {
+      throw new AuthorityError(
+        'REQUEST_INVALID',
+        `a retail key activates exactly one installation (its limit is 1), got --limit ${request.limit}; mint a MAK for more`,
+      );
+    }
+    const installationKey = type !== 'kms-host';
+    const limit = type === 'retail' ? 1 : type === 'mak' ? request.limit : (request.hosts ?? KMS_DEFAULTS.hostLimit);
+    const perHost = installationKey ? null : (request.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost);
     if (limit === undefined)
       throw new AuthorityError('REQUEST_INVALID', 'a MAK needs its number of activations (--limit N)');
     for (const [name, v] of [
-      [type === 'mak' ? 'limit' : 'hosts', limit],
+      [installationKey ? 'limit' : 'hosts', limit],
       ['activations per host', perHost ?? 1],
     ] as const) {
       if (!Number.isInteger(v) || v < 1 || v > 10_000_000) {
@@ -400,7 +422,7 @@ export class Authority {
       type: key.type,
       groups: groups.map((g) => g.name),
       limit,
-      hosts: type === 'mak' ? null : limit,
+      hosts: installationKey ? null : limit,
       activationsPerHost: perHost,
     };
   }
@@ -581,13 +603,14 @@ export class Authority {
       throw err;
     }
     const last5 = lastFiveOf(parsed);
-    if (parsed.type !== 'mak') {
+    if (parsed.type !== 'mak' && parsed.type !== 'retail') {
       throw await refuse(
         'KEY_WRONG_TYPE',
-        `key ${last5} is a ${parsed.type} key; online installation activation takes a MAK`,
+        `key ${last5} is a ${parsed.type} key; online installation activation takes a MAK or a retail key`,
         last5,
       );
     }
+    const label = keyLabel(parsed.type);
     const iid = await this.#parseIid(request.installationId, (code, message) => refuse(code, message, last5));
     if (iid.kind !== 'installation') {
       throw await refuse(
@@ -604,8 +627,8 @@ export class Authority {
       );
     }
     const key = await this.#findKey(keyedHash(this.#keyHashSecret, parsed.text));
-    if (!key) throw await refuse('KEY_NOT_FOUND', `MAK ${last5} was not minted by this authority`, last5);
-    if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `MAK ${last5} was revoked`, last5);
+    if (!key) throw await refuse('KEY_NOT_FOUND', `${label} ${last5} was not minted by this authority`, last5);
+    if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `${label} ${last5} was revoked`, last5);
     // The IID names its product group too: checked even when the caller gives no groupId, so
     // an activation is never spent on a confirmation its installation could not verify.
     if (
@@ -613,7 +636,7 @@ export class Authority {
       !iid.groupsRef.equals(groupsRefOf([...key.groupIds].sort()))
     ) {
       const group = await this.group(key.groupIds[0] as string);
-      throw await refuse('GROUP_MISMATCH', `MAK ${last5} activates ${group.name}, not this product`, last5);
+      throw await refuse('GROUP_MISMATCH', `${label} ${last5} activates ${group.name}, not this product`, last5);
     }
     return this.#completeInstallation(key, last5, iid, 'online', now);
   }
@@ -656,10 +679,10 @@ export class Authority {
       );
     }
     if (iid.kind === 'installation') {
-      if (key.type !== 'mak') {
+      if (key.type !== 'mak' && key.type !== 'retail') {
         throw await refuse(
           'KEY_WRONG_TYPE',
-          `key ${last5} is a ${key.type} key; a product installation needs a MAK`,
+          `key ${last5} is a ${key.type} key; a product installation needs a MAK or a retail key`,
           last5,
         );
       }
@@ -756,6 +779,7 @@ export class Authority {
     channel: 'online' | 'phone',
     now: number,
   ): Promise<InstallationActivation> {
+    const retail = key.type === 'retail';
     const outcome = await this.#enqueueInstallation({
       keyId: key.id,
       keyLast5: last5,
@@ -763,8 +787,18 @@ export class Authority {
       installationId: iid.text,
       channel,
       at: now,
+      ...(retail ? { limitCode: 'RETAIL_ALREADY_ACTIVATED' as const } : {}),
     });
-    if (outcome.outcome === 'revoked') throw new AuthorityError('KEY_REVOKED', `MAK ${last5} was revoked`);
+    if (outcome.outcome === 'revoked') {
+      throw new AuthorityError('KEY_REVOKED', `${keyLabel(key.type)} ${last5} was revoked`);
+    }
+    if (outcome.outcome === 'limit' && retail) {
+      // One key, one installation: only the installation that activated it may activate again.
+      throw new AuthorityError(
+        'RETAIL_ALREADY_ACTIVATED',
+        `retail key ${last5} is already activated on another installation; a retail key activates one installation (the same machine, re-imaged, activates again free)`,
+      );
+    }
     if (outcome.outcome === 'limit') {
       // The decision's audit row was written with it.
       throw new AuthorityError(
@@ -775,7 +809,7 @@ export class Authority {
     const group = await this.group(key.groupIds[0] as string);
     return {
       confirmationId: confirmInstallation(iid, group.id, dayOf(now), this.#signer()).text,
-      method: 'mak',
+      method: retail ? 'retail' : 'mak',
       group: group.name,
       used: outcome.used,
       limit: outcome.limit,
@@ -855,7 +889,7 @@ export class Authority {
       revokedAt: record.revokedAt === null ? null : new Date(record.revokedAt).toISOString(),
     };
     const iso = (ms: number) => new Date(ms).toISOString();
-    if (record.type === 'mak') {
+    if (record.type === 'mak' || record.type === 'retail') {
       const limit = record.limit ?? 0;
       const installations = await this.#store.listInstallations(record.id);
       return {
@@ -895,6 +929,12 @@ export class Authority {
   /** Sets how many hosts or installations a key may activate (the reference: "raise the limit by calling"). */
   async setKeyLimit(text: string, limit: number): Promise<KeyReport> {
     const { record, last5 } = await this.#key(text);
+    if (record.type === 'retail') {
+      throw new AuthorityError(
+        'KEY_WRONG_TYPE',
+        `key ${last5} is a retail key: it activates one installation and its limit stays 1; mint a MAK for more`,
+      );
+    }
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000) {
       throw new AuthorityError('REQUEST_INVALID', `the limit must be a whole number from 1 to 10000000, got ${limit}`);
     }
@@ -957,6 +997,98 @@ export class Authority {
       detail: `${object.name} for ${group.name} in ${domain}`,
     });
     return object;
+  }
+
+  /**
+   * OEM activation: certifies a manufacturer's public key for some product groups. The
+   * manufacturer made its key pair and keeps the private key; its factory signs one marker per
+   * machine with it (`volact oem mark`). What was issued is in the audit log.
+   */
+  async issueOemCertificate(request: {
+    manufacturer: string;
+    publicKeyRaw: Buffer;
+    groups: readonly string[];
+    days: number;
+  }): Promise<OemCertificate> {
+    const now = this.#clock.now();
+    const fields = this.#checkCertifiedKey(request.publicKeyRaw, request.days);
+    if (!/^[\x20-\x7e]{1,64}$/.test(request.manufacturer.trim())) {
+      throw new AuthorityError('REQUEST_INVALID', '--manufacturer must be 1-64 printable ASCII characters');
+    }
+    if (request.groups.length < 1 || request.groups.length > MAX_OEM_GROUPS) {
+      throw new AuthorityError('REQUEST_INVALID', `an OEM certificate names 1..${MAX_OEM_GROUPS} product groups`);
+    }
+    const groups = await Promise.all(request.groups.map((g) => this.group(g)));
+    const certificate = signOemCertificate(
+      {
+        serial: randomGuid(),
+        manufacturer: request.manufacturer,
+        publicKeyRaw: request.publicKeyRaw,
+        groups: [...new Map(groups.map((g) => [g.id, { id: g.id, name: g.name }])).values()],
+        notBefore: now,
+        notAfter: now + fields.days * DAY,
+      },
+      this.#root,
+    );
+    await this.#store.audit({
+      at: now,
+      action: 'oem-certificate.issue',
+      result: 'OK',
+      detail: `serial ${certificate.serial} for ${certificate.manufacturer} (key ${fields.keyId}) groups ${certificate.groups.map((g) => g.name).join(',')} until ${certificate.notAfter}`,
+    });
+    return certificate;
+  }
+
+  /**
+   * Token-based activation: certifies an organisation's issuing CA key for one product group.
+   * The organisation made its key pair and keeps the private key; its CA issues the tokens
+   * (`volact token issue`) and CRLs. What was issued is in the audit log.
+   */
+  async issueTokenCa(request: {
+    organisation: string;
+    group: string;
+    publicKeyRaw: Buffer;
+    days: number;
+  }): Promise<TokenCaCertificate> {
+    const now = this.#clock.now();
+    const fields = this.#checkCertifiedKey(request.publicKeyRaw, request.days);
+    if (!/^[\x20-\x7e]{1,64}$/.test(request.organisation.trim())) {
+      throw new AuthorityError('REQUEST_INVALID', '--organisation must be 1-64 printable ASCII characters');
+    }
+    const group = await this.group(request.group);
+    const certificate = signTokenCaCertificate(
+      {
+        serial: randomGuid(),
+        organisation: request.organisation,
+        group: { id: group.id, name: group.name },
+        publicKeyRaw: request.publicKeyRaw,
+        notBefore: now,
+        notAfter: now + fields.days * DAY,
+      },
+      this.#root,
+    );
+    await this.#store.audit({
+      at: now,
+      action: 'token-ca.issue',
+      result: 'OK',
+      detail: `serial ${certificate.serial} for ${certificate.organisation} (key ${fields.keyId}) group ${group.name} until ${certificate.notAfter}`,
+    });
+    return certificate;
+  }
+
+  /** The root signs only a public key someone else holds the private half of, never its own. */
+  #checkCertifiedKey(publicKeyRaw: Buffer, days: number): { keyId: string; days: number } {
+    if (publicKeyRaw.length !== 32) throw new AuthorityError('REQUEST_INVALID', 'an Ed25519 public key has 32 bytes');
+    if (publicKeyRaw.equals(this.#root.publicKeyRaw)) {
+      throw new AuthorityError(
+        'REQUEST_INVALID',
+        "that is the authority's own root key: certify the other party's key",
+      );
+    }
+    if (!Number.isInteger(days) || days < 1 || days > MAX_CERTIFIED_DAYS) {
+      throw new AuthorityError('REQUEST_INVALID', `--days must be a whole number from 1 to ${MAX_CERTIFIED_DAYS}`);
+    }
+    return { keyId: keyFingerprint(publicKeyRaw).toString('hex'), days };
   }
 
   /** Audits a request refused before any decision (bad body, rate limit, auth): who asked what. */

@@ -20,6 +20,11 @@ export const authorityErrors = {
     status: 403,
     meaning: 'the MAK has activated as many installations as it may; nothing was used (raise the limit)',
   },
+  RETAIL_ALREADY_ACTIVATED: {
+    status: 403,
+    meaning:
+      'the retail key is activated on another installation (one key, one installation); the same one re-activates free',
+  },
   IID_INVALID: {
     status: 400,
     meaning:

@@ -1,4 +1,4 @@
-export { Authority } from './authority.js';
+export { Authority, MAX_CERTIFIED_DAYS } from './authority.js';
 export type {
   AuthorityOptions,
   HostActivationRequest,

@@ -242,6 +242,35 @@ describe.each(engines)('authority store: %s', (name, database) => {
     expect(await store.listInstallations(revoked.id)).toEqual([]);
   });
 
+  it('keeps a retail key (limit 1) like a MAK: one installation, the same again free, another refused and audited as such', async () => {
+    const { store, reopen } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    const key = keyRecord([g], { type: 'retail', limit: 1, activationsPerHost: null });
+    await store.addKey(key);
+    expect(await reopen().findKeyByHash(key.keyHash)).toEqual(key);
+    const req = (hw: string, channel: 'online' | 'phone') => ({
+      keyId: key.id,
+      keyLast5: '…ABCDE',
+      hardwareRef: hw,
+      installationId: `iid-${hw}`,
+      channel,
+      at: 10,
+      limitCode: 'RETAIL_ALREADY_ACTIVATED' as const,
+    });
+    const outcomes = await store.activateInstallations([req('a', 'online'), req('b', 'online'), req('a', 'phone')]);
+    expect(outcomes.map((o) => `${o.outcome}:${o.used}/${o.limit}`)).toEqual(['new:1/1', 'limit:1/1', 'existing:1/1']);
+    expect((await store.activateInstallations([req('c', 'phone')]))[0]?.outcome).toBe('limit');
+    expect((await store.listInstallations(key.id)).map((r) => [r.hardwareRef, r.activationCount])).toEqual([['a', 2]]);
+    expect((await store.findKeyByHash(key.keyHash))?.used).toBe(1);
+    const audit = await store.recentAudit(10);
+    expect(audit.filter((a) => a.result === 'RETAIL_ALREADY_ACTIVATED').map((a) => a.action)).toEqual([
+      'installation.activate.phone',
+      'installation.activate.online',
+    ]);
+    expect(audit.some((a) => a.result === 'MAK_LIMIT_REACHED')).toBe(false);
+  });
+
   it('keeps the audit log, newest first', async () => {
     const { store } = await open();
     await store.audit({ at: 1, action: 'key.mint', result: 'OK', keyLast5: '…AAAAA' });

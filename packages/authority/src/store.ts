@@ -28,6 +28,8 @@ export interface InstallationRequest {
   readonly installationId: string;
   readonly channel: 'online' | 'phone';
   readonly at: number;
+  /** The code a refusal at the limit is audited with (default MAK_LIMIT_REACHED; a retail key's limit is 1). */
+  readonly limitCode?: 'MAK_LIMIT_REACHED' | 'RETAIL_ALREADY_ACTIVATED';
 }
 
 export interface InstallationRecord {
@@ -59,7 +61,7 @@ export function installationAuditRow(r: InstallationRequest, o: InstallationOutc
   return {
     at: r.at,
     action: `installation.activate.${r.channel}`,
-    result: AUDIT_RESULT[o.outcome],
+    result: o.outcome === 'limit' && r.limitCode !== undefined ? r.limitCode : AUDIT_RESULT[o.outcome],
     keyLast5: r.keyLast5,
     detail: `installation ${r.hardwareRef}: ${what}, ${o.used} of ${o.limit} used`,
   };

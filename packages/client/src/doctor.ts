@@ -92,16 +92,31 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
     detail: `product ${r.product.group.name} (threshold ${r.product.group.threshold}), key ${r.installedKey ? r.installedKey.type : 'none'}, state ${ctx.status.state}${ctx.status.method ? ` by ${ctx.status.method}` : ''}`,
     ...(r.installedKey ? {} : { fix: 'install the GVLK or a MAK: `volact client install-key`' }),
   });
-  if (r.installedKey?.type === 'mak') {
+  // An OEM marker or a token that licenses needs no network: nothing else to walk.
+  const carried = r.activation?.method === 'oem' || r.activation?.method === 'token' ? r.activation.method : null;
+  if (carried && ctx.status.method === carried && ctx.status.state === 'licensed') {
     add({
-      step: 'mak',
-      status: ctx.status.method === 'mak' ? 'ok' : 'warn',
-      detail: ctx.status.method === 'mak' ? 'activated with a MAK (permanent)' : 'a MAK is installed but not activated',
-      ...(ctx.status.method === 'mak'
+      step: carried,
+      status: 'ok',
+      detail:
+        carried === 'oem' ? 'licensed by an OEM marker (permanent, no network)' : 'licensed by an activation token',
+    });
+    return { ok: true, failedAt: null, steps };
+  }
+  if (r.installedKey?.type === 'mak' || r.installedKey?.type === 'retail') {
+    // A retail key activates at the authority as a MAK does (step `retail`, the same checks).
+    const method = r.installedKey.type;
+    const label = method === 'mak' ? 'a MAK' : 'a retail key';
+    const activated = ctx.status.method === method;
+    add({
+      step: method,
+      status: activated ? 'ok' : 'warn',
+      detail: activated ? `activated with ${label} (permanent)` : `${label} is installed but not activated`,
+      ...(activated
         ? {}
         : { fix: '`volact client activate --authority URL`, or by phone: `volact client installation-id`' }),
     });
-    return { ok: ctx.status.method === 'mak', failedAt: ctx.status.method === 'mak' ? null : 'mak', steps };
+    return { ok: activated, failedAt: activated ? null : method, steps };
   }
 
   if (r.directory) {

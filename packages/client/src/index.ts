@@ -6,6 +6,7 @@ export { parseKmsAddress, formatKmsAddress } from './kms-address.js';
 export type { KmsAddress } from './kms-address.js';
 export { verifyKmsResponse } from './verify-response.js';
 export { deriveState } from './licence-state.js';
+export { ACT_TYPES, type ActType } from './licence-store.js';
 export type { DoctorReport, DoctorStep } from './doctor.js';
 export type { DiscoveryResult, DiscoveredHost } from './discovery.js';
 export { orderSrv, DEFAULT_KMS_SERVICE } from './discovery.js';

@@ -28,6 +28,8 @@ function record(overrides: Partial<LicenceRecord> = {}): LicenceRecord {
     nextAttemptAt: T0,
     nonGenuineSince: null,
     lastReportedState: null,
+    crl: null,
+    actType: 'any',
     ...overrides,
   };
 }

@@ -1,7 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { LICENCE_STATES, productConfigSchema } from '@volact/core';
+import {
+  LICENCE_STATES,
+  MAX_CRL_CHARS,
+  MAX_OEM_MARKER_CHARS,
+  MAX_TOKEN_CHARS,
+  productConfigSchema,
+} from '@volact/core';
 import { ClientError } from './errors.js';
 
 const STORE_FILE = 'licence.json';
@@ -19,6 +25,23 @@ const attemptSchema = z.object({
   threshold: z.number().optional(),
 });
 
+/**
+ * The reference's activation types (slmgr /act-type): any method, directory-based only, KMS
+ * only, token-based only. An OEM licence is made at the factory, not by an attempt: it holds
+ * under every type.
+ */
+export const ACT_TYPES = ['any', 'directory', 'kms', 'token'] as const;
+export type ActType = (typeof ACT_TYPES)[number];
+
+/** The authority's confirmation of this installation ID: the evidence of a MAK or retail activation. */
+const confirmedInstallation = {
+  installationId: z.string(),
+  confirmationId: z.string(),
+  channel: z.enum(['online', 'phone']),
+  authority: z.string().nullable(),
+  receivedAt: z.number(),
+};
+
 export const licenceRecordSchema = z.object({
   format: z.literal('volact-client/1'),
   product: productConfigSchema,
@@ -26,7 +49,7 @@ export const licenceRecordSchema = z.object({
   hardwareId: z.string(),
   /** Start of the initial grace period: when the product was installed. */
   installedAt: z.number(),
-  installedKey: z.object({ type: z.enum(['gvlk', 'mak']), text: z.string() }).nullable(),
+  installedKey: z.object({ type: z.enum(['gvlk', 'mak', 'retail']), text: z.string() }).nullable(),
   kmsHost: z.string().nullable(),
   activation: z
     .discriminatedUnion('method', [
@@ -45,14 +68,20 @@ export const licenceRecordSchema = z.object({
         checkedAt: z.number(),
       }),
       z.object({
-        method: z.literal('mak'),
-        /** The authority's confirmation of this installation ID: the evidence of a MAK activation. */
-        installationId: z.string(),
-        confirmationId: z.string(),
-        channel: z.enum(['online', 'phone']),
-        authority: z.string().nullable(),
-        receivedAt: z.number(),
+        method: z.literal('oem'),
+        /** The OEM marker made at the factory for this machine: checked at every read, never expires. */
+        marker: z.string().max(MAX_OEM_MARKER_CHARS),
+        installedAt: z.number(),
       }),
+      z.object({
+        method: z.literal('token'),
+        /** The activation token the organisation's CA issued for this machine: valid until its notAfter. */
+        token: z.string().max(MAX_TOKEN_CHARS),
+        installedAt: z.number(),
+      }),
+      z.object({ method: z.literal('mak'), ...confirmedInstallation }),
+      // A retail key: the same confirmation as a MAK's (the authority allows one installation per key).
+      z.object({ method: z.literal('retail'), ...confirmedInstallation }),
     ])
     .nullable(),
   intervals: z.object({ activationMs: z.number(), renewalMs: z.number() }),
@@ -79,6 +108,10 @@ export const licenceRecordSchema = z.object({
     })
     .nullable()
     .default(null),
+  /** The token CA's revocation list carried in (token-based activation); checked at every read. */
+  crl: z.string().max(MAX_CRL_CHARS).nullable().default(null),
+  /** Which volume activation methods an attempt may use (the reference's /act-type). */
+  actType: z.enum(ACT_TYPES).default('any'),
   lastAttempt: attemptSchema.nullable(),
   nextAttemptAt: z.number(),
   nonGenuineSince: z.number().nullable(),

@@ -9,6 +9,9 @@ import {
   activationObjectSignatureValid,
   normaliseDomain,
   parseActivationObject,
+  parseActivationToken,
+  parseOemMarker,
+  parseTokenCrl,
   makeInstallationId,
   parseConfirmationId,
   parseKey,
@@ -28,11 +31,13 @@ import {
   type Clock,
   type LicenceState,
   type ProductConfig,
+  DAY,
 } from '@volact/core';
-import { ClientError } from './errors.js';
+import { ClientError, type ClientErrorCode } from './errors.js';
 import { exchangeWithKmsHost } from './kms-exchange.js';
 import { formatKmsAddress, parseKmsAddress } from './kms-address.js';
-import { LicenceStore, type AttemptRecord, type LicenceRecord } from './licence-store.js';
+import { ACT_TYPES, LicenceStore, type ActType, type AttemptRecord, type LicenceRecord } from './licence-store.js';
+import { readCrl, readOemMarker, readToken, type OfflineContext } from './offline-activation.js';
 import { deriveState } from './licence-state.js';
 import { DEFAULT_KMS_SERVICE, discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
 import { readEntries } from '@volact/directory';
@@ -41,8 +46,25 @@ import { verifyKmsResponse } from './verify-response.js';
 
 export interface LicenceStatus {
   readonly state: LicenceState;
-  /** How the licence was granted: a KMS host's signed answer, or a MAK confirmed by the authority. */
-  readonly method: 'kms' | 'mak' | 'directory' | null;
+  /**
+   * How the licence was granted: a KMS host's signed answer, a MAK or a retail key confirmed by
+   * the authority, an activation object, an OEM marker made at the factory, or an activation token of the
+   * organisation's CA.
+   */
+  readonly method: 'kms' | 'mak' | 'retail' | 'directory' | 'oem' | 'token' | null;
+  /** Which methods an activation attempt may use (the reference's /act-type). */
+  readonly actType: ActType;
+  /** With an OEM marker installed: who made the machine, its label, and whether the marker holds here. */
+  readonly oem: { manufacturer: string | null; machine: string | null; code: string | null } | null;
+  /** With a token installed: its serial, CA organisation and validity; `code` when it does not grant a licence. */
+  readonly token: {
+    serial: string | null;
+    organisation: string | null;
+    notAfter: string | null;
+    code: string | null;
+  } | null;
+  /** The installed CRL: when it was issued, its next update (`stale` past it: still applied), how many serials. */
+  readonly crl: { issuedAt: string; nextUpdate: string; stale: boolean; revoked: number } | null;
   /** How the host of the last attempt was found: set by hand, cached from DNS, DNS; null when none. */
   readonly hostSource: 'manual' | 'cache' | 'dns' | null;
   /** With method "directory": the activation object's name and domain. */
@@ -57,8 +79,8 @@ export interface LicenceStatus {
   readonly group: string;
   readonly clientMachineId: string;
   readonly installedKey: string | null;
-  readonly installedKeyType: 'gvlk' | 'mak' | null;
-  /** With a MAK installed: the installation ID to read out for phone activation. */
+  readonly installedKeyType: 'gvlk' | 'mak' | 'retail' | null;
+  /** With a MAK or retail key installed: the installation ID to read out for phone activation. */
   readonly installationId: string | null;
   readonly lastAttempt: (Omit<AttemptRecord, 'at'> & { at: string }) | null;
   readonly nextAttemptAt: string;
@@ -132,6 +154,10 @@ export class Licence {
   readonly #listeners = new Set<Listener>();
   #record: LicenceRecord;
   #verifiedEvidence: { evidence: string; verified: { hostTime: number; count: number } | null } | undefined;
+  /** The last OEM marker and token checks, by what they checked (the signatures are verified once). */
+  #oemCheck: { key: string; result: ReturnType<typeof readOemMarker> } | undefined;
+  #tokenCheck: { key: string; result: ReturnType<typeof readToken> | ReturnType<typeof readCrl> } | undefined;
+  #crlSummary: { text: string; summary: { issuedAt: string; nextUpdate: string; revoked: number } | null } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scheduleGeneration = 0;
   readonly #onScheduleError: (err: unknown) => void;
@@ -181,6 +207,8 @@ export class Licence {
       nextAttemptAt: now,
       nonGenuineSince: null,
       lastReportedState: null,
+      crl: null,
+      actType: 'any',
     };
     store.save(record);
     return new Licence(store, record, {
@@ -213,6 +241,11 @@ export class Licence {
     return this.#record.clientMachineId;
   }
 
+  /** The hardware id this installation was made with: what an OEM marker or a token is issued for. */
+  get hardwareId(): string {
+    return this.#record.hardwareId;
+  }
+
   /**
    * The stored activation: `hostTime` when its evidence grants a licence, null when there is
    * none or it does not reach the threshold (a higher threshold shipped by an app update: not
@@ -222,8 +255,10 @@ export class Licence {
   #evidence(): { hostTime: number | null; valid: boolean; permanent: boolean } {
     const a = this.#record.activation;
     if (!a) return { hostTime: null, valid: true, permanent: false };
-    if (a.method === 'mak') return this.#makEvidence(a);
+    if (a.method === 'mak' || a.method === 'retail') return this.#makEvidence(a);
     if (a.method === 'directory') return this.#directoryEvidence(a);
+    if (a.method === 'oem') return this.#oemEvidence(a.marker);
+    if (a.method === 'token') return this.#tokenEvidence(a.token);
     if (this.#verifiedEvidence?.evidence !== a.evidence) {
       let verified: { hostTime: number; count: number } | null = null;
       try {
@@ -277,6 +312,70 @@ export class Licence {
     }
     const ok = this.#verifiedEvidence.verified !== null;
     return { hostTime: null, valid: ok, permanent: ok };
+  }
+
+  #offlineContext(): OfflineContext {
+    const r = this.#record;
+    return {
+      rootPublicKey: this.#rootKey,
+      groupId: r.product.group.id,
+      groupName: r.product.group.name,
+      hardwareId: r.hardwareId,
+    };
+  }
+
+  /** The marker's checks (oem.ts), once per marker and hardware id. */
+  #checkOem(marker: string): ReturnType<typeof readOemMarker> {
+    const key = `${this.#record.hardwareId}\0${marker}`;
+    if (this.#oemCheck?.key !== key) this.#oemCheck = { key, result: readOemMarker(marker, this.#offlineContext()) };
+    return this.#oemCheck.result;
+  }
+
+  /**
+   * The token's checks without the time rule (activation-token.ts) against the installed CRL,
+   * once per token, CRL and hardware id. An installed CRL that does not verify is an edited store.
+   */
+  #checkToken(token: string): ReturnType<typeof readToken> | ReturnType<typeof readCrl> {
+    const crlText = this.#record.crl;
+    const key = `${this.#record.hardwareId}\0${token}\0${crlText ?? ''}`;
+    if (this.#tokenCheck?.key !== key) {
+      const crl = crlText === null ? null : readCrl(crlText, this.#offlineContext());
+      const result = crl && !crl.ok ? crl : readToken(token, crl?.crl ?? null, this.#offlineContext());
+      this.#tokenCheck = { key, result };
+    }
+    return this.#tokenCheck.result;
+  }
+
+  /**
+   * An OEM licence is permanent while its marker verifies for this machine's hardware (the
+   * reference: valid "as long as the customer uses the OEM-provided image"). A marker for other
+   * hardware no longer applies, which is not tampering; one that does not verify is.
+   */
+  #oemEvidence(marker: string): { hostTime: null; valid: boolean; permanent: boolean } {
+    const check = this.#checkOem(marker);
+    if (check.ok) return { hostTime: null, valid: true, permanent: true };
+    return { hostTime: null, valid: check.code === 'OEM_HARDWARE_MISMATCH', permanent: false };
+  }
+
+  /**
+   * A token licenses until its notAfter (or its CA certificate's, if earlier); then, like a
+   * lapsed KMS activation, out-of-tolerance grace and notification: the IT pro carries in a new
+   * token. A revoked token (on the installed CRL) or another machine's no longer applies at
+   * once, which is not tampering; an edited token or CRL is.
+   */
+  #tokenEvidence(token: string): { hostTime: number | null; valid: boolean; permanent: boolean } {
+    const check = this.#checkToken(token);
+    if (!check.ok) {
+      const applies = ['TOKEN_REVOKED', 'TOKEN_HARDWARE_MISMATCH', 'TOKEN_GROUP_MISMATCH'].includes(check.code);
+      return { hostTime: null, valid: applies, permanent: false };
+    }
+    if (!('validUntil' in check)) return { hostTime: null, valid: false, permanent: false };
+    const p = this.#record.product.policy;
+    if (this.#clock.now() + p.maxClockSkewMinutes * MINUTE < check.validFrom) {
+      return { hostTime: null, valid: true, permanent: false };
+    }
+    // deriveState counts the validity from an activation time: the one that ends at the token's end.
+    return { hostTime: check.validUntil - p.activationValidityDays * DAY, valid: true, permanent: false };
   }
 
   /**
@@ -495,9 +594,15 @@ export class Licence {
     this.#update({ ...this.#record, directory: null, nextAttemptAt: this.#clock.now() });
   }
 
+  /** How an installation ID's confirmation licenses: with a MAK, or with a retail key. */
+  #installationMethod(): 'mak' | 'retail' {
+    return this.#record.installedKey?.type === 'retail' ? 'retail' : 'mak';
+  }
+
   #currentInstallationId(): InstallationId | null {
     const k = this.#record.installedKey;
-    if (!k || k.type !== 'mak') return null;
+    // A MAK or a retail key: both activate one installation ID (a retail key just one of them).
+    if (!k || k.type === 'gvlk') return null;
     const cacheKey = `${k.text}/${this.#record.hardwareId}`;
     if (this.#installationIdCache?.key !== cacheKey) {
       const iid = makeInstallationId({
@@ -517,7 +622,7 @@ export class Licence {
     if (!iid) {
       throw new ClientError(
         'NO_MAK_INSTALLED',
-        'installation IDs are for MAK activation: install a MAK first with `volact client install-key`',
+        'installation IDs are for MAK or retail activation: install a MAK or retail key first with `volact client install-key`',
       );
     }
     return iid.text;
@@ -531,7 +636,10 @@ export class Licence {
   installConfirmation(text: string): LicenceStatus {
     const iid = this.#currentInstallationId();
     if (!iid) {
-      throw new ClientError('NO_MAK_INSTALLED', 'confirmation IDs are for MAK activation: install a MAK first');
+      throw new ClientError(
+        'NO_MAK_INSTALLED',
+        'confirmation IDs are for MAK or retail activation: install a MAK or retail key first',
+      );
     }
     let cid;
     try {
@@ -550,7 +658,7 @@ export class Licence {
     this.#update({
       ...this.#record,
       activation: {
-        method: 'mak',
+        method: this.#installationMethod(),
         installationId: iid.text,
         confirmationId: cid.text,
         channel: 'phone',
@@ -577,13 +685,14 @@ export class Licence {
     const last = this.#record.lastAttempt;
     return {
       state: derived.state,
-      method: evidence.permanent
-        ? 'mak'
-        : derived.validUntil !== null && evidence.valid
-          ? this.#record.activation?.method === 'directory'
-            ? 'directory'
-            : 'kms'
+      method:
+        evidence.permanent || (derived.validUntil !== null && evidence.valid)
+          ? (this.#record.activation?.method ?? null)
           : null,
+      actType: this.#record.actType,
+      oem: this.#oemStatus(),
+      token: this.#tokenStatus(now),
+      crl: this.#crlStatus(now),
       hostSource: last?.via === 'directory' ? null : (last?.via ?? null),
       directoryObject: this.#directoryObjectName(),
       discovery: {
@@ -612,6 +721,63 @@ export class Licence {
     };
   }
 
+  #oemStatus(): LicenceStatus['oem'] {
+    const a = this.#record.activation;
+    if (a?.method !== 'oem') return null;
+    const check = this.#checkOem(a.marker);
+    if (check.ok) return { manufacturer: check.manufacturer, machine: check.machine, code: null };
+    try {
+      const m = parseOemMarker(a.marker);
+      return { manufacturer: m.certificate.manufacturer, machine: m.machine, code: check.code };
+    } catch {
+      return { manufacturer: null, machine: null, code: check.code };
+    }
+  }
+
+  #tokenStatus(now: number): LicenceStatus['token'] {
+    const a = this.#record.activation;
+    if (a?.method !== 'token') return null;
+    const check = this.#checkToken(a.token);
+    if (check.ok && 'validUntil' in check) {
+      const early = now + this.#record.product.policy.maxClockSkewMinutes * MINUTE < check.validFrom;
+      return {
+        serial: check.serial,
+        organisation: check.organisation,
+        notAfter: new Date(check.validUntil).toISOString(),
+        code: early || now >= check.validUntil ? 'TOKEN_EXPIRED' : null,
+      };
+    }
+    try {
+      const t = parseActivationToken(a.token);
+      return {
+        serial: t.serial,
+        organisation: t.caCertificate.organisation,
+        notAfter: t.notAfter,
+        code: check.ok ? null : check.code,
+      };
+    } catch {
+      return { serial: null, organisation: null, notAfter: null, code: check.ok ? null : check.code };
+    }
+  }
+
+  /** A CRL past its next update still applies (an isolated network gets new ones by hand): flagged `stale`. */
+  #crlStatus(now: number): LicenceStatus['crl'] {
+    const text = this.#record.crl;
+    if (text === null) return null;
+    if (this.#crlSummary?.text !== text) {
+      let summary = null;
+      try {
+        const crl = parseTokenCrl(text);
+        summary = { issuedAt: crl.issuedAt, nextUpdate: crl.nextUpdate, revoked: crl.revoked.length };
+      } catch {
+        summary = null;
+      }
+      this.#crlSummary = { text, summary };
+    }
+    const s = this.#crlSummary.summary;
+    return s && { ...s, stale: now > Date.parse(s.nextUpdate) };
+  }
+
   #directoryObjectName(): { name: string; domain: string } | null {
     const a = this.#record.activation;
     if (a?.method !== 'directory') return null;
@@ -631,13 +797,13 @@ export class Licence {
 
   /**
    * Installs a product key, replacing the one installed (the reference's /ipk): the group's GVLK
-   * for KMS activation, or a MAK. Another key means the activation made with the old one no
+   * for KMS activation, a MAK or a retail key. Another key means the activation made with the old one no
    * longer applies.
    */
   installKey(text: string): void {
     let key;
     try {
-      key = parseKeyOfType(text, 'gvlk', 'mak');
+      key = parseKeyOfType(text, 'gvlk', 'mak', 'retail');
     } catch (err) {
       throw new ClientError('KEY_INVALID', err instanceof CoreError ? err.message : String(err));
     }
@@ -652,7 +818,7 @@ export class Licence {
     const keepsActivation = key.type === 'gvlk' && this.#record.activation?.method === 'kms';
     this.#update({
       ...this.#record,
-      installedKey: { type: key.type === 'gvlk' ? 'gvlk' : 'mak', text: key.text },
+      installedKey: { type: key.type === 'gvlk' || key.type === 'retail' ? key.type : 'mak', text: key.text },
       activation: keepsActivation ? this.#record.activation : null,
       nextAttemptAt: this.#clock.now(),
     });
@@ -728,16 +894,210 @@ export class Licence {
     };
     if (!r.installedKey)
       return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
-    if (r.installedKey.type === 'mak') return this.#attemptMak(options.authority, before, fail);
+    const carried = this.#attemptCarried(before, now, fail);
+    if (carried) return carried;
+    if (r.installedKey.type !== 'gvlk') return this.#attemptMak(options.authority, before, fail);
     let directoryFailure: { code: string; message: string } | null = null;
-    if (r.directory) {
+    if (r.directory && (r.actType === 'any' || r.actType === 'directory')) {
       // A member of a directory domain activates from its activation object first; an
       // unreadable directory or no valid object falls back to KMS.
       const viaDirectory = await this.#attemptDirectory(r.directory, now);
       if ('outcome' in viaDirectory) return viaDirectory.outcome;
       directoryFailure = viaDirectory;
     }
+    if (r.actType === 'directory') {
+      return directoryFailure
+        ? fail(directoryFailure.code, `${directoryFailure.message} (act-type directory: no KMS host is asked)`)
+        : fail(
+            'ACT_TYPE_FORBIDS',
+            'act-type directory: only directory-based activation is allowed, and this installation is not a member of a directory domain (`volact client join-domain`)',
+          );
+    }
     return this.#attemptKms(before, now, fail, directoryFailure);
+  }
+
+  /**
+   * OEM markers and tokens are carried in, not fetched: an attempt re-checks the installed one
+   * with no network. Null when the attempt goes on to the other methods. With act-type token
+   * nothing else is tried: a KMS host or directory that is set is refused (ACT_TYPE_FORBIDS).
+   */
+  #attemptCarried(
+    before: LicenceStatus,
+    now: number,
+    fail: (code: string, message: string) => ActivationOutcome,
+  ): ActivationOutcome | null {
+    const r = this.#record;
+    const a = r.activation;
+    if (a?.method === 'oem' && before.method === 'oem') {
+      this.#update({ ...r, nextAttemptAt: now + r.intervals.renewalMs });
+      return {
+        ok: true,
+        code: null,
+        message: `licensed by the OEM marker of ${before.oem?.machine} (${before.oem?.manufacturer}; permanent)`,
+        status: this.status(),
+      };
+    }
+    if (r.actType !== 'any' && r.actType !== 'token') return null;
+    if (a?.method === 'token') {
+      const check = this.#tokenNow(a.token, now);
+      if (check.ok) {
+        const until = new Date(check.validUntil).toISOString();
+        this.#update({
+          ...r,
+          lastAttempt: { at: now, ok: true, message: `licensed by token ${check.serial} of ${check.organisation}` },
+          nextAttemptAt: Math.min(now + r.intervals.renewalMs, check.validUntil),
+          nonGenuineSince: null,
+        });
+        return {
+          ok: true,
+          code: null,
+          message: `licensed until ${until} (token ${check.serial})`,
+          status: this.status(),
+        };
+      }
+      // act-type any: an expired or revoked token lets the other methods try.
+      return r.actType === 'token' ? fail(check.code, check.message) : null;
+    }
+    if (r.actType !== 'token') return null;
+    const other = r.kmsHost
+      ? `the KMS host ${r.kmsHost}`
+      : r.directory
+        ? `the directory of ${r.directory.domain}`
+        : null;
+    return other
+      ? fail(
+          'ACT_TYPE_FORBIDS',
+          `act-type token: ${other} is not asked; install an activation token (\`volact client install-token\`) or change the type (\`volact client set-act-type any\`)`,
+        )
+      : fail('NO_TOKEN', 'act-type token: no activation token is installed; `volact client install-token FILE`');
+  }
+
+  /** The token's checks with the time rule, now (an attempt, an install). */
+  #tokenNow(
+    token: string,
+    now: number,
+  ):
+    | { ok: true; serial: string; organisation: string; validUntil: number }
+    | { ok: false; code: ClientErrorCode; message: string } {
+    const check = this.#checkToken(token);
+    if (!check.ok) return check;
+    if (!('validUntil' in check)) return { ok: false, code: 'CRL_INVALID', message: 'the installed CRL is invalid' };
+    const skew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
+    if (now + skew < check.validFrom || now >= check.validUntil) {
+      return {
+        ok: false,
+        code: 'TOKEN_EXPIRED',
+        message: `token ${check.serial} is valid from ${new Date(check.validFrom).toISOString()} to ${new Date(check.validUntil).toISOString()}; now is ${new Date(now).toISOString()}: carry in a new token`,
+      };
+    }
+    return check;
+  }
+
+  /**
+   * OEM activation: installs the marker the manufacturer made for this machine at the factory
+   * (\`volact oem mark\`). Checked here with no network; refused, changing nothing, when it does
+   * not verify for this product and this machine's hardware. It replaces any other activation
+   * (and a MAK: the group's GVLK is installed again), and holds under every act-type.
+   */
+  installOemMarker(text: string): LicenceStatus {
+    const check = readOemMarker(text, this.#offlineContext());
+    if (!check.ok) throw new ClientError(check.code, check.message);
+    const now = this.#clock.now();
+    this.#update({
+      ...this.#record,
+      installedKey: { type: 'gvlk', text: this.#record.product.gvlk },
+      activation: { method: 'oem', marker: text, installedAt: now },
+      lastAttempt: {
+        at: now,
+        ok: true,
+        message: `OEM marker of ${check.machine} by ${check.manufacturer} installed (permanent)`,
+      },
+      nextAttemptAt: now + this.#record.intervals.renewalMs,
+      nonGenuineSince: null,
+    });
+    return this.status();
+  }
+
+  /**
+   * Token-based activation: installs a token of the organisation's CA (and, optionally, the
+   * CA's CRL with it). Checked now, with no network: chain to the pinned root, group, this
+   * machine's hardware, validity, the CRL. Refused, changing nothing, when a check fails or
+   * when act-type is kms or directory.
+   */
+  installToken(text: string, crlText?: string): LicenceStatus {
+    if (this.#record.actType === 'kms' || this.#record.actType === 'directory') {
+      throw new ClientError(
+        'ACT_TYPE_FORBIDS',
+        `act-type ${this.#record.actType}: token-based activation is not allowed (\`volact client set-act-type token\` or any)`,
+      );
+    }
+    const crl = crlText === undefined ? this.#record.crl : this.#acceptCrl(crlText);
+    // Checked against the CRL it comes with; the store changes only if the token passes.
+    const previous = this.#record;
+    const now = this.#clock.now();
+    let check;
+    try {
+      this.#record = { ...previous, crl };
+      check = this.#tokenNow(text, now);
+    } finally {
+      this.#record = previous;
+    }
+    if (!check.ok) throw new ClientError(check.code, check.message);
+    this.#update({
+      ...this.#record,
+      crl,
+      installedKey: { type: 'gvlk', text: this.#record.product.gvlk },
+      activation: { method: 'token', token: text, installedAt: now },
+      lastAttempt: { at: now, ok: true, message: `token ${check.serial} of ${check.organisation} installed` },
+      nextAttemptAt: Math.min(now + this.#record.intervals.renewalMs, check.validUntil),
+      nonGenuineSince: null,
+    });
+    return this.status();
+  }
+
+  /**
+   * Installs the CA's revocation list: a token on it stops licensing at once. One CRL is kept;
+   * one older than the installed CRL of the same CA is refused (CRL_OUTDATED), so carrying in
+   * an old list cannot un-revoke a token.
+   */
+  installCrl(text: string): LicenceStatus {
+    const crl = this.#acceptCrl(text);
+    this.#update({ ...this.#record, crl, nextAttemptAt: this.#clock.now() });
+    return this.status();
+  }
+
+  #acceptCrl(text: string): string {
+    const read = readCrl(text, this.#offlineContext());
+    if (!read.ok) throw new ClientError(read.code, read.message);
+    const installed = this.#record.crl === null ? null : readCrl(this.#record.crl, this.#offlineContext());
+    if (
+      installed?.ok &&
+      installed.crl.caCertificate.publicKey === read.crl.caCertificate.publicKey &&
+      Date.parse(read.crl.issuedAt) < Date.parse(installed.crl.issuedAt)
+    ) {
+      throw new ClientError(
+        'CRL_OUTDATED',
+        `this CRL was issued ${read.crl.issuedAt}, before the installed one (${installed.crl.issuedAt}): carry in the newest`,
+      );
+    }
+    return text;
+  }
+
+  /**
+   * The reference's /act-type: which methods an activation attempt may use. any (default):
+   * OEM, token, directory, then KMS; directory: the directory only; kms: KMS hosts only (a
+   * directory membership is ignored, a token is not installed); token: the token only (a KMS
+   * host is refused). An installed OEM marker holds under every type.
+   */
+  setActType(type: ActType): LicenceStatus {
+    if (!(ACT_TYPES as readonly string[]).includes(type)) {
+      throw new ClientError(
+        'ACT_TYPE_INVALID',
+        `"${String(type).slice(0, 40)}" is not an activation type: ${ACT_TYPES.join(', ')}`,
+      );
+    }
+    this.#update({ ...this.#record, actType: type, nextAttemptAt: this.#clock.now() });
+    return this.status();
   }
 
   /** The KMS hosts to try, in order: the manual host alone; else the cached one, then DNS. */
@@ -905,16 +1265,23 @@ export class Licence {
     const r = this.#record;
     const now = this.#clock.now();
     const key = r.installedKey as { text: string };
-    if (before.method === 'mak' && authorityOption === undefined) {
+    const method = this.#installationMethod();
+    const label = method === 'retail' ? 'retail key' : 'MAK';
+    if (before.method === method && authorityOption === undefined) {
       // Activated for good: nothing to renew.
       this.#update({ ...r, nextAttemptAt: now + r.intervals.renewalMs });
-      return { ok: true, code: null, message: `activated with MAK ${lastFiveOf(key.text)}`, status: this.status() };
+      return {
+        ok: true,
+        code: null,
+        message: `activated with ${label} ${lastFiveOf(key.text)}`,
+        status: this.status(),
+      };
     }
     const base = authorityOption ?? r.product.authority.url;
     if (base === undefined) {
       return fail(
         'NO_AUTHORITY',
-        "a MAK activates at the publisher's authority: pass --authority URL, or activate by phone (`volact client installation-id`, then `volact client install-confirmation CID`)",
+        `a ${label} activates at the publisher's authority: pass --authority URL, or activate by phone (\`volact client installation-id\`, then \`volact client install-confirmation CID\`)`,
       );
     }
     let url: URL;
@@ -943,7 +1310,7 @@ export class Licence {
       error?: { code?: string; message?: string };
     };
     if (!response.ok) {
-      // The authority's own code (MAK_LIMIT_REACHED, KEY_REVOKED, …): scripts match on it.
+      // The authority's own code (MAK_LIMIT_REACHED, RETAIL_ALREADY_ACTIVATED, KEY_REVOKED, …): scripts match on it.
       return fail(
         payload.error?.code ?? 'AUTHORITY_UNREACHABLE',
         payload.error?.message ?? `the authority answered HTTP ${response.status}`,
@@ -966,21 +1333,25 @@ export class Licence {
     this.#update({
       ...this.#record,
       activation: {
-        method: 'mak',
+        method,
         installationId: iid.text,
         confirmationId: cid.text,
         channel: 'online',
         authority: url.origin,
         receivedAt: now,
       },
-      lastAttempt: { at: now, ok: true, message: `activated online by ${url.origin} with MAK ${lastFiveOf(key.text)}` },
+      lastAttempt: {
+        at: now,
+        ok: true,
+        message: `activated online by ${url.origin} with ${label} ${lastFiveOf(key.text)}`,
+      },
       nextAttemptAt: now + r.intervals.renewalMs,
       nonGenuineSince: null,
     });
     return {
       ok: true,
       code: null,
-      message: `activated with MAK ${lastFiveOf(key.text)} (permanent)`,
+      message: `activated with ${label} ${lastFiveOf(key.text)} (permanent)`,
       status: this.status(),
     };
   }

@@ -11,14 +11,14 @@ export const AGENT_API_VERSION = 1;
  */
 export const agentStatusSchema = z.looseObject({
   state: z.enum(LICENCE_STATES),
-  method: z.enum(['kms', 'mak', 'directory']).nullable(),
+  method: z.enum(['kms', 'mak', 'retail', 'directory', 'oem', 'token']).nullable(),
   expiresAt: z.string().max(64).nullable(),
   host: z.string().max(300).nullable(),
   group: z.string().max(200),
   threshold: z.number(),
   clientMachineId: z.string().max(64),
   installedKey: z.string().max(16).nullable(),
-  installedKeyType: z.enum(['gvlk', 'mak']).nullable(),
+  installedKeyType: z.enum(['gvlk', 'mak', 'retail']).nullable(),
   installationId: z.string().max(400).nullable(),
   count: z.number().nullable(),
   directoryObject: z.object({ name: z.string().max(200), domain: z.string().max(300) }).nullable(),

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,29 @@ describe('VolumeConsole', () => {
     expect(await failure(() => VolumeConsole.open(join(root, 'nothing-here')))).toMatch(
       /^CONSOLE_NOT_INITIALISED: .*volact console init --data-dir/,
     );
+  });
+
+  it('create: an existing world-readable dir becomes 0700; a database that already holds a console is refused, no key file left', async () => {
+    const dir = join(root, 'shared-db');
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const first = await VolumeConsole.create(dir, { admin: { user: 'admin', password: 'a long admin password' } });
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    await first.addMachines(['10.0.0.9:7390'], TOKEN, ['pc-09']);
+    await first.close();
+    // A second console pointed at the same database (a shared PostgreSQL, here the same file)
+    // would seal under another key: refused, and nothing of it left behind.
+    rmSync(join(dir, KEY_FILE));
+    expect(await failure(() => VolumeConsole.create(dir))).toMatch(
+      /^CONSOLE_EXISTS: the database already holds a console/,
+    );
+    expect(existsSync(join(dir, KEY_FILE))).toBe(false);
+    expect(
+      await failure(() =>
+        VolumeConsole.create(join(root, 'short-pw'), { admin: { user: 'admin', password: 'short' } }),
+      ),
+    ).toMatch(/^ADMIN_PASSWORD_INVALID/);
+    expect(existsSync(join(root, 'short-pw'))).toBe(false);
   });
 
   it('machine add is all or nothing; a short token, a bad address and an unknown machine are named', async () => {

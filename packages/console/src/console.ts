@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreError,
@@ -246,6 +246,7 @@ export class VolumeConsole {
       );
     }
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
     const box = createKeyFile(dataDir);
     return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
   }
@@ -255,7 +256,7 @@ export class VolumeConsole {
     if (!existsSync(join(dataDir, DB_FILE))) {
       throw new ConsoleError(
         'CONSOLE_NOT_INITIALISED',
-        `${join(dataDir, DB_FILE)} is missing: restore it from the backup of the data directory`,
+        `${join(dataDir, DB_FILE)} is missing: restore it from the backup of the data directory (a console created with --db needs that --db, or VOLACT_CONSOLE_DB, on every command)`,
       );
     }
     return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
@@ -281,17 +282,32 @@ export class VolumeConsole {
     }
     // The database first: an unreachable PostgreSQL leaves no key file behind.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700); // an existing directory keeps its mode otherwise; it holds the database
     const store = await openConsoleStore(dataDir, options.databaseUrl);
-    let box: SecretBox;
+    let box: SecretBox | undefined;
     try {
+      // A shared PostgreSQL database already holding a console: its secrets are sealed under
+      // that console's key, which a new key file would never open.
+      const taken = [
+        (await store.listMachines()).length,
+        (await store.listKeys()).length,
+        await store.countAdmins(),
+      ].some((n) => n > 0);
+      if (taken) {
+        throw new ConsoleError(
+          'CONSOLE_EXISTS',
+          'the database already holds a console: copy console.key from the data directory of the console that created it (every console sharing a database needs that same key file)',
+        );
+      }
       box = createKeyFile(dataDir);
+      const created = new VolumeConsole(store, box, withAgentTls(dataDir, options));
+      if (options.admin) await created.addAdmin(options.admin.user, options.admin.password);
+      return created;
     } catch (err) {
       await store.close();
+      if (box) rmSync(join(dataDir, KEY_FILE), { force: true });
       throw err;
     }
-    const created = new VolumeConsole(store, box, withAgentTls(dataDir, options));
-    if (options.admin) await created.addAdmin(options.admin.user, options.admin.password);
-    return created;
   }
 
   /** Opens a console on either engine (the same `databaseUrl` it was created with). */

@@ -27,15 +27,25 @@ export function parseProxyUrl(text: string, password?: string): ProxySettings {
   } catch {
     throw new ConsoleError('PROXY_URL_INVALID', '--proxy is not a URL: give http://[user:password@]HOST:PORT');
   }
-  const shown = `http://${url.username ? `${decodeURIComponent(url.username)}:***@` : ''}${url.host}`;
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConsoleError(
+        'PROXY_URL_INVALID',
+        `--proxy http://…@${url.host}: the user name or password holds a malformed %-escape (write % as %25)`,
+      );
+    }
+  };
+  const shown = `http://${url.username ? `${decode(url.username)}:***@` : ''}${url.host}`;
   if (url.protocol !== 'http:' || !url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search) {
     throw new ConsoleError(
       'PROXY_URL_INVALID',
       `--proxy ${url.protocol === 'http:' ? shown : `${url.protocol}//${url.host}`} is not http://[user:password@]HOST:PORT (no path; https:// proxies are not supported: the tunnel itself carries TLS)`,
     );
   }
-  const user = decodeURIComponent(url.username);
-  const pass = password ?? decodeURIComponent(url.password);
+  const user = decode(url.username);
+  const pass = password ?? decode(url.password);
   if (!user && pass) {
     throw new ConsoleError('PROXY_URL_INVALID', `--proxy ${shown} has a password but no user name`);
   }

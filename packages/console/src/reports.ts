@@ -189,9 +189,18 @@ export function unlicensedReport(input: ReportInput): Report {
   };
 }
 
+/** A text field of an object the agent's status carries beyond the console's schema (kept as received). */
+function textField(status: object, object: string, field: string): string | null {
+  const value = (status as Record<string, unknown>)[object];
+  if (value === null || typeof value !== 'object') return null;
+  const text = (value as Record<string, unknown>)[field];
+  return typeof text === 'string' ? text.slice(0, 200) : null;
+}
+
 /**
  * What activated each machine: a KMS host (its address), an activation object (name and
- * domain) or a MAK (last five, and the stored key's name); null when not activated.
+ * domain), a MAK (last five, and the stored key's name), a retail key (last five), an OEM marker
+ * (the manufacturer) or a token (the issuing CA's organisation); null when not activated.
  */
 export function byAuthorityReport(input: ReportInput): Report {
   const keyByLast5 = new Map(input.keys.filter((k) => k.type === 'mak').map((k) => [k.last5, k]));
@@ -214,6 +223,19 @@ export function byAuthorityReport(input: ReportInput): Report {
         activatedBy = 'mak';
         authority = snapshot.installedKey;
         keyName = (snapshot.installedKey && keyByLast5.get(snapshot.installedKey)?.name) ?? null;
+        break;
+      case 'retail':
+        // The machine's own retail key (last five); the console keeps no retail keys.
+        activatedBy = 'retail';
+        authority = snapshot.installedKey;
+        break;
+      case 'oem':
+        activatedBy = 'oem-marker';
+        authority = textField(snapshot.status, 'oem', 'manufacturer');
+        break;
+      case 'token':
+        activatedBy = 'token';
+        authority = textField(snapshot.status, 'token', 'organisation');
         break;
       case null:
         break;

@@ -26,6 +26,10 @@ export const coreErrorCodes = {
   DNS_UNREACHABLE: 'nothing listens on the DNS server address (connection refused / ICMP port unreachable)',
   DNS_TSIG_INVALID: "the server's reply is unsigned or its TSIG signature does not verify",
   TSIG_KEY_INVALID: 'a TSIG key file is malformed or not hmac-sha256 (make one with tsig-keygen -a hmac-sha256)',
+  OEM_FILE_INVALID: 'an OEM certificate or marker is not one: too large, not JSON, or a field is missing or malformed',
+  TOKEN_FILE_INVALID:
+    'a token CA certificate, activation token or CRL is not one: too large, not JSON, or a field is missing or malformed',
+  PUBLIC_KEY_INVALID: 'a public key file is not an Ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----)',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

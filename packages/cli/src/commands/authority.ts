@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander';
-import { Authority, createAuthorityServer, type KeyReport } from '@volact/authority';
+import { Authority, MAX_CERTIFIED_DAYS, createAuthorityServer, type KeyReport } from '@volact/authority';
 import { GROUP_KINDS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
 import { parseIntOption, parseListen, readTokenFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
+import { readPublicKeyFile, writeOut } from './signing-files.js';
 
 /** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
 const dataDirOption = () => new Option('--data-dir <dir>', 'data directory of the authority').makeOptionMandatory();
@@ -110,9 +111,9 @@ export function registerAuthority(program: Command, run: Run): void {
     .description('mint a key; secret keys are shown once and stored only as a keyed hash')
     .addOption(dataDirOption())
     .addOption(dbOption())
-    .requiredOption('--type <type>', 'key type: kms-host or mak')
-    .requiredOption('--group <names>', 'product group(s), comma-separated (one for a MAK)')
-    .option('--limit <n>', 'installations a MAK may activate')
+    .requiredOption('--type <type>', 'key type: kms-host, mak or retail')
+    .requiredOption('--group <names>', 'product group(s), comma-separated (one for a MAK or a retail key)')
+    .option('--limit <n>', 'installations a MAK may activate (a retail key: 1, always)')
     .option('--hosts <n>', 'hosts a KMS host key may activate', '6')
     .option('--activations-per-host <n>', 'times each host may activate it', '10')
     .option('--json', 'print JSON')
@@ -128,8 +129,8 @@ export function registerAuthority(program: Command, run: Run): void {
           activationsPerHost: string;
           json?: boolean;
         }) => {
-          if (o.type !== 'kms-host' && o.type !== 'mak')
-            throw new CliError('OPTION_INVALID', `--type must be kms-host or mak, got "${o.type}"`);
+          if (o.type !== 'kms-host' && o.type !== 'mak' && o.type !== 'retail')
+            throw new CliError('OPTION_INVALID', `--type must be kms-host, mak or retail, got "${o.type}"`);
           if (o.type === 'mak' && o.limit === undefined)
             throw new CliError('OPTION_INVALID', 'a MAK needs --limit N (how many installations it may activate)');
           const groups = o.group
@@ -139,11 +140,14 @@ export function registerAuthority(program: Command, run: Run): void {
           const a = Authority.open(o.dataDir, storeOption(o));
           try {
             const minted =
-              o.type === 'mak'
+              o.type === 'mak' || o.type === 'retail'
                 ? await a.mintKey({
-                    type: 'mak',
+                    type: o.type,
                     groups,
-                    limit: parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000),
+                    // A retail key's limit is 1: the authority refuses any other --limit by name.
+                    ...(o.limit === undefined && o.type === 'retail'
+                      ? {}
+                      : { limit: parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000) }),
                   })
                 : await a.mintKey({
                     type: 'kms-host',
@@ -163,7 +167,7 @@ export function registerAuthority(program: Command, run: Run): void {
   const keyReport = (r: KeyReport) =>
     [
       `key ${r.key} (${r.type}) for ${r.groups.join(', ')}${r.revokedAt ? `, REVOKED ${r.revokedAt}` : ''}`,
-      r.type === 'mak'
+      r.type === 'mak' || r.type === 'retail'
         ? `installations: limit ${r.limit}, used ${r.used}, remaining ${r.remaining}`
         : `hosts: limit ${r.limit}, used ${r.used}, remaining ${r.remaining} (each host may activate ${r.activationsPerHost} times)`,
       ...r.activations.map((a) =>
@@ -228,9 +232,111 @@ export function registerAuthority(program: Command, run: Run): void {
       }),
     );
 
+  const days = (text: string) => parseIntOption(text, '--days', 1, MAX_CERTIFIED_DAYS);
+  authority
+    .command('oem-certificate')
+    .description('OEM activation: certificates for manufacturers')
+    .command('issue')
+    .description("certify a manufacturer's public key (oem keygen) for product groups; writes the OEM certificate")
+    .addOption(dataDirOption())
+    .addOption(dbOption())
+    .requiredOption('--manufacturer <name>', 'the manufacturer, as its markers will name it')
+    .requiredOption('--public-key <file>', 'oem-public-key.pem from the manufacturer')
+    .requiredOption('--group <names...>', 'product groups it may preinstall (space- or comma-separated)')
+    .option('--days <n>', 'validity of the certificate (markers made within it stay valid)', '1826')
+    .requiredOption('--out <file>', 'certificate file to write')
+    .option('--json', 'print JSON')
+    .action(
+      run(
+        async (o: {
+          dataDir: string;
+          db?: string;
+          manufacturer: string;
+          publicKey: string;
+          group: string[];
+          days: string;
+          out: string;
+          json?: boolean;
+        }) => {
+          const publicKeyRaw = readPublicKeyFile(o.publicKey, '--public-key');
+          const a = Authority.open(o.dataDir, storeOption(o));
+          try {
+            const c = await a.issueOemCertificate({
+              manufacturer: o.manufacturer,
+              publicKeyRaw,
+              groups: o.group.flatMap((g) => g.split(',')).filter(Boolean),
+              days: days(o.days),
+            });
+            writeOut(
+              o.out,
+              c,
+              o.json,
+              {
+                serial: c.serial,
+                manufacturer: c.manufacturer,
+                groups: c.groups.map((g) => g.name),
+                notAfter: c.notAfter,
+              },
+              `OEM certificate ${c.serial} for ${c.manufacturer} (${c.groups.map((g) => g.name).join(', ')}, until ${c.notAfter}) written to ${o.out}`,
+            );
+          } finally {
+            await a.close();
+          }
+        },
+      ),
+    );
+
+  authority
+    .command('token-ca')
+    .description("token-based activation: certificates for organisations' issuing CAs")
+    .command('issue')
+    .description("certify an organisation's CA public key (token ca-keygen) for one product group")
+    .addOption(dataDirOption())
+    .addOption(dbOption())
+    .requiredOption('--group <name>', 'the product group its tokens activate')
+    .requiredOption('--organisation <name>', 'the organisation running the CA')
+    .requiredOption('--public-key <file>', 'ca-public-key.pem from the organisation')
+    .option('--days <n>', 'validity of the certificate (tokens end with it at the latest)', '1826')
+    .requiredOption('--out <file>', 'CA certificate file to write')
+    .option('--json', 'print JSON')
+    .action(
+      run(
+        async (o: {
+          dataDir: string;
+          db?: string;
+          group: string;
+          organisation: string;
+          publicKey: string;
+          days: string;
+          out: string;
+          json?: boolean;
+        }) => {
+          const publicKeyRaw = readPublicKeyFile(o.publicKey, '--public-key');
+          const a = Authority.open(o.dataDir, storeOption(o));
+          try {
+            const c = await a.issueTokenCa({
+              organisation: o.organisation,
+              group: o.group,
+              publicKeyRaw,
+              days: days(o.days),
+            });
+            writeOut(
+              o.out,
+              c,
+              o.json,
+              { serial: c.serial, organisation: c.organisation, group: c.group.name, notAfter: c.notAfter },
+              `token CA certificate ${c.serial} for ${c.organisation} (${c.group.name}, until ${c.notAfter}) written to ${o.out}`,
+            );
+          } finally {
+            await a.close();
+          }
+        },
+      ),
+    );
+
   authority
     .command('confirm')
-    .description('turn an installation ID read out by phone into its confirmation ID (MAK or KMS host key)')
+    .description('turn an installation ID read out by phone into its confirmation ID (MAK, retail or KMS host key)')
     .argument('<installation-id...>', 'the digit groups, with or without dashes')
     .addOption(dataDirOption())
     .addOption(dbOption())

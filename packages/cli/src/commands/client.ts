@@ -19,6 +19,7 @@ import {
   readTokenFile,
 } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
+import { registerClientOffline } from './client-offline.js';
 
 /** Exit codes of `client activate`, for scripts. */
 export const ACTIVATE_EXIT = { licensed: 0, other: 1, thresholdNotMet: 2, unreachable: 3, untrusted: 4 } as const;
@@ -59,6 +60,19 @@ function printStatus(s: LicenceStatus): void {
   console.log(`State:        ${s.state}`);
   console.log(`Group:        ${s.group} (threshold ${s.threshold})`);
   console.log(`Method:       ${s.method ?? '-'}`);
+  if (s.actType !== 'any') console.log(`Act type:     ${s.actType}`);
+  if (s.oem)
+    console.log(
+      `OEM marker:   ${s.oem.machine ?? '?'} by ${s.oem.manufacturer ?? '?'}${s.oem.code ? ` (${s.oem.code})` : ''}`,
+    );
+  if (s.token)
+    console.log(
+      `Token:        ${s.token.serial ?? '?'} of ${s.token.organisation ?? '?'} until ${s.token.notAfter ?? '?'}${s.token.code ? ` (${s.token.code})` : ''}`,
+    );
+  if (s.crl)
+    console.log(
+      `CRL:          ${s.crl.revoked} serial(s), issued ${s.crl.issuedAt}${s.crl.stale ? `, STALE since ${s.crl.nextUpdate}` : ''}`,
+    );
   console.log(`Key:          ${s.installedKey ? `${s.installedKey} (${s.installedKeyType})` : '(none)'}`);
   if (s.installationId) console.log(`Install. ID:  ${s.installationId}`);
   console.log(`Expires:      ${s.expiresAt ?? '-'}`);
@@ -134,7 +148,9 @@ export function registerClient(program: Command, run: Run): void {
 
   client
     .command('install-key')
-    .description("install a product key: the group's GVLK (KMS activation) or a MAK (replaces the installed key)")
+    .description(
+      "install a product key: the group's GVLK (KMS activation), a MAK or a retail key (replaces the installed key)",
+    )
     .argument('<key>', 'product key')
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--json', 'print JSON')
@@ -150,10 +166,13 @@ export function registerClient(program: Command, run: Run): void {
   client
     .command('activate')
     .description(
-      'activate now (KMS with a GVLK, online at the authority with a MAK); exits 0 only when licensed (2: count below threshold, 3: host or authority unreachable, 4: answer not trusted)',
+      'activate now (KMS with a GVLK, online at the authority with a MAK or retail key); exits 0 only when licensed (2: count below threshold, 3: host or authority unreachable, 4: answer not trusted)',
     )
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
-    .option('--authority <url>', "MAK: the publisher's authority (https://…), instead of the product config's")
+    .option(
+      '--authority <url>',
+      "MAK or retail key: the publisher's authority (https://…), instead of the product config's",
+    )
     .option('--timeout <ms>', 'how long to wait for the host or authority', '5000')
     .option('--json', 'print JSON')
     .action(
@@ -326,7 +345,7 @@ export function registerClient(program: Command, run: Run): void {
 
   client
     .command('installation-id')
-    .description('print the installation ID to read out for phone activation (MAK installed)')
+    .description('print the installation ID to read out for phone activation (MAK or retail key installed)')
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--json', 'print JSON')
     .action(
@@ -350,6 +369,8 @@ export function registerClient(program: Command, run: Run): void {
         else console.log(`licensed (${s.method}, permanent)`);
       }),
     );
+
+  registerClientOffline(client, run);
 
   client
     .command('status')

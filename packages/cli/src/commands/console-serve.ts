@@ -5,6 +5,19 @@ import { parseListen, readTokenFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 import { authorityConnection, consoleStoreOptions, proxyOptions, type DataDirOptions } from './console.js';
 
+function parsePublicOrigin(text: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {
+    url = null;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || (url.pathname !== '/' && url.pathname !== '') || url.search) {
+    throw new CliError('OPTION_INVALID', `--public-origin ${text.slice(0, 100)} is not https://HOST[:PORT]`);
+  }
+  return url.origin;
+}
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 interface ServeOptions extends DataDirOptions {
@@ -14,6 +27,8 @@ interface ServeOptions extends DataDirOptions {
   proxy?: string;
   proxyUser?: string;
   proxyPasswordFile?: string;
+  publicOrigin?: string[];
+  trustForwardedFor?: boolean;
 }
 
 /**
@@ -30,15 +45,26 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
         )
         .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8390')
         .option('--authority <url>', 'the default authority for proxy activation (and mak-usage with a token)')
-        .option('--admin-token-file <file>', "the authority's admin token: mak-usage reads the MAK counters with it"),
+        .option('--admin-token-file <file>', "the authority's admin token: mak-usage reads the MAK counters with it")
+        .option(
+          '--public-origin <url...>',
+          'behind a TLS reverse proxy: the origin(s) browsers use (https://console.example); logins and changes must come from one',
+        )
+        .option(
+          '--trust-forwarded-for',
+          "behind a reverse proxy: the client's address is the last X-Forwarded-For entry (login limits per client)",
+        ),
     ),
   ).action(
     run(async (o: ServeOptions) => {
       const listen = parseListen(o.listen, '--listen');
-      if (o.authority === undefined && (o.adminTokenFile !== undefined || o.proxy !== undefined)) {
+      if (
+        o.authority === undefined &&
+        [o.adminTokenFile, o.proxy, o.proxyUser, o.proxyPasswordFile].some((x) => x !== undefined)
+      ) {
         throw new CliError(
           'OPTION_INVALID',
-          '--admin-token-file and --proxy are for the authority: give --authority too',
+          '--admin-token-file and --proxy… are for the authority: give --authority too',
         );
       }
       const authority: ConsoleServerOptions['authority'] =
@@ -56,6 +82,8 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
         server = await startConsoleServer(c, {
           listen,
           ...(authority ? { authority } : {}),
+          ...(o.publicOrigin ? { publicOrigins: o.publicOrigin.map((u) => parsePublicOrigin(u)) } : {}),
+          ...(o.trustForwardedFor ? { trustForwardedFor: true } : {}),
           log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
         });
       } catch (err) {

@@ -488,7 +488,7 @@ export function registerConsole(program: Command, run: Run): Command {
         .description(
           'install a product key on machines through their agents: a MAK, or the GVLK to move them back to KMS',
         )
-        .argument('[key]', 'the key, or a stored key’s name (or --key); put it before --machine'),
+        .argument('[args...]', 'KEY (a key, or a stored key’s name), then machines, unless --key / --machine'),
     ),
   )
     .option('--key <name|key>', 'a stored key by name, or a key (then stored too); then arguments name machines')
@@ -499,13 +499,18 @@ export function registerConsole(program: Command, run: Run): Command {
         let refs = args;
         if (keyRef === undefined) {
           const last = o.machine?.at(-1);
+          const shaped = args.filter((a) => KEY_SHAPE.test(a));
           if (args.length === 0 && o.machine && o.machine.length > 1 && last !== undefined && KEY_SHAPE.test(last)) {
             // `--machine 1 2 KEY`: the variadic option took the key too.
             keyRef = last;
             o.machine = o.machine.slice(0, -1);
-          } else if (args.length === 1 && args[0] !== undefined) {
+          } else if (shaped.length === 1) {
+            keyRef = shaped[0];
+            refs = args.filter((a) => a !== keyRef);
+          } else if (shaped.length === 0 && args[0] !== undefined) {
+            // A stored key's name comes first: `install-key office-mak pc-01 pc-02`.
             keyRef = args[0];
-            refs = [];
+            refs = args.slice(1);
           } else {
             throw new CliError(
               'OPTION_INVALID',
@@ -513,6 +518,7 @@ export function registerConsole(program: Command, run: Run): Command {
             );
           }
         }
+        if (keyRef === undefined) throw new CliError('OPTION_INVALID', 'give the KEY to install (or --key NAME)');
         const selection = machineSelection(o, refs);
         const chosen: string = keyRef;
         printResults(await withConsole(o, (c) => c.installKey(chosen, selection, progress)), o.json);
@@ -544,17 +550,28 @@ export function registerConsole(program: Command, run: Run): Command {
         .description(
           "set the machines' KMS host (they use it at their next activation), or --clear it for DNS discovery",
         )
-        .argument('[address]', 'HOST[:PORT] of the KMS host'),
+        .argument('[args...]', 'machines (or --machine / --all), then HOST[:PORT] of the KMS host'),
     ),
   )
     .option('--clear', 'clear it: the machines find a KMS host by DNS again')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: DataDirOptions & SelectionOptions & { clear?: boolean }, address?: string) => {
-        if (Boolean(o.clear) === (address !== undefined)) {
-          throw new CliError('OPTION_INVALID', 'give the KMS host HOST[:PORT], or --clear');
+      run(async (o: DataDirOptions & SelectionOptions & { clear?: boolean }, ...args: string[]) => {
+        let refs = args;
+        let address: string | undefined;
+        if (!o.clear) {
+          const last = o.machine?.at(-1);
+          if (args.length > 0) {
+            address = args.at(-1);
+            refs = args.slice(0, -1);
+          } else if (o.machine && o.machine.length > 1 && last !== undefined && /[.:]/.test(last)) {
+            // `--machine 1 2 kms.example:1688`: the variadic option took the host too.
+            address = last;
+            o.machine = o.machine.slice(0, -1);
+          }
+          if (address === undefined) throw new CliError('OPTION_INVALID', 'give the KMS host HOST[:PORT], or --clear');
         }
-        const selection = machineSelection(o, []);
+        const selection = machineSelection(o, refs);
         printResults(await withConsole(o, (c) => c.setKmsHost(selection, address ?? null, progress)), o.json);
       }),
     );
@@ -679,8 +696,8 @@ export function registerConsole(program: Command, run: Run): Command {
           if ((o.authority === undefined) !== (o.adminTokenFile === undefined)) {
             throw new CliError('OPTION_INVALID', '--authority and --admin-token-file go together (mak-usage counters)');
           }
-          if (o.proxy !== undefined && o.authority === undefined) {
-            throw new CliError('OPTION_INVALID', '--proxy is for the authority: give --authority too');
+          if ([o.proxy, o.proxyUser, o.proxyPasswordFile].some((x) => x !== undefined) && o.authority === undefined) {
+            throw new CliError('OPTION_INVALID', '--proxy… is for the authority: give --authority too');
           }
           const days = parseIntOption(o.days, '--days', 0, 3650);
           const authority =

@@ -146,12 +146,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           );
         }
         const { user, password } = parseBody(loginBody, ctx.body);
+        const attempt = deps.limiter.fail(ctx.address);
         const who = await c.authenticate(user, password);
         if (!who) {
-          deps.limiter.fail(ctx.address);
           deps.log(`login failed from ${ctx.address}`);
           throw new WebError('LOGIN_FAILED', 'the user name or password is wrong');
         }
+        deps.limiter.forgive(ctx.address, attempt);
         deps.sessions.delete(ctx.sessionToken);
         const token = deps.sessions.create(who.user);
         deps.log(`login ${who.user} from ${ctx.address}`);

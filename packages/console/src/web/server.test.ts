@@ -285,6 +285,43 @@ describe('login and sessions', () => {
     clock.advance(MINUTE);
     await login();
   });
+
+  it('behind a reverse proxy: --public-origin decides the allowed Origin, X-Forwarded-For the rate-limit key', async () => {
+    const proxied = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port: 0 },
+      assetsDir: assets,
+      clock,
+      publicOrigins: ['https://console.example'],
+      trustForwardedFor: true,
+    });
+    try {
+      const attempt = (origin: string, client: string, password = 'wrong-password-xx') =>
+        fetch(`${proxied.url}api/login`, json({ user: USER, password }, { origin, 'x-forwarded-for': client }));
+      // The proxy's upstream Host is not what the browser saw: only the public origin passes.
+      expect((await attempt(proxied.url.replace(/\/$/, ''), '198.51.100.1')).status).toBe(403);
+      expect((await attempt('https://console.example', '198.51.100.1', PASSWORD)).status).toBe(200);
+      // Ten failures from one client lock that client out, not the next one behind the same proxy.
+      for (let i = 0; i < 10; i++) expect((await attempt('https://console.example', '198.51.100.7')).status).toBe(401);
+      expect((await attempt('https://console.example', '198.51.100.7', PASSWORD)).status).toBe(429);
+      expect((await attempt('https://console.example', '198.51.100.8', PASSWORD)).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('logins sent in parallel count before their password is checked: 30 at once, at most 10 get to try', async () => {
+    clock.advance(2 * MINUTE);
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        fetch(`${base}api/login`, json({ user: USER, password: `par-${i}-xxxxxxxx` })),
+      ),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
+    clock.advance(MINUTE);
+    await login();
+  });
 });
 
 describe('the API', () => {

@@ -24,6 +24,16 @@ export interface ConsoleServerOptions {
   readonly authority?: DefaultAuthority;
   /** One line per request and per event; never a secret. */
   readonly log?: (line: string) => void;
+  /**
+   * Behind a TLS reverse proxy: the origins the browser sees (https://console.example), which
+   * a state-changing request's Origin must be one of (instead of this server's Host).
+   */
+  readonly publicOrigins?: readonly string[];
+  /**
+   * Behind a reverse proxy: take the client's address from the last X-Forwarded-For entry (the
+   * one the proxy added), so login limits count per client rather than for the proxy.
+   */
+  readonly trustForwardedFor?: boolean;
 }
 
 export interface ConsoleServer {
@@ -84,16 +94,20 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
  * must carry a custom header, which a cross-origin page cannot send without a CORS preflight
  * this server never grants, and JSON; a browser's Origin, when sent, must be this server's.
  */
-function checkStateChanging(req: IncomingMessage): void {
+function checkStateChanging(req: IncomingMessage, publicOrigins: readonly string[]): void {
   const origin = req.headers.origin;
   if (origin !== undefined) {
-    let host: string | null = null;
+    let parsed: URL | null = null;
     try {
-      host = new URL(origin).host;
+      parsed = new URL(origin);
     } catch {
-      host = null;
+      parsed = null;
     }
-    if (host === null || host !== req.headers.host) {
+    // Behind a reverse proxy the Host header is the proxy's upstream: the public origins say it.
+    const allowed =
+      parsed !== null &&
+      (publicOrigins.length > 0 ? publicOrigins.includes(parsed.origin) : parsed.host === req.headers.host);
+    if (!allowed) {
       throw new WebError('ORIGIN_REFUSED', `the request comes from ${origin.slice(0, 100)}, not from this console`);
     }
   }
@@ -117,6 +131,22 @@ export async function startConsoleServer(
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const assetsDir = options.assetsDir ?? DEFAULT_ASSETS_DIR;
+  const publicOrigins = (options.publicOrigins ?? []).map((o) => {
+    const parsed = new URL(o);
+    if (parsed.origin === 'null' || parsed.pathname !== '/' || parsed.search) {
+      throw new RangeError(`public origin ${o.slice(0, 100)} is not SCHEME://HOST[:PORT]`);
+    }
+    return parsed.origin;
+  });
+  const sourceAddress = (req: IncomingMessage): string => {
+    const socket = req.socket.remoteAddress ?? 'unknown';
+    if (!options.trustForwardedFor) return socket;
+    const forwarded = String(req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    return forwarded.at(-1)?.slice(0, 100) ?? socket;
+  };
   const sessions = new SessionStore(clock);
   const jobs = new JobRunner(clock, log);
   const routes: Route[] = apiRoutes({
@@ -149,14 +179,14 @@ export async function startConsoleServer(
       throw new WebError('METHOD_NOT_ALLOWED', `${url.pathname} takes ${allow}`, { allow });
     }
     const changing = STATE_CHANGING.has(method);
-    if (changing) checkStateChanging(req);
+    if (changing) checkStateChanging(req, publicOrigins);
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
     const session = sessions.get(token);
     if (hit.route.auth && !session)
       throw new WebError('SESSION_REQUIRED', 'log in first (or again: the session expired)');
     const body = changing ? await readJson(req) : undefined;
     const answer = await hit.route.handle(
-      { method, url, body, session, sessionToken: token, address: req.socket.remoteAddress ?? 'unknown' },
+      { method, url, body, session, sessionToken: token, address: sourceAddress(req) },
       hit.params,
     );
     return { answer, ...(session ? { user: session.user } : {}) };

@@ -78,7 +78,7 @@ export class SessionStore {
 
 /**
  * Failed logins per source address in a sliding window (OWASP: limit authentication
- * attempts). Successful logins do not count; the window is a minute.
+ * attempts). Successful logins do not count (once they are known to be); the window is a minute.
  */
 export class LoginLimiter {
   readonly #failures = new Map<string, number[]>();
@@ -101,7 +101,12 @@ export class LoginLimiter {
     return recent.length >= this.#limit ? this.#windowMs - (now - (recent[0] as number)) : 0;
   }
 
-  fail(address: string): void {
+  /**
+   * Counts an attempt as failed and returns its time. A login counts BEFORE its password is
+   * checked, so attempts sent in parallel cannot all pass the limit; `forgive` takes a
+   * successful one back.
+   */
+  fail(address: string): number {
     const now = this.#clock.now();
     if (this.#failures.size > 10_000) {
       for (const [a, times] of this.#failures)
@@ -110,6 +115,14 @@ export class LoginLimiter {
     const list = this.#failures.get(address) ?? [];
     list.push(now);
     this.#failures.set(address, list.slice(-this.#limit));
+    return now;
+  }
+
+  /** Takes back the attempt counted at `at` (the password was right). */
+  forgive(address: string, at: number): void {
+    const list = this.#failures.get(address);
+    const i = list?.indexOf(at) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
   }
 }
 

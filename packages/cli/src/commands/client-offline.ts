@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { ACT_TYPES, Licence, type ActType, type LicenceStatus } from '@volact/client';
+import { CliError, printJson } from '../output.js';
+import type { Run } from '../runtime.js';
+import { readCarriedFile } from './signing-files.js';
+
+/**
+ * `volact client …` for the carried activations: an OEM marker made at the factory, a token of
+ * the organisation's CA and its CRL, and the activation type. None of these touches the network.
+ */
+export function registerClientOffline(client: Command, run: Run): void {
+  const done = (s: LicenceStatus, json: boolean | undefined, text: string) => {
+    if (json) printJson(s);
+    else console.log(text);
+  };
+
+  client
+    .command('hardware-id')
+    .description('print the hardware id of this installation: what an OEM marker or a token is made for')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const hardwareId = Licence.open({ stateDir: o.stateDir }).hardwareId;
+        if (o.json) printJson({ hardwareId });
+        else console.log(hardwareId);
+      }),
+    );
+
+  client
+    .command('install-oem-marker')
+    .description('install the OEM marker made for this machine at the factory: licensed for good, no network')
+    .argument('<marker>', 'marker.json')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, file: string) => {
+        const s = Licence.open({ stateDir: o.stateDir }).installOemMarker(readCarriedFile(file, 'marker'));
+        done(s, o.json, `licensed (oem: ${s.oem?.machine} by ${s.oem?.manufacturer}, permanent)`);
+      }),
+    );
+
+  client
+    .command('install-token')
+    .description("install an activation token of the organisation's CA (and its CRL): licensed until the token ends")
+    .argument('<token>', 'token.json')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--crl <file>', "the CA's revocation list, installed with it")
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; crl?: string; json?: boolean }, file: string) => {
+        const licence = Licence.open({ stateDir: o.stateDir });
+        const s = licence.installToken(
+          readCarriedFile(file, 'token'),
+          o.crl === undefined ? undefined : readCarriedFile(o.crl, '--crl'),
+        );
+        done(s, o.json, `licensed until ${s.expiresAt} (token ${s.token?.serial} of ${s.token?.organisation})`);
+      }),
+    );
+
+  client
+    .command('install-crl')
+    .description("install the token CA's revocation list (a newer one replaces it; an older one is refused)")
+    .argument('<crl>', 'crl.json')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, file: string) => {
+        const s = Licence.open({ stateDir: o.stateDir }).installCrl(readCarriedFile(file, 'crl'));
+        done(
+          s,
+          o.json,
+          `CRL of ${s.crl?.issuedAt} installed (${s.crl?.revoked} serial(s)); state ${s.state}${s.token?.code ? ` (${s.token.code})` : ''}`,
+        );
+      }),
+    );
+
+  client
+    .command('set-act-type')
+    .description('which methods activation may use: any (default), directory, kms or token')
+    .argument('<type>', ACT_TYPES.join('|'))
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, type: string) => {
+        if (!(ACT_TYPES as readonly string[]).includes(type)) {
+          throw new CliError('OPTION_INVALID', `expected one of ${ACT_TYPES.join(', ')}, got "${type.slice(0, 40)}"`);
+        }
+        const s = Licence.open({ stateDir: o.stateDir }).setActType(type as ActType);
+        if (o.json) printJson({ actType: s.actType });
+        else console.log(`activation type ${s.actType}`);
+      }),
+    );
+}

@@ -1,0 +1,10 @@
+export { simulate, SIMULATION_START, SLICE } from './simulate.js';
+export type { DayRow, Progress, SimEvent, SimulationOptions, SimulationResult, SimulationSummary } from './simulate.js';
+export { defaultScenario, loadScenario, parseScenario, scenarioSchema } from './scenario.js';
+export type { Scenario, ScenarioInput } from './scenario.js';
+export { renderChart, CHART_WIDTH, CHART_HEIGHT } from './chart.js';
+export { renderCsv, writeOutputs, OUTPUT_FILES } from './output.js';
+export { progressReporter } from './progress.js';
+export { workersAvailable } from './verify-pool.js';
+export { SimulatorError, simulatorErrors } from './errors.js';
+export type { SimulatorErrorCode } from './errors.js';

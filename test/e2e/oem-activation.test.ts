@@ -1,0 +1,225 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliInProcess } from './cli-in-process.js';
+import { forbidNetwork } from './no-network.js';
+
+/**
+ * OEM activation, reference: "The hardware vendor activates [the product] by associating [it]
+ * with the firmware/BIOS of the computer. This activation occurs before the computer is sent to
+ * the customer, and no additional actions are required." The publisher certifies a
+ * manufacturer's key; the factory signs a marker per machine; the machine is licensed offline.
+ * No server runs in this file.
+ */
+let dir: string;
+const path = (...p: string[]) => join(dir, ...p);
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await runCliInProcess(args);
+  expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
+async function refused(...args: string[]): Promise<{ code: string; message: string }> {
+  const r = await runCliInProcess([...args, '--json']);
+  expect(r.code, `volact ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`).toBe(1);
+  return (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+}
+
+interface Status {
+  state: string;
+  method: string | null;
+  expiresAt: string | null;
+  oem: { manufacturer: string | null; machine: string | null; code: string | null } | null;
+}
+
+/** Sets up an authority with one group and a product config; returns the config file. */
+async function publisher(name: string): Promise<string> {
+  await ok('authority', 'init', '--data-dir', path(name));
+  await ok('authority', 'group', 'add', '--data-dir', path(name), '--name', 'office14');
+  await ok('authority', 'group', 'add', '--data-dir', path(name), '--name', 'visio14');
+  const product = path(`${name}-product.json`);
+  writeFileSync(product, await ok('authority', 'product-config', '--data-dir', path(name), '--group', 'office14'));
+  return product;
+}
+
+/** A manufacturer: key pair, certified by `authority`'s publisher for office14. */
+async function manufacturer(name: string, authority: string): Promise<{ key: string; cert: string }> {
+  await ok('oem', 'keygen', '--out', path(name));
+  const cert = path(`${name}-cert.json`);
+  await ok(
+    'authority',
+    'oem-certificate',
+    'issue',
+    '--data-dir',
+    path(authority),
+    '--manufacturer',
+    `${name} Devices`,
+    '--public-key',
+    path(name, 'oem-public-key.pem'),
+    '--group',
+    'office14',
+    '--out',
+    cert,
+  );
+  return { key: path(name, 'oem-signing-key.pem'), cert };
+}
+
+const mark = (m: { key: string; cert: string }, hardwareId: string, out: string) =>
+  ok(
+    'oem',
+    'mark',
+    '--oem-key',
+    m.key,
+    '--certificate',
+    m.cert,
+    '--group',
+    'office14',
+    '--hardware-id',
+    hardwareId,
+    '--machine',
+    `SN-${hardwareId}`,
+    '--out',
+    out,
+  );
+
+let product: string;
+let contoso: { key: string; cert: string };
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'volact-oem-'));
+  product = await publisher('publisher');
+  contoso = await manufacturer('contoso', 'publisher');
+  await mark(contoso, 'hw-1', path('marker-hw-1.json'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('OEM activation (no network)', () => {
+  it('a marker made at the factory verifies on its hardware: licensed, method oem, permanent; no socket is opened', async () => {
+    await ok('client', 'init', '--state-dir', path('c1'), '--product', product, '--hardware-id', 'hw-1');
+    expect((await ok('client', 'hardware-id', '--state-dir', path('c1'))).trim()).toBe('hw-1');
+    const net_ = forbidNetwork();
+    try {
+      const installed = await json<Status>(
+        'client',
+        'install-oem-marker',
+        '--state-dir',
+        path('c1'),
+        path('marker-hw-1.json'),
+      );
+      expect(installed).toMatchObject({
+        state: 'licensed',
+        method: 'oem',
+        expiresAt: null,
+        oem: { manufacturer: 'contoso Devices', machine: 'SN-hw-1', code: null },
+      });
+      // An activation attempt re-checks the marker and asks nobody (no KMS host, DNS or directory).
+      const activated = await json<Status & { ok: boolean }>('client', 'activate', '--state-dir', path('c1'));
+      expect(activated).toMatchObject({ ok: true, state: 'licensed', method: 'oem' });
+      const status = await json<Status>('client', 'status', '--state-dir', path('c1'));
+      expect(status).toMatchObject({ state: 'licensed', method: 'oem' });
+      const doctor = await runCliInProcess(['client', 'doctor', '--state-dir', path('c1'), '--json']);
+      expect(JSON.parse(doctor.stdout)).toMatchObject({
+        ok: true,
+        steps: [{ step: 'config' }, { step: 'oem', status: 'ok' }],
+      });
+      expect(net_.attempts).toEqual([]);
+    } finally {
+      net_.restore();
+    }
+  });
+
+  it('the network guard catches the activation paths that need a network (it would fail loudly)', async () => {
+    await ok('client', 'init', '--state-dir', path('c0'), '--product', product, '--hardware-id', 'hw-0');
+    await ok('client', 'set-domain', '--state-dir', path('c0'), 'corp.test');
+    const net_ = forbidNetwork();
+    try {
+      expect(() => connect({ host: '127.0.0.1', port: 9 })).toThrow(/network was touched/);
+      // Without a marker, activation looks up DNS for a KMS host: caught.
+      const r = await runCliInProcess(['client', 'activate', '--state-dir', path('c0'), '--json']);
+      expect(r.code).not.toBe(0);
+      expect(net_.attempts).toContain('dns resolveSrv _vlmcs._tcp.corp.test');
+    } finally {
+      net_.restore();
+    }
+  });
+
+  it('the same marker on other hardware is rejected: OEM_HARDWARE_MISMATCH, nothing changes', async () => {
+    await ok('client', 'init', '--state-dir', path('c2'), '--product', product, '--hardware-id', 'hw-2');
+    const error = await refused('client', 'install-oem-marker', '--state-dir', path('c2'), path('marker-hw-1.json'));
+    expect(error.code).toBe('OEM_HARDWARE_MISMATCH');
+    expect(await json<Status>('client', 'status', '--state-dir', path('c2'))).toMatchObject({
+      state: 'initial-grace',
+      method: null,
+      oem: null,
+    });
+  });
+
+  it('a licence store moved to other hardware: the marker no longer applies (not tampering)', async () => {
+    await ok('client', 'init', '--state-dir', path('c3'), '--product', product, '--hardware-id', 'hw-3');
+    await mark(contoso, 'hw-3', path('marker-hw-3.json'));
+    await ok('client', 'install-oem-marker', '--state-dir', path('c3'), path('marker-hw-3.json'));
+    const file = path('c3', 'licence.json');
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { hardwareId: string };
+    writeFileSync(file, JSON.stringify({ ...record, hardwareId: 'hw-other' }));
+    expect(await json<Status>('client', 'status', '--state-dir', path('c3'))).toMatchObject({
+      state: 'initial-grace',
+      method: null,
+      oem: { code: 'OEM_HARDWARE_MISMATCH' },
+    });
+  });
+
+  it('a marker signed by a manufacturer this publisher never certified is rejected: OEM_MANUFACTURER_UNTRUSTED', async () => {
+    // Certified, but by another publisher's authority (another root).
+    await publisher('other-publisher');
+    const rogue = await manufacturer('rogue', 'other-publisher');
+    await mark(rogue, 'hw-4', path('marker-rogue.json'));
+    await ok('client', 'init', '--state-dir', path('c4'), '--product', product, '--hardware-id', 'hw-4');
+    const error = await refused('client', 'install-oem-marker', '--state-dir', path('c4'), path('marker-rogue.json'));
+    expect(error.code).toBe('OEM_MANUFACTURER_UNTRUSTED');
+    // A certified manufacturer's certificate with another (uncertified) key's marker: the marker does not verify.
+    await ok('oem', 'keygen', '--out', path('stolen'));
+    const marker = JSON.parse(readFileSync(path('marker-hw-1.json'), 'utf8')) as { machine: string };
+    writeFileSync(path('marker-edited.json'), JSON.stringify({ ...marker, machine: 'SN-other' }));
+    await ok('client', 'init', '--state-dir', path('c5'), '--product', product, '--hardware-id', 'hw-1');
+    expect(
+      (await refused('client', 'install-oem-marker', '--state-dir', path('c5'), path('marker-edited.json'))).code,
+    ).toBe('OEM_MARKER_INVALID');
+  });
+
+  it('the factory refuses a key that is not the certified one, and a group the certificate does not cover', async () => {
+    const wrongKey = await runCliInProcess([
+      'oem',
+      'mark',
+      '--oem-key',
+      path('stolen', 'oem-signing-key.pem'),
+      '--certificate',
+      contoso.cert,
+      '--group',
+      'office14',
+      '--hardware-id',
+      'hw-9',
+      '--out',
+      path('x.json'),
+    ]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/OPTION_INVALID: --oem-key .* is not the key/);
+    const wrongGroup = await runCliInProcess([
+      'oem',
+      'mark',
+      '--oem-key',
+      contoso.key,
+      '--certificate',
+      contoso.cert,
+      '--group',
+      'visio14',
+      '--hardware-id',
+      'hw-9',
+      '--out',
+      path('x.json'),
+    ]);
+    expect(wrongGroup.stderr).toMatch(/covers office14, not visio14/);
+  });
+});
