@@ -9,13 +9,15 @@ import {
   guidToBytes,
   issueHostCertificate,
   leafHash,
+  publicKeyFromRaw,
   randomGuid,
   signMessage,
   type ActivationRequest,
   type SigningKeyPair,
 } from '@volact/core';
 import { hostStatus } from '@volact/kms-host';
-import { Licence } from '@volact/client';
+import { Licence, VerificationMemo, verifyKmsResponse, type ClientError } from '@volact/client';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSlice, type Slice } from './harness.js';
@@ -212,6 +214,47 @@ describe('a client trusts only signed answers from hosts its authority certified
     });
     return { hostKeys, certificate };
   }
+
+  it('a verification memo (the simulator) skips only checks already passed on the same bytes', async () => {
+    const clock = new ManualClock(Date.now());
+    slice = await startSlice(clock);
+    const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14']);
+    const rootPublicKey = publicKeyFromRaw(Buffer.from(slice.product.authority.rootPublicKey, 'base64'));
+    const memo = new VerificationMemo(rootPublicKey);
+    const request = { groupId: guidToBytes(slice.product.group.id), clientId: randomBytes(16), nonce: randomBytes(16) };
+    const expectation = {
+      rootPublicKey,
+      groupId: request.groupId,
+      clientId: request.clientId,
+      mode: { kind: 'live' as const, nonce: request.nonce },
+      now: clock.now(),
+      maxClockSkew: 4 * 60 * 60 * 1000,
+      memo,
+    };
+    const genuine = signedResponse(request as unknown as ActivationRequest, hostKeys, certificate, {}, clock.now());
+    expect(verifyKmsResponse(genuine, expectation).response.count).toBe(1000);
+    const codeOf = (payload: Buffer, e = expectation) => {
+      try {
+        verifyKmsResponse(payload, e);
+        return 'verified';
+      } catch (err) {
+        return (err as ClientError).code;
+      }
+    };
+    // The certificate is remembered; a raised count in the same signed answer is still caught.
+    const raised = Buffer.from(genuine);
+    raised.writeUInt32BE(5000, 60);
+    expect(codeOf(raised)).toBe('KMS_BAD_SIGNATURE');
+    const flipped = Buffer.from(genuine);
+    flipped[flipped.length - 1]! ^= 0x01;
+    expect(codeOf(flipped)).toBe('KMS_BAD_SIGNATURE');
+    // A memo made under another root is not used: the certificate is checked again.
+    const otherRoot = generateSigningKeyPair();
+    expect(codeOf(genuine, { ...expectation, rootPublicKey: publicKeyFromRaw(otherRoot.publicKeyRaw) })).toBe(
+      'KMS_CERT_UNTRUSTED',
+    );
+    expect(codeOf(genuine)).toBe('verified');
+  });
 
   it('rejects a response whose signature does not verify with KMS_BAD_SIGNATURE', async () => {
     const clock = new ManualClock(Date.now());

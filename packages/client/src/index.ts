@@ -4,7 +4,7 @@ export { ClientError, clientErrors } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export { parseKmsAddress, formatKmsAddress } from './kms-address.js';
 export type { KmsAddress } from './kms-address.js';
-export { verifyKmsResponse } from './verify-response.js';
+export { VerificationMemo, verifyKmsResponse } from './verify-response.js';
 export { deriveState } from './licence-state.js';
 export { ACT_TYPES, type ActType } from './licence-store.js';
 export type { DoctorReport, DoctorStep } from './doctor.js';

@@ -32,6 +32,43 @@ export interface Expectation {
   /** This machine's time. */
   readonly now: number;
   readonly maxClockSkew: number;
+  /** Verifications already done in this process (see VerificationMemo); none by default. */
+  readonly memo?: VerificationMemo;
+}
+
+/**
+ * Signature checks a long-lived process has already passed: a host certificate verified under
+ * a root, and a batch signature verified under a host key. The same bytes verify the same way
+ * every time, so each distinct certificate and batch signature is checked once — the simulator
+ * verifies millions of answers that share a few hundred of each. Bounded; bound to one root.
+ */
+export class VerificationMemo {
+  readonly #hostKeys = new Map<string, KeyObject>();
+  readonly #batches = new Set<string>();
+
+  constructor(
+    readonly rootPublicKey: KeyObject,
+    readonly maxEntries = 100_000,
+  ) {}
+
+  /** The host key of a certificate (its encoded bytes) verified under the root, when it was. */
+  hostKey(certificate: Buffer): KeyObject | undefined {
+    return this.#hostKeys.get(certificate.toString('base64'));
+  }
+
+  rememberHostKey(certificate: Buffer, key: KeyObject): void {
+    if (this.#hostKeys.size >= this.maxEntries) this.#hostKeys.clear();
+    this.#hostKeys.set(certificate.toString('base64'), key);
+  }
+
+  verifiedBatch(id: string): boolean {
+    return this.#batches.has(id);
+  }
+
+  rememberBatch(id: string): void {
+    if (this.#batches.size >= this.maxEntries) this.#batches.clear();
+    this.#batches.add(id);
+  }
 }
 
 export interface VerifiedResponse {
@@ -46,10 +83,12 @@ type Check = (r: ActivationResponse, c: HostCertificate) => [ClientErrorCode, st
  * (Keygen's ordered validation chain). The order puts trust first: nothing from the response
  * is believed before the certificate chain and the signature hold.
  */
-function checks(e: Expectation): Check[] {
+function checks(e: Expectation, encodedCertificate: Buffer): Check[] {
+  const memo = e.memo?.rootPublicKey === e.rootPublicKey ? e.memo : undefined;
+  const trustedHostKey = memo?.hostKey(encodedCertificate);
   return [
     (_r, c) =>
-      verifyHostCertificate(c, e.rootPublicKey)
+      trustedHostKey !== undefined || verifyHostCertificate(c, e.rootPublicKey)
         ? null
         : [
             'KMS_CERT_UNTRUSTED',
@@ -71,9 +110,16 @@ function checks(e: Expectation): Check[] {
           ],
     (r, c) => {
       const root = rootFromProof(leafHash(r.body), r.proof);
-      return verifyMessage(hostPublicKeyOf(c), Buffer.concat([BATCH_CONTEXT, root]), r.signature)
-        ? null
-        : ['KMS_BAD_SIGNATURE', 'the response signature does not verify against the host certificate'];
+      const hostKey = trustedHostKey ?? hostPublicKeyOf(c);
+      memo?.rememberHostKey(encodedCertificate, hostKey);
+      const batch =
+        memo && `${encodedCertificate.toString('base64')}:${root.toString('base64')}:${r.signature.toString('base64')}`;
+      if (batch !== undefined && memo?.verifiedBatch(batch)) return null;
+      if (!verifyMessage(hostKey, Buffer.concat([BATCH_CONTEXT, root]), r.signature)) {
+        return ['KMS_BAD_SIGNATURE', 'the response signature does not verify against the host certificate'];
+      }
+      if (batch !== undefined) memo?.rememberBatch(batch);
+      return null;
     },
     (r) =>
       e.mode.kind === 'stored' || r.nonce.equals(e.mode.nonce)
@@ -126,7 +172,7 @@ export function verifyKmsResponse(payload: Buffer, e: Expectation): VerifiedResp
       `invalid response: ${err instanceof CoreError ? err.message : String(err)}`,
     );
   }
-  for (const check of checks(e)) {
+  for (const check of checks(e, response.certificate)) {
     const failed = check(response, certificate);
     if (failed) throw new ClientError(failed[0], failed[1]);
   }

@@ -1,5 +1,5 @@
 import { AuthorityError } from '@volact/authority';
-import { deriveState, orderSrv } from '@volact/client';
+import { VerificationMemo, deriveState, orderSrv } from '@volact/client';
 import {
   DAY,
   INTERVAL_BOUNDS,
@@ -172,8 +172,9 @@ export async function simulate(scenario: Scenario, options: SimulationOptions = 
   const rootRaw = Buffer.from(fleet.product.authority.rootPublicKey, 'base64');
   const groupId = guidToBytes(fleet.product.group.id);
   const maxClockSkew = fleet.product.policy.maxClockSkewMinutes * MINUTE;
+  const rootPublicKey = publicKeyFromRaw(rootRaw);
   const pool = new VerifyPool(
-    { rootPublicKey: publicKeyFromRaw(rootRaw), rootPublicKeyRaw: rootRaw, groupId, maxClockSkew },
+    { rootPublicKey, memo: new VerificationMemo(rootPublicKey), rootPublicKeyRaw: rootRaw, groupId, maxClockSkew },
     workers,
   );
   try {

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { ClientError, clientErrors, verifyKmsResponse } from '@volact/client';
+import { ClientError, clientErrors, verifyKmsResponse, type VerificationMemo } from '@volact/client';
 
 /** Client error codes by index: what a batch result carries for a response that failed. */
 export const VERIFY_CODES = Object.keys(clientErrors) as (keyof typeof clientErrors)[];
@@ -24,6 +24,11 @@ export interface VerifyOutcome {
 
 export interface VerifyContext {
   readonly rootPublicKey: KeyObject;
+  /**
+   * Each distinct host certificate and batch signature verified once per thread (answers of
+   * one host's 15-minute batch share one signature); every other check runs per answer.
+   */
+  readonly memo?: VerificationMemo;
   readonly groupId: Buffer;
   readonly maxClockSkew: number;
 }
@@ -48,6 +53,7 @@ export function verifyJob(job: VerifyJob, context: VerifyContext): VerifyOutcome
         mode: { kind: 'live', nonce: blob.subarray(start + 16, start + 32) },
         now: job.now[i] as number,
         maxClockSkew: context.maxClockSkew,
+        ...(context.memo ? { memo: context.memo } : {}),
       });
       codes[i] = VERIFIED;
       fields[4 * i] = response.hostTime;
