@@ -41,6 +41,7 @@ import { VolumeConsole, type MachineResult } from '@volact/console';
 import { BenchChild } from './child.js';
 import { fileDescriptors, roundTrips, startMachines, type RoundTrips } from './console-fleet.js';
 import { percentiles, sleep } from './load.js';
+import { formatNumber, formatTable } from './table.js';
 
 const USAGE = `usage: npm run bench:console -- [options]
   --json               one JSON line per scenario on stdout (progress goes to stderr)
@@ -474,22 +475,8 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Right-aligns every column but the first `left` ones. */
-function formatTable(header: readonly string[], rows: readonly (readonly string[])[], left: number): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: readonly string[]) =>
-    r
-      .map((c, i) => (i < left ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)];
-}
-
 function printReport(lines: readonly Line[]): void {
-  const n = (v: unknown, digits = 0) =>
-    v === undefined || v === null || !Number.isFinite(Number(v))
-      ? ''
-      : Number(v).toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const n = formatNumber;
   const rows = lines
     .filter((l) => l.concurrency !== undefined)
     .map((l) => [

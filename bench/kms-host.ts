@@ -25,6 +25,7 @@ import { FramePool, RequestFactory } from './frames.js';
 import { fillClientIds, percentiles, runScenario, sleep, type ConnectionMode, type ScenarioResult } from './load.js';
 import { prepareHost } from './setup.js';
 import { ResponseVerifier } from './verify.js';
+import { formatNumber, formatTable } from './table.js';
 
 const USAGE = `usage: npm run bench:kms-host -- [options]
   --json               one JSON line per scenario on stdout (progress goes to stderr)
@@ -335,20 +336,8 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Right-aligns every column but the first `left` ones. */
-function formatTable(header: readonly string[], rows: readonly (readonly string[])[], left: number): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: readonly string[]) =>
-    r
-      .map((c, i) => (i < left ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)];
-}
-
 function printReport(lines: readonly Line[]): void {
-  const n = (v: unknown, digits = 0) =>
-    Number(v).toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const n = formatNumber;
   const mb = (bytes: unknown) => `${n(Number(bytes) / 2 ** 20, 1)} MB`;
   const rows = lines
     .filter((l) => l.scenario !== 'memory')
