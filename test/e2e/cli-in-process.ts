@@ -1,4 +1,4 @@
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import { buildProgram } from '@volact/cli';
 
 export interface CliRun {
@@ -39,4 +39,27 @@ export async function runCliInProcess(args: readonly string[], options: { now?: 
   const code = Number(process.exitCode ?? 0);
   process.exitCode = 0;
   return { code, stdout, stderr };
+}
+
+/**
+ * `ok` runs a command that must succeed (exit 0) and returns its stdout; `json` adds --json and
+ * parses it; `refused` adds --json, expects exit 1 (with `anyFailureExit`, any non-zero: `client
+ * activate` has its own exit codes) and returns the error `{code, message}`.
+ */
+export function cliExpectations(options: { now?: () => number; anyFailureExit?: boolean } = {}) {
+  const ok = async (...args: string[]): Promise<string> => {
+    const r = await runCliInProcess(args, options);
+    expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
+  const refused = async (...args: string[]): Promise<{ code: string; message: string }> => {
+    const r = await runCliInProcess([...args, '--json'], options);
+    const failed = expect(r.code, `volact ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`);
+    if (options.anyFailureExit) failed.toBeGreaterThan(0);
+    else failed.toBe(1);
+    const out = JSON.parse(r.stdout) as { error?: { code: string; message: string }; code?: string; message?: string };
+    return out.error ?? { code: out.code as string, message: out.message as string };
+  };
+  return { ok, json, refused };
 }

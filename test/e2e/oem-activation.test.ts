@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, runCliInProcess } from './cli-in-process.js';
 import { forbidNetwork } from './no-network.js';
 
 /**
@@ -16,17 +16,7 @@ import { forbidNetwork } from './no-network.js';
 let dir: string;
 const path = (...p: string[]) => join(dir, ...p);
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await runCliInProcess(args);
-  expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
-async function refused(...args: string[]): Promise<{ code: string; message: string }> {
-  const r = await runCliInProcess([...args, '--json']);
-  expect(r.code, `volact ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`).toBe(1);
-  return (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
-}
+const { ok, json, refused } = cliExpectations();
 
 interface Status {
   state: string;

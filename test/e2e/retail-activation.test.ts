@@ -12,7 +12,7 @@ import {
   parseProductConfig,
   verifyInstallationConfirmation,
 } from '@volact/core';
-import { runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, runCliInProcess } from './cli-in-process.js';
 
 /**
  * Retail activation, reference (plan-for-volume-activation): "each purchased copy comes with one
@@ -28,12 +28,7 @@ let authorityUrl: string;
 let product: string;
 const path = (...p: string[]) => join(dir, ...p);
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await runCliInProcess(args);
-  expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
+const { ok, json } = cliExpectations();
 
 interface Status {
   state: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY, HOUR } from '@volact/core';
 import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
-import { runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, runCliInProcess } from './cli-in-process.js';
 import { forbidNetwork } from './no-network.js';
 
 /**
@@ -19,18 +19,7 @@ let now = Date.UTC(2026, 10, 25, 9);
 const path = (...p: string[]) => join(dir, ...p);
 const cli = (args: string[]) => runCliInProcess(args, { now: () => now });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await cli(args);
-  expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
-async function refused(...args: string[]): Promise<{ code: string; message: string }> {
-  const r = await cli([...args, '--json']);
-  expect(r.code, `volact ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`).toBeGreaterThan(0);
-  const out = JSON.parse(r.stdout) as { error?: { code: string; message: string }; code?: string; message?: string };
-  return out.error ?? { code: out.code as string, message: out.message as string };
-}
+const { ok, json, refused } = cliExpectations({ now: () => now, anyFailureExit: true });
 
 interface Status {
   state: string;
