@@ -10,7 +10,8 @@ import { Licence, createAgentServer } from '@volact/client';
 import { ManualClock, type ProductConfig } from '@volact/core';
 import { DB_FILE, VolumeConsole } from './console.js';
 import { ConsoleError } from './errors.js';
-import { KEY_FILE } from './secrets.js';
+import { KEY_FILE, SecretBox } from './secrets.js';
+import { SqliteConsoleStore } from './sqlite-store.js';
 
 /** The console against real agents and a real authority: the paths the e2e test does not walk. */
 const TOKEN = 'console-unit-agent-token-012345';
@@ -116,6 +117,34 @@ describe('VolumeConsole', () => {
       ),
     ).toMatch(/^ADMIN_PASSWORD_INVALID/);
     expect(existsSync(join(root, 'short-pw'))).toBe(false);
+  });
+
+  it('stateTimeline: each day counts every machine in the state of its latest row by the end of that day', async () => {
+    const DAY_MS = 86_400_000;
+    const t0 = Date.UTC(2026, 10, 20, 12); // noon, day 0
+    const store = new SqliteConsoleStore(':memory:');
+    const c = VolumeConsole.withStore(store, new SecretBox(new Uint8Array(32).fill(7)), {
+      clock: new ManualClock(t0 + 4 * DAY_MS),
+    });
+    const tokenId = await store.findOrAddToken({ fingerprint: 'f'.repeat(64), sealed: 'x', createdAt: t0 });
+    const a = await store.addMachine({ name: 'pc-a', address: '10.0.0.1:7390', tokenId, addedAt: t0 });
+    const b = await store.addMachine({ name: 'pc-b', address: '10.0.0.2:7390', tokenId, addedAt: t0 });
+    const status = (state: string) => ({ state, method: null, group: 'office14', clientMachineId: 'x' }) as never;
+    await store.addSnapshot(a.id, t0, status('initial-grace'), 'a1');
+    await store.addSnapshot(a.id, t0 + DAY_MS, status('licensed'), 'a2');
+    await store.addSnapshot(b.id, t0 + 2 * DAY_MS, status('unlicensed'), 'b1');
+    await store.addSnapshot(a.id, t0 + 3 * DAY_MS, status('out-of-tolerance'), 'a3');
+    const days = await c.stateTimeline(5);
+    expect(days.map((d) => d.day)).toEqual(['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24']);
+    const nonZero = days.map((d) => Object.fromEntries(Object.entries(d.counts).filter(([, n]) => n > 0)));
+    expect(nonZero).toEqual([
+      { 'initial-grace': 1 },
+      { licensed: 1 },
+      { licensed: 1, unlicensed: 1 },
+      { 'out-of-tolerance': 1, unlicensed: 1 },
+      { 'out-of-tolerance': 1, unlicensed: 1 },
+    ]);
+    await c.close();
   });
 
   it('machine add is all or nothing; a short token, a bad address and an unknown machine are named', async () => {

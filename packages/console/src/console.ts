@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreError,
+  DAY,
   LICENCE_STATES,
   lastFiveOf,
   parseKeyOfType,
@@ -690,21 +691,34 @@ export class VolumeConsole {
    */
   async stateTimeline(days: number): Promise<TimelineDay[]> {
     const span = Math.max(1, Math.min(Math.trunc(days), 3660));
-    const DAY = 86_400_000;
     const today = Math.floor(this.#clock.now() / DAY) * DAY;
     const ends = Array.from({ length: span }, (_, i) => today - (span - 1 - i) * DAY + DAY);
     const rows = await this.#store.snapshotsBefore(ends[ends.length - 1] as number);
     const byMachine = new Map<number, SnapshotRecord[]>();
-    for (const r of rows) byMachine.set(r.machineId, [...(byMachine.get(r.machineId) ?? []), r]);
-    return ends.map((end) => {
-      const counts = Object.fromEntries(LICENCE_STATES.map((st) => [st, 0])) as Record<LicenceState, number>;
-      for (const history of byMachine.values()) {
-        let state: LicenceState | undefined;
-        for (const r of history) if (r.takenAt < end) state = r.state;
-        if (state !== undefined) counts[state]++;
-      }
-      return { day: new Date(end - DAY).toISOString().slice(0, 10), counts };
-    });
+    for (const r of rows) {
+      const history = byMachine.get(r.machineId);
+      if (history) history.push(r);
+      else byMachine.set(r.machineId, [r]);
+    }
+    const perDay = ends.map(
+      () => Object.fromEntries(LICENCE_STATES.map((st) => [st, 0])) as Record<LicenceState, number>,
+    );
+    // One sweep per machine over its rows in time order, the days ascending.
+    for (const history of byMachine.values()) {
+      history.sort((a, b) => a.takenAt - b.takenAt);
+      let next = 0;
+      let state: LicenceState | undefined;
+      ends.forEach((end, day) => {
+        while (next < history.length && (history[next] as SnapshotRecord).takenAt < end) {
+          state = (history[next++] as SnapshotRecord).state;
+        }
+        if (state !== undefined) (perDay[day] as Record<LicenceState, number>)[state]++;
+      });
+    }
+    return ends.map((end, day) => ({
+      day: new Date(end - DAY).toISOString().slice(0, 10),
+      counts: perDay[day] as Record<LicenceState, number>,
+    }));
   }
 
   // ---- MAK counters ---------------------------------------------------------------------
