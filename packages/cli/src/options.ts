@@ -62,19 +62,45 @@ export function readProductConfigFile(file: string): unknown {
   }
 }
 
-/** A secret kept in a file (a password): trimmed; errors name the file, never its content. */
+/** A secret kept in a file (a password): trimmed; errors name the file, never its content. `-` reads standard input. */
 export function readSecretFile(file: string, flag: string): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8').trim();
+    // fd 0: a pipe or a file redirected in; never echoed, never in the process list.
+    text = readFileSync(file === '-' ? 0 : file, 'utf8').trim();
   } catch (err) {
     throw new CliError(
       'OPTION_INVALID',
       `${flag} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
     );
   }
-  if (!text) throw new CliError('OPTION_INVALID', `${flag} ${file} is empty`);
+  if (!text) {
+    throw new CliError(
+      'OPTION_INVALID',
+      file === '-' ? `${flag}: standard input is empty` : `${flag} ${file} is empty`,
+    );
+  }
   return text;
+}
+
+/** The help text of a secret given as an argument: other local users see arguments in `ps`. */
+export const SECRET_ARGUMENT_HELP =
+  'or - to read it from standard input; as an argument it is visible to other local users (ps) and in shell history: prefer --key-file FILE or -';
+
+/**
+ * A product key given once: as an argument (kept for scripts; `-` reads standard input) or
+ * with --key-file FILE (`-` for standard input too), so it stays out of the process list.
+ */
+export function readKeyInput(given: string | undefined, keyFile: string | undefined, flag = '--key-file'): string {
+  if ((given === undefined) === (keyFile === undefined)) {
+    throw new CliError(
+      'OPTION_INVALID',
+      `give the key exactly once: the key itself, or ${flag} FILE (- in either place reads standard input)`,
+    );
+  }
+  if (keyFile !== undefined) return readSecretFile(keyFile, flag);
+  if (given === '-') return readSecretFile('-', 'the key');
+  return given as string;
 }
 
 /** A bearer token in a file (admin API, agent): a secret, never printed; at least 16 characters so it cannot be guessed. */

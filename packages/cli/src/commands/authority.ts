@@ -1,8 +1,14 @@
 import { Option, type Command } from 'commander';
-import { Authority, MAX_CERTIFIED_DAYS, createAuthorityServer, type KeyReport } from '@volact/authority';
-import { GROUP_KINDS, type GroupKind } from '@volact/core';
+import {
+  Authority,
+  HOST_CERT_VALIDITY_DAYS,
+  MAX_CERTIFIED_DAYS,
+  createAuthorityServer,
+  type KeyReport,
+} from '@volact/authority';
+import { DAY, DEFAULT_OBJECT_VALIDITY_DAYS, GROUP_KINDS, MAX_OBJECT_VALIDITY_DAYS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseIntOption, parseListen, readTokenFile } from '../options.js';
+import { parseIntOption, parseListen, readKeyInput, readTokenFile, SECRET_ARGUMENT_HELP } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
@@ -177,16 +183,19 @@ export function registerAuthority(program: Command, run: Run): void {
       ),
     ].join('\n');
   const keyAction = (act: (a: Authority, key: string, o: { limit?: string }) => Promise<KeyReport>) =>
-    run(async (o: { dataDir: string; db?: string; json?: boolean; limit?: string }, key: string) => {
-      const a = Authority.open(o.dataDir, storeOption(o));
-      try {
-        const report = await act(a, key, o);
-        if (o.json) printJson(report);
-        else console.log(keyReport(report));
-      } finally {
-        await a.close();
-      }
-    });
+    run(
+      async (o: { dataDir: string; db?: string; json?: boolean; limit?: string; keyFile?: string }, given?: string) => {
+        const key = readKeyInput(given, o.keyFile);
+        const a = Authority.open(o.dataDir, storeOption(o));
+        try {
+          const report = await act(a, key, o);
+          if (o.json) printJson(report);
+          else console.log(keyReport(report));
+        } finally {
+          await a.close();
+        }
+      },
+    );
   for (const [name, description] of [
     ['show', 'limit, used, remaining and every activation of a key'],
     ['revoke', "refuse the key's later activations (existing ones stay listed)"],
@@ -194,7 +203,8 @@ export function registerAuthority(program: Command, run: Run): void {
     key
       .command(name)
       .description(description)
-      .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
+      .argument('[key]', `the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (${SECRET_ARGUMENT_HELP})`)
+      .option('--key-file <file>', 'file holding the key (- for standard input)')
       .addOption(dataDirOption())
       .addOption(dbOption())
       .option('--json', 'print JSON')
@@ -203,7 +213,8 @@ export function registerAuthority(program: Command, run: Run): void {
   key
     .command('raise')
     .description('set how many hosts (KMS host key) or installations (MAK) a key may activate, not below those made')
-    .argument('<key>', 'the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
+    .argument('[key]', `the key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (${SECRET_ARGUMENT_HELP})`)
+    .option('--key-file <file>', 'file holding the key (- for standard input)')
     .addOption(dataDirOption())
     .addOption(dbOption())
     .requiredOption('--limit <n>', 'the new limit')
@@ -220,16 +231,36 @@ export function registerAuthority(program: Command, run: Run): void {
     .requiredOption('--group <name>', 'product group')
     .requiredOption('--domain <domain>', 'the directory domain whose member installations it licenses, e.g. corp.test')
     .requiredOption('--name <name>', 'the object name in the directory')
+    .option(
+      '--validity-days <n>',
+      'how long it licenses members, from its issue (re-issue and publish --replace before it ends)',
+      String(DEFAULT_OBJECT_VALIDITY_DAYS),
+    )
     .action(
-      run(async (o: { dataDir: string; db?: string; group: string; domain: string; name: string }) => {
-        const a = Authority.open(o.dataDir, storeOption(o));
-        try {
-          const object = await a.createActivationObject({ group: o.group, domain: o.domain, name: o.name });
-          process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
-        } finally {
-          await a.close();
-        }
-      }),
+      run(
+        async (o: {
+          dataDir: string;
+          db?: string;
+          group: string;
+          domain: string;
+          name: string;
+          validityDays: string;
+        }) => {
+          const validityDays = parseIntOption(o.validityDays, '--validity-days', 1, MAX_OBJECT_VALIDITY_DAYS);
+          const a = Authority.open(o.dataDir, storeOption(o));
+          try {
+            const object = await a.createActivationObject({
+              group: o.group,
+              domain: o.domain,
+              name: o.name,
+              validityDays,
+            });
+            process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
+          } finally {
+            await a.close();
+          }
+        },
+      ),
     );
 
   const days = (text: string) => parseIntOption(text, '--days', 1, MAX_CERTIFIED_DAYS);
@@ -376,7 +407,16 @@ export function registerAuthority(program: Command, run: Run): void {
       'activation requests allowed per minute per source address and per key',
       '60',
     )
-    .option('--bulk-confirmations-per-minute <n>', 'installation IDs a source may send in bulk per minute', '10000')
+    .option(
+      '--bulk-confirmations-per-minute <n>',
+      'installation IDs a source (and a key) may send in bulk per minute',
+      '10000',
+    )
+    .option(
+      '--host-certificate-days <n>',
+      'validity of host certificates issued online; hosts renew at half of it, a revoked host key stops within it',
+      String(HOST_CERT_VALIDITY_DAYS),
+    )
     .action(
       run(
         async (o: {
@@ -387,13 +427,15 @@ export function registerAuthority(program: Command, run: Run): void {
           adminTokenFile?: string;
           activationsPerMinute: string;
           bulkConfirmationsPerMinute: string;
+          hostCertificateDays: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
           const adminToken =
             o.adminTokenFile === undefined ? undefined : readTokenFile(o.adminTokenFile, '--admin-token-file');
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
           const logger = createLogger(o.logLevel);
-          const a = Authority.open(o.dataDir, storeOption(o));
+          const hostCertificateDays = parseIntOption(o.hostCertificateDays, '--host-certificate-days', 1, 365);
+          const a = Authority.open(o.dataDir, { ...storeOption(o), hostCertificateValidity: hostCertificateDays * DAY });
           const bulkConfirmationsPerMinute = parseIntOption(
             o.bulkConfirmationsPerMinute,
             '--bulk-confirmations-per-minute',

@@ -15,7 +15,9 @@ import {
   parseIntOption,
   parseListen,
   readProductConfigFile,
+  readKeyInput,
   readSecretFile,
+  SECRET_ARGUMENT_HELP,
   readTokenFile,
 } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
@@ -151,11 +153,13 @@ export function registerClient(program: Command, run: Run): void {
     .description(
       "install a product key: the group's GVLK (KMS activation), a MAK or a retail key (replaces the installed key)",
     )
-    .argument('<key>', 'product key')
+    .argument('[key]', `product key (${SECRET_ARGUMENT_HELP})`)
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--key-file <file>', 'file holding the product key (- for standard input)')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { stateDir: string; json?: boolean }, key: string) => {
+      run(async (o: { stateDir: string; keyFile?: string; json?: boolean }, given?: string) => {
+        const key = readKeyInput(given, o.keyFile);
         const licence = Licence.open({ stateDir: o.stateDir });
         licence.installKey(key);
         if (o.json) printJson({ installedKey: licence.status().installedKey });
@@ -408,11 +412,16 @@ export function registerClient(program: Command, run: Run): void {
       'record in the state dir that local users without admin rights may install keys and activate through the CLI (recorded, not enforced)',
     )
     .option('--timeout <ms>', 'how long an activation waits for the host or authority', '5000')
+    .option(
+      '--authority <url...>',
+      "authorities a console may name in an activation (besides the product config's); any other is refused",
+    )
     .action(
       run(
         async (o: {
           stateDir: string;
           listen: string;
+          authority?: string[];
           adminTokenFile?: string;
           tlsCert?: string;
           tlsKey?: string;
@@ -472,6 +481,7 @@ export function registerClient(program: Command, run: Run): void {
             stateDir: o.stateDir,
             ...(adminToken === undefined ? {} : { adminToken }),
             ...(tls ? { tls } : {}),
+            ...(o.authority ? { authorities: o.authority } : {}),
             logger: createLogger(o.logLevel),
             timeoutMs,
           });

@@ -14,7 +14,7 @@ import {
   type Report,
 } from '@volact/console';
 import { CliError, printJson } from '../output.js';
-import { parseIntOption, readSecretFile, readTokenFile } from '../options.js';
+import { parseIntOption, readKeyInput, readSecretFile, readTokenFile, SECRET_ARGUMENT_HELP } from '../options.js';
 import type { Run } from '../runtime.js';
 
 export interface DataDirOptions {
@@ -455,17 +455,14 @@ export function registerConsole(program: Command, run: Run): Command {
     key
       .command('add')
       .description('store a MAK, GVLK or KMS host key')
-      .argument('[key]', 'the product key (or --key-file, which keeps it out of the process list and shell history)'),
+      .argument('[key]', `the product key (${SECRET_ARGUMENT_HELP})`),
   )
-    .option('--key-file <file>', 'file holding the product key')
+    .option('--key-file <file>', 'file holding the product key (- for standard input)')
     .option('--name <name>', 'a name to refer to it (default: TYPE-LAST5)')
     .option('--json', 'print JSON')
     .action(
       run(async (o: DataDirOptions & { name?: string; keyFile?: string }, given?: string) => {
-        if ((given === undefined) === (o.keyFile === undefined)) {
-          throw new CliError('OPTION_INVALID', 'give the key once: as an argument, or in a file with --key-file');
-        }
-        const text = given ?? readSecretFile(o.keyFile as string, '--key-file');
+        const text = readKeyInput(given, o.keyFile);
         const stored = await withConsole(o, (c) => c.addKey(text, o.name));
         if (o.json) printJson(stored);
         else console.log(`stored ${stored.type} ${stored.key} as "${stored.name}"`);
@@ -491,11 +488,18 @@ export function registerConsole(program: Command, run: Run): Command {
         .argument('[args...]', 'KEY (a key, or a stored key’s name), then machines, unless --key / --machine'),
     ),
   )
-    .option('--key <name|key>', 'a stored key by name, or a key (then stored too); then arguments name machines')
+    .option(
+      '--key <name|key>',
+      'a stored key by name, or a key (then stored too; a key given here is visible to other local users in ps: prefer --key-file); then arguments name machines',
+    )
+    .option('--key-file <file>', 'file holding the key (- for standard input); then arguments name machines')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: DataDirOptions & SelectionOptions & { key?: string }, ...args: string[]) => {
-        let keyRef = o.key;
+      run(async (o: DataDirOptions & SelectionOptions & { key?: string; keyFile?: string }, ...args: string[]) => {
+        if (o.key !== undefined && o.keyFile !== undefined) {
+          throw new CliError('OPTION_INVALID', 'give the key once: --key or --key-file, not both');
+        }
+        let keyRef = o.keyFile === undefined ? o.key : readSecretFile(o.keyFile, '--key-file');
         let refs = args;
         if (keyRef === undefined) {
           const last = o.machine?.at(-1);

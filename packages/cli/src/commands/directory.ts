@@ -17,7 +17,7 @@ import {
   parseProductConfig,
 } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseDuration, readProductConfigFile, readSecretFile } from '../options.js';
+import { parseDuration, readKeyInput, readProductConfigFile, readSecretFile } from '../options.js';
 import type { Run } from '../runtime.js';
 
 interface DirectoryOptions {
@@ -177,13 +177,21 @@ export function registerDirectory(program: Command, run: Run): void {
   // A disconnected forest makes its activation object by phone, with its KMS host key.
   const phoneOptions = (command: Command) =>
     command
-      .requiredOption('--key <key>', "the forest's KMS host key (it covers the product's group)")
+      .option(
+        '--key <key>',
+        "the forest's KMS host key (it covers the product's group; visible to other local users in ps: prefer --key-file)",
+      )
+      .option('--key-file <file>', "file holding the forest's KMS host key (- for standard input)")
       .requiredOption('--domain <domain>', 'the directory domain, e.g. corp.test')
       .requiredOption('--product <file>', "the product's product.json (names the group and the authority)")
       .option('--json', 'print JSON');
-  const phoneInputs = (o: { key: string; product: string }) => {
+  const phoneInputs = (o: { key?: string; keyFile?: string; product: string }) => {
+    const keyText = readKeyInput(o.key, o.keyFile);
     try {
-      return { key: parseKeyOfType(o.key, 'kms-host'), product: parseProductConfig(readProductConfigFile(o.product)) };
+      return {
+        key: parseKeyOfType(keyText, 'kms-host'),
+        product: parseProductConfig(readProductConfigFile(o.product)),
+      };
     } catch (err) {
       if (err instanceof CoreError) throw new CliError(err.code, err.message);
       throw err;
@@ -194,7 +202,7 @@ export function registerDirectory(program: Command, run: Run): void {
       .command('installation-id')
       .description('a disconnected forest, step 1: the installation ID to read out for an activation object'),
   ).action(
-    run(async (o: { key: string; domain: string; product: string; json?: boolean }) => {
+    run(async (o: { key?: string; keyFile?: string; domain: string; product: string; json?: boolean }) => {
       const { key, product } = phoneInputs(o);
       const iid = activationObjectInstallationId({ key, domain: o.domain, groupId: product.group.id }).text;
       if (o.json) printJson({ installationId: iid });
@@ -208,23 +216,28 @@ export function registerDirectory(program: Command, run: Run): void {
       .requiredOption('--name <name>', 'the object name in the directory')
       .argument('<confirmation-id...>', 'the digit groups, with or without dashes'),
   ).action(
-    run(async (o: { key: string; domain: string; product: string; name: string }, ...cid: string[]) => {
-      const { key, product } = phoneInputs(o);
-      let object;
-      try {
-        object = activationObjectFromConfirmation({
-          key,
-          domain: o.domain,
-          group: { id: product.group.id, name: product.group.name },
-          name: o.name,
-          rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
-          confirmationId: cid.join(' '),
-        });
-      } catch (err) {
-        if (err instanceof CoreError) throw new CliError(err.code, err.message);
-        throw err;
-      }
-      process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
-    }),
+    run(
+      async (
+        o: { key?: string; keyFile?: string; domain: string; product: string; name: string },
+        ...cid: string[]
+      ) => {
+        const { key, product } = phoneInputs(o);
+        let object;
+        try {
+          object = activationObjectFromConfirmation({
+            key,
+            domain: o.domain,
+            group: { id: product.group.id, name: product.group.name },
+            name: o.name,
+            rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
+            confirmationId: cid.join(' '),
+          });
+        } catch (err) {
+          if (err instanceof CoreError) throw new CliError(err.code, err.message);
+          throw err;
+        }
+        process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
+      },
+    ),
   );
 }

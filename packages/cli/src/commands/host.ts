@@ -25,7 +25,15 @@ import {
   systemClock,
 } from '@volact/core';
 import { CliError, printJson } from '../output.js';
-import { parseDuration, parseHardwareId, parseIntOption, parseListen, readProductConfigFile } from '../options.js';
+import {
+  parseDuration,
+  parseHardwareId,
+  parseIntOption,
+  parseListen,
+  readKeyInput,
+  readProductConfigFile,
+  SECRET_ARGUMENT_HELP,
+} from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 
 /** The DNS publication flags, validated once here. */
@@ -107,12 +115,14 @@ export function registerHost(program: Command, run: Run): void {
   host
     .command('install-key')
     .description('install a KMS host key (it must then be activated)')
-    .argument('<key>', 'KMS host key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX')
+    .argument('[key]', `KMS host key, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (${SECRET_ARGUMENT_HELP})`)
     .requiredOption('--data-dir <dir>', 'data directory of the host')
+    .option('--key-file <file>', 'file holding the KMS host key (- for standard input)')
     .option('--hardware-id <id>', "override the machine's hardware fingerprint")
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; hardwareId?: string; json?: boolean }, key: string) => {
+      run(async (o: { dataDir: string; keyFile?: string; hardwareId?: string; json?: boolean }, given?: string) => {
+        const key = readKeyInput(given, o.keyFile);
         const hardwareId = o.hardwareId ? parseHardwareId(o.hardwareId) : readHardwareFingerprint();
         const state = HostState.installKey(o.dataDir, key, hardwareId, systemClock.now());
         if (o.json) printJson({ installed: state.hostKeyLast5, hardwareId });
