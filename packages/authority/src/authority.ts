@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -68,7 +68,11 @@ const META_FILE = 'authority.json';
 
 export interface AuthorityOptions {
   readonly clock?: Clock;
-  /** How long a host certificate is valid; the host re-activates (free) before it ends. */
+  /**
+   * How long a host certificate issued online is valid (default 30 days); the host renews it
+   * (free) at half its life, and a revoked host key is refused renewal: this bounds how long
+   * a revoked key keeps licensing clients.
+   */
   readonly hostCertificateValidity?: number;
   /**
    * postgres://… to keep the authority's records in PostgreSQL (many nodes on one database);
@@ -79,12 +83,50 @@ export interface AuthorityOptions {
 
 function openStore(dataDir: string, options: AuthorityOptions): AuthorityStore {
   const url = options.databaseUrl;
-  if (url === undefined) return new SqliteAuthorityStore(join(dataDir, DB_FILE));
+  if (url === undefined) {
+    const store = new SqliteAuthorityStore(join(dataDir, DB_FILE));
+    secureDataDir(dataDir); // the database (and its -wal, -shm) SQLite just made with the umask's mode
+    return store;
+  }
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new AuthorityError('REQUEST_INVALID', `--db must be a postgres:// URL, got "${url.slice(0, 40)}"`);
   }
-  return new PostgresAuthorityStore(url);
+  return new PostgresAuthorityStore(url, options.clock ? { clock: options.clock } : {});
 }
+
+/**
+ * The data directory holds the root key and the key-hash secret: only its owner may read it.
+ * A directory or file others can read (made by hand, restored from a backup, an older volact)
+ * is tightened to 0700 / 0600; when that is not allowed (another owner), the authority refuses
+ * to start and names the chmod to run.
+ */
+function secureDataDir(dataDir: string): void {
+  const tighten = (path: string, mode: number) => {
+    let current: number;
+    try {
+      current = statSync(path).mode & 0o777;
+    } catch {
+      return; // absent (a PostgreSQL authority has no authority.db)
+    }
+    if ((current & 0o077) === 0) return;
+    try {
+      chmodSync(path, mode);
+    } catch (err) {
+      throw new AuthorityError(
+        'DATA_DIR_INSECURE',
+        `${path} has mode ${current.toString(8).padStart(4, '0')}: others can read the authority's secrets and it cannot be changed (${(err as NodeJS.ErrnoException).code ?? 'error'}); run \`chmod 700 ${dataDir} && chmod 600 ${dataDir}/*\` as its owner`,
+      );
+    }
+  };
+  tighten(dataDir, 0o700);
+  for (const file of [ROOT_KEY_FILE, KEY_HASH_SECRET_FILE, META_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) {
+    tighten(join(dataDir, file), 0o600);
+  }
+}
+
+/** The fix for a damaged file of the data directory: it cannot be made again without losing what it holds. */
+const restoreHint = (path: string, loses: string) =>
+  `restore ${path} from the backup of the data directory (making a new one ${loses})`;
 
 export interface MintKeyRequest {
   readonly type: Extract<KeyType, 'kms-host' | 'mak' | 'retail'>;
@@ -96,8 +138,13 @@ export interface MintKeyRequest {
   readonly limit?: number;
 }
 
-/** A KMS host certificate is issued by phone for whole days: this many. */
+/**
+ * A KMS host certificate is issued by phone for whole days: this many. A phone-activated host
+ * has no online renewal to refuse, so revoking its key takes effect when this ends.
+ */
 export const PHONE_CERT_VALIDITY_DAYS = 365;
+/** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
+export const HOST_CERT_VALIDITY_DAYS = 30;
 /** The longest an OEM or token CA certificate may run (ten years). */
 export const MAX_CERTIFIED_DAYS = 3653;
 
@@ -236,7 +283,7 @@ export class Authority {
     this.#store = store;
     this.name = name;
     this.#clock = options.clock ?? systemClock;
-    this.#certValidity = options.hostCertificateValidity ?? 365 * DAY;
+    this.#certValidity = options.hostCertificateValidity ?? HOST_CERT_VALIDITY_DAYS * DAY;
   }
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
@@ -248,6 +295,7 @@ export class Authority {
       );
     }
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    secureDataDir(dataDir); // mkdirSync leaves an existing directory's mode as it was
     const root = generateSigningKeyPair();
     const secret = randomBytes(32);
     writeFileSync(join(dataDir, ROOT_KEY_FILE), privateKeyToPem(root.privateKey), { mode: 0o600, flag: 'wx' });
@@ -279,14 +327,36 @@ export class Authority {
         );
       }
     };
-    const root = signingKeyPairFromPem(read(ROOT_KEY_FILE));
-    const secret = Buffer.from(read(KEY_HASH_SECRET_FILE).trim(), 'base64');
+    secureDataDir(dataDir);
+    let root: SigningKeyPair;
+    try {
+      root = signingKeyPairFromPem(read(ROOT_KEY_FILE));
+    } catch (err) {
+      if (err instanceof AuthorityError) throw err;
+      throw new AuthorityError(
+        'AUTHORITY_FILE_DAMAGED',
+        `${keyPath} is not a valid Ed25519 private key (truncated or damaged: ${(err as { code?: string }).code ?? (err as Error).message}); ${restoreHint(keyPath, "would orphan every product shipped with this authority's root public key")}`,
+      );
+    }
+    const secretPath = join(dataDir, KEY_HASH_SECRET_FILE);
+    const secretText = read(KEY_HASH_SECRET_FILE).trim();
+    const secret = Buffer.from(secretText, 'base64');
+    // Any text decodes as base64: a truncated secret would silently hash every key differently.
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secretText) || secret.length !== 32) {
+      throw new AuthorityError(
+        'AUTHORITY_FILE_DAMAGED',
+        `${secretPath} is truncated or damaged (${secret.length} bytes of base64, expected 32); ${restoreHint(secretPath, 'would make every minted key unknown')}`,
+      );
+    }
     let meta: { name?: string };
     try {
       meta = JSON.parse(read(META_FILE)) as { name?: string };
     } catch (err) {
       if (err instanceof AuthorityError) throw err;
-      throw new AuthorityError('AUTHORITY_NOT_INITIALISED', `${join(dataDir, META_FILE)} is not valid JSON`);
+      throw new AuthorityError(
+        'AUTHORITY_FILE_DAMAGED',
+        `${join(dataDir, META_FILE)} is not valid JSON: restore it from the backup, or write {"format":"volact-authority/1","name":"…"} into it`,
+      );
     }
     return new Authority(root, secret, openStore(dataDir, options), meta.name ?? 'volact authority', options);
   }
@@ -1098,6 +1168,11 @@ export class Authority {
 
   recentAudit(limit = 100) {
     return this.#store.recentAudit(limit);
+  }
+
+  /** Whether the database answers now: resolves, or throws STORE_UNAVAILABLE / STORE_DAMAGED. */
+  health(): Promise<void> {
+    return this.#store.ping();
   }
 
   close(): Promise<void> {

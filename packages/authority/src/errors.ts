@@ -42,6 +42,25 @@ export const authorityErrors = {
   RATE_LIMITED: { status: 429, meaning: 'too many activation requests from this address or for this key; retry later' },
   REQUEST_INVALID: { status: 400, meaning: 'the request body does not match the API' },
   NOT_FOUND: { status: 404, meaning: 'no such API route' },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    meaning:
+      'the authority cannot reach its database (PostgreSQL down or restarting, SQLite locked); nothing was decided: retry after Retry-After (CLI exit 3)',
+  },
+  STORE_DAMAGED: {
+    status: 500,
+    meaning:
+      'authority.db is not a readable database (garbage, empty, read-only, disk full); the message names the file and the fix',
+  },
+  AUTHORITY_FILE_DAMAGED: {
+    status: 500,
+    meaning:
+      'root-signing-key.pem, key-hash.secret or authority.json is truncated or damaged: restore it from the backup',
+  },
+  DATA_DIR_INSECURE: {
+    status: 500,
+    meaning: 'the data directory or its files are readable by others and could not be tightened: run the chmod named',
+  },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },
 } as const;
 
@@ -49,6 +68,8 @@ export type AuthorityErrorCode = keyof typeof authorityErrors;
 
 export class AuthorityError extends VolactError<AuthorityErrorCode> {
   override readonly name = 'AuthorityError';
+  /** RATE_LIMITED: when the client may try again (sent as Retry-After). */
+  retryAfterSeconds: number | undefined;
   get httpStatus(): number {
     return authorityErrors[this.code].status;
   }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { RateLimiter } from './rate-limiter.js';
-import { secretsEqual, sha256, systemClock, type Clock } from '@volact/core';
+import { parseInstallationId, parseKey, secretsEqual, sha256, systemClock, type Clock } from '@volact/core';
 
 const hostActivationBody = z
   .object({
@@ -31,6 +31,30 @@ const bulkConfirmationBody = z
 const keyBody = z.object({ key: z.string().max(64) }).strict();
 const limitBody = z.object({ key: z.string().max(64), limit: z.number().int() }).strict();
 
+/**
+ * The subject a key is rate-limited under: one canonical form however it was typed (lower
+ * case, no dashes, I/L for 1, O for 0), so a re-spelled key counts against the same budget.
+ */
+export function keySubject(text: string): string {
+  try {
+    return `key:${parseKey(text).text}`;
+  } catch {
+    return `key?:${text.toUpperCase().replace(/[^0-9A-Z]/g, '')}`; // refused anyway; still counted
+  }
+}
+
+/** An installation ID is limited under the key it was made with (its key reference), not its spelling. */
+export function iidKeySubject(text: string): string {
+  try {
+    return `keyref:${parseInstallationId(text).keyRef.toString('hex')}`;
+  } catch {
+    return `iid?:${text.replace(/\D/g, '').slice(0, 20)}`;
+  }
+}
+
+/** Seconds a client is told to wait before retrying while the database is unreachable. */
+export const STORE_RETRY_AFTER_SECONDS = 2;
+
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
@@ -40,6 +64,13 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
+function rateLimited(what: string, waitMs: number): AuthorityError {
+  const seconds = Math.ceil(waitMs / 1000);
+  const err = new AuthorityError('RATE_LIMITED', `${what}; retry in ${seconds} s`);
+  err.retryAfterSeconds = seconds;
+  return err;
+}
+
 export interface AuthorityServerOptions {
   readonly logger?: Logger;
   readonly bodyLimit?: number;
@@ -47,8 +78,12 @@ export interface AuthorityServerOptions {
   readonly adminToken?: string;
   /** Activation requests per minute allowed per source address and per key (default 60). */
   readonly activationsPerMinute?: number;
-  /** Installation IDs per minute a source may send in bulk confirmations (default 10 000). */
+  /** Installation IDs per minute a source may send in bulk confirmations, and per key (default 10 000). */
   readonly bulkConfirmationsPerMinute?: number;
+  /** Wrong admin tokens allowed per minute from one source address (default 10). */
+  readonly adminFailuresPerSourcePerMinute?: number;
+  /** Wrong admin tokens allowed per minute from all sources together (default 100). */
+  readonly adminFailuresPerMinute?: number;
   readonly clock?: Clock;
 }
 
@@ -79,6 +114,13 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     if (err instanceof AuthorityError) {
       request.log.info({ code: err.code }, 'refused');
       if (EARLY_REFUSALS.has(err.code)) await auditEarly(request, err.code, err.message);
+      if (err.code === 'STORE_UNAVAILABLE') {
+        request.log.warn({ code: err.code, err: err.message }, 'database unreachable');
+        void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+      }
+      if (err.code === 'RATE_LIMITED' && err.retryAfterSeconds !== undefined) {
+        void reply.header('retry-after', String(err.retryAfterSeconds));
+      }
       return reply.status(err.httpStatus).send({ error: { code: err.code, message: err.message } });
     }
     const status = (err as { statusCode?: number }).statusCode;
@@ -95,7 +137,23 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     return reply.status(404).send({ error: { code: 'NOT_FOUND', message } });
   });
 
-  app.get('/v1/health', async () => ({ status: 'ok', name: authority.name }));
+  // Reports the database: a node whose database is unreachable is not healthy (a load balancer
+  // takes it out), even though its process answers.
+  app.get('/v1/health', async (_request, reply) => {
+    try {
+      await authority.health();
+      return { status: 'ok', name: authority.name, database: 'ok' };
+    } catch (err) {
+      if (!(err instanceof AuthorityError)) throw err;
+      if (err.code === 'STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+      return reply.status(err.httpStatus).send({
+        status: 'unavailable',
+        name: authority.name,
+        database: err.code === 'STORE_UNAVAILABLE' ? 'unreachable' : 'damaged',
+        error: { code: err.code, message: err.message },
+      });
+    }
+  });
 
   const perMinute = options.activationsPerMinute ?? 60;
   const bySource = new RateLimiter(perMinute, options.clock ?? systemClock);
@@ -103,24 +161,33 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   const limit = (limiter: RateLimiter, subject: string, what: string) => {
     const waitMs = limiter.take(subject);
     if (waitMs > 0) {
-      throw new AuthorityError(
-        'RATE_LIMITED',
-        `more than ${perMinute} activation requests a minute ${what}; retry in ${Math.ceil(waitMs / 1000)} s`,
-      );
+      throw rateLimited(`more than ${perMinute} activation requests a minute ${what}`, waitMs);
     }
   };
 
   // Admin routes: a bearer token compared in constant time (hashed first, so lengths leak nothing).
+  // Guessing is throttled: a source with too many wrong tokens this minute, or too many wrong
+  // tokens from everyone (a guess spread over many addresses), is refused before the compare,
+  // so a 429 says nothing about whether the token was right.
   const adminToken = options.adminToken;
-  const requireAdmin = (authorization: string | undefined) => {
+  const clock = options.clock ?? systemClock;
+  const adminFailuresBySource = new RateLimiter(options.adminFailuresPerSourcePerMinute ?? 10, clock);
+  const adminFailures = new RateLimiter(options.adminFailuresPerMinute ?? 100, clock);
+  const requireAdmin = (request: { ip: string; headers: { authorization?: string | undefined } }) => {
     if (adminToken === undefined) {
       throw new AuthorityError(
         'ADMIN_DISABLED',
         'the admin API is off: start `volact authority serve` with --admin-token-file',
       );
     }
-    const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? '';
+    const waitMs = Math.max(adminFailuresBySource.wait(request.ip), adminFailures.wait('all'));
+    if (waitMs > 0) {
+      throw rateLimited('too many wrong admin tokens (from this address or in all)', waitMs);
+    }
+    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
     if (!secretsEqual(sha256(Buffer.from(given)), sha256(Buffer.from(adminToken)))) {
+      adminFailuresBySource.take(request.ip);
+      adminFailures.take('all');
       throw new AuthorityError(
         'UNAUTHORIZED',
         'admin calls need `Authorization: Bearer <token>` with the token of --admin-token-file',
@@ -128,23 +195,23 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     }
   };
   app.post('/v1/admin/keys/show', async (request) => {
-    requireAdmin(request.headers.authorization);
+    requireAdmin(request);
     return authority.showKey(parseBody(keyBody, request.body).key);
   });
   app.post('/v1/admin/keys/limit', async (request) => {
-    requireAdmin(request.headers.authorization);
+    requireAdmin(request);
     const body = parseBody(limitBody, request.body);
     return authority.setKeyLimit(body.key, body.limit);
   });
   app.post('/v1/admin/keys/revoke', async (request) => {
-    requireAdmin(request.headers.authorization);
+    requireAdmin(request);
     return authority.revokeKey(parseBody(keyBody, request.body).key);
   });
 
   app.post('/v1/host-activations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
     const body = parseBody(hostActivationBody, request.body);
-    limit(byKey, body.hostKey.trim().toUpperCase(), 'for this key');
+    limit(byKey, keySubject(body.hostKey), 'for this key');
     const result = await authority.activateHost({
       hostKey: body.hostKey,
       hostPublicKey: Buffer.from(body.hostPublicKey, 'base64'),
@@ -164,7 +231,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   app.post('/v1/activations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
     const body = parseBody(installationActivationBody, request.body);
-    limit(byKey, body.key.trim().toUpperCase(), 'for this key');
+    limit(byKey, keySubject(body.key), 'for this key');
     const result = await authority.activateInstallation({
       key: body.key,
       installationId: body.installationId,
@@ -178,7 +245,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   app.post('/v1/confirmations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
     const body = parseBody(confirmationBody, request.body);
-    limit(byKey, `iid:${body.installationId.replace(/\D/g, '').slice(0, 20)}`, 'for this key');
+    limit(byKey, iidKeySubject(body.installationId), 'for this key');
     const result = await authority.confirm(body.installationId);
     return reply.status(201).send(result);
   });
@@ -187,15 +254,14 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   // call and gets one result per IID, in order; one refused IID never fails the others.
   const bulkPerMinute = options.bulkConfirmationsPerMinute ?? 10_000;
   const bulkBySource = new RateLimiter(bulkPerMinute, options.clock ?? systemClock);
+  // And per key, across sources: many consoles (or addresses) cannot each spend a full budget on one key.
+  const bulkByKey = new RateLimiter(bulkPerMinute, options.clock ?? systemClock);
   // Its own body limit: 1 000 IIDs of 20 groups (about 140 characters each) with room to spare.
   app.post('/v1/confirmations/bulk', { bodyLimit: 256 * 1024 }, async (request) => {
     const body = parseBody(bulkConfirmationBody, request.body);
     const waitMs = bulkBySource.take(request.ip, body.installationIds.length);
     if (waitMs > 0) {
-      throw new AuthorityError(
-        'RATE_LIMITED',
-        `more than ${bulkPerMinute} installation IDs a minute in bulk from ${request.ip}; retry in ${Math.ceil(waitMs / 1000)} s`,
-      );
+      throw rateLimited(`more than ${bulkPerMinute} installation IDs a minute in bulk from ${request.ip}`, waitMs);
     }
     // Each distinct IID is decided once (a repeat in the call gets the same answer) and counts
     // against that IID's own limit, as it would on the single route.
@@ -206,7 +272,11 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       await Promise.all(
         distinct.map(async (installationId) => {
           try {
-            limit(byKey, `iid-bulk:${installationId.replace(/\D/g, '')}`, 'for this installation ID');
+            // Each item counts against its key (by the IID's key reference), however it is spelled.
+            const keyWait = bulkByKey.take(iidKeySubject(installationId));
+            if (keyWait > 0) {
+              throw rateLimited(`more than ${bulkPerMinute} installation IDs a minute in bulk for this key`, keyWait);
+            }
             const answer: Answer = { ok: true, ...(await authority.confirm(installationId)) };
             return [installationId, answer] as const;
           } catch (err) {

@@ -1,4 +1,4 @@
-export { Authority, MAX_CERTIFIED_DAYS } from './authority.js';
+export { Authority, HOST_CERT_VALIDITY_DAYS, MAX_CERTIFIED_DAYS, PHONE_CERT_VALIDITY_DAYS } from './authority.js';
 export type {
   AuthorityOptions,
   HostActivationRequest,

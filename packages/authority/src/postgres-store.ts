@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import { systemClock, type Clock, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
@@ -107,7 +107,51 @@ const toKey = (r: KeyRow): KeyRecord => ({
 const KEY_SELECT = `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
   FROM product_keys k`;
 
-type Queryable = Pick<pg.PoolClient, 'query'>;
+export interface PostgresStoreOptions {
+  readonly clock?: Clock;
+  readonly maxConnections?: number;
+  readonly connectTimeoutMs?: number;
+  /** Back-off of the connection and migration retries while the database is down: first and longest wait. */
+  readonly retryFirstMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+/**
+ * SQLSTATEs and socket errors that mean "the database is not there right now", not "this
+ * request is wrong": admin shutdown (57P01-57P03, a restart), connection exceptions (08…),
+ * too many connections (53300), and the node's own socket errors.
+ */
+const UNAVAILABLE_STATES = /^(57P0[123]|08...|53300|53400)$/;
+const UNAVAILABLE_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+]);
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Client was closed|Connection ended/i;
+
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_STATES.test(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
+  if (err instanceof AggregateError) return err.errors.some(isConnectionError);
+  return UNAVAILABLE_MESSAGES.test(err.message);
+}
+
+/** host:port/database of a connection string, never its password. */
+function describeServer(connectionString: string): string {
+  try {
+    const u = new URL(connectionString);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return 'the --db URL';
+  }
+}
 
 /**
  * PostgreSQL engine, for many stateless authority nodes on one database. Counts stay exact
@@ -116,18 +160,109 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
  */
 export class PostgresAuthorityStore implements AuthorityStore {
   readonly #pool: pg.Pool;
-  readonly #ready: Promise<void>;
+  readonly #where: string;
+  readonly #clock: Clock;
+  readonly #retry: { firstMs: number; maxMs: number };
+  /** The migration: done, in flight, or failed (then retried, never kept as the answer). */
+  #ready: Promise<void> | undefined;
+  #migrated = false;
+  /** A permanent failure (schema newer than this volact): kept, never retried. */
+  #fatal: Error | undefined;
+  #lastFailure: { at: number; message: string } | undefined;
+  #backoffMs: number;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
-  constructor(connectionString: string) {
-    this.#pool = new pg.Pool({ connectionString, max: 10 });
+  constructor(connectionString: string, options: PostgresStoreOptions = {}) {
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: options.maxConnections ?? 10,
+      // A database host that drops packets must not hold requests forever.
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    });
+    this.#where = describeServer(connectionString);
+    this.#clock = options.clock ?? systemClock;
+    this.#retry = { firstMs: options.retryFirstMs ?? 500, maxMs: options.retryMaxMs ?? 15_000 };
+    this.#backoffMs = this.#retry.firstMs;
     // Errors of idle clients (the server restarting) must not crash the process.
     this.#pool.on('error', () => undefined);
-    this.#ready = this.#migrate();
-    this.#ready.catch(() => undefined); // reported by the first call that awaits it
+    // A checked-out client's error (the server terminating it between two queries of a
+    // transaction) is an 'error' event too: without a listener it would end the process.
+    this.#pool.on('connect', (client) => client.on('error', () => undefined));
+    void this.#ensureReady().catch(() => undefined); // migrate now; failures are retried with back-off
+  }
+
+  /**
+   * The schema is migrated before any statement. A failed attempt (database down) is not kept:
+   * a timer retries with doubling back-off, and a request after the back-off tries at once; in
+   * between, requests fail fast with STORE_UNAVAILABLE instead of queueing behind a dead server.
+   */
+  #ensureReady(): Promise<void> {
+    if (this.#migrated) return Promise.resolve();
+    if (this.#fatal) return Promise.reject(this.#fatal);
+    if (this.#ready) return this.#ready;
+    const last = this.#lastFailure;
+    if (last && this.#clock.now() - last.at < Math.min(this.#backoffMs, 1000)) {
+      return Promise.reject(this.#unavailable(last.message));
+    }
+    clearTimeout(this.#retryTimer);
+    const attempt = this.#migrate().then(
+      () => {
+        this.#migrated = true;
+        this.#lastFailure = undefined;
+        this.#backoffMs = this.#retry.firstMs;
+        this.#ready = undefined;
+      },
+      (err: unknown) => {
+        this.#ready = undefined;
+        const mapped = this.#map(err);
+        if (mapped instanceof AuthorityError && mapped.code === 'STORE_UNAVAILABLE') {
+          this.#lastFailure = { at: this.#clock.now(), message: (err as Error).message };
+          if (!this.#closed) {
+            this.#retryTimer = setTimeout(() => void this.#ensureReady().catch(() => undefined), this.#backoffMs);
+            this.#retryTimer.unref();
+          }
+          this.#backoffMs = Math.min(this.#backoffMs * 2, this.#retry.maxMs);
+        } else {
+          this.#fatal = mapped instanceof Error ? mapped : new Error(String(mapped));
+        }
+        throw mapped;
+      },
+    );
+    this.#ready = attempt;
+    return attempt;
+  }
+
+  #unavailable(cause: string): AuthorityError {
+    return new AuthorityError(
+      'STORE_UNAVAILABLE',
+      `the authority database at ${this.#where} is unreachable (${cause.slice(0, 200)}); nothing was decided: retry shortly`,
+    );
+  }
+
+  /** Connection-class failures become STORE_UNAVAILABLE (retryable); others pass through. */
+  #map(err: unknown): unknown {
+    if (err instanceof AuthorityError) return err;
+    return isConnectionError(err) ? this.#unavailable((err as Error).message) : err;
+  }
+
+  /** A failed statement of a request: the node keeps serving; the caller gets a retryable error. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      await this.#ensureReady();
+      return await work();
+    } catch (err) {
+      throw this.#map(err);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#guard(() => this.#pool.query('SELECT 1'));
   }
 
   async #migrate(): Promise<void> {
     const client = await this.#pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -136,7 +271,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
       const current = row?.version ?? 0;
       if (current > MIGRATIONS.length) {
         throw new Error(
-          `the authority database has schema version ${current}, newer than this volact knows; upgrade volact`,
+          `the authority database at ${this.#where} has schema version ${current}, newer than this volact knows; upgrade volact`,
         );
       }
       for (let v = current; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] as string);
@@ -144,16 +279,16 @@ export class PostgresAuthorityStore implements AuthorityStore {
       else await client.query('INSERT INTO volact_schema (version) VALUES ($1)', [MIGRATIONS.length]);
       await client.query('COMMIT');
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (isConnectionError(err)) broken = err as Error;
+      else await client.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
-  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], on: Queryable = this.#pool) {
-    await this.#ready;
-    return on.query<R>(sql, params);
+  #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) {
+    return this.#guard(() => this.#pool.query<R>(sql, params));
   }
 
   async addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
@@ -336,19 +471,23 @@ export class PostgresAuthorityStore implements AuthorityStore {
 
   /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    await this.#ready;
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return this.#guard(async () => {
+      const client = await this.#pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        if (isConnectionError(err)) broken = err as Error;
+        else await client.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));
+        throw err;
+      } finally {
+        // A connection that failed is destroyed, not handed to the next request.
+        client.release(broken);
+      }
+    });
   }
 
   async setLimit(keyId: string, limit: number): Promise<boolean> {
@@ -447,7 +586,9 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   async close(): Promise<void> {
-    await this.#ready.catch(() => undefined);
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    await this.#ready?.catch(() => undefined);
     await this.#pool.end();
   }
 }

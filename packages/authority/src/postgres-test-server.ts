@@ -15,6 +15,12 @@ export interface TestPostgres {
   readonly url: string;
   /** A new, empty database on the server; returns its URL. */
   createDatabase(): Promise<string>;
+  /** Stops the server (`pg_ctl stop -m fast`: connections are terminated, 57P01) and keeps its data. */
+  halt(): void;
+  /** Starts the halted server again on the same port. */
+  resume(): void;
+  /** `pg_ctl restart -m fast`: what an operator's restart does to connected nodes. */
+  restart(): void;
   stop(): void;
 }
 
@@ -46,16 +52,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   }
   const port = await freeLoopbackPort();
   run('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
-  run('pg_ctl', [
-    '-D',
-    join(dir, 'data'),
-    '-l',
-    join(dir, 'pg.log'),
-    '-w',
-    '-o',
-    `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`,
-    'start',
-  ]);
+  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`;
+  const start = () =>
+    run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'pg.log'), '-w', '-o', serverOptions, 'start']);
+  start();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let databases = 0;
   return {
@@ -71,9 +71,29 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
+    halt() {
+      run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']);
+    },
+    resume: start,
+    restart() {
+      run('pg_ctl', [
+        '-D',
+        join(dir, 'data'),
+        '-l',
+        join(dir, 'pg.log'),
+        '-w',
+        '-m',
+        'fast',
+        '-o',
+        serverOptions,
+        'restart',
+      ]);
+    },
     stop() {
       try {
         run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', 'stop']);
+      } catch {
+        // halted by the test already
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

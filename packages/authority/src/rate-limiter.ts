@@ -30,6 +30,14 @@ export class RateLimiter {
     return 0;
   }
 
+  /** The ms to wait before one more request of `subject` would be allowed (0: now); counts nothing. */
+  wait(subject: string): number {
+    const now = this.clock.now();
+    const start = now - (now % MINUTE);
+    const w = this.#windows.get(sha256(Buffer.from(subject)).toString('base64'));
+    return w && w.start === start && w.count + 1 > this.perMinute ? start + MINUTE - now : 0;
+  }
+
   #prune(currentStart: number): void {
     for (const [id, w] of this.#windows) if (w.start !== currentStart) this.#windows.delete(id);
     // Still full within one minute: forget the oldest subjects rather than grow without bound.

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
@@ -133,9 +135,28 @@ export class SqliteAuthorityStore implements AuthorityStore {
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(path: string) {
-    this.#db = new Database(path);
-    prepareStoreDatabase(this.#db, MIGRATIONS, 'the authority database');
+  constructor(readonly path: string) {
+    // SQLite takes an empty file for an empty database: an authority whose records were lost
+    // would start over with no keys, and every activation would be KEY_NOT_FOUND.
+    if (existsSync(path) && statSync(path).size === 0) {
+      throw new AuthorityError(
+        'STORE_DAMAGED',
+        `${path} is empty (0 bytes): the authority's records are lost; stop the authority and restore ${basename(path)} from its backup`,
+      );
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      prepareStoreDatabase(db, MIGRATIONS, `the authority database ${path}`);
+    } catch (err) {
+      db?.close();
+      throw sqliteStoreError(path, err);
+    }
+    this.#db = db;
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT count(*) AS n FROM product_keys').get();
   }
 
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void> {
@@ -378,4 +399,60 @@ export class SqliteAuthorityStore implements AuthorityStore {
     await this.#queue;
     this.#db.close();
   }
+}
+
+/**
+ * An SQLite failure as the operator must read it: which file, what is wrong, what to do.
+ * A lock held too long is retryable (STORE_UNAVAILABLE); the rest needs a hand (STORE_DAMAGED).
+ * Other errors (constraints, the authority's own) pass through unchanged.
+ */
+export function sqliteStoreError(path: string, err: unknown): unknown {
+  if (err instanceof AuthorityError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
+  const what = `${(err as Error).message} (${code})`;
+  const file = basename(path);
+  const damaged = (message: string) => new AuthorityError('STORE_DAMAGED', message);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new AuthorityError(
+      'STORE_UNAVAILABLE',
+      `${path} is locked by another process (${what}); nothing was decided: retry, and if it stays locked stop the other process using it`,
+    );
+  }
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return damaged(
+      `${path} is not a readable database: ${what}; stop the authority and restore ${file} from its backup (\`sqlite3 ${path} .recover\` may save its rows)`,
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return damaged(
+      `${path} is read-only (${what}): give the authority's user write access (\`chmod 600 ${path}\`, owned by that user)`,
+    );
+  }
+  if (code === 'SQLITE_FULL') return damaged(`the disk holding ${path} is full (${what}): free space, then retry`);
+  if (code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_AUTH')) {
+    return damaged(
+      `${path} cannot be opened (${what}): check that the data directory exists and this user may read and write it`,
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR'))
+    return damaged(
+      `I/O error on ${path} (${what}): check the disk (dmesg), then restore ${file} from its backup if it is damaged`,
+    );
+  return err;
+}
+
+// Every store call reports SQLite failures by file and fix (the methods are sync inside async).
+for (const name of Object.getOwnPropertyNames(SqliteAuthorityStore.prototype)) {
+  const method = (SqliteAuthorityStore.prototype as unknown as Record<string, unknown>)[name];
+  if (name === 'constructor' || typeof method !== 'function') continue;
+  Object.defineProperty(SqliteAuthorityStore.prototype, name, {
+    value: async function (this: SqliteAuthorityStore, ...args: unknown[]) {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+      } catch (err) {
+        throw sqliteStoreError(this.path, err);
+      }
+    },
+  });
 }

@@ -182,6 +182,8 @@ export interface AuthorityStore {
   withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T>;
   audit(entry: AuditEntry): Promise<void>;
   recentAudit(limit: number): Promise<AuditEntry[]>;
+  /** Checks the database answers now (health): resolves, or throws STORE_UNAVAILABLE / STORE_DAMAGED. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -10,8 +10,17 @@ export function printJson(value: unknown): void {
 }
 
 /**
+ * Exit codes of a failed command: 1 in general; 3 when a service the command needs is
+ * unreachable for now (the authority, or its database: AUTHORITY_UNREACHABLE,
+ * STORE_UNAVAILABLE), so scripts retry.
+ */
+export const EXIT_CODES = { failed: 1, unreachable: 3 } as const;
+const RETRYABLE_CODES = new Set(['STORE_UNAVAILABLE', 'AUTHORITY_UNREACHABLE']);
+
+/**
  * Every error becomes one line, "error CODE: message" on stderr (or {"error":{code,message}}
- * on stdout with --json), and exit code 1. System errors keep their errno code (ENOENT, …).
+ * on stdout with --json), and exit code 1 (3 for a retryable outage, see EXIT_CODES). System
+ * errors keep their errno code (ENOENT, …).
  */
 export function reportError(err: unknown, json: boolean): number {
   const message = err instanceof Error ? err.message : String(err);
@@ -22,5 +31,5 @@ export function reportError(err: unknown, json: boolean): number {
   }
   if (json) printJson({ error: { code, message } });
   else process.stderr.write(`error ${code}: ${message}\n`);
-  return 1;
+  return RETRYABLE_CODES.has(code) ? EXIT_CODES.unreachable : EXIT_CODES.failed;
 }

@@ -47,6 +47,15 @@ export async function activateHostOnline(
     );
   }
   const payload = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (response.status === 503) {
+    // The authority is up but its database is not (STORE_UNAVAILABLE): nothing was decided; retry.
+    const error = (payload.error ?? {}) as { code?: string; message?: string };
+    throw new KmsHostError(
+      'AUTHORITY_UNREACHABLE',
+      `the authority at ${url.origin} cannot decide now (${error.code ?? 'HTTP 503'}: ${error.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after') ?? 'a few'} s`,
+      error.code,
+    );
+  }
   if (!response.ok) {
     const error = (payload.error ?? {}) as { code?: string; message?: string };
     throw new KmsHostError(
