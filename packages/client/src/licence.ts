@@ -1309,6 +1309,13 @@ export class Licence {
       confirmationId?: unknown;
       error?: { code?: string; message?: string };
     };
+    if (response.status === 503) {
+      // The authority is up but its database is not (STORE_UNAVAILABLE): nothing was decided; retry.
+      return fail(
+        'AUTHORITY_UNREACHABLE',
+        `the authority at ${url.origin} cannot decide now (${payload.error?.code ?? 'HTTP 503'}: ${payload.error?.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after') ?? 'a few'} s`,
+      );
+    }
     if (!response.ok) {
       // The authority's own code (MAK_LIMIT_REACHED, RETAIL_ALREADY_ACTIVATED, KEY_REVOKED, …): scripts match on it.
       return fail(

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { DAY, HOUR, LICENCE_STATES, systemClock, type Clock } from '@volact/core';
+import { HOUR, LICENCE_STATES, systemClock, type Clock } from '@volact/core';
 import { activateHostOnline } from './activation.js';
 import { HostState } from './host-state.js';
 import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
@@ -27,7 +27,10 @@ export interface KmsHostConfig {
   readonly logger?: Logger;
   readonly flushIntervalMs?: number;
   readonly maxConnections?: number;
-  /** Renew the host certificate online this long before it expires (default 30 days). */
+  /**
+   * Renew the host certificate online this long before it expires (default: half its lifetime,
+   * 15 days of the authority's default 30: a revoked host key is refused the renewal).
+   */
   readonly renewCertificateBefore?: number;
   /** Publish the host in DNS (SRV + A/AAAA by TSIG-signed dynamic update); off when absent. */
   readonly dnsPublish?: DnsPublishConfig;
@@ -118,16 +121,19 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
   }
   config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
-  const renewBefore = config.renewCertificateBefore ?? 30 * DAY;
+  // At half-life by default: certificates are short (a revoked key stops at their end), so a
+  // host renews with half of one left to ride out an authority outage.
+  const renewBefore = (c: { issuedAt: number; expiresAt: number }) =>
+    config.renewCertificateBefore ?? (c.expiresAt - c.issuedAt) / 2;
   let renewing: Promise<{ renewed: boolean; expiresAt: number }> | undefined;
   const renewOnce = async () => {
     const current = service.certificate;
-    if (current.expiresAt - clock.now() > renewBefore) return { renewed: false, expiresAt: current.expiresAt };
+    if (current.expiresAt - clock.now() > renewBefore(current)) return { renewed: false, expiresAt: current.expiresAt };
     // Read the data directory afresh: a key installed since start must not be overwritten
     // with the one this process started with; a certificate renewed by another run is reused.
     const fresh = HostState.open(config.dataDir);
     let next = fresh.certificate();
-    if (!next || next.expiresAt - clock.now() <= renewBefore) {
+    if (!next || next.expiresAt - clock.now() <= renewBefore(next)) {
       if (fresh.activation?.authorityUrl === PHONE_ACTIVATION) {
         throw new KmsHostError(
           'HOST_CERTIFICATE_EXPIRED',
