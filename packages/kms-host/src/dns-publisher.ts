@@ -7,6 +7,7 @@ import {
   CoreError,
   HOUR,
   MINUTE,
+  querySrv,
   sendUpdate,
   systemClock,
   type Clock,
@@ -36,6 +37,12 @@ export interface DnsPublishConfig {
   readonly ttl: number;
   /** How often the records are published again (the reference: every 24 hours). */
   readonly refreshMs: number;
+  /**
+   * How often the host looks its SRV record up on the server (one query) and publishes again
+   * when it is missing: a DNS server rebuilt without its journal forgets dynamic records, and
+   * 24 hours is long to wait (default 5 minutes; 0 turns the check off).
+   */
+  readonly checkMs?: number;
   readonly timeoutMs?: number;
 }
 
@@ -52,6 +59,11 @@ const entrySchema = z.object({
   publishedAt: z.string().nullable(),
   removedAt: z.string().nullable(),
   lastError: z.object({ at: z.string(), code: z.string(), message: z.string() }).nullable(),
+  /** The last look-up of the SRV record: found, missing (then published again), or failed. */
+  lastCheck: z
+    .object({ at: z.string(), result: z.enum(['present', 'missing', 'failed']), detail: z.string().nullable() })
+    .nullable()
+    .default(null),
 });
 const statusSchema = z.object({
   domains: z.array(entrySchema),
@@ -85,6 +97,7 @@ export class DnsPublisher {
   readonly #clock: Clock;
   readonly #logger: Logger | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #checkTimer: NodeJS.Timeout | undefined;
   #entries: Entry[];
   #stale: Entry[];
   #stopped = false;
@@ -109,6 +122,7 @@ export class DnsPublisher {
         publishedAt: null,
         removedAt: null,
         lastError: null,
+        lastCheck: null,
       };
     });
     // Records an earlier run published and did not remove (a crash, a changed port, address,
@@ -135,7 +149,61 @@ export class DnsPublisher {
       );
       this.#timer.unref();
     };
+    const checkMs = this.#config.checkMs ?? DNS_PUBLISH_DEFAULTS.checkMs;
+    const check = () => {
+      this.#checkTimer = setTimeout(() => {
+        void this.checkNow().finally(() => {
+          if (!this.#stopped) check();
+        });
+      }, checkMs);
+      this.#checkTimer.unref();
+    };
+    if (checkMs > 0) check();
     return cycle();
+  }
+
+  /**
+   * Looks up each published SRV record on the server and publishes again where this host's
+   * record is missing. A failed look-up changes nothing (it is recorded; the next check tries).
+   */
+  checkNow(): Promise<void> {
+    this.#running = this.#running.then(() => (this.#stopped ? undefined : this.#checkAll()));
+    return this.#running;
+  }
+
+  async #checkAll(): Promise<void> {
+    let missing = false;
+    for (const entry of this.#entries) {
+      // Failing domains are retried every 5 minutes anyway; removed ones are meant to be absent.
+      if (entry.publishedAt === null || entry.removedAt !== null || entry.lastError !== null) continue;
+      const at = new Date(this.#clock.now()).toISOString();
+      try {
+        const records = await querySrv(this.#config.server, entry.srv, {
+          timeoutMs: this.#config.timeoutMs ?? 3_000,
+        });
+        const found = records.some(
+          (r) =>
+            sameName(r.target, entry.target) &&
+            r.port === entry.port &&
+            r.priority === entry.priority &&
+            r.weight === entry.weight,
+        );
+        entry.lastCheck = { at, result: found ? 'present' : 'missing', detail: null };
+        if (!found) {
+          missing = true;
+          this.#logger?.warn(
+            { domain: entry.domain, srv: entry.srv, target: entry.target, server: this.#config.server },
+            'DNS record of this host missing on the server (zone reloaded without its journal?): publishing again',
+          );
+        }
+      } catch (err) {
+        if (!(err instanceof CoreError)) throw err;
+        entry.lastCheck = { at, result: 'failed', detail: `${err.code}: ${err.message}` };
+        this.#logger?.warn({ domain: entry.domain, code: err.code, err: err.message }, 'DNS check failed');
+      }
+    }
+    if (missing) await this.#publishAll();
+    else this.#save();
   }
 
   publishNow(): Promise<void> {
@@ -172,6 +240,7 @@ export class DnsPublisher {
   async stop(options: { removeRecords?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#checkTimer);
     await this.#running.catch(() => undefined);
     if (options.removeRecords === false) return;
     for (const entry of this.#entries) {
@@ -208,12 +277,16 @@ export class DnsPublisher {
   #save(): void {
     const path = join(this.#dataDir, STATUS_FILE);
     try {
-      writeFileSync(`${path}.tmp`, JSON.stringify(this.status, null, 2));
+      writeFileSync(`${path}.tmp`, JSON.stringify(this.status, null, 2), { mode: 0o600 });
       renameSync(`${path}.tmp`, path);
     } catch (err) {
       this.#logger?.warn({ err }, 'could not write the DNS publication status');
     }
   }
+}
+
+function sameName(a: string, b: string): boolean {
+  return a.replace(/\.$/, '').toLowerCase() === b.replace(/\.$/, '').toLowerCase();
 }
 
 function sameRecord(a: Entry, b: Entry): boolean {
@@ -235,4 +308,9 @@ function addressRecord(e: Entry, ttl: number): DnsRecord {
   return { type: isIPv6(e.address) ? 'AAAA' : 'A', name: e.target, ttl, address: e.address };
 }
 
-export const DNS_PUBLISH_DEFAULTS = { service: '_vlmcs._tcp', ttl: 300, refreshMs: 24 * HOUR } as const;
+export const DNS_PUBLISH_DEFAULTS = {
+  service: '_vlmcs._tcp',
+  ttl: 300,
+  refreshMs: 24 * HOUR,
+  checkMs: 5 * MINUTE,
+} as const;

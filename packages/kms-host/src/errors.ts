@@ -14,6 +14,14 @@ export const kmsHostErrors = {
   CONFIRMATION_INVALID:
     "the confirmation ID is mistyped (the group is named), or was not issued for this host's installation ID",
   HOST_LISTEN_FAILED: 'the host could not listen on the address',
+  HOST_STORE_CORRUPT:
+    'host.db is damaged; the host moved it aside (host.db.corrupt-TIME) and started an empty window that refills as clients renew',
+  HOST_STORE_LOST:
+    'host.db is missing or empty although the host had a window; the count restarted from zero and refills as clients renew',
+  HOST_STORE_FULL: 'the disk holding host.db is full; free space there (the host keeps the unsaved IDs and retries)',
+  HOST_STORE_FAILED: 'host.db could not be read or written (permissions, I/O error); the message names the file',
+  HOST_WINDOW_UNSAVED:
+    'the host stopped with client IDs it could not write to host.db (the number is given); they count again at their next renewal',
 } as const;
 
 export type KmsHostErrorCode = keyof typeof kmsHostErrors;

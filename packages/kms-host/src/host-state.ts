@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -19,6 +28,14 @@ const SIGNING_KEY_FILE = 'host-signing-key.pem';
 export const WINDOW_DB_FILE = 'host.db';
 
 const groupSchema = z.object({ id: z.string(), name: z.string(), threshold: z.number().int() });
+const windowResetSchema = z.object({
+  at: z.string(),
+  code: z.enum(['HOST_STORE_CORRUPT', 'HOST_STORE_LOST']),
+  message: z.string(),
+  /** Where the damaged file was moved (null when there was nothing to keep). */
+  movedTo: z.string().nullable(),
+});
+export type WindowReset = z.infer<typeof windowResetSchema>;
 const stateSchema = z.object({
   format: z.literal('volact-host/1'),
   hostKey: z.string(),
@@ -32,6 +49,13 @@ const stateSchema = z.object({
       groups: z.array(groupSchema),
     })
     .optional(),
+  /**
+   * Set once host.db first held a window: a host.db missing or empty afterwards is a loss to
+   * report, not a first start.
+   */
+  window: z.object({ createdAt: z.string() }).optional(),
+  /** The last times the window was started empty because host.db was damaged or lost (newest last). */
+  windowResets: z.array(windowResetSchema).optional(),
   /** Phone activation in progress: the groups the installation ID was made for, and their root. */
   phoneRequest: z.object({ groups: z.array(groupSchema).min(1), rootPublicKey: z.string() }).optional(),
 });
@@ -133,6 +157,39 @@ export class HostState {
   recordPhoneRequest(phoneRequest: NonNullable<HostStateFile['phoneRequest']>): void {
     this.file = { ...this.file, phoneRequest };
     this.save();
+  }
+
+  get windowCreatedAt(): string | undefined {
+    return this.file.window?.createdAt;
+  }
+
+  get windowResets(): readonly WindowReset[] {
+    return this.file.windowResets ?? [];
+  }
+
+  /** Records that host.db holds a window (once; see `window` above). */
+  recordWindowCreated(at: string): void {
+    if (this.file.window) return;
+    this.file = { ...this.file, window: { createdAt: at } };
+    this.save();
+  }
+
+  /** Records a window started empty over a damaged or lost host.db (the last 10 are kept). */
+  recordWindowReset(reset: WindowReset): void {
+    this.file = { ...this.file, windowResets: [...(this.file.windowResets ?? []), reset].slice(-10) };
+    this.save();
+  }
+
+  /**
+   * The data directory holds the host key and the client IDs: 0700, its files 0600, even when
+   * they were made looser by hand or by an older version (run at every start).
+   */
+  securePermissions(): void {
+    chmodSync(this.dataDir, 0o700);
+    for (const name of readdirSync(this.dataDir)) {
+      const path = join(this.dataDir, name);
+      if (statSync(path).isFile()) chmodSync(path, 0o600);
+    }
   }
 
   recordActivation(activation: NonNullable<HostStateFile['activation']>): void {

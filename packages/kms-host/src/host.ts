@@ -1,15 +1,26 @@
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { HOUR, LICENCE_STATES, systemClock, type Clock } from '@volact/core';
+import { HOUR, LICENCE_STATES, MINUTE, systemClock, type Clock } from '@volact/core';
 import { activateHostOnline } from './activation.js';
-import { HostState } from './host-state.js';
+import { HostState, type WindowReset } from './host-state.js';
 import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
-import { KmsServer } from './kms-server.js';
-import { WindowStore, type HostStatistics } from './window-store.js';
+import { KmsServer, type FlushOutcome } from './kms-server.js';
+import type { ConnectionCounters, ConnectionLimits } from './connection-limits.js';
+import { WindowStore, isCorruption, type HostStatistics } from './window-store.js';
 import { KmsHostError } from './errors.js';
 import { PHONE_ACTIVATION } from './phone-activation.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
+import {
+  DEFAULT_REQUEST_LOG,
+  LIVE_STATUS_FILE,
+  LiveStatusFile,
+  RequestLogSampler,
+  readLiveStatus,
+  type LiveStatus,
+  type RequestLogPolicy,
+} from './host-runtime.js';
 import { nowWindowSeconds } from './client-id-window.js';
 import {
   DnsPublisher,
@@ -25,8 +36,15 @@ export interface KmsHostConfig {
   readonly metrics?: { host: string; port: number };
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * How often the window is written to host.db (write-behind, default 250 ms): the most a
+   * crash (kill -9, power loss) can lose. A clean stop loses nothing.
+   */
   readonly flushIntervalMs?: number;
-  readonly maxConnections?: number;
+  /** Connection caps per source and in all, request deadlines, idle timeout (defaults where absent). */
+  readonly connectionLimits?: Partial<ConnectionLimits>;
+  /** Per-request log lines: refusals always, counted requests up to N a minute (default 20). */
+  readonly requestLog?: RequestLogPolicy;
   /**
    * Renew the host certificate online this long before it expires (default: half its lifetime,
    * 15 days of the authority's default 30: a revoked host key is refused the renewal).
@@ -51,9 +69,16 @@ export interface RunningKmsHost {
   dnsPublication(): DnsPublicationStatus | undefined;
   /** Publishes the DNS records again now (they are also refreshed on a timer). */
   publishDnsNow(): Promise<void>;
+  /** Open connections and sources, and what the connection limits refused or closed. */
+  connections(): ConnectionCounters & { largestSource: number };
+  /** Looks the SRV records up now and publishes again where missing (also every `checkMs`). */
+  checkDnsNow(): Promise<void>;
+  /** Write-behind state: client IDs answered but not yet in host.db, the last write and its error. */
+  persistence(): PersistenceStatus;
   /**
    * Stops accepting, answers what is in flight, writes the window, closes the store; removes
-   * its DNS records unless told not to (a host that goes away uncleanly leaves them).
+   * its DNS records unless told not to (a host that goes away uncleanly leaves them). Rejects
+   * with HOST_WINDOW_UNSAVED (after closing everything) when the window could not be written.
    */
   close(options?: { removeDnsRecords?: boolean }): Promise<void>;
 }
@@ -76,21 +101,71 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
       `the host certificate expired on ${new Date(certificate.expiresAt).toISOString()}: renew it with \`volact host activate\`${state.activation?.authorityUrl === PHONE_ACTIVATION ? ' or by phone (`volact host installation-id`)' : ''}`,
     );
   }
-  const store = new WindowStore(state.windowDbPath);
-  const service = new KmsService({
-    clock,
-    store,
-    certificate,
-    groups: activation.groups,
-    policy: config.policy ?? defaultKmsPolicy,
-    ...(config.logger ? { logger: config.logger } : {}),
+  state.securePermissions();
+  const sampler = config.logger
+    ? new RequestLogSampler(config.logger, clock, config.requestLog ?? DEFAULT_REQUEST_LOG)
+    : undefined;
+  const { store, service } = openWindow(state, clock, config, sampler?.logger);
+  const flushIntervalMs = config.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+  const persistence = {
+    unsaved: 0,
+    lastSavedAt: null as string | null,
+    lastFlushError: null as LiveStatus['lastFlushError'],
+  };
+  let failingSince: number | undefined;
+  let lastFailureLog = 0;
+  let live: LiveStatusFile | undefined;
+  const startedAt = new Date().toISOString();
+  const liveStatus = (stoppedAt: string | null): LiveStatus => ({
+    format: 'volact-host-live/1',
+    pid: process.pid,
+    startedAt,
+    updatedAt: new Date().toISOString(),
+    stoppedAt,
+    flushIntervalMs,
+    unsaved: service.unsavedCount,
+    lastSavedAt: persistence.lastSavedAt,
+    lastFlushError: persistence.lastFlushError,
   });
+  const onFlush = (outcome: FlushOutcome) => {
+    persistence.unsaved = outcome.unsaved;
+    if (outcome.error === undefined) {
+      persistence.lastSavedAt = new Date(outcome.at).toISOString();
+      if (failingSince !== undefined) {
+        config.logger?.warn(
+          { failedForMs: outcome.at - failingSince, unsaved: outcome.unsaved },
+          'the client-ID window is written to host.db again',
+        );
+        failingSince = undefined;
+        persistence.lastFlushError = null;
+        live?.write(liveStatus(null));
+      }
+      return;
+    }
+    const err = outcome.error;
+    const code = err instanceof KmsHostError ? err.code : 'HOST_STORE_FAILED';
+    const message = err instanceof Error ? err.message : 'unknown error';
+    persistence.lastFlushError = { at: new Date(outcome.at).toISOString(), code, message };
+    // Once when it starts failing, then once a minute (it is retried every flush interval).
+    if (failingSince === undefined || outcome.at - lastFailureLog >= MINUTE) {
+      config.logger?.error(
+        { code, err: message, unsaved: outcome.unsaved },
+        `could not write the client-ID window (${outcome.unsaved} client IDs kept in memory only); retrying every ${flushIntervalMs} ms`,
+      );
+      lastFailureLog = outcome.at;
+    }
+    failingSince ??= outcome.at;
+    // The space a failed transaction's WAL frames took goes back to the disk before the retry.
+    store.checkpoint();
+    live?.write(liveStatus(null));
+  };
   const server = new KmsServer(service, state.signingKey().privateKey, {
     host: config.listen.host,
     port: config.listen.port,
-    ...(config.logger ? { logger: config.logger } : {}),
-    ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
-    ...(config.maxConnections ? { maxConnections: config.maxConnections } : {}),
+    ...(sampler ? { logger: sampler.logger } : {}),
+    flushIntervalMs,
+    onFlush,
+    ...(config.connectionLimits ? { limits: config.connectionLimits } : {}),
   });
   let address;
   try {
@@ -99,6 +174,18 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     store.close();
     throw err;
   }
+  try {
+    live = new LiveStatusFile(join(config.dataDir, LIVE_STATUS_FILE));
+    live.write(liveStatus(null));
+  } catch (err) {
+    config.logger?.warn({ err }, `cannot write ${LIVE_STATUS_FILE}: \`host status\` will not show the unsaved backlog`);
+  }
+  state.securePermissions(); // host.db, its WAL and the live file were just created
+  const liveTimer = setInterval(() => {
+    live?.write(liveStatus(null));
+    sampler?.tick();
+  }, 1_000);
+  liveTimer.unref();
   let metricsServer: Server | undefined;
   let metricsAddress: { host: string; port: number } | undefined;
   if (config.metrics) {
@@ -176,14 +263,112 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     renewCertificateIfDue,
     dnsPublication: () => publisher?.status,
     publishDnsNow: () => publisher?.publishNow() ?? Promise.resolve(),
+    connections: () => server.connections(),
+    checkDnsNow: () => publisher?.checkNow() ?? Promise.resolve(),
+    persistence: () => ({
+      flushIntervalMs,
+      unsaved: service.unsavedCount,
+      lastSavedAt: persistence.lastSavedAt,
+      lastFlushError: persistence.lastFlushError,
+    }),
     async close(options = {}) {
       clearInterval(renewTimer);
+      clearInterval(liveTimer);
       await publisher?.stop({ removeRecords: options.removeDnsRecords ?? true });
-      await server.close();
+      let unsaved: Error | undefined;
+      try {
+        await server.close();
+      } catch (err) {
+        unsaved = err instanceof Error ? err : new Error('the final write of the window failed');
+      }
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       store.close();
+      sampler?.tick(true);
+      live?.write(liveStatus(new Date().toISOString()));
+      live?.close();
+      if (unsaved) {
+        config.logger?.error({ err: unsaved }, 'stopped with client IDs not saved');
+        throw unsaved;
+      }
     },
   };
+}
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 250;
+
+/** The write-behind state of a running host (also in host-live.json for `host status`). */
+export interface PersistenceStatus {
+  readonly flushIntervalMs: number;
+  readonly unsaved: number;
+  readonly lastSavedAt: string | null;
+  readonly lastFlushError: LiveStatus['lastFlushError'];
+}
+
+/**
+ * Opens host.db and restores the windows from it. The window can be rebuilt (clients renew
+ * every 7 days), so a damaged host.db never stops the host: it is moved aside, the host starts
+ * empty and says so in the log and in `host status`. A host.db that is missing or empty
+ * although the host had a window (host.json says so) is reported the same way.
+ */
+function openWindow(
+  state: HostState,
+  clock: Clock,
+  config: KmsHostConfig,
+  logger: Logger | undefined,
+): { store: WindowStore; service: KmsService } {
+  const path = state.windowDbPath;
+  const open = () => {
+    const store = new WindowStore(path);
+    try {
+      store.verify();
+      const service = new KmsService({
+        clock,
+        store,
+        certificate: state.certificate()!,
+        groups: state.activation!.groups,
+        policy: config.policy ?? defaultKmsPolicy,
+        ...(logger ? { logger } : {}),
+      });
+      return { store, service };
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  };
+  const at = new Date(clock.now()).toISOString();
+  const size = existsSync(path) ? statSync(path).size : -1;
+  if (state.windowCreatedAt && size <= 0) {
+    const reset: WindowReset = {
+      at,
+      code: 'HOST_STORE_LOST',
+      message: `${path} is ${size < 0 ? 'missing' : 'empty (0 bytes)'} although this host has kept a window there since ${state.windowCreatedAt}: the counts restart from zero and refill as clients renew (within the renewal interval); restore host.db from a backup before the next start to keep them`,
+      movedTo: null,
+    };
+    HostState.open(state.dataDir).recordWindowReset(reset);
+    config.logger?.error({ code: reset.code, file: path }, reset.message);
+  }
+  let opened;
+  try {
+    opened = open();
+  } catch (err) {
+    if (!isCorruption(err)) throw err;
+    const movedTo = `${path}.corrupt-${at.replace(/[:.]/g, '-')}`;
+    renameSync(path, movedTo);
+    for (const suffix of ['-wal', '-shm']) {
+      if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+    }
+    const reset: WindowReset = {
+      at,
+      code: 'HOST_STORE_CORRUPT',
+      message: `${path} was damaged (${(err as Error).message}); moved to ${movedTo}. The host started with an empty window: counts restart from zero and refill as clients renew (within the renewal interval). Keep the damaged file for diagnosis or delete it`,
+      movedTo,
+    };
+    HostState.open(state.dataDir).recordWindowReset(reset);
+    config.logger?.error({ code: reset.code, file: path, movedTo }, reset.message);
+    opened = open();
+  }
+  if (!state.windowCreatedAt) HostState.open(state.dataDir).recordWindowCreated(at);
+  return opened;
 }
 
 export interface HostStatus {
@@ -200,6 +385,21 @@ export interface HostStatus {
   };
   /** DNS publication as the running host last wrote it; undefined when it never published. */
   readonly dns: DnsPublicationStatus | undefined;
+  /**
+   * Write-behind of the window: whether a host runs on this directory, its flush interval
+   * (the most a crash can lose), the client IDs not yet in host.db and the last write error.
+   */
+  readonly persistence: {
+    readonly running: boolean;
+    /** False when the last run ended without a clean stop (crash, kill -9). */
+    readonly stoppedCleanly: boolean | null;
+    readonly flushIntervalMs: number;
+    readonly unsaved: number;
+    readonly lastSavedAt: string | null;
+    readonly lastFlushError: LiveStatus['lastFlushError'];
+  };
+  /** The last time the window was started empty over a damaged or lost host.db. */
+  readonly windowReset: WindowReset | undefined;
 }
 
 /**
@@ -223,6 +423,7 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
       store.close();
     }
   }
+  const live = readLiveStatus(dataDir);
   const byClientState: Record<string, number> = {};
   LICENCE_STATES.forEach((s, i) => (byClientState[s] = stats?.byLicenceState[i] ?? 0));
   return {
@@ -238,5 +439,14 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
     groups,
     requests: { total: stats?.totalRequests ?? 0, failed: stats?.failedRequests ?? 0, byClientState },
     dns: readDnsPublicationStatus(dataDir),
+    persistence: {
+      running: live?.running ?? false,
+      stoppedCleanly: live ? (live.running ? null : live.stoppedAt !== null) : null,
+      flushIntervalMs: live?.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+      unsaved: live?.unsaved ?? 0,
+      lastSavedAt: live?.lastSavedAt ?? null,
+      lastFlushError: live?.lastFlushError ?? null,
+    },
+    windowReset: state.windowResets.at(-1),
   };
 }

@@ -22,8 +22,25 @@ export interface KmsServerOptions {
   readonly idleTimeoutMs?: number;
   /** How often changed window entries and statistics are written to disk. */
   readonly flushIntervalMs?: number;
+  /**
+   * Told after each flush that wrote or failed (for the live status). After a failure the
+   * host checkpoints the WAL here, so the space it took is free before the next try.
+   */
+  readonly onFlush?: (outcome: FlushOutcome) => void;
   readonly logger?: Logger;
 }
+
+/** What the last flush did: how many client IDs are still not on disk, and its error. */
+export interface FlushOutcome {
+  readonly at: number;
+  readonly unsaved: number;
+  readonly error: unknown;
+}
+
+/** After a failed flush, smaller slices: on a nearly full disk a small transaction may still fit. */
+const FLUSH_SLICE_AFTER_ERROR = 50;
+/** How long a stop keeps trying to write the window before it reports what it could not. */
+const FINAL_FLUSH_MS = 2_000;
 
 /**
  * The TCP transport: framing, limits, batching of signatures. Malformed frames are answered
@@ -36,6 +53,7 @@ export class KmsServer {
   readonly #sockets = new Set<Socket>();
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing = false;
+  #sliceRows = FLUSH_SLICE;
   #address: { host: string; port: number } | undefined;
 
   constructor(
@@ -91,13 +109,21 @@ export class KmsServer {
         this.#flushing = false; // closing: close() writes the rest in one go
         return;
       }
+      let left: number;
       try {
-        if (this.service.flush(FLUSH_SLICE) > 0) {
-          setImmediate(slice);
-          return;
-        }
+        left = this.service.flush(this.#sliceRows);
       } catch (err) {
-        this.options.logger?.error({ err }, 'could not persist the client-ID window; will retry');
+        // Kept in memory and retried every interval (in small slices) until the disk takes it.
+        this.#sliceRows = FLUSH_SLICE_AFTER_ERROR;
+        this.options.onFlush?.({ at: Date.now(), unsaved: this.service.unsavedCount, error: err });
+        this.#flushing = false;
+        return;
+      }
+      this.#sliceRows = FLUSH_SLICE;
+      this.options.onFlush?.({ at: Date.now(), unsaved: left, error: undefined });
+      if (left > 0) {
+        setImmediate(slice);
+        return;
       }
       this.#flushing = false;
     };
@@ -171,10 +197,36 @@ export class KmsServer {
     }
     await closed;
     this.#address = undefined;
-    try {
-      this.service.flush();
-    } catch (err) {
-      this.options.logger?.error({ err }, 'could not persist the client-ID window at shutdown');
+    await this.#finalFlush();
+  }
+
+  /**
+   * Writes everything answered before the stop. A failure is retried (after a checkpoint, in
+   * small slices, so as much as fits is saved) for FINAL_FLUSH_MS; then the stop fails with
+   * HOST_WINDOW_UNSAVED and the number of client IDs lost, never silently.
+   */
+  async #finalFlush(): Promise<void> {
+    const deadline = Date.now() + FINAL_FLUSH_MS;
+    for (;;) {
+      let error: unknown;
+      try {
+        const left = this.service.flush(this.#sliceRows);
+        this.options.onFlush?.({ at: Date.now(), unsaved: left, error: undefined });
+        if (left === 0) return;
+        continue;
+      } catch (err) {
+        error = err;
+        this.#sliceRows = FLUSH_SLICE_AFTER_ERROR;
+        this.options.onFlush?.({ at: Date.now(), unsaved: this.service.unsavedCount, error: err });
+      }
+      if (Date.now() >= deadline) {
+        const n = this.service.unsavedCount;
+        throw new KmsHostError(
+          'HOST_WINDOW_UNSAVED',
+          `${n} client ID${n === 1 ? ' was' : 's were'} answered but not saved at shutdown: ${error instanceof Error ? error.message : String(error)}. They count again when those clients renew (within the renewal interval)`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }

@@ -196,6 +196,13 @@ export class KmsService {
     }));
   }
 
+  /** Client IDs answered but not yet written to the store (the backlog a crash would lose). */
+  get unsavedCount(): number {
+    let n = 0;
+    for (const group of this.#groups.values()) n += group.unsaved.size;
+    return n;
+  }
+
   /**
    * Writes up to `maxRows` of what changed since the last flush, in one transaction, and
    * returns how many changes are left. On failure the changes stay queued for the next flush.

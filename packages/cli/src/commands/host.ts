@@ -47,6 +47,7 @@ function parseDnsPublish(
     dnsAddress?: string;
     dnsTtl: string;
     dnsRefresh: string;
+    dnsCheck: string;
   },
   listen: { host: string; port: number },
 ): DnsPublishConfig {
@@ -96,6 +97,7 @@ function parseDnsPublish(
     port: listen.port,
     ttl: parseIntOption(o.dnsTtl, '--dns-ttl', 1, 7 * 86_400),
     refreshMs: parseDuration(o.dnsRefresh, '--dns-refresh', { min: MINUTE, max: 30 * DAY }),
+    checkMs: o.dnsCheck === 'off' ? 0 : parseDuration(o.dnsCheck, '--dns-check', { min: 1_000, max: DAY }),
   };
 }
 
@@ -235,6 +237,21 @@ export function registerHost(program: Command, run: Run): void {
     )
     .option('--dns-ttl <seconds>', 'TTL of the published records', String(DNS_PUBLISH_DEFAULTS.ttl))
     .option('--dns-refresh <duration>', 'how often the records are published again', '24h')
+    .option(
+      '--dns-check <duration>',
+      'how often the SRV record is looked up and published again if missing (off: never)',
+      '5m',
+    )
+    .option(
+      '--flush-interval <duration>',
+      'how often the window is written to host.db: the most a crash (kill -9) can lose',
+      '250ms',
+    )
+    .option(
+      '--log-requests <n>',
+      'counted requests logged one by one per minute (the rest in one summary line; refusals always)',
+      '20',
+    )
     .action(
       run(
         async (o: {
@@ -255,6 +272,9 @@ export function registerHost(program: Command, run: Run): void {
           dnsAddress?: string;
           dnsTtl: string;
           dnsRefresh: string;
+          dnsCheck: string;
+          flushInterval: string;
+          logRequests: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
           const config = {
@@ -272,6 +292,8 @@ export function registerHost(program: Command, run: Run): void {
               renewalInterval: parseDuration(o.renewalInterval, '--renewal-interval', INTERVAL_BOUNDS.renewalInterval),
             },
             logger: createLogger(o.logLevel),
+            flushIntervalMs: parseDuration(o.flushInterval, '--flush-interval', { min: 10, max: MINUTE }),
+            requestLog: { countedPerMinute: parseIntOption(o.logRequests, '--log-requests', 0, 1_000_000) },
           };
           if (!o.publish?.length && (o.dnsServer || o.tsigKeyFile)) {
             throw new CliError(
@@ -299,8 +321,11 @@ export function registerHost(program: Command, run: Run): void {
             );
           }
           await waitForShutdown();
-          await running.close();
-          config.logger.flush();
+          try {
+            await running.close();
+          } finally {
+            config.logger.flush();
+          }
         },
       ),
     );
@@ -332,9 +357,29 @@ export function registerHost(program: Command, run: Run): void {
                 : d.publishedAt
                   ? `published ${d.publishedAt}`
                   : 'not published') +
+              (d.lastCheck
+                ? `; checked ${d.lastCheck.at}: ${d.lastCheck.result === 'missing' ? 'missing, published again' : d.lastCheck.result}${d.lastCheck.detail ? ` (${d.lastCheck.detail})` : ''}`
+                : '') +
               (d.lastError ? `; last error ${d.lastError.code}: ${d.lastError.message}` : ''),
           );
         }
+        const p = s.persistence;
+        console.log(
+          `Persistence: ${p.running ? 'host running' : 'host not running'}; window written every ${p.flushIntervalMs} ms ` +
+            `(a crash or kill -9 loses at most the client IDs of the last ${p.flushIntervalMs} ms; a clean stop loses none)` +
+            (p.lastSavedAt ? `; last written ${p.lastSavedAt}` : ''),
+        );
+        if (p.stoppedCleanly === false)
+          console.log('WARNING: the last run did not stop cleanly (crash or kill -9): its last interval may be lost');
+        if (p.unsaved > 0 || p.lastFlushError)
+          console.log(
+            `WARNING: ${p.unsaved} client IDs answered but not saved in host.db` +
+              (p.lastFlushError
+                ? `; writing fails since ${p.lastFlushError.at}: ${p.lastFlushError.code}: ${p.lastFlushError.message}`
+                : ''),
+          );
+        if (s.windowReset)
+          console.log(`WARNING ${s.windowReset.code} at ${s.windowReset.at}: ${s.windowReset.message}`);
       }),
     );
 }
