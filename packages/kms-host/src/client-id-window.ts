@@ -119,6 +119,12 @@ export class ClientIdWindow {
     this.#upsert(clientId, expiresSeconds);
   }
 
+  /** Whether `clientId` is in the window at `nowMs` (expired entries are swept first). */
+  has(clientId: Uint8Array, nowMs: number): boolean {
+    this.#sweep(nowWindowSeconds(nowMs));
+    return this.#find(clientId) >= 0;
+  }
+
   count(nowMs: number): number {
     this.#sweep(nowWindowSeconds(nowMs));
     return this.#size;

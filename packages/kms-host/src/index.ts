@@ -11,6 +11,8 @@ export type { KmsPolicy, GroupCount } from './kms-service.js';
 export { KmsHostError, kmsHostErrors } from './errors.js';
 export type { KmsHostErrorCode } from './errors.js';
 export { MAX_REQUEST_FRAME } from './kms-server.js';
+export { DEFAULT_CONNECTION_LIMITS, connectionLimits } from './connection-limits.js';
+export type { ConnectionLimits } from './connection-limits.js';
 export { HOST_NODE_FLAGS, createHostLogDestination } from './host-runtime.js';
 export { hostInstallationId, installHostConfirmation, PHONE_ACTIVATION } from './phone-activation.js';
 export { DnsPublisher, readDnsPublicationStatus, DNS_PUBLISH_DEFAULTS } from './dns-publisher.js';

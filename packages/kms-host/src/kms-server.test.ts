@@ -29,7 +29,7 @@ describe('KMS server framing over TCP', () => {
       dataDir: fx.hostDir,
       listen: { host: '127.0.0.1', port: 0 },
       clock: fx.clock,
-      maxConnections: 4,
+      connectionLimits: { maxConnections: 4 },
     });
   });
   afterEach(async () => {

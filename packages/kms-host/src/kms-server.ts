@@ -1,10 +1,25 @@
 import type { KeyObject } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { CoreError, FrameError, FrameReader, frame, encodeErrorResponse, HostErrorCode } from '@volact/core';
+import {
+  CoreError,
+  FRAME_HEADER,
+  FrameError,
+  FrameReader,
+  frame,
+  encodeErrorResponse,
+  HostErrorCode,
+} from '@volact/core';
 import { BatchSigner } from './batch-signer.js';
 import type { KmsService } from './kms-service.js';
 import { KmsHostError } from './errors.js';
+import {
+  ConnectionTable,
+  connectionLimits,
+  type ConnectionCounters,
+  type ConnectionLimits,
+} from './connection-limits.js';
 
 /** A request is 68 bytes; anything declaring more than this is not our protocol. */
 export const MAX_REQUEST_FRAME = 1024;
@@ -16,10 +31,8 @@ const FLUSH_SLICE = 1_000;
 export interface KmsServerOptions {
   readonly host: string;
   readonly port: number;
-  /** Connections beyond this are refused at accept. */
-  readonly maxConnections?: number;
-  /** An idle connection is closed after this long. */
-  readonly idleTimeoutMs?: number;
+  /** Connection caps and deadlines (slowloris); the defaults where absent. */
+  readonly limits?: Partial<ConnectionLimits>;
   /** How often changed window entries and statistics are written to disk. */
   readonly flushIntervalMs?: number;
   /**
@@ -51,6 +64,10 @@ export class KmsServer {
   readonly #server: Server;
   readonly #signer: BatchSigner;
   readonly #sockets = new Set<Socket>();
+  readonly #table: ConnectionTable;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  /** performance.now() at the last sweep: the idle clock (a timer per socket costs more per read). */
+  #coarseNow = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing = false;
   #sliceRows = FLUSH_SLICE;
@@ -63,11 +80,17 @@ export class KmsServer {
   ) {
     this.#signer = new BatchSigner(signingKey, service.certificate.encoded);
     this.#server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
-    this.#server.maxConnections = options.maxConnections ?? 10_000;
+    // Admission (caps per source, the reserve, eviction) is the table's: see #onConnection.
+    this.#table = new ConnectionTable(connectionLimits(options.limits));
   }
 
   get signer(): BatchSigner {
     return this.#signer;
+  }
+
+  /** Open connections and sources, and what the limits refused or closed so far. */
+  connections(): ConnectionCounters & { largestSource: number } {
+    return { ...this.#table.counters, largestSource: this.#table.largestSource() };
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -132,18 +155,35 @@ export class KmsServer {
   }
 
   #onConnection(socket: Socket): void {
+    const admission = this.#table.admit(socket);
+    if (!admission.admitted) {
+      // Closed unread: a flood costs the host an accept and a close, nothing more.
+      this.options.logger?.debug({ source: socket.remoteAddress, reason: admission.reason }, 'connection refused');
+      socket.destroy();
+      return;
+    }
+    if (admission.evicted) admission.evicted.socket.destroy();
+    const conn = admission.connection;
+    const limits = this.#table.limits;
+    this.#startSweeping();
+    conn.prefixDue = performance.now() + limits.headerDeadlineMs;
+    conn.lastActive = this.#coarseNow;
     this.#sockets.add(socket);
     const reader = new FrameReader(MAX_REQUEST_FRAME);
-    socket.setTimeout(this.options.idleTimeoutMs ?? 30_000);
-    socket.on('timeout', () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      this.#table.release(conn);
+    });
     const deliver = (framed: Buffer) => {
       if (!socket.destroyed) socket.write(framed);
     };
+    const source = conn.source.key;
     let outOfSync = false;
     socket.on('data', (chunk: Buffer) => {
       if (outOfSync) return; // after a bad length prefix nothing more on this stream is read
+      conn.lastActive = this.#coarseNow;
+      if (conn.prefixDue !== 0 && (conn.received += chunk.length) >= FRAME_HEADER) conn.prefixDue = 0;
       let payloads: Buffer[];
       let framingError: unknown;
       try {
@@ -153,8 +193,11 @@ export class KmsServer {
         payloads = err instanceof FrameError ? err.completed : [];
         framingError = err;
       }
+      // The frame deadline runs from a frame's first byte; trickling bytes do not extend it.
+      if (reader.bufferedBytes === 0) conn.frameDue = 0;
+      else if (payloads.length > 0 || conn.frameDue === 0) conn.frameDue = performance.now() + limits.frameDeadlineMs;
       for (const payload of payloads) {
-        const decision = this.service.handle(payload);
+        const decision = this.service.handle(payload, source);
         if (decision.kind === 'counted') this.#signer.enqueue(decision.body, deliver);
         else deliver(frame(decision.payload));
       }
@@ -168,6 +211,7 @@ export class KmsServer {
         const message = framingError instanceof CoreError ? framingError.message : 'bad frame';
         this.options.logger?.info({ decision: 'MALFORMED_FRAME', detail: message }, 'request');
         outOfSync = true;
+        conn.prefixDue = conn.frameDue = 0; // the linger below decides when it goes
         socket.end(frame(encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, message)));
         // Lingering close: destroying the socket while the peer's bytes still arrive would
         // reset the connection, and the kernel would drop the answers not yet sent. Discard
@@ -183,6 +227,41 @@ export class KmsServer {
         socket.once('drain', () => socket.resume());
       }
     });
+  }
+
+  /**
+   * One timer for every connection's deadlines and idle timeout, running while connections
+   * are open. A tenth of the shortest limit apart, so a deadline is enforced at most that late.
+   */
+  #startSweeping(): void {
+    if (this.#sweepTimer) return;
+    const l = this.#table.limits;
+    const every = Math.min(
+      500,
+      Math.max(5, Math.floor(Math.min(l.headerDeadlineMs, l.frameDeadlineMs, l.idleTimeoutMs) / 10)),
+    );
+    this.#coarseNow = performance.now();
+    this.#sweepTimer = setInterval(() => this.#sweep(), every);
+    this.#sweepTimer.unref();
+  }
+
+  #sweep(): void {
+    const now = (this.#coarseNow = performance.now());
+    if (this.#table.open === 0) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+      return;
+    }
+    const idleBefore = now - this.#table.limits.idleTimeoutMs;
+    const counters = this.#table.counters;
+    for (const conn of this.#table.connections()) {
+      const late = (conn.prefixDue !== 0 && conn.prefixDue <= now) || (conn.frameDue !== 0 && conn.frameDue <= now);
+      if (late) counters.closedByDeadline++;
+      else if (conn.lastActive <= idleBefore && conn.frameDue === 0 && conn.prefixDue === 0) counters.closedIdle++;
+      else continue;
+      this.#table.release(conn);
+      conn.socket.destroy();
+    }
   }
 
   async close(): Promise<void> {

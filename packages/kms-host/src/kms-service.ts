@@ -16,6 +16,7 @@ import {
 import { ClientIdWindow, nowWindowSeconds, toWindowSeconds } from './client-id-window.js';
 import { emptyStatistics, type HostStatistics, type WindowStore } from './window-store.js';
 import type { HostGroup } from './host-state.js';
+import { NewClientIdLimiter } from './new-client-id-limit.js';
 
 export interface KmsPolicy {
   /** How long a client ID counts after its last request (reference default: 30 days). */
@@ -26,6 +27,11 @@ export interface KmsPolicy {
   readonly activationInterval: number;
   /** Renewal interval the host tells activated clients (reference default: 7 days). */
   readonly renewalInterval: number;
+  /**
+   * Client IDs new to a group's window that one source may add per minute (0 or absent: no
+   * limit). Renewals of IDs in the window are never limited. See NewClientIdLimiter.
+   */
+  readonly newClientIdsPerMinute?: number;
 }
 
 export const defaultKmsPolicy: KmsPolicy = {
@@ -69,6 +75,7 @@ export class KmsService {
   #certificate: HostCertificate;
   readonly #policy: KmsPolicy;
   readonly #log: Logger | undefined;
+  readonly #newIds: NewClientIdLimiter | undefined;
   readonly stats: HostStatistics;
 
   constructor(options: {
@@ -84,6 +91,8 @@ export class KmsService {
     this.#certificate = options.certificate;
     this.#policy = options.policy;
     this.#log = options.logger;
+    const perMinute = options.policy.newClientIdsPerMinute ?? 0;
+    this.#newIds = perMinute > 0 ? new NewClientIdLimiter(perMinute) : undefined;
     this.stats = options.store.loadStatistics();
     const nowSeconds = nowWindowSeconds(this.#clock.now());
     for (const g of options.groups) {
@@ -121,7 +130,11 @@ export class KmsService {
     this.#certificate = next;
   }
 
-  handle(payload: Buffer): Decision {
+  /**
+   * Decides one request. `source` (the peer's address key, see sourceKey) is what the
+   * new-client-ID limit counts under; without it nothing is limited.
+   */
+  handle(payload: Buffer, source?: string): Decision {
     const now = this.#clock.now();
     this.stats.totalRequests++;
     let request;
@@ -151,6 +164,19 @@ export class KmsService {
         request.nonce,
         `this host does not serve group ${bytesToGuid(request.groupId)}`,
         'GROUP_NOT_SERVED',
+      );
+    }
+    if (
+      this.#newIds !== undefined &&
+      source !== undefined &&
+      !group.window.has(request.clientId, now) &&
+      !this.#newIds.take(source, now)
+    ) {
+      return this.#refuse(
+        HostErrorCode.TOO_MANY_NEW_CLIENT_IDS,
+        request.nonce,
+        `more than ${this.#newIds.perMinute} new client IDs a minute from ${source}; not counted, retry later (clients already counted renew as usual)`,
+        'TOO_MANY_NEW_CLIENT_IDS',
       );
     }
     const count = group.window.record(request.clientId, now);

@@ -99,6 +99,8 @@ export const HostErrorCode = {
   HOST_NOT_ACTIVATED: 4,
   CERTIFICATE_EXPIRED: 5,
   INTERNAL: 6,
+  /** The source sent more client IDs new to the window this minute than the host allows. */
+  TOO_MANY_NEW_CLIENT_IDS: 7,
 } as const;
 export type HostErrorName = keyof typeof HostErrorCode;
 
