@@ -252,6 +252,20 @@ export function registerHost(program: Command, run: Run): void {
       'counted requests logged one by one per minute (the rest in one summary line; refusals always)',
       '20',
     )
+    .option('--max-connections <n>', 'open KMS connections at most, all sources together', '10000')
+    .option(
+      '--max-connections-per-source <n>',
+      'open KMS connections at most from one IPv4 address (or IPv6 /64)',
+      '64',
+    )
+    .option('--header-deadline <duration>', "a new connection's first length prefix must arrive within this", '5s')
+    .option('--frame-deadline <duration>', 'a request must be complete this long after its first byte', '5s')
+    .option('--idle-timeout <duration>', 'a connection with no request in progress is closed after this', '30s')
+    .option(
+      '--new-client-ids-per-minute <n>',
+      'client IDs new to the window one address may add per minute (0: no limit; renewals never limited)',
+      '0',
+    )
     .action(
       run(
         async (o: {
@@ -275,6 +289,12 @@ export function registerHost(program: Command, run: Run): void {
           dnsCheck: string;
           flushInterval: string;
           logRequests: string;
+          maxConnections: string;
+          maxConnectionsPerSource: string;
+          headerDeadline: string;
+          frameDeadline: string;
+          idleTimeout: string;
+          newClientIdsPerMinute: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
           const config = {
@@ -290,6 +310,24 @@ export function registerHost(program: Command, run: Run): void {
                 INTERVAL_BOUNDS.activationInterval,
               ),
               renewalInterval: parseDuration(o.renewalInterval, '--renewal-interval', INTERVAL_BOUNDS.renewalInterval),
+              newClientIdsPerMinute: parseIntOption(
+                o.newClientIdsPerMinute,
+                '--new-client-ids-per-minute',
+                0,
+                1_000_000,
+              ),
+            },
+            connectionLimits: {
+              maxConnections: parseIntOption(o.maxConnections, '--max-connections', 1, 1_000_000),
+              maxConnectionsPerSource: parseIntOption(
+                o.maxConnectionsPerSource,
+                '--max-connections-per-source',
+                1,
+                1_000_000,
+              ),
+              headerDeadlineMs: parseDuration(o.headerDeadline, '--header-deadline', { min: 10, max: 10 * MINUTE }),
+              frameDeadlineMs: parseDuration(o.frameDeadline, '--frame-deadline', { min: 10, max: 10 * MINUTE }),
+              idleTimeoutMs: parseDuration(o.idleTimeout, '--idle-timeout', { min: 10, max: DAY }),
             },
             logger: createLogger(o.logLevel),
             flushIntervalMs: parseDuration(o.flushInterval, '--flush-interval', { min: 10, max: MINUTE }),
