@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -620,3 +620,204 @@ describe('authority nodes on one PostgreSQL database (MAK activation)', () => {
     }
   }, 120_000);
 });
+
+/** Runs the CLI and returns its exit code and output, whatever the code (refusals included). */
+async function volactExit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('authority nodes when PostgreSQL goes away', () => {
+  it('pg_ctl restart -m fast three times under 500 concurrent activations over two nodes: no node exits, clients retry and succeed, counts exact', async () => {
+    if (!postgres) throw new Error('PostgreSQL did not start');
+    const pgServer = postgres;
+    const a = await authorityWithMak('restart', 1000);
+    const nodes = await Promise.all([serve(a.dataDir, a.db), serve(a.dataDir, a.db)]);
+    try {
+      const total = 500;
+      const iids = Array.from({ length: total }, (_, i) => a.iid(`restart-pc-${i}`));
+      const confirmed = new Map<string, string>(); // installation ID → its confirmation ID
+      const statuses = new Map<number, number>();
+      const unavailable: Reply[] = [];
+      let responses = 0;
+      let restarts = 0;
+      let restarting = false;
+      // Each installation is one client: it activates, retrying on 503 (and on a lost connection)
+      // on the other node, until it holds a confirmation; then it activates again (free) so the
+      // load goes on until the three restarts are over.
+      const client = async (i: number) => {
+        const iid = iids[i]!;
+        for (let attempt = 0; restarts < 3 || restarting || !confirmed.has(iid); attempt++) {
+          const node = nodes[(i + attempt) % 2]!;
+          let reply: Reply;
+          try {
+            reply = await activate(node.url, a.key, iid);
+          } catch {
+            statuses.set(-1, (statuses.get(-1) ?? 0) + 1);
+            await sleep(100);
+            continue;
+          }
+          responses++;
+          statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+          if (reply.status === 503) {
+            unavailable.push(reply);
+            await sleep(100 + Math.random() * 200);
+          } else if (reply.status === 200 || reply.status === 201) {
+            if (!confirmed.has(iid)) confirmed.set(iid, reply.body.confirmationId as string);
+            if (confirmed.size === total && restarts >= 3) return;
+            await sleep(20);
+          } else {
+            throw new Error(`activation answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+          }
+        }
+      };
+      const restarter = async () => {
+        for (let n = 0; n < 3; n++) {
+          const from = responses;
+          while (responses - from < 300) await sleep(20); // in the middle of the load
+          restarting = true;
+          await pgServer.restart();
+          restarts++;
+          restarting = false;
+        }
+      };
+      await Promise.all([restarter(), ...iids.map((_, i) => client(i))]);
+
+      // No node exited; both still serve and report a healthy database.
+      for (const node of nodes) {
+        expect(node.child.exitCode, node.log()).toBeNull();
+        expect(node.child.signalCode).toBeNull();
+        const health = await fetch(`${node.url}/v1/health`);
+        expect(health.status).toBe(200);
+        expect(await health.json()).toMatchObject({ status: 'ok', database: 'ok' });
+      }
+      expect(node0Log(nodes)).not.toMatch(/Unhandled 'error' event|57P01.*uncaught/i);
+      // In-flight requests failed with the retryable refusal, never a 500.
+      expect(statuses.get(500)).toBeUndefined();
+      expect(unavailable.length).toBeGreaterThan(0);
+      for (const r of unavailable) expect(r.body.error.code).toBe('STORE_UNAVAILABLE');
+      // Every client got its confirmation, and it verifies.
+      expect(confirmed.size).toBe(total);
+      for (const [i, iid] of iids.entries()) {
+        const installation = makeInstallationId({
+          kind: 'installation',
+          key: parseKey(a.key),
+          hardwareId: `restart-pc-${i}`,
+          groupIds: [a.groupId],
+        });
+        expect(
+          verifyInstallationConfirmation(
+            installation,
+            a.groupId,
+            parseConfirmationId(confirmed.get(iid)!),
+            a.rootPublicKey,
+          ),
+        ).toBe(true);
+      }
+      // Counts exact: MAK used == distinct installations that got a confirmation.
+      const state = await dbState(a.db, a.keyId);
+      expect(state.used).toBe(total);
+      expect(new Set(state.installations)).toEqual(new Set(iids));
+      console.log(
+        `restart test: ${responses} answers (${JSON.stringify(Object.fromEntries(statuses))}), ${unavailable.length} STORE_UNAVAILABLE, 3 restarts`,
+      );
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill()));
+    }
+  }, 240_000);
+
+  it('a node started while PostgreSQL is down serves 503 STORE_UNAVAILABLE (health too; CLI exit 3) and recovers when it returns', async () => {
+    if (!postgres) throw new Error('PostgreSQL did not start');
+    const a = await authorityWithMak('outage', 10);
+    const productFile = join(dir, 'outage-product.json');
+    const product = await volactExit(
+      'authority',
+      'product-config',
+      '--data-dir',
+      a.dataDir,
+      '--db',
+      a.db,
+      '--group',
+      'office14',
+    );
+    expect(product.code).toBe(0);
+    writeFileSync(productFile, product.stdout);
+    const clientDir = join(dir, 'outage-client');
+    expect((await volactExit('client', 'init', '--state-dir', clientDir, '--product', productFile)).code).toBe(0);
+    expect((await volactExit('client', 'install-key', '--state-dir', clientDir, a.key)).code).toBe(0);
+
+    postgres.halt();
+    let node: Node | undefined;
+    try {
+      node = await serve(a.dataDir, a.db);
+      const health = await fetch(`${node.url}/v1/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'unavailable', database: 'unreachable' });
+      const refused = await activate(node.url, a.key, a.iid('outage-pc'));
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('STORE_UNAVAILABLE');
+
+      // The CLI: an authority command on the unreachable database, and a client at this node, exit 3 (retry).
+      const show = await volactExit('authority', 'key', 'show', a.key, '--data-dir', a.dataDir, '--db', a.db, '--json');
+      expect(show.code).toBe(3);
+      expect(JSON.parse(show.stdout).error.code).toBe('STORE_UNAVAILABLE');
+      const clientActivate = await volactExit(
+        'client',
+        'activate',
+        '--state-dir',
+        clientDir,
+        '--authority',
+        node.url,
+        '--json',
+      );
+      expect(clientActivate.code).toBe(3);
+      expect(clientActivate.stdout).toContain('AUTHORITY_UNREACHABLE');
+      expect(clientActivate.stdout).toContain('STORE_UNAVAILABLE');
+
+      postgres.resume();
+      let ok = false;
+      for (let i = 0; i < 100 && !ok; i++) {
+        await sleep(200);
+        ok = (await fetch(`${node.url}/v1/health`)).status === 200;
+      }
+      expect(ok).toBe(true);
+      const activated = await volactExit(
+        'client',
+        'activate',
+        '--state-dir',
+        clientDir,
+        '--authority',
+        node.url,
+        '--json',
+      );
+      expect(activated.code, activated.stdout + activated.stderr).toBe(0);
+      expect(node.child.exitCode).toBeNull();
+      expect((await dbState(a.db, a.keyId)).used).toBe(1);
+    } finally {
+      if (postgres && !(await postgresAnswers(postgres.url))) postgres.resume();
+      await node?.kill();
+    }
+  }, 120_000);
+});
+
+function node0Log(nodes: readonly Node[]): string {
+  return nodes.map((n) => n.log()).join('\n');
+}
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}

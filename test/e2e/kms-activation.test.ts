@@ -75,6 +75,8 @@ describe('windows and validity over time (reference: "KMS activation renewal", l
 
     // Three clients renew on day 20; the other two go quiet.
     clock.advance(20 * DAY);
+    // The host renews its 30-day certificate past half-life (its 6-hourly timer, here by hand).
+    expect((await slice.host.renewCertificateIfDue()).renewed).toBe(true);
     for (const c of clients.slice(0, 3)) expect((await c.activate()).ok).toBe(true);
     clock.advance(10 * DAY + 1000); // day 30: the quiet two expire from the window
     expect(slice.host.counts()[0]?.count).toBe(3);
@@ -145,11 +147,13 @@ describe('host certificate renewal', () => {
     const c = slice.newClient('c1');
     expect((await c.activate()).ok).toBe(true);
     expect(await slice.host.renewCertificateIfDue()).toMatchObject({ renewed: false });
-    clock.advance(340 * DAY); // within 30 days of the 365-day expiry
+    clock.advance(14 * DAY); // not yet half of the 30-day certificate
+    expect(await slice.host.renewCertificateIfDue()).toMatchObject({ renewed: false });
+    clock.advance(2 * DAY); // past half-life: renewed
     const renewal = await slice.host.renewCertificateIfDue();
     expect(renewal.renewed).toBe(true);
-    expect(renewal.expiresAt).toBe(clock.now() + 365 * DAY);
-    clock.advance(30 * DAY); // past the first certificate's expiry
+    expect(renewal.expiresAt).toBe(clock.now() + 30 * DAY);
+    clock.advance(20 * DAY); // past the first certificate's expiry
     const outcome = await c.activate();
     expect(outcome.ok).toBe(true);
     // the authority saw one activation and one renewal

@@ -88,7 +88,7 @@ describe('Authority', () => {
         expect(decodeHostCertificate(again.certificate).serial).not.toBe(
           decodeHostCertificate(first.certificate).serial,
         );
-        expect(again.expiresAt).toBe(clock.now() + 365 * DAY);
+        expect(again.expiresAt).toBe(clock.now() + 30 * DAY);
       }
       expect(await codeOf(authority.activateHost(host('hw-c', key)))).toBe('HOST_LIMIT_REACHED');
     });
@@ -140,7 +140,7 @@ describe('Authority', () => {
       expect(cert.hostKeyId).toBe(keyId);
       expect(cert.issuer).toEqual(keyFingerprint(authority.rootPublicKeyRaw));
       expect(cert.issuedAt).toBe(clock.now());
-      expect(cert.expiresAt).toBe(clock.now() + 365 * DAY);
+      expect(cert.expiresAt).toBe(clock.now() + 30 * DAY);
       expect(result.groups.map((g) => g.name).sort()).toEqual(['office14', 'windows']);
       expect(windows.threshold).toBe(25);
     });

@@ -4,7 +4,8 @@
  * There is no fallback: a machine without PostgreSQL fails the tests with the fix to run
  * (scripts/test.sh installs it).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,8 @@ export interface TestPostgres {
   halt(): void;
   /** Starts the halted server again on the same port. */
   resume(): void;
-  /** `pg_ctl restart -m fast`: what an operator's restart does to connected nodes. */
-  restart(): void;
+  /** `pg_ctl restart -m fast`: what an operator's restart does to connected nodes (asynchronous: load goes on). */
+  restart(): Promise<void>;
   stop(): void;
 }
 
@@ -39,12 +40,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'volact-pg-'));
   const asRoot = process.getuid?.() === 0;
   // initdb refuses to run as root: run the server as the postgres user then.
+  const command = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
   const run = (tool: string, args: string[]) => {
-    const [cmd, argv] = asRoot
-      ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]]
-      : [join(bin, tool), args];
+    const [cmd, argv] = command(tool, args);
     execFileSync(cmd, argv, { stdio: 'pipe', timeout: 60_000 });
   };
+
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -75,8 +77,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']);
     },
     resume: start,
-    restart() {
-      run('pg_ctl', [
+    async restart() {
+      const [cmd, argv] = command('pg_ctl', [
         '-D',
         join(dir, 'data'),
         '-l',
@@ -88,6 +90,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         serverOptions,
         'restart',
       ]);
+      await promisify(execFile)(cmd, argv, { timeout: 60_000 });
     },
     stop() {
       try {

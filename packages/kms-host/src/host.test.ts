@@ -227,6 +227,8 @@ describe('KMS host over TCP, activated by a real authority', () => {
     expect(asResponse(await ask(h.address, requestPayload(fx.group.id))).count).toBe(3);
     fx.clock.advance(10 * DAY);
     expect(asResponse(await ask(h.address, requestPayload(fx.group.id, { clientId: refreshed }))).count).toBe(3);
+    // The host renews its 30-day certificate past half-life (its 6-hourly timer, here by hand).
+    expect((await h.renewCertificateIfDue()).renewed).toBe(true);
 
     fx.clock.set(t0 + 30 * DAY - 1);
     expect(officeCount(h)).toBe(3);
@@ -236,6 +238,7 @@ describe('KMS host over TCP, activated by a real authority', () => {
     expect(asResponse(await ask(h.address, requestPayload(fx.group.id))).count).toBe(3);
     fx.clock.set(t0 + 40 * DAY);
     expect(officeCount(h)).toBe(2); // the one from day 10 expired; refreshed (day 20) and the newest remain
+    expect((await h.renewCertificateIfDue()).renewed).toBe(true);
     await stop();
     expect(hostStatus(fx.hostDir, fx.clock).groups[0]?.count).toBe(2);
 
