@@ -33,6 +33,8 @@ import {
   normaliseDomain,
   signActivationObject,
   signPhoneActivationObject,
+  DEFAULT_OBJECT_VALIDITY_DAYS,
+  MAX_OBJECT_VALIDITY_DAYS,
   type ActivationObject,
   confirmInstallation,
   encodeConfirmationId,
@@ -815,7 +817,8 @@ export class Authority {
     const issuedDay = dayOf(now);
     const decision = await this.#recordHostActivation(key, last5, `ao:${domainRef.toString('hex')}`, domainRef, {
       now,
-      expiresAt: now + 100 * 365 * DAY, // an activation object does not expire
+      // The phone-made object is valid this long from its signed issue day (core: activationObjectValidity).
+      expiresAt: (issuedDay + DEFAULT_OBJECT_VALIDITY_DAYS) * DAY,
       serial: `object-${issuedDay}`,
       action: 'confirm',
     });
@@ -1040,7 +1043,13 @@ export class Authority {
    * its directory with `volact directory publish`; member installations of the group activate
    * from it with no KMS host.
    */
-  async createActivationObject(request: { group: string; domain: string; name: string }): Promise<ActivationObject> {
+  async createActivationObject(request: {
+    group: string;
+    domain: string;
+    name: string;
+    /** How long the object licenses members (default DEFAULT_OBJECT_VALIDITY_DAYS); the publisher re-issues it. */
+    validityDays?: number;
+  }): Promise<ActivationObject> {
     const now = this.#clock.now();
     const domain = normaliseDomain(request.domain);
     if (!DOMAIN_NAME_RE.test(domain)) {
@@ -1055,16 +1064,30 @@ export class Authority {
         `--name "${request.name.slice(0, 80)}" is invalid: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
       );
     }
+    const validityDays = request.validityDays ?? DEFAULT_OBJECT_VALIDITY_DAYS;
+    if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_OBJECT_VALIDITY_DAYS) {
+      throw new AuthorityError(
+        'REQUEST_INVALID',
+        `--validity-days must be a whole number from 1 to ${MAX_OBJECT_VALIDITY_DAYS}, got ${String(request.validityDays).slice(0, 20)}`,
+      );
+    }
     const group = await this.group(request.group);
     const object = signActivationObject(
-      { name: request.name, objectId: randomGuid(), group: { id: group.id, name: group.name }, domain, issuedAt: now },
+      {
+        name: request.name,
+        objectId: randomGuid(),
+        group: { id: group.id, name: group.name },
+        domain,
+        issuedAt: now,
+        validityDays,
+      },
       this.#root,
     );
     await this.#store.audit({
       at: now,
       action: 'activation-object.create',
       result: 'OK',
-      detail: `${object.name} for ${group.name} in ${domain}`,
+      detail: `${object.name} for ${group.name} in ${domain}, valid ${validityDays} days`,
     });
     return object;
   }

@@ -290,7 +290,10 @@ describe('volact client agent with TLS (the built CLI)', () => {
     );
 
   it('refuses flag combinations that cannot work, naming the flag, before it listens', () => {
-    Licence.init({ stateDir: stateDir(), product, hardwareId: 'hw-tls-cli' });
+    // The CLI agent reads the product at its installed location (the store keeps no copy).
+    const productPath = join(root, 'tls-cli-product.json');
+    writeFileSync(productPath, JSON.stringify(product));
+    Licence.init({ stateDir: stateDir(), product, productPath, hardwareId: 'hw-tls-cli' });
     const tokenFile = join(root, 'agent-token');
     writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     const cases: [string[], RegExp][] = [

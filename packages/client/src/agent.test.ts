@@ -315,7 +315,10 @@ describe('agent management endpoint', () => {
 describe('volact client agent (the built CLI)', () => {
   it('records --allow-user-operations, serves with the token file, refuses a short token, never logs the token', async () => {
     const stateDir = join(root, 'cli-client');
-    Licence.init({ stateDir, product, hardwareId: 'hw-cli' });
+    // The CLI agent reads the product at its installed location (the store keeps no copy).
+    const productPath = join(root, 'cli-product.json');
+    writeFileSync(productPath, JSON.stringify(product));
+    Licence.init({ stateDir, product, productPath, hardwareId: 'hw-cli' });
     const tokenFile = join(root, 'agent-token');
     writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     const shortFile = join(root, 'short-token');

@@ -221,6 +221,11 @@ export interface AgentServerOptions {
   /** The installation's state directory (shared with `volact client …` commands). */
   readonly stateDir: string;
   /**
+   * This machine's hardware id and directory membership, read by the caller at start (never from
+   * the store): passed to every Licence.open (see OpenOptions).
+   */
+  readonly machine?: { readonly hardwareId?: string; readonly memberDomain?: string | null };
+  /**
    * The bearer token every call must carry (at least 16 characters). Never logged. Optional
    * only with `tls.clientCa`: the verified client certificate then authenticates the console;
    * with both, a call needs both.
@@ -374,6 +379,7 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
   const open = () =>
     Licence.open({
       stateDir,
+      ...options.machine,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.clock ? { clock: options.clock } : {}),
     });

@@ -57,9 +57,24 @@ export const clientErrors = {
   ACT_TYPE_FORBIDS: "the installation's activation type does not allow this method (set-act-type)",
   ACT_TYPE_INVALID: 'an activation type is not one of any, directory, kms, token',
   LICENCE_TAMPERED: 'the stored activation does not verify; the licence store was altered',
+  LICENCE_STORE_DAMAGED:
+    'licence.json does not parse (or has an old format): `volact client reset --state-dir DIR --product FILE` makes a new one, then activate again',
+  PRODUCT_FILE_CHANGED:
+    "the product file at the installed location is not the one the installation was made with (swapped): restore it, or accept it with `volact client set-product`",
+  DIRECTORY_OBJECT_EXPIRED:
+    'the activation object is past its signed validity (or not yet valid): the publisher re-issues it and it is published again',
+  TOKEN_CRL_REQUIRED: "the token requires its CA's CRL and none is installed: `volact client install-crl FILE`",
   AGENT_TLS_INVALID:
     'agent endpoint: the TLS certificate, key or client CA is not PEM, or the key does not match the certificate (named in the message); raised at start',
   UNAUTHORIZED: 'agent endpoint: the call has no bearer token or a wrong one (HTTP 401)',
+  AGENT_SETTINGS_INVALID:
+    "agent endpoint: agent.json (the agent's settings and enrolment) exists but does not parse; token calls are refused until it is restored or deleted (HTTP 500)",
+  ALREADY_ENROLLED:
+    'agent endpoint: a console enrolled this agent already; rotate its token (`volact console rotate-token`) instead (HTTP 409)',
+  NOT_ENROLLED:
+    'agent endpoint: no console enrolled this agent (or it takes no token: mutual TLS only), so there is no machine token to rotate (HTTP 409)',
+  AUTHORITY_NOT_ALLOWED:
+    "agent endpoint: the authority URL of the request is neither the product config's nor one given with `client agent --authority` (HTTP 403)",
   REQUEST_INVALID: 'agent endpoint: the body is not JSON, too large, or does not match the route (HTTP 400)',
   NOT_FOUND: 'agent endpoint: no such route (HTTP 404)',
   INTERNAL: 'agent endpoint: an unexpected error; see the agent log (HTTP 500)',

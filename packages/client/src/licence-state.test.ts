@@ -7,7 +7,13 @@ const T0 = Date.UTC(2026, 0, 1);
 
 function record(overrides: Partial<LicenceRecord> = {}): LicenceRecord {
   return {
-    format: 'volact-client/1',
+    format: 'volact-client/2',
+    productRef: {
+      path: null,
+      sha256: '0'.repeat(64),
+      groupId: '00000000-0000-0000-0000-000000000001',
+      groupName: 'office14',
+    },
     product: {
       format: 'volact-product-config/1',
       authority: { rootPublicKey: Buffer.alloc(32).toString('base64') },

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -6,7 +6,8 @@ import {
   MAX_CRL_CHARS,
   MAX_OEM_MARKER_CHARS,
   MAX_TOKEN_CHARS,
-  productConfigSchema,
+  sha256,
+  type ProductConfig,
 } from '@volact/core';
 import { ClientError } from './errors.js';
 
@@ -42,10 +43,26 @@ const confirmedInstallation = {
   receivedAt: z.number(),
 };
 
-export const licenceRecordSchema = z.object({
-  format: z.literal('volact-client/1'),
-  product: productConfigSchema,
+/**
+ * Where the product configuration lives and what it was: the store keeps no copy of it (an edited
+ * copy would be trusted), only its installed location (the CLI and agent read it there at every
+ * start) and a fingerprint that reports a swapped file instead of using it.
+ */
+const productRefSchema = z.object({
+  /** The product's installed location, outside the state directory; null when the SDK caller passes it. */
+  path: z.string().max(4096).nullable(),
+  /** SHA-256 of the product configuration as parsed, hex (productFingerprint). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  groupId: z.string(),
+  groupName: z.string(),
+});
+
+/** The licence store as written: format 2 (format 1 held a trusted copy of the product). */
+export const storedRecordSchema = z.object({
+  format: z.literal('volact-client/2'),
+  productRef: productRefSchema,
   clientMachineId: z.string(),
+  /** The hardware id given at init: shown, compared; the one in force is read at every start. */
   hardwareId: z.string(),
   /** Start of the initial grace period: when the product was installed. */
   installedAt: z.number(),
@@ -64,7 +81,10 @@ export const licenceRecordSchema = z.object({
         method: z.literal('directory'),
         /** The activation object read from the directory, as signed by the authority. */
         object: z.string().max(8192),
-        /** When the directory last confirmed it: the licence runs from here. */
+        /**
+         * When the directory last confirmed it. Not signed: the licence runs from the object's
+         * signed issue date, and this time can only end it earlier, never later.
+         */
         checkedAt: z.number(),
       }),
       z.object({
@@ -118,10 +138,17 @@ export const licenceRecordSchema = z.object({
   lastReportedState: z.enum(LICENCE_STATES).nullable(),
 });
 
-export type LicenceRecord = z.infer<typeof licenceRecordSchema>;
+export type StoredRecord = z.infer<typeof storedRecordSchema>;
+/** The record in memory: the stored one with the product configuration read from outside the store. */
+export type LicenceRecord = StoredRecord & { readonly product: ProductConfig };
+
+/** The product configuration's fingerprint as the store keeps it. */
+export function productFingerprint(product: ProductConfig): string {
+  return sha256(Buffer.from(`volact-product-v1\0${JSON.stringify(product)}`)).toString('hex');
+}
 export type AttemptRecord = z.infer<typeof attemptSchema>;
 
-/** The licence store: one JSON file in the state directory, replaced atomically. */
+/** The licence store: one JSON file in the state directory (0700), itself 0600, replaced atomically. */
 export class LicenceStore {
   constructor(readonly stateDir: string) {}
 
@@ -133,30 +160,85 @@ export class LicenceStore {
     return existsSync(this.path);
   }
 
-  load(): LicenceRecord {
+  /** The fix a damaged store's error names: a new store that keeps this machine's hardware binding. */
+  #damaged(why: string): ClientError {
+    return new ClientError(
+      'LICENCE_STORE_DAMAGED',
+      `${this.path} is damaged (${why}): make a new store with \`volact client reset --state-dir ${this.stateDir} --product PRODUCT.json\` (the hardware id is read again at every start; the client ID and install date are kept when readable), then activate again`,
+    );
+  }
+
+  load(): StoredRecord {
     if (!this.exists()) {
       throw new ClientError(
         'CLIENT_NOT_INITIALISED',
         `no installation in ${this.stateDir}: run \`volact client init --state-dir ${this.stateDir} --product product.json\``,
       );
     }
+    this.#tighten();
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(this.path, 'utf8'));
     } catch (err) {
-      throw new ClientError('LICENCE_TAMPERED', `${this.path} is not readable JSON (${(err as Error).message})`);
+      throw this.#damaged(`not JSON: ${(err as Error).message.slice(0, 120)}`);
     }
-    const parsed = licenceRecordSchema.safeParse(raw);
+    if ((raw as { format?: unknown } | null)?.format === 'volact-client/1') {
+      throw new ClientError(
+        'LICENCE_STORE_DAMAGED',
+        `${this.path} has format 1, which kept a trusted copy of the product: make a format 2 store with \`volact client reset --state-dir ${this.stateDir} --product PRODUCT.json\` (the client ID and install date are kept), then activate again`,
+      );
+    }
+    const parsed = storedRecordSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new ClientError('LICENCE_TAMPERED', `${this.path}: ${issue?.path.join('.')}: ${issue?.message}`);
+      throw this.#damaged(`${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`);
     }
     return parsed.data;
   }
 
-  save(record: LicenceRecord): void {
+  /**
+   * What a damaged or old store still tells (for `reset`): the client ID (so the KMS host does
+   * not count a second machine) and the install date (a reset does not restart the initial grace).
+   */
+  salvage(): { clientMachineId?: string; installedAt?: number } {
+    try {
+      const raw = JSON.parse(readFileSync(this.path, 'utf8')) as Record<string, unknown>;
+      const out: { clientMachineId?: string; installedAt?: number } = {};
+      if (typeof raw.clientMachineId === 'string' && /^[0-9a-f-]{36}$/i.test(raw.clientMachineId)) {
+        out.clientMachineId = raw.clientMachineId;
+      }
+      if (typeof raw.installedAt === 'number' && Number.isFinite(raw.installedAt)) out.installedAt = raw.installedAt;
+      return out;
+    } catch {
+      return {};
+    }
+  }
+
+  save(record: LicenceRecord | StoredRecord): void {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-    writeFileSync(`${this.path}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 });
+    // The product configuration is never written: it is read from outside the store.
+    const stored = { ...record, product: undefined };
+    writeFileSync(`${this.path}.tmp`, JSON.stringify(stored, null, 2), { mode: 0o600 });
+    chmodSync(`${this.path}.tmp`, 0o600); // a leftover .tmp keeps its old mode otherwise
     renameSync(`${this.path}.tmp`, this.path);
+    this.#tighten();
+  }
+
+  /**
+   * The directory 0700 and the file 0600 even when they were made looser (by hand, by an older
+   * version): other local users must not read the installed key or the bind password. Best effort
+   * on a store this process does not own (read-only reads still work).
+   */
+  #tighten(): void {
+    for (const [path, mode] of [
+      [this.stateDir, 0o700],
+      [this.path, 0o600],
+    ] as const) {
+      try {
+        if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+      } catch {
+        // not ours, or gone: nothing to tighten
+      }
+    }
   }
 }

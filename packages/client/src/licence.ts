@@ -1,4 +1,6 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { relative, resolve, isAbsolute } from 'node:path';
 import {
   CoreError,
   INTERVAL_BOUNDS,
@@ -32,11 +34,21 @@ import {
   type LicenceState,
   type ProductConfig,
   DAY,
+  activationObjectValidity,
+  readHardwareFingerprint,
 } from '@volact/core';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { exchangeWithKmsHost } from './kms-exchange.js';
 import { formatKmsAddress, parseKmsAddress } from './kms-address.js';
-import { ACT_TYPES, LicenceStore, type ActType, type AttemptRecord, type LicenceRecord } from './licence-store.js';
+import {
+  ACT_TYPES,
+  LicenceStore,
+  productFingerprint,
+  type ActType,
+  type AttemptRecord,
+  type LicenceRecord,
+  type StoredRecord,
+} from './licence-store.js';
 import { readCrl, readOemMarker, readToken, type OfflineContext } from './offline-activation.js';
 import { deriveState } from './licence-state.js';
 import { DEFAULT_KMS_SERVICE, discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
@@ -78,6 +90,14 @@ export interface LicenceStatus {
   readonly threshold: number;
   readonly group: string;
   readonly clientMachineId: string;
+  /**
+   * The hardware id in force (read at this start, never from the store) and whether it differs
+   * from the one the installation was made with (copied to other hardware: MAK, retail, OEM and
+   * token licences no longer apply).
+   */
+  readonly hardware: { id: string; recorded: string; changed: boolean };
+  /** The directory domain this machine is a member of, read at this start (never from the store); null: none. */
+  readonly memberDomain: string | null;
   readonly installedKey: string | null;
   readonly installedKeyType: 'gvlk' | 'mak' | 'retail' | null;
   /** With a MAK or retail key installed: the installation ID to read out for phone activation. */
@@ -97,10 +117,34 @@ export interface InitOptions {
   readonly stateDir: string;
   /** The product configuration exported by the authority (parsed JSON). */
   readonly product: unknown;
+  /**
+   * The product file's installed location, outside the state directory: the CLI and the agent
+   * read the product there at every start. Without it, every later open passes `product`.
+   */
+  readonly productPath?: string;
   /** Overrides the hardware fingerprint (containers, VMs, simulations of many machines). */
   readonly hardwareId: string;
+  /** The directory domain this machine is a member of (see OpenOptions.memberDomain). */
+  readonly memberDomain?: string | null;
   readonly clock?: Clock;
 }
+
+/**
+ * What a caller told this process about a state directory (Licence.init, joinDomain): used by
+ * later opens in the same process that pass nothing (an in-process agent). Never read from the
+ * store: a new process passes them again (SDK) or reads them from the machine (CLI, agent).
+ */
+const givenInProcess = new Map<
+  string,
+  { product?: ProductConfig; hardwareId?: string; memberDomain?: string | null }
+>();
+const remember = (
+  stateDir: string,
+  given: { product?: ProductConfig; hardwareId?: string; memberDomain?: string | null },
+) => {
+  const key = resolve(stateDir);
+  givenInProcess.set(key, { ...givenInProcess.get(key), ...given });
+};
 
 export interface OpenOptions {
   readonly stateDir: string;
@@ -109,10 +153,24 @@ export interface OpenOptions {
   readonly timeoutMs?: number;
   /**
    * The product configuration the app ships (parsed JSON). An app should always pass it: the
-   * root key and the licence policy are then pinned in the app, not read from the writable
-   * licence store. Without it (the CLI agent) the copy made at `init` is used.
+   * root key and the licence policy are then pinned in the app. Without it (the CLI, the agent)
+   * the product file at the location given at init is read, and refused (PRODUCT_FILE_CHANGED)
+   * when it is not the file the installation was made with. The store keeps no copy.
    */
   readonly product?: unknown;
+  /**
+   * This machine's hardware id, read by the caller at this start (never taken from the store, so
+   * a store copied to other hardware no longer holds a MAK, retail, OEM or token licence).
+   * Default: what Licence.init was given in this process, else this machine's fingerprint.
+   */
+  readonly hardwareId?: string;
+  /**
+   * The directory domain this machine is a member of, as configured outside the store (the
+   * machine's own domain, an option at each start). A directory licence holds only when it is
+   * the activation object's. Default: what this process was given (init, joinDomain), else the
+   * domain in /etc/resolv.conf; null: a member of none.
+   */
+  readonly memberDomain?: string | null;
   /** Called with errors of the background schedule (which never throws out of its timer). */
   readonly onScheduleError?: (err: unknown) => void;
   /** Random source of the weighted choice among DNS-published hosts (tests inject one). */
@@ -153,6 +211,9 @@ export class Licence {
   #installationIdCache: { key: string; iid: InstallationId } | undefined;
   readonly #listeners = new Set<Listener>();
   #record: LicenceRecord;
+  /** Read at this start, never from the store. */
+  readonly #hardwareId: string;
+  #memberDomain: string | null;
   #verifiedEvidence: { evidence: string; verified: { hostTime: number; count: number } | null } | undefined;
   /** The last OEM marker and token checks, by what they checked (the signatures are verified once). */
   #oemCheck: { key: string; result: ReturnType<typeof readOemMarker> } | undefined;
@@ -164,9 +225,16 @@ export class Licence {
   #attempting: Promise<ActivationOutcome> | undefined;
   readonly #random: (() => number) | undefined;
 
-  private constructor(store: LicenceStore, record: LicenceRecord, options: OpenOptions) {
+  private constructor(
+    store: LicenceStore,
+    record: LicenceRecord,
+    options: OpenOptions,
+    machine: { hardwareId: string; memberDomain: string | null },
+  ) {
     this.#store = store;
     this.#record = record;
+    this.#hardwareId = machine.hardwareId;
+    this.#memberDomain = machine.memberDomain;
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#onScheduleError = options.onScheduleError ?? (() => undefined);
@@ -181,22 +249,53 @@ export class Licence {
     if (store.exists()) {
       throw new ClientError(
         'CLIENT_EXISTS',
-        `${options.stateDir} already holds an installation; use another --state-dir`,
+        `${options.stateDir} already holds an installation; use another --state-dir (a damaged one is replaced with \`volact client reset\`)`,
       );
     }
-    let product: ProductConfig;
-    try {
-      product = parseProductConfig(options.product);
-    } catch (err) {
-      throw new ClientError('PRODUCT_CONFIG_INVALID', (err as Error).message);
+    return Licence.#create(store, options, {});
+  }
+
+  /**
+   * Replaces the store of a state directory (a damaged one, one of an old format) with a new
+   * installation, keeping what still reads of the old one: the client ID (a KMS host does not
+   * count a second machine) and the install date (a reset does not restart the initial grace).
+   * The activation is not kept: activate again.
+   */
+  static reset(options: InitOptions): Licence {
+    const store = new LicenceStore(options.stateDir);
+    const kept = store.exists() ? store.salvage() : {};
+    return Licence.#create(store, options, kept);
+  }
+
+  static #create(
+    store: LicenceStore,
+    options: InitOptions,
+    kept: { clientMachineId?: string; installedAt?: number },
+  ): Licence {
+    const product = Licence.#parseProduct(options.product);
+    const productPath = options.productPath === undefined ? null : resolve(options.productPath);
+    if (productPath !== null) {
+      const rel = relative(resolve(options.stateDir), productPath);
+      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+        throw new ClientError(
+          'PRODUCT_CONFIG_INVALID',
+          `the product file ${productPath} is inside the state directory ${options.stateDir}: give the product's installed location, outside it (a file beside the licence store could be swapped with it)`,
+        );
+      }
     }
     const now = (options.clock ?? systemClock).now();
     const record: LicenceRecord = {
-      format: 'volact-client/1',
+      format: 'volact-client/2',
       product,
-      clientMachineId: newClientMachineId(),
+      productRef: {
+        path: productPath,
+        sha256: productFingerprint(product),
+        groupId: product.group.id,
+        groupName: product.group.name,
+      },
+      clientMachineId: kept.clientMachineId ?? newClientMachineId(),
       hardwareId: options.hardwareId,
-      installedAt: now,
+      installedAt: Math.min(kept.installedAt ?? now, now),
       installedKey: { type: 'gvlk', text: product.gvlk },
       kmsHost: null,
       activation: null,
@@ -211,39 +310,137 @@ export class Licence {
       actType: 'any',
     };
     store.save(record);
-    return new Licence(store, record, {
-      stateDir: options.stateDir,
-      ...(options.clock ? { clock: options.clock } : {}),
+    const memberDomain = options.memberDomain === undefined ? undefined : Licence.#domainOrNull(options.memberDomain);
+    remember(options.stateDir, {
+      product,
+      hardwareId: options.hardwareId,
+      ...(memberDomain === undefined ? {} : { memberDomain }),
     });
+    return new Licence(
+      store,
+      record,
+      { stateDir: options.stateDir, ...(options.clock ? { clock: options.clock } : {}) },
+      { hardwareId: options.hardwareId, memberDomain: memberDomain ?? ownDnsDomain() },
+    );
   }
 
-  static open(options: OpenOptions): Licence {
-    const store = new LicenceStore(options.stateDir);
-    const record = store.load();
-    if (options.product === undefined) return new Licence(store, record, options);
-    let product: ProductConfig;
+  static #parseProduct(value: unknown): ProductConfig {
     try {
-      product = parseProductConfig(options.product);
+      return parseProductConfig(value);
     } catch (err) {
       throw new ClientError('PRODUCT_CONFIG_INVALID', (err as Error).message);
     }
-    if (product.group.id !== record.product.group.id) {
+  }
+
+  static #domainOrNull(domain: string | null): string | null {
+    if (domain === null || domain.trim() === '') return null;
+    const d = normaliseDomain(domain);
+    if (!DOMAIN_NAME_RE.test(d)) {
+      throw new ClientError('DOMAIN_INVALID', `"${domain.slice(0, 80)}" is not a domain name (e.g. corp.test)`);
+    }
+    return d;
+  }
+
+  /**
+   * Opens an installation. The product, the hardware id and the directory membership come from
+   * outside the store at every open (OpenOptions): an edit of licence.json alone never yields a
+   * licence.
+   */
+  static open(options: OpenOptions): Licence {
+    const store = new LicenceStore(options.stateDir);
+    const stored = store.load();
+    const given = givenInProcess.get(resolve(options.stateDir)) ?? {};
+    const product =
+      options.product !== undefined
+        ? Licence.#parseProduct(options.product)
+        : (given.product ?? Licence.#installedProduct(options.stateDir, stored));
+    if (product.group.id !== stored.productRef.groupId) {
       throw new ClientError(
         'PRODUCT_CONFIG_INVALID',
-        `${options.stateDir} holds an installation of group ${record.product.group.name}, not ${product.group.name}`,
+        `${options.stateDir} holds an installation of group ${stored.productRef.groupName}, not ${product.group.name}`,
       );
     }
-    // Trust comes from the app's copy; an edited copy in the store changes nothing.
-    return new Licence(store, { ...record, product }, options);
+    const memberDomain =
+      options.memberDomain !== undefined
+        ? Licence.#domainOrNull(options.memberDomain)
+        : given.memberDomain !== undefined
+          ? given.memberDomain
+          : ownDnsDomain();
+    const hardwareId = options.hardwareId ?? given.hardwareId ?? readHardwareFingerprint();
+    return new Licence(store, { ...stored, product }, options, { hardwareId, memberDomain });
+  }
+
+  /** The product file at its installed location, as long as it is the one the store was made with. */
+  static #installedProduct(stateDir: string, stored: StoredRecord): ProductConfig {
+    const path = stored.productRef.path;
+    if (path === null) {
+      throw new ClientError(
+        'PRODUCT_CONFIG_INVALID',
+        `${stateDir} was made by an app that passes its product configuration at every open: pass it (the store keeps no copy)`,
+      );
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ClientError(
+        'PRODUCT_CONFIG_INVALID',
+        `the product file ${path} (given at init) cannot be read: ${(err as Error).message.slice(0, 160)}; restore it, or \`volact client set-product --state-dir ${stateDir} FILE\``,
+      );
+    }
+    const product = Licence.#parseProduct(raw);
+    const fingerprint = productFingerprint(product);
+    if (fingerprint !== stored.productRef.sha256) {
+      throw new ClientError(
+        'PRODUCT_FILE_CHANGED',
+        `the product file ${path} is not the one this installation was made with (fingerprint …${fingerprint.slice(-5)}, expected …${stored.productRef.sha256.slice(-5)}): it was swapped or updated; restore it, or accept the new one with \`volact client set-product --state-dir ${stateDir} ${path}\``,
+      );
+    }
+    return product;
+  }
+
+  /**
+   * Accepts a product file (an update shipped by the publisher) as this installation's: same
+   * group; its location and fingerprint are recorded. The activation is kept and re-checked
+   * under the new configuration.
+   */
+  static setProduct(options: { stateDir: string; product: unknown; productPath: string; clock?: Clock }): Licence {
+    const store = new LicenceStore(options.stateDir);
+    const stored = store.load();
+    const product = Licence.#parseProduct(options.product);
+    if (product.group.id !== stored.productRef.groupId) {
+      throw new ClientError(
+        'PRODUCT_CONFIG_INVALID',
+        `${options.stateDir} holds an installation of group ${stored.productRef.groupName}, not ${product.group.name}: \`volact client reset\` to make a new installation`,
+      );
+    }
+    const path = resolve(options.productPath);
+    const rel = relative(resolve(options.stateDir), path);
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+      throw new ClientError(
+        'PRODUCT_CONFIG_INVALID',
+        `the product file ${path} is inside the state directory ${options.stateDir}: give the product's installed location, outside it`,
+      );
+    }
+    store.save({
+      ...stored,
+      productRef: {
+        path,
+        sha256: productFingerprint(product),
+        groupId: product.group.id,
+        groupName: product.group.name,
+      },
+    });
+    return Licence.open({ stateDir: options.stateDir, product, ...(options.clock ? { clock: options.clock } : {}) });
   }
 
   get clientMachineId(): string {
     return this.#record.clientMachineId;
   }
 
-  /** The hardware id this installation was made with: what an OEM marker or a token is issued for. */
+  /** This machine's hardware id, read at this start: what an OEM marker or a token is issued for. */
   get hardwareId(): string {
-    return this.#record.hardwareId;
+    return this.#hardwareId;
   }
 
   /**
@@ -320,13 +517,13 @@ export class Licence {
       rootPublicKey: this.#rootKey,
       groupId: r.product.group.id,
       groupName: r.product.group.name,
-      hardwareId: r.hardwareId,
+      hardwareId: this.#hardwareId,
     };
   }
 
   /** The marker's checks (oem.ts), once per marker and hardware id. */
   #checkOem(marker: string): ReturnType<typeof readOemMarker> {
-    const key = `${this.#record.hardwareId}\0${marker}`;
+    const key = `${this.#hardwareId}\0${marker}`;
     if (this.#oemCheck?.key !== key) this.#oemCheck = { key, result: readOemMarker(marker, this.#offlineContext()) };
     return this.#oemCheck.result;
   }
@@ -337,7 +534,7 @@ export class Licence {
    */
   #checkToken(token: string): ReturnType<typeof readToken> | ReturnType<typeof readCrl> {
     const crlText = this.#record.crl;
-    const key = `${this.#record.hardwareId}\0${token}\0${crlText ?? ''}`;
+    const key = `${this.#hardwareId}\0${token}\0${crlText ?? ''}`;
     if (this.#tokenCheck?.key !== key) {
       const crl = crlText === null ? null : readCrl(crlText, this.#offlineContext());
       const result = crl && !crl.ok ? crl : readToken(token, crl?.crl ?? null, this.#offlineContext());
@@ -366,7 +563,12 @@ export class Licence {
   #tokenEvidence(token: string): { hostTime: number | null; valid: boolean; permanent: boolean } {
     const check = this.#checkToken(token);
     if (!check.ok) {
-      const applies = ['TOKEN_REVOKED', 'TOKEN_HARDWARE_MISMATCH', 'TOKEN_GROUP_MISMATCH'].includes(check.code);
+      const applies = [
+        'TOKEN_REVOKED',
+        'TOKEN_HARDWARE_MISMATCH',
+        'TOKEN_GROUP_MISMATCH',
+        'TOKEN_CRL_REQUIRED',
+      ].includes(check.code);
       return { hostTime: null, valid: applies, permanent: false };
     }
     if (!('validUntil' in check)) return { hostTime: null, valid: false, permanent: false };
@@ -379,24 +581,40 @@ export class Licence {
   }
 
   /**
-   * A directory activation holds while this installation is a member of the object's domain:
-   * the object must verify (an edited one is tampering) and the licence runs from the last
-   * time the directory confirmed it. Leaving the domain ends it.
+   * A directory activation holds while this machine is a member of the object's domain (the
+   * membership read at this start, outside the store, and the store's join) and the object
+   * verifies (an edited one is tampering). The licence runs from the object's signed issue date,
+   * for the activation validity, never past the object's signed end; the stored check time is
+   * not signed and can only end it earlier.
    */
   #directoryEvidence(a: { object: string; checkedAt: number }): {
     hostTime: number | null;
     valid: boolean;
     permanent: boolean;
   } {
-    const membership = this.#record.directory;
-    const check = this.#checkActivationObject(a.object, membership?.domain ?? null);
-    // The check time is not signed: one in the future is an edited store (or a clock that was
-    // wrong), and would stretch the licence — treated like KMS evidence from the future.
+    const check = this.#checkActivationObject(a.object, this.#membershipDomain());
+    // A check time in the future is an edited store (or a clock that was wrong).
     const maxSkew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
     if (a.checkedAt > this.#clock.now() + maxSkew) return { hostTime: null, valid: false, permanent: false };
-    if (check.ok) return { hostTime: a.checkedAt, valid: true, permanent: false };
-    if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH') return { hostTime: null, valid: true, permanent: false };
+    if (check.ok) {
+      const validity = this.#record.product.policy.activationValidityDays * DAY;
+      // deriveState ends the licence at hostTime + validity: the earliest of the three ends.
+      const start = Math.min(check.issuedAt, check.expiresAt - validity, a.checkedAt);
+      return { hostTime: start, valid: true, permanent: false };
+    }
+    if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH' || check.code === 'DIRECTORY_OBJECT_EXPIRED') {
+      return { hostTime: null, valid: true, permanent: false };
+    }
     return { hostTime: null, valid: false, permanent: false };
+  }
+
+  /**
+   * The domain a directory licence may be for: this machine's membership read at this start,
+   * and only while the store has joined that same domain (leaving ends the licence).
+   */
+  #membershipDomain(): string | null {
+    const joined = this.#record.directory?.domain ?? null;
+    return joined !== null && joined === this.#memberDomain ? joined : null;
   }
 
   /** The checks an activation object must pass, in order: form, authority, domain, group. */
@@ -404,14 +622,15 @@ export class Licence {
     text: string,
     domain: string | null,
   ):
-    | { ok: true; name: string; domain: string }
+    | { ok: true; name: string; domain: string; issuedAt: number; expiresAt: number }
     | {
         ok: false;
         code:
           | 'DIRECTORY_OBJECT_INVALID'
           | 'DIRECTORY_OBJECT_UNTRUSTED'
           | 'DIRECTORY_OBJECT_DOMAIN_MISMATCH'
-          | 'DIRECTORY_OBJECT_GROUP_MISMATCH';
+          | 'DIRECTORY_OBJECT_GROUP_MISMATCH'
+          | 'DIRECTORY_OBJECT_EXPIRED';
         message: string;
       } {
     let object;
@@ -433,10 +652,19 @@ export class Licence {
       };
     }
     if (domain === null || object.domain !== domain) {
+      const joined = this.#record.directory?.domain ?? null;
+      const why =
+        joined === null
+          ? 'this installation has not joined a domain (`volact client join-domain`)'
+          : this.#memberDomain === null
+            ? `this machine is configured as a member of no domain (give \`--member-domain ${joined}\` at each start, or set the machine's DNS domain)`
+            : joined !== this.#memberDomain
+              ? `this machine is configured as a member of ${this.#memberDomain}, not of ${joined} it joined`
+              : `this machine is a member of ${joined}`;
       return {
         ok: false,
         code: 'DIRECTORY_OBJECT_DOMAIN_MISMATCH',
-        message: `activation object ${object.name} is bound to ${object.domain}, not ${domain ?? '(no domain: not a member)'}`,
+        message: `activation object ${object.name} is bound to ${object.domain}: ${why}`,
       };
     }
     if (object.group.id !== this.#record.product.group.id) {
@@ -446,7 +674,17 @@ export class Licence {
         message: `activation object ${object.name} is for ${object.group.name}, not ${this.#record.product.group.name}`,
       };
     }
-    return { ok: true, name: object.name, domain: object.domain };
+    const { issuedAt, expiresAt } = activationObjectValidity(object);
+    const now = this.#clock.now();
+    const skew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
+    if (now >= expiresAt || now + skew < issuedAt) {
+      return {
+        ok: false,
+        code: 'DIRECTORY_OBJECT_EXPIRED',
+        message: `activation object ${object.name} is valid from ${new Date(issuedAt).toISOString()} to ${new Date(expiresAt).toISOString()}; now is ${new Date(now).toISOString()}: the publisher re-issues it (\`volact authority activation-object create\`) and it is published again (\`volact directory publish --replace\`)`,
+      };
+    }
+    return { ok: true, name: object.name, domain: object.domain, issuedAt, expiresAt };
   }
 
   async #attemptDirectory(
@@ -474,6 +712,7 @@ export class Licence {
     const rank = [
       'NO_DIRECTORY_OBJECT',
       'DIRECTORY_OBJECT_INVALID',
+      'DIRECTORY_OBJECT_EXPIRED',
       'DIRECTORY_OBJECT_GROUP_MISMATCH',
       'DIRECTORY_OBJECT_DOMAIN_MISMATCH',
       'DIRECTORY_OBJECT_UNTRUSTED',
@@ -490,7 +729,7 @@ export class Licence {
         };
         continue;
       }
-      const check = this.#checkActivationObject(entry.content, membership.domain);
+      const check = this.#checkActivationObject(entry.content, this.#membershipDomain());
       if (!check.ok) {
         if (rank.indexOf(check.code) > rank.indexOf(best.code)) best = { code: check.code, message: check.message };
         continue;
@@ -524,7 +763,7 @@ export class Licence {
       timeoutMs: Math.min(this.#timeoutMs, 3_000),
       status: { state: status.state, method: status.method },
       discover: () => this.discover(),
-      checkObject: (text, domain) => this.#checkActivationObject(text, domain),
+      checkObject: (text) => this.#checkActivationObject(text, this.#membershipDomain()),
     });
   }
 
@@ -575,6 +814,9 @@ export class Licence {
         `the directory URL must be ldap:// or ldaps://, got "${membership.url.slice(0, 80)}"`,
       );
     }
+    // The caller configured this machine as a member: later opens in this process hold to it.
+    remember(this.#store.stateDir, { memberDomain: domain });
+    this.#memberDomain = domain;
     this.#update({
       ...this.#record,
       directory: {
@@ -603,12 +845,12 @@ export class Licence {
     const k = this.#record.installedKey;
     // A MAK or a retail key: both activate one installation ID (a retail key just one of them).
     if (!k || k.type === 'gvlk') return null;
-    const cacheKey = `${k.text}/${this.#record.hardwareId}`;
+    const cacheKey = `${k.text}/${this.#hardwareId}`;
     if (this.#installationIdCache?.key !== cacheKey) {
       const iid = makeInstallationId({
         kind: 'installation',
         key: parseKey(k.text),
-        hardwareId: this.#record.hardwareId,
+        hardwareId: this.#hardwareId,
         groupIds: [this.#record.product.group.id],
       });
       this.#installationIdCache = { key: cacheKey, iid };
@@ -672,8 +914,27 @@ export class Licence {
     return this.status();
   }
 
+  /**
+   * A revocation, once seen, is kept in a way deleting or rolling back the CRL cannot undo: the
+   * revoked token's licence is dropped from the store (carry in a new token).
+   */
+  #dropRevokedToken(now: number): void {
+    const a = this.#record.activation;
+    if (a?.method !== 'token') return;
+    const check = this.#checkToken(a.token);
+    if (check.ok || check.code !== 'TOKEN_REVOKED') return;
+    this.#record = {
+      ...this.#record,
+      activation: null,
+      lastAttempt: { at: now, ok: false, code: 'TOKEN_REVOKED', message: `${check.message}: its licence was removed` },
+      nextAttemptAt: now,
+    };
+    this.#saveQuietly();
+  }
+
   status(): LicenceStatus {
     const now = this.#clock.now();
+    this.#dropRevokedToken(now);
     const r = this.#record;
     const evidence = this.#evidence();
     if (!evidence.valid && r.nonGenuineSince === null) {
@@ -713,6 +974,12 @@ export class Licence {
       threshold: this.#record.product.group.threshold,
       group: this.#record.product.group.name,
       clientMachineId: this.#record.clientMachineId,
+      hardware: {
+        id: this.#hardwareId,
+        recorded: this.#record.hardwareId,
+        changed: this.#hardwareId !== this.#record.hardwareId,
+      },
+      memberDomain: this.#memberDomain,
       installedKey: this.#record.installedKey ? lastFiveOf(this.#record.installedKey.text) : null,
       installedKeyType: this.#record.installedKey?.type ?? null,
       installationId: this.#currentInstallationId()?.text ?? null,
@@ -1062,7 +1329,9 @@ export class Licence {
    */
   installCrl(text: string): LicenceStatus {
     const crl = this.#acceptCrl(text);
-    this.#update({ ...this.#record, crl, nextAttemptAt: this.#clock.now() });
+    this.#record = { ...this.#record, crl, nextAttemptAt: this.#clock.now() };
+    this.#dropRevokedToken(this.#clock.now());
+    this.#update(this.#record);
     return this.status();
   }
 

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { CoreError } from './errors.js';
+import { DAY } from './clock.js';
 import { isGuid } from './ids.js';
 import { keyFingerprint, publicKeyFromRaw, rawPublicKey, signMessage, verifyMessage } from './crypto.js';
 import { guidToBytes } from './ids.js';
@@ -33,14 +34,31 @@ export const DOMAIN_NAME_RE =
   /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const OBJECT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/**
+ * How long an activation object is valid by default. A member's licence runs from the object's
+ * signed issue date (a time the client's store cannot move), so an object valid longer than the
+ * product's activation validity (180 days) would license no longer: the publisher re-issues it
+ * (`volact authority activation-object create`, `volact directory publish --replace`) before it
+ * ends; `directory publish` and `directory list` warn 30 days ahead.
+ */
+export const DEFAULT_OBJECT_VALIDITY_DAYS = 180;
+export const MAX_OBJECT_VALIDITY_DAYS = 3650;
+/** `directory publish` and `directory list` warn when an object ends within this many days. */
+export const OBJECT_EXPIRY_WARNING_DAYS = 30;
+
+/**
+ * Format 3: format 1 had no end (an object copied anywhere licensed forever); it is refused with
+ * the fix (re-issue). The signature covers the validity period.
+ */
 const onlineObjectSchema = z
   .object({
-    format: z.literal('volact-activation-object/1'),
+    format: z.literal('volact-activation-object/3'),
     name: z.string().regex(OBJECT_NAME_RE),
     objectId: z.string().refine(isGuid, 'expected a GUID'),
     group: z.object({ id: z.string().refine(isGuid, 'expected a GUID'), name: z.string().max(63) }).strict(),
     domain: z.string().regex(DOMAIN_NAME_RE),
     issuedAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime(),
     /** First 8 bytes of SHA-256 of the root public key, hex: which authority signed. */
     issuer: z.string().regex(/^[0-9a-f]{16}$/),
     signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'expected a base64 Ed25519 signature'),
@@ -72,12 +90,25 @@ export const activationObjectSchema = z.discriminatedUnion('format', [onlineObje
 export type ActivationObject = z.infer<typeof activationObjectSchema>;
 type OnlineObject = z.infer<typeof onlineObjectSchema>;
 
-const CONTEXT = 'volact/activation-object/v1\0';
+const CONTEXT = 'volact/activation-object/v3\0';
 
 function signedBytes(o: Omit<OnlineObject, 'signature' | 'format'>): Buffer {
   return Buffer.from(
-    CONTEXT + JSON.stringify([o.name, o.objectId, o.group.id, o.group.name, o.domain, o.issuedAt, o.issuer]),
+    CONTEXT +
+      JSON.stringify([o.name, o.objectId, o.group.id, o.group.name, o.domain, o.issuedAt, o.expiresAt, o.issuer]),
   );
+}
+
+/**
+ * The signed validity period of an object: format 3 carries it; a phone-made object (format 2)
+ * is valid DEFAULT_OBJECT_VALIDITY_DAYS from its signed issue day.
+ */
+export function activationObjectValidity(o: ActivationObject): { issuedAt: number; expiresAt: number } {
+  if (o.format === 'volact-activation-object/3') {
+    return { issuedAt: Date.parse(o.issuedAt), expiresAt: Date.parse(o.expiresAt) };
+  }
+  const issuedAt = o.issuedDay * DAY;
+  return { issuedAt, expiresAt: issuedAt + DEFAULT_OBJECT_VALIDITY_DAYS * DAY };
 }
 
 export function normaliseDomain(domain: string): string {
@@ -85,19 +116,35 @@ export function normaliseDomain(domain: string): string {
 }
 
 export function signActivationObject(
-  fields: { name: string; objectId: string; group: { id: string; name: string }; domain: string; issuedAt: number },
+  fields: {
+    name: string;
+    objectId: string;
+    group: { id: string; name: string };
+    domain: string;
+    issuedAt: number;
+    /** How long it licenses members: 1 to MAX_OBJECT_VALIDITY_DAYS days (default DEFAULT_OBJECT_VALIDITY_DAYS). */
+    validityDays?: number;
+  },
   root: { privateKey: KeyObject; publicKeyRaw: Buffer },
 ): ActivationObject {
+  const days = fields.validityDays ?? DEFAULT_OBJECT_VALIDITY_DAYS;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_OBJECT_VALIDITY_DAYS) {
+    throw new CoreError(
+      'ACTIVATION_OBJECT_INVALID',
+      `the validity of an activation object is 1 to ${MAX_OBJECT_VALIDITY_DAYS} days, got ${days}`,
+    );
+  }
   const body = {
     name: fields.name,
     objectId: fields.objectId,
     group: { id: fields.group.id, name: fields.group.name },
     domain: normaliseDomain(fields.domain),
     issuedAt: new Date(fields.issuedAt).toISOString(),
+    expiresAt: new Date(fields.issuedAt + days * DAY).toISOString(),
     issuer: keyFingerprint(root.publicKeyRaw).toString('hex'),
   };
   const object = {
-    format: 'volact-activation-object/1' as const,
+    format: 'volact-activation-object/3' as const,
     ...body,
     signature: signMessage(root.privateKey, signedBytes(body)).toString('base64'),
   };
@@ -154,6 +201,12 @@ export function parseActivationObject(text: string): ActivationObject {
   } catch {
     throw new CoreError('ACTIVATION_OBJECT_INVALID', 'the activation object is not JSON');
   }
+  if ((raw as { format?: unknown } | null)?.format === 'volact-activation-object/1') {
+    throw new CoreError(
+      'ACTIVATION_OBJECT_INVALID',
+      'the activation object has format 1, which never expires and is no longer accepted: re-issue it (`volact authority activation-object create`) and publish it with `volact directory publish --replace`',
+    );
+  }
   const parsed = activationObjectSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -167,7 +220,7 @@ export function parseActivationObject(text: string): ActivationObject {
 
 /** True when the root signed exactly this object. Domain and group are checked by the caller. */
 export function activationObjectSignatureValid(o: ActivationObject, rootPublicKey: KeyObject): boolean {
-  if (o.format === 'volact-activation-object/1') {
+  if (o.format === 'volact-activation-object/3') {
     return verifyMessage(rootPublicKey, signedBytes(o), Buffer.from(o.signature, 'base64'));
   }
   return shortVerify(

@@ -53,6 +53,11 @@ export const activationTokenSchema = z
     hardwareRef: hardwareRefField,
     notBefore: z.iso.datetime(),
     notAfter: z.iso.datetime(),
+    /**
+     * Signed: the token licenses only while a CRL of its CA is installed. Without it, deleting
+     * the CRL from a client's store would un-revoke the token.
+     */
+    crlRequired: z.literal(true).optional(),
     caCertificate: tokenCaCertificateSchema,
     signature: signatureField,
   })
@@ -101,6 +106,8 @@ function tokenBytes(t: Omit<ActivationToken, 'format' | 'signature'>): Buffer {
     t.notAfter,
     t.caCertificate.serial,
     t.caCertificate.signature,
+    // Appended only when set, so tokens issued before the field existed keep verifying.
+    ...(t.crlRequired ? ['crl-required'] : []),
   ]);
 }
 
@@ -141,7 +148,7 @@ export function signTokenCaCertificate(
 
 /** The organisation's CA: one token for one machine, for the CA's group. */
 export function signActivationToken(
-  fields: { serial: string; hardwareId: string; notBefore: number; notAfter: number },
+  fields: { serial: string; hardwareId: string; notBefore: number; notAfter: number; crlRequired?: boolean },
   caKey: KeyObject,
   caCertificate: TokenCaCertificate,
 ): ActivationToken {
@@ -151,6 +158,7 @@ export function signActivationToken(
     hardwareRef: hardwareRefOf(fields.hardwareId).toString('hex'),
     notBefore: iso(fields.notBefore),
     notAfter: iso(fields.notAfter),
+    ...(fields.crlRequired ? { crlRequired: true as const } : {}),
     caCertificate,
   };
   return activationTokenSchema.parse({
@@ -208,7 +216,8 @@ export type TokenCheckCode =
   | 'TOKEN_GROUP_MISMATCH'
   | 'TOKEN_HARDWARE_MISMATCH'
   | 'TOKEN_EXPIRED'
-  | 'TOKEN_REVOKED';
+  | 'TOKEN_REVOKED'
+  | 'TOKEN_CRL_REQUIRED';
 
 export type TokenCheck =
   | { ok: true; serial: string; organisation: string; validFrom: number; validUntil: number }
@@ -279,6 +288,13 @@ export function checkActivationToken(
       ok: false,
       code: 'TOKEN_REVOKED',
       message: `token ${token.serial} is revoked by the CRL of ${expect.crl.issuedAt}`,
+    };
+  }
+  if (token.crlRequired && expect.crl?.caCertificate.publicKey !== ca.publicKey) {
+    return {
+      ok: false,
+      code: 'TOKEN_CRL_REQUIRED',
+      message: `token ${token.serial} requires a CRL of ${ca.organisation}'s CA and none is installed: \`volact client install-crl FILE\``,
     };
   }
   return { ok: true, serial: token.serial, organisation: ca.organisation, validFrom, validUntil };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKeyPair, randomGuid, signActivationObject } from '@volact/core';
 import { readEntries } from './index.js';
 import { startTestSlapd, type TestSlapd } from './slapd-test-server.js';
 
@@ -58,7 +59,7 @@ afterAll(async () => {
 describe('volact directory', () => {
   it('publishes, lists and removes activation objects', async () => {
     const fields = {
-      format: 'volact-activation-object/1',
+      format: 'volact-activation-object/3', // not signed: published as text, no expiry shown
       group: { id: '3f2a5b9c-1d4e-4f60-8a7b-9c0d1e2f3a4b', name: 'office-2024' },
       domain: 'corp.test',
       issuedAt: '2025-01-01T00:00:00.000Z',
@@ -73,6 +74,8 @@ describe('volact directory', () => {
       dn: `cn=office-2024,ou=volact-activation-objects,${slapd.base}`,
       replaced: false,
       containerCreated: true,
+      expiresAt: null,
+      warning: null,
     });
     // The text is published as written (trimmed): clients verify it as it was signed.
     const [entry] = await readEntries({ url: slapd.url }, { base: slapd.base });
@@ -105,6 +108,55 @@ describe('volact directory', () => {
     expect(JSON.parse(gone.stdout).error.code).toBe('DIRECTORY_ENTRY_NOT_FOUND');
     await volact('directory', 'remove', ...admin(), 'office-2024');
     expect((await volact('directory', 'list', ...connection())).stdout).toMatch(/^no activation objects in ou=/);
+  });
+
+  it('publish and list warn 30 days before an object ends, and name a format-1 object that no longer licenses', async () => {
+    const root = generateSigningKeyPair();
+    const make = (name: string, validityDays: number) =>
+      signActivationObject(
+        {
+          name,
+          objectId: randomGuid(),
+          group: { id: '3f2a5b9c-1d4e-4f60-8a7b-9c0d1e2f3a4b', name: 'office-2024' },
+          domain: 'corp.test',
+          issuedAt: Date.now(),
+          validityDays,
+        },
+        root,
+      );
+    const write = (name: string, object: unknown) => {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(object));
+      return file;
+    };
+    const soon = make('ends-soon', 20);
+    const published = await volact('directory', 'publish', ...admin(), '--json', write('ends-soon', soon));
+    expect(published.code).toBe(0);
+    expect(published.stderr).toMatch(/^warning: ends-soon expires in 20 day\(s\), on .*re-issue it .*--replace/);
+    expect(JSON.parse(published.stdout)).toMatchObject({
+      name: 'ends-soon',
+      expiresAt: soon.format === 'volact-activation-object/3' ? soon.expiresAt : '',
+    });
+
+    const later = await volact('directory', 'publish', ...admin(), write('ends-later', make('ends-later', 180)));
+    expect(later.stderr).toBe('');
+    const old = { ...make('old-format', 180), format: 'volact-activation-object/1', name: 'old-format' };
+    expect((await volact('directory', 'publish', ...admin(), write('old-format', old))).stderr).toMatch(
+      /^warning: the activation object has format 1, which never expires/,
+    );
+
+    const list = await volact('directory', 'list', ...connection());
+    expect(list.stderr).toMatch(/warning: ends-soon expires in 20 day\(s\)/);
+    expect(list.stderr).toMatch(/format 1, which never expires/);
+    expect(list.stderr).not.toMatch(/ends-later/);
+    expect(list.stdout).toMatch(/ends-later .*expiresAt=\d{4}-/);
+    const json = JSON.parse((await volact('directory', 'list', ...connection(), '--json')).stdout) as {
+      entries: { name: string }[];
+    };
+    const byName = new Map(json.entries.map((e: { name: string }) => [e.name, e]));
+    expect(byName.get('ends-soon')).toMatchObject({ warning: expect.stringMatching(/expires in 20 day/) });
+    expect(byName.get('ends-later')).toMatchObject({ warning: null, expiresAt: expect.stringMatching(/^\d{4}-/) });
+    for (const name of ['ends-soon', 'ends-later', 'old-format']) await volact('directory', 'remove', ...admin(), name);
   });
 
   it('names the password file, never the password', async () => {

@@ -3,6 +3,7 @@ import { ACT_TYPES, Licence, type ActType, type LicenceStatus } from '@volact/cl
 import { CliError, printJson } from '../output.js';
 import type { Run } from '../runtime.js';
 import { readCarriedFile } from './signing-files.js';
+import { atStart } from './client.js';
 
 /**
  * `volact client …` for the carried activations: an OEM marker made at the factory, a token of
@@ -21,7 +22,7 @@ export function registerClientOffline(client: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const hardwareId = Licence.open({ stateDir: o.stateDir }).hardwareId;
+        const hardwareId = Licence.open({ ...atStart(o), stateDir: o.stateDir }).hardwareId;
         if (o.json) printJson({ hardwareId });
         else console.log(hardwareId);
       }),
@@ -35,7 +36,9 @@ export function registerClientOffline(client: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }, file: string) => {
-        const s = Licence.open({ stateDir: o.stateDir }).installOemMarker(readCarriedFile(file, 'marker'));
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installOemMarker(
+          readCarriedFile(file, 'marker'),
+        );
         done(s, o.json, `licensed (oem: ${s.oem?.machine} by ${s.oem?.manufacturer}, permanent)`);
       }),
     );
@@ -49,7 +52,7 @@ export function registerClientOffline(client: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; crl?: string; json?: boolean }, file: string) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         const s = licence.installToken(
           readCarriedFile(file, 'token'),
           o.crl === undefined ? undefined : readCarriedFile(o.crl, '--crl'),
@@ -66,7 +69,7 @@ export function registerClientOffline(client: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }, file: string) => {
-        const s = Licence.open({ stateDir: o.stateDir }).installCrl(readCarriedFile(file, 'crl'));
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installCrl(readCarriedFile(file, 'crl'));
         done(
           s,
           o.json,
@@ -86,7 +89,7 @@ export function registerClientOffline(client: Command, run: Run): void {
         if (!(ACT_TYPES as readonly string[]).includes(type)) {
           throw new CliError('OPTION_INVALID', `expected one of ${ACT_TYPES.join(', ')}, got "${type.slice(0, 40)}"`);
         }
-        const s = Licence.open({ stateDir: o.stateDir }).setActType(type as ActType);
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).setActType(type as ActType);
         if (o.json) printJson({ actType: s.actType });
         else console.log(`activation type ${s.actType}`);
       }),

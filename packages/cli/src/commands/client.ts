@@ -95,6 +95,42 @@ function printStatus(s: LicenceStatus): void {
   console.log(`Next attempt: ${s.nextAttemptAt}`);
 }
 
+/**
+ * What the installation learns from outside its store at every start: the hardware id
+ * (--hardware-id, else VOLACT_HARDWARE_ID, else this machine's fingerprint) and the directory
+ * domain this machine is a member of (--member-domain, else VOLACT_MEMBER_DOMAIN, else the
+ * machine's DNS domain, read by the client). An edit of licence.json changes neither.
+ */
+export function atStart(options: object): { hardwareId: string; memberDomain?: string } {
+  const o = options as { hardwareId?: string; memberDomain?: string };
+  const given = o.hardwareId ?? process.env.VOLACT_HARDWARE_ID;
+  const memberDomain = o.memberDomain ?? process.env.VOLACT_MEMBER_DOMAIN;
+  return {
+    hardwareId: given ? parseHardwareId(given) : readHardwareFingerprint(),
+    ...(memberDomain === undefined ? {} : { memberDomain }),
+  };
+}
+
+/** Every `client` command that opens an installation reads the machine at start (atStart). */
+function addMachineOptions(client: Command): void {
+  for (const command of client.commands) {
+    const long = command.options.map((opt) => opt.long);
+    if (!long.includes('--state-dir')) continue;
+    if (!long.includes('--hardware-id')) {
+      command.option(
+        '--hardware-id <id>',
+        "this machine's hardware id, when not its fingerprint (give the one of `client init --hardware-id` at every start; or VOLACT_HARDWARE_ID)",
+      );
+    }
+    if (!long.includes('--member-domain')) {
+      command.option(
+        '--member-domain <domain>',
+        'the directory domain this machine is a member of, when not its DNS domain (or VOLACT_MEMBER_DOMAIN)',
+      );
+    }
+  }
+}
+
 export function registerClient(program: Command, run: Run): void {
   const client = program.command('client').description("an installation of the publisher's product (SDK agent)");
 
@@ -102,20 +138,65 @@ export function registerClient(program: Command, run: Run): void {
     .command('init')
     .description('create an installation from a product config: pins the root key, installs the GVLK')
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
-    .requiredOption('--product <file>', 'product.json exported by `volact authority product-config`')
-    .option('--hardware-id <id>', "override the machine's hardware fingerprint")
+    .requiredOption(
+      '--product <file>',
+      "product.json exported by `volact authority product-config`, at the product's installed location (outside the state directory): read there at every start",
+    )
+    .option(
+      '--hardware-id <id>',
+      "override the machine's hardware fingerprint (then give it to every later command too: the store is not trusted with it)",
+    )
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; product: string; hardwareId?: string; json?: boolean }) => {
         const product = readProductConfigFile(o.product);
-        const hardwareId = o.hardwareId ? parseHardwareId(o.hardwareId) : readHardwareFingerprint();
-        const licence = Licence.init({ stateDir: o.stateDir, product, hardwareId });
+        const { hardwareId } = atStart(o);
+        const licence = Licence.init({ stateDir: o.stateDir, product, productPath: o.product, hardwareId });
         const s = licence.status();
         if (o.json) printJson(s);
         else
           console.log(
             `installation created: group ${s.group}, client ID ${s.clientMachineId}, state ${s.state} until ${s.expiresAt}`,
           );
+      }),
+    );
+
+  client
+    .command('reset')
+    .description(
+      'replace a damaged (or old-format) licence store with a new installation: keeps the client ID and install date when readable; activate again',
+    )
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .requiredOption(
+      '--product <file>',
+      "product.json at the product's installed location (outside the state directory)",
+    )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; product: string; json?: boolean }) => {
+        const product = readProductConfigFile(o.product);
+        const licence = Licence.reset({ ...atStart(o), stateDir: o.stateDir, product, productPath: o.product });
+        const s = licence.status();
+        if (o.json) printJson(s);
+        else
+          console.log(
+            `new licence store in ${o.stateDir}: client ID ${s.clientMachineId}, state ${s.state}${s.expiresAt ? ` until ${s.expiresAt}` : ''}; activate again`,
+          );
+      }),
+    );
+
+  client
+    .command('set-product')
+    .description("accept this product file (an update from the publisher, same group) as the installation's")
+    .argument('<file>', "product.json at the product's installed location (outside the state directory)")
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, file: string) => {
+        Licence.setProduct({ stateDir: o.stateDir, product: readProductConfigFile(file), productPath: file });
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).status();
+        if (o.json) printJson(s);
+        else console.log(`product ${file} accepted (group ${s.group}); state ${s.state}`);
       }),
     );
 
@@ -127,7 +208,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }, address: string) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.setKmsHost(address);
         if (o.json) printJson({ host: licence.status().host });
         else console.log(`KMS host set to ${licence.status().host}`);
@@ -141,7 +222,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.setKmsHost(null);
         if (o.json) printJson({ host: null });
         else console.log('KMS host cleared');
@@ -160,7 +241,7 @@ export function registerClient(program: Command, run: Run): void {
     .action(
       run(async (o: { stateDir: string; keyFile?: string; json?: boolean }, given?: string) => {
         const key = readKeyInput(given, o.keyFile);
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.installKey(key);
         if (o.json) printJson({ installedKey: licence.status().installedKey });
         else console.log(`key ${licence.status().installedKey} installed`);
@@ -182,7 +263,7 @@ export function registerClient(program: Command, run: Run): void {
     .action(
       run(async (o: { stateDir: string; timeout: string; authority?: string; json?: boolean }) => {
         const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 600_000);
-        const licence = Licence.open({ stateDir: o.stateDir, timeoutMs });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir, timeoutMs });
         const outcome = await licence.activate(o.authority === undefined ? {} : { authority: o.authority });
         if (o.json) printJson({ ok: outcome.ok, code: outcome.code, message: outcome.message, ...outcome.status });
         else if (outcome.ok) console.log(`licensed: ${outcome.message}`);
@@ -201,7 +282,7 @@ export function registerClient(program: Command, run: Run): void {
     .action(
       run(async (o: { stateDir: string; timeout: string; json?: boolean }) => {
         const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 60_000);
-        const report = await Licence.open({ stateDir: o.stateDir, timeoutMs }).doctor();
+        const report = await Licence.open({ ...atStart(o), stateDir: o.stateDir, timeoutMs }).doctor();
         if (o.json) printJson(report);
         else {
           for (const s of report.steps) {
@@ -227,7 +308,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const found = await Licence.open({ stateDir: o.stateDir }).discover();
+        const found = await Licence.open({ ...atStart(o), stateDir: o.stateDir }).discover();
         if (o.json) {
           printJson(found);
           if (found.hosts.length === 0) process.exitCode = 1;
@@ -257,7 +338,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; dnsServer?: string; json?: boolean }, ...domains: string[]) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.setDiscoveryDomains(
           domains.flatMap((d) => d.split(',')).filter(Boolean),
           o.dnsServer === undefined ? undefined : o.dnsServer,
@@ -281,7 +362,7 @@ export function registerClient(program: Command, run: Run): void {
       run(async (o: { stateDir: string; json?: boolean }, value: string) => {
         if (value !== 'on' && value !== 'off')
           throw new CliError('OPTION_INVALID', `expected on or off, got "${value}"`);
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.setHostCaching(value === 'on');
         if (o.json) printJson({ caching: value === 'on' });
         else console.log(`host caching ${value}`);
@@ -317,7 +398,7 @@ export function registerClient(program: Command, run: Run): void {
               '--bind-dn and --password-file go together (neither: an anonymous bind)',
             );
           }
-          const licence = Licence.open({ stateDir: o.stateDir });
+          const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
           licence.joinDomain({
             url: o.url,
             domain: o.domain,
@@ -340,7 +421,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.leaveDomain();
         if (o.json) printJson({ directory: null, state: licence.status().state });
         else console.log(`left the domain; state ${licence.status().state}`);
@@ -354,7 +435,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const iid = Licence.open({ stateDir: o.stateDir }).installationId();
+        const iid = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installationId();
         if (o.json) printJson({ installationId: iid });
         else console.log(iid);
       }),
@@ -368,7 +449,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }, ...cid: string[]) => {
-        const s = Licence.open({ stateDir: o.stateDir }).installConfirmation(cid.join(' '));
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installConfirmation(cid.join(' '));
         if (o.json) printJson(s);
         else console.log(`licensed (${s.method}, permanent)`);
       }),
@@ -383,7 +464,7 @@ export function registerClient(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
-        const s = Licence.open({ stateDir: o.stateDir }).status();
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).status();
         if (o.json) printJson(s);
         else printStatus(s);
       }),
@@ -475,10 +556,11 @@ export function registerClient(program: Command, run: Run): void {
               key: `--tls-key ${o.tlsKey}`,
               clientCa: `--client-ca ${o.clientCa}`,
             });
-          Licence.open({ stateDir: o.stateDir }); // no installation, or an unreadable store: refuse to start
+          Licence.open({ ...atStart(o), stateDir: o.stateDir }); // no installation, or an unreadable store: refuse to start
           recordAgentSettings(o.stateDir, { userOperations: o.allowUserOperations === true });
           const app = createAgentServer({
             stateDir: o.stateDir,
+            machine: atStart(o),
             ...(adminToken === undefined ? {} : { adminToken }),
             ...(tls ? { tls } : {}),
             ...(o.authority ? { authorities: o.authority } : {}),
@@ -518,7 +600,7 @@ export function registerClient(program: Command, run: Run): void {
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .action(
       run(async (o: { stateDir: string }) => {
-        const licence = Licence.open({ stateDir: o.stateDir });
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
         licence.onChange((s) =>
           console.log(JSON.stringify({ event: 'state', state: s.state, expiresAt: s.expiresAt })),
         );
@@ -529,4 +611,6 @@ export function registerClient(program: Command, run: Run): void {
         licence.stopSchedule();
       }),
     );
+
+  addMachineOptions(client);
 }

@@ -11,6 +11,10 @@ import {
 } from '@volact/directory';
 import {
   CoreError,
+  DAY,
+  OBJECT_EXPIRY_WARNING_DAYS,
+  activationObjectValidity,
+  parseActivationObject,
   activationObjectFromConfirmation,
   activationObjectInstallationId,
   parseKeyOfType,
@@ -93,6 +97,36 @@ function summary(content: string): { group?: string; domain?: string; issuedAt?:
   return out;
 }
 
+/**
+ * An activation object's signed end and the warning to print before it (within
+ * OBJECT_EXPIRY_WARNING_DAYS, or past it); null fields when the content is not a valid object.
+ */
+export function expiryOf(content: string, now: number): { expiresAt: string | null; warning: string | null } {
+  let object;
+  try {
+    object = parseActivationObject(content);
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    // An object of format 1 never expired: it no longer licenses anyone, say so.
+    return /format 1/.test(err.message)
+      ? { expiresAt: null, warning: err.message }
+      : { expiresAt: null, warning: null };
+  }
+  const end = activationObjectValidity(object).expiresAt;
+  const expiresAt = new Date(end).toISOString();
+  const fix = 're-issue it (`volact authority activation-object create`) and publish it with --replace';
+  if (now >= end)
+    return {
+      expiresAt,
+      warning: `${object.name} expired on ${expiresAt}: members are no longer licensed by it; ${fix}`,
+    };
+  const days = Math.ceil((end - now) / DAY);
+  if (days <= OBJECT_EXPIRY_WARNING_DAYS) {
+    return { expiresAt, warning: `${object.name} expires in ${days} day(s), on ${expiresAt}: ${fix}` };
+  }
+  return { expiresAt, warning: null };
+}
+
 export function registerDirectory(program: Command, run: Run): void {
   const directory = program
     .command('directory')
@@ -126,8 +160,10 @@ export function registerDirectory(program: Command, run: Run): void {
   ).action(
     run(async (o: DirectoryOptions & { replace?: boolean }, file: string) => {
       const { name, text } = readActivationObject(file);
+      const expiry = expiryOf(text, Date.now());
       const result = await publishEntry(connection(o), location(o), name, text, { replace: Boolean(o.replace) });
-      if (o.json) printJson(result);
+      if (expiry.warning) process.stderr.write(`warning: ${expiry.warning}\n`);
+      if (o.json) printJson({ ...result, ...expiry });
       else
         console.log(
           `${result.replaced ? 'replaced' : 'published'} ${result.name} as ${result.dn}` +
@@ -142,8 +178,11 @@ export function registerDirectory(program: Command, run: Run): void {
   ).action(
     run(async (o: DirectoryOptions) => {
       const entries = await listEntries(connection(o), location(o));
+      const now = Date.now();
+      const expiries = entries.map((e) => expiryOf(e.content, now));
+      for (const x of expiries) if (x.warning) process.stderr.write(`warning: ${x.warning}\n`);
       if (o.json) {
-        printJson({ entries: entries.map((e) => ({ ...e, ...summary(e.content) })) });
+        printJson({ entries: entries.map((e, i) => ({ ...e, ...summary(e.content), ...expiries[i] })) });
         return;
       }
       if (entries.length === 0) {
@@ -155,7 +194,8 @@ export function registerDirectory(program: Command, run: Run): void {
         const fields = (['group', 'domain', 'issuedAt'] as const)
           .filter((k) => s[k] !== undefined)
           .map((k) => `${k}=${s[k]}`);
-        console.log([e.name, ...fields].join('  '));
+        const end = expiryOf(e.content, now).expiresAt;
+        console.log([e.name, ...fields, ...(end ? [`expiresAt=${end}`] : [])].join('  '));
       }
     }),
   );

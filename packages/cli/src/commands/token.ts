@@ -60,11 +60,23 @@ export function registerToken(program: Command, run: Run): void {
     .requiredOption('--ca-cert <file>', 'the CA certificate the publisher issued for that key')
     .requiredOption('--hardware-id <id>', "the machine's hardware id (`volact client hardware-id` on it)")
     .option('--days <n>', 'validity in days (within the CA certificate)', '365')
+    .option(
+      '--require-crl',
+      "the token licenses only while a CRL of this CA is installed (signed in the token): deleting the CRL from a machine's store then un-revokes nothing",
+    )
     .requiredOption('--out <file>', 'token.json to write')
     .option('--json', 'print JSON')
     .action(
       run(
-        async (o: { caKey: string; caCert: string; hardwareId: string; days: string; out: string; json?: boolean }) => {
+        async (o: {
+          caKey: string;
+          caCert: string;
+          hardwareId: string;
+          days: string;
+          requireCrl?: boolean;
+          out: string;
+          json?: boolean;
+        }) => {
           const { key, certificate } = readCa(o);
           const days = parseIntOption(o.days, '--days', 1, 3653);
           const now = Date.now();
@@ -87,6 +99,7 @@ export function registerToken(program: Command, run: Run): void {
               hardwareId: parseHardwareId(o.hardwareId),
               notBefore: now,
               notAfter: now + days * DAY,
+              ...(o.requireCrl ? { crlRequired: true } : {}),
             },
             key.privateKey,
             certificate,
@@ -95,8 +108,8 @@ export function registerToken(program: Command, run: Run): void {
             o.out,
             t,
             o.json,
-            { serial: t.serial, group: t.group.name, notAfter: t.notAfter },
-            `token ${t.serial} (${t.group.name}, until ${t.notAfter}) written to ${o.out}`,
+            { serial: t.serial, group: t.group.name, notAfter: t.notAfter, crlRequired: t.crlRequired === true },
+            `token ${t.serial} (${t.group.name}, until ${t.notAfter}${t.crlRequired ? ', requires a CRL' : ''}) written to ${o.out}`,
           );
         },
       ),
