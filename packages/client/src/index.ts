@@ -18,5 +18,11 @@ export {
   MIN_AGENT_TOKEN_LENGTH,
 } from './agent.js';
 export type { AgentServerOptions, AgentTlsOptions, AgentTlsSummary, AgentClientIdentity } from './agent.js';
-export { readAgentSettings, recordAgentSettings, AGENT_SETTINGS_FILE } from './agent-settings.js';
-export type { AgentSettings } from './agent-settings.js';
+export {
+  readAgentSettings,
+  recordAgentSettings,
+  readAgentEnrolment,
+  recordAgentEnrolment,
+  AGENT_SETTINGS_FILE,
+} from './agent-settings.js';
+export type { AgentSettings, AgentEnrolment } from './agent-settings.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { agentProbeProof, secretsEqual } from '@volact/core';
+import { agentProbeProofAt, secretsEqual, sha256 } from '@volact/core';
 import { agentBaseUrl } from './addresses.js';
 import type { AgentTls } from './agent-tls.js';
 import { AGENT_API_VERSION, agentStatusSchema, type AgentStatus } from './agent-status.js';
@@ -27,10 +27,22 @@ export interface AgentActivation {
 }
 
 const probeAnswer = z.looseObject({
+  /** Whether a console enrolled the agent: its proof is then under the per-machine token. */
+  enrolled: z.boolean().optional(),
   /** null: the agent holds no token (mTLS only); `clientCertificate` then names the caller. */
   proof: z.string().max(128).nullable(),
   clientCertificate: z.object({ subject: z.string().max(200), fingerprint: z.string().max(200) }).optional(),
 });
+
+/** What a passed probe says of the agent. */
+export interface ProbeResult {
+  /** The token this client holds is the agent's per-machine token (a console enrolled it). */
+  readonly enrolled: boolean;
+  /** The agent takes no token: the console's client certificate (mTLS) authenticated it. */
+  readonly byCertificate: boolean;
+}
+
+const enrolAnswer = z.looseObject({ enrolled: z.literal(true) });
 
 export interface AgentClientOptions {
   readonly timeoutMs?: number;
@@ -50,7 +62,11 @@ export interface AgentClientOptions {
  */
 export class AgentClient {
   readonly #base: string;
-  readonly #token: string;
+  #token: string;
+  /** After a passed probe: the IP address it reached, where every later call goes. */
+  #pinned: string | undefined;
+  #lastPeer: { address: string; port: number } | null = null;
+  #byCertificate = false;
   readonly #timeoutMs: number;
   readonly #tls: AgentTls | undefined;
 
@@ -67,16 +83,28 @@ export class AgentClient {
 
   /**
    * Proves the agent holds this console's token before the token is sent: a nonce out, an HMAC
-   * of it under the token back. Anything else listening at the address never sees the token.
+   * under the token back, over the nonce and the IP address and port this connection reached.
+   * Anything else listening at the address never sees the token, and a relay at another address
+   * passing on a real agent's answer fails (the agent computed it for its own address). Later
+   * calls of this client go to the same IP address (no DNS answer can move them elsewhere).
+   * A failed proof is PROOF_FAILED.
    *
    * An agent that authenticates by client certificate alone (mTLS, no token) has no proof to
    * give: it answers `proof: null` and names the client certificate its TLS handshake verified.
    * That is accepted only over the console's own TLS (the agent's certificate verified against
    * agent-ca.pem in the same handshake) and when the named certificate is this console's.
    */
-  async probe(): Promise<void> {
+  async probe(): Promise<ProbeResult> {
     const nonce = randomBytes(16).toString('hex');
     const answer = await this.#call('GET', `/v1/probe?nonce=${nonce}`, undefined, probeAnswer, this.#timeoutMs, false);
+    const peer = this.#lastPeer;
+    if (answer.enrolled === undefined) {
+      // An agent of before address-bound probes: no proof this console can check, and no failure either.
+      throw new ConsoleError(
+        'AGENT_BAD_RESPONSE',
+        `agent ${this.address} answers the probe of an older volact (no address-bound proof): upgrade the agent`,
+      );
+    }
     if (answer.proof === null) {
       const own = this.#tls ? new X509Certificate(this.#tls.cert).fingerprint256 : null;
       if (own === null || answer.clientCertificate?.fingerprint !== own) {
@@ -88,15 +116,39 @@ export class AgentClient {
           'UNAUTHORIZED',
         );
       }
-      return;
+      if (peer) this.#pinned = peer.address;
+      this.#byCertificate = true;
+      return { enrolled: false, byCertificate: true };
     }
-    if (!secretsEqual(answer.proof, agentProbeProof(this.#token, nonce))) {
+    const expected = peer && agentProbeProofAt(sha256(Buffer.from(this.#token)), nonce, peer.address, peer.port);
+    if (expected === null || !secretsEqual(answer.proof, expected)) {
       throw new ConsoleError(
-        'AGENT_REFUSED',
-        `agent ${this.address} does not hold this token (its probe answer differs): not added`,
-        'UNAUTHORIZED',
+        'PROOF_FAILED',
+        `what answered at ${this.address} did not prove it holds this console's token for this address: a wrong token, an agent enrolled by another console, or a relay passing on another agent's answers; nothing was sent to it`,
       );
     }
+    this.#pinned = (peer as { address: string }).address;
+    return { enrolled: answer.enrolled, byCertificate: false };
+  }
+
+  /** After a probe: the agent took this console's client certificate instead of a token (mTLS only). */
+  get byCertificate(): boolean {
+    return this.#byCertificate;
+  }
+
+  /**
+   * Enrols the agent (after a probe with its enrolment token): hands it `machineToken`, which
+   * from then on is the only token it takes; this client uses it from now on.
+   */
+  async enrol(machineToken: string): Promise<void> {
+    await this.#call('POST', '/v1/enrol', { token: machineToken }, enrolAnswer);
+    this.#token = machineToken;
+  }
+
+  /** Replaces the agent's per-machine token (after a probe with the current one). */
+  async rotateToken(machineToken: string): Promise<void> {
+    await this.#call('POST', '/v1/token', { token: machineToken }, enrolAnswer);
+    this.#token = machineToken;
   }
 
   async status(): Promise<AgentStatus> {
@@ -176,7 +228,9 @@ export class AgentClient {
         timeoutMs,
         maxBytes: 1024 * 1024,
         ...(this.#tls ? { ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key } : {}),
+        ...(this.#pinned === undefined ? {} : { connectTo: this.#pinned }),
       });
+      this.#lastPeer = res.peer;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
       if (err.kind === 'timeout') {
@@ -190,7 +244,7 @@ export class AgentClient {
     if (res.status === 401) {
       throw new ConsoleError(
         'UNAUTHORIZED',
-        `${where} refused the console's token: the agent runs with another --admin-token-file; add the machine again with that token (console machine remove, then machine add --token-file)`,
+        `${where} refused the console's token: another console enrolled it, or it runs with another --admin-token-file; re-enrol it with that token (\`volact console machine enrol MACHINE --token-file F\`)`,
       );
     }
     if (res.status !== 200) {

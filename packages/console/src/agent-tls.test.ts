@@ -198,13 +198,13 @@ describe('AgentClient over mutual TLS', () => {
     expect(otherCa.message).toMatch(/TLS certificate does not verify: is it signed by the CA installed/);
   });
 
-  it('token and mTLS: the right certificate with a wrong token is UNAUTHORIZED; the probe checks the token proof', async () => {
+  it('token and mTLS: the right certificate with a wrong token is UNAUTHORIZED; the probe checks the token proof (PROOF_FAILED)', async () => {
     const { address } = await startAgent(TOKEN);
     const agent = new AgentClient(address, TOKEN, { tls });
     await agent.probe();
     expect((await agent.status()).group).toBe('office14');
     const wrong = new AgentClient(address, `${TOKEN}-other`, { tls });
-    expect((await failureOf(wrong.probe())).resultCode).toBe('UNAUTHORIZED');
+    expect((await failureOf(wrong.probe())).resultCode).toBe('PROOF_FAILED');
     expect((await failureOf(wrong.status())).code).toBe('UNAUTHORIZED');
   });
 
@@ -213,7 +213,12 @@ describe('AgentClient over mutual TLS', () => {
     const fake = https.createServer({ cert: pki.server.cert, key: pki.server.key }, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
-        JSON.stringify({ agent: { version: 1 }, proof: null, clientCertificate: { subject: 'x', fingerprint: 'AA' } }),
+        JSON.stringify({
+          agent: { version: 1 },
+          enrolled: false,
+          proof: null,
+          clientCertificate: { subject: 'x', fingerprint: 'AA' },
+        }),
       );
     });
     await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));

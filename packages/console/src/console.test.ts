@@ -10,7 +10,7 @@ import { Licence, createAgentServer } from '@volact/client';
 import { ManualClock, type ProductConfig } from '@volact/core';
 import { DB_FILE, VolumeConsole } from './console.js';
 import { ConsoleError } from './errors.js';
-import { KEY_FILE, SecretBox } from './secrets.js';
+import { KEY_FILE, SecretBox, readKeyFile } from './secrets.js';
 import { SqliteConsoleStore } from './sqlite-store.js';
 
 /** The console against real agents and a real authority: the paths the e2e test does not walk. */
@@ -47,7 +47,7 @@ async function agent(mak?: string): Promise<string> {
   const stateDir = join(root, `machine-${++n}`);
   const licence = Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock });
   if (mak) licence.installKey(mak);
-  const app = createAgentServer({ stateDir, adminToken: TOKEN, clock, timeoutMs: 2_000 });
+  const app = createAgentServer({ stateDir, adminToken: TOKEN, authorities: [authorityUrl], clock, timeoutMs: 2_000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   servers.push(app);
   return `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -79,6 +79,29 @@ const failure = async (promise: Promise<unknown> | (() => unknown)) => {
   }
   return 'no error';
 };
+
+/** Each machine's token as the console keeps it (sealed under its key file), by machine name. */
+async function machineTokens(dataDir: string): Promise<Record<string, string>> {
+  const store = new SqliteConsoleStore(join(dataDir, DB_FILE), { readOnly: true });
+  const box = readKeyFile(dataDir);
+  try {
+    const out: Record<string, string> = {};
+    for (const m of await store.listMachines()) {
+      const t = await store.getToken(m.tokenId);
+      if (t) out[m.name] = box.unseal(t.sealed, `token:${t.fingerprint}`, 'test');
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** GET /v1/status at an agent with a bearer token: the HTTP status. */
+async function statusWith(address: string, token: string): Promise<number> {
+  const res = await fetch(`http://${address}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
 
 const mintMak = async (limit: number) => (await authority.mintKey({ type: 'mak', groups: ['office14'], limit })).key;
 
@@ -228,6 +251,114 @@ describe('VolumeConsole', () => {
     expect(results.authority).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     expect((await c.listMachines()).find((m) => m.name === 'silent')?.lastError?.code).toBe('AGENT_TIMEOUT');
     await c.close();
+  });
+
+  it('enrolment: each machine gets its own token at first contact; the fleet token then opens none, and one machine token only its machine', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock });
+    const [a, b] = [await agent(), await agent()];
+    await c.addMachines([a, b], TOKEN, ['a', 'b']);
+    expect((await c.refresh()).map((r) => r.ok)).toEqual([true, true]);
+    const tokens = await machineTokens(dir);
+    expect(new Set([tokens.a, tokens.b, TOKEN]).size).toBe(3);
+    // The fleet token opens neither machine now; a's token opens a, not b.
+    expect(await statusWith(a, TOKEN)).toBe(401);
+    expect(await statusWith(b, TOKEN)).toBe(401);
+    expect(await statusWith(a, tokens.a as string)).toBe(200);
+    expect(await statusWith(b, tokens.a as string)).toBe(401);
+    // The console goes on with them (no second enrolment), and logged each enrolment.
+    expect((await c.refresh()).map((r) => r.ok)).toEqual([true, true]);
+    expect(await machineTokens(dir)).toEqual(tokens);
+    expect(
+      (await c.operations())
+        .filter((o) => o.operation === 'enrol')
+        .map((o) => o.machine)
+        .sort(),
+    ).toEqual(['a', 'b']);
+    await c.close();
+  });
+
+  it('rotate-token: a new token per machine; the old one opens nothing; the console goes on', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock });
+    const address = await agent();
+    await c.addMachines([address], TOKEN, ['m']);
+    // Never contacted: rotation enrols it.
+    expect((await c.rotateTokens(['m']))[0]).toMatchObject({ ok: true, message: expect.stringMatching(/enrolled/) });
+    const first = (await machineTokens(dir)).m as string;
+    const [rotated] = await c.rotateTokens('all');
+    expect(rotated).toMatchObject({ ok: true, message: 'token rotated' });
+    const second = (await machineTokens(dir)).m as string;
+    expect(second).not.toBe(first);
+    expect(await statusWith(address, first)).toBe(401);
+    expect(await statusWith(address, second)).toBe(200);
+    expect((await c.refresh())[0]).toMatchObject({ ok: true });
+    await c.close();
+  });
+
+  it('a failed proof marks the machine untrusted: no call reaches it, it is listed so, until machine enrol', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock });
+    const seen: string[] = [];
+    let answerAsAgent = true;
+    // Something at the machine's address that cannot prove the token (an address taken over).
+    const impostor = await plainServer((req, res) => {
+      seen.push(`${req.method} ${req.url?.split('?')[0]} ${req.headers.authorization ?? '-'}`);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(answerAsAgent ? { agent: { version: 1 }, enrolled: true, proof: 'ab'.repeat(32) } : {}));
+    });
+    await c.addMachines([impostor], TOKEN, ['m']);
+    const [first] = await c.refresh();
+    expect(first).toMatchObject({ ok: false, code: 'PROOF_FAILED' });
+    expect(seen).toEqual(['GET /v1/probe -']);
+    const [listed] = await c.listMachines();
+    expect(listed?.untrusted).toMatchObject({
+      at: new Date(clock.now()).toISOString(),
+      reason: expect.stringMatching(/did not prove/),
+    });
+    // Every later operation refuses it without a call.
+    for (const results of [await c.refresh(), await c.setKmsHost('all', 'kms.example:1688'), await c.activate('all')]) {
+      expect(results[0]).toMatchObject({ ok: false, code: 'MACHINE_UNTRUSTED' });
+    }
+    expect(seen).toHaveLength(1);
+    // Re-enrolment probes again: still an impostor, marked again, still no token sent.
+    answerAsAgent = true;
+    expect((await c.reenrol(['m']))[0]).toMatchObject({ ok: false, code: 'PROOF_FAILED' });
+    expect(seen.every((line) => line.endsWith(' -'))).toBe(true);
+    expect((await c.listMachines())[0]?.untrusted).not.toBeNull();
+    await c.close();
+  });
+
+  it('machine enrol with the enrolment token an agent runs with now (its enrolment reset on the machine)', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock });
+    const stateDir = join(root, `machine-${++n}`);
+    Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock });
+    const start = async (token: string, port = 0) => {
+      const app = createAgentServer({ stateDir, adminToken: token, clock });
+      await app.listen({ host: '127.0.0.1', port });
+      return app;
+    };
+    let app = await start(TOKEN);
+    const address = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    await c.addMachines([address], TOKEN, ['m']);
+    expect((await c.refresh())[0]?.ok).toBe(true);
+    // The machine's admin resets it with a new fleet token: this console's token no longer proves.
+    await app.close();
+    const NEW_FLEET = 'a-new-fleet-token-0123456789ab';
+    app = await start(NEW_FLEET, Number(address.split(':')[1]));
+    try {
+      expect((await c.refresh())[0]).toMatchObject({ ok: false, code: 'PROOF_FAILED' });
+      expect((await c.refresh())[0]).toMatchObject({ ok: false, code: 'MACHINE_UNTRUSTED' });
+      const [enrolled] = await c.reenrol(['m'], NEW_FLEET);
+      expect(enrolled).toMatchObject({ ok: true, message: expect.stringMatching(/enrolled/) });
+      expect((await c.listMachines())[0]?.untrusted).toBeNull();
+      expect((await c.refresh())[0]?.ok).toBe(true);
+      expect(await statusWith(address, NEW_FLEET)).toBe(401);
+    } finally {
+      await app.close();
+      await c.close();
+    }
   });
 
   it('a replaced key file: stored tokens do not open, each machine says SECRET_UNREADABLE', async () => {

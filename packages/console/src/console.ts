@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreError,
@@ -120,6 +121,8 @@ export interface MachineSummary {
   readonly addedAt: string;
   readonly lastSeenAt: string | null;
   readonly lastError: { code: string; message: string; at: string } | null;
+  /** Set when the machine failed its proof: no call goes to it until `machine enrol`. */
+  readonly untrusted: { at: string; reason: string } | null;
   readonly state: LicenceState | null;
   readonly method: AgentStatus['method'];
   readonly group: string | null;
@@ -154,6 +157,25 @@ const withAgentTls = (dataDir: string, options: ConsoleOptions): ConsoleOptions 
   const agentTls = loadAgentTls(dataDir);
   return agentTls ? { ...options, agentTls } : options;
 };
+
+/**
+ * The data directory 0700 and the database files 0600, also when they existed with looser
+ * modes (restored from a backup, made by hand): they hold sealed secrets and password hashes.
+ * Only ever tightened; a reader who may not change them (another user) is not stopped.
+ */
+function tightenModes(dataDir: string): void {
+  const tighten = (path: string, mode: number) => {
+    try {
+      const current = statSync(path).mode & 0o777;
+      if ((current & ~mode) !== 0) chmodSync(path, current & mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw err;
+    }
+  };
+  tighten(dataDir, 0o700);
+  for (const file of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) tighten(join(dataDir, file), 0o600);
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -249,10 +271,17 @@ export class VolumeConsole {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700);
     const box = createKeyFile(dataDir);
-    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
+    const store = new SqliteConsoleStore(join(dataDir, DB_FILE));
+    tightenModes(dataDir);
+    return new VolumeConsole(store, box, withAgentTls(dataDir, options));
   }
 
-  static open(dataDir: string, options: ConsoleOptions = {}): VolumeConsole {
+  /**
+   * Opens the console of a data directory (SQLite). console.db must exist and be a database: a
+   * missing, empty or foreign file is an error naming the fix, never replaced by a new console.
+   * `readOnly` (the commands that only read) writes nothing to it, not even a schema upgrade.
+   */
+  static open(dataDir: string, options: ConsoleOptions & { readOnly?: boolean } = {}): VolumeConsole {
     const box = readKeyFile(dataDir);
     if (!existsSync(join(dataDir, DB_FILE))) {
       throw new ConsoleError(
@@ -260,7 +289,12 @@ export class VolumeConsole {
         `${join(dataDir, DB_FILE)} is missing: restore it from the backup of the data directory (a console created with --db needs that --db, or VOLACT_CONSOLE_DB, on every command)`,
       );
     }
-    return new VolumeConsole(new SqliteConsoleStore(join(dataDir, DB_FILE)), box, withAgentTls(dataDir, options));
+    tightenModes(dataDir);
+    const store = new SqliteConsoleStore(join(dataDir, DB_FILE), {
+      mustExist: true,
+      ...(options.readOnly ? { readOnly: true } : {}),
+    });
+    return new VolumeConsole(store, box, withAgentTls(dataDir, options));
   }
 
   /**
@@ -285,6 +319,7 @@ export class VolumeConsole {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700); // an existing directory keeps its mode otherwise; it holds the database
     const store = await openConsoleStore(dataDir, options.databaseUrl);
+    tightenModes(dataDir);
     let box: SecretBox | undefined;
     try {
       // A shared PostgreSQL database already holding a console: its secrets are sealed under
@@ -312,7 +347,10 @@ export class VolumeConsole {
   }
 
   /** Opens a console on either engine (the same `databaseUrl` it was created with). */
-  static async connect(dataDir: string, options: ConsoleStoreOptions = {}): Promise<VolumeConsole> {
+  static async connect(
+    dataDir: string,
+    options: ConsoleStoreOptions & { readOnly?: boolean } = {},
+  ): Promise<VolumeConsole> {
     if (options.databaseUrl === undefined) return VolumeConsole.open(dataDir, options);
     const box = readKeyFile(dataDir);
     return new VolumeConsole(await openConsoleStore(dataDir, options.databaseUrl), box, withAgentTls(dataDir, options));
@@ -401,16 +439,41 @@ export class VolumeConsole {
     const found: DiscoveryResult['found'] = [];
     const refused: DiscoveryResult['refused'] = [];
     let silent = 0;
-    let tokenId: number | undefined;
+    let fleetTokenId: number | undefined;
     const probe = async (address: string) => {
-      const agent = new AgentClient(address, tokenText, {
-        timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
-        ...(this.#agentTls ? { tls: this.#agentTls } : {}),
-      });
+      const known = await this.#store.findMachine(address);
+      let machine: MachineRecord | undefined = known?.address === address ? known : undefined;
       let status: AgentStatus;
       try {
-        await agent.probe(); // the token goes only to an agent that proved it holds it
-        status = await agent.status();
+        if (known && !machine) {
+          // The name is taken by a machine at another address: record the finding, keep the other.
+          throw new ConsoleError('MACHINE_EXISTS', `the name ${address} is taken by a machine at ${known.address}`);
+        }
+        if (machine) {
+          // Known: its own token, its own probe (an untrusted one is not called).
+          status = await (await this.#agent(machine)).status();
+        } else {
+          const agent = new AgentClient(address, tokenText, {
+            timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+            ...(this.#agentTls ? { tls: this.#agentTls } : {}),
+          });
+          // The token goes only to an agent that proved it holds it, at this address.
+          const proven = await agent.probe();
+          let tokenId: number;
+          if (!proven.enrolled && !proven.byCertificate) {
+            const own = randomBytes(32).toString('base64url');
+            tokenId = await this.#storeToken(own);
+            await agent.enrol(own);
+            this.#tokens.set(tokenId, own);
+          } else {
+            fleetTokenId ??= await this.#storeToken(tokenText);
+            tokenId = fleetTokenId;
+          }
+          machine = await this.#store.addMachine({ name: address, address, tokenId, addedAt: this.#clock.now() });
+          await this.#log('discover', machine.name, true, null, `added ${address}`);
+          if (!proven.enrolled && !proven.byCertificate) await this.#log('enrol', machine.name, true, null, address);
+          status = await agent.status();
+        }
       } catch (err) {
         if (!(err instanceof ConsoleError)) throw err;
         if (err.code === 'AGENT_UNREACHABLE' || err.code === 'AGENT_TIMEOUT') silent++;
@@ -418,21 +481,7 @@ export class VolumeConsole {
         options.onProbe?.(address, false);
         return;
       }
-      tokenId ??= await this.#storeToken(tokenText);
-      let machine = await this.#store.findMachine(address);
-      const added = !machine;
-      if (!machine) {
-        try {
-          machine = await this.#store.addMachine({ name: address, address, tokenId, addedAt: this.#clock.now() });
-          await this.#log('discover', machine.name, true, null, `added ${address}`);
-        } catch (err) {
-          // The name is taken by a machine at another address: record the finding, keep the other.
-          if (!(err instanceof ConsoleError)) throw err;
-          refused.push({ address, code: err.code, message: err.message });
-          options.onProbe?.(address, false);
-          return;
-        }
-      }
+      const added = !known;
       await this.#recordStatus(machine, status);
       found.push({ address, machine: machine.name, added, state: status.state });
       options.onProbe?.(address, true);
@@ -451,7 +500,50 @@ export class VolumeConsole {
     return { probed: canonical.length, found: found.sort(order), refused: refused.sort(order), silent };
   }
 
-  /** Reads the status of the machines (all when none named); a history row per change. */
+  /**
+   * Gives each machine a new per-machine token (after its probe with the current one); a
+   * machine still on the enrolment token is enrolled instead. The old token opens nothing after.
+   */
+  async rotateTokens(refs: MachineSelection, onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    return this.#forEach(machines, onProgress, async (machine, agent) => {
+      const stored = await this.#store.getMachine(machine.id);
+      // #agent enrolled it when it held the enrolment token: that gave it its own token already.
+      const enrolled = stored !== undefined && stored.tokenId !== machine.tokenId;
+      if (!enrolled && !agent.byCertificate) await this.#giveOwnToken(machine, agent, 'rotate');
+      const status = await agent.status();
+      await this.#recordStatus(machine, status);
+      return this.#success(
+        machine,
+        status,
+        agent.byCertificate
+          ? 'no token to rotate: the agent authenticates this console by its client certificate (mTLS)'
+          : enrolled
+            ? 'enrolled: the machine has its own token now'
+            : 'token rotated',
+      );
+    });
+  }
+
+  /**
+   * Re-enrols machines: clears the untrusted mark of a failed proof, then probes again (with
+   * `token`, the enrolment token the agent runs with now, when given; else the machine's own
+   * token) and gives the machine a new token. A machine that fails again is marked again.
+   */
+  async reenrol(refs: MachineSelection, token?: string, onProgress?: Progress): Promise<MachineResult[]> {
+    const machines = await this.#resolve(refs);
+    const tokenId = token === undefined ? undefined : await this.#storeToken(token);
+    for (const m of machines) {
+      await this.#store.setUntrusted(m.id, null);
+      if (tokenId !== undefined) await this.#store.setMachineToken(m.id, tokenId);
+      await this.#log('re-enrol', m.name, true, null, tokenId === undefined ? 'own token' : 'enrolment token');
+    }
+    return this.rotateTokens(
+      machines.map((m) => String(m.id)),
+      onProgress,
+    );
+  }
+
   /** Reads machines' status; no machines named (`[]`) means every machine, like 'all'. */
   async refresh(refs: MachineSelection = 'all', onProgress?: Progress): Promise<MachineResult[]> {
     const machines = await this.#resolve(refs.length === 0 ? 'all' : refs);
@@ -873,7 +965,7 @@ export class VolumeConsole {
     return changed;
   }
 
-  async #agent(machine: MachineRecord): Promise<AgentClient> {
+  async #tokenOf(machine: MachineRecord): Promise<string> {
     let token = this.#tokens.get(machine.tokenId);
     if (token === undefined) {
       const record = await this.#store.getToken(machine.tokenId);
@@ -883,10 +975,55 @@ export class VolumeConsole {
       token = this.#box.unseal(record.sealed, `token:${record.fingerprint}`, `the agent token of ${machine.name}`);
       this.#tokens.set(machine.tokenId, token);
     }
-    return new AgentClient(machine.address, token, {
+    return token;
+  }
+
+  /**
+   * A client for the machine's agent that passed its probe (bound to the address called), so
+   * the token goes only where it was proven. A machine still holding the enrolment (fleet)
+   * token is enrolled on the way: it gets its own token. A failed proof marks the machine
+   * untrusted; an untrusted machine is not called at all (MACHINE_UNTRUSTED).
+   */
+  async #agent(given: MachineRecord): Promise<AgentClient> {
+    // As stored now: an earlier call of this operation may have enrolled it (a new token).
+    const machine = (await this.#store.getMachine(given.id)) ?? given;
+    if (machine.untrusted) {
+      throw new ConsoleError(
+        'MACHINE_UNTRUSTED',
+        `${machine.name} failed its proof on ${iso(machine.untrusted.at)} and is not called any more: check what answers at ${machine.address}, then re-enrol it (\`volact console machine enrol ${machine.name}\`)`,
+      );
+    }
+    const agent = new AgentClient(machine.address, await this.#tokenOf(machine), {
       ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
       ...(this.#agentTls ? { tls: this.#agentTls } : {}),
     });
+    let probe;
+    try {
+      probe = await agent.probe();
+    } catch (err) {
+      if (err instanceof ConsoleError && err.code === 'PROOF_FAILED') {
+        await this.#store.setUntrusted(machine.id, { at: this.#clock.now(), reason: err.message });
+        await this.#log('proof failed', machine.name, false, err.code, machine.address);
+      }
+      throw err;
+    }
+    if (!probe.enrolled && !probe.byCertificate) await this.#giveOwnToken(machine, agent, 'enrol');
+    return agent;
+  }
+
+  /**
+   * Hands the agent a new per-machine token (enrolment, or rotation of the current one) and
+   * keeps it sealed. The new token is stored before the agent gets it, so a crash in between
+   * leaves at worst an unused row.
+   */
+  async #giveOwnToken(machine: MachineRecord, agent: AgentClient, how: 'enrol' | 'rotate'): Promise<void> {
+    const fresh = randomBytes(32).toString('base64url');
+    const tokenId = await this.#storeToken(fresh);
+    if (how === 'enrol') await agent.enrol(fresh);
+    else await agent.rotateToken(fresh);
+    await this.#store.setMachineToken(machine.id, tokenId);
+    this.#tokens.set(tokenId, fresh);
+    await this.#log(how === 'enrol' ? 'enrol' : 'rotate-token', machine.name, true, null, machine.address);
   }
 
   #checkToken(token: string): string {
@@ -998,6 +1135,7 @@ export class VolumeConsole {
         message: m.lastError.message,
         at: iso(m.lastError.at) as string,
       },
+      untrusted: m.untrusted && { at: iso(m.untrusted.at) as string, reason: m.untrusted.reason },
       state: s?.state ?? null,
       method: s?.method ?? null,
       group: s?.group ?? null,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvField, toCsv } from './csv.js';
+import { printable } from './printable.js';
 
 describe('CSV (RFC 4180)', () => {
   it('quotes fields holding a comma, a double quote, CR or LF; doubles the quotes', () => {
@@ -34,5 +35,22 @@ describe('CSV (RFC 4180)', () => {
         ],
       ),
     ).toBe('name,note\r\none,"x, ""y"""\r\ntwo,\r\n');
+  });
+});
+
+describe('agent text on output', () => {
+  it('drops escape sequences and control characters from CSV fields, keeping line breaks', () => {
+    expect(csvField('\x1b]0;pwned\x07office')).toBe('office');
+    expect(csvField('a\x1b[2Jb\x1b[31mc\x1b[0m')).toBe('abc');
+    expect(csvField('x\x00y\x7fz\x9b2Jw\u202eq')).toBe('xyzwq');
+    expect(csvField('two\nlines')).toBe('"two\nlines"');
+    expect(toCsv(['group'], [{ group: '\x1b]0;pwned\x07' }])).toBe('group\r\n\r\n');
+  });
+
+  it('printable() removes every escape and control character, tab and newline too', () => {
+    expect(printable('\x1b]0;pwned\x07pc-1\x1b[2J')).toBe('pc-1');
+    expect(printable('\x1bP1;2|secret\x1b\\ok')).toBe('ok');
+    expect(printable('a\tb\nc\rd')).toBe('abcd');
+    expect(printable('café – 東京')).toBe('café – 東京');
   });
 });

@@ -15,7 +15,7 @@ describe('discovery never hands the token to what merely answers', () => {
       res.setHeader('content-type', 'application/json');
       res.end(
         req.url?.startsWith('/v1/probe')
-          ? JSON.stringify({ agent: { version: 1 }, proof: '0'.repeat(64) })
+          ? JSON.stringify({ agent: { version: 1 }, enrolled: false, proof: '0'.repeat(64) })
           : JSON.stringify({ state: 'licensed', agent: { version: 1 } }),
       );
     });
@@ -26,7 +26,7 @@ describe('discovery never hands the token to what merely answers', () => {
     try {
       const result = await console.discover([`127.0.0.1:${port}`], TOKEN, { timeoutMs: 2_000 });
       expect(result.found).toEqual([]);
-      expect(result.refused[0]).toMatchObject({ code: 'UNAUTHORIZED' });
+      expect(result.refused[0]).toMatchObject({ code: 'PROOF_FAILED' });
       expect(seen).toEqual(['(none)']);
       expect(seen.join()).not.toContain(TOKEN);
     } finally {

@@ -23,6 +23,12 @@ export const consoleErrors = {
   AGENT_TIMEOUT: 'the agent did not answer in time',
   AGENT_BAD_RESPONSE: 'what answered is not a volact agent of API version 1 (not JSON, or fields missing)',
   AGENT_REFUSED: "the agent refused the call; the per-machine result carries the agent's own code",
+  PROOF_FAILED:
+    "what answered at the machine's address did not prove it holds the console's token for that address (wrong token, enrolled by another console, or a relay); nothing was sent",
+  MACHINE_UNTRUSTED:
+    'the machine failed its proof once and the console calls it no more; check it, then `volact console machine enrol MACHINE`',
+  CONSOLE_DB_INVALID:
+    'console.db is empty, not a SQLite database, or damaged; restore it from the backup of the data directory (or `console init` a new console)',
   AUTHORITY_URL_INVALID: 'the --authority URL is not a URL, or plain http:// to another machine (use https://)',
   AUTHORITY_UNREACHABLE: 'the authority did not answer (network, DNS, TLS, or timeout)',
   AUTHORITY_REFUSED: "the authority refused the call; the message carries the authority's code",

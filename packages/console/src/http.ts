@@ -96,6 +96,11 @@ export interface JsonRequest {
   readonly key?: string | Buffer;
   /** Largest response body read (default 4 MiB); more is a bad response. */
   readonly maxBytes?: number;
+  /**
+   * Connect to this IP address instead of resolving the URL's host name (which still names the
+   * target in Host and TLS): every call to an agent goes where its probe went. Direct only.
+   */
+  readonly connectTo?: string;
 }
 
 export interface JsonResponse {
@@ -103,6 +108,8 @@ export interface JsonResponse {
   /** The parsed JSON body; undefined when the body is empty or not JSON. */
   readonly body: unknown;
   readonly isJson: boolean;
+  /** The IP address and port this side's connection reached (direct requests only). */
+  readonly peer: { readonly address: string; readonly port: number } | null;
 }
 
 const describe = (err: unknown) => {
@@ -188,6 +195,11 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
     const onResponse = (res: IncomingMessage, viaForwardProxy: boolean) => {
       sockets.add(res);
       answered = true;
+      const remote = res.socket;
+      const peer =
+        !proxy && remote.remoteAddress !== undefined && remote.remotePort !== undefined
+          ? { address: remote.remoteAddress, port: remote.remotePort }
+          : null;
       if (viaForwardProxy && res.statusCode === 407) {
         settle(
           new TransportError(
@@ -230,7 +242,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
           );
           return;
         }
-        settle(null, { status, body, isJson });
+        settle(null, { status, body, isJson, peer });
       });
     };
 
@@ -257,7 +269,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
       send(
         {
           method: req.method,
-          hostname,
+          hostname: req.connectTo ?? hostname,
           port,
           path,
           headers,

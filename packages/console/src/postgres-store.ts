@@ -65,6 +65,8 @@ const MIGRATIONS: string[] = [
      machine TEXT, ok BOOLEAN NOT NULL, code TEXT, detail TEXT);
    CREATE TABLE admins (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL);
    CREATE UNIQUE INDEX admins_name ON admins (lower(name COLLATE "C"));`,
+  // A machine whose proof failed (PROOF_FAILED) is not called again until re-enrolled.
+  `ALTER TABLE machines ADD COLUMN untrusted_at BIGINT, ADD COLUMN untrusted_reason TEXT;`,
 ];
 
 /** Advisory locks (any constants; the authority's is 0x766f6c61): migrations, and imports. */
@@ -316,6 +318,18 @@ export class PostgresConsoleStore implements ConsoleStore {
 
   async removeMachine(id: number): Promise<void> {
     await this.#query('DELETE FROM machines WHERE id = $1', [id]);
+  }
+
+  async setMachineToken(machineId: number, tokenId: number): Promise<void> {
+    await this.#query('UPDATE machines SET token_id = $1 WHERE id = $2', [tokenId, machineId]);
+  }
+
+  async setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void> {
+    await this.#query('UPDATE machines SET untrusted_at = $1, untrusted_reason = $2 WHERE id = $3', [
+      mark?.at ?? null,
+      mark?.reason.slice(0, 1000) ?? null,
+      machineId,
+    ]);
   }
 
   async recordContact(

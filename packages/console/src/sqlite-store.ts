@@ -1,6 +1,8 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { prepareStoreDatabase } from '@volact/core';
 import type { AgentStatus } from './agent-status.js';
+import { ConsoleError } from './errors.js';
 import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';
 import * as tables from './store-rows.js';
@@ -55,7 +57,50 @@ const MIGRATIONS: string[] = [
    ALTER TABLE product_keys ADD COLUMN mak_remaining INTEGER;
    ALTER TABLE product_keys ADD COLUMN mak_authority TEXT;
    ALTER TABLE product_keys ADD COLUMN counted_at INTEGER;`,
+  // A machine whose proof failed (PROOF_FAILED) is not called again until re-enrolled.
+  `ALTER TABLE machines ADD COLUMN untrusted_at INTEGER;
+   ALTER TABLE machines ADD COLUMN untrusted_reason TEXT;`,
 ];
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** The fix, in every message about a broken console.db. */
+const restoreHint =
+  'restore it from the backup of the data directory (console.db with its console.key), or make a new console with `volact console init` in another --data-dir';
+
+/** Refuses an empty file or one that is not an SQLite database, before SQLite would take it as new. */
+function checkDatabaseFile(path: string): void {
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  let read = 0;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    read = readSync(fd, header, 0, header.length, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConsoleError('CONSOLE_NOT_INITIALISED', `${path} is missing: ${restoreHint}`);
+    }
+    throw err;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (read === 0) throw new ConsoleError('CONSOLE_DB_INVALID', `${path} is empty (0 bytes): ${restoreHint}`);
+  if (read < header.length || !header.equals(SQLITE_HEADER)) {
+    throw new ConsoleError(
+      'CONSOLE_DB_INVALID',
+      `${path} is not an SQLite database (damaged or overwritten): ${restoreHint}`,
+    );
+  }
+}
+
+/** SQLite's own codes for a damaged file, as an error naming the file and the fix. */
+export function databaseError(path: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) {
+    return new ConsoleError('CONSOLE_DB_INVALID', `${path} is damaged (${code}): ${restoreHint}`);
+  }
+  return err;
+}
 
 const isUniqueViolation = (err: unknown) =>
   (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' ||
@@ -79,9 +124,37 @@ const INSERT_OPERATION = 'INSERT INTO operations (at, operation, machine, ok, co
 export class SqliteConsoleStore implements ConsoleStore {
   readonly #db: Database.Database;
 
-  constructor(path: string) {
-    this.#db = new Database(path);
-    prepareStoreDatabase(this.#db, MIGRATIONS, 'the console database');
+  /**
+   * With `mustExist` (every console command but init) the file must exist and be an SQLite
+   * database: an empty or foreign file is refused (CONSOLE_DB_INVALID), never replaced by a new
+   * empty console (which would drop its admins). `readOnly` opens it for reading only: no
+   * schema upgrade, nothing written.
+   */
+  constructor(path: string, options: { mustExist?: boolean; readOnly?: boolean } = {}) {
+    if (options.mustExist || options.readOnly) checkDatabaseFile(path);
+    try {
+      this.#db = new Database(path, {
+        ...(options.mustExist || options.readOnly ? { fileMustExist: true } : {}),
+        ...(options.readOnly ? { readonly: true } : {}),
+      });
+      if (options.readOnly) {
+        this.#db.pragma('busy_timeout = 5000');
+        this.#db.pragma('foreign_keys = ON');
+        const version = Number(this.#db.pragma('user_version', { simple: true }));
+        if (version !== MIGRATIONS.length) {
+          throw new ConsoleError(
+            'CONSOLE_DB_INVALID',
+            version > MIGRATIONS.length
+              ? `${path} has schema version ${version}, newer than this volact knows (${MIGRATIONS.length}); upgrade volact`
+              : `${path} has schema version ${version} (this volact's is ${MIGRATIONS.length}): run a command that changes the console once (e.g. \`volact console refresh\`) to upgrade it, then read it`,
+          );
+        }
+      } else {
+        prepareStoreDatabase(this.#db, MIGRATIONS, 'the console database');
+      }
+    } catch (err) {
+      throw databaseError(path, err);
+    }
   }
 
   async findOrAddToken(token: { fingerprint: string; sealed: string; createdAt: number }): Promise<number> {
@@ -136,6 +209,16 @@ export class SqliteConsoleStore implements ConsoleStore {
 
   async removeMachine(id: number): Promise<void> {
     this.#db.prepare('DELETE FROM machines WHERE id = ?').run(id);
+  }
+
+  async setMachineToken(machineId: number, tokenId: number): Promise<void> {
+    this.#db.prepare('UPDATE machines SET token_id = ? WHERE id = ?').run(tokenId, machineId);
+  }
+
+  async setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void> {
+    this.#db
+      .prepare('UPDATE machines SET untrusted_at = ?, untrusted_reason = ? WHERE id = ?')
+      .run(mark?.at ?? null, mark?.reason.slice(0, 1000) ?? null, machineId);
   }
 
   async recordContact(

@@ -33,6 +33,8 @@ export interface MachineRow {
   last_error_code: string | null;
   last_error_message: string | null;
   last_error_at: number | null;
+  untrusted_at: number | null;
+  untrusted_reason: string | null;
 }
 export interface SnapshotRow {
   id: number;
@@ -105,6 +107,7 @@ export const toMachine = (r: MachineRow): MachineRecord => ({
     r.last_error_code === null
       ? null
       : { code: r.last_error_code, message: r.last_error_message ?? '', at: r.last_error_at ?? 0 },
+  untrusted: r.untrusted_at === null ? null : { at: Number(r.untrusted_at), reason: r.untrusted_reason ?? '' },
 });
 export const toSnapshot = (r: SnapshotRow): SnapshotRecord => ({
   id: r.id,

@@ -21,6 +21,11 @@ export interface MachineRecord {
   readonly lastSeenAt: number | null;
   /** The last call's failure (cleared by the next success). */
   readonly lastError: { readonly code: string; readonly message: string; readonly at: number } | null;
+  /**
+   * Set when what answered at the address failed its proof (PROOF_FAILED): the console calls
+   * the machine no more until an operator re-enrols it. Not exported: an import re-checks.
+   */
+  readonly untrusted: { readonly at: number; readonly reason: string } | null;
 }
 
 /** One row of a machine's status history: written when the status changed. */
@@ -174,6 +179,10 @@ export interface ConsoleStore {
   findMachine(nameOrAddress: string): Promise<MachineRecord | undefined>;
   /** Removes the machine with its history and stored confirmation IDs. */
   removeMachine(id: number): Promise<void>;
+  /** Points the machine at another token (enrolment, rotation, re-enrolment). */
+  setMachineToken(machineId: number, tokenId: number): Promise<void>;
+  /** Marks the machine untrusted (a failed proof), or with null clears the mark (re-enrolment). */
+  setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void>;
   /** Records the outcome of a call to the machine's agent (success: last seen; failure: last error). */
   recordContact(
     machineId: number,

@@ -93,6 +93,25 @@ export function agentProbeProof(token: string, nonce: string): string {
   return createHmac('sha256', token).update(`volact-agent-probe/v1\0${nonce}`).digest('hex');
 }
 
+/** An IP address as both ends of one TCP connection name it (IPv4-mapped IPv6 as plain IPv4). */
+export function canonicalIp(address: string): string {
+  const lower = address.toLowerCase();
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(lower) ? lower.slice(7) : lower;
+}
+
+/**
+ * The agent probe bound to where the console reached the agent (v2): an HMAC, keyed with the
+ * SHA-256 of the token (the agent keeps only that of its per-machine token), over the nonce and
+ * the agent's IP address and port as the TCP connection shows them (the agent: its local end;
+ * the console: its remote end). A relay at another address or port cannot pass a real agent's
+ * answer on as its own.
+ */
+export function agentProbeProofAt(tokenSha256: Uint8Array, nonce: string, address: string, port: number): string {
+  return createHmac('sha256', tokenSha256)
+    .update(`volact-agent-probe/v2\0${nonce}\0${canonicalIp(address)}\0${port}`)
+    .digest('hex');
+}
+
 const AEAD_IV = 12;
 const AEAD_TAG = 16;
 

@@ -8,7 +8,7 @@ import { REPORT_NAMES } from '../reports.js';
 import { WebError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import { JOB_OPERATIONS, type JobOperation } from './jobs.js';
-import type { LoginLimiter, SessionStore } from './sessions.js';
+import type { AccountLimiter, LoginLimiter, SessionStore } from './sessions.js';
 import { clearedSessionCookie, sessionCookie, type Session } from './sessions.js';
 
 /** What the API answers: JSON (or text, for CSV) with a status. */
@@ -30,6 +30,8 @@ export interface RequestContext {
   readonly sessionToken: string | undefined;
   /** The source address (login attempts are limited per address). */
   readonly address: string;
+  /** The browser reached the console over HTTPS (its own TLS, or a TLS proxy's public origin). */
+  readonly secure: boolean;
 }
 
 export interface Route {
@@ -48,6 +50,8 @@ export interface ApiDeps {
   readonly clock: Clock;
   readonly sessions: SessionStore;
   readonly limiter: LoginLimiter;
+  /** Failed logins per account, whatever the address. */
+  readonly accounts: AccountLimiter;
   readonly jobs: JobRunner;
   readonly authority: DefaultAuthority | undefined;
   readonly log: (line: string) => void;
@@ -146,17 +150,32 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           );
         }
         const { user, password } = parseBody(loginBody, ctx.body);
+        const accountWait = deps.accounts.retryAfter(user);
+        if (accountWait > 0) {
+          deps.log(`login refused from ${ctx.address}: the account is backing off`);
+          throw new WebError(
+            'LOGIN_RATE_LIMITED',
+            `too many failed logins for this account: try again in ${Math.ceil(accountWait / 1000)} s`,
+            { 'retry-after': String(Math.ceil(accountWait / 1000)) },
+          );
+        }
         const attempt = deps.limiter.fail(ctx.address);
+        deps.accounts.fail(user);
         const who = await c.authenticate(user, password);
         if (!who) {
           deps.log(`login failed from ${ctx.address}`);
           throw new WebError('LOGIN_FAILED', 'the user name or password is wrong');
         }
         deps.limiter.forgive(ctx.address, attempt);
+        deps.accounts.succeed(user);
         deps.sessions.delete(ctx.sessionToken);
         const token = deps.sessions.create(who.user);
         deps.log(`login ${who.user} from ${ctx.address}`);
-        return { status: 200, json: sessionInfo(who.user), headers: { 'set-cookie': sessionCookie(token) } };
+        return {
+          status: 200,
+          json: sessionInfo(who.user),
+          headers: { 'set-cookie': sessionCookie(token, ctx.secure) },
+        };
       },
     },
     {
@@ -166,7 +185,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handle(ctx) {
         deps.sessions.delete(ctx.sessionToken);
         if (ctx.session) deps.log(`logout ${ctx.session.user}`);
-        return { status: 200, json: { ok: true }, headers: { 'set-cookie': clearedSessionCookie() } };
+        return { status: 200, json: { ok: true }, headers: { 'set-cookie': clearedSessionCookie(ctx.secure) } };
       },
     },
     {

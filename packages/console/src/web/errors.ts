@@ -7,7 +7,8 @@ import { ConsoleError, type ConsoleErrorCode } from '../errors.js';
  */
 export const webErrors = {
   LOGIN_FAILED: 'the user name or password is wrong',
-  LOGIN_RATE_LIMITED: 'too many login attempts from this address: wait a minute',
+  LOGIN_RATE_LIMITED:
+    'too many failed logins from this address (wait a minute) or for this account (it backs off: 30 s, doubling, at most 15 minutes)',
   SESSION_REQUIRED: 'no session, or it expired (30 minutes idle): log in again',
   CSRF_HEADER_MISSING: 'a request that changes something needs the header X-Volact-Request: 1',
   ORIGIN_REFUSED: 'the request comes from another origin than the console',

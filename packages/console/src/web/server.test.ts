@@ -275,8 +275,11 @@ describe('login and sessions', () => {
 
   it('limits failed logins per source address: the 11th within a minute is 429, even with the right password', async () => {
     clock.advance(2 * MINUTE);
+    // Ten accounts, one failure each: the address limit alone (the per-account one has its own test).
     for (let i = 0; i < 10; i++) {
-      expect((await fetch(`${base}api/login`, json({ user: USER, password: `wrong-${i}-xxxxxxxx` }))).status).toBe(401);
+      expect(
+        (await fetch(`${base}api/login`, json({ user: `guess-${i}`, password: `wrong-${i}-xxxxxxxx` }))).status,
+      ).toBe(401);
     }
     const limited = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
     expect(limited.status).toBe(429);
@@ -295,15 +298,57 @@ describe('login and sessions', () => {
       trustForwardedFor: true,
     });
     try {
-      const attempt = (origin: string, client: string, password = 'wrong-password-xx') =>
-        fetch(`${proxied.url}api/login`, json({ user: USER, password }, { origin, 'x-forwarded-for': client }));
+      const attempt = (origin: string, client: string, password = 'wrong-password-xx', user = USER) =>
+        fetch(`${proxied.url}api/login`, json({ user, password }, { origin, 'x-forwarded-for': client }));
       // The proxy's upstream Host is not what the browser saw: only the public origin passes.
       expect((await attempt(proxied.url.replace(/\/$/, ''), '198.51.100.1')).status).toBe(403);
-      expect((await attempt('https://console.example', '198.51.100.1', PASSWORD)).status).toBe(200);
+      const ok = await attempt('https://console.example', '198.51.100.1', PASSWORD);
+      expect(ok.status).toBe(200);
+      // Browsers reach it over HTTPS: the session cookie is Secure (never sent over plain HTTP).
+      expect(ok.headers.getSetCookie()[0]).toMatch(/; Secure$/);
       // Ten failures from one client lock that client out, not the next one behind the same proxy.
-      for (let i = 0; i < 10; i++) expect((await attempt('https://console.example', '198.51.100.7')).status).toBe(401);
+      for (let i = 0; i < 10; i++) {
+        expect((await attempt('https://console.example', '198.51.100.7', undefined, `guess-${i}`)).status).toBe(401);
+      }
       expect((await attempt('https://console.example', '198.51.100.7', PASSWORD)).status).toBe(429);
       expect((await attempt('https://console.example', '198.51.100.8', PASSWORD)).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('backs off one account whatever the address: 5 failures from 5 addresses, then 30 s, 60 s; a success clears it', async () => {
+    const proxied = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port: 0 },
+      assetsDir: assets,
+      clock,
+      trustForwardedFor: true,
+    });
+    let client = 0;
+    // Every attempt from a new address: the per-address limit never applies.
+    const attempt = (password: string, user = USER) =>
+      fetch(`${proxied.url}api/login`, json({ user, password }, { 'x-forwarded-for': `203.0.113.${++client}` }));
+    const code = async (res: Response) => ((await res.json()) as { error?: { code: string } }).error?.code;
+    try {
+      clock.advance(2 * 60 * MINUTE);
+      for (let i = 0; i < 5; i++) expect((await attempt(`wrong-${i}-xxxxxxxx`)).status).toBe(401);
+      // Locked for 30 s: even the right password waits, from yet another address.
+      const locked = await attempt(PASSWORD);
+      expect(locked.status).toBe(429);
+      expect(await code(locked)).toBe('LOGIN_RATE_LIMITED');
+      expect(Number(locked.headers.get('retry-after'))).toBe(30);
+      // Another account is not slowed by this one's failures.
+      expect((await attempt('wrong-other-xxxxxx', 'someone-else')).status).toBe(401);
+      clock.advance(30_000);
+      // One more failure doubles the wait.
+      expect((await attempt('wrong-again-xxxxxx')).status).toBe(401);
+      clock.advance(30_000);
+      expect((await attempt(PASSWORD)).status).toBe(429);
+      clock.advance(30_000);
+      expect((await attempt(PASSWORD)).status).toBe(200);
+      // The success cleared it: a failure now is an ordinary 401 and the next try is free.
+      expect((await attempt('wrong-after-xxxxxx')).status).toBe(401);
+      expect((await attempt(PASSWORD)).status).toBe(200);
     } finally {
       await proxied.close();
     }

@@ -5,7 +5,7 @@ import type { VolumeConsole } from '../console.js';
 import { apiRoutes, type Answer, type DefaultAuthority, type Route } from './api.js';
 import { WebError, errorAnswer } from './errors.js';
 import { JobRunner } from './jobs.js';
-import { LoginLimiter, SESSION_COOKIE, SessionStore, readCookie } from './sessions.js';
+import { AccountLimiter, LoginLimiter, SESSION_COOKIE, SessionStore, readCookie } from './sessions.js';
 import { DEFAULT_ASSETS_DIR, serveStatic } from './static.js';
 
 /** Request bodies are small JSON objects: anything larger is refused unread. */
@@ -147,6 +147,8 @@ export async function startConsoleServer(
       .filter(Boolean);
     return forwarded.at(-1)?.slice(0, 100) ?? socket;
   };
+  // Browsers reach the console over HTTPS when a public origin says so (a TLS reverse proxy).
+  const secure = publicOrigins.some((o) => o.startsWith('https://'));
   const sessions = new SessionStore(clock);
   const jobs = new JobRunner(clock, log);
   const routes: Route[] = apiRoutes({
@@ -154,6 +156,7 @@ export async function startConsoleServer(
     clock,
     sessions,
     limiter: new LoginLimiter(clock),
+    accounts: new AccountLimiter(clock),
     jobs,
     authority: options.authority,
     log,
@@ -186,7 +189,7 @@ export async function startConsoleServer(
       throw new WebError('SESSION_REQUIRED', 'log in first (or again: the session expired)');
     const body = changing ? await readJson(req) : undefined;
     const answer = await hit.route.handle(
-      { method, url, body, session, sessionToken: token, address: sourceAddress(req) },
+      { method, url, body, session, sessionToken: token, address: sourceAddress(req), secure },
       hit.params,
     );
     return { answer, ...(session ? { user: session.user } : {}) };

@@ -126,6 +126,62 @@ export class LoginLimiter {
   }
 }
 
+/**
+ * Failed logins per account, whatever the source address (OWASP: an attacker with many
+ * addresses must not get many guesses at one password). After `free` failures in a row the
+ * account waits before its next attempt: 30 s, doubling per further failure, at most 15
+ * minutes; a success clears it, and so does an hour without failures. Every name counts the
+ * same, existing or not, so the back-off tells nothing about which accounts exist.
+ */
+export class AccountLimiter {
+  readonly #accounts = new Map<string, { failures: number; last: number }>();
+  readonly #clock: Clock;
+  readonly #free: number;
+
+  constructor(clock: Clock, free = 5) {
+    this.#clock = clock;
+    this.#free = free;
+  }
+
+  static readonly FIRST_WAIT_MS = 30_000;
+  static readonly MAX_WAIT_MS = 15 * MINUTE;
+  static readonly FORGET_MS = 60 * MINUTE;
+
+  /** Milliseconds until `account` may try again; 0 when it may now. */
+  retryAfter(account: string): number {
+    const key = account.toLowerCase();
+    const entry = this.#accounts.get(key);
+    if (!entry) return 0;
+    const now = this.#clock.now();
+    if (now - entry.last >= AccountLimiter.FORGET_MS) {
+      this.#accounts.delete(key);
+      return 0;
+    }
+    if (entry.failures < this.#free) return 0;
+    const wait = Math.min(
+      AccountLimiter.MAX_WAIT_MS,
+      AccountLimiter.FIRST_WAIT_MS * 2 ** Math.min(entry.failures - this.#free, 20),
+    );
+    return Math.max(0, entry.last + wait - now);
+  }
+
+  /** Counts a failed attempt (before the password is checked, like LoginLimiter). */
+  fail(account: string): void {
+    const now = this.#clock.now();
+    if (this.#accounts.size > 10_000) {
+      for (const [k, e] of this.#accounts) if (now - e.last >= AccountLimiter.FORGET_MS) this.#accounts.delete(k);
+    }
+    const key = account.toLowerCase();
+    const entry = this.#accounts.get(key);
+    this.#accounts.set(key, { failures: (entry?.failures ?? 0) + 1, last: now });
+  }
+
+  /** The password was right: the account starts afresh. */
+  succeed(account: string): void {
+    this.#accounts.delete(account.toLowerCase());
+  }
+}
+
 /** The value of one cookie in a Cookie header (RFC 6265 §5.4: "name=value" pairs separated by "; "). */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
@@ -136,11 +192,15 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-/** Set-Cookie for a session: HttpOnly (no script reads it), SameSite=Strict (no cross-site request carries it). */
-export function sessionCookie(token: string): string {
-  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+/**
+ * Set-Cookie for a session: HttpOnly (no script reads it), SameSite=Strict (no cross-site
+ * request carries it), and Secure when browsers reach the console over HTTPS (a TLS proxy's
+ * public origin), so the browser never sends it over plain HTTP.
+ */
+export function sessionCookie(token: string, secure = false): string {
+  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
 }
 
-export function clearedSessionCookie(): string {
-  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
+export function clearedSessionCookie(secure = false): string {
+  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure ? '; Secure' : ''}`;
 }
