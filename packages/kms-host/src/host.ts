@@ -2,7 +2,7 @@ import { existsSync, renameSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { HOUR, LICENCE_STATES, MINUTE, systemClock, type Clock } from '@volact/core';
+import { DAY, HOUR, LICENCE_STATES, MINUTE, systemClock, type Clock } from '@volact/core';
 import { activateHostOnline } from './activation.js';
 import { HostState, type WindowReset } from './host-state.js';
 import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
@@ -47,7 +47,7 @@ export interface KmsHostConfig {
   readonly requestLog?: RequestLogPolicy;
   /**
    * Renew the host certificate online this long before it expires (default: half its lifetime,
-   * 15 days of the authority's default 30: a revoked host key is refused the renewal).
+   * at most 30 days: 15 days of the authority's default 30; a revoked host key is refused the renewal).
    */
   readonly renewCertificateBefore?: number;
   /** Publish the host in DNS (SRV + A/AAAA by TSIG-signed dynamic update); off when absent. */
@@ -208,10 +208,11 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
   }
   config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
-  // At half-life by default: certificates are short (a revoked key stops at their end), so a
-  // host renews with half of one left to ride out an authority outage.
+  // At half-life by default (at most 30 days before the end): online certificates are short
+  // (a revoked key stops at their end), so a host renews with half of one left to ride out an
+  // authority outage; a 365-day phone certificate still warns from 30 days before its end.
   const renewBefore = (c: { issuedAt: number; expiresAt: number }) =>
-    config.renewCertificateBefore ?? (c.expiresAt - c.issuedAt) / 2;
+    config.renewCertificateBefore ?? Math.min(30 * DAY, (c.expiresAt - c.issuedAt) / 2);
   let renewing: Promise<{ renewed: boolean; expiresAt: number }> | undefined;
   const renewOnce = async () => {
     const current = service.certificate;
