@@ -42,18 +42,41 @@ export async function runCliInProcess(args: readonly string[], options: { now?: 
 }
 
 /**
+ * A test plays several machines: each `client` command on a state directory in `machines` gets
+ * that machine's hardware id (a real machine reads its own at every start; the store is not
+ * trusted with it): the one its `client init --hardware-id` gave, recorded here. Commands that
+ * give one themselves are left alone.
+ */
+export function onMachine(args: readonly string[], machines: Map<string, string> | undefined): string[] {
+  const at = args.indexOf('--state-dir');
+  const given = args.indexOf('--hardware-id');
+  if (machines && args[0] === 'client' && args[1] === 'init' && at >= 0 && given >= 0) {
+    machines.set(args[at + 1] ?? '', args[given + 1] ?? '');
+  }
+  const hardwareId = at < 0 ? undefined : machines?.get(args[at + 1] ?? '');
+  if (args[0] !== 'client' || args[1] === 'init' || hardwareId === undefined || args.includes('--hardware-id')) {
+    return [...args];
+  }
+  return [...args, '--hardware-id', hardwareId];
+}
+
+/**
  * `ok` runs a command that must succeed (exit 0) and returns its stdout; `json` adds --json and
  * parses it; `refused` adds --json, expects exit 1 (with `anyFailureExit`, any non-zero: `client
  * activate` has its own exit codes) and returns the error `{code, message}`.
  */
-export function cliExpectations(options: { now?: () => number; anyFailureExit?: boolean } = {}) {
-  const ok = async (...args: string[]): Promise<string> => {
+export function cliExpectations(
+  options: { now?: () => number; anyFailureExit?: boolean; machines?: Map<string, string> } = {},
+) {
+  const ok = async (...given: string[]): Promise<string> => {
+    const args = onMachine(given, options.machines);
     const r = await runCliInProcess(args, options);
     expect(r.code, `volact ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
     return r.stdout;
   };
   const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
-  const refused = async (...args: string[]): Promise<{ code: string; message: string }> => {
+  const refused = async (...given: string[]): Promise<{ code: string; message: string }> => {
+    const args = onMachine(given, options.machines);
     const r = await runCliInProcess([...args, '--json'], options);
     const failed = expect(r.code, `volact ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`);
     if (options.anyFailureExit) failed.toBeGreaterThan(0);

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliExpectations, runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, onMachine, runCliInProcess } from './cli-in-process.js';
 import { forbidNetwork } from './no-network.js';
 
 /**
@@ -16,7 +16,9 @@ import { forbidNetwork } from './no-network.js';
 let dir: string;
 const path = (...p: string[]) => join(dir, ...p);
 
-const { ok, json, refused } = cliExpectations();
+/** Each state directory's machine: its hardware id, given at every `client` command (as a machine reads its own). */
+const machines = new Map<string, string>();
+const { ok, json, refused } = cliExpectations({ machines });
 
 interface Status {
   state: string;
@@ -110,7 +112,9 @@ describe('OEM activation (no network)', () => {
       expect(activated).toMatchObject({ ok: true, state: 'licensed', method: 'oem' });
       const status = await json<Status>('client', 'status', '--state-dir', path('c1'));
       expect(status).toMatchObject({ state: 'licensed', method: 'oem' });
-      const doctor = await runCliInProcess(['client', 'doctor', '--state-dir', path('c1'), '--json']);
+      const doctor = await runCliInProcess(
+        onMachine(['client', 'doctor', '--state-dir', path('c1'), '--json'], machines),
+      );
       expect(JSON.parse(doctor.stdout)).toMatchObject({
         ok: true,
         steps: [{ step: 'config' }, { step: 'oem', status: 'ok' }],
@@ -147,17 +151,23 @@ describe('OEM activation (no network)', () => {
     });
   });
 
-  it('a licence store moved to other hardware: the marker no longer applies (not tampering)', async () => {
+  it('a licensed store copied to other hardware: the marker no longer applies there, whatever the store says its hardware is', async () => {
     await ok('client', 'init', '--state-dir', path('c3'), '--product', product, '--hardware-id', 'hw-3');
     await mark(contoso, 'hw-3', path('marker-hw-3.json'));
     await ok('client', 'install-oem-marker', '--state-dir', path('c3'), path('marker-hw-3.json'));
-    const file = path('c3', 'licence.json');
+    // The copy runs on a machine whose hardware id is hw-other (read at every start, not from the store).
+    cpSync(path('c3'), path('c3-copy'), { recursive: true });
+    machines.set(path('c3-copy'), 'hw-other');
+    const moved = { state: 'initial-grace', method: null, oem: { code: 'OEM_HARDWARE_MISMATCH' } };
+    expect(await json<Status>('client', 'status', '--state-dir', path('c3-copy'))).toMatchObject(moved);
+    // Editing the store's hardware id to the new machine's changes nothing: the store is not asked.
+    const file = path('c3-copy', 'licence.json');
     const record = JSON.parse(readFileSync(file, 'utf8')) as { hardwareId: string };
     writeFileSync(file, JSON.stringify({ ...record, hardwareId: 'hw-other' }));
+    expect(await json<Status>('client', 'status', '--state-dir', path('c3-copy'))).toMatchObject(moved);
     expect(await json<Status>('client', 'status', '--state-dir', path('c3'))).toMatchObject({
-      state: 'initial-grace',
-      method: null,
-      oem: { code: 'OEM_HARDWARE_MISMATCH' },
+      state: 'licensed',
+      method: 'oem',
     });
   });
 

@@ -12,7 +12,7 @@ import {
   parseProductConfig,
   verifyInstallationConfirmation,
 } from '@volact/core';
-import { cliExpectations, runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, onMachine, runCliInProcess } from './cli-in-process.js';
 
 /**
  * Retail activation, reference (plan-for-volume-activation): "each purchased copy comes with one
@@ -28,7 +28,9 @@ let authorityUrl: string;
 let product: string;
 const path = (...p: string[]) => join(dir, ...p);
 
-const { ok, json } = cliExpectations();
+/** Each state directory's machine: its hardware id, given at every `client` command (as a machine reads its own). */
+const machines = new Map<string, string>();
+const { ok, json } = cliExpectations({ machines });
 
 interface Status {
   state: string;
@@ -160,15 +162,9 @@ describe('retail activation (one key, one installation; online or by phone)', ()
 
     // B: another installation with the same key is refused, naming only the key's last 5.
     const b = await installation('pc-b', key, 'hw-b');
-    const refused = await runCliInProcess([
-      'client',
-      'activate',
-      '--state-dir',
-      b,
-      '--authority',
-      authorityUrl,
-      '--json',
-    ]);
+    const refused = await runCliInProcess(
+      onMachine(['client', 'activate', '--state-dir', b, '--authority', authorityUrl, '--json'], machines),
+    );
     expect(refused.code).toBe(1);
     const out = JSON.parse(refused.stdout) as { ok: boolean; code: string; message: string; state: string };
     expect(out).toMatchObject({ ok: false, code: 'RETAIL_ALREADY_ACTIVATED', state: 'initial-grace' });

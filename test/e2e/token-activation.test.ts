@@ -19,7 +19,9 @@ let now = Date.UTC(2026, 10, 25, 9);
 const path = (...p: string[]) => join(dir, ...p);
 const cli = (args: string[]) => runCliInProcess(args, { now: () => now });
 
-const { ok, json, refused } = cliExpectations({ now: () => now, anyFailureExit: true });
+/** Each state directory's machine: its hardware id, given at every `client` command (as a machine reads its own). */
+const machines = new Map<string, string>();
+const { ok, json, refused } = cliExpectations({ now: () => now, anyFailureExit: true, machines });
 
 interface Status {
   state: string;
@@ -66,7 +68,13 @@ async function issuingCa(name: string, authority: string, group: string): Promis
   return { key: path(name, 'ca-signing-key.pem'), cert };
 }
 
-async function issue(ca: Ca, hardwareId: string, days: number, out = path(`token-${hardwareId}.json`)) {
+async function issue(
+  ca: Ca,
+  hardwareId: string,
+  days: number,
+  out = path(`token-${hardwareId}.json`),
+  ...extra: string[]
+) {
   const t = await json<{ serial: string; notAfter: string }>(
     'token',
     'issue',
@@ -80,6 +88,7 @@ async function issue(ca: Ca, hardwareId: string, days: number, out = path(`token
     String(days),
     '--out',
     out,
+    ...extra,
   );
   return { ...t, file: out };
 }
@@ -172,7 +181,13 @@ describe('token-based activation (offline PKI)', () => {
         crl,
       );
       const s = await json<Status>('client', 'install-crl', '--state-dir', c, crl);
-      expect(s).toMatchObject({ state: 'initial-grace', method: null, token: { code: 'TOKEN_REVOKED' } });
+      // Seen revoked: the token's licence is dropped from the store (a CRL rollback cannot bring it back).
+      expect(s).toMatchObject({
+        state: 'initial-grace',
+        method: null,
+        token: null,
+        lastAttempt: { code: 'TOKEN_REVOKED' },
+      });
       expect(s.crl).toMatchObject({ revoked: 1, stale: false });
       expect((await refused('client', 'install-crl', '--state-dir', c, empty)).code).toBe('CRL_OUTDATED');
       // A fresh machine given the token and the CRL together refuses it.
@@ -184,15 +199,82 @@ describe('token-based activation (offline PKI)', () => {
       now = start + 31 * DAY;
       expect(await json<Status>('client', 'status', '--state-dir', c)).toMatchObject({
         crl: { stale: true },
-        token: { code: 'TOKEN_REVOKED' },
+        token: null,
         method: null,
       });
-      // An edited CRL (the serial removed) does not verify: the store was altered.
-      const file = path('t3', 'licence.json');
-      const record = JSON.parse(readFileSync(file, 'utf8')) as { crl: string };
-      const edited = { ...(JSON.parse(record.crl) as object), revoked: [] };
-      writeFileSync(file, JSON.stringify({ ...record, crl: JSON.stringify(edited) }));
-      expect((await json<Status>('client', 'status', '--state-dir', c)).state).toBe('non-genuine-grace');
+      // A stale CRL still applies: the same token installed again is refused.
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file)).code).toBe('TOKEN_REVOKED');
+    } finally {
+      now = start;
+    }
+  });
+
+  it('a revocation survives edits of licence.json: deleting the CRL or pasting an older one never licenses a revoked token', async () => {
+    const start = now;
+    const empty = path('crl-edit-0.json');
+    try {
+      now = start - HOUR;
+      await ok('token', 'revoke', '--ca-key', fabrikam.key, '--ca-cert', fabrikam.cert, '--out', empty);
+      now = start;
+      const c = await client('t-edit');
+      const file = path('t-edit', 'licence.json');
+      const read = () => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & { crl: string | null };
+      const statusOf = async () => json<Status>('client', 'status', '--state-dir', c);
+      const token = await issue(fabrikam, 'hw-t-edit', 90, path('token-edit.json'), '--require-crl');
+      // A token that requires a CRL is refused without one, and licenses with one.
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file)).code).toBe('TOKEN_CRL_REQUIRED');
+      await ok('client', 'install-token', '--state-dir', c, token.file, '--crl', empty);
+      const licensed = read();
+      expect((await statusOf()).state).toBe('licensed');
+
+      // The CRL deleted from the store: a token that requires one is no longer licensed.
+      writeFileSync(file, JSON.stringify({ ...licensed, crl: null }));
+      expect(await statusOf()).toMatchObject({
+        state: 'initial-grace',
+        method: null,
+        token: { code: 'TOKEN_CRL_REQUIRED' },
+      });
+
+      // Revoked: the licence is dropped from the store at once.
+      const crl = path('crl-edit-1.json');
+      await ok(
+        'token',
+        'revoke',
+        '--ca-key',
+        fabrikam.key,
+        '--ca-cert',
+        fabrikam.cert,
+        '--crl',
+        empty,
+        '--serial',
+        token.serial,
+        '--out',
+        crl,
+      );
+      writeFileSync(file, JSON.stringify(licensed));
+      await ok('client', 'install-crl', '--state-dir', c, crl);
+      const revoked = read();
+      expect(revoked.activation).toBeNull();
+      // The attacks of the issue: the CRL deleted, or the older CRL pasted, in the store.
+      writeFileSync(file, JSON.stringify({ ...revoked, crl: null }));
+      expect(await statusOf()).toMatchObject({ state: 'initial-grace', method: null });
+      writeFileSync(file, JSON.stringify({ ...revoked, crl: readFileSync(empty, 'utf8') }));
+      expect(await statusOf()).toMatchObject({ state: 'initial-grace', method: null });
+      // The token pasted back with the CRL deleted: it requires one, so not licensed.
+      writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation, crl: null }));
+      expect(await statusOf()).toMatchObject({
+        state: 'initial-grace',
+        method: null,
+        token: { code: 'TOKEN_CRL_REQUIRED' },
+      });
+      // The token pasted back with the revoking CRL: dropped again.
+      writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation }));
+      expect(await statusOf()).toMatchObject({
+        state: 'initial-grace',
+        token: null,
+        lastAttempt: { code: 'TOKEN_REVOKED' },
+      });
+      expect(read().activation).toBeNull();
     } finally {
       now = start;
     }
