@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   BATCH_CONTEXT,
   encodeActivationResponse,
-  frame,
+  FRAME_HEADER,
   leafHash,
   merkleTree,
   signMessage,
@@ -65,13 +65,16 @@ export class BatchSigner {
       const signature = signMessage(this.privateKey, Buffer.concat([BATCH_CONTEXT, root]));
       this.signatures++;
       for (let i = 0; i < slice.length; i++) {
-        const payload = encodeActivationResponse(
+        // Encoded straight into its frame (one buffer per response, no copy).
+        const framed = encodeActivationResponse(
           slice[i] as Buffer,
           this.certificate,
           proofs[i] as ProofStep[],
           signature,
+          FRAME_HEADER,
         );
-        (deliveries[start + i] as Deliver)(frame(payload));
+        framed.writeUInt32BE(framed.length - FRAME_HEADER, 0);
+        (deliveries[start + i] as Deliver)(framed);
       }
       this.responses += slice.length;
     }

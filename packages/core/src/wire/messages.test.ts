@@ -196,6 +196,15 @@ describe('ActivationResponse', () => {
     }
   });
 
+  it('with headroom, leaves that many bytes in front of the same payload (the host frames in place)', () => {
+    const body = encodeResponseBody(bodyFields);
+    const proof = proofOf(3);
+    const plain = encodeActivationResponse(body, certificate, proof, signature);
+    const roomy = encodeActivationResponse(body, certificate, proof, signature, 4);
+    expect(roomy.length).toBe(plain.length + 4);
+    expect(roomy.subarray(4)).toEqual(plain);
+  });
+
   it('rejects every truncation and any extension', () => {
     for (const steps of [0, 1, 5, 10]) {
       const payload = encodeActivationResponse(encodeResponseBody(bodyFields), certificate, proofOf(steps), signature);

@@ -166,17 +166,22 @@ export function encodeResponseBody(b: ResponseBody): Buffer {
   return out;
 }
 
-/** Appends certificate, proof and signature to a body: the whole response payload. */
+/**
+ * Appends certificate, proof and signature to a body: the whole response payload. With
+ * `headroom`, that many bytes are left free in front (the host writes its frame header there
+ * instead of copying the payload into a frame).
+ */
 export function encodeActivationResponse(
   body: Buffer,
   certificate: Buffer,
   proof: readonly ProofStep[],
   signature: Buffer,
+  headroom = 0,
 ): Buffer {
   if (proof.length > MAX_PROOF_STEPS) throw new RangeError('proof too long');
-  const out = Buffer.allocUnsafe(RESPONSE_BODY_SIZE + 2 + certificate.length + 1 + 33 * proof.length + 64);
-  body.copy(out, 0);
-  let off = RESPONSE_BODY_SIZE;
+  const out = Buffer.allocUnsafe(headroom + RESPONSE_BODY_SIZE + 2 + certificate.length + 1 + 33 * proof.length + 64);
+  body.copy(out, headroom);
+  let off = headroom + RESPONSE_BODY_SIZE;
   out.writeUInt16BE(certificate.length, off);
   off += 2;
   certificate.copy(out, off);
