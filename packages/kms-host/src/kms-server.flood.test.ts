@@ -247,6 +247,24 @@ describe('KMS host under a slow-connection flood', () => {
     expect(h.counts()[0]?.count).toBe(0);
   });
 
+  it('closes a connection idle (no request in progress) for idleTimeoutMs, after answering it', async () => {
+    const h = await start({ idleTimeoutMs: 300 });
+    const { answers, openMs } = await new Promise<{ answers: number; openMs: number }>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: h.address.port });
+      const reader = new FrameReader(MAX_RESPONSE_SIZE);
+      let answers = 0;
+      const t0 = performance.now();
+      socket.on('connect', () => socket.write(frame(requestPayload(fx.group.id))));
+      socket.on('data', (chunk: Buffer) => (answers += reader.push(chunk).length));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve({ answers, openMs: performance.now() - t0 }));
+    });
+    expect(answers).toBe(1);
+    expect(openMs).toBeGreaterThanOrEqual(250);
+    expect(openMs).toBeLessThan(1_500);
+    expect(h.connections()).toMatchObject({ closedIdle: 1, closedByDeadline: 0, open: 0 });
+  });
+
   it('serves a request that arrives in pieces within the frame deadline, and keeps the connection for the next', async () => {
     const h = await start({ headerDeadlineMs: 1_000, frameDeadlineMs: 1_000 });
     const responses = await new Promise<Buffer[]>((resolve, reject) => {
