@@ -93,7 +93,7 @@ function openStore(dataDir: string, options: AuthorityOptions): AuthorityStore {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new AuthorityError('REQUEST_INVALID', `--db must be a postgres:// URL, got "${url.slice(0, 40)}"`);
   }
-  return new PostgresAuthorityStore(url, options.clock ? { clock: options.clock } : {});
+  return new PostgresAuthorityStore(url);
 }
 
 /**

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { systemClock, type Clock, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
+import { performance } from 'node:perf_hooks';
+import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
@@ -108,7 +109,6 @@ const KEY_SELECT = `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FR
   FROM product_keys k`;
 
 export interface PostgresStoreOptions {
-  readonly clock?: Clock;
   readonly maxConnections?: number;
   readonly connectTimeoutMs?: number;
   /** Back-off of the connection and migration retries while the database is down: first and longest wait. */
@@ -161,7 +161,6 @@ function describeServer(connectionString: string): string {
 export class PostgresAuthorityStore implements AuthorityStore {
   readonly #pool: pg.Pool;
   readonly #where: string;
-  readonly #clock: Clock;
   readonly #retry: { firstMs: number; maxMs: number };
   /** The migration: done, in flight, or failed (then retried, never kept as the answer). */
   #ready: Promise<void> | undefined;
@@ -181,7 +180,6 @@ export class PostgresAuthorityStore implements AuthorityStore {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     });
     this.#where = describeServer(connectionString);
-    this.#clock = options.clock ?? systemClock;
     this.#retry = { firstMs: options.retryFirstMs ?? 500, maxMs: options.retryMaxMs ?? 15_000 };
     this.#backoffMs = this.#retry.firstMs;
     // Errors of idle clients (the server restarting) must not crash the process.
@@ -202,7 +200,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
     if (this.#fatal) return Promise.reject(this.#fatal);
     if (this.#ready) return this.#ready;
     const last = this.#lastFailure;
-    if (last && this.#clock.now() - last.at < Math.min(this.#backoffMs, 1000)) {
+    if (last && performance.now() - last.at < Math.min(this.#backoffMs, 1000)) {
       return Promise.reject(this.#unavailable(last.message));
     }
     clearTimeout(this.#retryTimer);
@@ -217,7 +215,8 @@ export class PostgresAuthorityStore implements AuthorityStore {
         this.#ready = undefined;
         const mapped = this.#map(err);
         if (mapped instanceof AuthorityError && mapped.code === 'STORE_UNAVAILABLE') {
-          this.#lastFailure = { at: this.#clock.now(), message: (err as Error).message };
+          // Back-off is real elapsed time (a network's), not the authority's injected business clock.
+          this.#lastFailure = { at: performance.now(), message: (err as Error).message };
           if (!this.#closed) {
             this.#retryTimer = setTimeout(() => void this.#ensureReady().catch(() => undefined), this.#backoffMs);
             this.#retryTimer.unref();
