@@ -752,6 +752,21 @@ describe('authority nodes when PostgreSQL goes away', () => {
     const clientDir = join(dir, 'outage-client');
     expect((await volactExit('client', 'init', '--state-dir', clientDir, '--product', productFile)).code).toBe(0);
     expect((await volactExit('client', 'install-key', '--state-dir', clientDir, a.key)).code).toBe(0);
+    const hostKey = await volactJson<{ key: string }>(
+      'authority',
+      'key',
+      'mint',
+      '--data-dir',
+      a.dataDir,
+      '--db',
+      a.db,
+      '--type',
+      'kms-host',
+      '--group',
+      'office14',
+    );
+    const hostDir = join(dir, 'outage-host');
+    expect((await volactExit('host', 'install-key', '--data-dir', hostDir, hostKey.key)).code).toBe(0);
 
     postgres.halt();
     let node: Node | undefined;
@@ -780,6 +795,18 @@ describe('authority nodes when PostgreSQL goes away', () => {
       expect(clientActivate.code).toBe(3);
       expect(clientActivate.stdout).toContain('AUTHORITY_UNREACHABLE');
       expect(clientActivate.stdout).toContain('STORE_UNAVAILABLE');
+      const hostActivate = await volactExit(
+        'host',
+        'activate',
+        '--data-dir',
+        hostDir,
+        '--authority',
+        node.url,
+        '--json',
+      );
+      expect(hostActivate.code).toBe(3);
+      expect(JSON.parse(hostActivate.stdout).error.code).toBe('AUTHORITY_UNREACHABLE');
+      expect(hostActivate.stdout).toContain('STORE_UNAVAILABLE');
 
       postgres.resume();
       let ok = false;
@@ -798,6 +825,16 @@ describe('authority nodes when PostgreSQL goes away', () => {
         '--json',
       );
       expect(activated.code, activated.stdout + activated.stderr).toBe(0);
+      const hostActivated = await volactExit(
+        'host',
+        'activate',
+        '--data-dir',
+        hostDir,
+        '--authority',
+        node.url,
+        '--json',
+      );
+      expect(hostActivated.code, hostActivated.stdout + hostActivated.stderr).toBe(0);
       expect(node.child.exitCode).toBeNull();
       expect((await dbState(a.db, a.keyId)).used).toBe(1);
     } finally {
