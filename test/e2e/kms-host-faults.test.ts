@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,7 +179,7 @@ describe('volact host serve under faults', () => {
   }, 30_000);
 });
 
-/** A 2 MiB tmpfs (we run as root here; the test says so plainly where mounting is not allowed). */
+/** A 2 MiB tmpfs (needs root, as in CI; where mounting is not allowed the tests are skipped). */
 function mountSmallDisk(): string | undefined {
   const mnt = mkdtempSync(join(tmpdir(), 'volact-small-disk-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', mnt], { encoding: 'utf8' });
@@ -190,6 +190,19 @@ function mountSmallDisk(): string | undefined {
   return mnt;
 }
 
+/** Runs `test` with a fresh small disk, unmounted afterwards whatever happened. */
+async function withSmallDisk(test: (disk: string) => Promise<void>): Promise<void> {
+  const disk = mountSmallDisk()!;
+  try {
+    await test(disk);
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 500)); // the daemon's own stop, after its launcher's
+    spawnSync('umount', ['-l', disk]);
+    rmSync(disk, { recursive: true, force: true });
+  }
+}
+
 /** Fills the file system holding `dir` (one file, written until ENOSPC). */
 function fillDisk(dir: string): string {
   const filler = join(dir, 'filler');
@@ -197,85 +210,90 @@ function fillDisk(dir: string): string {
   return filler;
 }
 
-const smallDisk = mountSmallDisk();
+const canMount = (() => {
+  const probe = mountSmallDisk();
+  if (probe) {
+    spawnSync('umount', [probe]);
+    rmSync(probe, { recursive: true, force: true });
+  }
+  return Boolean(probe);
+})();
 
-describe.skipIf(!smallDisk)('volact host serve on a full disk (2 MiB tmpfs)', () => {
-  afterAll(() => {
-    if (!smallDisk) return;
-    spawnSync('umount', [smallDisk]);
-    rmSync(smallDisk, { recursive: true, force: true });
-  });
-
-  it('keeps the answered IDs while the disk is full, shows the backlog in host status, and writes it all once space returns', async () => {
-    const disk = join(smallDisk!, 'a');
-    mkdirSync(disk);
-    const dir = hostCopy('host', disk);
-    const served = await serve(dir);
-    const filler = fillDisk(disk);
-    const ids = new Set<string>();
-    // Load for a while on the full disk, then stop the clients (the host keeps running).
-    const connections = Array.from({ length: 4 }, () => connect(served.port, '127.0.0.1'));
-    const reader = connections.map(() => new FrameReader(MAX_RESPONSE_SIZE));
-    await new Promise<void>((resolve) => {
-      let pending = connections.length * 500;
-      connections.forEach((socket, i) => {
-        socket.on('data', (chunk: Buffer) => {
-          for (const payload of reader[i]!.push(chunk)) {
-            ids.add(decodeActivationResponse(payload).clientId.toString('hex'));
-            if (--pending === 0) resolve();
-          }
+describe.skipIf(!canMount)('volact host serve on a full disk (2 MiB tmpfs)', () => {
+  it(
+    'keeps the answered IDs while the disk is full, shows the backlog in host status, and writes it all once space returns',
+    () =>
+      withSmallDisk(async (disk) => {
+        const dir = hostCopy('host', disk);
+        const served = await serve(dir);
+        const filler = fillDisk(disk);
+        const ids = new Set<string>();
+        // Load for a while on the full disk, then stop the clients (the host keeps running).
+        const connections = Array.from({ length: 4 }, () => connect(served.port, '127.0.0.1'));
+        const reader = connections.map(() => new FrameReader(MAX_RESPONSE_SIZE));
+        await new Promise<void>((resolve) => {
+          let pending = connections.length * 500;
+          connections.forEach((socket, i) => {
+            socket.on('data', (chunk: Buffer) => {
+              for (const payload of reader[i]!.push(chunk)) {
+                ids.add(decodeActivationResponse(payload).clientId.toString('hex'));
+                if (--pending === 0) resolve();
+              }
+            });
+            for (let n = 0; n < 500; n++) socket.write(frame(requestPayload(fx.group.id)));
+          });
         });
-        for (let n = 0; n < 500; n++) socket.write(frame(requestPayload(fx.group.id)));
-      });
-    });
-    for (const s of connections) s.destroy();
-    expect(ids.size).toBe(2_000);
+        for (const s of connections) s.destroy();
+        expect(ids.size).toBe(2_000);
 
-    await until(() => {
-      const s = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
-      return s.persistence.unsaved === 2_000 && s.persistence.lastFlushError?.code === 'HOST_STORE_FULL';
-    });
-    const text = volact('host', 'status', '--data-dir', dir).stdout;
-    expect(text).toContain('WARNING: 2000 client IDs answered but not saved in host.db');
-    expect(text).toContain('HOST_STORE_FULL');
-    expect(text).toContain(join(dir, 'host.db'));
+        await until(() => {
+          const s = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
+          return s.persistence.unsaved === 2_000 && s.persistence.lastFlushError?.code === 'HOST_STORE_FULL';
+        });
+        const text = volact('host', 'status', '--data-dir', dir).stdout;
+        expect(text).toContain('WARNING: 2000 client IDs answered but not saved in host.db');
+        expect(text).toContain('HOST_STORE_FULL');
+        expect(text).toContain(join(dir, 'host.db'));
 
-    rmSync(filler); // space returns: the backlog is written without a restart
-    await until(
-      () => JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout).persistence.unsaved === 0,
-    );
-    const status = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
-    expect(status.persistence.lastFlushError).toBeNull();
-    expect(status.groups[0].count).toBe(2_000);
-    served.child.kill('SIGTERM');
-    expect(await served.exited).toBe(0);
-    const saved = savedClientIds(dir);
-    expect([...ids].filter((id) => !saved.has(id))).toEqual([]);
-    rmSync(disk, { recursive: true, force: true });
-  }, 60_000);
+        rmSync(filler); // space returns: the backlog is written without a restart
+        await until(
+          () => JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout).persistence.unsaved === 0,
+        );
+        const status = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
+        expect(status.persistence.lastFlushError).toBeNull();
+        expect(status.groups[0].count).toBe(2_000);
+        served.child.kill('SIGTERM');
+        expect(await served.exited).toBe(0);
+        const saved = savedClientIds(dir);
+        expect([...ids].filter((id) => !saved.has(id))).toEqual([]);
+      }),
+    60_000,
+  );
 
-  it('a SIGTERM on a full disk exits non-zero and says how many answered client IDs were not saved', async () => {
-    const disk = join(smallDisk!, 'b');
-    mkdirSync(disk);
-    const dir = hostCopy('host', disk);
-    const served = await serve(dir);
-    const filler = fillDisk(disk);
-    const socket = connect(served.port, '127.0.0.1');
-    const reader = new FrameReader(MAX_RESPONSE_SIZE);
-    let answered = 0;
-    await new Promise<void>((resolve) => {
-      socket.on('data', (chunk: Buffer) => {
-        answered += reader.push(chunk).length;
-        if (answered === 1_000) resolve();
-      });
-      for (let n = 0; n < 1_000; n++) socket.write(frame(requestPayload(fx.group.id)));
-    });
-    socket.destroy();
-    served.child.kill('SIGTERM');
-    expect(await served.exited).not.toBe(0);
-    expect(served.stderr()).toMatch(/HOST_WINDOW_UNSAVED: 1000 client IDs were answered but not saved at shutdown/);
-    expect(served.stderr()).toContain(join(dir, 'host.db'));
-    rmSync(filler);
-    rmSync(disk, { recursive: true, force: true });
-  }, 60_000);
+  it(
+    'a SIGTERM on a full disk exits non-zero and says how many answered client IDs were not saved',
+    () =>
+      withSmallDisk(async (disk) => {
+        const dir = hostCopy('host', disk);
+        const served = await serve(dir);
+        const filler = fillDisk(disk);
+        const socket = connect(served.port, '127.0.0.1');
+        const reader = new FrameReader(MAX_RESPONSE_SIZE);
+        let answered = 0;
+        await new Promise<void>((resolve) => {
+          socket.on('data', (chunk: Buffer) => {
+            answered += reader.push(chunk).length;
+            if (answered === 1_000) resolve();
+          });
+          for (let n = 0; n < 1_000; n++) socket.write(frame(requestPayload(fx.group.id)));
+        });
+        socket.destroy();
+        served.child.kill('SIGTERM');
+        expect(await served.exited).not.toBe(0);
+        expect(served.stderr()).toMatch(/HOST_WINDOW_UNSAVED: 1000 client IDs were answered but not saved at shutdown/);
+        expect(served.stderr()).toContain(join(dir, 'host.db'));
+        rmSync(filler);
+      }),
+    60_000,
+  );
 });

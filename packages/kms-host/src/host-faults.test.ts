@@ -148,13 +148,15 @@ describe('KMS host store faults', () => {
     expect(logLines.indexOf(summary!)).toBeLessThan(logLines.length - 1);
   });
 
-  it('keeps no unsaved backlog once flushed, and reports its flush interval', async () => {
-    await start({ flushIntervalMs: 20 });
+  it('keeps no unsaved backlog once flushed, and reports its flush interval (API, status, metrics)', async () => {
+    await start({ flushIntervalMs: 20, metrics: { host: '127.0.0.1', port: 0 } });
     await serveClients(3);
     const deadline = Date.now() + 2_000;
     while (host!.persistence().unsaved > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(host!.persistence()).toMatchObject({ flushIntervalMs: 20, unsaved: 0, lastFlushError: null });
     expect(existsSync(join(fx.hostDir, 'host-live.json'))).toBe(true);
     expect(hostStatus(fx.hostDir, fx.clock).persistence).toMatchObject({ running: true, flushIntervalMs: 20 });
+    const metrics = await fetch(`http://127.0.0.1:${host!.metricsAddress!.port}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^volact_kms_unsaved_client_ids 0$/m);
   });
 });

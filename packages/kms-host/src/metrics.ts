@@ -52,6 +52,14 @@ export function createMetricsRegistry(service: KmsService, signer: BatchSigner):
       for (const g of service.counts()) this.set({ group: g.name }, g.threshold);
     },
   });
+  new Gauge({
+    name: 'volact_kms_unsaved_client_ids',
+    help: 'Client IDs answered but not yet written to host.db (grows while the disk is full; a crash loses them)',
+    registers: [registry],
+    collect() {
+      this.set(service.unsavedCount);
+    },
+  });
   new Counter({
     name: 'volact_kms_signatures_total',
     help: 'Batch signatures made (responses per signature = responses / signatures)',
