@@ -230,7 +230,7 @@ describe('the console manages an agent that serves mutual TLS (the built CLI)', 
     await agent.probe();
     expect((await agent.status()).group).toBe('office14');
     const wrongToken = new AgentClient(agentRun.address, `${TOKEN}-x`, { tls });
-    expect(await failureOf(wrongToken.probe())).toMatchObject({ code: 'AGENT_REFUSED', resultCode: 'UNAUTHORIZED' });
+    expect(await failureOf(wrongToken.probe())).toMatchObject({ code: 'PROOF_FAILED' });
     expect(await failureOf(wrongToken.status())).toMatchObject({ code: 'UNAUTHORIZED' });
     const rogueCertificate = await failureOf(
       new AgentClient(agentRun.address, TOKEN, { tls: { ...tls, cert: pki.rogue.cert, key: pki.rogue.key } }).status(),

@@ -35,6 +35,13 @@ import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/sla
 const TOKEN = 'acceptance-agent-token-0123456789';
 const WRONG_TOKEN = 'not-the-agents-token-abcdefghijk';
 const ROTATED_TOKEN = 'rotated-agent-token-zyxwvutsrqpo';
+/**
+ * The enrolment token of the agents the directory lists: each console enrols the machines it
+ * manages (a per-machine token each), and an enrolled agent takes its enrolment token no more,
+ * so the second console's agents (the same installations) run with an enrolment token of
+ * their own.
+ */
+const DIRECTORY_TOKEN = 'directory-console-enrolment-token-0123';
 const ADMIN_TOKEN = 'acceptance-authority-admin-token-01';
 const PROXY_USER = 'it-pro';
 const PROXY_PASSWORD = 'pr0xy p@ss:word';
@@ -112,6 +119,7 @@ let rangeAgents: FastifyInstance[] = [];
 let directoryAgents: FastifyInstance[] = [];
 const files = {
   token: '',
+  directoryToken: '',
   wrongToken: '',
   adminToken: '',
   adminPassword: '',
@@ -131,13 +139,14 @@ const newAgent = (i: number, token = TOKEN) =>
  */
 async function startAgentRun(
   at: (base: number, i: number) => { host: string; port: number },
+  token = TOKEN,
 ): Promise<{ base: number; apps: FastifyInstance[] }> {
   for (let attempt = 0; attempt < 40; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 12_000);
     const apps: FastifyInstance[] = [];
     try {
       for (let i = 0; i < FLEET; i++) {
-        const app = newAgent(i);
+        const app = newAgent(i, token);
         apps.push(app);
         await app.listen(at(base, i));
       }
@@ -207,6 +216,7 @@ beforeAll(async () => {
     writeFileSync(files[name], `${text}\n`, { mode: 0o600 });
   };
   secret('token', TOKEN);
+  secret('directoryToken', DIRECTORY_TOKEN);
   secret('wrongToken', WRONG_TOKEN);
   secret('adminToken', ADMIN_TOKEN);
   secret('adminPassword', 'console admin password 42');
@@ -246,7 +256,7 @@ beforeAll(async () => {
   // one common port Q; the directory holds those addresses. A second agent over the same state
   // directory is the same machine (the agent reopens the licence store on every request),
   // reached at a second address: the two consoles see the same 20 machines.
-  const onDirectory = await startAgentRun((base, i) => ({ host: `127.0.0.${2 + i}`, port: base }));
+  const onDirectory = await startAgentRun((base, i) => ({ host: `127.0.0.${2 + i}`, port: base }), DIRECTORY_TOKEN);
   directoryAgents = onDirectory.apps;
   directoryPort = onDirectory.base;
   for (const [i, m] of fleet.entries()) m.directoryAddress = `127.0.0.${2 + i}:${directoryPort}`;
@@ -352,7 +362,7 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
       '--agent-port',
       String(directoryPort),
       '--token-file',
-      files.token,
+      files.directoryToken,
       '--json',
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -380,14 +390,18 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
   });
 
   it('a wrong agent token is refused: discover and refresh change nothing', async () => {
-    // discover with a wrong --token-file: every agent refuses (the token is never sent: the
-    // agent's probe answer does not match it); not one machine record changes.
+    // discover with a wrong --token-file, by a console that does not know the machines (a
+    // console that knows them probes each with its own token): every agent is refused (the
+    // token is never sent: the agent's probe answer does not prove it); nothing is added, and
+    // the first console's records do not change.
     const before = await machines();
+    const strangerDir = join(work, 'console-stranger');
+    expect((await cli('console', 'init', '--data-dir', strangerDir)).code).toBe(0);
     const r = await cli(
       'console',
       'discover',
       '--data-dir',
-      dataDir,
+      strangerDir,
       '--range',
       `127.0.0.1:${rangeFirst}-${rangeFirst + FLEET - 1}`,
       '--token-file',
@@ -398,12 +412,13 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
     const refused = JSON.parse(r.stdout) as { found: unknown[]; refused: { address: string; code: string }[] };
     expect(refused.found).toEqual([]);
     expect(refused.refused.map((x) => x.address)).toEqual(fleet.map((m) => m.address));
-    expect(refused.refused.every((x) => x.code === 'UNAUTHORIZED')).toBe(true);
+    expect(refused.refused.every((x) => x.code === 'PROOF_FAILED')).toBe(true);
     expect(r.stdout + r.stderr).not.toContain(WRONG_TOKEN);
+    expect(await machines(strangerDir)).toEqual([]);
     expect(await machines()).toEqual(before);
 
-    // refresh when a machine's agent no longer takes the console's token (its token was
-    // rotated): that machine alone is refused, its recorded status unchanged.
+    // refresh when a machine's agent no longer proves the console's token (restarted with
+    // another token): that machine alone is refused and marked untrusted, its status unchanged.
     const status = (rows: MachineRow[]) =>
       rows.map((m) => ({ id: m.id, state: m.state, method: m.method, cmid: m.cmid, keyTail: m.keyTail }));
     const read = await cliJson<{ results: Result[] }>(0, 'console', 'refresh', '--data-dir', directoryDataDir);
@@ -424,14 +439,14 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
     );
     const failed = refreshed.results.filter((x) => !x.ok);
     expect(failed).toEqual([
-      expect.objectContaining({ address: fleet[k]!.directoryAddress, ok: false, code: 'UNAUTHORIZED' }),
+      expect.objectContaining({ address: fleet[k]!.directoryAddress, ok: false, code: 'PROOF_FAILED' }),
     ]);
     expect(refreshed.results.filter((x) => x.ok && x.changed === false)).toHaveLength(19);
     const afterRefresh = await machines(directoryDataDir);
     expect(status(afterRefresh)).toEqual(status(beforeRefresh));
-    expect(afterRefresh.find((m) => m.address === fleet[k]!.directoryAddress)!.lastError).toMatchObject({
-      code: 'UNAUTHORIZED',
-    });
+    const marked = afterRefresh.find((m) => m.address === fleet[k]!.directoryAddress)!;
+    expect(marked.lastError).toMatchObject({ code: 'PROOF_FAILED' });
+    expect((marked as MachineRow & { untrusted: unknown }).untrusted).not.toBeNull();
   });
 
   it('bulk MAK: ONE install-key on 10 machines; a wrong proxy password fails each, uses nothing', async () => {

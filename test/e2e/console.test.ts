@@ -132,7 +132,7 @@ describe('volact console, end to end', () => {
     expect(found.found.map((f) => f.machine).sort()).toEqual(['pc-a', 'pc-b', 'pc-c', 'pc-d']);
     expect(found.found.every((f) => !f.added)).toBe(true);
     expect(found.refused).toEqual([
-      expect.objectContaining({ address: agents.get('pc-wrong')!.address, code: 'UNAUTHORIZED' }),
+      expect.objectContaining({ address: agents.get('pc-wrong')!.address, code: 'PROOF_FAILED' }),
     ]);
     expect(found.silent).toBe(1);
 
@@ -170,7 +170,8 @@ describe('volact console, end to end', () => {
     expect(results['pc-a']).toMatchObject({ ok: true, state: 'initial-grace' });
     expect(results['pc-c']).toMatchObject({ ok: true, state: 'initial-grace' });
     expect(results['pc-down']).toMatchObject({ ok: false, code: 'AGENT_UNREACHABLE' });
-    expect(results['pc-wrong']).toMatchObject({ ok: false, code: 'UNAUTHORIZED' });
+    // Its proof failed at discovery: marked untrusted, it is not called again.
+    expect(results['pc-wrong']).toMatchObject({ ok: false, code: 'MACHINE_UNTRUSTED' });
     expect(results['pc-wrong']!.message).not.toContain(TOKEN);
     // Progress, one line per machine, on stderr.
     expect(cliRun.stderr.match(/^\[\d\/6\] /gm)).toHaveLength(6);

@@ -116,7 +116,7 @@ describe('agent enrolment: the enrolment token once, then a per-machine token', 
       const settings = readFileSync(join(agent.stateDir, AGENT_SETTINGS_FILE), 'utf8');
       expect(settings).not.toContain(MACHINE);
       expect(settings).not.toContain(FLEET);
-      expect(readAgentEnrolment(agent.stateDir)).toMatchObject({
+      expect(readAgentEnrolment(agent.stateDir, sha256(Buffer.from(FLEET)).toString('hex'))).toMatchObject({
         machineTokenSha256: sha256(Buffer.from(MACHINE)).toString('hex'),
         enrolmentTokenSha256: sha256(Buffer.from(FLEET)).toString('hex'),
       });

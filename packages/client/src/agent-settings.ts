@@ -7,6 +7,8 @@ import { ClientError } from './errors.js';
 export const AGENT_SETTINGS_FILE = 'agent.json';
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
+/** Records kept for other enrolment tokens than the current one (the newest). */
+const MAX_ENROLMENTS = 8;
 
 const enrolmentSchema = z
   .object({
@@ -26,8 +28,12 @@ const agentSettingsSchema = z.object({
    * install keys and activate through the CLI. Recorded only: not enforced by the OS here.
    */
   userOperations: z.boolean(),
-  /** Set when a console enrolled this agent (`POST /v1/enrol`); absent before. */
-  enrolment: enrolmentSchema.optional(),
+  /**
+   * The enrolments by consoles (`POST /v1/enrol`), one per enrolment token the agent ran with:
+   * only the one of its current enrolment token counts. (Two agents over one state directory,
+   * each with its own enrolment token, are two consoles' views of one machine.)
+   */
+  enrolments: z.array(enrolmentSchema).max(MAX_ENROLMENTS).optional(),
 });
 
 export type AgentEnrolment = z.infer<typeof enrolmentSchema>;
@@ -68,11 +74,12 @@ export function readAgentSettings(stateDir: string): AgentSettings {
 }
 
 /**
- * The agent's enrolment, or null before a console enrolled it. A settings file that exists but
- * does not parse is an error (AGENT_SETTINGS_INVALID): read as "not enrolled" it would let the
- * fleet token in again, so the agent refuses token calls until the file is fixed.
+ * The agent's enrolment under the enrolment token whose SHA-256 (hex) is given, or null before
+ * a console enrolled it with that token. A settings file that exists but does not parse is an
+ * error (AGENT_SETTINGS_INVALID): read as "not enrolled" it would let the enrolment token in
+ * again, so the agent refuses token calls until the file is fixed.
  */
-export function readAgentEnrolment(stateDir: string): AgentEnrolment | null {
+export function readAgentEnrolment(stateDir: string, enrolmentTokenSha256: string): AgentEnrolment | null {
   const path = join(stateDir, AGENT_SETTINGS_FILE);
   if (!existsSync(path)) return null;
   const record = readRecord(stateDir);
@@ -82,25 +89,26 @@ export function readAgentEnrolment(stateDir: string): AgentEnrolment | null {
       `${path} is unreadable or malformed: the agent cannot tell whether a console enrolled it, so it refuses token calls; restore the file, or delete it and enrol the machine again (\`volact console machine enrol\`)`,
     );
   }
-  return record.enrolment ?? null;
+  return record.enrolments?.find((e) => e.enrolmentTokenSha256 === enrolmentTokenSha256) ?? null;
 }
 
 /** Records the agent's settings in the state directory (replaced atomically, owner-only); an enrolment is kept. */
 export function recordAgentSettings(stateDir: string, settings: AgentSettings): void {
-  const enrolment = readRecord(stateDir)?.enrolment;
+  const enrolments = readRecord(stateDir)?.enrolments;
   writeRecord(stateDir, {
     format: 'volact-agent/1',
     userOperations: settings.userOperations,
-    ...(enrolment ? { enrolment } : {}),
+    ...(enrolments ? { enrolments } : {}),
   });
 }
 
-/** Records (or with null, forgets) the agent's enrolment, keeping the other settings. */
-export function recordAgentEnrolment(stateDir: string, enrolment: AgentEnrolment | null): void {
+/** Records the agent's enrolment under its enrolment token (replacing that token's), keeping the rest. */
+export function recordAgentEnrolment(stateDir: string, enrolment: AgentEnrolment): void {
   const current = readRecord(stateDir);
+  const others = (current?.enrolments ?? []).filter((e) => e.enrolmentTokenSha256 !== enrolment.enrolmentTokenSha256);
   writeRecord(stateDir, {
     format: 'volact-agent/1',
     userOperations: current?.userOperations ?? DEFAULT_SETTINGS.userOperations,
-    ...(enrolment ? { enrolment } : {}),
+    enrolments: [...others.slice(-(MAX_ENROLMENTS - 1)), enrolment],
   });
 }

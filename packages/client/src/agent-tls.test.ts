@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { ManualClock, agentProbeProof, type ProductConfig } from '@volact/core';
+import { ManualClock, agentProbeProofAt, sha256, type ProductConfig } from '@volact/core';
 import { Authority } from '@volact/authority';
 import { ClientError, Licence, checkAgentTls, createAgentServer, type AgentServerOptions } from './index.js';
 import { makeTestPki, type TestCertificate, type TestPki } from './tls-test-pki.js';
@@ -175,7 +175,12 @@ describe('agent over mutual TLS, no token', () => {
     try {
       const probe = await call(agent.port, { path: `/v1/probe?nonce=${NONCE}`, client: pki.client });
       expect(probe.status).toBe(200);
-      expect(probe.body).toEqual({ agent: { version: 1 }, proof: null, clientCertificate: identity(pki.client) });
+      expect(probe.body).toEqual({
+        agent: { version: 1 },
+        enrolled: false,
+        proof: null,
+        clientCertificate: identity(pki.client),
+      });
       await dropped(call(agent.port, { path: `/v1/probe?nonce=${NONCE}` }));
     } finally {
       await agent.app.close();
@@ -213,7 +218,8 @@ describe('agent over mutual TLS with a token: both are needed', () => {
       const probe = await call(agent.port, { path: `/v1/probe?nonce=${NONCE}`, client: pki.client });
       expect(probe.body).toEqual({
         agent: { version: 1 },
-        proof: agentProbeProof(TOKEN, NONCE),
+        enrolled: false,
+        proof: agentProbeProofAt(sha256(Buffer.from(TOKEN)), NONCE, '127.0.0.1', agent.port),
         clientCertificate: identity(pki.client),
       });
 
@@ -232,7 +238,11 @@ describe('agent over mutual TLS with a token: both are needed', () => {
       expect((await call(agent.port, { path: '/v1/status', token: TOKEN })).status).toBe(200);
       expect((await call(agent.port, { path: '/v1/status' })).status).toBe(401);
       const probe = await call(agent.port, { path: `/v1/probe?nonce=${NONCE}` });
-      expect(probe.body).toEqual({ agent: { version: 1 }, proof: agentProbeProof(TOKEN, NONCE) });
+      expect(probe.body).toEqual({
+        agent: { version: 1 },
+        enrolled: false,
+        proof: agentProbeProofAt(sha256(Buffer.from(TOKEN)), NONCE, '127.0.0.1', agent.port),
+      });
     } finally {
       await agent.app.close();
     }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { ManualClock, type ProductConfig } from '@volact/core';
-import { AGENT_SETTINGS_FILE, createAgentServer, Licence, recordAgentSettings } from './index.js';
+import { AGENT_SETTINGS_FILE, createAgentServer, Licence, readAgentSettings, recordAgentSettings } from './index.js';
 
 const TOKEN = 'agent-token-0123456789abcdef';
 const BIN = fileURLToPath(new URL('../../../bin/volact.js', import.meta.url));
@@ -45,7 +45,14 @@ function setUp() {
   Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock });
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
-  const app = createAgentServer({ stateDir, adminToken: TOKEN, logger, timeoutMs: 500, clock });
+  const app = createAgentServer({
+    stateDir,
+    adminToken: TOKEN,
+    authorities: [authorityUrl],
+    logger,
+    timeoutMs: 3_000, // the authority call of a loaded machine (2 cores, many tests) can take a second
+    clock,
+  });
   const call = (
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     url: string,
@@ -78,9 +85,16 @@ describe('agent management endpoint', () => {
 
     recordAgentSettings(t.stateDir, { userOperations: true });
     expect((await t.call('GET', '/v1/status')).json().userOperations).toBe(true);
-    // An unreadable agent.json fails closed.
+    // An unreadable agent.json fails closed: user operations off, and (since it may have held
+    // the enrolment) no token call is taken until it is fixed.
     writeFileSync(join(t.stateDir, AGENT_SETTINGS_FILE), '{"format":"volact-agent/1","userOperations":"yes"}');
-    expect((await t.call('GET', '/v1/status')).json().userOperations).toBe(false);
+    expect(readAgentSettings(t.stateDir).userOperations).toBe(false);
+    const refused = await t.call('GET', '/v1/status');
+    expect(refused.statusCode).toBe(500);
+    expect(refused.json().error).toMatchObject({
+      code: 'AGENT_SETTINGS_INVALID',
+      message: expect.stringContaining('agent.json'),
+    });
   });
 
   it('reopens the store per request: a change made by another process meanwhile is seen', async () => {

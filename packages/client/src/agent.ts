@@ -13,14 +13,15 @@ import type { Server } from 'node:http';
 import { z } from 'zod';
 import {
   TlsMaterialError,
-  agentProbeProof,
+  agentProbeProofAt,
   checkCertificateAndKey,
   checkCertificateAuthorities,
   secretsEqual,
   sha256,
+  systemClock,
   type Clock,
 } from '@volact/core';
-import { readAgentSettings } from './agent-settings.js';
+import { readAgentEnrolment, readAgentSettings, recordAgentEnrolment } from './agent-settings.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Licence, type LicenceStatus } from './licence.js';
 
@@ -86,8 +87,16 @@ export const agentHttpStatus: Readonly<Record<ClientErrorCode, number>> = {
   ACT_TYPE_FORBIDS: 409,
   ACT_TYPE_INVALID: 400,
   LICENCE_TAMPERED: 409,
+  LICENCE_STORE_DAMAGED: 409,
+  PRODUCT_FILE_CHANGED: 409,
+  DIRECTORY_OBJECT_EXPIRED: 502,
+  TOKEN_CRL_REQUIRED: 409,
   AGENT_TLS_INVALID: 500,
   UNAUTHORIZED: 401,
+  AGENT_SETTINGS_INVALID: 500,
+  ALREADY_ENROLLED: 409,
+  NOT_ENROLLED: 409,
+  AUTHORITY_NOT_ALLOWED: 403,
   REQUEST_INVALID: 400,
   NOT_FOUND: 404,
   INTERNAL: 500,
@@ -98,6 +107,17 @@ const activateBody = z.object({ authority: z.string().min(1).max(2048).optional(
 const confirmationBody = z.object({ confirmationId: z.string().min(1).max(200) }).strict();
 const kmsHostBody = z.object({ address: z.string().min(1).max(300) }).strict();
 const noBody = z.object({}).strict();
+/** A console's per-machine token (enrolment, rotation): what the agent keeps is its SHA-256. */
+const machineTokenBody = z.object({ token: z.string().min(MIN_AGENT_TOKEN_LENGTH).max(512).regex(/^\S+$/) }).strict();
+
+/** An authority URL as compared with the agent's list: parsed, without a trailing slash. */
+function normalAuthority(text: string): string | null {
+  try {
+    return new URL(text).href.replace(/\/+$/, '');
+  } catch {
+    return null;
+  }
+}
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
@@ -235,6 +255,11 @@ export interface AgentServerOptions {
   readonly tls?: AgentTlsOptions;
   /** A pino logger (e.g. `createLogger` of the CLI); without it nothing is logged. */
   readonly logger?: FastifyBaseLogger;
+  /**
+   * The authorities a console may name in POST /v1/activate (`client agent --authority`); any
+   * other URL is refused (AUTHORITY_NOT_ALLOWED). A call without one uses the product config's.
+   */
+  readonly authorities?: readonly string[];
   /** How long an activation waits for the KMS host or authority (default 5 000 ms). */
   readonly timeoutMs?: number;
   readonly clock?: Clock;
@@ -262,12 +287,39 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     throw new RangeError(`the agent's admin token must have at least ${MIN_AGENT_TOKEN_LENGTH} characters`);
   }
   if (tls) checkAgentTls(tls);
+  const clock = options.clock ?? systemClock;
+  const allowedAuthorities = new Set(
+    (options.authorities ?? []).map((a) => {
+      const normal = normalAuthority(a);
+      if (normal === null) throw new RangeError(`the agent's authority ${a.slice(0, 200)} is not a URL`);
+      return normal;
+    }),
+  );
   const tokenHash = adminToken === undefined ? null : sha256(Buffer.from(adminToken));
+  const tokenHashHex = tokenHash?.toString('hex') ?? null;
+  /**
+   * The enrolment in force, or null: one recorded under another enrolment token (the agent was
+   * restarted with a new --admin-token-file) no longer counts, which is how a machine's local
+   * administrator opens it to enrolment again.
+   */
+  const enrolment = () => {
+    if (tokenHashHex === null) return null;
+    return readAgentEnrolment(stateDir, tokenHashHex);
+  };
+  /**
+   * The SHA-256 of the token calls must carry: the per-machine token once a console enrolled
+   * this agent, the enrolment (fleet) token before; null with mTLS alone.
+   */
+  const acceptedTokenHash = () => {
+    const enrolled = enrolment();
+    return enrolled ? Buffer.from(enrolled.machineTokenSha256, 'hex') : tokenHash;
+  };
   const authorized = (authorization: string | undefined) => {
     const given = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
+    const accepted = acceptedTokenHash();
     // Hashed first, so the comparison takes the same time whatever the lengths.
     return {
-      ok: tokenHash === null || (given !== undefined && secretsEqual(sha256(Buffer.from(given)), tokenHash)),
+      ok: accepted === null || (given !== undefined && secretsEqual(sha256(Buffer.from(given)), accepted)),
       given: given !== undefined,
     };
   };
@@ -286,7 +338,7 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
       'UNAUTHORIZED',
       tokenHash === null
         ? 'agent calls need a client certificate signed by the CA of --client-ca (mutual TLS)'
-        : `agent calls need \`Authorization: Bearer <token>\` with the token of --admin-token-file${mtls ? ', over TLS with a client certificate signed by the CA of --client-ca' : ''}`,
+        : `agent calls need \`Authorization: Bearer <token>\` with the token of --admin-token-file (once a console enrolled this agent: the per-machine token it gave)${mtls ? ', over TLS with a client certificate signed by the CA of --client-ca' : ''}`,
     );
   };
   /**
@@ -299,7 +351,14 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     const client = mtls ? clientIdentityOf(request.raw.socket) : null;
     if (mtls && client === null) return { refusal: refuse(request, 'no verified client certificate', null), client };
     if (tokenNeeded) {
-      const auth = authorized(request.headers.authorization);
+      let auth;
+      try {
+        auth = authorized(request.headers.authorization);
+      } catch (err) {
+        // agent.json unreadable: fail closed, with the reason.
+        if (err instanceof ClientError) return { refusal: err, client };
+        throw err;
+      }
       if (!auth.ok) return { refusal: refuse(request, auth.given ? 'wrong token' : 'no bearer token', client), client };
     }
     return { refusal: null, client };
@@ -438,9 +497,14 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     // client certificate the TLS handshake verified (the console checks it is its own; the
     // agent's own certificate was verified by the console in the same handshake).
     const client = mtls ? clientIdentityOf(request.raw.socket) : null;
+    const accepted = acceptedTokenHash();
+    // Bound to this end of the connection: what the console dialled, unless something relayed it.
+    const socket = request.raw.socket;
     return {
       agent: { version: AGENT_API_VERSION },
-      proof: adminToken === undefined ? null : agentProbeProof(adminToken, nonce),
+      enrolled: enrolment() !== null,
+      proof:
+        accepted === null ? null : agentProbeProofAt(accepted, nonce, socket.localAddress ?? '', socket.localPort ?? 0),
       ...(client ? { clientCertificate: client } : {}),
     };
   });
@@ -467,6 +531,17 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
 
   app.post('/v1/activate', async (request) => {
     const body = parseBody(activateBody, request.body === undefined ? {} : request.body);
+    if (body.authority !== undefined) {
+      const normal = normalAuthority(body.authority);
+      if (normal === null || !allowedAuthorities.has(normal)) {
+        // The console's URL is not echoed (it could carry credentials): only its origin, bounded.
+        const origin = normal === null ? 'a malformed URL' : new URL(normal).origin.slice(0, 200);
+        throw new ClientError(
+          'AUTHORITY_NOT_ALLOWED',
+          `this agent activates only at the product config's authority${allowedAuthorities.size ? ' or one given with --authority' : ''}: ${origin} is not one of them (start the agent with \`--authority URL\` to allow it)`,
+        );
+      }
+    }
     return serially(async () => {
       const outcome = await open().activate(body.authority === undefined ? {} : { authority: body.authority });
       // Not the authority URL: it is the console's input and could carry credentials.
@@ -484,6 +559,61 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
       const status = open().installConfirmation(confirmationId);
       request.log.info({ state: status.state, method: status.method }, 'confirmation ID installed');
       return statusOnly(status);
+    });
+  });
+
+  /**
+   * Enrolment: a console that proved it reached this agent hands it a per-machine token (with
+   * the enrolment token as bearer). From then on only that token opens the agent; the
+   * enrolment token is refused, so one leaked from any machine opens no enrolled one.
+   */
+  app.post('/v1/enrol', async (request) => {
+    const { token } = parseBody(machineTokenBody, request.body);
+    return serially(() => {
+      if (tokenHashHex === null) {
+        throw new ClientError('NOT_ENROLLED', 'this agent takes no token (mutual TLS only): there is nothing to enrol');
+      }
+      if (enrolment() !== null) {
+        throw new ClientError(
+          'ALREADY_ENROLLED',
+          'a console enrolled this agent already: rotate its token (`volact console rotate-token`) instead',
+        );
+      }
+      const machineTokenSha256 = sha256(Buffer.from(token)).toString('hex');
+      if (machineTokenSha256 === tokenHashHex) {
+        throw new ClientError('REQUEST_INVALID', 'token: the per-machine token must differ from the enrolment token');
+      }
+      const now = new Date(clock.now()).toISOString();
+      recordAgentEnrolment(stateDir, {
+        enrolmentTokenSha256: tokenHashHex,
+        machineTokenSha256,
+        enrolledAt: now,
+        rotatedAt: null,
+      });
+      request.log.info('enrolled by a console: the enrolment token no longer opens this agent');
+      return { enrolled: true, enrolledAt: now };
+    });
+  });
+
+  /** Rotation: the per-machine token (as bearer) replaced by a new one, effective at once. */
+  app.post('/v1/token', async (request) => {
+    const { token } = parseBody(machineTokenBody, request.body);
+    return serially(() => {
+      const current = enrolment();
+      if (current === null) {
+        throw new ClientError(
+          'NOT_ENROLLED',
+          'no console enrolled this agent: enrol it (`volact console machine add`)',
+        );
+      }
+      const machineTokenSha256 = sha256(Buffer.from(token)).toString('hex');
+      if (machineTokenSha256 === current.enrolmentTokenSha256) {
+        throw new ClientError('REQUEST_INVALID', 'token: the per-machine token must differ from the enrolment token');
+      }
+      const now = new Date(clock.now()).toISOString();
+      recordAgentEnrolment(stateDir, { ...current, machineTokenSha256, rotatedAt: now });
+      request.log.info('machine token rotated');
+      return { enrolled: true, rotatedAt: now };
     });
   });
 

@@ -1,11 +1,15 @@
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
   addressesFromDirectory,
+  DB_FILE,
   REPORT_NAMES,
+  sqliteDatabaseError,
   VolumeConsole,
   expandRange,
   parseAddressList,
   parseProxyUrl,
+  printable,
   toCsv,
   type AuthorityConnection,
   type MachineResult,
@@ -43,14 +47,24 @@ export const consoleStoreOptions = (command: Command) =>
       ).env('VOLACT_CONSOLE_DB'),
     );
 
-/** Opens the console for one command and closes it whatever happens. */
+/**
+ * Opens the console for one command and closes it whatever happens. `readOnly`: the command
+ * only reads, and writes nothing to the store (not even a schema upgrade).
+ */
 export async function withConsole<T>(
   o: { dataDir: string; db?: string },
   use: (c: VolumeConsole) => Promise<T>,
+  readOnly = false,
 ): Promise<T> {
-  const c = await VolumeConsole.connect(o.dataDir, o.db === undefined ? {} : { databaseUrl: o.db });
+  const c = await VolumeConsole.connect(o.dataDir, {
+    ...(o.db === undefined ? {} : { databaseUrl: o.db }),
+    ...(readOnly ? { readOnly: true } : {}),
+  });
   try {
     return await use(c);
+  } catch (err) {
+    // Damage found past the header: SQLite's own code, as an error naming the file and the fix.
+    throw o.db === undefined ? sqliteDatabaseError(join(o.dataDir, DB_FILE), err) : err;
   } finally {
     await c.close();
   }
@@ -80,7 +94,7 @@ function machineSelection(o: SelectionOptions, positional: readonly string[], al
 /** Progress of a many-machine command: one line per machine on stderr, as each finishes. */
 const progress: Progress = (r, done, total) => {
   process.stderr.write(
-    `[${done}/${total}] ${r.machine}: ${r.ok ? `ok${r.state ? ` (${r.state})` : ''}` : `${r.code}: ${r.message}`}\n`,
+    `[${done}/${total}] ${printable(r.machine)}: ${r.ok ? `ok${r.state ? ` (${r.state})` : ''}` : `${printable(r.code ?? '')}: ${printable(r.message)}`}\n`,
   );
 };
 
@@ -91,7 +105,7 @@ function printResults(results: readonly MachineResult[], json: boolean | undefin
     for (const r of results) {
       const status = r.ok ? 'ok' : `error ${r.code}`;
       const state = r.state ? `${r.state}${r.method ? ` (${r.method})` : ''}` : '-';
-      console.log(`${r.machine}\t${status}\t${state}\t${r.message}`);
+      console.log([r.machine, status, state, r.message].map((v) => printable(v)).join('\t'));
     }
   }
   if (results.some((r) => !r.ok)) process.exitCode = 1;
@@ -143,8 +157,9 @@ function printReport(report: Report, o: { json?: boolean; csv?: boolean }): void
     console.log(`${report.report}: nothing to report`);
     return;
   }
+  // Agent text never reaches the terminal raw: escape sequences and control characters dropped.
   const cell = (v: Report['rows'][number][string] | undefined) =>
-    v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(';') : String(v);
+    v === null || v === undefined ? '-' : printable(Array.isArray(v) ? v.join(';') : String(v));
   const widths = report.columns.map((c) => Math.max(c.length, ...report.rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>
     values
@@ -220,7 +235,7 @@ export function registerConsole(program: Command, run: Run): Command {
   }
 
   const listMachines = async (o: DataDirOptions) => {
-    const machines = await withConsole(o, (c) => c.listMachines());
+    const machines = await withConsole(o, (c) => c.listMachines(), true);
     if (o.json) {
       printJson({
         machines: machines.map((m) => ({
@@ -236,7 +251,9 @@ export function registerConsole(program: Command, run: Run): Command {
       console.log('no machines: `volact console discover` or `console machine add`');
       return;
     }
-    console.log(['id', 'name', 'product', 'state', 'method', 'cmid', 'keyTail', 'lastSeen', 'lastError'].join('\t'));
+    console.log(
+      ['id', 'name', 'product', 'state', 'method', 'cmid', 'keyTail', 'lastSeen', 'lastError', 'trust'].join('\t'),
+    );
     for (const m of machines) {
       console.log(
         [
@@ -249,7 +266,16 @@ export function registerConsole(program: Command, run: Run): Command {
           m.installedKey ?? '-',
           m.lastSeenAt ?? 'never',
           m.lastError ? m.lastError.code : '-',
-        ].join('\t'),
+          m.untrusted ? `UNTRUSTED since ${m.untrusted.at}` : 'ok',
+        ]
+          .map((v) => printable(String(v)))
+          .join('\t'),
+      );
+    }
+    const untrusted = machines.filter((m) => m.untrusted);
+    if (untrusted.length > 0) {
+      process.stderr.write(
+        `${untrusted.length} machine(s) failed their proof and are not called: check each, then \`volact console machine enrol MACHINE\`\n`,
       );
     }
   };
@@ -265,7 +291,9 @@ export function registerConsole(program: Command, run: Run): Command {
   consoleStoreOptions(
     machine
       .command('add')
-      .description('add machines by agent address; they share the token of --token-file (stored sealed)')
+      .description(
+        'add machines by agent address with the enrolment token of --token-file (stored sealed); each gets its own token at first contact',
+      )
       .argument('<address...>', 'HOST:PORT of each agent ([IPv6]:PORT, or https://HOST:PORT behind TLS)'),
   )
     .requiredOption('--token-file <file>', "file holding the agents' bearer token (their --admin-token-file)")
@@ -314,12 +342,20 @@ export function registerConsole(program: Command, run: Run): Command {
     .option('--json', 'print JSON')
     .action(
       run(async (o: DataDirOptions, ref: string) => {
-        const history = await withConsole(o, (c) => c.history(ref));
+        const history = await withConsole(o, (c) => c.history(ref), true);
         if (o.json) printJson({ history });
         else
           for (const h of history) {
             console.log(
-              `${h.takenAt}\t${h.status.state}\t${h.status.method ?? '-'}\t${h.status.installedKey ?? '-'}\t${h.status.expiresAt ?? '-'}`,
+              [
+                h.takenAt,
+                h.status.state,
+                h.status.method ?? '-',
+                h.status.installedKey ?? '-',
+                h.status.expiresAt ?? '-',
+              ]
+                .map((v) => printable(String(v)))
+                .join('\t'),
             );
           }
       }),
@@ -422,9 +458,11 @@ export function registerConsole(program: Command, run: Run): Command {
           if (o.json) printJson(result);
           else {
             for (const f of result.found) {
-              console.log(`${f.machine}\t${f.added ? 'added' : 'known'}\t${f.state}`);
+              console.log(`${printable(f.machine)}\t${f.added ? 'added' : 'known'}\t${printable(f.state)}`);
             }
-            for (const r of result.refused) console.log(`${r.address}\trefused\t${r.code}: ${r.message}`);
+            for (const r of result.refused) {
+              console.log(`${printable(r.address)}\trefused\t${printable(`${r.code}: ${r.message}`)}`);
+            }
           }
           // Agents answered but none took the token: almost always the wrong --token-file.
           if (result.found.length === 0 && result.refused.length > 0) process.exitCode = 1;
@@ -450,6 +488,44 @@ export function registerConsole(program: Command, run: Run): Command {
       }),
     );
 
+  consoleStoreOptions(
+    selectionOptions(
+      con
+        .command('rotate-token')
+        .description(
+          'give machines a new per-machine agent token (after each proves it holds the current one); the old token opens nothing after',
+        )
+        .argument('[machine...]', 'id, name or address'),
+    ),
+  )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & SelectionOptions, ...refs: string[]) => {
+        const selection = machineSelection(o, refs);
+        printResults(await withConsole(o, (c) => c.rotateTokens(selection, progress)), o.json);
+      }),
+    );
+
+  consoleStoreOptions(
+    machine
+      .command('enrol')
+      .description(
+        'enrol machines again: clear the mark of a failed proof, prove the agent again and give it a new token (--token-file: the enrolment token its agent runs with now)',
+      )
+      .argument('<machine...>', 'id, name or address'),
+  )
+    .option(
+      '--token-file <file>',
+      "the agent's current --admin-token-file (after its enrolment was reset on the machine)",
+    )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & { tokenFile?: string }, ...refs: string[]) => {
+        const token = o.tokenFile === undefined ? undefined : readTokenFile(o.tokenFile, '--token-file');
+        printResults(await withConsole(o, (c) => c.reenrol(refs, token, progress)), o.json);
+      }),
+    );
+
   const key = con.command('key').description('product keys kept by the console (sealed; only the last five shown)');
   consoleStoreOptions(
     key
@@ -472,7 +548,7 @@ export function registerConsole(program: Command, run: Run): Command {
     .option('--json', 'print JSON')
     .action(
       run(async (o: DataDirOptions) => {
-        const keys = await withConsole(o, (c) => c.listKeys());
+        const keys = await withConsole(o, (c) => c.listKeys(), true);
         if (o.json) printJson({ keys });
         else for (const k of keys) console.log(`${k.name}\t${k.type}\t${k.key}\t${k.addedAt}`);
       }),
@@ -662,7 +738,7 @@ export function registerConsole(program: Command, run: Run): Command {
           if (o.json) printJson({ results });
           else
             for (const r of results) {
-              console.log(`${r.name}\t${r.key}\t${r.ok ? r.message : `error ${r.code}: ${r.message}`}`);
+              console.log(`${r.name}\t${r.key}\t${printable(r.ok ? r.message : `error ${r.code}: ${r.message}`)}`);
             }
           if (results.some((r) => !r.ok)) process.exitCode = 1;
         },
@@ -711,7 +787,12 @@ export function registerConsole(program: Command, run: Run): Command {
                   ...authorityConnection({ ...o, authority: o.authority }),
                   adminToken: readTokenFile(o.adminTokenFile as string, '--admin-token-file'),
                 };
-          const report = await withConsole(o, (c) => c.report(name, { days, ...(authority ? { authority } : {}) }));
+          // mak-usage with --authority keeps the counters it reads: that one writes.
+          const report = await withConsole(
+            o,
+            (c) => c.report(name, { days, ...(authority ? { authority } : {}) }),
+            authority === undefined,
+          );
           printReport(report, o);
         },
       ),
@@ -723,12 +804,20 @@ export function registerConsole(program: Command, run: Run): Command {
     .action(
       run(async (o: DataDirOptions & { limit: string }) => {
         const limit = parseIntOption(o.limit, '--limit', 1, 100_000);
-        const entries = await withConsole(o, (c) => c.operations(limit));
+        const entries = await withConsole(o, (c) => c.operations(limit), true);
         if (o.json) printJson({ operations: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) });
         else
           for (const e of entries) {
             console.log(
-              `${new Date(e.at).toISOString()}\t${e.operation}\t${e.machine ?? '-'}\t${e.ok ? 'ok' : (e.code ?? 'failed')}\t${e.detail ?? ''}`,
+              [
+                new Date(e.at).toISOString(),
+                e.operation,
+                e.machine ?? '-',
+                e.ok ? 'ok' : (e.code ?? 'failed'),
+                e.detail ?? '',
+              ]
+                .map((v) => printable(v))
+                .join('\t'),
             );
           }
       }),

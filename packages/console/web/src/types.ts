@@ -18,6 +18,8 @@ export interface MachineSummary {
   readonly addedAt: string;
   readonly lastSeenAt: string | null;
   readonly lastError: { code: string; message: string; at: string } | null;
+  /** Set when the machine failed its proof: no call reaches it until `console machine enrol`. */
+  readonly untrusted?: { at: string; reason: string } | null;
   readonly state: LicenceState | null;
   readonly method: Method;
   readonly group: string | null;

@@ -114,6 +114,17 @@ export function MachineDetail({ id }: { id: string }) {
           <dd>{formatTime(m.lastSeenAt)}</dd>
           <dt>Last error</dt>
           <dd>{m.lastError ? `${m.lastError.code}: ${m.lastError.message} (${formatTime(m.lastError.at)})` : '—'}</dd>
+          <dt>Trust</dt>
+          <dd>
+            {m.untrusted ? (
+              <span className="error-code untrusted">
+                untrusted since {formatTime(m.untrusted.at)}: {m.untrusted.reason} — not called until re-enrolled (
+                <code>volact console machine enrol {m.name}</code>)
+              </span>
+            ) : (
+              'ok'
+            )}
+          </dd>
         </dl>
       </div>
       <h2>History</h2>

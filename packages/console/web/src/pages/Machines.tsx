@@ -113,6 +113,23 @@ export function Machines({ session }: { session: SessionInfo }) {
           );
         },
       }),
+      col.accessor((m) => (m.untrusted ? 'untrusted' : 'ok'), {
+        id: 'trust',
+        header: 'Trust',
+        cell: (c) => {
+          const u = c.row.original.untrusted;
+          return u ? (
+            <span
+              className="error-code untrusted"
+              title={`${u.reason} (${formatTime(u.at)}): volact console machine enrol`}
+            >
+              untrusted
+            </span>
+          ) : (
+            'ok'
+          );
+        },
+      }),
     ],
     [],
   );
