@@ -155,9 +155,29 @@ describe.each(engines)('console store: %s', (_engine, database) => {
     expect(await (await reopen()).getToken(b)).toMatchObject({ fingerprint: 'fp2', createdAt: 3 });
   });
 
+  it('a machine gets its own token (enrolment, rotation) and an untrusted mark, kept across reopening; the mark clears', async () => {
+    const pc = await machine('pc-01', '10.0.0.1:7390');
+    expect(pc.untrusted).toBeNull();
+    const own = await store.findOrAddToken({ fingerprint: 'own', sealed: 'v1:own', createdAt: 2 });
+    await store.setMachineToken(pc.id, own);
+    await store.setUntrusted(pc.id, { at: 7, reason: 'x'.repeat(2000) });
+    const again = await (await reopen()).getMachine(pc.id);
+    expect(again).toMatchObject({ tokenId: own, untrusted: { at: 7, reason: 'x'.repeat(1000) } });
+    expect((await store.listMachines())[0]?.untrusted?.at).toBe(7);
+    await store.setUntrusted(pc.id, null);
+    expect((await store.findMachine('pc-01'))?.untrusted).toBeNull();
+  });
+
   it('machines: names unique case-insensitively, addresses exactly; found by name, address or id', async () => {
     const pc = await machine('PC-01', 'Host-A:7390');
-    expect(pc).toMatchObject({ name: 'PC-01', address: 'Host-A:7390', addedAt: 1, lastSeenAt: null, lastError: null });
+    expect(pc).toMatchObject({
+      name: 'PC-01',
+      address: 'Host-A:7390',
+      addedAt: 1,
+      lastSeenAt: null,
+      lastError: null,
+      untrusted: null,
+    });
     expect(await failure(machine('pc-01', '10.0.0.2:7390'))).toBe('MACHINE_EXISTS');
     expect(await failure(machine('pc-02', 'Host-A:7390'))).toBe('MACHINE_EXISTS');
     await machine('pc-02', 'host-a:7390'); // another address: case counts
