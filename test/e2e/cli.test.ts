@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres } from '../../packages/authority/src/postgres-test-server.js';
@@ -187,40 +187,44 @@ describe('volact CLI', () => {
     );
     expect(minted.code).toBe(0);
     const mak = (JSON.parse(minted.stdout) as { key: string }).key;
+    // Each machine gives its hardware id at every start (the store is not trusted with it).
+    const hw = (stateDir: string) => ['--hardware-id', `hw-${basename(stateDir)}`];
     const client = (name: string) => {
       const stateDir = join(dir, 'mak', name);
-      expect(
-        volact('client', 'init', '--state-dir', stateDir, '--product', productFile, '--hardware-id', `hw-${name}`).code,
-      ).toBe(0);
-      expect(volact('client', 'install-key', mak, '--state-dir', stateDir).code).toBe(0);
+      expect(volact('client', 'init', '--state-dir', stateDir, '--product', productFile, ...hw(stateDir)).code).toBe(0);
+      expect(volact('client', 'install-key', mak, '--state-dir', stateDir, ...hw(stateDir)).code).toBe(0);
       return stateDir;
     };
     const online = client('online');
-    expect(volact('client', 'activate', '--state-dir', online, '--authority', authorityUrl).code).toBe(0);
-    expect(JSON.parse(volact('client', 'status', '--state-dir', online, '--json').stdout)).toMatchObject({
-      state: 'licensed',
-      method: 'mak',
-      expiresAt: null,
-    });
+    expect(volact('client', 'activate', '--state-dir', online, '--authority', authorityUrl, ...hw(online)).code).toBe(
+      0,
+    );
+    expect(JSON.parse(volact('client', 'status', '--state-dir', online, '--json', ...hw(online)).stdout)).toMatchObject(
+      {
+        state: 'licensed',
+        method: 'mak',
+        expiresAt: null,
+      },
+    );
 
     const phone = client('phone');
-    const iid = volact('client', 'installation-id', '--state-dir', phone).stdout.trim();
+    const iid = volact('client', 'installation-id', '--state-dir', phone, ...hw(phone)).stdout.trim();
     expect(iid).toMatch(/^(\d{6}-){12}\d{6}$/);
     // Typed with spaces, as an operator would: the groups arrive as separate arguments.
     const confirmed = volact('authority', 'confirm', '--data-dir', A, ...iid.split('-'));
     expect(confirmed.code).toBe(0);
     const cid = confirmed.stdout.trim();
     const typo = cid.replace(/^(\d{6}-\d{6}-)(\d)/, (_m, head: string, d: string) => `${head}${(Number(d) + 1) % 10}`);
-    const wrong = volact('client', 'install-confirmation', typo, '--state-dir', phone);
+    const wrong = volact('client', 'install-confirmation', typo, '--state-dir', phone, ...hw(phone));
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('error CONFIRMATION_INVALID: confirmation ID: group 3 is wrong');
-    expect(volact('client', 'install-confirmation', cid, '--state-dir', phone).code).toBe(0);
-    expect(JSON.parse(volact('client', 'status', '--state-dir', phone, '--json').stdout)).toMatchObject({
+    expect(volact('client', 'install-confirmation', cid, '--state-dir', phone, ...hw(phone)).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', phone, '--json', ...hw(phone)).stdout)).toMatchObject({
       method: 'mak',
     });
 
     const third = client('third');
-    const refused = volact('client', 'activate', '--state-dir', third, '--authority', authorityUrl);
+    const refused = volact('client', 'activate', '--state-dir', third, '--authority', authorityUrl, ...hw(third));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`MAK_LIMIT_REACHED: MAK …${mak.replace(/-/g, '').slice(-5)} has used all 2`);
     const shown = JSON.parse(volact('authority', 'key', 'show', mak, '--data-dir', A, '--json').stdout) as Record<
@@ -451,13 +455,16 @@ describe('volact CLI: DNS publication and discovery, directory-based activation'
         userPassword,
       ).code,
     ).toBe(0);
-    expect(volact('client', 'activate', '--state-dir', C).code).toBe(0);
-    expect(JSON.parse(volact('client', 'status', '--state-dir', C, '--json').stdout)).toMatchObject({
+    // Membership is configured outside the store at every start (here the option; by default the
+    // machine's DNS domain): this machine's resolv.conf does not name corp.test.
+    const member = ['--member-domain', 'corp.test'];
+    expect(volact('client', 'activate', '--state-dir', C, ...member).code).toBe(0);
+    expect(JSON.parse(volact('client', 'status', '--state-dir', C, '--json', ...member).stdout)).toMatchObject({
       state: 'licensed',
       method: 'directory',
       directoryObject: { name: 'office14-corp', domain: 'corp.test' },
     });
-    const doctor = volact('client', 'doctor', '--state-dir', C, '--json');
+    const doctor = volact('client', 'doctor', '--state-dir', C, '--json', ...member);
     expect(doctor.code).toBe(0);
     expect(JSON.parse(doctor.stdout)).toMatchObject({ ok: true });
 

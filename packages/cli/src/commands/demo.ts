@@ -83,12 +83,16 @@ export function registerDemo(program: Command, run: Run): void {
         }
 
         const product = await authority.productConfig('office14');
+        // The product's installed location: the clients' stores keep no copy of it.
+        const productPath = join(root, 'product.json');
+        writeFileSync(productPath, `${JSON.stringify(product, null, 2)}\n`);
         const fleet: Licence[] = [];
         say(`3. ${clients} clients activate one after another:`);
         for (let i = 1; i <= clients; i++) {
           const licence = Licence.init({
             stateDir: join(root, 'clients', `client-${i}`),
             product,
+            productPath,
             hardwareId: `demo-client-${i}`,
           });
           if (dnsServer) licence.setDiscoveryDomains([DEMO_DOMAIN], dnsServer);
