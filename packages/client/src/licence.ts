@@ -312,7 +312,8 @@ export class Licence {
     store.save(record);
     const memberDomain = options.memberDomain === undefined ? undefined : Licence.#domainOrNull(options.memberDomain);
     remember(options.stateDir, {
-      product,
+      // With an installed location, every open reads the file there (and notices a swap).
+      ...(productPath === null ? { product } : {}),
       hardwareId: options.hardwareId,
       ...(memberDomain === undefined ? {} : { memberDomain }),
     });
