@@ -1,5 +1,5 @@
 export { startKmsHost, hostStatus } from './host.js';
-export type { KmsHostConfig, RunningKmsHost, HostStatus } from './host.js';
+export type { KmsHostConfig, RunningKmsHost, HostStatus, PersistenceStatus } from './host.js';
 export { HostState } from './host-state.js';
 export { activateHostOnline } from './activation.js';
 export type { HostActivationOutcome } from './activation.js';
@@ -13,7 +13,8 @@ export type { KmsHostErrorCode } from './errors.js';
 export { MAX_REQUEST_FRAME } from './kms-server.js';
 export { DEFAULT_CONNECTION_LIMITS, connectionLimits } from './connection-limits.js';
 export type { ConnectionLimits } from './connection-limits.js';
-export { HOST_NODE_FLAGS, createHostLogDestination } from './host-runtime.js';
+export { HOST_NODE_FLAGS, createHostLogDestination, DEFAULT_REQUEST_LOG } from './host-runtime.js';
+export type { RequestLogPolicy, LiveStatus } from './host-runtime.js';
 export { hostInstallationId, installHostConfirmation, PHONE_ACTIVATION } from './phone-activation.js';
 export { DnsPublisher, readDnsPublicationStatus, DNS_PUBLISH_DEFAULTS } from './dns-publisher.js';
 export type { DnsPublishConfig, DnsPublicationStatus, PublishDomain } from './dns-publisher.js';

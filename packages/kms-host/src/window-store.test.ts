@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WindowStore, emptyStatistics } from './window-store.js';
+import { KmsHostError } from './errors.js';
 
 describe('WindowStore', () => {
   let dir: string;
@@ -95,5 +96,20 @@ describe('WindowStore', () => {
     expect(store.loadStatistics()).toEqual(emptyStatistics());
     expect(store.liveCount(G1, 0)).toBe(0);
     store.close();
+  });
+
+  it('names the file and the fix when it cannot open it (HOST_STORE_FAILED), never a bare SQLite error', () => {
+    const notAFile = join(dir, 'a-directory');
+    mkdirSync(notAFile);
+    let err: unknown;
+    try {
+      new WindowStore(notAFile).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KmsHostError);
+    expect((err as KmsHostError).code).toBe('HOST_STORE_FAILED');
+    expect((err as Error).message).toContain(`${notAFile}: SQLITE_CANTOPEN`);
+    expect((err as Error).message).toContain("check the file's owner and mode");
   });
 });
