@@ -8,7 +8,8 @@
  * Commands on stdin (see child.ts):
  *   settle — waits until the log is written out, forces a full garbage collection (when
  *            started with --expose-gc) and reports the memory of the process;
- *   counts — the group counts.
+ *   counts — the group counts;
+ *   connections — open connections and what the connection limits refused or closed.
  */
 import pino from 'pino';
 import { createHostLogDestination, startKmsHost } from '@volact/kms-host';
@@ -69,6 +70,7 @@ serveParent(
       };
     },
     counts: () => ({ counts: host.counts() }),
+    connections: () => ({ connections: host.connections() }),
   },
   async () => {
     await host.close();

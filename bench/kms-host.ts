@@ -7,7 +7,9 @@
  * request. Each scenario is measured against a bare TCP server (baseline) under the same load
  * generator. Then it fills one group with 1 000 000 client IDs, reads the host's RSS, runs
  * 8 reused connections against the full window, and restarts the host to read its RSS once
- * more with the window restored from disk (all in the `memory` line).
+ * more with the window restored from disk (all in the `memory` line). Last, 8 reused
+ * connections while a slow-connection flood (slowloris) from 40 other loopback addresses runs
+ * against the restarted host (the `kms-host-under-flood` line).
  * Sampled responses are verified (Merkle path + Ed25519 signature) outside the timed parts.
  *
  * Output: one JSON line per scenario with --json, else a table with the targets. Progress
@@ -40,6 +42,14 @@ const MODES: readonly ConnectionMode[] = ['reused', 'per-request'];
 /** Distinct pre-built request frames the timed scenarios cycle through. */
 const POOL_SIZE = 100_000;
 const SAMPLES_PER_SCENARIO = 32;
+/**
+ * The flood: 80 connections from each of 40 addresses (over the default cap of 64 per
+ * source), a byte a second (a request would take 72 s; the host's deadlines close each at
+ * 5 s), each reconnecting a second after it is closed.
+ */
+const FLOOD = { sources: 40, perSource: 80, byteEveryMs: 1_000, reconnectMs: 1_000 } as const;
+/** How long the flood runs before the timed window opens (its connections build up). */
+const FLOOD_LEAD_MS = 2_000;
 
 /** Targets from the issue: shown next to the figures, never asserted. */
 const TARGETS = {
@@ -140,7 +150,7 @@ async function groupCount(child: BenchChild): Promise<number> {
 
 async function main(): Promise<number> {
   const o = parseOptions();
-  const scenarios = MODES.length * CONCURRENCY.length * 2;
+  const scenarios = MODES.length * CONCURRENCY.length * 2 + 2;
   const budgetMs = 60_000 + scenarios * (o.warmupMs + o.durationMs + 2_000) + 150_000;
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: still running after ${Math.round(budgetMs / 1000)} s; aborting\n`);
@@ -323,6 +333,55 @@ async function main(): Promise<number> {
     restoreSeconds: round(restoreSeconds, 2),
   });
 
+  // Under a slowloris flood: the same 8 reused connections, opened while the flood runs.
+  progress('8 reused connections under a slow-connection flood… ');
+  const restartedPort = Number(restarted.ready.port);
+  const flood = await BenchChild.start('flood', script('flood.js'), [
+    String(restartedPort),
+    String(FLOOD.sources),
+    String(FLOOD.perSource),
+    String(FLOOD.byteEveryMs),
+    String(FLOOD.reconnectMs),
+    factory.frames(o.clients, 1).toString('hex'),
+  ]);
+  children.push(flood.child);
+  let underFlood: ScenarioResult;
+  let hostConnections: Record<string, number>;
+  let floodAttempts: number;
+  try {
+    await sleep(FLOOD_LEAD_MS);
+    underFlood = await runScenario({
+      port: restartedPort,
+      mode: 'reused',
+      concurrency: 8,
+      warmupMs: o.warmupMs,
+      durationMs: o.durationMs,
+      pool,
+      serverCpuMicros: () => restarted.child.cpuMicros(),
+      samples: SAMPLES_PER_SCENARIO,
+    });
+    hostConnections = (await restarted.child.command('connections')).connections as Record<string, number>;
+    floodAttempts = Number((await flood.child.command('stats')).attempts);
+  } finally {
+    await flood.child.stop();
+  }
+  verifier.verify(underFlood.samples);
+  const floodLine = scenarioLine('kms-host-under-flood', 'reused', 8, underFlood);
+  Object.assign(floodLine, {
+    floodSources: FLOOD.sources,
+    floodConnectionsPerSource: FLOOD.perSource,
+    floodAttempts,
+    hostOpenConnections: hostConnections.open,
+    hostLargestSource: hostConnections.largestSource,
+    refusedPerSource: hostConnections.refusedPerSource,
+    refusedReserve: hostConnections.refusedReserve,
+    refusedFull: hostConnections.refusedFull,
+    evicted: hostConnections.evicted,
+    closedByDeadline: hostConnections.closedByDeadline,
+  });
+  progress(`${floodLine.activationsPerSec}/s\n`);
+  emit(floodLine);
+
   if (!o.json) printReport(lines);
   progress('stopping… ');
   await Promise.all([restarted.child.stop(), baseline.child.stop()]);
@@ -406,6 +465,17 @@ function printReport(lines: readonly Line[]): void {
         ` restored from disk in ${n(memory.restoreSeconds, 1)} s: ${mb(memory.rssAfterRestartBytes)}.`,
       `With the full window, 8 reused connections: ${n(memory.fullWindowActivationsPerSec)}/s,` +
         ` p99 ${n(memory.fullWindowP99Ms, 3)} ms, p99.9 ${n(memory.fullWindowP999Ms, 3)} ms.`,
+    );
+  }
+  const flood = lines.find((l) => l.scenario === 'kms-host-under-flood');
+  if (flood) {
+    out.push(
+      '',
+      `Under a slow-connection flood (${n(flood.floodSources)} addresses × ${n(flood.floodConnectionsPerSource)} connections,` +
+        ` a byte a second; ${n(flood.floodAttempts)} connection attempts): 8 reused connections ${n(flood.activationsPerSec)}/s,` +
+        ` p99 ${n(flood.p99Ms, 3)} ms; the host held ${n(flood.hostOpenConnections)} connections (at most` +
+        ` ${n(flood.hostLargestSource)} from one address), refused ${n(flood.refusedPerSource)} over the per-address cap` +
+        ` and closed ${n(flood.closedByDeadline)} at their deadline.`,
     );
   }
   out.push('');
