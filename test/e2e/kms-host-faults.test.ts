@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +176,25 @@ describe('volact host serve under faults', () => {
     expect(text).toContain('window written every 100 ms');
     expect(text).toContain('a crash or kill -9 loses at most the client IDs of the last 100 ms');
     expect(text).toContain('WARNING: the last run did not stop cleanly');
+  }, 30_000);
+});
+
+describe('volact host serve over a damaged host.db', () => {
+  it('moves the damaged file aside, serves with an empty window and says so on stderr and in host status', async () => {
+    const dir = hostCopy('damaged-store');
+    writeFileSync(join(dir, 'host.db'), Buffer.alloc(8192, 0x41)); // not an SQLite file
+    const status = volact('host', 'status', '--data-dir', dir);
+    expect(status.code).not.toBe(0);
+    expect(status.stderr).toContain(`error HOST_STORE_CORRUPT: ${join(dir, 'host.db')} is damaged`);
+
+    const served = await serve(dir);
+    expect(served.stderr()).toContain('WARNING HOST_STORE_CORRUPT');
+    expect(served.stderr()).toContain(`moved to ${join(dir, 'host.db.corrupt-')}`);
+    const text = volact('host', 'status', '--data-dir', dir).stdout;
+    expect(text).toContain('Group office14: current count 0');
+    expect(text).toMatch(/WARNING HOST_STORE_CORRUPT at \S+: .*host\.db was damaged/);
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
   }, 30_000);
 });
 

@@ -75,6 +75,7 @@ describe('KMS host store faults', () => {
 
     await start();
     expect(count()).toBe(0);
+    expect(host!.windowReset?.code).toBe('HOST_STORE_CORRUPT');
     const moved = readdirSync(fx.hostDir).filter((f) => f.startsWith('host.db.corrupt-'));
     expect(moved).toHaveLength(1);
     const logged = logLines.find((l) => l.code === 'HOST_STORE_CORRUPT');
@@ -113,10 +114,21 @@ describe('KMS host store faults', () => {
 
     await start();
     expect(count()).toBe(0);
+    expect(host!.windowReset?.code).toBe('HOST_STORE_LOST');
     const logged = logLines.find((l) => l.code === 'HOST_STORE_LOST');
     expect(logged?.msg).toContain(`${dbPath()} is empty (0 bytes)`);
     await stop();
     expect(hostStatus(fx.hostDir, fx.clock).windowReset).toMatchObject({ code: 'HOST_STORE_LOST', movedTo: null });
+  });
+
+  it('a normal restart reports no reset', async () => {
+    await start();
+    await serveClients(2);
+    await stop();
+    await start();
+    expect(count()).toBe(2);
+    expect(host!.windowReset).toBeUndefined();
+    expect(hostStatus(fx.hostDir, fx.clock).windowReset).toBeUndefined();
   });
 
   it('makes the data directory 0700 and its files 0600 at start, even when they were looser', async () => {

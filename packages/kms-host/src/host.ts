@@ -57,6 +57,8 @@ export interface KmsHostConfig {
 export interface RunningKmsHost {
   readonly address: { host: string; port: number };
   readonly metricsAddress: { host: string; port: number } | undefined;
+  /** Set when this start found host.db damaged or lost and began with an empty window. */
+  readonly windowReset: WindowReset | undefined;
   counts(): GroupCount[];
   statistics(): HostStatistics;
   /**
@@ -105,7 +107,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   const sampler = config.logger
     ? new RequestLogSampler(config.logger, clock, config.requestLog ?? DEFAULT_REQUEST_LOG)
     : undefined;
-  const { store, service } = openWindow(state, clock, config, sampler?.logger);
+  const { store, service, reset: windowReset } = openWindow(state, clock, config, sampler?.logger);
   const flushIntervalMs = config.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
   const persistence = {
     unsaved: 0,
@@ -259,6 +261,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   return {
     address,
     metricsAddress,
+    windowReset,
     counts: () => service.counts(),
     statistics: () => structuredClone(service.stats),
     renewCertificateIfDue,
@@ -316,7 +319,7 @@ function openWindow(
   clock: Clock,
   config: KmsHostConfig,
   logger: Logger | undefined,
-): { store: WindowStore; service: KmsService } {
+): { store: WindowStore; service: KmsService; reset: WindowReset | undefined } {
   const path = state.windowDbPath;
   const open = () => {
     const store = new WindowStore(path);
@@ -337,6 +340,7 @@ function openWindow(
     }
   };
   const at = new Date(clock.now()).toISOString();
+  let lastReset: WindowReset | undefined;
   const size = existsSync(path) ? statSync(path).size : -1;
   if (state.windowCreatedAt && size <= 0) {
     const reset: WindowReset = {
@@ -346,6 +350,7 @@ function openWindow(
       movedTo: null,
     };
     HostState.open(state.dataDir).recordWindowReset(reset);
+    lastReset = reset;
     config.logger?.error({ code: reset.code, file: path }, reset.message);
   }
   let opened;
@@ -365,11 +370,12 @@ function openWindow(
       movedTo,
     };
     HostState.open(state.dataDir).recordWindowReset(reset);
+    lastReset = reset;
     config.logger?.error({ code: reset.code, file: path, movedTo }, reset.message);
     opened = open();
   }
   if (!state.windowCreatedAt) HostState.open(state.dataDir).recordWindowCreated(at);
-  return opened;
+  return { ...opened, reset: lastReset };
 }
 
 export interface HostStatus {

@@ -351,6 +351,8 @@ export function registerHost(program: Command, run: Run): void {
                 : '') +
               '\n',
           );
+          if (running.windowReset)
+            process.stderr.write(`WARNING ${running.windowReset.code}: ${running.windowReset.message}\n`);
           for (const d of running.dnsPublication()?.domains ?? []) {
             process.stderr.write(
               d.lastError
