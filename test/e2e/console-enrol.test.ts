@@ -210,6 +210,11 @@ describe('issue 11: a rogue relay swept by discovery', () => {
     expect(json.machines[0].untrusted).toMatchObject({ reason: expect.stringMatching(/did not prove/) });
     // One probe went through the relay; nothing after it, and never a token.
     expect(relay.seen().match(/GET \/v1\/probe/g)).toHaveLength(1);
+    // Re-enrolment clears the mark and probes again: still the relay, so marked again, no token sent.
+    const reenrol = await cli('console', 'machine', 'enrol', 'pc-1', '--data-dir', dataDir, '--json');
+    expect(reenrol.code).toBe(1);
+    expect(JSON.parse(reenrol.stdout).results[0]).toMatchObject({ ok: false, code: 'PROOF_FAILED' });
+    expect(relay.seen().match(/GET \/v1\/probe/g)).toHaveLength(2);
     expect(relay.seen()).not.toMatch(/authorization/i);
     expect(Licence.open({ stateDir: real.stateDir, clock }).status().host).toBeNull();
   });

@@ -380,7 +380,8 @@ describe('the API', () => {
   it('lists machines (never read: no state), and one machine with its history by id or name', async () => {
     const { machines } = (await (await get('api/machines')).json()) as { machines: { id: number; name: string }[] };
     expect(machines.map((m) => m.name).sort()).toEqual(['pc-dead', 'pc-hang']);
-    expect(machines[0]).toMatchObject({ state: null, clientMachineId: null });
+    // `untrusted`: null until a machine fails its proof (the UI's Trust column).
+    expect(machines[0]).toMatchObject({ state: null, clientMachineId: null, untrusted: null });
     const dead = machines.find((m) => m.name === 'pc-dead')!;
     const byId = (await (await get(`api/machines/${dead.id}`)).json()) as { machine: { name: string }; history: [] };
     expect(byId).toEqual({ machine: expect.objectContaining({ name: 'pc-dead' }), history: [] });
