@@ -19,7 +19,7 @@ export type { ConsoleServer, ConsoleServerOptions } from './web/index.js';
 export { webErrors } from './web/index.js';
 export { MAX_DISCOVERY_PROBES, expandRange, parseAddressList, parseMachineAddress } from './addresses.js';
 export { AgentClient } from './agent-client.js';
-export type { AgentClientOptions } from './agent-client.js';
+export type { AgentClientOptions, ProbeResult } from './agent-client.js';
 export { AGENT_API_VERSION, agentStatusSchema } from './agent-status.js';
 export type { AgentStatus } from './agent-status.js';
 export { MAX_BULK_CONFIRMATIONS, authorityOrigin } from './authority-client.js';
