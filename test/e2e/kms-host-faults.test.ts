@@ -268,7 +268,7 @@ describe.skipIf(!canMount)('volact host serve on a full disk (2 MiB tmpfs)', () 
         await until(() => {
           const s = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
           return s.persistence.unsaved === 2_000 && s.persistence.lastFlushError?.code === 'HOST_STORE_FULL';
-        });
+        }, 20_000); // each `host status` is a node start: seconds on a loaded machine
         const text = volact('host', 'status', '--data-dir', dir).stdout;
         expect(text).toContain('WARNING: 2000 client IDs answered but not saved in host.db');
         expect(text).toContain('HOST_STORE_FULL');
@@ -277,6 +277,7 @@ describe.skipIf(!canMount)('volact host serve on a full disk (2 MiB tmpfs)', () 
         rmSync(filler); // space returns: the backlog is written without a restart
         await until(
           () => JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout).persistence.unsaved === 0,
+          20_000,
         );
         const status = JSON.parse(volact('host', 'status', '--data-dir', dir, '--json').stdout);
         expect(status.persistence.lastFlushError).toBeNull();
