@@ -174,6 +174,7 @@ describe('licence.json edits never yield licensed (issue 11)', () => {
     const start = now;
     try {
       const object = await activationObject('office14-long', 365);
+      const shortObject = await activationObject('office14-short', 150);
       const c = await installation('member');
       await join_(c);
       writeStore(c, { ...readStore(c), activation: { method: 'directory', object, checkedAt: now } });
@@ -183,6 +184,10 @@ describe('licence.json edits never yield licensed (issue 11)', () => {
       // 200 days on, the store says the directory confirmed it just now: still not licensed.
       now = start + 200 * DAY;
       writeStore(c, { ...readStore(c), activation: { method: 'directory', object, checkedAt: now } });
+      expect((await status(c, ...member)).state).toBe('out-of-tolerance');
+      // An object whose own end comes first: past it, the licence runs down as a lapsed one does.
+      now = start + 160 * DAY;
+      writeStore(c, { ...readStore(c), activation: { method: 'directory', object: shortObject, checkedAt: now } });
       expect((await status(c, ...member)).state).toBe('out-of-tolerance');
       // Past the object's own end (365 days) nothing brings it back either.
       now = start + 400 * DAY;

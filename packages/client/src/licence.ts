@@ -597,15 +597,18 @@ export class Licence {
     // A check time in the future is an edited store (or a clock that was wrong).
     const maxSkew = this.#record.product.policy.maxClockSkewMinutes * MINUTE;
     if (a.checkedAt > this.#clock.now() + maxSkew) return { hostTime: null, valid: false, permanent: false };
-    if (check.ok) {
-      const validity = this.#record.product.policy.activationValidityDays * DAY;
-      // deriveState ends the licence at hostTime + validity: the earliest of the three ends.
-      const start = Math.min(check.issuedAt, check.expiresAt - validity, a.checkedAt);
-      return { hostTime: start, valid: true, permanent: false };
+    const validity = this.#record.product.policy.activationValidityDays * DAY;
+    // deriveState ends the licence at hostTime + validity: the earliest of the three ends.
+    const start = (v: { issuedAt: number; expiresAt: number }) =>
+      Math.min(v.issuedAt, v.expiresAt - validity, a.checkedAt);
+    if (check.ok) return { hostTime: start(check), valid: true, permanent: false };
+    if (check.code === 'DIRECTORY_OBJECT_EXPIRED') {
+      // Past its end the licence runs down as a lapsed one does (out-of-tolerance, then
+      // notification); an object not yet valid grants nothing.
+      const v = activationObjectValidity(parseActivationObject(a.object));
+      return { hostTime: this.#clock.now() >= v.expiresAt ? start(v) : null, valid: true, permanent: false };
     }
-    if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH' || check.code === 'DIRECTORY_OBJECT_EXPIRED') {
-      return { hostTime: null, valid: true, permanent: false };
-    }
+    if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH') return { hostTime: null, valid: true, permanent: false };
     return { hostTime: null, valid: false, permanent: false };
   }
 
