@@ -197,7 +197,7 @@ describe('volact console, end to end', () => {
     expect(again.stderr).toContain('KEY_EXISTS');
     expect(again.stderr).not.toContain(mak);
     const both = await cli('console', 'key', 'add', mak, '--data-dir', dataDir, '--key-file', keyFile);
-    expect(both.stderr).toContain('give the key once');
+    expect(both.stderr).toContain('give the key exactly once');
 
     const results = byMachine(await console_.installKey('office-mak', ['pc-a', 'pc-b']));
     expect(results['pc-a']).toMatchObject({ ok: true, state: 'initial-grace' });
@@ -261,6 +261,10 @@ describe('volact console, end to end', () => {
     const iidBefore = Licence.open({ stateDir: b.stateDir, clock }).installationId();
     rmSync(b.stateDir, { recursive: true, force: true });
     Licence.init({ stateDir: b.stateDir, product: slice.product, hardwareId: 'hw-pc-b', clock });
+    // The re-image wiped the agent's enrolment too: it proves the fleet token, not pc-b's own, so
+    // the console refuses it (an impostor at the address could do the same) until re-enrolled.
+    expect(byMachine(await console_.refresh(['pc-b']))['pc-b']).toMatchObject({ ok: false, code: 'PROOF_FAILED' });
+    expect(byMachine(await console_.reenrol(['pc-b'], TOKEN))['pc-b']).toMatchObject({ ok: true });
     const installed = byMachine(await console_.installKey('office-mak', ['pc-b']));
     expect(installed['pc-b']).toMatchObject({ ok: true, state: 'initial-grace' });
 
