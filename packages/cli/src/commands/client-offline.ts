@@ -17,7 +17,9 @@ export function registerClientOffline(client: Command, run: Run): void {
 
   client
     .command('hardware-id')
-    .description('print the hardware id of this installation: what an OEM marker or a token is made for')
+    .description(
+      "print this machine's hardware id (read now, or --hardware-id): what an OEM marker or a token is made for",
+    )
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--json', 'print JSON')
     .action(
