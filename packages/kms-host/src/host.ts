@@ -110,7 +110,6 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   const { store, service, reset: windowReset } = openWindow(state, clock, config, sampler?.logger);
   const flushIntervalMs = config.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
   const persistence = {
-    unsaved: 0,
     lastSavedAt: null as string | null,
     lastFlushError: null as LiveStatus['lastFlushError'],
   };
@@ -130,7 +129,6 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     lastFlushError: persistence.lastFlushError,
   });
   const onFlush = (outcome: FlushOutcome) => {
-    persistence.unsaved = outcome.unsaved;
     if (outcome.error === undefined) {
       persistence.lastSavedAt = new Date(outcome.at).toISOString();
       if (failingSince !== undefined) {
@@ -176,18 +174,6 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     store.close();
     throw err;
   }
-  try {
-    live = new LiveStatusFile(join(config.dataDir, LIVE_STATUS_FILE));
-    live.write(liveStatus(null));
-  } catch (err) {
-    config.logger?.warn({ err }, `cannot write ${LIVE_STATUS_FILE}: \`host status\` will not show the unsaved backlog`);
-  }
-  state.securePermissions(); // host.db, its WAL and the live file were just created
-  const liveTimer = setInterval(() => {
-    live?.write(liveStatus(null));
-    sampler?.tick();
-  }, 1_000);
-  liveTimer.unref();
   let metricsServer: Server | undefined;
   let metricsAddress: { host: string; port: number } | undefined;
   if (config.metrics) {
@@ -209,6 +195,19 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     const a = metricsServer.address();
     if (a && typeof a !== 'string') metricsAddress = { host: a.address, port: a.port };
   }
+  // Once the start can no longer fail: a live file without a clean stop reads as a crash.
+  try {
+    live = new LiveStatusFile(join(config.dataDir, LIVE_STATUS_FILE));
+    live.write(liveStatus(null));
+  } catch (err) {
+    config.logger?.warn({ err }, `cannot write ${LIVE_STATUS_FILE}: \`host status\` will not show the unsaved backlog`);
+  }
+  state.securePermissions(); // host.db, its WAL and the live file were just created
+  const liveTimer = setInterval(() => {
+    live?.write(liveStatus(null));
+    sampler?.tick();
+  }, 1_000);
+  liveTimer.unref();
   config.logger?.info({ address, groups: service.counts() }, 'KMS host listening');
   // At half-life by default (at most 30 days before the end): online certificates are short
   // (a revoked key stops at their end), so a host renews with half of one left to ride out an
