@@ -579,6 +579,21 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
       rmSync(m.stateDir, { recursive: true, force: true });
       Licence.init({ stateDir: m.stateDir, product: slice.product, hardwareId: m.hardwareId, clock });
     }
+    // The re-image wiped each agent's enrolment too: the console re-enrols the two with the
+    // enrolment token their agents run with (it would refuse them otherwise: PROOF_FAILED).
+    const reenrolled = await cliJson<{ results: Result[] }>(
+      0,
+      'console',
+      'machine',
+      'enrol',
+      String(fleet[0]!.id),
+      String(fleet[1]!.id),
+      '--data-dir',
+      dataDir,
+      '--token-file',
+      files.token,
+    );
+    expect(reenrolled.results.map((x) => x.ok)).toEqual([true, true]);
     const installed = await cliJson<{ results: Result[] }>(
       0,
       'console',
