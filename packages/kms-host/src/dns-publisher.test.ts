@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY, startLoopbackBind, type LoopbackBind } from '@volact/core';
+import { DAY, MINUTE, startLoopbackBind, type LoopbackBind } from '@volact/core';
 import { hostStatus, startKmsHost } from './host.js';
+import type { Timers } from './dns-publisher.js';
 import { createActivatedHost, type HostFixture } from './test-fixture.js';
 
 /** The published records checked against a real BIND 9 that loses them behind the host's back. */
@@ -65,6 +66,60 @@ describe('DNS publication check', () => {
       expect(host.dnsPublication()?.domains[0]?.lastCheck).toMatchObject({ result: 'present', detail: null });
       // `host status` reads what the running host wrote.
       expect(hostStatus(fx.hostDir, fx.clock).dns?.domains[0]?.lastCheck?.result).toBe('present');
+    } finally {
+      await host.close();
+    }
+  }, 30_000);
+
+  it('checks every 5 minutes by default (timers fired by hand): a record lost between refreshes is back at the next check', async () => {
+    const pending = new Map<number, { callback: () => void; ms: number }>();
+    let next = 0;
+    const timers: Timers = {
+      set: (callback, ms) => {
+        pending.set(++next, { callback, ms });
+        return next;
+      },
+      clear: (handle) => pending.delete(handle as number),
+    };
+    const fire = (ms: number) => {
+      const entry = [...pending].find(([, t]) => t.ms === ms);
+      if (!entry) throw new Error(`no timer of ${ms} ms is set`);
+      pending.delete(entry[0]);
+      entry[1].callback();
+    };
+    const host = await startKmsHost({
+      dataDir: fx.hostDir,
+      listen: { host: '127.0.0.1', port: 0 },
+      clock: fx.clock,
+      timers,
+      dnsPublish: {
+        server: { host: '127.0.0.1', port: bind.port },
+        key: bind.key,
+        domains: [{ domain: 'corp.test', priority: 0, weight: 5 }],
+        service: '_vlmcs._tcp',
+        hostName: 'kms2',
+        address: '127.0.0.1',
+        port: 0,
+        ttl: 60,
+        refreshMs: DAY,
+      },
+    });
+    try {
+      const srv = `0 5 ${host.address.port} kms2.corp.test.`;
+      expect(dig(bind.port, '_vlmcs._tcp.corp.test', 'SRV')).toBe(srv);
+      expect([...pending.values()].map((t) => t.ms).sort((a, b) => a - b)).toEqual([5 * MINUTE, DAY]);
+      deleteBehindTheHostsBack();
+      fire(5 * MINUTE);
+      const end = Date.now() + 5_000;
+      while (dig(bind.port, '_vlmcs._tcp.corp.test', 'SRV') !== srv) {
+        if (Date.now() > end) throw new Error('the 5-minute check did not publish the SRV record again');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // The check set itself again for 5 minutes later; the 24-hour refresh is still pending.
+      const deadline = Date.now() + 2_000;
+      while ([...pending.values()].filter((t) => t.ms === 5 * MINUTE).length === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect([...pending.values()].map((t) => t.ms).sort((a, b) => a - b)).toEqual([5 * MINUTE, DAY]);
     } finally {
       await host.close();
     }

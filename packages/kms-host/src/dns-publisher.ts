@@ -48,6 +48,20 @@ export interface DnsPublishConfig {
 
 const STATUS_FILE = 'dns-publication.json';
 
+/**
+ * The publisher's timers (refresh, check), injected so tests fire a 5-minute check or a
+ * 24-hour refresh at once. The default is node's, unref'd (they never keep a process alive).
+ */
+export interface Timers {
+  set(callback: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const systemTimers: Timers = {
+  set: (callback, ms) => setTimeout(callback, ms).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 const entrySchema = z.object({
   domain: z.string(),
   srv: z.string(),
@@ -96,14 +110,20 @@ export class DnsPublisher {
   readonly #dataDir: string;
   readonly #clock: Clock;
   readonly #logger: Logger | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #checkTimer: NodeJS.Timeout | undefined;
+  readonly #timers: Timers;
+  #timer: unknown;
+  #checkTimer: unknown;
   #entries: Entry[];
   #stale: Entry[];
   #stopped = false;
   #running: Promise<void> = Promise.resolve();
 
-  constructor(config: DnsPublishConfig, dataDir: string, options: { clock?: Clock; logger?: Logger } = {}) {
+  constructor(
+    config: DnsPublishConfig,
+    dataDir: string,
+    options: { clock?: Clock; logger?: Logger; timers?: Timers } = {},
+  ) {
+    this.#timers = options.timers ?? systemTimers;
     this.#config = config;
     this.#dataDir = dataDir;
     this.#clock = options.clock ?? systemClock;
@@ -143,20 +163,18 @@ export class DnsPublisher {
       await this.publishNow();
       if (this.#stopped) return; // stopped while publishing: no new timer
       const failing = this.#entries.some((e) => e.lastError !== null) || this.#stale.length > 0;
-      this.#timer = setTimeout(
+      this.#timer = this.#timers.set(
         () => void cycle(),
         failing ? Math.min(5 * MINUTE, this.#config.refreshMs) : this.#config.refreshMs,
       );
-      this.#timer.unref();
     };
     const checkMs = this.#config.checkMs ?? DNS_PUBLISH_DEFAULTS.checkMs;
     const check = () => {
-      this.#checkTimer = setTimeout(() => {
+      this.#checkTimer = this.#timers.set(() => {
         void this.checkNow().finally(() => {
           if (!this.#stopped) check();
         });
       }, checkMs);
-      this.#checkTimer.unref();
     };
     if (checkMs > 0) check();
     return cycle();
@@ -239,8 +257,8 @@ export class DnsPublisher {
   /** Stops refreshing; removes this host's records (a clean stop) unless told not to. */
   async stop(options: { removeRecords?: boolean } = {}): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#checkTimer);
+    this.#timers.clear(this.#timer);
+    this.#timers.clear(this.#checkTimer);
     await this.#running.catch(() => undefined);
     if (options.removeRecords === false) return;
     for (const entry of this.#entries) {

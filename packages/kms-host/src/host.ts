@@ -27,6 +27,7 @@ import {
   readDnsPublicationStatus,
   type DnsPublicationStatus,
   type DnsPublishConfig,
+  type Timers,
 } from './dns-publisher.js';
 
 export interface KmsHostConfig {
@@ -52,6 +53,8 @@ export interface KmsHostConfig {
   readonly renewCertificateBefore?: number;
   /** Publish the host in DNS (SRV + A/AAAA by TSIG-signed dynamic update); off when absent. */
   readonly dnsPublish?: DnsPublishConfig;
+  /** The DNS publisher's refresh and check timers (tests fire them by hand); node's by default. */
+  readonly timers?: Timers;
 }
 
 export interface RunningKmsHost {
@@ -254,6 +257,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     ? new DnsPublisher({ ...config.dnsPublish, port: config.dnsPublish.port || address.port }, config.dataDir, {
         clock,
         ...(config.logger ? { logger: config.logger } : {}),
+        ...(config.timers ? { timers: config.timers } : {}),
       })
     : undefined;
   await publisher?.start();

@@ -17,4 +17,4 @@ export { HOST_NODE_FLAGS, createHostLogDestination, DEFAULT_REQUEST_LOG } from '
 export type { RequestLogPolicy, LiveStatus } from './host-runtime.js';
 export { hostInstallationId, installHostConfirmation, PHONE_ACTIVATION } from './phone-activation.js';
 export { DnsPublisher, readDnsPublicationStatus, DNS_PUBLISH_DEFAULTS } from './dns-publisher.js';
-export type { DnsPublishConfig, DnsPublicationStatus, PublishDomain } from './dns-publisher.js';
+export type { DnsPublishConfig, DnsPublicationStatus, PublishDomain, Timers } from './dns-publisher.js';
