@@ -141,9 +141,11 @@ const givenInProcess = new Map<
 const remember = (
   stateDir: string,
   given: { product?: ProductConfig; hardwareId?: string; memberDomain?: string | null },
+  replace = false,
 ) => {
   const key = resolve(stateDir);
-  givenInProcess.set(key, { ...givenInProcess.get(key), ...given });
+  // A new installation (init, reset) forgets what was given for the one it replaces.
+  givenInProcess.set(key, { ...(replace ? {} : givenInProcess.get(key)), ...given });
 };
 
 export interface OpenOptions {
@@ -311,12 +313,16 @@ export class Licence {
     };
     store.save(record);
     const memberDomain = options.memberDomain === undefined ? undefined : Licence.#domainOrNull(options.memberDomain);
-    remember(options.stateDir, {
-      // With an installed location, every open reads the file there (and notices a swap).
-      ...(productPath === null ? { product } : {}),
-      hardwareId: options.hardwareId,
-      ...(memberDomain === undefined ? {} : { memberDomain }),
-    });
+    remember(
+      options.stateDir,
+      {
+        // With an installed location, every open reads the file there (and notices a swap).
+        ...(productPath === null ? { product } : {}),
+        hardwareId: options.hardwareId,
+        ...(memberDomain === undefined ? {} : { memberDomain }),
+      },
+      true,
+    );
     return new Licence(
       store,
       record,
