@@ -225,6 +225,34 @@ describe('token CA certificate, activation token, CRL', () => {
     });
   });
 
+  it('a token that requires a CRL licenses only with one of its CA; the requirement is signed', () => {
+    const strict = signActivationToken(
+      { serial: randomGuid(), hardwareId: 'hw-1', notBefore: T0, notAfter: T0 + 365 * DAY, crlRequired: true },
+      caKey.privateKey,
+      caCert,
+    );
+    const check = (t: typeof strict, crl: Parameters<typeof checkActivationToken>[1]['crl']) => {
+      const r = checkActivationToken(t, { ...expectToken, crl });
+      return r.ok ? 'ok' : r.code;
+    };
+    const empty = signTokenCrl({ issuedAt: T0, nextUpdate: T0 + 30 * DAY, revoked: [] }, caKey.privateKey, caCert);
+    expect(check(strict, null)).toBe('TOKEN_CRL_REQUIRED');
+    expect(check(strict, empty)).toBe('ok');
+    // Another CA's CRL does not count.
+    const otherCaKey = generateSigningKeyPair();
+    const foreign = signTokenCrl({ issuedAt: T0, nextUpdate: T0 + DAY, revoked: [] }, otherCaKey.privateKey, {
+      ...caCert,
+      publicKey: otherCaKey.publicKeyRaw.toString('base64'),
+    });
+    expect(check(strict, foreign)).toBe('TOKEN_CRL_REQUIRED');
+    // The requirement removed from the file: the CA's signature no longer verifies.
+    const { crlRequired: _removed, ...loosened } = strict;
+    void _removed;
+    expect(check(loosened, null)).toBe('TOKEN_INVALID');
+    // Tokens without the field (issued before it existed) verify as before.
+    expect(check(token, null)).toBe('ok');
+  });
+
   it('fuzz: mutated CA certificates, tokens and CRLs are parsed or refused with TOKEN_FILE_INVALID', () => {
     const crl = signTokenCrl(
       { issuedAt: T0, nextUpdate: T0 + DAY, revoked: [randomGuid(), randomGuid()] },
