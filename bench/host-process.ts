@@ -60,6 +60,8 @@ serveParent(
       }
       const m = process.memoryUsage();
       return {
+        // Client IDs answered but not yet written (the write-behind backlog, held on the heap).
+        unsaved: host.persistence().unsaved,
         gcForced: Boolean(gc),
         logDrainMs,
         rss: m.rss,
