@@ -280,6 +280,49 @@ describe('token-based activation (offline PKI)', () => {
     }
   });
 
+  it('a token that requires a CRL requires a current one: past its next update, not licensed until a newer one is installed', async () => {
+    const start = now;
+    try {
+      const first = path('crl-fresh-0.json');
+      await ok('token', 'revoke', '--ca-key', fabrikam.key, '--ca-cert', fabrikam.cert, '--out', first);
+      const c = await client('t-fresh');
+      const token = await issue(fabrikam, 'hw-t-fresh', 90, path('token-fresh.json'), '--require-crl');
+      await ok('client', 'install-token', '--state-dir', c, token.file, '--crl', first);
+      expect((await json<Status>('client', 'status', '--state-dir', c)).state).toBe('licensed');
+      // 31 days on, the CRL (next update in 30 days) is stale: a CRL from before a revocation,
+      // pasted back with the token, would license no longer than this either.
+      now = start + 31 * DAY;
+      expect(await json<Status>('client', 'status', '--state-dir', c)).toMatchObject({
+        state: 'notification',
+        method: null,
+        crl: { stale: true },
+        token: { code: 'TOKEN_CRL_REQUIRED' },
+      });
+      await ok('client', 'set-act-type', '--state-dir', c, 'token');
+      expect((await refused('client', 'activate', '--state-dir', c)).code).toBe('TOKEN_CRL_REQUIRED');
+      const second = path('crl-fresh-1.json');
+      await ok(
+        'token',
+        'revoke',
+        '--ca-key',
+        fabrikam.key,
+        '--ca-cert',
+        fabrikam.cert,
+        '--crl',
+        first,
+        '--out',
+        second,
+      );
+      expect(await json<Status>('client', 'install-crl', '--state-dir', c, second)).toMatchObject({
+        state: 'licensed',
+        method: 'token',
+        token: { code: null },
+      });
+    } finally {
+      now = start;
+    }
+  });
+
   it('wrong CA: a token of a CA another publisher certified is refused with TOKEN_CA_UNTRUSTED', async () => {
     await publisher('other-publisher');
     const rogue = await issuingCa('rogue', 'other-publisher', 'office14');

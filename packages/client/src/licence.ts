@@ -583,6 +583,7 @@ export class Licence {
     if (this.#clock.now() + p.maxClockSkewMinutes * MINUTE < check.validFrom) {
       return { hostTime: null, valid: true, permanent: false };
     }
+    if (this.#staleRequiredCrl(token, this.#clock.now())) return { hostTime: null, valid: true, permanent: false };
     // deriveState counts the validity from an activation time: the one that ends at the token's end.
     return { hostTime: check.validUntil - p.activationValidityDays * DAY, valid: true, permanent: false };
   }
@@ -1021,7 +1022,12 @@ export class Licence {
         serial: check.serial,
         organisation: check.organisation,
         notAfter: new Date(check.validUntil).toISOString(),
-        code: early || now >= check.validUntil ? 'TOKEN_EXPIRED' : null,
+        code:
+          early || now >= check.validUntil
+            ? 'TOKEN_EXPIRED'
+            : this.#staleRequiredCrl(a.token, now)
+              ? 'TOKEN_CRL_REQUIRED'
+              : null,
       };
     }
     try {
@@ -1267,7 +1273,26 @@ export class Licence {
         message: `token ${check.serial} is valid from ${new Date(check.validFrom).toISOString()} to ${new Date(check.validUntil).toISOString()}; now is ${new Date(now).toISOString()}: carry in a new token`,
       };
     }
+    const stale = this.#staleRequiredCrl(token, now);
+    if (stale) return { ok: false, code: 'TOKEN_CRL_REQUIRED', message: stale };
     return check;
+  }
+
+  /**
+   * A token that requires a CRL requires a current one: past the installed CRL's next update it
+   * no longer licenses. A CRL from before a revocation pasted back into the store (with the
+   * token) thus licenses at most until that CRL's next update. Null when it holds.
+   */
+  #staleRequiredCrl(token: string, now: number): string | null {
+    let required: { serial: string; crlRequired?: true };
+    try {
+      required = parseActivationToken(token);
+    } catch {
+      return null; // the signature checks report it
+    }
+    const crl = this.#crlStatus(now);
+    if (!required.crlRequired || !crl?.stale) return null;
+    return `token ${required.serial} requires a current CRL of its CA: the installed one was to be replaced on ${crl.nextUpdate}; install the newest (\`volact client install-crl FILE\`)`;
   }
 
   /**
