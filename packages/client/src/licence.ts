@@ -138,6 +138,13 @@ const givenInProcess = new Map<
   string,
   { product?: ProductConfig; hardwareId?: string; memberDomain?: string | null }
 >();
+/**
+ * Product configurations callers gave this process (Licence.init, Licence.open with `product`),
+ * by fingerprint: a store copied in this process (a cloned image) that has no product file opens
+ * with the product whose fingerprint it records. Never a product read from a store.
+ */
+const productsInProcess = new Map<string, ProductConfig>();
+
 const remember = (
   stateDir: string,
   given: { product?: ProductConfig; hardwareId?: string; memberDomain?: string | null },
@@ -275,6 +282,7 @@ export class Licence {
     kept: { clientMachineId?: string; installedAt?: number },
   ): Licence {
     const product = Licence.#parseProduct(options.product);
+    productsInProcess.set(productFingerprint(product), product);
     const productPath = options.productPath === undefined ? null : resolve(options.productPath);
     if (productPath !== null) {
       const rel = relative(resolve(options.stateDir), productPath);
@@ -360,7 +368,9 @@ export class Licence {
     const product =
       options.product !== undefined
         ? Licence.#parseProduct(options.product)
-        : (given.product ?? Licence.#installedProduct(options.stateDir, stored));
+        : (given.product ??
+          (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
+          Licence.#installedProduct(options.stateDir, stored));
     if (product.group.id !== stored.productRef.groupId) {
       throw new ClientError(
         'PRODUCT_CONFIG_INVALID',
