@@ -182,7 +182,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   if (config.metrics) {
     try {
       metricsServer = await serveMetrics(
-        createMetricsRegistry(service, server.signer),
+        createMetricsRegistry(service, server.signer, () => server.connections()),
         config.metrics.host,
         config.metrics.port,
       );

@@ -114,12 +114,13 @@ describe('KMS host under a slow-connection flood', () => {
   let host: RunningKmsHost | undefined;
   const flood: SlowFlood[] = [];
 
-  const start = async (connectionLimits: Partial<ConnectionLimits>) => {
+  const start = async (connectionLimits: Partial<ConnectionLimits>, metrics = false) => {
     host = await startKmsHost({
       dataDir: fx.hostDir,
       listen: { host: '127.0.0.1', port: 0 },
       clock: fx.clock,
       connectionLimits,
+      ...(metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
     });
     return host;
   };
@@ -245,6 +246,20 @@ describe('KMS host under a slow-connection flood', () => {
     expect(trickling).toBeLessThan(1_500);
     expect(h.connections().closedByDeadline).toBe(2);
     expect(h.counts()[0]?.count).toBe(0);
+  });
+
+  it('shows refusals and deadline closes in the Prometheus metrics', async () => {
+    const h = await start({ maxConnectionsPerSource: 2, headerDeadlineMs: 200, frameDeadlineMs: 200 }, true);
+    const f = new SlowFlood(h.address.port, ['127.0.6.1'], 4, 50, frame(requestPayload(fx.group.id)));
+    flood.push(f);
+    f.start();
+    for (let i = 0; i < 100 && h.connections().closedByDeadline === 0; i++) await sleep(20);
+    const text = await (await fetch(`http://127.0.0.1:${h.metricsAddress!.port}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/^volact_kms_connections_refused_total\{reason="per-source"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(value(/^volact_kms_connections_closed_total\{reason="deadline"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(value(/^volact_kms_connections_open (\d+)$/m)).toBeLessThanOrEqual(2);
+    expect(value(/^volact_kms_connection_sources (\d+)$/m)).toBeLessThanOrEqual(1);
   });
 
   it('closes a connection idle (no request in progress) for idleTimeoutMs, after answering it', async () => {

@@ -3,12 +3,17 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { LICENCE_STATES } from '@volact/core';
 import type { KmsService } from './kms-service.js';
 import type { BatchSigner } from './batch-signer.js';
+import type { ConnectionCounters } from './connection-limits.js';
 
 /**
  * Prometheus metrics, read from the host's own counters at scrape time: nothing is added to
  * the request path.
  */
-export function createMetricsRegistry(service: KmsService, signer: BatchSigner): Registry {
+export function createMetricsRegistry(
+  service: KmsService,
+  signer: BatchSigner,
+  connections?: () => ConnectionCounters,
+): Registry {
   const registry = new Registry();
   new Counter({
     name: 'volact_kms_requests_total',
@@ -69,6 +74,51 @@ export function createMetricsRegistry(service: KmsService, signer: BatchSigner):
       this.inc(signer.signatures);
     },
   });
+  if (connections) {
+    // A flood shows as refusals and deadline closes climbing while the open count stays capped.
+    new Gauge({
+      name: 'volact_kms_connections_open',
+      help: 'Open KMS connections',
+      registers: [registry],
+      collect() {
+        this.set(connections().open);
+      },
+    });
+    new Gauge({
+      name: 'volact_kms_connection_sources',
+      help: 'Addresses (IPv6: /64s) holding open KMS connections',
+      registers: [registry],
+      collect() {
+        this.set(connections().sources);
+      },
+    });
+    new Counter({
+      name: 'volact_kms_connections_refused_total',
+      help: 'KMS connections closed unread at accept, by rule (per-source cap, reserve for new sources, full)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const c = connections();
+        this.inc({ reason: 'per-source' }, c.refusedPerSource);
+        this.inc({ reason: 'reserve' }, c.refusedReserve);
+        this.inc({ reason: 'full' }, c.refusedFull);
+      },
+    });
+    new Counter({
+      name: 'volact_kms_connections_closed_total',
+      help: 'KMS connections the host closed: evicted for a newcomer at the cap, past a deadline, idle',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const c = connections();
+        this.inc({ reason: 'evicted' }, c.evicted);
+        this.inc({ reason: 'deadline' }, c.closedByDeadline);
+        this.inc({ reason: 'idle' }, c.closedIdle);
+      },
+    });
+  }
   return registry;
 }
 
