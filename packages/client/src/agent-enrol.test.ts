@@ -223,4 +223,22 @@ describe('agent authorities: only its own', () => {
       await agent.app.close();
     }
   });
+
+  it("the product config's own authority is allowed with no --authority list; any other is not", async () => {
+    const stateDir = join(root, 'agent-product-url');
+    const withUrl = { ...product, authority: { ...product.authority, url: 'https://publisher.example/activation/' } };
+    Licence.init({ stateDir, product: withUrl, hardwareId: 'hw-product-url', clock });
+    const agent = await startAgent({ stateDir });
+    try {
+      const own = await call(agent.port, 'POST', '/v1/activate', FLEET, {
+        authority: 'https://publisher.example/activation',
+      });
+      expect(own.status).toBe(200);
+      const other = await call(agent.port, 'POST', '/v1/activate', FLEET, { authority: 'https://publisher.example/' });
+      expect(other.status).toBe(403);
+      expect(other.body.error).toMatchObject({ code: 'AUTHORITY_NOT_ALLOWED' });
+    } finally {
+      await agent.app.close();
+    }
+  });
 });

@@ -533,7 +533,9 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     const body = parseBody(activateBody, request.body === undefined ? {} : request.body);
     if (body.authority !== undefined) {
       const normal = normalAuthority(body.authority);
-      if (normal === null || !allowedAuthorities.has(normal)) {
+      const productAuthority = open().productAuthorityUrl;
+      const own = productAuthority === null ? null : normalAuthority(productAuthority);
+      if (normal === null || (normal !== own && !allowedAuthorities.has(normal))) {
         // The console's URL is not echoed (it could carry credentials): only its origin, bounded.
         const origin = normal === null ? 'a malformed URL' : new URL(normal).origin.slice(0, 200);
         throw new ClientError(

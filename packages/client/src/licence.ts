@@ -460,6 +460,11 @@ export class Licence {
     return this.#hardwareId;
   }
 
+  /** The authority the product config names (MAK and retail activation), or null. */
+  get productAuthorityUrl(): string | null {
+    return this.#record.product.authority.url ?? null;
+  }
+
   /**
    * The stored activation: `hostTime` when its evidence grants a licence, null when there is
    * none or it does not reach the threshold (a higher threshold shipped by an app update: not

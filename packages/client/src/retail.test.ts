@@ -86,7 +86,14 @@ describe('a retail key in the client', () => {
     const stateDir = join(root, 'agent');
     Licence.init({ stateDir, product, hardwareId: 'hw-agent', clock });
     const token = 'agent-token-0123456789abcdef';
-    const app = createAgentServer({ stateDir, adminToken: token, logger: pino({ level: 'silent' }), clock });
+    // The authority is not the product config's: the agent must be told it may use it.
+    const app = createAgentServer({
+      stateDir,
+      adminToken: token,
+      authorities: [authorityUrl],
+      logger: pino({ level: 'silent' }),
+      clock,
+    });
     try {
       const call = (url: string, payload: Record<string, unknown>) =>
         app.inject({ method: 'POST', url, payload, headers: { authorization: `Bearer ${token}` } });
