@@ -164,7 +164,7 @@ describe('rate limits cannot be dodged', () => {
     expect(later.results.map((r) => r.ok)).toEqual([true, true]);
   });
 
-  it('throttles admin-token guessing per source and in all, before the compare (429 says nothing of the token)', async () => {
+  it('throttles admin-token guessing per source, before the compare (429 says nothing of the token); guesses from many addresses cannot lock the admin out', async () => {
     const { clock, key } = await setUp({});
     const guess = (token: string, remoteAddress: string) =>
       app.inject({
@@ -181,11 +181,12 @@ describe('rate limits cannot be dodged', () => {
     const limited = await guess('the-right-admin-token-0123456789', '10.2.0.1');
     expect(limited.statusCode).toBe(429); // the source is throttled, right token or not
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    // Spread over many addresses: the failure count in all stops it too.
+    // Spread over many addresses: each address has its own budget, and the total is only logged,
+    // so the publisher's own address still gets in with the right token (no global lock-out).
     const spread: number[] = [];
     for (let i = 0; i < 300; i++) spread.push((await guess(`wrong-${i}`, `10.3.${i >> 8}.${i & 255}`)).statusCode);
-    expect(spread.filter((s) => s === 401)).toHaveLength(90); // 100 in all per minute, 10 used above
-    expect(spread.filter((s) => s === 429)).toHaveLength(210);
+    expect(spread.every((s) => s === 401)).toBe(true);
+    expect((await guess('the-right-admin-token-0123456789', '10.4.0.1')).statusCode).toBe(200);
     clock.advance(MINUTE);
     expect((await guess('the-right-admin-token-0123456789', '10.2.0.1')).statusCode).toBe(200);
   });
