@@ -228,6 +228,12 @@ describe('PostgreSQL down', () => {
       expect(refused.json().error.code).toBe('STORE_UNAVAILABLE');
       expect(refused.headers['retry-after']).toBeDefined();
       expect(refused.body).not.toContain(key);
+      // The database's host, port and name are the operator's business, not the caller's.
+      const { hostname, port, pathname } = new URL(db);
+      for (const body of [refused.body, health.body]) {
+        expect(body).not.toContain(`${hostname}:${port}`);
+        expect(body).not.toContain(pathname.slice(1));
+      }
 
       postgres.resume();
       let answered = refused;

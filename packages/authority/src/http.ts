@@ -24,6 +24,14 @@ const installationActivationBody = z
 const confirmationBody = z.object({ installationId: z.string().max(400) }).strict();
 /** A console's proxy activation: many isolated machines' IIDs in one call. */
 export const MAX_BULK_CONFIRMATIONS = 1000;
+
+/** Codes whose message names the operator's files or database: clients get these words instead. */
+const OPERATOR_ONLY_DETAIL: Readonly<Record<string, string>> = {
+  STORE_UNAVAILABLE: "the authority's database is unreachable; retry later",
+  STORE_DAMAGED: "the authority's database cannot be used; its operator has the details in the log",
+  AUTHORITY_FILE_DAMAGED: 'a file of the authority is damaged; its operator has the details in the log',
+  DATA_DIR_INSECURE: "the authority's data directory is not private; its operator has the details in the log",
+};
 const bulkConfirmationBody = z
   .object({ installationIds: z.array(z.string().max(400)).min(1).max(MAX_BULK_CONFIRMATIONS) })
   .strict();
@@ -111,13 +119,16 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       .catch((err: unknown) => app.log.error({ err }, 'could not write the audit log'));
   };
   app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof AuthorityError && OPERATOR_ONLY_DETAIL[err.code] !== undefined) {
+      // The detail (database host, file paths, the driver's text) is for the operator's log,
+      // not for whoever sent the request.
+      request.log.warn({ code: err.code, err: err.message }, 'store fault');
+      if (err.code === 'STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+      return reply.status(err.httpStatus).send({ error: { code: err.code, message: OPERATOR_ONLY_DETAIL[err.code] } });
+    }
     if (err instanceof AuthorityError) {
       request.log.info({ code: err.code }, 'refused');
       if (EARLY_REFUSALS.has(err.code)) await auditEarly(request, err.code, err.message);
-      if (err.code === 'STORE_UNAVAILABLE') {
-        request.log.warn({ code: err.code, err: err.message }, 'database unreachable');
-        void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
-      }
       if (err.code === 'RATE_LIMITED' && err.retryAfterSeconds !== undefined) {
         void reply.header('retry-after', String(err.retryAfterSeconds));
       }
@@ -146,11 +157,12 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     } catch (err) {
       if (!(err instanceof AuthorityError)) throw err;
       if (err.code === 'STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+      app.log.warn({ code: err.code, err: err.message }, 'health: store fault');
       return reply.status(err.httpStatus).send({
         status: 'unavailable',
         name: authority.name,
         database: err.code === 'STORE_UNAVAILABLE' ? 'unreachable' : 'damaged',
-        error: { code: err.code, message: err.message },
+        error: { code: err.code, message: OPERATOR_ONLY_DETAIL[err.code] ?? 'see the authority log' },
       });
     }
   });
@@ -294,7 +306,9 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
             return [installationId, answer] as const;
           } catch (err) {
             if (!(err instanceof AuthorityError)) throw err;
-            const refusal: Refusal = { ok: false, error: { code: err.code, message: err.message } };
+            const message = OPERATOR_ONLY_DETAIL[err.code] ?? err.message;
+            if (message !== err.message) request.log.warn({ code: err.code, err: err.message }, 'store fault');
+            const refusal: Refusal = { ok: false, error: { code: err.code, message } };
             return [installationId, refusal] as const;
           }
         }),
