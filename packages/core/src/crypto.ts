@@ -85,14 +85,6 @@ export function secretsEqual(a: string | Uint8Array, b: string | Uint8Array): bo
   return timingSafeEqual(x, y);
 }
 
-/**
- * An agent's answer to a console's discovery probe: proof that it holds the management token,
- * given before the console sends the token (a scanned address that is not our agent never sees it).
- */
-export function agentProbeProof(token: string, nonce: string): string {
-  return createHmac('sha256', token).update(`volact-agent-probe/v1\0${nonce}`).digest('hex');
-}
-
 /** An IP address as both ends of one TCP connection name it (IPv4-mapped IPv6 as plain IPv4). */
 export function canonicalIp(address: string): string {
   const lower = address.toLowerCase();
