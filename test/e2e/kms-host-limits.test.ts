@@ -139,6 +139,28 @@ describe('volact host serve: connection limits and the new-client-ID limit from 
     }
   });
 
+  it('a host served with no limit flags takes at most 600 new client IDs a minute from one address', async () => {
+    const dir = join(fx.tempDir, 'defaults');
+    cpSync(fx.hostDir, dir, { recursive: true });
+    const { child, port } = await serve(dir);
+    try {
+      const answers = await askAllFrom(
+        '127.0.6.1',
+        port,
+        Array.from({ length: 601 }, () => requestPayload(fx.group.id)),
+      );
+      const counted = answers.filter((p) => messageTypeOf(p) === MessageType.ActivationResponse);
+      expect(Math.max(...counted.map((p) => decodeActivationResponse(p).count))).toBe(600);
+      const refused = answers.filter((p) => messageTypeOf(p) === MessageType.ErrorResponse);
+      expect(refused.map((p) => decodeErrorResponse(p).code)).toEqual([HostErrorCode.TOO_MANY_NEW_CLIENT_IDS]);
+      // Another address is not held back by the first one's use.
+      const other = await askAllFrom('127.0.6.2', port, [requestPayload(fx.group.id)]);
+      expect(decodeActivationResponse(other[0] as Buffer).count).toBe(601);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('refuses a limit out of range with OPTION_INVALID, naming the flag', () => {
     const r = spawnSync(
       process.execPath,

@@ -32,7 +32,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 
 const BOUNDS: Record<keyof ConnectionLimits, [number, number]> = {
   maxConnections: [1, 1_000_000],
-  maxConnectionsPerSource: [1, 1_000_000],
+  // One address cannot hold more connections to one port than it has source ports; the table
+  // keeps a bucket per possible size, so an unbounded value would cost memory for nothing.
+  maxConnectionsPerSource: [1, 65_535],
   headerDeadlineMs: [10, 600_000],
   frameDeadlineMs: [10, 600_000],
   idleTimeoutMs: [10, 86_400_000],

@@ -164,16 +164,18 @@ export class DnsPublisher {
       if (this.#stopped) return; // stopped while publishing: no new timer
       const failing = this.#entries.some((e) => e.lastError !== null) || this.#stale.length > 0;
       this.#timer = this.#timers.set(
-        () => void cycle(),
+        () => void cycle().catch((err: unknown) => this.#logger?.error({ err }, 'DNS publication cycle failed')),
         failing ? Math.min(5 * MINUTE, this.#config.refreshMs) : this.#config.refreshMs,
       );
     };
     const checkMs = this.#config.checkMs ?? DNS_PUBLISH_DEFAULTS.checkMs;
     const check = () => {
       this.#checkTimer = this.#timers.set(() => {
-        void this.checkNow().finally(() => {
-          if (!this.#stopped) check();
-        });
+        void this.checkNow()
+          .catch((err: unknown) => this.#logger?.error({ err }, 'DNS check failed'))
+          .finally(() => {
+            if (!this.#stopped) check();
+          });
       }, checkMs);
     };
     if (checkMs > 0) check();
@@ -185,7 +187,8 @@ export class DnsPublisher {
    * record is missing. A failed look-up changes nothing (it is recorded; the next check tries).
    */
   checkNow(): Promise<void> {
-    this.#running = this.#running.then(() => (this.#stopped ? undefined : this.#checkAll()));
+    // After a run that failed, the next still runs: the chain only orders them.
+    this.#running = this.#running.catch(() => undefined).then(() => (this.#stopped ? undefined : this.#checkAll()));
     return this.#running;
   }
 
@@ -225,7 +228,7 @@ export class DnsPublisher {
   }
 
   publishNow(): Promise<void> {
-    this.#running = this.#running.then(() => (this.#stopped ? undefined : this.#publishAll()));
+    this.#running = this.#running.catch(() => undefined).then(() => (this.#stopped ? undefined : this.#publishAll()));
     return this.#running;
   }
 

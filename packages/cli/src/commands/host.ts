@@ -111,6 +111,12 @@ function advertisedAddress(listenHost: string): string {
   return '127.0.0.1';
 }
 
+/**
+ * `host serve` limits how fast one address adds new client IDs: enough for an imaging run
+ * behind one NAT address (36 000 an hour), far below what a script sends in a second.
+ */
+const DEFAULT_NEW_CLIENT_IDS_PER_MINUTE = 600;
+
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description("an organisation's KMS host");
 
@@ -264,7 +270,7 @@ export function registerHost(program: Command, run: Run): void {
     .option(
       '--new-client-ids-per-minute <n>',
       'client IDs new to the window one address may add per minute (0: no limit; renewals never limited)',
-      '0',
+      String(DEFAULT_NEW_CLIENT_IDS_PER_MINUTE),
     )
     .action(
       run(
@@ -323,7 +329,7 @@ export function registerHost(program: Command, run: Run): void {
                 o.maxConnectionsPerSource,
                 '--max-connections-per-source',
                 1,
-                1_000_000,
+                65_535,
               ),
               headerDeadlineMs: parseDuration(o.headerDeadline, '--header-deadline', { min: 10, max: 10 * MINUTE }),
               frameDeadlineMs: parseDuration(o.frameDeadline, '--frame-deadline', { min: 10, max: 10 * MINUTE }),
