@@ -1,11 +1,11 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Authority } from '@volact/authority';
-import { Licence, createAgentServer } from '@volact/client';
+import { AGENT_SETTINGS_FILE, Licence, createAgentServer } from '@volact/client';
 import { serveParent } from './child.js';
 
 /**
@@ -182,6 +182,16 @@ export async function startBaselineServer(body: string): Promise<{ port: number;
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Opens every machine of the fleet in `dir` to enrolment again, as a local administrator would:
+ * each console pass enrols the agents with tokens of its own (a new console could not take
+ * them over), and the bare round trips use the enrolment token.
+ */
+export function openFleetToEnrolment(dir: string): void {
+  const machines = join(dir, 'machines');
+  for (const name of readdirSync(machines)) rmSync(join(machines, name, AGENT_SETTINGS_FILE), { force: true });
 }
 
 /** Open file descriptors of this process and its soft limit (`ulimit -n`). */

@@ -39,7 +39,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { VolumeConsole, type MachineResult } from '@volact/console';
 import { BenchChild } from './child.js';
-import { fileDescriptors, roundTrips, startMachines, type RoundTrips } from './console-fleet.js';
+import { fileDescriptors, openFleetToEnrolment, roundTrips, startMachines, type RoundTrips } from './console-fleet.js';
 import { percentiles, sleep } from './load.js';
 import { formatNumber, formatTable } from './table.js';
 
@@ -312,7 +312,14 @@ function line(scenario: string, where: Where, concurrency: number, passes: reado
 }
 
 /** Every scenario at every concurrency against one fleet. */
-async function measure(fleet: Fleet, dir: string, o: Options, profiler: Profiler, emit: (l: Line) => void) {
+async function measure(
+  fleet: Fleet,
+  fleetDir: string,
+  dir: string,
+  o: Options,
+  profiler: Profiler,
+  emit: (l: Line) => void,
+) {
   const { where } = fleet;
   const bare = (ports: readonly number[], concurrency: number) => () =>
     roundTrips(ports, concurrency, '/v1/status', TOKEN);
@@ -331,6 +338,7 @@ async function measure(fleet: Fleet, dir: string, o: Options, profiler: Profiler
     } finally {
       await vc.close();
       rmSync(consoleDir, { recursive: true, force: true });
+      openFleetToEnrolment(fleetDir);
     }
   };
 
@@ -367,6 +375,7 @@ async function measure(fleet: Fleet, dir: string, o: Options, profiler: Profiler
       } finally {
         await vc.close();
         rmSync(consoleDir, { recursive: true, force: true });
+        openFleetToEnrolment(fleetDir);
       }
       progress('done\n');
     }
@@ -437,7 +446,8 @@ async function main(): Promise<number> {
 
   for (const where of o.agentsIn) {
     const t0 = performance.now();
-    const fleet = await openFleet(where, join(dir, `fleet-${where}`), o, children);
+    const fleetDir = join(dir, `fleet-${where}`);
+    const fleet = await openFleet(where, fleetDir, o, children);
     try {
       const startSeconds = (performance.now() - t0) / 1000;
       const agentsMem = await fleet.agentsMemory();
@@ -460,7 +470,7 @@ async function main(): Promise<number> {
         cpuBusyBeforeBench: round(busyBefore, 2),
         node: process.version,
       });
-      await measure(fleet, join(dir, `consoles-${where}`), o, profiler, emit);
+      await measure(fleet, fleetDir, join(dir, `consoles-${where}`), o, profiler, emit);
     } finally {
       progress('stopping the agents… ');
       await fleet.close();
