@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Authority } from '@volact/authority';
 import { ManualClock, agentProbeProofAt, sha256, type ProductConfig } from '@volact/core';
-import { AGENT_SETTINGS_FILE, Licence, createAgentServer, readAgentEnrolment } from './index.js';
+import { AGENT_SETTINGS_FILE, Licence, createAgentServer, readAgentEnrolment, recordAgentSettings } from './index.js';
 
 /** Enrolment, per-machine tokens and the authority list of the agent, over real sockets. */
 const FLEET = 'fleet-enrolment-token-0123456789';
@@ -179,6 +179,46 @@ describe('agent enrolment: the enrolment token once, then a per-machine token', 
       expect((await call(second.port, 'GET', '/v1/status', ROTATED)).status).toBe(200);
     } finally {
       await second.app.close();
+    }
+  });
+
+  it('restarting the agent over a damaged agent.json refuses to start (AGENT_SETTINGS_INVALID): the file and its enrolments stay, the fleet token stays out', async () => {
+    const agent = await startAgent();
+    const path = join(agent.stateDir, AGENT_SETTINGS_FILE);
+    try {
+      await call(agent.port, 'POST', '/v1/enrol', FLEET, { token: MACHINE });
+      const damaged = readFileSync(path, 'utf8').slice(0, -20);
+      writeFileSync(path, damaged);
+      // What `volact client agent` runs at every start, before it serves.
+      let thrown: unknown;
+      try {
+        recordAgentSettings(agent.stateDir, { userOperations: false });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toMatchObject({ code: 'AGENT_SETTINGS_INVALID', message: expect.stringContaining(path) });
+      expect((thrown as Error).message).toContain('volact console machine enrol');
+      expect(readFileSync(path, 'utf8')).toBe(damaged);
+      const refused = await call(agent.port, 'GET', '/v1/status', FLEET);
+      expect(refused.body.error.code).toBe('AGENT_SETTINGS_INVALID');
+    } finally {
+      await agent.app.close();
+    }
+  });
+
+  it('agent.json is written owner-only, also over a temporary file left behind with a looser mode', async () => {
+    const agent = await startAgent();
+    const path = join(agent.stateDir, AGENT_SETTINGS_FILE);
+    try {
+      writeFileSync(`${path}.tmp`, 'left over', { mode: 0o644 });
+      recordAgentSettings(agent.stateDir, { userOperations: true });
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      writeFileSync(`${path}.tmp`, 'left over', { mode: 0o644 });
+      await call(agent.port, 'POST', '/v1/enrol', FLEET, { token: MACHINE });
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(readAgentEnrolment(agent.stateDir, sha256(Buffer.from(FLEET)).toString('hex'))).not.toBeNull();
+    } finally {
+      await agent.app.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ClientError } from './errors.js';
@@ -58,10 +58,36 @@ function readRecord(stateDir: string): SettingsRecord | null {
   return parsed.success ? parsed.data : null;
 }
 
+/**
+ * The record to update, or null when there is no file yet. A file that exists but does not
+ * parse is AGENT_SETTINGS_INVALID: rewritten without its enrolments, it would let the enrolment
+ * token in again (see readAgentEnrolment).
+ */
+function recordToUpdate(stateDir: string): SettingsRecord | null {
+  const path = join(stateDir, AGENT_SETTINGS_FILE);
+  if (!existsSync(path)) return null;
+  const record = readRecord(stateDir);
+  if (!record) throw settingsInvalid(path);
+  return record;
+}
+
+const settingsInvalid = (path: string) =>
+  new ClientError(
+    'AGENT_SETTINGS_INVALID',
+    `${path} is unreadable or malformed: the agent cannot tell whether a console enrolled it, so it refuses token calls; restore the file, or delete it and enrol the machine again (\`volact console machine enrol\`)`,
+  );
+
+/**
+ * Replaces agent.json atomically, owner-only: it holds the SHA-256 of the per-machine token,
+ * the key of the agent's probe proof. The temporary file is made 0600 before the rename also
+ * when it was left over from an earlier run with another mode (`mode` applies only on create).
+ */
 function writeRecord(stateDir: string, record: SettingsRecord): void {
   const path = join(stateDir, AGENT_SETTINGS_FILE);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }
 
 /**
@@ -80,21 +106,19 @@ export function readAgentSettings(stateDir: string): AgentSettings {
  * again, so the agent refuses token calls until the file is fixed.
  */
 export function readAgentEnrolment(stateDir: string, enrolmentTokenSha256: string): AgentEnrolment | null {
-  const path = join(stateDir, AGENT_SETTINGS_FILE);
-  if (!existsSync(path)) return null;
-  const record = readRecord(stateDir);
-  if (!record) {
-    throw new ClientError(
-      'AGENT_SETTINGS_INVALID',
-      `${path} is unreadable or malformed: the agent cannot tell whether a console enrolled it, so it refuses token calls; restore the file, or delete it and enrol the machine again (\`volact console machine enrol\`)`,
-    );
-  }
+  const record = recordToUpdate(stateDir);
+  if (!record) return null;
   return record.enrolments?.find((e) => e.enrolmentTokenSha256 === enrolmentTokenSha256) ?? null;
 }
 
-/** Records the agent's settings in the state directory (replaced atomically, owner-only); an enrolment is kept. */
+/**
+ * Records the agent's settings in the state directory (replaced atomically, owner-only); the
+ * enrolments are kept. A file that exists but does not parse is AGENT_SETTINGS_INVALID (naming
+ * the file and the fix), never replaced: `client agent` runs this at every start, and a
+ * rewrite would drop the enrolments and so open the agent to the enrolment token again.
+ */
 export function recordAgentSettings(stateDir: string, settings: AgentSettings): void {
-  const enrolments = readRecord(stateDir)?.enrolments;
+  const enrolments = recordToUpdate(stateDir)?.enrolments;
   writeRecord(stateDir, {
     format: 'volact-agent/1',
     userOperations: settings.userOperations,
@@ -104,7 +128,7 @@ export function recordAgentSettings(stateDir: string, settings: AgentSettings): 
 
 /** Records the agent's enrolment under its enrolment token (replacing that token's), keeping the rest. */
 export function recordAgentEnrolment(stateDir: string, enrolment: AgentEnrolment): void {
-  const current = readRecord(stateDir);
+  const current = recordToUpdate(stateDir);
   const others = (current?.enrolments ?? []).filter((e) => e.enrolmentTokenSha256 !== enrolment.enrolmentTokenSha256);
   writeRecord(stateDir, {
     format: 'volact-agent/1',
