@@ -1,9 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,12 +15,12 @@ import {
   messageTypeOf,
 } from '@volact/core';
 import { createActivatedHost, requestPayload, type HostFixture } from '../../packages/kms-host/src/test-fixture.js';
+import { BIN, serveHost } from './host-serve.js';
 
 /**
  * Faults of the KMS host run as users run it (`volact host serve`, the built binary): its
  * launcher killed with SIGKILL, a stop under load, a full disk. Real processes, real files.
  */
-const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
 
 let fx: HostFixture;
 const children: ChildProcess[] = [];
@@ -42,32 +41,9 @@ function hostCopy(name: string, under = fx.tempDir): string {
   return dir;
 }
 
-interface Served {
-  readonly child: ChildProcess;
-  readonly port: number;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-async function serve(dataDir: string, ...extra: string[]): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'host', 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...extra],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', () => {
-      const m = /listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    void exited.then((code) => reject(new Error(`host serve exited ${code}: ${err}`)));
-  });
-  return { child, port, stderr: () => err, exited };
-}
+/** These hosts take thousands of new client IDs from one address: the new-ID limit is off. */
+const serve = (dataDir: string, ...extra: string[]) =>
+  serveHost(children, dataDir, '--new-client-ids-per-minute', '0', ...extra);
 
 function volact(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });

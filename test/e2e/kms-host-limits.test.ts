@@ -1,14 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  FrameReader,
   HostErrorCode,
-  MAX_RESPONSE_SIZE,
   ManualClock,
   MessageType,
   decodeActivationResponse,
@@ -16,13 +13,18 @@ import {
   frame,
   messageTypeOf,
 } from '@volact/core';
-import { createActivatedHost, requestPayload, type HostFixture } from '../../packages/kms-host/src/test-fixture.js';
+import {
+  askAllFrom,
+  createActivatedHost,
+  requestPayload,
+  type HostFixture,
+} from '../../packages/kms-host/src/test-fixture.js';
+import { BIN, serveHost } from './host-serve.js';
 
 /**
  * The connection limits as users set them: `volact host serve` (the built binary) with the
  * limit flags, driven over real sockets from several 127.0.x.y source addresses.
  */
-const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
 
 let fx: HostFixture;
 const children: ChildProcess[] = [];
@@ -36,24 +38,7 @@ afterAll(async () => {
   await fx?.cleanup();
 });
 
-async function serve(dataDir: string, ...flags: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'host', 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...flags],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let err = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /KMS host listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`host serve exited ${code}: ${err}`)));
-  });
-  return { child, port };
-}
+const serve = (dataDir: string, ...flags: string[]) => serveHost(children, dataDir, ...flags);
 
 /** Opens a connection from `localAddress`; resolves with how long the host kept it (ms). */
 function heldFor(port: number, localAddress: string, drip?: Buffer): { closed: Promise<number>; socket: Socket } {
@@ -73,24 +58,6 @@ function heldFor(port: number, localAddress: string, drip?: Buffer): { closed: P
     }),
   );
   return { closed, socket };
-}
-
-function askAllFrom(localAddress: string, port: number, payloads: readonly Buffer[]): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress });
-    const reader = new FrameReader(MAX_RESPONSE_SIZE);
-    const got: Buffer[] = [];
-    socket.on('connect', () => socket.write(Buffer.concat(payloads.map((p) => frame(p)))));
-    socket.on('data', (chunk: Buffer) => {
-      got.push(...reader.push(chunk));
-      if (got.length === payloads.length) {
-        socket.destroy();
-        resolve(got);
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => reject(new Error(`closed after ${got.length} of ${payloads.length} answers`)));
-  });
 }
 
 describe('volact host serve: connection limits and the new-client-ID limit from its flags', () => {

@@ -1,22 +1,18 @@
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  FrameReader,
   HostErrorCode,
-  MAX_RESPONSE_SIZE,
   HOUR,
   MINUTE,
   MessageType,
   decodeActivationResponse,
   decodeErrorResponse,
-  frame,
   messageTypeOf,
 } from '@volact/core';
 import { NewClientIdLimiter } from './new-client-id-limit.js';
 import { startKmsHost, type RunningKmsHost } from './host.js';
 import { defaultKmsPolicy } from './kms-service.js';
-import { createActivatedHost, requestPayload, type HostFixture } from './test-fixture.js';
+import { askAllFrom, createActivatedHost, requestPayload, type HostFixture } from './test-fixture.js';
 
 describe('NewClientIdLimiter', () => {
   it('lets a source take perMinute at once, then refills at perMinute a minute', () => {
@@ -47,25 +43,6 @@ describe('NewClientIdLimiter', () => {
     expect(l.take('a', 11 * MINUTE)).toBe(true);
   });
 });
-
-/** Sends `payloads` on one connection from `localAddress`; returns the answers in order. */
-function askAllFrom(localAddress: string, port: number, payloads: readonly Buffer[]): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress });
-    const reader = new FrameReader(MAX_RESPONSE_SIZE);
-    const got: Buffer[] = [];
-    socket.on('connect', () => socket.write(Buffer.concat(payloads.map((p) => frame(p)))));
-    socket.on('data', (chunk: Buffer) => {
-      got.push(...reader.push(chunk));
-      if (got.length === payloads.length) {
-        socket.destroy();
-        resolve(got);
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => reject(new Error(`closed after ${got.length} of ${payloads.length} answers`)));
-  });
-}
 
 const counts = (answers: Buffer[]) =>
   answers

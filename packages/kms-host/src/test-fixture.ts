@@ -136,3 +136,22 @@ export async function ask(address: { host: string; port: number }, payload: Buff
   if (!response) throw new Error('the host closed the connection without answering');
   return response;
 }
+
+/** Sends `payloads` on one connection from `localAddress` (any 127.x.y.z); returns the answers in order. */
+export function askAllFrom(localAddress: string, port: number, payloads: readonly Buffer[]): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    const reader = new FrameReader(MAX_RESPONSE_SIZE);
+    const got: Buffer[] = [];
+    socket.on('connect', () => socket.write(Buffer.concat(payloads.map((p) => frame(p)))));
+    socket.on('data', (chunk: Buffer) => {
+      got.push(...reader.push(chunk));
+      if (got.length === payloads.length) {
+        socket.destroy();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`closed after ${got.length} of ${payloads.length} answers`)));
+  });
+}
