@@ -329,6 +329,113 @@ describe('VolumeConsole', () => {
     await c.close();
   });
 
+  /**
+   * A real agent whose answers to the paths in `lose` come back only after `ms` (the console
+   * gave up by then: AGENT_TIMEOUT), the change already made; and whose next probe, once
+   * `holdProbe` is called, waits until the returned release is called.
+   */
+  async function unreliableAgent(ms = 1_500) {
+    const stateDir = join(root, `machine-${++n}`);
+    Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock });
+    const app = createAgentServer({ stateDir, adminToken: TOKEN, clock });
+    const lose = new Set<string>();
+    let held: { arrived: () => void; gate: Promise<void> } | undefined;
+    app.addHook('onRequest', async (req) => {
+      if (held && req.url.startsWith('/v1/probe')) {
+        const { arrived, gate } = held;
+        held = undefined;
+        arrived();
+        await gate;
+      }
+    });
+    app.addHook('onSend', async (req, _reply, payload) => {
+      if (lose.has(req.url)) {
+        lose.delete(req.url);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
+      return payload;
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    servers.push(app);
+    const holdProbe = () => {
+      let release!: () => void;
+      let arrived!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const arrival = new Promise<void>((resolve) => (arrived = resolve));
+      held = { arrived, gate };
+      return { arrival, release };
+    };
+    return { address: `127.0.0.1:${(app.server.address() as AddressInfo).port}`, lose, holdProbe };
+  }
+
+  it('a rotation whose answer is lost: the next call proves the token sent, keeps it, and the machine stays trusted', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock, agentTimeoutMs: 400 });
+    const agentAt = await unreliableAgent();
+    await c.addMachines([agentAt.address], TOKEN, ['m']);
+    expect((await c.refresh())[0]?.ok).toBe(true);
+    const before = (await machineTokens(dir)).m as string;
+    agentAt.lose.add('/v1/token');
+    expect((await c.rotateTokens(['m']))[0]).toMatchObject({ ok: false, code: 'AGENT_TIMEOUT' });
+    // The agent took the new token; the console had not recorded it as the machine's yet.
+    expect(await statusWith(agentAt.address, before)).toBe(401);
+    expect((await c.refresh())[0]).toMatchObject({ ok: true });
+    const [listed] = await c.listMachines();
+    expect(listed?.untrusted).toBeNull();
+    const now = (await machineTokens(dir)).m as string;
+    expect(now).not.toBe(before);
+    expect(await statusWith(agentAt.address, now)).toBe(200);
+    expect((await c.operations()).map((o) => o.operation)).toContain('token recovered');
+    // And rotation works on from there.
+    expect((await c.rotateTokens(['m']))[0]).toMatchObject({ ok: true, message: 'token rotated' });
+    expect((await c.refresh())[0]?.ok).toBe(true);
+    await c.close();
+  });
+
+  it('an enrolment whose answer is lost (refresh, and discover): the next call proves the token sent', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock, agentTimeoutMs: 400 });
+    const added = await unreliableAgent();
+    await c.addMachines([added.address], TOKEN, ['m']);
+    added.lose.add('/v1/enrol');
+    expect((await c.refresh())[0]).toMatchObject({ ok: false, code: 'AGENT_TIMEOUT' });
+    expect(await statusWith(added.address, TOKEN)).toBe(401); // enrolled: the fleet token is out
+    expect((await c.refresh())[0]).toMatchObject({ ok: true });
+    expect((await c.listMachines())[0]?.untrusted).toBeNull();
+
+    const found = await unreliableAgent();
+    found.lose.add('/v1/enrol');
+    const sweep = await c.discover([found.address], TOKEN, { timeoutMs: 400 });
+    expect(sweep.refused).toEqual([
+      { address: found.address, code: 'AGENT_TIMEOUT', message: expect.stringMatching(/added as/) },
+    ]);
+    expect((await c.refresh('all')).find((r) => r.machine === found.address)).toMatchObject({ ok: true });
+    const tokens = await machineTokens(dir);
+    expect(await statusWith(found.address, tokens[found.address] as string)).toBe(200);
+    expect(await statusWith(found.address, TOKEN)).toBe(401);
+    await c.close();
+  });
+
+  it('two operations at once (a web job and a CLI rotate-token): the one whose token was rotated meanwhile retries with the new one, nothing is marked untrusted', async () => {
+    const dir = join(root, `console-${++n}`);
+    const web = VolumeConsole.init(dir, { clock });
+    const cli = VolumeConsole.open(dir, { clock });
+    const agentAt = await unreliableAgent();
+    await web.addMachines([agentAt.address], TOKEN, ['m']);
+    expect((await web.refresh())[0]?.ok).toBe(true);
+    // The web job read the token and probes; the CLI rotates it before the agent answers that probe.
+    const { arrival, release } = agentAt.holdProbe();
+    const job = web.refresh(['m']);
+    await arrival;
+    expect((await cli.rotateTokens(['m']))[0]).toMatchObject({ ok: true, message: 'token rotated' });
+    release();
+    expect((await job)[0]).toMatchObject({ ok: true });
+    expect((await web.listMachines())[0]?.untrusted).toBeNull();
+    expect((await web.refresh())[0]?.ok).toBe(true);
+    await cli.close();
+    await web.close();
+  });
+
   it('machine enrol with the enrolment token an agent runs with now (its enrolment reset on the machine)', async () => {
     const dir = join(root, `console-${++n}`);
     const c = VolumeConsole.init(dir, { clock });

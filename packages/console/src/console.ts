@@ -16,7 +16,7 @@ import {
 import { parseMachineAddress } from './addresses.js';
 import { loadAgentTls, type AgentTls } from './agent-tls.js';
 import { checkAdminName, checkAdminPassword, hashAdminPassword, verifyAdminPassword } from './admins.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient, type ProbeResult } from './agent-client.js';
 import type { AgentStatus } from './agent-status.js';
 import {
   authorityOrigin,
@@ -249,6 +249,8 @@ export class VolumeConsole {
   readonly #concurrency: number;
   readonly #agentTimeoutMs: number | undefined;
   readonly #tokens = new Map<number, string>();
+  /** The agents #agent enrolled on the way (their new token given in this call already). */
+  readonly #enrolledNow = new WeakSet<AgentClient>();
   readonly #agentTls: AgentTls | undefined;
 
   private constructor(store: ConsoleStore, box: SecretBox, options: ConsoleOptions) {
@@ -443,6 +445,7 @@ export class VolumeConsole {
     const probe = async (address: string) => {
       const known = await this.#store.findMachine(address);
       let machine: MachineRecord | undefined = known?.address === address ? known : undefined;
+      let addedHere: MachineRecord | undefined;
       let status: AgentStatus;
       try {
         if (known && !machine) {
@@ -459,24 +462,30 @@ export class VolumeConsole {
           });
           // The token goes only to an agent that proved it holds it, at this address.
           const proven = await agent.probe();
-          let tokenId: number;
-          if (!proven.enrolled && !proven.byCertificate) {
-            const own = randomBytes(32).toString('base64url');
-            tokenId = await this.#storeToken(own);
-            await agent.enrol(own);
-            this.#tokens.set(tokenId, own);
-          } else {
-            fleetTokenId ??= await this.#storeToken(tokenText);
-            tokenId = fleetTokenId;
-          }
-          machine = await this.#store.addMachine({ name: address, address, tokenId, addedAt: this.#clock.now() });
+          // Recorded with the token it proved before it gets its own (see #giveOwnToken): an
+          // enrolment whose answer is lost must not leave an agent no console holds a token of.
+          fleetTokenId ??= await this.#storeToken(tokenText);
+          machine = await this.#store.addMachine({
+            name: address,
+            address,
+            tokenId: fleetTokenId,
+            addedAt: this.#clock.now(),
+          });
           await this.#log('discover', machine.name, true, null, `added ${address}`);
-          if (!proven.enrolled && !proven.byCertificate) await this.#log('enrol', machine.name, true, null, address);
+          addedHere = machine;
+          if (!proven.enrolled && !proven.byCertificate) await this.#giveOwnToken(machine, agent, 'enrol');
           status = await agent.status();
         }
       } catch (err) {
         if (!(err instanceof ConsoleError)) throw err;
-        if (err.code === 'AGENT_UNREACHABLE' || err.code === 'AGENT_TIMEOUT') silent++;
+        if (addedHere) {
+          // It proved the token and is recorded: listed, whatever went wrong after.
+          refused.push({
+            address,
+            code: err.resultCode,
+            message: `${err.message} (added as ${addedHere.name}: its next call finishes what was left)`,
+          });
+        } else if (err.code === 'AGENT_UNREACHABLE' || err.code === 'AGENT_TIMEOUT') silent++;
         else refused.push({ address, code: err.resultCode, message: err.message });
         options.onProbe?.(address, false);
         return;
@@ -507,9 +516,8 @@ export class VolumeConsole {
   async rotateTokens(refs: MachineSelection, onProgress?: Progress): Promise<MachineResult[]> {
     const machines = await this.#resolve(refs);
     return this.#forEach(machines, onProgress, async (machine, agent) => {
-      const stored = await this.#store.getMachine(machine.id);
       // #agent enrolled it when it held the enrolment token: that gave it its own token already.
-      const enrolled = stored !== undefined && stored.tokenId !== machine.tokenId;
+      const enrolled = this.#enrolledNow.has(agent);
       if (!enrolled && !agent.byCertificate) await this.#giveOwnToken(machine, agent, 'rotate');
       const status = await agent.status();
       await this.#recordStatus(machine, status);
@@ -535,7 +543,11 @@ export class VolumeConsole {
     const tokenId = token === undefined ? undefined : await this.#storeToken(token);
     for (const m of machines) {
       await this.#store.setUntrusted(m.id, null);
-      if (tokenId !== undefined) await this.#store.setMachineToken(m.id, tokenId);
+      if (tokenId !== undefined) {
+        await this.#store.setMachineToken(m.id, tokenId);
+        // A token sent but never confirmed may still be what the agent holds: keep trying it.
+        if (m.pendingTokenId !== null) await this.#store.setPendingToken(m.id, m.pendingTokenId);
+      }
       await this.#log('re-enrol', m.name, true, null, tokenId === undefined ? 'own token' : 'enrolment token');
     }
     return this.rotateTokens(
@@ -965,17 +977,24 @@ export class VolumeConsole {
     return changed;
   }
 
-  async #tokenOf(machine: MachineRecord): Promise<string> {
-    let token = this.#tokens.get(machine.tokenId);
+  async #tokenOf(machine: MachineRecord, tokenId = machine.tokenId): Promise<string> {
+    let token = this.#tokens.get(tokenId);
     if (token === undefined) {
-      const record = await this.#store.getToken(machine.tokenId);
+      const record = await this.#store.getToken(tokenId);
       if (!record) {
         throw new ConsoleError('SECRET_UNREADABLE', `the agent token of ${machine.name} is missing from the database`);
       }
       token = this.#box.unseal(record.sealed, `token:${record.fingerprint}`, `the agent token of ${machine.name}`);
-      this.#tokens.set(machine.tokenId, token);
+      this.#tokens.set(tokenId, token);
     }
     return token;
+  }
+
+  async #client(machine: MachineRecord, tokenId: number): Promise<AgentClient> {
+    return new AgentClient(machine.address, await this.#tokenOf(machine, tokenId), {
+      ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
+      ...(this.#agentTls ? { tls: this.#agentTls } : {}),
+    });
   }
 
   /**
@@ -986,43 +1005,91 @@ export class VolumeConsole {
    */
   async #agent(given: MachineRecord): Promise<AgentClient> {
     // As stored now: an earlier call of this operation may have enrolled it (a new token).
-    const machine = (await this.#store.getMachine(given.id)) ?? given;
+    let machine = (await this.#store.getMachine(given.id)) ?? given;
     if (machine.untrusted) {
       throw new ConsoleError(
         'MACHINE_UNTRUSTED',
         `${machine.name} failed its proof on ${iso(machine.untrusted.at)} and is not called any more: check what answers at ${machine.address}, then re-enrol it (\`volact console machine enrol ${machine.name}\`)`,
       );
     }
-    const agent = new AgentClient(machine.address, await this.#tokenOf(machine), {
-      ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
-      ...(this.#agentTls ? { tls: this.#agentTls } : {}),
-    });
-    let probe;
+    let agent = await this.#client(machine, machine.tokenId);
+    let probe: ProbeResult;
     try {
       probe = await agent.probe();
     } catch (err) {
-      if (err instanceof ConsoleError && err.code === 'PROOF_FAILED') {
+      if (!(err instanceof ConsoleError && err.code === 'PROOF_FAILED')) throw err;
+      const recovered = await this.#proveAgain(machine);
+      if (!recovered) {
         await this.#store.setUntrusted(machine.id, { at: this.#clock.now(), reason: err.message });
         await this.#log('proof failed', machine.name, false, err.code, machine.address);
+        throw err;
       }
-      throw err;
+      ({ agent, probe } = recovered);
+      machine = recovered.machine;
     }
-    if (!probe.enrolled && !probe.byCertificate) await this.#giveOwnToken(machine, agent, 'enrol');
+    if (!probe.enrolled && !probe.byCertificate) {
+      await this.#giveOwnToken(machine, agent, 'enrol');
+      this.#enrolledNow.add(agent);
+    }
     return agent;
   }
 
   /**
+   * After a failed proof with the token read at the start: the tokens the agent may hold
+   * instead, each proven before anything is sent. (1) The machine's token as stored now:
+   * another operation (a web job, a CLI rotate-token) may have rotated it meanwhile. (2) Its
+   * pending token: a new token sent to the agent whose answer was lost (a timeout, a crash)
+   * before the console recorded it; when it proves, it becomes the machine's token. Null when
+   * none proves (the machine is then marked untrusted).
+   */
+  async #proveAgain(
+    machine: MachineRecord,
+  ): Promise<{ agent: AgentClient; probe: ProbeResult; machine: MachineRecord } | null> {
+    const now = await this.#store.getMachine(machine.id);
+    if (!now || now.untrusted) return null;
+    const tried = new Set([machine.tokenId]);
+    const candidates: [number, 'current' | 'pending'][] = [];
+    if (now.tokenId !== machine.tokenId) candidates.push([now.tokenId, 'current']);
+    if (now.pendingTokenId !== null) candidates.push([now.pendingTokenId, 'pending']);
+    for (const [tokenId, which] of candidates) {
+      if (tried.has(tokenId)) continue;
+      tried.add(tokenId);
+      const agent = await this.#client(now, tokenId);
+      let probe: ProbeResult;
+      try {
+        probe = await agent.probe();
+      } catch (err) {
+        if (err instanceof ConsoleError && err.code === 'PROOF_FAILED') continue;
+        throw err;
+      }
+      if (which === 'current') return { agent, probe, machine: now };
+      await this.#store.setMachineToken(now.id, tokenId);
+      await this.#log(
+        'token recovered',
+        now.name,
+        true,
+        null,
+        `${now.address}: the agent holds the token last sent to it (its answer was lost)`,
+      );
+      return { agent, probe, machine: { ...now, tokenId, pendingTokenId: null } };
+    }
+    return null;
+  }
+
+  /**
    * Hands the agent a new per-machine token (enrolment, or rotation of the current one) and
-   * keeps it sealed. The new token is stored before the agent gets it, so a crash in between
-   * leaves at worst an unused row.
+   * keeps it sealed. The new token is recorded as the machine's pending token before the agent
+   * gets it: when the agent applies it but its answer is lost (a timeout, a crash of the
+   * console), the next call proves it (see #proveAgain) instead of locking the machine out.
    */
   async #giveOwnToken(machine: MachineRecord, agent: AgentClient, how: 'enrol' | 'rotate'): Promise<void> {
     const fresh = randomBytes(32).toString('base64url');
     const tokenId = await this.#storeToken(fresh);
+    this.#tokens.set(tokenId, fresh);
+    await this.#store.setPendingToken(machine.id, tokenId);
     if (how === 'enrol') await agent.enrol(fresh);
     else await agent.rotateToken(fresh);
     await this.#store.setMachineToken(machine.id, tokenId);
-    this.#tokens.set(tokenId, fresh);
     await this.#log(how === 'enrol' ? 'enrol' : 'rotate-token', machine.name, true, null, machine.address);
   }
 

@@ -67,6 +67,9 @@ const MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX admins_name ON admins (lower(name COLLATE "C"));`,
   // A machine whose proof failed (PROOF_FAILED) is not called again until re-enrolled.
   `ALTER TABLE machines ADD COLUMN untrusted_at BIGINT, ADD COLUMN untrusted_reason TEXT;`,
+  // The token sent to the agent and not yet confirmed (enrolment, rotation): a lost answer
+  // must not leave the console without the token the agent holds.
+  `ALTER TABLE machines ADD COLUMN pending_token_id INTEGER;`,
 ];
 
 /** Advisory locks (any constants; the authority's is 0x766f6c61): migrations, and imports. */
@@ -321,7 +324,11 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   async setMachineToken(machineId: number, tokenId: number): Promise<void> {
-    await this.#query('UPDATE machines SET token_id = $1 WHERE id = $2', [tokenId, machineId]);
+    await this.#query('UPDATE machines SET token_id = $1, pending_token_id = NULL WHERE id = $2', [tokenId, machineId]);
+  }
+
+  async setPendingToken(machineId: number, tokenId: number | null): Promise<void> {
+    await this.#query('UPDATE machines SET pending_token_id = $1 WHERE id = $2', [tokenId, machineId]);
   }
 
   async setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void> {

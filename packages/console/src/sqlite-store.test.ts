@@ -20,11 +20,11 @@ afterEach(async () => {
 });
 
 describe('SqliteConsoleStore', () => {
-  it('WAL, schema version 3, reopened without migrating again', async () => {
+  it('WAL, schema version 4, reopened without migrating again', async () => {
     await store.close();
     const db = new Database(path);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     db.close();
     store = new SqliteConsoleStore(path);
     expect(await store.listMachines()).toEqual([]);
@@ -40,6 +40,7 @@ describe('SqliteConsoleStore', () => {
       ALTER TABLE product_keys DROP COLUMN mak_remaining; ALTER TABLE product_keys DROP COLUMN mak_authority;
       ALTER TABLE product_keys DROP COLUMN counted_at;
       ALTER TABLE machines DROP COLUMN untrusted_at; ALTER TABLE machines DROP COLUMN untrusted_reason;
+      ALTER TABLE machines DROP COLUMN pending_token_id;
       INSERT INTO product_keys (name, type, last5, fingerprint, sealed, added_at)
         VALUES ('office-mak', 'mak', '…ABCDE', 'k1', 'v1:k', 1);
       PRAGMA user_version = 1;`);

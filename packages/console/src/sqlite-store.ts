@@ -60,6 +60,9 @@ const MIGRATIONS: string[] = [
   // A machine whose proof failed (PROOF_FAILED) is not called again until re-enrolled.
   `ALTER TABLE machines ADD COLUMN untrusted_at INTEGER;
    ALTER TABLE machines ADD COLUMN untrusted_reason TEXT;`,
+  // The token sent to the agent and not yet confirmed (enrolment, rotation): a lost answer
+  // must not leave the console without the token the agent holds.
+  `ALTER TABLE machines ADD COLUMN pending_token_id INTEGER;`,
 ];
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -212,7 +215,11 @@ export class SqliteConsoleStore implements ConsoleStore {
   }
 
   async setMachineToken(machineId: number, tokenId: number): Promise<void> {
-    this.#db.prepare('UPDATE machines SET token_id = ? WHERE id = ?').run(tokenId, machineId);
+    this.#db.prepare('UPDATE machines SET token_id = ?, pending_token_id = NULL WHERE id = ?').run(tokenId, machineId);
+  }
+
+  async setPendingToken(machineId: number, tokenId: number | null): Promise<void> {
+    this.#db.prepare('UPDATE machines SET pending_token_id = ? WHERE id = ?').run(tokenId, machineId);
   }
 
   async setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void> {

@@ -28,6 +28,7 @@ export interface MachineRow {
   name: string;
   address: string;
   token_id: number;
+  pending_token_id: number | null;
   added_at: number;
   last_seen_at: number | null;
   last_error_code: string | null;
@@ -101,6 +102,7 @@ export const toMachine = (r: MachineRow): MachineRecord => ({
   name: r.name,
   address: r.address,
   tokenId: r.token_id,
+  pendingTokenId: r.pending_token_id ?? null,
   addedAt: r.added_at,
   lastSeenAt: r.last_seen_at,
   lastError:

@@ -168,6 +168,22 @@ describe.each(engines)('console store: %s', (_engine, database) => {
     expect((await store.findMachine('pc-01'))?.untrusted).toBeNull();
   });
 
+  it('a pending token (sent, not yet confirmed) is kept across reopening; setting the token clears it', async () => {
+    const pc = await machine('pc-01', '10.0.0.1:7390');
+    expect(pc.pendingTokenId).toBeNull();
+    const fresh = await store.findOrAddToken({ fingerprint: 'fresh', sealed: 'v1:fresh', createdAt: 2 });
+    await store.setPendingToken(pc.id, fresh);
+    const again = await (await reopen()).getMachine(pc.id);
+    expect(again).toMatchObject({ tokenId: pc.tokenId, pendingTokenId: fresh });
+    expect((await store.listMachines())[0]?.pendingTokenId).toBe(fresh);
+    expect((await store.findMachine('pc-01'))?.pendingTokenId).toBe(fresh);
+    await store.setMachineToken(pc.id, fresh);
+    expect(await store.getMachine(pc.id)).toMatchObject({ tokenId: fresh, pendingTokenId: null });
+    await store.setPendingToken(pc.id, pc.tokenId);
+    await store.setPendingToken(pc.id, null);
+    expect((await store.getMachine(pc.id))?.pendingTokenId).toBeNull();
+  });
+
   it('machines: names unique case-insensitively, addresses exactly; found by name, address or id', async () => {
     const pc = await machine('PC-01', 'Host-A:7390');
     expect(pc).toMatchObject({

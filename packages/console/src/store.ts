@@ -16,6 +16,12 @@ export interface MachineRecord {
   /** HOST:PORT (plain HTTP) or https://HOST:PORT of the machine's agent. */
   readonly address: string;
   readonly tokenId: number;
+  /**
+   * A new token recorded before it was sent to the agent (enrolment, rotation) and not yet
+   * confirmed: when the agent took it but its answer was lost, the current token fails the
+   * proof and this one passes (then it becomes the machine's token). Null otherwise.
+   */
+  readonly pendingTokenId: number | null;
   readonly addedAt: number;
   /** Last time the agent answered a call with its data. */
   readonly lastSeenAt: number | null;
@@ -179,8 +185,10 @@ export interface ConsoleStore {
   findMachine(nameOrAddress: string): Promise<MachineRecord | undefined>;
   /** Removes the machine with its history and stored confirmation IDs. */
   removeMachine(id: number): Promise<void>;
-  /** Points the machine at another token (enrolment, rotation, re-enrolment). */
+  /** Points the machine at another token (enrolment, rotation, re-enrolment); clears the pending one. */
   setMachineToken(machineId: number, tokenId: number): Promise<void>;
+  /** Records the token about to be sent to the machine's agent (see MachineRecord.pendingTokenId), or clears it. */
+  setPendingToken(machineId: number, tokenId: number | null): Promise<void>;
   /** Marks the machine untrusted (a failed proof), or with null clears the mark (re-enrolment). */
   setUntrusted(machineId: number, mark: { at: number; reason: string } | null): Promise<void>;
   /** Records the outcome of a call to the machine's agent (success: last seen; failure: last error). */
