@@ -150,7 +150,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           );
         }
         const { user, password } = parseBody(loginBody, ctx.body);
-        const accountWait = deps.accounts.retryAfter(user);
+        // An address that logged in to this account recently is not held back by others' failures.
+        const accountWait = deps.accounts.retryAfter(user, ctx.address);
         if (accountWait > 0) {
           deps.log(`login refused from ${ctx.address}: the account is backing off`);
           throw new WebError(
@@ -160,14 +161,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           );
         }
         const attempt = deps.limiter.fail(ctx.address);
-        deps.accounts.fail(user);
+        const backingOff = deps.accounts.fail(user);
         const who = await c.authenticate(user, password);
         if (!who) {
           deps.log(`login failed from ${ctx.address}`);
           throw new WebError('LOGIN_FAILED', 'the user name or password is wrong');
         }
         deps.limiter.forgive(ctx.address, attempt);
-        deps.accounts.succeed(user);
+        deps.accounts.succeed(user, ctx.address, backingOff);
         deps.sessions.delete(ctx.sessionToken);
         const token = deps.sessions.create(who.user);
         deps.log(`login ${who.user} from ${ctx.address}`);

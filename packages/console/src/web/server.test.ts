@@ -354,6 +354,49 @@ describe('login and sessions', () => {
     }
   });
 
+  it('an address that logged in to the account recently is exempt from its back-off: the admin gets in, the attacker stays backed off', async () => {
+    // A clock of its own: a month passes here.
+    const own = new ManualClock(clock.now());
+    const proxied = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port: 0 },
+      assetsDir: assets,
+      clock: own,
+      trustForwardedFor: true,
+    });
+    let client = 0;
+    const attempt = (password: string, from: string) =>
+      fetch(`${proxied.url}api/login`, json({ user: USER, password }, { 'x-forwarded-for': from }));
+    const attacker = (password = `guess-${client}-xxxxxxxx`) => attempt(password, `198.18.0.${++client}`);
+    const ADMIN_AT = '192.0.2.10';
+    try {
+      own.advance(2 * 60 * MINUTE);
+      expect((await attempt(PASSWORD, ADMIN_AT)).status).toBe(200); // the admin's usual address
+      for (let i = 0; i < 5; i++) expect((await attacker()).status).toBe(401);
+      // The account backs off for everyone else, the right password included...
+      expect((await attacker()).status).toBe(429);
+      expect((await attacker(PASSWORD)).status).toBe(429);
+      // ...one wrong guess every 15 minutes or less keeps it so, for days; the admin still gets in.
+      for (let round = 0; round < 8; round++) {
+        own.advance(15 * MINUTE);
+        expect((await attacker()).status).toBe(401);
+        expect((await attacker()).status).toBe(429);
+        expect((await attempt(PASSWORD, ADMIN_AT)).status).toBe(200);
+        // The admin's success does not lift the back-off for the attacker.
+        expect((await attacker()).status).toBe(429);
+      }
+      // The exempt address stays under the per-address limit.
+      own.advance(MINUTE);
+      for (let i = 0; i < 10; i++) expect((await attempt(`typo-${i}-xxxxxxxx`, ADMIN_AT)).status).toBe(401);
+      expect((await attempt(PASSWORD, ADMIN_AT)).status).toBe(429);
+      // After 30 days without a login from it, the address is exempt no more.
+      own.advance(31 * 24 * 60 * MINUTE);
+      for (let i = 0; i < 5; i++) expect((await attacker()).status).toBe(401);
+      expect((await attempt(PASSWORD, ADMIN_AT)).status).toBe(429);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('logins sent in parallel count before their password is checked: 30 at once, at most 10 get to try', async () => {
     clock.advance(2 * MINUTE);
     const answers = await Promise.all(

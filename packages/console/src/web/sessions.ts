@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MINUTE, sha256, type Clock } from '@volact/core';
+import { DAY, MINUTE, sha256, type Clock } from '@volact/core';
 
 export const SESSION_COOKIE = 'volact_session';
 /** A session ends after this long without a request (OWASP session management: idle timeout). */
@@ -132,9 +132,16 @@ export class LoginLimiter {
  * account waits before its next attempt: 30 s, doubling per further failure, at most 15
  * minutes; a success clears it, and so does an hour without failures. Every name counts the
  * same, existing or not, so the back-off tells nothing about which accounts exist.
+ *
+ * An address that logged in to the account successfully within KNOWN_ADDRESS_MS is exempt
+ * from the back-off (it stays under the per-address LoginLimiter): else an attacker failing
+ * once every ≤15 minutes from anywhere would keep the real admin out for good. Its success
+ * during a back-off leaves the back-off in place for everyone else.
  */
 export class AccountLimiter {
   readonly #accounts = new Map<string, { failures: number; last: number }>();
+  /** Per account: the addresses that logged in to it, with the time of their last success. */
+  readonly #known = new Map<string, Map<string, number>>();
   readonly #clock: Clock;
   readonly #free: number;
 
@@ -146,13 +153,30 @@ export class AccountLimiter {
   static readonly FIRST_WAIT_MS = 30_000;
   static readonly MAX_WAIT_MS = 15 * MINUTE;
   static readonly FORGET_MS = 60 * MINUTE;
+  /** How long a successful login keeps its address exempt from the account's back-off. */
+  static readonly KNOWN_ADDRESS_MS = 30 * DAY;
+  /** Addresses remembered per account (the least recently successful goes first). */
+  static readonly KNOWN_ADDRESSES = 16;
 
-  /** Milliseconds until `account` may try again; 0 when it may now. */
-  retryAfter(account: string): number {
+  /**
+   * Milliseconds until `account` may try again from `address`; 0 when it may now (always 0
+   * for an address that logged in to it within KNOWN_ADDRESS_MS).
+   */
+  retryAfter(account: string, address?: string): number {
     const key = account.toLowerCase();
+    const now = this.#clock.now();
+    if (address !== undefined && this.#isKnown(key, address, now)) return 0;
+    return this.#wait(key, now);
+  }
+
+  #isKnown(key: string, address: string, now: number): boolean {
+    const at = this.#known.get(key)?.get(address);
+    return at !== undefined && now - at < AccountLimiter.KNOWN_ADDRESS_MS;
+  }
+
+  #wait(key: string, now: number): number {
     const entry = this.#accounts.get(key);
     if (!entry) return 0;
-    const now = this.#clock.now();
     if (now - entry.last >= AccountLimiter.FORGET_MS) {
       this.#accounts.delete(key);
       return 0;
@@ -165,20 +189,39 @@ export class AccountLimiter {
     return Math.max(0, entry.last + wait - now);
   }
 
-  /** Counts a failed attempt (before the password is checked, like LoginLimiter). */
-  fail(account: string): void {
+  /**
+   * Counts a failed attempt (before the password is checked, like LoginLimiter). Returns
+   * whether the account was backing off before it (the attempt came from an exempt address).
+   */
+  fail(account: string): boolean {
     const now = this.#clock.now();
     if (this.#accounts.size > 10_000) {
       for (const [k, e] of this.#accounts) if (now - e.last >= AccountLimiter.FORGET_MS) this.#accounts.delete(k);
     }
     const key = account.toLowerCase();
+    const backingOff = this.#wait(key, now) > 0;
     const entry = this.#accounts.get(key);
     this.#accounts.set(key, { failures: (entry?.failures ?? 0) + 1, last: now });
+    return backingOff;
   }
 
-  /** The password was right: the account starts afresh. */
-  succeed(account: string): void {
-    this.#accounts.delete(account.toLowerCase());
+  /**
+   * The password was right: the account starts afresh, unless it was backing off (`backingOff`,
+   * what `fail` returned for this attempt: the success came from an exempt address, and the
+   * others still wait). `address` is remembered as one that logs in to this account.
+   */
+  succeed(account: string, address?: string, backingOff = false): void {
+    const key = account.toLowerCase();
+    const now = this.#clock.now();
+    if (!backingOff) this.#accounts.delete(key);
+    if (address === undefined) return;
+    const known = this.#known.get(key) ?? new Map<string, number>();
+    known.delete(address);
+    known.set(address, now);
+    for (const [a, at] of known) {
+      if (known.size > AccountLimiter.KNOWN_ADDRESSES || now - at >= AccountLimiter.KNOWN_ADDRESS_MS) known.delete(a);
+    }
+    this.#known.set(key, known);
   }
 }
 
