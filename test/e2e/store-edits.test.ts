@@ -1,8 +1,17 @@
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY } from '@volact/core';
+import { randomUUID } from 'node:crypto';
+import {
+  DAY,
+  generateSigningKeyPair,
+  parseProductConfig,
+  sha256,
+  signActivationToken,
+  signTokenCaCertificate,
+} from '@volact/core';
+import { productFingerprint } from '../../packages/client/src/licence-store.js';
 import { cliExpectations, runCliInProcess } from './cli-in-process.js';
 
 /**
@@ -123,6 +132,85 @@ describe('licence.json edits never yield licensed (issue 11)', () => {
       { now: () => now },
     );
     expect(r.code).toBe(1);
+  });
+
+  it("the store never chooses the trust anchor: a product file with an attacker's root is refused inside the state directory, and set-product keeps the root", async () => {
+    const c = await installation('anchor');
+    const stored = readStore(c) as Stored & { productRef: Record<string, unknown> };
+    const real = JSON.parse(readFileSync(product, 'utf8')) as {
+      authority: Record<string, unknown>;
+      group: { id: string; name: string };
+    };
+    // The attacker's root, a product naming it, and a token CA and token it certified for this machine.
+    const root = generateSigningKeyPair();
+    const evil = { ...real, authority: { ...real.authority, rootPublicKey: root.publicKeyRaw.toString('base64') } };
+    const ca = generateSigningKeyPair();
+    const caCertificate = signTokenCaCertificate(
+      {
+        serial: randomUUID(),
+        organisation: 'mallory',
+        group: { id: real.group.id, name: real.group.name },
+        publicKeyRaw: ca.publicKeyRaw,
+        notBefore: now - DAY,
+        notAfter: now + 365 * DAY,
+      },
+      root,
+    );
+    const token = path('anchor-evil-token.json');
+    writeFileSync(
+      token,
+      JSON.stringify(
+        signActivationToken(
+          { serial: randomUUID(), hardwareId: 'hw-anchor', notBefore: now - DAY, notAfter: now + 365 * DAY },
+          ca.privateKey,
+          caCertificate,
+        ),
+      ),
+    );
+    const evilRef = (file: string) => ({
+      ...stored,
+      productRef: {
+        ...stored.productRef,
+        path: file,
+        sha256: productFingerprint(parseProductConfig(evil)),
+        rootKey: sha256(root.publicKeyRaw).toString('hex'),
+      },
+    });
+    // Pointed at a product file beside the store (inside the state directory): refused at every open.
+    const inside = join(c, 'product.json');
+    writeFileSync(inside, JSON.stringify(evil));
+    writeStore(c, evilRef(inside));
+    for (const args of [['status'], ['install-token', token]]) {
+      const error = await refused('client', args[0]!, '--state-dir', c, ...args.slice(1));
+      expect(error.code).toBe('PRODUCT_CONFIG_INVALID');
+      expect(error.message).toContain(`${inside} is inside the state directory`);
+    }
+    // ... also through a symbolic link outside it that points back in.
+    const link = path('anchor-link.json');
+    symlinkSync(inside, link);
+    writeStore(c, evilRef(link));
+    expect((await refused('client', 'install-token', '--state-dir', c, token)).code).toBe('PRODUCT_CONFIG_INVALID');
+
+    // set-product with the attacker's product (outside the state directory): another root, refused.
+    const realRoot = sha256(Buffer.from(real.authority.rootPublicKey as string, 'base64')).toString('hex');
+    expect(stored.productRef.rootKey).toBe(realRoot);
+    writeStore(c, stored);
+    const outside = path('anchor-evil-product.json');
+    writeFileSync(outside, JSON.stringify(evil));
+    const error = await refused('client', 'set-product', '--state-dir', c, outside);
+    expect(error.code).toBe('PRODUCT_CONFIG_INVALID');
+    expect(error.message).toMatch(/another root key.*client init/);
+    expect(readStore(c)).toEqual(stored);
+    expect((await refused('client', 'install-token', '--state-dir', c, token)).code).toBe('TOKEN_CA_UNTRUSTED');
+    // A store made before the root was recorded: the root of the product file it names is kept.
+    writeStore(c, { ...stored, productRef: { ...stored.productRef, rootKey: undefined } });
+    expect((await refused('client', 'set-product', '--state-dir', c, outside)).code).toBe('PRODUCT_CONFIG_INVALID');
+    // An update under the same root is accepted (and records its root).
+    const update = path('anchor-product-update.json');
+    writeFileSync(update, readFileSync(product, 'utf8'));
+    await ok('client', 'set-product', '--state-dir', c, update);
+    expect(readStore(c)).toMatchObject({ productRef: { path: update, rootKey: stored.productRef.rootKey } });
+    expect((await status(c)).state).toBe('initial-grace');
   });
 
   it('a MAK-licensed store copied to another machine is not licensed there, whatever hardwareId the store says', async () => {

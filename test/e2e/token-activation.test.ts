@@ -218,7 +218,11 @@ describe('token-based activation (offline PKI)', () => {
       now = start;
       const c = await client('t-edit');
       const file = path('t-edit', 'licence.json');
-      const read = () => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & { crl: string | null };
+      const read = () =>
+        JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & {
+          crls: Record<string, string>;
+          revoked: Record<string, string[]>;
+        };
       const statusOf = async () => json<Status>('client', 'status', '--state-dir', c);
       const token = await issue(fabrikam, 'hw-t-edit', 90, path('token-edit.json'), '--require-crl');
       // A token that requires a CRL is refused without one, and licenses with one.
@@ -228,7 +232,8 @@ describe('token-based activation (offline PKI)', () => {
       expect((await statusOf()).state).toBe('licensed');
 
       // The CRL deleted from the store: a token that requires one is no longer licensed.
-      writeFileSync(file, JSON.stringify({ ...licensed, crl: null }));
+      expect(Object.values(licensed.crls)).toEqual([readFileSync(empty, 'utf8')]);
+      writeFileSync(file, JSON.stringify({ ...licensed, crls: {} }));
       expect(await statusOf()).toMatchObject({
         state: 'initial-grace',
         method: null,
@@ -255,17 +260,37 @@ describe('token-based activation (offline PKI)', () => {
       await ok('client', 'install-crl', '--state-dir', c, crl);
       const revoked = read();
       expect(revoked.activation).toBeNull();
+      expect(Object.values(revoked.revoked)).toEqual([[token.serial]]);
       // The attacks of the issue: the CRL deleted, or the older CRL pasted, in the store.
-      writeFileSync(file, JSON.stringify({ ...revoked, crl: null }));
+      const [ca] = Object.keys(revoked.crls);
+      writeFileSync(file, JSON.stringify({ ...revoked, crls: {} }));
       expect(await statusOf()).toMatchObject({ state: 'initial-grace', method: null });
-      writeFileSync(file, JSON.stringify({ ...revoked, crl: readFileSync(empty, 'utf8') }));
+      writeFileSync(file, JSON.stringify({ ...revoked, crls: { [ca!]: readFileSync(empty, 'utf8') } }));
       expect(await statusOf()).toMatchObject({ state: 'initial-grace', method: null });
-      // The token pasted back with the CRL deleted: it requires one, so not licensed.
-      writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation, crl: null }));
+      // The token pasted back with the CRL deleted: seen revoked, so dropped again.
+      writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation, crls: {} }));
+      expect(await statusOf()).toMatchObject({
+        state: 'initial-grace',
+        method: null,
+        token: null,
+        lastAttempt: { code: 'TOKEN_REVOKED' },
+      });
+      // ... and with the record of revoked serials deleted too: it requires a CRL, so not licensed.
+      writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation, crls: {}, revoked: {} }));
       expect(await statusOf()).toMatchObject({
         state: 'initial-grace',
         method: null,
         token: { code: 'TOKEN_CRL_REQUIRED' },
+      });
+      // A store of the format before per-CA CRLs (one `crl`) still reads: its CRL is moved in.
+      writeFileSync(
+        file,
+        JSON.stringify({ ...licensed, crls: undefined, revoked: undefined, crl: readFileSync(crl, 'utf8') }),
+      );
+      expect(await statusOf()).toMatchObject({
+        state: 'initial-grace',
+        token: null,
+        lastAttempt: { code: 'TOKEN_REVOKED' },
       });
       // The token pasted back with the revoking CRL: dropped again.
       writeFileSync(file, JSON.stringify({ ...revoked, activation: licensed.activation }));
@@ -275,6 +300,67 @@ describe('token-based activation (offline PKI)', () => {
         lastAttempt: { code: 'TOKEN_REVOKED' },
       });
       expect(read().activation).toBeNull();
+    } finally {
+      now = start;
+    }
+  });
+
+  it("a revocation survives the CLI verbs: another CA's CRL, the CA's own older CRL given with the token, reset", async () => {
+    const start = now;
+    try {
+      const contoso = await issuingCa('contoso', 'publisher', 'office14');
+      const crl = (ca: Ca, name: string, ...extra: string[]) =>
+        ok('token', 'revoke', '--ca-key', ca.key, '--ca-cert', ca.cert, '--out', path(name), ...extra).then(() =>
+          path(name),
+        );
+      now = start - HOUR;
+      const x0 = await crl(fabrikam, 'crl-verbs-x0.json');
+      const y0 = await crl(contoso, 'crl-verbs-y0.json');
+      now = start;
+      const c = await client('t-verbs');
+      // A token of CA X without --require-crl, licensed, then revoked by X: its licence is dropped.
+      const token = await issue(fabrikam, 'hw-t-verbs', 90, path('token-verbs.json'));
+      await ok('client', 'install-token', '--state-dir', c, token.file, '--crl', x0);
+      const x1 = await crl(fabrikam, 'crl-verbs-x1.json', '--crl', x0, '--serial', token.serial);
+      expect(await json<Status>('client', 'install-crl', '--state-dir', c, x1)).toMatchObject({
+        method: null,
+        lastAttempt: { code: 'TOKEN_REVOKED' },
+      });
+      // The CRL of another CA certified for the same group is kept beside X's, not instead of it.
+      now = start + HOUR;
+      await ok('client', 'install-crl', '--state-dir', c, y0);
+      const store = JSON.parse(readFileSync(path('t-verbs', 'licence.json'), 'utf8')) as {
+        crls: Record<string, string>;
+      };
+      expect(Object.values(store.crls).sort()).toEqual([readFileSync(x1, 'utf8'), readFileSync(y0, 'utf8')].sort());
+      // The revoked token installed again: refused, with or without X's CRL from before the revocation.
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file)).code).toBe('TOKEN_REVOKED');
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file, '--crl', x0)).code).toBe(
+        'CRL_OUTDATED',
+      );
+      expect((await refused('client', 'install-crl', '--state-dir', c, x0)).code).toBe('CRL_OUTDATED');
+      // X's next CRL, after the serial was dropped from it (it ended, or by mistake): still revoked here.
+      const x2 = await crl(fabrikam, 'crl-verbs-x2.json');
+      await ok('client', 'install-crl', '--state-dir', c, x2);
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file)).code).toBe('TOKEN_REVOKED');
+      expect((await json<Status>('client', 'status', '--state-dir', c)).method).toBeNull();
+      // reset refuses a store that still reads, naming the fix.
+      const error = await refused('client', 'reset', '--state-dir', c, '--product', product);
+      expect(error.code).toBe('CLIENT_EXISTS');
+      expect(error.message).toMatch(/not damaged.*set-product/);
+      // A damaged store reset: its CRLs and the serials seen revoked are carried over.
+      const file = path('t-verbs', 'licence.json');
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), installedKey: 42 }));
+      await ok('client', 'reset', '--state-dir', c, '--product', product);
+      expect(Object.keys((JSON.parse(readFileSync(file, 'utf8')) as { crls: object }).crls)).toHaveLength(2);
+      expect((await refused('client', 'install-token', '--state-dir', c, token.file)).code).toBe('TOKEN_REVOKED');
+      // Another token of X (not revoked) still licenses: revocation is per serial and per CA.
+      const other = await issue(fabrikam, 'hw-t-verbs', 90, path('token-verbs-2.json'));
+      expect(await json<Status>('client', 'install-token', '--state-dir', c, other.file)).toMatchObject({
+        state: 'licensed',
+        method: 'token',
+        crl: { issuedAt: new Date(now).toISOString() },
+      });
     } finally {
       now = start;
     }

@@ -34,7 +34,8 @@ function record(overrides: Partial<LicenceRecord> = {}): LicenceRecord {
     nextAttemptAt: T0,
     nonGenuineSince: null,
     lastReportedState: null,
-    crl: null,
+    crls: {},
+    revoked: {},
     actType: 'any',
     ...overrides,
   };

@@ -98,6 +98,40 @@ describe('Licence.open reads trust from outside the store', () => {
     expect(Licence.open({ stateDir, clock }).status().state).toBe('initial-grace');
   });
 
+  it('reset refuses a store that still reads (it would throw its activation and revocations away), naming the fix', () => {
+    const stateDir = join(root, 'sdk-healthy-reset');
+    Licence.init({ stateDir, product, productPath, hardwareId: 'hw-r', clock });
+    expect(() => Licence.reset({ stateDir, product, productPath, hardwareId: 'hw-r', clock })).toThrow(
+      /is not damaged.*set-product.*client init/,
+    );
+    expect(codeOf(() => Licence.reset({ stateDir, product, productPath, hardwareId: 'hw-r', clock }))).toBe(
+      'CLIENT_EXISTS',
+    );
+  });
+
+  it('the product location the store names is checked at every open; set-product keeps the root recorded at init', () => {
+    const stateDir = join(root, 'sdk-anchor');
+    Licence.init({ stateDir, product, productPath, hardwareId: 'hw-a', clock });
+    const file = join(stateDir, 'licence.json');
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { productRef: Record<string, unknown> };
+    expect(stored.productRef.rootKey).toMatch(/^[0-9a-f]{64}$/);
+    const inside = join(stateDir, 'product.json');
+    writeFileSync(inside, JSON.stringify(product));
+    writeFileSync(file, JSON.stringify({ ...stored, productRef: { ...stored.productRef, path: inside } }));
+    expect(() => Licence.open({ stateDir, clock })).toThrow(/is inside the state directory/);
+    writeFileSync(file, JSON.stringify(stored));
+    const other = {
+      ...product,
+      authority: { ...product.authority, rootPublicKey: Buffer.alloc(32, 9).toString('base64') },
+    };
+    const otherPath = join(root, 'other-root-product.json');
+    writeFileSync(otherPath, JSON.stringify(other));
+    expect(() => Licence.setProduct({ stateDir, product: other, productPath: otherPath, clock })).toThrow(
+      /another root key/,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(stored);
+  });
+
   it('refuses a product location inside the state directory', () => {
     const stateDir = join(root, 'sdk-inside');
     expect(

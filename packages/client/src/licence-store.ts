@@ -4,9 +4,12 @@ import { z } from 'zod';
 import {
   LICENCE_STATES,
   MAX_CRL_CHARS,
+  MAX_CRL_SERIALS,
   MAX_OEM_MARKER_CHARS,
   MAX_TOKEN_CHARS,
+  parseTokenCrl,
   sha256,
+  tokenCaFingerprint,
   type ProductConfig,
 } from '@volact/core';
 import { ClientError } from './errors.js';
@@ -55,7 +58,19 @@ const productRefSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   groupId: z.string(),
   groupName: z.string(),
+  /**
+   * SHA-256 of the product's root public key at init, hex (rootKeyFingerprint): set-product
+   * accepts only a product with this root (a new root arrives with a new installation). Absent
+   * in stores made before it was recorded: the root of the product file they name then.
+   */
+  rootKey: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
+
+const caFingerprintField = z.string().regex(/^[0-9a-f]{64}$/);
+const serialField = z.string().regex(/^[0-9a-f-]{36}$/);
 
 /** The licence store as written: format 2 (format 1 held a trusted copy of the product). */
 export const storedRecordSchema = z.object({
@@ -128,8 +143,21 @@ export const storedRecordSchema = z.object({
     })
     .nullable()
     .default(null),
-  /** The token CA's revocation list carried in (token-based activation); checked at every read. */
-  crl: z.string().max(MAX_CRL_CHARS).nullable().default(null),
+  /**
+   * Format 2 stores before CRLs were kept per CA: the one CRL installed. Moved into `crls` at
+   * load (when no CRL of its CA is there), never written again.
+   */
+  crl: z.string().max(MAX_CRL_CHARS).nullable().optional(),
+  /**
+   * Each token CA's newest revocation list carried in, by the CA's fingerprint (tokenCaFingerprint);
+   * checked at every read. A CRL filed under another CA's fingerprint is an edited store.
+   */
+  crls: z.record(caFingerprintField, z.string().max(MAX_CRL_CHARS)).default({}),
+  /**
+   * The serials seen revoked by a verified CRL, by CA fingerprint: only ever added to (a later or
+   * another CRL, a reset, never un-revokes). Unsigned: it can only refuse tokens, never license one.
+   */
+  revoked: z.record(caFingerprintField, z.array(serialField).max(4 * MAX_CRL_SERIALS)).default({}),
   /** Which volume activation methods an attempt may use (the reference's /act-type). */
   actType: z.enum(ACT_TYPES).default('any'),
   lastAttempt: attemptSchema.nullable(),
@@ -141,6 +169,31 @@ export const storedRecordSchema = z.object({
 export type StoredRecord = z.infer<typeof storedRecordSchema>;
 /** The record in memory: the stored one with the product configuration read from outside the store. */
 export type LicenceRecord = StoredRecord & { readonly product: ProductConfig };
+
+/** The product's root public key's fingerprint as the store keeps it. */
+export function rootKeyFingerprint(product: ProductConfig): string {
+  return sha256(Buffer.from(product.authority.rootPublicKey, 'base64')).toString('hex');
+}
+
+/** What a reset carries over from the old store: unchecked here (the new installation verifies the CRLs). */
+export interface Salvaged {
+  clientMachineId?: string;
+  installedAt?: number;
+  crls?: string[];
+  revoked?: Record<string, string[]>;
+}
+
+/** A legacy single `crl` moved into the per-CA map, unless that CA already has one there. */
+function migrateCrl(record: StoredRecord): StoredRecord {
+  const { crl, ...rest } = record;
+  if (crl === undefined || crl === null) return rest;
+  try {
+    const fp = tokenCaFingerprint(parseTokenCrl(crl).caCertificate);
+    return fp in rest.crls ? rest : { ...rest, crls: { ...rest.crls, [fp]: crl } };
+  } catch {
+    return { ...rest, crls: { ...rest.crls, ['0'.repeat(64)]: crl } }; // unreadable: reported as an edited CRL
+  }
+}
 
 /** The product configuration's fingerprint as the store keeps it. */
 export function productFingerprint(product: ProductConfig): string {
@@ -193,21 +246,40 @@ export class LicenceStore {
       const issue = parsed.error.issues[0];
       throw this.#damaged(`${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`);
     }
-    return parsed.data;
+    return migrateCrl(parsed.data);
   }
 
   /**
    * What a damaged or old store still tells (for `reset`): the client ID (so the KMS host does
-   * not count a second machine) and the install date (a reset does not restart the initial grace).
+   * not count a second machine), the install date (a reset does not restart the initial grace),
+   * the token CRLs (the new installation keeps those that verify under its product) and the
+   * serials seen revoked (a reset never un-revokes a token).
    */
-  salvage(): { clientMachineId?: string; installedAt?: number } {
+  salvage(): Salvaged {
     try {
       const raw = JSON.parse(readFileSync(this.path, 'utf8')) as Record<string, unknown>;
-      const out: { clientMachineId?: string; installedAt?: number } = {};
+      const out: Salvaged = {};
       if (typeof raw.clientMachineId === 'string' && /^[0-9a-f-]{36}$/i.test(raw.clientMachineId)) {
         out.clientMachineId = raw.clientMachineId;
       }
       if (typeof raw.installedAt === 'number' && Number.isFinite(raw.installedAt)) out.installedAt = raw.installedAt;
+      const crls: string[] = [];
+      if (typeof raw.crl === 'string' && raw.crl.length <= MAX_CRL_CHARS) crls.push(raw.crl);
+      if (raw.crls && typeof raw.crls === 'object') {
+        for (const text of Object.values(raw.crls as Record<string, unknown>)) {
+          if (typeof text === 'string' && text.length <= MAX_CRL_CHARS) crls.push(text);
+        }
+      }
+      if (crls.length > 0) out.crls = crls;
+      const revoked = z.record(caFingerprintField, z.array(z.unknown())).safeParse(raw.revoked);
+      if (revoked.success) {
+        const kept: Record<string, string[]> = {};
+        for (const [ca, serials] of Object.entries(revoked.data)) {
+          const valid = serials.filter((s): s is string => typeof s === 'string' && serialField.safeParse(s).success);
+          if (valid.length > 0) kept[ca] = valid.slice(0, MAX_CRL_SERIALS);
+        }
+        out.revoked = kept;
+      }
       return out;
     } catch {
       return {};

@@ -1,5 +1,5 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { relative, resolve, isAbsolute } from 'node:path';
 import {
   CoreError,
@@ -13,7 +13,6 @@ import {
   parseActivationObject,
   parseActivationToken,
   parseOemMarker,
-  parseTokenCrl,
   makeInstallationId,
   parseConfirmationId,
   parseKey,
@@ -36,6 +35,8 @@ import {
   DAY,
   activationObjectValidity,
   readHardwareFingerprint,
+  tokenCaFingerprint,
+  type TokenCrl,
 } from '@volact/core';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { exchangeWithKmsHost } from './kms-exchange.js';
@@ -44,9 +45,11 @@ import {
   ACT_TYPES,
   LicenceStore,
   productFingerprint,
+  rootKeyFingerprint,
   type ActType,
   type AttemptRecord,
   type LicenceRecord,
+  type Salvaged,
   type StoredRecord,
 } from './licence-store.js';
 import { readCrl, readOemMarker, readToken, type OfflineContext } from './offline-activation.js';
@@ -205,6 +208,42 @@ const DNS_PORT = 53;
 /** As the licence store keeps it. */
 const MAX_OBJECT_TEXT = 8192;
 
+/** At most this many token CAs' CRLs and revoked serials are kept (the root certifies few per group). */
+const MAX_TOKEN_CAS = 64;
+/** Serials seen revoked, per CA (CRLs drop expired serials: the record keeps them). */
+const MAX_SEEN_REVOKED = 4 * 50_000;
+
+/** The installed CRLs as read and verified, by CA fingerprint; the first that does not verify. */
+interface CrlsRead {
+  crls: StoredRecord['crls'];
+  byCa: Map<string, TokenCrl>;
+  failure: { ok: false; code: 'CRL_INVALID' | 'TOKEN_CA_UNTRUSTED'; message: string } | null;
+}
+
+/** A path with its symbolic links resolved as far as it exists (a link out of the state directory is where it points). */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * The product file must live outside the state directory: a file beside the licence store could
+ * be swapped with it, and the store would then choose its own root key. Checked at init, reset,
+ * set-product and every open that reads the file the store names.
+ */
+function refuseProductInsideStateDir(stateDir: string, productPath: string): void {
+  const rel = relative(realPath(stateDir), realPath(productPath));
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `the product file ${productPath} is inside the state directory ${stateDir}: give the product's installed location, outside it (a file beside the licence store could be swapped with it), e.g. \`volact client set-product --state-dir ${stateDir} /opt/PRODUCT/product.json\``,
+    );
+  }
+}
+
 const clampInterval = (ms: number, b: { min: number; max: number }) => Math.min(b.max, Math.max(b.min, ms));
 
 /**
@@ -226,8 +265,16 @@ export class Licence {
   #verifiedEvidence: { evidence: string; verified: { hostTime: number; count: number } | null } | undefined;
   /** The last OEM marker and token checks, by what they checked (the signatures are verified once). */
   #oemCheck: { key: string; result: ReturnType<typeof readOemMarker> } | undefined;
-  #tokenCheck: { key: string; result: ReturnType<typeof readToken> | ReturnType<typeof readCrl> } | undefined;
-  #crlSummary: { text: string; summary: { issuedAt: string; nextUpdate: string; revoked: number } | null } | undefined;
+  #tokenCheck:
+    | {
+        key: string;
+        crls: StoredRecord['crls'];
+        revoked: StoredRecord['revoked'];
+        result: ReturnType<typeof readToken> | ReturnType<typeof readCrl>;
+      }
+    | undefined;
+  /** The installed CRLs as last read and verified, by CA fingerprint (once per `crls` object). */
+  #crlsRead: CrlsRead | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scheduleGeneration = 0;
   readonly #onScheduleError: (err: unknown) => void;
@@ -272,27 +319,67 @@ export class Licence {
    */
   static reset(options: InitOptions): Licence {
     const store = new LicenceStore(options.stateDir);
+    if (store.exists()) {
+      let healthy = false;
+      try {
+        store.load();
+        healthy = true;
+      } catch {
+        // damaged or of an old format: what reset is for
+      }
+      if (healthy) {
+        throw new ClientError(
+          'CLIENT_EXISTS',
+          `${store.path} is not damaged: reset only replaces a store that no longer reads (it would throw away this installation's activation). To accept a product update: \`volact client set-product --state-dir ${options.stateDir} FILE\`; for a product with another root key: a new installation, \`volact client init\` in another --state-dir`,
+        );
+      }
+    }
     const kept = store.exists() ? store.salvage() : {};
     return Licence.#create(store, options, kept);
   }
 
-  static #create(
-    store: LicenceStore,
-    options: InitOptions,
-    kept: { clientMachineId?: string; installedAt?: number },
-  ): Licence {
+  /**
+   * What a reset keeps of the old store's revocations: each CA's newest CRL that verifies under
+   * the new product, and every serial seen revoked (they only ever refuse a token).
+   */
+  static #keptRevocations(
+    product: ProductConfig,
+    kept: Salvaged,
+  ): { crls: Record<string, string>; revoked: Record<string, string[]> } {
+    const ctx = {
+      rootPublicKey: publicKeyFromRaw(Buffer.from(product.authority.rootPublicKey, 'base64')),
+      groupId: product.group.id,
+      groupName: product.group.name,
+      hardwareId: '',
+    };
+    const newest = new Map<string, { text: string; crl: TokenCrl }>();
+    for (const text of kept.crls ?? []) {
+      const read = readCrl(text, ctx);
+      if (!read.ok) continue;
+      const fp = tokenCaFingerprint(read.crl.caCertificate);
+      const had = newest.get(fp);
+      if (!had || Date.parse(had.crl.issuedAt) < Date.parse(read.crl.issuedAt)) newest.set(fp, { text, crl: read.crl });
+    }
+    const revoked: Record<string, string[]> = {};
+    for (const [fp, serials] of Object.entries(kept.revoked ?? {})) revoked[fp] = [...serials];
+    const crls: Record<string, string> = {};
+    for (const [fp, { text, crl }] of [...newest].slice(0, MAX_TOKEN_CAS)) {
+      crls[fp] = text;
+      revoked[fp] = [...new Set([...(revoked[fp] ?? []), ...crl.revoked.map((x) => x.toLowerCase())])].sort();
+    }
+    const cas = Object.keys(revoked).slice(0, MAX_TOKEN_CAS);
+    return {
+      crls,
+      revoked: Object.fromEntries(cas.map((fp) => [fp, revoked[fp]!.slice(0, MAX_SEEN_REVOKED)])),
+    };
+  }
+
+  static #create(store: LicenceStore, options: InitOptions, kept: Salvaged): Licence {
     const product = Licence.#parseProduct(options.product);
     productsInProcess.set(productFingerprint(product), product);
     const productPath = options.productPath === undefined ? null : resolve(options.productPath);
-    if (productPath !== null) {
-      const rel = relative(resolve(options.stateDir), productPath);
-      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-        throw new ClientError(
-          'PRODUCT_CONFIG_INVALID',
-          `the product file ${productPath} is inside the state directory ${options.stateDir}: give the product's installed location, outside it (a file beside the licence store could be swapped with it)`,
-        );
-      }
-    }
+    if (productPath !== null) refuseProductInsideStateDir(options.stateDir, productPath);
+    const { crls, revoked } = Licence.#keptRevocations(product, kept);
     const now = (options.clock ?? systemClock).now();
     const record: LicenceRecord = {
       format: 'volact-client/2',
@@ -302,6 +389,7 @@ export class Licence {
         sha256: productFingerprint(product),
         groupId: product.group.id,
         groupName: product.group.name,
+        rootKey: rootKeyFingerprint(product),
       },
       clientMachineId: kept.clientMachineId ?? newClientMachineId(),
       hardwareId: options.hardwareId,
@@ -316,7 +404,8 @@ export class Licence {
       nextAttemptAt: now,
       nonGenuineSince: null,
       lastReportedState: null,
-      crl: null,
+      crls,
+      revoked,
       actType: 'any',
     };
     store.save(record);
@@ -396,6 +485,8 @@ export class Licence {
         `${stateDir} was made by an app that passes its product configuration at every open: pass it (the store keeps no copy)`,
       );
     }
+    // The store is writable by whoever edits it: the file it names is read only from outside it.
+    refuseProductInsideStateDir(stateDir, path);
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -428,15 +519,24 @@ export class Licence {
     if (product.group.id !== stored.productRef.groupId) {
       throw new ClientError(
         'PRODUCT_CONFIG_INVALID',
-        `${options.stateDir} holds an installation of group ${stored.productRef.groupName}, not ${product.group.name}: \`volact client reset\` to make a new installation`,
+        `${options.stateDir} holds an installation of group ${stored.productRef.groupName}, not ${product.group.name}: a new installation (\`volact client init\` in another --state-dir)`,
       );
     }
     const path = resolve(options.productPath);
-    const rel = relative(resolve(options.stateDir), path);
-    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+    refuseProductInsideStateDir(options.stateDir, path);
+    // The root the installation was made with (stores from before it was recorded: the root of the
+    // product file they name, which must still be the one they were made with).
+    const recordedRoot =
+      stored.productRef.rootKey ??
+      rootKeyFingerprint(
+        (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
+          Licence.#installedProduct(options.stateDir, stored),
+      );
+    const root = rootKeyFingerprint(product);
+    if (root !== recordedRoot) {
       throw new ClientError(
         'PRODUCT_CONFIG_INVALID',
-        `the product file ${path} is inside the state directory ${options.stateDir}: give the product's installed location, outside it`,
+        `${path} pins another root key (…${root.slice(-8)}) than the product this installation was made with (…${recordedRoot.slice(-8)}): set-product accepts updates under the same root only; a product with a new root is installed anew (\`volact client init\` in another --state-dir)`,
       );
     }
     store.save({
@@ -446,6 +546,7 @@ export class Licence {
         sha256: productFingerprint(product),
         groupId: product.group.id,
         groupName: product.group.name,
+        rootKey: recordedRoot,
       },
     });
     return Licence.open({ stateDir: options.stateDir, product, ...(options.clock ? { clock: options.clock } : {}) });
@@ -551,18 +652,74 @@ export class Licence {
   }
 
   /**
-   * The token's checks without the time rule (activation-token.ts) against the installed CRL,
-   * once per token, CRL and hardware id. An installed CRL that does not verify is an edited store.
+   * The installed CRLs, each verified (root, group, its CA's signature) and filed under its own
+   * CA's fingerprint; the first that is not is reported (an edited store). Once per `crls`.
+   */
+  #readCrls(): CrlsRead {
+    const crls = this.#record.crls;
+    if (this.#crlsRead?.crls !== crls) {
+      const byCa = new Map<string, TokenCrl>();
+      let failure: CrlsRead['failure'] = null;
+      for (const [fp, text] of Object.entries(crls)) {
+        const read = readCrl(text, this.#offlineContext());
+        if (!read.ok) {
+          failure ??= read;
+        } else if (tokenCaFingerprint(read.crl.caCertificate) !== fp) {
+          failure ??= {
+            ok: false,
+            code: 'CRL_INVALID',
+            message: `the CRL of ${read.crl.caCertificate.organisation} is filed under another CA's fingerprint (…${fp.slice(-8)}): an edited store`,
+          };
+        } else {
+          byCa.set(fp, read.crl);
+        }
+      }
+      this.#crlsRead = { crls, byCa, failure };
+    }
+    return this.#crlsRead;
+  }
+
+  /** The fingerprint of a token's CA, or null when it does not parse (the signature checks report it). */
+  static #tokenCa(token: string): string | null {
+    try {
+      return tokenCaFingerprint(parseActivationToken(token).caCertificate);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The token's checks without the time rule (activation-token.ts) against its own CA's installed
+   * CRL and the serials seen revoked by that CA (kept whatever CRL is installed later), once per
+   * token, CRLs, revocations and hardware id. An installed CRL that does not verify is an edited store.
    */
   #checkToken(token: string): ReturnType<typeof readToken> | ReturnType<typeof readCrl> {
-    const crlText = this.#record.crl;
-    const key = `${this.#hardwareId}\0${token}\0${crlText ?? ''}`;
-    if (this.#tokenCheck?.key !== key) {
-      const crl = crlText === null ? null : readCrl(crlText, this.#offlineContext());
-      const result = crl && !crl.ok ? crl : readToken(token, crl?.crl ?? null, this.#offlineContext());
-      this.#tokenCheck = { key, result };
+    const { crls, revoked } = this.#record;
+    const key = `${this.#hardwareId}\0${token}`;
+    const cached = this.#tokenCheck;
+    if (cached?.key !== key || cached.crls !== crls || cached.revoked !== revoked) {
+      const read = this.#readCrls();
+      let result: ReturnType<typeof readToken> | ReturnType<typeof readCrl>;
+      if (read.failure) {
+        result = read.failure;
+      } else {
+        const ca = Licence.#tokenCa(token);
+        result = readToken(token, ca === null ? null : (read.byCa.get(ca) ?? null), this.#offlineContext());
+        // Seen revoked once: revoked for good, whichever CRL (or none) is installed now.
+        if ((result.ok || result.code === 'TOKEN_CRL_REQUIRED') && ca !== null) {
+          const serial = parseActivationToken(token).serial.toLowerCase();
+          if (revoked[ca]?.includes(serial)) {
+            result = {
+              ok: false,
+              code: 'TOKEN_REVOKED',
+              message: `token ${serial} was revoked by its CA (seen on a CRL installed here; a later or another CRL does not un-revoke it)`,
+            };
+          }
+        }
+      }
+      this.#tokenCheck = { key, crls, revoked, result };
     }
-    return this.#tokenCheck.result;
+    return this.#tokenCheck!.result;
   }
 
   /**
@@ -1058,22 +1215,30 @@ export class Licence {
     }
   }
 
-  /** A CRL past its next update still applies (an isolated network gets new ones by hand): flagged `stale`. */
+  /**
+   * The CRL shown: the installed token's CA's, else the newest installed (CRLs are kept per CA). A
+   * CRL past its next update still applies (an isolated network gets new ones by hand): flagged `stale`.
+   */
   #crlStatus(now: number): LicenceStatus['crl'] {
-    const text = this.#record.crl;
-    if (text === null) return null;
-    if (this.#crlSummary?.text !== text) {
-      let summary = null;
-      try {
-        const crl = parseTokenCrl(text);
-        summary = { issuedAt: crl.issuedAt, nextUpdate: crl.nextUpdate, revoked: crl.revoked.length };
-      } catch {
-        summary = null;
-      }
-      this.#crlSummary = { text, summary };
-    }
-    const s = this.#crlSummary.summary;
-    return s && { ...s, stale: now > Date.parse(s.nextUpdate) };
+    const a = this.#record.activation;
+    const ca = a?.method === 'token' ? Licence.#tokenCa(a.token) : null;
+    const byCa = this.#readCrls().byCa;
+    const crl =
+      (ca === null ? undefined : byCa.get(ca)) ??
+      [...byCa.values()].reduce<TokenCrl | undefined>(
+        (newest, c) => (newest && Date.parse(newest.issuedAt) >= Date.parse(c.issuedAt) ? newest : c),
+        undefined,
+      );
+    return crl ? Licence.#crlSummaryOf(crl, now) : null;
+  }
+
+  static #crlSummaryOf(crl: TokenCrl, now: number): NonNullable<LicenceStatus['crl']> {
+    return {
+      issuedAt: crl.issuedAt,
+      nextUpdate: crl.nextUpdate,
+      revoked: crl.revoked.length,
+      stale: now > Date.parse(crl.nextUpdate),
+    };
   }
 
   #directoryObjectName(): { name: string; domain: string } | null {
@@ -1299,13 +1464,14 @@ export class Licence {
    * token) thus licenses at most until that CRL's next update. Null when it holds.
    */
   #staleRequiredCrl(token: string, now: number): string | null {
-    let required: { serial: string; crlRequired?: true };
+    let required: ReturnType<typeof parseActivationToken>;
     try {
       required = parseActivationToken(token);
     } catch {
       return null; // the signature checks report it
     }
-    const crl = this.#crlStatus(now);
+    const own = this.#readCrls().byCa.get(tokenCaFingerprint(required.caCertificate));
+    const crl = own ? Licence.#crlSummaryOf(own, now) : null;
     if (!required.crlRequired || !crl?.stale) return null;
     return `token ${required.serial} requires a current CRL of its CA: the installed one was to be replaced on ${crl.nextUpdate}; install the newest (\`volact client install-crl FILE\`)`;
   }
@@ -1348,21 +1514,28 @@ export class Licence {
         `act-type ${this.#record.actType}: token-based activation is not allowed (\`volact client set-act-type token\` or any)`,
       );
     }
-    const crl = crlText === undefined ? this.#record.crl : this.#acceptCrl(crlText);
-    // Checked against the CRL it comes with; the store changes only if the token passes.
+    const revocations =
+      crlText === undefined ? { crls: this.#record.crls, revoked: this.#record.revoked } : this.#acceptCrl(crlText);
+    // Checked against the CRL it comes with (and every serial seen revoked before).
     const previous = this.#record;
     const now = this.#clock.now();
     let check;
     try {
-      this.#record = { ...previous, crl };
+      this.#record = { ...previous, ...revocations };
       check = this.#tokenNow(text, now);
     } finally {
       this.#record = previous;
     }
-    if (!check.ok) throw new ClientError(check.code, check.message);
+    if (!check.ok) {
+      // A CRL that revokes the token is kept (what it revokes stays revoked); otherwise nothing changes.
+      if (check.code === 'TOKEN_REVOKED' && crlText !== undefined) {
+        this.#update({ ...this.#record, ...revocations });
+      }
+      throw new ClientError(check.code, check.message);
+    }
     this.#update({
       ...this.#record,
-      crl,
+      ...revocations,
       installedKey: { type: 'gvlk', text: this.#record.product.gvlk },
       activation: { method: 'token', token: text, installedAt: now },
       lastAttempt: { at: now, ok: true, message: `token ${check.serial} of ${check.organisation} installed` },
@@ -1373,33 +1546,48 @@ export class Licence {
   }
 
   /**
-   * Installs the CA's revocation list: a token on it stops licensing at once. One CRL is kept;
-   * one older than the installed CRL of the same CA is refused (CRL_OUTDATED), so carrying in
-   * an old list cannot un-revoke a token.
+   * Installs a CA's revocation list: a token on it stops licensing at once. One CRL is kept per
+   * CA (by its public key's fingerprint); one older than the installed CRL of the same CA is
+   * refused (CRL_OUTDATED), and the serials it revokes are recorded for good: neither an old
+   * list nor another CA's can un-revoke a token.
    */
   installCrl(text: string): LicenceStatus {
-    const crl = this.#acceptCrl(text);
-    this.#record = { ...this.#record, crl, nextAttemptAt: this.#clock.now() };
+    const revocations = this.#acceptCrl(text);
+    this.#record = { ...this.#record, ...revocations, nextAttemptAt: this.#clock.now() };
     this.#dropRevokedToken(this.#clock.now());
     this.#update(this.#record);
     return this.status();
   }
 
-  #acceptCrl(text: string): string {
+  /** The store's CRLs and revocations with this CRL (verified, not older than its CA's installed one). */
+  #acceptCrl(text: string): { crls: StoredRecord['crls']; revoked: StoredRecord['revoked'] } {
     const read = readCrl(text, this.#offlineContext());
     if (!read.ok) throw new ClientError(read.code, read.message);
-    const installed = this.#record.crl === null ? null : readCrl(this.#record.crl, this.#offlineContext());
-    if (
-      installed?.ok &&
-      installed.crl.caCertificate.publicKey === read.crl.caCertificate.publicKey &&
-      Date.parse(read.crl.issuedAt) < Date.parse(installed.crl.issuedAt)
-    ) {
+    const fp = tokenCaFingerprint(read.crl.caCertificate);
+    const { crls, revoked } = this.#record;
+    const installedText = crls[fp];
+    const installed = installedText === undefined ? null : readCrl(installedText, this.#offlineContext());
+    if (installed?.ok && Date.parse(read.crl.issuedAt) < Date.parse(installed.crl.issuedAt)) {
       throw new ClientError(
         'CRL_OUTDATED',
-        `this CRL was issued ${read.crl.issuedAt}, before the installed one (${installed.crl.issuedAt}): carry in the newest`,
+        `this CRL of ${read.crl.caCertificate.organisation} was issued ${read.crl.issuedAt}, before the installed one of the same CA (${installed.crl.issuedAt}): carry in the newest`,
       );
     }
-    return text;
+    const cas = new Set([...Object.keys(crls), ...Object.keys(revoked)]);
+    if (!cas.has(fp) && cas.size >= MAX_TOKEN_CAS) {
+      throw new ClientError(
+        'CRL_INVALID',
+        `this store already keeps the CRLs of ${MAX_TOKEN_CAS} CAs, the most it keeps: a new installation is needed for more`,
+      );
+    }
+    const seen = [...new Set([...(revoked[fp] ?? []), ...read.crl.revoked.map((x) => x.toLowerCase())])].sort();
+    if (seen.length > MAX_SEEN_REVOKED) {
+      throw new ClientError(
+        'CRL_INVALID',
+        `the CA ${read.crl.caCertificate.organisation} has revoked more than ${MAX_SEEN_REVOKED} serials seen here, the most a store keeps`,
+      );
+    }
+    return { crls: { ...crls, [fp]: text }, revoked: { ...revoked, [fp]: seen } };
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { keyFingerprint, publicKeyFromRaw, signMessage, verifyMessage } from './crypto.js';
+import { keyFingerprint, publicKeyFromRaw, sha256, signMessage, verifyMessage } from './crypto.js';
 import { hardwareRefOf } from './installation-id.js';
 import {
   groupField,
@@ -203,6 +203,14 @@ export function parseActivationToken(text: string): ActivationToken {
 
 export function parseTokenCrl(text: string): TokenCrl {
   return parseSignedFile(text, tokenCrlSchema, 'CRL', 'TOKEN_FILE_INVALID', MAX_CRL_CHARS);
+}
+
+/**
+ * A token CA's identity as a client keeps it (its CRL and the serials seen revoked are kept per
+ * CA): SHA-256 of the CA's raw public key, hex. The same key certified twice is the same CA.
+ */
+export function tokenCaFingerprint(ca: Pick<TokenCaCertificate, 'publicKey'>): string {
+  return sha256(b64(ca.publicKey)).toString('hex');
 }
 
 /** True when the root signed exactly this CA certificate. */
