@@ -157,7 +157,7 @@ export const storedRecordSchema = z.object({
    * The serials seen revoked by a verified CRL, by CA fingerprint: only ever added to (a later or
    * another CRL, a reset, never un-revokes). Unsigned: it can only refuse tokens, never license one.
    */
-  revoked: z.record(caFingerprintField, z.array(serialField).max(4 * MAX_CRL_SERIALS)).default({}),
+  revoked: z.record(caFingerprintField, z.array(serialField).max(4 * MAX_CRL_SERIALS)).default({}), // as licence.ts MAX_SEEN_REVOKED
   /** Which volume activation methods an attempt may use (the reference's /act-type). */
   actType: z.enum(ACT_TYPES).default('any'),
   lastAttempt: attemptSchema.nullable(),

@@ -19,6 +19,7 @@ import {
   verifyInstallationConfirmation,
   type InstallationId,
   KMS_DEFAULTS,
+  MAX_CRL_SERIALS,
   MINUTE,
   encodeActivationRequest,
   guidToBytes,
@@ -211,7 +212,7 @@ const MAX_OBJECT_TEXT = 8192;
 /** At most this many token CAs' CRLs and revoked serials are kept (the root certifies few per group). */
 const MAX_TOKEN_CAS = 64;
 /** Serials seen revoked, per CA (CRLs drop expired serials: the record keeps them). */
-const MAX_SEEN_REVOKED = 4 * 50_000;
+const MAX_SEEN_REVOKED = 4 * MAX_CRL_SERIALS;
 
 /** The installed CRLs as read and verified, by CA fingerprint; the first that does not verify. */
 interface CrlsRead {
