@@ -60,7 +60,7 @@ export const clientErrors = {
   LICENCE_STORE_DAMAGED:
     'licence.json does not parse (or has an old format): `volact client reset --state-dir DIR --product FILE` makes a new one, then activate again',
   PRODUCT_FILE_CHANGED:
-    "the product file at the installed location is not the one the installation was made with (swapped): restore it, or accept it with `volact client set-product`",
+    'the product file at the installed location is not the one the installation was made with (swapped): restore it, or accept it with `volact client set-product`',
   DIRECTORY_OBJECT_EXPIRED:
     'the activation object is past its signed validity (or not yet valid): the publisher re-issues it and it is published again',
   TOKEN_CRL_REQUIRED: "the token requires its CA's CRL and none is installed: `volact client install-crl FILE`",

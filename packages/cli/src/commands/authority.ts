@@ -435,7 +435,10 @@ export function registerAuthority(program: Command, run: Run): void {
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
           const logger = createLogger(o.logLevel);
           const hostCertificateDays = parseIntOption(o.hostCertificateDays, '--host-certificate-days', 1, 365);
-          const a = Authority.open(o.dataDir, { ...storeOption(o), hostCertificateValidity: hostCertificateDays * DAY });
+          const a = Authority.open(o.dataDir, {
+            ...storeOption(o),
+            hostCertificateValidity: hostCertificateDays * DAY,
+          });
           const bulkConfirmationsPerMinute = parseIntOption(
             o.bulkConfirmationsPerMinute,
             '--bulk-confirmations-per-minute',
