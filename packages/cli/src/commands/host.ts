@@ -350,6 +350,9 @@ export function registerHost(program: Command, run: Run): void {
           // The SRV record announces the port actually listened on (port 0 picks one): the
           // publisher gets it once the host listens.
           const running = await startKmsHost({ ...config, ...(dnsPublish ? { dnsPublish } : {}) });
+          // Before the listening line: whoever waits for that line has the warning already.
+          if (running.windowReset)
+            process.stderr.write(`WARNING ${running.windowReset.code}: ${running.windowReset.message}\n`);
           process.stderr.write(
             `KMS host listening on ${running.address.host}:${running.address.port}` +
               (running.metricsAddress
@@ -357,8 +360,6 @@ export function registerHost(program: Command, run: Run): void {
                 : '') +
               '\n',
           );
-          if (running.windowReset)
-            process.stderr.write(`WARNING ${running.windowReset.code}: ${running.windowReset.message}\n`);
           for (const d of running.dnsPublication()?.domains ?? []) {
             process.stderr.write(
               d.lastError
