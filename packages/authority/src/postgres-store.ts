@@ -260,10 +260,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   async #migrate(): Promise<void> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    await this.#inTransaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await client.query('CREATE TABLE IF NOT EXISTS volact_schema (version INTEGER NOT NULL)');
       const row = (await client.query<{ version: number }>('SELECT version FROM volact_schema')).rows[0];
@@ -276,14 +273,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
       for (let v = current; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] as string);
       if (row) await client.query('UPDATE volact_schema SET version = $1', [MIGRATIONS.length]);
       else await client.query('INSERT INTO volact_schema (version) VALUES ($1)', [MIGRATIONS.length]);
-      await client.query('COMMIT');
-    } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
-      else await client.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) {
@@ -470,23 +460,26 @@ export class PostgresAuthorityStore implements AuthorityStore {
 
   /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.#guard(async () => {
-      const client = await this.#pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        if (isConnectionError(err)) broken = err as Error;
-        else await client.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));
-        throw err;
-      } finally {
-        // A connection that failed is destroyed, not handed to the next request.
-        client.release(broken);
-      }
-    });
+    return this.#guard(() => this.#inTransaction(work));
+  }
+
+  /** BEGIN … COMMIT on one pooled connection, for requests and the migration alike. */
+  async #inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (isConnectionError(err)) broken = err as Error;
+      else await client.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));
+      throw err;
+    } finally {
+      // A connection that failed is destroyed, not handed to the next request.
+      client.release(broken);
+    }
   }
 
   async setLimit(keyId: string, limit: number): Promise<boolean> {
