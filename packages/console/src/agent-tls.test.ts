@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Authority } from '@volact/authority';
-import { Licence, createAgentServer } from '@volact/client';
+import { Licence } from '@volact/client';
+import { createAgentServer } from '@volact/client/agent';
 import { ManualClock, type ProductConfig } from '@volact/core';
 import { makeTestPki, type TestPki } from '../../client/src/tls-test-pki.js';
 import { AgentClient } from './agent-client.js';
@@ -92,6 +93,12 @@ describe('installAgentTls and loadAgentTls', () => {
     // Installed again (a renewed certificate): replaced.
     installAgentTls(dir, files(pki.client2));
     expect(loadAgentTls(dir)?.cert).toBe(pki.client2.cert);
+  });
+
+  it('tells an expired client certificate by the clock it is given, not the wall clock', () => {
+    const validTo = Date.parse(new X509Certificate(pki.client.cert).validTo);
+    expect(installAgentTls(consoleDir(), files(), new ManualClock(validTo - 1)).expired).toBe(false);
+    expect(installAgentTls(consoleDir(), files(), new ManualClock(validTo + 1)).expired).toBe(true);
   });
 
   it('refuses a key that does not match the certificate, and every other bad file, naming it; nothing is copied', () => {

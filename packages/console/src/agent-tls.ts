@@ -1,7 +1,13 @@
 import type { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlsMaterialError, checkCertificateAndKey, checkCertificateAuthorities } from '@volact/core';
+import {
+  TlsMaterialError,
+  checkCertificateAndKey,
+  checkCertificateAuthorities,
+  systemClock,
+  type Clock,
+} from '@volact/core';
 import { ConsoleError } from './errors.js';
 import { KEY_FILE } from './secrets.js';
 
@@ -49,7 +55,7 @@ const reason = (err: unknown) => ((err as Error).message || 'unreadable').slice(
  * certificates that parse; the client certificate parses; the key parses (unencrypted); the key
  * is the certificate's; the certificate may be used for client authentication.
  */
-function check(pem: AgentTls, names: AgentTls): Omit<AgentTlsSummary, 'files'> {
+function check(pem: AgentTls, names: AgentTls, now: number): Omit<AgentTlsSummary, 'files'> {
   let caCertificates: number;
   let certificate: X509Certificate;
   try {
@@ -71,7 +77,7 @@ function check(pem: AgentTls, names: AgentTls): Omit<AgentTlsSummary, 'files'> {
     issuer: certificate.issuer,
     fingerprint: certificate.fingerprint256,
     validTo: validTo.toISOString(),
-    expired: validTo.getTime() < Date.now(),
+    expired: validTo.getTime() < now,
     caCertificates,
   };
 }
@@ -88,10 +94,12 @@ function readPem(file: string, name: string): string {
  * Validates the agent CA, the console's client certificate and its key, then copies them into
  * the console's data directory (AGENT_TLS_FILES, 0600; each written whole, then renamed), in
  * place of any installed before. Nothing is copied when a check fails. The key is never shown.
+ * `clock` decides whether the client certificate has expired (the summary says so).
  */
 export function installAgentTls(
   dataDir: string,
   files: { caFile: string; certFile: string; keyFile: string },
+  clock: Clock = systemClock,
 ): AgentTlsSummary {
   if (!existsSync(join(dataDir, KEY_FILE))) {
     throw new ConsoleError(
@@ -105,7 +113,7 @@ export function installAgentTls(
     cert: readPem(files.certFile, names.cert),
     key: readPem(files.keyFile, names.key),
   };
-  const summary = check(pem, names);
+  const summary = check(pem, names, clock.now());
   const paths = {
     ca: join(dataDir, AGENT_TLS_FILES.ca),
     cert: join(dataDir, AGENT_TLS_FILES.cert),
@@ -123,7 +131,7 @@ export function installAgentTls(
  * The console's agent TLS, read and checked once (at open): undefined when none is installed.
  * A partial or altered set is an error naming the file, not a silent fallback to no TLS.
  */
-export function loadAgentTls(dataDir: string): AgentTls | undefined {
+export function loadAgentTls(dataDir: string, clock: Clock = systemClock): AgentTls | undefined {
   const paths = {
     ca: join(dataDir, AGENT_TLS_FILES.ca),
     cert: join(dataDir, AGENT_TLS_FILES.cert),
@@ -142,6 +150,6 @@ export function loadAgentTls(dataDir: string): AgentTls | undefined {
     cert: readPem(paths.cert, paths.cert),
     key: readPem(paths.key, paths.key),
   };
-  check(pem, paths);
+  check(pem, paths, clock.now());
   return pem;
 }

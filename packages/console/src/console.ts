@@ -154,7 +154,7 @@ export interface DiscoveryResult {
 /** The agent TLS installed in the data directory (`console agent-tls`), unless given. */
 const withAgentTls = (dataDir: string, options: ConsoleOptions): ConsoleOptions => {
   if (options.agentTls) return options;
-  const agentTls = loadAgentTls(dataDir);
+  const agentTls = loadAgentTls(dataDir, options.clock);
   return agentTls ? { ...options, agentTls } : options;
 };
 

@@ -39,8 +39,13 @@ export class WebError extends VolactError<WebErrorCode> {
   }
 }
 
-/** One table from every code the API answers with to its HTTP status. */
-const WEB_STATUS: Record<WebErrorCode, number> = {
+/**
+ * Every code the API can answer with, to its HTTP status: one table, exhaustive by its type, so
+ * that a code added to either catalogue without a status here does not compile (it would
+ * otherwise be answered as 500). The console's own failures that are not the caller's fault
+ * (its database, its key file, an agent) stay 500 or 502.
+ */
+export const HTTP_STATUS: Readonly<Record<ConsoleErrorCode | WebErrorCode, number>> = {
   LOGIN_FAILED: 401,
   LOGIN_RATE_LIMITED: 429,
   SESSION_REQUIRED: 401,
@@ -57,26 +62,50 @@ const WEB_STATUS: Record<WebErrorCode, number> = {
   AUTHORITY_NOT_CONFIGURED: 409,
   ASSETS_NOT_BUILT: 500,
   INTERNAL: 500,
-};
 
-const CONSOLE_STATUS: Partial<Record<ConsoleErrorCode, number>> = {
   MACHINE_NOT_FOUND: 404,
   KEY_NOT_FOUND: 404,
   REPORT_UNKNOWN: 404,
+  ADMIN_NOT_FOUND: 404,
   MACHINE_EXISTS: 409,
   KEY_EXISTS: 409,
+  ADMIN_EXISTS: 409,
   ADDRESS_INVALID: 400,
   RANGE_INVALID: 400,
   TOKEN_INVALID: 400,
   KEY_INVALID: 400,
   AUTHORITY_URL_INVALID: 400,
   PROXY_URL_INVALID: 400,
+  ADMIN_NAME_INVALID: 400,
+  ADMIN_PASSWORD_INVALID: 400,
+  IMPORT_INVALID: 400,
+  IMPORT_TOO_LARGE: 413,
+  PASSPHRASE_REQUIRED: 400,
+  PASSPHRASE_WRONG: 400,
+  DATABASE_URL_INVALID: 400,
   AUTHORITY_UNREACHABLE: 502,
   AUTHORITY_REFUSED: 502,
   AUTHORITY_BAD_RESPONSE: 502,
   PROXY_UNREACHABLE: 502,
   PROXY_AUTH_FAILED: 502,
   PROXY_REFUSED: 502,
+  // Per-machine failures normally travel inside a job's results; thrown alone, the machine is at fault.
+  UNAUTHORIZED: 502,
+  AGENT_UNREACHABLE: 502,
+  AGENT_TIMEOUT: 504,
+  AGENT_BAD_RESPONSE: 502,
+  AGENT_REFUSED: 502,
+  PROOF_FAILED: 502,
+  MACHINE_UNTRUSTED: 409,
+  NO_CONFIRMATION_STORED: 409,
+  SECRET_MISSING: 409,
+  // The console's own state: the operator must repair it, not the caller.
+  CONSOLE_NOT_INITIALISED: 500,
+  CONSOLE_EXISTS: 500,
+  KEY_FILE_INVALID: 500,
+  SECRET_UNREADABLE: 500,
+  CONSOLE_DB_INVALID: 500,
+  DATABASE_UNREACHABLE: 503,
 };
 
 /** The status and body of an error answer; anything unexpected is INTERNAL, its text not shown. */
@@ -87,14 +116,14 @@ export function errorAnswer(err: unknown): {
 } {
   if (err instanceof WebError) {
     return {
-      status: WEB_STATUS[err.code],
+      status: HTTP_STATUS[err.code],
       body: { error: { code: err.code, message: err.message } },
       headers: err.headers,
     };
   }
   if (err instanceof ConsoleError) {
     return {
-      status: CONSOLE_STATUS[err.code] ?? 500,
+      status: HTTP_STATUS[err.code],
       body: { error: { code: err.code, message: err.message } },
       headers: {},
     };
