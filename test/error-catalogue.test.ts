@@ -8,6 +8,7 @@ import { directoryErrors } from '@volact/directory';
 import { consoleErrors, webErrors } from '@volact/console';
 import { plannerErrors } from '@volact/planner';
 import { simulatorErrors } from '@volact/simulator';
+import { cliErrors } from '@volact/cli';
 
 /** docs/errors.md and the error catalogues in the code must list the same codes (fastify's habit). */
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -31,6 +32,7 @@ const catalogues: [string, string[]][] = [
   ['console web', Object.keys(webErrors)],
   ['planner', Object.keys(plannerErrors)],
   ['simulator', Object.keys(simulatorErrors)],
+  ['cli', Object.keys(cliErrors)],
 ];
 
 describe('docs/errors.md', () => {

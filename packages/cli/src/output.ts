@@ -1,8 +1,9 @@
 import { VolactError } from '@volact/core';
 import { printable } from '@volact/console';
+import type { CliErrorCode } from './errors.js';
 
-/** Errors found while reading the command line: codes like OPTION_INVALID. */
-export class CliError extends VolactError {
+/** Errors found while reading the command line: the codes of cliErrors (errors.ts). */
+export class CliError extends VolactError<CliErrorCode> {
   override readonly name = 'CliError';
 }
 
@@ -37,7 +38,7 @@ const terminalText = (message: string): string =>
  */
 export function reportError(err: unknown, json: boolean): number {
   const message = err instanceof Error ? err.message : String(err);
-  let code = 'INTERNAL';
+  let code: string = 'INTERNAL' satisfies CliErrorCode;
   if (err instanceof VolactError) code = (err as VolactError).code;
   else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
     code = (err as NodeJS.ErrnoException).code as string;

@@ -227,15 +227,10 @@ export function registerDirectory(program: Command, run: Run): void {
       .option('--json', 'print JSON');
   const phoneInputs = (o: { key?: string; keyFile?: string; product: string }) => {
     const keyText = readKeyInput(o.key, o.keyFile);
-    try {
-      return {
-        key: parseKeyOfType(keyText, 'kms-host'),
-        product: parseProductConfig(readProductConfigFile(o.product)),
-      };
-    } catch (err) {
-      if (err instanceof CoreError) throw new CliError(err.code, err.message);
-      throw err;
-    }
+    return {
+      key: parseKeyOfType(keyText, 'kms-host'),
+      product: parseProductConfig(readProductConfigFile(o.product)),
+    };
   };
   phoneOptions(
     directory
@@ -262,20 +257,14 @@ export function registerDirectory(program: Command, run: Run): void {
         ...cid: string[]
       ) => {
         const { key, product } = phoneInputs(o);
-        let object;
-        try {
-          object = activationObjectFromConfirmation({
-            key,
-            domain: o.domain,
-            group: { id: product.group.id, name: product.group.name },
-            name: o.name,
-            rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
-            confirmationId: cid.join(' '),
-          });
-        } catch (err) {
-          if (err instanceof CoreError) throw new CliError(err.code, err.message);
-          throw err;
-        }
+        const object = activationObjectFromConfirmation({
+          key,
+          domain: o.domain,
+          group: { id: product.group.id, name: product.group.name },
+          name: o.name,
+          rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
+          confirmationId: cid.join(' '),
+        });
         process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
       },
     ),
