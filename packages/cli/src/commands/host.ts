@@ -58,7 +58,7 @@ function parseDnsPublish(
   try {
     key = parseTsigKeyFile(readFileSync(o.tsigKeyFile, 'utf8'));
   } catch (err) {
-    if (err instanceof CoreError) throw new CliError(err.code, `${o.tsigKeyFile}: ${err.message}`);
+    if (err instanceof CoreError) throw new CoreError(err.code, `${o.tsigKeyFile}: ${err.message}`);
     throw new CliError(
       'OPTION_INVALID',
       `--tsig-key-file ${o.tsigKeyFile}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
@@ -182,7 +182,7 @@ export function registerHost(program: Command, run: Run): void {
           try {
             return parseProductConfig(readProductConfigFile(file));
           } catch (err) {
-            if (err instanceof CoreError) throw new CliError(err.code, `${file}: ${err.message}`);
+            if (err instanceof CoreError) throw new CoreError(err.code, `${file}: ${err.message}`);
             throw err;
           }
         });
