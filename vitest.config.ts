@@ -12,6 +12,8 @@ export default defineConfig({
       '@volact/kms-host': pkg('kms-host'),
       '@volact/directory': pkg('directory'),
       '@volact/planner': pkg('planner'),
+      // Before '@volact/client': an alias matches as a prefix, and the subpath has its own entry.
+      '@volact/client/agent': fileURLToPath(new URL('./packages/client/src/agent-entry.ts', import.meta.url)),
       '@volact/client': pkg('client'),
       '@volact/simulator': pkg('simulator'),
       '@volact/console': pkg('console'),

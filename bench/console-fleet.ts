@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Authority } from '@volact/authority';
-import { AGENT_SETTINGS_FILE, Licence, createAgentServer } from '@volact/client';
+import { Licence } from '@volact/client';
+import { AGENT_SETTINGS_FILE, createAgentServer } from '@volact/client/agent';
 import { serveParent } from './child.js';
 
 /**

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Authority } from '@volact/authority';
 import { ManualClock, agentProbeProofAt, sha256, type ProductConfig } from '@volact/core';
-import { AGENT_SETTINGS_FILE, Licence, createAgentServer, readAgentEnrolment, recordAgentSettings } from './index.js';
+import { Licence } from './index.js';
+import { AGENT_SETTINGS_FILE, createAgentServer, readAgentEnrolment, recordAgentSettings } from './agent-entry.js';
 
 /** Enrolment, per-machine tokens and the authority list of the agent, over real sockets. */
 const FLEET = 'fleet-enrolment-token-0123456789';

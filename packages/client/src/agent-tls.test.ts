@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { ManualClock, agentProbeProofAt, sha256, type ProductConfig } from '@volact/core';
 import { Authority } from '@volact/authority';
-import { ClientError, Licence, checkAgentTls, createAgentServer, type AgentServerOptions } from './index.js';
+import { ClientError, Licence } from './index.js';
+import { checkAgentTls, createAgentServer, type AgentServerOptions } from './agent-entry.js';
 import { makeTestPki, type TestCertificate, type TestPki } from './tls-test-pki.js';
 
 const TOKEN = 'agent-token-0123456789abcdef';

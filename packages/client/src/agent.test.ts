@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { ManualClock, type ProductConfig } from '@volact/core';
-import { AGENT_SETTINGS_FILE, createAgentServer, Licence, readAgentSettings, recordAgentSettings } from './index.js';
+import { Licence } from './index.js';
+import { AGENT_SETTINGS_FILE, createAgentServer, readAgentSettings, recordAgentSettings } from './agent-entry.js';
 
 const TOKEN = 'agent-token-0123456789abcdef';
 const BIN = fileURLToPath(new URL('../../../bin/volact.js', import.meta.url));

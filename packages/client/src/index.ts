@@ -10,19 +10,4 @@ export { ACT_TYPES, type ActType } from './licence-store.js';
 export type { DoctorReport, DoctorStep } from './doctor.js';
 export type { DiscoveryResult, DiscoveredHost } from './discovery.js';
 export { orderSrv, DEFAULT_KMS_SERVICE } from './discovery.js';
-export {
-  createAgentServer,
-  checkAgentTls,
-  agentHttpStatus,
-  AGENT_API_VERSION,
-  MIN_AGENT_TOKEN_LENGTH,
-} from './agent.js';
-export type { AgentServerOptions, AgentTlsOptions, AgentTlsSummary, AgentClientIdentity } from './agent.js';
-export {
-  readAgentSettings,
-  recordAgentSettings,
-  readAgentEnrolment,
-  recordAgentEnrolment,
-  AGENT_SETTINGS_FILE,
-} from './agent-settings.js';
-export type { AgentSettings, AgentEnrolment } from './agent-settings.js';
+// The agent (fastify) is exported from '@volact/client/agent' (agent-entry.ts): the SDK stays light.

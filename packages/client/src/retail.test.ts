@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { DAY, ManualClock, type ProductConfig } from '@volact/core';
-import { ClientError, createAgentServer, Licence } from './index.js';
+import { ClientError, Licence } from './index.js';
+import { createAgentServer } from './agent-entry.js';
 
 let root: string;
 let clock: ManualClock;

@@ -1,13 +1,6 @@
 import type { Command } from 'commander';
-import {
-  Licence,
-  MIN_AGENT_TOKEN_LENGTH,
-  checkAgentTls,
-  createAgentServer,
-  recordAgentSettings,
-  type ActivationOutcome,
-  type LicenceStatus,
-} from '@volact/client';
+import { Licence, type ActivationOutcome, type LicenceStatus } from '@volact/client';
+import { MIN_AGENT_TOKEN_LENGTH, checkAgentTls, createAgentServer, recordAgentSettings } from '@volact/client/agent';
 import { readHardwareFingerprint } from '@volact/core';
 import { CliError, printJson } from '../output.js';
 import {
