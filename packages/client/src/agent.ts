@@ -12,6 +12,7 @@ import Fastify, {
 import type { Server } from 'node:http';
 import { z } from 'zod';
 import {
+  AGENT_API_VERSION,
   TlsMaterialError,
   agentProbeProofAt,
   checkCertificateAndKey,
@@ -19,14 +20,15 @@ import {
   secretsEqual,
   sha256,
   systemClock,
+  type AgentStatusReply,
   type Clock,
 } from '@volact/core';
 import { readAgentEnrolment, readAgentSettings, recordAgentEnrolment } from './agent-settings.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Licence, type LicenceStatus } from './licence.js';
 
-/** The version of the agent's API, reported by GET /v1/status as `agent.version`. */
-export const AGENT_API_VERSION = 1;
+/** The version of the agent's API (declared in core with the status the console reads). */
+export { AGENT_API_VERSION };
 /** A shorter token could be guessed; `volact client agent` refuses one too. */
 export const MIN_AGENT_TOKEN_LENGTH = 16;
 /** The largest body a route takes is an authority URL: 8 KiB is ample. */
@@ -486,7 +488,9 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
       .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathOf(request.url)}` } }),
   );
 
-  const statusOnly = (status: LicenceStatus) => ({ status });
+  // Typed as the console reads it (core's agentStatusSchema): a field changed here without the
+  // contract fails to compile instead of failing every console's parse.
+  const statusOnly = (status: LicenceStatus): { status: AgentStatusReply } => ({ status });
 
   app.get('/v1/probe', async (request) => {
     const nonce = (request.query as { nonce?: unknown }).nonce;
@@ -509,7 +513,7 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     };
   });
 
-  app.get('/v1/status', async () => ({
+  app.get('/v1/status', async (): Promise<AgentStatusReply> => ({
     ...open().status(),
     userOperations: readAgentSettings(stateDir).userOperations,
     agent: { version: AGENT_API_VERSION },
@@ -551,7 +555,8 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
         { ok: outcome.ok, code: outcome.code, state: outcome.status.state, method: outcome.status.method },
         'activation attempted',
       );
-      return { ok: outcome.ok, code: outcome.code, message: outcome.message, status: outcome.status };
+      const status: AgentStatusReply = outcome.status;
+      return { ok: outcome.ok, code: outcome.code, message: outcome.message, status };
     });
   });
 

@@ -1,9 +1,15 @@
 import { z } from 'zod';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { agentProbeProofAt, secretsEqual, sha256 } from '@volact/core';
+import {
+  AGENT_API_VERSION,
+  agentProbeProofAt,
+  agentStatusSchema,
+  secretsEqual,
+  sha256,
+  type AgentStatus,
+} from '@volact/core';
 import { agentBaseUrl } from './addresses.js';
 import type { AgentTls } from './agent-tls.js';
-import { AGENT_API_VERSION, agentStatusSchema, type AgentStatus } from './agent-status.js';
 import { ConsoleError } from './errors.js';
 import { TransportError, requestJson } from './http.js';
 

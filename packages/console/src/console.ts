@@ -9,6 +9,7 @@ import {
   parseKeyOfType,
   sha256,
   systemClock,
+  type AgentStatus,
   type Clock,
   type KeyType,
   type LicenceState,
@@ -17,7 +18,6 @@ import { parseMachineAddress } from './addresses.js';
 import { loadAgentTls, type AgentTls } from './agent-tls.js';
 import { checkAdminName, checkAdminPassword, hashAdminPassword, verifyAdminPassword } from './admins.js';
 import { AgentClient, type ProbeResult } from './agent-client.js';
-import type { AgentStatus } from './agent-status.js';
 import {
   authorityOrigin,
   bulkConfirm,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, lastFiveOf, makeKey, sha256 } from '@volact/core';
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 import { DB_FILE, VolumeConsole } from './console.js';
 import { ConsoleError } from './errors.js';
 import { EXPORT_FORMAT, MAX_EXPORT_BYTES, type ImportSummary } from './export.js';

@@ -2,9 +2,16 @@ import { randomBytes, scryptSync } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { CoreError, aeadOpen, aeadSeal, lastFiveOf, parseKeyOfType, type KeyType } from '@volact/core';
+import {
+  CoreError,
+  aeadOpen,
+  aeadSeal,
+  agentStatusSchema,
+  lastFiveOf,
+  parseKeyOfType,
+  type KeyType,
+} from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
-import { agentStatusSchema } from './agent-status.js';
 import { ConsoleError } from './errors.js';
 import { MISSING_SECRET, type SecretBox } from './secrets.js';
 import type { ConsoleStore, ImportCounts, ImportData } from './store.js';

@@ -9,7 +9,7 @@
  * by all its fields (as many times as the file has it). Rows the plan adds are seen by the
  * file's later entries, as if each entry had been written before the next was read.
  */
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import { MISSING_SECRET } from './secrets.js';
 import type {

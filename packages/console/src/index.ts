@@ -20,8 +20,9 @@ export { webErrors } from './web/index.js';
 export { MAX_DISCOVERY_PROBES, expandRange, parseAddressList, parseMachineAddress } from './addresses.js';
 export { AgentClient } from './agent-client.js';
 export type { AgentClientOptions, ProbeResult } from './agent-client.js';
-export { AGENT_API_VERSION, agentStatusSchema } from './agent-status.js';
-export type { AgentStatus } from './agent-status.js';
+/** The agent API is declared in core (both ends read it); re-exported for the console's callers. */
+export { AGENT_API_VERSION, agentStatusSchema } from '@volact/core';
+export type { AgentStatus } from '@volact/core';
 export { MAX_BULK_CONFIRMATIONS, authorityOrigin } from './authority-client.js';
 export type { AuthorityConnection } from './authority-client.js';
 export { parseProxyUrl } from './http.js';

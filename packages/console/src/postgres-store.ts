@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';

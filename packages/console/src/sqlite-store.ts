@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { prepareStoreDatabase } from '@volact/core';
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';

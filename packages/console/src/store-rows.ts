@@ -4,7 +4,7 @@
  * counters, and the errors a taken name gives. Both engines have the same tables and columns.
  */
 import type { KeyType, LicenceState } from '@volact/core';
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import type {
   AdminRecord,

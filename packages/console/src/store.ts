@@ -1,5 +1,5 @@
 import type { KeyType, LicenceState } from '@volact/core';
-import type { AgentStatus } from './agent-status.js';
+import type { AgentStatus } from '@volact/core';
 
 /** An agent token, sealed; machines refer to it by id (agents may share one). */
 export interface TokenRecord {

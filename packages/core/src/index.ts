@@ -20,3 +20,41 @@ export * from './activation-token.js';
 export * from './dns/index.js';
 export * from './ports.js';
 export * from './tls-material.js';
+export {
+  AGENT_API_VERSION,
+  INSTALLED_KEY_TYPES,
+  LICENCE_METHODS,
+  agentStatusSchema,
+  type AgentStatus,
+  type AgentStatusReply,
+  type LicenceMethod,
+} from './agent-api.js';
+export {
+  MAX_BULK_CONFIRMATIONS,
+  MAX_KEY_LIMIT,
+  adminKeyLimitRequestSchema,
+  adminKeyRequestSchema,
+  bulkConfirmationReplySchema,
+  bulkConfirmationRequestSchema,
+  bulkConfirmationResultSchema,
+  confirmationReplySchema,
+  confirmationRequestSchema,
+  errorReplySchema,
+  healthReplySchema,
+  hostActivationReplySchema,
+  hostActivationRequestSchema,
+  installationActivationReplySchema,
+  installationActivationRequestSchema,
+  keyReportSchema,
+  readAuthorityReply,
+  type BulkConfirmationReply,
+  type BulkConfirmationResult,
+  type ConfirmationReply,
+  type ErrorReply,
+  type HealthReply,
+  type HostActivationReply,
+  type HostActivationRequestBody,
+  type InstallationActivationReply,
+  type InstallationActivationRequestBody,
+  type KeyReportReply,
+} from './authority-api.js';
