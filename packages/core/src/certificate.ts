@@ -13,10 +13,12 @@ import {
   type ShortSigningKey,
 } from './short-signature.js';
 import { hostKeyRefOf } from './installation-id.js';
+import { HOST_CERTIFICATE_LAYOUT, HOST_CERTIFICATE_V2_LAYOUT, type Field } from './wire/layout.js';
 
 /**
  * Host certificate: the authority's statement that a host public key may answer KMS requests
- * for some product groups until a date. Binary, big-endian, declared once:
+ * for some product groups until a date. Binary, big-endian, declared once in wire/layout.ts
+ * (HOST_CERTIFICATE_LAYOUT, HOST_CERTIFICATE_V2_LAYOUT; the offsets below come from there):
  *
  *   off  size  field
  *   0    1     version (1)
@@ -61,9 +63,14 @@ export interface HostCertificate {
 }
 
 const CERT_CONTEXT = Buffer.from('volact/host-cert/v1\0');
-const HEADER = 90;
+const V1 = HOST_CERTIFICATE_LAYOUT.at;
+const HEADER = HOST_CERTIFICATE_LAYOUT.size;
 export const MAX_CERT_GROUPS = 64;
 export const MAX_CERT_BYTES = HEADER + 16 * MAX_CERT_GROUPS + 64;
+
+function field(buf: Buffer, f: Field): Buffer {
+  return buf.subarray(f.offset, f.offset + f.size);
+}
 
 export interface HostCertificateFields {
   hostPublicKey: Buffer;
@@ -82,14 +89,14 @@ export function issueHostCertificate(
   if (n < 1 || n > MAX_CERT_GROUPS) throw new RangeError(`a certificate names 1..${MAX_CERT_GROUPS} groups`);
   if (fields.hostPublicKey.length !== 32) throw new RangeError('host public key must be 32 bytes');
   const tbs = Buffer.alloc(HEADER + 16 * n);
-  tbs[0] = 1;
-  tbs[1] = n;
-  fields.hostPublicKey.copy(tbs, 2);
-  guidToBytes(fields.serial).copy(tbs, 34);
-  guidToBytes(fields.hostKeyId).copy(tbs, 50);
-  tbs.writeBigUInt64BE(BigInt(fields.issuedAt), 66);
-  tbs.writeBigUInt64BE(BigInt(fields.expiresAt), 74);
-  keyFingerprint(root.publicKeyRaw).copy(tbs, 82);
+  tbs[V1.version.offset] = 1;
+  tbs[V1.groupCount.offset] = n;
+  fields.hostPublicKey.copy(tbs, V1.hostPublicKey.offset);
+  guidToBytes(fields.serial).copy(tbs, V1.serial.offset);
+  guidToBytes(fields.hostKeyId).copy(tbs, V1.hostKeyId.offset);
+  tbs.writeBigUInt64BE(BigInt(fields.issuedAt), V1.issuedAt.offset);
+  tbs.writeBigUInt64BE(BigInt(fields.expiresAt), V1.expiresAt.offset);
+  keyFingerprint(root.publicKeyRaw).copy(tbs, V1.issuer.offset);
   fields.groupIds.forEach((g, i) => guidToBytes(g).copy(tbs, HEADER + 16 * i));
   const signature = signMessage(root.privateKey, Buffer.concat([CERT_CONTEXT, tbs]));
   return Buffer.concat([tbs, signature]);
@@ -97,12 +104,21 @@ export function issueHostCertificate(
 
 export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (buf.length >= 1 && buf[0] === 2) return decodeV2(buf);
+  // Version dispatch: byte 0 picks the layout.
+  const decode = buf.length >= 1 ? CERT_DECODERS.get(buf[0] as number) : undefined;
+  if (decode) return decode(buf);
   if (buf.length < HEADER + 16 + 64)
     throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
-  if (buf[0] !== 1)
-    throw new CoreError('CERT_MALFORMED', `certificate version ${buf[0]} is not supported (expected 1)`);
-  const n = buf[1] as number;
+  throw new CoreError(
+    'CERT_MALFORMED',
+    `certificate version ${buf[0]} is not supported (expected ${[...CERT_DECODERS.keys()].join(' or ')})`,
+  );
+}
+
+function decodeV1(buf: Buffer): HostCertificate {
+  if (buf.length < HEADER + 16 + 64)
+    throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
+  const n = buf[V1.groupCount.offset] as number;
   if (n < 1 || n > MAX_CERT_GROUPS)
     throw new CoreError('CERT_MALFORMED', `certificate names ${n} groups (1..64 allowed)`);
   const expected = HEADER + 16 * n + 64;
@@ -111,12 +127,12 @@ export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
   const groupIds: string[] = [];
   for (let i = 0; i < n; i++) groupIds.push(bytesToGuid(buf.subarray(HEADER + 16 * i, HEADER + 16 * (i + 1))));
   return {
-    hostPublicKey: Buffer.from(buf.subarray(2, 34)),
-    serial: bytesToGuid(buf.subarray(34, 50)),
-    hostKeyId: bytesToGuid(buf.subarray(50, 66)),
-    issuedAt: Number(buf.readBigUInt64BE(66)),
-    expiresAt: Number(buf.readBigUInt64BE(74)),
-    issuer: Buffer.from(buf.subarray(82, 90)),
+    hostPublicKey: Buffer.from(field(buf, V1.hostPublicKey)),
+    serial: bytesToGuid(field(buf, V1.serial)),
+    hostKeyId: bytesToGuid(field(buf, V1.hostKeyId)),
+    issuedAt: Number(buf.readBigUInt64BE(V1.issuedAt.offset)),
+    expiresAt: Number(buf.readBigUInt64BE(V1.expiresAt.offset)),
+    issuer: Buffer.from(field(buf, V1.issuer)),
     groupIds,
     tbs: Buffer.from(buf.subarray(0, expected - 64)),
     signature: Buffer.from(buf.subarray(expected - 64)),
@@ -125,7 +141,8 @@ export function decodeHostCertificate(bytes: Uint8Array): HostCertificate {
   };
 }
 
-const V2_HEADER = 54;
+const V2 = HOST_CERTIFICATE_V2_LAYOUT.at;
+const V2_HEADER = HOST_CERTIFICATE_V2_LAYOUT.size;
 const V2_SIGNATURE = 48;
 const PHONE_CERT_CONTEXT = 'host-certificate';
 
@@ -157,13 +174,13 @@ export function buildPhoneCertificate(
   const n = fields.groupIds.length;
   if (n < 1 || n > MAX_CERT_GROUPS) throw new RangeError(`a certificate names 1..${MAX_CERT_GROUPS} groups`);
   const out = Buffer.alloc(V2_HEADER + 16 * n + V2_SIGNATURE);
-  out[0] = 2;
-  out[1] = n;
-  fields.hostPublicKey.copy(out, 2);
-  fields.keyRef.copy(out, 34);
-  out.writeUInt16BE(fields.issuedDay, 42);
-  out.writeUInt16BE(fields.validityDays, 44);
-  keyFingerprint(fields.rootPublicKeyRaw).copy(out, 46);
+  out[V2.version.offset] = 2;
+  out[V2.groupCount.offset] = n;
+  fields.hostPublicKey.copy(out, V2.hostPublicKey.offset);
+  fields.keyRef.copy(out, V2.keyRef.offset);
+  out.writeUInt16BE(fields.issuedDay, V2.issuedDay.offset);
+  out.writeUInt16BE(fields.validityDays, V2.validityDays.offset);
+  keyFingerprint(fields.rootPublicKeyRaw).copy(out, V2.issuer.offset);
   fields.groupIds.forEach((g, i) => guidToBytes(g).copy(out, V2_HEADER + 16 * i));
   bigIntToBytes(shortSignatureToBigInt(signature), V2_SIGNATURE).copy(out, V2_HEADER + 16 * n);
   return out;
@@ -172,7 +189,7 @@ export function buildPhoneCertificate(
 function decodeV2(buf: Buffer): HostCertificate {
   if (buf.length < V2_HEADER + 16 + V2_SIGNATURE)
     throw new CoreError('CERT_MALFORMED', `certificate too short (${buf.length} bytes)`);
-  const n = buf[1] as number;
+  const n = buf[V2.groupCount.offset] as number;
   if (n < 1 || n > MAX_CERT_GROUPS)
     throw new CoreError('CERT_MALFORMED', `certificate names ${n} groups (1..64 allowed)`);
   const expected = V2_HEADER + 16 * n + V2_SIGNATURE;
@@ -180,15 +197,15 @@ function decodeV2(buf: Buffer): HostCertificate {
     throw new CoreError('CERT_MALFORMED', `certificate is ${buf.length} bytes, expected ${expected}`);
   const groupIds: string[] = [];
   for (let i = 0; i < n; i++) groupIds.push(bytesToGuid(buf.subarray(V2_HEADER + 16 * i, V2_HEADER + 16 * (i + 1))));
-  const issuedAt = buf.readUInt16BE(42) * DAY;
+  const issuedAt = buf.readUInt16BE(V2.issuedDay.offset) * DAY;
   const tbs = Buffer.from(buf.subarray(0, expected - V2_SIGNATURE));
   return {
-    hostPublicKey: Buffer.from(buf.subarray(2, 34)),
+    hostPublicKey: Buffer.from(field(buf, V2.hostPublicKey)),
     serial: bytesToGuid(sha256(tbs).subarray(0, 16)),
-    hostKeyId: bytesToGuid(Buffer.concat([buf.subarray(34, 42), Buffer.alloc(8)])),
+    hostKeyId: bytesToGuid(Buffer.concat([field(buf, V2.keyRef), Buffer.alloc(8)])),
     issuedAt,
-    expiresAt: issuedAt + buf.readUInt16BE(44) * DAY,
-    issuer: Buffer.from(buf.subarray(46, 54)),
+    expiresAt: issuedAt + buf.readUInt16BE(V2.validityDays.offset) * DAY,
+    issuer: Buffer.from(field(buf, V2.issuer)),
     groupIds,
     tbs,
     signature: Buffer.from(buf.subarray(expected - V2_SIGNATURE)),
@@ -196,6 +213,11 @@ function decodeV2(buf: Buffer): HostCertificate {
     encoded: Buffer.from(buf),
   };
 }
+
+const CERT_DECODERS: ReadonlyMap<number, (buf: Buffer) => HostCertificate> = new Map([
+  [1, decodeV1],
+  [2, decodeV2],
+]);
 
 /** True when the root's signature over the certificate is valid. Dates are checked by the caller. */
 export function verifyHostCertificate(cert: HostCertificate, rootPublicKey: KeyObject): boolean {
@@ -205,10 +227,10 @@ export function verifyHostCertificate(cert: HostCertificate, rootPublicKey: KeyO
     rawPublicKey(rootPublicKey),
     PHONE_CERT_CONTEXT,
     phoneCertificateMessage({
-      keyRef: cert.tbs.subarray(34, 42),
+      keyRef: field(cert.tbs, V2.keyRef),
       hostKeyRef: hostKeyRefOf(cert.hostPublicKey),
-      issuedDay: cert.tbs.readUInt16BE(42),
-      validityDays: cert.tbs.readUInt16BE(44),
+      issuedDay: cert.tbs.readUInt16BE(V2.issuedDay.offset),
+      validityDays: cert.tbs.readUInt16BE(V2.validityDays.offset),
       groupIds: cert.groupIds,
     }),
     signature,

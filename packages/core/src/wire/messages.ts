@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { CoreError } from '../errors.js';
 import { MAX_CERT_BYTES } from '../certificate.js';
 import type { ProofStep } from './merkle.js';
+import { ACTIVATION_REQUEST_LAYOUT, ERROR_RESPONSE_LAYOUT, RESPONSE_BODY_LAYOUT } from './layout.js';
 
 /**
  * The KMS wire protocol, version 1. Each message is one frame (see frame.ts); every payload
@@ -16,24 +17,31 @@ export const PROTOCOL_VERSION = 1;
 export const MessageType = { ActivationRequest: 1, ActivationResponse: 2, ErrorResponse: 3 } as const;
 
 /**
- * ActivationRequest, 68 bytes:
- *   0  u8   version (1)
- *   1  u8   type (1)
- *   2  u8   licenceState (code, see licence-state.ts; 0..5)
- *   3  u8   flags (reserved, must be 0)
- *   4  16   groupId
- *   20 16   clientId (CMID)
- *   36 16   nonce (random per request; echoed in the signed response)
- *   52 u64  clientTime (ms)
- *   60 8    check: first 8 bytes of SHA-256 over bytes 0..60. Not a MAC (GVLKs are public):
- *           it keeps a corrupted frame from being counted as a new client.
+ * ActivationRequest, 68 bytes: declared in layout.ts (ACTIVATION_REQUEST_LAYOUT). The check
+ * is not a MAC (GVLKs are public): it keeps a corrupted frame from being counted as a new client.
+ * The offsets are read from the layout once, here: the host decodes every request with them.
  */
-export const ACTIVATION_REQUEST_SIZE = 68;
-const REQUEST_CHECKED = 60;
+const REQ = ACTIVATION_REQUEST_LAYOUT.at;
+export const ACTIVATION_REQUEST_SIZE = ACTIVATION_REQUEST_LAYOUT.size;
+const REQ_VERSION = REQ.version.offset;
+const REQ_TYPE = REQ.type.offset;
+const REQ_STATE = REQ.licenceState.offset;
+const REQ_FLAGS = REQ.flags.offset;
+const REQ_GROUP = REQ.groupId.offset;
+const REQ_GROUP_END = REQ_GROUP + REQ.groupId.size;
+const REQ_CLIENT = REQ.clientId.offset;
+const REQ_CLIENT_END = REQ_CLIENT + REQ.clientId.size;
+const REQ_NONCE = REQ.nonce.offset;
+const REQ_NONCE_END = REQ_NONCE + REQ.nonce.size;
+const REQ_TIME = REQ.clientTime.offset;
+const REQUEST_CHECKED = REQ.check.offset;
+const REQUEST_CHECK_SIZE = REQ.check.size;
+/** The largest licence state code (licence-state.ts). */
+const MAX_LICENCE_STATE = 5;
 
 function requestCheck(p: Buffer): Buffer {
   // One-shot hash: no Hash object per request on the host's hot path.
-  return hash('sha256', p.subarray(0, REQUEST_CHECKED), 'buffer').subarray(0, 8);
+  return hash('sha256', p.subarray(0, REQUEST_CHECKED), 'buffer').subarray(0, REQUEST_CHECK_SIZE);
 }
 
 export interface ActivationRequest {
@@ -45,25 +53,28 @@ export interface ActivationRequest {
 }
 
 /**
- * ActivationResponse:
- *   body (72 bytes, the signed leaf):
- *   0  u8   version (1)
- *   1  u8   type (2)
- *   2  u16  reserved (0)
- *   4  16   groupId
- *   20 16   clientId
- *   36 16   nonce (the request's)
- *   52 u64  hostTime (ms)
- *   60 u32  count (distinct client IDs in the group's window, this client included)
- *   64 u32  activationInterval (minutes; retry interval while not activated)
- *   68 u32  renewalInterval (minutes)
- *   then
- *   72 u16  certLength c, c bytes host certificate
- *   .. u8   proofLength p (0..16), p × [u8 side (1 = sibling on the left)][32 sibling hash]
- *   .. 64   Ed25519 signature by the host over "volact/kms-batch/v1\0" || merkleRoot
+ * ActivationResponse: the signed body (RESPONSE_BODY_LAYOUT in layout.ts, 72 bytes, the Merkle
+ * leaf), then u16 certLength c and c bytes of host certificate, u8 proofLength p (0..16) and
+ * p × [u8 side (1 = sibling on the left)][32 sibling hash], then 64 bytes of Ed25519 signature
+ * by the host over "volact/kms-batch/v1\0" || merkleRoot.
  */
-export const RESPONSE_BODY_SIZE = 72;
+const RES = RESPONSE_BODY_LAYOUT.at;
+const RES_VERSION = RES.version.offset;
+const RES_TYPE = RES.type.offset;
+const RES_RESERVED = RES.reserved.offset;
+const RES_GROUP = RES.groupId.offset;
+const RES_GROUP_END = RES_GROUP + RES.groupId.size;
+const RES_CLIENT = RES.clientId.offset;
+const RES_CLIENT_END = RES_CLIENT + RES.clientId.size;
+const RES_NONCE = RES.nonce.offset;
+const RES_NONCE_END = RES_NONCE + RES.nonce.size;
+const RES_TIME = RES.hostTime.offset;
+const RES_COUNT = RES.count.offset;
+const RES_ACTIVATION = RES.activationInterval.offset;
+const RES_RENEWAL = RES.renewalInterval.offset;
+export const RESPONSE_BODY_SIZE = RESPONSE_BODY_LAYOUT.size;
 export const MAX_PROOF_STEPS = 16;
+/** The largest ActivationResponse payload (1 845 bytes): a client refuses a frame declaring more. */
 export const MAX_RESPONSE_SIZE = RESPONSE_BODY_SIZE + 2 + MAX_CERT_BYTES + 1 + MAX_PROOF_STEPS * 33 + 64;
 export const BATCH_CONTEXT = Buffer.from('volact/kms-batch/v1\0');
 
@@ -85,13 +96,17 @@ export interface ActivationResponse extends ResponseBody {
 }
 
 /**
- * ErrorResponse (unsigned: it can only refuse, never grant):
- *   0  u8   version (1)
- *   1  u8   type (3)
- *   2  u16  code (see HostErrorCode)
- *   4  16   nonce (the request's, zero when the request could not be read)
- *   20 u8   messageLength m (0..200), m bytes UTF-8 message
+ * ErrorResponse (unsigned: it can only refuse, never grant): ERROR_RESPONSE_LAYOUT in
+ * layout.ts, then messageLength bytes of UTF-8 message (at most 200).
  */
+const ERR = ERROR_RESPONSE_LAYOUT.at;
+const ERR_HEADER = ERROR_RESPONSE_LAYOUT.size;
+const ERR_NONCE = ERR.nonce.offset;
+const ERR_NONCE_END = ERR_NONCE + ERR.nonce.size;
+const ERR_CODE = ERR.code.offset;
+const ERR_LENGTH = ERR.messageLength.offset;
+export const MAX_ERROR_MESSAGE_BYTES = 200;
+
 export const HostErrorCode = {
   MALFORMED_REQUEST: 1,
   UNSUPPORTED_VERSION: 2,
@@ -114,56 +129,195 @@ function malformed(detail: string): never {
   throw new CoreError('FRAME_MALFORMED', detail);
 }
 
-export function encodeActivationRequest(req: ActivationRequest): Buffer {
+/** The tail of an ActivationResponse after its body (sizes of the variable parts' fixed pieces). */
+const CERT_LENGTH_SIZE = 2;
+const PROOF_COUNT_SIZE = 1;
+const PROOF_STEP_SIZE = 33;
+const SIBLING_SIZE = 32;
+export const RESPONSE_SIGNATURE_SIZE = 64;
+
+function encodeRequestV1(req: ActivationRequest): Buffer {
   const out = Buffer.alloc(ACTIVATION_REQUEST_SIZE);
-  out[0] = PROTOCOL_VERSION;
-  out[1] = MessageType.ActivationRequest;
-  out[2] = req.licenceState;
-  req.groupId.copy(out, 4, 0, 16);
-  req.clientId.copy(out, 20, 0, 16);
-  req.nonce.copy(out, 36, 0, 16);
-  out.writeBigUInt64BE(BigInt(req.clientTime), 52);
+  out[REQ_VERSION] = 1;
+  out[REQ_TYPE] = MessageType.ActivationRequest;
+  out[REQ_STATE] = req.licenceState;
+  req.groupId.copy(out, REQ_GROUP, 0, REQ.groupId.size);
+  req.clientId.copy(out, REQ_CLIENT, 0, REQ.clientId.size);
+  req.nonce.copy(out, REQ_NONCE, 0, REQ.nonce.size);
+  out.writeBigUInt64BE(BigInt(req.clientTime), REQ_TIME);
   requestCheck(out).copy(out, REQUEST_CHECKED);
   return out;
 }
 
-/** Strict: exact size, known version and type, check bytes, state in range, reserved bits zero. */
-export function decodeActivationRequest(p: Buffer): ActivationRequest {
-  if (p.length < 2) malformed('payload shorter than its header');
-  if (p[0] !== PROTOCOL_VERSION) throw new CoreError('FRAME_MALFORMED', `unsupported protocol version ${p[0]}`);
-  if (p[1] !== MessageType.ActivationRequest) malformed(`message type ${p[1]} is not an activation request`);
+/** Strict: exact size, known type, check bytes, state in range, reserved bits zero. */
+function decodeRequestV1(p: Buffer): ActivationRequest {
+  if (p[REQ_TYPE] !== MessageType.ActivationRequest)
+    malformed(`message type ${p[REQ_TYPE]} is not an activation request`);
   if (p.length !== ACTIVATION_REQUEST_SIZE)
     malformed(`activation request is ${p.length} bytes, expected ${ACTIVATION_REQUEST_SIZE}`);
   if (!requestCheck(p).equals(p.subarray(REQUEST_CHECKED)))
     malformed('request check bytes do not match (corrupted frame)');
-  if ((p[2] as number) > 5) malformed(`licence state ${p[2]} is out of range 0..5`);
-  if (p[3] !== 0) malformed('reserved flags must be zero');
-  const time = p.readBigUInt64BE(52);
+  if ((p[REQ_STATE] as number) > MAX_LICENCE_STATE)
+    malformed(`licence state ${p[REQ_STATE]} is out of range 0..${MAX_LICENCE_STATE}`);
+  if (p[REQ_FLAGS] !== 0) malformed('reserved flags must be zero');
+  const time = p.readBigUInt64BE(REQ_TIME);
   if (time > BigInt(Number.MAX_SAFE_INTEGER)) malformed('client time out of range');
   return {
-    licenceState: p[2] as number,
-    groupId: p.subarray(4, 20),
-    clientId: p.subarray(20, 36),
-    nonce: p.subarray(36, 52),
+    licenceState: p[REQ_STATE] as number,
+    groupId: p.subarray(REQ_GROUP, REQ_GROUP_END),
+    clientId: p.subarray(REQ_CLIENT, REQ_CLIENT_END),
+    nonce: p.subarray(REQ_NONCE, REQ_NONCE_END),
     clientTime: Number(time),
   };
 }
 
-export function encodeResponseBody(b: ResponseBody): Buffer {
+function encodeResponseBodyV1(b: ResponseBody): Buffer {
   // Every byte is written below, so the pooled allocUnsafe is safe (one per response on the
   // host's hot path; Buffer.alloc would make a separate native allocation each time).
   const out = Buffer.allocUnsafe(RESPONSE_BODY_SIZE);
-  out[0] = PROTOCOL_VERSION;
-  out[1] = MessageType.ActivationResponse;
-  out.writeUInt16BE(0, 2);
-  b.groupId.copy(out, 4, 0, 16);
-  b.clientId.copy(out, 20, 0, 16);
-  b.nonce.copy(out, 36, 0, 16);
-  out.writeBigUInt64BE(BigInt(b.hostTime), 52);
-  out.writeUInt32BE(b.count, 60);
-  out.writeUInt32BE(b.activationIntervalMin, 64);
-  out.writeUInt32BE(b.renewalIntervalMin, 68);
+  out[RES_VERSION] = 1;
+  out[RES_TYPE] = MessageType.ActivationResponse;
+  out.writeUInt16BE(0, RES_RESERVED);
+  b.groupId.copy(out, RES_GROUP, 0, RES.groupId.size);
+  b.clientId.copy(out, RES_CLIENT, 0, RES.clientId.size);
+  b.nonce.copy(out, RES_NONCE, 0, RES.nonce.size);
+  out.writeBigUInt64BE(BigInt(b.hostTime), RES_TIME);
+  out.writeUInt32BE(b.count, RES_COUNT);
+  out.writeUInt32BE(b.activationIntervalMin, RES_ACTIVATION);
+  out.writeUInt32BE(b.renewalIntervalMin, RES_RENEWAL);
   return out;
+}
+
+function decodeResponseV1(p: Buffer): ActivationResponse {
+  if (p.length < RESPONSE_BODY_SIZE + CERT_LENGTH_SIZE + PROOF_COUNT_SIZE + RESPONSE_SIGNATURE_SIZE)
+    malformed(`activation response too short (${p.length} bytes)`);
+  if (p[RES_TYPE] !== MessageType.ActivationResponse)
+    malformed(`message type ${p[RES_TYPE]} is not an activation response`);
+  if (p.readUInt16BE(RES_RESERVED) !== 0) malformed('reserved field must be zero');
+  let off = RESPONSE_BODY_SIZE;
+  const certLength = p.readUInt16BE(off);
+  off += CERT_LENGTH_SIZE;
+  if (certLength > MAX_CERT_BYTES) malformed(`certificate of ${certLength} bytes is too large`);
+  if (p.length < off + certLength + PROOF_COUNT_SIZE) malformed('response truncated inside the certificate');
+  const certificate = Buffer.from(p.subarray(off, off + certLength));
+  off += certLength;
+  const steps = p[off] as number;
+  off += PROOF_COUNT_SIZE;
+  if (steps > MAX_PROOF_STEPS) malformed(`proof of ${steps} steps exceeds ${MAX_PROOF_STEPS}`);
+  const expected = off + PROOF_STEP_SIZE * steps + RESPONSE_SIGNATURE_SIZE;
+  if (p.length !== expected) malformed(`response is ${p.length} bytes, expected ${expected}`);
+  const proof: ProofStep[] = [];
+  for (let i = 0; i < steps; i++) {
+    const side = p[off] as number;
+    if (side > 1) malformed('proof side must be 0 or 1');
+    proof.push({ siblingLeft: side === 1, sibling: Buffer.from(p.subarray(off + 1, off + 1 + SIBLING_SIZE)) });
+    off += PROOF_STEP_SIZE;
+  }
+  const body = Buffer.from(p.subarray(0, RESPONSE_BODY_SIZE));
+  return {
+    body,
+    groupId: body.subarray(RES_GROUP, RES_GROUP_END),
+    clientId: body.subarray(RES_CLIENT, RES_CLIENT_END),
+    nonce: body.subarray(RES_NONCE, RES_NONCE_END),
+    hostTime: Number(body.readBigUInt64BE(RES_TIME)),
+    count: body.readUInt32BE(RES_COUNT),
+    activationIntervalMin: body.readUInt32BE(RES_ACTIVATION),
+    renewalIntervalMin: body.readUInt32BE(RES_RENEWAL),
+    certificate,
+    proof,
+    signature: Buffer.from(p.subarray(off, off + RESPONSE_SIGNATURE_SIZE)),
+  };
+}
+
+function encodeErrorV1(code: number, nonce: Buffer | undefined, message: string): Buffer {
+  // At most 200 bytes, cut at a character boundary so the text stays valid UTF-8.
+  let text = message.slice(0, MAX_ERROR_MESSAGE_BYTES);
+  while (Buffer.byteLength(text) > MAX_ERROR_MESSAGE_BYTES) text = text.slice(0, -1);
+  const msg = Buffer.from(text);
+  const out = Buffer.alloc(ERR_HEADER + msg.length); // zeroed: the nonce stays zero without one
+  out[ERR.version.offset] = 1;
+  out[ERR.type.offset] = MessageType.ErrorResponse;
+  out.writeUInt16BE(code, ERR_CODE);
+  if (nonce) nonce.copy(out, ERR_NONCE, 0, ERR.nonce.size);
+  out[ERR_LENGTH] = msg.length;
+  msg.copy(out, ERR_HEADER);
+  return out;
+}
+
+function decodeErrorV1(p: Buffer): ErrorResponse {
+  if (p.length < ERR_HEADER) malformed('error response too short');
+  if (p[ERR.type.offset] !== MessageType.ErrorResponse) malformed('not an error response');
+  const len = p[ERR_LENGTH] as number;
+  if (p.length !== ERR_HEADER + len) malformed('error response length does not match its message length');
+  return {
+    code: p.readUInt16BE(ERR_CODE),
+    nonce: Buffer.from(p.subarray(ERR_NONCE, ERR_NONCE_END)),
+    message: p.subarray(ERR_HEADER).toString('utf8'),
+  };
+}
+
+/** What one protocol version's messages are made and read with. */
+interface ProtocolCodec {
+  readonly encodeRequest: (req: ActivationRequest) => Buffer;
+  readonly decodeRequest: (p: Buffer) => ActivationRequest;
+  readonly encodeResponseBody: (b: ResponseBody) => Buffer;
+  readonly decodeResponse: (p: Buffer) => ActivationResponse;
+  readonly encodeError: (code: number, nonce: Buffer | undefined, message: string) => Buffer;
+  readonly decodeError: (p: Buffer) => ErrorResponse;
+}
+
+/**
+ * Version dispatch: byte 0 of every payload picks the codec. A version missing here is refused
+ * as FRAME_MALFORMED naming the versions this side speaks (a host answers it with
+ * UNSUPPORTED_VERSION). A new version is one more entry.
+ */
+const CODECS: ReadonlyMap<number, ProtocolCodec> = new Map([
+  [
+    PROTOCOL_VERSION,
+    {
+      encodeRequest: encodeRequestV1,
+      decodeRequest: decodeRequestV1,
+      encodeResponseBody: encodeResponseBodyV1,
+      decodeResponse: decodeResponseV1,
+      encodeError: encodeErrorV1,
+      decodeError: decodeErrorV1,
+    },
+  ],
+]);
+
+/** The protocol versions this side can read, lowest first. */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [...CODECS.keys()].sort((a, b) => a - b);
+
+export function isSupportedProtocolVersion(version: number | undefined): boolean {
+  return version !== undefined && CODECS.has(version);
+}
+
+// The version this side writes: every message it sends uses one codec.
+const CURRENT = CODECS.get(PROTOCOL_VERSION) as ProtocolCodec;
+
+/** The codec of a payload's version; refuses an unknown version or a payload without a header. */
+function codecOf(p: Buffer): ProtocolCodec {
+  if (p.length < 2) malformed('payload shorter than its header');
+  const codec = CODECS.get(p[0] as number);
+  if (codec === undefined) {
+    malformed(
+      `unsupported protocol version ${p[0]}; expected ${SUPPORTED_PROTOCOL_VERSIONS.join(' or ')} (byte 0 of the payload)`,
+    );
+  }
+  return codec;
+}
+
+export function encodeActivationRequest(req: ActivationRequest): Buffer {
+  return CURRENT.encodeRequest(req);
+}
+
+/** Strict: exact size, known version and type, check bytes, state in range, reserved bits zero. */
+export function decodeActivationRequest(p: Buffer): ActivationRequest {
+  return codecOf(p).decodeRequest(p);
+}
+
+export function encodeResponseBody(b: ResponseBody): Buffer {
+  return CURRENT.encodeResponseBody(b);
 }
 
 /**
@@ -179,88 +333,48 @@ export function encodeActivationResponse(
   headroom = 0,
 ): Buffer {
   if (proof.length > MAX_PROOF_STEPS) throw new RangeError('proof too long');
-  const out = Buffer.allocUnsafe(headroom + RESPONSE_BODY_SIZE + 2 + certificate.length + 1 + 33 * proof.length + 64);
+  const out = Buffer.allocUnsafe(
+    headroom +
+      RESPONSE_BODY_SIZE +
+      CERT_LENGTH_SIZE +
+      certificate.length +
+      PROOF_COUNT_SIZE +
+      PROOF_STEP_SIZE * proof.length +
+      RESPONSE_SIGNATURE_SIZE,
+  );
   body.copy(out, headroom);
   let off = headroom + RESPONSE_BODY_SIZE;
   out.writeUInt16BE(certificate.length, off);
-  off += 2;
+  off += CERT_LENGTH_SIZE;
   certificate.copy(out, off);
   off += certificate.length;
   out[off++] = proof.length;
   for (const step of proof) {
     out[off++] = step.siblingLeft ? 1 : 0;
     step.sibling.copy(out, off);
-    off += 32;
+    off += SIBLING_SIZE;
   }
   signature.copy(out, off);
   return out;
 }
 
 export function decodeActivationResponse(p: Buffer): ActivationResponse {
-  if (p.length < RESPONSE_BODY_SIZE + 2 + 1 + 64) malformed(`activation response too short (${p.length} bytes)`);
-  if (p[0] !== PROTOCOL_VERSION) malformed(`unsupported protocol version ${p[0]}`);
-  if (p[1] !== MessageType.ActivationResponse) malformed(`message type ${p[1]} is not an activation response`);
-  if (p.readUInt16BE(2) !== 0) malformed('reserved field must be zero');
-  let off = RESPONSE_BODY_SIZE;
-  const certLength = p.readUInt16BE(off);
-  off += 2;
-  if (certLength > MAX_CERT_BYTES) malformed(`certificate of ${certLength} bytes is too large`);
-  if (p.length < off + certLength + 1) malformed('response truncated inside the certificate');
-  const certificate = Buffer.from(p.subarray(off, off + certLength));
-  off += certLength;
-  const steps = p[off++] as number;
-  if (steps > MAX_PROOF_STEPS) malformed(`proof of ${steps} steps exceeds ${MAX_PROOF_STEPS}`);
-  if (p.length !== off + 33 * steps + 64) malformed(`response is ${p.length} bytes, expected ${off + 33 * steps + 64}`);
-  const proof: ProofStep[] = [];
-  for (let i = 0; i < steps; i++) {
-    const side = p[off] as number;
-    if (side > 1) malformed('proof side must be 0 or 1');
-    proof.push({ siblingLeft: side === 1, sibling: Buffer.from(p.subarray(off + 1, off + 33)) });
-    off += 33;
-  }
-  const body = Buffer.from(p.subarray(0, RESPONSE_BODY_SIZE));
-  return {
-    body,
-    groupId: body.subarray(4, 20),
-    clientId: body.subarray(20, 36),
-    nonce: body.subarray(36, 52),
-    hostTime: Number(body.readBigUInt64BE(52)),
-    count: body.readUInt32BE(60),
-    activationIntervalMin: body.readUInt32BE(64),
-    renewalIntervalMin: body.readUInt32BE(68),
-    certificate,
-    proof,
-    signature: Buffer.from(p.subarray(off, off + 64)),
-  };
+  if (p.length < 2) malformed(`activation response too short (${p.length} bytes)`);
+  return codecOf(p).decodeResponse(p);
 }
 
 export function encodeErrorResponse(code: number, nonce: Buffer | undefined, message: string): Buffer {
-  // At most 200 bytes, cut at a character boundary so the text stays valid UTF-8.
-  let text = message.slice(0, 200);
-  while (Buffer.byteLength(text) > 200) text = text.slice(0, -1);
-  const msg = Buffer.from(text);
-  const out = Buffer.alloc(21 + msg.length);
-  out[0] = PROTOCOL_VERSION;
-  out[1] = MessageType.ErrorResponse;
-  out.writeUInt16BE(code, 2);
-  if (nonce) nonce.copy(out, 4, 0, 16);
-  out[20] = msg.length;
-  msg.copy(out, 21);
-  return out;
+  return CURRENT.encodeError(code, nonce, message);
 }
 
 export function decodeErrorResponse(p: Buffer): ErrorResponse {
-  if (p.length < 21) malformed('error response too short');
-  if (p[1] !== MessageType.ErrorResponse) malformed('not an error response');
-  const len = p[20] as number;
-  if (p.length !== 21 + len) malformed('error response length does not match its message length');
-  return { code: p.readUInt16BE(2), nonce: Buffer.from(p.subarray(4, 20)), message: p.subarray(21).toString('utf8') };
+  if (p.length < ERR_HEADER) malformed('error response too short');
+  return codecOf(p).decodeError(p);
 }
 
 /** Type of a payload without decoding it (after checking the version). */
 export function messageTypeOf(p: Buffer): number {
-  if (p.length < 2) malformed('payload shorter than its header');
-  if (p[0] !== PROTOCOL_VERSION) malformed(`unsupported protocol version ${p[0]}`);
+  codecOf(p);
   return p[1] as number;
 }
 
