@@ -2,11 +2,20 @@ import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+// A package's test launchers (`@volact/<pkg>/testing`), kept out of its main entry.
+const testing = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/testing.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     // Tests run against the sources; the CLI e2e tests run the built binary.
     alias: {
+      // The `/testing` subpaths come before their packages: an alias matches as a prefix.
+      '@volact/core/testing': testing('core'),
+      '@volact/authority/testing': testing('authority'),
+      '@volact/kms-host/testing': testing('kms-host'),
+      '@volact/directory/testing': testing('directory'),
+      '@volact/client/testing': testing('client'),
+      '@volact/console/testing': testing('console'),
       '@volact/core': pkg('core'),
       '@volact/authority': pkg('authority'),
       '@volact/kms-host': pkg('kms-host'),

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@volact/core';
 import { AGENT_TLS_FILES, AgentClient, loadAgentTls, type AgentTls } from '@volact/console';
-import { makeTestPki, type TestPki } from '../../packages/client/src/tls-test-pki.js';
+import { makeTestPki, type TestPki } from '@volact/client/testing';
 import { startSlice, type Slice } from './harness.js';
 
 /**

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeInstallationId, parseConfirmationId, parseKey, verifyInstallationConfirmation } from '@volact/core';
-import { startTestPostgres, type TestPostgres } from '../../packages/authority/src/postgres-test-server.js';
+import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';
 
 /**
  * MAK activation on authority nodes as operators run them: `volact authority serve` processes

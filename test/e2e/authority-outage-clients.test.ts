@@ -7,7 +7,7 @@ import { Licence } from '@volact/client';
 import { makeInstallationId, parseKey } from '@volact/core';
 import { HostState, KmsHostError, activateHostOnline } from '@volact/kms-host';
 import { bulkConfirm } from '../../packages/console/src/authority-client.js';
-import { startTestPostgres, type TestPostgres } from '../../packages/authority/src/postgres-test-server.js';
+import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';
 
 /**
  * Every client of the authority takes its 503 STORE_UNAVAILABLE (PostgreSQL down behind a

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPostgres } from '../../packages/authority/src/postgres-test-server.js';
-import { dig, startTestBind, type TestBind } from '../../packages/core/src/dns/bind-test-server.js';
-import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
+import { startTestPostgres } from '@volact/authority/testing';
+import { dig, startTestBind, type TestBind } from '@volact/core/testing';
+import { startTestSlapd, type TestSlapd } from '@volact/directory/testing';
 
 /** The CLI surface of the issue, run as users run it: the built `volact` binary. */
 const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));

@@ -10,8 +10,8 @@ import { createAgentServer } from '@volact/client/agent';
 import { DAY, ManualClock, lastFiveOf } from '@volact/core';
 import { runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
-import { startTestProxy, type TestProxy } from '../../packages/console/src/proxy-test-server.js';
-import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
+import { startTestProxy, type TestProxy } from '@volact/console/testing';
+import { startTestSlapd, type TestSlapd } from '@volact/directory/testing';
 
 /**
  * Acceptance of issue 5, the volume-activation console (the reference's VAMT), through the

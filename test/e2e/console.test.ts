@@ -10,7 +10,7 @@ import { DAY, ManualClock } from '@volact/core';
 import { VolumeConsole, type MachineResult } from '@volact/console';
 import { runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
-import { startTestProxy, type TestProxy } from '../../packages/console/src/proxy-test-server.js';
+import { startTestProxy, type TestProxy } from '@volact/console/testing';
 
 /**
  * The console (the reference's VAMT) end to end: a real authority, real agents

@@ -24,8 +24,8 @@ import {
   randomGuid,
   type ProductConfig,
 } from '@volact/core';
-import { dig, startTestBind, type TestBind } from '../../packages/core/src/dns/bind-test-server.js';
-import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
+import { dig, startTestBind, type TestBind } from '@volact/core/testing';
+import { startTestSlapd, type TestSlapd } from '@volact/directory/testing';
 
 /**
  * The reference's "Publication of the KMS service" and "Client discovery of KMS" against a

@@ -14,7 +14,7 @@ import {
   frame,
   messageTypeOf,
 } from '@volact/core';
-import { createActivatedHost, requestPayload, type HostFixture } from '../../packages/kms-host/src/test-fixture.js';
+import { createActivatedHost, requestPayload, type HostFixture } from '@volact/kms-host/testing';
 import { BIN, serveHost } from './host-serve.js';
 
 /**

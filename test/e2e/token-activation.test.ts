@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY, HOUR } from '@volact/core';
-import { startTestSlapd, type TestSlapd } from '../../packages/directory/src/slapd-test-server.js';
+import { startTestSlapd, type TestSlapd } from '@volact/directory/testing';
 import { cliExpectations, runCliInProcess } from './cli-in-process.js';
 import { forbidNetwork } from './no-network.js';
 

@@ -10,7 +10,7 @@ import { Authority } from '@volact/authority';
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
 import { ManualClock, type ProductConfig } from '@volact/core';
-import { makeTestPki, type TestPki } from '../../client/src/tls-test-pki.js';
+import { makeTestPki, type TestPki } from '@volact/client/testing';
 import { AgentClient } from './agent-client.js';
 import { AGENT_TLS_FILES, installAgentTls, loadAgentTls, type AgentTls } from './agent-tls.js';
 import { ConsoleError } from './errors.js';

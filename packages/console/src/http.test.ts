@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleError } from './errors.js';
 import { TransportError, parseProxyUrl, requestJson } from './http.js';
 import { startTestProxy, type TestProxy } from './proxy-test-server.js';
-import { makeTestPki, type TestPki } from '../../client/src/tls-test-pki.js';
+import { makeTestPki, type TestPki } from '@volact/client/testing';
 
 const USER = 'it-pro';
 const PASSWORD = 'p@ss:w0rd secret';

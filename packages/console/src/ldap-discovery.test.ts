@@ -6,7 +6,7 @@ import { Client } from 'ldapts';
 import { Authority } from '@volact/authority';
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
-import { startTestSlapd, type TestSlapd } from '../../directory/src/slapd-test-server.js';
+import { startTestSlapd, type TestSlapd } from '@volact/directory/testing';
 import { VolumeConsole } from './console.js';
 import { addressesFromDirectory } from './ldap-discovery.js';
 

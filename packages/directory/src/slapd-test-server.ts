@@ -1,5 +1,5 @@
 /**
- * Test support (not exported from the package): a real OpenLDAP server (slapd) from Debian's
+ * Test support (only through `@volact/directory/testing`): a real OpenLDAP server (slapd) from Debian's
  * packages, started on 127.0.0.1 and a free port in a temporary folder, stopped after.
  * There is no fallback: a machine without slapd fails the tests with the fix to run
  * (scripts/test.sh installs it).

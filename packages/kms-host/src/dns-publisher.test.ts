@@ -1,16 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY, MINUTE, startLoopbackBind, type LoopbackBind } from '@volact/core';
+import { DAY, MINUTE } from '@volact/core';
+import { startTestBind, type TestBind } from '@volact/core/testing';
 import { hostStatus, startKmsHost } from './host.js';
 import type { Timers } from './dns-publisher.js';
 import { createActivatedHost, type HostFixture } from './test-fixture.js';
 
 /** The published records checked against a real BIND 9 that loses them behind the host's back. */
 describe('DNS publication check', () => {
-  let bind: LoopbackBind;
+  let bind: TestBind;
   let fx: HostFixture;
   beforeAll(async () => {
-    [bind, fx] = await Promise.all([startLoopbackBind({ zones: ['corp.test'] }), createActivatedHost()]);
+    [bind, fx] = await Promise.all([startTestBind({ zones: ['corp.test'] }), createActivatedHost()]);
   });
   afterAll(async () => {
     await bind?.stop();

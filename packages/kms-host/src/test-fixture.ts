@@ -1,5 +1,5 @@
 /**
- * Test support for the KMS host's tests (not exported from the package): a real authority in a
+ * Test support for the KMS host's tests (only through `@volact/kms-host/testing`): a real authority in a
  * temporary directory, serving its HTTP API on 127.0.0.1, a KMS host key minted by it, a host
  * data directory with that key installed and activated online, and a small TCP client.
  */

@@ -8,7 +8,9 @@ import { DNS_PUBLISH_DEFAULTS, HostState, activateHostOnline, startKmsHost } fro
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
 import { VolumeConsole, startConsoleServer } from '@volact/console';
-import { startLoopbackBind, systemClock } from '@volact/core';
+import { systemClock } from '@volact/core';
+// The demo's DNS is the tests' loopback BIND sandbox (never reachable from `@volact/core` itself).
+import { startTestBind } from '@volact/core/testing';
 import { parseIntOption } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 
@@ -49,7 +51,7 @@ export function registerDemo(program: Command, run: Run): void {
         const hostDir = join(root, 'kms-host');
         const state = HostState.installKey(hostDir, key, 'demo-host-1', systemClock.now());
         const activation = await activateHostOnline(state, authorityUrl);
-        const bind = o.dns ? await startLoopbackBind({ zones: [DEMO_DOMAIN] }) : undefined;
+        const bind = o.dns ? await startTestBind({ zones: [DEMO_DOMAIN] }) : undefined;
         const dnsServer = bind ? `127.0.0.1:${bind.port}` : undefined;
         const host = await startKmsHost({
           dataDir: hostDir,

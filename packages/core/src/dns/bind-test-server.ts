@@ -1,5 +1,5 @@
 /**
- * Test support (not exported from the package): a real BIND 9 `named` from Debian's
+ * Test support (only through `@volact/core/testing`): a real BIND 9 `named` from Debian's
  * packages, serving the given zones as their primary on 127.0.0.1 and a free port, from a
  * temporary folder, with dynamic update allowed for one TSIG key. There is no fallback: a
  * machine without BIND fails the tests with the fix to run (scripts/test.sh installs it).

@@ -24,5 +24,3 @@ export {
   type DnsUpdateType,
   type SrvRecord,
 } from './client.js';
-// A BIND 9 on loopback in a temporary folder: the tests' DNS server, and `volact demo --dns`.
-export { startTestBind as startLoopbackBind, type TestBind as LoopbackBind } from './bind-test-server.js';

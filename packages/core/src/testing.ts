@@ -1,0 +1,5 @@
+/**
+ * Test support, reachable only as `@volact/core/testing` (never from `@volact/core`): a real
+ * BIND 9 on loopback for the DNS tests, and for `volact demo --dns`, which runs the same sandbox.
+ */
+export { dig, startTestBind, type TestBind } from './dns/bind-test-server.js';
