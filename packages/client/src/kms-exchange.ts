@@ -1,7 +1,40 @@
 import { connect } from 'node:net';
-import { FrameReader, MAX_RESPONSE_SIZE, frame, CoreError } from '@volact/core';
+import { FrameError, FrameReader, MAX_RESPONSE_SIZE, frame, CoreError } from '@volact/core';
 import { ClientError } from './errors.js';
 import { formatKmsAddress, type KmsAddress } from './kms-address.js';
+
+/** The port KMS hosts listen on unless configured otherwise (named in the advice below). */
+const DEFAULT_KMS_PORT = 1688;
+
+/**
+ * A length prefix no KMS host sends: "HTTP" (an HTTP server's status line), other printable
+ * text (a banner: "SSH-", "220 "), or a length far beyond any response. The address is then
+ * not a KMS host, which the user fixes by changing the port, not by retrying; a merely too
+ * large length (a host of a later protocol version?) stays a malformed response.
+ */
+function notAKmsHost(err: FrameError, where: string): ClientError | null {
+  if (err.prefix.length < 4) return null;
+  const advice = `check the port (KMS hosts listen on ${DEFAULT_KMS_PORT} by default)`;
+  const text = err.prefix.toString('latin1');
+  if (text === 'HTTP')
+    return new ClientError(
+      'KMS_MALFORMED_RESPONSE',
+      `${where} answered like an HTTP server, not a KMS host; ${advice}`,
+    );
+  if (/^[\x20-\x7e]{4}$/.test(text)) {
+    return new ClientError(
+      'KMS_MALFORMED_RESPONSE',
+      `${where} answered with text ("${text}…"), not as a KMS host; ${advice}`,
+    );
+  }
+  if (err.declaredLength > 0xffff) {
+    return new ClientError(
+      'KMS_MALFORMED_RESPONSE',
+      `${where} sent a length prefix of ${err.declaredLength} bytes (a KMS host sends at most ${MAX_RESPONSE_SIZE}): it is not a KMS host; ${advice}`,
+    );
+  }
+  return null;
+}
 
 /** One request frame out, one response frame back, then the connection is closed. */
 export function exchangeWithKmsHost(address: KmsAddress, request: Buffer, timeoutMs: number): Promise<Buffer> {
@@ -32,11 +65,13 @@ export function exchangeWithKmsHost(address: KmsAddress, request: Buffer, timeou
         const [payload] = reader.push(chunk);
         if (payload) finish(null, Buffer.from(payload));
       } catch (err) {
+        const foreign = err instanceof FrameError ? notAKmsHost(err, where) : null;
         finish(
-          new ClientError(
-            'KMS_MALFORMED_RESPONSE',
-            `KMS host ${where}: ${err instanceof CoreError ? err.message : 'bad frame'}`,
-          ),
+          foreign ??
+            new ClientError(
+              'KMS_MALFORMED_RESPONSE',
+              `KMS host ${where}: ${err instanceof CoreError ? err.message : 'bad frame'}`,
+            ),
         );
       }
     });

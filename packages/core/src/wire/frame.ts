@@ -17,16 +17,27 @@ export function frame(payload: Uint8Array): Buffer {
 /**
  * A bad length prefix. `completed` holds the payloads that were complete in front of it in the
  * same push: they were framed correctly, and whether they are served must not depend on how
- * the bytes happened to be split into chunks.
+ * the bytes happened to be split into chunks. `prefix` is the 4 bytes read as the length (a
+ * peer that is not speaking this protocol shows there: "HTTP" is an HTTP server's answer).
  */
 export class FrameError extends CoreError {
   constructor(
     code: 'FRAME_MALFORMED' | 'FRAME_TOO_LARGE',
     message: string,
     readonly completed: Buffer[],
+    readonly prefix: Buffer = Buffer.alloc(0),
   ) {
     super(code, message);
   }
+
+  /** The length the prefix declared. */
+  get declaredLength(): number {
+    return this.prefix.length === FRAME_HEADER ? this.prefix.readUInt32BE(0) : 0;
+  }
+}
+
+function prefixAt(buf: Buffer, off: number): Buffer {
+  return Buffer.from(buf.subarray(off, off + FRAME_HEADER));
 }
 
 /**
@@ -46,9 +57,14 @@ export class FrameReader {
     let off = 0;
     while (buf.length - off >= FRAME_HEADER) {
       const len = buf.readUInt32BE(off);
-      if (len === 0) throw new FrameError('FRAME_MALFORMED', 'empty frame', out);
+      if (len === 0) throw new FrameError('FRAME_MALFORMED', 'empty frame', out, prefixAt(buf, off));
       if (len > this.maxPayload) {
-        throw new FrameError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxPayload}`, out);
+        throw new FrameError(
+          'FRAME_TOO_LARGE',
+          `frame of ${len} bytes exceeds the limit of ${this.maxPayload}`,
+          out,
+          prefixAt(buf, off),
+        );
       }
       if (buf.length - off - FRAME_HEADER < len) break;
       out.push(buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len));
