@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { ConsoleError } from './errors.js';
+import type { Fleet } from './fleet.js';
 
 /** scrypt at N=2^15, r=8 (32 MiB, ~60 ms here): slow enough to make a stolen database costly to guess. */
 const PARAMS = { N: 1 << 15, r: 8, p: 1 } as const;
@@ -64,4 +65,31 @@ export async function verifyAdminPassword(password: string, stored: string | und
   const expected = valid ? Buffer.from(parts[5] as string, 'base64') : Buffer.alloc(HASH_BYTES);
   const candidate = await derive(password.slice(0, MAX_ADMIN_PASSWORD_LENGTH), salt, params);
   return valid && candidate.length === expected.length && timingSafeEqual(candidate, expected);
+}
+
+// The console's users of the web UI, as stored (see VolumeConsole for what each does).
+
+export async function addAdmin(fleet: Fleet, user: string, password: string): Promise<void> {
+  checkAdminName(user);
+  const passwordHash = await hashAdminPassword(password);
+  await fleet.store.addAdmin({ name: user, passwordHash, createdAt: fleet.clock.now() });
+  await fleet.log('admin add', null, true, null, user);
+}
+
+export async function setAdminPassword(fleet: Fleet, user: string, password: string): Promise<void> {
+  const passwordHash = await hashAdminPassword(password);
+  if (!(await fleet.store.setAdminPassword(user, passwordHash))) {
+    throw new ConsoleError('ADMIN_NOT_FOUND', `no console user "${user.slice(0, 64)}": \`volact console admin add\``);
+  }
+  await fleet.log('admin password', null, true, null, user);
+}
+
+export async function authenticate(fleet: Fleet, user: string, password: string): Promise<{ user: string } | null> {
+  const admin = user.length <= 64 ? await fleet.store.findAdmin(user) : undefined;
+  const ok = await verifyAdminPassword(password, admin?.passwordHash);
+  return ok && admin ? { user: admin.name } : null;
+}
+
+export async function countAdmins(fleet: Fleet): Promise<number> {
+  return fleet.store.countAdmins();
 }

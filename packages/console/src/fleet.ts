@@ -1,0 +1,424 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CoreError,
+  lastFiveOf,
+  parseKeyOfType,
+  sha256,
+  systemClock,
+  type AgentStatus,
+  type Clock,
+  type KeyType,
+} from '@volact/core';
+import { parseMachineAddress } from './addresses.js';
+import { AgentClient, type ProbeResult } from './agent-client.js';
+import type { AgentTls } from './agent-tls.js';
+import { ConsoleError } from './errors.js';
+import type {
+  KeySummary,
+  MachineResult,
+  MachineSelection,
+  MachineSummary,
+  ConsoleOptions,
+  Progress,
+} from './results.js';
+import type { SecretBox } from './secrets.js';
+import type { ConsoleStore, MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+
+/** The agent's own minimum token length: a shorter one cannot be an agent's. */
+export const MIN_AGENT_TOKEN_LENGTH = 16;
+const DEFAULT_CONCURRENCY = 16;
+
+const KEY_SHAPE = /^[0-9A-Za-z]{5}(-[0-9A-Za-z]{5}){4}$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * A stable digest of a licence status: history rows are written when it changes. The agent's
+ * own fields (API version, user-operations switch) are left out: only GET /v1/status has them.
+ */
+function statusDigest(full: AgentStatus): string {
+  const status: Record<string, unknown> = { ...full };
+  delete status.agent;
+  delete status.userOperations;
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+          )
+        : value;
+  return sha256(Buffer.from(JSON.stringify(canonical(status)))).toString('hex');
+}
+
+/** Runs `task` over `items`, at most `limit` at once, results in the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * Whatever one machine's answer makes go wrong stays that machine's failure (a rogue or broken
+ * agent must not stop an operation over the others).
+ */
+export function asConsoleError(err: unknown): ConsoleError {
+  if (err instanceof ConsoleError) return err;
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new ConsoleError('AGENT_BAD_RESPONSE', `the machine's answer could not be processed (${what.slice(0, 200)})`);
+}
+
+function failure(machine: MachineRecord, cause: unknown): MachineResult {
+  const err = asConsoleError(cause);
+  return {
+    machine: machine.name,
+    address: machine.address,
+    ok: false,
+    code: err.resultCode,
+    message: err.message,
+    state: null,
+    method: null,
+  };
+}
+
+/**
+ * What every console operation shares: the store, the key that seals its secrets, the clock,
+ * and the rules of calling machines (which machines a selection names, which token goes to
+ * which agent and when, how one machine's failure is recorded). The operations themselves are
+ * functions over a Fleet in machine-, key-, activation- and report-operations.ts.
+ */
+export class Fleet {
+  readonly store: ConsoleStore;
+  readonly box: SecretBox;
+  readonly clock: Clock;
+  readonly concurrency: number;
+  readonly agentTls: AgentTls | undefined;
+  /** The agents `agent` enrolled on the way (their new token given in this call already). */
+  readonly enrolledNow = new WeakSet<AgentClient>();
+  readonly #agentTimeoutMs: number | undefined;
+  readonly #tokens = new Map<number, string>();
+
+  constructor(store: ConsoleStore, box: SecretBox, options: ConsoleOptions) {
+    this.store = store;
+    this.box = box;
+    this.clock = options.clock ?? systemClock;
+    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#agentTimeoutMs = options.agentTimeoutMs;
+    this.agentTls = options.agentTls;
+  }
+
+  async forEach(
+    machines: readonly MachineRecord[],
+    onProgress: Progress | undefined,
+    task: (machine: MachineRecord, agent: AgentClient) => Promise<MachineResult>,
+  ): Promise<MachineResult[]> {
+    let done = 0;
+    return mapLimit(machines, this.concurrency, async (machine) => {
+      let result: MachineResult;
+      try {
+        // Each task records its status (and so the contact) through #recordStatus.
+        result = await task(machine, await this.agent(machine));
+      } catch (err) {
+        result = await this.failed(machine, err);
+      }
+      onProgress?.(result, ++done, machines.length);
+      return result;
+    });
+  }
+
+  /** A failure result; the machine's last error is recorded (a refusal still means it answered). */
+  async failed(machine: MachineRecord, err: unknown): Promise<MachineResult> {
+    const result = failure(machine, err);
+    const at = this.clock.now();
+    if (err instanceof ConsoleError && err.code === 'AGENT_REFUSED') {
+      await this.store.recordContact(machine.id, { at, ok: true });
+    }
+    await this.store.recordContact(machine.id, {
+      at,
+      ok: false,
+      code: result.code as string,
+      message: result.message,
+    });
+    return result;
+  }
+
+  success(
+    machine: MachineRecord,
+    status: AgentStatus,
+    message: string,
+    extra: { changed?: boolean } = {},
+  ): MachineResult {
+    return {
+      machine: machine.name,
+      address: machine.address,
+      ok: true,
+      code: null,
+      message,
+      state: status.state,
+      method: status.method,
+      ...extra,
+    };
+  }
+
+  async recordStatus(machine: MachineRecord, status: AgentStatus): Promise<boolean> {
+    const now = this.clock.now();
+    const changed = await this.store.addSnapshot(machine.id, now, status, statusDigest(status));
+    await this.store.recordContact(machine.id, { at: now, ok: true });
+    return changed;
+  }
+
+  async #tokenOf(machine: MachineRecord, tokenId = machine.tokenId): Promise<string> {
+    let token = this.#tokens.get(tokenId);
+    if (token === undefined) {
+      const record = await this.store.getToken(tokenId);
+      if (!record) {
+        throw new ConsoleError('SECRET_UNREADABLE', `the agent token of ${machine.name} is missing from the database`);
+      }
+      token = this.box.unseal(record.sealed, `token:${record.fingerprint}`, `the agent token of ${machine.name}`);
+      this.#tokens.set(tokenId, token);
+    }
+    return token;
+  }
+
+  async #client(machine: MachineRecord, tokenId: number): Promise<AgentClient> {
+    return new AgentClient(machine.address, await this.#tokenOf(machine, tokenId), {
+      ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
+      ...(this.agentTls ? { tls: this.agentTls } : {}),
+    });
+  }
+
+  /**
+   * A client for the machine's agent that passed its probe (bound to the address called), so
+   * the token goes only where it was proven. A machine still holding the enrolment (fleet)
+   * token is enrolled on the way: it gets its own token. A failed proof marks the machine
+   * untrusted; an untrusted machine is not called at all (MACHINE_UNTRUSTED).
+   */
+  async agent(given: MachineRecord): Promise<AgentClient> {
+    // As stored now: an earlier call of this operation may have enrolled it (a new token).
+    let machine = (await this.store.getMachine(given.id)) ?? given;
+    if (machine.untrusted) {
+      throw new ConsoleError(
+        'MACHINE_UNTRUSTED',
+        `${machine.name} failed its proof on ${iso(machine.untrusted.at)} and is not called any more: check what answers at ${machine.address}, then re-enrol it (\`volact console machine enrol ${machine.name}\`)`,
+      );
+    }
+    let agent = await this.#client(machine, machine.tokenId);
+    let probe: ProbeResult;
+    try {
+      probe = await agent.probe();
+    } catch (err) {
+      if (!(err instanceof ConsoleError && err.code === 'PROOF_FAILED')) throw err;
+      const recovered = await this.#proveAgain(machine);
+      if (!recovered) {
+        await this.store.setUntrusted(machine.id, { at: this.clock.now(), reason: err.message });
+        await this.log('proof failed', machine.name, false, err.code, machine.address);
+        throw err;
+      }
+      ({ agent, probe } = recovered);
+      machine = recovered.machine;
+    }
+    if (!probe.enrolled && !probe.byCertificate) {
+      await this.giveOwnToken(machine, agent, 'enrol');
+      this.enrolledNow.add(agent);
+    }
+    return agent;
+  }
+
+  /**
+   * After a failed proof with the token read at the start: the tokens the agent may hold
+   * instead, each proven before anything is sent. (1) The machine's token as stored now:
+   * another operation (a web job, a CLI rotate-token) may have rotated it meanwhile. (2) Its
+   * pending token: a new token sent to the agent whose answer was lost (a timeout, a crash)
+   * before the console recorded it; when it proves, it becomes the machine's token. Null when
+   * none proves (the machine is then marked untrusted).
+   */
+  async #proveAgain(
+    machine: MachineRecord,
+  ): Promise<{ agent: AgentClient; probe: ProbeResult; machine: MachineRecord } | null> {
+    const now = await this.store.getMachine(machine.id);
+    if (!now || now.untrusted) return null;
+    const tried = new Set([machine.tokenId]);
+    const candidates: [number, 'current' | 'pending'][] = [];
+    if (now.tokenId !== machine.tokenId) candidates.push([now.tokenId, 'current']);
+    if (now.pendingTokenId !== null) candidates.push([now.pendingTokenId, 'pending']);
+    for (const [tokenId, which] of candidates) {
+      if (tried.has(tokenId)) continue;
+      tried.add(tokenId);
+      const agent = await this.#client(now, tokenId);
+      let probe: ProbeResult;
+      try {
+        probe = await agent.probe();
+      } catch (err) {
+        if (err instanceof ConsoleError && err.code === 'PROOF_FAILED') continue;
+        throw err;
+      }
+      if (which === 'current') return { agent, probe, machine: now };
+      await this.store.setMachineToken(now.id, tokenId);
+      await this.log(
+        'token recovered',
+        now.name,
+        true,
+        null,
+        `${now.address}: the agent holds the token last sent to it (its answer was lost)`,
+      );
+      return { agent, probe, machine: { ...now, tokenId, pendingTokenId: null } };
+    }
+    return null;
+  }
+
+  /**
+   * Hands the agent a new per-machine token (enrolment, or rotation of the current one) and
+   * keeps it sealed. The new token is recorded as the machine's pending token before the agent
+   * gets it: when the agent applies it but its answer is lost (a timeout, a crash of the
+   * console), the next call proves it (see #proveAgain) instead of locking the machine out.
+   */
+  async giveOwnToken(machine: MachineRecord, agent: AgentClient, how: 'enrol' | 'rotate'): Promise<void> {
+    const fresh = randomBytes(32).toString('base64url');
+    const tokenId = await this.storeToken(fresh);
+    this.#tokens.set(tokenId, fresh);
+    await this.store.setPendingToken(machine.id, tokenId);
+    if (how === 'enrol') await agent.enrol(fresh);
+    else await agent.rotateToken(fresh);
+    await this.store.setMachineToken(machine.id, tokenId);
+    await this.log(how === 'enrol' ? 'enrol' : 'rotate-token', machine.name, true, null, machine.address);
+  }
+
+  checkToken(token: string): string {
+    const text = token.trim();
+    if (text.length < MIN_AGENT_TOKEN_LENGTH) {
+      throw new ConsoleError(
+        'TOKEN_INVALID',
+        `the agent token has fewer than ${MIN_AGENT_TOKEN_LENGTH} characters; give the file the agents use as --admin-token-file`,
+      );
+    }
+    return text;
+  }
+
+  async storeToken(token: string): Promise<number> {
+    const text = this.checkToken(token);
+    const fingerprint = this.box.fingerprint(text, 'token');
+    return this.store.findOrAddToken({
+      fingerprint,
+      sealed: this.box.seal(text, `token:${fingerprint}`),
+      createdAt: this.clock.now(),
+    });
+  }
+
+  checkName(name: string, what: 'machine' | 'key'): void {
+    if (!NAME_RE.test(name) || KEY_SHAPE.test(name) || /^\d+$/.test(name)) {
+      throw new ConsoleError(
+        what === 'machine' ? 'ADDRESS_INVALID' : 'KEY_INVALID',
+        `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (not all digits: ids are; and not like a product key)`,
+      );
+    }
+  }
+
+  parseKey(text: string, ...types: KeyType[]) {
+    try {
+      return parseKeyOfType(text, ...types);
+    } catch (err) {
+      if (err instanceof CoreError) throw new ConsoleError('KEY_INVALID', err.message);
+      throw err;
+    }
+  }
+
+  async storeKey(key: { text: string; type: KeyType }, name?: string): Promise<StoredKeyRecord> {
+    const last5 = lastFiveOf(key.text);
+    const keyName = name ?? `${key.type}-${last5.slice(1)}`;
+    this.checkName(keyName, 'key');
+    const fingerprint = this.box.fingerprint(key.text, 'key');
+    const record = await this.store.addKey({
+      name: keyName,
+      type: key.type,
+      last5,
+      fingerprint,
+      sealed: this.box.seal(key.text, `key:${fingerprint}`),
+      addedAt: this.clock.now(),
+    });
+    await this.log('key add', null, true, null, `${key.type} ${last5} as "${keyName}"`);
+    return record;
+  }
+
+  /** A stored key's name, or a key (stored when new). */
+  async resolveKey(ref: string): Promise<StoredKeyRecord> {
+    const byName = await this.store.findKeyByName(ref);
+    if (byName) return byName;
+    if (!KEY_SHAPE.test(ref.trim())) {
+      throw new ConsoleError(
+        'KEY_NOT_FOUND',
+        `no stored key named "${ref.slice(0, 100)}": \`volact console key list\`, or give the key itself`,
+      );
+    }
+    const key = this.parseKey(ref, 'mak', 'gvlk', 'kms-host');
+    const known = await this.store.findKeyByFingerprint(this.box.fingerprint(key.text, 'key'));
+    return known ?? this.storeKey(key);
+  }
+
+  async resolve(refs: MachineSelection): Promise<MachineRecord[]> {
+    if (refs === 'all') return this.store.listMachines();
+    const out = new Map<number, MachineRecord>();
+    const missing: string[] = [];
+    for (const ref of refs) {
+      let machine = /^\d{1,15}$/.test(ref) ? await this.store.getMachine(Number(ref)) : undefined;
+      machine ??= await this.store.findMachine(ref);
+      if (!machine) {
+        try {
+          machine = await this.store.findMachine(parseMachineAddress(ref));
+        } catch {
+          // not an address either
+        }
+      }
+      if (machine) out.set(machine.id, machine);
+      else missing.push(ref);
+    }
+    if (missing.length) {
+      throw new ConsoleError(
+        'MACHINE_NOT_FOUND',
+        `not in the console: ${missing.map((m) => m.slice(0, 100)).join(', ')}; \`volact console machines\` lists ids and names`,
+      );
+    }
+    return [...out.values()];
+  }
+
+  summary(m: MachineRecord, s: SnapshotRecord | undefined): MachineSummary {
+    return {
+      id: m.id,
+      name: m.name,
+      address: m.address,
+      addedAt: iso(m.addedAt) as string,
+      lastSeenAt: iso(m.lastSeenAt),
+      lastError: m.lastError && {
+        code: m.lastError.code,
+        message: m.lastError.message,
+        at: iso(m.lastError.at) as string,
+      },
+      untrusted: m.untrusted && { at: iso(m.untrusted.at) as string, reason: m.untrusted.reason },
+      state: s?.state ?? null,
+      method: s?.method ?? null,
+      group: s?.group ?? null,
+      clientMachineId: s?.clientMachineId ?? null,
+      installedKey: s?.installedKey ?? null,
+      installedKeyType: s?.installedKeyType ?? null,
+      kmsHost: s?.kmsHost ?? null,
+      expiresAt: s?.expiresAt ?? null,
+    };
+  }
+
+  keySummary(k: StoredKeyRecord): KeySummary {
+    return { name: k.name, type: k.type, key: k.last5, addedAt: iso(k.addedAt) as string };
+  }
+
+  async log(operation: string, machine: string | null, ok: boolean, code: string | null, detail: string | null) {
+    await this.store.logOperation({ at: this.clock.now(), operation, machine, ok, code, detail });
+  }
+}
