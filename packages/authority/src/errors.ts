@@ -37,7 +37,7 @@ export const authorityErrors = {
     status: 403,
     meaning: 'this host has re-activated the KMS host key as often as it may',
   },
-  ADMIN_DISABLED: { status: 403, meaning: 'the admin API is off; start `authority serve` with --admin-token-file' },
+  ADMIN_DISABLED: { status: 403, meaning: 'the admin API is off: the authority was started without an admin token' },
   UNAUTHORIZED: { status: 401, meaning: 'the admin call has no or a wrong bearer token' },
   RATE_LIMITED: { status: 429, meaning: 'too many activation requests from this address or for this key; retry later' },
   REQUEST_INVALID: { status: 400, meaning: 'the request body does not match the API' },
@@ -70,7 +70,23 @@ export class AuthorityError extends VolactError<AuthorityErrorCode> {
   override readonly name = 'AuthorityError';
   /** RATE_LIMITED: when the client may try again (sent as Retry-After). */
   retryAfterSeconds: number | undefined;
+  /**
+   * The request field the refusal is about (`domain`, `limit`, …): the message speaks the
+   * domain's words, and a front end names its own input for that field (the CLI its flag).
+   */
+  field: string | undefined;
   get httpStatus(): number {
     return authorityErrors[this.code].status;
   }
+}
+
+/** A refusal of one field of a request, in the domain's words; a front end adds its own name for the field. */
+export function invalidField(
+  field: string,
+  message: string,
+  code: AuthorityErrorCode = 'REQUEST_INVALID',
+): AuthorityError {
+  const err = new AuthorityError(code, message);
+  err.field = field;
+  return err;
 }

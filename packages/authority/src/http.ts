@@ -1,29 +1,31 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import type { Authority } from './authority.js';
+import type { z } from 'zod';
+import type { Authority, Confirmation, KeyReport } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { RateLimiter } from './rate-limiter.js';
-import { parseInstallationId, parseKey, secretsEqual, sha256, systemClock, type Clock } from '@volact/core';
-
-const hostActivationBody = z
-  .object({
-    hostKey: z.string().max(64),
-    hostPublicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected a base64 Ed25519 public key (32 bytes)'),
-    hardwareId: z.string().max(128),
-  })
-  .strict();
-
-const installationActivationBody = z
-  .object({
-    key: z.string().max(64),
-    installationId: z.string().max(400),
-    groupId: z.string().max(64).optional(),
-  })
-  .strict();
-const confirmationBody = z.object({ installationId: z.string().max(400) }).strict();
-/** A console's proxy activation: many isolated machines' IIDs in one call. */
-export const MAX_BULK_CONFIRMATIONS = 1000;
+import {
+  adminKeyLimitRequestSchema,
+  adminKeyRequestSchema,
+  bulkConfirmationRequestSchema,
+  confirmationRequestSchema,
+  hostActivationRequestSchema,
+  installationActivationRequestSchema,
+  parseInstallationId,
+  parseKey,
+  secretsEqual,
+  sha256,
+  systemClock,
+  type BulkConfirmationReply,
+  type BulkConfirmationResult,
+  type Clock,
+  type ConfirmationReply,
+  type ErrorReply,
+  type HealthReply,
+  type HostActivationReply,
+  type InstallationActivationReply,
+  type KeyReportReply,
+} from '@volact/core';
 
 /** Codes whose message names the operator's files or database: clients get these words instead. */
 const OPERATOR_ONLY_DETAIL: Readonly<Record<string, string>> = {
@@ -32,12 +34,6 @@ const OPERATOR_ONLY_DETAIL: Readonly<Record<string, string>> = {
   AUTHORITY_FILE_DAMAGED: 'a file of the authority is damaged; its operator has the details in the log',
   DATA_DIR_INSECURE: "the authority's data directory is not private; its operator has the details in the log",
 };
-const bulkConfirmationBody = z
-  .object({ installationIds: z.array(z.string().max(400)).min(1).max(MAX_BULK_CONFIRMATIONS) })
-  .strict();
-
-const keyBody = z.object({ key: z.string().max(64) }).strict();
-const limitBody = z.object({ key: z.string().max(64), limit: z.number().int() }).strict();
 
 /**
  * The subject a key is rate-limited under: one canonical form however it was typed (lower
@@ -70,6 +66,15 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     throw new AuthorityError('REQUEST_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
   }
   return parsed.data;
+}
+
+/** The domain's answers in the wire shapes of core's authority API (arrays copied out of their readonly form). */
+function confirmationReply(c: Confirmation): ConfirmationReply {
+  return c.kind === 'kms-host' ? { ...c, groups: [...c.groups] } : { ...c };
+}
+
+function keyReportReply(r: KeyReport): KeyReportReply {
+  return { ...r, groups: [...r.groups], activations: r.activations.map((a) => ({ ...a })) };
 }
 
 function rateLimited(what: string, waitMs: number): AuthorityError {
@@ -119,12 +124,13 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       .catch((err: unknown) => app.log.error({ err }, 'could not write the audit log'));
   };
   app.setErrorHandler(async (err, request, reply) => {
+    const refusal = (code: string, message: string): ErrorReply => ({ error: { code, message } });
     if (err instanceof AuthorityError && OPERATOR_ONLY_DETAIL[err.code] !== undefined) {
       // The detail (database host, file paths, the driver's text) is for the operator's log,
       // not for whoever sent the request.
       request.log.warn({ code: err.code, err: err.message }, 'store fault');
       if (err.code === 'STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
-      return reply.status(err.httpStatus).send({ error: { code: err.code, message: OPERATOR_ONLY_DETAIL[err.code] } });
+      return reply.status(err.httpStatus).send(refusal(err.code, OPERATOR_ONLY_DETAIL[err.code] as string));
     }
     if (err instanceof AuthorityError) {
       request.log.info({ code: err.code }, 'refused');
@@ -132,20 +138,21 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       if (err.code === 'RATE_LIMITED' && err.retryAfterSeconds !== undefined) {
         void reply.header('retry-after', String(err.retryAfterSeconds));
       }
-      return reply.status(err.httpStatus).send({ error: { code: err.code, message: err.message } });
+      return reply.status(err.httpStatus).send(refusal(err.code, err.message));
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       await auditEarly(request, 'REQUEST_INVALID', (err as Error).message);
-      return reply.status(status).send({ error: { code: 'REQUEST_INVALID', message: (err as Error).message } });
+      return reply.status(status).send(refusal('REQUEST_INVALID', (err as Error).message));
     }
     request.log.error({ err }, 'internal error');
-    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the authority log' } });
+    return reply.status(500).send(refusal('INTERNAL', 'internal error; see the authority log'));
   });
   app.setNotFoundHandler(async (request, reply) => {
     const message = `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`;
     await auditEarly(request, 'NOT_FOUND', message);
-    return reply.status(404).send({ error: { code: 'NOT_FOUND', message } });
+    const notFound: ErrorReply = { error: { code: 'NOT_FOUND', message } };
+    return reply.status(404).send(notFound);
   });
 
   // Reports the database: a node whose database is unreachable is not healthy (a load balancer
@@ -153,17 +160,19 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   app.get('/v1/health', async (_request, reply) => {
     try {
       await authority.health();
-      return { status: 'ok', name: authority.name, database: 'ok' };
+      const healthy: HealthReply = { status: 'ok', name: authority.name, database: 'ok' };
+      return healthy;
     } catch (err) {
       if (!(err instanceof AuthorityError)) throw err;
       if (err.code === 'STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
       app.log.warn({ code: err.code, err: err.message }, 'health: store fault');
-      return reply.status(err.httpStatus).send({
+      const unhealthy: HealthReply = {
         status: 'unavailable',
         name: authority.name,
         database: err.code === 'STORE_UNAVAILABLE' ? 'unreachable' : 'damaged',
         error: { code: err.code, message: OPERATOR_ONLY_DETAIL[err.code] ?? 'see the authority log' },
-      });
+      };
+      return reply.status(err.httpStatus).send(unhealthy);
     }
   });
 
@@ -196,7 +205,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     if (adminToken === undefined) {
       throw new AuthorityError(
         'ADMIN_DISABLED',
-        'the admin API is off: start `volact authority serve` with --admin-token-file',
+        'the admin API is off: this authority was started without an admin token',
       );
     }
     const waitMs = adminFailuresBySource.wait(request.ip);
@@ -215,64 +224,66 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       }
       throw new AuthorityError(
         'UNAUTHORIZED',
-        'admin calls need `Authorization: Bearer <token>` with the token of --admin-token-file',
+        "admin calls need `Authorization: Bearer <token>` with the authority's admin token",
       );
     }
   };
-  app.post('/v1/admin/keys/show', async (request) => {
+  app.post('/v1/admin/keys/show', async (request): Promise<KeyReportReply> => {
     requireAdmin(request);
-    return authority.showKey(parseBody(keyBody, request.body).key);
+    return keyReportReply(await authority.showKey(parseBody(adminKeyRequestSchema, request.body).key));
   });
-  app.post('/v1/admin/keys/limit', async (request) => {
+  app.post('/v1/admin/keys/limit', async (request): Promise<KeyReportReply> => {
     requireAdmin(request);
-    const body = parseBody(limitBody, request.body);
-    return authority.setKeyLimit(body.key, body.limit);
+    const body = parseBody(adminKeyLimitRequestSchema, request.body);
+    return keyReportReply(await authority.setKeyLimit(body.key, body.limit));
   });
-  app.post('/v1/admin/keys/revoke', async (request) => {
+  app.post('/v1/admin/keys/revoke', async (request): Promise<KeyReportReply> => {
     requireAdmin(request);
-    return authority.revokeKey(parseBody(keyBody, request.body).key);
+    return keyReportReply(await authority.revokeKey(parseBody(adminKeyRequestSchema, request.body).key));
   });
 
   app.post('/v1/host-activations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
-    const body = parseBody(hostActivationBody, request.body);
+    const body = parseBody(hostActivationRequestSchema, request.body);
     limit(byKey, keySubject(body.hostKey), 'for this key');
     const result = await authority.activateHost({
       hostKey: body.hostKey,
       hostPublicKey: Buffer.from(body.hostPublicKey, 'base64'),
       hardwareId: body.hardwareId,
     });
-    return reply.status(201).send({
+    const answer: HostActivationReply = {
       certificate: result.certificate.toString('base64'),
       expiresAt: new Date(result.expiresAt).toISOString(),
       hostKeyId: result.hostKeyId,
       hostsUsed: result.hostsUsed,
       hostLimit: result.hostLimit,
       groups: result.groups.map((g) => ({ id: g.id, name: g.name, kind: g.kind, threshold: g.threshold })),
-    });
+    };
+    return reply.status(201).send(answer);
   });
 
   // Online MAK activation: the key and the installation ID in, a confirmation ID out.
   app.post('/v1/activations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
-    const body = parseBody(installationActivationBody, request.body);
+    const body = parseBody(installationActivationRequestSchema, request.body);
     limit(byKey, keySubject(body.key), 'for this key');
     const result = await authority.activateInstallation({
       key: body.key,
       installationId: body.installationId,
       ...(body.groupId === undefined ? {} : { groupId: body.groupId }),
     });
-    return reply.status(result.again ? 200 : 201).send(result);
+    const answer: InstallationActivationReply = result;
+    return reply.status(result.again ? 200 : 201).send(answer);
   });
 
   // Phone activation (the operator's or an offline web form's call): installation ID in,
   // confirmation ID out. Anonymous like the reference's phone line, rate-limited per address and key.
   app.post('/v1/confirmations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
-    const body = parseBody(confirmationBody, request.body);
+    const body = parseBody(confirmationRequestSchema, request.body);
     limit(byKey, iidKeySubject(body.installationId), 'for this key');
-    const result = await authority.confirm(body.installationId);
-    return reply.status(201).send(result);
+    const answer: ConfirmationReply = confirmationReply(await authority.confirm(body.installationId));
+    return reply.status(201).send(answer);
   });
 
   // Proxy activation (the reference's VAMT): a console sends the IIDs it collected in one
@@ -283,7 +294,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   const bulkByKey = new RateLimiter(bulkPerMinute, options.clock ?? systemClock);
   // Its own body limit: 1 000 IIDs of 20 groups (about 140 characters each) with room to spare.
   app.post('/v1/confirmations/bulk', { bodyLimit: 256 * 1024 }, async (request) => {
-    const body = parseBody(bulkConfirmationBody, request.body);
+    const body = parseBody(bulkConfirmationRequestSchema, request.body);
     const waitMs = bulkBySource.take(request.ip, body.installationIds.length);
     if (waitMs > 0) {
       throw rateLimited(`more than ${bulkPerMinute} installation IDs a minute in bulk from ${request.ip}`, waitMs);
@@ -291,9 +302,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     // Each distinct IID is decided once (a repeat in the call gets the same answer) and counts
     // against that IID's own limit, as it would on the single route.
     const distinct = [...new Set(body.installationIds)];
-    type Answer = { ok: true } & Awaited<ReturnType<typeof authority.confirm>>;
-    type Refusal = { ok: false; error: { code: string; message: string } };
-    const answers = new Map<string, Answer | Refusal>(
+    const answers = new Map<string, BulkConfirmationResult>(
       await Promise.all(
         distinct.map(async (installationId) => {
           try {
@@ -302,21 +311,26 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
             if (keyWait > 0) {
               throw rateLimited(`more than ${bulkPerMinute} installation IDs a minute in bulk for this key`, keyWait);
             }
-            const answer: Answer = { ok: true, ...(await authority.confirm(installationId)) };
+            const answer: BulkConfirmationResult = {
+              installationId,
+              ok: true,
+              ...confirmationReply(await authority.confirm(installationId)),
+            };
             return [installationId, answer] as const;
           } catch (err) {
             if (!(err instanceof AuthorityError)) throw err;
             const message = OPERATOR_ONLY_DETAIL[err.code] ?? err.message;
             if (message !== err.message) request.log.warn({ code: err.code, err: err.message }, 'store fault');
-            const refusal: Refusal = { ok: false, error: { code: err.code, message } };
+            const refusal: BulkConfirmationResult = { installationId, ok: false, error: { code: err.code, message } };
             return [installationId, refusal] as const;
           }
         }),
       ),
     );
-    return {
-      results: body.installationIds.map((installationId) => ({ installationId, ...answers.get(installationId) })),
+    const results: BulkConfirmationReply = {
+      results: body.installationIds.map((installationId) => answers.get(installationId) as BulkConfirmationResult),
     };
+    return results;
   });
 
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>

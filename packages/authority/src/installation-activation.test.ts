@@ -229,7 +229,7 @@ describe('retail keys', () => {
     });
     expect((await authority.mintKey({ type: 'retail', groups: ['office14'], limit: 1 })).limit).toBe(1);
     expect(await codeOf(authority.mintKey({ type: 'retail', groups: ['office14'], limit: 2 }))).toMatch(
-      /^REQUEST_INVALID: a retail key activates exactly one installation \(its limit is 1\), got --limit 2/,
+      /^REQUEST_INVALID: a retail key activates exactly one installation \(its limit is 1\), got a limit of 2/,
     );
     expect(await codeOf(authority.mintKey({ type: 'retail', groups: ['office14', 'visio14'] }))).toMatch(
       /^GROUP_INVALID: a retail key activates one product group/,

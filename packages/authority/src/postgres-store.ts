@@ -149,7 +149,7 @@ function describeServer(connectionString: string): string {
     const u = new URL(connectionString);
     return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
   } catch {
-    return 'the --db URL';
+    return 'the database URL';
   }
 }
 

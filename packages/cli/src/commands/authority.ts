@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import {
   Authority,
+  AuthorityError,
   HOST_CERT_VALIDITY_DAYS,
   MAX_CERTIFIED_DAYS,
   createAuthorityServer,
@@ -19,7 +20,43 @@ const dbOption = () =>
 
 const storeOption = (o: { db?: string }) => (o.db ? { databaseUrl: o.db } : {});
 
-export function registerAuthority(program: Command, run: Run): void {
+/**
+ * The authority names the request field a refusal is about in its own words; here, each is
+ * the flag that gives it, so the message says what to change on this command line.
+ */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  dataDir: '--data-dir',
+  databaseUrl: '--db',
+  type: '--type',
+  groups: '--group',
+  limit: '--limit',
+  hosts: '--hosts',
+  activationsPerHost: '--activations-per-host',
+  url: '--url',
+  domain: '--domain',
+  name: '--name',
+  validityDays: '--validity-days',
+  manufacturer: '--manufacturer',
+  organisation: '--organisation',
+  publicKey: '--public-key',
+  days: '--days',
+};
+
+function withFlag(err: unknown): unknown {
+  const flag = err instanceof AuthorityError && err.field !== undefined ? FLAG_OF_FIELD[err.field] : undefined;
+  if (flag === undefined) return err;
+  return new AuthorityError((err as AuthorityError).code, `${flag}: ${(err as AuthorityError).message}`);
+}
+
+export function registerAuthority(program: Command, runCommand: Run): void {
+  const run: Run = <T extends object>(action: (options: T, ...rest: string[]) => Promise<void>) =>
+    runCommand(async (options: T, ...rest: string[]) => {
+      try {
+        await action(options, ...rest);
+      } catch (err) {
+        throw withFlag(err);
+      }
+    });
   const authority = program
     .command('authority')
     .description("the publisher's authority: root key, groups, keys, host certificates");

@@ -1,0 +1,172 @@
+import {
+  KMS_DEFAULTS,
+  hardwareRefOf,
+  hostKeyRefOf,
+  issueHostCertificate,
+  lastFiveOf,
+  randomGuid,
+  type ProductGroup,
+} from '@volact/core';
+import { refusalsOf } from './audit.js';
+import type { AuthorityContext } from './context.js';
+import { AuthorityError } from './errors.js';
+import { readKeyText } from './keys.js';
+import type { HostActivationTx, KeyRecord } from './store.js';
+
+/** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
+export const HOST_CERT_VALIDITY_DAYS = 30;
+
+export interface HostActivationRequest {
+  readonly hostKey: string;
+  /** Raw Ed25519 public key of the host (32 bytes). */
+  readonly hostPublicKey: Buffer;
+  /** The host machine's hardware fingerprint: identifies "the same host" across re-activations. */
+  readonly hardwareId: string;
+}
+
+export interface HostActivationResult {
+  readonly certificate: Buffer;
+  readonly expiresAt: number;
+  readonly groups: readonly ProductGroup[];
+  readonly hostKeyId: string;
+  readonly hostsUsed: number;
+  readonly hostLimit: number;
+}
+
+const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;
+
+/**
+ * A host is recorded by the hash of its hardware id and of its public key, the only forms a
+ * phone activation's installation ID carries: a host activated by phone and later online (or
+ * the reverse) is the same host, with the same key pair.
+ */
+export const hostRecordId = (hardwareRef: Buffer) => `hw:${hardwareRef.toString('hex')}`;
+
+export type HostDecision =
+  | { refused: 'HOST_LIMIT_REACHED' | 'HOST_REACTIVATION_LIMIT_REACHED'; message: string }
+  | { refused: null; serial: string; expiresAt: number; hostsUsed: number };
+
+/**
+ * Activates a KMS host key for one host and certifies the host's public key. Ordered checks;
+ * the first failing one decides. The same host (hardware id) renewing with the same public
+ * key is free; with a new key pair it uses one of its re-activations.
+ */
+export async function activateHost(
+  ctx: AuthorityContext,
+  request: HostActivationRequest,
+  certificateValidity: number,
+): Promise<HostActivationResult> {
+  const now = ctx.clock.now();
+  const refuse = refusalsOf(ctx.store, 'host.activate', now);
+  const parsed = await readKeyText(request.hostKey, refuse);
+  const last5 = lastFiveOf(parsed);
+  if (parsed.type !== 'kms-host') {
+    throw await refuse('KEY_WRONG_TYPE', `key ${last5} is a ${parsed.type} key; a host needs a kms-host key`, last5);
+  }
+  if (!HARDWARE_ID_RE.test(request.hardwareId)) {
+    throw await refuse('REQUEST_INVALID', 'hardwareId must be 1-128 letters, digits or ._:-', last5);
+  }
+  if (request.hostPublicKey.length !== 32) {
+    throw await refuse('REQUEST_INVALID', 'hostPublicKey must be a 32-byte Ed25519 public key', last5);
+  }
+  // Read afresh, never from the cache: a revoked key must be refused its renewal at once.
+  const key = await ctx.store.findKeyByHash(ctx.keys.hashOf(parsed));
+  if (!key) throw await refuse('KEY_NOT_FOUND', `KMS host key ${last5} was not minted by this authority`, last5);
+  if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
+
+  const decision = await recordHostActivation(
+    ctx,
+    key,
+    last5,
+    hostRecordId(hardwareRefOf(request.hardwareId)),
+    hostKeyRefOf(request.hostPublicKey),
+    { now, expiresAt: now + certificateValidity, serial: randomGuid(), action: 'host.activate' },
+  );
+  // The decision's audit row was written with it.
+  if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
+
+  const groups = await Promise.all(key.groupIds.map((id) => ctx.groups.find(id)));
+  const certificate = issueHostCertificate(
+    {
+      hostPublicKey: request.hostPublicKey,
+      serial: decision.serial,
+      hostKeyId: key.id,
+      issuedAt: now,
+      expiresAt: decision.expiresAt,
+      groupIds: key.groupIds,
+    },
+    ctx.root,
+  );
+  return {
+    certificate,
+    expiresAt: decision.expiresAt,
+    groups,
+    hostKeyId: key.id,
+    hostsUsed: decision.hostsUsed,
+    hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
+  };
+}
+
+/**
+ * The host-count decision, under the key's row lock, with its audit row. `hostKey` is the
+ * host's public key reference (online, or from a phone installation ID; for an activation
+ * object, the domain's reference); the same host with the same key renews free, with a new
+ * one it uses one of its re-activations.
+ */
+export async function recordHostActivation(
+  ctx: AuthorityContext,
+  key: KeyRecord,
+  last5: string,
+  hostId: string,
+  hostKey: Buffer,
+  cert: { now: number; expiresAt: number; serial: string; action: string },
+): Promise<HostDecision> {
+  const hostLimit = key.limit ?? KMS_DEFAULTS.hostLimit;
+  const perHost = key.activationsPerHost ?? KMS_DEFAULTS.activationsPerHost;
+  const decide = async (tx: HostActivationTx): Promise<HostDecision> => {
+    const existing = await tx.findHost(key.id, hostId);
+    let activationCount = 1;
+    if (existing) {
+      const sameKeyPair = existing.hostPublicKey.equals(hostKey);
+      activationCount = existing.activationCount + (sameKeyPair ? 0 : 1);
+      if (activationCount > perHost) {
+        return {
+          refused: 'HOST_REACTIVATION_LIMIT_REACHED',
+          message: `KMS host key ${last5} has been activated ${existing.activationCount} times on this host (limit ${perHost}); ask the publisher to raise it`,
+        };
+      }
+    } else {
+      const used = await tx.countHosts(key.id);
+      if (used >= hostLimit) {
+        return {
+          refused: 'HOST_LIMIT_REACHED',
+          message: `KMS host key ${last5} has activated ${used} of ${hostLimit} hosts; ask the publisher to raise the limit or use another host key`,
+        };
+      }
+    }
+    await tx.saveHost({
+      keyId: key.id,
+      hardwareId: hostId,
+      hostPublicKey: hostKey,
+      activationCount,
+      firstActivatedAt: existing?.firstActivatedAt ?? cert.now,
+      lastActivatedAt: cert.now,
+      certificateSerial: cert.serial,
+      certificateExpiresAt: cert.expiresAt,
+    });
+    return { refused: null, serial: cert.serial, expiresAt: cert.expiresAt, hostsUsed: await tx.countHosts(key.id) };
+  };
+  return ctx.store.withHostActivation(key.id, async (tx) => {
+    const decision = await decide(tx);
+    await tx.audit({
+      at: cert.now,
+      action: cert.action,
+      result: decision.refused ?? 'OK',
+      keyLast5: last5,
+      detail: decision.refused
+        ? decision.message
+        : `host ${decision.hostsUsed} of ${hostLimit}, certificate ${decision.serial}`,
+    });
+    return decision;
+  });
+}
