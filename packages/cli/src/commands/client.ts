@@ -19,34 +19,57 @@ import { registerClientOffline } from './client-offline.js';
 /** Exit codes of `client activate`, for scripts. */
 export const ACTIVATE_EXIT = { licensed: 0, other: 1, thresholdNotMet: 2, unreachable: 3, untrusted: 4 } as const;
 
+type ActivationCode = NonNullable<ActivationOutcome['code']>;
+
+/** Outcomes that say "retry later": nothing answered, or nothing to ask. */
+const UNREACHABLE_CODES: ReadonlySet<ActivationCode> = new Set<ActivationCode>([
+  'KMS_UNREACHABLE',
+  'KMS_TIMEOUT',
+  'NO_KMS_HOST',
+  'NO_AUTHORITY',
+  'AUTHORITY_UNREACHABLE',
+  'DIRECTORY_UNREACHABLE',
+]);
+
+/** Outcomes where an answer came but was not trusted. */
+const UNTRUSTED_CODES: ReadonlySet<ActivationCode> = new Set<ActivationCode>([
+  'ACTIVATION_UNTRUSTED',
+  'KMS_CERT_UNTRUSTED',
+  'KMS_CERT_EXPIRED',
+  'KMS_CERT_GROUP_MISMATCH',
+  'KMS_BAD_SIGNATURE',
+  'KMS_NONCE_MISMATCH',
+  'KMS_GROUP_MISMATCH',
+  'KMS_CLIENT_MISMATCH',
+  'KMS_CLOCK_SKEW',
+  'KMS_MALFORMED_RESPONSE',
+]);
+
+// Sets rather than a switch: every other code of the (large) union is "other", by design.
 function exitCodeFor(outcome: ActivationOutcome): number {
   if (outcome.ok) return ACTIVATE_EXIT.licensed;
-  switch (outcome.code) {
-    case 'KMS_THRESHOLD_NOT_MET':
-      return ACTIVATE_EXIT.thresholdNotMet;
-    case 'KMS_UNREACHABLE':
-    case 'KMS_TIMEOUT':
-    case 'NO_KMS_HOST':
-    case 'NO_AUTHORITY':
-    case 'AUTHORITY_UNREACHABLE':
-    case 'DIRECTORY_UNREACHABLE':
-      return ACTIVATE_EXIT.unreachable;
-    case 'ACTIVATION_UNTRUSTED':
-    case 'KMS_CERT_UNTRUSTED':
-    case 'KMS_CERT_EXPIRED':
-    case 'KMS_CERT_GROUP_MISMATCH':
-    case 'KMS_BAD_SIGNATURE':
-    case 'KMS_NONCE_MISMATCH':
-    case 'KMS_GROUP_MISMATCH':
-    case 'KMS_CLIENT_MISMATCH':
-    case 'KMS_CLOCK_SKEW':
-    case 'KMS_MALFORMED_RESPONSE':
-      return ACTIVATE_EXIT.untrusted;
-    case null:
-    default:
-      return ACTIVATE_EXIT.other;
-  }
+  if (outcome.code === 'KMS_THRESHOLD_NOT_MET') return ACTIVATE_EXIT.thresholdNotMet;
+  if (outcome.code !== null && UNREACHABLE_CODES.has(outcome.code)) return ACTIVATE_EXIT.unreachable;
+  if (outcome.code !== null && UNTRUSTED_CODES.has(outcome.code)) return ACTIVATE_EXIT.untrusted;
+  return ACTIVATE_EXIT.other;
 }
+
+/**
+ * Exit codes of `client status` (plain output), one per licence state, for scripts: 0 licensed;
+ * 10-12 a grace period (the product works, an activation is due); 13 notification and 14
+ * unlicensed (it does not work). Apart from 1 (the store could not be read) and from
+ * `activate`'s 2-4, so that no state reads as an error or as "retry later" (3). With --json the
+ * state is in the output and the command exits 0 once it has read the store: a script parsing
+ * it under `set -o pipefail` is not stopped by a state.
+ */
+export const STATUS_EXIT: Readonly<Record<LicenceStatus['state'], number>> = {
+  licensed: 0,
+  'initial-grace': 10,
+  'out-of-tolerance': 11,
+  'non-genuine-grace': 12,
+  notification: 13,
+  unlicensed: 14,
+};
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
@@ -452,14 +475,20 @@ export function registerClient(program: Command, run: Run): void {
 
   client
     .command('status')
-    .description('licence state, method, expiry, host and count')
+    .description(
+      'licence state, method, expiry, host and count; exits 0 licensed, 10 initial-grace, 11 out-of-tolerance, 12 non-genuine-grace, 13 notification, 14 unlicensed (0 with --json: the state is in the output)',
+    )
     .requiredOption('--state-dir <dir>', 'licence store of the installation')
     .option('--json', 'print JSON')
     .action(
       run(async (o: { stateDir: string; json?: boolean }) => {
         const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).status();
-        if (o.json) printJson(s);
-        else printStatus(s);
+        if (o.json) {
+          printJson(s);
+          return;
+        }
+        printStatus(s);
+        process.exitCode = STATUS_EXIT[s.state];
       }),
     );
 

@@ -11,6 +11,7 @@ import {
   hostStatus,
   installHostConfirmation,
   startKmsHost,
+  type HostStatus,
 } from '@volact/kms-host';
 import {
   CoreError,
@@ -116,6 +117,21 @@ function advertisedAddress(listenHost: string): string {
  * behind one NAT address (36 000 an hour), far below what a script sends in a second.
  */
 const DEFAULT_NEW_CLIENT_IDS_PER_MINUTE = 600;
+
+/**
+ * Exit codes of `host status` (plain output), for scripts and monitoring: 0 activated (its
+ * certificate valid now), 10 key installed but not activated, 11 certificate expired (clients
+ * refuse its answers until it is activated again). The codes sit where `client status` puts
+ * states that are not an error: 1 stays "could not read the host" (no host in the directory, a
+ * damaged host.json). With --json the output carries `activated` and `certificate.expiresAt`,
+ * and the command exits 0 once it has read the host.
+ */
+export const HOST_STATUS_EXIT = { activated: 0, notActivated: 10, certificateExpired: 11 } as const;
+
+function hostStatusExit(s: HostStatus, now: number): number {
+  if (!s.activated || !s.certificate) return HOST_STATUS_EXIT.notActivated;
+  return Date.parse(s.certificate.expiresAt) <= now ? HOST_STATUS_EXIT.certificateExpired : HOST_STATUS_EXIT.activated;
+}
 
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description("an organisation's KMS host");
@@ -379,7 +395,9 @@ export function registerHost(program: Command, run: Run): void {
 
   host
     .command('status')
-    .description('counts per group, requests, certificate (like the reference /dlv)')
+    .description(
+      'counts per group, requests, certificate (like the reference /dlv); exits 0 activated, 10 not activated, 11 certificate expired (0 with --json)',
+    )
     .requiredOption('--data-dir <dir>', 'data directory of the host')
     .option('--json', 'print JSON')
     .action(
@@ -389,6 +407,7 @@ export function registerHost(program: Command, run: Run): void {
           printJson(s);
           return;
         }
+        process.exitCode = hostStatusExit(s, systemClock.now());
         console.log(`KMS host key: ${s.keyInstalled} (${s.activated ? 'activated' : 'NOT activated'})`);
         if (s.certificate) console.log(`Certificate: ${s.certificate.serial}, valid until ${s.certificate.expiresAt}`);
         for (const g of s.groups) console.log(`Group ${g.name}: current count ${g.count} (threshold ${g.threshold})`);
