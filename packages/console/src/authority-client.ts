@@ -1,10 +1,19 @@
-import { z } from 'zod';
-import { CoreError, authorityEndpoint } from '@volact/core';
+import type { z } from 'zod';
+import {
+  CoreError,
+  MAX_BULK_CONFIRMATIONS,
+  authorityEndpoint,
+  bulkConfirmationReplySchema,
+  errorReplySchema,
+  keyReportSchema,
+  readAuthorityReply,
+  type KeyReportReply,
+} from '@volact/core';
 import { ConsoleError } from './errors.js';
 import { TransportError, requestJson, type ProxySettings } from './http.js';
 
 /** The authority takes at most this many installation IDs in one bulk call. */
-export const MAX_BULK_CONFIRMATIONS = 1000;
+export { MAX_BULK_CONFIRMATIONS };
 
 export interface AuthorityConnection {
   /** The authority's base URL (https://, or http:// to loopback). */
@@ -25,35 +34,8 @@ export type BulkResult =
       readonly callFailed?: true;
     };
 
-const bulkBody = z.object({
-  results: z.array(
-    z.union([
-      z.looseObject({
-        installationId: z.string(),
-        ok: z.literal(true),
-        confirmationId: z.string().max(400),
-        kind: z.string(),
-      }),
-      z.looseObject({
-        installationId: z.string(),
-        ok: z.literal(false),
-        error: z.object({ code: z.string().max(64), message: z.string().max(2000) }),
-      }),
-    ]),
-  ),
-});
-
-const keyReport = z.looseObject({
-  key: z.string(),
-  type: z.string(),
-  limit: z.number().nullable().optional(),
-  used: z.number().nullable().optional(),
-  remaining: z.number().nullable().optional(),
-  revokedAt: z.string().nullable().optional(),
-});
-export type AuthorityKeyReport = z.infer<typeof keyReport>;
-
-const errorBody = z.object({ error: z.object({ code: z.string().max(64), message: z.string().max(2000) }) });
+/** The authority's reply shapes are core's (authority-api.ts): strict and bounded, as the authority sends them. */
+export type AuthorityKeyReport = KeyReportReply;
 
 /** The authority's origin, without credentials or path: what the console stores and prints. */
 function isLoopbackHost(host: string): boolean {
@@ -125,7 +107,7 @@ async function call<T>(
     }
   }
   if (res.status < 200 || res.status >= 300) {
-    const parsed = errorBody.safeParse(res.body);
+    const parsed = errorReplySchema.safeParse(res.body);
     if (parsed.success) {
       throw new ConsoleError(
         'AUTHORITY_REFUSED',
@@ -137,14 +119,14 @@ async function call<T>(
       `${url.origin} answered HTTP ${res.status} without a volact error body: is --authority a volact authority?`,
     );
   }
-  const parsed = schema.safeParse(res.body);
-  if (!parsed.success) {
+  const reply = readAuthorityReply(schema, res.body);
+  if (!reply.ok) {
     throw new ConsoleError(
       'AUTHORITY_BAD_RESPONSE',
-      `${url.origin} did not answer like a volact authority (${res.isJson ? (parsed.error.issues[0]?.message ?? 'invalid') : 'not JSON'})`,
+      `${url.origin} did not answer like a volact authority (${res.isJson ? reply.problem : 'not JSON'})`,
     );
   }
-  return parsed.data;
+  return reply.value;
 }
 
 /**
@@ -162,7 +144,12 @@ export async function bulkConfirm(connection: AuthorityConnection, installationI
   for (let i = 0; i < installationIds.length; i += MAX_BULK_CONFIRMATIONS) {
     const chunk = installationIds.slice(i, i + MAX_BULK_CONFIRMATIONS);
     try {
-      const { results } = await call(connection, '/v1/confirmations/bulk', { installationIds: chunk }, bulkBody);
+      const { results } = await call(
+        connection,
+        '/v1/confirmations/bulk',
+        { installationIds: chunk },
+        bulkConfirmationReplySchema,
+      );
       if (results.length !== chunk.length || results.some((r, j) => r.installationId !== chunk[j])) {
         throw new ConsoleError(
           'AUTHORITY_BAD_RESPONSE',
@@ -187,5 +174,7 @@ export async function showKey(
   adminToken: string,
   key: string,
 ): Promise<AuthorityKeyReport> {
-  return call(connection, '/v1/admin/keys/show', { key }, keyReport, { authorization: `Bearer ${adminToken}` });
+  return call(connection, '/v1/admin/keys/show', { key }, keyReportSchema, {
+    authorization: `Bearer ${adminToken}`,
+  });
 }

@@ -1,4 +1,14 @@
-import { CoreError, authorityEndpoint, decodeHostCertificate, systemClock, type Clock } from '@volact/core';
+import {
+  CoreError,
+  authorityEndpoint,
+  decodeHostCertificate,
+  errorReplySchema,
+  hostActivationReplySchema,
+  readAuthorityReply,
+  systemClock,
+  type Clock,
+  type HostActivationRequestBody,
+} from '@volact/core';
 import { KmsHostError } from './errors.js';
 import type { HostState } from './host-state.js';
 
@@ -27,7 +37,7 @@ export async function activateHostOnline(
     if (!(err instanceof CoreError)) throw err;
     throw new KmsHostError(err.code === 'URL_INSECURE' ? 'AUTHORITY_URL_INSECURE' : 'HOST_CONFIG_INVALID', err.message);
   }
-  const body = {
+  const body: HostActivationRequestBody = {
     hostKey: state.hostKey,
     hostPublicKey: state.signingKey().publicKeyRaw.toString('base64'),
     hardwareId: state.hardwareId,
@@ -46,40 +56,43 @@ export async function activateHostOnline(
       `cannot reach the authority at ${url.origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
     );
   }
-  const payload = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  const payload: unknown = await response.json().catch(() => undefined);
+  // A refusal's body is read only for its code and message; one that is not the authority's is named by its status.
+  const refusal = readAuthorityReply(errorReplySchema, payload);
+  const error = refusal.ok ? refusal.value.error : undefined;
   if (response.status === 503) {
     // The authority is up but its database is not (STORE_UNAVAILABLE): nothing was decided; retry.
-    const error = (payload.error ?? {}) as { code?: string; message?: string };
     throw new KmsHostError(
       'AUTHORITY_UNREACHABLE',
-      `the authority at ${url.origin} cannot decide now (${error.code ?? 'HTTP 503'}: ${error.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after') ?? 'a few'} s`,
-      error.code,
+      `the authority at ${url.origin} cannot decide now (${error?.code ?? 'HTTP 503'}: ${error?.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after')?.slice(0, 10) ?? 'a few'} s`,
+      error?.code,
     );
   }
   if (!response.ok) {
-    const error = (payload.error ?? {}) as { code?: string; message?: string };
     throw new KmsHostError(
       'HOST_ACTIVATION_REFUSED',
-      `the authority refused: ${error.code ?? response.status}: ${error.message ?? response.statusText}`,
-      error.code,
+      `the authority refused: ${error?.code ?? response.status}: ${error?.message ?? response.statusText.slice(0, 100)}`,
+      error?.code,
     );
   }
-  const certificate = Buffer.from(typeof payload.certificate === 'string' ? payload.certificate : '', 'base64');
+  const reply = readAuthorityReply(hostActivationReplySchema, payload);
+  if (!reply.ok) {
+    throw new KmsHostError(
+      'HOST_ACTIVATION_REFUSED',
+      `${url.origin} answered HTTP ${response.status} with a reply that is not a volact authority's host activation (${reply.problem}); nothing was recorded`,
+    );
+  }
+  const certificate = Buffer.from(reply.value.certificate, 'base64');
   const cert = decodeHostCertificate(certificate);
   if (!cert.hostPublicKey.equals(state.signingKey().publicKeyRaw)) {
     throw new KmsHostError('HOST_ACTIVATION_REFUSED', "the authority certified another public key than this host's");
   }
-  const groups = (payload.groups as { id: string; name: string; threshold: number }[]) ?? [];
+  const groups = reply.value.groups.map((g) => ({ id: g.id, name: g.name, threshold: g.threshold }));
   state.recordActivation({
     authorityUrl: url.origin,
     certificate: certificate.toString('base64'),
     activatedAt: new Date(clock.now()).toISOString(),
-    groups: groups.map((g) => ({ id: g.id, name: g.name, threshold: g.threshold })),
-  });
-  return {
-    expiresAt: cert.expiresAt,
     groups,
-    hostsUsed: Number(payload.hostsUsed),
-    hostLimit: Number(payload.hostLimit),
-  };
+  });
+  return { expiresAt: cert.expiresAt, groups, hostsUsed: reply.value.hostsUsed, hostLimit: reply.value.hostLimit };
 }

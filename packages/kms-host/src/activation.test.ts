@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authority, createAuthorityServer } from '@volact/authority';
+import { ManualClock, hostActivationReplySchema } from '@volact/core';
+import { activateHostOnline } from './activation.js';
+import { KmsHostError } from './errors.js';
+import { HostState } from './host-state.js';
+
+/**
+ * A host activation whose reply is not the authority's (a broken proxy, a hostile server in
+ * its place) is refused by the shared schema, with the wrong field named, and nothing is
+ * recorded: the host is no more activated than before.
+ */
+describe('host activation online: the reply is checked against the authority API', () => {
+  const clock = new ManualClock();
+  const dir = mkdtempSync(join(tmpdir(), 'volact-host-activation-'));
+  let authority: Authority;
+  let app: FastifyInstance;
+  let tamperer: Server;
+  let tamperedUrl: string;
+  let hostKey: string;
+  /** What the server in the authority's place does to the authority's genuine reply. */
+  let tamper: (reply: Record<string, unknown>) => unknown = (reply) => reply;
+
+  beforeAll(async () => {
+    authority = Authority.init(join(dir, 'authority'), { clock });
+    await authority.addGroup({ name: 'office14' });
+    hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+    app = createAuthorityServer(authority);
+    const authorityUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    tamperer = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        void (async () => {
+          const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.concat(chunks),
+          });
+          const reply = (await upstream.json()) as Record<string, unknown>;
+          response.writeHead(upstream.status, { 'content-type': 'application/json' });
+          response.end(JSON.stringify(tamper(reply)));
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => tamperer.listen(0, '127.0.0.1', resolve));
+    tamperedUrl = `http://127.0.0.1:${(tamperer.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => tamperer.close(resolve));
+    await app.close();
+    await authority.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const refusalOf = async (name: string, change: (reply: Record<string, unknown>) => unknown) => {
+    tamper = change;
+    const state = HostState.installKey(join(dir, name), hostKey, 'hw-1', clock.now());
+    const err = await activateHostOnline(state, tamperedUrl, { clock }).catch((e: unknown) => e);
+    expect(HostState.open(join(dir, name)).activation).toBeUndefined();
+    expect(err).toBeInstanceOf(KmsHostError);
+    return err as KmsHostError;
+  };
+
+  it('takes the genuine reply (the same schema accepts it)', async () => {
+    tamper = (reply) => {
+      expect(hostActivationReplySchema.safeParse(reply).success).toBe(true);
+      return reply;
+    };
+    const state = HostState.installKey(join(dir, 'genuine'), hostKey, 'hw-1', clock.now());
+    const outcome = await activateHostOnline(state, tamperedUrl, { clock });
+    expect(outcome).toMatchObject({ hostsUsed: 1, hostLimit: 6, groups: [{ name: 'office14' }] });
+  });
+
+  it('refuses a field of the wrong type, naming it', async () => {
+    const err = await refusalOf('wrong-type', (reply) => ({ ...reply, hostsUsed: '1' }));
+    expect(err.code).toBe('HOST_ACTIVATION_REFUSED');
+    expect(err.message).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+ answered HTTP 201 with a reply that is not a volact authority's host activation \(hostsUsed: /,
+    );
+    expect(err.message).toContain('nothing was recorded');
+  });
+
+  it('refuses an oversize string and an unknown field (strict, bounded)', async () => {
+    const huge = await refusalOf('oversize', (reply) => ({
+      ...reply,
+      groups: [{ ...(reply.groups as object[])[0], name: 'x'.repeat(100_000) }],
+    }));
+    expect(huge.message).toContain('(groups.0.name: ');
+    expect(huge.message.length).toBeLessThan(600);
+    const extra = await refusalOf('extra', (reply) => ({ ...reply, licenceForever: true }));
+    expect(extra.message).toMatch(/\(body: .*licenceForever/);
+  });
+});
