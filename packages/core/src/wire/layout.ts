@@ -264,30 +264,33 @@ export const LAYOUTS: readonly Layout[] = [
   INSTALLATION_ID_LAYOUT,
 ];
 
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|');
+/**
+ * A markdown table with its columns padded as prettier pads them (by characters; none of
+ * ours is wide), so a formatted doc keeps the rendered text. `|` in a cell is escaped.
+ */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const cells = rows.map((r) => r.map((c) => c.replace(/\|/g, '\\|')));
+  const width = (c: string) => [...c].length;
+  const widths = header.map((h, i) => Math.max(3, width(h), ...cells.map((r) => width(r[i] ?? ''))));
+  const line = (r: readonly string[]) =>
+    `| ${widths.map((w, i) => (r[i] ?? '') + ' '.repeat(w - width(r[i] ?? ''))).join(' | ')} |`;
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.map(line)].join('\n');
 }
 
-/**
- * The layout as a markdown table (the doc's field table): offset, size in bytes, field, type,
- * unit, description — the fixed fields, then the variable parts. Columns are padded as
- * prettier pads them, so a formatted doc keeps the rendered text.
- */
+/** The layout as the doc's field table: the fixed fields, then the variable parts. */
 export function renderLayoutTable(layout: Layout): string {
-  const rows: string[][] = [
-    ...layout.fields.map((f) => [
-      String(f.offset),
-      String(f.size),
-      `\`${f.name}\``,
-      f.type,
-      f.unit ?? '',
-      cell(f.description),
-    ]),
-    ...layout.variable.map((v) => [v.offset, v.size, `\`${v.name}\``, '', '', cell(v.description)]),
-  ];
-  const header = ['off', 'size', 'field', 'type', 'unit', 'description'];
-  const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => [...(r[i] as string)].length)));
-  const line = (r: readonly string[]) =>
-    `| ${r.map((c, i) => c + ' '.repeat((widths[i] as number) - [...c].length)).join(' | ')} |`;
-  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n');
+  return markdownTable(
+    ['off', 'size', 'field', 'type', 'unit', 'description'],
+    [
+      ...layout.fields.map((f) => [
+        String(f.offset),
+        String(f.size),
+        `\`${f.name}\``,
+        f.type,
+        f.unit ?? '',
+        f.description,
+      ]),
+      ...layout.variable.map((v) => [v.offset, v.size, `\`${v.name}\``, '', '', v.description]),
+    ],
+  );
 }
