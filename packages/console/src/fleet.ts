@@ -29,6 +29,12 @@ export const MIN_AGENT_TOKEN_LENGTH = 16;
 const DEFAULT_CONCURRENCY = 16;
 
 const KEY_SHAPE = /^[0-9A-Za-z]{5}(-[0-9A-Za-z]{5}){4}$/;
+
+/**
+ * Whether a text is shaped like a product key (five groups of five): no machine or stored key
+ * may be named like one, so such a text is never taken for a name.
+ */
+export const looksLikeProductKey = (text: string): boolean => KEY_SHAPE.test(text.trim());
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -353,7 +359,7 @@ export class Fleet {
   async resolveKey(ref: string): Promise<StoredKeyRecord> {
     const byName = await this.store.findKeyByName(ref);
     if (byName) return byName;
-    if (!KEY_SHAPE.test(ref.trim())) {
+    if (!looksLikeProductKey(ref)) {
       throw new ConsoleError(
         'KEY_NOT_FOUND',
         `no stored key named "${ref.slice(0, 100)}": \`volact console key list\`, or give the key itself`,

@@ -1,6 +1,7 @@
 export { ConsoleError, consoleErrors } from './errors.js';
 export type { ConsoleErrorCode } from './errors.js';
 export { VolumeConsole, DB_FILE, MIN_AGENT_TOKEN_LENGTH } from './console.js';
+export { looksLikeProductKey } from './fleet.js';
 export type {
   ConsoleOptions,
   ConsoleStoreOptions,
