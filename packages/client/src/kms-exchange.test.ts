@@ -5,9 +5,9 @@ import { frame } from '@volact/core';
 import { exchangeWithKmsHost } from './kms-exchange.js';
 import { ClientError } from './errors.js';
 
-const servers: { close(): unknown }[] = [];
+const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close.call(s, resolve as never))));
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 });
 
 /** A TCP server on loopback that answers the first bytes it receives with `answer`. */

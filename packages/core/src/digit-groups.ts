@@ -3,7 +3,7 @@ import { CoreError } from './errors.js';
 /**
  * Numbers read over the phone (installation and confirmation IDs): groups of six digits, five
  * of data and one check digit. The check digit is Verhoeff's (dihedral group D5) over the five
- * digits, started from the group's position (mod 10): every single wrong digit and every swap
+ * digits, started from the group's position counted from 1 (mod 10): every single wrong digit and every swap
  * of two neighbouring digits is caught, and so is a group typed less than ten places from
  * where it belongs (two groups swapped) — and named: "group 7 is wrong". (One decimal digit
  * cannot tell 24 positions apart; the signature or proof behind the digits catches the rest.)

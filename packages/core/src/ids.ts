@@ -3,7 +3,12 @@ import { CoreError } from './errors.js';
 
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A 128-bit identifier written as a GUID; any bit pattern is allowed (CMIDs are random). */
+/**
+ * A 128-bit identifier written as a GUID; any bit pattern is allowed (CMIDs are random). The
+ * bytes are the hex digits in the order they are written (RFC 9562's order), not the
+ * mixed-endian order of Microsoft's GUID structure: `6191a9b3-f19a-…` is `61 91 a9 b3 f1 9a …`
+ * on the wire and in every signed message (docs/protocol.md, Encoding rules).
+ */
 export function guidToBytes(guid: string): Buffer {
   const lower = guid.toLowerCase();
   if (!GUID_RE.test(lower)) {

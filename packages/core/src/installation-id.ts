@@ -23,13 +23,15 @@ import {
 
 /**
  * Installation ID (IID): what a machine reads out to activate by phone, and sends online.
- * Binary, then rendered as digit groups (digit-groups.ts):
+ * Binary (declared in wire/layout.ts, INSTALLATION_ID_LAYOUT), then rendered as digit groups
+ * (digit-groups.ts). `key` is the key's canonical text, dashes included; the hardware id and
+ * the domain are hashed as UTF-8 text; kind 3 hashes `domain:<domain>` as its hardware id:
  *
  *   off  size  field
  *   0    1     0x10 | kind (1 = product installation with a MAK/retail key, 2 = KMS host)
  *   1    8     keyRef: SHA-256("volact-key-ref/v1\0" || key)[0..8] — finds the key, reveals nothing of it
  *   9    8     hardwareRef: SHA-256("volact-hardware-ref/v1\0" || hardware id)[0..8]
- *   17   4     groupsRef: SHA-256(the product's group id, or the host's group ids)[0..4]
+ *   17   4     groupsRef: SHA-256("volact-groups-ref/v1\0" || group ids, sorted, 16 bytes each)[0..4]
  *   KMS host only:
  *   21   16    hostKeyRef: SHA-256(host public key)[0..16]
  *   activation object (a disconnected forest's, by phone) only, kind 3:

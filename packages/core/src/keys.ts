@@ -11,7 +11,8 @@ import { CoreError } from './errors.js';
  *                  swap across one symbol is caught, always (Luhn mod 32 misses 0 <-> Z)
  *   symbols 22..24 15 bits of SHA-256 over symbols 0..21: random typos pass with p = 2^-20
  *
- * A typo is reported as "key checksum failed", never read as another key.
+ * A typo is reported as "key checksum failed", never read as another key. Symbols are numbered
+ * from 0 here (and in docs/protocol.md); messages for people count characters from 1.
  */
 export const KEY_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const N = KEY_ALPHABET.length;
