@@ -187,8 +187,8 @@ const installationEntry = z
 /** 200 to the admin key routes: what a key may do and has done; never the key itself. */
 export const keyReportSchema = z
   .object({
-    /** The key's last five characters. */
-    key: z.string().length(5),
+    /** The key's last five characters, after an ellipsis (`…7QX2M`). */
+    key: z.string().max(8),
     keyId: guid,
     type: z.enum(Object.keys(KEY_TYPES) as [KeyType, ...KeyType[]]),
     group: z.string().max(63),
