@@ -1,6 +1,5 @@
 import { connect } from 'node:net';
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { readEntries } from '@volact/directory';
 import {
   LICENCE_STATES,
   MINUTE,
@@ -122,6 +121,8 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
   if (r.directory) {
     const d = r.directory;
     try {
+      // Loaded only when a directory is configured (most installations never join one).
+      const { readEntries } = await import('@volact/directory');
       const entries = await readEntries(
         {
           url: d.url,

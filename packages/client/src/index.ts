@@ -7,6 +7,18 @@ export type { KmsAddress } from './kms-address.js';
 export { VerificationMemo, verifyKmsResponse } from './verify-response.js';
 export { deriveState } from './licence-state.js';
 export { ACT_TYPES, type ActType } from './licence-store.js';
+export {
+  attemptMethods,
+  clampInterval,
+  hostIntervals,
+  hostsBeforeDiscovery,
+  hostsFromDiscovery,
+  nextWakeAt,
+  renewalAt,
+  retryAt,
+  DEFAULT_INTERVALS,
+} from './attempt-policy.js';
+export type { AttemptMethod, AttemptIntervals, HostSource, InstalledKeyType } from './attempt-policy.js';
 export type { DoctorReport, DoctorStep } from './doctor.js';
 export type { DiscoveryResult, DiscoveredHost } from './discovery.js';
 export { orderSrv, DEFAULT_KMS_SERVICE } from './discovery.js';

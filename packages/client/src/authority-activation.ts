@@ -1,0 +1,145 @@
+import { CoreError, lastFiveOf, parseConfirmationId, verifyInstallationConfirmation } from '@volact/core';
+import { renewalAt } from './attempt-policy.js';
+import { requestConfirmation } from './authority-client.js';
+import { ClientError } from './errors.js';
+import type { EvidenceContext } from './evidence-context.js';
+import { currentInstallationId } from './evidence.js';
+import type { ActivationCode, LicenceStatus } from './licence-status.js';
+import type { LicenceRecord } from './licence-store.js';
+
+/**
+ * Activation of an installation ID (a MAK or a retail key): online at the publisher's
+ * authority, or by phone (the confirmation ID read out, typed in). Either way the confirmation
+ * must verify against the pinned root key for this machine's installation ID.
+ */
+
+/** How an installation ID's confirmation licenses: with a MAK, or with a retail key. */
+export function installationMethod(record: LicenceRecord): 'mak' | 'retail' {
+  return record.installedKey?.type === 'retail' ? 'retail' : 'mak';
+}
+
+/**
+ * Phone activation: the confirmation ID the publisher gave for this machine's installation ID.
+ * A typo names its group; a confirmation of another installation, another product or not from
+ * this product's authority is refused (the record is not changed).
+ */
+export function withConfirmation(ctx: EvidenceContext, text: string): LicenceRecord {
+  const iid = currentInstallationId(ctx);
+  if (!iid) {
+    throw new ClientError(
+      'NO_MAK_INSTALLED',
+      'confirmation IDs are for MAK or retail activation: install a MAK or retail key first',
+    );
+  }
+  let cid;
+  try {
+    cid = parseConfirmationId(text);
+  } catch (err) {
+    if (err instanceof CoreError) throw new ClientError('CONFIRMATION_INVALID', err.message);
+    throw err;
+  }
+  const r = ctx.record;
+  if (!verifyInstallationConfirmation(iid, r.product.group.id, cid, ctx.rootKeyRaw)) {
+    throw new ClientError(
+      'CONFIRMATION_INVALID',
+      "this confirmation ID was not issued for this machine's installation ID (another machine's or key's, or not by this product's authority): read out `volact client installation-id` again",
+    );
+  }
+  return {
+    ...r,
+    activation: {
+      method: installationMethod(r),
+      installationId: iid.text,
+      confirmationId: cid.text,
+      channel: 'phone',
+      authority: null,
+      receivedAt: ctx.now,
+    },
+    lastAttempt: { at: ctx.now, ok: true, message: 'activated by phone (confirmation ID installed)' },
+    nextAttemptAt: renewalAt(ctx.now, r.intervals),
+    nonGenuineSince: null,
+  };
+}
+
+export type AuthorityAttemptResult =
+  { ok: true; record: LicenceRecord; message: string } | { ok: false; code: ActivationCode; message: string };
+
+/**
+ * Online activation at the authority (`authority` overrides the product config's URL). An
+ * installation activated for good has nothing to renew and asks no one (unless an authority
+ * is given: activate there again).
+ */
+export async function attemptAuthority(
+  ctx: EvidenceContext,
+  before: Pick<LicenceStatus, 'method'>,
+  authority: string | undefined,
+  timeoutMs: number,
+): Promise<AuthorityAttemptResult> {
+  const r = ctx.record;
+  const now = ctx.now;
+  const key = r.installedKey as { text: string };
+  const method = installationMethod(r);
+  const label = method === 'retail' ? 'retail key' : 'MAK';
+  if (before.method === method && authority === undefined) {
+    return {
+      ok: true,
+      record: { ...r, nextAttemptAt: renewalAt(now, r.intervals) },
+      message: `activated with ${label} ${lastFiveOf(key.text)}`,
+    };
+  }
+  const base = authority ?? r.product.authority.url;
+  if (base === undefined) {
+    return {
+      ok: false,
+      code: 'NO_AUTHORITY',
+      message: `a ${label} activates at the publisher's authority: pass --authority URL, or activate by phone (\`volact client installation-id\`, then \`volact client install-confirmation CID\`)`,
+    };
+  }
+  const iid = currentInstallationId(ctx);
+  if (!iid) throw new Error('attemptAuthority: no MAK or retail key is installed');
+  const answer = await requestConfirmation({
+    base,
+    key: key.text,
+    installationId: iid.text,
+    groupId: r.product.group.id,
+    timeoutMs,
+  });
+  if (!answer.ok) return answer;
+  let verified = false;
+  let cid;
+  try {
+    cid = parseConfirmationId(typeof answer.confirmationId === 'string' ? answer.confirmationId : '');
+    verified = verifyInstallationConfirmation(iid, r.product.group.id, cid, ctx.rootKeyRaw);
+  } catch {
+    verified = false;
+  }
+  if (!verified || !cid) {
+    return {
+      ok: false,
+      code: 'ACTIVATION_UNTRUSTED',
+      message: `${answer.origin} answered with a confirmation that does not verify against this product's root key: is it this publisher's authority?`,
+    };
+  }
+  return {
+    ok: true,
+    record: {
+      ...r,
+      activation: {
+        method,
+        installationId: iid.text,
+        confirmationId: cid.text,
+        channel: 'online',
+        authority: answer.origin,
+        receivedAt: now,
+      },
+      lastAttempt: {
+        at: now,
+        ok: true,
+        message: `activated online by ${answer.origin} with ${label} ${lastFiveOf(key.text)}`,
+      },
+      nextAttemptAt: renewalAt(now, r.intervals),
+      nonGenuineSince: null,
+    },
+    message: `activated with ${label} ${lastFiveOf(key.text)} (permanent)`,
+  };
+}

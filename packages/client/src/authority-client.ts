@@ -1,0 +1,137 @@
+import { CoreError, authorityEndpoint } from '@volact/core';
+import type { ClientErrorCode } from './errors.js';
+
+/**
+ * The authority's error codes (its catalogue, packages/authority/src/errors.ts). A refusal of
+ * an online activation carries one (MAK_LIMIT_REACHED, RETAIL_ALREADY_ACTIVATED, KEY_REVOKED, …)
+ * and the client passes it on unchanged: scripts match on it. Listed here because the client
+ * does not depend on the authority package; a test keeps the list equal to the catalogue.
+ */
+export const AUTHORITY_CODES = [
+  'AUTHORITY_EXISTS',
+  'AUTHORITY_NOT_INITIALISED',
+  'GROUP_INVALID',
+  'GROUP_EXISTS',
+  'GROUP_NOT_FOUND',
+  'KEY_MALFORMED',
+  'KEY_CHECKSUM_FAILED',
+  'KEY_WRONG_TYPE',
+  'KEY_NOT_FOUND',
+  'KEY_REVOKED',
+  'KEY_LIMIT_BELOW_USED',
+  'MAK_LIMIT_REACHED',
+  'RETAIL_ALREADY_ACTIVATED',
+  'IID_INVALID',
+  'IID_KEY_MISMATCH',
+  'GROUP_MISMATCH',
+  'HOST_LIMIT_REACHED',
+  'HOST_REACTIVATION_LIMIT_REACHED',
+  'ADMIN_DISABLED',
+  'UNAUTHORIZED',
+  'RATE_LIMITED',
+  'REQUEST_INVALID',
+  'NOT_FOUND',
+  'STORE_UNAVAILABLE',
+  'STORE_DAMAGED',
+  'AUTHORITY_FILE_DAMAGED',
+  'DATA_DIR_INSECURE',
+  'INTERNAL',
+] as const;
+
+export type AuthorityCode = (typeof AUTHORITY_CODES)[number];
+
+const isAuthorityCode = (code: unknown): code is AuthorityCode =>
+  typeof code === 'string' && (AUTHORITY_CODES as readonly string[]).includes(code);
+
+/** Why the authority gave no confirmation: the client's own code, or the authority's refusal. */
+export type AuthorityRequestFailure = {
+  readonly ok: false;
+  readonly code:
+    Extract<ClientErrorCode, 'NO_AUTHORITY' | 'AUTHORITY_URL_INSECURE' | 'AUTHORITY_UNREACHABLE'> | AuthorityCode;
+  readonly message: string;
+};
+
+/**
+ * The authority answered with a confirmation (not yet checked: the caller verifies it against
+ * the pinned root key, the answer of an impostor is not trusted).
+ */
+export interface AuthorityConfirmation {
+  readonly ok: true;
+  /** Where it came from, recorded with the activation. */
+  readonly origin: string;
+  readonly confirmationId: unknown;
+}
+
+export interface ConfirmationRequest {
+  /** The authority's base URL (the product config's, or one given for this attempt). */
+  readonly base: string;
+  readonly key: string;
+  readonly installationId: string;
+  readonly groupId: string;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Asks the authority to confirm an installation ID (POST /v1/activations). Expected failures
+ * (no route, an insecure URL, no answer, a refusal) are returned, not thrown.
+ */
+export async function requestConfirmation(
+  request: ConfirmationRequest,
+): Promise<AuthorityConfirmation | AuthorityRequestFailure> {
+  let url: URL;
+  try {
+    url = authorityEndpoint(request.base, '/v1/activations');
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    return {
+      ok: false,
+      code: err.code === 'URL_INSECURE' ? 'AUTHORITY_URL_INSECURE' : 'NO_AUTHORITY',
+      message: err.message,
+    };
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: request.key, installationId: request.installationId, groupId: request.groupId }),
+      signal: AbortSignal.timeout(request.timeoutMs),
+    });
+  } catch (err) {
+    const cause =
+      (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+    return {
+      ok: false,
+      code: 'AUTHORITY_UNREACHABLE',
+      message: `cannot reach the authority at ${url.origin}: ${cause}`,
+    };
+  }
+  const payload = (await response.json().catch(() => ({}))) as {
+    confirmationId?: unknown;
+    error?: { code?: unknown; message?: string };
+  };
+  if (response.status === 503) {
+    // The authority is up but its database is not (STORE_UNAVAILABLE): nothing was decided; retry.
+    return {
+      ok: false,
+      code: 'AUTHORITY_UNREACHABLE',
+      message: `the authority at ${url.origin} cannot decide now (${typeof payload.error?.code === 'string' ? payload.error.code : 'HTTP 503'}: ${payload.error?.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after') ?? 'a few'} s`,
+    };
+  }
+  if (!response.ok) {
+    const code = payload.error?.code;
+    // The authority's own code: scripts match on it. A code it does not have (not this
+    // publisher's authority, or a proxy's page) is no refusal of the authority.
+    if (isAuthorityCode(code)) {
+      return { ok: false, code, message: payload.error?.message ?? `the authority answered HTTP ${response.status}` };
+    }
+    return {
+      ok: false,
+      code: 'AUTHORITY_UNREACHABLE',
+      message:
+        payload.error?.message ??
+        `the authority answered HTTP ${response.status}${typeof code === 'string' ? ` (${code.slice(0, 60)})` : ''}`,
+    };
+  }
+  return { ok: true, origin: url.origin, confirmationId: payload.confirmationId };
+}

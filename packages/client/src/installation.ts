@@ -1,0 +1,261 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { newClientMachineId, parseProductConfig, type Clock, type ProductConfig } from '@volact/core';
+import { DEFAULT_INTERVALS } from './attempt-policy.js';
+import { ClientError } from './errors.js';
+import {
+  productFingerprint,
+  rootKeyFingerprint,
+  type LicenceRecord,
+  type Salvaged,
+  type StoredRecord,
+} from './licence-store.js';
+import { keptRevocations } from './oem-token-install.js';
+
+/**
+ * Where an installation's product comes from, and what a new one starts with. The store keeps
+ * no copy of the product: it is passed at every open (an app), read from its installed
+ * location (the CLI, the agent), or taken from what this process was given.
+ */
+
+export interface InitOptions {
+  readonly stateDir: string;
+  /** The product configuration exported by the authority (parsed JSON). */
+  readonly product: unknown;
+  /**
+   * The product file's installed location, outside the state directory: the CLI and the agent
+   * read the product there at every start. Without it, every later open passes `product`.
+   */
+  readonly productPath?: string;
+  /** Overrides the hardware fingerprint (containers, VMs, simulations of many machines). */
+  readonly hardwareId: string;
+  /** The directory domain this machine is a member of (see OpenOptions.memberDomain). */
+  readonly memberDomain?: string | null;
+  readonly clock?: Clock;
+}
+
+export interface OpenOptions {
+  readonly stateDir: string;
+  readonly clock?: Clock;
+  /** How long to wait for a KMS host's answer. */
+  readonly timeoutMs?: number;
+  /**
+   * The product configuration the app ships (parsed JSON). An app should always pass it: the
+   * root key and the licence policy are then pinned in the app. Without it (the CLI, the agent)
+   * the product file at the location given at init is read, and refused (PRODUCT_FILE_CHANGED)
+   * when it is not the file the installation was made with. The store keeps no copy.
+   */
+  readonly product?: unknown;
+  /**
+   * This machine's hardware id, read by the caller at this start (never taken from the store, so
+   * a store copied to other hardware no longer holds a MAK, retail, OEM or token licence).
+   * Default: what Licence.init was given in this process, else this machine's fingerprint.
+   */
+  readonly hardwareId?: string;
+  /**
+   * The directory domain this machine is a member of, as configured outside the store (the
+   * machine's own domain, an option at each start). A directory licence holds only when it is
+   * the activation object's. Default: what this process was given (init, joinDomain), else the
+   * domain in /etc/resolv.conf; null: a member of none.
+   */
+  readonly memberDomain?: string | null;
+  /** Called with errors of the background schedule (which never throws out of its timer). */
+  readonly onScheduleError?: (err: unknown) => void;
+  /** Random source of the weighted choice among DNS-published hosts (tests inject one). */
+  readonly random?: () => number;
+}
+
+/** What a caller told this process about a state directory (see givenInProcess). */
+export interface GivenInProcess {
+  readonly product?: ProductConfig;
+  readonly hardwareId?: string;
+  readonly memberDomain?: string | null;
+}
+
+/**
+ * What a caller told this process about a state directory (Licence.init, joinDomain): used by
+ * later opens in the same process that pass nothing (an in-process agent). Never read from the
+ * store: a new process passes them again (SDK) or reads them from the machine (CLI, agent).
+ */
+const givenInProcess = new Map<string, GivenInProcess>();
+/**
+ * Product configurations callers gave this process (Licence.init, Licence.open with `product`),
+ * by fingerprint: a store copied in this process (a cloned image) that has no product file opens
+ * with the product whose fingerprint it records. Never a product read from a store.
+ */
+const productsInProcess = new Map<string, ProductConfig>();
+
+export function givenFor(stateDir: string): GivenInProcess {
+  return givenInProcess.get(resolve(stateDir)) ?? {};
+}
+
+/** Records what was given for a state directory; a new installation (init, reset) forgets what was given for the one it replaces. */
+export function remember(stateDir: string, given: GivenInProcess, replace = false): void {
+  const key = resolve(stateDir);
+  givenInProcess.set(key, { ...(replace ? {} : givenInProcess.get(key)), ...given });
+}
+
+export function parseProduct(value: unknown): ProductConfig {
+  try {
+    return parseProductConfig(value);
+  } catch (err) {
+    throw new ClientError('PRODUCT_CONFIG_INVALID', (err as Error).message);
+  }
+}
+
+/** A path with its symbolic links resolved as far as it exists (a link out of the state directory is where it points). */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * The product file must live outside the state directory: a file beside the licence store could
+ * be swapped with it, and the store would then choose its own root key. Checked at init, reset,
+ * set-product and every open that reads the file the store names.
+ */
+export function refuseProductInsideStateDir(stateDir: string, productPath: string): void {
+  const rel = relative(realPath(stateDir), realPath(productPath));
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `the product file ${productPath} is inside the state directory ${stateDir}: give the product's installed location, outside it (a file beside the licence store could be swapped with it), e.g. \`volact client set-product --state-dir ${stateDir} /opt/PRODUCT/product.json\``,
+    );
+  }
+}
+
+/** The product file at its installed location, as long as it is the one the store was made with. */
+export function installedProduct(stateDir: string, stored: StoredRecord): ProductConfig {
+  const path = stored.productRef.path;
+  if (path === null) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `${stateDir} was made by an app that passes its product configuration at every open: pass it (the store keeps no copy)`,
+    );
+  }
+  // The store is writable by whoever edits it: the file it names is read only from outside it.
+  refuseProductInsideStateDir(stateDir, path);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `the product file ${path} (given at init) cannot be read: ${(err as Error).message.slice(0, 160)}; restore it, or \`volact client set-product --state-dir ${stateDir} FILE\``,
+    );
+  }
+  const product = parseProduct(raw);
+  const fingerprint = productFingerprint(product);
+  if (fingerprint !== stored.productRef.sha256) {
+    throw new ClientError(
+      'PRODUCT_FILE_CHANGED',
+      `the product file ${path} is not the one this installation was made with (fingerprint …${fingerprint.slice(-5)}, expected …${stored.productRef.sha256.slice(-5)}): it was swapped or updated; restore it, or accept the new one with \`volact client set-product --state-dir ${stateDir} ${path}\``,
+    );
+  }
+  return product;
+}
+
+/** The product an open uses when the caller passes none: given in this process, else its installed file. */
+export function productOf(stateDir: string, stored: StoredRecord): ProductConfig {
+  return (
+    givenFor(stateDir).product ??
+    (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
+    installedProduct(stateDir, stored)
+  );
+}
+
+/** Refuses a product of another group than the installation's. */
+export function refuseOtherGroup(stateDir: string, stored: StoredRecord, product: ProductConfig, fix = ''): void {
+  if (product.group.id !== stored.productRef.groupId) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `${stateDir} holds an installation of group ${stored.productRef.groupName}, not ${product.group.name}${fix}`,
+    );
+  }
+}
+
+/**
+ * A new installation's record: the product's root key pinned by fingerprint, the group's GVLK,
+ * a client machine ID. A reset passes what it kept of the old store (the client ID, the install
+ * date, the revocations).
+ */
+export function newRecord(options: {
+  stateDir: string;
+  product: ProductConfig;
+  productPath: string | undefined;
+  hardwareId: string;
+  now: number;
+  kept: Salvaged;
+}): LicenceRecord {
+  const { product, kept, now } = options;
+  productsInProcess.set(productFingerprint(product), product);
+  const productPath = options.productPath === undefined ? null : resolve(options.productPath);
+  if (productPath !== null) refuseProductInsideStateDir(options.stateDir, productPath);
+  const { crls, revoked } = keptRevocations(product, kept);
+  return {
+    format: 'volact-client/2',
+    product,
+    productRef: {
+      path: productPath,
+      sha256: productFingerprint(product),
+      groupId: product.group.id,
+      groupName: product.group.name,
+      rootKey: rootKeyFingerprint(product),
+    },
+    clientMachineId: kept.clientMachineId ?? newClientMachineId(),
+    hardwareId: options.hardwareId,
+    installedAt: Math.min(kept.installedAt ?? now, now),
+    installedKey: { type: 'gvlk', text: product.gvlk },
+    kmsHost: null,
+    activation: null,
+    intervals: { ...DEFAULT_INTERVALS },
+    discovery: { domains: [], dnsServer: null, caching: true, cached: null },
+    directory: null,
+    lastAttempt: null,
+    nextAttemptAt: now,
+    nonGenuineSince: null,
+    lastReportedState: null,
+    crls,
+    revoked,
+    actType: 'any',
+  };
+}
+
+/**
+ * The product reference after set-product: same group, same root key as the installation was
+ * made with (stores from before it was recorded: the root of the product file they name, which
+ * must still be the one they were made with).
+ */
+export function acceptedProductRef(
+  stateDir: string,
+  stored: StoredRecord,
+  product: ProductConfig,
+  productPath: string,
+): StoredRecord['productRef'] {
+  refuseOtherGroup(stateDir, stored, product, ': a new installation (`volact client init` in another --state-dir)');
+  const path = resolve(productPath);
+  refuseProductInsideStateDir(stateDir, path);
+  const recordedRoot =
+    stored.productRef.rootKey ??
+    rootKeyFingerprint(
+      (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
+        installedProduct(stateDir, stored),
+    );
+  const root = rootKeyFingerprint(product);
+  if (root !== recordedRoot) {
+    throw new ClientError(
+      'PRODUCT_CONFIG_INVALID',
+      `${path} pins another root key (…${root.slice(-8)}) than the product this installation was made with (…${recordedRoot.slice(-8)}): set-product accepts updates under the same root only; a product with a new root is installed anew (\`volact client init\` in another --state-dir)`,
+    );
+  }
+  return {
+    path,
+    sha256: productFingerprint(product),
+    groupId: product.group.id,
+    groupName: product.group.name,
+    rootKey: recordedRoot,
+  };
+}

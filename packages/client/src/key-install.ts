@@ -1,0 +1,32 @@
+import { CoreError, lastFiveOf, parseKeyOfType } from '@volact/core';
+import { ClientError } from './errors.js';
+import type { LicenceRecord } from './licence-store.js';
+
+/**
+ * Installing a product key (the reference's /ipk): the group's GVLK for KMS activation, a MAK
+ * or a retail key. Returns the new record, or null when that key is installed already (nothing
+ * changes). Another key means the activation made with the old one no longer applies; going
+ * back to the GVLK keeps a KMS activation (it was made with the GVLK).
+ */
+export function withInstalledKey(record: LicenceRecord, text: string, now: number): LicenceRecord | null {
+  let key;
+  try {
+    key = parseKeyOfType(text, 'gvlk', 'mak', 'retail');
+  } catch (err) {
+    throw new ClientError('KEY_INVALID', err instanceof CoreError ? err.message : String(err));
+  }
+  if (key.type === 'gvlk' && key.text !== record.product.gvlk) {
+    throw new ClientError(
+      'KEY_INVALID',
+      `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${record.product.group.name}`,
+    );
+  }
+  if (record.installedKey?.text === key.text) return null;
+  const keepsActivation = key.type === 'gvlk' && record.activation?.method === 'kms';
+  return {
+    ...record,
+    installedKey: { type: key.type === 'gvlk' || key.type === 'retail' ? key.type : 'mak', text: key.text },
+    activation: keepsActivation ? record.activation : null,
+    nextAttemptAt: now,
+  };
+}
