@@ -17,10 +17,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const dist = (path: string) => pathToFileURL(fileURLToPath(new URL(`../../packages/${path}`, import.meta.url))).href;
 
 /**
- * The server-side dependencies an app embedding the SDK must not carry. ldapts joins the list
- * once the directory client loads lazily (only for directory-based activation).
+ * The server-side dependencies an app embedding the SDK must not carry: the agent's HTTP server,
+ * the directory client (loaded when a directory is read, for directory-based activation) and
+ * the authority's and console's databases.
  */
-const SERVER_PACKAGES = ['fastify', 'pg', 'better-sqlite3'];
+const SERVER_PACKAGES = ['fastify', 'ldapts', 'pg', 'better-sqlite3'];
 
 const HOOKS = `
 import { appendFileSync } from 'node:fs';
@@ -68,7 +69,7 @@ function packagesLoadedBy(entry: string): Set<string> {
 }
 
 describe('the SDK entry an app embeds', () => {
-  it('loads no server dependency: fastify, pg, better-sqlite3', () => {
+  it('loads no server dependency: fastify, ldapts, pg, better-sqlite3', () => {
     const loaded = packagesLoadedBy(dist('client/dist/index.js'));
     expect(loaded.has('zod')).toBe(true); // the recording saw the SDK's own dependencies
     expect(SERVER_PACKAGES.filter((name) => loaded.has(name))).toEqual([]);
