@@ -78,13 +78,58 @@ async function lookup(
 ): Promise<SrvRecord[]> {
   if (dnsServer) return querySrv(dnsServer, name, { timeoutMs });
   // No server configured: the system's resolver, as the reference client does.
-  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  const resolver = new Resolver({ timeout: timeoutMs, tries: SYSTEM_RESOLVER_TRIES });
   try {
     return (await resolver.resolveSrv(name)).map((r) => ({ ...r, target: r.name, name, ttl: 0 }));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
-    throw new CoreError('DNS_TIMEOUT', `the system resolver could not look up ${name}: ${code ?? String(err)}`);
+    const failure = systemResolverFailure(name, err, timeoutMs);
+    if (failure === null) return [];
+    throw failure;
+  }
+}
+
+const SYSTEM_RESOLVER_TRIES = 2;
+
+/**
+ * What a failed look-up through the system resolver (node:dns, c-ares) means, in the DNS
+ * codes the stub client raises for the same faults: `null` when the name simply has no SRV
+ * record (NXDOMAIN, or no data of that type), which is not a failure. Only a resolver that
+ * heard nothing is a DNS_TIMEOUT; one that was refused, answered with an error or read a
+ * reply it could not parse is named as such, so an operator looks at the right thing.
+ */
+export function systemResolverFailure(name: string, err: unknown, timeoutMs: number): CoreError | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  const fault = `the system resolver could not look up ${name}`;
+  switch (code) {
+    case 'ENOTFOUND': // NXDOMAIN: the domain has no such name
+    case 'ENODATA': // the name exists, with no SRV record
+      return null;
+    case 'ETIMEOUT':
+      return new CoreError(
+        'DNS_TIMEOUT',
+        `${fault}: no answer in ${SYSTEM_RESOLVER_TRIES * timeoutMs} ms (${SYSTEM_RESOLVER_TRIES} tries of ${timeoutMs} ms) from the DNS servers in /etc/resolv.conf`,
+      );
+    case 'EREFUSED':
+      return new CoreError(
+        'DNS_REFUSED',
+        `${fault}: the DNS server refused the query (it does not serve that zone or recurse for this machine)`,
+      );
+    case 'ESERVFAIL':
+    case 'EFORMERR':
+    case 'ENOTIMP':
+      return new CoreError('DNS_SERVER_FAILURE', `${fault}: the DNS server answered ${code.slice(1)}`);
+    case 'EBADRESP':
+      return new CoreError('DNS_MALFORMED_REPLY', `${fault}: the DNS server's reply is malformed (${code})`);
+    case 'EBADNAME':
+    case 'EBADQUERY':
+      return new CoreError('DNS_NAME_INVALID', `${fault}: not a valid DNS name (${code})`);
+    default:
+      // ECONNREFUSED (nothing listens at the configured server), EFILE (no resolv.conf to
+      // read), ECANCELLED, EDESTRUCTION…: no DNS server could be asked at all.
+      return new CoreError(
+        'DNS_UNREACHABLE',
+        `${fault}: no DNS server could be asked (${code || String(err)}); check the servers in /etc/resolv.conf`,
+      );
   }
 }
 
