@@ -1,4 +1,11 @@
-import { CoreError, authorityEndpoint } from '@volact/core';
+import {
+  CoreError,
+  authorityEndpoint,
+  errorReplySchema,
+  installationActivationReplySchema,
+  readAuthorityReply,
+  type InstallationActivationRequestBody,
+} from '@volact/core';
 import type { ClientErrorCode } from './errors.js';
 
 /**
@@ -47,7 +54,11 @@ const isAuthorityCode = (code: unknown): code is AuthorityCode =>
 export type AuthorityRequestFailure = {
   readonly ok: false;
   readonly code:
-    Extract<ClientErrorCode, 'NO_AUTHORITY' | 'AUTHORITY_URL_INSECURE' | 'AUTHORITY_UNREACHABLE'> | AuthorityCode;
+    | Extract<
+        ClientErrorCode,
+        'NO_AUTHORITY' | 'AUTHORITY_URL_INSECURE' | 'AUTHORITY_UNREACHABLE' | 'ACTIVATION_UNTRUSTED'
+      >
+    | AuthorityCode;
   readonly message: string;
 };
 
@@ -59,7 +70,7 @@ export interface AuthorityConfirmation {
   readonly ok: true;
   /** Where it came from, recorded with the activation. */
   readonly origin: string;
-  readonly confirmationId: unknown;
+  readonly confirmationId: string;
 }
 
 export interface ConfirmationRequest {
@@ -94,7 +105,11 @@ export async function requestConfirmation(
     response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key: request.key, installationId: request.installationId, groupId: request.groupId }),
+      body: JSON.stringify({
+        key: request.key,
+        installationId: request.installationId,
+        groupId: request.groupId,
+      } satisfies InstallationActivationRequestBody),
       signal: AbortSignal.timeout(request.timeoutMs),
     });
   } catch (err) {
@@ -106,32 +121,35 @@ export async function requestConfirmation(
       message: `cannot reach the authority at ${url.origin}: ${cause}`,
     };
   }
-  const payload = (await response.json().catch(() => ({}))) as {
-    confirmationId?: unknown;
-    error?: { code?: unknown; message?: string };
-  };
+  const payload: unknown = await response.json().catch(() => undefined);
+  // A refusal's body is read for its code and message only when it is shaped like the authority's.
+  const refusal = readAuthorityReply(errorReplySchema, payload);
+  const error = refusal.ok ? refusal.value.error : undefined;
   if (response.status === 503) {
     // The authority is up but its database is not (STORE_UNAVAILABLE): nothing was decided; retry.
     return {
       ok: false,
       code: 'AUTHORITY_UNREACHABLE',
-      message: `the authority at ${url.origin} cannot decide now (${typeof payload.error?.code === 'string' ? payload.error.code : 'HTTP 503'}: ${payload.error?.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after') ?? 'a few'} s`,
+      message: `the authority at ${url.origin} cannot decide now (${error?.code ?? 'HTTP 503'}: ${error?.message ?? 'unavailable'}); retry in ${response.headers.get('retry-after')?.slice(0, 10) ?? 'a few'} s`,
     };
   }
   if (!response.ok) {
-    const code = payload.error?.code;
     // The authority's own code: scripts match on it. A code it does not have (not this
     // publisher's authority, or a proxy's page) is no refusal of the authority.
-    if (isAuthorityCode(code)) {
-      return { ok: false, code, message: payload.error?.message ?? `the authority answered HTTP ${response.status}` };
-    }
+    if (isAuthorityCode(error?.code)) return { ok: false, code: error.code, message: error.message };
     return {
       ok: false,
       code: 'AUTHORITY_UNREACHABLE',
-      message:
-        payload.error?.message ??
-        `the authority answered HTTP ${response.status}${typeof code === 'string' ? ` (${code.slice(0, 60)})` : ''}`,
+      message: error?.message ?? `the authority answered HTTP ${response.status}`,
     };
   }
-  return { ok: true, origin: url.origin, confirmationId: payload.confirmationId };
+  const reply = readAuthorityReply(installationActivationReplySchema, payload);
+  if (!reply.ok) {
+    return {
+      ok: false,
+      code: 'ACTIVATION_UNTRUSTED',
+      message: `${url.origin} answered HTTP ${response.status} with a reply that is not a volact authority's activation (${reply.problem}): is it this publisher's authority?`,
+    };
+  }
+  return { ok: true, origin: url.origin, confirmationId: reply.value.confirmationId };
 }
