@@ -20,6 +20,7 @@ import {
   type ShortSignature,
   type ShortSigningKey,
 } from './short-signature.js';
+import { INSTALLATION_ID_LAYOUT, type Field } from './wire/layout.js';
 
 /**
  * Installation ID (IID): what a machine reads out to activate by phone, and sends online.
@@ -124,16 +125,25 @@ export function makeInstallationId(
   return decodeInstallationBytes(bytes, render(input.kind, bytes));
 }
 
+const IID = INSTALLATION_ID_LAYOUT.at;
+const IID_FIXED = INSTALLATION_ID_LAYOUT.size;
+/** hostKeyRef (kind 0x12) or domainRef (kind 0x13), after the fixed fields. */
+const EXTRA_REF_BYTES = 16;
+
+function field(bytes: Buffer, f: Field): Buffer {
+  return bytes.subarray(f.offset, f.offset + f.size);
+}
+
 function decodeInstallationBytes(bytes: Buffer, text: string): InstallationId {
   const kind: InstallationKind =
     bytes[0] === 0x12 ? 'kms-host' : bytes[0] === 0x13 ? 'activation-object' : 'installation';
   return {
     kind,
-    keyRef: bytes.subarray(1, 9),
-    hardwareRef: bytes.subarray(9, 17),
-    groupsRef: bytes.subarray(17, 21),
-    ...(kind === 'kms-host' ? { hostKeyRef: bytes.subarray(21, 37) } : {}),
-    ...(kind === 'activation-object' ? { domainRef: bytes.subarray(21, 37) } : {}),
+    keyRef: field(bytes, IID.keyRef),
+    hardwareRef: field(bytes, IID.hardwareRef),
+    groupsRef: field(bytes, IID.groupsRef),
+    ...(kind === 'kms-host' ? { hostKeyRef: bytes.subarray(IID_FIXED, IID_FIXED + EXTRA_REF_BYTES) } : {}),
+    ...(kind === 'activation-object' ? { domainRef: bytes.subarray(IID_FIXED, IID_FIXED + EXTRA_REF_BYTES) } : {}),
     proof: bytes.subarray(bytes.length - PROOF_BYTES),
     bytes,
     text,
