@@ -92,7 +92,14 @@ describe('README, pasted in order from an empty folder', () => {
     let output = '';
     shell.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     shell.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const code = await new Promise<number | null>((resolve) => shell?.on('close', (c) => resolve(c)));
+    // Bounded below the test's timeout, so that a job that hangs shows what it printed.
+    const code = await new Promise<number | null | 'timeout'>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), 540_000);
+      shell?.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
 
     const job = (i: number) => output.split(`<<<block ${i}>>>`)[1]?.split(`<<<block ${i + 1}>>>`)[0] ?? '';
     const context = `the README's jobs printed:\n${output}`;
@@ -121,5 +128,5 @@ describe('README, pasted in order from an empty folder', () => {
     expect(readFileSync(join(work, 'plan.md'), 'utf8')).toMatch(/Head office/);
     // "Done" stopped every server it started.
     for (const port of ports.values()) expect(await accepts(port), `port ${port} closed`).toBe(false);
-  }, 300_000);
+  }, 600_000);
 });
