@@ -1,9 +1,22 @@
 import { AuthorityError } from '@volact/authority';
-import { VerificationMemo, deriveState, orderSrv } from '@volact/client';
+import {
+  DEFAULT_INTERVALS,
+  VerificationMemo,
+  attemptMethods,
+  deriveState,
+  hostIntervals,
+  hostsBeforeDiscovery,
+  hostsFromDiscovery,
+  nextWakeAt,
+  orderSrv,
+  renewalAt,
+  retryAt,
+  type AttemptIntervals,
+  type AttemptMethod,
+} from '@volact/client';
 import {
   DAY,
   INTERVAL_BOUNDS,
-  KMS_DEFAULTS,
   LICENCE_STATES,
   MINUTE,
   ManualClock,
@@ -54,8 +67,8 @@ interface SimClient {
   /** Index of the cached host (found in DNS, answered with a verified response), or -1. */
   cached: number;
   nextAttemptAt: number;
-  activationMs: number;
-  renewalMs: number;
+  /** The intervals the last host's answer set (the client's defaults until one answers). */
+  intervals: AttemptIntervals;
   state: LicenceState | null;
   stateEndsAt: number | null;
 }
@@ -134,7 +147,7 @@ interface PendingExchange {
   readonly before: LicenceState;
   readonly nonce: Buffer;
   readonly host: number;
-  readonly via: 'cache' | 'dns';
+  readonly via: 'manual' | 'cache' | 'dns';
   payload: Buffer | null;
 }
 
@@ -151,7 +164,10 @@ interface PendingMak {
   readonly outcome: Promise<{ confirmationId: string } | { code: string }>;
 }
 
-const clampInterval = (ms: number, b: { min: number; max: number }) => Math.min(b.max, Math.max(b.min, ms));
+/** A simulated client is a new installation: act-type any. */
+const ACT_TYPE = 'any';
+/** The methods the simulated fleet offers (no OEM markers, tokens or directory are modelled). */
+const MODELLED: readonly AttemptMethod[] = ['authority', 'kms'];
 const emptyCounts = (): Record<LicenceState, number> =>
   Object.fromEntries(LICENCE_STATES.map((s) => [s, 0])) as Record<LicenceState, number>;
 
@@ -160,8 +176,9 @@ const emptyCounts = (): Record<LicenceState, number> =>
  * authority certifies the hosts and activates MAKs, each host's `KmsService` decodes every
  * request, counts the client in its client-ID window and builds the response its
  * `BatchSigner` signs, and each client builds its request with the wire codec, checks the
- * answer with the SDK's `verifyKmsResponse` and derives its licence state with `deriveState`.
- * What is not real: sockets (requests are handed over in-process), the DNS server (the SRV
+ * answer with the SDK's `verifyKmsResponse` and derives its licence state with `deriveState`;
+ * which method it uses, which hosts it asks in what order, its intervals and its schedule are
+ * the SDK's attempt policy (attempt-policy.ts), the functions `Licence` runs. What is not real: sockets (requests are handed over in-process), the DNS server (the SRV
  * records are ordered with the SDK's `orderSrv`), and the licence store on disk.
  */
 export async function simulate(scenario: Scenario, options: SimulationOptions = {}): Promise<SimulationResult> {
@@ -242,8 +259,7 @@ class Simulation {
         iid: null,
         cached: -1,
         nextAttemptAt: joinAt,
-        activationMs: KMS_DEFAULTS.activationInterval,
-        renewalMs: KMS_DEFAULTS.renewalInterval,
+        intervals: DEFAULT_INTERVALS,
         state: null,
         stateEndsAt: null,
       };
@@ -383,8 +399,7 @@ class Simulation {
     c.permanent = false;
     c.cached = -1;
     c.nextAttemptAt = at;
-    c.activationMs = KMS_DEFAULTS.activationInterval;
-    c.renewalMs = KMS_DEFAULTS.renewalInterval;
+    c.intervals = DEFAULT_INTERVALS;
     if (this.options.eventLog) this.#events.push({ kind: 'reimaged', client: c.index, at });
     this.#settle(c, at, true);
     this.#queue.set(c.index, at);
@@ -416,7 +431,7 @@ class Simulation {
 
   /** As `Licence.startSchedule` wakes: at the next attempt or when the current state ends. */
   #schedule(c: SimClient): void {
-    this.#queue.set(c.index, Math.min(c.nextAttemptAt, c.stateEndsAt ?? Infinity));
+    this.#queue.set(c.index, nextWakeAt(c.nextAttemptAt, c.stateEndsAt));
   }
 
   #wake(c: SimClient, at: number): void {
@@ -433,7 +448,7 @@ class Simulation {
   /** A failed attempt, as `Licence` records it: licensed clients wait the renewal interval, others retry sooner. */
   #fail(c: SimClient, at: number, before: LicenceState): void {
     this.#failures++;
-    c.nextAttemptAt = at + (before === 'licensed' ? c.renewalMs : c.activationMs);
+    c.nextAttemptAt = retryAt(at, before, c.intervals);
     this.#settle(c, at);
     this.#schedule(c);
   }
@@ -441,27 +456,34 @@ class Simulation {
   #attempt(c: SimClient, at: number): void {
     this.#attempts++;
     const before = c.state as LicenceState;
-    if (c.mak) {
+    // The client's method order for its key: the first method the fleet models.
+    const method = attemptMethods(ACT_TYPE, c.mak ? 'mak' : 'gvlk').find((m) => MODELLED.includes(m));
+    if (method === 'authority') {
       this.#attemptMak(c, at, before);
       return;
     }
     const hosts = this.fleet.hosts;
-    // Candidates in Licence's order: the cached host, then DNS (SRV order), each host once.
-    const candidates: { host: number; via: 'cache' | 'dns' }[] = [];
-    if (this.scenario.caching && c.cached >= 0) candidates.push({ host: c.cached, via: 'cache' });
+    // Candidates in the client's order (attempt policy): the cached host, then DNS (SRV order),
+    // each host once; no host is set by hand.
+    const caching = this.scenario.caching;
+    const cached = c.cached >= 0 ? c.cached : null;
+    const plan = hostsBeforeDiscovery({ manual: null, cached, caching });
+    const candidates: { host: number; via: 'manual' | 'cache' | 'dns' }[] = plan.first.map((f) => ({ ...f }));
     let looked = false;
     for (let k = 0; ; k++) {
       if (k === candidates.length) {
-        if (looked || !this.#dnsUp) break;
+        if (looked || !plan.lookUp || !this.#dnsUp) break;
         looked = true;
-        for (const r of orderSrv(
+        const found = orderSrv(
           hosts.map((h) => h.srv),
           () => this.#rng.next(),
-        ))
-          if (r.index !== c.cached || !this.scenario.caching) candidates.push({ host: r.index, via: 'dns' });
+        ).map((r) => r.index);
+        for (const host of hostsFromDiscovery(found, { cached, caching }, (a, b) => a === b)) {
+          candidates.push({ host, via: 'dns' });
+        }
         if (k === candidates.length) break;
       }
-      const candidate = candidates[k] as { host: number; via: 'cache' | 'dns' };
+      const candidate = candidates[k] as { host: number; via: 'manual' | 'cache' | 'dns' };
       const host = hosts[candidate.host] as SimHost;
       if (!host.up) {
         // KMS_UNREACHABLE: the next candidate is asked; a cached host that stopped answering is forgotten.
@@ -503,7 +525,7 @@ class Simulation {
   #attemptMak(c: SimClient, at: number, before: LicenceState): void {
     if (c.permanent) {
       // Activated for good: nothing to renew, no one is contacted.
-      c.nextAttemptAt = at + c.renewalMs;
+      c.nextAttemptAt = renewalAt(at, c.intervals);
       this.#settle(c, at);
       this.#schedule(c);
       return;
@@ -572,8 +594,10 @@ class Simulation {
       const f = outcome?.fields as Float64Array;
       const hostTime = f[4 * i] as number;
       const count = f[4 * i + 1] as number;
-      c.activationMs = clampInterval((f[4 * i + 2] as number) * MINUTE, INTERVAL_BOUNDS.activationInterval);
-      c.renewalMs = clampInterval((f[4 * i + 3] as number) * MINUTE, INTERVAL_BOUNDS.renewalInterval);
+      c.intervals = hostIntervals({
+        activationIntervalMin: f[4 * i + 2] as number,
+        renewalIntervalMin: f[4 * i + 3] as number,
+      });
       if (e.via === 'dns' && this.scenario.caching) c.cached = e.host;
       if (count < this.#threshold) {
         // KMS_THRESHOLD_NOT_MET: counted, not activated; retry at the activation interval.
@@ -586,7 +610,7 @@ class Simulation {
         ...c.record,
         activation: { method: 'kms', evidence: '', host: host.name, receivedAt: e.at },
       };
-      c.nextAttemptAt = e.at + c.renewalMs;
+      c.nextAttemptAt = renewalAt(e.at, c.intervals);
       if (this.options.eventLog) this.#events.push({ kind: 'activated', client: c.index, at: e.at, host: host.name });
       this.#settle(c, e.at);
       this.#schedule(c);
@@ -620,7 +644,7 @@ class Simulation {
           receivedAt: m.at,
         },
       };
-      c.nextAttemptAt = m.at + c.renewalMs;
+      c.nextAttemptAt = renewalAt(m.at, c.intervals);
       if (this.options.eventLog) this.#events.push({ kind: 'activated', client: c.index, at: m.at, host: 'authority' });
       this.#settle(c, m.at);
       this.#schedule(c);
