@@ -68,14 +68,11 @@ describe('client status: an exit code per licence state', () => {
     }
   });
 
-  it('non-genuine grace 12 (the stored activation no longer verifies), unlicensed 14 (no key)', async () => {
+  it('non-genuine grace 12 (the stored activation no longer verifies), unlicensed 14 (key uninstalled)', async () => {
     const c = await installation();
     await ok('client', 'activate', '--state-dir', c);
     const file = join(c, 'licence.json');
-    const record = JSON.parse(readFileSync(file, 'utf8')) as {
-      activation: { evidence: string };
-      installedKey: unknown;
-    };
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { activation: { evidence: string } };
     const evidence = Buffer.from(record.activation.evidence, 'base64');
     evidence[evidence.length - 1] = (evidence[evidence.length - 1] ?? 0) ^ 1; // the signature no longer matches
     writeFileSync(
@@ -85,7 +82,7 @@ describe('client status: an exit code per licence state', () => {
     expect(await json('client', 'status', '--state-dir', c)).toMatchObject({ state: 'non-genuine-grace' });
     expect((await statusOf('client', c)).code).toBe(12);
 
-    writeFileSync(file, JSON.stringify({ ...record, installedKey: null, activation: null }));
+    await ok('client', 'uninstall-key', '--state-dir', c);
     const unlicensed = await statusOf('client', c);
     expect(unlicensed.code).toBe(14);
     expect(unlicensed.stdout).toMatch(/^State:\s+unlicensed$/m);

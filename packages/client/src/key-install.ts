@@ -30,3 +30,24 @@ export function withInstalledKey(record: LicenceRecord, text: string, now: numbe
     nextAttemptAt: now,
   };
 }
+
+/**
+ * Uninstalling the product key (the reference's /upk): the key goes, and with it the activation
+ * (made with it, or carried in with it: a KMS response, a MAK or retail confirmation, a directory
+ * object, an OEM marker, a token). The installation is then as one with no key: unlicensed,
+ * nothing to attempt until a key is installed. Kept: the install date (installing a key again
+ * does not restart the initial grace), how hosts are found (KMS host, discovery, directory
+ * membership, act-type), and the CRLs and serials seen revoked (nothing un-revokes a token).
+ * Returns null when no key is installed (nothing changes).
+ */
+export function withoutInstalledKey(record: LicenceRecord, now: number): LicenceRecord | null {
+  if (!record.installedKey && !record.activation) return null;
+  return {
+    ...record,
+    installedKey: null,
+    activation: null,
+    nonGenuineSince: null,
+    lastAttempt: null,
+    nextAttemptAt: now,
+  };
+}

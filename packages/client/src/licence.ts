@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { publicKeyFromRaw, readHardwareFingerprint, systemClock, type Clock } from '@volact/core';
+import { lastFiveOf, publicKeyFromRaw, readHardwareFingerprint, systemClock, type Clock } from '@volact/core';
 import { attemptMethods, nextWakeAt, retryAt, type AttemptIntervals } from './attempt-policy.js';
 import { attemptAuthority, withConfirmation } from './authority-activation.js';
 import { noMethodLeft, oemAttempt, tokenAttempt } from './carried-attempt.js';
@@ -20,7 +20,7 @@ import {
   type InitOptions,
   type OpenOptions,
 } from './installation.js';
-import { withInstalledKey } from './key-install.js';
+import { withInstalledKey, withoutInstalledKey } from './key-install.js';
 import { attemptKms, withKmsActivation } from './kms-attempt.js';
 import { parseKmsAddress } from './kms-address.js';
 import {
@@ -315,6 +315,18 @@ export class Licence {
   installKey(text: string): void {
     const record = withInstalledKey(this.#record, text, this.#clock.now());
     if (record) this.#update(record);
+  }
+
+  /**
+   * Uninstalls the product key (the reference's /upk) and the activation that came with it: the
+   * state becomes unlicensed until a key is installed again, which does not restart the initial
+   * grace. Returns the last five characters of the key removed, or null when none was installed.
+   */
+  uninstallKey(): string | null {
+    const removed = this.#record.installedKey;
+    const record = withoutInstalledKey(this.#record, this.#clock.now());
+    if (record) this.#update(record);
+    return removed ? lastFiveOf(removed.text) : null;
   }
 
   onChange(listener: Listener): () => void {

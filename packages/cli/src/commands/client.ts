@@ -265,6 +265,29 @@ export function registerClient(program: Command, run: Run): void {
     );
 
   client
+    .command('uninstall-key')
+    .description(
+      'remove the installed product key and its activation: the installation is unlicensed until a key is installed again (the initial grace does not restart)',
+    )
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
+        const method = licence.status().method;
+        const removed = licence.uninstallKey();
+        const { state } = licence.status();
+        if (o.json) printJson({ uninstalledKey: removed, state });
+        else if (removed === null) console.log(`no product key is installed (nothing changed); state: ${state}`);
+        else
+          console.log(
+            `key ${removed} uninstalled${method ? ` with its ${method} activation` : ''}; state: ${state} ` +
+              '(install a key with `volact client install-key`)',
+          );
+      }),
+    );
+
+  client
     .command('activate')
     .description(
       'activate now (KMS with a GVLK, online at the authority with a MAK or retail key); exits 0 only when licensed (2: count below threshold, 3: host or authority unreachable, 4: answer not trusted)',
@@ -364,6 +387,26 @@ export function registerClient(program: Command, run: Run): void {
         else
           console.log(
             `discovery: ${s.discovery.domains.join(', ')}${s.discovery.dnsServer ? ` via ${s.discovery.dnsServer}` : ''}`,
+          );
+      }),
+    );
+
+  client
+    .command('clear-domain')
+    .description(
+      "forget the DNS domains and DNS server set by hand: discover hosts in this machine's own domain, with the system resolver",
+    )
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }) => {
+        const licence = Licence.open({ ...atStart(o), stateDir: o.stateDir });
+        licence.setDiscoveryDomains([], null);
+        const s = licence.status();
+        if (o.json) printJson(s.discovery);
+        else
+          console.log(
+            "discovery domains cleared: hosts are looked up in this machine's own domain, with the system resolver",
           );
       }),
     );
