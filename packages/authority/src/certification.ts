@@ -112,24 +112,20 @@ export async function issueOemCertificate(
     throw invalidField('groups', `an OEM certificate names 1..${MAX_OEM_GROUPS} product groups`);
   }
   const groups = await Promise.all(request.groups.map((g) => ctx.groups.find(g)));
-  const certificate = signOemCertificate(
-    {
-      serial: randomGuid(),
-      manufacturer: request.manufacturer,
-      publicKeyRaw: request.publicKeyRaw,
-      groups: [...new Map(groups.map((g) => [g.id, { id: g.id, name: g.name }])).values()],
-      notBefore: now,
-      notAfter: now + fields.days * DAY,
-    },
-    ctx.root,
+  const unique = [...new Map(groups.map((g) => [g.id, { id: g.id, name: g.name }])).values()];
+  return certify(
+    ctx,
+    now,
+    fields.days,
+    'oem-certificate.issue',
+    (window) =>
+      signOemCertificate(
+        { ...window, manufacturer: request.manufacturer, publicKeyRaw: request.publicKeyRaw, groups: unique },
+        ctx.root,
+      ),
+    (c) =>
+      `serial ${c.serial} for ${c.manufacturer} (key ${fields.keyId}) groups ${c.groups.map((g) => g.name).join(',')} until ${c.notAfter}`,
   );
-  await ctx.store.audit({
-    at: now,
-    action: 'oem-certificate.issue',
-    result: 'OK',
-    detail: `serial ${certificate.serial} for ${certificate.manufacturer} (key ${fields.keyId}) groups ${certificate.groups.map((g) => g.name).join(',')} until ${certificate.notAfter}`,
-  });
-  return certificate;
 }
 
 export interface TokenCaRequest {
@@ -151,23 +147,39 @@ export async function issueTokenCa(ctx: AuthorityContext, request: TokenCaReques
     throw invalidField('organisation', "the organisation's name must be 1-64 printable ASCII characters");
   }
   const group = await ctx.groups.find(request.group);
-  const certificate = signTokenCaCertificate(
-    {
-      serial: randomGuid(),
-      organisation: request.organisation,
-      group: { id: group.id, name: group.name },
-      publicKeyRaw: request.publicKeyRaw,
-      notBefore: now,
-      notAfter: now + fields.days * DAY,
-    },
-    ctx.root,
+  return certify(
+    ctx,
+    now,
+    fields.days,
+    'token-ca.issue',
+    (window) =>
+      signTokenCaCertificate(
+        {
+          ...window,
+          organisation: request.organisation,
+          group: { id: group.id, name: group.name },
+          publicKeyRaw: request.publicKeyRaw,
+        },
+        ctx.root,
+      ),
+    (c) => `serial ${c.serial} for ${c.organisation} (key ${fields.keyId}) group ${group.name} until ${c.notAfter}`,
   );
-  await ctx.store.audit({
-    at: now,
-    action: 'token-ca.issue',
-    result: 'OK',
-    detail: `serial ${certificate.serial} for ${certificate.organisation} (key ${fields.keyId}) group ${group.name} until ${certificate.notAfter}`,
-  });
+}
+
+/**
+ * Signs a certificate for another party's key over a new serial and its validity window, and
+ * audits what was issued (the certificate itself is not stored).
+ */
+async function certify<C>(
+  ctx: AuthorityContext,
+  now: number,
+  days: number,
+  action: string,
+  sign: (window: { serial: string; notBefore: number; notAfter: number }) => C,
+  describe: (certificate: C) => string,
+): Promise<C> {
+  const certificate = sign({ serial: randomGuid(), notBefore: now, notAfter: now + days * DAY });
+  await ctx.store.audit({ at: now, action, result: 'OK', detail: describe(certificate) });
   return certificate;
 }
 

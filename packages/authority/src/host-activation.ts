@@ -10,7 +10,7 @@ import {
 import { refusalsOf } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { readKeyText } from './keys.js';
+import { readKeyText, requireKeyType } from './keys.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
 
 /** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
@@ -60,9 +60,7 @@ export async function activateHost(
   const refuse = refusalsOf(ctx.store, 'host.activate', now);
   const parsed = await readKeyText(request.hostKey, refuse);
   const last5 = lastFiveOf(parsed);
-  if (parsed.type !== 'kms-host') {
-    throw await refuse('KEY_WRONG_TYPE', `key ${last5} is a ${parsed.type} key; a host needs a kms-host key`, last5);
-  }
+  await requireKeyType(parsed.type, last5, ['kms-host'], 'a host needs a kms-host key', refuse);
   if (!HARDWARE_ID_RE.test(request.hardwareId)) {
     throw await refuse('REQUEST_INVALID', 'hardwareId must be 1-128 letters, digits or ._:-', last5);
   }

@@ -13,7 +13,7 @@ import {
 import { refusalsOf, type Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { keyLabel, readKeyText } from './keys.js';
+import { keyLabel, readKeyText, requireKeyType } from './keys.js';
 import type { KeyRecord } from './store.js';
 
 export interface InstallationActivationRequest {
@@ -57,13 +57,8 @@ export async function activateInstallation(
   const refuse = refusalsOf(ctx.store, 'installation.activate.online', now);
   const parsed = await readKeyText(request.key, refuse);
   const last5 = lastFiveOf(parsed);
-  if (parsed.type !== 'mak' && parsed.type !== 'retail') {
-    throw await refuse(
-      'KEY_WRONG_TYPE',
-      `key ${last5} is a ${parsed.type} key; online installation activation takes a MAK or a retail key`,
-      last5,
-    );
-  }
+  const need = 'online installation activation takes a MAK or a retail key';
+  await requireKeyType(parsed.type, last5, ['mak', 'retail'], need, refuse);
   const label = keyLabel(parsed.type);
   const iid = await readInstallationId(request.installationId, refuse, last5);
   if (iid.kind !== 'installation') {

@@ -12,6 +12,7 @@ import {
   type KeyType,
   type ProductKey,
 } from '@volact/core';
+import type { Refuse } from './audit.js';
 import { AuthorityError, invalidField, type AuthorityErrorCode } from './errors.js';
 import type { ProductGroups } from './groups.js';
 import { seal } from './sealing.js';
@@ -91,6 +92,17 @@ export async function readKeyText(
     }
     throw err;
   }
+}
+
+/** Refuses (and audits) a key of another type than the path takes, naming both: `need` says what it takes. */
+export async function requireKeyType(
+  type: KeyType,
+  last5: string,
+  accepted: readonly KeyType[],
+  need: string,
+  refuse: Refuse,
+): Promise<void> {
+  if (!accepted.includes(type)) throw await refuse('KEY_WRONG_TYPE', `key ${last5} is a ${type} key; ${need}`, last5);
 }
 
 /**

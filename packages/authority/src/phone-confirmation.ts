@@ -15,6 +15,7 @@ import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
 import { hostRecordId, recordHostActivation } from './host-activation.js';
 import { completeInstallation, readInstallationId, type InstallationActivation } from './installation-activation.js';
+import { requireKeyType } from './keys.js';
 import { unseal } from './sealing.js';
 import type { KeyRecord } from './store.js';
 
@@ -66,13 +67,8 @@ export async function confirmByPhone(ctx: AuthorityContext, installationIdText: 
     );
   }
   if (iid.kind === 'installation') {
-    if (key.type !== 'mak' && key.type !== 'retail') {
-      throw await refuse(
-        'KEY_WRONG_TYPE',
-        `key ${last5} is a ${key.type} key; a product installation needs a MAK or a retail key`,
-        last5,
-      );
-    }
+    const need = 'a product installation needs a MAK or a retail key';
+    await requireKeyType(key.type, last5, ['mak', 'retail'], need, refuse);
     return { kind: 'installation', ...(await completeInstallation(ctx, key, last5, iid, 'phone', now)) };
   }
   return confirmKmsHost(ctx, key, iid, now, refuse);
@@ -103,9 +99,7 @@ async function confirmKmsHost(
   refuse: Refuse,
 ): Promise<Confirmation> {
   const last5 = key.last5;
-  if (key.type !== 'kms-host') {
-    throw await refuse('KEY_WRONG_TYPE', `key ${last5} is a ${key.type} key; a KMS host needs a kms-host key`, last5);
-  }
+  await requireKeyType(key.type, last5, ['kms-host'], 'a KMS host needs a kms-host key', refuse);
   const groupIds = [...key.groupIds].sort();
   const issuedDay = dayOf(now);
   const hostKeyRef = iid.hostKeyRef as Buffer;
@@ -143,13 +137,7 @@ async function confirmActivationObject(
   refuse: Refuse,
 ): Promise<Confirmation> {
   const last5 = key.last5;
-  if (key.type !== 'kms-host') {
-    throw await refuse(
-      'KEY_WRONG_TYPE',
-      `key ${last5} is a ${key.type} key; an activation object needs a KMS host key`,
-      last5,
-    );
-  }
+  await requireKeyType(key.type, last5, ['kms-host'], 'an activation object needs a KMS host key', refuse);
   const groupId = key.groupIds.find((g) => iid.groupsRef.equals(groupsRefOf([g])));
   if (groupId === undefined) {
     throw await refuse(
