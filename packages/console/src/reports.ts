@@ -2,19 +2,15 @@ import { DAY } from '@volact/core';
 import type { CsvValue } from './csv.js';
 import type { MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
 
-/** The five licensing reports of the reference's management tool (VAMT 3.0). */
-export const REPORT_NAMES = ['at-risk', 'duplicate-cmid', 'mak-usage', 'unlicensed', 'by-authority'] as const;
-export type ReportName = (typeof REPORT_NAMES)[number];
+import type { Report } from './web/contract.js';
 
-export type ReportRow = Readonly<Record<string, CsvValue>>;
+/**
+ * The five licensing reports of the reference's management tool (VAMT 3.0). A report's shape
+ * (its `columns`: the CSV's, in order; every row has these keys) is the web API's contract.
+ */
+export { REPORT_NAMES, type Report, type ReportName } from './web/contract.js';
 
-export interface Report {
-  readonly report: ReportName;
-  readonly generatedAt: string;
-  /** The order of the CSV columns (every row has these keys). */
-  readonly columns: readonly string[];
-  readonly rows: readonly ReportRow[];
-}
+export type ReportRow = Report['rows'][number];
 
 /** What a report reads: every machine with its latest snapshot (when it ever answered). */
 export interface ReportInput {

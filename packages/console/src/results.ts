@@ -1,7 +1,13 @@
-import type { AgentStatus, Clock, KeyType, LicenceState } from '@volact/core';
+import type { Clock, LicenceState } from '@volact/core';
 import type { AgentTls } from './agent-tls.js';
 
-/** The shapes VolumeConsole's operations take and answer with (its public types). */
+/**
+ * The shapes VolumeConsole's operations take and answer with (its public types). Those the web
+ * API sends as they are (machines, keys, results, MAK counters) are declared by its contract.
+ */
+import type { MachineResult } from './web/contract.js';
+
+export type { KeySummary, MachineResult, MachineSummary, MakCountResult } from './web/contract.js';
 
 export interface ConsoleOptions {
   readonly clock?: Clock;
@@ -31,64 +37,7 @@ export interface TimelineDay {
   readonly counts: Record<LicenceState, number>;
 }
 
-/** One stored MAK's counters refreshed from the authority, or why not. */
-export interface MakCountResult {
-  readonly name: string;
-  readonly key: string;
-  readonly ok: boolean;
-  readonly code: string | null;
-  readonly message: string;
-  readonly limit: number | null;
-  readonly used: number | null;
-  readonly remaining: number | null;
-}
-
-/** One machine's outcome of a console operation. */
-export interface MachineResult {
-  readonly machine: string;
-  readonly address: string;
-  readonly ok: boolean;
-  /** null on success; else the console's code, or the agent's or authority's own code. */
-  readonly code: string | null;
-  readonly message: string;
-  /** The machine's licence state after the operation, when its agent answered. */
-  readonly state: LicenceState | null;
-  readonly method: AgentStatus['method'];
-  /** refresh: whether the status changed (a history row was written). */
-  readonly changed?: boolean;
-  readonly installationId?: string;
-  readonly confirmationId?: string;
-}
-
 export type Progress = (result: MachineResult, done: number, total: number) => void;
-
-export interface MachineSummary {
-  /** Stable numeric id: what `--machine ID` takes (names and addresses work too). */
-  readonly id: number;
-  readonly name: string;
-  readonly address: string;
-  readonly addedAt: string;
-  readonly lastSeenAt: string | null;
-  readonly lastError: { code: string; message: string; at: string } | null;
-  /** Set when the machine failed its proof: no call goes to it until `machine enrol`. */
-  readonly untrusted: { at: string; reason: string } | null;
-  readonly state: LicenceState | null;
-  readonly method: AgentStatus['method'];
-  readonly group: string | null;
-  readonly clientMachineId: string | null;
-  readonly installedKey: string | null;
-  readonly installedKeyType: AgentStatus['installedKeyType'] | null;
-  readonly kmsHost: string | null;
-  readonly expiresAt: string | null;
-}
-
-export interface KeySummary {
-  readonly name: string;
-  readonly type: KeyType;
-  /** …ABCDE: never more of a key. */
-  readonly key: string;
-  readonly addedAt: string;
-}
 
 export interface DiscoveryResult {
   readonly probed: number;

@@ -1,17 +1,24 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { LICENCE_STATES, type Clock, type LicenceState } from '@volact/core';
 import { authorityOrigin, type AuthorityConnection } from '../authority-client.js';
 import { toCsv } from '../csv.js';
 import type { MachineResult, MachineSelection, MachineSummary, Progress, VolumeConsole } from '../console.js';
 import { ConsoleError } from '../errors.js';
-import { REPORT_NAMES } from '../reports.js';
+import {
+  REPORT_NAMES,
+  jobRequest,
+  keyRequest,
+  loginRequest,
+  type Answers,
+  type JobOperation,
+  type JobRequest,
+} from './contract.js';
 import { WebError } from './errors.js';
 import type { JobRunner } from './jobs.js';
-import { JOB_OPERATIONS, type JobOperation } from './jobs.js';
 import type { AccountLimiter, LoginLimiter, SessionStore } from './sessions.js';
 import { clearedSessionCookie, sessionCookie, type Session } from './sessions.js';
 
-/** What the API answers: JSON (or text, for CSV) with a status. */
+/** What the API answers: JSON (or text, for CSV) with a status; the JSON as contract.ts declares it. */
 export interface Answer {
   readonly status: number;
   readonly json?: unknown;
@@ -75,30 +82,6 @@ function intParam(url: URL, name: string, fallback: number, min: number, max: nu
   return Number(text);
 }
 
-const loginBody = z.strictObject({
-  user: z.string().min(1).max(128),
-  password: z.string().min(1).max(1024),
-});
-
-const keyBody = z.strictObject({
-  key: z.string().trim().min(1).max(64),
-  name: z.string().trim().min(1).max(64).optional(),
-});
-
-const MAX_JOB_MACHINES = 50_000;
-const jobBody = z.strictObject({
-  operation: z.enum(JOB_OPERATIONS),
-  machines: z.union([
-    z.literal('all'),
-    z
-      .array(z.union([z.string().min(1).max(300), z.number().int().nonnegative()]))
-      .min(1)
-      .max(MAX_JOB_MACHINES),
-  ]),
-  key: z.string().min(1).max(64).optional(),
-  authority: z.string().min(1).max(2000).optional(),
-});
-
 /** A machine reference from the UI: its id, name (any case) or address. */
 function findMachine(machines: readonly MachineSummary[], ref: string): MachineSummary | undefined {
   const lower = ref.toLowerCase();
@@ -124,7 +107,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
   // The UI pre-fills proxy activation with the default authority's origin (never its admin token).
   const defaultAuthority = deps.authority ? authorityOrigin(deps.authority.url) : null;
   const admin = deps.authority?.adminToken ? { ...deps.authority, adminToken: deps.authority.adminToken } : undefined;
-  const sessionInfo = (user: string) => ({ user, authority: defaultAuthority, makCounters: admin !== undefined });
+  const sessionInfo = (user: string): Answers['session'] => ({
+    user,
+    authority: defaultAuthority,
+    makCounters: admin !== undefined,
+  });
   const reportName = (name: string) => {
     if (!(REPORT_NAMES as readonly string[]).includes(name)) {
       throw new ConsoleError('REPORT_UNKNOWN', `no report "${name.slice(0, 100)}": choose ${REPORT_NAMES.join(', ')}`);
@@ -149,7 +136,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
             { 'retry-after': String(Math.ceil(wait / 1000)) },
           );
         }
-        const { user, password } = parseBody(loginBody, ctx.body);
+        const { user, password } = parseBody(loginRequest, ctx.body);
         // An address that logged in to this account recently is not held back by others' failures.
         const accountWait = deps.accounts.retryAfter(user, ctx.address);
         if (accountWait > 0) {
@@ -186,7 +173,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handle(ctx) {
         deps.sessions.delete(ctx.sessionToken);
         if (ctx.session) deps.log(`logout ${ctx.session.user}`);
-        return { status: 200, json: { ok: true }, headers: { 'set-cookie': clearedSessionCookie(ctx.secure) } };
+        return {
+          status: 200,
+          json: { ok: true } satisfies Answers['logout'],
+          headers: { 'set-cookie': clearedSessionCookie(ctx.secure) },
+        };
       },
     },
     {
@@ -202,7 +193,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/machines$/,
       auth: true,
       async handle() {
-        return { status: 200, json: { machines: await c.listMachines() } };
+        return { status: 200, json: { machines: await c.listMachines() } satisfies Answers['machines'] };
       },
     },
     {
@@ -215,7 +206,10 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           throw new ConsoleError('MACHINE_NOT_FOUND', `no machine "${(ref as string).slice(0, 100)}" in the console`);
         }
         const history = await c.history(String(machine.id));
-        return { status: 200, json: { machine, history: history.slice(-1000).reverse() } };
+        return {
+          status: 200,
+          json: { machine, history: history.slice(-1000).reverse() } satisfies Answers['machine'],
+        };
       },
     },
     {
@@ -223,7 +217,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/keys$/,
       auth: true,
       async handle() {
-        return { status: 200, json: { keys: await c.listKeys() } };
+        return { status: 200, json: { keys: await c.listKeys() } satisfies Answers['keys'] };
       },
     },
     {
@@ -231,9 +225,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/keys$/,
       auth: true,
       async handle(ctx) {
-        const body = parseBody(keyBody, ctx.body);
+        const body = parseBody(keyRequest, ctx.body);
         try {
-          return { status: 201, json: { key: await c.addKey(body.key, body.name) } };
+          return { status: 201, json: { key: await c.addKey(body.key, body.name) } satisfies Answers['keyAdded'] };
         } catch (err) {
           throw redactKey(err, body.key);
         }
@@ -246,7 +240,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handle(ctx) {
         const limit = intParam(ctx.url, 'limit', 100, 1, 1000);
         const operations = (await c.operations(limit)).map((o) => ({ ...o, at: new Date(o.at).toISOString() }));
-        return { status: 200, json: { operations } };
+        return { status: 200, json: { operations } satisfies Answers['operations'] };
       },
     },
     {
@@ -270,7 +264,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/reports\/([^/]+)$/,
       auth: true,
       async handle(ctx, [name]) {
-        return { status: 200, json: await report(name as string, ctx.url) };
+        return { status: 200, json: (await report(name as string, ctx.url)) satisfies Answers['report'] };
       },
     },
     {
@@ -284,7 +278,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
             'the console server has no authority admin token: start it with --authority URL --admin-token-file F',
           );
         }
-        return { status: 200, json: { results: await c.refreshMakCounts(admin) } };
+        return { status: 200, json: { results: await c.refreshMakCounts(admin) } satisfies Answers['makCounters'] };
       },
     },
     {
@@ -299,7 +293,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         };
         for (const m of await c.listMachines()) states[m.state ?? 'unknown']++;
         const timeline = (await c.stateTimeline(days)).map((d) => ({ day: d.day, ...d.counts }));
-        return { status: 200, json: { states, timeline } };
+        return { status: 200, json: { states, timeline } satisfies Answers['charts'] };
       },
     },
     {
@@ -307,7 +301,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/jobs$/,
       auth: true,
       async handle() {
-        return { status: 200, json: { jobs: deps.jobs.list() } };
+        return { status: 200, json: { jobs: deps.jobs.list() } satisfies Answers['jobs'] };
       },
     },
     {
@@ -315,7 +309,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/jobs\/([0-9a-f]{1,40})$/,
       auth: true,
       async handle(_ctx, [id]) {
-        return { status: 200, json: deps.jobs.get(id as string) };
+        return { status: 200, json: deps.jobs.get(id as string) satisfies Answers['job'] };
       },
     },
     {
@@ -323,15 +317,15 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/jobs$/,
       auth: true,
       async handle(ctx) {
-        const body = parseBody(jobBody, ctx.body);
+        const body = parseBody(jobRequest, ctx.body);
         const job = await startJob(deps, body, (ctx.session as Session).user);
-        return { status: 202, json: { job } };
+        return { status: 202, json: { job } satisfies Answers['jobStarted'] };
       },
     },
   ];
 }
 
-async function startJob(deps: ApiDeps, body: z.infer<typeof jobBody>, user: string) {
+async function startJob(deps: ApiDeps, body: JobRequest, user: string) {
   const c = deps.console;
   const op: JobOperation = body.operation;
   if (body.key !== undefined && op !== 'install-key') {

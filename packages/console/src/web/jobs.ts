@@ -3,32 +3,18 @@ import type { Clock } from '@volact/core';
 import type { MachineResult, Progress } from '../console.js';
 import { WebError, errorAnswer } from './errors.js';
 
-export const JOB_OPERATIONS = ['refresh', 'install-key', 'activate', 'proxy-activate', 'reactivate'] as const;
-export type JobOperation = (typeof JOB_OPERATIONS)[number];
+import type { Job as JobAnswer, JobOperation, JobSummary } from './contract.js';
+
+export { JOB_OPERATIONS, type JobOperation, type JobSummary } from './contract.js';
 
 /** Jobs kept in memory (finished ones beyond this are forgotten, oldest first). */
 const KEPT_JOBS = 50;
 
-/** A bulk operation run by the server for the web UI; its progress is read by polling. */
-export interface Job {
-  readonly id: string;
-  readonly operation: JobOperation;
-  /** Who started it (the session's user). */
-  readonly user: string;
-  /** What it does beyond the operation's name: the key's name and last five, the authority's origin. */
-  readonly detail: string | null;
-  readonly startedAt: string;
-  finishedAt: string | null;
-  total: number;
-  done: number;
-  finished: boolean;
-  /** As they come in; in the machines' order once finished. */
-  results: MachineResult[];
-  /** When the operation as a whole failed (no machine was called, or it stopped). */
-  error?: { code: string; message: string };
-}
-
-export type JobSummary = Omit<Job, 'results'> & { readonly ok: number; readonly failed: number };
+/**
+ * A bulk operation run by the server for the web UI; its progress is read by polling. As the
+ * API shows it (contract.ts), its progress fields updated in place as results come in.
+ */
+export type Job = JobAnswer;
 
 export interface JobSpec {
   readonly operation: JobOperation;

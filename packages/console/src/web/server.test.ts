@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, MINUTE } from '@volact/core';
+import type { z } from 'zod';
 import { VolumeConsole } from '../console.js';
+import { REPORT_NAMES, answers } from './contract.js';
 import { startConsoleServer, type ConsoleServer } from './index.js';
 
 /**
@@ -538,6 +540,25 @@ describe('the API', () => {
     const { jobs } = (await (await get('api/jobs')).json()) as { jobs: { id: string; failed: number }[] };
     expect(jobs[0]).toMatchObject({ id: job.id, failed: 2 });
     expect((await get('api/jobs/0123456789abcdef')).status).toBe(404);
+  });
+
+  it('answers as its contract declares, field for field (the UI takes its types from it)', async () => {
+    const exactly = async (path: string, schema: z.ZodType) => {
+      const res = await get(path);
+      expect(res.status, path).toBe(200);
+      const body: unknown = await res.json();
+      // Parsing drops what the contract does not declare: nothing may be dropped.
+      expect(schema.parse(body), path).toEqual(body);
+    };
+    await exactly('api/session', answers.session);
+    await exactly('api/machines', answers.machines);
+    await exactly('api/machines/pc-dead', answers.machine);
+    await exactly('api/keys', answers.keys);
+    await exactly('api/operations?limit=50', answers.operations);
+    await exactly('api/charts?days=3', answers.charts);
+    for (const name of REPORT_NAMES) await exactly(`api/reports/${name}`, answers.report);
+    const { jobs } = answers.jobs.parse(await (await get('api/jobs')).json());
+    for (const job of jobs) await exactly(`api/jobs/${job.id}`, answers.job);
   });
 
   it('unknown routes are 404, wrong methods 405', async () => {

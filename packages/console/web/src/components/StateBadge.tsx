@@ -1,14 +1,5 @@
 import type { LicenceState } from '../types';
-
-const LABELS: Record<LicenceState | 'unknown', string> = {
-  licensed: 'licensed',
-  'initial-grace': 'initial grace',
-  'out-of-tolerance': 'out of tolerance',
-  'non-genuine-grace': 'non-genuine grace',
-  notification: 'notification',
-  unlicensed: 'unlicensed',
-  unknown: 'never read',
-};
+import { STATE_LABELS as LABELS } from '../vocabulary';
 
 export const stateLabel = (state: LicenceState | 'unknown' | null): string => LABELS[state ?? 'unknown'];
 

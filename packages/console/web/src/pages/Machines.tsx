@@ -15,14 +15,8 @@ import { TableView } from '../components/DataTable';
 import { StateBadge, stateLabel } from '../components/StateBadge';
 import { formatTime, useGet } from '../hooks';
 import { href, navigate } from '../router';
-import {
-  LICENCE_STATES,
-  type Job,
-  type JobOperation,
-  type KeySummary,
-  type MachineSummary,
-  type SessionInfo,
-} from '../types';
+import type { Job, JobOperation, KeySummary, MachineSummary, SessionInfo } from '../types';
+import { LICENCE_METHODS, LICENCE_STATES, METHOD_LABELS } from '../vocabulary';
 
 const col = createColumnHelper<MachineSummary>();
 
@@ -203,9 +197,11 @@ export function Machines({ session }: { session: SessionInfo }) {
             onChange={(e) => setFilter('method', e.target.value)}
           >
             <option value="">any</option>
-            <option value="kms">KMS</option>
-            <option value="mak">MAK</option>
-            <option value="directory">directory</option>
+            {LICENCE_METHODS.map((m) => (
+              <option key={m} value={m}>
+                {METHOD_LABELS[m]}
+              </option>
+            ))}
             <option value="-">none</option>
           </select>
         </label>

@@ -17,8 +17,8 @@ import { DataTable } from '../components/DataTable';
 import { StateBadge, stateLabel } from '../components/StateBadge';
 import { formatTime, useGet } from '../hooks';
 import { href } from '../router';
+import { LICENCE_STATES } from '../vocabulary';
 import {
-  LICENCE_STATES,
   REPORT_NAMES,
   type Charts,
   type CsvValue,
