@@ -112,18 +112,23 @@ describe('process.env and the wall clock', () => {
   };
 
   const matching = (pattern: RegExp) => files.filter((path) => pattern.test(read(`packages/${path}`)));
+  /** process.env, process['env'], `const { env } = process`, `import { env } from 'node:process'`. */
+  const READS_ENV =
+    /\bprocess\.env\b|\bprocess\[['"]env['"]\]|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b|import\s*\{[^}]*\benv\b[^}]*\}\s*from\s*['"](node:)?process['"]/;
+  /** Date.now (called or passed), new Date() and new Date without arguments. */
+  const READS_WALL_CLOCK = /\bDate\.now\b|\bnew Date\s*(\(\s*\)|(?!\s*\())/;
 
   it('only the CLI reads process.env', () => {
-    expect(matching(/\bprocess\.env\b/).filter((path) => !path.startsWith('cli/'))).toEqual([]);
+    expect(matching(READS_ENV).filter((path) => !path.startsWith('cli/'))).toEqual([]);
   });
 
   it('reads the wall clock (Date.now, new Date()) only where the allow-list says why', () => {
-    const readers = matching(/\bDate\.now\b|\bnew Date\(\s*\)/);
+    const readers = matching(READS_WALL_CLOCK);
     expect(readers.filter((path) => !(path in WALL_CLOCK_ALLOWED))).toEqual([]);
   });
 
   it('keeps the allow-list honest: every entry still reads the wall clock', () => {
-    const readers = matching(/\bDate\.now\b|\bnew Date\(\s*\)/);
+    const readers = matching(READS_WALL_CLOCK);
     expect(Object.keys(WALL_CLOCK_ALLOWED).filter((path) => !readers.includes(path))).toEqual([]);
   });
 });
