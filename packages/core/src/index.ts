@@ -186,3 +186,4 @@ export {
   type InstallationActivationRequestBody,
   type KeyReportReply,
 } from './authority-api.js';
+export { SUPPORTED_PROTOCOL_VERSIONS, isSupportedProtocolVersion } from './wire/messages.js';
