@@ -1,6 +1,6 @@
 import { authorityOrigin, bulkConfirm, type AuthorityConnection, type BulkResult } from './authority-client.js';
 import { ConsoleError } from './errors.js';
-import { mapLimit, type Fleet } from './fleet.js';
+import { mapLimit, type Fleet, type MachineOperation } from './fleet.js';
 import type { MachineResult, MachineSelection, Progress } from './results.js';
 import type { MachineRecord } from './store.js';
 
@@ -110,13 +110,8 @@ export async function proxyActivate(
   });
 }
 
-export async function reactivate(
-  fleet: Fleet,
-  refs: MachineSelection,
-  onProgress?: Progress,
-): Promise<MachineResult[]> {
-  const machines = await fleet.resolve(refs);
-  return fleet.forEach(machines, onProgress, async (machine, agent) => {
+export const reactivate: MachineOperation = (fleet, refs, onProgress) =>
+  fleet.forSelection(refs, onProgress, async (machine, agent) => {
     const iid = await agent.installationId();
     const stored = await fleet.store.findConfirmation(machine.id, iid);
     if (!stored) {
@@ -137,7 +132,6 @@ export async function reactivate(
       confirmationId: stored.confirmationId,
     };
   });
-}
 
 export async function setKmsHost(
   fleet: Fleet,

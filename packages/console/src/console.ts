@@ -31,18 +31,6 @@ import type { ConsoleStore, OperationRecord } from './store.js';
 
 export { DB_FILE };
 export { MIN_AGENT_TOKEN_LENGTH } from './fleet.js';
-export type {
-  ConsoleOptions,
-  ConsoleStoreOptions,
-  DiscoveryResult,
-  KeySummary,
-  MachineResult,
-  MachineSelection,
-  MachineSummary,
-  MakCountResult,
-  Progress,
-  TimelineDay,
-} from './results.js';
 
 /** The agent TLS installed in the data directory (`console agent-tls`), unless given. */
 const withAgentTls = (dataDir: string, options: ConsoleOptions): ConsoleOptions => {

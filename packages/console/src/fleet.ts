@@ -103,6 +103,13 @@ function failure(machine: MachineRecord, cause: unknown): MachineResult {
  * which agent and when, how one machine's failure is recorded). The operations themselves are
  * functions over a Fleet in machine-, key-, activation- and report-operations.ts.
  */
+/** An operation over the machines of a selection, one result per machine. */
+export type MachineOperation = (
+  fleet: Fleet,
+  refs: MachineSelection,
+  onProgress?: Progress,
+) => Promise<MachineResult[]>;
+
 export class Fleet {
   readonly store: ConsoleStore;
   readonly box: SecretBox;
@@ -121,6 +128,15 @@ export class Fleet {
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#agentTimeoutMs = options.agentTimeoutMs;
     this.agentTls = options.agentTls;
+  }
+
+  /** An operation on the machines a selection names, each on its own (see forEach). */
+  async forSelection(
+    refs: MachineSelection,
+    onProgress: Progress | undefined,
+    task: (machine: MachineRecord, agent: AgentClient) => Promise<MachineResult>,
+  ): Promise<MachineResult[]> {
+    return this.forEach(await this.resolve(refs), onProgress, task);
   }
 
   async forEach(

@@ -2,18 +2,7 @@ export { ConsoleError, consoleErrors } from './errors.js';
 export type { ConsoleErrorCode } from './errors.js';
 export { VolumeConsole, DB_FILE, MIN_AGENT_TOKEN_LENGTH } from './console.js';
 export { looksLikeProductKey } from './fleet.js';
-export type {
-  ConsoleOptions,
-  ConsoleStoreOptions,
-  DiscoveryResult,
-  KeySummary,
-  MachineResult,
-  MachineSelection,
-  MachineSummary,
-  MakCountResult,
-  Progress,
-  TimelineDay,
-} from './console.js';
+export type * from './results.js';
 export { MIN_ADMIN_PASSWORD_LENGTH } from './admins.js';
 export { startConsoleServer } from './web/index.js';
 export type { ConsoleServer, ConsoleServerOptions } from './web/index.js';

@@ -2,7 +2,7 @@ import type { AgentStatus } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
 import { AgentClient } from './agent-client.js';
 import { ConsoleError } from './errors.js';
-import { asConsoleError, iso, mapLimit, type Fleet } from './fleet.js';
+import { asConsoleError, iso, mapLimit, type Fleet, type MachineOperation } from './fleet.js';
 import type { DiscoveryResult, MachineResult, MachineSelection, MachineSummary, Progress } from './results.js';
 import type { MachineRecord, OperationRecord } from './store.js';
 
@@ -148,13 +148,8 @@ export async function discover(
   return { probed: canonical.length, found: found.sort(order), refused: refused.sort(order), silent };
 }
 
-export async function rotateTokens(
-  fleet: Fleet,
-  refs: MachineSelection,
-  onProgress?: Progress,
-): Promise<MachineResult[]> {
-  const machines = await fleet.resolve(refs);
-  return fleet.forEach(machines, onProgress, async (machine, agent) => {
+export const rotateTokens: MachineOperation = (fleet, refs, onProgress) =>
+  fleet.forSelection(refs, onProgress, async (machine, agent) => {
     // #agent enrolled it when it held the enrolment token: that gave it its own token already.
     const enrolled = fleet.enrolledNow.has(agent);
     if (!enrolled && !agent.byCertificate) await fleet.giveOwnToken(machine, agent, 'rotate');
@@ -170,7 +165,6 @@ export async function rotateTokens(
           : 'token rotated',
     );
   });
-}
 
 export async function reenrol(
   fleet: Fleet,

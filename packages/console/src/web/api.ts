@@ -2,7 +2,8 @@ import type { z } from 'zod';
 import { LICENCE_STATES, type Clock, type LicenceState } from '@volact/core';
 import { authorityOrigin, type AuthorityConnection } from '../authority-client.js';
 import { toCsv } from '../csv.js';
-import type { MachineResult, MachineSelection, MachineSummary, Progress, VolumeConsole } from '../console.js';
+import type { VolumeConsole } from '../console.js';
+import type { MachineResult, MachineSelection, MachineSummary, Progress } from '../results.js';
 import { ConsoleError } from '../errors.js';
 import {
   REPORT_NAMES,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '@volact/core';
-import type { MachineResult, Progress } from '../console.js';
+import type { MachineResult, Progress } from '../results.js';
 import { WebError, errorAnswer } from './errors.js';
 
 import type { Job as JobAnswer, JobOperation, JobSummary } from './contract.js';

@@ -2,36 +2,28 @@ import type { Command } from 'commander';
 import { CliError } from '../../output.js';
 import type { Run } from '../../runtime.js';
 import {
-  type DataDirOptions,
-  consoleStoreOptions,
-  withConsole,
-  type SelectionOptions,
-  selectionOptions,
-  machineSelection,
-  progress,
-  printResults,
   authorityConnection,
+  consoleStoreOptions,
+  machinesCommand,
+  machineSelection,
+  onMachines,
+  printResults,
+  progress,
   proxyOptions,
+  selectionOptions,
+  withConsole,
+  type DataDirOptions,
+  type SelectionOptions,
 } from './options.js';
 
 /** `volact console activate`, `set-kms-host`, `proxy-activate`, `reactivate`: activating machines. */
 export function registerConsoleActivation(con: Command, run: Run): void {
-  consoleStoreOptions(
-    selectionOptions(
-      con
-        .command('activate')
-        .description('have machines activate themselves (KMS host, directory, or their MAK online)')
-        .argument('[machine...]', 'id, name or address'),
-    ),
-  )
+  machinesCommand(con, 'activate', 'have machines activate themselves (KMS host, directory, or their MAK online)')
     .option('--authority <url>', "for MAK machines: the authority they call (else their product config's)")
-    .option('--json', 'print JSON')
     .action(
-      run(async (o: DataDirOptions & SelectionOptions & { authority?: string }, ...refs: string[]) => {
-        const selection = machineSelection(o, refs);
-        const options = o.authority === undefined ? {} : { authority: o.authority };
-        printResults(await withConsole(o, (c) => c.activate(selection, options, progress)), o.json);
-      }),
+      onMachines(run, (c, selection, o: { authority?: string }) =>
+        c.activate(selection, o.authority === undefined ? {} : { authority: o.authority }, progress),
+      ),
     );
 
   consoleStoreOptions(
@@ -102,21 +94,9 @@ export function registerConsoleActivation(con: Command, run: Run): void {
       ),
     );
 
-  consoleStoreOptions(
-    selectionOptions(
-      con
-        .command('reactivate')
-        .description(
-          "install the stored confirmation ID for each machine's current installation ID (a re-imaged machine), without the authority",
-        )
-        .argument('[machine...]', 'id, name or address'),
-    ),
-  )
-    .option('--json', 'print JSON')
-    .action(
-      run(async (o: DataDirOptions & SelectionOptions, ...refs: string[]) => {
-        const selection = machineSelection(o, refs);
-        printResults(await withConsole(o, (c) => c.reactivate(selection, progress)), o.json);
-      }),
-    );
+  machinesCommand(
+    con,
+    'reactivate',
+    "install the stored confirmation ID for each machine's current installation ID (a re-imaged machine), without the authority",
+  ).action(onMachines(run, (c, selection) => c.reactivate(selection, progress)));
 }

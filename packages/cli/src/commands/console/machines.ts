@@ -4,14 +4,13 @@ import { CliError, printJson } from '../../output.js';
 import { parseIntOption, readSecretFile, readTokenFile } from '../../options.js';
 import type { Run } from '../../runtime.js';
 import {
-  type DataDirOptions,
   consoleStoreOptions,
-  withConsole,
-  type SelectionOptions,
-  selectionOptions,
-  machineSelection,
-  progress,
+  machinesCommand,
+  onMachines,
   printResults,
+  progress,
+  withConsole,
+  type DataDirOptions,
 } from './options.js';
 
 /** The conventional agent port (`volact client agent --listen HOST:7390`), for directory discovery. */
@@ -255,41 +254,18 @@ export function registerConsoleMachines(con: Command, run: Run): void {
       ),
     );
 
-  consoleStoreOptions(
-    selectionOptions(
-      con
-        .command('refresh')
-        .description(
-          "read every machine's status (or the selected ones); a history row per change; failures do not stop the others",
-        )
-        .argument('[machine...]', 'id, name or address (default: all)'),
-    ),
-  )
-    .option('--json', 'print JSON')
-    .action(
-      run(async (o: DataDirOptions & SelectionOptions, ...refs: string[]) => {
-        const selection = machineSelection(o, refs, true);
-        printResults(await withConsole(o, (c) => c.refresh(selection, progress)), o.json);
-      }),
-    );
+  machinesCommand(
+    con,
+    'refresh',
+    "read every machine's status (or the selected ones); a history row per change; failures do not stop the others",
+    'id, name or address (default: all)',
+  ).action(onMachines(run, (c, selection) => c.refresh(selection, progress), true));
 
-  consoleStoreOptions(
-    selectionOptions(
-      con
-        .command('rotate-token')
-        .description(
-          'give machines a new per-machine agent token (after each proves it holds the current one); the old token opens nothing after',
-        )
-        .argument('[machine...]', 'id, name or address'),
-    ),
-  )
-    .option('--json', 'print JSON')
-    .action(
-      run(async (o: DataDirOptions & SelectionOptions, ...refs: string[]) => {
-        const selection = machineSelection(o, refs);
-        printResults(await withConsole(o, (c) => c.rotateTokens(selection, progress)), o.json);
-      }),
-    );
+  machinesCommand(
+    con,
+    'rotate-token',
+    'give machines a new per-machine agent token (after each proves it holds the current one); the old token opens nothing after',
+  ).action(onMachines(run, (c, selection) => c.rotateTokens(selection, progress)));
 
   consoleStoreOptions(
     machine

@@ -13,6 +13,7 @@ import {
 } from '@volact/console';
 import { CliError, printJson } from '../../output.js';
 import { parseIntOption, readSecretFile } from '../../options.js';
+import type { Run } from '../../runtime.js';
 
 /** What the `volact console …` commands share: opening the console, naming machines, printing results. */
 
@@ -138,3 +139,25 @@ export const proxyOptions = (command: Command) =>
     .option('--proxy <url>', 'reach the authority through this HTTP proxy: http://[user:password@]HOST:PORT')
     .option('--proxy-user <user>', "the proxy's user name (or in the --proxy URL)")
     .option('--proxy-password-file <file>', "the proxy user's password, kept out of the command line");
+
+/**
+ * `volact console VERB [machine…]`: a command over many machines (or --all, --machine ID…) that
+ * prints one result per machine; add its own options, then its action (onMachines).
+ */
+export function machinesCommand(con: Command, verb: string, description: string, argument = 'id, name or address') {
+  return consoleStoreOptions(
+    selectionOptions(con.command(verb).description(description).argument('[machine...]', argument)),
+  ).option('--json', 'print JSON');
+}
+
+/** The action of a machinesCommand: `operate` on the selected machines, each one's result printed. */
+export function onMachines<O extends object>(
+  run: Run,
+  operate: (c: VolumeConsole, selection: MachineSelection, o: O) => Promise<MachineResult[]>,
+  allByDefault = false,
+) {
+  return run(async (o: O & DataDirOptions & SelectionOptions, ...refs: string[]) => {
+    const selection = machineSelection(o, refs, allByDefault);
+    printResults(await withConsole(o, (c) => operate(c, selection, o)), o.json);
+  });
+}
