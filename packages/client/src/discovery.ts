@@ -20,7 +20,7 @@ export interface DiscoveryResult {
   /** Every host found, in the order to try them (RFC 2782). */
   readonly hosts: DiscoveredHost[];
   /** Domains whose look-up failed, and why (a domain with no record is not a failure). */
-  readonly errors: { domain: string; code: string; message: string }[];
+  readonly errors: { domain: string; code: CoreError['code']; message: string }[];
   readonly domains: string[];
 }
 

@@ -1,5 +1,6 @@
 export { Licence } from './licence.js';
 export type { LicenceStatus, ActivationOutcome, InitOptions, OpenOptions, DirectoryMembership } from './licence.js';
+export type { ActivationCode } from './licence.js';
 export { ClientError, clientErrors } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export { parseKmsAddress, formatKmsAddress } from './kms-address.js';

@@ -81,7 +81,7 @@ interface Candidate {
 async function* kmsCandidates(
   record: LicenceRecord,
   discover: () => Promise<DiscoveryResult>,
-  found: { dnsFailures: { domain: string; code: string; message: string }[]; searched: string[] },
+  found: { dnsFailures: DiscoveryResult['errors']; searched: string[] },
 ): AsyncGenerator<Candidate & { via: HostSource }> {
   const c = record.discovery.cached;
   const cached: Candidate | null = c ? { address: c.address, connect: c.connect ?? c.address, domain: c.domain } : null;
@@ -103,7 +103,7 @@ export async function attemptKms(input: KmsAttemptInput): Promise<KmsAttemptResu
   const { record: r, now } = input;
   const groupId = guidToBytes(r.product.group.id);
   const clientId = guidToBytes(r.clientMachineId);
-  const found = { dnsFailures: [] as { domain: string; code: string; message: string }[], searched: [] as string[] };
+  const found = { dnsFailures: [] as DiscoveryResult['errors'], searched: [] as string[] };
   let cached = r.discovery.cached;
   let lastFailure: { code: ActivationCode; message: string; extra: Partial<AttemptRecord> } | null = null;
   for await (const candidate of kmsCandidates(r, input.discover, found)) {

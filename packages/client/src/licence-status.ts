@@ -32,13 +32,13 @@ export interface LicenceStatus {
   /** Which methods an activation attempt may use (the reference's /act-type). */
   readonly actType: ActType;
   /** With an OEM marker installed: who made the machine, its label, and whether the marker holds here. */
-  readonly oem: { manufacturer: string | null; machine: string | null; code: string | null } | null;
+  readonly oem: { manufacturer: string | null; machine: string | null; code: ClientErrorCode | null } | null;
   /** With a token installed: its serial, CA organisation and validity; `code` when it does not grant a licence. */
   readonly token: {
     serial: string | null;
     organisation: string | null;
     notAfter: string | null;
-    code: string | null;
+    code: ClientErrorCode | null;
   } | null;
   /** The installed CRL: when it was issued, its next update (`stale` past it: still applied), how many serials. */
   readonly crl: { issuedAt: string; nextUpdate: string; stale: boolean; revoked: number } | null;
