@@ -121,9 +121,16 @@ describe('volact CLI', () => {
     expect(status).toMatchObject({ state: 'licensed', method: 'kms', host: `127.0.0.1:${hostPort}`, count: 5 });
     expect(Date.parse(status.expiresAt)).toBeGreaterThan(Date.now() + 179 * 86_400_000);
 
-    // the running host flushes its window every 250 ms; status reads it from the data dir
-    await new Promise((r) => setTimeout(r, 600));
-    const hs = JSON.parse(volact('host', 'status', '--data-dir', H, '--json').stdout);
+    // the running host flushes its window every 250 ms; status reads it from the data dir, so
+    // wait (bounded) until the flush holds all six requests
+    type HostStatusJson = { groups: unknown[]; requests: { total: number; byClientState: Record<string, number> } };
+    const hostStatus = () => JSON.parse(volact('host', 'status', '--data-dir', H, '--json').stdout) as HostStatusJson;
+    let hs = hostStatus();
+    await until(() => {
+      if (hs.requests.total === 6) return true;
+      hs = hostStatus();
+      return false;
+    }, 15_000);
     expect(hs.groups).toEqual([expect.objectContaining({ name: 'office14', count: 5, threshold: 5 })]);
     expect(hs.requests).toMatchObject({ total: 6, failed: 0 });
     expect(hs.requests.byClientState['initial-grace']).toBe(6);
