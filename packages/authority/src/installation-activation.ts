@@ -103,6 +103,9 @@ export async function completeInstallation(
   now: number,
 ): Promise<InstallationActivation> {
   const retail = key.type === 'retail';
+  // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
+  // never after an activation was used.
+  const group = await ctx.groups.find(key.groupIds[0] as string);
   const outcome = await ctx.installations.decide({
     keyId: key.id,
     keyLast5: last5,
@@ -128,7 +131,6 @@ export async function completeInstallation(
       `MAK ${last5} has used all ${outcome.limit} of its activations; ask the publisher to raise its limit (\`volact authority key raise\`)`,
     );
   }
-  const group = await ctx.groups.find(key.groupIds[0] as string);
   return {
     confirmationId: confirmInstallation(iid, group.id, dayOf(now), ctx.signer()).text,
     method: retail ? 'retail' : 'mak',
