@@ -37,7 +37,7 @@ import {
 import { InstallationQueue } from './installation-queue.js';
 import { ProductKeys, type KeyReport, type MintKeyRequest, type MintedKey } from './keys.js';
 import { confirmByPhone, type Confirmation } from './phone-confirmation.js';
-import { openAuthorityStore } from './store-choice.js';
+import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
 import type { AuthorityStore } from './store.js';
 
 export { HOST_CERT_VALIDITY_DAYS } from './host-activation.js';
@@ -101,6 +101,7 @@ export class Authority {
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
   static init(dataDir: string, options: AuthorityOptions & { name?: string } = {}): Authority {
+    if (options.databaseUrl !== undefined) checkDatabaseUrl(options.databaseUrl); // before any file is made
     const secrets = createDataDir(dataDir, options.name ?? 'volact authority', options.clock ?? systemClock);
     return new Authority(secrets, openAuthorityStore(dataDir, options.databaseUrl), options);
   }

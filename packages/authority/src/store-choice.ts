@@ -15,8 +15,13 @@ export function openAuthorityStore(dataDir: string, databaseUrl: string | undefi
     secureDataDir(dataDir); // the database (and its -wal, -shm) SQLite just made with the umask's mode
     return store;
   }
+  checkDatabaseUrl(databaseUrl);
+  return new PostgresAuthorityStore(databaseUrl);
+}
+
+/** Refuses what is not a PostgreSQL URL, before anything is made with it. */
+export function checkDatabaseUrl(databaseUrl: string): void {
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw invalidField('databaseUrl', `the database URL must be a postgres:// URL, got "${databaseUrl.slice(0, 40)}"`);
   }
-  return new PostgresAuthorityStore(databaseUrl);
 }
