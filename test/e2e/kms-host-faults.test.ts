@@ -192,8 +192,15 @@ async function withSmallDisk(test: (disk: string) => Promise<void>): Promise<voi
     await test(disk);
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500)); // the daemon's own stop, after its launcher's
-    spawnSync('umount', ['-l', disk]);
+    // The daemon stops on its own after its launcher: unmount once nothing holds the disk
+    // (bounded), lazily if something still does then.
+    const end = Date.now() + 5_000;
+    let unmounted = spawnSync('umount', [disk]).status === 0;
+    while (!unmounted && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      unmounted = spawnSync('umount', [disk]).status === 0;
+    }
+    if (!unmounted) spawnSync('umount', ['-l', disk]);
     rmSync(disk, { recursive: true, force: true });
   }
 }
