@@ -4,6 +4,7 @@ import {
   keyRefOf,
   keyedHash,
   lastFiveOf,
+  guidToBytes,
   makeKey,
   parseKey,
   proofKeyOf,
@@ -12,7 +13,7 @@ import {
   type KeyType,
   type ProductKey,
 } from '@volact/core';
-import type { Refuse } from './audit.js';
+import { refusalsOf, type Refuse } from './audit.js';
 import { AuthorityError, invalidField, type AuthorityErrorCode } from './errors.js';
 import type { ProductGroups } from './groups.js';
 import { seal } from './sealing.js';
@@ -106,6 +107,23 @@ export async function requireKeyType(
 }
 
 /**
+ * The start of an activation that brings its key: the request's refusals (audited as
+ * `action`), its time, and the key as typed, of a type the path takes.
+ */
+export async function keyOfRequest(
+  store: AuthorityStore,
+  clock: Clock,
+  call: { action: string; keyText: string; accepted: readonly KeyType[]; need: string },
+): Promise<{ now: number; refuse: Refuse; key: ProductKey; last5: string }> {
+  const now = clock.now();
+  const refuse = refusalsOf(store, call.action, now);
+  const key = await readKeyText(call.keyText, refuse);
+  const last5 = lastFiveOf(key);
+  await requireKeyType(key.type, last5, call.accepted, call.need, refuse);
+  return { now, refuse, key, last5 };
+}
+
+/**
  * The keys an authority minted: stored as a keyed hash (never the key), with their limits,
  * what they have used, and the sealed proof key phone activation needs.
  */
@@ -163,7 +181,8 @@ export class ProductKeys {
         throw invalidField(field, `${name} must be a whole number from 1 to ${MAX_LIMIT}, got ${v}`);
       }
     }
-    const key = makeKey(type);
+    // A MAK or retail key names its one group, so a client refuses it for another group at install.
+    const key = type === 'kms-host' ? makeKey(type) : makeKey(type, undefined, guidToBytes(groups[0]!.id));
     const record: KeyRecord = {
       id: randomGuid(),
       keyHash: this.hashOf(key),

@@ -1,4 +1,4 @@
-import { CoreError, lastFiveOf, parseKeyOfType } from '@volact/core';
+import { CoreError, guidToBytes, keyFitsGroup, lastFiveOf, parseKeyOfType } from '@volact/core';
 import { ClientError } from './errors.js';
 import type { LicenceRecord } from './licence-store.js';
 
@@ -19,6 +19,14 @@ export function withInstalledKey(record: LicenceRecord, text: string, now: numbe
     throw new ClientError(
       'KEY_INVALID',
       `key ${lastFiveOf(key)} is the GVLK of another product group, not of ${record.product.group.name}`,
+    );
+  }
+  // A MAK or retail key minted for one group says which (an older key does not: the authority
+  // refuses it at activation instead).
+  if (keyFitsGroup(key, guidToBytes(record.product.group.id)) === false) {
+    throw new ClientError(
+      'KEY_INVALID',
+      `key ${lastFiveOf(key)} is a ${key.type === 'mak' ? 'MAK' : 'retail key'} of another product group, not of ${record.product.group.name}; install a key minted for ${record.product.group.name}`,
     );
   }
   if (record.installedKey?.text === key.text) return null;

@@ -4,7 +4,18 @@
 export { DAY, HOUR, MINUTE, ManualClock, systemClock, type Clock } from './clock.js';
 export { CoreError, VolactError, coreErrorCodes } from './errors.js';
 export { bytesToGuid, guidToBytes, isGuid, newClientMachineId, randomGuid } from './ids.js';
-export { gvlkFor, lastFiveOf, makeKey, parseKey, parseKeyOfType, type KeyType, type ProductKey } from './keys.js';
+export {
+  GROUP_BOUND_CODES,
+  groupTagOf,
+  gvlkFor,
+  keyFitsGroup,
+  lastFiveOf,
+  makeKey,
+  parseKey,
+  parseKeyOfType,
+  type KeyType,
+  type ProductKey,
+} from './keys.js';
 export {
   aeadOpen,
   aeadSeal,

@@ -3,8 +3,11 @@ import { createHash } from 'node:crypto';
 import { CoreError, type CoreErrorCode } from './errors.js';
 import {
   KEY_ALPHABET,
+  GROUP_BOUND_CODES,
   KEY_TYPES,
+  groupTagOf,
   gvlkFor,
+  keyFitsGroup,
   lastFiveOf,
   makeKey,
   parseKey,
@@ -336,5 +339,37 @@ describe('the check symbol on its own', () => {
       }
     }
     expect(tried).toBe(40 * 21 * 31);
+  });
+});
+
+describe('group-bound MAK and retail keys', () => {
+  const office = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
+  const project = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+
+  it.each(['mak', 'retail'] as const)(
+    'a %s key minted for a group names it, through its text, and no other group',
+    (type) => {
+      for (const p of payloads(50, 0x5eed + KEY_TYPES[type])) {
+        const key = parseKey(makeKey(type, p, office).text);
+        expect(key.type).toBe(type);
+        expect(key.text[0]).toBe(KEY_ALPHABET[GROUP_BOUND_CODES[type]]);
+        expect(key.groupTag).toBe(groupTagOf(office));
+        expect(keyFitsGroup(key, office)).toBe(true);
+        expect(keyFitsGroup(key, project)).toBe(false);
+        // 80 of the 100 payload bits stay the random ones given
+        expect(key.payload.subarray(3).equals(makeKey(type, p).payload.subarray(3))).toBe(true);
+      }
+    },
+  );
+
+  it('a key of the classic codes does not say its group', () => {
+    const key = parseKey(makeKey('mak', payloads(1)[0]).text);
+    expect(key.groupTag).toBeNull();
+    expect(keyFitsGroup(key, office)).toBeNull();
+  });
+
+  it('only MAK and retail keys can be bound to a group', () => {
+    expect(() => makeKey('kms-host', undefined, office)).toThrow(RangeError);
+    expect(() => makeKey('gvlk', undefined, office)).toThrow(RangeError);
   });
 });

@@ -4,8 +4,10 @@ import { CoreError } from './errors.js';
 /**
  * Product keys: 25 symbols of Crockford base32 in five groups, e.g. `4Y1QG-…`.
  *
- *   symbol 0       key type (see KEY_TYPES)
- *   symbols 1..20  100-bit payload (random; derived from the group for a GVLK)
+ *   symbol 0       key type (see KEY_TYPES; a MAK or retail key minted for one group has its
+ *                  own code, GROUP_BOUND_CODES, and its payload starts with the group's tag)
+ *   symbols 1..20  100-bit payload (random; derived from the group for a GVLK; for a
+ *                  group-bound key the first 4 symbols are groupTagOf(group), 80 bits random)
  *   symbol 21      check symbol over symbols 0..20 (Damm's scheme over GF(32), below): every
  *                  single mistyped symbol, every swap of two different neighbours and every
  *                  swap across one symbol is caught, always (Luhn mod 32 misses 0 <-> Z)
@@ -25,7 +27,19 @@ export const KEY_TYPES = {
   retail: 4,
 } as const;
 export type KeyType = keyof typeof KEY_TYPES;
-const TYPE_BY_CODE = new Map<number, KeyType>(Object.entries(KEY_TYPES).map(([name, code]) => [code, name as KeyType]));
+/**
+ * A MAK or retail key activates one product group. Minted with these codes, its payload's first
+ * 20 bits name the group (groupTagOf), so a client refuses another group's key when it is
+ * installed, offline, instead of at activation. Keys minted before carry the classic code and
+ * no tag (they are still accepted; the authority refuses them at activation).
+ */
+export const GROUP_BOUND_CODES = { mak: 5, retail: 6 } as const;
+const TYPE_BY_CODE = new Map<number, KeyType>([
+  ...Object.entries(KEY_TYPES).map(([name, code]) => [code, name as KeyType] as const),
+  ...Object.entries(GROUP_BOUND_CODES).map(([name, code]) => [code, name as KeyType] as const),
+]);
+const GROUP_BOUND_BY_CODE = new Set<number>(Object.values(GROUP_BOUND_CODES));
+const GROUP_TAG_BITS = 20;
 
 export interface ProductKey {
   /** Canonical form, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
@@ -33,6 +47,22 @@ export interface ProductKey {
   readonly type: KeyType;
   /** 100-bit payload, 13 bytes (the top 4 bits of the last byte are zero). */
   readonly payload: Buffer;
+  /** The 20-bit tag of the one group a group-bound MAK or retail key activates; null when the key does not say. */
+  readonly groupTag: number | null;
+}
+
+/** The 20-bit tag a group-bound key carries: SHA-256("volact-key-group/v1\0" ‖ group id bytes), top 20 bits. */
+export function groupTagOf(groupId: Buffer): number {
+  return createHash('sha256').update('volact-key-group/v1\0').update(groupId).digest().readUInt32BE(0) >>> 12;
+}
+
+/** Whether a key may activate the group: true or false for a group-bound key, null when the key does not say. */
+export function keyFitsGroup(key: ProductKey, groupId: Buffer): boolean | null {
+  return key.groupTag === null ? null : key.groupTag === groupTagOf(groupId);
+}
+
+function tagOfPayload(payload: Buffer): number {
+  return payload.readUInt32BE(0) >>> (32 - GROUP_TAG_BITS);
 }
 
 const SYMBOL_VALUE = new Map<string, number>();
@@ -98,15 +128,25 @@ function render(values: readonly number[]): string {
   return chars.match(/.{5}/g)!.join('-');
 }
 
-/** Builds a key of `type` around a payload (random if not given). */
-export function makeKey(type: KeyType, payload: Buffer = randomBytes(13)): ProductKey {
+/**
+ * Builds a key of `type` around a payload (random if not given). With `groupId` (a MAK or a
+ * retail key), the key is group-bound: its payload's first 20 bits are the group's tag.
+ */
+export function makeKey(type: KeyType, payload: Buffer = randomBytes(13), groupId?: Buffer): ProductKey {
   if (payload.length < 13) throw new RangeError('a key payload has 13 bytes');
   const p = Buffer.from(payload.subarray(0, 13));
   p[12] = (p[12] as number) & 0xf0;
-  const values = [KEY_TYPES[type], ...payloadToSymbols(p)];
+  let code: number = KEY_TYPES[type];
+  if (groupId) {
+    if (type !== 'mak' && type !== 'retail') throw new RangeError(`a ${type} key is not bound to one group`);
+    const tag = groupTagOf(groupId);
+    p.writeUInt32BE(((tag << 12) | (p.readUInt32BE(0) & 0xfff)) >>> 0, 0);
+    code = GROUP_BOUND_CODES[type];
+  }
+  const values = [code, ...payloadToSymbols(p)];
   values.push(checkSymbol(values));
   values.push(...hashSymbols(values));
-  return { text: render(values), type, payload: p };
+  return { text: render(values), type, payload: p, groupTag: groupId ? tagOfPayload(p) : null };
 }
 
 /** Strict parser: length, alphabet, both checks, known type. */
@@ -140,7 +180,9 @@ export function parseKey(input: string): ProductKey {
   }
   const type = TYPE_BY_CODE.get(values[0] as number);
   if (!type) throw new CoreError('KEY_MALFORMED', `the key's type symbol ${values[0]} is not a known key type`);
-  return { text: render(values), type, payload: symbolsToPayload(values.slice(1, 21)) };
+  const payload = symbolsToPayload(values.slice(1, 21));
+  const groupTag = GROUP_BOUND_BY_CODE.has(values[0] as number) ? tagOfPayload(payload) : null;
+  return { text: render(values), type, payload, groupTag };
 }
 
 /** Parses a key and insists on its type, naming what was given instead. */

@@ -12,6 +12,7 @@ import {
   CoreError,
   type Clock,
   type HostCertificate,
+  isSupportedProtocolVersion,
 } from '@volact/core';
 import { ClientIdWindow, nowWindowSeconds, toWindowSeconds } from './client-id-window.js';
 import { emptyStatistics, type HostStatistics, type WindowStore } from './window-store.js';
@@ -143,7 +144,7 @@ export class KmsService {
     } catch (err) {
       const detail = err instanceof CoreError ? err.message : 'unreadable request';
       const code =
-        payload[0] !== undefined && payload[0] !== 1
+        payload[0] !== undefined && !isSupportedProtocolVersion(payload[0])
           ? HostErrorCode.UNSUPPORTED_VERSION
           : HostErrorCode.MALFORMED_REQUEST;
       return this.#refuse(code, undefined, detail, 'MALFORMED_REQUEST');
