@@ -209,7 +209,9 @@ describe('DNS decoder fuzz', () => {
     const next = rng(SEED);
     let decoded = 0;
     let rejected = 0;
-    let slowest = 0;
+    // Inputs whose decode took over 10 ms once: timed again below, since one slow run may be a
+    // GC pause or the machine's load; a decoder that loops is slow every time.
+    const slow: Buffer[] = [];
     const runs = 12_000;
     for (let i = 0; i < runs; i++) {
       const input = i % 4 === 0 ? randomMessage(next) : mutate(next, corpus[i % corpus.length] as Buffer);
@@ -224,7 +226,7 @@ describe('DNS decoder fuzz', () => {
         }
         rejected++;
       }
-      slowest = Math.max(slowest, performance.now() - started);
+      if (performance.now() - started > 10) slow.push(input);
       if (message) {
         // Re-encoding (uncompressed) and decoding again gives the same message.
         expect(decodeDnsMessage(encodeDnsMessage(message)), `seed ${SEED} run ${i}`).toEqual(message);
@@ -234,7 +236,19 @@ describe('DNS decoder fuzz', () => {
     // Both paths were exercised, and no single decode took long (a loop would).
     expect(decoded).toBeGreaterThan(100);
     expect(rejected).toBeGreaterThan(1000);
-    expect(slowest).toBeLessThan(50);
+    const fastestOf = (input: Buffer) =>
+      Math.min(
+        ...[0, 1, 2].map(() => {
+          const started = performance.now();
+          try {
+            decodeDnsMessage(input);
+          } catch {
+            // rejected: timed all the same
+          }
+          return performance.now() - started;
+        }),
+      );
+    expect(Math.max(0, ...slow.map(fastestOf))).toBeLessThan(50);
   });
 
   it('the corpus itself decodes', () => {
