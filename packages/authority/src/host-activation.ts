@@ -3,14 +3,12 @@ import {
   hardwareRefOf,
   hostKeyRefOf,
   issueHostCertificate,
-  lastFiveOf,
   randomGuid,
   type ProductGroup,
 } from '@volact/core';
-import { refusalsOf } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { readKeyText, requireKeyType } from './keys.js';
+import { keyOfRequest } from './keys.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
 
 /** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
@@ -56,11 +54,17 @@ export async function activateHost(
   request: HostActivationRequest,
   certificateValidity: number,
 ): Promise<HostActivationResult> {
-  const now = ctx.clock.now();
-  const refuse = refusalsOf(ctx.store, 'host.activate', now);
-  const parsed = await readKeyText(request.hostKey, refuse);
-  const last5 = lastFiveOf(parsed);
-  await requireKeyType(parsed.type, last5, ['kms-host'], 'a host needs a kms-host key', refuse);
+  const {
+    now,
+    refuse,
+    key: parsed,
+    last5,
+  } = await keyOfRequest(ctx.store, ctx.clock, {
+    action: 'host.activate',
+    keyText: request.hostKey,
+    accepted: ['kms-host'],
+    need: 'a host needs a kms-host key',
+  });
   if (!HARDWARE_ID_RE.test(request.hardwareId)) {
     throw await refuse('REQUEST_INVALID', 'hardwareId must be 1-128 letters, digits or ._:-', last5);
   }

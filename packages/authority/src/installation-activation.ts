@@ -5,15 +5,14 @@ import {
   groupsRefOf,
   installationProofValid,
   keyRefOf,
-  lastFiveOf,
   parseInstallationId,
   proofKeyOf,
   type InstallationId,
 } from '@volact/core';
-import { refusalsOf, type Refuse } from './audit.js';
+import type { Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { keyLabel, readKeyText, requireKeyType } from './keys.js';
+import { keyLabel, keyOfRequest } from './keys.js';
 import type { KeyRecord } from './store.js';
 
 export interface InstallationActivationRequest {
@@ -53,12 +52,17 @@ export async function activateInstallation(
   ctx: AuthorityContext,
   request: InstallationActivationRequest,
 ): Promise<InstallationActivation> {
-  const now = ctx.clock.now();
-  const refuse = refusalsOf(ctx.store, 'installation.activate.online', now);
-  const parsed = await readKeyText(request.key, refuse);
-  const last5 = lastFiveOf(parsed);
-  const need = 'online installation activation takes a MAK or a retail key';
-  await requireKeyType(parsed.type, last5, ['mak', 'retail'], need, refuse);
+  const {
+    now,
+    refuse,
+    key: parsed,
+    last5,
+  } = await keyOfRequest(ctx.store, ctx.clock, {
+    action: 'installation.activate.online',
+    keyText: request.key,
+    accepted: ['mak', 'retail'],
+    need: 'online installation activation takes a MAK or a retail key',
+  });
   const label = keyLabel(parsed.type);
   const iid = await readInstallationId(request.installationId, refuse, last5);
   if (iid.kind !== 'installation') {

@@ -57,7 +57,7 @@ export async function confirmByPhone(ctx: AuthorityContext, installationIdText: 
   const key = await keyOfInstallationId(ctx, iid, refuse);
   const last5 = key.last5;
   if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `key ${last5} was revoked`, last5);
-  if (iid.kind === 'activation-object') return confirmActivationObject(ctx, key, iid, now, refuse);
+  if (iid.kind === 'activation-object') return confirmActivationObject({ ctx, key, iid, now, refuse });
   const groupIds = [...key.groupIds].sort();
   if (!iid.groupsRef.equals(groupsRefOf(groupIds))) {
     throw await refuse(
@@ -71,7 +71,7 @@ export async function confirmByPhone(ctx: AuthorityContext, installationIdText: 
     await requireKeyType(key.type, last5, ['mak', 'retail'], need, refuse);
     return { kind: 'installation', ...(await completeInstallation(ctx, key, last5, iid, 'phone', now)) };
   }
-  return confirmKmsHost(ctx, key, iid, now, refuse);
+  return confirmKmsHost({ ctx, key, iid, now, refuse });
 }
 
 /** The key an IID was made with: found by its reference, proven by the IID's proof. */
@@ -90,14 +90,17 @@ async function keyOfInstallationId(ctx: AuthorityContext, iid: InstallationId, r
   );
 }
 
+/** A phone confirmation once its key is found and not revoked. */
+interface PhoneCall {
+  readonly ctx: AuthorityContext;
+  readonly key: KeyRecord;
+  readonly iid: InstallationId;
+  readonly now: number;
+  readonly refuse: Refuse;
+}
+
 /** A KMS host by phone: the host count as online; the CID carries a v2 host certificate's signature. */
-async function confirmKmsHost(
-  ctx: AuthorityContext,
-  key: KeyRecord,
-  iid: InstallationId,
-  now: number,
-  refuse: Refuse,
-): Promise<Confirmation> {
+async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promise<Confirmation> {
   const last5 = key.last5;
   await requireKeyType(key.type, last5, ['kms-host'], 'a KMS host needs a kms-host key', refuse);
   const groupIds = [...key.groupIds].sort();
@@ -129,13 +132,7 @@ async function confirmKmsHost(
  * it and uses one of its host activations (the reference's CSVLK activates the object). The
  * domain is recorded as a host (`ao:<domain reference>`): the same domain again renews free.
  */
-async function confirmActivationObject(
-  ctx: AuthorityContext,
-  key: KeyRecord,
-  iid: InstallationId,
-  now: number,
-  refuse: Refuse,
-): Promise<Confirmation> {
+async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall): Promise<Confirmation> {
   const last5 = key.last5;
   await requireKeyType(key.type, last5, ['kms-host'], 'an activation object needs a KMS host key', refuse);
   const groupId = key.groupIds.find((g) => iid.groupsRef.equals(groupsRefOf([g])));
