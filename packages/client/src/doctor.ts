@@ -1,18 +1,9 @@
 import { connect } from 'node:net';
-import { randomBytes, type KeyObject } from 'node:crypto';
-import {
-  LICENCE_STATES,
-  MINUTE,
-  VolactError,
-  encodeActivationRequest,
-  guidToBytes,
-  type Clock,
-  type LicenceState,
-} from '@volact/core';
+import type { KeyObject } from 'node:crypto';
+import { LICENCE_STATES, VolactError, type Clock, type LicenceState } from '@volact/core';
 import { ClientError } from './errors.js';
-import { exchangeWithKmsHost } from './kms-exchange.js';
 import { parseKmsAddress } from './kms-address.js';
-import { verifyKmsResponse } from './verify-response.js';
+import { askKmsHost } from './kms-attempt.js';
 import type { DiscoveryResult } from './discovery.js';
 import type { LicenceRecord } from './licence-store.js';
 
@@ -202,8 +193,6 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
     hosts = found.hosts.map((h) => ({ address: h.address, connect: h.connect, how: `found in ${h.domain}` }));
   }
 
-  const groupId = guidToBytes(r.product.group.id);
-  const clientId = guidToBytes(r.clientMachineId);
   for (const h of hosts) {
     const reach = await tcpReach(h.connect, ctx.timeoutMs);
     if (reach) {
@@ -216,20 +205,18 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
       continue;
     }
     add({ step: `host ${h.address} tcp`, status: 'ok', detail: `${h.how}; connected` });
-    const nonce = randomBytes(16);
-    // The installation's real state: the host's statistics stay true when doctor runs.
-    const licenceState = Math.max(0, LICENCE_STATES.indexOf(ctx.status.state as LicenceState));
-    const request = encodeActivationRequest({ licenceState, groupId, clientId, nonce, clientTime: ctx.clock.now() });
     try {
-      const payload = await exchangeWithKmsHost(parseKmsAddress(h.connect), request, ctx.timeoutMs);
-      const { response, certificate } = verifyKmsResponse(payload, {
-        rootPublicKey: ctx.rootKey,
-        groupId,
-        clientId,
-        mode: { kind: 'live', nonce },
-        now: ctx.clock.now(),
-        maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
+      const { verified } = await askKmsHost({
+        connect: h.connect,
+        record: r,
+        // The installation's real state: the host's statistics stay true when doctor runs.
+        licenceState: Math.max(0, LICENCE_STATES.indexOf(ctx.status.state as LicenceState)),
+        clientTime: ctx.clock.now(),
+        clock: ctx.clock,
+        rootKey: ctx.rootKey,
+        timeoutMs: ctx.timeoutMs,
       });
+      const { response, certificate } = verified;
       add({
         step: `host ${h.address} certificate`,
         status: 'ok',

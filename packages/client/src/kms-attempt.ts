@@ -21,7 +21,7 @@ import { exchangeWithKmsHost } from './kms-exchange.js';
 import { parseKmsAddress } from './kms-address.js';
 import type { ActivationCode } from './licence-status.js';
 import type { AttemptRecord, LicenceRecord } from './licence-store.js';
-import { verifyKmsResponse } from './verify-response.js';
+import { verifyKmsResponse, type VerifiedResponse } from './verify-response.js';
 
 /**
  * KMS activation: the hosts in the attempt policy's order (the manual host alone; else the
@@ -99,10 +99,46 @@ async function* kmsCandidates(
   }
 }
 
-export async function attemptKms(input: KmsAttemptInput): Promise<KmsAttemptResult> {
-  const { record: r, now } = input;
+/**
+ * One exchange with a KMS host: this installation's request, the answer verified live (nonce,
+ * client, group, chain to the pinned root, the clock as it is when the answer arrives). Throws
+ * a ClientError when the host does not answer or its answer does not verify.
+ */
+export async function askKmsHost(ask: {
+  readonly connect: string;
+  readonly record: LicenceRecord;
+  /** The state the request reports (the host's statistics count it). */
+  readonly licenceState: number;
+  readonly clientTime: number;
+  readonly clock: Clock;
+  readonly rootKey: KeyObject;
+  readonly timeoutMs: number;
+}): Promise<{ payload: Buffer; verified: VerifiedResponse }> {
+  const r = ask.record;
   const groupId = guidToBytes(r.product.group.id);
   const clientId = guidToBytes(r.clientMachineId);
+  const nonce = randomBytes(16);
+  const request = encodeActivationRequest({
+    licenceState: ask.licenceState,
+    groupId,
+    clientId,
+    nonce,
+    clientTime: ask.clientTime,
+  });
+  const payload = await exchangeWithKmsHost(parseKmsAddress(ask.connect), request, ask.timeoutMs);
+  const verified = verifyKmsResponse(payload, {
+    rootPublicKey: ask.rootKey,
+    groupId,
+    clientId,
+    mode: { kind: 'live', nonce },
+    now: ask.clock.now(),
+    maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
+  });
+  return { payload, verified };
+}
+
+export async function attemptKms(input: KmsAttemptInput): Promise<KmsAttemptResult> {
+  const { record: r, now } = input;
   const found = { dnsFailures: [] as DiscoveryResult['errors'], searched: [] as string[] };
   let cached = r.discovery.cached;
   let lastFailure: { code: ActivationCode; message: string; extra: Partial<AttemptRecord> } | null = null;
@@ -112,26 +148,18 @@ export async function attemptKms(input: KmsAttemptInput): Promise<KmsAttemptResu
       via: candidate.via,
       ...(candidate.domain ? { domain: candidate.domain } : {}),
     };
-    const nonce = randomBytes(16);
-    const request = encodeActivationRequest({
-      licenceState: licenceStateCode(input.before),
-      groupId,
-      clientId,
-      nonce,
-      clientTime: now,
-    });
     let payload: Buffer;
     let verified;
     try {
-      payload = await exchangeWithKmsHost(parseKmsAddress(candidate.connect), request, input.timeoutMs);
-      verified = verifyKmsResponse(payload, {
-        rootPublicKey: input.rootKey,
-        groupId,
-        clientId,
-        mode: { kind: 'live', nonce },
-        now: input.clock.now(),
-        maxClockSkew: r.product.policy.maxClockSkewMinutes * MINUTE,
-      });
+      ({ payload, verified } = await askKmsHost({
+        connect: candidate.connect,
+        record: r,
+        licenceState: licenceStateCode(input.before),
+        clientTime: now,
+        clock: input.clock,
+        rootKey: input.rootKey,
+        timeoutMs: input.timeoutMs,
+      }));
     } catch (err) {
       if (!(err instanceof ClientError)) throw err;
       // An unreachable or untrusted host: try the next one (an emulator published in DNS
