@@ -3,7 +3,7 @@ import { ACT_TYPES, Licence, type ActType, type LicenceStatus } from '@volact/cl
 import { CliError, printJson } from '../output.js';
 import type { Run } from '../runtime.js';
 import { readCarriedFile } from './signing-files.js';
-import { atStart } from './client.js';
+import { atStart } from './client-machine.js';
 
 /**
  * `volact client …` for the carried activations: an OEM marker made at the factory, a token of
