@@ -8,7 +8,7 @@ import {
 } from '@volact/core';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { keyOfRequest } from './keys.js';
+import { keyOfRequest, type KeyedPath } from './keys.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
 
 /** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
@@ -30,6 +30,12 @@ export interface HostActivationResult {
   readonly hostsUsed: number;
   readonly hostLimit: number;
 }
+
+const HOST_ACTIVATION: KeyedPath = {
+  action: 'host.activate',
+  accepted: ['kms-host'],
+  need: 'a host needs a kms-host key',
+};
 
 const HARDWARE_ID_RE = /^[0-9A-Za-z._:-]{1,128}$/;
 
@@ -54,17 +60,7 @@ export async function activateHost(
   request: HostActivationRequest,
   certificateValidity: number,
 ): Promise<HostActivationResult> {
-  const {
-    now,
-    refuse,
-    key: parsed,
-    last5,
-  } = await keyOfRequest(ctx.store, ctx.clock, {
-    action: 'host.activate',
-    keyText: request.hostKey,
-    accepted: ['kms-host'],
-    need: 'a host needs a kms-host key',
-  });
+  const { now, refuse, key: parsed, last5 } = await keyOfRequest(ctx, HOST_ACTIVATION, request.hostKey);
   if (!HARDWARE_ID_RE.test(request.hardwareId)) {
     throw await refuse('REQUEST_INVALID', 'hardwareId must be 1-128 letters, digits or ._:-', last5);
   }

@@ -12,7 +12,7 @@ import {
 import type { Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import { keyLabel, keyOfRequest } from './keys.js';
+import { keyLabel, keyOfRequest, type KeyedPath } from './keys.js';
 import type { KeyRecord } from './store.js';
 
 export interface InstallationActivationRequest {
@@ -33,6 +33,12 @@ export interface InstallationActivation {
   readonly again: boolean;
 }
 
+const ONLINE_ACTIVATION: KeyedPath = {
+  action: 'installation.activate.online',
+  accepted: ['mak', 'retail'],
+  need: 'online installation activation takes a MAK or a retail key',
+};
+
 /** An installation ID as typed or read out; a malformed one is refused (and audited) with the group named. */
 export async function readInstallationId(text: string, refuse: Refuse, last5?: string): Promise<InstallationId> {
   try {
@@ -52,17 +58,7 @@ export async function activateInstallation(
   ctx: AuthorityContext,
   request: InstallationActivationRequest,
 ): Promise<InstallationActivation> {
-  const {
-    now,
-    refuse,
-    key: parsed,
-    last5,
-  } = await keyOfRequest(ctx.store, ctx.clock, {
-    action: 'installation.activate.online',
-    keyText: request.key,
-    accepted: ['mak', 'retail'],
-    need: 'online installation activation takes a MAK or a retail key',
-  });
+  const { now, refuse, key: parsed, last5 } = await keyOfRequest(ctx, ONLINE_ACTIVATION, request.key);
   const label = keyLabel(parsed.type);
   const iid = await readInstallationId(request.installationId, refuse, last5);
   if (iid.kind !== 'installation') {

@@ -111,16 +111,23 @@ export async function requireKeyType(
  * `action`), its time, and the key as typed, of a type the path takes.
  */
 export async function keyOfRequest(
-  store: AuthorityStore,
-  clock: Clock,
-  call: { action: string; keyText: string; accepted: readonly KeyType[]; need: string },
+  authority: { store: AuthorityStore; clock: Clock },
+  path: KeyedPath,
+  keyText: string,
 ): Promise<{ now: number; refuse: Refuse; key: ProductKey; last5: string }> {
-  const now = clock.now();
-  const refuse = refusalsOf(store, call.action, now);
-  const key = await readKeyText(call.keyText, refuse);
+  const now = authority.clock.now();
+  const refuse = refusalsOf(authority.store, path.action, now);
+  const key = await readKeyText(keyText, refuse);
   const last5 = lastFiveOf(key);
-  await requireKeyType(key.type, last5, call.accepted, call.need, refuse);
+  await requireKeyType(key.type, last5, path.accepted, path.need, refuse);
   return { now, refuse, key, last5 };
+}
+
+/** An activation path that brings a key: what it is audited as, the key types it takes, and how to say so. */
+export interface KeyedPath {
+  readonly action: string;
+  readonly accepted: readonly KeyType[];
+  readonly need: string;
 }
 
 /**
