@@ -108,7 +108,7 @@ describe('process.env and the wall clock', () => {
     'cli/src/commands/directory.ts': 'warns when a published or listed activation object is expired or near its end',
     'cli/src/commands/oem.ts': 'the time an OEM marker is made (the factory machine has no other clock)',
     'cli/src/commands/token.ts': 'the issue time of a token or CRL (the CA machine has no other clock)',
-    'cli/src/commands/client.ts': "warns at `client agent` start that --tls-cert's certificate has expired",
+    'cli/src/commands/client-agent.ts': "warns at `client agent` start that --tls-cert's certificate has expired",
   };
 
   const matching = (pattern: RegExp) => files.filter((path) => pattern.test(read(`packages/${path}`)));
