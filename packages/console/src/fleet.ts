@@ -28,13 +28,16 @@ import type { ConsoleStore, MachineRecord, SnapshotRecord, StoredKeyRecord } fro
 export const MIN_AGENT_TOKEN_LENGTH = 16;
 const DEFAULT_CONCURRENCY = 16;
 
-const KEY_SHAPE = /^[0-9A-Za-z]{5}(-[0-9A-Za-z]{5}){4}$/;
+// Shaped like a product key as parseKey reads one: 25 letters or digits, dashes and spaces aside
+// (a key typed without its dashes is still a key, and must not be echoed as a name).
+const KEY_SHAPE = /^[0-9A-Za-z]{25}$/;
+const keyShaped = (text: string): boolean => KEY_SHAPE.test(text.replace(/[-\s]/g, ''));
 
 /**
  * Whether a text is shaped like a product key (five groups of five): no machine or stored key
  * may be named like one, so such a text is never taken for a name.
  */
-export const looksLikeProductKey = (text: string): boolean => KEY_SHAPE.test(text.trim());
+export const looksLikeProductKey = (text: string): boolean => keyShaped(text);
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -337,7 +340,7 @@ export class Fleet {
   }
 
   checkName(name: string, what: 'machine' | 'key'): void {
-    if (!NAME_RE.test(name) || KEY_SHAPE.test(name) || /^\d+$/.test(name)) {
+    if (!NAME_RE.test(name) || keyShaped(name) || /^\d+$/.test(name)) {
       throw new ConsoleError(
         what === 'machine' ? 'ADDRESS_INVALID' : 'KEY_INVALID',
         `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (not all digits: ids are; and not like a product key)`,
@@ -406,7 +409,7 @@ export class Fleet {
     if (missing.length) {
       throw new ConsoleError(
         'MACHINE_NOT_FOUND',
-        `not in the console: ${missing.map((m) => m.slice(0, 100)).join(', ')}; \`volact console machines\` lists ids and names`,
+        `not in the console: ${missing.map((m) => (keyShaped(m) ? `a product key (${lastFiveOf(m)})` : m.slice(0, 100))).join(', ')}; \`volact console machines\` lists ids and names`,
       );
     }
     return [...out.values()];

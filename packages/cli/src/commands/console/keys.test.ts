@@ -40,11 +40,15 @@ describe('console install-key: the key and the machines', () => {
       () => installKeyArguments({ key: 'office-mak' }, ['pc-01', KEY]),
       () => installKeyArguments({ key: 'office-mak', machine: ['1', KEY] }, []),
       () => installKeyArguments({}, [KEY, KEY.toLowerCase()]),
+      // typed without its dashes, or with spaces: still a key, never echoed as a machine name
+      () => installKeyArguments({ key: 'office-mak' }, ['pc-01', KEY.replace(/-/g, '')]),
+      () => installKeyArguments({ key: 'office-mak', machine: [KEY.replace(/-/g, ' ')] }, []),
     ]) {
       const message = refusal(given);
       expect(message).toContain('is a product key where a machine is expected');
       expect(message).toMatch(/…YZ234/i);
       expect(message.toUpperCase()).not.toContain(KEY);
+      expect(message.toUpperCase()).not.toContain(KEY.replace(/-/g, '').slice(0, 20));
     }
   });
 
