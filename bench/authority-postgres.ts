@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freeLoopbackPort } from '@volact/core';
+import { freeLoopbackPort } from '@volact/core/testing';
 
 export interface BenchPostgres {
   readonly port: number;

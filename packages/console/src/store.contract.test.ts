@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLoopbackPort } from '@volact/core';
+import { freeLoopbackPort } from '@volact/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresAuthorityStore } from '../../authority/src/postgres-store.js';
 import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';

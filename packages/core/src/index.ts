@@ -157,7 +157,6 @@ export {
   type SrvRecord,
   type TsigKey,
 } from './dns/index.js';
-export { freeLoopbackPort } from './ports.js';
 export { TlsMaterialError, checkCertificateAndKey, checkCertificateAuthorities } from './tls-material.js';
 export {
   AGENT_API_VERSION,

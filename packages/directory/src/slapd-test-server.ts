@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLoopbackPort } from '@volact/core';
+import { freeLoopbackPort } from '@volact/core/testing';
 
 export interface TestSlapd {
   readonly url: string;

@@ -10,7 +10,6 @@ import { createAgentServer } from '@volact/client/agent';
 import { VolumeConsole, startConsoleServer } from '@volact/console';
 import { systemClock } from '@volact/core';
 // The demo's DNS is the tests' loopback BIND sandbox (never reachable from `@volact/core` itself).
-import { startTestBind } from '@volact/core/testing';
 import { parseIntOption } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
 
@@ -51,7 +50,10 @@ export function registerDemo(program: Command, run: Run): void {
         const hostDir = join(root, 'kms-host');
         const state = HostState.installKey(hostDir, key, 'demo-host-1', systemClock.now());
         const activation = await activateHostOnline(state, authorityUrl);
-        const bind = o.dns ? await startTestBind({ zones: [DEMO_DOMAIN] }) : undefined;
+        // The BIND launcher loads only for --dns: it is test tooling, not part of every volact run.
+        const bind = o.dns
+          ? await (await import('@volact/core/testing')).startTestBind({ zones: [DEMO_DOMAIN] })
+          : undefined;
         const dnsServer = bind ? `127.0.0.1:${bind.port}` : undefined;
         const host = await startKmsHost({
           dataDir: hostDir,
