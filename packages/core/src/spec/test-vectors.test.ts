@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DAY } from '../clock.js';
@@ -12,6 +13,7 @@ import {
   verifyInstallationConfirmation,
 } from '../installation-id.js';
 import { activationObjectSignatureValid, parseActivationObject } from '../activation-object.js';
+import { GROUP_BOUND_CODES, KEY_ALPHABET, KEY_TYPES, keyFitsGroup, parseKey } from '../keys.js';
 import { leafHash, rootFromProof } from '../wire/merkle.js';
 import {
   BATCH_CONTEXT,
@@ -20,7 +22,16 @@ import {
   decodeActivationResponse,
   decodeErrorResponse,
 } from '../wire/messages.js';
-import { LAYOUTS } from '../wire/layout.js';
+import {
+  ACTIVATION_REQUEST_LAYOUT,
+  ERROR_RESPONSE_LAYOUT,
+  HOST_CERTIFICATE_LAYOUT,
+  HOST_CERTIFICATE_V2_LAYOUT,
+  INSTALLATION_ID_LAYOUT,
+  LAYOUTS,
+  RESPONSE_BODY_LAYOUT,
+  type Layout,
+} from '../wire/layout.js';
 import {
   DOCS_SCRIPT,
   DOC_PATHS,
@@ -41,6 +52,58 @@ function hexUnder(doc: string, title: string): Buffer {
   const block = /```text\n([0-9a-f\n]+)```/.exec(doc.slice(at));
   return Buffer.from((block?.[1] ?? '').replace(/\n/g, ''), 'hex');
 }
+
+/** The text of a `## title` or `### title` section, up to the next heading of its level or above. */
+function sectionOf(doc: string, heading: string): string {
+  const at = doc.indexOf(`\n${heading}\n`);
+  expect(at, `docs/test-vectors.md has "${heading}"`).toBeGreaterThanOrEqual(0);
+  const level = heading.indexOf(' ');
+  const rest = doc.slice(at + heading.length + 2);
+  const next = new RegExp(`^#{1,${level}} `, 'm').exec(rest);
+  return rest.slice(0, next?.index ?? rest.length);
+}
+
+/** The first markdown table of a section whose header starts with `first`: its rows, cells trimmed. */
+function tableOf(text: string, first: string): string[][] {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`| ${first} `));
+  expect(start, `a table headed "${first}"`).toBeGreaterThanOrEqual(0);
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map((c) => c.trim()),
+    );
+  }
+  return rows;
+}
+
+/** The group tag as docs/protocol.md defines it, computed here without keys.ts. */
+function specGroupTag(groupId: string): number {
+  return (
+    createHash('sha256').update('volact-key-group/v1\0').update(guidToBytes(groupId)).digest().readUInt32BE(0) >>> 12
+  );
+}
+
+/** The one product key in a fenced block of a section. */
+function keyIn(text: string): string {
+  const m = /```text\n([0-9A-Z]{5}(?:-[0-9A-Z]{5}){4})\n```/.exec(text);
+  expect(m, 'a product key in a text block').not.toBeNull();
+  return m?.[1] as string;
+}
+
+/** Each binary vector and the layout its field table follows. */
+const TABLES: readonly (readonly [string, Layout])[] = [
+  ['ActivationRequest', ACTIVATION_REQUEST_LAYOUT],
+  ['Host certificate (version 1)', HOST_CERTIFICATE_LAYOUT],
+  ['ActivationResponse', RESPONSE_BODY_LAYOUT],
+  ['ErrorResponse', ERROR_RESPONSE_LAYOUT],
+  ['Installation ID', INSTALLATION_ID_LAYOUT],
+  ['Host certificate (version 2, by phone)', HOST_CERTIFICATE_V2_LAYOUT],
+];
 
 describe('docs/test-vectors.md', () => {
   const doc = readFileSync(DOC_PATHS.testVectors, 'utf8');
@@ -119,6 +182,82 @@ describe('docs/test-vectors.md', () => {
     const object = parseActivationObject(json);
     expect(activationObjectSignatureValid(object, vectors.root.publicKey)).toBe(true);
     expect(object).toMatchObject({ domain: v.domain, group: { id: v.groupId } });
+  });
+
+  it('labels every field table with the offsets and sizes wire/layout.ts declares, and they cover the bytes', () => {
+    expect(TABLES.map(([, layout]) => layout.id).sort()).toEqual(LAYOUTS.map((l) => l.id).sort());
+    for (const [title, layout] of TABLES) {
+      const bytes = hexUnder(doc, title);
+      const rows = tableOf(sectionOf(doc, `## ${title}`), 'off');
+      const fixed = rows.slice(0, layout.fields.length);
+      expect(
+        fixed.map(([off, size, name]) => [Number(off), Number(size), name]),
+        `${title}: the fixed fields of ${layout.id}`,
+      ).toEqual(layout.fields.map((f) => [f.offset, f.size, `\`${f.name}\``]));
+      let end = 0;
+      for (const [off, size, name, hex] of rows) {
+        expect(Number(off), `${title}: ${name} follows the field before it`).toBe(end);
+        end += Number(size);
+        if (hex !== '…')
+          expect(hex, `${title}: the bytes of ${name}`).toBe(
+            `\`${bytes.toString('hex').slice(2 * Number(off), 2 * end)}\``,
+          );
+      }
+      expect(end, `${title}: the rows cover the vector`).toBe(bytes.length);
+      for (const [off, , name] of rows.slice(layout.fields.length)) {
+        const part = layout.variable.find((p) => `\`${p.name}\`` === name?.replace(/\[\d+\]`$/, '`'));
+        expect(part, `${title}: ${name} is a part ${layout.id} declares`).toBeDefined();
+        if (part && /^\d+$/.test(part.offset) && !/\[[1-9]\d*\]/.test(name as string)) {
+          expect(Number(off), `${title}: ${name} where ${layout.id} puts it`).toBe(Number(part.offset));
+        }
+      }
+    }
+  });
+
+  it('holds a group-bound MAK whose type, payload and group tag parseKey reads back', () => {
+    const section = sectionOf(doc, '## Product keys');
+    const tags = tableOf(section, 'group');
+    for (const [group, , hex, decimal] of tags) {
+      const id = (group as string).replace(/`/g, '');
+      const tag = specGroupTag(id);
+      expect(hex, `the tag of ${id}`).toBe(`\`0x${tag.toString(16).padStart(5, '0')}\``);
+      expect(decimal).toBe(String(tag));
+    }
+    expect(tags.map(([g]) => g)).toEqual([`\`${v.groupId}\``, `\`${v.otherGroupId}\``]);
+
+    const bound = sectionOf(doc, '### Group-bound MAK');
+    const text = keyIn(bound);
+    const key = parseKey(text);
+    expect(key.text).toBe(text);
+    expect(key.type).toBe('mak');
+    expect(KEY_ALPHABET.indexOf(text[0] as string)).toBe(GROUP_BOUND_CODES.mak);
+    expect(key.groupTag).toBe(specGroupTag(v.groupId));
+    expect(keyFitsGroup(key, guidToBytes(v.groupId))).toBe(true);
+    expect(keyFitsGroup(key, guidToBytes(v.otherGroupId))).toBe(false);
+    // Symbols 1..4 are the tag, 5 bits each, most significant first.
+    const symbols = [...text.replace(/-/g, '')].map((ch) => KEY_ALPHABET.indexOf(ch));
+    expect(symbols.slice(1, 5).reduce((n, s) => n * 32 + s, 0)).toBe(key.groupTag);
+    const rows = new Map(tableOf(bound, 'symbols').map((r) => [r[1], r]));
+    expect(rows.get('type')?.[3]).toMatch(new RegExp(`^${GROUP_BOUND_CODES.mak} `));
+    expect(rows.get('payload')?.[3]).toContain(`\`${key.payload.toString('hex')}\``);
+    expect(rows.get('group tag')?.[3]).toContain(`= ${specGroupTag(v.groupId)} `);
+    expect(rows.get('check (Damm, GF(32))')?.[3]).toBe(String(symbols[21]));
+    expect(rows.get('check (SHA-256, 15 bits)')?.[3]).toBe(symbols.slice(22).join(', '));
+    expect(key).toEqual(vectors.groupMakKey);
+  });
+
+  it('holds the classic MAK (type 3, no group) the installation ID is made with', () => {
+    const classic = sectionOf(doc, '### Classic MAK');
+    const text = keyIn(classic);
+    const key = parseKey(text);
+    expect(key.type).toBe('mak');
+    expect(KEY_ALPHABET.indexOf(text[0] as string)).toBe(KEY_TYPES.mak);
+    expect(key.groupTag).toBeNull();
+    expect(keyFitsGroup(key, guidToBytes(v.groupId))).toBeNull();
+    expect(tableOf(classic, 'symbols').map((r) => r[1])).not.toContain('group tag');
+    expect(sectionOf(doc, '## Installation ID')).toContain(`\`${text}\``);
+    const iid = parseInstallationId(/```text\n([0-9-]+)\n```/.exec(sectionOf(doc, '## Installation ID'))?.[1] ?? '');
+    expect(installationProofValid(iid, proofKeyOf(text))).toBe(true);
   });
 
   it('writes a GUID in the order of its bytes (not mixed-endian)', () => {

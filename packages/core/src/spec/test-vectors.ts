@@ -3,7 +3,10 @@
  * generated from the code: fixed keys (Ed25519 private keys from fixed seeds), fixed times,
  * fixed nonces. Ed25519 and the short signatures are deterministic, so the same code always
  * writes the same bytes; test-vectors.test.ts regenerates both documents and compares them
- * with the files, and decodes and verifies every vector with the real decoders.
+ * with the files, and decodes and verifies every vector with the real decoders. A vector's
+ * field table takes every offset and size from wire/layout.ts (layoutTable) and its values
+ * from the real decoders, so a change of a layout changes the doc (and fails the test until
+ * the doc is regenerated).
  *
  * A documentation tool, not part of core's public API. `npm run docs:vectors` rewrites the
  * two files (this module run with --write).
@@ -13,14 +16,21 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DAY } from '../clock.js';
 import { keyFingerprint, rawPublicKey, signMessage } from '../crypto.js';
-import { guidToBytes } from '../ids.js';
-import { makeKey, type ProductKey } from '../keys.js';
-import { licenceStateCode } from '../licence-state.js';
-import { buildPhoneCertificate, issueHostCertificate, signPhoneCertificate } from '../certificate.js';
+import { bytesToGuid, guidToBytes } from '../ids.js';
+import { GROUP_BOUND_CODES, KEY_ALPHABET, groupTagOf, makeKey, type ProductKey } from '../keys.js';
+import { licenceStateCode, licenceStateFromCode } from '../licence-state.js';
+import {
+  buildPhoneCertificate,
+  decodeHostCertificate,
+  issueHostCertificate,
+  signPhoneCertificate,
+  type HostCertificate,
+} from '../certificate.js';
 import {
   confirmInstallation,
   dayOf,
   makeInstallationId,
+  parseInstallationId,
   keyRefOf,
   hostKeyRefOf,
   type ConfirmationId,
@@ -32,14 +42,31 @@ import { leafHash, merkleTree, rootFromProof, type ProofStep } from '../wire/mer
 import {
   BATCH_CONTEXT,
   HostErrorCode,
+  decodeActivationRequest,
+  decodeActivationResponse,
+  decodeErrorResponse,
   encodeActivationRequest,
   encodeActivationResponse,
   encodeErrorResponse,
   encodeResponseBody,
+  hostErrorName,
   type ActivationRequest,
   type ResponseBody,
 } from '../wire/messages.js';
-import { LAYOUTS, markdownTable, renderLayoutTable } from '../wire/layout.js';
+import { FRAME_HEADER, frame } from '../wire/frame.js';
+import {
+  ACTIVATION_REQUEST_LAYOUT,
+  ERROR_RESPONSE_LAYOUT,
+  HOST_CERTIFICATE_LAYOUT,
+  HOST_CERTIFICATE_V2_LAYOUT,
+  INSTALLATION_ID_LAYOUT,
+  LAYOUTS,
+  RESPONSE_BODY_LAYOUT,
+  markdownTable,
+  renderLayoutTable,
+  type Field,
+  type Layout,
+} from '../wire/layout.js';
 
 export const DOCS_SCRIPT = 'npm run docs:vectors';
 
@@ -71,6 +98,8 @@ export function keyFromSeed(seed: Buffer): SigningKey {
 export const VECTOR_INPUTS = {
   /** Written in the order of its bytes: 00 11 22 … ff. */
   groupId: '00112233-4455-6677-8899-aabbccddeeff',
+  /** Another group, whose tag the group-bound key does not carry. */
+  otherGroupId: 'ffeeddcc-bbaa-9988-7766-554433221100',
   groupName: 'office',
   clientIds: [
     'c1000000-0000-4000-8000-000000000001',
@@ -114,7 +143,10 @@ export interface TestVectors {
   };
   readonly response: { readonly fields: ResponseBody; readonly bytes: Buffer };
   readonly error: Buffer;
+  /** The classic MAK (type 3, says no group): the installation and confirmation IDs are made with it. */
   readonly makKey: ProductKey;
+  /** A MAK minted for the group (type 5): its payload starts with the group's tag. */
+  readonly groupMakKey: ProductKey;
   readonly hostKey: ProductKey;
   readonly installationId: InstallationId;
   readonly confirmationId: ConfirmationId;
@@ -174,6 +206,7 @@ export function buildTestVectors(): TestVectors {
   const shortKey = shortSigningKey(root.privateKey);
   const issuedDay = dayOf(v.now);
   const makKey = makeKey('mak', vectorSeed('mak key').subarray(0, 13));
+  const groupMakKey = makeKey('mak', vectorSeed('group mak key').subarray(0, 13), groupId);
   const installationId = makeInstallationId({
     kind: 'installation',
     key: makKey,
@@ -218,6 +251,7 @@ export function buildTestVectors(): TestVectors {
     response,
     error,
     makKey,
+    groupMakKey,
     hostKey,
     installationId,
     confirmationId,
@@ -239,41 +273,190 @@ function hexBlock(bytes: Buffer): string {
 const iso = (ms: number) => new Date(ms).toISOString();
 const hx = (b: Buffer) => `\`${b.toString('hex')}\``;
 
-function fieldTable(rows: readonly (readonly [string, string, string, string])[]): string {
-  return markdownTable(
-    ['off', 'field', 'bytes (hex)', 'value'],
-    rows.map(([off, name, bytes, value]) => [off, `\`${name}\``, bytes, value]),
-  );
+/** An unsigned integer field (u8..u64), read as its layout declares it. */
+function uintAt(b: Buffer, f: Field): bigint {
+  if (!f.type.startsWith('u')) throw new Error(`field ${f.name} is ${f.type}, not an integer`);
+  let n = 0n;
+  for (const x of b.subarray(f.offset, f.offset + f.size)) n = (n << 8n) | BigInt(x);
+  return n;
+}
+
+const timeOf = (ms: number) => `${ms} = ${iso(ms)}`;
+
+/**
+ * A part after a layout's fixed fields, as one vector holds it. `part` names the variable part
+ * of the layout it belongs to (default: `name`); `size` is the size the decoder read, omitted
+ * when the layout declares a number (then that number is the size), or `null` for the one part
+ * that takes the bytes no other row takes (a proof of p steps).
+ */
+interface PartRow {
+  readonly name: string;
+  readonly part?: string;
+  readonly size?: number | null;
+  /** Write `…` instead of the bytes (they are shown above). */
+  readonly elide?: boolean;
+  readonly value: string | ((at: { offset: number; size: number }) => string);
+}
+
+/**
+ * The field table of one vector: the layout's fixed fields, each at the offset and of the size
+ * wire/layout.ts declares (every field, in its order: a field added there and not described
+ * here is an error), then the parts after them, one after another. A part's offset or size the
+ * layout writes as a number must be the one found here, and the rows must cover the bytes
+ * exactly: a change of layout.ts changes this table or stops the generator.
+ */
+function layoutTable<N extends string>(
+  layout: Layout<N>,
+  bytes: Buffer,
+  values: Readonly<Record<N, string>>,
+  parts: readonly PartRow[] = [],
+): string {
+  const named = new Set<string>(layout.fields.map((f) => f.name));
+  for (const name of Object.keys(values)) {
+    if (!named.has(name)) throw new Error(`layout ${layout.id} has no field ${name}`);
+  }
+  const rows: string[][] = layout.fields.map((f) => {
+    const value = (values as Record<string, string | undefined>)[f.name];
+    if (value === undefined) throw new Error(`the ${layout.id} vector does not describe field ${f.name}`);
+    return [String(f.offset), String(f.size), `\`${f.name}\``, slice(bytes, f.offset, f.offset + f.size), value];
+  });
+  const declaredNumber = (text: string) => (/^\d+$/.test(text) ? Number(text) : undefined);
+  const sizes = parts.map((p) => {
+    const declared = layout.variable.find((v) => v.name === (p.part ?? p.name));
+    if (!declared) throw new Error(`layout ${layout.id} declares no part ${p.part ?? p.name}`);
+    const fixed = declaredNumber(declared.size);
+    if (p.size === undefined) {
+      if (fixed === undefined) throw new Error(`layout ${layout.id}: the size of ${declared.name} is ${declared.size}`);
+      return fixed;
+    }
+    if (p.size !== null && fixed !== undefined && p.size !== fixed) {
+      throw new Error(`layout ${layout.id} declares ${declared.name} of ${fixed} bytes, the vector has ${p.size}`);
+    }
+    return p.size;
+  });
+  const known = sizes.reduce<number>((n, s) => n + (s ?? 0), layout.size);
+  let offset = layout.size;
+  let previous: string | undefined;
+  parts.forEach((p, i) => {
+    const size = sizes[i] ?? bytes.length - known;
+    const part = p.part ?? p.name;
+    const declared = declaredNumber(layout.variable.find((v) => v.name === part)?.offset ?? '..');
+    if (part !== previous && declared !== undefined && declared !== offset) {
+      throw new Error(`layout ${layout.id} puts ${part} at ${declared}, the vector at ${offset}`);
+    }
+    const value = typeof p.value === 'function' ? p.value({ offset, size }) : p.value;
+    const hex = p.elide ? '…' : slice(bytes, offset, offset + size);
+    rows.push([String(offset), String(size), `\`${p.name}\``, hex, value]);
+    offset += size;
+    previous = part;
+  });
+  if (offset !== bytes.length) {
+    throw new Error(`the ${layout.id} table covers ${offset} bytes of ${bytes.length}`);
+  }
+  return markdownTable(['off', 'size', 'field', 'bytes (hex)', 'value'], rows);
 }
 
 function slice(b: Buffer, from: number, to: number): string {
   return hx(b.subarray(from, to));
 }
 
-function certificateRows(c: Buffer): [string, string, string, string][] {
-  const n = c[1] as number;
-  const sigAt = 90 + 16 * n;
-  return [
-    ['0', 'version', slice(c, 0, 1), '1'],
-    ['1', 'groupCount', slice(c, 1, 2), String(n)],
-    ['2', 'hostPublicKey', slice(c, 2, 34), 'the host public key below'],
-    ['34', 'serial', slice(c, 34, 50), VECTOR_INPUTS.certificateSerial],
-    ['50', 'hostKeyId', slice(c, 50, 66), VECTOR_INPUTS.hostKeyId],
-    ['66', 'issuedAt', slice(c, 66, 74), `${c.readBigUInt64BE(66)} = ${iso(Number(c.readBigUInt64BE(66)))}`],
-    ['74', 'expiresAt', slice(c, 74, 82), `${c.readBigUInt64BE(74)} = ${iso(Number(c.readBigUInt64BE(74)))}`],
-    ['82', 'issuer', slice(c, 82, 90), 'SHA-256(root public key), first 8 bytes'],
-    ['90', 'groupIds[0]', slice(c, 90, 106), VECTOR_INPUTS.groupId],
-    [String(sigAt), 'signature', slice(c, sigAt, sigAt + 64), 'Ed25519 by the root'],
+/** The group ids of a certificate (version 1 or 2), one row each, sized as the decoder read them. */
+function groupIdRows(c: HostCertificate, layout: Layout): PartRow[] {
+  const each = (c.tbs.length - layout.size) / c.groupIds.length;
+  return c.groupIds.map((g, i) => ({ name: `groupIds[${i}]`, part: 'groupIds', size: each, value: g }));
+}
+
+function certificateTable(bytes: Buffer): string {
+  const c = decodeHostCertificate(bytes);
+  const L = HOST_CERTIFICATE_LAYOUT;
+  return layoutTable(
+    L,
+    bytes,
+    {
+      version: String(c.version),
+      groupCount: String(c.groupIds.length),
+      hostPublicKey: 'the host public key below',
+      serial: c.serial,
+      hostKeyId: c.hostKeyId,
+      issuedAt: timeOf(c.issuedAt),
+      expiresAt: timeOf(c.expiresAt),
+      issuer: `SHA-256(root public key), first ${L.at.issuer.size} bytes`,
+    },
+    [...groupIdRows(c, L), { name: 'signature', size: c.signature.length, value: 'Ed25519 by the root' }],
+  );
+}
+
+/** The symbols of a product key as typed (no dashes) and their values. */
+function keySymbols(key: ProductKey): { text: string; values: number[] } {
+  const text = key.text.replace(/-/g, '');
+  return { text, values: [...text].map((ch) => KEY_ALPHABET.indexOf(ch)) };
+}
+
+/**
+ * Where a product key's parts are (docs/protocol.md, "Product keys"; keys.ts): symbol 0 the
+ * type, 1..20 the payload (1..4 a group-bound key's tag, 20 bits), 21 Damm's check, 22..24
+ * the hash check. Key symbols are not a byte layout, so they are not in wire/layout.ts; the
+ * test reads every part back from the key text on its own.
+ */
+const KEY_PARTS = { type: [0, 1], payload: [1, 21], tag: [1, 5], check: [21, 22], hash: [22, 25] } as const;
+
+function keyTable(key: ProductKey, groupId: string | undefined): string {
+  const { text, values } = keySymbols(key);
+  const sym = ([from, to]: readonly [number, number]) => `\`${text.slice(from, to)}\``;
+  const at = ([from, to]: readonly [number, number]) => (to - from === 1 ? String(from) : `${from}..${to - 1}`);
+  const vals = ([from, to]: readonly [number, number]) => values.slice(from, to).join(', ');
+  const typeCode = values[KEY_PARTS.type[0]] as number;
+  const boundCode = (GROUP_BOUND_CODES as Record<string, number | undefined>)[key.type];
+  const rows: string[][] = [
+    [
+      at(KEY_PARTS.type),
+      'type',
+      sym(KEY_PARTS.type),
+      `${typeCode} (${key.type}${typeCode === boundCode ? ', bound to one group' : ''})`,
+    ],
+    [at(KEY_PARTS.payload), 'payload', sym(KEY_PARTS.payload), `${hx(key.payload)} (13 bytes, the low 4 bits zero)`],
   ];
+  if (key.groupTag !== null) {
+    if (groupId === undefined) throw new Error('a group-bound key vector names its group');
+    rows.push([
+      at(KEY_PARTS.tag),
+      'group tag',
+      sym(KEY_PARTS.tag),
+      `\`0x${key.groupTag.toString(16).padStart(5, '0')}\` = ${key.groupTag} (group \`${groupId}\`)`,
+    ]);
+  }
+  rows.push(
+    [at(KEY_PARTS.check), 'check (Damm, GF(32))', sym(KEY_PARTS.check), vals(KEY_PARTS.check)],
+    [at(KEY_PARTS.hash), 'check (SHA-256, 15 bits)', sym(KEY_PARTS.hash), vals(KEY_PARTS.hash)],
+  );
+  return markdownTable(['symbols', 'part', 'typed', 'value'], rows);
+}
+
+/** `SHA-256("volact-key-group/v1\0" ‖ group id bytes)`, written out, and the tag it gives. */
+function groupTagDerivation(groupId: string): { digest: Buffer; tag: number } {
+  const digest = hash('sha256', Buffer.concat([Buffer.from('volact-key-group/v1\0'), guidToBytes(groupId)]), 'buffer');
+  const tag = groupTagOf(guidToBytes(groupId));
+  // The doc writes the derivation out: it must still be what keys.ts computes.
+  if (digest.readUInt32BE(0) >>> 12 !== tag) throw new Error('groupTagOf is no longer the derivation the doc writes');
+  return { digest, tag };
 }
 
 function renderVectors(t: TestVectors): string {
   const v = VECTOR_INPUTS;
   const r = t.request.bytes;
   const resp = t.response.bytes;
-  const certEnd = 74 + t.certificate.length;
-  const iid = t.installationId;
+  // Every value in the field tables is read back by the real decoders.
+  const req = decodeActivationRequest(r);
+  const res = decodeActivationResponse(resp);
+  const err = decodeErrorResponse(t.error);
+  const iid = parseInstallationId(t.installationId.text);
   const p2 = t.phoneCertificate;
+  const c2 = decodeHostCertificate(p2);
+  const REQ = ACTIVATION_REQUEST_LAYOUT.at;
+  const RES = RESPONSE_BODY_LAYOUT.at;
+  const ERR = ERROR_RESPONSE_LAYOUT.at;
+  const IID = INSTALLATION_ID_LAYOUT.at;
+  const V2 = HOST_CERTIFICATE_V2_LAYOUT.at;
   const o = t.activationObject;
   if (o.format !== 'volact-activation-object/3') throw new Error('the vector is an online activation object');
   const signedObject = `volact/activation-object/v3\\0${JSON.stringify([o.name, o.objectId, o.group.id, o.group.name, o.domain, o.issuedAt, o.expiresAt, o.issuer])}`;
@@ -311,25 +494,25 @@ function renderVectors(t: TestVectors): string {
     'ActivationRequest',
     `The client \`${v.clientIds[v.answered]}\`, in initial grace, asks at ${iso(v.now - 1_500)}:`,
     hexBlock(r),
-    fieldTable([
-      ['0', 'version', slice(r, 0, 1), '1'],
-      ['1', 'type', slice(r, 1, 2), '1'],
-      ['2', 'licenceState', slice(r, 2, 3), '2 (initial-grace)'],
-      ['3', 'flags', slice(r, 3, 4), '0'],
-      ['4', 'groupId', slice(r, 4, 20), v.groupId],
-      ['20', 'clientId', slice(r, 20, 36), v.clientIds[v.answered]],
-      ['36', 'nonce', slice(r, 36, 52), ''],
-      ['52', 'clientTime', slice(r, 52, 60), `${t.request.fields.clientTime} = ${iso(t.request.fields.clientTime)}`],
-      ['60', 'check', slice(r, 60, 68), 'SHA-256(bytes 0..60), first 8 bytes'],
-    ]),
-    'On the wire, the frame is the length `00000044` (68) followed by these bytes.',
+    layoutTable(ACTIVATION_REQUEST_LAYOUT, r, {
+      version: String(uintAt(r, REQ.version)),
+      type: String(uintAt(r, REQ.type)),
+      licenceState: `${req.licenceState} (${licenceStateFromCode(req.licenceState) ?? 'unknown'})`,
+      flags: String(uintAt(r, REQ.flags)),
+      groupId: bytesToGuid(req.groupId),
+      clientId: bytesToGuid(req.clientId),
+      nonce: '',
+      clientTime: timeOf(req.clientTime),
+      check: `SHA-256(bytes 0..${REQ.check.offset}), first ${REQ.check.size} bytes`,
+    }),
+    `On the wire, the frame is the length ${hx(frame(r).subarray(0, FRAME_HEADER))} (${r.length}) followed by these bytes.`,
   );
   section(
     'Host certificate (version 1)',
     `Issued by the root for the host key, valid from ${iso(v.certificateIssuedAt)} (inclusive) to ${iso(v.certificateIssuedAt + v.certificateDays * DAY)} (exclusive):`,
     hexBlock(t.certificate),
-    fieldTable(certificateRows(t.certificate)),
-    'The signature is Ed25519 by the root over `"volact/host-cert/v1\\0" ‖ bytes 0..106`.',
+    certificateTable(t.certificate),
+    `The signature is Ed25519 by the root over \`"volact/host-cert/v1\\0" ‖ bytes 0..${decodeHostCertificate(t.certificate).tbs.length}\`.`,
   );
   section(
     'Merkle batch',
@@ -355,54 +538,101 @@ function renderVectors(t: TestVectors): string {
     'ActivationResponse',
     `The answer to the request above (leaf ${v.answered} of the batch):`,
     hexBlock(resp),
-    fieldTable([
-      ['0', 'version', slice(resp, 0, 1), '1'],
-      ['1', 'type', slice(resp, 1, 2), '2'],
-      ['2', 'reserved', slice(resp, 2, 4), '0'],
-      ['4', 'groupId', slice(resp, 4, 20), v.groupId],
-      ['20', 'clientId', slice(resp, 20, 36), v.clientIds[v.answered]],
-      ['36', 'nonce', slice(resp, 36, 52), "the request's"],
-      ['52', 'hostTime', slice(resp, 52, 60), `${v.now} = ${iso(v.now)}`],
-      ['60', 'count', slice(resp, 60, 64), String(t.response.fields.count)],
-      ['64', 'activationInterval', slice(resp, 64, 68), `${v.activationIntervalMin} minutes`],
-      ['68', 'renewalInterval', slice(resp, 68, 72), `${v.renewalIntervalMin} minutes`],
-      ['72', 'certLength', slice(resp, 72, 74), String(t.certificate.length)],
-      ['74', 'certificate', '…', 'the host certificate above'],
-      [String(certEnd), 'proofSteps', slice(resp, certEnd, certEnd + 1), String(t.batch.proof.length)],
-      [String(certEnd + 1), 'proof', '…', 'the proof above, 33 bytes a step'],
-      [String(resp.length - 64), 'signature', '…', 'the batch signature above'],
-    ]),
+    layoutTable(
+      RESPONSE_BODY_LAYOUT,
+      resp,
+      {
+        version: String(uintAt(resp, RES.version)),
+        type: String(uintAt(resp, RES.type)),
+        reserved: String(uintAt(resp, RES.reserved)),
+        groupId: bytesToGuid(res.groupId),
+        clientId: bytesToGuid(res.clientId),
+        nonce: "the request's",
+        hostTime: timeOf(res.hostTime),
+        count: String(res.count),
+        activationInterval: `${res.activationIntervalMin} ${RES.activationInterval.unit ?? ''}`.trim(),
+        renewalInterval: `${res.renewalIntervalMin} ${RES.renewalInterval.unit ?? ''}`.trim(),
+      },
+      [
+        { name: 'certLength', value: String(res.certificate.length) },
+        { name: 'certificate', size: res.certificate.length, elide: true, value: 'the host certificate above' },
+        { name: 'proofSteps', value: String(res.proof.length) },
+        {
+          name: 'proof',
+          size: null,
+          elide: true,
+          value: ({ size }) => `the proof above, ${size / res.proof.length} bytes a step`,
+        },
+        { name: 'signature', size: res.signature.length, elide: true, value: 'the batch signature above' },
+      ],
+    ),
   );
   section(
     'ErrorResponse',
     'A host that cannot read a request answers with a zeroed nonce:',
     hexBlock(t.error),
-    fieldTable([
-      ['0', 'version', slice(t.error, 0, 1), '1'],
-      ['1', 'type', slice(t.error, 1, 2), '3'],
-      ['2', 'code', slice(t.error, 2, 4), '1 (MALFORMED_REQUEST)'],
-      ['4', 'nonce', slice(t.error, 4, 20), 'zero: the request could not be read'],
-      ['20', 'messageLength', slice(t.error, 20, 21), String(t.error[20])],
-      ['21', 'message', '…', `"${t.error.subarray(21).toString('utf8')}" (UTF-8)`],
-    ]),
+    layoutTable(
+      ERROR_RESPONSE_LAYOUT,
+      t.error,
+      {
+        version: String(uintAt(t.error, ERR.version)),
+        type: String(uintAt(t.error, ERR.type)),
+        code: `${err.code} (${hostErrorName(err.code)})`,
+        nonce: err.nonce.equals(Buffer.alloc(err.nonce.length)) ? 'zero: the request could not be read' : '',
+        messageLength: String(uintAt(t.error, ERR.messageLength)),
+      },
+      [{ name: 'message', size: Buffer.byteLength(err.message), elide: true, value: `"${err.message}" (UTF-8)` }],
+    ),
+  );
+  const bound = t.groupMakKey;
+  const own = groupTagDerivation(v.groupId);
+  const other = groupTagDerivation(v.otherGroupId);
+  const tagHex = (tag: number) => `\`0x${tag.toString(16).padStart(5, '0')}\``;
+  const keyBlock = (key: ProductKey) => ['```text', key.text, '```'].join('\n');
+  section(
+    'Product keys',
+    'Symbols numbered from 0, as in [the protocol](protocol.md) ("Product keys"). A group tag is the top 20 bits of `SHA-256("volact-key-group/v1\\0" ‖ group id bytes)`, read big-endian:',
+    markdownTable(
+      ['group', 'SHA-256', 'tag (hex)', 'tag'],
+      [own, other].map((d, i) => [
+        `\`${i === 0 ? v.groupId : v.otherGroupId}\``,
+        hx(d.digest),
+        tagHex(d.tag),
+        String(d.tag),
+      ]),
+    ),
+    '### Group-bound MAK',
+    `A MAK minted for the group \`${v.groupId}\`: payload the first 13 bytes of the seed labelled \`group mak key\`, its first 20 bits replaced by the group's tag, the last 4 bits cleared.`,
+    keyBlock(bound),
+    keyTable(bound, v.groupId),
+    `It fits the group \`${v.groupId}\` (tag ${tagHex(own.tag)}); a client refuses it for \`${v.otherGroupId}\` (tag ${tagHex(other.tag)}) when it is installed.`,
+    '### Classic MAK',
+    'A MAK minted before keys named their group: payload the first 13 bytes of the seed labelled `mak key`, the last 4 bits cleared. It says no group: a client installs it and the authority judges it. The installation ID below is made with it.',
+    keyBlock(t.makKey),
+    keyTable(t.makKey, undefined),
   );
   section(
     'Installation ID',
-    `A MAK, \`${t.makKey.text}\` (payload: the first 13 bytes of the seed labelled \`mak key\`, the last 4 bits cleared), on the machine whose hardware id is \`${v.hardwareId}\`, for the group above. Bytes:`,
+    `The classic MAK above, \`${t.makKey.text}\`, on the machine whose hardware id is \`${v.hardwareId}\`, for the group above. Bytes:`,
     hexBlock(iid.bytes),
-    fieldTable([
-      ['0', 'kind', slice(iid.bytes, 0, 1), '0x11 (product installation)'],
-      ['1', 'keyRef', hx(iid.keyRef), '`SHA-256("volact-key-ref/v1\\0" ‖ key as printed, with dashes)`, 8 bytes'],
+    layoutTable(
+      INSTALLATION_ID_LAYOUT,
+      iid.bytes,
+      {
+        kind: `0x${uintAt(iid.bytes, IID.kind).toString(16)} (${iid.kind === 'installation' ? 'product installation' : iid.kind})`,
+        keyRef: `\`SHA-256("volact-key-ref/v1\\0" ‖ key as printed, with dashes)\`, first ${IID.keyRef.size} bytes`,
+        hardwareRef: `\`SHA-256("volact-hardware-ref/v1\\0" ‖ "${v.hardwareId}")\`, first ${IID.hardwareRef.size} bytes`,
+        groupsRef: `\`SHA-256("volact-groups-ref/v1\\0" ‖ group id bytes)\`, first ${IID.groupsRef.size} bytes`,
+      },
       [
-        '9',
-        'hardwareRef',
-        hx(iid.hardwareRef),
-        `\`SHA-256("volact-hardware-ref/v1\\0" ‖ "${v.hardwareId}")\`, 8 bytes`,
+        {
+          name: 'proof',
+          size: iid.proof.length,
+          value: ({ offset, size }) => `HMAC-SHA256(proofKey, bytes 0..${offset}), first ${size} bytes`,
+        },
       ],
-      ['17', 'groupsRef', hx(iid.groupsRef), '`SHA-256("volact-groups-ref/v1\\0" ‖ group id bytes)`, 4 bytes'],
-      ['21', 'proof', hx(iid.proof), 'HMAC-SHA256(proofKey, bytes 0..21), 4 bytes'],
-    ]),
-    'As typed (the 25 bytes as one big-endian number in 13 groups of five digits and a check digit):',
+    ),
+    `As typed (the ${iid.bytes.length} bytes as one big-endian number in ${iid.text.split('-').length} groups of five digits and a check digit):`,
     ['```text', iid.text, '```'].join('\n'),
   );
   section(
@@ -422,17 +652,23 @@ function renderVectors(t: TestVectors): string {
     'Host certificate (version 2, by phone)',
     `The same host key, activated by phone with the KMS host key \`${t.hostKey.text}\` (seed label \`kms host key\`), on the same day; context \`host-certificate\`:`,
     hexBlock(p2),
-    fieldTable([
-      ['0', 'version', slice(p2, 0, 1), '2'],
-      ['1', 'groupCount', slice(p2, 1, 2), '1'],
-      ['2', 'hostPublicKey', slice(p2, 2, 34), 'the host public key'],
-      ['34', 'keyRef', slice(p2, 34, 42), "the KMS host key's keyRef"],
-      ['42', 'issuedDay', slice(p2, 42, 44), String(p2.readUInt16BE(42))],
-      ['44', 'validityDays', slice(p2, 44, 46), String(p2.readUInt16BE(44))],
-      ['46', 'issuer', slice(p2, 46, 54), 'root fingerprint'],
-      ['54', 'groupIds[0]', slice(p2, 54, 70), v.groupId],
-      ['70', 'signature', slice(p2, 70, 118), '`e·L + s`, 48 bytes big-endian'],
-    ]),
+    layoutTable(
+      HOST_CERTIFICATE_V2_LAYOUT,
+      p2,
+      {
+        version: String(c2.version),
+        groupCount: String(c2.groupIds.length),
+        hostPublicKey: 'the host public key',
+        keyRef: "the KMS host key's keyRef",
+        issuedDay: `${c2.issuedAt / DAY} ${V2.issuedDay.unit ?? ''}`.trim(),
+        validityDays: `${(c2.expiresAt - c2.issuedAt) / DAY} ${V2.validityDays.unit ?? ''}`.trim(),
+        issuer: 'root fingerprint',
+      },
+      [
+        ...groupIdRows(c2, HOST_CERTIFICATE_V2_LAYOUT),
+        { name: 'signature', size: c2.signature.length, value: '`e·L + s`, big-endian' },
+      ],
+    ),
   );
   section(
     'Activation object',
