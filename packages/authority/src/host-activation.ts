@@ -72,6 +72,9 @@ export async function activateHost(
   if (!key) throw await refuse('KEY_NOT_FOUND', `KMS host key ${last5} was not minted by this authority`, last5);
   if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
 
+  // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
+  // never after a host was recorded (and one of the key's host activations used).
+  const groups = await Promise.all(key.groupIds.map((id) => ctx.groups.find(id)));
   const decision = await recordHostActivation(
     ctx,
     key,
@@ -83,7 +86,6 @@ export async function activateHost(
   // The decision's audit row was written with it.
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
 
-  const groups = await Promise.all(key.groupIds.map((id) => ctx.groups.find(id)));
   const certificate = issueHostCertificate(
     {
       hostPublicKey: request.hostPublicKey,
@@ -109,7 +111,8 @@ export async function activateHost(
  * The host-count decision, under the key's row lock, with its audit row. `hostKey` is the
  * host's public key reference (online, or from a phone installation ID; for an activation
  * object, the domain's reference); the same host with the same key renews free, with a new
- * one it uses one of its re-activations.
+ * one it uses one of its re-activations. Once it returns the host is recorded: a caller reads
+ * from the store (its groups) before, never after.
  */
 export async function recordHostActivation(
   ctx: AuthorityContext,

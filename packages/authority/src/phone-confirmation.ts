@@ -106,6 +106,9 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
   const groupIds = [...key.groupIds].sort();
   const issuedDay = dayOf(now);
   const hostKeyRef = iid.hostKeyRef as Buffer;
+  // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
+  // never after the host was recorded.
+  const groups = await ctx.groups.names(groupIds);
   const decision = await recordHostActivation(ctx, key, last5, hostRecordId(iid.hardwareRef), hostKeyRef, {
     now,
     expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
@@ -120,7 +123,7 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
   return {
     kind: 'kms-host',
     confirmationId: encodeConfirmationId(issuedDay, signature).text,
-    groups: await ctx.groups.names(groupIds),
+    groups,
     hostsUsed: decision.hostsUsed,
     hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
     expiresAt: new Date(decision.expiresAt).toISOString(),
@@ -145,6 +148,9 @@ async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall
   }
   const domainRef = iid.domainRef as Buffer;
   const issuedDay = dayOf(now);
+  // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
+  // never after the activation object's domain was recorded.
+  const group = await ctx.groups.find(groupId);
   const decision = await recordHostActivation(ctx, key, last5, `ao:${domainRef.toString('hex')}`, domainRef, {
     now,
     // The phone-made object is valid this long from its signed issue day (core: activationObjectValidity).
@@ -157,7 +163,7 @@ async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall
   return {
     kind: 'activation-object',
     confirmationId: encodeConfirmationId(issuedDay, signature).text,
-    group: (await ctx.groups.find(groupId)).name,
+    group: group.name,
     hostsUsed: decision.hostsUsed,
     hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
   };
