@@ -25,7 +25,10 @@ const TOKEN = 'admin-token-0123456789abcdef';
 
 /**
  * What the authority sends is what its clients accept: every route's reply, on each of its
- * paths, parses with core's authority-api schema (strict and bounded) that the clients use.
+ * paths, parses with core's authority-api schema (typed and bounded) that the clients use.
+ * Clients drop a reply field they do not know (a later /v1 may add some), so nothing would
+ * refuse a field the authority sends undeclared: here, parsing must drop nothing, and a
+ * field added to a reply without its schema fails.
  */
 describe('authority HTTP API: replies match the shared schemas', () => {
   const dir = mkdtempSync(join(tmpdir(), 'volact-http-replies-'));
@@ -56,6 +59,8 @@ describe('authority HTTP API: replies match the shared schemas', () => {
   const conforms = (schema: z.ZodType, body: unknown) => {
     const parsed = schema.safeParse(body);
     expect(parsed.success ? 'conforms' : parsed.error.issues).toBe('conforms');
+    // What a client reads is all that was sent: no field undeclared in core's schema.
+    expect(parsed.data).toStrictEqual(body);
   };
   const iid = (kind: 'installation' | 'kms-host' | 'activation-object', key: string, where: string) =>
     makeInstallationId(
@@ -81,6 +86,12 @@ describe('authority HTTP API: replies match the shared schemas', () => {
     });
     expect(host.status).toBe(201);
     conforms(hostActivationReplySchema, host.body);
+    // The check itself: a field sent undeclared, at the top or nested, does not survive parsing.
+    const genuine = host.body as { groups: object[] };
+    const undeclared = { ...genuine, groups: genuine.groups.map((g) => ({ ...g, seats: 5 })) };
+    for (const sent of [{ ...genuine, seats: 5 }, undeclared]) {
+      expect(hostActivationReplySchema.parse(sent)).not.toStrictEqual(sent);
+    }
     const online = await post('/v1/activations', {
       key: mak,
       installationId: iid('installation', mak, 'pc-1'),

@@ -1,9 +1,110 @@
-import { describe, expect, it } from 'vitest';
-import { authorityErrors } from '@volact/authority';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authority, authorityErrors, createAuthorityServer } from '@volact/authority';
+import { ManualClock, type ProductConfig } from '@volact/core';
 import { AUTHORITY_CODES } from './authority-client.js';
+import { Licence } from './index.js';
 
 describe('the authority client', () => {
   it("passes on the authority's own codes: its list is the authority's catalogue", () => {
     expect([...AUTHORITY_CODES].sort()).toEqual(Object.keys(authorityErrors).sort());
+  });
+});
+
+/**
+ * The online activation's reply is read with core's schema: a field of the wrong type or out
+ * of bounds is refused by name (ACTIVATION_UNTRUSTED), a field the schema does not know is
+ * dropped. An authority may add a field to a /v1 reply; a product already shipped keeps
+ * activating, and what licenses it (the confirmation ID) is verified against the root key.
+ */
+describe('online activation: the authority reply, as a later /v1 authority may send it', () => {
+  const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+  const root = mkdtempSync(join(tmpdir(), 'volact-client-authority-reply-'));
+  let authority: Authority;
+  let app: FastifyInstance;
+  let tamperer: Server;
+  let tamperedUrl: string;
+  let product: ProductConfig;
+  let mak: string;
+  /** What the server in the authority's place does to the authority's genuine reply. */
+  let tamper: (reply: Record<string, unknown>) => unknown = (reply) => reply;
+
+  beforeAll(async () => {
+    authority = Authority.init(join(root, 'authority'), { clock });
+    await authority.addGroup({ name: 'office14' });
+    product = await authority.productConfig('office14');
+    mak = (await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 10 })).key;
+    app = createAuthorityServer(authority);
+    const authorityUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    tamperer = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        void (async () => {
+          const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.concat(chunks),
+          });
+          const reply = (await upstream.json()) as Record<string, unknown>;
+          response.writeHead(upstream.status, { 'content-type': 'application/json' });
+          response.end(JSON.stringify(tamper(reply)));
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => tamperer.listen(0, '127.0.0.1', resolve));
+    tamperedUrl = `http://127.0.0.1:${(tamperer.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => tamperer.close(resolve));
+    await app.close();
+    await authority.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const attempt = async (name: string, change: (reply: Record<string, unknown>) => unknown) => {
+    tamper = change;
+    const stateDir = join(root, name);
+    const licence = Licence.init({ stateDir, product, hardwareId: `hw-${name}`, clock });
+    licence.installKey(mak);
+    return { licence, stateDir, outcome: await licence.activate({ authority: tamperedUrl }) };
+  };
+
+  it('activates with a reply that carries a field it does not know, and keeps nothing of it', async () => {
+    const { licence, stateDir, outcome } = await attempt('unknown-field', (reply) => ({
+      ...reply,
+      licenceForever: 'licenceForever',
+    }));
+    expect(outcome).toMatchObject({ ok: true, status: { state: 'licensed', method: 'mak' } });
+    expect(licence.status()).toMatchObject({ state: 'licensed', method: 'mak' });
+    for (const entry of readdirSync(stateDir, { withFileTypes: true }).filter((e) => e.isFile())) {
+      expect(readFileSync(join(stateDir, entry.name)).includes('licenceForever'), entry.name).toBe(false);
+    }
+  });
+
+  it('refuses a known field of the wrong type, naming it, and stays unactivated', async () => {
+    const { licence, outcome } = await attempt('wrong-type', (reply) => ({ ...reply, used: '1' }));
+    expect(outcome).toMatchObject({ ok: false, code: 'ACTIVATION_UNTRUSTED' });
+    expect(outcome.message).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+ answered HTTP 201 with a reply that is not a volact authority's activation \(used: /,
+    );
+    expect(licence.status()).toMatchObject({ state: 'initial-grace', method: null });
+  });
+
+  it('refuses an oversize string, naming it', async () => {
+    const { licence, outcome } = await attempt('oversize', (reply) => ({
+      ...reply,
+      confirmationId: '1'.repeat(100_000),
+    }));
+    expect(outcome).toMatchObject({ ok: false, code: 'ACTIVATION_UNTRUSTED' });
+    expect(outcome.message).toContain('(confirmationId: ');
+    expect(outcome.message.length).toBeLessThan(600);
+    expect(licence.status()).toMatchObject({ state: 'initial-grace', method: null });
   });
 });

@@ -143,6 +143,8 @@ export async function requestConfirmation(
       message: error?.message ?? `the authority answered HTTP ${response.status}`,
     };
   }
+  // Each known field typed and bounded; one the schema does not know (a later /v1 authority's) is
+  // dropped, not refused: the confirmation ID is what licenses, and the caller verifies it.
   const reply = readAuthorityReply(installationActivationReplySchema, payload);
   if (!reply.ok) {
     return {

@@ -34,7 +34,10 @@ export type BulkResult =
       readonly callFailed?: true;
     };
 
-/** The authority's reply shapes are core's (authority-api.ts): strict and bounded, as the authority sends them. */
+/**
+ * The authority's reply shapes are core's (authority-api.ts): every known field typed and bounded;
+ * a field they do not know (a later /v1 authority's) is dropped, never kept or refused.
+ */
 export type AuthorityKeyReport = KeyReportReply;
 
 /** The authority's origin, without credentials or path: what the console stores and prints. */

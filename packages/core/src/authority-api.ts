@@ -7,9 +7,17 @@ import { GROUP_KINDS, GROUP_NAME_RE } from './products.js';
 /**
  * The authority's HTTP API (/v1), declared once: the authority validates requests with these
  * schemas and types its replies with them; its clients (a KMS host, the client SDK, the
- * console) validate the replies with the same ones. Every object is strict and every string
- * and array bounded, so a reply that is not the authority's (a proxy's page, a hostile or
- * broken server) is refused by name instead of being half-read.
+ * console) validate the replies with the same ones. Every string and array is bounded and
+ * every known field typed, so a reply that is not the authority's (a proxy's page, a hostile
+ * or broken server) is refused with the field named instead of being half-read.
+ *
+ * Requests are strict: the authority refuses a field it does not know (REQUEST_INVALID), so a
+ * client never believes the authority honoured an option it ignored. Replies are not: a client
+ * drops a field it does not know (zod's default), so the authority may add a field to a /v1
+ * reply without stopping every product already shipped. Nothing is lost by it: what grants a
+ * licence (a confirmation ID, a host certificate) is verified against the pinned root key, not
+ * believed because the reply's shape was right. The authority's own tests check that what it
+ * sends is exactly what these schemas declare (http-replies.test.ts: parsing drops nothing).
  */
 
 /** The authority takes at most this many installation IDs in one bulk confirmation. */
@@ -59,51 +67,48 @@ export const adminKeyRequestSchema = z.object({ key: keyText }).strict();
 export const adminKeyLimitRequestSchema = z.object({ key: keyText, limit: z.number().int() }).strict();
 
 // --- replies --------------------------------------------------------------------------------
+// Plain z.object, never .strict(): a client drops the fields it does not know (a later /v1
+// authority's additions) and checks the type and bounds of every one it does.
 
 /** Every refusal: the code of the error catalogue and a message for a person. */
-export const errorReplySchema = z
-  .object({
-    error: z
-      .object({
-        code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'expected an error code'),
-        message: z.string().max(2000),
-      })
-      .strict(),
-  })
-  .strict();
+export const errorReplySchema = z.object({
+  error: z.object({
+    code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'expected an error code'),
+    message: z.string().max(2000),
+  }),
+});
 
 /** GET /v1/health: a node whose database is gone answers 503/500 with the second form. */
 export const healthReplySchema = z.union([
-  z.object({ status: z.literal('ok'), name: z.string().max(200), database: z.literal('ok') }).strict(),
-  z
-    .object({
-      status: z.literal('unavailable'),
-      name: z.string().max(200),
-      database: z.enum(['unreachable', 'damaged']),
-      error: errorReplySchema.shape.error,
-    })
-    .strict(),
+  z.object({ status: z.literal('ok'), name: z.string().max(200), database: z.literal('ok') }),
+  z.object({
+    status: z.literal('unavailable'),
+    name: z.string().max(200),
+    database: z.enum(['unreachable', 'damaged']),
+    error: errorReplySchema.shape.error,
+  }),
 ]);
 
-const productGroupSchema = z
-  .object({ id: guid, name: groupName, kind: z.enum(GROUP_KINDS), threshold: z.number().int().min(1).max(1_000_000) })
-  .strict();
+const productGroupSchema = z.object({
+  id: guid,
+  name: groupName,
+  kind: z.enum(GROUP_KINDS),
+  threshold: z.number().int().min(1).max(1_000_000),
+});
 
 /** 201 to POST /v1/host-activations. */
-export const hostActivationReplySchema = z
-  .object({
-    /** The host certificate, base64 (at most 64 groups: about 1.6 KB). */
-    certificate: z
-      .string()
-      .max(4096)
-      .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
-    expiresAt: isoTime,
-    hostKeyId: guid,
-    hostsUsed: count,
-    hostLimit: count,
-    groups: z.array(productGroupSchema).min(1).max(MAX_CERT_GROUPS),
-  })
-  .strict();
+export const hostActivationReplySchema = z.object({
+  /** The host certificate, base64 (at most 64 groups: about 1.6 KB). */
+  certificate: z
+    .string()
+    .max(4096)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
+  expiresAt: isoTime,
+  hostKeyId: guid,
+  hostsUsed: count,
+  hostLimit: count,
+  groups: z.array(productGroupSchema).min(1).max(MAX_CERT_GROUPS),
+});
 
 const installationActivationFields = {
   confirmationId: confirmationIdText,
@@ -116,31 +121,25 @@ const installationActivationFields = {
 };
 
 /** 201 (a new installation) or 200 (the same again) to POST /v1/activations. */
-export const installationActivationReplySchema = z.object(installationActivationFields).strict();
+export const installationActivationReplySchema = z.object(installationActivationFields);
 
-const installationConfirmation = z
-  .object({ kind: z.literal('installation'), ...installationActivationFields })
-  .strict();
-const kmsHostConfirmation = z
-  .object({
-    kind: z.literal('kms-host'),
-    confirmationId: confirmationIdText,
-    groups: z.array(groupName).min(1).max(MAX_CERT_GROUPS),
-    hostsUsed: count,
-    hostLimit: count,
-    expiresAt: isoTime,
-  })
-  .strict();
+const installationConfirmation = z.object({ kind: z.literal('installation'), ...installationActivationFields });
+const kmsHostConfirmation = z.object({
+  kind: z.literal('kms-host'),
+  confirmationId: confirmationIdText,
+  groups: z.array(groupName).min(1).max(MAX_CERT_GROUPS),
+  hostsUsed: count,
+  hostLimit: count,
+  expiresAt: isoTime,
+});
 /** A disconnected forest's activation object, confirmed by phone with its KMS host key. */
-const activationObjectConfirmation = z
-  .object({
-    kind: z.literal('activation-object'),
-    confirmationId: confirmationIdText,
-    group: groupName,
-    hostsUsed: count,
-    hostLimit: count,
-  })
-  .strict();
+const activationObjectConfirmation = z.object({
+  kind: z.literal('activation-object'),
+  confirmationId: confirmationIdText,
+  group: groupName,
+  hostsUsed: count,
+  hostLimit: count,
+});
 
 /** 201 to POST /v1/confirmations: one of three kinds, by the installation ID's kind. */
 export const confirmationReplySchema = z.discriminatedUnion('kind', [
@@ -155,52 +154,46 @@ export const bulkConfirmationResultSchema = z.union([
   installationConfirmation.extend(bulkAnswered),
   kmsHostConfirmation.extend(bulkAnswered),
   activationObjectConfirmation.extend(bulkAnswered),
-  z.object({ installationId: installationIdText, ok: z.literal(false), error: errorReplySchema.shape.error }).strict(),
+  z.object({ installationId: installationIdText, ok: z.literal(false), error: errorReplySchema.shape.error }),
 ]);
 
 /** 200 to POST /v1/confirmations/bulk: one result per IID sent, in order. */
-export const bulkConfirmationReplySchema = z
-  .object({ results: z.array(bulkConfirmationResultSchema).max(MAX_BULK_CONFIRMATIONS) })
-  .strict();
+export const bulkConfirmationReplySchema = z.object({
+  results: z.array(bulkConfirmationResultSchema).max(MAX_BULK_CONFIRMATIONS),
+});
 
-const hostActivationEntry = z
-  .object({
-    hardwareId: z.string().max(128),
-    activationCount: count,
-    firstActivatedAt: isoTime,
-    lastActivatedAt: isoTime,
-    certificateSerial: z.string().max(64),
-    certificateExpiresAt: isoTime,
-  })
-  .strict();
-const installationEntry = z
-  .object({
-    installationId: installationIdText,
-    /** online or phone. */
-    channel: z.string().max(16),
-    activationCount: count,
-    firstActivatedAt: isoTime,
-    lastActivatedAt: isoTime,
-  })
-  .strict();
+const hostActivationEntry = z.object({
+  hardwareId: z.string().max(128),
+  activationCount: count,
+  firstActivatedAt: isoTime,
+  lastActivatedAt: isoTime,
+  certificateSerial: z.string().max(64),
+  certificateExpiresAt: isoTime,
+});
+const installationEntry = z.object({
+  installationId: installationIdText,
+  /** online or phone. */
+  channel: z.string().max(16),
+  activationCount: count,
+  firstActivatedAt: isoTime,
+  lastActivatedAt: isoTime,
+});
 
 /** 200 to the admin key routes: what a key may do and has done; never the key itself. */
-export const keyReportSchema = z
-  .object({
-    /** The key's last five characters, after an ellipsis (`…7QX2M`). */
-    key: z.string().max(8),
-    keyId: guid,
-    type: z.enum(Object.keys(KEY_TYPES) as [KeyType, ...KeyType[]]),
-    group: z.string().max(63),
-    groups: z.array(groupName).max(MAX_CERT_GROUPS),
-    limit: count,
-    used: count,
-    remaining: count,
-    activationsPerHost: count.nullable(),
-    revokedAt: isoTime.nullable(),
-    activations: z.array(z.union([hostActivationEntry, installationEntry])).max(MAX_KEY_LIMIT),
-  })
-  .strict();
+export const keyReportSchema = z.object({
+  /** The key's last five characters, after an ellipsis (`…7QX2M`). */
+  key: z.string().max(8),
+  keyId: guid,
+  type: z.enum(Object.keys(KEY_TYPES) as [KeyType, ...KeyType[]]),
+  group: z.string().max(63),
+  groups: z.array(groupName).max(MAX_CERT_GROUPS),
+  limit: count,
+  used: count,
+  remaining: count,
+  activationsPerHost: count.nullable(),
+  revokedAt: isoTime.nullable(),
+  activations: z.array(z.union([hostActivationEntry, installationEntry])).max(MAX_KEY_LIMIT),
+});
 
 export type HostActivationRequestBody = z.infer<typeof hostActivationRequestSchema>;
 export type InstallationActivationRequestBody = z.infer<typeof installationActivationRequestSchema>;

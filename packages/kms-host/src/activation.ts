@@ -75,6 +75,8 @@ export async function activateHostOnline(
       error?.code,
     );
   }
+  // Each known field typed and bounded; one the schema does not know (a later /v1 authority's) is
+  // dropped, not refused: the certificate is what activates, and every client checks it against the root key.
   const reply = readAuthorityReply(hostActivationReplySchema, payload);
   if (!reply.ok) {
     throw new KmsHostError(
