@@ -1,4 +1,5 @@
 import { expect, vi } from 'vitest';
+import { join } from 'node:path';
 import { buildProgram } from '@volact/cli';
 
 export interface CliRun {
@@ -85,4 +86,33 @@ export function cliExpectations(
     return out.error ?? { code: out.code as string, message: out.message as string };
   };
   return { ok, json, refused };
+}
+
+/**
+ * Installations made through `client init` and `client set-host` on a slice, one new state
+ * directory `<prefix><n>` (hardware id `hw-<prefix><n>`) per call.
+ */
+export function cliInstallations(
+  ok: (...args: string[]) => Promise<unknown>,
+  slice: () => { root: string; productFile: string; hostAddress: () => string },
+  prefix: string,
+): () => Promise<string> {
+  let made = 0;
+  return async () => {
+    made += 1;
+    const { root, productFile, hostAddress } = slice();
+    const stateDir = join(root, 'cli-clients', `${prefix}${made}`);
+    await ok(
+      'client',
+      'init',
+      '--state-dir',
+      stateDir,
+      '--product',
+      productFile,
+      '--hardware-id',
+      `hw-${prefix}${made}`,
+    );
+    await ok('client', 'set-host', '--state-dir', stateDir, hostAddress());
+    return stateDir;
+  };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY, ManualClock } from '@volact/core';
 import type { LicenceStatus } from '@volact/client';
-import { cliExpectations, onMachine, runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, cliInstallations, onMachine, runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
 
 /**
@@ -21,23 +21,11 @@ let productFile: string;
 const status = (stateDir: string) => json<LicenceStatus>('client', 'status', '--state-dir', stateDir);
 const run = (...args: string[]) => runCliInProcess(onMachine(args, machines), { now: () => clock.now() });
 
-let installations = 0;
-async function installation(): Promise<string> {
-  installations += 1;
-  const stateDir = join(slice.root, 'cli-clients', `k${installations}`);
-  await ok(
-    'client',
-    'init',
-    '--state-dir',
-    stateDir,
-    '--product',
-    productFile,
-    '--hardware-id',
-    `hw-k${installations}`,
-  );
-  await ok('client', 'set-host', '--state-dir', stateDir, slice.hostAddress());
-  return stateDir;
-}
+const installation = cliInstallations(
+  ok,
+  () => ({ root: slice.root, productFile, hostAddress: () => slice.hostAddress() }),
+  'k',
+);
 
 beforeAll(async () => {
   slice = await startSlice(clock, { threshold: 1 });

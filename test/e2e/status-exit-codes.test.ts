@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY, ManualClock } from '@volact/core';
-import { cliExpectations, onMachine, runCliInProcess } from './cli-in-process.js';
+import { cliExpectations, cliInstallations, onMachine, runCliInProcess } from './cli-in-process.js';
 import { startSlice, type Slice } from './harness.js';
 
 /**
@@ -21,14 +21,11 @@ async function statusOf(command: 'client' | 'host', dir: string, ...extra: strin
   return runCliInProcess(onMachine([command, 'status', flag, dir, ...extra], machines), { now: () => clock.now() });
 }
 
-let installations = 0;
-async function installation(): Promise<string> {
-  installations += 1;
-  const stateDir = join(slice.root, 'cli-clients', `c${installations}`);
-  await ok('client', 'init', '--state-dir', stateDir, '--product', productFile, '--hardware-id', `hw-${installations}`);
-  await ok('client', 'set-host', '--state-dir', stateDir, slice.hostAddress());
-  return stateDir;
-}
+const installation = cliInstallations(
+  ok,
+  () => ({ root: slice.root, productFile, hostAddress: () => slice.hostAddress() }),
+  'c',
+);
 
 beforeAll(async () => {
   slice = await startSlice(clock, { threshold: 1 });
