@@ -61,13 +61,22 @@ export function withConfirmation(ctx: EvidenceContext, text: string): LicenceRec
   };
 }
 
+/** The record of a MAK or retail activation: the confirmation of this installation ID. */
+type InstallationActivation = Extract<NonNullable<LicenceRecord['activation']>, { method: 'mak' | 'retail' }>;
+
+/**
+ * What the authority confirmed, and nothing else: the caller merges it into the record as it is
+ * once the answer is in (settings changed while the authority was asked are kept). `confirmed`
+ * is null when the installation was activated for good already and no one was asked.
+ */
 export type AuthorityAttemptResult =
-  { ok: true; record: LicenceRecord; message: string } | { ok: false; code: ActivationCode; message: string };
+  | { ok: true; confirmed: { activation: InstallationActivation; message: string } | null; message: string }
+  | { ok: false; code: ActivationCode; message: string };
 
 /**
  * Online activation at the authority (`authority` overrides the product config's URL). An
  * installation activated for good has nothing to renew and asks no one (unless an authority
- * is given: activate there again).
+ * is given: activate there again). Nothing is recorded here: see withAuthorityActivation.
  */
 export async function attemptAuthority(
   ctx: EvidenceContext,
@@ -81,11 +90,7 @@ export async function attemptAuthority(
   const method = installationMethod(r);
   const label = method === 'retail' ? 'retail key' : 'MAK';
   if (before.method === method && authority === undefined) {
-    return {
-      ok: true,
-      record: { ...r, nextAttemptAt: renewalAt(now, r.intervals) },
-      message: `activated with ${label} ${lastFiveOf(key.text)}`,
-    };
+    return { ok: true, confirmed: null, message: `activated with ${label} ${lastFiveOf(key.text)}` };
   }
   const base = authority ?? r.product.authority.url;
   if (base === undefined) {
@@ -122,8 +127,7 @@ export async function attemptAuthority(
   }
   return {
     ok: true,
-    record: {
-      ...r,
+    confirmed: {
       activation: {
         method,
         installationId: iid.text,
@@ -132,14 +136,29 @@ export async function attemptAuthority(
         authority: answer.origin,
         receivedAt: now,
       },
-      lastAttempt: {
-        at: now,
-        ok: true,
-        message: `activated online by ${answer.origin} with ${label} ${lastFiveOf(key.text)}`,
-      },
-      nextAttemptAt: renewalAt(now, r.intervals),
-      nonGenuineSince: null,
+      message: `activated online by ${answer.origin} with ${label} ${lastFiveOf(key.text)}`,
     },
     message: `activated with ${label} ${lastFiveOf(key.text)} (permanent)`,
+  };
+}
+
+/**
+ * The record after the authority's confirmation (or, activated for good already, the next
+ * renewal check), merged into `record` as it is now. The caller makes sure the confirmation is
+ * for the key installed now: one made for a key replaced meanwhile is not for this installation ID.
+ */
+export function withAuthorityActivation(
+  record: LicenceRecord,
+  result: Extract<AuthorityAttemptResult, { ok: true }>,
+  now: number,
+): LicenceRecord {
+  const next = renewalAt(now, record.intervals);
+  if (!result.confirmed) return { ...record, nextAttemptAt: next };
+  return {
+    ...record,
+    activation: result.confirmed.activation,
+    lastAttempt: { at: now, ok: true, message: result.confirmed.message },
+    nextAttemptAt: next,
+    nonGenuineSince: null,
   };
 }

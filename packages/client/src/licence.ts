@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { lastFiveOf, publicKeyFromRaw, readHardwareFingerprint, systemClock, type Clock } from '@volact/core';
 import { attemptMethods, nextWakeAt, retryAt, type AttemptIntervals } from './attempt-policy.js';
-import { attemptAuthority, withConfirmation } from './authority-activation.js';
+import { attemptAuthority, withAuthorityActivation, withConfirmation } from './authority-activation.js';
 import { noMethodLeft, oemAttempt, tokenAttempt } from './carried-attempt.js';
 import { attemptDirectory, withDirectoryActivation } from './directory-attempt.js';
 import { discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
@@ -470,6 +470,13 @@ export class Licence {
     };
     if (!r.installedKey)
       return fail('KEY_INVALID', 'no product key is installed; install the GVLK with `volact client install-key`');
+    // Settings changed while a host, the authority or the directory was asked are kept: each
+    // answer is merged into the record as it is once it arrives. But an answer obtained for a key
+    // that install-key or uninstall-key replaced meanwhile is not for this installation (a
+    // confirmation is for the old key's installation ID; a KMS or directory licence goes with the
+    // key it was made with): it is dropped, and the attempt starts again with the key installed now.
+    const attemptKey = r.installedKey.text;
+    const keyReplaced = () => this.#record.installedKey?.text !== attemptKey;
     const tried: Parameters<typeof noMethodLeft>[1] = { token: null, directory: null };
     for (const method of attemptMethods(r.actType, r.installedKey.type)) {
       switch (method) {
@@ -486,14 +493,18 @@ export class Licence {
           break;
         }
         case 'authority': {
-          const result = await attemptAuthority(this.#context(), before, options.authority, this.#timeoutMs);
-          return result.ok ? licensed(result.record, () => result.message) : fail(result.code, result.message);
+          const result = await attemptAuthority(this.#context(r, now), before, options.authority, this.#timeoutMs);
+          if (keyReplaced()) return this.#attempt(options);
+          return result.ok
+            ? licensed(withAuthorityActivation(this.#record, result, now), () => result.message)
+            : fail(result.code, result.message);
         }
         case 'directory': {
           // A member of a directory domain activates from its activation object first; an
           // unreadable directory or no valid object falls back to KMS (act-type any).
           if (!r.directory) break;
           const result = await attemptDirectory(this.#context(r, now), r.directory, this.#timeoutMs);
+          if (keyReplaced()) return this.#attempt(options);
           if (result.ok) {
             return licensed(
               withDirectoryActivation(this.#record, result, now),
@@ -504,7 +515,9 @@ export class Licence {
           break;
         }
         case 'kms':
-          return this.#attemptKms(before, now, fail, tried.directory);
+          return this.#attemptKms(before, now, fail, tried.directory, () =>
+            keyReplaced() ? this.#attempt(options) : null,
+          );
       }
     }
     const left = noMethodLeft(r, tried);
@@ -516,6 +529,8 @@ export class Licence {
     now: number,
     fail: Fail,
     directoryFailure: { code: ActivationCode; message: string } | null,
+    /** The attempt again when the key was replaced while the hosts were asked (see #attempt); else null. */
+    againIfKeyReplaced: () => Promise<ActivationOutcome> | null,
   ): Promise<ActivationOutcome> {
     const result = await attemptKms({
       record: this.#record,
@@ -527,6 +542,8 @@ export class Licence {
       discover: () => this.discover(),
       directoryFailure,
     });
+    const again = againIfKeyReplaced();
+    if (again) return again;
     if (!result.ok) {
       // The host cache as the attempt left it (a cached host that stopped answering is forgotten).
       this.#record = { ...this.#record, discovery: { ...this.#record.discovery, cached: result.cached } };
