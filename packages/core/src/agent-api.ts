@@ -21,42 +21,63 @@ export type LicenceMethod = (typeof LICENCE_METHODS)[number];
 /** The key types a client installation can hold (a KMS host key goes on a host, never here). */
 export const INSTALLED_KEY_TYPES = ['gvlk', 'mak', 'retail'] as const;
 
+/** A KMS host's count travels as an unsigned 32-bit number (wire/messages.ts). */
+const MAX_KMS_COUNT = 0xffff_ffff;
+
+/** An ISO 8601 time as the agent writes it (24 characters; an extended year adds a few). */
+const time = z.string().max(40);
+
 /**
- * What the console needs of an agent's licence status (GET /v1/status, and the `status` of the
- * answers to changes). Other fields are kept as they came (the console stores the whole
- * answer); unknown extra fields are no error, so a newer agent's additions do not break an
- * older console.
+ * What the console keeps of an agent's licence status (GET /v1/status, and the `status` of the
+ * answers to changes). The machine's user controls the agent, and the console stores each
+ * answer (a history row whenever it changes): every field is bounded, and fields not declared
+ * here are dropped, not stored. Dropped, not refused: a newer agent's additions do not make an
+ * older console refuse it (z.object strips; neither strict nor loose).
  */
 const agentStatusFields = {
   state: z.enum(LICENCE_STATES),
   method: z.enum(LICENCE_METHODS).nullable(),
-  expiresAt: z.string().max(64).nullable(),
+  expiresAt: time.nullable(),
+  /** HOST:PORT (a DNS name is at most 253 characters). */
   host: z.string().max(300).nullable(),
   group: z.string().max(200),
-  threshold: z.number(),
+  threshold: z.number().int().min(0).max(1_000_000),
   clientMachineId: z.string().max(64),
+  /** The key's last five characters (…ABCDE), never the key. */
   installedKey: z.string().max(16).nullable(),
   installedKeyType: z.enum(INSTALLED_KEY_TYPES).nullable(),
   installationId: z.string().max(400).nullable(),
-  count: z.number().nullable(),
-  directoryObject: z.object({ name: z.string().max(200), domain: z.string().max(300) }).nullable(),
+  count: z.number().int().min(0).max(MAX_KMS_COUNT).nullable(),
+  directoryObject: z.object({ name: z.string().max(255), domain: z.string().max(300) }).nullable(),
   lastAttempt: z
-    .looseObject({ at: z.string(), ok: z.boolean(), code: z.string().optional(), message: z.string() })
+    .object({
+      at: time,
+      ok: z.boolean(),
+      code: z.string().max(64).optional(),
+      /** The console's bound for an agent's messages (its error and activation answers too). */
+      message: z.string().max(2_000),
+      host: z.string().max(300).optional(),
+      // Not an enum: a newer agent's way of finding a host must not make the whole status refused.
+      via: z.string().max(16).optional(),
+      domain: z.string().max(255).optional(),
+      count: z.number().int().min(0).max(MAX_KMS_COUNT).optional(),
+      threshold: z.number().int().min(0).max(1_000_000).optional(),
+    })
     .nullable(),
-  nextAttemptAt: z.string().max(64),
+  nextAttemptAt: time,
   /** In GET /v1/status only (the answers of changes carry the licence status alone). */
-  agent: z.looseObject({ version: z.number() }).optional(),
+  agent: z.object({ version: z.number().int().min(0).max(1_000_000) }).optional(),
   /** In GET /v1/status only: whether the machine's users may change the licence themselves. */
   userOperations: z.boolean().optional(),
 };
 
-export const agentStatusSchema = z.looseObject(agentStatusFields);
+export const agentStatusSchema = z.object(agentStatusFields);
 
-/** An agent's licence status as the console keeps it (with whatever else the agent sent). */
+/** An agent's licence status as the console keeps it (the declared fields only). */
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
 
 /**
- * What an agent must answer with: the fields above (more are allowed, see agentStatusSchema).
+ * What an agent must answer with: the fields above (it may send more; the console drops them).
  * The agent types its replies by it; an interface with those fields is assignable to it.
  */
 export type AgentStatusReply = z.infer<z.ZodObject<typeof agentStatusFields>>;
