@@ -106,8 +106,20 @@ describe("the console reads an agent's status within bounds", () => {
       lastAttempt: { at: '2026-11-25T09:00:00.000Z', ok: false, code: 'KMS_TIMEOUT', message: 'x'.repeat(100_000) },
     }));
     expect(result).toMatchObject({ ok: false, code: 'AGENT_BAD_RESPONSE' });
-    expect(result?.message).toMatch(/lastAttempt\.message: .*2000/);
+    expect(result?.message).toMatch(/lastAttempt\.message: .*65536/);
     expect(await c.history('pc')).toEqual([]);
+    await c.close();
+  });
+
+  it('keeps the first 2 000 characters of a long but plausible message', async () => {
+    const long = `${'d'.repeat(1_990)}0123456789${'e'.repeat(3_000)}`;
+    const { c, result } = await refreshed(() => ({
+      ...genuine,
+      lastAttempt: { at: '2026-11-25T09:00:00.000Z', ok: false, code: 'DNS_TIMEOUT', message: long },
+    }));
+    expect(result).toMatchObject({ ok: true });
+    const [row] = await c.history('pc');
+    expect(row?.status).toMatchObject({ lastAttempt: { message: long.slice(0, 2_000) } });
     await c.close();
   });
 

@@ -54,8 +54,15 @@ const agentStatusFields = {
       at: time,
       ok: z.boolean(),
       code: z.string().max(64).optional(),
-      /** The console's bound for an agent's messages (its error and activation answers too). */
-      message: z.string().max(2_000),
+      /**
+       * The console keeps 2 000 characters of an agent's messages (its error and activation
+       * answers too): a genuine long message (many discovery domains failing) is cut, not
+       * refused; only an absurd one is.
+       */
+      message: z
+        .string()
+        .max(65_536)
+        .transform((message) => message.slice(0, 2_000)),
       host: z.string().max(300).optional(),
       // Not an enum: a newer agent's way of finding a host must not make the whole status refused.
       via: z.string().max(16).optional(),
