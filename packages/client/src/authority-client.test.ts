@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authority, authorityErrors, createAuthorityServer } from '@volact/authority';
+import { startReplyTamperingProxy, type ReplyTamperingProxy } from '@volact/authority/testing';
 import { ManualClock, type ProductConfig } from '@volact/core';
 import { AUTHORITY_CODES } from './authority-client.js';
 import { Licence } from './index.js';
@@ -27,12 +26,11 @@ describe('online activation: the authority reply, as a later /v1 authority may s
   const root = mkdtempSync(join(tmpdir(), 'volact-client-authority-reply-'));
   let authority: Authority;
   let app: FastifyInstance;
-  let tamperer: Server;
+  let tamperer: ReplyTamperingProxy;
   let tamperedUrl: string;
   let product: ProductConfig;
   let mak: string;
   /** What the server in the authority's place does to the authority's genuine reply. */
-  let tamper: (reply: Record<string, unknown>) => unknown = (reply) => reply;
 
   beforeAll(async () => {
     authority = Authority.init(join(root, 'authority'), { clock });
@@ -41,35 +39,19 @@ describe('online activation: the authority reply, as a later /v1 authority may s
     mak = (await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 10 })).key;
     app = createAuthorityServer(authority);
     const authorityUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-    tamperer = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (c: Buffer) => chunks.push(c));
-      request.on('end', () => {
-        void (async () => {
-          const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: Buffer.concat(chunks),
-          });
-          const reply = (await upstream.json()) as Record<string, unknown>;
-          response.writeHead(upstream.status, { 'content-type': 'application/json' });
-          response.end(JSON.stringify(tamper(reply)));
-        })();
-      });
-    });
-    await new Promise<void>((resolve) => tamperer.listen(0, '127.0.0.1', resolve));
-    tamperedUrl = `http://127.0.0.1:${(tamperer.address() as AddressInfo).port}`;
+    tamperer = await startReplyTamperingProxy(authorityUrl);
+    tamperedUrl = tamperer.url;
   });
 
   afterAll(async () => {
-    await new Promise((resolve) => tamperer.close(resolve));
+    await tamperer.close();
     await app.close();
     await authority.close();
     rmSync(root, { recursive: true, force: true });
   });
 
   const attempt = async (name: string, change: (reply: Record<string, unknown>) => unknown) => {
-    tamper = change;
+    tamperer.tamper = change;
     const stateDir = join(root, name);
     const licence = Licence.init({ stateDir, product, hardwareId: `hw-${name}`, clock });
     licence.installKey(mak);

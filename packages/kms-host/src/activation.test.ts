@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authority, createAuthorityServer } from '@volact/authority';
+import { startReplyTamperingProxy, type ReplyTamperingProxy } from '@volact/authority/testing';
 import { ManualClock, hostActivationReplySchema } from '@volact/core';
 import { activateHostOnline } from './activation.js';
 import { KmsHostError } from './errors.js';
@@ -23,11 +22,10 @@ describe('host activation online: the reply is checked against the authority API
   const dir = mkdtempSync(join(tmpdir(), 'volact-host-activation-'));
   let authority: Authority;
   let app: FastifyInstance;
-  let tamperer: Server;
+  let tamperer: ReplyTamperingProxy;
   let tamperedUrl: string;
   let hostKey: string;
   /** What the server in the authority's place does to the authority's genuine reply. */
-  let tamper: (reply: Record<string, unknown>) => unknown = (reply) => reply;
 
   beforeAll(async () => {
     authority = Authority.init(join(dir, 'authority'), { clock });
@@ -35,35 +33,19 @@ describe('host activation online: the reply is checked against the authority API
     hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
     app = createAuthorityServer(authority);
     const authorityUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-    tamperer = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (c: Buffer) => chunks.push(c));
-      request.on('end', () => {
-        void (async () => {
-          const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: Buffer.concat(chunks),
-          });
-          const reply = (await upstream.json()) as Record<string, unknown>;
-          response.writeHead(upstream.status, { 'content-type': 'application/json' });
-          response.end(JSON.stringify(tamper(reply)));
-        })();
-      });
-    });
-    await new Promise<void>((resolve) => tamperer.listen(0, '127.0.0.1', resolve));
-    tamperedUrl = `http://127.0.0.1:${(tamperer.address() as AddressInfo).port}`;
+    tamperer = await startReplyTamperingProxy(authorityUrl);
+    tamperedUrl = tamperer.url;
   });
 
   afterAll(async () => {
-    await new Promise((resolve) => tamperer.close(resolve));
+    await tamperer.close();
     await app.close();
     await authority.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const refusalOf = async (name: string, change: (reply: Record<string, unknown>) => unknown) => {
-    tamper = change;
+    tamperer.tamper = change;
     const state = HostState.installKey(join(dir, name), hostKey, 'hw-1', clock.now());
     const err = await activateHostOnline(state, tamperedUrl, { clock }).catch((e: unknown) => e);
     expect(HostState.open(join(dir, name)).activation).toBeUndefined();
@@ -72,7 +54,7 @@ describe('host activation online: the reply is checked against the authority API
   };
 
   it('takes the genuine reply (the same schema accepts it)', async () => {
-    tamper = (reply) => {
+    tamperer.tamper = (reply) => {
       expect(hostActivationReplySchema.safeParse(reply).success).toBe(true);
       return reply;
     };
@@ -100,7 +82,7 @@ describe('host activation online: the reply is checked against the authority API
   });
 
   it('ignores a field it does not know: a later /v1 authority may add one to its reply', async () => {
-    tamper = (reply) => ({
+    tamperer.tamper = (reply) => ({
       ...reply,
       licenceForever: true,
       groups: (reply.groups as object[]).map((g) => ({ ...g, licenceForever: true })),

@@ -1,0 +1,38 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A proxy in an authority's place that alters each JSON reply: what a client must withstand. */
+export interface ReplyTamperingProxy {
+  /** The proxy's base URL, to give a client instead of the authority's. */
+  readonly url: string;
+  /** How the next replies are altered (the reply as the authority sent it in, what to send out). */
+  tamper: (reply: Record<string, unknown>) => unknown;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy on loopback forwarding every POST to `authorityUrl`; replies pass unaltered until `tamper` is set. */
+export async function startReplyTamperingProxy(authorityUrl: string): Promise<ReplyTamperingProxy> {
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      void (async () => {
+        const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.concat(chunks),
+        });
+        const reply = (await upstream.json()) as Record<string, unknown>;
+        response.writeHead(upstream.status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(proxy.tamper(reply)));
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy: ReplyTamperingProxy = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tamper: (reply) => reply,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+  return proxy;
+}
