@@ -183,6 +183,12 @@ describe('VolumeConsole', () => {
     );
     // By address as well as by name.
     expect((await c.refresh(['10.0.0.1:7390']))[0]?.machine).toBe('pc-01');
+    // A product key given where a machine is named, whole, dashless or a symbol short, shows its last five only.
+    for (const key of ['354FF-TBREH-T51QX-4NG9H-HWFCX', '354FFTBREHT51QX4NG9HHWFCX', '354FFTBREHT51QX4NG9HHWFC']) {
+      const message = await failure(c.refresh([key]));
+      expect(message).toMatch(/^MACHINE_NOT_FOUND: not in the console: …\w{5};/);
+      expect(message).not.toContain('354FF');
+    }
     await c.close();
   });
 

@@ -28,10 +28,16 @@ import type { ConsoleStore, MachineRecord, SnapshotRecord, StoredKeyRecord } fro
 export const MIN_AGENT_TOKEN_LENGTH = 16;
 const DEFAULT_CONCURRENCY = 16;
 
-// Shaped like a product key as parseKey reads one: 25 letters or digits, dashes and spaces aside
-// (a key typed without its dashes is still a key, and must not be echoed as a name).
-const KEY_SHAPE = /^[0-9A-Za-z]{25}$/;
-const keyShaped = (text: string): boolean => KEY_SHAPE.test(text.replace(/[-\s]/g, ''));
+// Five groups of five letters or digits, the separators between groups optional (parseKey takes
+// a key typed without its dashes or with spaces): such a text is a key, never a name.
+const KEY_SHAPE = /^[0-9A-Z]{5}(?:[-\s]?[0-9A-Z]{5}){4}$/i;
+const keyShaped = (text: string): boolean => KEY_SHAPE.test(text.trim());
+/**
+ * A reference as it may appear in a message: one with 20 or more letters and digits could be a
+ * product key mistyped (a symbol missing or added), so only its last five are shown.
+ */
+const shown = (ref: string): string =>
+  ref.replace(/[^0-9A-Za-z]/g, '').length >= 20 ? lastFiveOf(ref.trim().replace(/\s/g, '')) : ref.slice(0, 100);
 
 /**
  * Whether a text is shaped like a product key (five groups of five): no machine or stored key
@@ -343,7 +349,7 @@ export class Fleet {
     if (!NAME_RE.test(name) || keyShaped(name) || /^\d+$/.test(name)) {
       throw new ConsoleError(
         what === 'machine' ? 'ADDRESS_INVALID' : 'KEY_INVALID',
-        `the ${what} name "${name.slice(0, 100)}" must be 1-64 letters, digits or . _ - characters (not all digits: ids are; and not like a product key)`,
+        `the ${what} name "${shown(name)}" must be 1-64 letters, digits or . _ - characters (not all digits: ids are; and not like a product key)`,
       );
     }
   }
@@ -381,7 +387,7 @@ export class Fleet {
     if (!looksLikeProductKey(ref)) {
       throw new ConsoleError(
         'KEY_NOT_FOUND',
-        `no stored key named "${ref.slice(0, 100)}": \`volact console key list\`, or give the key itself`,
+        `no stored key named "${shown(ref)}": \`volact console key list\`, or give the key itself`,
       );
     }
     const key = this.parseKey(ref, 'mak', 'gvlk', 'kms-host');
@@ -409,7 +415,7 @@ export class Fleet {
     if (missing.length) {
       throw new ConsoleError(
         'MACHINE_NOT_FOUND',
-        `not in the console: ${missing.map((m) => (keyShaped(m) ? `a product key (${lastFiveOf(m)})` : m.slice(0, 100))).join(', ')}; \`volact console machines\` lists ids and names`,
+        `not in the console: ${missing.map(shown).join(', ')}; \`volact console machines\` lists ids and names`,
       );
     }
     return [...out.values()];

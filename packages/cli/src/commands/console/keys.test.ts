@@ -52,6 +52,13 @@ describe('console install-key: the key and the machines', () => {
     }
   });
 
+  it('takes a long machine name whose letters and digits happen to add up to 25 as a machine', () => {
+    expect(installKeyArguments({ key: 'office-mak' }, ['workstation-engineering-107'])).toEqual({
+      keyRef: 'office-mak',
+      machines: ['workstation-engineering-107'],
+    });
+  });
+
   it('refuses --key with --key-file', () => {
     expect(refusal(() => installKeyArguments({ key: 'a', keyFile: 'f' }, ['pc-01']))).toContain('not both');
   });
