@@ -79,7 +79,9 @@ describe('README, pasted in order from an empty folder', () => {
       'exec 2>&1',
       // Every command that exits non-zero is reported, so a failure that prints no "error CODE:"
       // (a cp, a node -e, an empty variable) is seen too; some README lines do by design.
-      'trap \'echo "readme-exit: $? $BASH_COMMAND"\' ERR',
+      // (a line of its own even after output without a newline; pipes fail as a whole with pipefail)
+      'set -o pipefail',
+      'trap \'printf "\\nreadme-exit: %s %s\\n" "$?" "$BASH_COMMAND"\' ERR',
       'wait_listen() { for _ in $(seq 1 400); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "readme-test: nothing listens on port $1"; return 1; }',
       ...blocks.map((block, i) => {
         const lines = withPorts(block)
@@ -116,6 +118,11 @@ describe('README, pasted in order from an empty folder', () => {
     expect(code, context).toBe(0);
     // The only commands of the jobs that exit non-zero are the ones that say a state by their code.
     const nonZero = output.match(/^readme-exit: .*$/gm) ?? [];
+    for (const expected of EXPECTED_NON_ZERO)
+      expect(
+        nonZero.some((line) => expected.test(line)),
+        context,
+      ).toBe(true);
     expect(
       nonZero.filter((line) => !EXPECTED_NON_ZERO.some((expected) => expected.test(line))),
       context,

@@ -10,22 +10,31 @@ export interface ReplyTamperingProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy on loopback forwarding every POST to `authorityUrl`; replies pass unaltered until `tamper` is set. */
+/** Starts a proxy on loopback forwarding every request to `authorityUrl`; replies pass unaltered until `tamper` is set. */
 export async function startReplyTamperingProxy(authorityUrl: string): Promise<ReplyTamperingProxy> {
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (c: Buffer) => chunks.push(c));
     request.on('end', () => {
+      const body = Buffer.concat(chunks);
       void (async () => {
         const upstream = await fetch(new URL(request.url ?? '/', authorityUrl), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: Buffer.concat(chunks),
+          method: request.method ?? 'GET',
+          headers: Object.fromEntries(
+            Object.entries(request.headers).filter(
+              (entry): entry is [string, string] => typeof entry[1] === 'string' && entry[0] !== 'host',
+            ),
+          ),
+          ...(body.length > 0 ? { body } : {}),
         });
         const reply = (await upstream.json()) as Record<string, unknown>;
         response.writeHead(upstream.status, { 'content-type': 'application/json' });
         response.end(JSON.stringify(proxy.tamper(reply)));
-      })();
+      })().catch((err: unknown) => {
+        // A failed forward answers 502, so the test sees a refusal rather than a hang.
+        response.writeHead(502, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: { code: 'PROXY_FAILED', message: String(err) } }));
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -30,7 +30,6 @@ describe('online activation: the authority reply, as a later /v1 authority may s
   let tamperedUrl: string;
   let product: ProductConfig;
   let mak: string;
-  /** What the server in the authority's place does to the authority's genuine reply. */
 
   beforeAll(async () => {
     authority = Authority.init(join(root, 'authority'), { clock });

@@ -25,7 +25,6 @@ describe('host activation online: the reply is checked against the authority API
   let tamperer: ReplyTamperingProxy;
   let tamperedUrl: string;
   let hostKey: string;
-  /** What the server in the authority's place does to the authority's genuine reply. */
 
   beforeAll(async () => {
     authority = Authority.init(join(dir, 'authority'), { clock });
