@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Authority, createAuthorityServer } from '@volact/authority';
-import { ManualClock, type ProductConfig } from '@volact/core';
+import { ManualClock, makeKey, type ProductConfig } from '@volact/core';
 import { Licence } from './index.js';
 
 /**
@@ -168,6 +168,37 @@ describe('online activation at a slow authority', () => {
     second.release();
     expect(await activating).toMatchObject({ ok: true, status: { state: 'licensed', method: 'mak' } });
     expect(stored('replaced').activation).toMatchObject({ method: 'mak', installationId: newInstallationId });
+  });
+
+  it('gives up, recording nothing, when the key is replaced during every wait (at most two restarts)', async () => {
+    const licence = install('churn', await mintMak());
+    const activating = licence.activate({ authority: slowAuthorityUrl });
+    let last = '';
+    for (let round = 0; round < 3; round++) {
+      const held = await proxy.next();
+      last = await mintMak();
+      licence.installKey(last);
+      held.release();
+    }
+    expect(await activating).toMatchObject({
+      ok: false,
+      code: 'KEY_INVALID',
+      message: expect.stringMatching(/replaced during the attempt/) as unknown,
+    });
+    expect(stored('churn')).toMatchObject({ installedKey: { text: last }, activation: null });
+    // install-key made the next attempt due: still due.
+    expect(Date.parse(licence.status().nextAttemptAt)).toBeLessThanOrEqual(clock.now());
+  });
+
+  it('a refused attempt keeps the next attempt due when a setting changed during the wait asked for it', async () => {
+    const licence = install('refused', makeKey('mak').text); // a MAK the authority never minted
+    const activating = licence.activate({ authority: slowAuthorityUrl });
+    const held = await proxy.next();
+    clock.advance(60_000);
+    licence.setKmsHost('127.0.0.1:1688');
+    held.release();
+    expect(await activating).toMatchObject({ ok: false });
+    expect(Date.parse(licence.status().nextAttemptAt)).toBeLessThanOrEqual(clock.now());
   });
 
   it('does not activate an installation whose key was uninstalled meanwhile', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { CoreError, normaliseDomain, queryAddresses, querySrv, type SrvRecord } from '@volact/core';
-import { formatKmsAddress } from './kms-address.js';
+import { formatKmsAddress, parseKmsAddress } from './kms-address.js';
 
 /** The SRV service of KMS hosts (the reference's `_vlmcs._tcp`). */
 export const DEFAULT_KMS_SERVICE = '_vlmcs._tcp';
@@ -180,4 +180,22 @@ export async function discoverKmsHosts(options: {
     }
   }
   return { hosts, errors, domains: [...options.domains] };
+}
+
+/**
+ * Discovery as an installation's settings say: its domains (none set: this machine's own DNS
+ * domain) through its DNS server (none: the system resolver).
+ */
+export function discoverFor(
+  settings: { readonly domains: readonly string[]; readonly dnsServer: string | null },
+  timeoutMs: number,
+  random?: () => number,
+): Promise<DiscoveryResult> {
+  const own = settings.domains.length === 0 ? ownDnsDomain() : null;
+  return discoverKmsHosts({
+    domains: settings.domains.length > 0 ? [...settings.domains] : own ? [own] : [],
+    dnsServer: settings.dnsServer === null ? null : parseKmsAddress(settings.dnsServer),
+    timeoutMs,
+    ...(random ? { random } : {}),
+  });
 }

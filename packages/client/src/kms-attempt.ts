@@ -252,3 +252,22 @@ export function withKmsActivation(
     nonGenuineSince: null,
   };
 }
+
+/**
+ * The host cache after an attempt: as the attempt left it (a cached host that stopped answering
+ * forgotten, one that answered kept), unless set-domain, set-caching or the DNS server changed
+ * while the hosts were asked; then the cache the setter left stands, so an old domain's host is
+ * not written back.
+ */
+export function cacheAfterAttempt(
+  asked: LicenceRecord['discovery'],
+  current: LicenceRecord['discovery'],
+  attemptCached: LicenceRecord['discovery']['cached'],
+): LicenceRecord['discovery']['cached'] {
+  const same =
+    asked.caching === current.caching &&
+    asked.dnsServer === current.dnsServer &&
+    asked.domains.length === current.domains.length &&
+    asked.domains.every((d, i) => d === current.domains[i]);
+  return same ? attemptCached : current.cached;
+}

@@ -4,7 +4,7 @@ import { attemptMethods, nextWakeAt, retryAt, type AttemptIntervals } from './at
 import { attemptAuthority, withAuthorityActivation, withConfirmation } from './authority-activation.js';
 import { noMethodLeft, oemAttempt, tokenAttempt } from './carried-attempt.js';
 import { attemptDirectory, withDirectoryActivation } from './directory-attempt.js';
-import { discoverKmsHosts, ownDnsDomain, type DiscoveryResult } from './discovery.js';
+import { discoverFor, ownDnsDomain, type DiscoveryResult } from './discovery.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
 import { ClientError } from './errors.js';
 import type { EvidenceContext, EvidenceMemo } from './evidence-context.js';
@@ -21,8 +21,7 @@ import {
   type OpenOptions,
 } from './installation.js';
 import { withInstalledKey, withoutInstalledKey } from './key-install.js';
-import { attemptKms, withKmsActivation } from './kms-attempt.js';
-import { parseKmsAddress } from './kms-address.js';
+import { attemptKms, cacheAfterAttempt, withKmsActivation } from './kms-attempt.js';
 import {
   memberDomainOrNull,
   withActType,
@@ -50,6 +49,9 @@ type Fail = (
   extra?: Partial<AttemptRecord>,
   intervals?: AttemptIntervals,
 ) => ActivationOutcome;
+
+/** How many times one attempt starts again because the key was replaced while it waited. */
+const MAX_KEY_RESTARTS = 2;
 
 /**
  * An installation's licence: what an app embeds. Open it, read `status()`, subscribe with
@@ -340,7 +342,7 @@ export class Licence {
    * thrown.
    */
   activate(options: { authority?: string } = {}): Promise<ActivationOutcome> {
-    this.#attempting ??= this.#attempt(options).finally(() => (this.#attempting = undefined));
+    this.#attempting ??= this.#attempt(options, 0).finally(() => (this.#attempting = undefined));
     return this.#attempting;
   }
 
@@ -438,28 +440,23 @@ export class Licence {
 
   /** Looks up KMS hosts in DNS (the configured domains, else this machine's), in the order to try. */
   discover(): Promise<DiscoveryResult> {
-    const d = this.#record.discovery;
-    const own = d.domains.length === 0 ? ownDnsDomain() : null;
-    const domains = d.domains.length > 0 ? d.domains : own ? [own] : [];
-    return discoverKmsHosts({
-      domains,
-      dnsServer: d.dnsServer === null ? null : parseKmsAddress(d.dnsServer),
-      timeoutMs: Math.min(this.#timeoutMs, 3_000),
-      ...(this.#random ? { random: this.#random } : {}),
-    });
+    return discoverFor(this.#record.discovery, Math.min(this.#timeoutMs, 3_000), this.#random);
   }
 
   /** Tries the methods the attempt policy gives for the act-type and key, in order; the first that licenses ends it. */
-  async #attempt(options: { authority?: string }): Promise<ActivationOutcome> {
+  async #attempt(options: { authority?: string }, restarts: number): Promise<ActivationOutcome> {
     const before = this.status();
     const now = this.#clock.now();
     const r = this.#record;
     const fail: Fail = (code, message, extra = {}, intervals = r.intervals) => {
+      const retry = retryAt(now, before.state, intervals);
       this.#update({
         ...this.#record,
         intervals,
         lastAttempt: { at: now, ok: false, code, message, ...extra },
-        nextAttemptAt: retryAt(now, before.state, intervals),
+        // A setting changed during the wait asked for an attempt (set-host: "now"): not later.
+        nextAttemptAt:
+          this.#record.nextAttemptAt !== r.nextAttemptAt ? Math.min(retry, this.#record.nextAttemptAt) : retry,
       });
       return { ok: false, code, message, status: this.status() };
     };
@@ -477,6 +474,18 @@ export class Licence {
     // key it was made with): it is dropped, and the attempt starts again with the key installed now.
     const attemptKey = r.installedKey.text;
     const keyReplaced = () => this.#record.installedKey?.text !== attemptKey;
+    // Bounded: keys replaced again and again (two callers alternating) end the attempt, with
+    // nothing recorded for any of them; the setters have made the next attempt due now.
+    const again = (): Promise<ActivationOutcome> =>
+      restarts < MAX_KEY_RESTARTS
+        ? this.#attempt(options, restarts + 1)
+        : Promise.resolve({
+            ok: false,
+            code: 'KEY_INVALID',
+            message:
+              'the product key was replaced during the attempt, again and again: nothing was recorded; activate again',
+            status: this.status(),
+          });
     const tried: Parameters<typeof noMethodLeft>[1] = { token: null, directory: null };
     for (const method of attemptMethods(r.actType, r.installedKey.type)) {
       switch (method) {
@@ -494,7 +503,7 @@ export class Licence {
         }
         case 'authority': {
           const result = await attemptAuthority(this.#context(r, now), before, options.authority, this.#timeoutMs);
-          if (keyReplaced()) return this.#attempt(options);
+          if (keyReplaced()) return again();
           return result.ok
             ? licensed(withAuthorityActivation(this.#record, result, now), () => result.message)
             : fail(result.code, result.message);
@@ -504,7 +513,7 @@ export class Licence {
           // unreadable directory or no valid object falls back to KMS (act-type any).
           if (!r.directory) break;
           const result = await attemptDirectory(this.#context(r, now), r.directory, this.#timeoutMs);
-          if (keyReplaced()) return this.#attempt(options);
+          if (keyReplaced()) return again();
           if (result.ok) {
             return licensed(
               withDirectoryActivation(this.#record, result, now),
@@ -515,9 +524,7 @@ export class Licence {
           break;
         }
         case 'kms':
-          return this.#attemptKms(before, now, fail, tried.directory, () =>
-            keyReplaced() ? this.#attempt(options) : null,
-          );
+          return this.#attemptKms(before, now, fail, tried.directory, () => (keyReplaced() ? again() : null));
       }
     }
     const left = noMethodLeft(r, tried);
@@ -532,6 +539,7 @@ export class Licence {
     /** The attempt again when the key was replaced while the hosts were asked (see #attempt); else null. */
     againIfKeyReplaced: () => Promise<ActivationOutcome> | null,
   ): Promise<ActivationOutcome> {
+    const asked = this.#record.discovery;
     const result = await attemptKms({
       record: this.#record,
       before: before.state,
@@ -544,12 +552,12 @@ export class Licence {
     });
     const again = againIfKeyReplaced();
     if (again) return again;
+    const cached = cacheAfterAttempt(asked, this.#record.discovery, result.cached);
     if (!result.ok) {
-      // The host cache as the attempt left it (a cached host that stopped answering is forgotten).
-      this.#record = { ...this.#record, discovery: { ...this.#record.discovery, cached: result.cached } };
+      this.#record = { ...this.#record, discovery: { ...this.#record.discovery, cached } };
       return fail(result.code, result.message, result.extra, result.intervals);
     }
-    this.#update(withKmsActivation(this.#record, result, now));
+    this.#update(withKmsActivation(this.#record, { ...result, cached }, now));
     const status = this.status();
     return {
       ok: true,
