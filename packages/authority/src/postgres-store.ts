@@ -2,6 +2,7 @@ import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
+import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
 import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
@@ -47,6 +48,7 @@ const MIGRATIONS: string[] = [
      installation_id TEXT NOT NULL, channel TEXT NOT NULL, activation_count INTEGER NOT NULL,
      first_activated_at BIGINT NOT NULL, last_activated_at BIGINT NOT NULL,
      PRIMARY KEY (key_id, hardware_ref));`,
+  KEY_RING_MIGRATION_POSTGRES, // the key ring: roots and online keys (key-ring-schema.ts)
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
+import { KEY_RING_MIGRATION_SQLITE } from './key-ring-schema.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -44,6 +45,7 @@ const MIGRATIONS: string[] = [
      installation_id TEXT NOT NULL, channel TEXT NOT NULL, activation_count INTEGER NOT NULL,
      first_activated_at INTEGER NOT NULL, last_activated_at INTEGER NOT NULL,
      PRIMARY KEY (key_id, hardware_ref));`,
+  KEY_RING_MIGRATION_SQLITE, // the key ring: roots and online keys (key-ring-schema.ts)
 ];
 
 interface GroupRow {
