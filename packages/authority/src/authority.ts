@@ -1,6 +1,8 @@
 import {
   DAY,
+  keyFingerprint,
   shortSigningKey,
+  signMessage,
   systemClock,
   type ActivationObject,
   type Clock,
@@ -20,7 +22,7 @@ import {
   type OemCertificateRequest,
   type TokenCaRequest,
 } from './certification.js';
-import type { AuthorityContext } from './context.js';
+import type { AuthorityContext, RingSigner } from './context.js';
 import { createDataDir, readDataDir, type AuthoritySecrets } from './data-dir.js';
 import { ProductGroups, productConfigFor } from './groups.js';
 import {
@@ -87,6 +89,11 @@ export class Authority {
     this.#groups = new ProductGroups(store, this.#clock);
     this.#keys = new ProductKeys(store, this.#groups, this.#clock, secrets.keyHashSecret);
     let shortKey: ShortSigningKey | undefined;
+    const rootSigner: RingSigner = {
+      publicKeyRaw: secrets.root.publicKeyRaw,
+      keyId: keyFingerprint(secrets.root.publicKeyRaw),
+      sign: (message) => signMessage(secrets.root.privateKey, message),
+    };
     this.#ctx = {
       root: secrets.root,
       keyHashSecret: secrets.keyHashSecret,
@@ -96,6 +103,7 @@ export class Authority {
       keys: this.#keys,
       installations: new InstallationQueue(store),
       signer: () => (shortKey ??= shortSigningKey(secrets.root.privateKey)),
+      rootSigner: () => rootSigner,
     };
   }
 

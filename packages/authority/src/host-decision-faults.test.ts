@@ -2,7 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAY, ManualClock, generateSigningKeyPair, makeInstallationId, parseKey, shortSigningKey } from '@volact/core';
+import {
+  DAY,
+  ManualClock,
+  generateSigningKeyPair,
+  keyFingerprint,
+  makeInstallationId,
+  parseKey,
+  shortSigningKey,
+  signMessage,
+} from '@volact/core';
 import { Authority } from './authority.js';
 import type { AuthorityContext } from './context.js';
 import { readDataDir } from './data-dir.js';
@@ -64,6 +73,11 @@ function withFailingGroupReads(): { ctx: AuthorityContext; store: AuthorityStore
     keys: new ProductKeys(store, groups, clock, secrets.keyHashSecret),
     installations: new InstallationQueue(store),
     signer: () => shortSigningKey(secrets.root.privateKey),
+    rootSigner: () => ({
+      publicKeyRaw: secrets.root.publicKeyRaw,
+      keyId: keyFingerprint(secrets.root.publicKeyRaw),
+      sign: (m) => signMessage(secrets.root.privateKey, m),
+    }),
   };
   return { ctx, store };
 }
