@@ -30,6 +30,10 @@ export const coreErrorCodes = {
   TOKEN_FILE_INVALID:
     'a token CA certificate, activation token or CRL is not one: too large, not JSON, or a field is missing or malformed',
   PUBLIC_KEY_INVALID: 'a public key file is not an Ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----)',
+  TRUST_RECORD_INVALID:
+    'a root-transition record or delegation certificate is malformed, or does not verify under a root this client trusts',
+  REVOCATION_LIST_INVALID: 'a revocation list or host status is malformed (length, version, order of entries)',
+  REVOCATION_LIST_STALE: 'a revocation list is older than the one already held (the message names both versions)',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

@@ -3,6 +3,7 @@ import { CoreError } from './errors.js';
 import { DAY, MINUTE, HOUR } from './clock.js';
 import { parseKeyOfType } from './keys.js';
 import { isGuid } from './ids.js';
+import { decodeDelegation } from './trust/delegation.js';
 
 /**
  * Kinds of product group. The reference's thresholds: 5 for server and application products
@@ -47,14 +48,54 @@ export const INTERVAL_BOUNDS = {
 const guid = z.string().refine(isGuid, 'expected a GUID');
 const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected a base64 Ed25519 public key (32 bytes)');
 
+const trustRootSchema = z
+  .object({
+    publicKey: base64Key,
+    validFrom: z.iso.datetime(),
+    validUntil: z.iso.datetime().optional(),
+  })
+  .strict()
+  .refine((r) => r.validUntil === undefined || Date.parse(r.validUntil) > Date.parse(r.validFrom), {
+    message: 'validUntil must be after validFrom',
+  });
+
+const delegationSchema = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'expected base64')
+  .refine(
+    (text) => {
+      try {
+        decodeDelegation(Buffer.from(text, 'base64'));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a base64 delegation certificate (126 bytes, version 1)' },
+  );
+
 export const productConfigSchema = z
   .object({
     format: z.literal('volact-product-config/1'),
-    authority: z.object({
-      rootPublicKey: base64Key,
-      name: z.string().max(200).optional(),
-      url: z.string().url().max(500).optional(),
-    }),
+    authority: z
+      .object({
+        rootPublicKey: base64Key,
+        name: z.string().max(200).optional(),
+        url: z.string().url().max(500).optional(),
+        /** The trust bundle's roots, oldest first (absent: `rootPublicKey` alone, valid from the epoch). */
+        roots: z.array(trustRootSchema).min(1).max(8).optional(),
+        /** Delegation certificates of the online keys, base64 (each must decode). */
+        delegations: z.array(delegationSchema).max(8).optional(),
+      })
+      .superRefine((authority, ctx) => {
+        if (!authority.roots) return;
+        if (!authority.roots.some((r) => r.publicKey === authority.rootPublicKey))
+          ctx.addIssue({ code: 'custom', path: ['roots'], message: 'rootPublicKey must be one of the roots' });
+        const keys = authority.roots.map((r) => r.publicKey);
+        if (new Set(keys).size !== keys.length)
+          ctx.addIssue({ code: 'custom', path: ['roots'], message: 'a root is listed twice' });
+      }),
     group: z.object({
       id: guid,
       name: z.string().regex(GROUP_NAME_RE),
