@@ -57,6 +57,21 @@ export const authorityErrors = {
     meaning:
       'root-signing-key.pem, key-hash.secret or authority.json is truncated or damaged: restore it from the backup',
   },
+  SIGNER_TOKEN_UNAVAILABLE: {
+    status: 503,
+    meaning:
+      'the PKCS#11 module that holds the root key cannot be loaded, or its token (named by label or slot) is absent: the message names the module path, the token and the fix',
+  },
+  SIGNER_TOKEN_LOCKED: {
+    status: 503,
+    meaning:
+      'the PKCS#11 token refused the PIN (wrong, locked, expired or not set) or no PIN was given: the message names the slot and the PIN file, never the PIN',
+  },
+  ROOT_KEY_UNAVAILABLE: {
+    status: 500,
+    meaning:
+      'the root key is not where the authority keeps it (no object of that label/ID in the token, no such key file), or it is not Ed25519',
+  },
   DATA_DIR_INSECURE: {
     status: 500,
     meaning: 'the data directory or its files are readable by others and could not be tightened: run the chmod named',
