@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
+import { PostgresKeyRingStore, type KeyRingStore } from './key-ring-store.js';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
@@ -163,6 +164,10 @@ function describeServer(connectionString: string): string {
 export class PostgresAuthorityStore implements AuthorityStore {
   readonly #pool: pg.Pool;
   readonly #where: string;
+  readonly keyRing: KeyRingStore = new PostgresKeyRingStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
   readonly #retry: { firstMs: number; maxMs: number };
   /** The migration: done, in flight, or failed (then retried, never kept as the answer). */
   #ready: Promise<void> | undefined;

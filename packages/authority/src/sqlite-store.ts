@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import Database from 'better-sqlite3';
+import { SqliteKeyRingStore, type KeyRingStore } from './key-ring-store.js';
 import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_SQLITE } from './key-ring-schema.js';
@@ -134,6 +135,7 @@ const toHost = (r: HostRow): HostActivationRecord => ({
  */
 export class SqliteAuthorityStore implements AuthorityStore {
   readonly #db: Database.Database;
+  readonly keyRing: KeyRingStore;
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -154,6 +156,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
       db?.close();
       throw sqliteStoreError(path, err);
     }
+    this.keyRing = new SqliteKeyRingStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
     this.#db = db;
   }
 

@@ -159,6 +159,8 @@ export interface HostActivationTx {
  * callback under a lock that makes the host count exact.
  */
 export interface AuthorityStore {
+  /** The key ring's roots and online keys (key-ring-store.ts), in the same database. */
+  readonly keyRing: import('./key-ring-store.js').KeyRingStore;
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void>;
   findGroup(nameOrId: string): Promise<ProductGroup | undefined>;
   listGroups(): Promise<ProductGroup[]>;
