@@ -73,7 +73,7 @@ describe('exchangeWithKmsHost against something that is not a KMS host', () => {
     const port2 = await tcpServer((s) => s.end(large));
     const err = await failure(port2);
     expect(err.code).toBe('KMS_MALFORMED_RESPONSE');
-    expect(err.message).toBe(`KMS host 127.0.0.1:${port2}: frame of 4000 bytes exceeds the limit of 1845`);
+    expect(err.message).toBe(`KMS host 127.0.0.1:${port2}: frame of 4000 bytes exceeds the limit of 3895`);
   });
 
   it('returns the payload of a well-framed answer', async () => {

@@ -12,6 +12,7 @@ import {
   decodeErrorResponse,
   decodeHostCertificate,
   encodeActivationRequest,
+  encodeActivationResponse,
   generateSigningKeyPair,
   guidToBytes,
   issueHostCertificate,
@@ -33,7 +34,7 @@ function req(groupId: string, clientId: Buffer, licenceState = 0, nonce = random
 function counted(d: Decision): ReturnType<typeof decodeActivationResponse> {
   if (d.kind !== 'counted') throw new Error(`refused: ${decodeErrorResponse(d.payload).message}`);
   expect(d.body[1]).toBe(MessageType.ActivationResponse);
-  return decodeActivationResponse(Buffer.concat([d.body, Buffer.from([0, 0, 0]), Buffer.alloc(64)]));
+  return decodeActivationResponse(encodeActivationResponse(d.body, Buffer.alloc(0), [], Buffer.alloc(64)));
 }
 
 function refused(d: Decision): { code: number; nonce: Buffer; message: string } {
@@ -90,6 +91,23 @@ describe('KmsService', () => {
     expect(r.renewalIntervalMin).toBe(7 * 24 * 60);
   });
 
+  it('answers in the version of the request: 1 to a client before version 2, 2 to one that reads the extension area', () => {
+    const kms = service();
+    const fields = {
+      licenceState: 0,
+      groupId: guidToBytes(G1),
+      clientId: randomBytes(16),
+      nonce: randomBytes(16),
+      clientTime: 0,
+    };
+    const v1 = kms.handle(encodeActivationRequest(fields, 1));
+    const v2 = kms.handle(encodeActivationRequest(fields, 2));
+    if (v1.kind !== 'counted' || v2.kind !== 'counted') throw new Error('refused');
+    expect(v1.body[0]).toBe(1);
+    expect(v2.body[0]).toBe(2);
+    expect(v1.body.subarray(1, 52)).toEqual(v2.body.subarray(1, 52));
+  });
+
   it('counts distinct clients per group; groups are independent', () => {
     const kms = service();
     const a = randomBytes(16);
@@ -124,9 +142,9 @@ describe('KmsService', () => {
     expect(refused(kms.handle(corrupted)).code).toBe(HostErrorCode.MALFORMED_REQUEST);
     expect(refused(kms.handle(good.subarray(0, 67))).code).toBe(HostErrorCode.MALFORMED_REQUEST);
     expect(refused(kms.handle(Buffer.from([1]))).code).toBe(HostErrorCode.MALFORMED_REQUEST);
-    const v2 = Buffer.from(good);
-    v2[0] = 2;
-    const e = refused(kms.handle(v2));
+    const v3 = Buffer.from(good);
+    v3[0] = 3;
+    const e = refused(kms.handle(v3));
     expect(e.code).toBe(HostErrorCode.UNSUPPORTED_VERSION);
     expect(e.nonce).toEqual(Buffer.alloc(16));
     expect(kms.counts()[0]?.count).toBe(0);

@@ -183,15 +183,18 @@ export class KmsService {
     const count = group.window.record(request.clientId, now);
     group.unsaved.set(request.clientId.toString('latin1'), toWindowSeconds(now + this.#policy.clientIdWindow));
     this.stats.byLicenceState[request.licenceState] = (this.stats.byLicenceState[request.licenceState] ?? 0) + 1;
-    const body = encodeResponseBody({
-      groupId: request.groupId,
-      clientId: request.clientId,
-      nonce: request.nonce,
-      hostTime: now,
-      count,
-      activationIntervalMin: Math.round(this.#policy.activationInterval / MINUTE),
-      renewalIntervalMin: Math.round(this.#policy.renewalInterval / MINUTE),
-    });
+    const body = encodeResponseBody(
+      {
+        groupId: request.groupId,
+        clientId: request.clientId,
+        nonce: request.nonce,
+        hostTime: now,
+        count,
+        activationIntervalMin: Math.round(this.#policy.activationInterval / MINUTE),
+        renewalIntervalMin: Math.round(this.#policy.renewalInterval / MINUTE),
+      },
+      request.version,
+    ); // answered in the request's version: a version-1 client gets version 1
     this.#log?.info(
       {
         decision: 'COUNTED',

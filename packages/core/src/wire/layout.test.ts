@@ -13,7 +13,9 @@ import {
 } from './layout.js';
 import {
   ACTIVATION_REQUEST_SIZE,
+  MAX_EXTENSION_BYTES,
   MAX_RESPONSE_SIZE,
+  MAX_RESPONSE_V1_SIZE,
   RESPONSE_BODY_SIZE,
   SUPPORTED_PROTOCOL_VERSIONS,
   decodeActivationResponse,
@@ -54,8 +56,12 @@ describe('wire layouts', () => {
 
   it('gives the largest response frame a client accepts', () => {
     // body + certLength + the largest certificate (90 + 64 groups + signature) + proof + signature
-    expect(MAX_RESPONSE_SIZE).toBe(72 + 2 + (90 + 16 * 64 + 64) + 1 + 16 * 33 + 64);
-    expect(MAX_RESPONSE_SIZE).toBe(1845);
+    expect(MAX_RESPONSE_V1_SIZE).toBe(72 + 2 + (90 + 16 * 64 + 64) + 1 + 16 * 33 + 64);
+    expect(MAX_RESPONSE_V1_SIZE).toBe(1845);
+    // version 2: + the extension area's u16 length + its largest size
+    expect(MAX_RESPONSE_SIZE).toBe(1845 + 2 + 2048);
+    // every known item at its maximum count fits the area
+    expect(3 + 113 + 4 * (3 + 185) + 4 * (3 + 126)).toBeLessThanOrEqual(MAX_EXTENSION_BYTES);
   });
 
   it('reads the sizes of every type', () => {
@@ -86,10 +92,11 @@ describe('version dispatch', () => {
     throw new Error('not refused');
   };
 
-  it('knows version 1 only', () => {
-    expect(SUPPORTED_PROTOCOL_VERSIONS).toEqual([1]);
+  it('knows versions 1 and 2', () => {
+    expect(SUPPORTED_PROTOCOL_VERSIONS).toEqual([1, 2]);
     expect(isSupportedProtocolVersion(1)).toBe(true);
-    for (const v of [0, 2, 255, undefined]) expect(isSupportedProtocolVersion(v)).toBe(false);
+    expect(isSupportedProtocolVersion(2)).toBe(true);
+    for (const v of [0, 3, 255, undefined]) expect(isSupportedProtocolVersion(v)).toBe(false);
   });
 
   it('refuses an unknown version of every message, naming the versions it speaks', () => {

@@ -83,7 +83,11 @@ const GUID = 'bytes(16)';
 
 /** ActivationRequest (client → host): one fixed size. */
 export const ACTIVATION_REQUEST_LAYOUT = defineLayout('activation-request', [
-  { name: 'version', type: 'u8', description: 'protocol version: 1' },
+  {
+    name: 'version',
+    type: 'u8',
+    description: 'protocol version: 2 (the client reads the extension area of the response), or 1',
+  },
   { name: 'type', type: 'u8', description: 'message type: 1 (activation request)' },
   {
     name: 'licenceState',
@@ -103,7 +107,7 @@ export const ACTIVATION_REQUEST_LAYOUT = defineLayout('activation-request', [
 export const RESPONSE_BODY_LAYOUT = defineLayout(
   'activation-response',
   [
-    { name: 'version', type: 'u8', description: 'protocol version: 1' },
+    { name: 'version', type: 'u8', description: "protocol version: the request's (1 or 2)" },
     { name: 'type', type: 'u8', description: 'message type: 2 (activation response)' },
     { name: 'reserved', type: 'u16', description: 'reserved: 0 (a client refuses any other value)' },
     { name: 'groupId', type: GUID, description: "the request's groupId" },
@@ -139,14 +143,44 @@ export const RESPONSE_BODY_LAYOUT = defineLayout(
       size: '64',
       description: 'Ed25519 by the host key over `"volact/kms-batch/v1\\0" ‖ merkleRoot`',
     },
+    {
+      offset: '..',
+      name: 'extensionsLength',
+      size: '2',
+      description: 'version 2 only: u16, the extension area length x (0..2048)',
+    },
+    {
+      offset: '..',
+      name: 'extensions',
+      size: 'x',
+      description: 'version 2 only: extension items (below), unsigned by the host: each item is signed by a root',
+    },
   ],
+);
+
+/**
+ * One item of a version-2 response's extension area. Known types: 1 host status (113 bytes,
+ * at most 1), 2 root-transition record (185 bytes, at most 4), 3 delegation certificate
+ * (126 bytes, at most 4); type 0 is malformed; any other type is skipped by its length.
+ */
+export const RESPONSE_EXTENSION_LAYOUT = defineLayout(
+  'response-extension',
+  [
+    {
+      name: 'itemType',
+      type: 'u8',
+      description: '1 host status, 2 root-transition record, 3 delegation certificate; 0 refused, others skipped',
+    },
+    { name: 'itemLength', type: 'u16', description: 'the value length v (exactly 113, 185 or 126 for types 1..3)' },
+  ] as const,
+  [{ offset: '3', name: 'value', size: 'v', description: 'the record, as the authority signed it' }],
 );
 
 /** ErrorResponse (host → client), unsigned. */
 export const ERROR_RESPONSE_LAYOUT = defineLayout(
   'error-response',
   [
-    { name: 'version', type: 'u8', description: 'protocol version: 1' },
+    { name: 'version', type: 'u8', description: 'protocol version: 1 (to a request of either version)' },
     { name: 'type', type: 'u8', description: 'message type: 3 (error response)' },
     { name: 'code', type: 'u16', description: 'the reason (the codes below)' },
     {
@@ -258,6 +292,7 @@ export const INSTALLATION_ID_LAYOUT = defineLayout(
 export const LAYOUTS: readonly Layout[] = [
   ACTIVATION_REQUEST_LAYOUT,
   RESPONSE_BODY_LAYOUT,
+  RESPONSE_EXTENSION_LAYOUT,
   ERROR_RESPONSE_LAYOUT,
   HOST_CERTIFICATE_LAYOUT,
   HOST_CERTIFICATE_V2_LAYOUT,

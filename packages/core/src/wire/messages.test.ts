@@ -95,7 +95,7 @@ describe('ActivationRequest', () => {
 
   it('rejects another protocol version, even with valid check bytes', () => {
     const encoded = encodeActivationRequest(request());
-    for (const v of [0, 2, 255])
+    for (const v of [0, 3, 255])
       expect(malformedMessage(() => decodeActivationRequest(withBytes(encoded, { 0: v })))).toContain(`version ${v}`);
   });
 
@@ -222,7 +222,8 @@ describe('ActivationResponse', () => {
       p[off] = value;
       return p;
     };
-    malformedMessage(() => decodeActivationResponse(patched(0, 2)));
+    malformedMessage(() => decodeActivationResponse(patched(0, 3)));
+    malformedMessage(() => decodeActivationResponse(patched(0, 1))); // a version-1 reading has bytes left over
     malformedMessage(() => decodeActivationResponse(patched(1, MessageType.ErrorResponse)));
     malformedMessage(() => decodeActivationResponse(patched(3, 1)));
     const stepsAt = RESPONSE_BODY_SIZE + 2 + certificate.length;
@@ -295,7 +296,8 @@ describe('messageTypeOf', () => {
   it('rejects payloads shorter than the header and other versions', () => {
     malformedMessage(() => messageTypeOf(Buffer.alloc(0)));
     malformedMessage(() => messageTypeOf(Buffer.from([1])));
-    malformedMessage(() => messageTypeOf(Buffer.from([2, 1])));
+    malformedMessage(() => messageTypeOf(Buffer.from([3, 1])));
     expect(messageTypeOf(Buffer.from([1, 9]))).toBe(9);
+    expect(messageTypeOf(Buffer.from([2, 9]))).toBe(9);
   });
 });
