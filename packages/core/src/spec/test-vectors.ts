@@ -167,7 +167,7 @@ export function buildTestVectors(): TestVectors {
     nonce: nonceOf(v.answered),
     clientTime: v.now - 1_500,
   };
-  const request = { fields: requestFields, bytes: encodeActivationRequest(requestFields) };
+  const request = { fields: requestFields, bytes: encodeActivationRequest(requestFields, 1) };
 
   const certificate = issueHostCertificate(
     {
@@ -191,7 +191,7 @@ export function buildTestVectors(): TestVectors {
     activationIntervalMin: v.activationIntervalMin,
     renewalIntervalMin: v.renewalIntervalMin,
   }));
-  const bodies = bodiesFields.map(encodeResponseBody);
+  const bodies = bodiesFields.map((f) => encodeResponseBody(f, 1));
   const leaves = bodies.map(leafHash);
   const tree = merkleTree(leaves);
   const signature = signMessage(host.privateKey, Buffer.concat([BATCH_CONTEXT, tree.root]));
