@@ -39,6 +39,13 @@ import {
 import { InstallationQueue } from './installation-queue.js';
 import { ProductKeys, type KeyReport, type MintKeyRequest, type MintedKey } from './keys.js';
 import { confirmByPhone, type Confirmation } from './phone-confirmation.js';
+import {
+  Revocations,
+  type HostStatusAnswer,
+  type RevocationListReport,
+  type RevocationResult,
+  type RevokeOptions,
+} from './revocations.js';
 import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
 import type { AuthorityStore } from './store.js';
 
@@ -49,6 +56,7 @@ export type { HostActivationRequest, HostActivationResult } from './host-activat
 export type { InstallationActivation, InstallationActivationRequest } from './installation-activation.js';
 export type { KeyReport, MintKeyRequest, MintedKey } from './keys.js';
 export type { Confirmation } from './phone-confirmation.js';
+export type { HostStatusAnswer, RevocationListReport, RevocationResult, RevokeOptions } from './revocations.js';
 
 export interface AuthorityOptions {
   readonly clock?: Clock;
@@ -79,6 +87,7 @@ export class Authority {
   readonly #groups: ProductGroups;
   readonly #keys: ProductKeys;
   readonly #ctx: AuthorityContext;
+  readonly #revocations: Revocations;
 
   private constructor(secrets: AuthoritySecrets, store: AuthorityStore, options: AuthorityOptions) {
     this.name = secrets.name;
@@ -105,6 +114,7 @@ export class Authority {
       signer: () => (shortKey ??= shortSigningKey(secrets.root.privateKey)),
       rootSigner: () => rootSigner,
     };
+    this.#revocations = new Revocations(this.#ctx);
   }
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
@@ -190,6 +200,34 @@ export class Authority {
   /** Token-based activation: an organisation's issuing CA key certified for one product group. */
   issueTokenCa(request: TokenCaRequest): Promise<TokenCaCertificate> {
     return issueTokenCa(this.#ctx, request);
+  }
+
+  /**
+   * Puts a host key on the revocation list: by KMS host key ID (every host it activated), host
+   * certificate serial, or host key reference. The host gets no renewal and no status from now on.
+   */
+  revokeHost(subject: string, options: RevokeOptions = {}): Promise<RevocationResult> {
+    return this.#revocations.revokeHost(subject, options);
+  }
+
+  /** Puts an OEM manufacturer key (key ID, 16 hex digits) on the revocation list. */
+  revokeManufacturer(keyId: string, options: RevokeOptions = {}): Promise<RevocationResult> {
+    return this.#revocations.revokeKeyId('manufacturer', keyId, options);
+  }
+
+  /** Puts a token CA key (key ID, 16 hex digits) on the revocation list. */
+  revokeTokenCa(keyId: string, options: RevokeOptions = {}): Promise<RevocationResult> {
+    return this.#revocations.revokeKeyId('tokenCa', keyId, options);
+  }
+
+  /** The current revocation list (re-issued first when a day old), its entries and signed bytes. */
+  revocationList(): Promise<RevocationListReport> {
+    return this.#revocations.report();
+  }
+
+  /** A host status for a host certificate this authority issued online (HOST_REVOKED when its key is revoked). */
+  hostStatus(certificate: Buffer): Promise<HostStatusAnswer> {
+    return this.#revocations.hostStatus(certificate);
   }
 
   /** Audits a request refused before any decision (bad body, rate limit, auth): who asked what. */

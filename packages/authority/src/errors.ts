@@ -76,6 +76,27 @@ export const authorityErrors = {
     status: 500,
     meaning: 'the data directory or its files are readable by others and could not be tightened: run the chmod named',
   },
+  HOST_REVOKED: {
+    status: 403,
+    meaning: "the host's key is on the revocation list: it gets no certificate renewal and no host status",
+  },
+  REVOCATION_SUBJECT_UNKNOWN: {
+    status: 404,
+    meaning:
+      'revoke-host: no KMS host key ID, host certificate serial or host key reference of that value is recorded by this authority',
+  },
+  HOST_CERTIFICATE_INVALID: {
+    status: 400,
+    meaning: 'the posted host certificate is not one (not base64, wrong length, damaged) or was issued by phone',
+  },
+  HOST_CERTIFICATE_UNTRUSTED: {
+    status: 400,
+    meaning: 'the posted host certificate is not signed by a root of this authority',
+  },
+  HOST_CERTIFICATE_EXPIRED: {
+    status: 400,
+    meaning: 'the posted host certificate ended more than 7 days ago: the host renews it before asking for a status',
+  },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },
 } as const;
 

@@ -9,6 +9,7 @@ import {
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
 import { keyOfRequest, type KeyedPath } from './keys.js';
+import { refuseRevokedHost } from './revocations.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
 
 /** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
@@ -71,6 +72,8 @@ export async function activateHost(
   const key = await ctx.store.findKeyByHash(ctx.keys.hashOf(parsed));
   if (!key) throw await refuse('KEY_NOT_FOUND', `KMS host key ${last5} was not minted by this authority`, last5);
   if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
+  // A revoked host key gets no renewal (docs/trust.md "Revocation").
+  await refuseRevokedHost(ctx, hostKeyRefOf(request.hostPublicKey), HOST_ACTIVATION.action, last5);
 
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after a host was recorded (and one of the key's host activations used).

@@ -10,6 +10,7 @@ import {
   bulkConfirmationRequestSchema,
   confirmationRequestSchema,
   hostActivationRequestSchema,
+  hostStatusRequestSchema,
   installationActivationRequestSchema,
   parseInstallationId,
   parseKey,
@@ -23,6 +24,8 @@ import {
   type ErrorReply,
   type HealthReply,
   type HostActivationReply,
+  type HostStatusReply,
+  type RevocationsReply,
   type InstallationActivationReply,
   type KeyReportReply,
 } from '@volact/core';
@@ -331,6 +334,24 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       results: body.installationIds.map((installationId) => answers.get(installationId) as BulkConfirmationResult),
     };
     return results;
+  });
+
+  // Revocation (docs/trust.md): public, a list and a status are no secrets; counted per source
+  // address like the activation routes, on their own budget (a host's renewal check asks for both).
+  const trustBySource = new RateLimiter(perMinute, options.clock ?? systemClock);
+  app.get('/v1/revocations', async (request): Promise<RevocationsReply> => {
+    limit(trustBySource, request.ip, `from ${request.ip}`);
+    const list = await authority.revocationList();
+    return { list: list.encoded.toString('base64'), listVersion: list.listVersion };
+  });
+  app.post('/v1/host-status', async (request): Promise<HostStatusReply> => {
+    limit(trustBySource, request.ip, `from ${request.ip}`);
+    const body = parseBody(hostStatusRequestSchema, request.body);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body.certificate) || body.certificate.length % 4 !== 0) {
+      throw new AuthorityError('HOST_CERTIFICATE_INVALID', 'certificate: expected the host certificate in base64');
+    }
+    const answer = await authority.hostStatus(Buffer.from(body.certificate, 'base64'));
+    return { status: answer.status.toString('base64'), list: answer.list.toString('base64') };
   });
 
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>

@@ -6,6 +6,10 @@ export type {
   KeyReport,
   MintKeyRequest,
   MintedKey,
+  HostStatusAnswer,
+  RevocationListReport,
+  RevocationResult,
+  RevokeOptions,
 } from './authority.js';
 export { AuthorityError, authorityErrors } from './errors.js';
 export type { AuthorityErrorCode } from './errors.js';

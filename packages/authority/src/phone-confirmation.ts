@@ -14,6 +14,7 @@ import { refusalsOf, type Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
 import { hostRecordId, recordHostActivation } from './host-activation.js';
+import { refuseRevokedHost } from './revocations.js';
 import { completeInstallation, readInstallationId, type InstallationActivation } from './installation-activation.js';
 import { requireKeyType } from './keys.js';
 import { unseal } from './sealing.js';
@@ -106,6 +107,7 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
   const groupIds = [...key.groupIds].sort();
   const issuedDay = dayOf(now);
   const hostKeyRef = iid.hostKeyRef as Buffer;
+  await refuseRevokedHost(ctx, hostKeyRef, 'confirm', last5); // a revoked host key is not certified again
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after the host was recorded.
   const groups = await ctx.groups.names(groupIds);

@@ -4,6 +4,7 @@ import { PostgresKeyRingStore, type KeyRingStore } from './key-ring-store.js';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
+import { POSTGRES_REVOCATION_MIGRATION, PostgresRevocationStore, type RevocationStore } from './revocation-store.js';
 import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
@@ -50,6 +51,7 @@ const MIGRATIONS: string[] = [
      first_activated_at BIGINT NOT NULL, last_activated_at BIGINT NOT NULL,
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_POSTGRES, // the key ring: roots and online keys (key-ring-schema.ts)
+  POSTGRES_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */
@@ -178,6 +180,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
   #backoffMs: number;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly revocations: RevocationStore = new PostgresRevocationStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
 
   constructor(connectionString: string, options: PostgresStoreOptions = {}) {
     this.#pool = new pg.Pool({

@@ -5,6 +5,7 @@ import { SqliteKeyRingStore, type KeyRingStore } from './key-ring-store.js';
 import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_SQLITE } from './key-ring-schema.js';
+import { SQLITE_REVOCATION_MIGRATION, SqliteRevocationStore, type RevocationStore } from './revocation-store.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -47,6 +48,7 @@ const MIGRATIONS: string[] = [
      first_activated_at INTEGER NOT NULL, last_activated_at INTEGER NOT NULL,
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_SQLITE, // the key ring: roots and online keys (key-ring-schema.ts)
+  SQLITE_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
 ];
 
 interface GroupRow {
@@ -138,6 +140,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
   readonly keyRing: KeyRingStore;
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
+  readonly revocations: RevocationStore;
 
   constructor(readonly path: string) {
     // SQLite takes an empty file for an empty database: an authority whose records were lost
@@ -162,6 +165,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
       (err) => sqliteStoreError(path, err),
     );
     this.#db = db;
+    this.revocations = new SqliteRevocationStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
   }
 
   async ping(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import type { RevocationStore } from './revocation-store.js';
 
 export interface KeyRecord {
   readonly id: string;
@@ -182,6 +183,8 @@ export interface AuthorityStore {
   revokeKey(keyId: string, at: number): Promise<void>;
   /** Runs `work` in one transaction that holds the key's row lock: host counts stay exact. */
   withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T>;
+  /** The revocation list's entries and counter (revocation-store.ts), in the same database. */
+  readonly revocations: RevocationStore;
   audit(entry: AuditEntry): Promise<void>;
   recentAudit(limit: number): Promise<AuditEntry[]>;
   /** Checks the database answers now (health): resolves, or throws STORE_UNAVAILABLE / STORE_DAMAGED. */

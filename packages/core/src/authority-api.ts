@@ -195,6 +195,30 @@ export const keyReportSchema = z.object({
   activations: z.array(z.union([hostActivationEntry, installationEntry])).max(MAX_KEY_LIMIT),
 });
 
+/** A revocation list as base64: at most 65 536 entries of 25 bytes (about 2.2 MB of text). */
+const revocationListBase64 = z
+  .string()
+  .max(2_200_000)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+
+/** POST /v1/host-status: a KMS host's certificate (base64), checked by the authority (HOST_CERTIFICATE_*). */
+export const hostStatusRequestSchema = z.object({ certificate: z.string().max(4096) }).strict();
+
+/** 200 to GET /v1/revocations: the current signed revocation list. */
+export const revocationsReplySchema = z.object({
+  list: revocationListBase64,
+  listVersion: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** 200 to POST /v1/host-status: the host's status (113 bytes) and the list it names, base64. */
+export const hostStatusReplySchema = z.object({
+  status: z
+    .string()
+    .max(200)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
+  list: revocationListBase64,
+});
+
 export type HostActivationRequestBody = z.infer<typeof hostActivationRequestSchema>;
 export type InstallationActivationRequestBody = z.infer<typeof installationActivationRequestSchema>;
 export type ErrorReply = z.infer<typeof errorReplySchema>;
@@ -205,6 +229,8 @@ export type ConfirmationReply = z.infer<typeof confirmationReplySchema>;
 export type BulkConfirmationResult = z.infer<typeof bulkConfirmationResultSchema>;
 export type BulkConfirmationReply = z.infer<typeof bulkConfirmationReplySchema>;
 export type KeyReportReply = z.infer<typeof keyReportSchema>;
+export type RevocationsReply = z.infer<typeof revocationsReplySchema>;
+export type HostStatusReply = z.infer<typeof hostStatusReplySchema>;
 
 /**
  * Validates a reply an authority sent: the data, or the first field that is wrong, named
