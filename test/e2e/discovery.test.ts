@@ -18,6 +18,7 @@ import {
   activationObjectFromConfirmation,
   activationObjectInstallationId,
   parseKey,
+  fileSigner,
   generateSigningKeyPair,
   querySrv,
   signActivationObject,
@@ -283,7 +284,7 @@ describe('directory-based activation (reference: Active Directory-Based activati
         name: 'foreign',
         object: signActivationObject(
           { name: 'foreign', objectId: randomGuid(), group: office, domain: 'corp.test', issuedAt: clock.now() },
-          foreignRoot,
+          fileSigner(foreignRoot),
         ),
         code: 'DIRECTORY_OBJECT_UNTRUSTED',
       },

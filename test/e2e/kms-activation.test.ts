@@ -5,6 +5,7 @@ import {
   ManualClock,
   encodeActivationResponse,
   encodeResponseBody,
+  fileSigner,
   generateSigningKeyPair,
   guidToBytes,
   issueHostCertificate,
@@ -197,7 +198,7 @@ describe('a client trusts only signed answers from hosts its authority certified
         expiresAt: clock.now() + 365 * DAY,
         groupIds: [slice.product.group.id],
       },
-      otherRoot,
+      fileSigner(otherRoot),
     );
     const fake = await startFakeKmsHost((req) => signedResponse(req, hostKeys, cert, {}, clock.now()));
     closers.push(() => void fake.server.close());

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import {
   DAY,
+  fileSigner,
   generateSigningKeyPair,
   parseProductConfig,
   sha256,
@@ -154,7 +155,7 @@ describe('licence.json edits never yield licensed (issue 11)', () => {
         notBefore: now - DAY,
         notAfter: now + 365 * DAY,
       },
-      root,
+      fileSigner(root),
     );
     const token = path('anchor-evil-token.json');
     writeFileSync(

@@ -5,6 +5,7 @@ import {
   MAX_OBJECT_VALIDITY_DAYS,
   MAX_OEM_GROUPS,
   OBJECT_NAME_RE,
+  fileSigner,
   keyFingerprint,
   normaliseDomain,
   randomGuid,
@@ -76,7 +77,7 @@ export async function createActivationObject(
       issuedAt: now,
       validityDays,
     },
-    ctx.root,
+    fileSigner(ctx.root),
   );
   await ctx.store.audit({
     at: now,
@@ -121,7 +122,7 @@ export async function issueOemCertificate(
     (window) =>
       signOemCertificate(
         { ...window, manufacturer: request.manufacturer, publicKeyRaw: request.publicKeyRaw, groups: unique },
-        ctx.root,
+        fileSigner(ctx.root),
       ),
     (c) =>
       `serial ${c.serial} for ${c.manufacturer} (key ${fields.keyId}) groups ${c.groups.map((g) => g.name).join(',')} until ${c.notAfter}`,
@@ -160,7 +161,7 @@ export async function issueTokenCa(ctx: AuthorityContext, request: TokenCaReques
           group: { id: group.id, name: group.name },
           publicKeyRaw: request.publicKeyRaw,
         },
-        ctx.root,
+        fileSigner(ctx.root),
       ),
     (c) => `serial ${c.serial} for ${c.organisation} (key ${fields.keyId}) group ${group.name} until ${c.notAfter}`,
   );

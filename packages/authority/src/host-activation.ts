@@ -1,5 +1,6 @@
 import {
   KMS_DEFAULTS,
+  fileSigner,
   hardwareRefOf,
   hostKeyRefOf,
   issueHostCertificate,
@@ -98,7 +99,7 @@ export async function activateHost(
       expiresAt: decision.expiresAt,
       groupIds: key.groupIds,
     },
-    ctx.root,
+    fileSigner(ctx.root),
   );
   return {
     certificate,

@@ -5,6 +5,7 @@ import {
   HOUR,
   encodeActivationResponse,
   encodeResponseBody,
+  fileSigner,
   generateSigningKeyPair,
   issueHostCertificate,
   leafHash,
@@ -18,7 +19,8 @@ import { ClientError } from './errors.js';
  * `issuedAt − skew ≤ t < expiresAt` for both the client's clock (live answers) and the
  * response's hostTime, the allowance at the start only.
  */
-const root = generateSigningKeyPair();
+const rootPair = generateSigningKeyPair();
+const root = { ...rootPair, ...fileSigner(rootPair) };
 const host = generateSigningKeyPair();
 const groupId = Buffer.alloc(16, 0x11);
 const clientId = Buffer.alloc(16, 0x22);

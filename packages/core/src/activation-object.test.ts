@@ -8,9 +8,11 @@ import {
 } from './activation-object.js';
 import { DAY } from './clock.js';
 import { generateSigningKeyPair } from './crypto.js';
+import { fileSigner } from './trust/signer.js';
 import { CoreError } from './errors.js';
 
-const root = generateSigningKeyPair();
+const rootPair = generateSigningKeyPair();
+const root = { ...rootPair, ...fileSigner(rootPair) };
 const T0 = Date.UTC(2026, 10, 2, 9);
 const fields = {
   name: 'office14-corp',

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { CoreError } from './errors.js';
 import { DAY } from './clock.js';
+import type { Signer } from './trust/signer.js';
 import { isGuid } from './ids.js';
 import { keyFingerprint, publicKeyFromRaw, rawPublicKey, signMessage, verifyMessage } from './crypto.js';
 import { guidToBytes } from './ids.js';
@@ -125,7 +126,7 @@ export function signActivationObject(
     /** How long it licenses members: 1 to MAX_OBJECT_VALIDITY_DAYS days (default DEFAULT_OBJECT_VALIDITY_DAYS). */
     validityDays?: number;
   },
-  root: { privateKey: KeyObject; publicKeyRaw: Buffer },
+  root: Signer,
 ): ActivationObject {
   const days = fields.validityDays ?? DEFAULT_OBJECT_VALIDITY_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_OBJECT_VALIDITY_DAYS) {
@@ -146,7 +147,7 @@ export function signActivationObject(
   const object = {
     format: 'volact-activation-object/3' as const,
     ...body,
-    signature: signMessage(root.privateKey, signedBytes(body)).toString('base64'),
+    signature: root.sign(signedBytes(body)).toString('base64'),
   };
   return onlineObjectSchema.parse(object);
 }

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DAY } from './clock.js';
 import { generateSigningKeyPair, sha256 } from './crypto.js';
+import { fileSigner } from './trust/signer.js';
 import { randomGuid } from './ids.js';
 import { signTokenCaCertificate, tokenCaFingerprint } from './activation-token.js';
 
 const T0 = Date.UTC(2026, 10, 25);
-const root = generateSigningKeyPair();
+const rootPair = generateSigningKeyPair();
+const root = { ...rootPair, ...fileSigner(rootPair) };
 const group = { id: randomGuid(), name: 'office14' };
 
 const certify = (publicKeyRaw: Buffer, organisation = 'Fabrikam') =>

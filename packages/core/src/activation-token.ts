@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { keyFingerprint, publicKeyFromRaw, sha256, signMessage, verifyMessage } from './crypto.js';
 import { hardwareRefOf } from './installation-id.js';
+import type { Signer } from './trust/signer.js';
 import {
   groupField,
   guidField,
@@ -128,7 +129,7 @@ export function signTokenCaCertificate(
     notBefore: number;
     notAfter: number;
   },
-  root: { privateKey: KeyObject; publicKeyRaw: Buffer },
+  root: Signer,
 ): TokenCaCertificate {
   const body = {
     serial: fields.serial,
@@ -142,7 +143,7 @@ export function signTokenCaCertificate(
   return tokenCaCertificateSchema.parse({
     format: 'volact-token-ca/1',
     ...body,
-    signature: signMessage(root.privateKey, caBytes(body)).toString('base64'),
+    signature: root.sign(caBytes(body)).toString('base64'),
   });
 }
 

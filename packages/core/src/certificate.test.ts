@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CoreError } from './errors.js';
 import { generateSigningKeyPair, keyFingerprint } from './crypto.js';
+import { fileSigner } from './trust/signer.js';
 import { randomGuid } from './ids.js';
 import {
   MAX_CERT_BYTES,
@@ -12,7 +13,8 @@ import {
   type HostCertificateFields,
 } from './certificate.js';
 
-const root = generateSigningKeyPair();
+const rootPair = generateSigningKeyPair();
+const root = { ...rootPair, ...fileSigner(rootPair) };
 const host = generateSigningKeyPair();
 
 function fields(groupCount = 2): HostCertificateFields {

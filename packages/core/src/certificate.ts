@@ -3,6 +3,7 @@ import { CoreError } from './errors.js';
 import { bytesToGuid, guidToBytes } from './ids.js';
 import { keyFingerprint, publicKeyFromRaw, rawPublicKey, sha256, signMessage, verifyMessage } from './crypto.js';
 import { DAY } from './clock.js';
+import type { Signer } from './trust/signer.js';
 import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';
 import {
   shortSign,
@@ -83,7 +84,7 @@ export interface HostCertificateFields {
 
 export function issueHostCertificate(
   fields: HostCertificateFields,
-  root: { privateKey: KeyObject; publicKeyRaw: Buffer },
+  root: Signer,
 ): Buffer {
   const n = fields.groupIds.length;
   if (n < 1 || n > MAX_CERT_GROUPS) throw new RangeError(`a certificate names 1..${MAX_CERT_GROUPS} groups`);
@@ -98,7 +99,7 @@ export function issueHostCertificate(
   tbs.writeBigUInt64BE(BigInt(fields.expiresAt), V1.expiresAt.offset);
   keyFingerprint(root.publicKeyRaw).copy(tbs, V1.issuer.offset);
   fields.groupIds.forEach((g, i) => guidToBytes(g).copy(tbs, HEADER + 16 * i));
-  const signature = signMessage(root.privateKey, Buffer.concat([CERT_CONTEXT, tbs]));
+  const signature = root.sign(Buffer.concat([CERT_CONTEXT, tbs]));
   return Buffer.concat([tbs, signature]);
 }
 

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { keyFingerprint, publicKeyFromRaw, sha256, signMessage, verifyMessage } from './crypto.js';
 import { bytesToGuid } from './ids.js';
+import type { Signer } from './trust/signer.js';
 import { hardwareRefOf } from './installation-id.js';
 import {
   groupField,
@@ -107,7 +108,7 @@ export function signOemCertificate(
     notBefore: number;
     notAfter: number;
   },
-  root: { privateKey: KeyObject; publicKeyRaw: Buffer },
+  root: Signer,
 ): OemCertificate {
   const body = {
     serial: fields.serial,
@@ -122,7 +123,7 @@ export function signOemCertificate(
   return oemCertificateSchema.parse({
     format: 'volact-oem-certificate/1',
     ...body,
-    signature: signMessage(root.privateKey, certificateBytes(body)).toString('base64'),
+    signature: root.sign(certificateBytes(body)).toString('base64'),
   });
 }
 

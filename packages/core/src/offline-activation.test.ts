@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DAY } from './clock.js';
 import { generateSigningKeyPair } from './crypto.js';
+import { fileSigner } from './trust/signer.js';
 import { CoreError } from './errors.js';
 import { randomGuid } from './ids.js';
 import {
@@ -24,8 +25,10 @@ import {
 import { publicKeyRawFromPem, publicKeyToPem } from './signed-file.js';
 
 const T0 = Date.UTC(2026, 10, 25);
-const root = generateSigningKeyPair();
-const otherRoot = generateSigningKeyPair();
+const rootPair = generateSigningKeyPair();
+const root = { ...rootPair, ...fileSigner(rootPair) };
+const otherRootPair = generateSigningKeyPair();
+const otherRoot = { ...otherRootPair, ...fileSigner(otherRootPair) };
 const group = { id: randomGuid(), name: 'office14' };
 const otherGroup = { id: randomGuid(), name: 'visio14' };
 const oemKey = generateSigningKeyPair();

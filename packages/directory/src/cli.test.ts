@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeyPair, randomGuid, signActivationObject } from '@volact/core';
+import { fileSigner, generateSigningKeyPair, randomGuid, signActivationObject } from '@volact/core';
 import { readEntries } from './index.js';
 import { startTestSlapd, type TestSlapd } from './slapd-test-server.js';
 
@@ -122,7 +122,7 @@ describe('volact directory', () => {
           issuedAt: Date.now(),
           validityDays,
         },
-        root,
+        fileSigner(root),
       );
     const write = (name: string, object: unknown) => {
       const file = join(dir, `${name}.json`);

@@ -13,6 +13,7 @@ import {
   decodeHostCertificate,
   encodeActivationRequest,
   encodeActivationResponse,
+  fileSigner,
   generateSigningKeyPair,
   guidToBytes,
   issueHostCertificate,
@@ -68,7 +69,7 @@ describe('KmsService', () => {
           expiresAt: clock.now() + 365 * DAY,
           groupIds: [G1, G2],
         },
-        generateSigningKeyPair(),
+        fileSigner(generateSigningKeyPair()),
       ),
     );
   });

@@ -16,6 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DAY } from '../clock.js';
 import { keyFingerprint, rawPublicKey, signMessage } from '../crypto.js';
+import { fileSigner } from '../trust/signer.js';
 import { bytesToGuid, guidToBytes } from '../ids.js';
 import { GROUP_BOUND_CODES, KEY_ALPHABET, groupTagOf, makeKey, type ProductKey } from '../keys.js';
 import { licenceStateCode, licenceStateFromCode } from '../licence-state.js';
@@ -178,7 +179,7 @@ export function buildTestVectors(): TestVectors {
       expiresAt: v.certificateIssuedAt + v.certificateDays * DAY,
       groupIds: [v.groupId],
     },
-    root,
+    fileSigner(root),
   );
 
   // One batch of four answers, signed once; the vector is the third client's.
@@ -239,7 +240,7 @@ export function buildTestVectors(): TestVectors {
       domain: v.domain,
       issuedAt: v.certificateIssuedAt,
     },
-    root,
+    fileSigner(root),
   );
 
   return {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CoreError } from '../errors.js';
 import { generateSigningKeyPair } from '../crypto.js';
+import { fileSigner } from '../trust/signer.js';
 import { issueHostCertificate } from '../certificate.js';
 import type { ProofStep } from './merkle.js';
 import {
@@ -152,7 +153,7 @@ describe('ActivationResponse', () => {
       expiresAt: Date.UTC(2027, 0, 1),
       groupIds: ['0a0b0c0d-0000-4000-8000-000000000001', '0a0b0c0d-0000-4000-8000-000000000002'],
     },
-    root,
+    fileSigner(root),
   );
   const bodyFields: ResponseBody = {
     groupId: randomBytes(16),
