@@ -11,6 +11,7 @@ import { DAY, DEFAULT_OBJECT_VALIDITY_DAYS, GROUP_KINDS, MAX_OBJECT_VALIDITY_DAY
 import { CliError, printJson } from '../output.js';
 import { parseIntOption, parseListen, readKeyInput, readTokenFile, SECRET_ARGUMENT_HELP } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
+import { registerAuthorityRevocation } from './authority-revocation.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
 /** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
@@ -40,6 +41,7 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   organisation: '--organisation',
   publicKey: '--public-key',
   days: '--days',
+  reason: '--reason',
 };
 
 function withFlag(err: unknown): unknown {
@@ -430,6 +432,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
         }
       }),
     );
+
+  registerAuthorityRevocation(authority, run, { dataDir: dataDirOption, db: dbOption, store: storeOption });
 
   authority
     .command('serve')
