@@ -112,6 +112,8 @@ export class Authority {
       keys: this.#keys,
       installations: new InstallationQueue(store),
       signer: () => (shortKey ??= shortSigningKey(secrets.root.privateKey)),
+      // replaced by the online key (AUTH-RING): until then the root's own key signs v2, index 1.
+      confirmationSigner: () => ({ keyIndex: 1, short: (shortKey ??= shortSigningKey(secrets.root.privateKey)) }),
       rootSigner: () => rootSigner,
     };
     this.#revocations = new Revocations(this.#ctx);

@@ -73,6 +73,7 @@ function withFailingGroupReads(): { ctx: AuthorityContext; store: AuthorityStore
     keys: new ProductKeys(store, groups, clock, secrets.keyHashSecret),
     installations: new InstallationQueue(store),
     signer: () => shortSigningKey(secrets.root.privateKey),
+    confirmationSigner: () => ({ keyIndex: 1, short: shortSigningKey(secrets.root.privateKey) }),
     rootSigner: () => ({
       publicKeyRaw: secrets.root.publicKeyRaw,
       keyId: keyFingerprint(secrets.root.publicKeyRaw),

@@ -132,7 +132,7 @@ export async function completeInstallation(
     );
   }
   return {
-    confirmationId: confirmInstallation(iid, group.id, dayOf(now), ctx.signer()).text,
+    confirmationId: confirmInstallation(iid, group.id, dayOf(now), ctx.confirmationSigner()).text,
     method: retail ? 'retail' : 'mak',
     group: group.name,
     used: outcome.used,

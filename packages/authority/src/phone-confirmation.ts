@@ -118,13 +118,14 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
     action: 'confirm',
   });
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
+  const signer = ctx.confirmationSigner();
   const signature = signPhoneCertificate(
     { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },
-    ctx.signer(),
+    signer,
   );
   return {
     kind: 'kms-host',
-    confirmationId: encodeConfirmationId(issuedDay, signature).text,
+    confirmationId: encodeConfirmationId(issuedDay, signature, signer.keyIndex).text,
     groups,
     hostsUsed: decision.hostsUsed,
     hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,
@@ -161,10 +162,11 @@ async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall
     action: 'confirm',
   });
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
-  const signature = signPhoneActivationObject({ keyRef: iid.keyRef, domainRef, groupId, issuedDay }, ctx.signer());
+  const signer = ctx.confirmationSigner();
+  const signature = signPhoneActivationObject({ keyRef: iid.keyRef, domainRef, groupId, issuedDay }, signer);
   return {
     kind: 'activation-object',
-    confirmationId: encodeConfirmationId(issuedDay, signature).text,
+    confirmationId: encodeConfirmationId(issuedDay, signature, signer.keyIndex).text,
     group: group.name,
     hostsUsed: decision.hostsUsed,
     hostLimit: key.limit ?? KMS_DEFAULTS.hostLimit,

@@ -1,4 +1,10 @@
-import { CoreError, lastFiveOf, parseConfirmationId, verifyInstallationConfirmation } from '@volact/core';
+import {
+  CoreError,
+  lastFiveOf,
+  parseConfirmationId,
+  rootConfirmationKeys,
+  verifyInstallationConfirmation,
+} from '@volact/core';
 import { renewalAt } from './attempt-policy.js';
 import { requestConfirmation } from './authority-client.js';
 import { ClientError } from './errors.js';
@@ -39,7 +45,7 @@ export function withConfirmation(ctx: EvidenceContext, text: string): LicenceRec
     throw err;
   }
   const r = ctx.record;
-  if (!verifyInstallationConfirmation(iid, r.product.group.id, cid, ctx.rootKeyRaw)) {
+  if (!verifyInstallationConfirmation(iid, r.product.group.id, cid, rootConfirmationKeys(ctx.rootKeyRaw))) {
     throw new ClientError(
       'CONFIRMATION_INVALID',
       "this confirmation ID was not issued for this machine's installation ID (another machine's or key's, or not by this product's authority): read out `volact client installation-id` again",
@@ -114,7 +120,7 @@ export async function attemptAuthority(
   let cid;
   try {
     cid = parseConfirmationId(typeof answer.confirmationId === 'string' ? answer.confirmationId : '');
-    verified = verifyInstallationConfirmation(iid, r.product.group.id, cid, ctx.rootKeyRaw);
+    verified = verifyInstallationConfirmation(iid, r.product.group.id, cid, rootConfirmationKeys(ctx.rootKeyRaw));
   } catch {
     verified = false;
   }

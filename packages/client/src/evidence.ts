@@ -7,6 +7,7 @@ import {
   parseActivationObject,
   parseConfirmationId,
   parseKey,
+  rootConfirmationKeys,
   verifyInstallationConfirmation,
   type InstallationId,
 } from '@volact/core';
@@ -118,7 +119,7 @@ export function installationEvidence(
         current,
         ctx.record.product.group.id,
         parseConfirmationId(a.confirmationId),
-        ctx.rootKeyRaw,
+        rootConfirmationKeys(ctx.rootKeyRaw),
       );
     } catch {
       ok = false;

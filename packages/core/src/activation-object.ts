@@ -12,14 +12,19 @@ import {
   keyRefOf,
   makeInstallationId,
   parseConfirmationId,
+  rootConfirmationKeys,
+  type ConfirmationKeys,
+  type ConfirmationSigner,
   type InstallationId,
 } from './installation-id.js';
 import type { ProductKey } from './keys.js';
 import {
   shortSign,
+  shortSignV2,
   shortSignatureFromBigInt,
   shortSignatureToBigInt,
   shortVerify,
+  shortVerifyV2,
   type ShortSignature,
   type ShortSigningKey,
 } from './short-signature.js';
@@ -69,8 +74,10 @@ const onlineObjectSchema = z
 /**
  * Version 2, for a disconnected forest: made by phone. The forest's admin reads out an
  * installation ID (kind activation-object: the KMS host key, the domain's and group's
- * references); the confirmation ID carries the root's short signature over
- * keyRef || domainRef(domain) || group id || issuedDay, and the admin builds the object.
+ * references); the confirmation ID carries the short signature over
+ * keyRef || domainRef(domain) || group id || issuedDay — by the online key its key index names
+ * (short signature v2), or by the root (v1, key index 0, before online keys) — and the admin
+ * builds the object, whose issuer is that key's ID.
  */
 const phoneObjectSchema = z
   .object({
@@ -160,14 +167,29 @@ function phoneMessage(f: { keyRef: Buffer; domain: string; groupId: string; issu
   return Buffer.concat([f.keyRef, domainRefOf(f.domain), guidToBytes(f.groupId), day]);
 }
 
-/** The authority's side of a phone-made object: it knows the domain only by its reference. */
-export function signPhoneActivationObject(
-  f: { keyRef: Buffer; domainRef: Buffer; groupId: string; issuedDay: number },
-  signer: ShortSigningKey,
-): ShortSignature {
+function phoneMessageOfRefs(f: { keyRef: Buffer; domainRef: Buffer; groupId: string; issuedDay: number }): Buffer {
   const day = Buffer.alloc(2);
   day.writeUInt16BE(f.issuedDay);
-  return shortSign(signer, PHONE_CONTEXT, Buffer.concat([f.keyRef, f.domainRef, guidToBytes(f.groupId), day]));
+  return Buffer.concat([f.keyRef, f.domainRef, guidToBytes(f.groupId), day]);
+}
+
+/**
+ * The authority's side of a phone-made object: it knows the domain only by its reference. Signed
+ * by the online key (v2); the CID carries `signer.keyIndex`.
+ */
+export function signPhoneActivationObject(
+  f: { keyRef: Buffer; domainRef: Buffer; groupId: string; issuedDay: number },
+  signer: ConfirmationSigner,
+): ShortSignature {
+  return shortSignV2(signer.short, PHONE_CONTEXT, phoneMessageOfRefs(f));
+}
+
+/** A root's phone-made object signature (v1, CID key index 0), as before online keys. Tests and vectors only. */
+export function signPhoneActivationObjectWithRoot(
+  f: { keyRef: Buffer; domainRef: Buffer; groupId: string; issuedDay: number },
+  root: ShortSigningKey,
+): ShortSignature {
+  return shortSign(root, PHONE_CONTEXT, phoneMessageOfRefs(f));
 }
 
 /** The forest admin's side: the object, built around the confirmation's signature. */
@@ -178,7 +200,8 @@ export function buildPhoneActivationObject(
     domain: string;
     keyRef: Buffer;
     issuedDay: number;
-    rootPublicKeyRaw: Buffer;
+    /** The key that signed: the online key the CID's key index names, or the root for index 0. */
+    issuerPublicKeyRaw: Uint8Array;
   },
   signature: ShortSignature,
 ): ActivationObject {
@@ -189,7 +212,7 @@ export function buildPhoneActivationObject(
     domain: normaliseDomain(f.domain),
     keyRef: f.keyRef.toString('hex'),
     issuedDay: f.issuedDay,
-    issuer: keyFingerprint(f.rootPublicKeyRaw).toString('hex'),
+    issuer: keyFingerprint(f.issuerPublicKeyRaw).toString('hex'),
     signature: bigIntToBytes(shortSignatureToBigInt(signature), 48).toString('hex'),
   });
 }
@@ -219,21 +242,30 @@ export function parseActivationObject(text: string): ActivationObject {
   return parsed.data;
 }
 
-/** True when the root signed exactly this object. Domain and group are checked by the caller. */
-export function activationObjectSignatureValid(o: ActivationObject, rootPublicKey: KeyObject): boolean {
+/**
+ * True when the issuer signed exactly this object. Domain and group are checked by the caller.
+ * A phone-made object (format 2) carries short signature v1 when its issuer is a root (`scheme`
+ * 'root'), v2 when it is an online key ('delegate'); without `scheme` either is accepted.
+ */
+export function activationObjectSignatureValid(
+  o: ActivationObject,
+  issuerPublicKey: KeyObject,
+  scheme?: 'root' | 'delegate',
+): boolean {
   if (o.format === 'volact-activation-object/3') {
-    return verifyMessage(rootPublicKey, signedBytes(o), Buffer.from(o.signature, 'base64'));
+    return verifyMessage(issuerPublicKey, signedBytes(o), Buffer.from(o.signature, 'base64'));
   }
-  return shortVerify(
-    rawPublicKey(rootPublicKey),
-    PHONE_CONTEXT,
-    phoneMessage({
-      keyRef: Buffer.from(o.keyRef, 'hex'),
-      domain: o.domain,
-      groupId: o.group.id,
-      issuedDay: o.issuedDay,
-    }),
-    shortSignatureFromBigInt(bytesToBigInt(Buffer.from(o.signature, 'hex'))),
+  const raw = rawPublicKey(issuerPublicKey);
+  const message = phoneMessage({
+    keyRef: Buffer.from(o.keyRef, 'hex'),
+    domain: o.domain,
+    groupId: o.group.id,
+    issuedDay: o.issuedDay,
+  });
+  const signature = shortSignatureFromBigInt(bytesToBigInt(Buffer.from(o.signature, 'hex')));
+  return (
+    (scheme !== 'delegate' && shortVerify(raw, PHONE_CONTEXT, message, signature)) ||
+    (scheme !== 'root' && shortVerifyV2(raw, PHONE_CONTEXT, message, signature))
   );
 }
 
@@ -262,7 +294,8 @@ export function activationObjectInstallationId(f: {
 
 /**
  * Builds the object from the confirmation ID read back for that installation ID, and keeps it
- * only if it verifies under the product's root: a mistyped or foreign confirmation is refused.
+ * only if it verifies under a key the CID's key index names (`keys`; by default the product's
+ * root): a mistyped or foreign confirmation is refused. The object's issuer is the key that signed.
  */
 export function activationObjectFromConfirmation(f: {
   key: ProductKey;
@@ -270,6 +303,8 @@ export function activationObjectFromConfirmation(f: {
   group: { id: string; name: string };
   name: string;
   rootPublicKeyRaw: Buffer;
+  /** The keys a CID's key index may name (the TrustStore's); default: the root alone. */
+  keys?: ConfirmationKeys;
   confirmationId: string;
 }): ActivationObject {
   checkDomain(f.domain);
@@ -280,22 +315,23 @@ export function activationObjectFromConfirmation(f: {
     );
   }
   const cid = parseConfirmationId(f.confirmationId);
-  const object = buildPhoneActivationObject(
-    {
-      name: f.name,
-      group: f.group,
-      domain: f.domain,
-      keyRef: keyRefOf(f.key),
-      issuedDay: cid.issuedDay,
-      rootPublicKeyRaw: f.rootPublicKeyRaw,
-    },
-    cid.signature,
-  );
-  if (!activationObjectSignatureValid(object, publicKeyFromRaw(f.rootPublicKeyRaw))) {
-    throw new CoreError(
-      'CID_INVALID',
-      "this confirmation ID was not issued for this installation ID (another key, domain or group, or not by this product's authority): read out the installation ID again",
+  const scheme = cid.keyIndex === 0 ? 'root' : 'delegate';
+  for (const issuer of (f.keys ?? rootConfirmationKeys(f.rootPublicKeyRaw)).forIndex(cid.keyIndex, cid.issuedDay)) {
+    const object = buildPhoneActivationObject(
+      {
+        name: f.name,
+        group: f.group,
+        domain: f.domain,
+        keyRef: keyRefOf(f.key),
+        issuedDay: cid.issuedDay,
+        issuerPublicKeyRaw: issuer,
+      },
+      cid.signature,
     );
+    if (activationObjectSignatureValid(object, publicKeyFromRaw(issuer), scheme)) return object;
   }
-  return object;
+  throw new CoreError(
+    'CID_INVALID',
+    "this confirmation ID was not issued for this installation ID (another key, domain or group, or not by this product's authority): read out the installation ID again",
+  );
 }

@@ -7,13 +7,15 @@ import type { Signer } from './trust/signer.js';
 import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';
 import {
   shortSign,
+  shortSignV2,
   shortSignatureFromBigInt,
   shortSignatureToBigInt,
   shortVerify,
+  shortVerifyV2,
   type ShortSignature,
   type ShortSigningKey,
 } from './short-signature.js';
-import { hostKeyRefOf } from './installation-id.js';
+import { hostKeyRefOf, type ConfirmationSigner } from './installation-id.js';
 import { HOST_CERTIFICATE_LAYOUT, HOST_CERTIFICATE_V2_LAYOUT, type Field } from './wire/layout.js';
 
 /**
@@ -43,10 +45,11 @@ import { HOST_CERTIFICATE_LAYOUT, HOST_CERTIFICATE_V2_LAYOUT, type Field } from 
  *   34   8     keyRef (of the KMS host key, see installation-id.ts)
  *   42   2     issuedDay (days since the epoch)
  *   44   2     validityDays
- *   46   8     issuer
+ *   46   8     issuer (key ID of the signer: the online key, or a root before online keys)
  *   54   16n   groupIds
- *   ..   48    short Schnorr signature by the root (e·L + s, big-endian) over
+ *   ..   48    short Schnorr signature by the issuer (e·L + s, big-endian) over
  *              keyRef || hostKeyRef(hostPublicKey) || issuedDay || validityDays || groupIds
+ *              (short signature v2 by an online key, v1 by a root: the issuer says which)
  */
 export interface HostCertificate {
   readonly hostPublicKey: Buffer;
@@ -162,14 +165,25 @@ function phoneCertificateMessage(f: PhoneCertificateFields): Buffer {
   return Buffer.concat([f.keyRef, f.hostKeyRef, days, ...f.groupIds.map(guidToBytes)]);
 }
 
-/** The authority's side of a phone activation of a KMS host: the signature a confirmation ID carries. */
-export function signPhoneCertificate(fields: PhoneCertificateFields, root: ShortSigningKey): ShortSignature {
+/**
+ * The authority's side of a phone activation of a KMS host: the signature a confirmation ID
+ * carries, by the online key (v2; the CID carries `signer.keyIndex`).
+ */
+export function signPhoneCertificate(fields: PhoneCertificateFields, signer: ConfirmationSigner): ShortSignature {
+  return shortSignV2(signer.short, PHONE_CERT_CONTEXT, phoneCertificateMessage(fields));
+}
+
+/** A root's phone certificate signature (v1, CID key index 0): what they were before online keys. Tests and vectors only. */
+export function signPhoneCertificateWithRoot(fields: PhoneCertificateFields, root: ShortSigningKey): ShortSignature {
   return shortSign(root, PHONE_CERT_CONTEXT, phoneCertificateMessage(fields));
 }
 
-/** The host's side: its certificate, rebuilt around the confirmation's signature. */
+/**
+ * The host's side: its certificate, rebuilt around the confirmation's signature. The issuer is
+ * the key that signed: the online key the CID's key index names, or the root for index 0.
+ */
 export function buildPhoneCertificate(
-  fields: Omit<PhoneCertificateFields, 'hostKeyRef'> & { hostPublicKey: Buffer; rootPublicKeyRaw: Buffer },
+  fields: Omit<PhoneCertificateFields, 'hostKeyRef'> & { hostPublicKey: Buffer; issuerPublicKeyRaw: Buffer },
   signature: ShortSignature,
 ): Buffer {
   const n = fields.groupIds.length;
@@ -181,7 +195,7 @@ export function buildPhoneCertificate(
   fields.keyRef.copy(out, V2.keyRef.offset);
   out.writeUInt16BE(fields.issuedDay, V2.issuedDay.offset);
   out.writeUInt16BE(fields.validityDays, V2.validityDays.offset);
-  keyFingerprint(fields.rootPublicKeyRaw).copy(out, V2.issuer.offset);
+  keyFingerprint(fields.issuerPublicKeyRaw).copy(out, V2.issuer.offset);
   fields.groupIds.forEach((g, i) => guidToBytes(g).copy(out, V2_HEADER + 16 * i));
   bigIntToBytes(shortSignatureToBigInt(signature), V2_SIGNATURE).copy(out, V2_HEADER + 16 * n);
   return out;
@@ -220,21 +234,32 @@ const CERT_DECODERS: ReadonlyMap<number, (buf: Buffer) => HostCertificate> = new
   [2, decodeV2],
 ]);
 
-/** True when the root's signature over the certificate is valid. Dates are checked by the caller. */
-export function verifyHostCertificate(cert: HostCertificate, rootPublicKey: KeyObject): boolean {
-  if (cert.version === 1) return verifyMessage(rootPublicKey, Buffer.concat([CERT_CONTEXT, cert.tbs]), cert.signature);
+/**
+ * True when the issuer's signature over the certificate is valid. Dates are checked by the caller.
+ * A v1 certificate is signed by a root. A v2 (phone) certificate's short signature is v1 when its
+ * issuer is a root (`scheme` 'root'), v2 when it is an online key ('delegate'): the caller knows
+ * which from its TrustStore; without `scheme` either is accepted (each is a sound signature under
+ * that key, domain-separated from the other).
+ */
+export function verifyHostCertificate(
+  cert: HostCertificate,
+  issuerPublicKey: KeyObject,
+  scheme?: 'root' | 'delegate',
+): boolean {
+  if (cert.version === 1)
+    return verifyMessage(issuerPublicKey, Buffer.concat([CERT_CONTEXT, cert.tbs]), cert.signature);
   const signature = shortSignatureFromBigInt(bytesToBigInt(cert.signature));
-  return shortVerify(
-    rawPublicKey(rootPublicKey),
-    PHONE_CERT_CONTEXT,
-    phoneCertificateMessage({
-      keyRef: field(cert.tbs, V2.keyRef),
-      hostKeyRef: hostKeyRefOf(cert.hostPublicKey),
-      issuedDay: cert.tbs.readUInt16BE(V2.issuedDay.offset),
-      validityDays: cert.tbs.readUInt16BE(V2.validityDays.offset),
-      groupIds: cert.groupIds,
-    }),
-    signature,
+  const raw = rawPublicKey(issuerPublicKey);
+  const message = phoneCertificateMessage({
+    keyRef: field(cert.tbs, V2.keyRef),
+    hostKeyRef: hostKeyRefOf(cert.hostPublicKey),
+    issuedDay: cert.tbs.readUInt16BE(V2.issuedDay.offset),
+    validityDays: cert.tbs.readUInt16BE(V2.validityDays.offset),
+    groupIds: cert.groupIds,
+  });
+  return (
+    (scheme !== 'delegate' && shortVerify(raw, PHONE_CERT_CONTEXT, message, signature)) ||
+    (scheme !== 'root' && shortVerifyV2(raw, PHONE_CERT_CONTEXT, message, signature))
   );
 }
 

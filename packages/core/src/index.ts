@@ -51,6 +51,7 @@ export {
   hostPublicKeyOf,
   issueHostCertificate,
   signPhoneCertificate,
+  signPhoneCertificateWithRoot,
   verifyHostCertificate,
   type HostCertificate,
 } from './certificate.js';
@@ -83,9 +84,19 @@ export {
   type ProofStep,
 } from './wire/index.js';
 export { applyMigrations, prepareStoreDatabase } from './migrations.js';
-export { shortSigningKey, type ShortSigningKey } from './short-signature.js';
 export {
+  shortSign,
+  shortSignV2,
+  shortSigningKey,
+  shortVerify,
+  shortVerifyV2,
+  type ShortSignature,
+  type ShortSigningKey,
+} from './short-signature.js';
+export {
+  CID_GROUPS,
   confirmInstallation,
+  confirmInstallationWithRoot,
   dayOf,
   encodeConfirmationId,
   groupsRefOf,
@@ -97,7 +108,13 @@ export {
   parseConfirmationId,
   parseInstallationId,
   proofKeyOf,
+  rootConfirmationKeys,
   verifyInstallationConfirmation,
+  verifyShortForIndex,
+  type CidKeyIndex,
+  type ConfirmationId,
+  type ConfirmationKeys,
+  type ConfirmationSigner,
   type InstallationId,
 } from './installation-id.js';
 export { authorityEndpoint } from './authority-url.js';
@@ -115,6 +132,7 @@ export {
   parseActivationObject,
   signActivationObject,
   signPhoneActivationObject,
+  signPhoneActivationObjectWithRoot,
   type ActivationObject,
 } from './activation-object.js';
 export { publicKeyRawFromPem, publicKeyToPem } from './signed-file.js';

@@ -16,7 +16,9 @@ import {
   shortSignatureFromBigInt,
   shortSignatureToBigInt,
   shortSign,
+  shortSignV2,
   shortVerify,
+  shortVerifyV2,
   type ShortSignature,
   type ShortSigningKey,
 } from './short-signature.js';
@@ -180,33 +182,93 @@ export function installationProofValid(iid: InstallationId, proofKey: Uint8Array
 }
 
 /**
- * Confirmation ID (CID): the authority's short signature (short-signature.ts) and the day it
- * was issued, as one number in digit groups. For a product installation it signs the IID; for
- * a KMS host it signs the host certificate the host rebuilds around it (certificate.ts, v2).
+ * Confirmation ID (CID): a short signature (short-signature.ts), the day it was issued and the
+ * key index of its signer, as one number in digit groups:
+ *
+ *   value = ((keyIndex · 2^16) + issuedDay) · SHORT_SIGNATURE_RANGE + e·L + s
+ *
+ * keyIndex 0 = signed by a root with short signature v1 (every CID made before key indexes
+ * existed parses as index 0); 1..3 = signed by the online key whose delegation sequence n has
+ * n mod 3 + 1 = index, with short signature v2. 4 · 2^16 · SHORT_SIGNATURE_RANGE still fits the
+ * same 24 groups (CID_GROUPS): the index costs no digit. For a product installation it signs the
+ * IID; for a KMS host it signs the host certificate the host rebuilds around it (certificate.ts, v2).
  */
 const DAY_RANGE = 1n << 16n;
-export const CID_GROUPS = Math.ceil((DAY_RANGE * SHORT_SIGNATURE_RANGE - 1n).toString().length / DATA_DIGITS_PER_GROUP);
+const KEY_INDEX_RANGE = 4n;
+export const CID_GROUPS = Math.ceil(
+  (KEY_INDEX_RANGE * DAY_RANGE * SHORT_SIGNATURE_RANGE - 1n).toString().length / DATA_DIGITS_PER_GROUP,
+);
+
+export type CidKeyIndex = 0 | 1 | 2 | 3;
 
 export interface ConfirmationId {
   readonly issuedDay: number;
+  /** 0: a root signed (v1); 1..3: the online key of that index signed (v2). */
+  readonly keyIndex: CidKeyIndex;
   readonly signature: ShortSignature;
   readonly text: string;
+}
+
+/** The online key that signs confirmations (v2), and its key index in the CIDs it signs. */
+export interface ConfirmationSigner {
+  readonly keyIndex: 1 | 2 | 3;
+  readonly short: ShortSigningKey;
+}
+
+/**
+ * The public keys a CID of a key index may be signed by on a day: roots for index 0, the online
+ * keys delegated for confirmations with that index for 1..3 (through the TrustStore). At most a
+ * few: each is tried.
+ */
+export interface ConfirmationKeys {
+  forIndex(index: CidKeyIndex, issuedDay: number): readonly Uint8Array[];
+}
+
+/**
+ * Until callers read their TrustStore: only the product's root, for every index (the authority's
+ * interim online key is the root's own key signing v2, see authority context.ts). One function,
+ * to be replaced by `delegatesForIndex` lookups.
+ */
+export function rootConfirmationKeys(rootPublicKeyRaw: Uint8Array): ConfirmationKeys {
+  return { forIndex: () => [rootPublicKeyRaw] };
 }
 
 export function dayOf(ms: number): number {
   return Math.floor(ms / DAY);
 }
 
-export function encodeConfirmationId(issuedDay: number, signature: ShortSignature): ConfirmationId {
-  const value = BigInt(issuedDay) * SHORT_SIGNATURE_RANGE + shortSignatureToBigInt(signature);
-  return { issuedDay, signature, text: encodeDigitGroups(value, CID_GROUPS) };
+export function encodeConfirmationId(
+  issuedDay: number,
+  signature: ShortSignature,
+  keyIndex: CidKeyIndex = 0,
+): ConfirmationId {
+  const value =
+    (BigInt(keyIndex) * DAY_RANGE + BigInt(issuedDay)) * SHORT_SIGNATURE_RANGE + shortSignatureToBigInt(signature);
+  return { issuedDay, keyIndex, signature, text: encodeDigitGroups(value, CID_GROUPS) };
 }
 
 export function parseConfirmationId(input: string): ConfirmationId {
   const { value } = decodeDigitGroups(input, [CID_GROUPS], 'confirmation ID');
-  const issuedDay = value / SHORT_SIGNATURE_RANGE;
-  if (issuedDay >= DAY_RANGE) throw new CoreError('CID_INVALID', 'the confirmation ID is out of range');
-  return encodeConfirmationId(Number(issuedDay), shortSignatureFromBigInt(value % SHORT_SIGNATURE_RANGE));
+  const top = value / SHORT_SIGNATURE_RANGE;
+  if (top >= KEY_INDEX_RANGE * DAY_RANGE) throw new CoreError('CID_INVALID', 'the confirmation ID is out of range');
+  return encodeConfirmationId(
+    Number(top % DAY_RANGE),
+    shortSignatureFromBigInt(value % SHORT_SIGNATURE_RANGE),
+    Number(top / DAY_RANGE) as CidKeyIndex,
+  );
+}
+
+/** Short signature of an artefact whose signer a key index names: v1 for a root (0), else v2. */
+export function verifyShortForIndex(
+  keyIndex: CidKeyIndex,
+  publicKeyRaw: Uint8Array,
+  context: string,
+  message: Uint8Array,
+  signature: ShortSignature,
+): boolean {
+  return keyIndex === 0
+    ? shortVerify(publicKeyRaw, context, message, signature)
+    : shortVerifyV2(publicKeyRaw, context, message, signature);
 }
 
 const INSTALLATION_CONTEXT = 'installation-confirmation';
@@ -218,7 +280,22 @@ function installationMessage(iid: InstallationId, groupId: string, issuedDay: nu
   return Buffer.concat([iid.bytes, guidToBytes(groupId), day]);
 }
 
+/** The authority's confirmation of an installation, by its online key (v2, about 40 µs). */
 export function confirmInstallation(
+  iid: InstallationId,
+  groupId: string,
+  issuedDay: number,
+  signer: ConfirmationSigner,
+): ConfirmationId {
+  return encodeConfirmationId(
+    issuedDay,
+    shortSignV2(signer.short, INSTALLATION_CONTEXT, installationMessage(iid, groupId, issuedDay)),
+    signer.keyIndex,
+  );
+}
+
+/** A key-index-0 confirmation, by a root (v1): what CIDs were before online keys. Tests and vectors only. */
+export function confirmInstallationWithRoot(
   iid: InstallationId,
   groupId: string,
   issuedDay: number,
@@ -227,20 +304,22 @@ export function confirmInstallation(
   return encodeConfirmationId(
     issuedDay,
     shortSign(root, INSTALLATION_CONTEXT, installationMessage(iid, groupId, issuedDay)),
+    0,
   );
 }
 
-/** True when `cid` is the authority's confirmation of exactly this installation ID for this group. */
+/**
+ * True when `cid` is a confirmation of exactly this installation ID for this group by one of the
+ * keys `keys` gives for the CID's key index and day (v1 for index 0, v2 for 1..3).
+ */
 export function verifyInstallationConfirmation(
   iid: InstallationId,
   groupId: string,
   cid: ConfirmationId,
-  rootPublicKey: Uint8Array,
+  keys: ConfirmationKeys,
 ): boolean {
-  return shortVerify(
-    rootPublicKey,
-    INSTALLATION_CONTEXT,
-    installationMessage(iid, groupId, cid.issuedDay),
-    cid.signature,
-  );
+  const message = installationMessage(iid, groupId, cid.issuedDay);
+  return keys
+    .forIndex(cid.keyIndex, cid.issuedDay)
+    .some((key) => verifyShortForIndex(cid.keyIndex, key, INSTALLATION_CONTEXT, message, cid.signature));
 }

@@ -7,6 +7,7 @@ import {
   parseConfirmationId,
   parseKey,
   publicKeyFromRaw,
+  rootConfirmationKeys,
   verifyHostCertificate,
   systemClock,
   type Clock,
@@ -52,7 +53,8 @@ export function hostInstallationId(state: HostState, products: readonly ProductC
 
 /**
  * Step 2: the confirmation ID the publisher read back. The host rebuilds its certificate
- * around the signature it carries and keeps it only if it verifies under the products' root.
+ * around the signature it carries, with the issuer its key index names (the online key of that
+ * index, or the root for index 0), and keeps it only if it verifies under that key.
  */
 export function installHostConfirmation(
   state: HostState,
@@ -74,24 +76,34 @@ export function installHostConfirmation(
     throw err;
   }
   const rootPublicKeyRaw = Buffer.from(request.rootPublicKey, 'base64');
-  const encoded = buildPhoneCertificate(
-    {
-      keyRef: keyRefOf(state.hostKey),
-      issuedDay: cid.issuedDay,
-      validityDays: PHONE_CERT_VALIDITY_DAYS,
-      groupIds: request.groups.map((g) => g.id),
-      hostPublicKey: state.signingKey().publicKeyRaw,
-      rootPublicKeyRaw,
-    },
-    cid.signature,
-  );
-  const certificate = decodeHostCertificate(encoded);
-  if (!verifyHostCertificate(certificate, publicKeyFromRaw(rootPublicKeyRaw))) {
+  const scheme = cid.keyIndex === 0 ? 'root' : 'delegate';
+  const built = rootConfirmationKeys(rootPublicKeyRaw)
+    .forIndex(cid.keyIndex, cid.issuedDay)
+    .map((issuerPublicKeyRaw) => {
+      const encoded = buildPhoneCertificate(
+        {
+          keyRef: keyRefOf(state.hostKey),
+          issuedDay: cid.issuedDay,
+          validityDays: PHONE_CERT_VALIDITY_DAYS,
+          groupIds: request.groups.map((g) => g.id),
+          hostPublicKey: state.signingKey().publicKeyRaw,
+          issuerPublicKeyRaw: Buffer.from(issuerPublicKeyRaw),
+        },
+        cid.signature,
+      );
+      return { encoded, issuerPublicKeyRaw };
+    })
+    .find((c) =>
+      verifyHostCertificate(decodeHostCertificate(c.encoded), publicKeyFromRaw(c.issuerPublicKeyRaw), scheme),
+    );
+  if (built === undefined) {
     throw new KmsHostError(
       'CONFIRMATION_INVALID',
       "this confirmation ID was not issued for this host's installation ID (another host's, other groups, or not by the products' authority): read out `volact host installation-id` again",
     );
   }
+  const { encoded } = built;
+  const certificate = decodeHostCertificate(encoded);
   const now = (options.clock ?? systemClock).now();
   if (certificate.expiresAt <= now) {
     throw new KmsHostError(

@@ -25,6 +25,7 @@ import {
   licenceStateCode,
   makeInstallationId,
   parseConfirmationId,
+  rootConfirmationKeys,
   parseKey,
   publicKeyFromRaw,
   verifyInstallationConfirmation,
@@ -560,7 +561,7 @@ class Simulation {
           c.iid as InstallationId,
           this.fleet.product.group.id,
           cid,
-          Buffer.from(this.fleet.product.authority.rootPublicKey, 'base64'),
+          rootConfirmationKeys(Buffer.from(this.fleet.product.authority.rootPublicKey, 'base64')),
         )
       ) {
         this.#fail(c, m.at, m.before);

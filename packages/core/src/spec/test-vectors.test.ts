@@ -10,6 +10,7 @@ import {
   parseConfirmationId,
   parseInstallationId,
   proofKeyOf,
+  rootConfirmationKeys,
   verifyInstallationConfirmation,
 } from '../installation-id.js';
 import { activationObjectSignatureValid, parseActivationObject } from '../activation-object.js';
@@ -165,8 +166,19 @@ describe('docs/test-vectors.md', () => {
     expect(installationProofValid(iid, proofKeyOf(vectors.makKey))).toBe(true);
     const cidText = /```text\n([0-9-]+)\n```/.exec(doc.slice(doc.indexOf('## Confirmation ID')))?.[1] ?? '';
     const cid = parseConfirmationId(cidText);
-    expect(verifyInstallationConfirmation(iid, v.groupId, cid, vectors.root.publicKeyRaw)).toBe(true);
-    expect(verifyInstallationConfirmation(iid, v.clientIds[0], cid, vectors.root.publicKeyRaw)).toBe(false);
+    const rootKeys = rootConfirmationKeys(vectors.root.publicKeyRaw);
+    expect(cid.keyIndex).toBe(0);
+    expect(verifyInstallationConfirmation(iid, v.groupId, cid, rootKeys)).toBe(true);
+    expect(verifyInstallationConfirmation(iid, v.clientIds[0], cid, rootKeys)).toBe(false);
+    // the same installation confirmed by an online key: key index 1, short signature v2
+    const onlineText =
+      /```text\n([0-9-]+)\n```/.exec(doc.slice(doc.indexOf('## Confirmation ID (key index 1, online key)')))?.[1] ?? '';
+    const online = parseConfirmationId(onlineText);
+    expect(online.keyIndex).toBe(1);
+    expect(onlineText.split('-')).toHaveLength(24);
+    const onlineKeys = { forIndex: (i: number) => (i === 1 ? [vectors.onlineKey.publicKeyRaw] : []) };
+    expect(verifyInstallationConfirmation(iid, v.groupId, online, onlineKeys)).toBe(true);
+    expect(verifyInstallationConfirmation(iid, v.groupId, online, rootKeys)).toBe(false);
   });
 
   it('holds a phone-made host certificate that verifies under the root', () => {

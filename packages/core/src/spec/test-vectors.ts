@@ -24,11 +24,12 @@ import {
   buildPhoneCertificate,
   decodeHostCertificate,
   issueHostCertificate,
-  signPhoneCertificate,
+  signPhoneCertificateWithRoot,
   type HostCertificate,
 } from '../certificate.js';
 import {
   confirmInstallation,
+  confirmInstallationWithRoot,
   dayOf,
   makeInstallationId,
   parseInstallationId,
@@ -151,6 +152,9 @@ export interface TestVectors {
   readonly hostKey: ProductKey;
   readonly installationId: InstallationId;
   readonly confirmationId: ConfirmationId;
+  /** The same installation confirmed by an online key (seed label `online key`), key index 1: short signature v2. */
+  readonly onlineKey: SigningKey;
+  readonly onlineConfirmationId: ConfirmationId;
   readonly phoneCertificate: Buffer;
   readonly activationObject: ActivationObject;
 }
@@ -214,7 +218,12 @@ export function buildTestVectors(): TestVectors {
     hardwareId: v.hardwareId,
     groupIds: [v.groupId],
   });
-  const confirmationId = confirmInstallation(installationId, v.groupId, issuedDay, shortKey);
+  const confirmationId = confirmInstallationWithRoot(installationId, v.groupId, issuedDay, shortKey);
+  const onlineKey = keyFromSeed(vectorSeed('online key'));
+  const onlineConfirmationId = confirmInstallation(installationId, v.groupId, issuedDay, {
+    keyIndex: 1,
+    short: shortSigningKey(onlineKey.privateKey),
+  });
 
   const hostKey = makeKey('kms-host', vectorSeed('kms host key').subarray(0, 13));
   const phoneFields = {
@@ -223,12 +232,12 @@ export function buildTestVectors(): TestVectors {
     validityDays: 365,
     groupIds: [v.groupId],
   };
-  const phoneSignature = signPhoneCertificate(
+  const phoneSignature = signPhoneCertificateWithRoot(
     { ...phoneFields, hostKeyRef: hostKeyRefOf(host.publicKeyRaw) },
     shortKey,
   );
   const phoneCertificate = buildPhoneCertificate(
-    { ...phoneFields, hostPublicKey: host.publicKeyRaw, rootPublicKeyRaw: root.publicKeyRaw },
+    { ...phoneFields, hostPublicKey: host.publicKeyRaw, issuerPublicKeyRaw: root.publicKeyRaw },
     phoneSignature,
   );
 
@@ -256,6 +265,8 @@ export function buildTestVectors(): TestVectors {
     hostKey,
     installationId,
     confirmationId,
+    onlineKey,
+    onlineConfirmationId,
     phoneCertificate,
     activationObject,
   };
@@ -646,6 +657,20 @@ function renderVectors(t: TestVectors): string {
         ['issuedDay', String(t.confirmationId.issuedDay)],
         ['e (challenge, 128 bits)', `\`${t.confirmationId.signature.e.toString(16).padStart(32, '0')}\``],
         ['s (scalar)', `\`${t.confirmationId.signature.s.toString(16).padStart(64, '0')}\``],
+      ],
+    ),
+  );
+  section(
+    'Confirmation ID (key index 1, online key)',
+    `The same installation ID, group and day, confirmed by an online key (Ed25519 from the seed label \`online key\`, public key ${hx(t.onlineKey.publicKeyRaw)}) with key index ${t.onlineConfirmationId.keyIndex}: short signature v2 (domain \`volact-short-schnorr/v2\\0\`), value \`((keyIndex · 2^16) + issuedDay) · 2^128 · L + e·L + s\`:`,
+    ['```text', t.onlineConfirmationId.text, '```'].join('\n'),
+    markdownTable(
+      ['part', 'value'],
+      [
+        ['keyIndex', String(t.onlineConfirmationId.keyIndex)],
+        ['issuedDay', String(t.onlineConfirmationId.issuedDay)],
+        ['e (challenge, 128 bits)', `\`${t.onlineConfirmationId.signature.e.toString(16).padStart(32, '0')}\``],
+        ['s (scalar)', `\`${t.onlineConfirmationId.signature.s.toString(16).padStart(64, '0')}\``],
       ],
     ),
   );
