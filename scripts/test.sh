@@ -10,8 +10,9 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 # Debian packages of the servers the tests start on loopback (in temporary folders, on free
 # ports): PostgreSQL for the authority's scaled store, BIND 9 for DNS publication and
 # discovery, OpenLDAP for directory-based activation; openssl makes the TLS test certificates;
-# Chromium runs the console's web UI tests (driven by playwright-core, never its own browser).
-SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl chromium)
+# Chromium runs the console's web UI tests (driven by playwright-core, never its own browser);
+# SoftHSM2 is the PKCS#11 token that holds a root key in the authority's token tests.
+SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl chromium softhsm2)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
