@@ -15,6 +15,8 @@ import {
   hostStatusReplySchema,
   isRevoked,
   keyIdOf,
+  makeInstallationId,
+  parseKey,
   revocationSubjectOfKeyId,
   revocationsReplySchema,
   verifyHostStatus,
@@ -231,6 +233,23 @@ describe.each(engines)('revocation at the authority (%s)', (_name, engine) => {
     ).toBe('HOST_REVOKED');
     const audit = await authority.recentAudit(3);
     expect(audit.some((a) => a.action === 'host.activate' && a.result === 'HOST_REVOKED')).toBe(true);
+  });
+
+  it('a revoked host key is not certified again by phone either', async () => {
+    const host = await activate();
+    await authority.revokeHost(host.ref.toString('hex'));
+    const group = await authority.group('office14');
+    const iid = makeInstallationId({
+      kind: 'kms-host',
+      key: parseKey(hostKey),
+      hardwareId: 'kms-by-phone',
+      groupIds: [group.id],
+      hostPublicKey: host.publicKey,
+    });
+    const err = await codeOf(authority.confirm(iid.text));
+    expect(err.code).toBe('HOST_REVOKED');
+    const audit = await authority.recentAudit(1);
+    expect(audit[0]).toMatchObject({ action: 'confirm', result: 'HOST_REVOKED' });
   });
 
   it('re-issues the list lazily when it is older than a day: new version, nextUpdate moved', async () => {
