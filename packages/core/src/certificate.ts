@@ -85,10 +85,7 @@ export interface HostCertificateFields {
   groupIds: readonly string[];
 }
 
-export function issueHostCertificate(
-  fields: HostCertificateFields,
-  root: Signer,
-): Buffer {
+export function issueHostCertificate(fields: HostCertificateFields, root: Signer): Buffer {
   const n = fields.groupIds.length;
   if (n < 1 || n > MAX_CERT_GROUPS) throw new RangeError(`a certificate names 1..${MAX_CERT_GROUPS} groups`);
   if (fields.hostPublicKey.length !== 32) throw new RangeError('host public key must be 32 bytes');

@@ -227,7 +227,11 @@ export const HOST_CERTIFICATE_V2_LAYOUT = defineLayout(
     { name: 'keyRef', type: 'bytes(8)', description: "the KMS host key's keyRef (as in its installation ID)" },
     { name: 'issuedDay', type: 'u16', unit: 'days', description: 'days since the epoch, from the confirmation ID' },
     { name: 'validityDays', type: 'u16', unit: 'days', description: '365 (a confirmation ID carries no validity)' },
-    { name: 'issuer', type: 'bytes(8)', description: 'SHA-256 of the root public key, first 8 bytes' },
+    {
+      name: 'issuer',
+      type: 'bytes(8)',
+      description: "key ID of the signer (the online key the CID's key index names, or a root for index 0)",
+    },
   ] as const,
   [
     { offset: '54', name: 'groupIds', size: '16·n', description: 'the group ids, sorted' },
@@ -235,7 +239,8 @@ export const HOST_CERTIFICATE_V2_LAYOUT = defineLayout(
       offset: '..',
       name: 'signature',
       size: '48',
-      description: 'short Schnorr signature by the root: `e·L + s` as a 48-byte big-endian number',
+      description:
+        'short Schnorr signature by the issuer (v2 by an online key, v1 by a root): `e·L + s`, 48 bytes big-endian',
     },
   ],
 );
