@@ -16,3 +16,13 @@ export type { AuthorityErrorCode } from './errors.js';
 export { createAuthorityServer } from './http.js';
 export type { AuthorityServerOptions } from './http.js';
 export type { AuthorityStore } from './store.js';
+export {
+  createRootKey,
+  describeSigner,
+  destroyRootKey,
+  FILE_ROOTS_DIR,
+  openRootSigner,
+  parseSignerSpec,
+  resolveSignerSpec,
+} from './root-signer.js';
+export type { Pkcs11SignerSpec, RootSigner, RootSignerSpec } from './root-signer.js';
