@@ -110,7 +110,8 @@ export class Revocations {
 
   constructor(private readonly ctx: AuthorityContext) {}
 
-  #issue(signer: RingSigner): IssueList {
+  /** Signs the next list with the current root (asked only when a list is issued). */
+  #issue(): IssueList {
     return ({ listVersion, entries }) => {
       const issuedAt = this.ctx.clock.now();
       const nextUpdate = issuedAt + REVOCATION_LIST_LIFETIME;
@@ -125,21 +126,29 @@ export class Revocations {
             revokedAt: e.revokedAt,
           })),
         },
-        signer,
+        currentRoot(this.ctx),
       );
       return { listVersion, issuedAt, nextUpdate, encoded };
     };
   }
 
-  /** The latest list, re-issued first when it is a day old or was signed by a root no longer current. */
+  /**
+   * The latest list, re-issued first when it is a day old or was signed by a root no longer
+   * current. A node that cannot sign (ROOT_KEY_UNAVAILABLE) still serves a list that is fresh.
+   */
   async current(): Promise<IssuedList> {
-    const signer = currentRoot(this.ctx);
     const now = this.ctx.clock.now();
-    const stale = (list: IssuedList | null) =>
-      list === null ||
-      now - list.issuedAt > REVOCATION_LIST_REISSUE_AFTER ||
-      !list.encoded.subarray(1, 9).equals(signer.keyId);
-    return this.ctx.store.revocations.current(stale, this.#issue(signer));
+    const stale = (list: IssuedList | null) => {
+      if (list === null || now - list.issuedAt > REVOCATION_LIST_REISSUE_AFTER) return true;
+      let current: Buffer;
+      try {
+        current = currentRoot(this.ctx).keyId;
+      } catch {
+        return false; // this node cannot sign: the list it has is still within its day
+      }
+      return !list.encoded.subarray(1, 9).equals(current);
+    };
+    return this.ctx.store.revocations.current(stale, this.#issue());
   }
 
   async report(): Promise<RevocationListReport> {
@@ -242,9 +251,8 @@ export class Revocations {
     const reason = checkReason(options.reason);
     const actor = (options.actor ?? 'operator').replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
     const now = this.ctx.clock.now();
-    const signer = currentRoot(this.ctx);
     const entries: StoredRevocation[] = named.map((n) => ({ kind, subject: n.subject, revokedAt: now, reason }));
-    const { added, list } = await this.ctx.store.revocations.revoke(entries, this.#issue(signer), (fresh) => {
+    const { added, list } = await this.ctx.store.revocations.revoke(entries, this.#issue(), (fresh) => {
       const shown = named
         .slice(0, 4)
         .map((n) => n.subject)
