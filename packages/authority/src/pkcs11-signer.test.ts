@@ -207,6 +207,25 @@ describe('a root key in a PKCS#11 token (SoftHSM2)', () => {
     expect(verifies(publicKeyRaw, message, Buffer.from(out, 'hex'))).toBe(true);
   });
 
+  it('a session the token dropped is opened again once: the next signature still verifies', () => {
+    const signer = openRootSigner(spec, '1');
+    // Another user of the same loaded module closes every session of the slot (as a token
+    // re-plugged or an HSM restarted does): the signer's session handle is no longer valid.
+    const pkcs11js = createRequire(import.meta.url)('pkcs11js') as typeof Pkcs11Js;
+    const other = new pkcs11js.PKCS11();
+    other.load(hsm.modulePath);
+    expect(() => other.C_Initialize()).toThrow(/CKR_CRYPTOKI_ALREADY_INITIALIZED/);
+    try {
+      const slot = other.C_GetSlotList(true).find((s) => other.C_GetTokenInfo(s).label.trimEnd() === hsm.tokenLabel)!;
+      other.C_CloseAllSessions(slot);
+      expect(verifies(signer.publicKeyRaw, message, signer.sign(message))).toBe(true);
+      expect(verifies(signer.publicKeyRaw, message, signer.sign(message))).toBe(true);
+    } finally {
+      signer.close();
+      other.close();
+    }
+  });
+
   it('two signers share the loaded module: closing one leaves the other signing', () => {
     const a = openRootSigner(spec, '1');
     const b = openRootSigner(spec, '1');
