@@ -18,6 +18,7 @@ import {
   parseConfirmationId,
   parseInstallationId,
   parseKey,
+  rootConfirmationKeys,
   verifyInstallationConfirmation,
 } from '@volact/core';
 import { Authority, AuthorityError } from '@volact/authority';
@@ -134,7 +135,7 @@ async function run(msg: ChildMessage): Promise<Record<string, unknown>> {
       parseInstallationId(s.iid),
       groupId,
       parseConfirmationId(s.cid),
-      authority.rootPublicKeyRaw,
+      rootConfirmationKeys(authority.rootPublicKeyRaw),
     );
     if (!ok) throw new Error(`confirmation ${s.cid} does not verify for ${s.iid}`);
     verified++;

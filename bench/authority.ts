@@ -186,7 +186,8 @@ function measureSigning(): Line {
     for (let i = 0; i < n; i++) work(i);
     return ((performance.now() - start) * 1000) / n;
   };
-  const sign = time((i) => confirmInstallation(iids[i]!, groupId, 20_000 + (i % 7), root));
+  const signer = { keyIndex: 1 as const, short: root };
+  const sign = time((i) => confirmInstallation(iids[i]!, groupId, 20_000 + (i % 7), signer));
   const checks = time((i) => {
     const parsed = parseKey(key.text);
     const iid = parseInstallationId(iids[i]!.text);
