@@ -56,6 +56,7 @@ import {
   type ResponseBody,
 } from '../wire/messages.js';
 import { FRAME_HEADER, frame } from '../wire/frame.js';
+import { renderTrustLayoutBlocks, renderTrustVectorSections } from './trust-vectors.js';
 import {
   ACTIVATION_REQUEST_LAYOUT,
   ERROR_RESPONSE_LAYOUT,
@@ -704,6 +705,7 @@ function renderVectors(t: TestVectors): string {
     ['```text', signedObject, '```'].join('\n'),
     `(\`\\0\` is one zero byte.) The signature, base64 above, in hex: ${hx(Buffer.from(o.signature, 'base64'))}.`,
   );
+  out.push(...renderTrustVectorSections());
   return out.join('\n').replace(/\n+$/, '\n');
 }
 
@@ -742,7 +744,7 @@ function main(): void {
     return;
   }
   const protocol = readFileSync(DOC_PATHS.protocol, 'utf8');
-  writeFileSync(DOC_PATHS.protocol, renderProtocolDoc(protocol));
+  writeFileSync(DOC_PATHS.protocol, renderTrustLayoutBlocks(renderProtocolDoc(protocol)));
   writeFileSync(DOC_PATHS.testVectors, renderTestVectorsDoc());
   console.log(
     `wrote ${DOC_PATHS.protocol} (${layoutBlocksOf(protocol).length} layout tables) and ${DOC_PATHS.testVectors}`,

@@ -2,6 +2,7 @@ import { publicKeyFromRaw, verifyMessage } from '../crypto.js';
 import { CoreError } from '../errors.js';
 import { copyOf, readU64, requireLength, writeU32, writeU64 } from './bytes.js';
 import { KEY_ID_BYTES, keyIdOf } from './key-id.js';
+import { DELEGATION_LAYOUT, offsetsOf } from './layout.js';
 import type { Signer } from './signer.js';
 
 /**
@@ -16,17 +17,9 @@ import type { Signer } from './signer.js';
 export const DELEGATION_VERSION = 1;
 export const DELEGATION_BYTES = 126;
 export const DELEGATION_CONTEXT = 'volact/delegation/v1\0';
-const BODY = 62;
-const AT = {
-  version: 0,
-  issuerKeyId: 1,
-  delegatePublicKey: 9,
-  sequence: 41,
-  validFrom: 45,
-  validUntil: 53,
-  purposes: 61,
-  signature: 62,
-};
+const AT = offsetsOf(DELEGATION_LAYOUT);
+/** The signed bytes: everything before the signature. */
+const BODY = AT.signature;
 
 /** The purposes a delegation grants (bits). */
 export const DELEGATION_PURPOSE = { confirmations: 1, phoneHostCertificates: 2, phoneActivationObjects: 4 } as const;

@@ -3,6 +3,7 @@ import { publicKeyFromRaw, verifyMessage } from '../crypto.js';
 import { CoreError } from '../errors.js';
 import { copyOf, readU64, requireLength, writeU32, writeU64 } from './bytes.js';
 import { KEY_ID_BYTES, keyIdOf } from './key-id.js';
+import { HOST_STATUS_LAYOUT, REVOCATION_ENTRY_LAYOUT, REVOCATION_LIST_LAYOUT, offsetsOf } from './layout.js';
 import type { Signer } from './signer.js';
 
 /**
@@ -28,13 +29,14 @@ export const REVOCATION_LIST_CONTEXT = 'volact/revocations/v1\0';
 export const HOST_STATUS_CONTEXT = 'volact/host-status/v1\0';
 export const HOST_STATUS_BYTES = 113;
 const SUBJECT_BYTES = 16;
-const ENTRY_BYTES = 25;
-const HEADER = 37;
+const ENTRY_BYTES = REVOCATION_ENTRY_LAYOUT.size;
+const HEADER = REVOCATION_LIST_LAYOUT.size;
 const SIGNATURE = 64;
 export const MAX_REVOCATION_LIST_BYTES = HEADER + MAX_REVOCATION_ENTRIES * ENTRY_BYTES + SIGNATURE;
 
-const RL = { version: 0, issuerKeyId: 1, listVersion: 9, issuedAt: 17, nextUpdate: 25, count: 33 };
-const HS = { version: 0, issuerKeyId: 1, hostKeyRef: 9, listVersion: 25, issuedAt: 33, nextUpdate: 41, signature: 49 };
+const RL = offsetsOf(REVOCATION_LIST_LAYOUT);
+const ENTRY = offsetsOf(REVOCATION_ENTRY_LAYOUT);
+const HS = offsetsOf(HOST_STATUS_LAYOUT);
 
 export type RevocationKind = keyof typeof REVOCATION_KIND;
 
@@ -118,9 +120,9 @@ export function makeRevocationList(
     if (prev && compareEntry(REVOCATION_KIND[prev.kind], prev.subject, code, e.subject) === 0)
       throw listInvalid(`the ${e.kind} ${Buffer.from(e.subject).toString('hex')} is listed twice`);
     const at = HEADER + i * ENTRY_BYTES;
-    out.writeUInt8(code, at);
-    Buffer.from(e.subject).copy(out, at + 1);
-    writeU64(out, at + 17, e.revokedAt, 'revokedAt');
+    out.writeUInt8(code, at + ENTRY.kind);
+    Buffer.from(e.subject).copy(out, at + ENTRY.subject);
+    writeU64(out, at + ENTRY.revokedAt, e.revokedAt, 'revokedAt');
   });
   const body = out.subarray(0, out.length - SIGNATURE);
   root.sign(Buffer.concat([Buffer.from(REVOCATION_LIST_CONTEXT), body])).copy(out, out.length - SIGNATURE);
@@ -148,15 +150,15 @@ export function decodeRevocationList(bytes: Uint8Array): RevocationList {
   let prevSubject: Buffer | null = null;
   for (let i = 0; i < count; i++) {
     const at = HEADER + i * ENTRY_BYTES;
-    const code = buf.readUInt8(at);
+    const code = buf.readUInt8(at + ENTRY.kind);
     const kind = KIND_BY_CODE[code];
     if (!kind) throw listInvalid(`entry ${i}: unknown kind ${code}`);
-    const subject = copyOf(buf, at + 1, SUBJECT_BYTES);
+    const subject = copyOf(buf, at + ENTRY.subject, SUBJECT_BYTES);
     const fault = subjectFault(kind, subject);
     if (fault) throw listInvalid(`entry ${i}: ${fault}`);
     if (prevSubject && compareEntry(prevCode, prevSubject, code, subject) >= 0)
       throw listInvalid(`entry ${i}: entries are not sorted by (kind, subject) or one is listed twice`);
-    const revokedAt = readU64(buf, at + 17);
+    const revokedAt = readU64(buf, at + ENTRY.revokedAt);
     if (revokedAt === null) throw listInvalid(`entry ${i}: revokedAt is out of range`);
     entries.push({ kind, subject, revokedAt });
     prevCode = code;

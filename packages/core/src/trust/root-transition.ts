@@ -2,6 +2,7 @@ import { publicKeyFromRaw, verifyMessage } from '../crypto.js';
 import { CoreError } from '../errors.js';
 import { copyOf, readU64, requireLength, writeU64 } from './bytes.js';
 import { KEY_ID_BYTES, keyIdOf } from './key-id.js';
+import { ROOT_TRANSITION_LAYOUT, offsetsOf } from './layout.js';
 import type { Signer } from './signer.js';
 
 /**
@@ -17,16 +18,9 @@ import type { Signer } from './signer.js';
 export const ROOT_TRANSITION_VERSION = 1;
 export const ROOT_TRANSITION_BYTES = 185;
 export const ROOT_TRANSITION_CONTEXT = 'volact/root-transition/v1\0';
-const BODY = 57;
-const AT = {
-  version: 0,
-  previousKeyId: 1,
-  nextPublicKey: 9,
-  issuedAt: 41,
-  nextValidFrom: 49,
-  sigPrevious: 57,
-  sigNext: 121,
-};
+const AT = offsetsOf(ROOT_TRANSITION_LAYOUT);
+/** The signed bytes: everything before the signatures. */
+const BODY = AT.sigPrevious;
 
 export interface RootTransition {
   previousKeyId: Buffer;
