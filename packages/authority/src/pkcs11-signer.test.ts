@@ -16,6 +16,7 @@ import {
   destroyRootKey,
   openRootSigner,
   parseSignerSpec,
+  resolveSignerSpec,
   type Pkcs11SignerSpec,
   type RootSignerSpec,
 } from './root-signer.js';
@@ -67,6 +68,19 @@ describe('parseSignerSpec', () => {
       expect(err.message, text).toMatch(reason);
       expect(err.message).not.toContain('1234');
     }
+  });
+
+  it('resolves a file folder and a PIN file against the data directory', () => {
+    expect(resolveSignerSpec(parseSignerSpec('file'), '/srv/authority')).toEqual({
+      kind: 'file',
+      path: '/srv/authority/roots',
+    });
+    expect(resolveSignerSpec(parseSignerSpec('pkcs11:token=t;pin-source=file:token.pin'), '/srv/a')).toMatchObject({
+      pinFile: '/srv/a/token.pin',
+    });
+    expect(describeSigner(parseSignerSpec('pkcs11:token=t'))).toBe(
+      'PKCS#11 token "t", object "volact-root-<label>", module /usr/lib/softhsm/libsofthsm2.so, no PIN',
+    );
   });
 
   it('describes a signer without its PIN', () => {
