@@ -11,12 +11,18 @@ import {
 } from '@volact/core';
 import { KmsHostError } from './errors.js';
 import type { HostState } from './host-state.js';
+import { refreshHostTrust, type TrustCheck } from './trust-sync.js';
 
 export interface HostActivationOutcome {
   readonly expiresAt: number;
   readonly groups: { id: string; name: string; threshold: number }[];
   readonly hostsUsed: number;
   readonly hostLimit: number;
+  /**
+   * The trust bundle and host status fetched right after (docs/kms-host.md "Trust and
+   * revocation"): what failed there is in `warnings`, the activation stands.
+   */
+  readonly trust: TrustCheck;
 }
 
 /**
@@ -96,5 +102,15 @@ export async function activateHostOnline(
     activatedAt: new Date(clock.now()).toISOString(),
     groups,
   });
-  return { expiresAt: cert.expiresAt, groups, hostsUsed: reply.value.hostsUsed, hostLimit: reply.value.hostLimit };
+  // The status and the records clients need from this host: fetched now, so a host started
+  // right after its activation staples them to its first answers.
+  const trust = await refreshHostTrust(state.dataDir, url.origin, { clock, timeoutMs: options.timeoutMs ?? 15_000 });
+  state.reload();
+  return {
+    expiresAt: cert.expiresAt,
+    groups,
+    hostsUsed: reply.value.hostsUsed,
+    hostLimit: reply.value.hostLimit,
+    trust,
+  };
 }

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import {
   BATCH_CONTEXT,
+  EMPTY_EXTENSION_AREA,
   encodeActivationResponse,
   FRAME_HEADER,
   leafHash,
@@ -23,6 +24,7 @@ export class BatchSigner {
   #bodies: Buffer[] = [];
   #deliveries: Deliver[] = [];
   #scheduled = false;
+  #extensions: Buffer = EMPTY_EXTENSION_AREA;
   signatures = 0;
   responses = 0;
 
@@ -34,6 +36,19 @@ export class BatchSigner {
   /** Later responses carry this certificate (after a renewal). */
   setCertificate(certificate: Buffer): void {
     this.certificate = certificate;
+  }
+
+  /**
+   * Later version-2 responses end with this extension area (encodeResponseExtensions: the host
+   * status, transition records, delegation certificates), encoded once per change; version-1
+   * responses never carry it.
+   */
+  setExtensions(area: Buffer): void {
+    this.#extensions = area;
+  }
+
+  get extensions(): Buffer {
+    return this.#extensions;
   }
 
   enqueue(body: Buffer, deliver: Deliver): void {
@@ -72,6 +87,7 @@ export class BatchSigner {
           proofs[i] as ProofStep[],
           signature,
           FRAME_HEADER,
+          this.#extensions,
         );
         framed.writeUInt32BE(framed.length - FRAME_HEADER, 0);
         (deliveries[start + i] as Deliver)(framed);

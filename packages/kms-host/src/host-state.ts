@@ -36,6 +36,43 @@ const windowResetSchema = z.object({
   movedTo: z.string().nullable(),
 });
 export type WindowReset = z.infer<typeof windowResetSchema>;
+const base64 = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const problemSchema = z.object({ at: z.string(), code: z.string().max(64), message: z.string().max(1000) });
+/**
+ * What the host learned from its authority (docs/trust.md "Revocation"): the latest revocation
+ * list (never replaced by an older one), its host status, the transition records and delegation
+ * certificates it hands to clients, and the roots as the authority last listed them.
+ */
+const trustSchema = z.object({
+  /** The latest revocation list, base64 (a list of 65 536 entries is about 2.2 MB). */
+  revocationList: base64(2_200_000).optional(),
+  /** The host status (113 bytes), base64: stapled to every version-2 answer. */
+  hostStatus: base64(200).optional(),
+  transitions: z.array(base64(300)).max(8),
+  delegations: z.array(base64(200)).max(16),
+  roots: z
+    .array(
+      z.object({
+        publicKey: z.string().max(64),
+        keyId: z.string().max(16),
+        validFrom: z.string().max(40),
+        validUntil: z.string().max(40).optional(),
+        state: z.string().max(20),
+      }),
+    )
+    .max(8),
+  checkedAt: z.string().optional(),
+  /** Set when the authority answered HOST_REVOKED: the time and the message. */
+  revoked: problemSchema.optional(),
+  /** The last check that failed (cleared by one that succeeds). */
+  lastError: problemSchema.optional(),
+});
+export type HostTrustState = z.infer<typeof trustSchema>;
+export const EMPTY_TRUST: HostTrustState = { transitions: [], delegations: [], roots: [] };
 const stateSchema = z.object({
   format: z.literal('volact-host/1'),
   hostKey: z.string(),
@@ -56,6 +93,8 @@ const stateSchema = z.object({
   window: z.object({ createdAt: z.string() }).optional(),
   /** The last times the window was started empty because host.db was damaged or lost (newest last). */
   windowResets: z.array(windowResetSchema).optional(),
+  /** Trust learned from the authority (online-certified hosts); absent before the first check. */
+  trust: trustSchema.optional(),
   /** Phone activation in progress: the groups the installation ID was made for, and their root. */
   phoneRequest: z.object({ groups: z.array(groupSchema).min(1), rootPublicKey: z.string() }).optional(),
 });
@@ -190,6 +229,21 @@ export class HostState {
       const path = join(this.dataDir, name);
       if (statSync(path).isFile()) chmodSync(path, 0o600);
     }
+  }
+
+  /** Reads host.json again (after another HostState of the same directory saved it). */
+  reload(): void {
+    this.file = HostState.open(this.dataDir).file;
+  }
+
+  get trust(): HostTrustState {
+    return this.file.trust ?? EMPTY_TRUST;
+  }
+
+  /** Replaces the trust state (the caller merged it: see trust-sync.ts). */
+  recordTrust(trust: HostTrustState): void {
+    this.file = { ...this.file, trust };
+    this.save();
   }
 
   recordActivation(activation: NonNullable<HostStateFile['activation']>): void {

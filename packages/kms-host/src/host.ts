@@ -11,6 +11,8 @@ import type { ConnectionCounters, ConnectionLimits } from './connection-limits.j
 import { WindowStore, isCorruption, type HostStatistics } from './window-store.js';
 import { KmsHostError } from './errors.js';
 import { PHONE_ACTIVATION } from './phone-activation.js';
+import { HOST_STATUS_WARN_BEFORE, extensionAreaOf, refreshHostTrust, type TrustCheck } from './trust-sync.js';
+import { hostTrustStatus, type HostTrustStatus } from './trust-status.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import {
   DEFAULT_REQUEST_LOG,
@@ -69,7 +71,14 @@ export interface RunningKmsHost {
    * within `renewCertificateBefore` (a free re-activation: same host, same key pair). The
    * running host checks this every 6 hours; failures are logged and retried.
    */
-  renewCertificateIfDue(): Promise<{ renewed: boolean; expiresAt: number }>;
+  renewCertificateIfDue(options?: { force?: boolean }): Promise<{ renewed: boolean; expiresAt: number }>;
+  /**
+   * The check the host runs at start and every 6 hours: the trust bundle and its host status
+   * from the authority (online-certified hosts), a re-certification at once when the authority's
+   * current root is not the one that certified the host, the renewal when due; then the
+   * extension area stapled to version-2 answers is encoded again. Failures are logged, never thrown.
+   */
+  checkNow(): Promise<HostCheckOutcome>;
   /** What was published in DNS and when (undefined when publishing is off). */
   dnsPublication(): DnsPublicationStatus | undefined;
   /** Publishes the DNS records again now (they are also refreshed on a timer). */
@@ -218,14 +227,17 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   const renewBefore = (c: { issuedAt: number; expiresAt: number }) =>
     config.renewCertificateBefore ?? Math.min(30 * DAY, (c.expiresAt - c.issuedAt) / 2);
   let renewing: Promise<{ renewed: boolean; expiresAt: number }> | undefined;
-  const renewOnce = async () => {
+  const renewOnce = async (force: boolean) => {
     const current = service.certificate;
-    if (current.expiresAt - clock.now() > renewBefore(current)) return { renewed: false, expiresAt: current.expiresAt };
+    if (!force && current.expiresAt - clock.now() > renewBefore(current))
+      return { renewed: false, expiresAt: current.expiresAt };
     // Read the data directory afresh: a key installed since start must not be overwritten
     // with the one this process started with; a certificate renewed by another run is reused.
     const fresh = HostState.open(config.dataDir);
     let next = fresh.certificate();
-    if (!next || next.expiresAt - clock.now() <= renewBefore(next)) {
+    const stale = (c: typeof next) =>
+      !c || c.expiresAt - clock.now() <= renewBefore(c) || (force && c.issuer.equals(current.issuer));
+    if (stale(next)) {
       if (fresh.activation?.authorityUrl === PHONE_ACTIVATION) {
         throw new KmsHostError(
           'HOST_CERTIFICATE_EXPIRED',
@@ -244,13 +256,45 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     );
     return { renewed: true, expiresAt: next.expiresAt };
   };
-  const renewCertificateIfDue = () => (renewing ??= renewOnce().finally(() => (renewing = undefined)));
-  const renewInBackground = () =>
-    void renewCertificateIfDue().catch((err: unknown) =>
-      config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours'),
+  const renewCertificateIfDue = (options: { force?: boolean } = {}) =>
+    (renewing ??= renewOnce(options.force ?? false).finally(() => (renewing = undefined)));
+  // What version-2 answers carry: from host.json at start (an authority down at start does not
+  // take the status away), encoded again after every check; never per answer.
+  const restaple = () =>
+    server.signer.setExtensions(extensionAreaOf(HostState.open(config.dataDir).trust, service.certificate));
+  restaple();
+  let checking: Promise<HostCheckOutcome> | undefined;
+  const checkOnce = async (): Promise<HostCheckOutcome> => {
+    const url = HostState.open(config.dataDir).activation?.authorityUrl ?? activation.authorityUrl;
+    let trust: TrustCheck | undefined;
+    if (url !== PHONE_ACTIVATION) trust = await refreshHostTrust(config.dataDir, url, { clock });
+    let renewal: { renewed: boolean; expiresAt: number } | undefined;
+    let renewalError: unknown;
+    try {
+      // (A renewal fetches the trust bundle and the status again: activateHostOnline.)
+      renewal = await renewCertificateIfDue({ force: trust?.rootChanged ?? false });
+    } catch (err) {
+      renewalError = err;
+      config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours');
+    }
+    restaple();
+    const status = logTrust(config.dataDir, trust, clock, config.logger, url === PHONE_ACTIVATION);
+    return {
+      renewal,
+      renewalError,
+      rootChanged: trust?.rootChanged ?? false,
+      revoked: trust?.revoked ?? false,
+      warnings: trust?.warnings ?? [],
+      status,
+    };
+  };
+  const checkNow = () => (checking ??= checkOnce().finally(() => (checking = undefined)));
+  const checkInBackground = () =>
+    void checkNow().catch((err: unknown) =>
+      config.logger?.warn({ err }, 'the trust check failed; will retry in 6 hours'),
     );
-  renewInBackground(); // at start too: a host restarted hours before expiry must not wait 6 hours
-  const renewTimer = setInterval(renewInBackground, 6 * HOUR);
+  checkInBackground(); // at start too: a host restarted hours before expiry must not wait 6 hours
+  const renewTimer = setInterval(checkInBackground, 6 * HOUR);
   renewTimer.unref();
   // Published once serving: a DNS server that is down delays nothing but this first attempt.
   const publisher = config.dnsPublish
@@ -268,6 +312,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     counts: () => service.counts(),
     statistics: () => structuredClone(service.stats),
     renewCertificateIfDue,
+    checkNow,
     dnsPublication: () => publisher?.status,
     publishDnsNow: () => publisher?.publishNow() ?? Promise.resolve(),
     connections: () => server.connections(),
@@ -302,6 +347,64 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
 }
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 250;
+
+/** What one check did (RunningKmsHost.checkNow). */
+export interface HostCheckOutcome {
+  /** Undefined when the renewal failed (then renewalError). */
+  readonly renewal: { renewed: boolean; expiresAt: number } | undefined;
+  readonly renewalError: unknown;
+  /** The authority's current root was not the certificate's issuer (a re-certification was due). */
+  readonly rootChanged: boolean;
+  /** The authority answered HOST_REVOKED. */
+  readonly revoked: boolean;
+  /** What could not be fetched or was refused (the state kept). */
+  readonly warnings: readonly string[];
+  /** The trust state after the check. */
+  readonly status: HostTrustStatus;
+}
+
+/**
+ * Logs what the check found: an error for a revoked key (naming the fix), a warning for what
+ * failed (the last state is kept) and, at every check, for a status ending within 2 days.
+ */
+function logTrust(
+  dataDir: string,
+  trust: TrustCheck | undefined,
+  clock: Clock,
+  logger: Logger | undefined,
+  phone: boolean,
+): HostTrustStatus {
+  const state = HostState.open(dataDir);
+  const status = hostTrustStatus(state, clock.now());
+  if (phone) return status;
+  const ends = status.hostStatus.nextUpdate;
+  if (trust?.revoked) {
+    logger?.error(
+      { code: 'HOST_REVOKED' },
+      `the authority revoked this host's key (${state.trust.revoked?.message ?? 'HOST_REVOKED'}): clients refuse this host's answers ${ends ? `once its last status ends (${ends})` : 'now (it holds no status)'}; the host keeps answering until then. Install a new KMS host key (\`volact host install-key\`) and activate it (\`volact host activate\`)`,
+    );
+  }
+  if (trust && trust.warnings.length > 0)
+    logger?.warn(
+      { problems: trust.warnings },
+      'the trust check could not complete; the host keeps what it holds and retries in 6 hours',
+    );
+  if (!trust?.revoked) {
+    if (!ends) {
+      logger?.warn(
+        'this host holds no host status: clients of this release refuse its answers until the authority gives it one (checked every 6 hours; `volact host status` shows why)',
+      );
+    } else {
+      const left = Date.parse(ends) - clock.now();
+      if (left < HOST_STATUS_WARN_BEFORE)
+        logger?.warn(
+          { nextUpdate: ends },
+          `the host status ${left <= 0 ? 'ended' : 'ends'} ${ends}: clients refuse this host's answers from then until it gets a new one from the authority (reachable? \`volact host status\`)`,
+        );
+    }
+  }
+  return status;
+}
 
 /** The write-behind state of a running host (also in host-live.json for `host status`). */
 export interface PersistenceStatus {
@@ -410,6 +513,8 @@ export interface HostStatus {
   };
   /** The last time the window was started empty over a damaged or lost host.db. */
   readonly windowReset: WindowReset | undefined;
+  /** Roots, revocation list and host status as the host holds them (docs/kms-host.md "Trust and revocation"). */
+  readonly trust: HostTrustStatus;
 }
 
 /**
@@ -458,5 +563,6 @@ export function hostStatus(dataDir: string, clock: Clock = systemClock): HostSta
       lastFlushError: live?.lastFlushError ?? null,
     },
     windowReset: state.windowResets.at(-1),
+    trust: hostTrustStatus(state, clock.now()),
   };
 }

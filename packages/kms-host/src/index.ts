@@ -1,5 +1,7 @@
 export { startKmsHost, hostStatus } from './host.js';
-export type { KmsHostConfig, RunningKmsHost, HostStatus, PersistenceStatus } from './host.js';
+export type { KmsHostConfig, RunningKmsHost, HostStatus, PersistenceStatus, HostCheckOutcome } from './host.js';
+export type { HostTrustStatus } from './trust-status.js';
+export type { TrustCheck } from './trust-sync.js';
 export { HostState } from './host-state.js';
 export { activateHostOnline } from './activation.js';
 export type { HostActivationOutcome } from './activation.js';

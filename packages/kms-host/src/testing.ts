@@ -3,3 +3,4 @@
  * activated host over a real authority on loopback, and a small KMS TCP client.
  */
 export { ask, askAllFrom, createActivatedHost, exchange, requestPayload, type HostFixture } from './test-fixture.js';
+export { stapleTestHostStatus, type TestHostStatusOptions } from './test-trust.js';

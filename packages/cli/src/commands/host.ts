@@ -446,6 +446,20 @@ export function registerHost(program: Command, run: Run): void {
           );
         if (s.windowReset)
           console.log(`WARNING ${s.windowReset.code} at ${s.windowReset.at}: ${s.windowReset.message}`);
+        const t = s.trust;
+        for (const r of t.roots)
+          console.log(
+            `Root ${r.keyId}: ${r.state}${r.validFrom ? `, valid from ${r.validFrom}` : ''}${r.validUntil ? ` until ${r.validUntil}` : ''} (${r.source})` +
+              (r.keyId === t.certificateIssuer ? '; certified this host' : ''),
+          );
+        console.log(
+          `Revocation list: ${t.revocationList ? `version ${t.revocationList.version}, next update ${t.revocationList.nextUpdate}` : 'none'}`,
+        );
+        console.log(
+          `Host status: ${t.hostStatus.state}${t.hostStatus.nextUpdate ? `, next update ${t.hostStatus.nextUpdate}` : ''}` +
+            (t.checkedAt ? `; last checked ${t.checkedAt}` : ''),
+        );
+        for (const w of t.warnings) console.log(`WARNING: ${w}`);
       }),
     );
 }

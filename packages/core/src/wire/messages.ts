@@ -314,8 +314,8 @@ function decodeResponseOf(p: Buffer, version: ProtocolVersion): ActivationRespon
 }
 
 const NO_EXTENSIONS: ResponseExtensions = Object.freeze({
-  transitions: Object.freeze([]) as readonly Buffer[],
-  delegations: Object.freeze([]) as readonly Buffer[],
+  transitions: Object.freeze([]),
+  delegations: Object.freeze([]),
 });
 
 /**
