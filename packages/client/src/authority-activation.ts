@@ -1,10 +1,4 @@
-import {
-  CoreError,
-  lastFiveOf,
-  parseConfirmationId,
-  rootConfirmationKeys,
-  verifyInstallationConfirmation,
-} from '@volact/core';
+import { CoreError, lastFiveOf, parseConfirmationId } from '@volact/core';
 import { renewalAt } from './attempt-policy.js';
 import { requestConfirmation } from './authority-client.js';
 import { ClientError } from './errors.js';
@@ -12,6 +6,7 @@ import type { EvidenceContext } from './evidence-context.js';
 import { currentInstallationId } from './evidence.js';
 import type { ActivationCode, LicenceStatus } from './licence-status.js';
 import type { LicenceRecord } from './licence-store.js';
+import { cidSignerUnknown, confirmationSigner, keyIndexOf } from './trust.js';
 
 /**
  * Activation of an installation ID (a MAK or a retail key): online at the publisher's
@@ -45,7 +40,9 @@ export function withConfirmation(ctx: EvidenceContext, text: string): LicenceRec
     throw err;
   }
   const r = ctx.record;
-  if (!verifyInstallationConfirmation(iid, r.product.group.id, cid, rootConfirmationKeys(ctx.rootKeyRaw))) {
+  const signer = confirmationSigner(ctx.trust, iid, r.product.group.id, cid);
+  if (signer === 'unknown') throw cidSignerUnknown(keyIndexOf(cid), cid.issuedDay);
+  if (signer === null) {
     throw new ClientError(
       'CONFIRMATION_INVALID',
       "this confirmation ID was not issued for this machine's installation ID (another machine's or key's, or not by this product's authority): read out `volact client installation-id` again",
@@ -116,15 +113,29 @@ export async function attemptAuthority(
     timeoutMs,
   });
   if (!answer.ok) return answer;
-  let verified = false;
+  // The online key's delegation (and a transition to a new root) come with the answer: learned
+  // first (each verified under a root already trusted; one that does not verify is ignored).
+  ctx.trust.learn({
+    transitions: answer.trust.transitions.map((t) => Buffer.from(t, 'base64')),
+    delegations: answer.trust.delegations.map((d) => Buffer.from(d, 'base64')),
+  });
+  let signer: ReturnType<typeof confirmationSigner> = null;
   let cid;
   try {
     cid = parseConfirmationId(typeof answer.confirmationId === 'string' ? answer.confirmationId : '');
-    verified = verifyInstallationConfirmation(iid, r.product.group.id, cid, rootConfirmationKeys(ctx.rootKeyRaw));
+    signer = confirmationSigner(ctx.trust, iid, r.product.group.id, cid);
   } catch {
-    verified = false;
+    signer = null;
   }
-  if (!verified || !cid) {
+  if (signer === 'unknown' && cid) {
+    const unknown = cidSignerUnknown(keyIndexOf(cid), cid.issuedDay);
+    return {
+      ok: false,
+      code: unknown.code,
+      message: `${answer.origin} answered with a confirmation: ${unknown.message}`,
+    };
+  }
+  if (!signer || signer === 'unknown' || !cid) {
     return {
       ok: false,
       code: 'ACTIVATION_UNTRUSTED',

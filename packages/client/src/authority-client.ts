@@ -71,6 +71,16 @@ export interface AuthorityConfirmation {
   /** Where it came from, recorded with the activation. */
   readonly origin: string;
   readonly confirmationId: string;
+  /** The trust records the authority hands out with its answer (base64; verified by the caller before use). */
+  readonly trust: { readonly transitions: readonly string[]; readonly delegations: readonly string[] };
+}
+
+/** The `trust` of an online answer (an authority of an earlier release sends none). */
+export function trustOfReply(value: unknown): AuthorityConfirmation['trust'] {
+  const t = (value as { trust?: { transitions?: unknown; delegations?: unknown } } | null)?.trust;
+  const strings = (v: unknown) =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length <= 400).slice(0, 32) : [];
+  return { transitions: strings(t?.transitions), delegations: strings(t?.delegations) };
 }
 
 export interface ConfirmationRequest {
@@ -153,5 +163,10 @@ export async function requestConfirmation(
       message: `${url.origin} answered HTTP ${response.status} with a reply that is not a volact authority's activation (${reply.problem}): is it this publisher's authority?`,
     };
   }
-  return { ok: true, origin: url.origin, confirmationId: reply.value.confirmationId };
+  return {
+    ok: true,
+    origin: url.origin,
+    confirmationId: reply.value.confirmationId,
+    trust: trustOfReply(reply.value),
+  };
 }

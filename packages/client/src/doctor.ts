@@ -1,11 +1,11 @@
 import { connect } from 'node:net';
-import type { KeyObject } from 'node:crypto';
 import { LICENCE_STATES, VolactError, type Clock, type LicenceState } from '@volact/core';
 import { ClientError } from './errors.js';
 import { parseKmsAddress } from './kms-address.js';
 import { askKmsHost } from './kms-attempt.js';
 import type { DiscoveryResult } from './discovery.js';
 import type { LicenceRecord } from './licence-store.js';
+import type { ClientTrust } from './trust.js';
 
 export interface DoctorStep {
   /** What was checked, e.g. "dns corp.test", "host kms1.corp.test:1688 certificate". */
@@ -26,7 +26,7 @@ export interface DoctorReport {
 
 export interface DoctorContext {
   readonly record: LicenceRecord;
-  readonly rootKey: KeyObject;
+  readonly trust: ClientTrust;
   readonly clock: Clock;
   readonly timeoutMs: number;
   readonly status: { state: string; method: string | null };
@@ -39,6 +39,9 @@ const FIX_FOR: Record<string, string> = {
   KMS_CERT_EXPIRED: 'the host must renew its certificate: `volact host activate` on the host',
   KMS_CERT_GROUP_MISMATCH: "install a host key that covers this product's group on the host",
   KMS_CLOCK_SKEW: 'fix the time on this machine or the host (NTP)',
+  KMS_HOST_STATUS_MISSING:
+    'the host must reach the authority to renew its revocation status (every 6 hours): `volact host status` on the host',
+  KMS_HOST_REVOKED: 'the publisher revoked this host: use another KMS host',
   KMS_THRESHOLD_NOT_MET: 'more clients must ask this host before any activates (the threshold); they keep retrying',
   KMS_HOST_ERROR: 'read the host refusal above; `volact host status` on the host',
 };
@@ -213,7 +216,7 @@ export async function runDoctor(ctx: DoctorContext): Promise<DoctorReport> {
         licenceState: Math.max(0, LICENCE_STATES.indexOf(ctx.status.state as LicenceState)),
         clientTime: ctx.clock.now(),
         clock: ctx.clock,
-        rootKey: ctx.rootKey,
+        trust: ctx.trust,
         timeoutMs: ctx.timeoutMs,
       });
       const { response, certificate } = verified;

@@ -26,6 +26,14 @@ export const clientErrors = {
   KMS_CLIENT_MISMATCH: 'the response is for another client machine ID',
   KMS_CLOCK_SKEW: "the host's time and this machine's differ by more than allowed",
   KMS_THRESHOLD_NOT_MET: 'the host has not yet counted enough clients of this group',
+  KMS_HOST_REVOKED:
+    "the host's key is on the publisher's revocation list this installation holds: use another KMS host",
+  KMS_HOST_STATUS_MISSING:
+    'a host certified online answered without a current revocation status for its key (signed by a trusted root, not past its next update): the host must reach the authority to renew it',
+  TRUST_FILE_INVALID:
+    "the trust file is not the JSON of the authority's GET /v1/trust, or lists only roots this installation does not trust (another authority's)",
+  CID_SIGNER_UNKNOWN:
+    "the confirmation ID's key index and issue day name no key this installation trusts: install the current product config (`volact client set-product`) or the authority's trust bundle (`volact client install-trust FILE`)",
   NO_AUTHORITY: "a MAK activates online at the publisher's authority: give --authority URL, or activate by phone",
   AUTHORITY_UNREACHABLE: 'the authority did not answer (network, DNS, TLS or timeout)',
   AUTHORITY_URL_INSECURE: 'the authority URL is plain http:// to another machine; use https://',
@@ -41,12 +49,16 @@ export const clientErrors = {
   OEM_MARKER_INVALID:
     "an OEM marker is malformed, or not signed by its certificate's manufacturer key (altered, or made with another key)",
   OEM_MANUFACTURER_UNTRUSTED: "the marker's OEM certificate is not signed by this product's authority",
+  OEM_MANUFACTURER_REVOKED:
+    "the marker's manufacturer key is on the publisher's revocation list this installation holds: the marker no longer licenses",
   OEM_CERT_EXPIRED: "the marker was made outside its OEM certificate's validity",
   OEM_GROUP_MISMATCH:
     "the marker is for another product group, or its manufacturer is not certified for the marker's group",
   OEM_HARDWARE_MISMATCH: "the marker was made for other hardware than this machine's",
   TOKEN_INVALID: 'an activation token is malformed, or not signed by the CA certificate it carries',
   TOKEN_CA_UNTRUSTED: "the token's (or CRL's) issuing CA is not certified by this product's authority for this group",
+  TOKEN_CA_REVOKED:
+    "the token's issuing CA is on the publisher's revocation list this installation holds: its tokens no longer license",
   TOKEN_GROUP_MISMATCH: "the token (or its CA) is for another product group than this installation's",
   TOKEN_HARDWARE_MISMATCH: "the token was issued for other hardware than this machine's",
   TOKEN_EXPIRED: "the token is past its notAfter (or its CA certificate's), or not yet valid",

@@ -1,7 +1,7 @@
-import type { KeyObject } from 'node:crypto';
 import { MINUTE, type InstallationId, type TokenCrl } from '@volact/core';
 import type { LicenceRecord, StoredRecord } from './licence-store.js';
 import type { OfflineContext, readCrl, readOemMarker, readToken } from './offline-activation.js';
+import type { ClientTrust } from './trust.js';
 
 /**
  * What the evidence checks (evidence.ts, token-evidence.ts) read: the record, the machine as
@@ -33,10 +33,19 @@ export interface CrlsRead {
 
 export type TokenRead = ReturnType<typeof readToken> | ReturnType<typeof readCrl>;
 
-/** Results of the signature checks, kept between reads (each slot holds the last evidence it checked). */
+/** Who signed the evidence: the publisher's key (a root, or an online key) and the root that anchors it, key IDs in hex. */
+export interface Anchor {
+  readonly signedBy: string;
+  readonly root: string;
+}
+
+/**
+ * Results of the signature checks, kept between reads (each slot holds the last evidence it
+ * checked, under the trust store's generation: a record learned since may verify it now).
+ */
 export interface EvidenceMemo {
   /** The KMS answer, the installation's confirmation or the activation object last verified. */
-  signature?: { evidence: string; verified: { hostTime: number; count: number } | null };
+  signature?: { evidence: string; verified: { hostTime: number; count: number; anchor?: Anchor } | null };
   oem?: { key: string; result: ReturnType<typeof readOemMarker> };
   token?: { key: string; crls: StoredRecord['crls']; revoked: StoredRecord['revoked']; result: TokenRead };
   /** Once per `crls` object. */
@@ -46,8 +55,8 @@ export interface EvidenceMemo {
 
 export interface EvidenceContext {
   readonly record: LicenceRecord;
-  readonly rootKey: KeyObject;
-  readonly rootKeyRaw: Buffer;
+  /** Whom this installation believes (the product's bundle, the records learned, the revocation list held). */
+  readonly trust: ClientTrust;
   /** This machine's hardware id, read at this start (never from the store). */
   readonly hardwareId: string;
   /** The directory domain this machine is configured as a member of, read at this start. */
@@ -61,7 +70,7 @@ export const maxSkewOf = (ctx: EvidenceContext) => ctx.record.product.policy.max
 export function offlineContext(ctx: EvidenceContext): OfflineContext {
   const r = ctx.record;
   return {
-    rootPublicKey: ctx.rootKey,
+    trust: ctx.trust,
     groupId: r.product.group.id,
     groupName: r.product.group.name,
     hardwareId: ctx.hardwareId,

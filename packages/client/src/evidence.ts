@@ -6,9 +6,9 @@ import {
   makeInstallationId,
   parseActivationObject,
   parseConfirmationId,
+  DELEGATION_PURPOSE,
   parseKey,
-  rootConfirmationKeys,
-  verifyInstallationConfirmation,
+  type ActivationObject,
   type InstallationId,
 } from '@volact/core';
 import {
@@ -16,12 +16,16 @@ import {
   NOTHING,
   maxSkewOf,
   offlineContext,
+  type Anchor,
   type Evidence,
   type EvidenceContext,
 } from './evidence-context.js';
 import { readOemMarker } from './offline-activation.js';
 import { tokenEvidence } from './token-evidence.js';
+import { confirmationSigner, type ChosenKey, type ClientTrust } from './trust.js';
 import { verifyKmsResponse } from './verify-response.js';
+
+const anchorOf = (k: ChosenKey): Anchor => ({ signedBy: k.signedBy, root: k.root });
 
 /**
  * The checks the stored activation must pass to grant a licence, one per method: a KMS host's
@@ -58,17 +62,17 @@ export function activationEvidence(ctx: EvidenceContext): Evidence {
 export function kmsEvidence(ctx: EvidenceContext, evidence: string): Evidence {
   const memo = ctx.memo;
   if (memo.signature?.evidence !== evidence) {
-    let verified: { hostTime: number; count: number } | null = null;
+    let verified: { hostTime: number; count: number; anchor: Anchor } | null = null;
     try {
-      const { response } = verifyKmsResponse(Buffer.from(evidence, 'base64'), {
-        rootPublicKey: ctx.rootKey,
+      const { response, signer } = verifyKmsResponse(Buffer.from(evidence, 'base64'), {
+        trust: ctx.trust,
         groupId: guidToBytes(ctx.record.product.group.id),
         clientId: guidToBytes(ctx.record.clientMachineId),
         mode: { kind: 'stored' },
         now: Number.MAX_SAFE_INTEGER, // the "not from the future" rule is applied below, at every read
         maxClockSkew: maxSkewOf(ctx),
       });
-      verified = { hostTime: response.hostTime, count: response.count };
+      verified = { hostTime: response.hostTime, count: response.count, anchor: anchorOf(signer) };
     } catch {
       verified = null;
     }
@@ -113,20 +117,31 @@ export function installationEvidence(
   if (!current || current.text !== a.installationId) return NOTHING;
   const cacheKey = `${a.installationId}/${a.confirmationId}`;
   if (ctx.memo.signature?.evidence !== cacheKey) {
-    let ok = false;
+    let signer: ReturnType<typeof confirmationSigner> = null;
     try {
-      ok = verifyInstallationConfirmation(
+      signer = confirmationSigner(
+        ctx.trust,
         current,
         ctx.record.product.group.id,
         parseConfirmationId(a.confirmationId),
-        rootConfirmationKeys(ctx.rootKeyRaw),
       );
     } catch {
-      ok = false;
+      signer = null;
     }
-    ctx.memo.signature = { evidence: cacheKey, verified: ok ? { hostTime: 0, count: 0 } : null };
+    // No key known for its index and day (a product config without the online key's
+    // delegation): it grants nothing here, and is not counted as an edit.
+    if (signer === 'unknown') {
+      ctx.memo.signature = { evidence: cacheKey, verified: { hostTime: -1, count: 0 } };
+    } else {
+      ctx.memo.signature = {
+        evidence: cacheKey,
+        verified: signer ? { hostTime: 0, count: 0, anchor: anchorOf(signer) } : null,
+      };
+    }
   }
-  const ok = ctx.memo.signature.verified !== null;
+  const v = ctx.memo.signature.verified;
+  if (v?.hostTime === -1) return NOTHING;
+  const ok = v !== null;
   return { hostTime: null, valid: ok, permanent: ok };
 }
 
@@ -145,7 +160,9 @@ export function checkOem(ctx: EvidenceContext, marker: string): ReturnType<typeo
 export function oemEvidence(ctx: EvidenceContext, marker: string): Evidence {
   const check = checkOem(ctx, marker);
   if (check.ok) return { hostTime: null, valid: true, permanent: true };
-  return { hostTime: null, valid: check.code === 'OEM_HARDWARE_MISMATCH', permanent: false };
+  // Another machine's marker, or one whose manufacturer the publisher revoked: no licence, no edit.
+  const applies = check.code === 'OEM_HARDWARE_MISMATCH' || check.code === 'OEM_MANUFACTURER_REVOKED';
+  return { hostTime: null, valid: applies, permanent: false };
 }
 
 /**
@@ -170,6 +187,21 @@ export type ActivationObjectCheck =
       message: string;
     };
 
+/**
+ * The trusted key that signed an activation object, by its issuer and issue time: a root (v3, and
+ * v2 objects made before online keys), or an online key delegated for phone activation objects.
+ */
+export function activationObjectSigner(object: ActivationObject, trust: ClientTrust): ChosenKey | null {
+  const { issuedAt } = activationObjectValidity(object);
+  const chosen =
+    object.format === 'volact-activation-object/3'
+      ? trust.root(object.issuer, issuedAt)
+      : trust.rootOrDelegate(object.issuer, issuedAt, DELEGATION_PURPOSE.phoneActivationObjects);
+  return chosen && activationObjectSignatureValid(object, chosen.key, chosen.delegated ? 'delegate' : 'root')
+    ? chosen
+    : null;
+}
+
 /** The checks an activation object must pass, in order: form, authority, domain, group, validity. */
 export function checkActivationObject(ctx: EvidenceContext, text: string): ActivationObjectCheck {
   const domain = membershipDomain(ctx);
@@ -181,8 +213,11 @@ export function checkActivationObject(ctx: EvidenceContext, text: string): Activ
   }
   const cacheKey = `ao:${text}`;
   if (ctx.memo.signature?.evidence !== cacheKey) {
-    const good = activationObjectSignatureValid(object, ctx.rootKey);
-    ctx.memo.signature = { evidence: cacheKey, verified: good ? { hostTime: 0, count: 0 } : null };
+    const signer = activationObjectSigner(object, ctx.trust);
+    ctx.memo.signature = {
+      evidence: cacheKey,
+      verified: signer ? { hostTime: 0, count: 0, anchor: anchorOf(signer) } : null,
+    };
   }
   if (ctx.memo.signature.verified === null) {
     return {

@@ -5,7 +5,10 @@ export { ClientError, clientErrors } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export { parseKmsAddress, formatKmsAddress } from './kms-address.js';
 export type { KmsAddress } from './kms-address.js';
-export { VerificationMemo, verifyKmsResponse } from './verify-response.js';
+export { VerificationMemo, verifyKmsResponse, certificateSigner } from './verify-response.js';
+export type { ResponseExtensions, Expectation, VerifiedResponse } from './verify-response.js';
+export { ClientTrust, EMPTY_TRUST, confirmationSigner } from './trust.js';
+export type { StoredTrust, ChosenKey, TrustRecords } from './trust.js';
 export { deriveState } from './licence-state.js';
 export { ACT_TYPES, type ActType } from './licence-store.js';
 export {

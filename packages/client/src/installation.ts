@@ -5,12 +5,14 @@ import { DEFAULT_INTERVALS } from './attempt-policy.js';
 import { ClientError } from './errors.js';
 import {
   productFingerprint,
+  rootFingerprintOf,
   rootKeyFingerprint,
   type LicenceRecord,
   type Salvaged,
   type StoredRecord,
 } from './licence-store.js';
 import { keptRevocations } from './oem-token-install.js';
+import { ClientTrust, EMPTY_TRUST } from './trust.js';
 
 /**
  * Where an installation's product comes from, and what a new one starts with. The store keeps
@@ -194,7 +196,9 @@ export function newRecord(options: {
   productsInProcess.set(productFingerprint(product), product);
   const productPath = options.productPath === undefined ? null : resolve(options.productPath);
   if (productPath !== null) refuseProductInsideStateDir(options.stateDir, productPath);
-  const { crls, revoked } = keptRevocations(product, kept);
+  // What the old store learned is kept as far as it verifies under this product.
+  const trust = ClientTrust.of(product, kept.trust ?? EMPTY_TRUST);
+  const { crls, revoked } = keptRevocations(product, trust, kept);
   return {
     format: 'volact-client/2',
     product,
@@ -221,13 +225,17 @@ export function newRecord(options: {
     crls,
     revoked,
     actType: 'any',
+    trust: trust.stored(EMPTY_TRUST),
   };
 }
 
 /**
- * The product reference after set-product: same group, same root key as the installation was
- * made with (stores from before it was recorded: the root of the product file they name, which
- * must still be the one they were made with).
+ * The product reference after set-product: same group, and the same authority as the
+ * installation is bound to: the new product's bundle lists the bound root, or one of its roots
+ * is trusted by this installation now (its product config and the transition records it
+ * learned: the publisher rotated its root). The binding moves to the new product's current
+ * root. (Stores from before the binding was recorded: the root of the product file they name,
+ * which must still be the one they were made with.)
  */
 export function acceptedProductRef(
   stateDir: string,
@@ -238,17 +246,38 @@ export function acceptedProductRef(
   refuseOtherGroup(stateDir, stored, product, ': a new installation (`volact client init` in another --state-dir)');
   const path = resolve(productPath);
   refuseProductInsideStateDir(stateDir, path);
-  const recordedRoot =
-    stored.productRef.rootKey ??
-    rootKeyFingerprint(
-      (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
-        installedProduct(stateDir, stored),
-    );
-  const root = rootKeyFingerprint(product);
-  if (root !== recordedRoot) {
+  const current = (): ProductConfig =>
+    (stored.productRef.path === null ? productsInProcess.get(stored.productRef.sha256) : undefined) ??
+    installedProduct(stateDir, stored);
+  let before: ProductConfig | null;
+  if (stored.productRef.rootKey === undefined) {
+    before = current(); // no binding recorded: the product file it names must still be its own
+  } else {
+    try {
+      before = current();
+    } catch {
+      before = null; // swapped or gone: the recorded binding alone then
+    }
+  }
+  const recordedRoot = stored.productRef.rootKey ?? (before ? rootKeyFingerprint(before) : null);
+  const bundle = [product.authority.rootPublicKey, ...(product.authority.roots ?? []).map((r) => r.publicKey)].map(
+    (k) => Buffer.from(k, 'base64'),
+  );
+  const listsBound = recordedRoot !== null && bundle.some((k) => rootFingerprintOf(k) === recordedRoot);
+  let connected = false;
+  if (!listsBound && before) {
+    try {
+      const trusted = ClientTrust.of(before, stored.trust);
+      connected = bundle.some((k) => trusted.trustsRoot(k));
+    } catch {
+      connected = false;
+    }
+  }
+  if (!listsBound && !connected) {
+    const root = rootKeyFingerprint(product);
     throw new ClientError(
       'PRODUCT_CONFIG_INVALID',
-      `${path} pins another root key (…${root.slice(-8)}) than the product this installation was made with (…${recordedRoot.slice(-8)}): set-product accepts updates under the same root only; a product with a new root is installed anew (\`volact client init\` in another --state-dir)`,
+      `${path} pins another root key (…${root.slice(-8)}) than the product this installation is bound to (…${(recordedRoot ?? '?').slice(-8)}), and none of its roots is one this installation trusts (no transition record connects them): set-product accepts updates of the same authority only; a product of another authority is installed anew (\`volact client init\` in another --state-dir)`,
     );
   }
   return {
@@ -256,6 +285,6 @@ export function acceptedProductRef(
     sha256: productFingerprint(product),
     groupId: product.group.id,
     groupName: product.group.name,
-    rootKey: recordedRoot,
+    rootKey: rootKeyFingerprint(product),
   };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   MINUTE,
   encodeActivationRequest,
@@ -21,6 +21,7 @@ import { exchangeWithKmsHost } from './kms-exchange.js';
 import { parseKmsAddress } from './kms-address.js';
 import type { ActivationCode } from './licence-status.js';
 import type { AttemptRecord, LicenceRecord } from './licence-store.js';
+import type { ClientTrust } from './trust.js';
 import { verifyKmsResponse, type VerifiedResponse } from './verify-response.js';
 
 /**
@@ -36,7 +37,8 @@ export interface KmsAttemptInput {
   readonly now: number;
   /** Read again when an answer arrives: the clock-skew check uses the time it is checked. */
   readonly clock: Clock;
-  readonly rootKey: KeyObject;
+  /** Whom to believe; a live answer's records are learned into it (the caller stores them). */
+  readonly trust: ClientTrust;
   readonly timeoutMs: number;
   readonly discover: () => Promise<DiscoveryResult>;
   /** Why the directory gave no licence (tried first): named if no host is found either. */
@@ -101,7 +103,7 @@ async function* kmsCandidates(
 
 /**
  * One exchange with a KMS host: this installation's request, the answer verified live (nonce,
- * client, group, chain to the pinned root, the clock as it is when the answer arrives). Throws
+ * client, group, chain to a trusted root by the certificate's issuer, the host's revocation status, the clock as it is when the answer arrives). Throws
  * a ClientError when the host does not answer or its answer does not verify.
  */
 export async function askKmsHost(ask: {
@@ -111,7 +113,7 @@ export async function askKmsHost(ask: {
   readonly licenceState: number;
   readonly clientTime: number;
   readonly clock: Clock;
-  readonly rootKey: KeyObject;
+  readonly trust: ClientTrust;
   readonly timeoutMs: number;
 }): Promise<{ payload: Buffer; verified: VerifiedResponse }> {
   const r = ask.record;
@@ -127,7 +129,7 @@ export async function askKmsHost(ask: {
   });
   const payload = await exchangeWithKmsHost(parseKmsAddress(ask.connect), request, ask.timeoutMs);
   const verified = verifyKmsResponse(payload, {
-    rootPublicKey: ask.rootKey,
+    trust: ask.trust,
     groupId,
     clientId,
     mode: { kind: 'live', nonce },
@@ -157,7 +159,7 @@ export async function attemptKms(input: KmsAttemptInput): Promise<KmsAttemptResu
         licenceState: licenceStateCode(input.before),
         clientTime: now,
         clock: input.clock,
-        rootKey: input.rootKey,
+        trust: input.trust,
         timeoutMs: input.timeoutMs,
       }));
     } catch (err) {

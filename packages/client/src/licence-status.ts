@@ -14,6 +14,7 @@ import { checkOem, currentInstallationId } from './evidence.js';
 import { deriveState } from './licence-state.js';
 import type { ActType, AttemptRecord } from './licence-store.js';
 import { checkToken, crlSummaryOf, readCrls, staleRequiredCrl, tokenCa, type CrlSummary } from './token-evidence.js';
+import { certifyingRoot } from './offline-activation.js';
 
 /**
  * Why an attempt failed: the client's own code, or one it passes on from the authority (an
@@ -69,6 +70,19 @@ export interface LicenceStatus {
   readonly installationId: string | null;
   readonly lastAttempt: (Omit<AttemptRecord, 'at'> & { at: string }) | null;
   readonly nextAttemptAt: string;
+  /**
+   * Whom this installation believes (docs/trust.md): the roots (from the product config, or
+   * learned through a transition record) and the version of the revocation list it holds.
+   */
+  readonly trust: {
+    roots: { keyId: string; validFrom: string; validUntil: string | null; source: 'config' | 'transition' }[];
+    revocationListVersion: number | null;
+  };
+  /**
+   * Who signed the activation that licenses: the publisher's key (a root, or an online key) that
+   * signed it or its certificate, and the root that anchors it (key IDs, hex). Null when none verifies.
+   */
+  readonly evidence: { method: NonNullable<LicenceStatus['method']>; signedBy: string; root: string } | null;
 }
 
 export interface ActivationOutcome {
@@ -113,7 +127,43 @@ export function describeStatus(ctx: EvidenceContext, evidence: Evidence): Licenc
     installationId: currentInstallationId(ctx)?.text ?? null,
     lastAttempt: last ? { ...last, at: new Date(last.at).toISOString() } : null,
     nextAttemptAt: new Date(r.nextAttemptAt).toISOString(),
+    trust: { roots: ctx.trust.roots(), revocationListVersion: ctx.trust.revocations?.listVersion ?? null },
+    evidence: evidenceSigner(ctx, evidence),
   };
+}
+
+/** The signer of the stored activation, as the checks found it (memo), when it verifies. */
+function evidenceSigner(ctx: EvidenceContext, evidence: Evidence): LicenceStatus['evidence'] {
+  const a = ctx.record.activation;
+  if (!a || !evidence.valid) return null;
+  const anchored = (anchor: { signedBy: string; root: string } | null | undefined) =>
+    anchor ? { method: a.method, signedBy: anchor.signedBy, root: anchor.root } : null;
+  switch (a.method) {
+    case 'kms':
+    case 'mak':
+    case 'retail':
+    case 'directory':
+      return anchored(ctx.memo.signature?.verified?.anchor);
+    case 'oem': {
+      if (!checkOem(ctx, a.marker).ok) return null;
+      try {
+        const cert = parseOemMarker(a.marker).certificate;
+        const root = certifyingRoot(cert, ctx.trust);
+        return anchored(root && { signedBy: root.signedBy, root: root.root });
+      } catch {
+        return null;
+      }
+    }
+    case 'token': {
+      if (!checkToken(ctx, a.token).ok) return null;
+      try {
+        const root = certifyingRoot(parseActivationToken(a.token).caCertificate, ctx.trust);
+        return anchored(root && { signedBy: root.signedBy, root: root.root });
+      } catch {
+        return null;
+      }
+    }
+  }
 }
 
 function oemStatus(ctx: EvidenceContext): LicenceStatus['oem'] {

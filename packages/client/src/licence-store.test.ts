@@ -109,7 +109,7 @@ describe('Licence.open reads trust from outside the store', () => {
     );
   });
 
-  it('the product location the store names is checked at every open; set-product keeps the root recorded at init', () => {
+  it('the product location the store names is checked at every open; set-product refuses the product of another authority', () => {
     const stateDir = join(root, 'sdk-anchor');
     Licence.init({ stateDir, product, productPath, hardwareId: 'hw-a', clock });
     const file = join(stateDir, 'licence.json');
@@ -120,9 +120,15 @@ describe('Licence.open reads trust from outside the store', () => {
     writeFileSync(file, JSON.stringify({ ...stored, productRef: { ...stored.productRef, path: inside } }));
     expect(() => Licence.open({ stateDir, clock })).toThrow(/is inside the state directory/);
     writeFileSync(file, JSON.stringify(stored));
+    // Another authority's product: its root alone in its bundle (no delegation of ours).
+    const otherRoot = Buffer.alloc(32, 9).toString('base64');
     const other = {
       ...product,
-      authority: { ...product.authority, rootPublicKey: Buffer.alloc(32, 9).toString('base64') },
+      authority: {
+        url: product.authority.url,
+        rootPublicKey: otherRoot,
+        roots: [{ publicKey: otherRoot, validFrom: new Date(0).toISOString() }],
+      },
     };
     const otherPath = join(root, 'other-root-product.json');
     writeFileSync(otherPath, JSON.stringify(other));

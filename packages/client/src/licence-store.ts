@@ -13,6 +13,12 @@ import {
   type ProductConfig,
 } from '@volact/core';
 import { ClientError } from './errors.js';
+import {
+  MAX_RECORD_CHARS,
+  MAX_REVOCATION_LIST_CHARS,
+  MAX_STORED_DELEGATIONS,
+  MAX_STORED_TRANSITIONS,
+} from './trust.js';
 
 const STORE_FILE = 'licence.json';
 
@@ -160,6 +166,19 @@ export const storedRecordSchema = z.object({
   revoked: z.record(caFingerprintField, z.array(serialField).max(4 * MAX_CRL_SERIALS)).default({}), // as licence.ts MAX_SEEN_REVOKED
   /** Which volume activation methods an attempt may use (the reference's /act-type). */
   actType: z.enum(ACT_TYPES).default('any'),
+  /**
+   * What this installation learned beyond its product config (docs/trust.md): root-transition
+   * records and delegation certificates (from KMS answers, the authority's answers,
+   * install-trust), and the newest revocation list it holds. Unsigned as a whole: each record is
+   * verified at every open under the roots trusted then, and one that does not verify is ignored.
+   */
+  trust: z
+    .object({
+      transitions: z.array(z.string().max(MAX_RECORD_CHARS)).max(MAX_STORED_TRANSITIONS),
+      delegations: z.array(z.string().max(MAX_RECORD_CHARS)).max(MAX_STORED_DELEGATIONS),
+      revocationList: z.string().max(MAX_REVOCATION_LIST_CHARS).nullable(),
+    })
+    .default({ transitions: [], delegations: [], revocationList: null }),
   lastAttempt: attemptSchema.nullable(),
   nextAttemptAt: z.number(),
   nonGenuineSince: z.number().nullable(),
@@ -172,7 +191,12 @@ export type LicenceRecord = StoredRecord & { readonly product: ProductConfig };
 
 /** The product's root public key's fingerprint as the store keeps it. */
 export function rootKeyFingerprint(product: ProductConfig): string {
-  return sha256(Buffer.from(product.authority.rootPublicKey, 'base64')).toString('hex');
+  return rootFingerprintOf(Buffer.from(product.authority.rootPublicKey, 'base64'));
+}
+
+/** A root public key's fingerprint as the store keeps it (SHA-256, hex). */
+export function rootFingerprintOf(publicKeyRaw: Uint8Array): string {
+  return sha256(publicKeyRaw).toString('hex');
 }
 
 /** What a reset carries over from the old store: unchecked here (the new installation verifies the CRLs). */
@@ -181,6 +205,8 @@ export interface Salvaged {
   installedAt?: number;
   crls?: string[];
   revoked?: Record<string, string[]>;
+  /** The trust records learned and the revocation list held (verified again under the new product). */
+  trust?: StoredRecord['trust'];
 }
 
 /** A legacy single `crl` moved into the per-CA map, unless that CA already has one there. */
@@ -280,6 +306,8 @@ export class LicenceStore {
         }
         out.revoked = kept;
       }
+      const trust = storedRecordSchema.shape.trust.safeParse(raw.trust);
+      if (trust.success) out.trust = trust.data;
       return out;
     } catch {
       return {};

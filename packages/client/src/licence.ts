@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
-import { lastFiveOf, publicKeyFromRaw, readHardwareFingerprint, systemClock, type Clock } from '@volact/core';
+import { z } from 'zod';
+import { lastFiveOf, readHardwareFingerprint, systemClock, type Clock } from '@volact/core';
 import { attemptMethods, nextWakeAt, retryAt, type AttemptIntervals } from './attempt-policy.js';
 import { attemptAuthority, withAuthorityActivation, withConfirmation } from './authority-activation.js';
 import { noMethodLeft, oemAttempt, tokenAttempt } from './carried-attempt.js';
@@ -35,12 +35,24 @@ import {
 import { describeStatus, type ActivationCode, type ActivationOutcome, type LicenceStatus } from './licence-status.js';
 import { LicenceStore, type ActType, type AttemptRecord, type LicenceRecord, type Salvaged } from './licence-store.js';
 import { acceptCrl, withOemMarker, withToken, withoutRevokedToken } from './oem-token-install.js';
+import { ClientTrust, MAX_RECORD_CHARS, MAX_REVOCATION_LIST_CHARS } from './trust.js';
 
 export type { ActivationCode, ActivationOutcome, LicenceStatus } from './licence-status.js';
 export type { DirectoryMembership } from './licence-setters.js';
 export type { InitOptions, OpenOptions } from './installation.js';
 
 type Listener = (status: LicenceStatus) => void;
+
+/** The JSON of the authority's GET /v1/trust (fields a later authority adds are ignored). */
+const trustFileSchema = z.object({
+  roots: z
+    .array(z.object({ publicKey: z.string().max(64) }))
+    .max(8)
+    .optional(),
+  transitions: z.array(z.string().max(MAX_RECORD_CHARS)).max(64),
+  delegations: z.array(z.string().max(MAX_RECORD_CHARS)).max(64),
+  revocationList: z.string().max(MAX_REVOCATION_LIST_CHARS).optional(),
+});
 
 /** What `fail` records with a failed attempt: the host asked, and the host's intervals when one answered. */
 type Fail = (
@@ -64,8 +76,10 @@ export class Licence {
   readonly #store: LicenceStore;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  readonly #rootKey: KeyObject;
-  readonly #rootKeyRaw: Buffer;
+  /** Whom this installation believes: built at this open, grows with what is learned (stored with every save). */
+  readonly #trust: ClientTrust;
+  /** The trust generation the memo's results were made under: a record learned since clears it. */
+  #memoGeneration: number;
   readonly #listeners = new Set<Listener>();
   #record: LicenceRecord;
   /** Read at this start, never from the store. */
@@ -93,8 +107,8 @@ export class Licence {
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#onScheduleError = options.onScheduleError ?? (() => undefined);
     this.#random = options.random;
-    this.#rootKeyRaw = Buffer.from(record.product.authority.rootPublicKey, 'base64');
-    this.#rootKey = publicKeyFromRaw(this.#rootKeyRaw);
+    this.#trust = ClientTrust.of(record.product, record.trust);
+    this.#memoGeneration = this.#trust.generation;
   }
 
   /** Creates an installation: pins the product's root key, installs the group's GVLK, makes a CMID. */
@@ -217,10 +231,14 @@ export class Licence {
 
   /** What the evidence checks read: the record (this one, or one about to be stored), the machine, now. */
   #context(record = this.#record, now = this.#clock.now()): EvidenceContext {
+    if (this.#memoGeneration !== this.#trust.generation) {
+      // A root, delegation or revocation list learned since: every check is made again.
+      for (const slot of Object.keys(this.#memo) as (keyof EvidenceMemo)[]) delete this.#memo[slot];
+      this.#memoGeneration = this.#trust.generation;
+    }
     return {
       record,
-      rootKey: this.#rootKey,
-      rootKeyRaw: this.#rootKeyRaw,
+      trust: this.#trust,
       hardwareId: this.#hardwareId,
       memberDomain: this.#memberDomain,
       now,
@@ -233,7 +251,7 @@ export class Licence {
     const status = this.status();
     return runDoctor({
       record: this.#record,
-      rootKey: this.#rootKey,
+      trust: this.#trust,
       clock: this.#clock,
       timeoutMs: Math.min(this.#timeoutMs, 3_000),
       status: { state: status.state, method: status.method },
@@ -428,6 +446,76 @@ export class Licence {
   }
 
   /**
+   * Learns the authority's trust bundle (the JSON of its GET /v1/trust, carried in): each
+   * transition record and delegation that verifies under a root already trusted, and its
+   * revocation list when it is newer than the one held (an older one is kept out, not an
+   * error here). The roots it lists are not trusted for being listed: only through a
+   * transition. Refused (TRUST_FILE_INVALID) when it is not such a file, or when it lists
+   * roots of which none is trusted after learning (another authority's).
+   */
+  installTrust(json: unknown): {
+    learned: { transitions: number; delegations: number };
+    revocationListVersion: number | null;
+    revocationListKept: 'installed' | 'older' | 'none';
+    status: LicenceStatus;
+  } {
+    const parsed = trustFileSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ClientError(
+        'TRUST_FILE_INVALID',
+        `not the JSON of the authority's GET /v1/trust (${issue?.path.join('.') || 'top level'}: ${issue?.message ?? 'invalid'})`,
+      );
+    }
+    const file = parsed.data;
+    const before = this.#trust.store.learned();
+    this.#trust.learn({
+      transitions: file.transitions.map((t) => Buffer.from(t, 'base64')),
+      delegations: file.delegations.map((d) => Buffer.from(d, 'base64')),
+    });
+    const listed = (file.roots ?? []).map((r) => Buffer.from(r.publicKey, 'base64'));
+    if (listed.length > 0 && !listed.some((k) => this.#trust.trustsRoot(k))) {
+      throw new ClientError(
+        'TRUST_FILE_INVALID',
+        "none of the roots this trust bundle lists is trusted by this installation, and no transition record in it connects them: it is another authority's (or install the publisher's current product config with `volact client set-product`)",
+      );
+    }
+    let kept: 'installed' | 'older' | 'none' = 'none';
+    if (file.revocationList !== undefined) {
+      try {
+        this.#trust.acceptRevocationList(Buffer.from(file.revocationList, 'base64'));
+        kept = 'installed';
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'REVOCATION_LIST_STALE') throw err;
+        kept = 'older';
+      }
+    }
+    const after = this.#trust.store.learned();
+    this.#update({ ...this.#record, nextAttemptAt: Math.min(this.#record.nextAttemptAt, this.#clock.now()) });
+    return {
+      learned: {
+        transitions: after.transitions.length - before.transitions.length,
+        delegations: after.delegations.filter((d) => !before.delegations.includes(d)).length,
+      },
+      revocationListVersion: this.#trust.revocations?.listVersion ?? null,
+      revocationListKept: kept,
+      status: this.status(),
+    };
+  }
+
+  /**
+   * Installs the publisher's revocation list (binary, from `volact authority revocations
+   * --out`): it must verify under a trusted root and be no older than the one held
+   * (REVOCATION_LIST_STALE). KMS hosts, OEM manufacturers and token CAs on it are no longer
+   * accepted (evidence a KMS host gave before stays until its own end).
+   */
+  installRevocations(bytes: Uint8Array): LicenceStatus {
+    this.#trust.acceptRevocationList(bytes);
+    this.#update(this.#record);
+    return this.status();
+  }
+
+  /**
    * The reference's /act-type: which methods an activation attempt may use. any (default):
    * OEM, token, directory, then KMS; directory: the directory only; kms: KMS hosts only (a
    * directory membership is ignored, a token is not installed); token: the token only (a KMS
@@ -545,7 +633,7 @@ export class Licence {
       before: before.state,
       now,
       clock: this.#clock,
-      rootKey: this.#rootKey,
+      trust: this.#trust,
       timeoutMs: this.#timeoutMs,
       discover: () => this.discover(),
       directoryFailure,
@@ -568,13 +656,19 @@ export class Licence {
   }
 
   #update(record: LicenceRecord): void {
-    this.#record = record;
-    this.#store.save(record);
+    this.#record = this.#withTrust(record);
+    this.#store.save(this.#record);
     this.#notifyIfChanged();
+  }
+
+  /** The record with what this installation learned (records kept before are never dropped). */
+  #withTrust(record: LicenceRecord): LicenceRecord {
+    return { ...record, trust: this.#trust.stored(record.trust) };
   }
 
   /** Reading the state must work on a read-only store: these writes are best effort. */
   #saveQuietly(): void {
+    this.#record = this.#withTrust(this.#record);
     try {
       this.#store.save(this.#record);
     } catch {

@@ -1,9 +1,10 @@
-import { MAX_CRL_SERIALS, publicKeyFromRaw, tokenCaFingerprint, type ProductConfig, type TokenCrl } from '@volact/core';
+import { MAX_CRL_SERIALS, tokenCaFingerprint, type ProductConfig, type TokenCrl } from '@volact/core';
 import { ClientError } from './errors.js';
 import { offlineContext, type EvidenceContext } from './evidence-context.js';
 import type { LicenceRecord, Salvaged, StoredRecord } from './licence-store.js';
 import { readCrl, readOemMarker } from './offline-activation.js';
 import { checkToken, tokenNow } from './token-evidence.js';
+import type { ClientTrust } from './trust.js';
 
 /**
  * What is carried in rather than fetched: an OEM marker made at the factory, an activation
@@ -142,9 +143,9 @@ export function withoutRevokedToken(ctx: EvidenceContext): LicenceRecord | null 
  * What a reset keeps of the old store's revocations: each CA's newest CRL that verifies under
  * the new product, and every serial seen revoked (they only ever refuse a token).
  */
-export function keptRevocations(product: ProductConfig, kept: Salvaged): Revocations {
+export function keptRevocations(product: ProductConfig, trust: ClientTrust, kept: Salvaged): Revocations {
   const ctx = {
-    rootPublicKey: publicKeyFromRaw(Buffer.from(product.authority.rootPublicKey, 'base64')),
+    trust,
     groupId: product.group.id,
     groupName: product.group.name,
     hardwareId: '',

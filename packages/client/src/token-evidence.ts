@@ -147,6 +147,7 @@ export function tokenNow(
 /** Failures of a genuine token that no longer applies here: not tampering. */
 const NOT_APPLYING: readonly string[] = [
   'TOKEN_REVOKED',
+  'TOKEN_CA_REVOKED',
   'TOKEN_HARDWARE_MISMATCH',
   'TOKEN_GROUP_MISMATCH',
   'TOKEN_CRL_REQUIRED',

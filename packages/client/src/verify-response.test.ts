@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BATCH_CONTEXT,
-  DAY,
-  HOUR,
-  encodeActivationResponse,
-  encodeResponseBody,
-  fileSigner,
-  generateSigningKeyPair,
-  issueHostCertificate,
-  leafHash,
-  signMessage,
-} from '@volact/core';
+import { DAY, HOUR, fileSigner, generateSigningKeyPair, hostKeyRefOf, issueHostCertificate } from '@volact/core';
 import { verifyKmsResponse, type Expectation } from './verify-response.js';
 import { ClientError } from './errors.js';
+import { ClientTrust } from './trust.js';
+import { answerOf, hostStatusOf, productWith } from './trust-fixtures.js';
 
 /**
  * The certificate-validity rules of docs/protocol.md ("Host certificate", Validity):
@@ -23,6 +14,7 @@ const rootPair = generateSigningKeyPair();
 const root = { ...rootPair, ...fileSigner(rootPair) };
 const host = generateSigningKeyPair();
 const groupId = Buffer.alloc(16, 0x11);
+const trust = ClientTrust.of(productWith([{ pair: rootPair }]));
 const clientId = Buffer.alloc(16, 0x22);
 const nonce = Buffer.alloc(16, 0x33);
 const issuedAt = Date.UTC(2026, 0, 1);
@@ -39,26 +31,29 @@ const certificate = issueHostCertificate(
   },
   root,
 );
+/** A status current over the whole certificate (its currency has tests of its own: trust.test.ts). */
+const hostStatus = hostStatusOf(root, hostKeyRefOf(host.publicKeyRaw), {
+  issuedAt: issuedAt - skew,
+  nextUpdate: expiresAt,
+});
 
 /** A response signed at `hostTime`, alone in its batch (the root is its leaf). */
 function responseAt(hostTime: number): Buffer {
-  const body = encodeResponseBody({
+  return answerOf({
+    host,
+    certificate,
     groupId,
     clientId,
     nonce,
     hostTime,
-    count: 30,
-    activationIntervalMin: 120,
-    renewalIntervalMin: 10_080,
+    extensions: { hostStatus, transitions: [], delegations: [] },
   });
-  const signature = signMessage(host.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(body)]));
-  return encodeActivationResponse(body, certificate, [], signature);
 }
 
 function outcome(hostTime: number, now: number, mode: Expectation['mode']): string {
   try {
     verifyKmsResponse(responseAt(hostTime), {
-      rootPublicKey: root.publicKey,
+      trust,
       groupId,
       clientId,
       mode,

@@ -6,21 +6,42 @@ import {
   decodeActivationResponse,
   decodeErrorResponse,
   decodeHostCertificate,
+  DELEGATION_PURPOSE,
+  decodeHostStatus,
   hostErrorName,
+  hostKeyRefOf,
   hostPublicKeyOf,
   leafHash,
   messageTypeOf,
   rootFromProof,
   verifyHostCertificate,
+  verifyHostStatus,
   verifyMessage,
   type ActivationResponse,
   type HostCertificate,
 } from '@volact/core';
 import type { KeyObject } from 'node:crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
+import { TRUST_FIX, type ChosenKey, type ClientTrust } from './trust.js';
+
+/** What a host hands out beside its answer (the wire's extension area): its status, trust records. */
+export interface ResponseExtensions {
+  readonly hostStatus?: Buffer;
+  readonly transitions: readonly Buffer[];
+  readonly delegations: readonly Buffer[];
+}
+
+/** The extension area of a decoded response; none from a host of an earlier release. */
+export function extensionsOf(r: ActivationResponse): ResponseExtensions | undefined {
+  return (r as ActivationResponse & { extensions?: ResponseExtensions }).extensions;
+}
 
 export interface Expectation {
-  readonly rootPublicKey: KeyObject;
+  /**
+   * Whom to believe: the certificate's issuer is looked up by key ID and issue time. A live
+   * answer's transition records and delegations are learned into it first.
+   */
+  readonly trust: ClientTrust;
   readonly groupId: Buffer;
   readonly clientId: Buffer;
   /**
@@ -38,27 +59,38 @@ export interface Expectation {
 
 /**
  * Signature checks a long-lived process has already passed: a host certificate verified under
- * a root, and a batch signature verified under a host key. The same bytes verify the same way
- * every time, so each distinct certificate and batch signature is checked once — the simulator
- * verifies millions of answers that share a few hundred of each. Bounded; bound to one root.
+ * a trusted key, a host status and a batch signature. The same bytes verify the same way every
+ * time (and the trust store only grows), so each distinct certificate, status and batch
+ * signature is checked once — the simulator verifies millions of answers that share a few
+ * hundred of each. Bounded; bound to one ClientTrust.
  */
 export class VerificationMemo {
-  readonly #hostKeys = new Map<string, KeyObject>();
+  readonly #hostKeys = new Map<string, { key: KeyObject; chosen: ChosenKey }>();
   readonly #batches = new Set<string>();
+  readonly #statuses = new Set<string>();
 
   constructor(
-    readonly rootPublicKey: KeyObject,
+    readonly trust: ClientTrust,
     readonly maxEntries = 100_000,
   ) {}
 
-  /** The host key of a certificate (its encoded bytes) verified under the root, when it was. */
-  hostKey(certificate: Buffer): KeyObject | undefined {
+  /** The host key of a certificate (its encoded bytes) verified under a trusted key, when it was. */
+  hostKey(certificate: Buffer): { key: KeyObject; chosen: ChosenKey } | undefined {
     return this.#hostKeys.get(certificate.toString('base64'));
   }
 
-  rememberHostKey(certificate: Buffer, key: KeyObject): void {
+  rememberHostKey(certificate: Buffer, key: KeyObject, chosen: ChosenKey): void {
     if (this.#hostKeys.size >= this.maxEntries) this.#hostKeys.clear();
-    this.#hostKeys.set(certificate.toString('base64'), key);
+    this.#hostKeys.set(certificate.toString('base64'), { key, chosen });
+  }
+
+  verifiedStatus(id: string): boolean {
+    return this.#statuses.has(id);
+  }
+
+  rememberStatus(id: string): void {
+    if (this.#statuses.size >= this.maxEntries) this.#statuses.clear();
+    this.#statuses.add(id);
   }
 
   verifiedBatch(id: string): boolean {
@@ -74,6 +106,68 @@ export class VerificationMemo {
 export interface VerifiedResponse {
   readonly response: ActivationResponse;
   readonly certificate: HostCertificate;
+  /** The key that certified the host (a root, or an online key for a phone certificate) and its root. */
+  readonly signer: ChosenKey;
+}
+
+/** The trusted key that signed this certificate, by its issuer and issue time; null when none. */
+export function certificateSigner(c: HostCertificate, trust: ClientTrust): ChosenKey | null {
+  // An online (v1) certificate is signed by a root; a phone (v2) one by a root (before online
+  // keys existed) or by an online key delegated for phone host certificates.
+  const chosen =
+    c.version === 1
+      ? trust.root(c.issuer, c.issuedAt)
+      : trust.rootOrDelegate(c.issuer, c.issuedAt, DELEGATION_PURPOSE.phoneHostCertificates);
+  return chosen && verifyHostCertificate(c, chosen.key, chosen.delegated ? 'delegate' : 'root') ? chosen : null;
+}
+
+/**
+ * A host with an online certificate must show a current status for its key (docs/trust.md,
+ * Revocation): signed by a trusted root, for this host key, issued no later than now + skew
+ * and not past its next update + skew; and its key must not be on the list this client holds.
+ */
+function hostStatusProblem(
+  r: ActivationResponse,
+  c: HostCertificate,
+  e: Expectation,
+  memo: VerificationMemo | undefined,
+): [ClientErrorCode, string] | null {
+  const ref = hostKeyRefOf(c.hostPublicKey);
+  const revoked = e.trust.revoked('host', ref);
+  if (revoked) {
+    return [
+      'KMS_HOST_REVOKED',
+      `the host's key (…${ref.toString('hex').slice(-8)}) was revoked by the publisher on ${new Date(revoked.revokedAt).toISOString()} (revocation list version ${e.trust.revocations?.listVersion}): use another KMS host`,
+    ];
+  }
+  if (c.version !== 1) return null; // certified by phone: never reaches the authority, carries no status
+  const encoded = extensionsOf(r)?.hostStatus;
+  const missing = (why: string): [ClientErrorCode, string] => [
+    'KMS_HOST_STATUS_MISSING',
+    `the host's answer carries ${why}: the host renews it at the authority every 6 hours (\`volact host status\` on the host; it must reach the authority)`,
+  ];
+  if (!encoded) return missing('no revocation status for its key');
+  let status;
+  try {
+    status = decodeHostStatus(encoded);
+  } catch {
+    return missing('a malformed revocation status');
+  }
+  if (!status.hostKeyRef.equals(ref)) return missing("the revocation status of another host's key");
+  const id = memo && `${c.encoded.toString('base64')}:${encoded.toString('base64')}`;
+  if (!(id !== undefined && memo?.verifiedStatus(id))) {
+    const root = e.trust.root(status.issuerKeyId, status.issuedAt);
+    if (!root || !verifyHostStatus(status, root.raw)) {
+      return missing(`a revocation status not signed by a root this installation trusts (${TRUST_FIX})`);
+    }
+    if (id !== undefined) memo?.rememberStatus(id);
+  }
+  if (status.issuedAt > e.now + e.maxClockSkew || e.now >= status.nextUpdate + e.maxClockSkew) {
+    return missing(
+      `a revocation status valid ${new Date(status.issuedAt).toISOString()} to ${new Date(status.nextUpdate).toISOString()}, not now (${new Date(e.now).toISOString()})`,
+    );
+  }
+  return null;
 }
 
 type Check = (r: ActivationResponse, c: HostCertificate) => [ClientErrorCode, string] | null;
@@ -83,17 +177,21 @@ type Check = (r: ActivationResponse, c: HostCertificate) => [ClientErrorCode, st
  * (Keygen's ordered validation chain). The order puts trust first: nothing from the response
  * is believed before the certificate chain and the signature hold.
  */
-function checks(e: Expectation, encodedCertificate: Buffer): Check[] {
-  const memo = e.memo?.rootPublicKey === e.rootPublicKey ? e.memo : undefined;
-  const trustedHostKey = memo?.hostKey(encodedCertificate);
+function checks(e: Expectation, encodedCertificate: Buffer, signer: { chosen?: ChosenKey }): Check[] {
+  const memo = e.memo?.trust === e.trust ? e.memo : undefined;
+  const trusted = memo?.hostKey(encodedCertificate);
   return [
-    (_r, c) =>
-      trustedHostKey !== undefined || verifyHostCertificate(c, e.rootPublicKey)
-        ? null
-        : [
-            'KMS_CERT_UNTRUSTED',
-            "the host's certificate was not issued by this product's authority (an emulator or another publisher's host)",
-          ],
+    (_r, c) => {
+      const chosen = trusted?.chosen ?? certificateSigner(c, e.trust) ?? undefined;
+      if (chosen) {
+        signer.chosen = chosen;
+        return null;
+      }
+      return [
+        'KMS_CERT_UNTRUSTED',
+        `the host's certificate was not issued by a key this installation trusts (issuer ${c.issuer.toString('hex')}: an emulator, another publisher's host, or a root this installation has not learned: ${TRUST_FIX})`,
+      ];
+    },
     (_r, c) =>
       e.mode.kind === 'stored' || (e.now >= c.issuedAt - e.maxClockSkew && e.now < c.expiresAt)
         ? null
@@ -108,10 +206,12 @@ function checks(e: Expectation, encodedCertificate: Buffer): Check[] {
             'KMS_CERT_GROUP_MISMATCH',
             "the host's certificate does not cover this product's group; install a host key for this group on the host",
           ],
+    // Live answers only: evidence stored before a revocation stays until its own end.
+    (r, c) => (e.mode.kind === 'stored' ? null : hostStatusProblem(r, c, e, memo)),
     (r, c) => {
       const root = rootFromProof(leafHash(r.body), r.proof);
-      const hostKey = trustedHostKey ?? hostPublicKeyOf(c);
-      memo?.rememberHostKey(encodedCertificate, hostKey);
+      const hostKey = trusted?.key ?? hostPublicKeyOf(c);
+      if (!trusted && signer.chosen) memo?.rememberHostKey(encodedCertificate, hostKey, signer.chosen);
       const batch =
         memo && `${encodedCertificate.toString('base64')}:${root.toString('base64')}:${r.signature.toString('base64')}`;
       if (batch !== undefined && memo?.verifiedBatch(batch)) return null;
@@ -172,9 +272,16 @@ export function verifyKmsResponse(payload: Buffer, e: Expectation): VerifiedResp
       `invalid response: ${err instanceof CoreError ? err.message : String(err)}`,
     );
   }
-  for (const check of checks(e, response.certificate)) {
+  // A live answer's records are learned before its certificate is checked: a host certified
+  // under a root this installation meets for the first time brings the transition to it.
+  if (e.mode.kind === 'live') {
+    const ext = extensionsOf(response);
+    if (ext) e.trust.learn(ext);
+  }
+  const signer: { chosen?: ChosenKey } = {};
+  for (const check of checks(e, response.certificate, signer)) {
     const failed = check(response, certificate);
     if (failed) throw new ClientError(failed[0], failed[1]);
   }
-  return { response, certificate };
+  return { response, certificate, signer: signer.chosen as ChosenKey };
 }

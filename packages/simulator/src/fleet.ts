@@ -5,8 +5,10 @@ import { Authority } from '@volact/authority';
 import { BatchSigner, KmsService, WindowStore, defaultKmsPolicy } from '@volact/kms-host';
 import {
   DAY,
+  HOUR,
   VolactError,
   decodeHostCertificate,
+  encodeResponseExtensions,
   generateSigningKeyPair,
   type ManualClock,
   type ProductConfig,
@@ -24,7 +26,14 @@ export interface SimHost {
   /** Its SRV record, as its DNS publisher would publish it (RFC 2782: priority, weight). */
   readonly srv: { readonly index: number; readonly priority: number; readonly weight: number };
   up: boolean;
+  /** Its certificate (online, v1): it fetches its revocation status with it, as a real host does. */
+  readonly certificate: Buffer;
+  /** When it last fetched its status (virtual time). */
+  statusAt: number;
 }
+
+/** A real host renews its status at every renewal check: at start and every 6 hours. */
+export const STATUS_RENEWAL = 6 * HOUR;
 
 export interface Fleet {
   readonly authority: Authority;
@@ -32,6 +41,11 @@ export interface Fleet {
   readonly hosts: SimHost[];
   /** The MAK the scenario's MAK clients install, when it has some. */
   readonly mak: string | null;
+  /**
+   * Each host whose status is 6 hours old fetches a new one from the authority (clients refuse
+   * an online-certified host's answer without a current one) and staples it to later answers.
+   */
+  renewStatuses(now: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,13 +96,26 @@ export async function setUpFleet(scenario: Scenario, clock: ManualClock): Promis
         signer: new BatchSigner(keys.privateKey, certificate.encoded),
         srv: { index: i, priority: 0, weight: 1 },
         up: true,
+        certificate: certificate.encoded,
+        statusAt: -Infinity,
       });
     }
+    const renewStatuses = async (now: number) => {
+      for (const h of hosts) {
+        if (now - h.statusAt < STATUS_RENEWAL) continue;
+        const answer = await (authority as Authority).hostStatus(h.certificate);
+        h.signer.setExtensions(
+          encodeResponseExtensions({ hostStatus: answer.status, transitions: [], delegations: [] }),
+        );
+        h.statusAt = now;
+      }
+    };
+    await renewStatuses(clock.now());
     const mak =
       scenario.mak && scenario.mak.clients > 0
         ? (await authority.mintKey({ type: 'mak', groups: [GROUP_NAME], limit: scenario.mak.limit })).key
         : null;
-    return { authority, product, hosts, mak, close };
+    return { authority, product, hosts, mak, renewStatuses, close };
   } catch (err) {
     await close();
     if (err instanceof VolactError) throw new SimulatorError('SIMULATION_FAILED', `${err.code}: ${err.message}`);

@@ -1,7 +1,10 @@
 import { AuthorityError } from '@volact/authority';
 import {
+  ClientTrust,
   DEFAULT_INTERVALS,
+  EMPTY_TRUST,
   VerificationMemo,
+  confirmationSigner,
   attemptMethods,
   deriveState,
   hostIntervals,
@@ -25,10 +28,7 @@ import {
   licenceStateCode,
   makeInstallationId,
   parseConfirmationId,
-  rootConfirmationKeys,
   parseKey,
-  publicKeyFromRaw,
-  verifyInstallationConfirmation,
   type InstallationId,
   type LicenceState,
 } from '@volact/core';
@@ -122,12 +122,13 @@ export async function simulate(scenario: Scenario, options: SimulationOptions = 
   const clock = new ManualClock(SIMULATION_START);
   const fleet = await setUpFleet(scenario, clock);
   const workers = options.workers !== undefined && options.workers > 0 && workersAvailable() ? options.workers : 0;
-  const rootRaw = Buffer.from(fleet.product.authority.rootPublicKey, 'base64');
   const groupId = guidToBytes(fleet.product.group.id);
   const maxClockSkew = fleet.product.policy.maxClockSkewMinutes * MINUTE;
-  const rootPublicKey = publicKeyFromRaw(rootRaw);
+  // Every client trusts what its product config's bundle says (the fleet's answers carry no new root).
+  const trustMaterial = { product: fleet.product, stored: EMPTY_TRUST };
+  const trust = ClientTrust.of(fleet.product, EMPTY_TRUST);
   const pool = new VerifyPool(
-    { rootPublicKey, memo: new VerificationMemo(rootPublicKey), rootPublicKeyRaw: rootRaw, groupId, maxClockSkew },
+    { trust, memo: new VerificationMemo(trust), trustMaterial, groupId, maxClockSkew },
     workers,
   );
   try {
@@ -222,6 +223,7 @@ class Simulation {
       for (let slice = 0; slice < SLICES_PER_DAY; slice++) {
         const sliceStart = dayStart + slice * SLICE;
         const sliceEnd = sliceStart + SLICE;
+        await this.fleet.renewStatuses(this.clock.now());
         const due = reimages.get(slice);
         if (due) {
           if (inFlight) await this.#apply(inFlight);
@@ -555,15 +557,18 @@ class Simulation {
       const c = m.client;
       const result = await m.outcome;
       const cid = 'confirmationId' in result ? parseConfirmationIdOrNull(result.confirmationId) : null;
-      if (
-        !cid ||
-        !verifyInstallationConfirmation(
-          c.iid as InstallationId,
-          this.fleet.product.group.id,
-          cid,
-          rootConfirmationKeys(Buffer.from(this.fleet.product.authority.rootPublicKey, 'base64')),
-        )
-      ) {
+      // As the SDK does: the answer's delegations are learned, then the CID is checked by its key index.
+      const records = (result as { trust?: { transitions?: string[]; delegations?: string[] } }).trust;
+      if (records) {
+        this.pool.context.trust.learn({
+          transitions: (records.transitions ?? []).map((t) => Buffer.from(t, 'base64')),
+          delegations: (records.delegations ?? []).map((d) => Buffer.from(d, 'base64')),
+        });
+      }
+      const signer = cid
+        ? confirmationSigner(this.pool.context.trust, c.iid as InstallationId, this.fleet.product.group.id, cid)
+        : null;
+      if (!cid || signer === null || signer === 'unknown') {
         this.#fail(c, m.at, m.before);
         continue;
       }

@@ -1,5 +1,4 @@
-import type { KeyObject } from 'node:crypto';
-import { ClientError, clientErrors, verifyKmsResponse, type VerificationMemo } from '@volact/client';
+import { ClientError, clientErrors, verifyKmsResponse, type ClientTrust, type VerificationMemo } from '@volact/client';
 
 /** Client error codes by index: what a batch result carries for a response that failed. */
 export const VERIFY_CODES = Object.keys(clientErrors) as (keyof typeof clientErrors)[];
@@ -23,7 +22,8 @@ export interface VerifyOutcome {
 }
 
 export interface VerifyContext {
-  readonly rootPublicKey: KeyObject;
+  /** Whom the clients believe: the product config's bundle (as each client builds it). */
+  readonly trust: ClientTrust;
   /**
    * Each distinct host certificate and batch signature verified once per thread (answers of
    * one host's 15-minute batch share one signature); every other check runs per answer.
@@ -47,7 +47,7 @@ export function verifyJob(job: VerifyJob, context: VerifyContext): VerifyOutcome
     const end = job.offsets[i + 1] as number;
     try {
       const { response } = verifyKmsResponse(blob.subarray(start + 32, end), {
-        rootPublicKey: context.rootPublicKey,
+        trust: context.trust,
         groupId: context.groupId,
         clientId: blob.subarray(start, start + 16),
         mode: { kind: 'live', nonce: blob.subarray(start + 16, start + 32) },

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { StoredTrust } from '@volact/client';
+import type { ProductConfig } from '@volact/core';
 import { packJob, verifyJob, type VerifyContext, type VerifyJob, type VerifyOutcome } from './verify-batch.js';
 
 export interface VerifyItem {
@@ -24,6 +26,15 @@ export function workersAvailable(): boolean {
 }
 
 /**
+ * What a worker builds its trust store from (a ClientTrust does not cross threads): the product
+ * config and the records learned beyond it.
+ */
+export interface TrustMaterial {
+  readonly product: ProductConfig;
+  readonly stored: StoredTrust;
+}
+
+/**
  * Verifies KMS responses on worker threads, so the Ed25519 checks of 100 000 clients use every
  * core; with no workers it verifies in this thread.
  */
@@ -33,13 +44,13 @@ export class VerifyPool {
   #nextId = 0;
 
   constructor(
-    readonly context: VerifyContext & { rootPublicKeyRaw: Buffer },
+    readonly context: VerifyContext & { trustMaterial: TrustMaterial },
     workers: number,
   ) {
     for (let i = 0; i < (WORKER_URL ? workers : 0); i++) {
       const worker = new Worker(WORKER_URL as URL, {
         workerData: {
-          rootPublicKey: context.rootPublicKeyRaw,
+          trust: context.trustMaterial,
           groupId: context.groupId,
           maxClockSkew: context.maxClockSkew,
         },

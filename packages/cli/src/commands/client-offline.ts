@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ACT_TYPES, Licence, type ActType, type LicenceStatus } from '@volact/client';
 import { CliError, printJson } from '../output.js';
@@ -77,6 +78,66 @@ export function registerClientOffline(client: Command, run: Run): void {
           o.json,
           `CRL of ${s.crl?.issuedAt} installed (${s.crl?.revoked} serial(s)); state ${s.state}${s.token?.code ? ` (${s.token.code})` : ''}`,
         );
+      }),
+    );
+
+  client
+    .command('install-trust')
+    .description(
+      "learn the authority's trust bundle (the JSON of its GET /v1/trust): transition records to new roots, online keys' delegations, its revocation list",
+    )
+    .argument('<file>', 'trust.json')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, file: string) => {
+        let json: unknown;
+        try {
+          json = JSON.parse(readCarriedFile(file, 'trust file'));
+        } catch (err) {
+          if (err instanceof CliError) throw err;
+          throw new CliError('OPTION_INVALID', `trust file ${file} is not JSON`);
+        }
+        const result = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installTrust(json);
+        if (o.json) {
+          printJson(result);
+          return;
+        }
+        const list =
+          result.revocationListKept === 'installed'
+            ? `revocation list version ${result.revocationListVersion} installed`
+            : result.revocationListKept === 'older'
+              ? `its revocation list is older than the one held (version ${result.revocationListVersion}): kept the held one`
+              : `revocation list: ${result.revocationListVersion === null ? 'none held' : `version ${result.revocationListVersion} held`}`;
+        console.log(
+          `learned ${result.learned.transitions} transition record(s), ${result.learned.delegations} delegation(s); ${list}; roots: ${result.status.trust.roots.map((r) => r.keyId).join(', ')}`,
+        );
+      }),
+    );
+
+  client
+    .command('install-revocations')
+    .description(
+      "install the publisher's revocation list (from `volact authority revocations --out`): revoked KMS hosts, OEM manufacturers and token CAs are refused; an older list than the one held is refused",
+    )
+    .argument('<file>', 'the revocation list (binary, or its base64)')
+    .requiredOption('--state-dir <dir>', 'licence store of the installation')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { stateDir: string; json?: boolean }, file: string) => {
+        let bytes: Buffer;
+        try {
+          bytes = readFileSync(file);
+        } catch (err) {
+          throw new CliError(
+            'OPTION_INVALID',
+            `revocation list ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+          );
+        }
+        // A list starts with its version byte (1); base64 text of one is accepted too.
+        if (bytes[0] !== 1) bytes = Buffer.from(bytes.toString('latin1').trim(), 'base64');
+        const s = Licence.open({ ...atStart(o), stateDir: o.stateDir }).installRevocations(bytes);
+        done(s, o.json, `revocation list version ${s.trust.revocationListVersion} installed; state ${s.state}`);
       }),
     );
 

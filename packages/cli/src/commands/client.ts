@@ -40,6 +40,9 @@ const UNTRUSTED_CODES: ReadonlySet<ActivationCode> = new Set<ActivationCode>([
   'KMS_CLIENT_MISMATCH',
   'KMS_CLOCK_SKEW',
   'KMS_MALFORMED_RESPONSE',
+  'KMS_HOST_REVOKED',
+  'KMS_HOST_STATUS_MISSING',
+  'CID_SIGNER_UNKNOWN',
 ]);
 
 // Sets rather than a switch: every other code of the (large) union is "other", by design.
@@ -103,6 +106,13 @@ function printStatus(s: LicenceStatus): void {
       `Last attempt: ${s.lastAttempt.at} ${s.lastAttempt.ok ? 'ok' : s.lastAttempt.code}: ${s.lastAttempt.message}`,
     );
   console.log(`Next attempt: ${s.nextAttemptAt}`);
+  console.log(
+    `Trust:        root(s) ${s.trust.roots.map((r) => `${r.keyId} (${r.source}, from ${r.validFrom}${r.validUntil ? ` until ${r.validUntil}` : ''})`).join(', ')}; revocation list ${s.trust.revocationListVersion === null ? 'none held' : `version ${s.trust.revocationListVersion}`}`,
+  );
+  if (s.evidence)
+    console.log(
+      `Evidence:     ${s.evidence.method} signed by ${s.evidence.signedBy}, anchored in root ${s.evidence.root}`,
+    );
 }
 
 /** Every `client` command that opens an installation reads the machine at start (atStart). */
