@@ -15,9 +15,11 @@ import {
   parseConfirmationId,
   parseKey,
   parseKeyOfType,
+  decodeDelegation,
   publicKeyFromRaw,
   verifyHostCertificate,
   verifyInstallationConfirmation,
+  type ConfirmationKeys,
 } from '@volact/core';
 import { Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
@@ -51,6 +53,30 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * The keys a client trusts for CIDs of this authority: its root, and the online keys its
+ * delegations name (the interim authority signs with the root's own key, the key ring with its
+ * online key: both are accepted here, as a client's TrustStore would after learning them).
+ */
+async function cidKeys(): Promise<ConfirmationKeys> {
+  const ring = authority as unknown as { trustRecords?: () => Promise<{ delegations: string[] }> };
+  const delegations = ring.trustRecords ? (await ring.trustRecords()).delegations : [];
+  const keys = [
+    authority.rootPublicKeyRaw,
+    ...delegations.map((d) => decodeDelegation(Buffer.from(d, 'base64')).delegatePublicKey),
+  ];
+  return { forIndex: () => keys };
+}
+
+/** The key that signed a phone host certificate's CID: the first of cidKeys that verifies it. */
+async function phoneIssuer(build: (issuer: Buffer) => ReturnType<typeof decodeHostCertificate>) {
+  for (const key of (await cidKeys()).forIndex(1, 0)) {
+    const cert = build(Buffer.from(key));
+    if (verifyHostCertificate(cert, publicKeyFromRaw(key), 'delegate')) return cert;
+  }
+  return null;
+}
+
 const iidFor = (key: string, hardwareId: string, groups = [groupId]) =>
   makeInstallationId({ kind: 'installation', key: parseKey(key), hardwareId, groupIds: groups });
 
@@ -61,7 +87,8 @@ describe('MAK activation', () => {
       const r = await authority.activateInstallation({ key, installationId: iidFor(key, hw).text, groupId });
       expect(r.again).toBe(false);
       const cid = parseConfirmationId(r.confirmationId);
-      expect(verifyInstallationConfirmation(iidFor(key, hw), groupId, cid, authority.rootPublicKeyRaw)).toBe(true);
+      expect(cid.keyIndex).toBe(1); // signed by the online key (v2), never by the root on an activation
+      expect(verifyInstallationConfirmation(iidFor(key, hw), groupId, cid, await cidKeys())).toBe(true);
     }
     expect(await codeOf(authority.activateInstallation({ key, installationId: iidFor(key, 'pc-4').text }))).toBe(
       `MAK_LIMIT_REACHED: MAK ${key.replace(/-/g, '').slice(-5).replace(/^/, '…')} has used all 3 of its activations; ask the publisher to raise its limit (\`volact authority key raise\`)`,
@@ -144,9 +171,9 @@ describe('MAK activation', () => {
     const iid = iidFor(key, 'isolated-pc');
     const c = await authority.confirm(iid.text.replace(/-/g, ' '));
     expect(c.kind).toBe('installation');
-    expect(
-      verifyInstallationConfirmation(iid, groupId, parseConfirmationId(c.confirmationId), authority.rootPublicKeyRaw),
-    ).toBe(true);
+    expect(verifyInstallationConfirmation(iid, groupId, parseConfirmationId(c.confirmationId), await cidKeys())).toBe(
+      true,
+    );
     expect((await authority.confirm(iid.text)).kind).toBe('installation'); // the same installation again: free
     expect(await codeOf(authority.confirm(iidFor(key, 'second-pc').text))).toMatch(/^MAK_LIMIT_REACHED/);
     expect(await codeOf(authority.confirm(iidFor(makeKey('mak').text, 'pc').text))).toMatch(/^KEY_NOT_FOUND/);
@@ -169,20 +196,24 @@ describe('MAK activation', () => {
     const c = await authority.confirm(iid.text);
     if (c.kind !== 'kms-host') throw new Error('expected a host confirmation');
     const cid = parseConfirmationId(c.confirmationId);
-    const cert = decodeHostCertificate(
-      buildPhoneCertificate(
-        {
-          keyRef: keyRefOf(key),
-          issuedDay: cid.issuedDay,
-          validityDays: 365,
-          groupIds: [groupId],
-          hostPublicKey: hostPair.publicKeyRaw,
-          rootPublicKeyRaw: authority.rootPublicKeyRaw,
-        },
-        cid.signature,
+    const found = await phoneIssuer((issuerPublicKeyRaw) =>
+      decodeHostCertificate(
+        buildPhoneCertificate(
+          {
+            keyRef: keyRefOf(key),
+            issuedDay: cid.issuedDay,
+            validityDays: 365,
+            groupIds: [groupId],
+            hostPublicKey: hostPair.publicKeyRaw,
+            issuerPublicKeyRaw,
+          },
+          cid.signature,
+        ),
       ),
     );
-    expect(verifyHostCertificate(cert, publicKeyFromRaw(authority.rootPublicKeyRaw))).toBe(true);
+    expect(cid.keyIndex).toBe(1);
+    expect(found).not.toBeNull();
+    const cert = found!;
     expect(cert.issuedAt).toBe(dayOf(clock.now()) * DAY);
     expect(c.hostsUsed).toBe(1);
     // The same host later activating online (same hardware, same key pair) is the same host, free.
@@ -248,7 +279,7 @@ describe('retail keys', () => {
         iidFor(key, 'pc-a'),
         groupId,
         parseConfirmationId(first.confirmationId),
-        authority.rootPublicKeyRaw,
+        await cidKeys(),
       ),
     ).toBe(true);
     const again = await authority.activateInstallation({ key, installationId: iidFor(key, 'pc-a').text, groupId });
