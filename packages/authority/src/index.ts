@@ -21,7 +21,9 @@ export {
   describeSigner,
   destroyRootKey,
   FILE_ROOTS_DIR,
+  listRootKeys,
   openRootSigner,
+  openRootSignerByKeyId,
   parseSignerSpec,
   resolveSignerSpec,
 } from './root-signer.js';

@@ -14,7 +14,9 @@ import {
   createRootKey,
   describeSigner,
   destroyRootKey,
+  listRootKeys,
   openRootSigner,
+  openRootSignerByKeyId,
   parseSignerSpec,
   resolveSignerSpec,
   type Pkcs11SignerSpec,
@@ -116,6 +118,8 @@ describe('file root keys', () => {
     expect(again.publicKeyRaw).toEqual(signer.publicKeyRaw);
     expect(verifies(signer.publicKeyRaw, message, again.sign(message))).toBe(true);
     expect(refusal(() => openRootSigner(spec, 'root-1', Buffer.alloc(8))).code).toBe('ROOT_KEY_UNAVAILABLE');
+    expect(listRootKeys(spec)).toEqual([{ label: 'root-1', keyId: signer.keyId }]);
+    expect(openRootSignerByKeyId(spec, signer.keyId).publicKeyRaw).toEqual(signer.publicKeyRaw);
 
     expect(destroyRootKey(spec, 'root-1')).toBe(true);
     expect(destroyRootKey(spec, 'root-1')).toBe(false);
@@ -304,6 +308,22 @@ describe('a root key in a PKCS#11 token (SoftHSM2)', () => {
     expect(wrongId.code).toBe('ROOT_KEY_UNAVAILABLE');
     expect(wrongId.message).toContain('abababababababab');
     expect(refusal(() => openRootSigner(spec, 'never-made')).code).toBe('ROOT_KEY_UNAVAILABLE');
+    expect(refusal(() => openRootSignerByKeyId(spec, Buffer.alloc(8, 0xab))).code).toBe('ROOT_KEY_UNAVAILABLE');
+  });
+
+  it('lists the roots under its object prefix by key ID, and opens one by key ID alone', () => {
+    const foreign = createRootKey({ ...spec, uri: spec.uri.replace('object=root', 'object=other') }, '1');
+    foreign.close();
+    const [root] = listRootKeys(spec).filter((k) => k.label === '1');
+    expect(root).toBeDefined();
+    expect(listRootKeys(spec).map((k) => k.keyId.toString('hex'))).not.toContain(foreign.keyId.toString('hex'));
+    const signer = openRootSignerByKeyId(spec, root!.keyId);
+    try {
+      expect(signer.keyId).toEqual(root!.keyId);
+      expect(verifies(signer.publicKeyRaw, message, signer.sign(message))).toBe(true);
+    } finally {
+      signer.close();
+    }
   });
 
   it('destroyRootKey destroys both halves: the key is gone, a second destroy does nothing', () => {
@@ -314,6 +334,7 @@ describe('a root key in a PKCS#11 token (SoftHSM2)', () => {
     expect(gone.code).toBe('ROOT_KEY_UNAVAILABLE');
     expect(gone.message).toContain('"root-to-retire"');
     expect(destroyRootKey(spec, 'to-retire')).toBe(false);
+    expect(listRootKeys(spec).map((k) => k.label)).not.toContain('to-retire');
     // The other root in the token is untouched.
     const kept = openRootSigner(spec, '1');
     kept.close();

@@ -598,6 +598,35 @@ export function destroyPkcs11RootKey(loc: Pkcs11Location, label: string, keyId?:
   }
 }
 
+/**
+ * The Ed25519 key pairs in the token whose label is `<object>` or starts with `<object>-`: the
+ * label after the prefix (what createPkcs11RootKey was given) and the key ID of the public half.
+ */
+export function listPkcs11RootKeys(loc: Pkcs11Location): { label: string; keyId: Buffer }[] {
+  const s = openSession(loc, false);
+  try {
+    const out: { label: string; keyId: Buffer }[] = [];
+    for (const object of findObjects(s, [
+      { type: CKA_CLASS, value: CKO_PUBLIC_KEY },
+      { type: CKA_KEY_TYPE, value: CKK_EC_EDWARDS },
+    ])) {
+      const objectLabel = attribute(s, object, CKA_LABEL)?.toString('utf8');
+      const raw = rawFromEcPoint(attribute(s, object, CKA_EC_POINT));
+      if (objectLabel === undefined || !raw || !isEd25519Params(attribute(s, object, CKA_EC_PARAMS))) continue;
+      const label =
+        objectLabel === loc.object
+          ? ''
+          : objectLabel.startsWith(`${loc.object}-`)
+            ? objectLabel.slice(loc.object.length + 1)
+            : null;
+      if (label !== null) out.push({ label, keyId: keyFingerprint(raw) });
+    }
+    return out;
+  } finally {
+    s.close();
+  }
+}
+
 /** What the token says about the private half: for status output and the tests of "never exported". */
 export function inspectPkcs11RootKey(
   loc: Pkcs11Location,

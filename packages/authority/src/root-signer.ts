@@ -4,7 +4,17 @@
  * Both give a `Signer` (core's interface: publicKeyRaw, keyId, synchronous sign) plus close().
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   generateSigningKeyPair,
@@ -20,6 +30,7 @@ import {
   DEFAULT_PKCS11_MODULE,
   createPkcs11RootKey,
   destroyPkcs11RootKey,
+  listPkcs11RootKeys,
   openPkcs11RootSigner,
   pkcs11ObjectLabel,
   type Pkcs11Location,
@@ -288,6 +299,42 @@ export function destroyRootKey(spec: RootSignerSpec, label: string, keyId?: Uint
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/**
+ * The root keys the spec's place holds, by label and key ID: the `<label>.pem` files of the folder
+ * (damaged ones left out), or the token's Ed25519 key pairs under the URI's `object` prefix.
+ */
+export function listRootKeys(spec: RootSignerSpec): { label: string; keyId: Buffer }[] {
+  if (spec.kind === 'pkcs11') return listPkcs11RootKeys(locationOf(spec));
+  let names: string[];
+  try {
+    names = readdirSync(spec.path).filter((name) => name.endsWith('.pem'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names.flatMap((name) => {
+    try {
+      const pair = signingKeyPairFromPem(readFileSync(join(spec.path, name), 'utf8'));
+      return [{ label: name.slice(0, -'.pem'.length), keyId: keyFingerprint(pair.publicKeyRaw) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The root key with this key ID, wherever its label: ROOT_KEY_UNAVAILABLE when the place holds none. */
+export function openRootSignerByKeyId(spec: RootSignerSpec, keyId: Uint8Array): RootSigner {
+  const wanted = Buffer.from(keyId);
+  const found = listRootKeys(spec).find((k) => k.keyId.equals(wanted));
+  if (!found) {
+    throw new AuthorityError(
+      'ROOT_KEY_UNAVAILABLE',
+      `no root key ${wanted.toString('hex')} in ${describeSigner(spec)}: it was retired, or is held elsewhere (another token, another node's files); restore it or correct --signer`,
+    );
+  }
+  return openRootSigner(spec, found.label, wanted);
 }
 
 /** One line for status output: where the root key is (never the PIN). */
