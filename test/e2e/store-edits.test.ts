@@ -144,7 +144,16 @@ describe('licence.json edits never yield licensed (issue 11)', () => {
     };
     // The attacker's root, a product naming it, and a token CA and token it certified for this machine.
     const root = generateSigningKeyPair();
-    const evil = { ...real, authority: { ...real.authority, rootPublicKey: root.publicKeyRaw.toString('base64') } };
+    // (A consistent forgery: the attacker's root alone, none of the real bundle's roots or delegations.)
+    const evil = {
+      ...real,
+      authority: {
+        ...real.authority,
+        rootPublicKey: root.publicKeyRaw.toString('base64'),
+        roots: undefined,
+        delegations: undefined,
+      },
+    };
     const ca = generateSigningKeyPair();
     const caCertificate = signTokenCaCertificate(
       {
