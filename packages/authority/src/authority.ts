@@ -1,8 +1,5 @@
 import {
   DAY,
-  keyFingerprint,
-  shortSigningKey,
-  signMessage,
   systemClock,
   type ActivationObject,
   type Clock,
@@ -10,8 +7,6 @@ import {
   type OemCertificate,
   type ProductConfig,
   type ProductGroup,
-  type ShortSigningKey,
-  type SigningKeyPair,
   type TokenCaCertificate,
 } from '@volact/core';
 import {
@@ -22,7 +17,7 @@ import {
   type OemCertificateRequest,
   type TokenCaRequest,
 } from './certification.js';
-import type { AuthorityContext, RingSigner } from './context.js';
+import type { AuthorityContext } from './context.js';
 import { createDataDir, readDataDir, type AuthoritySecrets } from './data-dir.js';
 import { ProductGroups, productConfigFor } from './groups.js';
 import {
@@ -46,6 +41,17 @@ import {
   type RevocationResult,
   type RevokeOptions,
 } from './revocations.js';
+import {
+  FileRootKeys,
+  KeyRing,
+  contextWithRing,
+  type CrashPoint,
+  type KeyRingStatus,
+  type OnlineKeyRotation,
+  type RotationResult,
+  type RotationStep,
+  type TrustRecords,
+} from './key-ring.js';
 import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
 import type { AuthorityStore } from './store.js';
 
@@ -71,7 +77,11 @@ export interface AuthorityOptions {
    * otherwise SQLite in the data directory. The root key stays in the data directory.
    */
   readonly databaseUrl?: string;
+  /** Tests only: called at each crash point of a root-rotation step (the crash test kills the process there). */
+  readonly crashAt?: (point: CrashPoint) => void;
 }
+
+export type { CrashPoint, KeyRingStatus, OnlineKeyRotation, RotationResult, RotationStep, TrustRecords };
 
 /**
  * The publisher's authority: root key, product groups, keys, host certificates. Each job is
@@ -80,7 +90,7 @@ export interface AuthorityOptions {
  */
 export class Authority {
   readonly name: string;
-  readonly #root: SigningKeyPair;
+  readonly #ring: KeyRing;
   readonly #store: AuthorityStore;
   readonly #clock: Clock;
   readonly #certValidity: number;
@@ -91,31 +101,30 @@ export class Authority {
 
   private constructor(secrets: AuthoritySecrets, store: AuthorityStore, options: AuthorityOptions) {
     this.name = secrets.name;
-    this.#root = secrets.root;
     this.#store = store;
     this.#clock = options.clock ?? systemClock;
     this.#certValidity = options.hostCertificateValidity ?? HOST_CERT_VALIDITY_DAYS * DAY;
     this.#groups = new ProductGroups(store, this.#clock);
     this.#keys = new ProductKeys(store, this.#groups, this.#clock, secrets.keyHashSecret);
-    let shortKey: ShortSigningKey | undefined;
-    const rootSigner: RingSigner = {
-      publicKeyRaw: secrets.root.publicKeyRaw,
-      keyId: keyFingerprint(secrets.root.publicKeyRaw),
-      sign: (message) => signMessage(secrets.root.privateKey, message),
-    };
-    this.#ctx = {
-      root: secrets.root,
+    const ring = new KeyRing({
+      store: store.keyRing,
+      rootKeys: new FileRootKeys(secrets.dataDir, secrets.rootFiles),
       keyHashSecret: secrets.keyHashSecret,
-      store,
       clock: this.#clock,
-      groups: this.#groups,
-      keys: this.#keys,
-      installations: new InstallationQueue(store),
-      signer: () => (shortKey ??= shortSigningKey(secrets.root.privateKey)),
-      // replaced by the online key (AUTH-RING): until then the root's own key signs v2, index 1.
-      confirmationSigner: () => ({ keyIndex: 1, short: (shortKey ??= shortSigningKey(secrets.root.privateKey)) }),
-      rootSigner: () => rootSigner,
-    };
+      ...(options.crashAt ? { crashAt: options.crashAt } : {}),
+    });
+    this.#ring = ring;
+    this.#ctx = contextWithRing(
+      {
+        keyHashSecret: secrets.keyHashSecret,
+        store,
+        clock: this.#clock,
+        groups: this.#groups,
+        keys: this.#keys,
+        installations: new InstallationQueue(store),
+      },
+      ring,
+    );
     this.#revocations = new Revocations(this.#ctx);
   }
 
@@ -131,8 +140,12 @@ export class Authority {
     return new Authority(secrets, openAuthorityStore(dataDir, options.databaseUrl), options);
   }
 
+  /**
+   * The current root's public key (what product configs pin as `rootPublicKey`). Before the key
+   * ring is first read (just after init or open), the data directory's first root.
+   */
   get rootPublicKeyRaw(): Buffer {
-    return this.#root.publicKeyRaw;
+    return this.#ring.loaded ? this.#ring.currentRoot().publicKey : this.#ring.localRootPublicKey();
   }
 
   addGroup(input: { name: string; kind?: GroupKind; threshold?: number }): Promise<ProductGroup> {
@@ -152,7 +165,13 @@ export class Authority {
    * `url`: where installations activate a MAK online (the product's default authority).
    */
   async productConfig(groupName: string, options: { url?: string } = {}): Promise<ProductConfig> {
-    return productConfigFor(await this.#groups.find(groupName), this, options.url);
+    const group = await this.#groups.find(groupName);
+    const bundle = await this.#ring.bundle();
+    return productConfigFor(
+      group,
+      { name: this.name, bundle, identityRootPublicKeyRaw: this.#ring.firstRoot().publicKey },
+      options.url,
+    );
   }
 
   mintKey(request: MintKeyRequest): Promise<MintedKey> {
@@ -232,6 +251,34 @@ export class Authority {
     return this.#revocations.hostStatus(certificate);
   }
 
+  /** The key ring: roots, online keys, the rotation's last and next step (read afresh). */
+  rootStatus(): Promise<KeyRingStatus> {
+    return this.#ring.status();
+  }
+
+  /**
+   * One step of the root rotation (docs/trust.md "Rotation ceremony"): prepare, publish, switch,
+   * retire. Idempotent (done: false the second time); out of order: ROOT_ROTATION_OUT_OF_ORDER.
+   */
+  rotateRoot(step: RotationStep): Promise<RotationResult> {
+    return this.#ring.rotate(step);
+  }
+
+  /** A new online key, certified by the current root, signs confirmations from now on. */
+  rotateOnlineKey(): Promise<OnlineKeyRotation> {
+    return this.#ring.rotateOnlineKey();
+  }
+
+  /** GET /v1/trust: the roots clients may know, the transition records and the delegations. */
+  trust() {
+    return this.#ring.trust();
+  }
+
+  /** The records an online answer carries (`trust`): transitions and delegations. */
+  trustRecords(): Promise<TrustRecords> {
+    return this.#ring.records();
+  }
+
   /** Audits a request refused before any decision (bad body, rate limit, auth): who asked what. */
   async auditRefusedRequest(action: string, code: string, detail: string): Promise<void> {
     await this.#store.audit({ at: this.#clock.now(), action, result: code, detail: detail.slice(0, 300) });
@@ -246,7 +293,29 @@ export class Authority {
     return this.#store.ping();
   }
 
-  close(): Promise<void> {
-    return this.#store.close();
+  async close(): Promise<void> {
+    await this.#ring.settle();
+    await this.#store.close();
+  }
+
+  /**
+   * Every call that may sign reads the key ring first (this node's copy while it is fresh): the
+   * current root and online key are the ring's, and another node's rotation step changes them.
+   * Those that never sign (health, close, the audit log, the ring's own status) are left as they are.
+   */
+  static {
+    const ringFree = new Set(['constructor', 'close', 'health', 'recentAudit', 'auditRefusedRequest', 'rootStatus']);
+    for (const name of Object.getOwnPropertyNames(Authority.prototype)) {
+      const descriptor = Object.getOwnPropertyDescriptor(Authority.prototype, name);
+      const method: unknown = descriptor?.value;
+      if (ringFree.has(name) || typeof method !== 'function') continue;
+      Object.defineProperty(Authority.prototype, name, {
+        ...descriptor,
+        value: async function (this: Authority, ...args: unknown[]) {
+          await this.#ring.ready();
+          return (method as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+        },
+      });
+    }
   }
 }

@@ -5,7 +5,6 @@ import {
   MAX_OBJECT_VALIDITY_DAYS,
   MAX_OEM_GROUPS,
   OBJECT_NAME_RE,
-  fileSigner,
   keyFingerprint,
   normaliseDomain,
   randomGuid,
@@ -77,7 +76,7 @@ export async function createActivationObject(
       issuedAt: now,
       validityDays,
     },
-    fileSigner(ctx.root),
+    ctx.rootSigner(),
   );
   await ctx.store.audit({
     at: now,
@@ -122,7 +121,7 @@ export async function issueOemCertificate(
     (window) =>
       signOemCertificate(
         { ...window, manufacturer: request.manufacturer, publicKeyRaw: request.publicKeyRaw, groups: unique },
-        fileSigner(ctx.root),
+        ctx.rootSigner(),
       ),
     (c) =>
       `serial ${c.serial} for ${c.manufacturer} (key ${fields.keyId}) groups ${c.groups.map((g) => g.name).join(',')} until ${c.notAfter}`,
@@ -161,7 +160,7 @@ export async function issueTokenCa(ctx: AuthorityContext, request: TokenCaReques
           group: { id: group.id, name: group.name },
           publicKeyRaw: request.publicKeyRaw,
         },
-        fileSigner(ctx.root),
+        ctx.rootSigner(),
       ),
     (c) => `serial ${c.serial} for ${c.organisation} (key ${fields.keyId}) group ${group.name} until ${c.notAfter}`,
   );
@@ -187,8 +186,8 @@ async function certify<C>(
 /** The root signs only a public key someone else holds the private half of, never its own. */
 function checkCertifiedKey(ctx: AuthorityContext, publicKeyRaw: Buffer, days: number): { keyId: string; days: number } {
   if (publicKeyRaw.length !== 32) throw invalidField('publicKey', 'an Ed25519 public key has 32 bytes');
-  if (publicKeyRaw.equals(ctx.root.publicKeyRaw)) {
-    throw invalidField('publicKey', "that is the authority's own root key: certify the other party's key");
+  if (ctx.rootPublicKeys().some((root) => root.equals(publicKeyRaw))) {
+    throw invalidField('publicKey', "that is one of the authority's own root keys: certify the other party's key");
   }
   if (!Number.isInteger(days) || days < 1 || days > MAX_CERTIFIED_DAYS) {
     throw invalidField(

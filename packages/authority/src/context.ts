@@ -17,7 +17,7 @@ export interface RingSigner {
 
 /** What the activation paths of one authority share: its root, its records and its clock. */
 export interface AuthorityContext {
-  /** @deprecated the first root's key pair; sign with rootSigner() (the current root of the key ring). */
+  /** @deprecated the current root's key pair (a root in a token has none); sign with rootSigner(). */
   readonly root: SigningKeyPair;
   /**
    * The current root of the key ring: everything the root signs (host certificates, activation
@@ -25,6 +25,12 @@ export interface AuthorityContext {
    * Throws ROOT_KEY_UNAVAILABLE when this node lacks the root's private key (naming the file).
    */
   rootSigner(): RingSigner;
+  /** Reads the key ring if this node's copy is missing or stale (the Authority's calls do it first). */
+  ringReady(): Promise<void>;
+  /** The records an online answer carries so clients learn them: transition records and delegations (base64). */
+  trustRecords(): Promise<{ transitions: string[]; delegations: string[] }>;
+  /** The public keys of this authority's roots clients may know (published, current, previous, retired), oldest first. */
+  rootPublicKeys(): Buffer[];
   /** Keys are stored hashed with it, and their IID proof keys sealed under it. */
   readonly keyHashSecret: Buffer;
   readonly store: AuthorityStore;

@@ -1,27 +1,37 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  generateSigningKeyPair,
-  privateKeyToPem,
-  signingKeyPairFromPem,
-  type Clock,
-  type SigningKeyPair,
-} from '@volact/core';
+import { generateSigningKeyPair, type Clock } from '@volact/core';
 import { AuthorityError, invalidField } from './errors.js';
+import {
+  LEGACY_ROOT_KEY_FILE,
+  ROOTS_DIR,
+  readRootKeyFiles,
+  rootFilesToSecure,
+  writeRootKeyFile,
+  type RootKeyFile,
+} from './root-files.js';
 
 /**
- * The data directory: the root key and the key-hash secret (every node of one authority holds
- * the same copy), its name, and the SQLite database when there is no PostgreSQL.
+ * The data directory: the roots' keys (roots/<keyId>.pem, or a PKCS#11 token named in
+ * signer.json), the key-hash secret (every node of one authority holds the same copy), its
+ * name, and the SQLite database when there is no PostgreSQL. Which root is current is the key
+ * ring's (in the database, shared by the nodes): see key-ring.ts.
  */
-export const ROOT_KEY_FILE = 'root-signing-key.pem';
+export const ROOT_KEY_FILE = LEGACY_ROOT_KEY_FILE;
 export const KEY_HASH_SECRET_FILE = 'key-hash.secret';
 export const DB_FILE = 'authority.db';
 export const META_FILE = 'authority.json';
+/** The root signer when it is not a file: `{"format":"volact-signer/1","spec":"pkcs11:…"}` (never a PIN). */
+export const SIGNER_FILE = 'signer.json';
 
 /** What an authority is made of, besides its records. */
 export interface AuthoritySecrets {
-  readonly root: SigningKeyPair;
+  readonly dataDir: string;
+  /** The root key files the data directory holds (read and checked at open). */
+  readonly rootFiles: readonly RootKeyFile[];
+  /** The PKCS#11 spec of signer.json (no PIN), or null: roots are files. */
+  readonly signerSpec: string | null;
   readonly keyHashSecret: Buffer;
   readonly name: string;
 }
@@ -51,37 +61,80 @@ export function secureDataDir(dataDir: string): void {
     }
   };
   tighten(dataDir, 0o700);
-  for (const file of [ROOT_KEY_FILE, KEY_HASH_SECRET_FILE, META_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) {
+  const roots = rootFilesToSecure(dataDir);
+  for (const dir of roots.dirs) tighten(dir, 0o700);
+  for (const file of [
+    ROOT_KEY_FILE,
+    KEY_HASH_SECRET_FILE,
+    META_FILE,
+    SIGNER_FILE,
+    DB_FILE,
+    `${DB_FILE}-wal`,
+    `${DB_FILE}-shm`,
+  ]) {
     tighten(join(dataDir, file), 0o600);
   }
+  for (const file of roots.files) tighten(file, 0o600);
 }
 
 /** The fix for a damaged file of the data directory: it cannot be made again without losing what it holds. */
 const restoreHint = (path: string, loses: string) =>
   `restore ${path} from the backup of the data directory (making a new one ${loses})`;
 
-/** Creates the root signing key and the key-hash secret. Refuses to overwrite an authority. */
-export function createDataDir(dataDir: string, name: string, clock: Clock): AuthoritySecrets {
-  if (existsSync(join(dataDir, ROOT_KEY_FILE))) {
+/** Whether the data directory holds an authority (any of its files). */
+function holdsAuthority(dataDir: string): boolean {
+  return [ROOT_KEY_FILE, ROOTS_DIR, META_FILE, KEY_HASH_SECRET_FILE, SIGNER_FILE].some((f) =>
+    existsSync(join(dataDir, f)),
+  );
+}
+
+/**
+ * Creates the first root (roots/<keyId>.pem; with a `signer`, in its token instead) and the
+ * key-hash secret. Refuses to overwrite an authority. The key ring records the root as current
+ * when the authority first opens its database (key-ring.ts).
+ */
+export function createDataDir(
+  dataDir: string,
+  name: string,
+  clock: Clock,
+  signer?: { spec: string; createRoot: () => void },
+): AuthoritySecrets {
+  if (holdsAuthority(dataDir)) {
     throw new AuthorityError('AUTHORITY_EXISTS', `${dataDir} already holds an authority (its root key would be lost)`);
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   secureDataDir(dataDir); // mkdirSync leaves an existing directory's mode as it was
-  const root = generateSigningKeyPair();
   const keyHashSecret = randomBytes(32);
-  writeFileSync(join(dataDir, ROOT_KEY_FILE), privateKeyToPem(root.privateKey), { mode: 0o600, flag: 'wx' });
+  if (signer) {
+    signer.createRoot();
+    writeFileSync(
+      join(dataDir, SIGNER_FILE),
+      JSON.stringify({ format: 'volact-signer/1', spec: signer.spec }, null, 2),
+      {
+        mode: 0o600,
+        flag: 'wx',
+      },
+    );
+  } else {
+    writeRootKeyFile(dataDir, generateSigningKeyPair());
+  }
   writeFileSync(join(dataDir, KEY_HASH_SECRET_FILE), keyHashSecret.toString('base64'), { mode: 0o600, flag: 'wx' });
   writeFileSync(
     join(dataDir, META_FILE),
     JSON.stringify({ format: 'volact-authority/1', name, createdAt: new Date(clock.now()).toISOString() }, null, 2),
   );
-  return { root, keyHashSecret, name };
+  return {
+    dataDir,
+    rootFiles: readRootKeyFiles(dataDir),
+    signerSpec: signer?.spec ?? null,
+    keyHashSecret,
+    name,
+  };
 }
 
 /** Reads an authority's secrets; a missing or damaged file is named with its fix. */
 export function readDataDir(dataDir: string): AuthoritySecrets {
-  const keyPath = join(dataDir, ROOT_KEY_FILE);
-  if (!existsSync(keyPath)) {
+  if (!holdsAuthority(dataDir)) {
     throw invalidField(
       'dataDir',
       `no authority in ${dataDir}: create one there first (\`volact authority init\`) or name the directory that holds it`,
@@ -99,16 +152,8 @@ export function readDataDir(dataDir: string): AuthoritySecrets {
     }
   };
   secureDataDir(dataDir);
-  let root: SigningKeyPair;
-  try {
-    root = signingKeyPairFromPem(read(ROOT_KEY_FILE));
-  } catch (err) {
-    if (err instanceof AuthorityError) throw err;
-    throw new AuthorityError(
-      'AUTHORITY_FILE_DAMAGED',
-      `${keyPath} is not a valid Ed25519 private key (truncated or damaged: ${(err as { code?: string }).code ?? (err as Error).message}); ${restoreHint(keyPath, "would orphan every product shipped with this authority's root public key")}`,
-    );
-  }
+  const rootFiles = readRootKeyFiles(dataDir);
+  const signerSpec = readSignerFile(dataDir);
   const secretPath = join(dataDir, KEY_HASH_SECRET_FILE);
   const secretText = read(KEY_HASH_SECRET_FILE).trim();
   const keyHashSecret = Buffer.from(secretText, 'base64');
@@ -129,5 +174,22 @@ export function readDataDir(dataDir: string): AuthoritySecrets {
       `${join(dataDir, META_FILE)} is not valid JSON: restore it from the backup, or write {"format":"volact-authority/1","name":"…"} into it`,
     );
   }
-  return { root, keyHashSecret, name: meta.name ?? 'volact authority' };
+  return { dataDir, rootFiles, signerSpec, keyHashSecret, name: meta.name ?? 'volact authority' };
+}
+
+/** signer.json's spec, or null when there is none (the roots are files). */
+function readSignerFile(dataDir: string): string | null {
+  const path = join(dataDir, SIGNER_FILE);
+  if (!existsSync(path)) return null;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown; spec?: unknown };
+    if (parsed.format === 'volact-signer/1' && typeof parsed.spec === 'string' && parsed.spec.length > 0)
+      return parsed.spec;
+  } catch {
+    // refused below
+  }
+  throw new AuthorityError(
+    'AUTHORITY_FILE_DAMAGED',
+    `${path} is damaged: restore it from the backup, or write {"format":"volact-signer/1","spec":"pkcs11:…"} (the spec given to \`volact authority init --signer\`) into it`,
+  );
 }

@@ -72,6 +72,11 @@ export const authorityErrors = {
     meaning:
       'the root key is not where the authority keeps it (no object of that label/ID in the token, no such key file), or it is not Ed25519',
   },
+  ROOT_ROTATION_OUT_OF_ORDER: {
+    status: 409,
+    meaning:
+      'a root rotation step out of order (prepare, publish, switch, retire): the message names the next step (`nextStep` with --json)',
+  },
   DATA_DIR_INSECURE: {
     status: 500,
     meaning: 'the data directory or its files are readable by others and could not be tightened: run the chmod named',

@@ -1,4 +1,13 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +30,8 @@ afterAll(() => {
 });
 
 const mode = (path: string) => statSync(path).mode & 0o777;
+/** The root key file init made: roots/<keyId>.pem (relative to the data directory). */
+const rootKeyFile = (dir: string) => join('roots', readdirSync(join(dir, 'roots'))[0] as string);
 const thrown = (fn: () => unknown): AuthorityError => {
   try {
     fn();
@@ -36,11 +47,14 @@ describe('the data directory', () => {
     const dir = join(tempDir(), 'a');
     await Authority.init(dir).close();
     chmodSync(dir, 0o755);
-    for (const f of ['authority.db', 'root-signing-key.pem', 'key-hash.secret']) chmodSync(join(dir, f), 0o644);
+    chmodSync(join(dir, 'roots'), 0o755);
+    const files = ['authority.db', rootKeyFile(dir), 'key-hash.secret'];
+    for (const f of files) chmodSync(join(dir, f), 0o644);
     const a = Authority.open(dir);
     await a.listGroups();
     expect(mode(dir)).toBe(0o700);
-    for (const f of ['authority.db', 'root-signing-key.pem', 'key-hash.secret']) expect(mode(join(dir, f))).toBe(0o600);
+    expect(mode(join(dir, 'roots'))).toBe(0o700);
+    for (const f of files) expect(mode(join(dir, f))).toBe(0o600);
     await a.close();
   });
 
@@ -60,9 +74,9 @@ describe('damaged files name the file and the fix', () => {
     return dir;
   };
 
-  it('a truncated root-signing-key.pem', async () => {
+  it('a truncated root key file (roots/<keyId>.pem)', async () => {
     const dir = await initialised();
-    const path = join(dir, 'root-signing-key.pem');
+    const path = join(dir, rootKeyFile(dir));
     truncateSync(path, 40);
     const err = thrown(() => Authority.open(dir));
     expect(err.code).toBe('AUTHORITY_FILE_DAMAGED');

@@ -79,12 +79,19 @@ export class ProductGroups {
 }
 
 /**
- * The file a publisher ships inside its product: pinned root key, group, GVLK, policy.
+ * The file a publisher ships inside its product: the trust bundle (the current root as
+ * `rootPublicKey`, every root clients may know with its validity, the online keys'
+ * delegations: docs/trust.md "The trust bundle"), group, GVLK, policy. The GVLK is derived from
+ * the authority's first root: it never changes when the roots rotate (installations keep it).
  * `url`: where installations activate a MAK online (the product's default authority).
  */
 export function productConfigFor(
   group: ProductGroup,
-  authority: { rootPublicKeyRaw: Buffer; name: string },
+  authority: {
+    name: string;
+    bundle: { rootPublicKey: string; roots: ProductConfig['authority']['roots']; delegations: string[] };
+    identityRootPublicKeyRaw: Buffer;
+  },
   url: string | undefined,
 ): ProductConfig {
   if (url !== undefined) {
@@ -94,15 +101,18 @@ export function productConfigFor(
       throw invalidField('url', (err as Error).message);
     }
   }
+  const { rootPublicKey, roots, delegations } = authority.bundle;
   return {
     format: 'volact-product-config/1',
     authority: {
-      rootPublicKey: authority.rootPublicKeyRaw.toString('base64'),
+      rootPublicKey,
       name: authority.name,
       ...(url === undefined ? {} : { url: new URL(url).origin }),
+      ...(roots === undefined ? {} : { roots }),
+      ...(delegations.length === 0 ? {} : { delegations }),
     },
     group: { id: group.id, name: group.name, kind: group.kind, threshold: group.threshold },
-    gvlk: gvlkFor(authority.rootPublicKeyRaw, guidToBytes(group.id)).text,
+    gvlk: gvlkFor(authority.identityRootPublicKeyRaw, guidToBytes(group.id)).text,
     policy: defaultPolicy(),
   };
 }

@@ -1,6 +1,5 @@
 import {
   KMS_DEFAULTS,
-  fileSigner,
   hardwareRefOf,
   hostKeyRefOf,
   issueHostCertificate,
@@ -99,7 +98,7 @@ export async function activateHost(
       expiresAt: decision.expiresAt,
       groupIds: key.groupIds,
     },
-    fileSigner(ctx.root),
+    ctx.rootSigner(),
   );
   return {
     certificate,

@@ -2,16 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DAY,
-  ManualClock,
-  generateSigningKeyPair,
-  keyFingerprint,
-  makeInstallationId,
-  parseKey,
-  shortSigningKey,
-  signMessage,
-} from '@volact/core';
+import { DAY, ManualClock, generateSigningKeyPair, makeInstallationId, parseKey } from '@volact/core';
 import { Authority } from './authority.js';
 import type { AuthorityContext } from './context.js';
 import { readDataDir } from './data-dir.js';
@@ -19,6 +10,7 @@ import { AuthorityError } from './errors.js';
 import { ProductGroups } from './groups.js';
 import { activateHost } from './host-activation.js';
 import { InstallationQueue } from './installation-queue.js';
+import { FileRootKeys, KeyRing, contextWithRing } from './key-ring.js';
 import { ProductKeys } from './keys.js';
 import { confirmByPhone } from './phone-confirmation.js';
 import { openAuthorityStore } from './store-choice.js';
@@ -52,7 +44,7 @@ afterEach(() => {
 });
 
 /** The authority's context on its own database, whose group reads all fail (the cache is cold). */
-function withFailingGroupReads(): { ctx: AuthorityContext; store: AuthorityStore } {
+async function withFailingGroupReads(): Promise<{ ctx: AuthorityContext; store: AuthorityStore }> {
   const secrets = readDataDir(join(dir, 'a'));
   const real = openAuthorityStore(join(dir, 'a'), undefined);
   const unavailable = () => Promise.reject(new AuthorityError('STORE_UNAVAILABLE', 'the database did not answer'));
@@ -64,27 +56,29 @@ function withFailingGroupReads(): { ctx: AuthorityContext; store: AuthorityStore
     },
   });
   const groups = new ProductGroups(store, clock);
-  const ctx: AuthorityContext = {
-    root: secrets.root,
+  const ring = new KeyRing({
+    store: real.keyRing,
+    rootKeys: new FileRootKeys(secrets.dataDir, secrets.rootFiles),
     keyHashSecret: secrets.keyHashSecret,
-    store,
     clock,
-    groups,
-    keys: new ProductKeys(store, groups, clock, secrets.keyHashSecret),
-    installations: new InstallationQueue(store),
-    signer: () => shortSigningKey(secrets.root.privateKey),
-    confirmationSigner: () => ({ keyIndex: 1, short: shortSigningKey(secrets.root.privateKey) }),
-    rootSigner: () => ({
-      publicKeyRaw: secrets.root.publicKeyRaw,
-      keyId: keyFingerprint(secrets.root.publicKeyRaw),
-      sign: (m) => signMessage(secrets.root.privateKey, m),
-    }),
-  };
+  });
+  await ring.ready();
+  const ctx = contextWithRing(
+    {
+      keyHashSecret: secrets.keyHashSecret,
+      store,
+      clock,
+      groups,
+      keys: new ProductKeys(store, groups, clock, secrets.keyHashSecret),
+      installations: new InstallationQueue(store),
+    },
+    ring,
+  );
   return { ctx, store };
 }
 
 async function codeOf(attempt: (ctx: AuthorityContext) => Promise<unknown>): Promise<string> {
-  const { ctx, store } = withFailingGroupReads();
+  const { ctx, store } = await withFailingGroupReads();
   try {
     await attempt(ctx);
     return 'no error';

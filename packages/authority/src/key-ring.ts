@@ -1,0 +1,864 @@
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
+import {
+  DAY,
+  DELEGATION_PURPOSE,
+  confirmationKeyIndex,
+  fileSigner,
+  generateSigningKeyPair,
+  keyIdHex,
+  makeDelegation,
+  makeRootTransition,
+  privateKeyToPem,
+  shortSigningKey,
+  signingKeyPairFromPem,
+  type Clock,
+  type ConfirmationSigner,
+  type ShortSigningKey,
+  type Signer,
+  type SigningKeyPair,
+} from '@volact/core';
+import type { AuthorityContext } from './context.js';
+import { AuthorityError } from './errors.js';
+import type { KeyRingStore, OnlineKeyRecord, RingSnapshot, RootRecord, RootState } from './key-ring-store.js';
+import {
+  LEGACY_ROOT_KEY_FILE,
+  destroyRootKeyFiles,
+  readRootKeyFiles,
+  rootKeyFileName,
+  writeRootKeyFile,
+  type RootKeyFile,
+} from './root-files.js';
+import { seal, unseal } from './sealing.js';
+import type { AuditEntry } from './store.js';
+
+/**
+ * The authority's key ring: its roots and its online (delegated) keys, the root-rotation
+ * ceremony (prepare, publish, switch, retire), and which key signs what. The ring's state is in
+ * the database (every node reads the same); roots' private keys are in each node's data
+ * directory (roots/<keyId>.pem) or a token; online keys' private keys are sealed in the
+ * database. See docs/trust.md.
+ */
+
+export const ROTATION_STEPS = ['prepare', 'publish', 'switch', 'retire'] as const;
+export type RotationStep = (typeof ROTATION_STEPS)[number];
+
+/** An online key is certified for two years; a new one is made at every root switch and by `online-key rotate`. */
+export const ONLINE_KEY_VALIDITY_DAYS = 730;
+export const ALL_PURPOSES =
+  DELEGATION_PURPOSE.confirmations |
+  DELEGATION_PURPOSE.phoneHostCertificates |
+  DELEGATION_PURPOSE.phoneActivationObjects;
+/** Roots and delegations a product config carries at most (the schema's bounds). */
+export const MAX_BUNDLE_ROOTS = 8;
+export const MAX_BUNDLE_DELEGATIONS = 8;
+/** Transition records and delegations handed out in online answers and at /v1/trust, at most. */
+export const MAX_TRUST_RECORDS = 8;
+/** How long a node trusts its copy of the ring before reading it again (real time: other nodes' steps). */
+export const RING_REFRESH_MS = 5_000;
+
+/** Where a test crashes the process (kill -9) in the middle of a step: see the crash test. */
+export type CrashPoint =
+  | 'prepare.key-written'
+  | 'retire.key-destroyed'
+  | `${RotationStep}.in-transaction`
+  | `${RotationStep}.committed`
+  | 'online-key.in-transaction';
+
+/** Where roots' private keys are: the data directory's files (a token: root-signer.ts). */
+export interface RootKeys {
+  /** `file`, or the token's spec (no PIN), as the ring records it. */
+  readonly location: string;
+  /** The signer of a root, or null when this node does not hold its private key. */
+  signer(keyId: string): Signer | null;
+  /** Where to find a root's private key, for a message (the file to copy, the token object). */
+  describe(keyId: string): string;
+  /** The root the ring starts from when the database has none (the data directory's, or the token's). */
+  first(): Signer | null;
+  /** The key pair of a root held as a file (for core functions that take one), or null. */
+  pair(keyId: string): SigningKeyPair | null;
+  /**
+   * A new root's key, durable before it returns. A key made earlier and never recorded (a step
+   * that crashed before its commit: not in `known`) is adopted instead of making another.
+   */
+  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean };
+  /** Destroys a root's private key (file deleted, token object destroyed); returns what was destroyed. */
+  destroy(keyId: string): string[];
+}
+
+/** Roots as files of the data directory: roots/<keyId>.pem (and the legacy root-signing-key.pem). */
+export class FileRootKeys implements RootKeys {
+  readonly location = 'file';
+  readonly #files = new Map<string, RootKeyFile>();
+
+  constructor(
+    private readonly dataDir: string,
+    files: readonly RootKeyFile[],
+  ) {
+    for (const f of files) this.#files.set(f.keyId, f);
+  }
+
+  signer(keyId: string): Signer | null {
+    const pair = this.pair(keyId);
+    return pair ? fileSigner(pair) : null;
+  }
+
+  pair(keyId: string): SigningKeyPair | null {
+    let file = this.#files.get(keyId);
+    if (!file) {
+      // Copied in while the authority runs (a node given the next root's file): read again.
+      file = readRootKeyFiles(this.dataDir).find((f) => f.keyId === keyId);
+      if (file) this.#files.set(keyId, file);
+    }
+    return file?.pair ?? null;
+  }
+
+  describe(keyId: string): string {
+    return join(this.dataDir, this.#files.get(keyId)?.file ?? rootKeyFileName(keyId));
+  }
+
+  /** The first root when the ring is made: the legacy root-signing-key.pem, else the one root file. */
+  first(): Signer | null {
+    const files = [...this.#files.values()];
+    const file = files.find((f) => f.file === LEGACY_ROOT_KEY_FILE) ?? (files.length === 1 ? files[0] : undefined);
+    return file ? fileSigner(file.pair) : null;
+  }
+
+  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean } {
+    const orphans = readRootKeyFiles(this.dataDir)
+      .filter((f) => !known.has(f.keyId) && f.file !== LEGACY_ROOT_KEY_FILE)
+      .sort((a, b) => b.modifiedAt - a.modifiedAt);
+    const orphan = orphans[0];
+    if (orphan) {
+      this.#files.set(orphan.keyId, orphan);
+      return { signer: fileSigner(orphan.pair), where: join(this.dataDir, orphan.file), adopted: true };
+    }
+    const pair = generateSigningKeyPair();
+    const file = writeRootKeyFile(this.dataDir, pair);
+    const keyId = keyIdHex(pair.publicKeyRaw);
+    this.#files.set(keyId, { keyId, file, pair, modifiedAt: 0 });
+    return { signer: fileSigner(pair), where: join(this.dataDir, file), adopted: false };
+  }
+
+  destroy(keyId: string): string[] {
+    this.#files.delete(keyId);
+    return destroyRootKeyFiles(this.dataDir, keyId).map((f) => join(this.dataDir, f));
+  }
+}
+
+export interface RootView {
+  readonly ordinal: number;
+  readonly keyId: string;
+  readonly publicKey: string;
+  readonly state: RootState;
+  readonly validFrom: string;
+  readonly validUntil: string | null;
+  /** `file` or the token's spec. */
+  readonly signer: string;
+  /** Whether this node holds its private key (a retired root's is destroyed). */
+  readonly heldHere: boolean;
+  /** Where its private key is (or was). */
+  readonly where: string;
+}
+
+export interface OnlineKeyView {
+  readonly sequence: number;
+  readonly keyId: string;
+  readonly state: OnlineKeyRecord['state'];
+  readonly issuerKeyId: string;
+  /** The confirmation IDs' key index it signs with (sequence mod 3 + 1). */
+  readonly keyIndex: 1 | 2 | 3;
+  readonly validFrom: string;
+  readonly validUntil: string;
+  readonly purposes: string[];
+}
+
+export interface KeyRingStatus {
+  readonly roots: RootView[];
+  readonly onlineKeys: OnlineKeyView[];
+  /** The last ceremony step done (null: no rotation yet) and the next one. */
+  readonly rotation: { readonly lastStep: RotationStep | null; readonly nextStep: RotationStep };
+}
+
+export interface RotationResult {
+  readonly step: RotationStep;
+  /** False: the step had been done already; nothing changed. */
+  readonly done: boolean;
+  readonly message: string;
+  readonly nextStep: RotationStep;
+  /** The root the step was about (the next root for prepare/publish/switch, the old one for retire). */
+  readonly root: RootView;
+  readonly status: KeyRingStatus;
+}
+
+export interface OnlineKeyRotation {
+  readonly onlineKey: OnlineKeyView;
+  readonly previous: OnlineKeyView | null;
+  readonly status: KeyRingStatus;
+}
+
+/** The trust records a client learns from the authority (base64): transitions and delegations. */
+export interface TrustRecords {
+  readonly transitions: string[];
+  readonly delegations: string[];
+}
+
+/** What `authority.roots` / `authority.delegations` of a product config say. */
+export interface TrustBundle {
+  readonly rootPublicKey: string;
+  readonly roots: { publicKey: string; validFrom: string; validUntil?: string }[];
+  readonly delegations: string[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const startOfDay = (ms: number) => Math.floor(ms / DAY) * DAY;
+const PURPOSE_NAMES: [number, string][] = [
+  [DELEGATION_PURPOSE.confirmations, 'confirmations'],
+  [DELEGATION_PURPOSE.phoneHostCertificates, 'phoneHostCertificates'],
+  [DELEGATION_PURPOSE.phoneActivationObjects, 'phoneActivationObjects'],
+];
+
+/** The last step done and the next one, from the roots' states. */
+export function rotationPhase(roots: readonly RootRecord[]): {
+  lastStep: RotationStep | null;
+  nextStep: RotationStep;
+} {
+  if (roots.some((r) => r.state === 'prepared')) return { lastStep: 'prepare', nextStep: 'publish' };
+  if (roots.some((r) => r.state === 'published')) return { lastStep: 'publish', nextStep: 'switch' };
+  if (roots.some((r) => r.state === 'previous')) return { lastStep: 'switch', nextStep: 'retire' };
+  if (roots.some((r) => r.state === 'retired')) return { lastStep: 'retire', nextStep: 'prepare' };
+  return { lastStep: null, nextStep: 'prepare' };
+}
+
+function outOfOrder(step: RotationStep, phase: { lastStep: RotationStep | null; nextStep: RotationStep }) {
+  const err = new AuthorityError(
+    'ROOT_ROTATION_OUT_OF_ORDER',
+    `the rotation step "${step}" is out of order: ${phase.lastStep ? `the last step done is "${phase.lastStep}", ` : 'no rotation has started, '}the next one is "${phase.nextStep}" (\`volact authority root rotate --step ${phase.nextStep}\`)`,
+  );
+  return Object.assign(err, { nextStep: phase.nextStep });
+}
+
+function currentOf(ring: RingSnapshot): RootRecord {
+  const current = ring.roots.find((r) => r.state === 'current');
+  if (!current) {
+    throw new AuthorityError('INTERNAL', 'the key ring has no current root (its records were altered by hand)');
+  }
+  return current;
+}
+
+export interface KeyRingOptions {
+  readonly store: KeyRingStore;
+  readonly rootKeys: RootKeys;
+  readonly keyHashSecret: Buffer;
+  readonly clock: Clock;
+  /** Tests only: called at each crash point of a step (a test kills the process there). */
+  readonly crashAt?: (point: CrashPoint) => void;
+}
+
+/**
+ * One node's view of the key ring: loaded from the database at first use and again after
+ * RING_REFRESH_MS (another node's step shows within seconds), after each of this node's steps.
+ */
+export class KeyRing {
+  readonly #store: KeyRingStore;
+  readonly #rootKeys: RootKeys;
+  readonly #secret: Buffer;
+  readonly #clock: Clock;
+  #crashAt: ((point: CrashPoint) => void) | undefined;
+  #ring: RingSnapshot | undefined;
+  #loadedAt = -Infinity;
+  #loading: Promise<RingSnapshot> | undefined;
+  #confirmation: { sequence: number; signer: ConfirmationSigner } | undefined;
+
+  constructor(options: KeyRingOptions) {
+    this.#store = options.store;
+    this.#rootKeys = options.rootKeys;
+    this.#secret = options.keyHashSecret;
+    this.#clock = options.clock;
+    this.#crashAt = options.crashAt;
+  }
+
+  /** Tests only: where the next steps crash. */
+  setCrashHook(crashAt: ((point: CrashPoint) => void) | undefined): void {
+    this.#crashAt = crashAt;
+  }
+
+  #crash(point: CrashPoint): void {
+    this.#crashAt?.(point);
+  }
+
+  /**
+   * Reads the ring when this node's copy is missing or older than RING_REFRESH_MS; makes it on
+   * first use. A failed refresh (the database away a moment) keeps the copy this node has: the
+   * call itself meets the database next and reports it.
+   */
+  async ready(): Promise<RingSnapshot> {
+    if (this.#ring && performance.now() - this.#loadedAt < RING_REFRESH_MS) return this.#ring;
+    try {
+      return await this.reload();
+    } catch (err) {
+      if (this.#ring && !(err instanceof AuthorityError && err.code !== 'STORE_UNAVAILABLE')) return this.#ring;
+      throw err;
+    }
+  }
+
+  /** Waits for a read in flight (before the store closes). */
+  async settle(): Promise<void> {
+    await this.#loading?.catch(() => undefined);
+  }
+
+  /** Reads the ring now (one read at a time); makes it when the database has none (a new or older authority). */
+  reload(): Promise<RingSnapshot> {
+    this.#loading ??= (async () => {
+      try {
+        let ring = await this.#store.load();
+        if (ring.roots.length === 0) ring = await this.#create();
+        this.#adopt(ring);
+        return ring;
+      } finally {
+        this.#loading = undefined;
+      }
+    })();
+    return this.#loading;
+  }
+
+  #adopt(ring: RingSnapshot): void {
+    this.#ring = ring;
+    this.#loadedAt = performance.now();
+    // A root retired on another node: this node's copy of its private key goes too.
+    for (const r of ring.roots) {
+      if (r.state === 'retired' && this.#rootKeys.location === 'file' && this.#rootKeys.pair(r.keyId)) {
+        this.#rootKeys.destroy(r.keyId);
+      }
+    }
+  }
+
+  /**
+   * The ring of an authority whose database has none: made at init, and when an authority made
+   * before the ring opens (its root-signing-key.pem becomes root #1, current). Root #1 is valid
+   * from the epoch, as a product config without `roots` says: whatever it signed still verifies.
+   */
+  async #create(): Promise<RingSnapshot> {
+    const first = this.#firstRootSigner();
+    const now = this.#clock.now();
+    await this.#store.change((ring) => {
+      if (ring.roots.length > 0) return { result: undefined }; // another node made it meanwhile
+      const root: RootRecord = {
+        keyId: keyIdHex(first.publicKeyRaw),
+        ordinal: 1,
+        publicKey: Buffer.from(first.publicKeyRaw),
+        state: 'current',
+        signer: this.#rootKeys.location,
+        validFrom: 0,
+        validUntil: null,
+        transition: null,
+        createdAt: now,
+        changedAt: now,
+      };
+      const online = this.#makeOnlineKey(0, first, now, 'current');
+      return {
+        roots: [root],
+        onlineKeys: [online],
+        audit: {
+          at: now,
+          action: 'key-ring.create',
+          result: 'OK',
+          detail: `root #1 ${root.keyId} current (${this.#rootKeys.describe(root.keyId)}); online key #0 ${online.keyId} certified until ${iso(online.validUntil)}`,
+        },
+        result: undefined,
+      };
+    });
+    return this.#store.load();
+  }
+
+  #firstRootSigner(): Signer {
+    const first = this.#rootKeys.first();
+    if (first) return first;
+    throw new AuthorityError(
+      'ROOT_KEY_UNAVAILABLE',
+      this.#rootKeys.location === 'file'
+        ? 'the data directory holds no root key file the key ring can start from (root-signing-key.pem or one roots/<keyId>.pem): restore the data directory from its backup'
+        : `the token ${this.#rootKeys.location} holds no root key the key ring can start from`,
+    );
+  }
+
+  /** A new online key, its private key sealed, certified by `root` from the start of today for two years. */
+  #makeOnlineKey(sequence: number, root: Signer, now: number, state: OnlineKeyRecord['state']): OnlineKeyRecord {
+    const pair = generateSigningKeyPair();
+    const validFrom = startOfDay(now);
+    const validUntil = validFrom + ONLINE_KEY_VALIDITY_DAYS * DAY;
+    const delegation = makeDelegation(
+      { delegatePublicKey: pair.publicKeyRaw, sequence, validFrom, validUntil, purposes: ALL_PURPOSES },
+      root,
+    );
+    return {
+      sequence,
+      keyId: keyIdHex(pair.publicKeyRaw),
+      publicKey: pair.publicKeyRaw,
+      privateSealed: seal(this.#secret, Buffer.from(privateKeyToPem(pair.privateKey))),
+      issuerKeyId: keyIdHex(root.publicKeyRaw),
+      delegation,
+      purposes: ALL_PURPOSES,
+      validFrom,
+      validUntil,
+      state,
+      createdAt: now,
+      changedAt: now,
+    };
+  }
+
+  #loaded(): RingSnapshot {
+    if (!this.#ring) {
+      throw new AuthorityError(
+        'INTERNAL',
+        'the key ring is not loaded yet: await the authority call (it reads the ring first), or ctx.ringReady()',
+      );
+    }
+    return this.#ring;
+  }
+
+  /** The current root's record (this node's copy). */
+  currentRoot(): RootRecord {
+    return currentOf(this.#loaded());
+  }
+
+  /** The first root: the authority's identity (GVLKs are derived from it and never change). */
+  firstRoot(): RootRecord {
+    return this.#loaded().roots[0] as RootRecord;
+  }
+
+  /** The root the data directory starts from (before the ring is read): its first root file or the token's. */
+  localRootPublicKey(): Buffer {
+    return Buffer.from(this.#firstRootSigner().publicKeyRaw);
+  }
+
+  /** The public keys of the roots clients may know (all but a prepared one), oldest first. */
+  publicKeys(): Buffer[] {
+    return this.#publicRoots(this.#loaded()).map((r) => r.publicKey);
+  }
+
+  /** Whether the ring was read (a sync caller may then use rootSigner()). */
+  get loaded(): boolean {
+    return this.#ring !== undefined;
+  }
+
+  /** The current root's signer; ROOT_KEY_UNAVAILABLE (naming the file to copy) when this node lacks it. */
+  rootSigner(): Signer {
+    return this.#requireSigner(this.currentRoot());
+  }
+
+  #requireSigner(root: RootRecord): Signer {
+    const signer = this.#rootKeys.signer(root.keyId);
+    if (signer) return signer;
+    throw new AuthorityError(
+      'ROOT_KEY_UNAVAILABLE',
+      `this node does not hold the private key of root #${root.ordinal} ${root.keyId} (${root.state}): copy ${this.#rootKeys.describe(root.keyId)} from the node where \`root rotate --step prepare\` ran into this data directory (mode 0600)`,
+    );
+  }
+
+  /** The current root as a key pair (for core functions that take one); a token's root has none. */
+  rootKeyPair(): SigningKeyPair {
+    const root = this.currentRoot();
+    const pair = this.#rootKeys.pair(root.keyId);
+    if (pair) return pair;
+    this.#requireSigner(root);
+    throw new AuthorityError('ROOT_KEY_UNAVAILABLE', `root ${root.keyId} is in a token: it signs through its signer`);
+  }
+
+  /** The current online key as CIDs, phone host certificates and phone activation objects are signed with it. */
+  confirmationSigner(): ConfirmationSigner {
+    const ring = this.#loaded();
+    const online = ring.onlineKeys.find((k) => k.state === 'current');
+    if (!online) throw new AuthorityError('INTERNAL', 'the key ring has no current online key');
+    if (this.#confirmation?.sequence === online.sequence) return this.#confirmation.signer;
+    const pem = unseal(this.#secret, online.privateSealed);
+    if (!pem) {
+      throw new AuthorityError(
+        'AUTHORITY_FILE_DAMAGED',
+        `the online key #${online.sequence} does not unseal with key-hash.secret: the data directory's key-hash.secret is not the one of this database; restore it from the backup`,
+      );
+    }
+    const signer: ConfirmationSigner = {
+      keyIndex: confirmationKeyIndex(online.sequence),
+      short: shortSigningKey(signingKeyPairFromPem(pem.toString('utf8')).privateKey),
+    };
+    this.#confirmation = { sequence: online.sequence, signer };
+    return signer;
+  }
+
+  /** The current online key's public key and sequence. */
+  currentOnlineKey(): OnlineKeyRecord {
+    const online = this.#loaded().onlineKeys.find((k) => k.state === 'current');
+    if (!online) throw new AuthorityError('INTERNAL', 'the key ring has no current online key');
+    return online;
+  }
+
+  // ---- what clients are given ------------------------------------------------------------
+
+  /** Roots clients may know: all but a prepared one (it enters bundles at publish). */
+  #publicRoots(ring: RingSnapshot): RootRecord[] {
+    return ring.roots.filter((r) => r.state !== 'prepared');
+  }
+
+  /** Delegations clients may know: unexpired, by a root they may know, newest first, at most `max`. */
+  #publicDelegations(ring: RingSnapshot, now: number, max: number): OnlineKeyRecord[] {
+    const roots = new Set(this.#publicRoots(ring).map((r) => r.keyId));
+    return ring.onlineKeys
+      .filter((k) => roots.has(k.issuerKeyId) && k.validUntil > now)
+      .sort((a, b) => b.sequence - a.sequence)
+      .slice(0, max);
+  }
+
+  /** `authority.rootPublicKey`, `roots` and `delegations` of a product config exported now. */
+  async bundle(): Promise<TrustBundle> {
+    const ring = await this.ready();
+    const now = this.#clock.now();
+    const current = currentOf(ring);
+    // Oldest first; beyond eight, the oldest retired ones are left out (the current is always in).
+    let roots = this.#publicRoots(ring);
+    while (roots.length > MAX_BUNDLE_ROOTS) roots = roots.filter((r) => r !== roots.find((x) => x !== current));
+    return {
+      rootPublicKey: current.publicKey.toString('base64'),
+      roots: roots.map((r) => ({
+        publicKey: r.publicKey.toString('base64'),
+        validFrom: iso(r.validFrom),
+        ...(r.validUntil === null ? {} : { validUntil: iso(r.validUntil) }),
+      })),
+      delegations: this.#publicDelegations(ring, now, MAX_BUNDLE_DELEGATIONS)
+        .reverse()
+        .map((k) => k.delegation.toString('base64')),
+    };
+  }
+
+  /** The transition records (oldest first) and delegations clients learn from online answers and /v1/trust. */
+  async records(): Promise<TrustRecords> {
+    const ring = await this.ready();
+    return this.#records(ring);
+  }
+
+  #records(ring: RingSnapshot): TrustRecords {
+    const transitions = this.#publicRoots(ring)
+      .filter((r) => r.transition !== null)
+      .slice(-MAX_TRUST_RECORDS)
+      .map((r) => (r.transition as Buffer).toString('base64'));
+    const delegations = this.#publicDelegations(ring, this.#clock.now(), MAX_TRUST_RECORDS)
+      .reverse()
+      .map((k) => k.delegation.toString('base64'));
+    return { transitions, delegations };
+  }
+
+  /** GET /v1/trust: the roots clients may know with their states, and the records. */
+  async trust(): Promise<TrustRecords & { roots: Omit<RootView, 'heldHere' | 'where' | 'signer' | 'ordinal'>[] }> {
+    const ring = await this.ready();
+    return {
+      roots: this.#publicRoots(ring).map((r) => ({
+        publicKey: r.publicKey.toString('base64'),
+        keyId: r.keyId,
+        state: r.state,
+        validFrom: iso(r.validFrom),
+        validUntil: r.validUntil === null ? null : iso(r.validUntil),
+      })),
+      ...this.#records(ring),
+    };
+  }
+
+  // ---- status and the ceremony --------------------------------------------------------------
+
+  #rootView(r: RootRecord): RootView {
+    return {
+      ordinal: r.ordinal,
+      keyId: r.keyId,
+      publicKey: r.publicKey.toString('base64'),
+      state: r.state,
+      validFrom: iso(r.validFrom),
+      validUntil: r.validUntil === null ? null : iso(r.validUntil),
+      signer: r.signer,
+      heldHere: r.state !== 'retired' && this.#rootKeys.signer(r.keyId) !== null,
+      where: this.#rootKeys.describe(r.keyId),
+    };
+  }
+
+  #onlineKeyView(k: OnlineKeyRecord): OnlineKeyView {
+    return {
+      sequence: k.sequence,
+      keyId: k.keyId,
+      state: k.state,
+      issuerKeyId: k.issuerKeyId,
+      keyIndex: confirmationKeyIndex(k.sequence),
+      validFrom: iso(k.validFrom),
+      validUntil: iso(k.validUntil),
+      purposes: PURPOSE_NAMES.filter(([bit]) => (k.purposes & bit) !== 0).map(([, name]) => name),
+    };
+  }
+
+  #status(ring: RingSnapshot): KeyRingStatus {
+    return {
+      roots: ring.roots.map((r) => this.#rootView(r)),
+      onlineKeys: ring.onlineKeys.map((k) => this.#onlineKeyView(k)),
+      rotation: rotationPhase(ring.roots),
+    };
+  }
+
+  /** `volact authority root status`: read afresh from the database. */
+  async status(): Promise<KeyRingStatus> {
+    return this.#status(await this.reload());
+  }
+
+  /** One ceremony step (docs/trust.md "Rotation ceremony"): idempotent, in order, one audit row. */
+  async rotate(step: RotationStep): Promise<RotationResult> {
+    switch (step) {
+      case 'prepare':
+        return this.#prepare();
+      case 'publish':
+        return this.#transition('publish', 'prepared', (ring, now) => {
+          const next = ring.roots.find((r) => r.state === 'prepared') as RootRecord;
+          const published = { ...next, state: 'published' as const, changedAt: now };
+          return {
+            roots: [published],
+            root: published,
+            message: `root #${next.ordinal} ${next.keyId} published: product configs exported from now on list it, and /v1/trust and online answers hand out its transition record`,
+          };
+        });
+      case 'switch':
+        return this.#transition('switch', 'published', (ring, now) => {
+          const next = ring.roots.find((r) => r.state === 'published') as RootRecord;
+          const old = currentOf(ring);
+          const onlineKeys: OnlineKeyRecord[] = [];
+          for (const k of ring.onlineKeys) {
+            if (k.state === 'current') onlineKeys.push({ ...k, state: 'previous', changedAt: now });
+            if (k.state === 'prepared' && k.issuerKeyId === next.keyId)
+              onlineKeys.push({ ...k, state: 'current', changedAt: now });
+          }
+          const switched = { ...next, state: 'current' as const, changedAt: now };
+          const online = onlineKeys.find((k) => k.state === 'current');
+          return {
+            roots: [{ ...old, state: 'previous', changedAt: now }, switched],
+            onlineKeys,
+            root: switched,
+            message: `root #${next.ordinal} ${next.keyId} is current: it signs host certificates, activation objects, OEM and token-CA certificates and revocation lists from now on${online ? `; online key #${online.sequence} ${online.keyId} (certified by it) signs confirmations` : ''}; root #${old.ordinal} ${old.keyId} is previous (retire it when hosts have re-certified)`,
+          };
+        });
+      case 'retire':
+        return this.#retire();
+    }
+  }
+
+  /** A step that only changes states in the database (publish, switch). */
+  async #transition(
+    step: 'publish' | 'switch',
+    from: RootState,
+    apply: (
+      ring: RingSnapshot,
+      now: number,
+    ) => { roots: RootRecord[]; onlineKeys?: OnlineKeyRecord[]; root: RootRecord; message: string },
+  ): Promise<RotationResult> {
+    const now = this.#clock.now();
+    const outcome = await this.#store.change((ring) => {
+      const phase = rotationPhase(ring.roots);
+      if (phase.lastStep === step) return { result: this.#alreadyDone(step, ring) };
+      if (phase.nextStep !== step || !ring.roots.some((r) => r.state === from)) throw outOfOrder(step, phase);
+      const change = apply(ring, now);
+      this.#crash(`${step}.in-transaction`);
+      return {
+        roots: change.roots,
+        ...(change.onlineKeys ? { onlineKeys: change.onlineKeys } : {}),
+        audit: this.#auditRow(step, now, change.message),
+        result: { done: true, root: change.root, message: change.message },
+      };
+    });
+    this.#crash(`${step}.committed`);
+    return this.#result(step, outcome);
+  }
+
+  #alreadyDone(step: RotationStep, ring: RingSnapshot): { done: false; root: RootRecord; message: string } {
+    const stateOf: Record<RotationStep, RootState> = {
+      prepare: 'prepared',
+      publish: 'published',
+      switch: 'current',
+      retire: 'retired',
+    };
+    const root =
+      step === 'retire'
+        ? (ring.roots.filter((r) => r.state === 'retired').at(-1) as RootRecord)
+        : (ring.roots.find((r) => r.state === stateOf[step]) as RootRecord);
+    return {
+      done: false,
+      root,
+      message: `already done: root #${root.ordinal} ${root.keyId} is ${root.state}; nothing changed`,
+    };
+  }
+
+  #auditRow(step: RotationStep, at: number, detail: string): AuditEntry {
+    return { at, action: `root.rotate.${step}`, result: 'OK', detail: detail.slice(0, 300) };
+  }
+
+  async #result(
+    step: RotationStep,
+    outcome: { done: boolean; root: RootRecord; message: string },
+  ): Promise<RotationResult> {
+    const ring = await this.reload();
+    const root = ring.roots.find((r) => r.keyId === outcome.root.keyId) ?? outcome.root;
+    return {
+      step,
+      done: outcome.done,
+      message: outcome.message,
+      nextStep: rotationPhase(ring.roots).nextStep,
+      root: this.#rootView(root),
+      status: this.#status(ring),
+    };
+  }
+
+  /**
+   * prepare: the next root's key is made (file written under a temporary name and renamed, or
+   * made in the token) BEFORE the transaction that records it; a rerun after a crash between
+   * the two adopts that key. The transaction records the root (prepared), its transition record
+   * (signed by the current root and by it; valid from the start of today) and the online key it
+   * certifies (prepared: current at switch).
+   */
+  async #prepare(): Promise<RotationResult> {
+    const ring = await this.reload();
+    const phase = rotationPhase(ring.roots);
+    if (phase.lastStep === 'prepare') return this.#result('prepare', this.#alreadyDone('prepare', ring));
+    if (phase.nextStep !== 'prepare') throw outOfOrder('prepare', phase);
+    const current = this.#requireSigner(currentOf(ring));
+    const made = this.#rootKeys.create(new Set(ring.roots.map((r) => r.keyId)));
+    this.#crash('prepare.key-written');
+    const next = made.signer;
+    const nextKeyId = keyIdHex(next.publicKeyRaw);
+    const now = this.#clock.now();
+    const outcome = await this.#store.change((latest) => {
+      const again = rotationPhase(latest.roots);
+      if (again.lastStep === 'prepare') return { result: this.#alreadyDone('prepare', latest) }; // another node
+      if (again.nextStep !== 'prepare') throw outOfOrder('prepare', again);
+      if (!currentOf(latest).publicKey.equals(current.publicKeyRaw)) throw outOfOrder('prepare', again);
+      const validFrom = startOfDay(now);
+      const root: RootRecord = {
+        keyId: nextKeyId,
+        ordinal: Math.max(...latest.roots.map((r) => r.ordinal)) + 1,
+        publicKey: Buffer.from(next.publicKeyRaw),
+        state: 'prepared',
+        signer: this.#rootKeys.location,
+        validFrom,
+        validUntil: null,
+        transition: makeRootTransition(
+          { nextPublicKey: Buffer.from(next.publicKeyRaw), issuedAt: now, nextValidFrom: validFrom },
+          current,
+          next,
+        ),
+        createdAt: now,
+        changedAt: now,
+      };
+      const sequence = Math.max(-1, ...latest.onlineKeys.map((k) => k.sequence)) + 1;
+      const online = this.#makeOnlineKey(sequence, next, now, 'prepared');
+      const message = `root #${root.ordinal} ${root.keyId} prepared (${made.adopted ? 'adopted the key a crashed prepare made: ' : ''}${made.where}) with its transition record from root ${currentOf(latest).keyId}, and online key #${sequence} ${online.keyId} certified by it; next: publish`;
+      this.#crash('prepare.in-transaction');
+      return {
+        roots: [root],
+        onlineKeys: [online],
+        audit: this.#auditRow('prepare', now, message),
+        result: { done: true, root, message },
+      };
+    });
+    this.#crash('prepare.committed');
+    return this.#result('prepare', outcome);
+  }
+
+  /**
+   * retire: the old root's private key is destroyed first (its file deleted), then its state and
+   * end (validUntil = now) are committed: a crash between the two leaves a previous root no node
+   * can sign with (it was not current), and the rerun commits. Other nodes delete their copy of
+   * the file when they next read the ring.
+   */
+  async #retire(): Promise<RotationResult> {
+    const ring = await this.reload();
+    const phase = rotationPhase(ring.roots);
+    if (phase.lastStep === 'retire') return this.#result('retire', this.#alreadyDone('retire', ring));
+    if (phase.nextStep !== 'retire') throw outOfOrder('retire', phase);
+    const old = ring.roots.find((r) => r.state === 'previous') as RootRecord;
+    const destroyed = this.#rootKeys.destroy(old.keyId);
+    this.#crash('retire.key-destroyed');
+    const now = this.#clock.now();
+    const outcome = await this.#store.change((latest) => {
+      const again = rotationPhase(latest.roots);
+      if (again.lastStep === 'retire') return { result: this.#alreadyDone('retire', latest) };
+      if (again.nextStep !== 'retire') throw outOfOrder('retire', again);
+      const retired: RootRecord = { ...old, state: 'retired', validUntil: now, changedAt: now };
+      const message = `root #${old.ordinal} ${old.keyId} retired: valid until ${iso(now)}, its private key destroyed (${destroyed.length > 0 ? destroyed.join(', ') : 'no copy on this node'}); delete any other copy (other nodes delete theirs when they next read the ring)`;
+      this.#crash('retire.in-transaction');
+      return {
+        roots: [retired],
+        audit: this.#auditRow('retire', now, message),
+        result: { done: true, root: retired, message },
+      };
+    });
+    this.#crash('retire.committed');
+    return this.#result('retire', outcome);
+  }
+
+  /**
+   * `volact authority online-key rotate`: a new online key certified by the current root becomes
+   * current; the one before stays verifiable (its certificate is unchanged) but signs no more.
+   */
+  async rotateOnlineKey(): Promise<OnlineKeyRotation> {
+    const ring = await this.reload();
+    const root = this.#requireSigner(currentOf(ring));
+    const now = this.#clock.now();
+    const { online, previous } = await this.#store.change((latest) => {
+      if (!currentOf(latest).publicKey.equals(root.publicKeyRaw)) {
+        throw new AuthorityError(
+          'ROOT_ROTATION_OUT_OF_ORDER',
+          'the current root changed meanwhile (another node switched): run it again',
+        );
+      }
+      const sequence = Math.max(-1, ...latest.onlineKeys.map((k) => k.sequence)) + 1;
+      const made = this.#makeOnlineKey(sequence, root, now, 'current');
+      const before = latest.onlineKeys.find((k) => k.state === 'current');
+      this.#crash('online-key.in-transaction');
+      return {
+        onlineKeys: [...(before ? [{ ...before, state: 'previous' as const, changedAt: now }] : []), made],
+        audit: {
+          at: now,
+          action: 'online-key.rotate',
+          result: 'OK',
+          detail: `online key #${sequence} ${made.keyId} current, certified by root ${keyIdHex(root.publicKeyRaw)} until ${iso(made.validUntil)}${before ? `; #${before.sequence} ${before.keyId} signs no more` : ''}`,
+        },
+        result: { online: made, previous: before ?? null },
+      };
+    });
+    const after = await this.reload();
+    return {
+      onlineKey: this.#onlineKeyView(online),
+      previous: previous ? this.#onlineKeyView({ ...previous, state: 'previous' }) : null,
+      status: this.#status(after),
+    };
+  }
+}
+
+/** The parts of an authority's context that come from its key ring. */
+export type RingContextKeys =
+  'root' | 'signer' | 'confirmationSigner' | 'rootSigner' | 'ringReady' | 'trustRecords' | 'rootPublicKeys';
+
+/** An authority's context whose signers are the key ring's current root and online key. */
+export function contextWithRing(base: Omit<AuthorityContext, RingContextKeys>, ring: KeyRing): AuthorityContext {
+  let shortKey: { keyId: string; key: ShortSigningKey } | undefined;
+  return {
+    ...base,
+    get root() {
+      return ring.rootKeyPair();
+    },
+    signer: () => {
+      const root = ring.currentRoot();
+      if (shortKey?.keyId !== root.keyId) {
+        shortKey = { keyId: root.keyId, key: shortSigningKey(ring.rootKeyPair().privateKey) };
+      }
+      return shortKey.key;
+    },
+    confirmationSigner: () => ring.confirmationSigner(),
+    rootSigner: () => ring.rootSigner(),
+    ringReady: async () => {
+      await ring.ready();
+    },
+    trustRecords: () => ring.records(),
+    rootPublicKeys: () => ring.publicKeys(),
+  };
+}
