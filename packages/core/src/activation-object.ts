@@ -4,7 +4,7 @@ import { CoreError } from './errors.js';
 import { DAY } from './clock.js';
 import type { Signer } from './trust/signer.js';
 import { isGuid } from './ids.js';
-import { keyFingerprint, publicKeyFromRaw, rawPublicKey, signMessage, verifyMessage } from './crypto.js';
+import { keyFingerprint, publicKeyFromRaw, rawPublicKey, verifyMessage } from './crypto.js';
 import { guidToBytes } from './ids.js';
 import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';
 import {

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { CoreError } from './errors.js';
 import { bytesToGuid, guidToBytes } from './ids.js';
-import { keyFingerprint, publicKeyFromRaw, rawPublicKey, sha256, signMessage, verifyMessage } from './crypto.js';
+import { keyFingerprint, publicKeyFromRaw, rawPublicKey, sha256, verifyMessage } from './crypto.js';
 import { DAY } from './clock.js';
 import type { Signer } from './trust/signer.js';
 import { bigIntToBytes, bytesToBigInt } from './digit-groups.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DAY, HOUR } from '../clock.js';
 import { generateSigningKeyPair } from '../crypto.js';
-import { CoreError } from '../errors.js';
+import type { CoreError } from '../errors.js';
 import { gvlkFor } from '../keys.js';
 import { defaultPolicy, parseProductConfig, type ProductConfig } from '../products.js';
 import { guidToBytes } from '../ids.js';
