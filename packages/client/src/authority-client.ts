@@ -167,6 +167,7 @@ export async function requestConfirmation(
     ok: true,
     origin: url.origin,
     confirmationId: reply.value.confirmationId,
-    trust: trustOfReply(reply.value),
+    // Read from the reply as sent (an authority schema without the field would drop it), bounded.
+    trust: trustOfReply(payload),
   };
 }

@@ -1,5 +1,9 @@
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import {
   BATCH_CONTEXT,
+  FrameReader,
+  decodeActivationRequest,
+  frame,
   DAY,
   encodeActivationResponse,
   encodeResponseBody,
@@ -92,4 +96,24 @@ export function answerOf(f: {
   const signature = signMessage(f.host.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(body)]));
   const area = f.extensions ? encodeResponseExtensions(f.extensions) : undefined;
   return encodeActivationResponse(body, f.certificate, [], signature, 0, area);
+}
+
+/** A KMS host on loopback that answers each request with `answer(request)` (its nonce and client ID). */
+export async function startFakeKmsHost(
+  answer: (request: ReturnType<typeof decodeActivationRequest>) => Buffer,
+): Promise<{ address: string; close(): Promise<void> }> {
+  const server: Server = createServer((socket) => {
+    const reader = new FrameReader(4096);
+    socket.on('data', (chunk: Buffer) => {
+      const [payload] = reader.push(chunk);
+      if (payload) socket.end(frame(answer(decodeActivationRequest(Buffer.from(payload)))));
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

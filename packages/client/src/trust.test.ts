@@ -1,0 +1,411 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DAY,
+  DELEGATION_PURPOSE,
+  HOUR,
+  ManualClock,
+  buildPhoneCertificate,
+  confirmInstallation,
+  dayOf,
+  fileSigner,
+  generateSigningKeyPair,
+  guidToBytes,
+  hostKeyRefOf,
+  issueHostCertificate,
+  keyIdHex,
+  makeDelegation,
+  makeInstallationId,
+  makeKey,
+  makeRevocationList,
+  makeRootTransition,
+  parseKey,
+  shortSigningKey,
+  signPhoneCertificateWithRoot,
+  type ProductConfig,
+  type ResponseExtensions,
+  type SigningKeyPair,
+} from '@volact/core';
+import { ClientError } from './errors.js';
+import { Licence } from './licence.js';
+import { ClientTrust } from './trust.js';
+import { FIXTURE_GROUP, answerOf, hostStatusOf, productWith, startFakeKmsHost } from './trust-fixtures.js';
+import { verifyKmsResponse } from './verify-response.js';
+
+/**
+ * The client's trust (docs/trust.md, docs/client.md "Trust"): keys chosen by the artefact's key
+ * ID and signed time, records learned from answers and kept, host statuses, the revocation list
+ * held, set-product bound to the authority.
+ */
+const T = Date.UTC(2027, 2, 1, 12);
+const SKEW = 4 * HOUR;
+const rootA = generateSigningKeyPair();
+const rootB = generateSigningKeyPair();
+const stranger = generateSigningKeyPair();
+const productA = productWith([{ pair: rootA }]);
+/** A → B, published ten days ago; B signs from five days ago. */
+const transitionAB = makeRootTransition(
+  { nextPublicKey: rootB.publicKeyRaw, issuedAt: T - 10 * DAY, nextValidFrom: T - 5 * DAY },
+  fileSigner(rootA),
+  fileSigner(rootB),
+);
+const dir = mkdtempSync(join(tmpdir(), 'volact-client-trust-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function certificateBy(root: SigningKeyPair, host: SigningKeyPair, issuedAt = T - DAY): Buffer {
+  return issueHostCertificate(
+    {
+      hostPublicKey: host.publicKeyRaw,
+      serial: '5e000000-0000-4000-8000-000000000001',
+      hostKeyId: '4b000000-0000-4000-8000-000000000001',
+      issuedAt,
+      expiresAt: issuedAt + 180 * DAY,
+      groupIds: [FIXTURE_GROUP],
+    },
+    fileSigner(root),
+  );
+}
+
+/** A host certified online by `root` that staples `extensions(host)` to every answer. */
+async function hostUnder(root: SigningKeyPair, extensions: (host: SigningKeyPair) => ResponseExtensions) {
+  const host = generateSigningKeyPair();
+  const certificate = certificateBy(root, host);
+  const kms = await startFakeKmsHost((req) =>
+    answerOf({
+      host,
+      certificate,
+      clientId: req.clientId,
+      nonce: req.nonce,
+      hostTime: T,
+      extensions: extensions(host),
+    }),
+  );
+  return { host, kms };
+}
+
+const currentStatus = (root: SigningKeyPair) => (host: SigningKeyPair) => ({
+  hostStatus: hostStatusOf(root, hostKeyRefOf(host.publicKeyRaw), { issuedAt: T - HOUR }),
+  transitions: [],
+  delegations: [],
+});
+
+let n = 0;
+function install(product: ProductConfig, clock = new ManualClock(T)): { licence: Licence; stateDir: string } {
+  const stateDir = join(dir, `c${++n}`);
+  return { licence: Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock }), stateDir };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('root rotation: a client whose product config knows only root A', () => {
+  it('accepts a host certified under root B once an answer carries A→B, and keeps it after a restart', async () => {
+    const { kms } = await hostUnder(rootB, (host) => ({
+      ...currentStatus(rootB)(host),
+      transitions: [transitionAB],
+    }));
+    const { licence, stateDir } = install(productA);
+    licence.setKmsHost(kms.address);
+    const outcome = await licence.activate();
+    await kms.close();
+    expect(outcome).toMatchObject({ ok: true, status: { state: 'licensed', method: 'kms' } });
+    expect(outcome.status.evidence).toEqual({
+      method: 'kms',
+      signedBy: keyIdHex(rootB.publicKeyRaw),
+      root: keyIdHex(rootB.publicKeyRaw),
+    });
+    // Kept in the store: a new process (the same product config) still believes B.
+    const stored = JSON.parse(readFileSync(join(stateDir, 'licence.json'), 'utf8')) as {
+      trust: { transitions: string[] };
+    };
+    expect(stored.trust.transitions).toEqual([transitionAB.toString('base64')]);
+    const again = Licence.open({ stateDir, product: productA, clock: new ManualClock(T + DAY) }).status();
+    expect(again).toMatchObject({ state: 'licensed', method: 'kms' });
+    expect(again.trust.roots.map((r) => [r.keyId, r.source])).toEqual([
+      [keyIdHex(rootA.publicKeyRaw), 'config'],
+      [keyIdHex(rootB.publicKeyRaw), 'transition'],
+    ]);
+  });
+
+  it('refuses a host certified by a root it does not know (no transition), naming the fix', async () => {
+    const { kms } = await hostUnder(rootB, currentStatus(rootB));
+    const { licence } = install(productA);
+    licence.setKmsHost(kms.address);
+    const outcome = await licence.activate();
+    await kms.close();
+    expect(outcome.ok).toBe(false);
+    expect(outcome.code).toBe('KMS_CERT_UNTRUSTED');
+    expect(outcome.message).toMatch(/install-trust/);
+  });
+
+  it('ignores a forged transition (signed by a stranger as A) and refuses the answer that needed it; nothing is stored', async () => {
+    const forged = makeRootTransition(
+      { nextPublicKey: stranger.publicKeyRaw, issuedAt: T - 10 * DAY, nextValidFrom: T - 5 * DAY },
+      { ...fileSigner(stranger), keyId: fileSigner(rootA).keyId },
+      fileSigner(stranger),
+    );
+    const { kms } = await hostUnder(stranger, (host) => ({
+      ...currentStatus(stranger)(host),
+      transitions: [forged],
+    }));
+    const { licence, stateDir } = install(productA);
+    licence.setKmsHost(kms.address);
+    const outcome = await licence.activate();
+    await kms.close();
+    expect(outcome.code).toBe('KMS_CERT_UNTRUSTED');
+    expect(outcome.status.trust.roots).toHaveLength(1);
+    const stored = JSON.parse(readFileSync(join(stateDir, 'licence.json'), 'utf8')) as {
+      trust: { transitions: string[] };
+    };
+    expect(stored.trust.transitions).toEqual([]);
+  });
+
+  it('does not accept root B for evidence it says was signed before B was valid', () => {
+    const trust = ClientTrust.of(productA);
+    trust.learn({ transitions: [transitionAB], delegations: [] });
+    expect(trust.root(fileSigner(rootB).keyId, T)).not.toBeNull();
+    expect(trust.root(fileSigner(rootB).keyId, T - 5 * DAY - SKEW - 1)).toBeNull();
+  });
+});
+
+describe('host status: an online-certified host must show a current one', () => {
+  const host = generateSigningKeyPair();
+  const certificate = certificateBy(rootA, host);
+  const trust = ClientTrust.of(productA);
+  const clientId = Buffer.alloc(16, 2);
+  const nonce = Buffer.alloc(16, 3);
+  const check = (extensions: ResponseExtensions | undefined, cert = certificate, key = host): string => {
+    try {
+      verifyKmsResponse(
+        answerOf({ host: key, certificate: cert, clientId, nonce, hostTime: T, ...(extensions ? { extensions } : {}) }),
+        {
+          trust,
+          groupId: guidToBytes(FIXTURE_GROUP),
+          clientId,
+          mode: { kind: 'live', nonce },
+          now: T,
+          maxClockSkew: SKEW,
+        },
+      );
+      return 'ok';
+    } catch (err) {
+      if (err instanceof ClientError) return err.code;
+      throw err;
+    }
+  };
+  const ref = hostKeyRefOf(host.publicKeyRaw);
+  const withStatus = (hostStatus: Buffer): ResponseExtensions => ({ hostStatus, transitions: [], delegations: [] });
+
+  it('accepts a current status and refuses an answer without one', () => {
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - HOUR })))).toBe('ok');
+    expect(check(undefined)).toBe('KMS_HOST_STATUS_MISSING');
+  });
+
+  it('refuses an expired status (past its next update + skew), one from the future, another host’s, a stranger’s', () => {
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 8 * DAY, nextUpdate: T - SKEW })))).toBe(
+      'KMS_HOST_STATUS_MISSING',
+    );
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 8 * DAY, nextUpdate: T - SKEW + 1 })))).toBe('ok');
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T + SKEW + 1 })))).toBe('KMS_HOST_STATUS_MISSING');
+    expect(check(withStatus(hostStatusOf(rootA, Buffer.alloc(16, 7), { issuedAt: T - HOUR })))).toBe(
+      'KMS_HOST_STATUS_MISSING',
+    );
+    expect(check(withStatus(hostStatusOf(stranger, ref, { issuedAt: T - HOUR })))).toBe('KMS_HOST_STATUS_MISSING');
+  });
+
+  it('accepts a phone-certified host (v2 certificate, root-signed) without a status', () => {
+    const phoneHost = generateSigningKeyPair();
+    const fields = {
+      keyRef: Buffer.alloc(8, 5),
+      issuedDay: dayOf(T) - 1,
+      validityDays: 365,
+      groupIds: [FIXTURE_GROUP],
+    };
+    const signature = signPhoneCertificateWithRoot(
+      { ...fields, hostKeyRef: hostKeyRefOf(phoneHost.publicKeyRaw) },
+      shortSigningKey(rootA.privateKey),
+    );
+    const phoneCert = buildPhoneCertificate(
+      { ...fields, hostPublicKey: phoneHost.publicKeyRaw, issuerPublicKeyRaw: rootA.publicKeyRaw },
+      signature,
+    );
+    expect(check(undefined, phoneCert, phoneHost)).toBe('ok');
+  });
+});
+
+describe('the revocation list the client holds', () => {
+  const listOf = (version: number, entries: Parameters<typeof makeRevocationList>[0]['entries']) =>
+    makeRevocationList(
+      { listVersion: version, issuedAt: T - HOUR, nextUpdate: T + 7 * DAY, entries },
+      fileSigner(rootA),
+    );
+
+  it('refuses a host on it (KMS_HOST_REVOKED), even with a status; refuses an older list (REVOCATION_LIST_STALE)', async () => {
+    const { host, kms } = await hostUnder(rootA, currentStatus(rootA));
+    const { licence, stateDir } = install(productA);
+    licence.setKmsHost(kms.address);
+    const list = listOf(2, [{ kind: 'host', subject: hostKeyRefOf(host.publicKeyRaw), revokedAt: T - 2 * HOUR }]);
+    expect(licence.installRevocations(list).trust.revocationListVersion).toBe(2);
+    const outcome = await licence.activate();
+    await kms.close();
+    expect(outcome.code).toBe('KMS_HOST_REVOKED');
+    // An older list is refused, and the held one stays (after a restart too).
+    expect(codeOf(() => licence.installRevocations(listOf(1, [])))).toBe('REVOCATION_LIST_STALE');
+    expect(Licence.open({ stateDir, product: productA, clock: new ManualClock(T) }).status().trust).toMatchObject({
+      revocationListVersion: 2,
+    });
+    // A list signed by a root it does not trust is refused.
+    const foreign = makeRevocationList(
+      { listVersion: 9, issuedAt: T - HOUR, nextUpdate: T + DAY, entries: [] },
+      fileSigner(stranger),
+    );
+    expect(codeOf(() => licence.installRevocations(foreign))).toBe('REVOCATION_LIST_INVALID');
+  });
+});
+
+describe('delegations: confirmation IDs signed by an online key', () => {
+  const online = generateSigningKeyPair();
+  const delegation = makeDelegation(
+    {
+      delegatePublicKey: online.publicKeyRaw,
+      sequence: 0, // key index 1
+      validFrom: T - DAY,
+      validUntil: T + 30 * DAY,
+      purposes: DELEGATION_PURPOSE.confirmations,
+    },
+    fileSigner(rootA),
+  );
+  const mak = makeKey('mak', undefined, guidToBytes(FIXTURE_GROUP)).text;
+
+  it('refuses a v2 CID by phone before it knows the online key (CID_SIGNER_UNKNOWN), learns it from an online answer, keeps it', async () => {
+    const { licence, stateDir } = install(productA);
+    licence.installKey(mak);
+    const hardwareId = `hw-${n}`;
+    const iid = makeInstallationId({
+      kind: 'installation',
+      key: parseKey(mak),
+      hardwareId,
+      groupIds: [FIXTURE_GROUP],
+    });
+    expect(licence.installationId()).toBe(iid.text);
+    const cid = confirmInstallation(iid, FIXTURE_GROUP, dayOf(T), {
+      keyIndex: 1,
+      short: shortSigningKey(online.privateKey),
+    });
+    expect(cid.keyIndex).toBe(1);
+    let unknown: unknown;
+    try {
+      licence.installConfirmation(cid.text);
+    } catch (err) {
+      unknown = err;
+    }
+    expect(unknown).toMatchObject({ code: 'CID_SIGNER_UNKNOWN', message: expect.stringMatching(/install-trust/) });
+
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            confirmationId: cid.text,
+            method: 'mak',
+            group: 'fixture',
+            used: 1,
+            limit: 10,
+            again: false,
+            trust: { transitions: [], delegations: [delegation.toString('base64')] },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const outcome = await licence.activate({ authority: url });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(outcome).toMatchObject({ ok: true, status: { state: 'licensed', method: 'mak' } });
+    expect(outcome.status.evidence).toEqual({
+      method: 'mak',
+      signedBy: keyIdHex(online.publicKeyRaw),
+      root: keyIdHex(rootA.publicKeyRaw),
+    });
+    const reopened = Licence.open({ stateDir, product: productA, hardwareId, clock: new ManualClock(T + 400 * DAY) });
+    expect(reopened.status()).toMatchObject({ state: 'licensed', method: 'mak' });
+  });
+
+  it('ignores a delegation not signed by a trusted root', () => {
+    const trust = ClientTrust.of(productA);
+    const forged = makeDelegation(
+      {
+        delegatePublicKey: online.publicKeyRaw,
+        sequence: 0,
+        validFrom: T - DAY,
+        validUntil: T + DAY,
+        purposes: DELEGATION_PURPOSE.confirmations,
+      },
+      { ...fileSigner(stranger), keyId: fileSigner(rootA).keyId },
+    );
+    expect(trust.learn({ transitions: [], delegations: [forged] })).toBe(false);
+    expect(trust.confirmationCandidates(1, dayOf(T))).toEqual([]);
+    expect(trust.learn({ transitions: [], delegations: [delegation] })).toBe(true);
+    expect(trust.confirmationCandidates(1, dayOf(T)).map((c) => c.signedBy)).toEqual([keyIdHex(online.publicKeyRaw)]);
+  });
+});
+
+describe('set-product: bound to the authority, not to one root', () => {
+  const write = (name: string, product: ProductConfig) => {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(product));
+    return path;
+  };
+
+  it('accepts a config whose bundle lists the bound root, one connected by a learned transition; refuses an unrelated one', () => {
+    const { licence, stateDir } = install(productA);
+    const both = productWith([{ pair: rootA }, { pair: rootB, validFrom: T - 5 * DAY }]);
+    expect(() => Licence.setProduct({ stateDir, product: both, productPath: write('ab.json', both) })).not.toThrow();
+
+    // A store that learned A→B takes a config listing B alone (the publisher dropped A).
+    const { licence: learner, stateDir: learnerDir } = install(productA);
+    const onlyB = productWith([{ pair: rootB, validFrom: T - 5 * DAY }]);
+    expect(
+      codeOf(() => Licence.setProduct({ stateDir: learnerDir, product: onlyB, productPath: write('b.json', onlyB) })),
+    ).toBe('PRODUCT_CONFIG_INVALID');
+    const result = learner.installTrust({
+      roots: [{ publicKey: rootB.publicKeyRaw.toString('base64') }],
+      transitions: [transitionAB.toString('base64')],
+      delegations: [],
+    });
+    expect(result.learned).toEqual({ transitions: 1, delegations: 0 });
+    expect(() =>
+      Licence.setProduct({ stateDir: learnerDir, product: onlyB, productPath: write('b2.json', onlyB) }),
+    ).not.toThrow();
+
+    const unrelated = productWith([{ pair: stranger }]);
+    expect(
+      codeOf(() => Licence.setProduct({ stateDir, product: unrelated, productPath: write('x.json', unrelated) })),
+    ).toBe('PRODUCT_CONFIG_INVALID');
+    expect(licence.status().state).toBe('initial-grace');
+  });
+
+  it("install-trust refuses another authority's bundle", () => {
+    const { licence } = install(productA);
+    expect(
+      codeOf(() =>
+        licence.installTrust({
+          roots: [{ publicKey: stranger.publicKeyRaw.toString('base64') }],
+          transitions: [],
+          delegations: [],
+        }),
+      ),
+    ).toBe('TRUST_FILE_INVALID');
+  });
+});
