@@ -415,3 +415,32 @@ describe('revocation list versions across two PostgreSQL nodes', () => {
     }
   }, 60_000);
 });
+
+describe('revocation across a root switch', () => {
+  it('the list is re-issued by the new root at the next request; a host certified by the old root still gets a status', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1));
+    const authority = Authority.init(join(tempDir(), 'a'), { clock });
+    try {
+      await authority.addGroup({ name: 'office14' });
+      const { key } = await authority.mintKey({ type: 'kms-host', groups: ['office14'] });
+      const hostPublicKey = generateSigningKeyPair().publicKeyRaw;
+      const { certificate } = await authority.activateHost({ hostKey: key, hostPublicKey, hardwareId: 'hw-old' });
+      const oldRoot = authority.rootPublicKeyRaw;
+      const before = decodeRevocationList((await authority.revocationList()).encoded);
+      for (const step of ['prepare', 'publish', 'switch'] as const) await authority.rotateRoot(step);
+      const newRoot = authority.rootPublicKeyRaw;
+      expect(newRoot.equals(oldRoot)).toBe(false);
+
+      const after = decodeRevocationList((await authority.revocationList()).encoded);
+      expect(after.listVersion).toBe(before.listVersion + 1);
+      expect(verifyRevocationList(after, newRoot)).toBe(true);
+
+      const status = decodeHostStatus((await authority.hostStatus(certificate)).status);
+      expect(verifyHostStatus(status, newRoot)).toBe(true);
+      expect(status.hostKeyRef).toEqual(hostKeyRefOf(hostPublicKey));
+      expect(status.listVersion).toBe(after.listVersion);
+    } finally {
+      await authority.close();
+    }
+  });
+});

@@ -98,11 +98,8 @@ const KEY_ID_RE = /^[0-9a-f]{16}$/i;
 /** The root that signs lists and statuses: the key ring's current root. */
 const currentRoot = (ctx: AuthorityContext): RingSigner => ctx.rootSigner();
 
-/** The public keys of this authority's roots a posted host certificate may be signed by. */
-function authorityRootKeys(ctx: AuthorityContext): Buffer[] {
-  const keys = [currentRoot(ctx).publicKeyRaw, ctx.root.publicKeyRaw];
-  return keys.filter((k, i) => keys.findIndex((o) => o.equals(k)) === i);
-}
+/** The public keys of this authority's roots a posted host certificate may be signed by (the key ring's). */
+const authorityRootKeys = (ctx: AuthorityContext): Buffer[] => ctx.rootPublicKeys();
 
 export class Revocations {
   /** The last list decoded (a status checks its host against the very list it names). */
