@@ -117,6 +117,7 @@ export {
   type ConfirmationSigner,
   type InstallationId,
 } from './installation-id.js';
+export { trustConfirmationKeys } from './confirmation-keys.js';
 export { authorityEndpoint } from './authority-url.js';
 export {
   DEFAULT_OBJECT_VALIDITY_DAYS,

@@ -11,6 +11,7 @@ import {
   verifyHostCertificate,
   systemClock,
   type Clock,
+  type ConfirmationKeys,
   type ProductConfig,
 } from '@volact/core';
 import { KmsHostError } from './errors.js';
@@ -59,7 +60,14 @@ export function hostInstallationId(state: HostState, products: readonly ProductC
 export function installHostConfirmation(
   state: HostState,
   confirmationId: string,
-  options: { clock?: Clock } = {},
+  options: {
+    clock?: Clock;
+    /**
+     * The keys the CID's key index may name (a TrustStore's, purpose phoneHostCertificates:
+     * `trustConfirmationKeys`). Default: the products' root alone.
+     */
+    keys?: ConfirmationKeys;
+  } = {},
 ): { expiresAt: number; groups: { id: string; name: string; threshold: number }[] } {
   const request = state.phoneRequest;
   if (!request) {
@@ -77,7 +85,7 @@ export function installHostConfirmation(
   }
   const rootPublicKeyRaw = Buffer.from(request.rootPublicKey, 'base64');
   const scheme = cid.keyIndex === 0 ? 'root' : 'delegate';
-  const built = rootConfirmationKeys(rootPublicKeyRaw)
+  const built = (options.keys ?? rootConfirmationKeys(rootPublicKeyRaw))
     .forIndex(cid.keyIndex, cid.issuedDay)
     .map((issuerPublicKeyRaw) => {
       const encoded = buildPhoneCertificate(

@@ -19,6 +19,9 @@ import {
   activationObjectInstallationId,
   parseKeyOfType,
   parseProductConfig,
+  DELEGATION_PURPOSE,
+  TrustStore,
+  trustConfirmationKeys,
 } from '@volact/core';
 import { CliError, printJson } from '../output.js';
 import { parseDuration, readKeyInput, readProductConfigFile, readSecretFile } from '../options.js';
@@ -263,6 +266,8 @@ export function registerDirectory(program: Command, run: Run): void {
           group: { id: product.group.id, name: product.group.name },
           name: o.name,
           rootPublicKeyRaw: Buffer.from(product.authority.rootPublicKey, 'base64'),
+          // the CID's key index names a root (0) or an online key the product config delegates
+          keys: trustConfirmationKeys(TrustStore.fromProductConfig(product), DELEGATION_PURPOSE.phoneActivationObjects),
           confirmationId: cid.join(' '),
         });
         process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
