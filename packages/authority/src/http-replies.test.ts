@@ -15,7 +15,9 @@ import {
   keyReportSchema,
   makeInstallationId,
   parseKey,
+  trustReplySchema,
   type ProductGroup,
+  type TrustReply,
 } from '@volact/core';
 import type { z } from 'zod';
 import { Authority } from './authority.js';
@@ -116,6 +118,25 @@ describe('authority HTTP API: replies match the shared schemas', () => {
     expect(bulk.status).toBe(200);
     conforms(bulkConfirmationReplySchema, bulk.body);
     expect((bulk.body as { results: { ok: boolean }[] }).results.map((r) => r.ok)).toEqual([true, true, true, false]);
+  });
+
+  it('the trust bundle at GET /v1/trust, and the trust records each online answer carries', async () => {
+    const reply = await app.inject({ method: 'GET', url: '/v1/trust' });
+    expect(reply.statusCode).toBe(200);
+    conforms(trustReplySchema, reply.json());
+    const trust = reply.json<TrustReply>();
+    expect(trust.roots.map((r) => r.state)).toEqual(['current']);
+    expect(trust.roots[0]?.publicKey).toBe(authority.rootPublicKeyRaw.toString('base64'));
+    expect(trust.delegations).toHaveLength(1); // online key #0, certified by root #1
+    const online = await post('/v1/activations', {
+      key: mak,
+      installationId: iid('installation', mak, 'pc-trust'),
+      groupId: group.id,
+    });
+    expect((online.body as { trust: unknown }).trust).toEqual({
+      transitions: trust.transitions,
+      delegations: trust.delegations,
+    });
   });
 
   it('key reports of both kinds of key, and refusals', async () => {

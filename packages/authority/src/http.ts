@@ -26,6 +26,7 @@ import {
   type HostActivationReply,
   type HostStatusReply,
   type RevocationsReply,
+  type TrustReply,
   type InstallationActivationReply,
   type KeyReportReply,
 } from '@volact/core';
@@ -261,6 +262,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       hostsUsed: result.hostsUsed,
       hostLimit: result.hostLimit,
       groups: result.groups.map((g) => ({ id: g.id, name: g.name, kind: g.kind, threshold: g.threshold })),
+      trust: await authority.trustRecords(),
     };
     return reply.status(201).send(answer);
   });
@@ -275,7 +277,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       installationId: body.installationId,
       ...(body.groupId === undefined ? {} : { groupId: body.groupId }),
     });
-    const answer: InstallationActivationReply = result;
+    const answer: InstallationActivationReply = { ...result, trust: await authority.trustRecords() };
     return reply.status(result.again ? 200 : 201).send(answer);
   });
 
@@ -285,7 +287,10 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     limit(bySource, request.ip, `from ${request.ip}`);
     const body = parseBody(confirmationRequestSchema, request.body);
     limit(byKey, iidKeySubject(body.installationId), 'for this key');
-    const answer: ConfirmationReply = confirmationReply(await authority.confirm(body.installationId));
+    const answer: ConfirmationReply = {
+      ...confirmationReply(await authority.confirm(body.installationId)),
+      trust: await authority.trustRecords(),
+    };
     return reply.status(201).send(answer);
   });
 
@@ -332,6 +337,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     );
     const results: BulkConfirmationReply = {
       results: body.installationIds.map((installationId) => answers.get(installationId) as BulkConfirmationResult),
+      trust: await authority.trustRecords(),
     };
     return results;
   });
@@ -339,6 +345,25 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   // Revocation (docs/trust.md): public, a list and a status are no secrets; counted per source
   // address like the activation routes, on their own budget (a host's renewal check asks for both).
   const trustBySource = new RateLimiter(perMinute, options.clock ?? systemClock);
+  // The trust bundle (docs/trust.md): the roots clients may know, the transition records, the
+  // online keys' delegations and the current revocation list; what `client install-trust` reads.
+  app.get('/v1/trust', async (request): Promise<TrustReply> => {
+    limit(trustBySource, request.ip, `from ${request.ip}`);
+    const trust = await authority.trust();
+    const list = await authority.revocationList();
+    return {
+      roots: trust.roots.map((r) => ({
+        publicKey: r.publicKey,
+        keyId: r.keyId,
+        validFrom: r.validFrom,
+        ...(r.validUntil === null ? {} : { validUntil: r.validUntil }),
+        state: r.state as TrustReply['roots'][number]['state'],
+      })),
+      transitions: trust.transitions,
+      delegations: trust.delegations,
+      revocationList: list.encoded.toString('base64'),
+    };
+  });
   app.get('/v1/revocations', async (request): Promise<RevocationsReply> => {
     limit(trustBySource, request.ip, `from ${request.ip}`);
     const list = await authority.revocationList();

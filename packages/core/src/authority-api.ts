@@ -96,6 +96,21 @@ const productGroupSchema = z.object({
   threshold: z.number().int().min(1).max(1_000_000),
 });
 
+const trustRecordText = z
+  .string()
+  .max(400)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+
+/**
+ * The trust records an online answer carries, so online clients learn them (docs/trust.md):
+ * root-transition records and online keys' delegation certificates, base64, at most 8 of each.
+ * Optional: an authority of an earlier release sends none.
+ */
+export const trustRecordsSchema = z.object({
+  transitions: z.array(trustRecordText).max(8),
+  delegations: z.array(trustRecordText).max(8),
+});
+
 /** 201 to POST /v1/host-activations. */
 export const hostActivationReplySchema = z.object({
   /** The host certificate, base64 (at most 64 groups: about 1.6 KB). */
@@ -108,6 +123,7 @@ export const hostActivationReplySchema = z.object({
   hostsUsed: count,
   hostLimit: count,
   groups: z.array(productGroupSchema).min(1).max(MAX_CERT_GROUPS),
+  trust: trustRecordsSchema.optional(),
 });
 
 const installationActivationFields = {
@@ -118,6 +134,7 @@ const installationActivationFields = {
   limit: count,
   /** true when this installation had been activated before (nothing was used). */
   again: z.boolean(),
+  trust: trustRecordsSchema.optional(),
 };
 
 /** 201 (a new installation) or 200 (the same again) to POST /v1/activations. */
@@ -131,6 +148,7 @@ const kmsHostConfirmation = z.object({
   hostsUsed: count,
   hostLimit: count,
   expiresAt: isoTime,
+  trust: trustRecordsSchema.optional(),
 });
 /** A disconnected forest's activation object, confirmed by phone with its KMS host key. */
 const activationObjectConfirmation = z.object({
@@ -139,6 +157,7 @@ const activationObjectConfirmation = z.object({
   group: groupName,
   hostsUsed: count,
   hostLimit: count,
+  trust: trustRecordsSchema.optional(),
 });
 
 /** 201 to POST /v1/confirmations: one of three kinds, by the installation ID's kind. */
@@ -160,6 +179,8 @@ export const bulkConfirmationResultSchema = z.union([
 /** 200 to POST /v1/confirmations/bulk: one result per IID sent, in order. */
 export const bulkConfirmationReplySchema = z.object({
   results: z.array(bulkConfirmationResultSchema).max(MAX_BULK_CONFIRMATIONS),
+  /** Once for the whole reply (not in each result). */
+  trust: trustRecordsSchema.optional(),
 });
 
 const hostActivationEntry = z.object({
@@ -219,6 +240,25 @@ export const hostStatusReplySchema = z.object({
   list: revocationListBase64,
 });
 
+/** 200 to GET /v1/trust: the roots clients may know, the trust records and the current revocation list. */
+export const trustReplySchema = z.object({
+  roots: z
+    .array(
+      z.object({
+        publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected a base64 Ed25519 public key (32 bytes)'),
+        keyId: z.string().regex(/^[0-9a-f]{16}$/, 'expected a key ID (16 hex digits)'),
+        validFrom: isoTime,
+        validUntil: isoTime.optional(),
+        state: z.enum(['published', 'current', 'previous', 'retired']),
+      }),
+    )
+    .min(1)
+    .max(16),
+  transitions: z.array(trustRecordText).max(8),
+  delegations: z.array(trustRecordText).max(8),
+  revocationList: revocationListBase64.optional(),
+});
+
 export type HostActivationRequestBody = z.infer<typeof hostActivationRequestSchema>;
 export type InstallationActivationRequestBody = z.infer<typeof installationActivationRequestSchema>;
 export type ErrorReply = z.infer<typeof errorReplySchema>;
@@ -231,6 +271,8 @@ export type BulkConfirmationReply = z.infer<typeof bulkConfirmationReplySchema>;
 export type KeyReportReply = z.infer<typeof keyReportSchema>;
 export type RevocationsReply = z.infer<typeof revocationsReplySchema>;
 export type HostStatusReply = z.infer<typeof hostStatusReplySchema>;
+export type TrustRecordsReply = z.infer<typeof trustRecordsSchema>;
+export type TrustReply = z.infer<typeof trustReplySchema>;
 
 /**
  * Validates a reply an authority sent: the data, or the first field that is wrong, named
