@@ -186,7 +186,9 @@ export class Revocations {
   async revokeHost(text: string, options: RevokeOptions = {}): Promise<RevocationResult> {
     const given = text.trim();
     const hosts = await this.#hostsNamed(given);
-    const subjects = [...new Map(hosts.map((h) => [h.hostPublicKey.toString('hex'), h])).entries()];
+    // Hosts are recorded by their key's reference; a record made before that holds the raw key.
+    const refOf = (stored: Buffer) => (stored.length === 32 ? hostKeyRefOf(stored) : stored).toString('hex');
+    const subjects = [...new Map(hosts.map((h) => [refOf(h.hostPublicKey), h])).entries()];
     return this.#revoke(
       'host',
       subjects.map(([subject, h]) => ({ subject, hostKeyId: h.keyId, hostRecord: h.hardwareId })),
