@@ -266,17 +266,24 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
   let checking: Promise<HostCheckOutcome> | undefined;
   const checkOnce = async (): Promise<HostCheckOutcome> => {
     const url = HostState.open(config.dataDir).activation?.authorityUrl ?? activation.authorityUrl;
-    let trust: TrustCheck | undefined;
-    if (url !== PHONE_ACTIVATION) trust = await refreshHostTrust(config.dataDir, url, { clock });
     let renewal: { renewed: boolean; expiresAt: number } | undefined;
     let renewalError: unknown;
-    try {
-      // (A renewal fetches the trust bundle and the status again: activateHostOnline.)
-      renewal = await renewCertificateIfDue({ force: trust?.rootChanged ?? false });
-    } catch (err) {
-      renewalError = err;
-      config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours');
-    }
+    const renew = async (force: boolean) => {
+      try {
+        // (A renewal fetches the trust bundle and the status again: activateHostOnline.)
+        renewal = await renewCertificateIfDue({ force });
+        renewalError = undefined;
+      } catch (err) {
+        renewalError = err;
+        config.logger?.warn({ err }, 'could not renew the host certificate; will retry in 6 hours');
+      }
+    };
+    // The renewal when due first (decided by the clock now), then the trust bundle and status;
+    // a root switch found there re-certifies at once.
+    await renew(false);
+    let trust: TrustCheck | undefined;
+    if (url !== PHONE_ACTIVATION) trust = await refreshHostTrust(config.dataDir, url, { clock });
+    if (trust?.rootChanged && !renewal?.renewed) await renew(true);
     restaple();
     const status = logTrust(config.dataDir, trust, clock, config.logger, url === PHONE_ACTIVATION);
     return {

@@ -146,6 +146,25 @@ function fuzzFrameFactory(r: Rand, servedGroup: string, otherGroups: string[]) {
     ],
     [
       4,
+      'version 2 / type 1 header, garbage body',
+      'answered',
+      () => frame(Buffer.concat([Buffer.from([2, 1]), r.bytes(ACTIVATION_REQUEST_SIZE - 2)])),
+    ],
+    [
+      3,
+      'version 1 request mutated (check bytes of the mutation)',
+      'answered',
+      () => {
+        const p = validRequest();
+        p[0] = 1;
+        const m = mutate(p, 1 + r.int(3), 1, 60);
+        // a mutated group or client ID may still read as a request: keep the group unserved
+        guidToBytes(otherGroups[0] as string).copy(m, 4);
+        return frame(rechecked(m));
+      },
+    ],
+    [
+      4,
       'licence state above 5 (valid check bytes)',
       'answered',
       () => {
@@ -170,7 +189,7 @@ function fuzzFrameFactory(r: Rand, servedGroup: string, otherGroups: string[]) {
       'answered',
       () => {
         const p = validRequest();
-        p[0] = [0, 2, 3, 255][r.int(4)] as number;
+        p[0] = [0, 3, 4, 255][r.int(4)] as number;
         return frame(rechecked(p));
       },
     ],
@@ -411,14 +430,21 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
       await ask(address, requestPayload(fx.group.id, { clientId: Buffer.alloc(16, 0xee) })),
     );
     expect(fresh.count).toBe(4);
+    // version 2 (the fixture's requests) carries the area; version 1 still gets the version-1 answer
+    expect(again.protocolVersion).toBe(2);
+    const v1 = rechecked(requestPayload(fx.group.id, { clientId: known[0] }));
+    v1[0] = 1;
+    const old = decodeActivationResponse(await ask(address, rechecked(v1)));
+    expect(old.protocolVersion).toBe(1);
+    expect(old.count).toBe(4);
 
     const statsAfter = running.statistics();
     const failed = statsAfter.failedRequests - statsBefore.failedRequests;
     expect(statsAfter.totalRequests - statsAfter.failedRequests).toBe(
-      statsBefore.totalRequests - statsBefore.failedRequests + 2,
+      statsBefore.totalRequests - statsBefore.failedRequests + 3,
     );
     expect(statsAfter.byLicenceState.reduce((a, b) => a + b, 0)).toBe(
-      statsBefore.byLicenceState.reduce((a, b) => a + b, 0) + 2,
+      statsBefore.byLicenceState.reduce((a, b) => a + b, 0) + 3,
     );
     expect(failed).toBeGreaterThanOrEqual(answers);
 
@@ -428,7 +454,7 @@ describe(`KMS server fuzz (seed ${SEED})`, () => {
     const status = hostStatus(fx.hostDir, fx.clock);
     expect(status.groups[0]?.count).toBe(4);
     expect(status.requests.total - status.requests.failed).toBe(
-      statsBefore.totalRequests - statsBefore.failedRequests + 2,
+      statsBefore.totalRequests - statsBefore.failedRequests + 3,
     );
   });
 });

@@ -117,7 +117,7 @@ describe('KMS server framing over TCP', () => {
 
   it('answers a garbage payload that starts with another version with UNSUPPORTED_VERSION', async () => {
     const payload = requestPayload(fx.group.id);
-    payload[0] = 2;
+    payload[0] = 3;
     expect(decodeErrorResponse(await ask(host.address, payload)).code).toBe(HostErrorCode.UNSUPPORTED_VERSION);
     expect(count()).toBe(0);
   });
