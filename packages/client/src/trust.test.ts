@@ -24,7 +24,11 @@ import {
   makeRevocationList,
   makeRootTransition,
   parseKey,
+  keyIdOf,
+  revocationSubjectOfKeyId,
   shortSigningKey,
+  signOemCertificate,
+  signOemMarker,
   signPhoneCertificateWithRoot,
   type ProductConfig,
   type ResponseExtensions,
@@ -270,6 +274,57 @@ describe('the revocation list the client holds', () => {
       fileSigner(stranger),
     );
     expect(codeOf(() => licence.installRevocations(foreign))).toBe('REVOCATION_LIST_INVALID');
+  });
+});
+
+describe('OEM markers and the held revocation list', () => {
+  it('a marker of a revoked manufacturer no longer licenses, whatever its date, and is not counted as an edit', () => {
+    const maker = generateSigningKeyPair();
+    const certificate = signOemCertificate(
+      {
+        serial: '0e000000-0000-4000-8000-000000000001',
+        manufacturer: 'Contoso',
+        publicKeyRaw: maker.publicKeyRaw,
+        groups: [{ id: FIXTURE_GROUP, name: 'fixture' }],
+        notBefore: T - 100 * DAY,
+        notAfter: T + 1000 * DAY,
+      },
+      fileSigner(rootA),
+    );
+    const { licence, stateDir } = install(productA);
+    const marker = signOemMarker(
+      { group: { id: FIXTURE_GROUP, name: 'fixture' }, hardwareId: `hw-${n}`, machine: 'M1', issuedAt: T - 50 * DAY },
+      maker.privateKey,
+      certificate,
+    );
+    const licensed = licence.installOemMarker(JSON.stringify(marker));
+    expect(licensed).toMatchObject({ state: 'licensed', method: 'oem' });
+    expect(licensed.evidence).toEqual({
+      method: 'oem',
+      signedBy: keyIdHex(rootA.publicKeyRaw),
+      root: keyIdHex(rootA.publicKeyRaw),
+    });
+    // Revoked later than the marker's date: the date is the manufacturer's own signature, which
+    // whoever stole its key can backdate, so it proves nothing.
+    const list = makeRevocationList(
+      {
+        listVersion: 3,
+        issuedAt: T - HOUR,
+        nextUpdate: T + 7 * DAY,
+        entries: [
+          { kind: 'manufacturer', subject: revocationSubjectOfKeyId(keyIdOf(maker.publicKeyRaw)), revokedAt: T - HOUR },
+        ],
+      },
+      fileSigner(rootA),
+    );
+    const after = licence.installRevocations(list);
+    expect(after.method).toBeNull();
+    expect(after.oem?.code).toBe('OEM_MANUFACTURER_REVOKED');
+    expect(after.state).toBe('initial-grace'); // not non-genuine: the marker is genuine, just revoked
+    expect(
+      Licence.open({ stateDir, product: productA, hardwareId: `hw-${n}`, clock: new ManualClock(T) }).status().oem
+        ?.code,
+    ).toBe('OEM_MANUFACTURER_REVOKED');
   });
 });
 
