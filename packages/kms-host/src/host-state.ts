@@ -95,8 +95,18 @@ const stateSchema = z.object({
   windowResets: z.array(windowResetSchema).optional(),
   /** Trust learned from the authority (online-certified hosts); absent before the first check. */
   trust: trustSchema.optional(),
-  /** Phone activation in progress: the groups the installation ID was made for, and their root. */
-  phoneRequest: z.object({ groups: z.array(groupSchema).min(1), rootPublicKey: z.string() }).optional(),
+  /**
+   * Phone activation in progress: the groups the installation ID was made for, their root, and
+   * the delegation certificates of their product config (the confirmation ID's key index names
+   * one of those online keys).
+   */
+  phoneRequest: z
+    .object({
+      groups: z.array(groupSchema).min(1),
+      rootPublicKey: z.string(),
+      delegations: z.array(base64(200)).max(16).optional(),
+    })
+    .optional(),
 });
 export type HostStateFile = z.infer<typeof stateSchema>;
 export type HostGroup = z.infer<typeof groupSchema>;

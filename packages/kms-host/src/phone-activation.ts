@@ -7,7 +7,10 @@ import {
   parseConfirmationId,
   parseKey,
   publicKeyFromRaw,
+  DELEGATION_PURPOSE,
+  TrustStore,
   rootConfirmationKeys,
+  trustConfirmationKeys,
   verifyHostCertificate,
   systemClock,
   type Clock,
@@ -42,7 +45,8 @@ export function hostInstallationId(state: HostState, products: readonly ProductC
   const groups = [...new Map(products.map((p) => [p.group.id, p.group])).values()]
     .map((g) => ({ id: g.id, name: g.name, threshold: g.threshold }))
     .sort((a, b) => a.id.localeCompare(b.id));
-  state.recordPhoneRequest({ groups, rootPublicKey: root });
+  const delegations = products[0]!.authority.delegations ?? [];
+  state.recordPhoneRequest({ groups, rootPublicKey: root, ...(delegations.length ? { delegations } : {}) });
   return makeInstallationId({
     kind: 'kms-host',
     key: parseKey(state.hostKey),
@@ -50,6 +54,24 @@ export function hostInstallationId(state: HostState, products: readonly ProductC
     groupIds: groups.map((g) => g.id),
     hostPublicKey: state.signingKey().publicKeyRaw,
   }).text;
+}
+
+/**
+ * The keys a phone CID may be signed by: the products' root (key index 0) and the online keys
+ * their product config delegates for phone host certificates (1..3). A delegation that does not
+ * verify under the root is ignored (the TrustStore refuses it).
+ */
+function phoneConfirmationKeys(rootPublicKeyRaw: Buffer, delegations: readonly string[]): ConfirmationKeys {
+  if (delegations.length === 0) return rootConfirmationKeys(rootPublicKeyRaw);
+  const trust = TrustStore.fromRoots([{ publicKeyRaw: rootPublicKeyRaw, validFrom: 0 }]);
+  for (const d of delegations) {
+    try {
+      trust.learnDelegation(Buffer.from(d, 'base64'));
+    } catch {
+      // not the products' root's: not a candidate
+    }
+  }
+  return trustConfirmationKeys(trust, DELEGATION_PURPOSE.phoneHostCertificates);
 }
 
 /**
@@ -85,7 +107,7 @@ export function installHostConfirmation(
   }
   const rootPublicKeyRaw = Buffer.from(request.rootPublicKey, 'base64');
   const scheme = cid.keyIndex === 0 ? 'root' : 'delegate';
-  const built = (options.keys ?? rootConfirmationKeys(rootPublicKeyRaw))
+  const built = (options.keys ?? phoneConfirmationKeys(rootPublicKeyRaw, request.delegations ?? []))
     .forIndex(cid.keyIndex, cid.issuedDay)
     .map((issuerPublicKeyRaw) => {
       const encoded = buildPhoneCertificate(
