@@ -53,6 +53,8 @@ export interface RevocationStore {
   hostsBySerial(serial: string): Promise<HostActivationRecord[]>;
   /** Hosts recorded with this host key reference (hex). */
   hostsByKeyRef(hostKeyRef: string): Promise<HostActivationRecord[]>;
+  /** Hosts recorded under this host record ID (`hw:…`, as `key show` lists them), of any key. */
+  hostsByRecord(hostRecord: string): Promise<HostActivationRecord[]>;
 }
 
 /** The migrations that add the revocation records (appended to each engine's list). */
@@ -222,6 +224,14 @@ export class SqliteRevocationStore implements RevocationStore {
     );
   }
 
+  hostsByRecord(hostRecord: string): Promise<HostActivationRecord[]> {
+    return this.#guard(async () =>
+      (this.db.prepare('SELECT * FROM host_activations WHERE hardware_id = ?').all(hostRecord) as HostRow[]).map(
+        toHost,
+      ),
+    );
+  }
+
   hostsByKeyRef(hostKeyRef: string): Promise<HostActivationRecord[]> {
     return this.#guard(async () =>
       (
@@ -301,6 +311,13 @@ export class PostgresRevocationStore implements RevocationStore {
   async hostsBySerial(serial: string): Promise<HostActivationRecord[]> {
     const { rows } = await this.pg.query<HostRow>('SELECT * FROM host_activations WHERE certificate_serial = $1', [
       serial,
+    ]);
+    return rows.map(toHost);
+  }
+
+  async hostsByRecord(hostRecord: string): Promise<HostActivationRecord[]> {
+    const { rows } = await this.pg.query<HostRow>('SELECT * FROM host_activations WHERE hardware_id = $1', [
+      hostRecord,
     ]);
     return rows.map(toHost);
   }

@@ -169,6 +169,21 @@ describe.each(engines)('revocation at the authority (%s)', (_name, engine) => {
     expect(isRevoked(list, 'host', b.ref)).not.toBeNull();
   });
 
+  it('revoking a host record (hw:…, as key show lists it) revokes that host only', async () => {
+    const { key } = await authority.mintKey({ type: 'kms-host', groups: ['office14'] });
+    const a = await activate(key);
+    const b = await activate(key);
+    const report = await authority.showKey(key);
+    const record = report.activations[0];
+    if (!record || !('hardwareId' in record)) throw new Error('expected a host');
+    const revoked = await authority.revokeHost(record.hardwareId.toUpperCase().replace('HW:', 'hw:'));
+    expect(revoked.subjects).toHaveLength(1);
+    const { list } = await listOf();
+    const listed = [a, b].filter((h) => isRevoked(list, 'host', h.ref) !== null);
+    expect(listed).toHaveLength(1);
+    expect((await codeOf(authority.revokeHost('hw:0000000000000000'))).code).toBe('REVOCATION_SUBJECT_UNKNOWN');
+  });
+
   it('an unknown serial, key ID or host key reference is REVOCATION_SUBJECT_UNKNOWN naming what was looked for; junk is REQUEST_INVALID', async () => {
     const version = (await listOf()).list.listVersion;
     const unknown = '0f0e0d0c-0b0a-4908-8706-050403020100';

@@ -93,6 +93,8 @@ export interface HostStatusAnswer {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const HOST_KEY_REF_RE = /^[0-9a-f]{32}$/i;
+/** A host's record ID, as `key show` lists it: `hw:` and the hash of its hardware id. */
+const HOST_RECORD_RE = /^hw:[0-9a-f]{16}$/i;
 const KEY_ID_RE = /^[0-9a-f]{16}$/i;
 
 /** The root that signs lists and statuses: the key ring's current root. */
@@ -181,7 +183,8 @@ export class Revocations {
 
   /**
    * Revokes the host key(s) named: a KMS host key ID (every host it activated), a host
-   * certificate serial (that host's latest certificate), or a host key reference (32 hex digits).
+   * certificate serial (that host's latest certificate), a host record (`hw:…`, as `key show`
+   * lists it) or a host key reference (32 hex digits).
    */
   async revokeHost(text: string, options: RevokeOptions = {}): Promise<RevocationResult> {
     const given = text.trim();
@@ -227,6 +230,14 @@ export class Revocations {
         `no KMS host key with ID ${id} that activated a host, and no host whose latest certificate has serial ${id}, is recorded by this authority: give the KMS host key ID (\`authority key show\`) or the serial of the host's current certificate (\`host status\`), or its host key reference (32 hex digits)`,
       );
     }
+    if (HOST_RECORD_RE.test(given)) {
+      const byRecord = await this.ctx.store.revocations.hostsByRecord(given.toLowerCase());
+      if (byRecord.length > 0) return byRecord;
+      throw new AuthorityError(
+        'REVOCATION_SUBJECT_UNKNOWN',
+        `no host ${given.toLowerCase()} is recorded by this authority: give a host as \`authority key show\` lists it (hw:…), its certificate serial or its KMS host key ID`,
+      );
+    }
     if (HOST_KEY_REF_RE.test(given)) {
       const byRef = hostsOnly(await this.ctx.store.revocations.hostsByKeyRef(given.toLowerCase()));
       if (byRef.length > 0) return byRef;
@@ -237,7 +248,7 @@ export class Revocations {
     }
     throw invalidField(
       'subject',
-      `"${given.slice(0, 40)}" is neither a KMS host key ID nor a host certificate serial (a GUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) nor a host key reference (32 hex digits)`,
+      `"${given.slice(0, 40)}" is neither a KMS host key ID nor a host certificate serial (a GUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) nor a host record (hw:…, as \`authority key show\` lists it) nor a host key reference (32 hex digits)`,
     );
   }
 

@@ -64,7 +64,7 @@ export function registerAuthorityRevocation(
   revoke(
     'revoke-host',
     '<host>',
-    'revoke a KMS host key pair: by KMS host key ID (every host it activated), host certificate serial or host key reference; no renewal, no status',
+    'revoke a KMS host key pair: by KMS host key ID (every host it activated), host certificate serial, host record (hw:…) or host key reference; no renewal, no status',
     (a, subject, reason) => a.revokeHost(subject, { actor: actor(), ...(reason === undefined ? {} : { reason }) }),
   );
   revoke(
