@@ -88,7 +88,7 @@ export const authorityErrors = {
   REVOCATION_SUBJECT_UNKNOWN: {
     status: 404,
     meaning:
-      'revoke-host: no KMS host key ID, host certificate serial or host key reference of that value is recorded by this authority',
+      'revoke-host: no KMS host key ID, host certificate serial, host record or host key reference of that value is recorded',
   },
   HOST_CERTIFICATE_INVALID: {
     status: 400,
