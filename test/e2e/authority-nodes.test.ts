@@ -6,7 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeInstallationId, parseConfirmationId, parseKey, verifyInstallationConfirmation } from '@volact/core';
+import {
+  TrustStore,
+  makeInstallationId,
+  parseConfirmationId,
+  parseKey,
+  parseProductConfig,
+  trustConfirmationKeys,
+  verifyInstallationConfirmation,
+  type ConfirmationKeys,
+} from '@volact/core';
 import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';
 
 /**
@@ -101,6 +110,8 @@ interface Setup {
   readonly last5: string;
   readonly groupId: string;
   readonly rootPublicKey: Buffer;
+  /** The keys a client of this authority's product config trusts for CIDs (root, online key). */
+  readonly cidKeys: ConfirmationKeys;
   iid(hardwareId: string): string;
 }
 
@@ -125,6 +136,8 @@ async function authorityWithMak(name: string, limit: number): Promise<Setup> {
     String(limit),
   );
   const parsedKey = parseKey(minted.key);
+  const exported = await volactExit('authority', 'product-config', ...store, '--group', 'office14');
+  const product = parseProductConfig(JSON.parse(exported.stdout));
   return {
     dataDir,
     db,
@@ -133,6 +146,7 @@ async function authorityWithMak(name: string, limit: number): Promise<Setup> {
     last5: minted.key.replace(/-/g, '').slice(-5),
     groupId: group.id,
     rootPublicKey: Buffer.from(init.rootPublicKey, 'base64'),
+    cidKeys: trustConfirmationKeys(TrustStore.fromProductConfig(product)),
     iid: (hardwareId) =>
       makeInstallationId({ kind: 'installation', key: parsedKey, hardwareId, groupIds: [group.id] }).text,
   };
@@ -245,7 +259,7 @@ describe('authority nodes on one PostgreSQL database (MAK activation)', () => {
             installation,
             a.groupId,
             parseConfirmationId(body.confirmationId as string),
-            a.rootPublicKey,
+            a.cidKeys,
           ),
         ).toBe(true);
       }
@@ -713,12 +727,7 @@ describe('authority nodes when PostgreSQL goes away', () => {
           groupIds: [a.groupId],
         });
         expect(
-          verifyInstallationConfirmation(
-            installation,
-            a.groupId,
-            parseConfirmationId(confirmed.get(iid)!),
-            a.rootPublicKey,
-          ),
+          verifyInstallationConfirmation(installation, a.groupId, parseConfirmationId(confirmed.get(iid)!), a.cidKeys),
         ).toBe(true);
       }
       // Counts exact: MAK used == distinct installations that got a confirmation.

@@ -14,7 +14,9 @@ import { Licence } from '@volact/client';
 import { publishEntry, removeEntry } from '@volact/directory';
 import {
   DAY,
+  DELEGATION_PURPOSE,
   ManualClock,
+  TrustStore,
   activationObjectFromConfirmation,
   activationObjectInstallationId,
   parseKey,
@@ -23,6 +25,7 @@ import {
   querySrv,
   signActivationObject,
   randomGuid,
+  trustConfirmationKeys,
   type ProductConfig,
 } from '@volact/core';
 import { dig, startTestBind, type TestBind } from '@volact/core/testing';
@@ -327,6 +330,7 @@ describe('directory-based activation (reference: Active Directory-Based activati
         group: office,
         name: 'forest-office14',
         rootPublicKeyRaw: authority.rootPublicKeyRaw,
+        keys: trustConfirmationKeys(TrustStore.fromProductConfig(product), DELEGATION_PURPOSE.phoneActivationObjects),
         confirmationId: confirmation.confirmationId,
       });
     expect(() => build('other.test')).toThrow(/not issued for this installation ID/);

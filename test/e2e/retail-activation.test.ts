@@ -6,10 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { agentStatusSchema } from '@volact/console';
 import {
+  TrustStore,
   parseConfirmationId,
   parseInstallationId,
   parseKeyOfType,
   parseProductConfig,
+  trustConfirmationKeys,
   verifyInstallationConfirmation,
 } from '@volact/core';
 import { cliExpectations, onMachine, runCliInProcess } from './cli-in-process.js';
@@ -121,14 +123,15 @@ describe('retail activation (one key, one installation; online or by phone)', ()
     expect(first.status).toBe(201);
     const firstBody = (await first.json()) as { confirmationId: string; method: string; used: number; again: boolean };
     expect(firstBody).toMatchObject({ method: 'retail', used: 1, limit: 1, again: false });
-    // The signature path: the CID is the root's signature over this IID and the group.
+    // The signature path: the CID is the online key's signature over this IID and the group (its key
+    // index names the key; the product config's delegation certifies it).
     const config = parseProductConfig(JSON.parse(readFileSync(product, 'utf8')));
     expect(
       verifyInstallationConfirmation(
         parseInstallationId(iidA.installationId),
         config.group.id,
         parseConfirmationId(firstBody.confirmationId),
-        Buffer.from(config.authority.rootPublicKey, 'base64'),
+        trustConfirmationKeys(TrustStore.fromProductConfig(config)),
       ),
     ).toBe(true);
 
