@@ -1,0 +1,405 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DAY,
+  DELEGATION_PURPOSE,
+  ManualClock,
+  TrustStore,
+  decodeDelegation,
+  decodeHostCertificate,
+  generateSigningKeyPair,
+  keyIdHex,
+  makeInstallationId,
+  parseConfirmationId,
+  parseInstallationId,
+  parseKey,
+  privateKeyToPem,
+  parseProductConfig,
+  publicKeyFromRaw,
+  verifyHostCertificate,
+  verifyInstallationConfirmation,
+  type ConfirmationKeys,
+} from '@volact/core';
+import { Authority, type RotationStep } from './authority.js';
+import { AuthorityError } from './errors.js';
+import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
+
+/**
+ * The key ring on both engines: the rotation ceremony, its order and idempotence, which key
+ * signs what before and after each step, what clients are given (product configs, /v1/trust
+ * records), online key rotation, data directories made before the ring, and nodes that lack a
+ * root's file. The crash test (kill -9 between and within steps) is test/e2e/root-rotation-crash.test.ts.
+ */
+let postgres: TestPostgres;
+const dirs: string[] = [];
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+}, 120_000);
+afterAll(() => {
+  postgres?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'volact-key-ring-'));
+  dirs.push(d);
+  return d;
+};
+
+const STEPS: readonly RotationStep[] = ['prepare', 'publish', 'switch', 'retire'];
+
+/** Whether a host certificate verifies under the root a client's trust store picks by its issuer and time. */
+function trustedBy(trust: TrustStore, certificate: Buffer): boolean {
+  const cert = decodeHostCertificate(certificate);
+  const root = trust.rootFor(cert.issuer, cert.issuedAt);
+  return root !== null && verifyHostCertificate(cert, publicKeyFromRaw(root.publicKeyRaw));
+}
+
+/** The keys a client's trust store gives for a CID: the online keys delegated for its key index on its day. */
+const cidKeys = (trust: TrustStore): ConfirmationKeys => ({
+  forIndex: (index, issuedDay) =>
+    index === 0
+      ? trust.rootsAt(issuedDay * DAY + DAY / 2, DAY / 2).map((r) => r.publicKeyRaw)
+      : trust
+          .delegatesForIndex(index, issuedDay * DAY + DAY / 2, DELEGATION_PURPOSE.confirmations, DAY / 2)
+          .map((d) => d.delegation.delegatePublicKey),
+});
+
+async function codeOf(work: () => Promise<unknown>): Promise<{ code: string; message: string; nextStep?: string }> {
+  try {
+    await work();
+  } catch (err) {
+    if (err instanceof AuthorityError) {
+      return { code: err.code, message: err.message, nextStep: (err as { nextStep?: string }).nextStep };
+    }
+    throw err;
+  }
+  return { code: 'no error', message: '' };
+}
+
+const engines: [string, () => Promise<{ databaseUrl?: string }>][] = [
+  ['sqlite', async () => ({})],
+  ['postgres', async () => ({ databaseUrl: await postgres.createDatabase() })],
+];
+
+describe.each(engines)('key ring (%s)', (_engine, database) => {
+  const setUp = async () => {
+    const dir = join(tempDir(), 'a');
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    const authority = Authority.init(dir, { clock, ...(await database()) });
+    await authority.addGroup({ name: 'office14' });
+    const hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+    const mak = (await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 100 })).key;
+    return { dir, clock, authority, hostKey, mak };
+  };
+  const activateHost = (authority: Authority, hostKey: string, hw = `hw-${randomBytes(4).toString('hex')}`) =>
+    authority.activateHost({ hostKey, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId: hw });
+
+  it('the ceremony: a config exported before prepare trusts a host certified after switch (with the transition record), retire destroys the old key', async () => {
+    const { dir, clock, authority, hostKey, mak } = await setUp();
+    try {
+      const before = parseProductConfig(await authority.productConfig('office14'));
+      const root1 = authority.rootPublicKeyRaw;
+      expect(before.authority.roots).toEqual([
+        { publicKey: root1.toString('base64'), validFrom: new Date(0).toISOString() },
+      ]);
+      expect(before.authority.delegations).toHaveLength(1);
+      const start = await authority.rootStatus();
+      expect(start.rotation).toEqual({ lastStep: null, nextStep: 'prepare' });
+      expect(start.onlineKeys.map((k) => [k.sequence, k.state, k.keyIndex])).toEqual([[0, 'current', 1]]);
+
+      clock.advance(DAY);
+      const prepared = await authority.rotateRoot('prepare');
+      expect(prepared).toMatchObject({ step: 'prepare', done: true, nextStep: 'publish' });
+      expect(prepared.root).toMatchObject({ ordinal: 2, state: 'prepared', heldHere: true });
+      const root2Id = prepared.root.keyId;
+      expect(existsSync(join(dir, 'roots', `${root2Id}.pem`))).toBe(true);
+      // Prepared: clients see nothing yet, and the old root still signs.
+      expect((await authority.productConfig('office14')).authority.roots).toHaveLength(1);
+      expect((await authority.trust()).roots.map((r) => r.keyId)).toEqual([keyIdHex(root1)]);
+      expect((await authority.trustRecords()).transitions).toEqual([]);
+      expect(decodeHostCertificate((await activateHost(authority, hostKey)).certificate).issuer).toEqual(
+        keyIdOfRaw(root1),
+      );
+
+      const published = await authority.rotateRoot('publish');
+      expect(published).toMatchObject({ done: true, nextStep: 'switch', root: { state: 'published' } });
+      const bundled = parseProductConfig(await authority.productConfig('office14'));
+      expect(bundled.authority.rootPublicKey).toBe(root1.toString('base64')); // still current
+      expect(bundled.authority.roots?.map((r) => r.publicKey)).toEqual([
+        root1.toString('base64'),
+        published.root.publicKey,
+      ]);
+      // The online key the next root certified is in the bundle from publish on.
+      expect(bundled.authority.delegations?.map((d) => decodeDelegation(Buffer.from(d, 'base64')).sequence)).toEqual([
+        0, 1,
+      ]);
+      const records = await authority.trustRecords();
+      expect(records.transitions).toHaveLength(1);
+
+      clock.advance(DAY);
+      const switched = await authority.rotateRoot('switch');
+      expect(switched).toMatchObject({ done: true, nextStep: 'retire', root: { state: 'current' } });
+      const root2 = Buffer.from(switched.root.publicKey, 'base64');
+      expect(authority.rootPublicKeyRaw).toEqual(root2);
+      expect(switched.status.onlineKeys.map((k) => [k.sequence, k.state, k.issuerKeyId])).toEqual([
+        [0, 'previous', keyIdHex(root1)],
+        [1, 'current', root2Id],
+      ]);
+
+      // A client that only has the config made before prepare: the host's new certificate is
+      // by root #2, which it learns from the transition record (/v1/trust, online answers).
+      const certificate = (await activateHost(authority, hostKey)).certificate;
+      expect(decodeHostCertificate(certificate).issuer).toEqual(keyIdOfRaw(root2));
+      const trust = TrustStore.fromProductConfig(before);
+      expect(trustedBy(trust, certificate)).toBe(false);
+      for (const t of (await authority.trust()).transitions) trust.learnTransition(Buffer.from(t, 'base64'));
+      expect(trustedBy(trust, certificate)).toBe(true);
+      expect(verifyHostCertificate(decodeHostCertificate(certificate), publicKeyFromRaw(root1))).toBe(false);
+
+      // CIDs are signed by online key #1 (key index 2), which the client learns from the answer.
+      const iid = makeInstallationId({
+        kind: 'installation',
+        key: parseKey(mak),
+        hardwareId: 'pc-1',
+        groupIds: [before.group.id],
+      }).text;
+      const activation = await authority.activateInstallation({ key: mak, installationId: iid });
+      const cid = parseConfirmationId(activation.confirmationId);
+      expect(cid.keyIndex).toBe(2);
+      const online = await authority.trustRecords();
+      for (const d of online.delegations) trust.learnDelegation(Buffer.from(d, 'base64'));
+      expect(verifyInstallationConfirmation(parseInstallationId(iid), before.group.id, cid, cidKeys(trust))).toBe(true);
+
+      clock.advance(DAY);
+      const retired = await authority.rotateRoot('retire');
+      expect(retired).toMatchObject({ done: true, nextStep: 'prepare', root: { state: 'retired', heldHere: false } });
+      expect(retired.root.validUntil).toBe(new Date(clock.now()).toISOString());
+      // The old root's key file is gone: only root #2's is left.
+      expect(readdirSync(join(dir, 'roots'))).toEqual([`${root2Id}.pem`]);
+      const after = parseProductConfig(await authority.productConfig('office14'));
+      expect(after.authority.rootPublicKey).toBe(root2.toString('base64'));
+      expect(after.authority.roots?.[0]).toEqual({
+        publicKey: root1.toString('base64'),
+        validFrom: new Date(0).toISOString(),
+        validUntil: new Date(clock.now()).toISOString(),
+      });
+      // The GVLK is the authority's identity: it never changes with the roots.
+      expect(after.gvlk).toBe(before.gvlk);
+      // Evidence made under the old root keeps verifying for a client holding the new config.
+      const afterTrust = TrustStore.fromProductConfig(after);
+      expect(afterTrust.rootFor(keyIdOfRaw(root1), clock.now() - 2 * DAY)).not.toBeNull();
+      expect(afterTrust.rootFor(keyIdOfRaw(root1), clock.now() + DAY)).toBeNull();
+
+      // One audit row per step.
+      const audit = (await authority.recentAudit(200)).filter((a) => a.action.startsWith('root.rotate.'));
+      expect(audit.map((a) => a.action).reverse()).toEqual(STEPS.map((s) => `root.rotate.${s}`));
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('after retire every signing path uses the new root: host certificates, activation objects, OEM and token-CA certificates', async () => {
+    const { authority, hostKey } = await setUp();
+    try {
+      for (const step of STEPS) await authority.rotateRoot(step);
+      const status = await authority.rootStatus();
+      const [old, current] = status.roots;
+      expect([old?.state, current?.state]).toEqual(['retired', 'current']);
+      const currentId = current?.keyId as string;
+      expect(keyIdHex(authority.rootPublicKeyRaw)).toBe(currentId);
+      const cert = decodeHostCertificate((await activateHost(authority, hostKey)).certificate);
+      expect(cert.issuer.toString('hex')).toBe(currentId);
+      const object = await authority.createActivationObject({ group: 'office14', domain: 'corp.test', name: 'ao-1' });
+      expect(object.issuer).toBe(currentId);
+      const oem = await authority.issueOemCertificate({
+        manufacturer: 'Contoso',
+        publicKeyRaw: generateSigningKeyPair().publicKeyRaw,
+        groups: ['office14'],
+        days: 30,
+      });
+      expect(oem.issuer).toBe(currentId);
+      const tokenCa = await authority.issueTokenCa({
+        organisation: 'Fabrikam',
+        group: 'office14',
+        publicKeyRaw: generateSigningKeyPair().publicKeyRaw,
+        days: 30,
+      });
+      expect(tokenCa.issuer).toBe(currentId);
+      // Neither root may be certified as another party's key.
+      for (const root of status.roots) {
+        const refused = await codeOf(() =>
+          authority.issueOemCertificate({
+            manufacturer: 'Mallory',
+            publicKeyRaw: Buffer.from(root.publicKey, 'base64'),
+            groups: ['office14'],
+            days: 30,
+          }),
+        );
+        expect(refused.code).toBe('REQUEST_INVALID');
+      }
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('each step twice: the second says "already done", changes nothing and writes no audit row', async () => {
+    const { authority } = await setUp();
+    try {
+      for (const step of STEPS) {
+        expect((await authority.rotateRoot(step)).done).toBe(true);
+        const status = await authority.rootStatus();
+        const again = await authority.rotateRoot(step);
+        expect(again.done).toBe(false);
+        expect(again.message).toMatch(/^already done/);
+        expect(again.status).toEqual(status);
+      }
+      const audit = (await authority.recentAudit(200)).filter((a) => a.action.startsWith('root.rotate.'));
+      expect(audit).toHaveLength(4);
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('every step out of order is refused with ROOT_ROTATION_OUT_OF_ORDER naming the next step, and changes nothing', async () => {
+    const { authority } = await setUp();
+    try {
+      // Before each step is done, every step but it (and the one just done) is out of order.
+      const last: (RotationStep | null)[] = [null, 'prepare', 'publish', 'switch', 'retire'];
+      for (let i = 0; i <= STEPS.length; i++) {
+        const next = STEPS[i % STEPS.length] as RotationStep;
+        for (const wrong of STEPS.filter((s) => s !== next && s !== last[i])) {
+          const status = await authority.rootStatus();
+          const refused = await codeOf(() => authority.rotateRoot(wrong));
+          expect(refused, `${wrong} before ${next}`).toMatchObject({
+            code: 'ROOT_ROTATION_OUT_OF_ORDER',
+            nextStep: next,
+          });
+          expect(refused.message).toContain(`--step ${next}`);
+          expect(await authority.rootStatus()).toEqual(status);
+        }
+        if (i < STEPS.length) await authority.rotateRoot(next);
+      }
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('online-key rotate: a new online key signs CIDs (next key index); the old one stays verifiable and in the bundle', async () => {
+    const { authority, mak } = await setUp();
+    try {
+      const config = await authority.productConfig('office14');
+      const groupId = config.group.id;
+      const iidOf = (hw: string) =>
+        makeInstallationId({ kind: 'installation', key: parseKey(mak), hardwareId: hw, groupIds: [groupId] }).text;
+      const first = parseConfirmationId(
+        (await authority.activateInstallation({ key: mak, installationId: iidOf('pc-a') })).confirmationId,
+      );
+      expect(first.keyIndex).toBe(1);
+      const rotated = await authority.rotateOnlineKey();
+      expect(rotated.onlineKey).toMatchObject({ sequence: 1, state: 'current', keyIndex: 2 });
+      expect(rotated.previous).toMatchObject({ sequence: 0, state: 'previous' });
+      const second = parseConfirmationId(
+        (await authority.activateInstallation({ key: mak, installationId: iidOf('pc-b') })).confirmationId,
+      );
+      expect(second.keyIndex).toBe(2);
+      const after = await authority.productConfig('office14');
+      expect(after.authority.delegations).toHaveLength(2);
+      const trust = TrustStore.fromProductConfig(after);
+      expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-a')), groupId, first, cidKeys(trust))).toBe(
+        true,
+      );
+      expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-b')), groupId, second, cidKeys(trust))).toBe(
+        true,
+      );
+      // The config made before the rotation does not know the new key until it learns its delegation.
+      const old = TrustStore.fromProductConfig(config);
+      expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-b')), groupId, second, cidKeys(old))).toBe(
+        false,
+      );
+      const audit = (await authority.recentAudit(50)).filter((a) => a.action === 'online-key.rotate');
+      expect(audit).toHaveLength(1);
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('a data directory made before the key ring (root-signing-key.pem): its root becomes root #1, its GVLK stays, retire deletes the file', async () => {
+    const dir = join(tempDir(), 'old');
+    mkdirSync(dir, { mode: 0o700 });
+    const legacy = generateSigningKeyPair();
+    writeFileSync(join(dir, 'root-signing-key.pem'), privateKeyToPem(legacy.privateKey), { mode: 0o600 });
+    writeFileSync(join(dir, 'key-hash.secret'), randomBytes(32).toString('base64'), { mode: 0o600 });
+    writeFileSync(join(dir, 'authority.json'), JSON.stringify({ format: 'volact-authority/1', name: 'old one' }));
+    const options = await database();
+    const authority = Authority.open(dir, options);
+    try {
+      await authority.addGroup({ name: 'office14' });
+      const before = await authority.productConfig('office14');
+      expect(before.authority.rootPublicKey).toBe(legacy.publicKeyRaw.toString('base64'));
+      const status = await authority.rootStatus();
+      expect(status.roots.map((r) => [r.ordinal, r.keyId, r.state, r.where])).toEqual([
+        [1, keyIdHex(legacy.publicKeyRaw), 'current', join(dir, 'root-signing-key.pem')],
+      ]);
+      for (const step of STEPS) await authority.rotateRoot(step);
+      expect(existsSync(join(dir, 'root-signing-key.pem'))).toBe(false);
+      const after = await authority.productConfig('office14');
+      expect(after.gvlk).toBe(before.gvlk);
+      expect(after.authority.rootPublicKey).not.toBe(before.authority.rootPublicKey);
+    } finally {
+      await authority.close();
+    }
+    // The directory still opens (its roots/ holds the current root) and signs.
+    const reopened = Authority.open(dir, options);
+    try {
+      const object = await reopened.createActivationObject({ group: 'office14', domain: 'corp.test', name: 'ao' });
+      expect(object.issuer).toBe(keyIdHex(reopened.rootPublicKeyRaw));
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
+describe('several nodes on one PostgreSQL database', () => {
+  it('a node without the current root’s file refuses to sign with ROOT_KEY_UNAVAILABLE naming the file; once copied it signs; a retired root’s copy is deleted', async () => {
+    const databaseUrl = await postgres.createDatabase();
+    const base = tempDir();
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    const a = Authority.init(join(base, 'a'), { clock, databaseUrl });
+    await a.addGroup({ name: 'office14' });
+    const hostKey = (await a.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+    await a.close();
+    cpSync(join(base, 'a'), join(base, 'b'), { recursive: true });
+    const nodeA = Authority.open(join(base, 'a'), { clock, databaseUrl });
+    const nodeB = Authority.open(join(base, 'b'), { clock, databaseUrl });
+    const activate = (node: Authority) =>
+      node.activateHost({ hostKey, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId: 'hw-1' });
+    try {
+      await activate(nodeB);
+      const root1 = (await nodeA.rootStatus()).roots[0]?.keyId as string;
+      for (const step of ['prepare', 'publish', 'switch'] as const) await nodeA.rotateRoot(step);
+      const root2 = (await nodeA.rootStatus()).roots[1]?.keyId as string;
+      // Node B reads the ring again (its copy is a few seconds old at most): it is told what to copy.
+      const status = await nodeB.rootStatus();
+      expect(status.roots[1]).toMatchObject({ keyId: root2, state: 'current', heldHere: false });
+      const refused = await codeOf(() => activate(nodeB));
+      expect(refused.code).toBe('ROOT_KEY_UNAVAILABLE');
+      expect(refused.message).toContain(join(base, 'b', 'roots', `${root2}.pem`));
+      cpSync(join(base, 'a', 'roots', `${root2}.pem`), join(base, 'b', 'roots', `${root2}.pem`));
+      expect(decodeHostCertificate((await activate(nodeB)).certificate).issuer.toString('hex')).toBe(root2);
+      await nodeA.rotateRoot('retire');
+      expect(existsSync(join(base, 'a', 'roots', `${root1}.pem`))).toBe(false);
+      await nodeB.rootStatus(); // B reads the ring: root #1 is retired, B's copy goes
+      expect(existsSync(join(base, 'b', 'roots', `${root1}.pem`))).toBe(false);
+      // B was not where retire ran: the step is done for it too.
+      expect((await nodeB.rotateRoot('retire')).done).toBe(false);
+    } finally {
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+});
+
+const keyIdOfRaw = (raw: Buffer) => Buffer.from(keyIdHex(raw), 'hex');
