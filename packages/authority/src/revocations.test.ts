@@ -25,7 +25,9 @@ import {
 import { Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { createAuthorityServer } from './http.js';
+import { PostgresAuthorityStore } from './postgres-store.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
+import { SqliteAuthorityStore } from './sqlite-store.js';
 
 let postgres: TestPostgres;
 const dirs: string[] = [];
@@ -456,6 +458,37 @@ describe('revocation across a root switch', () => {
       expect(status.listVersion).toBe(after.listVersion);
     } finally {
       await authority.close();
+    }
+  });
+});
+
+describe.each([
+  ['sqlite', async () => new SqliteAuthorityStore(join(tempDir(), 'authority.db'))],
+  ['postgres', async () => new PostgresAuthorityStore(await postgres.createDatabase())],
+] as const)('revocation store (%s)', (_name, open) => {
+  it('an issue that fails keeps nothing: no entry without its list, no audit row, the version unchanged', async () => {
+    const store = await open();
+    try {
+      const entry = { kind: 'tokenCa' as const, subject: 'ab'.repeat(8) + '00'.repeat(8), revokedAt: 1, reason: null };
+      const audit = () => ({ at: 1, action: 'revocation.token-ca', result: 'OK' });
+      const failing = () => {
+        throw new Error('the root cannot sign now');
+      };
+      await expect(store.revocations.revoke([entry], failing, audit)).rejects.toThrow('cannot sign');
+      expect(await store.revocations.entries()).toEqual([]);
+      expect(await store.revocations.isRevoked('tokenCa', entry.subject)).toBeUndefined();
+      expect(await store.recentAudit(5)).toEqual([]);
+      const issue = ({ listVersion }: { listVersion: number }) => ({
+        listVersion,
+        issuedAt: 1,
+        nextUpdate: 2,
+        encoded: Buffer.from([listVersion]),
+      });
+      const { added, list } = await store.revocations.revoke([entry], issue, audit);
+      expect(added).toEqual([entry]);
+      expect(list.listVersion).toBe(1);
+    } finally {
+      await store.close();
     }
   });
 });
