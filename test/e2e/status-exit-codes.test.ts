@@ -71,7 +71,9 @@ describe('client status: an exit code per licence state', () => {
     const file = join(c, 'licence.json');
     const record = JSON.parse(readFileSync(file, 'utf8')) as { activation: { evidence: string } };
     const evidence = Buffer.from(record.activation.evidence, 'base64');
-    evidence[evidence.length - 1] = (evidence[evidence.length - 1] ?? 0) ^ 1; // the signature no longer matches
+    // a byte of the signed body (the count's last): the signature no longer matches (the end of a
+    // version-2 answer is its extension area, not the signature)
+    evidence[63] = (evidence[63] ?? 0) ^ 1;
     writeFileSync(
       file,
       JSON.stringify({ ...record, activation: { ...record.activation, evidence: evidence.toString('base64') } }),
@@ -131,5 +133,43 @@ describe('host status: 0 activated, 10 not activated, 11 certificate expired', (
     }
 
     expect((await statusOf('host', join(slice.root, 'no-such-host'))).code).toBe(1);
+  });
+});
+
+describe('host status: the trust the host holds (roots, revocation list, host status)', () => {
+  it('shows them, plain and --json; a status ending within 2 days is a WARNING line, the exit code stays 0', async () => {
+    const plain = await statusOf('host', slice.hostDir);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^Root [0-9a-f]{16}: current.*\(authority\); certified this host$/m);
+    expect(plain.stdout).toMatch(/^Revocation list: version \d+, next update /m);
+    expect(plain.stdout).toMatch(/^Host status: current, next update /m);
+    expect(plain.stdout).not.toContain('WARNING');
+
+    type Trust = {
+      trust: {
+        roots: { keyId: string; state: string; source: string }[];
+        certificateIssuer: string;
+        revocationList: { version: number; nextUpdate: string };
+        hostStatus: { state: string; listVersion: number; nextUpdate: string };
+        warnings: string[];
+      };
+    };
+    const { trust } = await json<Trust>('host', 'status', '--data-dir', slice.hostDir);
+    expect(trust.roots).toContainEqual(
+      expect.objectContaining({ keyId: trust.certificateIssuer, state: 'current', source: 'authority' }),
+    );
+    expect(trust.hostStatus.state).toBe('current');
+    expect(trust.hostStatus.listVersion).toBe(trust.revocationList.version);
+    expect(trust.warnings).toEqual([]);
+
+    const saved = clock.now();
+    clock.set(Date.parse(trust.hostStatus.nextUpdate) - DAY);
+    try {
+      const late = await statusOf('host', slice.hostDir);
+      expect(late.code).toBe(0);
+      expect(late.stdout).toMatch(/^WARNING: the host status ends /m);
+    } finally {
+      clock.set(saved);
+    }
   });
 });
