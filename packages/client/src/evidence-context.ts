@@ -45,7 +45,11 @@ export interface Anchor {
  */
 export interface EvidenceMemo {
   /** The KMS answer, the installation's confirmation or the activation object last verified. */
-  signature?: { evidence: string; verified: { hostTime: number; count: number; anchor?: Anchor } | null };
+  signature?: {
+    evidence: string;
+    /** `unknownSigner`: signed by no key this installation trusts (now): it grants nothing, not an edit. */
+    verified: { hostTime: number; count: number; anchor?: Anchor; unknownSigner?: true } | null;
+  };
   oem?: { key: string; result: ReturnType<typeof readOemMarker> };
   token?: { key: string; crls: StoredRecord['crls']; revoked: StoredRecord['revoked']; result: TokenRead };
   /** Once per `crls` object. */

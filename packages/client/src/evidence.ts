@@ -8,6 +8,7 @@ import {
   parseConfirmationId,
   DELEGATION_PURPOSE,
   parseKey,
+  parseOemMarker,
   type ActivationObject,
   type InstallationId,
 } from '@volact/core';
@@ -20,10 +21,11 @@ import {
   type Evidence,
   type EvidenceContext,
 } from './evidence-context.js';
-import { readOemMarker } from './offline-activation.js';
+import { certifyingRoot, readOemMarker } from './offline-activation.js';
 import { tokenEvidence } from './token-evidence.js';
 import { confirmationSigner, type ChosenKey, type ClientTrust } from './trust.js';
-import { verifyKmsResponse } from './verify-response.js';
+import { certificateIssuerKnown, verifyKmsResponse } from './verify-response.js';
+import { ClientError } from './errors.js';
 
 const anchorOf = (k: ChosenKey): Anchor => ({ signedBy: k.signedBy, root: k.root });
 
@@ -62,7 +64,7 @@ export function activationEvidence(ctx: EvidenceContext): Evidence {
 export function kmsEvidence(ctx: EvidenceContext, evidence: string): Evidence {
   const memo = ctx.memo;
   if (memo.signature?.evidence !== evidence) {
-    let verified: { hostTime: number; count: number; anchor: Anchor } | null = null;
+    let verified: { hostTime: number; count: number; anchor?: Anchor; unknownSigner?: true } | null = null;
     try {
       const { response, signer } = verifyKmsResponse(Buffer.from(evidence, 'base64'), {
         trust: ctx.trust,
@@ -73,12 +75,18 @@ export function kmsEvidence(ctx: EvidenceContext, evidence: string): Evidence {
         maxClockSkew: maxSkewOf(ctx),
       });
       verified = { hostTime: response.hostTime, count: response.count, anchor: anchorOf(signer) };
-    } catch {
-      verified = null;
+    } catch (err) {
+      // Certified by a key this installation does not (or no longer) trust: no licence, no edit.
+      const unknown =
+        err instanceof ClientError &&
+        err.code === 'KMS_CERT_UNTRUSTED' &&
+        !certificateIssuerKnown(Buffer.from(evidence, 'base64'), ctx.trust);
+      verified = unknown ? { hostTime: 0, count: 0, unknownSigner: true } : null;
     }
     memo.signature = { evidence, verified };
   }
   const v = memo.signature.verified;
+  if (v?.unknownSigner) return NOTHING;
   if (!v || v.hostTime > ctx.now + maxSkewOf(ctx)) return ALTERED;
   if (v.count < ctx.record.product.group.threshold) return NOTHING;
   return { hostTime: v.hostTime, valid: true, permanent: false };
@@ -131,7 +139,7 @@ export function installationEvidence(
     // No key known for its index and day (a product config without the online key's
     // delegation): it grants nothing here, and is not counted as an edit.
     if (signer === 'unknown') {
-      ctx.memo.signature = { evidence: cacheKey, verified: { hostTime: -1, count: 0 } };
+      ctx.memo.signature = { evidence: cacheKey, verified: { hostTime: 0, count: 0, unknownSigner: true } };
     } else {
       ctx.memo.signature = {
         evidence: cacheKey,
@@ -140,7 +148,7 @@ export function installationEvidence(
     }
   }
   const v = ctx.memo.signature.verified;
-  if (v?.hostTime === -1) return NOTHING;
+  if (v?.unknownSigner) return NOTHING;
   const ok = v !== null;
   return { hostTime: null, valid: ok, permanent: ok };
 }
@@ -152,6 +160,15 @@ export function checkOem(ctx: EvidenceContext, marker: string): ReturnType<typeo
   return ctx.memo.oem.result;
 }
 
+/** Whether the marker's certificate names a root this installation trusts at its start. */
+function oemRootKnown(ctx: EvidenceContext, marker: string): boolean {
+  try {
+    return certifyingRoot(parseOemMarker(marker).certificate, ctx.trust) !== null;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * An OEM licence is permanent while its marker verifies for this machine's hardware (the
  * reference: valid "as long as the customer uses the OEM-provided image"). A marker for other
@@ -161,7 +178,10 @@ export function oemEvidence(ctx: EvidenceContext, marker: string): Evidence {
   const check = checkOem(ctx, marker);
   if (check.ok) return { hostTime: null, valid: true, permanent: true };
   // Another machine's marker, or one whose manufacturer the publisher revoked: no licence, no edit.
-  const applies = check.code === 'OEM_HARDWARE_MISMATCH' || check.code === 'OEM_MANUFACTURER_REVOKED';
+  const applies =
+    check.code === 'OEM_HARDWARE_MISMATCH' ||
+    check.code === 'OEM_MANUFACTURER_REVOKED' ||
+    (check.code === 'OEM_MANUFACTURER_UNTRUSTED' && !oemRootKnown(ctx, marker));
   return { hostTime: null, valid: applies, permanent: false };
 }
 
@@ -202,6 +222,14 @@ export function activationObjectSigner(object: ActivationObject, trust: ClientTr
     : null;
 }
 
+/** Whether the object names a key this installation trusts at its issue time. */
+function activationObjectIssuerKnown(object: ActivationObject, trust: ClientTrust): boolean {
+  const { issuedAt } = activationObjectValidity(object);
+  return object.format === 'volact-activation-object/3'
+    ? trust.root(object.issuer, issuedAt) !== null
+    : trust.rootOrDelegate(object.issuer, issuedAt, DELEGATION_PURPOSE.phoneActivationObjects) !== null;
+}
+
 /** The checks an activation object must pass, in order: form, authority, domain, group, validity. */
 export function checkActivationObject(ctx: EvidenceContext, text: string): ActivationObjectCheck {
   const domain = membershipDomain(ctx);
@@ -216,10 +244,14 @@ export function checkActivationObject(ctx: EvidenceContext, text: string): Activ
     const signer = activationObjectSigner(object, ctx.trust);
     ctx.memo.signature = {
       evidence: cacheKey,
-      verified: signer ? { hostTime: 0, count: 0, anchor: anchorOf(signer) } : null,
+      verified: signer
+        ? { hostTime: 0, count: 0, anchor: anchorOf(signer) }
+        : activationObjectIssuerKnown(object, ctx.trust)
+          ? null
+          : { hostTime: 0, count: 0, unknownSigner: true },
     };
   }
-  if (ctx.memo.signature.verified === null) {
+  if (ctx.memo.signature.verified === null || ctx.memo.signature.verified.unknownSigner) {
     return {
       ok: false,
       code: 'DIRECTORY_OBJECT_UNTRUSTED',
@@ -284,5 +316,7 @@ export function directoryEvidence(ctx: EvidenceContext, a: { object: string; che
     return { hostTime: ctx.now >= v.expiresAt ? start(v) : null, valid: true, permanent: false };
   }
   if (check.code === 'DIRECTORY_OBJECT_DOMAIN_MISMATCH') return NOTHING;
+  // Signed by a key this installation does not (or no longer) trust: no licence, no edit.
+  if (check.code === 'DIRECTORY_OBJECT_UNTRUSTED' && ctx.memo.signature?.verified?.unknownSigner) return NOTHING;
   return ALTERED;
 }

@@ -8,7 +8,7 @@ import {
   type EvidenceContext,
   type TokenRead,
 } from './evidence-context.js';
-import { readCrl, readToken } from './offline-activation.js';
+import { certifyingRoot, readCrl, readToken } from './offline-activation.js';
 
 /**
  * The checks an installed activation token must pass, against the CRLs installed beside it and
@@ -144,6 +144,15 @@ export function tokenNow(
   return check;
 }
 
+/** Whether the token's CA certificate names a root this installation trusts at its start. */
+function tokenRootKnown(ctx: EvidenceContext, token: string): boolean {
+  try {
+    return certifyingRoot(parseActivationToken(token).caCertificate, ctx.trust) !== null;
+  } catch {
+    return true;
+  }
+}
+
 /** Failures of a genuine token that no longer applies here: not tampering. */
 const NOT_APPLYING: readonly string[] = [
   'TOKEN_REVOKED',
@@ -161,7 +170,11 @@ const NOT_APPLYING: readonly string[] = [
  */
 export function tokenEvidence(ctx: EvidenceContext, token: string): Evidence {
   const check = checkToken(ctx, token);
-  if (!check.ok) return { hostTime: null, valid: NOT_APPLYING.includes(check.code), permanent: false };
+  if (!check.ok) {
+    // A CA certified by a root this installation does not (or no longer) trust: no licence, no edit.
+    const unknownRoot = check.code === 'TOKEN_CA_UNTRUSTED' && !tokenRootKnown(ctx, token);
+    return { hostTime: null, valid: unknownRoot || NOT_APPLYING.includes(check.code), permanent: false };
+  }
   if (!('validUntil' in check)) return { hostTime: null, valid: false, permanent: false };
   const p = ctx.record.product.policy;
   if (ctx.now + maxSkewOf(ctx) < check.validFrom) return { hostTime: null, valid: true, permanent: false };

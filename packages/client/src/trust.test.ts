@@ -451,6 +451,24 @@ describe('set-product: bound to the authority, not to one root', () => {
     expect(licence.status().state).toBe('initial-grace');
   });
 
+  it('a config that drops a (leaked) root ends the evidence it signed: no licence, not counted as an edit', async () => {
+    const { kms } = await hostUnder(rootA, currentStatus(rootA));
+    const clock = new ManualClock(T);
+    const { licence, stateDir } = install(productA, clock);
+    licence.installTrust({ transitions: [transitionAB.toString('base64')], delegations: [] });
+    licence.setKmsHost(kms.address);
+    expect((await licence.activate()).status).toMatchObject({ state: 'licensed', method: 'kms' });
+    await kms.close();
+    const onlyB = productWith([{ pair: rootB, validFrom: T - 5 * DAY }]);
+    const path = write('only-b.json', onlyB);
+    Licence.setProduct({ stateDir, product: onlyB, productPath: path, clock });
+    const after = Licence.open({ stateDir, product: onlyB, clock }).status();
+    expect(after.method).toBeNull();
+    expect(after.evidence).toBeNull();
+    expect(after.state).toBe('initial-grace');
+    expect(after.trust.roots.map((r) => r.keyId)).toEqual([keyIdHex(rootB.publicKeyRaw)]);
+  });
+
   it("install-trust refuses another authority's bundle", () => {
     const { licence } = install(productA);
     expect(

@@ -110,6 +110,24 @@ export interface VerifiedResponse {
   readonly signer: ChosenKey;
 }
 
+/**
+ * Whether a stored answer's certificate names a key this installation trusts at its issue time
+ * (false: a root it no longer trusts, e.g. after a product config that dropped a leaked root:
+ * the evidence then grants nothing, which is not an edit). True when it does not decode.
+ */
+export function certificateIssuerKnown(payload: Buffer, trust: ClientTrust): boolean {
+  try {
+    const c = decodeHostCertificate(decodeActivationResponse(payload).certificate);
+    const chosen =
+      c.version === 1
+        ? trust.root(c.issuer, c.issuedAt)
+        : trust.rootOrDelegate(c.issuer, c.issuedAt, DELEGATION_PURPOSE.phoneHostCertificates);
+    return chosen !== null;
+  } catch {
+    return true;
+  }
+}
+
 /** The trusted key that signed this certificate, by its issuer and issue time; null when none. */
 export function certificateSigner(c: HostCertificate, trust: ClientTrust): ChosenKey | null {
   // An online (v1) certificate is signed by a root; a phone (v2) one by a root (before online
