@@ -27,8 +27,10 @@ import {
   keyIdOf,
   revocationSubjectOfKeyId,
   shortSigningKey,
+  signActivationToken,
   signOemCertificate,
   signOemMarker,
+  signTokenCaCertificate,
   signPhoneCertificateWithRoot,
   type ProductConfig,
   type ResponseExtensions,
@@ -248,6 +250,24 @@ describe('host status: an online-certified host must show a current one', () => 
 });
 
 describe('the revocation list the client holds', () => {
+  it('keeps a KMS activation made before the host was revoked until its own end', async () => {
+    const { host, kms } = await hostUnder(rootA, currentStatus(rootA));
+    const { licence } = install(productA);
+    licence.setKmsHost(kms.address);
+    expect((await licence.activate()).ok).toBe(true);
+    await kms.close();
+    const revoked = makeRevocationList(
+      {
+        listVersion: 5,
+        issuedAt: T - HOUR,
+        nextUpdate: T + 7 * DAY,
+        entries: [{ kind: 'host', subject: hostKeyRefOf(host.publicKeyRaw), revokedAt: T - HOUR }],
+      },
+      fileSigner(rootA),
+    );
+    expect(licence.installRevocations(revoked)).toMatchObject({ state: 'licensed', method: 'kms' });
+  });
+
   const listOf = (version: number, entries: Parameters<typeof makeRevocationList>[0]['entries']) =>
     makeRevocationList(
       { listVersion: version, issuedAt: T - HOUR, nextUpdate: T + 7 * DAY, entries },
@@ -263,6 +283,7 @@ describe('the revocation list the client holds', () => {
     const outcome = await licence.activate();
     await kms.close();
     expect(outcome.code).toBe('KMS_HOST_REVOKED');
+    expect(outcome.status.state).not.toBe('licensed');
     // An older list is refused, and the held one stays (after a restart too).
     expect(codeOf(() => licence.installRevocations(listOf(1, [])))).toBe('REVOCATION_LIST_STALE');
     expect(Licence.open({ stateDir, product: productA, clock: new ManualClock(T) }).status().trust).toMatchObject({
@@ -325,6 +346,53 @@ describe('OEM markers and the held revocation list', () => {
       Licence.open({ stateDir, product: productA, hardwareId: `hw-${n}`, clock: new ManualClock(T) }).status().oem
         ?.code,
     ).toBe('OEM_MANUFACTURER_REVOKED');
+  });
+});
+
+describe('tokens and the held revocation list', () => {
+  it('a token of a revoked CA is refused at install and stops licensing, not counted as an edit', () => {
+    const caKey = generateSigningKeyPair();
+    const ca = signTokenCaCertificate(
+      {
+        serial: '0c000000-0000-4000-8000-000000000001',
+        organisation: 'Fabrikam',
+        group: { id: FIXTURE_GROUP, name: 'fixture' },
+        publicKeyRaw: caKey.publicKeyRaw,
+        notBefore: T - 100 * DAY,
+        notAfter: T + 1000 * DAY,
+      },
+      fileSigner(rootA),
+    );
+    const tokenFor = (hardwareId: string, serial: string) =>
+      JSON.stringify(
+        signActivationToken({ serial, hardwareId, notBefore: T - DAY, notAfter: T + 300 * DAY }, caKey.privateKey, ca),
+      );
+    const list = makeRevocationList(
+      {
+        listVersion: 4,
+        issuedAt: T - HOUR,
+        nextUpdate: T + 7 * DAY,
+        entries: [
+          { kind: 'tokenCa', subject: revocationSubjectOfKeyId(keyIdOf(caKey.publicKeyRaw)), revokedAt: T - HOUR },
+        ],
+      },
+      fileSigner(rootA),
+    );
+    const { licence } = install(productA);
+    expect(licence.installToken(tokenFor(`hw-${n}`, '7a000000-0000-4000-8000-000000000001'))).toMatchObject({
+      state: 'licensed',
+      method: 'token',
+    });
+    const after = licence.installRevocations(list);
+    expect(after.method).toBeNull();
+    expect(after.token?.code).toBe('TOKEN_CA_REVOKED');
+    expect(after.state).toBe('initial-grace');
+
+    const { licence: fresh } = install(productA);
+    fresh.installRevocations(list);
+    expect(codeOf(() => fresh.installToken(tokenFor(`hw-${n}`, '7a000000-0000-4000-8000-000000000002')))).toBe(
+      'TOKEN_CA_REVOKED',
+    );
   });
 });
 
