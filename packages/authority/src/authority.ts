@@ -19,6 +19,7 @@ import {
 } from './certification.js';
 import type { AuthorityContext } from './context.js';
 import { createDataDir, readDataDir, type AuthoritySecrets } from './data-dir.js';
+import { invalidField } from './errors.js';
 import { ProductGroups, productConfigFor } from './groups.js';
 import {
   HOST_CERT_VALIDITY_DAYS,
@@ -52,7 +53,9 @@ import {
   type RotationStep,
   type TrustRecords,
 } from './key-ring.js';
+import { createRootKey, parseSignerSpec, resolveSignerSpec, type RootSignerSpec } from './root-signer.js';
 import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
+import { TokenRootKeys } from './token-root-keys.js';
 import type { AuthorityStore } from './store.js';
 
 export { HOST_CERT_VALIDITY_DAYS } from './host-activation.js';
@@ -108,7 +111,13 @@ export class Authority {
     this.#keys = new ProductKeys(store, this.#groups, this.#clock, secrets.keyHashSecret);
     const ring = new KeyRing({
       store: store.keyRing,
-      rootKeys: new FileRootKeys(secrets.dataDir, secrets.rootFiles),
+      rootKeys:
+        secrets.signerSpec === null
+          ? new FileRootKeys(secrets.dataDir, secrets.rootFiles)
+          : new TokenRootKeys(
+              secrets.signerSpec,
+              resolveSignerSpec(parseSignerSpec(secrets.signerSpec), secrets.dataDir),
+            ),
       keyHashSecret: secrets.keyHashSecret,
       clock: this.#clock,
       ...(options.crashAt ? { crashAt: options.crashAt } : {}),
@@ -129,9 +138,15 @@ export class Authority {
   }
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
-  static init(dataDir: string, options: AuthorityOptions & { name?: string } = {}): Authority {
+  static init(dataDir: string, options: AuthorityOptions & { name?: string; signer?: string } = {}): Authority {
     if (options.databaseUrl !== undefined) checkDatabaseUrl(options.databaseUrl); // before any file is made
-    const secrets = createDataDir(dataDir, options.name ?? 'volact authority', options.clock ?? systemClock);
+    const signer = tokenSignerOf(options.signer ?? 'file', dataDir);
+    const secrets = createDataDir(
+      dataDir,
+      options.name ?? 'volact authority',
+      options.clock ?? systemClock,
+      signer ? { spec: signer.text, createRoot: () => createRootKey(signer.spec, 'root-1').close() } : undefined,
+    );
     return new Authority(secrets, openAuthorityStore(dataDir, options.databaseUrl), options);
   }
 
@@ -295,6 +310,7 @@ export class Authority {
 
   async close(): Promise<void> {
     await this.#ring.settle();
+    this.#ring.close();
     await this.#store.close();
   }
 
@@ -318,4 +334,17 @@ export class Authority {
       });
     }
   }
+}
+
+/**
+ * `--signer`: `file` (the default: roots/<keyId>.pem in the data directory) gives null; a
+ * `pkcs11:` URI its parsed spec (roots made in the token). Other places for files are refused.
+ */
+function tokenSignerOf(text: string, dataDir: string): { text: string; spec: RootSignerSpec } | null {
+  const spec = parseSignerSpec(text);
+  if (spec.kind === 'file') {
+    if (text.trim() === 'file') return null;
+    throw invalidField('signer', 'root key files are kept in the data directory: use --signer file (or pkcs11:…)');
+  }
+  return { text: text.trim(), spec: resolveSignerSpec(spec, dataDir) };
 }

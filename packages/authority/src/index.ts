@@ -10,6 +10,12 @@ export type {
   RevocationListReport,
   RevocationResult,
   RevokeOptions,
+  CrashPoint,
+  KeyRingStatus,
+  OnlineKeyRotation,
+  RotationResult,
+  RotationStep,
+  TrustRecords,
 } from './authority.js';
 export { AuthorityError, authorityErrors } from './errors.js';
 export type { AuthorityErrorCode } from './errors.js';

@@ -84,6 +84,8 @@ export interface RootKeys {
   create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean };
   /** Destroys a root's private key (file deleted, token object destroyed); returns what was destroyed. */
   destroy(keyId: string): string[];
+  /** Ends token sessions (nothing for files). */
+  close?(): void;
 }
 
 /** Roots as files of the data directory: roots/<keyId>.pem (and the legacy root-signing-key.pem). */
@@ -300,6 +302,11 @@ export class KeyRing {
       if (this.#ring && !(err instanceof AuthorityError && err.code !== 'STORE_UNAVAILABLE')) return this.#ring;
       throw err;
     }
+  }
+
+  /** Ends the root keys' sessions (a token's). */
+  close(): void {
+    this.#rootKeys.close?.();
   }
 
   /** Waits for a read in flight (before the store closes). */

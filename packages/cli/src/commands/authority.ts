@@ -12,6 +12,7 @@ import { CliError, printJson } from '../output.js';
 import { parseIntOption, parseListen, readKeyInput, readTokenFile, SECRET_ARGUMENT_HELP } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { registerAuthorityRevocation } from './authority-revocation.js';
+import { registerAuthorityRoot } from './authority-root.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
 /** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
@@ -42,6 +43,7 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   publicKey: '--public-key',
   days: '--days',
   reason: '--reason',
+  signer: '--signer',
 };
 
 function withFlag(err: unknown): unknown {
@@ -69,10 +71,15 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .addOption(dataDirOption())
     .addOption(dbOption())
     .option('--name <name>', 'name shown in product configs', 'volact authority')
+    .option(
+      '--signer <spec>',
+      'where the root key is made and kept: file (roots/<keyId>.pem in the data directory) or pkcs11:token=…;object=…;pin-source=file:…',
+      'file',
+    )
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; name: string; json?: boolean }) => {
-        const a = Authority.init(o.dataDir, { name: o.name, ...storeOption(o) });
+      run(async (o: { dataDir: string; db?: string; name: string; signer: string; json?: boolean }) => {
+        const a = Authority.init(o.dataDir, { name: o.name, signer: o.signer, ...storeOption(o) });
         const out = { dataDir: o.dataDir, rootPublicKey: a.rootPublicKeyRaw.toString('base64') };
         await a.close();
         if (o.json) printJson(out);
@@ -434,6 +441,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     );
 
   registerAuthorityRevocation(authority, run, { dataDir: dataDirOption, db: dbOption, store: storeOption });
+  registerAuthorityRoot(authority, run, { dataDir: dataDirOption, db: dbOption, store: storeOption });
 
   authority
     .command('serve')
