@@ -3,21 +3,22 @@ import {
   BATCH_CONTEXT,
   DAY,
   ManualClock,
+  decodeActivationResponse,
   encodeActivationResponse,
   encodeResponseBody,
+  encodeResponseExtensions,
   fileSigner,
   generateSigningKeyPair,
   guidToBytes,
   issueHostCertificate,
   leafHash,
-  publicKeyFromRaw,
   randomGuid,
   signMessage,
   type ActivationRequest,
   type SigningKeyPair,
 } from '@volact/core';
 import { hostStatus } from '@volact/kms-host';
-import { Licence, VerificationMemo, verifyKmsResponse, type ClientError } from '@volact/client';
+import { ClientTrust, Licence, VerificationMemo, verifyKmsResponse, type ClientError } from '@volact/client';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,6 +81,7 @@ describe('windows and validity over time (reference: "KMS activation renewal", l
     expect((await slice.host.renewCertificateIfDue()).renewed).toBe(true);
     for (const c of clients.slice(0, 3)) expect((await c.activate()).ok).toBe(true);
     clock.advance(10 * DAY + 1000); // day 30: the quiet two expire from the window
+    await slice.host.checkNow(); // its 6-hourly check: a host status for the next 7 days
     expect(slice.host.counts()[0]?.count).toBe(3);
     const late = slice.newClient('late');
     const outcome = await late.activate();
@@ -154,7 +156,9 @@ describe('host certificate renewal', () => {
     const renewal = await slice.host.renewCertificateIfDue();
     expect(renewal.renewed).toBe(true);
     expect(renewal.expiresAt).toBe(clock.now() + 30 * DAY);
-    clock.advance(20 * DAY); // past the first certificate's expiry
+    clock.advance(14 * DAY); // the first certificate's last day; the second is not due yet
+    await slice.host.checkNow(); // its 6-hourly check: a host status for the next 7 days
+    clock.advance(6 * DAY); // past the first certificate's expiry
     const outcome = await c.activate();
     expect(outcome.ok).toBe(true);
     // the authority saw one activation and one renewal
@@ -181,8 +185,12 @@ describe('a client trusts only signed answers from hosts its authority certified
       renewalIntervalMin: 10080,
     });
     const signature = signMessage(hostKeys.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(body)]));
-    return encodeActivationResponse(body, certificate, [], signature);
+    // a host certified online staples its status (from the authority) as a real host does
+    const stapled = staples.get(certificate.toString('base64'));
+    return encodeActivationResponse(body, certificate, [], signature, 0, stapled);
   }
+  /** Certificate (base64) → the extension area with the host status the authority gave it. */
+  const staples = new Map<string, Buffer>();
 
   it('rejects a host certified by another authority (an emulator) with KMS_CERT_UNTRUSTED', async () => {
     const clock = new ManualClock(Date.now());
@@ -217,6 +225,11 @@ describe('a client trusts only signed answers from hosts its authority certified
       hostPublicKey: hostKeys.publicKeyRaw,
       hardwareId: 'fake-hw',
     });
+    const { status } = await s.authority.hostStatus(certificate);
+    staples.set(
+      certificate.toString('base64'),
+      encodeResponseExtensions({ hostStatus: status, transitions: [], delegations: [] }),
+    );
     return { hostKeys, certificate };
   }
 
@@ -224,11 +237,11 @@ describe('a client trusts only signed answers from hosts its authority certified
     const clock = new ManualClock(Date.now());
     slice = await startSlice(clock);
     const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14']);
-    const rootPublicKey = publicKeyFromRaw(Buffer.from(slice.product.authority.rootPublicKey, 'base64'));
-    const memo = new VerificationMemo(rootPublicKey);
+    const trust = ClientTrust.of(slice.product);
+    const memo = new VerificationMemo(trust);
     const request = { groupId: guidToBytes(slice.product.group.id), clientId: randomBytes(16), nonce: randomBytes(16) };
     const expectation = {
-      rootPublicKey,
+      trust,
       groupId: request.groupId,
       clientId: request.clientId,
       mode: { kind: 'live' as const, nonce: request.nonce },
@@ -251,13 +264,15 @@ describe('a client trusts only signed answers from hosts its authority certified
     raised.writeUInt32BE(5000, 60);
     expect(codeOf(raised)).toBe('KMS_BAD_SIGNATURE');
     const flipped = Buffer.from(genuine);
-    flipped[flipped.length - 1]! ^= 0x01;
+    flipped[signatureEnd(flipped) - 1]! ^= 0x01; // (a version-2 answer ends with its extension area)
     expect(codeOf(flipped)).toBe('KMS_BAD_SIGNATURE');
-    // A memo made under another root is not used: the certificate is checked again.
+    // A memo made under another trust store is not used: the certificate is checked again.
     const otherRoot = generateSigningKeyPair();
-    expect(codeOf(genuine, { ...expectation, rootPublicKey: publicKeyFromRaw(otherRoot.publicKeyRaw) })).toBe(
-      'KMS_CERT_UNTRUSTED',
-    );
+    const other = ClientTrust.of({
+      ...slice.product,
+      authority: { rootPublicKey: otherRoot.publicKeyRaw.toString('base64') },
+    });
+    expect(codeOf(genuine, { ...expectation, trust: other })).toBe('KMS_CERT_UNTRUSTED');
     expect(codeOf(genuine)).toBe('verified');
   });
 
@@ -267,7 +282,7 @@ describe('a client trusts only signed answers from hosts its authority certified
     const { hostKeys, certificate } = await certifiedFakeHost(slice, ['office14']);
     const fake = await startFakeKmsHost((req) => {
       const payload = signedResponse(req, hostKeys, certificate, {}, clock.now());
-      payload[payload.length - 1]! ^= 0x01; // last byte of the signature
+      payload[signatureEnd(payload) - 1]! ^= 0x01; // last byte of the signature
       return payload;
     });
     closers.push(() => void fake.server.close());
@@ -405,3 +420,9 @@ describe('a client trusts only signed answers from hosts its authority certified
     expect(reopened.status().state).toBe('notification');
   });
 });
+
+/** Where a response's signature ends (a version-2 answer carries its extension area after it). */
+function signatureEnd(payload: Buffer): number {
+  const signature = decodeActivationResponse(payload).signature;
+  return payload.indexOf(signature) + signature.length;
+}

@@ -250,6 +250,7 @@ export async function startKmsHost(config: KmsHostConfig): Promise<RunningKmsHos
     if (!next) throw new KmsHostError('HOST_NOT_ACTIVATED', 'the renewal stored no certificate');
     service.renewCertificate(next); // refuses another key or other groups: those need a restart
     server.signer.setCertificate(next.encoded);
+    restaple(); // the renewal fetched a status (and records) afresh: activateHostOnline
     config.logger?.info(
       { serial: next.serial, expiresAt: new Date(next.expiresAt).toISOString() },
       'host certificate renewed',
