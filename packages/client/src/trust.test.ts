@@ -31,6 +31,7 @@ import {
   signOemCertificate,
   signOemMarker,
   signTokenCaCertificate,
+  signPhoneCertificate,
   signPhoneCertificateWithRoot,
   type ProductConfig,
   type ResponseExtensions,
@@ -246,6 +247,44 @@ describe('host status: an online-certified host must show a current one', () => 
       signature,
     );
     expect(check(undefined, phoneCert, phoneHost)).toBe('ok');
+  });
+
+  it('accepts a phone certificate by an online key delegated for it (v2), not by one without the purpose', () => {
+    const phoneCertBy = (online: SigningKeyPair, purposes: number, sequence: number) => {
+      trust.learn({
+        transitions: [],
+        delegations: [
+          makeDelegation(
+            {
+              delegatePublicKey: online.publicKeyRaw,
+              sequence,
+              validFrom: T - 10 * DAY,
+              validUntil: T + 10 * DAY,
+              purposes,
+            },
+            fileSigner(rootA),
+          ),
+        ],
+      });
+      const phoneHost = generateSigningKeyPair();
+      const fields = {
+        keyRef: Buffer.alloc(8, 6),
+        issuedDay: dayOf(T) - 1,
+        validityDays: 365,
+        groupIds: [FIXTURE_GROUP],
+      };
+      const signature = signPhoneCertificate(
+        { ...fields, hostKeyRef: hostKeyRefOf(phoneHost.publicKeyRaw) },
+        { keyIndex: 1, short: shortSigningKey(online.privateKey) },
+      );
+      const cert = buildPhoneCertificate(
+        { ...fields, hostPublicKey: phoneHost.publicKeyRaw, issuerPublicKeyRaw: online.publicKeyRaw },
+        signature,
+      );
+      return check(undefined, cert, phoneHost);
+    };
+    expect(phoneCertBy(generateSigningKeyPair(), DELEGATION_PURPOSE.phoneHostCertificates, 3)).toBe('ok');
+    expect(phoneCertBy(generateSigningKeyPair(), DELEGATION_PURPOSE.confirmations, 6)).toBe('KMS_CERT_UNTRUSTED');
   });
 });
 
