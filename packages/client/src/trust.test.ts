@@ -177,6 +177,28 @@ describe('root rotation: a client whose product config knows only root A', () =>
     expect(stored.trust.transitions).toEqual([]);
   });
 
+  it('keeps a stored good record through an edit of the store; drops what does not decode; ignores a forged one', () => {
+    const { licence, stateDir } = install(productA);
+    licence.installTrust({ transitions: [transitionAB.toString('base64')], delegations: [] });
+    const file = join(stateDir, 'licence.json');
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { trust: { transitions: string[] } };
+    const forged = makeRootTransition(
+      { nextPublicKey: stranger.publicKeyRaw, issuedAt: T - 10 * DAY, nextValidFrom: T - 5 * DAY },
+      { ...fileSigner(stranger), keyId: fileSigner(rootA).keyId },
+      fileSigner(stranger),
+    ).toString('base64');
+    stored.trust.transitions = [forged, 'bm90IGEgcmVjb3Jk', ...stored.trust.transitions];
+    writeFileSync(file, JSON.stringify(stored));
+    const reopened = Licence.open({ stateDir, product: productA, clock: new ManualClock(T) });
+    expect(reopened.status().trust.roots.map((r) => r.keyId)).toEqual([
+      keyIdHex(rootA.publicKeyRaw),
+      keyIdHex(rootB.publicKeyRaw),
+    ]);
+    reopened.setKmsHost('127.0.0.1:1');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { trust: { transitions: string[] } };
+    expect(saved.trust.transitions).toEqual([forged, transitionAB.toString('base64')]);
+  });
+
   it('does not accept root B for evidence it says was signed before B was valid', () => {
     const trust = ClientTrust.of(productA);
     trust.learn({ transitions: [transitionAB], delegations: [] });

@@ -149,9 +149,19 @@ export class ClientTrust {
     const learned = this.store.learned();
     const merge = (kept: readonly string[], now: readonly string[], max: number) =>
       [...new Set([...kept, ...now])].slice(0, max);
+    // What does not decode at all is dropped (it can never verify); a record that decodes is
+    // kept even when it does not verify now (a product config may make it verify later).
     return {
-      transitions: merge(before.transitions, learned.transitions, MAX_STORED_TRANSITIONS),
-      delegations: merge(before.delegations, learned.delegations, MAX_STORED_DELEGATIONS),
+      transitions: merge(
+        decodableRecords('transition', before.transitions),
+        learned.transitions,
+        MAX_STORED_TRANSITIONS,
+      ),
+      delegations: merge(
+        decodableRecords('delegation', before.delegations),
+        learned.delegations,
+        MAX_STORED_DELEGATIONS,
+      ),
       revocationList: this.#revocations ? this.#revocations.encoded.toString('base64') : before.revocationList,
     };
   }
