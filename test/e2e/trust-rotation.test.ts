@@ -161,6 +161,17 @@ describe('root rotation over two years (issue 13)', () => {
         expect(existsSync(old.where)).toBe(false);
         expect(old.validUntil).not.toBeNull();
       }
+
+      if (day === 600) {
+        // Long after retire, a day-0-config installation meets the host for the first time: the
+        // transition the old root signed while it was valid still leads it to the new root.
+        const afterRetire = add(newLicence(base, 'kms-after-retire'));
+        afterRetire.licence.setKmsHost(host.address());
+        const outcome = await afterRetire.licence.activate();
+        expect(outcome, fleetTable([afterRetire], day)).toMatchObject({ ok: true, status: { state: 'licensed' } });
+        expect(outcome.status.evidence).toMatchObject({ method: 'kms', root: newRoot });
+        late.push(afterRetire);
+      }
     }
 
     // --- after retire: nothing newly signed carries the old root's key ID ---
@@ -221,9 +232,9 @@ describe('root rotation over two years (issue 13)', () => {
       expect(anchorOf(name), anchors.join('\n')).toBe(oldRoot);
     // KMS clients renewed at the re-certified host: anchored in the new root, learned by transition.
     // The MAK installation activated after the switch: the new online key, learned from the answer.
-    for (const name of ['kms-1', 'kms-2', 'kms-3', 'kms-late', 'mak-late'])
+    for (const name of ['kms-1', 'kms-2', 'kms-3', 'kms-late', 'kms-after-retire', 'mak-late'])
       expect(anchorOf(name), anchors.join('\n')).toBe(newRoot);
-    expect(late).toHaveLength(2);
+    expect(late).toHaveLength(3);
   }, 120_000);
 });
 
