@@ -686,6 +686,7 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
 
     // 20 days on, 5 of the MAK machines move to KMS (the host has counted 5 in its 30-day window).
     clock.advance(20 * DAY);
+    await slice.host.checkNow(); // its 6-hourly check on the shared clock: a current host status
     const gvlkInstalled = await cliJson<{ results: Result[] }>(
       0,
       'console',
