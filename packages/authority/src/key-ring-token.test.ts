@@ -1,0 +1,84 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, decodeHostCertificate, generateSigningKeyPair, keyIdHex } from '@volact/core';
+import { startTestSoftHsm, type TestSoftHsm } from '@volact/authority/testing';
+import { Authority } from './authority.js';
+import { listRootKeys, parseSignerSpec, resolveSignerSpec } from './root-signer.js';
+
+/**
+ * The key ring with its roots in a PKCS#11 token (a real SoftHSM2): `init --signer pkcs11:…`
+ * makes root #1 in the token, prepare makes the next one there (a key left by a prepare that
+ * died before its commit is adopted, not doubled), retire destroys the old one in the token.
+ */
+let hsm: TestSoftHsm;
+const dirs: string[] = [];
+beforeAll(() => {
+  hsm = startTestSoftHsm();
+});
+afterAll(() => {
+  hsm?.cleanup();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('key ring with roots in a PKCS#11 token', () => {
+  it('init, the ceremony and retire happen in the token; nothing of a root is in the data directory', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'volact-key-ring-token-')), 'a');
+    dirs.push(dir);
+    const uri = `${hsm.uri};object=ring`;
+    const spec = resolveSignerSpec(parseSignerSpec(uri), dir);
+    const inToken = () => listRootKeys(spec).map((k) => k.keyId.toString('hex'));
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    let authority = Authority.init(dir, { clock, signer: uri });
+    const host = generateSigningKeyPair().publicKeyRaw;
+    try {
+      await authority.addGroup({ name: 'office14' });
+      const hostKey = (await authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+      const issuer = async () =>
+        decodeHostCertificate(
+          (await authority.activateHost({ hostKey, hostPublicKey: host, hardwareId: 'hw-1' })).certificate,
+        ).issuer.toString('hex');
+      const root1 = keyIdHex(authority.rootPublicKeyRaw);
+      expect(inToken()).toEqual([root1]);
+      expect(existsSync(join(dir, 'roots')) ? readdirSync(join(dir, 'roots')) : []).toEqual([]);
+      expect(readFileSync(join(dir, 'signer.json'), 'utf8')).not.toContain(hsm.pin);
+      expect(await issuer()).toBe(root1);
+      expect((await authority.rootStatus()).roots[0]).toMatchObject({ signer: uri, heldHere: true });
+
+      // A prepare that dies after making its key and before recording it: the rerun adopts that key.
+      await authority.close();
+      authority = Authority.open(dir, {
+        clock,
+        crashAt: (point) => {
+          if (point === 'prepare.key-written') throw new Error('crash');
+        },
+      });
+      await expect(authority.rotateRoot('prepare')).rejects.toThrow('crash');
+      expect(inToken()).toHaveLength(2);
+      expect((await authority.rootStatus()).rotation.lastStep).toBeNull();
+      await authority.close();
+      authority = Authority.open(dir, { clock });
+      const prepared = await authority.rotateRoot('prepare');
+      expect(prepared.message).toContain('adopted');
+      expect(inToken().sort()).toEqual([root1, prepared.root.keyId].sort());
+
+      await authority.rotateRoot('publish');
+      await authority.rotateRoot('switch');
+      expect(await issuer()).toBe(prepared.root.keyId);
+      await authority.rotateRoot('retire');
+      expect(inToken()).toEqual([prepared.root.keyId]);
+      expect(await issuer()).toBe(prepared.root.keyId);
+    } finally {
+      await authority.close();
+    }
+    // A node opening the directory signs with the token's current root.
+    const reopened = Authority.open(dir, { clock });
+    try {
+      const object = await reopened.createActivationObject({ group: 'office14', domain: 'corp.test', name: 'ao' });
+      expect(object.issuer).toBe(inToken()[0]);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
