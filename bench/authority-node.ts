@@ -17,8 +17,9 @@ import {
   makeInstallationId,
   parseConfirmationId,
   parseInstallationId,
+  TrustStore,
   parseKey,
-  rootConfirmationKeys,
+  trustConfirmationKeys,
   verifyInstallationConfirmation,
 } from '@volact/core';
 import { Authority, AuthorityError } from '@volact/authority';
@@ -130,13 +131,11 @@ async function run(msg: ChildMessage): Promise<Record<string, unknown>> {
   clearTimeout(closeTimer);
 
   let verified = 0;
+  // As a client of this product would: the root, and the online key its product config delegates.
+  const product = await authority.productConfig((await authority.group(groupId)).name);
+  const cidKeys = trustConfirmationKeys(TrustStore.fromProductConfig(product));
   for (const s of samples) {
-    const ok = verifyInstallationConfirmation(
-      parseInstallationId(s.iid),
-      groupId,
-      parseConfirmationId(s.cid),
-      rootConfirmationKeys(authority.rootPublicKeyRaw),
-    );
+    const ok = verifyInstallationConfirmation(parseInstallationId(s.iid), groupId, parseConfirmationId(s.cid), cidKeys);
     if (!ok) throw new Error(`confirmation ${s.cid} does not verify for ${s.iid}`);
     verified++;
   }
