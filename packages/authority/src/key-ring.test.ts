@@ -326,6 +326,26 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
     }
   });
 
+  it('an online key ending within 30 days is replaced automatically, once, by the next read of the ring', async () => {
+    const { clock, authority } = await setUp();
+    try {
+      clock.advance(699 * DAY);
+      expect((await authority.rootStatus()).onlineKeys.map((k) => k.state)).toEqual(['current']);
+      clock.advance(2 * DAY); // 701 days: online key #0 (730 days from the start of its day) ends within 30
+      const status = await authority.rootStatus();
+      expect(status.onlineKeys.map((k) => [k.sequence, k.state])).toEqual([
+        [0, 'previous'],
+        [1, 'current'],
+      ]);
+      expect((await authority.rootStatus()).onlineKeys).toHaveLength(2);
+      const audit = (await authority.recentAudit(20)).filter((a) => a.action === 'online-key.rotate');
+      expect(audit).toHaveLength(1);
+      expect(audit[0]?.detail).toContain('automatically');
+    } finally {
+      await authority.close();
+    }
+  });
+
   it('a data directory made before the key ring (root-signing-key.pem): its root becomes root #1, its GVLK stays, retire deletes the file', async () => {
     const dir = join(tempDir(), 'old');
     mkdirSync(dir, { mode: 0o700 });

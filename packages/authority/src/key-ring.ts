@@ -45,6 +45,8 @@ export type RotationStep = (typeof ROTATION_STEPS)[number];
 
 /** An online key is certified for two years; a new one is made at every root switch and by `online-key rotate`. */
 export const ONLINE_KEY_VALIDITY_DAYS = 730;
+/** An online key ending within this many days is replaced by the next read of the ring that can (automatically). */
+export const ONLINE_KEY_RENEWAL_DAYS = 30;
 export const ALL_PURPOSES =
   DELEGATION_PURPOSE.confirmations |
   DELEGATION_PURPOSE.phoneHostCertificates |
@@ -320,6 +322,7 @@ export class KeyRing {
       try {
         let ring = await this.#store.load();
         if (ring.roots.length === 0) ring = await this.#create();
+        if (this.#onlineKeyDue(ring)) ring = await this.#renewOnlineKey();
         this.#adopt(ring);
         return ring;
       } finally {
@@ -327,6 +330,66 @@ export class KeyRing {
       }
     })();
     return this.#loading;
+  }
+
+  /**
+   * Whether the current online key ends within ONLINE_KEY_RENEWAL_DAYS and this node can certify
+   * the next (it holds the current root): then it is replaced as `online-key rotate` would.
+   */
+  #onlineKeyDue(ring: RingSnapshot): boolean {
+    const online = ring.onlineKeys.find((k) => k.state === 'current');
+    const root = ring.roots.find((r) => r.state === 'current');
+    if (!online || !root || online.validUntil - this.#clock.now() > ONLINE_KEY_RENEWAL_DAYS * DAY) return false;
+    try {
+      return this.#rootKeys.signer(root.keyId) !== null;
+    } catch {
+      return false; // a token that does not answer: the key is renewed by the next read that can
+    }
+  }
+
+  async #renewOnlineKey(): Promise<RingSnapshot> {
+    const ring = await this.#store.load();
+    const root = this.#requireSigner(currentOf(ring));
+    const now = this.#clock.now();
+    await this.#store.change((latest) => {
+      // Decided again under the ring's lock: nodes reading together renew once.
+      if (!this.#dueIn(latest, now) || !currentOf(latest).publicKey.equals(root.publicKeyRaw)) {
+        return { result: undefined };
+      }
+      return {
+        ...this.#nextOnlineKey(latest, root, now, 'automatically: the current one ends within 30 days'),
+        result: undefined,
+      };
+    });
+    return this.#store.load();
+  }
+
+  #dueIn(ring: RingSnapshot, now: number): boolean {
+    const online = ring.onlineKeys.find((k) => k.state === 'current');
+    return online !== undefined && online.validUntil - now <= ONLINE_KEY_RENEWAL_DAYS * DAY;
+  }
+
+  /** The rows and audit row of a new current online key certified by `root` (the current one becomes previous). */
+  #nextOnlineKey(
+    ring: RingSnapshot,
+    root: Signer,
+    now: number,
+    why: string,
+  ): { onlineKeys: OnlineKeyRecord[]; audit: AuditEntry; made: OnlineKeyRecord; before: OnlineKeyRecord | undefined } {
+    const sequence = Math.max(-1, ...ring.onlineKeys.map((k) => k.sequence)) + 1;
+    const made = this.#makeOnlineKey(sequence, root, now, 'current');
+    const before = ring.onlineKeys.find((k) => k.state === 'current');
+    return {
+      onlineKeys: [...(before ? [{ ...before, state: 'previous' as const, changedAt: now }] : []), made],
+      audit: {
+        at: now,
+        action: 'online-key.rotate',
+        result: 'OK',
+        detail: `online key #${sequence} ${made.keyId} current (${why}), certified by root ${keyIdHex(root.publicKeyRaw)} until ${iso(made.validUntil)}${before ? `; #${before.sequence} ${before.keyId} signs no more` : ''}`,
+      },
+      made,
+      before,
+    };
   }
 
   #adopt(ring: RingSnapshot): void {
@@ -507,6 +570,14 @@ export class KeyRing {
     return ring.roots.filter((r) => r.state !== 'prepared');
   }
 
+  /** The roots a bundle lists: oldest first; beyond eight, the oldest are left out (never the current). */
+  #bundledRoots(ring: RingSnapshot): RootRecord[] {
+    const current = currentOf(ring);
+    let roots = this.#publicRoots(ring);
+    while (roots.length > MAX_BUNDLE_ROOTS) roots = roots.filter((r) => r !== roots.find((x) => x !== current));
+    return roots;
+  }
+
   /** Delegations clients may know: unexpired, by a root they may know, newest first, at most `max`. */
   #publicDelegations(ring: RingSnapshot, now: number, max: number): OnlineKeyRecord[] {
     const roots = new Set(this.#publicRoots(ring).map((r) => r.keyId));
@@ -521,9 +592,7 @@ export class KeyRing {
     const ring = await this.ready();
     const now = this.#clock.now();
     const current = currentOf(ring);
-    // Oldest first; beyond eight, the oldest retired ones are left out (the current is always in).
-    let roots = this.#publicRoots(ring);
-    while (roots.length > MAX_BUNDLE_ROOTS) roots = roots.filter((r) => r !== roots.find((x) => x !== current));
+    const roots = this.#bundledRoots(ring);
     return {
       rootPublicKey: current.publicKey.toString('base64'),
       roots: roots.map((r) => ({
@@ -558,7 +627,7 @@ export class KeyRing {
   async trust(): Promise<TrustRecords & { roots: Omit<RootView, 'heldHere' | 'where' | 'signer' | 'ordinal'>[] }> {
     const ring = await this.ready();
     return {
-      roots: this.#publicRoots(ring).map((r) => ({
+      roots: this.#bundledRoots(ring).map((r) => ({
         publicKey: r.publicKey.toString('base64'),
         keyId: r.keyId,
         state: r.state,
@@ -817,19 +886,12 @@ export class KeyRing {
           'the current root changed meanwhile (another node switched): run it again',
         );
       }
-      const sequence = Math.max(-1, ...latest.onlineKeys.map((k) => k.sequence)) + 1;
-      const made = this.#makeOnlineKey(sequence, root, now, 'current');
-      const before = latest.onlineKeys.find((k) => k.state === 'current');
+      const next = this.#nextOnlineKey(latest, root, now, 'online-key rotate');
       this.#crash('online-key.in-transaction');
       return {
-        onlineKeys: [...(before ? [{ ...before, state: 'previous' as const, changedAt: now }] : []), made],
-        audit: {
-          at: now,
-          action: 'online-key.rotate',
-          result: 'OK',
-          detail: `online key #${sequence} ${made.keyId} current, certified by root ${keyIdHex(root.publicKeyRaw)} until ${iso(made.validUntil)}${before ? `; #${before.sequence} ${before.keyId} signs no more` : ''}`,
-        },
-        result: { online: made, previous: before ?? null },
+        onlineKeys: next.onlineKeys,
+        audit: next.audit,
+        result: { online: next.made, previous: next.before ?? null },
       };
     });
     const after = await this.reload();
