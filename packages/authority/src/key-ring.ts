@@ -1,14 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { join } from 'node:path';
 import {
   DAY,
   DELEGATION_PURPOSE,
   confirmationKeyIndex,
-  fileSigner,
   generateSigningKeyPair,
   keyIdHex,
   makeDelegation,
-  makeRootTransition,
   privateKeyToPem,
   shortSigningKey,
   signingKeyPairFromPem,
@@ -20,28 +17,37 @@ import {
 } from '@volact/core';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
-import type { KeyRingStore, OnlineKeyRecord, RingSnapshot, RootRecord, RootState } from './key-ring-store.js';
 import {
-  LEGACY_ROOT_KEY_FILE,
-  destroyRootKeyFiles,
-  readRootKeyFiles,
-  rootKeyFileName,
-  writeRootKeyFile,
-  type RootKeyFile,
-} from './root-files.js';
+  RingCeremony,
+  currentOf,
+  rotationPhase,
+  type CrashPoint,
+  type OnlineKeyRotation,
+  type RotationResult,
+  type RotationStep,
+} from './key-ring-ceremony.js';
+import type { KeyRingStore, OnlineKeyRecord, RingSnapshot, RootRecord, RootState } from './key-ring-store.js';
+import type { RootKeys } from './root-files.js';
 import { seal, unseal } from './sealing.js';
 import type { AuditEntry } from './store.js';
 
+export { FileRootKeys, type RootKeys } from './root-files.js';
+export {
+  ROTATION_STEPS,
+  rotationPhase,
+  type CrashPoint,
+  type OnlineKeyRotation,
+  type RotationResult,
+  type RotationStep,
+} from './key-ring-ceremony.js';
+
 /**
- * The authority's key ring: its roots and its online (delegated) keys, the root-rotation
- * ceremony (prepare, publish, switch, retire), and which key signs what. The ring's state is in
+ * The authority's key ring: its roots and its online (delegated) keys, which key signs what, and
+ * what clients are given; the root-rotation ceremony is key-ring-ceremony.ts. The ring's state is in
  * the database (every node reads the same); roots' private keys are in each node's data
  * directory (roots/<keyId>.pem) or a token; online keys' private keys are sealed in the
  * database. See docs/trust.md.
  */
-
-export const ROTATION_STEPS = ['prepare', 'publish', 'switch', 'retire'] as const;
-export type RotationStep = (typeof ROTATION_STEPS)[number];
 
 /** An online key is certified for two years; a new one is made at every root switch and by `online-key rotate`. */
 export const ONLINE_KEY_VALIDITY_DAYS = 730;
@@ -58,97 +64,6 @@ export const MAX_BUNDLE_DELEGATIONS = 8;
 export const MAX_TRUST_RECORDS = 8;
 /** How long a node trusts its copy of the ring before reading it again (real time: other nodes' steps). */
 export const RING_REFRESH_MS = 5_000;
-
-/** Where a test crashes the process (kill -9) in the middle of a step: see the crash test. */
-export type CrashPoint =
-  | 'prepare.key-written'
-  | 'retire.key-destroyed'
-  | `${RotationStep}.in-transaction`
-  | `${RotationStep}.committed`
-  | 'online-key.in-transaction';
-
-/** Where roots' private keys are: the data directory's files (a token: root-signer.ts). */
-export interface RootKeys {
-  /** `file`, or the token's spec (no PIN), as the ring records it. */
-  readonly location: string;
-  /** The signer of a root, or null when this node does not hold its private key. */
-  signer(keyId: string): Signer | null;
-  /** Where to find a root's private key, for a message (the file to copy, the token object). */
-  describe(keyId: string): string;
-  /** The root the ring starts from when the database has none (the data directory's, or the token's). */
-  first(): Signer | null;
-  /** The key pair of a root held as a file (for core functions that take one), or null. */
-  pair(keyId: string): SigningKeyPair | null;
-  /**
-   * A new root's key, durable before it returns. A key made earlier and never recorded (a step
-   * that crashed before its commit: not in `known`) is adopted instead of making another.
-   */
-  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean };
-  /** Destroys a root's private key (file deleted, token object destroyed); returns what was destroyed. */
-  destroy(keyId: string): string[];
-  /** Ends token sessions (nothing for files). */
-  close?(): void;
-}
-
-/** Roots as files of the data directory: roots/<keyId>.pem (and the legacy root-signing-key.pem). */
-export class FileRootKeys implements RootKeys {
-  readonly location = 'file';
-  readonly #files = new Map<string, RootKeyFile>();
-
-  constructor(
-    private readonly dataDir: string,
-    files: readonly RootKeyFile[],
-  ) {
-    for (const f of files) this.#files.set(f.keyId, f);
-  }
-
-  signer(keyId: string): Signer | null {
-    const pair = this.pair(keyId);
-    return pair ? fileSigner(pair) : null;
-  }
-
-  pair(keyId: string): SigningKeyPair | null {
-    let file = this.#files.get(keyId);
-    if (!file) {
-      // Copied in while the authority runs (a node given the next root's file): read again.
-      file = readRootKeyFiles(this.dataDir).find((f) => f.keyId === keyId);
-      if (file) this.#files.set(keyId, file);
-    }
-    return file?.pair ?? null;
-  }
-
-  describe(keyId: string): string {
-    return join(this.dataDir, this.#files.get(keyId)?.file ?? rootKeyFileName(keyId));
-  }
-
-  /** The first root when the ring is made: the legacy root-signing-key.pem, else the one root file. */
-  first(): Signer | null {
-    const files = [...this.#files.values()];
-    const file = files.find((f) => f.file === LEGACY_ROOT_KEY_FILE) ?? (files.length === 1 ? files[0] : undefined);
-    return file ? fileSigner(file.pair) : null;
-  }
-
-  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean } {
-    const orphans = readRootKeyFiles(this.dataDir)
-      .filter((f) => !known.has(f.keyId) && f.file !== LEGACY_ROOT_KEY_FILE)
-      .sort((a, b) => b.modifiedAt - a.modifiedAt);
-    const orphan = orphans[0];
-    if (orphan) {
-      this.#files.set(orphan.keyId, orphan);
-      return { signer: fileSigner(orphan.pair), where: join(this.dataDir, orphan.file), adopted: true };
-    }
-    const pair = generateSigningKeyPair();
-    const file = writeRootKeyFile(this.dataDir, pair);
-    const keyId = keyIdHex(pair.publicKeyRaw);
-    this.#files.set(keyId, { keyId, file, pair, modifiedAt: 0 });
-    return { signer: fileSigner(pair), where: join(this.dataDir, file), adopted: false };
-  }
-
-  destroy(keyId: string): string[] {
-    this.#files.delete(keyId);
-    return destroyRootKeyFiles(this.dataDir, keyId).map((f) => join(this.dataDir, f));
-  }
-}
 
 export interface RootView {
   readonly ordinal: number;
@@ -184,23 +99,6 @@ export interface KeyRingStatus {
   readonly rotation: { readonly lastStep: RotationStep | null; readonly nextStep: RotationStep };
 }
 
-export interface RotationResult {
-  readonly step: RotationStep;
-  /** False: the step had been done already; nothing changed. */
-  readonly done: boolean;
-  readonly message: string;
-  readonly nextStep: RotationStep;
-  /** The root the step was about (the next root for prepare/publish/switch, the old one for retire). */
-  readonly root: RootView;
-  readonly status: KeyRingStatus;
-}
-
-export interface OnlineKeyRotation {
-  readonly onlineKey: OnlineKeyView;
-  readonly previous: OnlineKeyView | null;
-  readonly status: KeyRingStatus;
-}
-
 /** The trust records a client learns from the authority (base64): transitions and delegations. */
 export interface TrustRecords {
   readonly transitions: string[];
@@ -221,34 +119,6 @@ const PURPOSE_NAMES: [number, string][] = [
   [DELEGATION_PURPOSE.phoneHostCertificates, 'phoneHostCertificates'],
   [DELEGATION_PURPOSE.phoneActivationObjects, 'phoneActivationObjects'],
 ];
-
-/** The last step done and the next one, from the roots' states. */
-export function rotationPhase(roots: readonly RootRecord[]): {
-  lastStep: RotationStep | null;
-  nextStep: RotationStep;
-} {
-  if (roots.some((r) => r.state === 'prepared')) return { lastStep: 'prepare', nextStep: 'publish' };
-  if (roots.some((r) => r.state === 'published')) return { lastStep: 'publish', nextStep: 'switch' };
-  if (roots.some((r) => r.state === 'previous')) return { lastStep: 'switch', nextStep: 'retire' };
-  if (roots.some((r) => r.state === 'retired')) return { lastStep: 'retire', nextStep: 'prepare' };
-  return { lastStep: null, nextStep: 'prepare' };
-}
-
-function outOfOrder(step: RotationStep, phase: { lastStep: RotationStep | null; nextStep: RotationStep }) {
-  const err = new AuthorityError(
-    'ROOT_ROTATION_OUT_OF_ORDER',
-    `the rotation step "${step}" is out of order: ${phase.lastStep ? `the last step done is "${phase.lastStep}", ` : 'no rotation has started, '}the next one is "${phase.nextStep}" (\`volact authority root rotate --step ${phase.nextStep}\`)`,
-  );
-  return Object.assign(err, { nextStep: phase.nextStep });
-}
-
-function currentOf(ring: RingSnapshot): RootRecord {
-  const current = ring.roots.find((r) => r.state === 'current');
-  if (!current) {
-    throw new AuthorityError('INTERNAL', 'the key ring has no current root (its records were altered by hand)');
-  }
-  return current;
-}
 
 export interface KeyRingOptions {
   readonly store: KeyRingStore;
@@ -273,6 +143,7 @@ export class KeyRing {
   #loadedAt = -Infinity;
   #loading: Promise<RingSnapshot> | undefined;
   #confirmation: { sequence: number; signer: ConfirmationSigner } | undefined;
+  readonly #ceremony: RingCeremony;
 
   constructor(options: KeyRingOptions) {
     this.#store = options.store;
@@ -280,6 +151,19 @@ export class KeyRing {
     this.#secret = options.keyHashSecret;
     this.#clock = options.clock;
     this.#crashAt = options.crashAt;
+    this.#ceremony = new RingCeremony({
+      store: this.#store,
+      rootKeys: this.#rootKeys,
+      clock: this.#clock,
+      crash: (point) => this.#crash(point),
+      reload: () => this.reload(),
+      requireSigner: (root) => this.#requireSigner(root),
+      makeOnlineKey: (sequence, root, now, state) => this.#makeOnlineKey(sequence, root, now, state),
+      nextOnlineKey: (ring, root, now, why) => this.#nextOnlineKey(ring, root, now, why),
+      rootView: (r) => this.#rootView(r),
+      onlineKeyView: (k) => this.#onlineKeyView(k),
+      status: (ring) => this.#status(ring),
+    });
   }
 
   /** Tests only: where the next steps crash. */
@@ -681,225 +565,16 @@ export class KeyRing {
   }
 
   /** One ceremony step (docs/trust.md "Rotation ceremony"): idempotent, in order, one audit row. */
-  async rotate(step: RotationStep): Promise<RotationResult> {
-    switch (step) {
-      case 'prepare':
-        return this.#prepare();
-      case 'publish':
-        return this.#transition('publish', 'prepared', (ring, now) => {
-          const next = ring.roots.find((r) => r.state === 'prepared') as RootRecord;
-          const published = { ...next, state: 'published' as const, changedAt: now };
-          return {
-            roots: [published],
-            root: published,
-            message: `root #${next.ordinal} ${next.keyId} published: product configs exported from now on list it, and /v1/trust and online answers hand out its transition record`,
-          };
-        });
-      case 'switch':
-        return this.#transition('switch', 'published', (ring, now) => {
-          const next = ring.roots.find((r) => r.state === 'published') as RootRecord;
-          const old = currentOf(ring);
-          const onlineKeys: OnlineKeyRecord[] = [];
-          for (const k of ring.onlineKeys) {
-            if (k.state === 'current') onlineKeys.push({ ...k, state: 'previous', changedAt: now });
-            if (k.state === 'prepared' && k.issuerKeyId === next.keyId)
-              onlineKeys.push({ ...k, state: 'current', changedAt: now });
-          }
-          const switched = { ...next, state: 'current' as const, changedAt: now };
-          const online = onlineKeys.find((k) => k.state === 'current');
-          return {
-            roots: [{ ...old, state: 'previous', changedAt: now }, switched],
-            onlineKeys,
-            root: switched,
-            message: `root #${next.ordinal} ${next.keyId} is current: it signs host certificates, activation objects, OEM and token-CA certificates and revocation lists from now on${online ? `; online key #${online.sequence} ${online.keyId} (certified by it) signs confirmations` : ''}; root #${old.ordinal} ${old.keyId} is previous (retire it when hosts have re-certified)`,
-          };
-        });
-      case 'retire':
-        return this.#retire();
-    }
-  }
-
-  /** A step that only changes states in the database (publish, switch). */
-  async #transition(
-    step: 'publish' | 'switch',
-    from: RootState,
-    apply: (
-      ring: RingSnapshot,
-      now: number,
-    ) => { roots: RootRecord[]; onlineKeys?: OnlineKeyRecord[]; root: RootRecord; message: string },
-  ): Promise<RotationResult> {
-    const now = this.#clock.now();
-    const outcome = await this.#store.change((ring) => {
-      const phase = rotationPhase(ring.roots);
-      if (phase.lastStep === step) return { result: this.#alreadyDone(step, ring) };
-      if (phase.nextStep !== step || !ring.roots.some((r) => r.state === from)) throw outOfOrder(step, phase);
-      const change = apply(ring, now);
-      this.#crash(`${step}.in-transaction`);
-      return {
-        roots: change.roots,
-        ...(change.onlineKeys ? { onlineKeys: change.onlineKeys } : {}),
-        audit: this.#auditRow(step, now, change.message),
-        result: { done: true, root: change.root, message: change.message },
-      };
-    });
-    this.#crash(`${step}.committed`);
-    return this.#result(step, outcome);
-  }
-
-  #alreadyDone(step: RotationStep, ring: RingSnapshot): { done: false; root: RootRecord; message: string } {
-    const stateOf: Record<RotationStep, RootState> = {
-      prepare: 'prepared',
-      publish: 'published',
-      switch: 'current',
-      retire: 'retired',
-    };
-    const root =
-      step === 'retire'
-        ? (ring.roots.filter((r) => r.state === 'retired').at(-1) as RootRecord)
-        : (ring.roots.find((r) => r.state === stateOf[step]) as RootRecord);
-    return {
-      done: false,
-      root,
-      message: `already done: root #${root.ordinal} ${root.keyId} is ${root.state}; nothing changed`,
-    };
-  }
-
-  #auditRow(step: RotationStep, at: number, detail: string): AuditEntry {
-    return { at, action: `root.rotate.${step}`, result: 'OK', detail: detail.slice(0, 300) };
-  }
-
-  async #result(
-    step: RotationStep,
-    outcome: { done: boolean; root: RootRecord; message: string },
-  ): Promise<RotationResult> {
-    const ring = await this.reload();
-    const root = ring.roots.find((r) => r.keyId === outcome.root.keyId) ?? outcome.root;
-    return {
-      step,
-      done: outcome.done,
-      message: outcome.message,
-      nextStep: rotationPhase(ring.roots).nextStep,
-      root: this.#rootView(root),
-      status: this.#status(ring),
-    };
-  }
-
-  /**
-   * prepare: the next root's key is made (file written under a temporary name and renamed, or
-   * made in the token) BEFORE the transaction that records it; a rerun after a crash between
-   * the two adopts that key. The transaction records the root (prepared), its transition record
-   * (signed by the current root and by it; valid from the start of today) and the online key it
-   * certifies (prepared: current at switch).
-   */
-  async #prepare(): Promise<RotationResult> {
-    const ring = await this.reload();
-    const phase = rotationPhase(ring.roots);
-    if (phase.lastStep === 'prepare') return this.#result('prepare', this.#alreadyDone('prepare', ring));
-    if (phase.nextStep !== 'prepare') throw outOfOrder('prepare', phase);
-    const current = this.#requireSigner(currentOf(ring));
-    const made = this.#rootKeys.create(new Set(ring.roots.map((r) => r.keyId)));
-    this.#crash('prepare.key-written');
-    const next = made.signer;
-    const nextKeyId = keyIdHex(next.publicKeyRaw);
-    const now = this.#clock.now();
-    const outcome = await this.#store.change((latest) => {
-      const again = rotationPhase(latest.roots);
-      if (again.lastStep === 'prepare') return { result: this.#alreadyDone('prepare', latest) }; // another node
-      if (again.nextStep !== 'prepare') throw outOfOrder('prepare', again);
-      if (!currentOf(latest).publicKey.equals(current.publicKeyRaw)) throw outOfOrder('prepare', again);
-      const validFrom = startOfDay(now);
-      const root: RootRecord = {
-        keyId: nextKeyId,
-        ordinal: Math.max(...latest.roots.map((r) => r.ordinal)) + 1,
-        publicKey: Buffer.from(next.publicKeyRaw),
-        state: 'prepared',
-        signer: this.#rootKeys.location,
-        validFrom,
-        validUntil: null,
-        transition: makeRootTransition(
-          { nextPublicKey: Buffer.from(next.publicKeyRaw), issuedAt: now, nextValidFrom: validFrom },
-          current,
-          next,
-        ),
-        createdAt: now,
-        changedAt: now,
-      };
-      const sequence = Math.max(-1, ...latest.onlineKeys.map((k) => k.sequence)) + 1;
-      const online = this.#makeOnlineKey(sequence, next, now, 'prepared');
-      const message = `root #${root.ordinal} ${root.keyId} prepared (${made.adopted ? 'adopted the key a crashed prepare made: ' : ''}${made.where}) with its transition record from root ${currentOf(latest).keyId}, and online key #${sequence} ${online.keyId} certified by it; next: publish`;
-      this.#crash('prepare.in-transaction');
-      return {
-        roots: [root],
-        onlineKeys: [online],
-        audit: this.#auditRow('prepare', now, message),
-        result: { done: true, root, message },
-      };
-    });
-    this.#crash('prepare.committed');
-    return this.#result('prepare', outcome);
-  }
-
-  /**
-   * retire: the old root's private key is destroyed first (its file deleted), then its state and
-   * end (validUntil = now) are committed: a crash between the two leaves a previous root no node
-   * can sign with (it was not current), and the rerun commits. Other nodes delete their copy of
-   * the file when they next read the ring.
-   */
-  async #retire(): Promise<RotationResult> {
-    const ring = await this.reload();
-    const phase = rotationPhase(ring.roots);
-    if (phase.lastStep === 'retire') return this.#result('retire', this.#alreadyDone('retire', ring));
-    if (phase.nextStep !== 'retire') throw outOfOrder('retire', phase);
-    const old = ring.roots.find((r) => r.state === 'previous') as RootRecord;
-    const destroyed = this.#rootKeys.destroy(old.keyId);
-    this.#crash('retire.key-destroyed');
-    const now = this.#clock.now();
-    const outcome = await this.#store.change((latest) => {
-      const again = rotationPhase(latest.roots);
-      if (again.lastStep === 'retire') return { result: this.#alreadyDone('retire', latest) };
-      if (again.nextStep !== 'retire') throw outOfOrder('retire', again);
-      const retired: RootRecord = { ...old, state: 'retired', validUntil: now, changedAt: now };
-      const message = `root #${old.ordinal} ${old.keyId} retired: valid until ${iso(now)}, its private key destroyed (${destroyed.length > 0 ? destroyed.join(', ') : 'no copy on this node'}); delete any other copy (other nodes delete theirs when they next read the ring)`;
-      this.#crash('retire.in-transaction');
-      return {
-        roots: [retired],
-        audit: this.#auditRow('retire', now, message),
-        result: { done: true, root: retired, message },
-      };
-    });
-    this.#crash('retire.committed');
-    return this.#result('retire', outcome);
+  rotate(step: RotationStep): Promise<RotationResult> {
+    return this.#ceremony.rotate(step);
   }
 
   /**
    * `volact authority online-key rotate`: a new online key certified by the current root becomes
    * current; the one before stays verifiable (its certificate is unchanged) but signs no more.
    */
-  async rotateOnlineKey(): Promise<OnlineKeyRotation> {
-    const ring = await this.reload();
-    const root = this.#requireSigner(currentOf(ring));
-    const now = this.#clock.now();
-    const { online, previous } = await this.#store.change((latest) => {
-      if (!currentOf(latest).publicKey.equals(root.publicKeyRaw)) {
-        throw new AuthorityError(
-          'ROOT_ROTATION_OUT_OF_ORDER',
-          'the current root changed meanwhile (another node switched): run it again',
-        );
-      }
-      const next = this.#nextOnlineKey(latest, root, now, 'online-key rotate');
-      this.#crash('online-key.in-transaction');
-      return {
-        onlineKeys: next.onlineKeys,
-        audit: next.audit,
-        result: { online: next.made, previous: next.before ?? null },
-      };
-    });
-    const after = await this.reload();
-    return {
-      onlineKey: this.#onlineKeyView(online),
-      previous: previous ? this.#onlineKeyView({ ...previous, state: 'previous' }) : null,
-      status: this.#status(after),
-    };
+  rotateOnlineKey(): Promise<OnlineKeyRotation> {
+    return this.#ceremony.rotateOnlineKey();
   }
 }
 

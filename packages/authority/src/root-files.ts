@@ -12,7 +12,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { keyIdHex, privateKeyToPem, signingKeyPairFromPem, type SigningKeyPair } from '@volact/core';
+import {
+  fileSigner,
+  generateSigningKeyPair,
+  keyIdHex,
+  privateKeyToPem,
+  signingKeyPairFromPem,
+  type Signer,
+  type SigningKeyPair,
+} from '@volact/core';
 import { AuthorityError } from './errors.js';
 
 /**
@@ -128,4 +136,87 @@ export function destroyRootKeyFiles(dataDir: string, keyIdHexText: string): stri
   }
   if (deleted.length > 0) syncDirectory(join(dataDir, ROOTS_DIR));
   return deleted;
+}
+
+/** Where roots' private keys are: the data directory's files (a token: root-signer.ts). */
+export interface RootKeys {
+  /** `file`, or the token's spec (no PIN), as the ring records it. */
+  readonly location: string;
+  /** The signer of a root, or null when this node does not hold its private key. */
+  signer(keyId: string): Signer | null;
+  /** Where to find a root's private key, for a message (the file to copy, the token object). */
+  describe(keyId: string): string;
+  /** The root the ring starts from when the database has none (the data directory's, or the token's). */
+  first(): Signer | null;
+  /** The key pair of a root held as a file (for core functions that take one), or null. */
+  pair(keyId: string): SigningKeyPair | null;
+  /**
+   * A new root's key, durable before it returns. A key made earlier and never recorded (a step
+   * that crashed before its commit: not in `known`) is adopted instead of making another.
+   */
+  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean };
+  /** Destroys a root's private key (file deleted, token object destroyed); returns what was destroyed. */
+  destroy(keyId: string): string[];
+  /** Ends token sessions (nothing for files). */
+  close?(): void;
+}
+
+/** Roots as files of the data directory: roots/<keyId>.pem (and the legacy root-signing-key.pem). */
+export class FileRootKeys implements RootKeys {
+  readonly location = 'file';
+  readonly #files = new Map<string, RootKeyFile>();
+
+  constructor(
+    private readonly dataDir: string,
+    files: readonly RootKeyFile[],
+  ) {
+    for (const f of files) this.#files.set(f.keyId, f);
+  }
+
+  signer(keyId: string): Signer | null {
+    const pair = this.pair(keyId);
+    return pair ? fileSigner(pair) : null;
+  }
+
+  pair(keyId: string): SigningKeyPair | null {
+    let file = this.#files.get(keyId);
+    if (!file) {
+      // Copied in while the authority runs (a node given the next root's file): read again.
+      file = readRootKeyFiles(this.dataDir).find((f) => f.keyId === keyId);
+      if (file) this.#files.set(keyId, file);
+    }
+    return file?.pair ?? null;
+  }
+
+  describe(keyId: string): string {
+    return join(this.dataDir, this.#files.get(keyId)?.file ?? rootKeyFileName(keyId));
+  }
+
+  /** The first root when the ring is made: the legacy root-signing-key.pem, else the one root file. */
+  first(): Signer | null {
+    const files = [...this.#files.values()];
+    const file = files.find((f) => f.file === LEGACY_ROOT_KEY_FILE) ?? (files.length === 1 ? files[0] : undefined);
+    return file ? fileSigner(file.pair) : null;
+  }
+
+  create(known: ReadonlySet<string>): { signer: Signer; where: string; adopted: boolean } {
+    const orphans = readRootKeyFiles(this.dataDir)
+      .filter((f) => !known.has(f.keyId) && f.file !== LEGACY_ROOT_KEY_FILE)
+      .sort((a, b) => b.modifiedAt - a.modifiedAt);
+    const orphan = orphans[0];
+    if (orphan) {
+      this.#files.set(orphan.keyId, orphan);
+      return { signer: fileSigner(orphan.pair), where: join(this.dataDir, orphan.file), adopted: true };
+    }
+    const pair = generateSigningKeyPair();
+    const file = writeRootKeyFile(this.dataDir, pair);
+    const keyId = keyIdHex(pair.publicKeyRaw);
+    this.#files.set(keyId, { keyId, file, pair, modifiedAt: 0 });
+    return { signer: fileSigner(pair), where: join(this.dataDir, file), adopted: false };
+  }
+
+  destroy(keyId: string): string[] {
+    this.#files.delete(keyId);
+    return destroyRootKeyFiles(this.dataDir, keyId).map((f) => join(this.dataDir, f));
+  }
 }
