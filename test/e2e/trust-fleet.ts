@@ -46,10 +46,13 @@ export interface Fleet {
 
 export async function startAuthority(
   clock: ManualClock,
-  options: { threshold?: number; prefix?: string } = {},
+  options: { threshold?: number; prefix?: string; signer?: string } = {},
 ): Promise<Omit<Fleet, 'clients'> & { api: { close(): Promise<void> } }> {
   const root = mkdtempSync(join(tmpdir(), options.prefix ?? 'volact-trust-'));
-  const authority = Authority.init(join(root, 'authority'), { clock });
+  const authority = Authority.init(join(root, 'authority'), {
+    clock,
+    ...(options.signer ? { signer: options.signer } : {}),
+  });
   await authority.addGroup({ name: 'office14', threshold: options.threshold ?? 3 });
   const api = createAuthorityServer(authority, { clock });
   await api.listen({ host: '127.0.0.1', port: 0 });
