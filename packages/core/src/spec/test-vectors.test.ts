@@ -9,6 +9,7 @@ import {
   installationProofValid,
   parseConfirmationId,
   parseInstallationId,
+  hostKeyRefOf,
   proofKeyOf,
   rootConfirmationKeys,
   verifyInstallationConfirmation,
@@ -16,6 +17,7 @@ import {
 import { activationObjectSignatureValid, parseActivationObject } from '../activation-object.js';
 import { GROUP_BOUND_CODES, KEY_ALPHABET, KEY_TYPES, keyFitsGroup, parseKey } from '../keys.js';
 import { leafHash, rootFromProof } from '../wire/merkle.js';
+import { decodeHostStatus, verifyHostStatus } from '../trust/revocation.js';
 import {
   BATCH_CONTEXT,
   HostErrorCode,
@@ -31,6 +33,7 @@ import {
   INSTALLATION_ID_LAYOUT,
   LAYOUTS,
   RESPONSE_BODY_LAYOUT,
+  RESPONSE_EXTENSION_LAYOUT,
   type Layout,
 } from '../wire/layout.js';
 import {
@@ -101,6 +104,7 @@ const TABLES: readonly (readonly [string, Layout])[] = [
   ['ActivationRequest', ACTIVATION_REQUEST_LAYOUT],
   ['Host certificate (version 1)', HOST_CERTIFICATE_LAYOUT],
   ['ActivationResponse', RESPONSE_BODY_LAYOUT],
+  ['Extension item', RESPONSE_EXTENSION_LAYOUT],
   ['ErrorResponse', ERROR_RESPONSE_LAYOUT],
   ['Installation ID', INSTALLATION_ID_LAYOUT],
   ['Host certificate (version 2, by phone)', HOST_CERTIFICATE_V2_LAYOUT],
@@ -108,6 +112,23 @@ const TABLES: readonly (readonly [string, Layout])[] = [
 
 describe('docs/test-vectors.md', () => {
   const doc = readFileSync(DOC_PATHS.testVectors, 'utf8');
+
+  it('holds a version-2 answer: the version-1 layout, then an area whose host status the root signed', () => {
+    const bytes = hexUnder(doc, 'ActivationResponse (version 2)');
+    const r = decodeActivationResponse(bytes);
+    expect(r.protocolVersion).toBe(2);
+    expect(r.body[0]).toBe(2);
+    expect(r.proof).toEqual([]);
+    const cert = decodeHostCertificate(r.certificate);
+    expect(verifyMessage(hostPublicKeyOf(cert), Buffer.concat([BATCH_CONTEXT, leafHash(r.body)]), r.signature)).toBe(
+      true,
+    );
+    const status = decodeHostStatus(r.extensions.hostStatus!);
+    expect(verifyHostStatus(status, vectors.root.publicKeyRaw)).toBe(true);
+    expect(status.hostKeyRef).toEqual(hostKeyRefOf(cert.hostPublicKey));
+    expect(decodeActivationRequest(vectors.v2.request).version).toBe(2);
+    expect(hexUnder(doc, 'Extension item')).toEqual(bytes.subarray(bytes.length - vectors.v2.item.length));
+  });
 
   it('is what the code generates, byte for byte', () => {
     expect(doc === renderTestVectorsDoc(vectors), `docs/test-vectors.md is stale: run \`${DOCS_SCRIPT}\``).toBe(true);

@@ -51,12 +51,14 @@ import {
   encodeActivationResponse,
   encodeErrorResponse,
   encodeResponseBody,
+  encodeResponseExtensions,
   hostErrorName,
   type ActivationRequest,
   type ResponseBody,
 } from '../wire/messages.js';
 import { FRAME_HEADER, frame } from '../wire/frame.js';
 import { renderTrustLayoutBlocks, renderTrustVectorSections } from './trust-vectors.js';
+import { decodeHostStatus, makeHostStatus } from '../trust/revocation.js';
 import {
   ACTIVATION_REQUEST_LAYOUT,
   ERROR_RESPONSE_LAYOUT,
@@ -65,6 +67,7 @@ import {
   INSTALLATION_ID_LAYOUT,
   LAYOUTS,
   RESPONSE_BODY_LAYOUT,
+  RESPONSE_EXTENSION_LAYOUT,
   markdownTable,
   renderLayoutTable,
   type Field,
@@ -145,6 +148,11 @@ export interface TestVectors {
     readonly signature: Buffer;
   };
   readonly response: { readonly fields: ResponseBody; readonly bytes: Buffer };
+  /**
+   * The same request in version 2, answered alone (a batch of one) with the host status stapled:
+   * the request, the response, and its one extension item.
+   */
+  readonly v2: { readonly request: Buffer; readonly response: Buffer; readonly item: Buffer; readonly status: Buffer };
   readonly error: Buffer;
   /** The classic MAK (type 3, says no group): the installation and confirmation IDs are made with it. */
   readonly makKey: ProductKey;
@@ -209,6 +217,20 @@ export function buildTestVectors(): TestVectors {
 
   const error = encodeErrorResponse(HostErrorCode.MALFORMED_REQUEST, undefined, 'request check bytes do not match');
 
+  const v2Body = encodeResponseBody(bodiesFields[v.answered] as ResponseBody, 2);
+  const v2Signature = signMessage(host.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(v2Body)]));
+  const status = makeHostStatus(
+    { hostKeyRef: hostKeyRefOf(host.publicKeyRaw), listVersion: 1, issuedAt: v.now, nextUpdate: v.now + 7 * DAY },
+    fileSigner(root),
+  );
+  const area = encodeResponseExtensions({ hostStatus: status, transitions: [], delegations: [] });
+  const v2 = {
+    request: encodeActivationRequest(requestFields, 2),
+    response: encodeActivationResponse(v2Body, certificate, [], v2Signature, 0, area),
+    item: area.subarray(2),
+    status,
+  };
+
   const shortKey = shortSigningKey(root.privateKey);
   const issuedDay = dayOf(v.now);
   const makKey = makeKey('mak', vectorSeed('mak key').subarray(0, 13));
@@ -260,6 +282,7 @@ export function buildTestVectors(): TestVectors {
     certificate,
     batch: { bodies, leaves, root: tree.root, proof, signature },
     response,
+    v2,
     error,
     makKey,
     groupMakKey,
@@ -595,6 +618,35 @@ function renderVectors(t: TestVectors): string {
         messageLength: String(uintAt(t.error, ERR.messageLength)),
       },
       [{ name: 'message', size: Buffer.byteLength(err.message), elide: true, value: `"${err.message}" (UTF-8)` }],
+    ),
+  );
+  const res2 = decodeActivationResponse(t.v2.response);
+  const ITEM = RESPONSE_EXTENSION_LAYOUT.at;
+  section(
+    'ActivationResponse (version 2)',
+    `The same request in version 2 (byte 0 = 2, check ${hx(t.v2.request.subarray(ACTIVATION_REQUEST_LAYOUT.at.check.offset))}), answered alone (proof of 0 steps; the body's byte 0 is 2 too, so its leaf and signature differ from the version-1 answer's), with the host status stapled: the version-1 layout up to the signature, then the extension area's length (${hx(t.v2.response.subarray(t.v2.response.length - t.v2.item.length - 2, t.v2.response.length - t.v2.item.length))}, ${t.v2.item.length}) and its one item:`,
+    hexBlock(t.v2.response),
+    `Signature, Ed25519 by the host over \`"volact/kms-batch/v1\\0" ‖ SHA-256(0x00 ‖ body)\`: ${hx(res2.signature)}.`,
+  );
+  section(
+    'Extension item',
+    `The item of the answer above: the host status for the host key, signed by the root (list version ${decodeHostStatus(t.v2.status).listVersion}, next update ${iso(decodeHostStatus(t.v2.status).nextUpdate)}):`,
+    hexBlock(t.v2.item),
+    layoutTable(
+      RESPONSE_EXTENSION_LAYOUT,
+      t.v2.item,
+      {
+        itemType: `${uintAt(t.v2.item, ITEM.itemType)} (host status)`,
+        itemLength: String(uintAt(t.v2.item, ITEM.itemLength)),
+      },
+      [
+        {
+          name: 'value',
+          size: res2.extensions.hostStatus?.length ?? 0,
+          elide: true,
+          value: 'the host status ([Trust records](protocol.md#trust-records))',
+        },
+      ],
     ),
   );
   const bound = t.groupMakKey;
