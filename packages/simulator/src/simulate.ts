@@ -557,17 +557,22 @@ class Simulation {
       const c = m.client;
       const result = await m.outcome;
       const cid = 'confirmationId' in result ? parseConfirmationIdOrNull(result.confirmationId) : null;
-      // As the SDK does: the answer's delegations are learned, then the CID is checked by its key index.
-      const records = (result as { trust?: { transitions?: string[]; delegations?: string[] } }).trust;
-      if (records) {
+      // As the SDK does: the CID is checked by its key index, with the records the answer carries
+      // learned first. The authority is called in-process: those records are its trustRecords,
+      // read only when the key is not known yet (an online key renewed since the config).
+      const signerOf = () =>
+        cid
+          ? confirmationSigner(this.pool.context.trust, c.iid as InstallationId, this.fleet.product.group.id, cid)
+          : null;
+      let signer = signerOf();
+      if (signer === 'unknown') {
+        const records = await this.fleet.authority.trustRecords();
         this.pool.context.trust.learn({
-          transitions: (records.transitions ?? []).map((t) => Buffer.from(t, 'base64')),
-          delegations: (records.delegations ?? []).map((d) => Buffer.from(d, 'base64')),
+          transitions: records.transitions.map((t) => Buffer.from(t, 'base64')),
+          delegations: records.delegations.map((d) => Buffer.from(d, 'base64')),
         });
+        signer = signerOf();
       }
-      const signer = cid
-        ? confirmationSigner(this.pool.context.trust, c.iid as InstallationId, this.fleet.product.group.id, cid)
-        : null;
       if (!cid || signer === null || signer === 'unknown') {
         this.#fail(c, m.at, m.before);
         continue;
