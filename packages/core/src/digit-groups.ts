@@ -26,26 +26,34 @@ for (let i = 1; i < 8; i++) P.push(P[i - 1]!.map((v) => P1[v]!));
 
 // Starting from state c0 instead of 0 multiplies the result by c0 in D5 (a bijection): the
 // error-detecting properties hold, and different starts give different checks for the same digits.
-function verhoeffCheck(digits: readonly number[], start: number): number {
+// Read from the text's character codes, without an array per group: IDs are encoded and checked
+// on every activation.
+const ZERO = 48;
+
+/** Verhoeff's check of the DATA_DIGITS_PER_GROUP digits of `text` from `at`, started from `start`. */
+function verhoeffCheckAt(text: string, at: number, start: number): number {
   let c = start;
-  for (let i = 0; i < digits.length; i++) c = D[c]![P[(i + 1) % 8]![digits[digits.length - 1 - i]!]!]!;
+  for (let i = 0; i < DATA_DIGITS_PER_GROUP; i++) {
+    c = D[c]![P[(i + 1) % 8]![text.charCodeAt(at + DATA_DIGITS_PER_GROUP - 1 - i) - ZERO]!]!;
+  }
   return INV[c]!;
 }
 
-function groupCheck(position: number, data: readonly number[]): number {
-  return verhoeffCheck(data, position % 10);
+/** The check digit of the group at `position` (from 1) whose data digits start at `at` in `text`. */
+function groupCheckAt(position: number, text: string, at: number): number {
+  return verhoeffCheckAt(text, at, position % 10);
 }
 
 /** Renders `value` as `groups` groups of 5 data digits + 1 check digit, joined by "-". */
 export function encodeDigitGroups(value: bigint, groups: number): string {
   const digits = value.toString().padStart(groups * DATA_DIGITS_PER_GROUP, '0');
   if (digits.length > groups * DATA_DIGITS_PER_GROUP) throw new RangeError(`value needs more than ${groups} groups`);
-  const out: string[] = [];
+  let out = '';
   for (let g = 0; g < groups; g++) {
-    const data = digits.slice(g * DATA_DIGITS_PER_GROUP, (g + 1) * DATA_DIGITS_PER_GROUP);
-    out.push(data + String(groupCheck(g + 1, [...data].map(Number))));
+    const at = g * DATA_DIGITS_PER_GROUP;
+    out += `${g === 0 ? '' : '-'}${digits.slice(at, at + DATA_DIGITS_PER_GROUP)}${groupCheckAt(g + 1, digits, at)}`;
   }
-  return out.join('-');
+  return out;
 }
 
 /** Strict parser: digits in whole groups, the group count one of `allowedGroups`, every check digit right. */
@@ -53,7 +61,7 @@ export function decodeDigitGroups(
   input: string,
   allowedGroups: readonly number[],
   what: string,
-): { value: bigint; groups: number } {
+): { value: bigint; groups: number; /** The canonical text: the groups joined by "-". */ text: string } {
   const size = DATA_DIGITS_PER_GROUP + 1;
   const shape = allowedGroups.map((n) => `${n} groups of ${size} digits`).join(' or ');
   if (typeof input !== 'string' || input.length > 400) {
@@ -71,8 +79,7 @@ export function decodeDigitGroups(
   let data = '';
   for (let g = 0; g < groups; g++) {
     const group = compact.slice(g * size, (g + 1) * size);
-    const digits = [...group].map(Number);
-    if (groupCheck(g + 1, digits.slice(0, DATA_DIGITS_PER_GROUP)) !== digits[DATA_DIGITS_PER_GROUP]) {
+    if (groupCheckAt(g + 1, compact, g * size) !== compact.charCodeAt(g * size + DATA_DIGITS_PER_GROUP) - ZERO) {
       throw new CoreError(
         'DIGIT_GROUP_WRONG',
         `${what}: group ${g + 1} is wrong (${group}); check its ${size} digits against what was read out`,
@@ -80,7 +87,7 @@ export function decodeDigitGroups(
     }
     data += group.slice(0, DATA_DIGITS_PER_GROUP);
   }
-  return { value: BigInt(data), groups };
+  return { value: BigInt(data), groups, text: compact.replace(/(\d{6})(?=\d)/g, '$1-') };
 }
 
 /** How many groups a number of `bits` bits needs. */

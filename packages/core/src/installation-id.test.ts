@@ -188,6 +188,9 @@ describe('installation and confirmation IDs', () => {
     ).not.toBe(a.text);
     const parsed = parseInstallationId(a.text.replace(/-/g, ' '));
     expect(parsed.bytes.equals(a.bytes)).toBe(true);
+    // the text kept is the canonical one (groups joined by dashes), however it was typed
+    expect(parsed.text).toBe(a.text);
+    expect(parseInstallationId(` ${a.text.replace(/-/g, '')}\n`).text).toBe(a.text);
     expect(parsed.keyRef.equals(keyRefOf(key))).toBe(true);
     expect(installationProofValid(parsed, proofKeyOf(key))).toBe(true);
     expect(installationProofValid(parsed, proofKeyOf(makeKey('mak')))).toBe(false);

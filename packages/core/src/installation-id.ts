@@ -154,7 +154,7 @@ function decodeInstallationBytes(bytes: Buffer, text: string): InstallationId {
 
 /** Strict parser of a typed IID: digits, group checks ("group 3 is wrong"), then the layout. */
 export function parseInstallationId(input: string): InstallationId {
-  const { value, groups } = decodeDigitGroups(
+  const { value, groups, text } = decodeDigitGroups(
     input,
     [IID_GROUPS.installation, IID_GROUPS['kms-host']],
     'installation ID',
@@ -173,7 +173,8 @@ export function parseInstallationId(input: string): InstallationId {
   if (kind === undefined) {
     throw new CoreError('IID_INVALID', `the installation ID's first byte ${bytes[0]} is not a volact IID version`);
   }
-  return decodeInstallationBytes(bytes, render(kind, bytes));
+  // The digits read are the canonical text (the value padded to its groups): no re-rendering.
+  return decodeInstallationBytes(bytes, text);
 }
 
 /** True when the IID's proof was made with this key's proof key. */
