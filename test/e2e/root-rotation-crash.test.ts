@@ -143,7 +143,7 @@ describe.each([
     expect(rootFiles()).toEqual([`${keyIdOfCurrent(end)}.pem`]);
     expect(end.onlineKeys.map((k) => k.state)).toEqual(['previous', 'current']);
     await certifiesTrustedHosts();
-  });
+  }, 300_000); // some 40 runs of the CLI, on a loaded machine
 });
 
 const keyIdOfCurrent = (s: KeyRingStatus) => s.roots.find((r) => r.state === 'current')?.keyId as string;
