@@ -19,7 +19,7 @@ import {
 } from './certification.js';
 import type { AuthorityContext } from './context.js';
 import { createDataDir, readDataDir, type AuthoritySecrets } from './data-dir.js';
-import { invalidField } from './errors.js';
+import { AuthorityError, invalidField } from './errors.js';
 import { ProductGroups, productConfigFor } from './groups.js';
 import {
   HOST_CERT_VALIDITY_DAYS,
@@ -341,7 +341,13 @@ export class Authority {
  * `pkcs11:` URI its parsed spec (roots made in the token). Other places for files are refused.
  */
 function tokenSignerOf(text: string, dataDir: string): { text: string; spec: RootSignerSpec } | null {
-  const spec = parseSignerSpec(text);
+  let spec: RootSignerSpec;
+  try {
+    spec = parseSignerSpec(text);
+  } catch (err) {
+    if (err instanceof AuthorityError) err.field = 'signer'; // the CLI names --signer
+    throw err;
+  }
   if (spec.kind === 'file') {
     if (text.trim() === 'file') return null;
     throw invalidField('signer', 'root key files are kept in the data directory: use --signer file (or pkcs11:…)');
