@@ -22,9 +22,11 @@ import {
   verifyHostCertificate,
   verifyInstallationConfirmation,
   type ConfirmationKeys,
+  type TrustReply,
 } from '@volact/core';
 import { Authority, type RotationStep } from './authority.js';
 import { AuthorityError } from './errors.js';
+import { createAuthorityServer } from './http.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
 
 /**
@@ -155,7 +157,12 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(decodeHostCertificate(certificate).issuer).toEqual(keyIdOfRaw(root2));
       const trust = TrustStore.fromProductConfig(before);
       expect(trustedBy(trust, certificate)).toBe(false);
-      for (const t of (await authority.trust()).transitions) trust.learnTransition(Buffer.from(t, 'base64'));
+      // The records as a client fetches them: GET /v1/trust.
+      const app = createAuthorityServer(authority, { clock });
+      const fetched = (await app.inject({ method: 'GET', url: '/v1/trust' })).json<TrustReply>();
+      await app.close();
+      expect(fetched.roots.map((r) => r.state)).toEqual(['previous', 'current']);
+      for (const t of fetched.transitions) trust.learnTransition(Buffer.from(t, 'base64'));
       expect(trustedBy(trust, certificate)).toBe(true);
       expect(verifyHostCertificate(decodeHostCertificate(certificate), publicKeyFromRaw(root1))).toBe(false);
 
