@@ -370,8 +370,13 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(status.roots.map((r) => [r.ordinal, r.keyId, r.state, r.where])).toEqual([
         [1, keyIdHex(legacy.publicKeyRaw), 'current', join(dir, 'root-signing-key.pem')],
       ]);
+      // A copy of it under its new name (an operator's): retire deletes every copy.
+      const copy = join(dir, 'roots', `${keyIdHex(legacy.publicKeyRaw)}.pem`);
+      mkdirSync(join(dir, 'roots'), { recursive: true, mode: 0o700 });
+      cpSync(join(dir, 'root-signing-key.pem'), copy);
       for (const step of STEPS) await authority.rotateRoot(step);
       expect(existsSync(join(dir, 'root-signing-key.pem'))).toBe(false);
+      expect(existsSync(copy)).toBe(false);
       const after = await authority.productConfig('office14');
       expect(after.gvlk).toBe(before.gvlk);
       expect(after.authority.rootPublicKey).not.toBe(before.authority.rootPublicKey);

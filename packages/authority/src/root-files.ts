@@ -65,7 +65,7 @@ function readKeyFile(dataDir: string, file: string): RootKeyFile {
  * Every root key file of the data directory (a damaged one is refused by name: AUTHORITY_FILE_DAMAGED).
  * Temporary files of a write that did not finish (`.*.tmp`) are not keys and are skipped.
  */
-export function readRootKeyFiles(dataDir: string): RootKeyFile[] {
+export function readRootKeyFiles(dataDir: string, options: { copies?: boolean } = {}): RootKeyFile[] {
   const files: RootKeyFile[] = [];
   if (existsSync(join(dataDir, LEGACY_ROOT_KEY_FILE))) files.push(readKeyFile(dataDir, LEGACY_ROOT_KEY_FILE));
   const dir = join(dataDir, ROOTS_DIR);
@@ -79,7 +79,8 @@ export function readRootKeyFiles(dataDir: string): RootKeyFile[] {
           `${join(dir, name)} holds the key ${file.keyId}, not the one its name says: rename it to ${file.keyId}.pem or restore it from the backup`,
         );
       }
-      if (!files.some((f) => f.keyId === file.keyId)) files.push(file);
+      // One file per key, the legacy one first; `copies`: every file (to delete them all).
+      if (options.copies || !files.some((f) => f.keyId === file.keyId)) files.push(file);
     }
   }
   return files;
@@ -130,7 +131,7 @@ function syncDirectory(dir: string): void {
 /** Deletes every file of the data directory that holds this root's private key. Returns the files deleted. */
 export function destroyRootKeyFiles(dataDir: string, keyIdHexText: string): string[] {
   const deleted: string[] = [];
-  for (const file of readRootKeyFiles(dataDir).filter((f) => f.keyId === keyIdHexText)) {
+  for (const file of readRootKeyFiles(dataDir, { copies: true }).filter((f) => f.keyId === keyIdHexText)) {
     unlinkSync(join(dataDir, file.file));
     deleted.push(file.file);
   }
