@@ -111,6 +111,12 @@ describe.each([
     const rootFiles = () => readdirSync(join(dir, 'roots')).filter((f) => f.endsWith('.pem'));
 
     await certifiesTrustedHosts();
+    // Out of order: exit 1, and the next step in the JSON error for a script to run.
+    const early = run(['authority', 'root', 'rotate', '--step', 'switch', '--json']);
+    expect(early.code).toBe(1);
+    expect(JSON.parse(early.stdout)).toMatchObject({
+      error: { code: 'ROOT_ROTATION_OUT_OF_ORDER', nextStep: 'prepare' },
+    });
     for (const [i, step] of ORDER.entries()) {
       const previous = i === 0 ? null : (ORDER[i - 1] as Step);
       for (const point of CRASHES[step]) {
