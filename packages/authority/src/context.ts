@@ -1,4 +1,4 @@
-import type { Clock, ConfirmationSigner, ShortSigningKey, SigningKeyPair } from '@volact/core';
+import type { Clock, ConfirmationSigner, SigningKeyPair } from '@volact/core';
 import type { ProductGroups } from './groups.js';
 import type { InstallationQueue } from './installation-queue.js';
 import type { ProductKeys } from './keys.js';
@@ -38,8 +38,6 @@ export interface AuthorityContext {
   readonly groups: ProductGroups;
   readonly keys: ProductKeys;
   readonly installations: InstallationQueue;
-  /** The root's short-signature key (confirmation IDs), derived once. */
-  signer(): ShortSigningKey;
   /**
    * The online key that signs confirmation IDs, phone host certificates and phone activation
    * objects (short signature v2), with the key index its CIDs carry.

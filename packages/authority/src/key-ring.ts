@@ -11,7 +11,6 @@ import {
   signingKeyPairFromPem,
   type Clock,
   type ConfirmationSigner,
-  type ShortSigningKey,
   type Signer,
   type SigningKeyPair,
 } from '@volact/core';
@@ -580,22 +579,14 @@ export class KeyRing {
 
 /** The parts of an authority's context that come from its key ring. */
 export type RingContextKeys =
-  'root' | 'signer' | 'confirmationSigner' | 'rootSigner' | 'ringReady' | 'trustRecords' | 'rootPublicKeys';
+  'root' | 'confirmationSigner' | 'rootSigner' | 'ringReady' | 'trustRecords' | 'rootPublicKeys';
 
 /** An authority's context whose signers are the key ring's current root and online key. */
 export function contextWithRing(base: Omit<AuthorityContext, RingContextKeys>, ring: KeyRing): AuthorityContext {
-  let shortKey: { keyId: string; key: ShortSigningKey } | undefined;
   return {
     ...base,
     get root() {
       return ring.rootKeyPair();
-    },
-    signer: () => {
-      const root = ring.currentRoot();
-      if (shortKey?.keyId !== root.keyId) {
-        shortKey = { keyId: root.keyId, key: shortSigningKey(ring.rootKeyPair().privateKey) };
-      }
-      return shortKey.key;
     },
     confirmationSigner: () => ring.confirmationSigner(),
     rootSigner: () => ring.rootSigner(),
