@@ -1,4 +1,4 @@
-import type { Clock, ConfirmationSigner, SigningKeyPair } from '@volact/core';
+import type { Clock, ConfirmationSigner } from '@volact/core';
 import type { ProductGroups } from './groups.js';
 import type { InstallationQueue } from './installation-queue.js';
 import type { ProductKeys } from './keys.js';
@@ -17,8 +17,6 @@ export interface RingSigner {
 
 /** What the activation paths of one authority share: its root, its records and its clock. */
 export interface AuthorityContext {
-  /** @deprecated the current root's key pair (a root in a token has none); sign with rootSigner(). */
-  readonly root: SigningKeyPair;
   /**
    * The current root of the key ring: everything the root signs (host certificates, activation
    * objects, OEM and token-CA certificates, revocation lists, host statuses) is signed by it.

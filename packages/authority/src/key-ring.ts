@@ -12,7 +12,6 @@ import {
   type Clock,
   type ConfirmationSigner,
   type Signer,
-  type SigningKeyPair,
 } from '@volact/core';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
@@ -409,15 +408,6 @@ export class KeyRing {
     );
   }
 
-  /** The current root as a key pair (for core functions that take one); a token's root has none. */
-  rootKeyPair(): SigningKeyPair {
-    const root = this.currentRoot();
-    const pair = this.#rootKeys.pair(root.keyId);
-    if (pair) return pair;
-    this.#requireSigner(root);
-    throw new AuthorityError('ROOT_KEY_UNAVAILABLE', `root ${root.keyId} is in a token: it signs through its signer`);
-  }
-
   /** The current online key as CIDs, phone host certificates and phone activation objects are signed with it. */
   confirmationSigner(): ConfirmationSigner {
     const ring = this.#loaded();
@@ -578,16 +568,12 @@ export class KeyRing {
 }
 
 /** The parts of an authority's context that come from its key ring. */
-export type RingContextKeys =
-  'root' | 'confirmationSigner' | 'rootSigner' | 'ringReady' | 'trustRecords' | 'rootPublicKeys';
+export type RingContextKeys = 'confirmationSigner' | 'rootSigner' | 'ringReady' | 'trustRecords' | 'rootPublicKeys';
 
 /** An authority's context whose signers are the key ring's current root and online key. */
 export function contextWithRing(base: Omit<AuthorityContext, RingContextKeys>, ring: KeyRing): AuthorityContext {
   return {
     ...base,
-    get root() {
-      return ring.rootKeyPair();
-    },
     confirmationSigner: () => ring.confirmationSigner(),
     rootSigner: () => ring.rootSigner(),
     ringReady: async () => {
