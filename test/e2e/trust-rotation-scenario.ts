@@ -112,15 +112,26 @@ export async function rotationOverTwoYears(options: {
 
   // --- two years, a day at a time ---
   let newRoot: string | undefined;
+  let nextRoot: string | undefined;
   let switchedAt = Infinity;
   const late: FleetClient[] = [];
   for (let day = options.stepDays; day <= DAYS; day += options.stepDays) {
     clock.advance(options.stepDays * DAY);
     const passed = (mark: number) => day - options.stepDays < mark && mark <= day;
     const step = Object.entries(CEREMONY).find(([d]) => passed(Number(d)))?.[1];
+    if (step === 'switch') {
+      // Before the switch: the KMS clients (day-0 config) already learned the next root from
+      // the transition record the host staples since publish.
+      for (const c of kms) {
+        expect(c.licence.status().trust.roots, c.name).toEqual(
+          expect.arrayContaining([expect.objectContaining({ keyId: nextRoot, source: 'transition' })]),
+        );
+      }
+    }
     if (step) {
-      await rotate(authority, step);
+      const stepRoot = await rotate(authority, step);
       if (step === 'prepare') {
+        nextRoot = stepRoot;
         expect(hex(authority.rootPublicKeyRaw)).toBe(oldRoot); // nothing changes yet
         // Both roots where the authority was told to keep them: files, or the token.
         const roots = (await authority.rootStatus()).roots;
@@ -130,6 +141,7 @@ export async function rotationOverTwoYears(options: {
       if (step === 'switch') {
         switchedAt = clock.now();
         newRoot = hex(authority.rootPublicKeyRaw);
+        expect(newRoot).toBe(nextRoot);
         expect(newRoot).not.toBe(oldRoot);
         // A new online key, delegated by the new root, signs confirmations from now on.
         const current = (await authority.rootStatus()).onlineKeys.find((k) => k.state === 'current');
@@ -263,7 +275,9 @@ export async function rotationOverTwoYears(options: {
 }
 
 /** One ceremony step at the authority (what `volact authority root rotate --step` runs): done once, a no-op again. */
-async function rotate(authority: Authority, step: Step): Promise<void> {
-  expect(await authority.rotateRoot(step)).toMatchObject({ step, done: true });
+async function rotate(authority: Authority, step: Step): Promise<string> {
+  const result = await authority.rotateRoot(step);
+  expect(result).toMatchObject({ step, done: true });
   expect(await authority.rotateRoot(step)).toMatchObject({ step, done: false });
+  return result.root.keyId;
 }
