@@ -353,6 +353,29 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
     }
   });
 
+  it("three years on (the clock jumps within the ring copy's few seconds), the first CID is signed by a renewed online key clients are given", async () => {
+    const { clock, authority, mak } = await setUp();
+    try {
+      const config = await authority.productConfig('office14');
+      clock.advance(3 * 365 * DAY);
+      const iid = makeInstallationId({
+        kind: 'installation',
+        key: parseKey(mak),
+        hardwareId: 'pc-late',
+        groupIds: [config.group.id],
+      }).text;
+      const cid = parseConfirmationId(
+        (await authority.activateInstallation({ key: mak, installationId: iid })).confirmationId,
+      );
+      expect(cid.keyIndex).toBe(2); // online key #1, made today
+      const trust = TrustStore.fromProductConfig(config);
+      for (const d of (await authority.trustRecords()).delegations) trust.learnDelegation(Buffer.from(d, 'base64'));
+      expect(verifyInstallationConfirmation(parseInstallationId(iid), config.group.id, cid, cidKeys(trust))).toBe(true);
+    } finally {
+      await authority.close();
+    }
+  });
+
   it('a data directory made before the key ring (root-signing-key.pem): its root becomes root #1, its GVLK stays, retire deletes the file', async () => {
     const dir = join(tempDir(), 'old');
     mkdirSync(dir, { mode: 0o700 });

@@ -179,7 +179,9 @@ export class KeyRing {
    * call itself meets the database next and reports it.
    */
   async ready(): Promise<RingSnapshot> {
-    if (this.#ring && performance.now() - this.#loadedAt < RING_REFRESH_MS) return this.#ring;
+    const fresh = performance.now() - this.#loadedAt < RING_REFRESH_MS;
+    // Its online key due (by the authority's clock): read now, and renew it (#onlineKeyDue).
+    if (this.#ring && fresh && !this.#onlineKeyDue(this.#ring)) return this.#ring;
     try {
       return await this.reload();
     } catch (err) {
