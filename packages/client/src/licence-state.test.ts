@@ -37,6 +37,7 @@ function record(overrides: Partial<LicenceRecord> = {}): LicenceRecord {
     crls: {},
     revoked: {},
     actType: 'any',
+    trust: { transitions: [], delegations: [], revocationList: null },
     ...overrides,
   };
 }
