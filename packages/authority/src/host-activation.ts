@@ -78,31 +78,36 @@ export async function activateHost(
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after a host was recorded (and one of the key's host activations used).
   const groups = await Promise.all(key.groupIds.map((id) => ctx.groups.find(id)));
+  // Signed before the decision too: a root this node lacks (ROOT_KEY_UNAVAILABLE) or a token
+  // absent or locked fails here with nothing recorded, no host slot used, and no record naming
+  // a serial that was never issued (`revoke-host <serial>` finds the host's real certificate).
+  const serial = randomGuid();
+  const expiresAt = now + certificateValidity;
+  const certificate = issueHostCertificate(
+    {
+      hostPublicKey: request.hostPublicKey,
+      serial,
+      hostKeyId: key.id,
+      issuedAt: now,
+      expiresAt,
+      groupIds: key.groupIds,
+    },
+    ctx.rootSigner(),
+  );
   const decision = await recordHostActivation(
     ctx,
     key,
     last5,
     hostRecordId(hardwareRefOf(request.hardwareId)),
     hostKeyRefOf(request.hostPublicKey),
-    { now, expiresAt: now + certificateValidity, serial: randomGuid(), action: 'host.activate' },
+    { now, expiresAt, serial, action: 'host.activate' },
   );
-  // The decision's audit row was written with it.
+  // The decision's audit row was written with it; a refused one's certificate is dropped unseen.
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
 
-  const certificate = issueHostCertificate(
-    {
-      hostPublicKey: request.hostPublicKey,
-      serial: decision.serial,
-      hostKeyId: key.id,
-      issuedAt: now,
-      expiresAt: decision.expiresAt,
-      groupIds: key.groupIds,
-    },
-    ctx.rootSigner(),
-  );
   return {
     certificate,
-    expiresAt: decision.expiresAt,
+    expiresAt,
     groups,
     hostKeyId: key.id,
     hostsUsed: decision.hostsUsed,
@@ -115,7 +120,7 @@ export async function activateHost(
  * host's public key reference (online, or from a phone installation ID; for an activation
  * object, the domain's reference); the same host with the same key renews free, with a new
  * one it uses one of its re-activations. Once it returns the host is recorded: a caller reads
- * from the store (its groups) before, never after.
+ * from the store (its groups) and signs (its certificate or confirmation) before, never after.
  */
 export async function recordHostActivation(
   ctx: AuthorityContext,

@@ -106,6 +106,8 @@ export async function completeInstallation(
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after an activation was used.
   const group = await ctx.groups.find(key.groupIds[0] as string);
+  // The signer too: an online key that does not unseal fails before an activation is used.
+  const signer = ctx.confirmationSigner();
   const outcome = await ctx.installations.decide({
     keyId: key.id,
     keyLast5: last5,
@@ -132,7 +134,7 @@ export async function completeInstallation(
     );
   }
   return {
-    confirmationId: confirmInstallation(iid, group.id, dayOf(now), ctx.confirmationSigner()).text,
+    confirmationId: confirmInstallation(iid, group.id, dayOf(now), signer).text,
     method: retail ? 'retail' : 'mak',
     group: group.name,
     used: outcome.used,

@@ -111,6 +111,12 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after the host was recorded.
   const groups = await ctx.groups.names(groupIds);
+  // Signed before the decision too: an online key that does not unseal fails with nothing recorded.
+  const signer = ctx.confirmationSigner();
+  const signature = signPhoneCertificate(
+    { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },
+    signer,
+  );
   const decision = await recordHostActivation(ctx, key, last5, hostRecordId(iid.hardwareRef), hostKeyRef, {
     now,
     expiresAt: (issuedDay + PHONE_CERT_VALIDITY_DAYS) * DAY,
@@ -118,11 +124,6 @@ async function confirmKmsHost({ ctx, key, iid, now, refuse }: PhoneCall): Promis
     action: 'confirm',
   });
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
-  const signer = ctx.confirmationSigner();
-  const signature = signPhoneCertificate(
-    { keyRef: iid.keyRef, hostKeyRef, issuedDay, validityDays: PHONE_CERT_VALIDITY_DAYS, groupIds },
-    signer,
-  );
   return {
     kind: 'kms-host',
     confirmationId: encodeConfirmationId(issuedDay, signature, signer.keyIndex).text,
@@ -154,6 +155,9 @@ async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall
   // Read before the decision: a store fault here answers STORE_UNAVAILABLE with nothing decided,
   // never after the activation object's domain was recorded.
   const group = await ctx.groups.find(groupId);
+  // Signed before the decision too: an online key that does not unseal fails with nothing recorded.
+  const signer = ctx.confirmationSigner();
+  const signature = signPhoneActivationObject({ keyRef: iid.keyRef, domainRef, groupId, issuedDay }, signer);
   const decision = await recordHostActivation(ctx, key, last5, `ao:${domainRef.toString('hex')}`, domainRef, {
     now,
     // The phone-made object is valid this long from its signed issue day (core: activationObjectValidity).
@@ -162,8 +166,6 @@ async function confirmActivationObject({ ctx, key, iid, now, refuse }: PhoneCall
     action: 'confirm',
   });
   if (decision.refused) throw new AuthorityError(decision.refused, decision.message);
-  const signer = ctx.confirmationSigner();
-  const signature = signPhoneActivationObject({ keyRef: iid.keyRef, domainRef, groupId, issuedDay }, signer);
   return {
     kind: 'activation-object',
     confirmationId: encodeConfirmationId(issuedDay, signature, signer.keyIndex).text,
