@@ -4,6 +4,7 @@ import { DAY, MINUTE, HOUR } from './clock.js';
 import { parseKeyOfType } from './keys.js';
 import { isGuid } from './ids.js';
 import { decodeDelegation } from './trust/delegation.js';
+import { keyIdHex } from './trust/key-id.js';
 
 /**
  * Kinds of product group. The reference's thresholds: 5 for server and application products
@@ -87,8 +88,24 @@ export const productConfigSchema = z
         roots: z.array(trustRootSchema).min(1).max(8).optional(),
         /** Delegation certificates of the online keys, base64 (each must decode). */
         delegations: z.array(delegationSchema).max(8).optional(),
+        /**
+         * Key IDs (16 hex digits) of roots that leaked: no transition record ever makes them
+         * trusted again (docs/trust.md, A root that leaked). None of `roots` may be one.
+         */
+        distrustedRoots: z
+          .array(z.string().regex(/^[0-9a-f]{16}$/, 'expected a key ID: 16 lowercase hex digits'))
+          .max(64)
+          .optional(),
       })
       .superRefine((authority, ctx) => {
+        const distrusted = new Set(authority.distrustedRoots ?? []);
+        const listed = [authority.rootPublicKey, ...(authority.roots ?? []).map((r) => r.publicKey)];
+        if (listed.some((k) => distrusted.has(keyIdHex(Buffer.from(k, 'base64')))))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['distrustedRoots'],
+            message: 'a distrusted root is also listed as trusted (remove it from roots and rootPublicKey)',
+          });
         if (!authority.roots) return;
         if (!authority.roots.some((r) => r.publicKey === authority.rootPublicKey))
           ctx.addIssue({ code: 'custom', path: ['roots'], message: 'rootPublicKey must be one of the roots' });

@@ -1,3 +1,4 @@
+import { DAY } from '../clock.js';
 import { publicKeyFromRaw, verifyMessage } from '../crypto.js';
 import { CoreError } from '../errors.js';
 import { copyOf, readU64, requireLength, writeU32, writeU64 } from './bytes.js';
@@ -25,6 +26,14 @@ const BODY = AT.signature;
 export const DELEGATION_PURPOSE = { confirmations: 1, phoneHostCertificates: 2, phoneActivationObjects: 4 } as const;
 const ALL_PURPOSES = 7;
 
+/**
+ * The longest validity a delegation certificate may state: 4 years and 30 days. The authority's
+ * online keys are certified for about 4 years (packages/authority/src/key-ring.ts; was 2 years),
+ * renewed 30 days before their end; a longer certificate is refused, so a root that leaked
+ * (or a config that lists one) cannot hand out an online key that signs for decades.
+ */
+export const MAX_DELEGATION_VALIDITY_MS = (4 * 365 + 1 + 30) * DAY;
+
 export interface Delegation {
   issuerKeyId: Buffer;
   delegatePublicKey: Buffer;
@@ -44,6 +53,8 @@ function signedMessage(body: Uint8Array): Buffer {
 
 function checkFields(f: { validFrom: number; validUntil: number; purposes: number }): string | null {
   if (f.validUntil <= f.validFrom) return 'validUntil is not after validFrom';
+  if (f.validUntil - f.validFrom > MAX_DELEGATION_VALIDITY_MS)
+    return `a validity of ${Math.ceil((f.validUntil - f.validFrom) / DAY)} days is longer than the cap of ${MAX_DELEGATION_VALIDITY_MS / DAY} days (4 years and 30 days)`;
   if (!Number.isInteger(f.purposes) || f.purposes < 1 || f.purposes > ALL_PURPOSES)
     return `purposes ${f.purposes} is not a non-empty set of the known bits (1, 2, 4)`;
   return null;

@@ -10,6 +10,7 @@ export {
 export {
   DELEGATION_BYTES,
   DELEGATION_PURPOSE,
+  MAX_DELEGATION_VALIDITY_MS,
   confirmationKeyIndex,
   decodeDelegation,
   makeDelegation,
@@ -18,6 +19,7 @@ export {
 } from './delegation.js';
 export {
   HOST_STATUS_BYTES,
+  MAX_HOST_STATUS_VALIDITY_MS,
   MAX_REVOCATION_ENTRIES,
   REVOCATION_KIND,
   REVOCATION_LIST_LIFETIME,

@@ -4,6 +4,7 @@ import { generateSigningKeyPair, sha256 } from '../crypto.js';
 import { CoreError } from '../errors.js';
 import {
   DELEGATION_PURPOSE,
+  MAX_DELEGATION_VALIDITY_MS,
   confirmationKeyIndex,
   decodeDelegation,
   makeDelegation,
@@ -11,6 +12,7 @@ import {
 } from './delegation.js';
 import { KEY_ID_BYTES, keyIdHex, keyIdOf } from './key-id.js';
 import {
+  MAX_HOST_STATUS_VALIDITY_MS,
   REVOCATION_LIST_LIFETIME,
   assertNotOlder,
   decodeHostStatus,
@@ -185,6 +187,16 @@ describe('delegation certificate', () => {
     expect(() => makeDelegation({ ...fields, purposes: 0 }, root)).toThrow(RangeError);
   });
 
+  it('refuses a validity longer than 4 years and 30 days (a leaked root cannot mint a decades-long online key)', () => {
+    const atCap = { ...fields, validUntil: fields.validFrom + MAX_DELEGATION_VALIDITY_MS };
+    expect(decodeDelegation(makeDelegation(atCap, root)).validUntil).toBe(atCap.validUntil);
+    expect(() => makeDelegation({ ...atCap, validUntil: atCap.validUntil + 1 }, root)).toThrow(/cap of 1491 days/);
+    const long = Buffer.from(makeDelegation(atCap, root));
+    long.writeBigUInt64BE(BigInt(atCap.validUntil + DAY), 53);
+    expect(codeOf(() => decodeDelegation(long))).toBe('TRUST_RECORD_INVALID');
+    expect(() => decodeDelegation(long)).toThrow(/cap of 1491 days/);
+  });
+
   it('key index: sequence mod 3 + 1', () => {
     expect([0, 1, 2, 3, 4, 5].map(confirmationKeyIndex)).toEqual([1, 2, 3, 1, 2, 3]);
   });
@@ -300,5 +312,15 @@ describe('host status', () => {
     );
     expect(codeOf(() => decodeHostStatus(bytes.subarray(0, 112)))).toBe('REVOCATION_LIST_INVALID');
     expect(codeOf(() => decodeHostStatus(Buffer.concat([bytes, Buffer.alloc(1)])))).toBe('REVOCATION_LIST_INVALID');
+  });
+
+  it('refuses a status valid longer than 7 days and 1 hour', () => {
+    const atCap = { ...fields, nextUpdate: fields.issuedAt + MAX_HOST_STATUS_VALIDITY_MS };
+    expect(decodeHostStatus(makeHostStatus(atCap, root)).nextUpdate).toBe(atCap.nextUpdate);
+    expect(() => makeHostStatus({ ...atCap, nextUpdate: atCap.nextUpdate + 1 }, root)).toThrow(RangeError);
+    const long = Buffer.from(makeHostStatus(atCap, root));
+    long.writeBigUInt64BE(BigInt(fields.issuedAt + 365 * DAY), 41);
+    expect(codeOf(() => decodeHostStatus(long))).toBe('REVOCATION_LIST_INVALID');
+    expect(() => decodeHostStatus(long)).toThrow(/cap of 7 days and 1 hour/);
   });
 });

@@ -23,6 +23,12 @@ import type { Signer } from './signer.js';
  */
 export const REVOCATION_KIND = { host: 1, manufacturer: 2, tokenCa: 3 } as const;
 export const REVOCATION_LIST_LIFETIME = 7 * DAY;
+/**
+ * The longest a host status may be valid (nextUpdate - issuedAt): the list's lifetime and one
+ * hour. The authority's statuses end with the list's nextUpdate; a longer one is refused, so a
+ * revoked host cannot show a status made before its revocation for longer than that.
+ */
+export const MAX_HOST_STATUS_VALIDITY_MS = REVOCATION_LIST_LIFETIME + 60 * 60 * 1000;
 export const REVOCATION_LIST_VERSION = 1;
 export const MAX_REVOCATION_ENTRIES = 65_536;
 export const REVOCATION_LIST_CONTEXT = 'volact/revocations/v1\0';
@@ -216,6 +222,8 @@ export function isRevoked(l: RevocationList, kind: RevocationKind, subject: Uint
 export function makeHostStatus(f: Omit<HostStatus, 'issuerKeyId' | 'encoded'>, root: Signer): Buffer {
   requireLength(f.hostKeyRef, SUBJECT_BYTES, 'hostKeyRef');
   if (f.nextUpdate < f.issuedAt) throw new RangeError('host status: nextUpdate is before issuedAt');
+  if (f.nextUpdate - f.issuedAt > MAX_HOST_STATUS_VALIDITY_MS)
+    throw new RangeError('host status: valid longer than the cap of 7 days and 1 hour');
   const out = Buffer.alloc(HOST_STATUS_BYTES);
   out.writeUInt8(REVOCATION_LIST_VERSION, HS.version);
   root.keyId.copy(out, HS.issuerKeyId);
@@ -239,6 +247,10 @@ export function decodeHostStatus(bytes: Uint8Array): HostStatus {
   const nextUpdate = readU64(buf, HS.nextUpdate);
   if (listVersion === null || issuedAt === null || nextUpdate === null) throw statusInvalid('a number is out of range');
   if (nextUpdate < issuedAt) throw statusInvalid('nextUpdate is before issuedAt');
+  if (nextUpdate - issuedAt > MAX_HOST_STATUS_VALIDITY_MS)
+    throw statusInvalid(
+      `valid ${Math.ceil((nextUpdate - issuedAt) / 60_000)} minutes, longer than the cap of 7 days and 1 hour`,
+    );
   return {
     issuerKeyId: copyOf(buf, HS.issuerKeyId, KEY_ID_BYTES),
     hostKeyRef: copyOf(buf, HS.hostKeyRef, SUBJECT_BYTES),

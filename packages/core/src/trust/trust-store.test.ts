@@ -179,6 +179,48 @@ describe('TrustStore roots and transitions', () => {
     expect(store.rootsAt(T0 + 31 * DAY)).toEqual([]);
     expect(codeOf(() => store.learnTransition(transition(r1, r2, T0 + 31 * DAY)))).toBe('TRUST_RECORD_INVALID');
   });
+
+  it('a root given an end (a leaked one) teaches no root at all, even by a record dated before its end', () => {
+    const store = TrustStore.fromRoots([{ publicKeyRaw: r1.publicKeyRaw, validFrom: T0, validUntil: T0 + 30 * DAY }]);
+    // The thief of r1 mints a successor, backdated inside r1's validity, valid from the epoch.
+    const backdated = makeRootTransition(
+      { nextPublicKey: r2.publicKeyRaw, issuedAt: T0 + DAY, nextValidFrom: 0 },
+      r1,
+      r2,
+    );
+    expect(codeOf(() => store.learnTransition(backdated))).toBe('TRUST_RECORD_INVALID');
+    expect(() => store.learnTransition(backdated)).toThrow(/has an end/);
+    expect(store.roots()).toHaveLength(1);
+    expect(store.rootFor(r2.keyId, T0 + 400 * DAY)).toBeNull();
+  });
+
+  it('a learned root signs nothing dated before the record was made or before its predecessor began', () => {
+    const store = TrustStore.fromRoots([{ publicKeyRaw: r1.publicKeyRaw, validFrom: T0 }]);
+    // nextValidFrom 0 (the epoch), issued at T0 + 10 days: valid from T0 + 10 days.
+    store.learnTransition(
+      makeRootTransition({ nextPublicKey: r2.publicKeyRaw, issuedAt: T0 + 10 * DAY, nextValidFrom: 0 }, r1, r2),
+    );
+    expect(store.roots()[1]!.validFrom).toBe(T0 + 10 * DAY);
+    expect(store.rootFor(r2.keyId, T0 + 5 * DAY)).toBeNull();
+    // Issued with a time before the predecessor's start: from the predecessor's start.
+    const second = TrustStore.fromRoots([{ publicKeyRaw: r1.publicKeyRaw, validFrom: T0 }]);
+    second.learnTransition(
+      makeRootTransition({ nextPublicKey: r2.publicKeyRaw, issuedAt: 0, nextValidFrom: 0 }, r1, r2),
+    );
+    expect(second.roots()[1]!.validFrom).toBe(T0);
+  });
+
+  it('a root the product config distrusts is never learned again, and the config may not list it', () => {
+    const store = TrustStore.fromProductConfig(
+      config({ rootPublicKey: b64(r1.publicKeyRaw), distrustedRoots: [r2.keyId.toString('hex')] }),
+    );
+    expect(() => store.learnTransition(transition(r1, r2, T0))).toThrow(/distrusts/);
+    expect(store.roots()).toHaveLength(1);
+    expect(store.learnTransition(transition(r1, r3, T0))).toBe(true);
+    expect(() => config({ rootPublicKey: b64(r1.publicKeyRaw), distrustedRoots: [r1.keyId.toString('hex')] })).toThrow(
+      /distrusted root is also listed/,
+    );
+  });
 });
 
 describe('TrustStore delegations', () => {

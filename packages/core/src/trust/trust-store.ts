@@ -51,8 +51,11 @@ export class TrustStore {
   readonly #roots: RootEntry[] = [];
   readonly #delegations: { delegation: Delegation; learned: boolean }[] = [];
   readonly #learnedTransitions: Buffer[] = [];
+  /** Key IDs (hex) a transition record never makes trusted (the product config's `distrustedRoots`). */
+  readonly #distrusted: ReadonlySet<string>;
 
-  private constructor(roots: readonly TrustRoot[]) {
+  private constructor(roots: readonly TrustRoot[], distrusted: readonly string[] = []) {
+    this.#distrusted = new Set(distrusted.map((k) => k.toLowerCase()));
     for (const root of roots) {
       if (this.#roots.some((e) => e.root.keyId.equals(root.keyId)))
         throw invalid(`the root ${root.keyId.toString('hex')} is listed twice`);
@@ -63,6 +66,7 @@ export class TrustStore {
   /** A store trusting these roots (validUntil absent: no end). */
   static fromRoots(
     roots: readonly { publicKeyRaw: Uint8Array; validFrom: number; validUntil?: number | null }[],
+    distrusted: readonly string[] = [],
   ): TrustStore {
     if (roots.length === 0) throw invalid('a trust store needs at least one root');
     return new TrustStore(
@@ -77,6 +81,7 @@ export class TrustStore {
           source: 'config' as const,
         };
       }),
+      distrusted,
     );
   }
 
@@ -93,7 +98,7 @@ export class TrustStore {
           validUntil: r.validUntil === undefined ? null : Date.parse(r.validUntil),
         }))
       : [{ publicKeyRaw: Buffer.from(authority.rootPublicKey, 'base64'), validFrom: 0, validUntil: null }];
-    const store = TrustStore.fromRoots(roots);
+    const store = TrustStore.fromRoots(roots, authority.distrustedRoots ?? []);
     for (const d of authority.delegations ?? []) store.#addDelegation(Buffer.from(d, 'base64'), false);
     return store;
   }
@@ -106,6 +111,12 @@ export class TrustStore {
    * Learns a root-transition record if it verifies under a root already trusted (chains up to 8
    * transitions). Returns false if its next root is already known; throws CoreError
    * TRUST_RECORD_INVALID if it does not verify.
+   *
+   * A root with an end (`validUntil`: retired, or given an end by the publisher) hands over to
+   * no one: its successor is in the config that gave it the end, and a record signed by it after
+   * its key leaked could be dated anything before that end. A root the config distrusts is never
+   * learned. The learned root signs nothing dated before its predecessor's start or the record's
+   * own issue time (a record cannot reach back before it was made).
    */
   learnTransition(bytes: Uint8Array): boolean {
     const t = decodeRootTransition(bytes);
@@ -120,9 +131,13 @@ export class TrustStore {
       throw invalid(
         `root-transition record to root ${t.nextKeyId.toString('hex')}: a signature (previous or next root) does not verify`,
       );
-    if (previous.root.validUntil !== null && t.issuedAt > previous.root.validUntil)
+    if (this.#distrusted.has(t.nextKeyId.toString('hex')))
       throw invalid(
-        `root-transition record: issued after root ${t.previousKeyId.toString('hex')} ended; it is not accepted`,
+        `root-transition record to root ${t.nextKeyId.toString('hex')}: the product config distrusts that root (authority.distrustedRoots)`,
+      );
+    if (previous.root.validUntil !== null)
+      throw invalid(
+        `root-transition record: root ${t.previousKeyId.toString('hex')} has an end (${new Date(previous.root.validUntil).toISOString()}); a root with an end hands over to no one (its successor is in the product config)`,
       );
     if (previous.depth + 1 > MAX_TRANSITION_CHAIN)
       throw invalid(`root-transition record: a chain longer than ${MAX_TRANSITION_CHAIN} records is not followed`);
@@ -134,7 +149,7 @@ export class TrustStore {
       root: {
         publicKeyRaw: Buffer.from(t.nextPublicKey),
         keyId: t.nextKeyId,
-        validFrom: t.nextValidFrom,
+        validFrom: Math.max(t.nextValidFrom, previous.root.validFrom, t.issuedAt),
         validUntil: null,
         source: 'transition',
       },
