@@ -10,6 +10,7 @@ import { startTestSoftHsm, type TestSoftHsm } from '@volact/authority/testing';
 import { AuthorityError } from './errors.js';
 import type * as Pkcs11Js from 'pkcs11js';
 import { inspectPkcs11RootKey } from './pkcs11-signer.js';
+import { TokenRootKeys } from './token-root-keys.js';
 import {
   createRootKey,
   describeSigner,
@@ -338,6 +339,140 @@ describe('a root key in a PKCS#11 token (SoftHSM2)', () => {
     // The other root in the token is untouched.
     const kept = openRootSigner(spec, '1');
     kept.close();
+  });
+
+  /**
+   * The token as another program sees it, through a module load of its own (logged in, R/W):
+   * what a token that refuses CKA_ID makes, and what a crash between two C_DestroyObject leaves.
+   */
+  function inToken<T>(work: (m: Pkcs11Js.PKCS11, session: Buffer) => T): T {
+    const pkcs11js = createRequire(import.meta.url)('pkcs11js') as typeof Pkcs11Js;
+    const module = new pkcs11js.PKCS11();
+    module.load(hsm.modulePath);
+    let initialisedHere = true;
+    try {
+      module.C_Initialize();
+    } catch {
+      initialisedHere = false; // a signer of this process holds it
+    }
+    try {
+      const slot = module.C_GetSlotList(true).find((s) => module.C_GetTokenInfo(s).label.trimEnd() === hsm.tokenLabel)!;
+      const session = module.C_OpenSession(slot, 4 | 2);
+      try {
+        module.C_Login(session, 1, hsm.pin);
+      } catch {
+        // logged in already by a session of this process
+      }
+      try {
+        return work(module, session);
+      } finally {
+        module.C_CloseSession(session);
+      }
+    } finally {
+      if (initialisedHere) module.C_Finalize();
+      module.close();
+    }
+  }
+  const objectsLabelled = (objectLabel: string, objectClass: number) =>
+    inToken((m, session) => {
+      m.C_FindObjectsInit(session, [
+        { type: 0x0, value: objectClass },
+        { type: 0x3, value: objectLabel },
+      ]);
+      const found = m.C_FindObjects(session, 16);
+      m.C_FindObjectsFinal(session);
+      return found.length;
+    });
+  /** A root key pair as createRootKey makes it in a token that refused CKA_ID: label only. */
+  const generateWithoutId = (objectLabel: string) =>
+    inToken((m, session) => {
+      const params = Buffer.from('06032b6570', 'hex');
+      m.C_GenerateKeyPair(
+        session,
+        { mechanism: 0x1055 },
+        [
+          { type: 0x0, value: 2 },
+          { type: 0x100, value: 0x40 },
+          { type: 0x1, value: true },
+          { type: 0x2, value: false },
+          { type: 0x10a, value: true },
+          { type: 0x180, value: params },
+          { type: 0x3, value: objectLabel },
+        ],
+        [
+          { type: 0x0, value: 3 },
+          { type: 0x100, value: 0x40 },
+          { type: 0x1, value: true },
+          { type: 0x2, value: true },
+          { type: 0x103, value: true },
+          { type: 0x162, value: false },
+          { type: 0x108, value: true },
+          { type: 0x3, value: objectLabel },
+        ],
+      );
+    });
+  /** A crash after the public half was destroyed: destroys only the public object of that label. */
+  const destroyPublicOnly = (objectLabel: string) =>
+    inToken((m, session) => {
+      m.C_FindObjectsInit(session, [
+        { type: 0x0, value: 2 },
+        { type: 0x3, value: objectLabel },
+      ]);
+      const found = m.C_FindObjects(session, 16);
+      m.C_FindObjectsFinal(session);
+      expect(found).toHaveLength(1);
+      m.C_DestroyObject(session, found[0]!);
+    });
+
+  it('a key whose CKA_ID the token would not set is still destroyed, both halves', () => {
+    generateWithoutId('root-no-id');
+    const [listed] = listRootKeys(spec).filter((k) => k.label === 'no-id');
+    expect(listed).toBeDefined();
+    // The signer opens it by its label (the probe finds the private half).
+    const signer = openRootSigner(spec, 'no-id', listed!.keyId);
+    expect(verifies(signer.publicKeyRaw, message, signer.sign(message))).toBe(true);
+    signer.close();
+
+    expect(destroyRootKey(spec, 'no-id', listed!.keyId)).toBe(true);
+    expect(objectsLabelled('root-no-id', 3)).toBe(0);
+    expect(objectsLabelled('root-no-id', 2)).toBe(0);
+    expect(destroyRootKey(spec, 'no-id', listed!.keyId)).toBe(false);
+    // A key of another ID under the same label is not this one: nothing destroyed.
+    generateWithoutId('root-no-id-2');
+    expect(destroyRootKey(spec, 'no-id-2', Buffer.alloc(8, 0xcd))).toBe(false);
+    expect(objectsLabelled('root-no-id-2', 3)).toBe(1);
+    expect(destroyRootKey(spec, 'no-id-2')).toBe(true);
+  });
+
+  it('a retire that crashed after destroying the public half: the rerun finds the private half and destroys it', () => {
+    const roots = new TokenRootKeys(spec.uri, spec);
+    try {
+      // With CKA_ID (the usual token) and without (a token that refused it).
+      const withId = createRootKey(spec, 'crashed');
+      withId.close();
+      generateWithoutId('root-crashed-no-id');
+      const noId = listRootKeys(spec).find((k) => k.label === 'crashed-no-id')!.keyId;
+      for (const [objectLabel, keyId] of [
+        ['root-crashed', withId.keyId],
+        ['root-crashed-no-id', noId],
+      ] as const) {
+        destroyPublicOnly(objectLabel);
+        expect(objectsLabelled(objectLabel, 3)).toBe(1);
+        expect(listRootKeys(spec).map((k) => k.keyId.toString('hex'))).not.toContain(keyId.toString('hex'));
+
+        const destroyed = roots.destroy(keyId.toString('hex'));
+        expect(destroyed).toHaveLength(1);
+        expect(destroyed[0]).toContain(`"${objectLabel}"`);
+        expect(objectsLabelled(objectLabel, 3)).toBe(0);
+        expect(roots.destroy(keyId.toString('hex'))).toEqual([]);
+      }
+      // The other root in the token is untouched.
+      const kept = openRootSigner(spec, '1');
+      expect(verifies(kept.publicKeyRaw, message, kept.sign(message))).toBe(true);
+      kept.close();
+    } finally {
+      roots.close();
+    }
   });
 
   it('measures µs per signature: SoftHSM2 through PKCS#11 and node native', () => {

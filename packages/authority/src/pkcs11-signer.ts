@@ -571,19 +571,45 @@ export function openPkcs11RootSigner(loc: Pkcs11Location, label: string, keyId?:
   };
 }
 
-/** Destroys both halves of the key pair (C_DestroyObject); false when the token held none. */
+/**
+ * Destroys both halves of the key pair labelled `<object>-<label>` (C_DestroyObject), the private
+ * half first: a crash between the two leaves a public object that the rerun finds by listing,
+ * never a private key nothing lists. With `keyId`, the public half is the one whose CKA_EC_POINT
+ * has that key ID; a private half is that key's when its CKA_ID is the key ID or — a token that
+ * would not take CKA_ID (createPkcs11RootKey goes on without it) — when it signs a probe its
+ * public half verifies, or when it has no public half left (a retire that crashed between the
+ * two) and signs for no other key under the label. A private half whose CKA_ID names another key
+ * is left alone. Returns whether anything was destroyed (false: the token held neither half).
+ */
 export function destroyPkcs11RootKey(loc: Pkcs11Location, label: string, keyId?: Uint8Array): boolean {
   const objectLabel = pkcs11ObjectLabel(loc, label);
+  const wanted = keyId === undefined ? undefined : Buffer.from(keyId);
   const s = openSession(loc, true);
   try {
-    const template: Template = [{ type: CKA_LABEL, value: objectLabel }];
-    if (keyId !== undefined) template.push({ type: CKA_ID, value: Buffer.from(keyId) });
-    const objects = findObjects(s, template).filter((object) => {
-      const cls = attribute(s, object, CKA_CLASS);
-      const value = cls ? cls.readUIntLE(0, Math.min(cls.length, 6)) : -1;
-      return value === CKO_PUBLIC_KEY || value === CKO_PRIVATE_KEY;
+    const publics = findObjects(s, [
+      { type: CKA_CLASS, value: CKO_PUBLIC_KEY },
+      { type: CKA_LABEL, value: objectLabel },
+    ]).map((object) => ({ object, raw: rawFromEcPoint(attribute(s, object, CKA_EC_POINT)) }));
+    const isOurs = (raw: Buffer | undefined) =>
+      wanted === undefined || (raw !== undefined && keyFingerprint(raw).equals(wanted));
+    const ours = publics.filter((p) => isOurs(p.raw));
+    const others = publics.filter((p) => !isOurs(p.raw));
+    const signsFor = (privateKey: Buffer, raw: Buffer | undefined) => {
+      if (raw === undefined) return false;
+      const signature = signWith(s, privateKey, PROBE);
+      return signature !== undefined && verify(null, PROBE, publicKeyFromRaw(raw), signature);
+    };
+    const privates = findObjects(s, [
+      { type: CKA_CLASS, value: CKO_PRIVATE_KEY },
+      { type: CKA_LABEL, value: objectLabel },
+    ]).filter((privateKey) => {
+      if (wanted === undefined) return true;
+      const id = attribute(s, privateKey, CKA_ID);
+      if (id !== undefined && id.length > 0) return id.equals(wanted);
+      if (ours.some((p) => signsFor(privateKey, p.raw))) return true;
+      return ours.length === 0 && !others.some((p) => signsFor(privateKey, p.raw));
     });
-    for (const object of objects) {
+    for (const object of [...privates, ...ours.map((p) => p.object)]) {
       try {
         s.module.C_DestroyObject(s.handle, object);
       } catch (err) {
@@ -592,7 +618,46 @@ export function destroyPkcs11RootKey(loc: Pkcs11Location, label: string, keyId?:
         );
       }
     }
-    return objects.length > 0;
+    return privates.length + ours.length > 0;
+  } finally {
+    s.close();
+  }
+}
+
+/** The label after the `<object>-` prefix (or '' for `<object>` itself), or null when not under it. */
+const labelUnder = (loc: Pkcs11Location, objectLabel: string): string | null =>
+  objectLabel === loc.object
+    ? ''
+    : objectLabel.startsWith(`${loc.object}-`)
+      ? objectLabel.slice(loc.object.length + 1)
+      : null;
+
+/**
+ * The Ed25519 private halves under the object prefix that have no public object of their label
+ * left (a retire that crashed after destroying the public half, in an earlier version that
+ * destroyed it first): the label after the prefix and the CKA_ID (null when the token holds
+ * none). No signer can use them (a key is opened from its public half): a retire destroys them.
+ */
+export function listPkcs11OrphanRootKeys(loc: Pkcs11Location): { label: string; keyId: Buffer | null }[] {
+  const s = openSession(loc, false);
+  try {
+    const publicLabels = new Set(
+      findObjects(s, [{ type: CKA_CLASS, value: CKO_PUBLIC_KEY }]).map((o) =>
+        attribute(s, o, CKA_LABEL)?.toString('utf8'),
+      ),
+    );
+    const out: { label: string; keyId: Buffer | null }[] = [];
+    for (const object of findObjects(s, [
+      { type: CKA_CLASS, value: CKO_PRIVATE_KEY },
+      { type: CKA_KEY_TYPE, value: CKK_EC_EDWARDS },
+    ])) {
+      const objectLabel = attribute(s, object, CKA_LABEL)?.toString('utf8');
+      if (objectLabel === undefined || publicLabels.has(objectLabel)) continue;
+      const label = labelUnder(loc, objectLabel);
+      const id = attribute(s, object, CKA_ID);
+      if (label !== null) out.push({ label, keyId: id !== undefined && id.length === 8 ? id : null });
+    }
+    return out;
   } finally {
     s.close();
   }
@@ -613,12 +678,7 @@ export function listPkcs11RootKeys(loc: Pkcs11Location): { label: string; keyId:
       const objectLabel = attribute(s, object, CKA_LABEL)?.toString('utf8');
       const raw = rawFromEcPoint(attribute(s, object, CKA_EC_POINT));
       if (objectLabel === undefined || !raw || !isEd25519Params(attribute(s, object, CKA_EC_PARAMS))) continue;
-      const label =
-        objectLabel === loc.object
-          ? ''
-          : objectLabel.startsWith(`${loc.object}-`)
-            ? objectLabel.slice(loc.object.length + 1)
-            : null;
+      const label = labelUnder(loc, objectLabel);
       if (label !== null) out.push({ label, keyId: keyFingerprint(raw) });
     }
     return out;

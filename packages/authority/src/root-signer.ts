@@ -30,6 +30,7 @@ import {
   DEFAULT_PKCS11_MODULE,
   createPkcs11RootKey,
   destroyPkcs11RootKey,
+  listPkcs11OrphanRootKeys,
   listPkcs11RootKeys,
   openPkcs11RootSigner,
   pkcs11ObjectLabel,
@@ -288,7 +289,8 @@ export function openRootSigner(spec: RootSignerSpec, label: string, keyId?: Uint
 
 /**
  * Deletes the key file, or destroys both halves of the key pair in the token (`root rotate
- * --step retire`). Returns false when there was nothing to remove (so a repeated step is a no-op).
+ * --step retire`), the private half first (see destroyPkcs11RootKey). Returns false when there
+ * was nothing to remove (so a repeated step is a no-op).
  */
 export function destroyRootKey(spec: RootSignerSpec, label: string, keyId?: Uint8Array): boolean {
   if (spec.kind === 'pkcs11') return destroyPkcs11RootKey(locationOf(spec), label, keyId);
@@ -322,6 +324,14 @@ export function listRootKeys(spec: RootSignerSpec): { label: string; keyId: Buff
       return [];
     }
   });
+}
+
+/**
+ * Private halves a token holds without their public half (a retire that crashed between the two
+ * in an earlier version): by label and CKA_ID (null when the token holds none). Files: none.
+ */
+export function listOrphanRootKeys(spec: RootSignerSpec): { label: string; keyId: Buffer | null }[] {
+  return spec.kind === 'pkcs11' ? listPkcs11OrphanRootKeys(locationOf(spec)) : [];
 }
 
 /** The root key with this key ID, wherever its label: ROOT_KEY_UNAVAILABLE when the place holds none. */

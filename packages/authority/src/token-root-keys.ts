@@ -6,6 +6,7 @@ import {
   createRootKey,
   describeSigner,
   destroyRootKey,
+  listOrphanRootKeys,
   listRootKeys,
   openRootSignerByKeyId,
   type RootSigner,
@@ -69,10 +70,17 @@ export class TokenRootKeys implements RootKeys {
   destroy(keyId: string): string[] {
     this.#signers.get(keyId)?.close();
     this.#signers.delete(keyId);
-    const found = listRootKeys(this.spec).filter((k) => k.keyId.toString('hex') === keyId);
-    return found
-      .filter((k) => destroyRootKey(this.spec, k.label, k.keyId))
-      .map((k) => `${describeSigner(this.spec, k.label)} (destroyed)`);
+    const wanted = Buffer.from(keyId, 'hex');
+    const pairs = listRootKeys(this.spec).filter((k) => k.keyId.equals(wanted));
+    // A private half whose public half is gone (a retire that crashed between the two): by its
+    // CKA_ID, or, without one, when this key's pair is gone too (no root can open such a half).
+    const orphans = listOrphanRootKeys(this.spec).filter((o) =>
+      o.keyId !== null ? o.keyId.equals(wanted) : pairs.length === 0,
+    );
+    const labels = [...new Set([...pairs, ...orphans].map((k) => k.label))];
+    return labels
+      .filter((label) => destroyRootKey(this.spec, label, wanted))
+      .map((label) => `${describeSigner(this.spec, label)} (destroyed)`);
   }
 
   close(): void {
