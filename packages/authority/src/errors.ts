@@ -72,6 +72,11 @@ export const authorityErrors = {
     meaning:
       'the root key is not where the authority keeps it (no object of that label/ID in the token, no such key file), or it is not Ed25519',
   },
+  ONLINE_KEY_EXPIRED: {
+    status: 503,
+    meaning:
+      'the current online key has ended and this node cannot certify the next (it lacks the current root): names the root and the fix',
+  },
   ROOT_ROTATION_OUT_OF_ORDER: {
     status: 409,
     meaning:

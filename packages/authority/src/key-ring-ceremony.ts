@@ -81,13 +81,17 @@ export interface RingAccess {
   reload(): Promise<RingSnapshot>;
   /** A root's signer, or ROOT_KEY_UNAVAILABLE naming its file. */
   requireSigner(root: RootRecord): Signer;
-  makeOnlineKey(sequence: number, root: Signer, now: number, state: OnlineKeyRecord['state']): OnlineKeyRecord;
-  nextOnlineKey(
+  /** `online-key rotate`: the next online key becomes current, a new next is certified by `root`. */
+  renewOnlineKeys(
     ring: RingSnapshot,
     root: Signer,
     now: number,
-    why: string,
-  ): { onlineKeys: OnlineKeyRecord[]; audit: AuditEntry; made: OnlineKeyRecord; before: OnlineKeyRecord | undefined };
+  ): {
+    onlineKeys: OnlineKeyRecord[];
+    audit: AuditEntry;
+    current: OnlineKeyRecord;
+    before: OnlineKeyRecord | undefined;
+  };
   rootView(r: RootRecord): RootView;
   onlineKeyView(k: OnlineKeyRecord): OnlineKeyView;
   status(ring: RingSnapshot): KeyRingStatus;
@@ -111,25 +115,23 @@ export class RingCeremony {
             message: `root #${next.ordinal} ${next.keyId} published: product configs exported from now on list it, and /v1/trust and online answers hand out its transition record`,
           };
         });
-      case 'switch':
+      case 'switch': {
+        // This node must hold the root it switches to: every node signs with it from the commit on.
+        const published = (await this.ring.store.load()).roots.find((r) => r.state === 'published');
+        if (published) this.ring.requireSigner(published);
         return this.#transition('switch', 'published', (ring, now) => {
           const next = ring.roots.find((r) => r.state === 'published') as RootRecord;
           const old = currentOf(ring);
-          const onlineKeys: OnlineKeyRecord[] = [];
-          for (const k of ring.onlineKeys) {
-            if (k.state === 'current') onlineKeys.push({ ...k, state: 'previous', changedAt: now });
-            if (k.state === 'prepared' && k.issuerKeyId === next.keyId)
-              onlineKeys.push({ ...k, state: 'current', changedAt: now });
-          }
           const switched = { ...next, state: 'current' as const, changedAt: now };
-          const online = onlineKeys.find((k) => k.state === 'current');
+          // The online keys stay: certified while the old root was valid, they sign until their
+          // end (configs exported before verify what they sign); the next ones are certified by the new root.
           return {
             roots: [{ ...old, state: 'previous', changedAt: now }, switched],
-            onlineKeys,
             root: switched,
-            message: `root #${next.ordinal} ${next.keyId} is current: it signs host certificates, activation objects, OEM and token-CA certificates and revocation lists from now on${online ? `; online key #${online.sequence} ${online.keyId} (certified by it) signs confirmations` : ''}; root #${old.ordinal} ${old.keyId} is previous (retire it when hosts have re-certified)`,
+            message: `root #${next.ordinal} ${next.keyId} is current: it signs host certificates, activation objects, OEM and token-CA certificates, revocation lists and the next online keys' delegations from now on; root #${old.ordinal} ${old.keyId} is previous (retire it when hosts have re-certified)`,
           };
         });
+      }
       case 'retire':
         return this.#retire();
     }
@@ -203,9 +205,10 @@ export class RingCeremony {
   /**
    * prepare: the next root's key is made (file written under a temporary name and renamed, or
    * made in the token) BEFORE the transaction that records it; a rerun after a crash between
-   * the two adopts that key. The transaction records the root (prepared), its transition record
-   * (signed by the current root and by it; valid from the start of today) and the online key it
-   * certifies (prepared: current at switch).
+   * the two adopts that key. The transaction records the root (prepared) and its transition
+   * record (signed by the current root and by it; valid from the start of today). A run that
+   * loses to another node's prepare (both made a key; the other recorded its own) destroys the
+   * key it made: no unrecorded root key is left behind.
    */
   async #prepare(): Promise<RotationResult> {
     const ring = await this.ring.reload();
@@ -218,39 +221,48 @@ export class RingCeremony {
     const next = made.signer;
     const nextKeyId = keyIdHex(next.publicKeyRaw);
     const now = this.ring.clock.now();
-    const outcome = await this.ring.store.change((latest) => {
-      const again = rotationPhase(latest.roots);
-      if (again.lastStep === 'prepare') return { result: this.#alreadyDone('prepare', latest) }; // another node
-      if (again.nextStep !== 'prepare') throw outOfOrder('prepare', again);
-      if (!currentOf(latest).publicKey.equals(current.publicKeyRaw)) throw outOfOrder('prepare', again);
-      const validFrom = startOfDay(now);
-      const root: RootRecord = {
-        keyId: nextKeyId,
-        ordinal: Math.max(...latest.roots.map((r) => r.ordinal)) + 1,
-        publicKey: Buffer.from(next.publicKeyRaw),
-        state: 'prepared',
-        signer: this.ring.rootKeys.location,
-        validFrom,
-        validUntil: null,
-        transition: makeRootTransition(
-          { nextPublicKey: Buffer.from(next.publicKeyRaw), issuedAt: now, nextValidFrom: validFrom },
-          current,
-          next,
-        ),
-        createdAt: now,
-        changedAt: now,
-      };
-      const sequence = Math.max(-1, ...latest.onlineKeys.map((k) => k.sequence)) + 1;
-      const online = this.ring.makeOnlineKey(sequence, next, now, 'prepared');
-      const message = `root #${root.ordinal} ${root.keyId} prepared (${made.adopted ? 'adopted the key a crashed prepare made: ' : ''}${made.where}) with its transition record from root ${currentOf(latest).keyId}, and online key #${sequence} ${online.keyId} certified by it; next: publish`;
-      this.ring.crash('prepare.in-transaction');
-      return {
-        roots: [root],
-        onlineKeys: [online],
-        audit: this.#auditRow('prepare', now, message),
-        result: { done: true, root, message },
-      };
-    });
+    // Set when the transaction decided (under the ring's lock) not to record this key.
+    let lost = false;
+    const loses = (latest: RingSnapshot) => (lost = !latest.roots.some((r) => r.keyId === nextKeyId));
+    const outcome = await this.ring.store
+      .change((latest) => {
+        const again = rotationPhase(latest.roots);
+        if (again.lastStep === 'prepare') {
+          loses(latest);
+          return { result: this.#alreadyDone('prepare', latest) }; // another node
+        }
+        if (again.nextStep !== 'prepare' || !currentOf(latest).publicKey.equals(current.publicKeyRaw)) {
+          loses(latest);
+          throw outOfOrder('prepare', again);
+        }
+        const validFrom = startOfDay(now);
+        const root: RootRecord = {
+          keyId: nextKeyId,
+          ordinal: Math.max(...latest.roots.map((r) => r.ordinal)) + 1,
+          publicKey: Buffer.from(next.publicKeyRaw),
+          state: 'prepared',
+          signer: this.ring.rootKeys.location,
+          validFrom,
+          validUntil: null,
+          transition: makeRootTransition(
+            { nextPublicKey: Buffer.from(next.publicKeyRaw), issuedAt: now, nextValidFrom: validFrom },
+            current,
+            next,
+          ),
+          createdAt: now,
+          changedAt: now,
+        };
+        const message = `root #${root.ordinal} ${root.keyId} prepared (${made.adopted ? 'adopted the key a crashed prepare made: ' : ''}${made.where}) with its transition record from root ${currentOf(latest).keyId}; next: publish`;
+        this.ring.crash('prepare.in-transaction');
+        return {
+          roots: [root],
+          audit: this.#auditRow('prepare', now, message),
+          result: { done: true, root, message },
+        };
+      })
+      .finally(() => {
+        if (lost) this.ring.rootKeys.destroy(nextKeyId); // another node's prepare won: its key is the next root
+      });
     this.ring.crash('prepare.committed');
     return this.#result('prepare', outcome);
   }
@@ -288,8 +300,9 @@ export class RingCeremony {
   }
 
   /**
-   * `volact authority online-key rotate`: a new online key certified by the current root becomes
-   * current; the one before stays verifiable (its certificate is unchanged) but signs no more.
+   * `volact authority online-key rotate`: the next online key becomes current and a new next,
+   * certified by the current root, is made; the one before stays verifiable (its certificate is
+   * unchanged) but signs no more.
    */
   async rotateOnlineKey(): Promise<OnlineKeyRotation> {
     const ring = await this.ring.reload();
@@ -302,12 +315,12 @@ export class RingCeremony {
           'the current root changed meanwhile (another node switched): run it again',
         );
       }
-      const next = this.ring.nextOnlineKey(latest, root, now, 'online-key rotate');
+      const next = this.ring.renewOnlineKeys(latest, root, now);
       this.ring.crash('online-key.in-transaction');
       return {
         onlineKeys: next.onlineKeys,
         audit: next.audit,
-        result: { online: next.made, previous: next.before ?? null },
+        result: { online: next.current, previous: next.before ?? null },
       };
     });
     const after = await this.ring.reload();

@@ -9,7 +9,7 @@
  *
  * ring_online_keys: one row per delegated online key, `sequence` 0, 1, …; its private key sealed
  * under the key-hash secret (sealing.ts), its delegation certificate by `issuer_key_id`; `state`
- * prepared | current | previous.
+ * next | current | previous (prepared: made by a prepare of an older volact, never signs).
  */
 export const KEY_RING_MIGRATION_SQLITE = `CREATE TABLE ring_roots (
      key_id TEXT PRIMARY KEY, ordinal INTEGER NOT NULL UNIQUE, public_key BLOB NOT NULL, state TEXT NOT NULL,

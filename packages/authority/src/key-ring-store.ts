@@ -9,7 +9,8 @@ import type { AuditEntry } from './store.js';
  */
 
 export type RootState = 'prepared' | 'published' | 'current' | 'previous' | 'retired';
-export type OnlineKeyState = 'prepared' | 'current' | 'previous';
+/** prepared: made by a prepare before next keys existed (kept, never signs). */
+export type OnlineKeyState = 'prepared' | 'next' | 'current' | 'previous';
 
 export interface RootRecord {
   /** Key ID, 16 hex digits. */
@@ -194,8 +195,9 @@ export class SqliteKeyRingStore implements KeyRingStore {
     };
   }
 
+  /** Both tables in one read transaction (WAL: one snapshot, another process's step seen whole or not at all). */
   load(): Promise<RingSnapshot> {
-    return this.#guard(async () => this.#read());
+    return this.#guard(async () => this.db.transaction(() => this.#read())());
   }
 
   change<T>(decide: (ring: RingSnapshot) => RingChange<T>): Promise<T> {
@@ -225,10 +227,14 @@ export class PostgresKeyRingStore implements KeyRingStore {
     },
   ) {}
 
-  async load(): Promise<RingSnapshot> {
-    const roots = await this.pool.query<RootRow>(ROOTS_SQL);
-    const keys = await this.pool.query<OnlineKeyRow>(ONLINE_KEYS_SQL);
-    return { roots: roots.rows.map(toRoot), onlineKeys: keys.rows.map(toOnlineKey) };
+  /** One snapshot of both tables (REPEATABLE READ): a step committed between the two reads is seen whole or not at all. */
+  load(): Promise<RingSnapshot> {
+    return this.pool.transaction(async (client) => {
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const roots = await client.query<RootRow>(ROOTS_SQL);
+      const keys = await client.query<OnlineKeyRow>(ONLINE_KEYS_SQL);
+      return { roots: roots.rows.map(toRoot), onlineKeys: keys.rows.map(toOnlineKey) };
+    });
   }
 
   change<T>(decide: (ring: RingSnapshot) => RingChange<T>): Promise<T> {

@@ -28,6 +28,7 @@ import { Authority, type RotationStep } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { createAuthorityServer } from './http.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
+import pg from 'pg';
 
 /**
  * The key ring on both engines: the rotation ceremony, its order and idempotence, which key
@@ -107,10 +108,14 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(before.authority.roots).toEqual([
         { publicKey: root1.toString('base64'), validFrom: new Date(0).toISOString() },
       ]);
-      expect(before.authority.delegations).toHaveLength(1);
+      // The current online key and the next one, both in the config from the start.
+      expect(before.authority.delegations).toHaveLength(2);
       const start = await authority.rootStatus();
       expect(start.rotation).toEqual({ lastStep: null, nextStep: 'prepare' });
-      expect(start.onlineKeys.map((k) => [k.sequence, k.state, k.keyIndex])).toEqual([[0, 'current', 1]]);
+      expect(start.onlineKeys.map((k) => [k.sequence, k.state, k.keyIndex])).toEqual([
+        [0, 'current', 1],
+        [1, 'next', 2],
+      ]);
 
       clock.advance(DAY);
       const prepared = await authority.rotateRoot('prepare');
@@ -134,7 +139,7 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
         root1.toString('base64'),
         published.root.publicKey,
       ]);
-      // The online key the next root certified is in the bundle from publish on.
+      // The online keys stay those root #1 certified (current and next): no key of root #2 yet.
       expect(bundled.authority.delegations?.map((d) => decodeDelegation(Buffer.from(d, 'base64')).sequence)).toEqual([
         0, 1,
       ]);
@@ -146,9 +151,10 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(switched).toMatchObject({ done: true, nextStep: 'retire', root: { state: 'current' } });
       const root2 = Buffer.from(switched.root.publicKey, 'base64');
       expect(authority.rootPublicKeyRaw).toEqual(root2);
+      // The switch leaves the online keys: certified while root #1 was valid, they sign on.
       expect(switched.status.onlineKeys.map((k) => [k.sequence, k.state, k.issuerKeyId])).toEqual([
-        [0, 'previous', keyIdHex(root1)],
-        [1, 'current', root2Id],
+        [0, 'current', keyIdHex(root1)],
+        [1, 'next', keyIdHex(root1)],
       ]);
 
       // A client that only has the config made before prepare: the host's new certificate is
@@ -166,7 +172,8 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(trustedBy(trust, certificate)).toBe(true);
       expect(verifyHostCertificate(decodeHostCertificate(certificate), publicKeyFromRaw(root1))).toBe(false);
 
-      // CIDs are signed by online key #1 (key index 2), which the client learns from the answer.
+      // CIDs are still signed by online key #0 (key index 1): the config made before prepare
+      // verifies them as it is, nothing learned.
       const iid = makeInstallationId({
         kind: 'installation',
         key: parseKey(mak),
@@ -175,10 +182,15 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       }).text;
       const activation = await authority.activateInstallation({ key: mak, installationId: iid });
       const cid = parseConfirmationId(activation.confirmationId);
-      expect(cid.keyIndex).toBe(2);
-      const online = await authority.trustRecords();
-      for (const d of online.delegations) trust.learnDelegation(Buffer.from(d, 'base64'));
-      expect(verifyInstallationConfirmation(parseInstallationId(iid), before.group.id, cid, cidKeys(trust))).toBe(true);
+      expect(cid.keyIndex).toBe(1);
+      expect(
+        verifyInstallationConfirmation(
+          parseInstallationId(iid),
+          before.group.id,
+          cid,
+          cidKeys(TrustStore.fromProductConfig(before)),
+        ),
+      ).toBe(true);
 
       clock.advance(DAY);
       const retired = await authority.rotateRoot('retire');
@@ -294,7 +306,7 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
     }
   });
 
-  it('online-key rotate: a new online key signs CIDs (next key index); the old one stays verifiable and in the bundle', async () => {
+  it('online-key rotate: the next online key signs CIDs (next key index), a new next is made; the old one stays verifiable and in the bundle', async () => {
     const { authority, mak } = await setUp();
     try {
       const config = await authority.productConfig('office14');
@@ -308,12 +320,17 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       const rotated = await authority.rotateOnlineKey();
       expect(rotated.onlineKey).toMatchObject({ sequence: 1, state: 'current', keyIndex: 2 });
       expect(rotated.previous).toMatchObject({ sequence: 0, state: 'previous' });
+      expect(rotated.status.onlineKeys.map((k) => [k.sequence, k.state])).toEqual([
+        [0, 'previous'],
+        [1, 'current'],
+        [2, 'next'],
+      ]);
       const second = parseConfirmationId(
         (await authority.activateInstallation({ key: mak, installationId: iidOf('pc-b') })).confirmationId,
       );
       expect(second.keyIndex).toBe(2);
       const after = await authority.productConfig('office14');
-      expect(after.authority.delegations).toHaveLength(2);
+      expect(after.authority.delegations).toHaveLength(3);
       const trust = TrustStore.fromProductConfig(after);
       expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-a')), groupId, first, cidKeys(trust))).toBe(
         true,
@@ -321,10 +338,10 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-b')), groupId, second, cidKeys(trust))).toBe(
         true,
       );
-      // The config made before the rotation does not know the new key until it learns its delegation.
+      // The config made before the rotation knew the new key already: it was the next one.
       const old = TrustStore.fromProductConfig(config);
       expect(verifyInstallationConfirmation(parseInstallationId(iidOf('pc-b')), groupId, second, cidKeys(old))).toBe(
-        false,
+        true,
       );
       const audit = (await authority.recentAudit(50)).filter((a) => a.action === 'online-key.rotate');
       expect(audit).toHaveLength(1);
@@ -333,21 +350,29 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
     }
   });
 
-  it('an online key ending within 30 days is replaced automatically, once, by the next read of the ring', async () => {
+  it('the next online key becomes current automatically, once, when 730 days old (the next read of the ring); root status never writes', async () => {
     const { clock, authority } = await setUp();
     try {
-      clock.advance(699 * DAY);
-      expect((await authority.rootStatus()).onlineKeys.map((k) => k.state)).toEqual(['current']);
-      clock.advance(2 * DAY); // 701 days: online key #0 (730 days from the start of its day) ends within 30
+      clock.advance(729 * DAY);
+      await authority.trust();
+      expect((await authority.rootStatus()).onlineKeys.map((k) => k.state)).toEqual(['current', 'next']);
+      clock.advance(2 * DAY); // 731 days: the next key (#1) is 730 days old
+      // root status is read-only: it shows the ring as it is, renews nothing, audits nothing.
+      const auditBefore = (await authority.recentAudit(200)).length;
+      expect((await authority.rootStatus()).onlineKeys.map((k) => k.state)).toEqual(['current', 'next']);
+      expect((await authority.recentAudit(200)).length).toBe(auditBefore);
+      await authority.trust(); // a call that may sign reads the ring: renewed
       const status = await authority.rootStatus();
       expect(status.onlineKeys.map((k) => [k.sequence, k.state])).toEqual([
         [0, 'previous'],
         [1, 'current'],
+        [2, 'next'],
       ]);
-      expect((await authority.rootStatus()).onlineKeys).toHaveLength(2);
+      await authority.trust();
+      expect((await authority.rootStatus()).onlineKeys).toHaveLength(3);
       const audit = (await authority.recentAudit(20)).filter((a) => a.action === 'online-key.rotate');
       expect(audit).toHaveLength(1);
-      expect(audit[0]?.detail).toContain('automatically');
+      expect(audit[0]?.detail).toContain('730 days old');
     } finally {
       await authority.close();
     }
@@ -367,10 +392,73 @@ describe.each(engines)('key ring (%s)', (_engine, database) => {
       const cid = parseConfirmationId(
         (await authority.activateInstallation({ key: mak, installationId: iid })).confirmationId,
       );
-      expect(cid.keyIndex).toBe(2); // online key #1, made today
+      expect(cid.keyIndex).toBe(2); // online key #1: the next one at day 0, current since day 730
       const trust = TrustStore.fromProductConfig(config);
       for (const d of (await authority.trustRecords()).delegations) trust.learnDelegation(Buffer.from(d, 'base64'));
       expect(verifyInstallationConfirmation(parseInstallationId(iid), config.group.id, cid, cidKeys(trust))).toBe(true);
+    } finally {
+      await authority.close();
+    }
+  });
+
+  it('a config exported at day 0 verifies phone CIDs of day 0, day 500 (after a whole root rotation), 700 and 1000 with nothing learned; at day 800 the signing key is in a config and /v1/trust', async () => {
+    const { clock, authority, mak } = await setUp();
+    try {
+      const day0 = parseProductConfig(await authority.productConfig('office14'));
+      const groupId = day0.group.id;
+      const start = clock.now();
+      const at = (day: number) => clock.set(start + day * DAY);
+      /** A phone confirmation of a new installation: its CID and whether `config` alone verifies it. */
+      const phone = async (hw: string) => {
+        const iid = makeInstallationId({
+          kind: 'installation',
+          key: parseKey(mak),
+          hardwareId: hw,
+          groupIds: [groupId],
+        });
+        const cid = parseConfirmationId((await authority.confirm(iid.text)).confirmationId);
+        const verifiedBy = (config: typeof day0) =>
+          verifyInstallationConfirmation(
+            parseInstallationId(iid.text),
+            groupId,
+            cid,
+            cidKeys(TrustStore.fromProductConfig(config)),
+          );
+        return { cid, verifiedBy };
+      };
+      expect((await phone('pc-day-0')).verifiedBy(day0)).toBe(true);
+      at(480);
+      await authority.rotateRoot('prepare');
+      await authority.rotateRoot('publish');
+      at(490);
+      await authority.rotateRoot('switch');
+      at(500);
+      await authority.rotateRoot('retire');
+      expect((await phone('pc-day-500')).verifiedBy(day0)).toBe(true);
+      at(700);
+      expect((await phone('pc-day-700')).verifiedBy(day0)).toBe(true);
+
+      at(800);
+      const late = await phone('pc-day-800');
+      const signing = (await authority.rootStatus()).onlineKeys.find((k) => k.state === 'current');
+      expect(signing).toMatchObject({ keyIndex: late.cid.keyIndex });
+      expect(Date.parse(signing?.validUntil as string)).toBeGreaterThan(clock.now());
+      const delegationOf = (b64: string) => decodeDelegation(Buffer.from(b64, 'base64')).delegateKeyId.toString('hex');
+      const day800 = parseProductConfig(await authority.productConfig('office14'));
+      expect(day800.authority.delegations?.map(delegationOf)).toContain(signing?.keyId);
+      const app = createAuthorityServer(authority, { clock });
+      const fetched = (await app.inject({ method: 'GET', url: '/v1/trust' })).json<TrustReply>();
+      await app.close();
+      expect(fetched.delegations.map(delegationOf)).toContain(signing?.keyId);
+      expect(late.verifiedBy(day800)).toBe(true);
+      expect(late.verifiedBy(day0)).toBe(true);
+      // And the next key the new root certified is in the day-800 config already.
+      const next = (await authority.rootStatus()).onlineKeys.find((k) => k.state === 'next');
+      expect(next?.issuerKeyId).toBe(keyIdHex(authority.rootPublicKeyRaw));
+      expect(day800.authority.delegations?.map(delegationOf)).toContain(next?.keyId);
+
+      at(1000);
+      expect((await phone('pc-day-1000')).verifiedBy(day0)).toBe(true);
     } finally {
       await authority.close();
     }
@@ -434,8 +522,14 @@ describe('several nodes on one PostgreSQL database', () => {
     try {
       await activate(nodeB);
       const root1 = (await nodeA.rootStatus()).roots[0]?.keyId as string;
-      for (const step of ['prepare', 'publish', 'switch'] as const) await nodeA.rotateRoot(step);
+      for (const step of ['prepare', 'publish'] as const) await nodeA.rotateRoot(step);
       const root2 = (await nodeA.rootStatus()).roots[1]?.keyId as string;
+      // B lacks the next root: it may not switch to it (every node would sign with it at once).
+      const noSwitch = await codeOf(() => nodeB.rotateRoot('switch'));
+      expect(noSwitch.code).toBe('ROOT_KEY_UNAVAILABLE');
+      expect(noSwitch.message).toContain(join(base, 'b', 'roots', `${root2}.pem`));
+      expect((await nodeB.rootStatus()).rotation.lastStep).toBe('publish');
+      await nodeA.rotateRoot('switch');
       // Node B reads the ring again (its copy is a few seconds old at most): it is told what to copy.
       const status = await nodeB.rootStatus();
       expect(status.roots[1]).toMatchObject({ keyId: root2, state: 'current', heldHere: false });
@@ -446,10 +540,101 @@ describe('several nodes on one PostgreSQL database', () => {
       expect(decodeHostCertificate((await activate(nodeB)).certificate).issuer.toString('hex')).toBe(root2);
       await nodeA.rotateRoot('retire');
       expect(existsSync(join(base, 'a', 'roots', `${root1}.pem`))).toBe(false);
-      await nodeB.rootStatus(); // B reads the ring: root #1 is retired, B's copy goes
-      expect(existsSync(join(base, 'b', 'roots', `${root1}.pem`))).toBe(false);
-      // B was not where retire ran: the step is done for it too.
+      // root status only reads: B's copy of root #1 stays until B reads the ring (here: its retire, a no-op).
+      expect((await nodeB.rootStatus()).roots[0]?.state).toBe('retired');
+      expect(existsSync(join(base, 'b', 'roots', `${root1}.pem`))).toBe(true);
+      // B was not where retire ran: the step is done for it too, and B's copy goes.
       expect((await nodeB.rotateRoot('retire')).done).toBe(false);
+      expect(existsSync(join(base, 'b', 'roots', `${root1}.pem`))).toBe(false);
+    } finally {
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+});
+
+describe('several nodes on one PostgreSQL database: prepare at once, an ended online key', () => {
+  const twoNodes = async () => {
+    const databaseUrl = await postgres.createDatabase();
+    const base = tempDir();
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    const a = Authority.init(join(base, 'a'), { clock, databaseUrl });
+    await a.addGroup({ name: 'office14' });
+    const mak = (await a.mintKey({ type: 'mak', groups: ['office14'], limit: 100 })).key;
+    const groupId = (await a.productConfig('office14')).group.id;
+    await a.close();
+    cpSync(join(base, 'a'), join(base, 'b'), { recursive: true });
+    const nodeA = Authority.open(join(base, 'a'), { clock, databaseUrl });
+    const nodeB = Authority.open(join(base, 'b'), { clock, databaseUrl });
+    return { databaseUrl, base, clock, mak, groupId, nodeA, nodeB };
+  };
+  const rootFiles = (dir: string) => (existsSync(join(dir, 'roots')) ? readdirSync(join(dir, 'roots')).sort() : []);
+
+  it('two nodes running prepare together: one root is recorded, the loser destroys the key it made', async () => {
+    const { databaseUrl, base, nodeA, nodeB } = await twoNodes();
+    const lock = new pg.Client({ connectionString: databaseUrl });
+    await lock.connect();
+    try {
+      const before = { a: rootFiles(join(base, 'a')), b: rootFiles(join(base, 'b')) };
+      // Both make their key, then wait for the ring's lock (held here) to record it.
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE ring_roots, ring_online_keys IN EXCLUSIVE MODE');
+      const runs = [nodeA.rotateRoot('prepare'), nodeB.rotateRoot('prepare')].map((p) =>
+        p.then(
+          (r) => r,
+          (e: unknown) => e,
+        ),
+      );
+      for (let i = 0; i < 200; i++) {
+        if (
+          rootFiles(join(base, 'a')).length > before.a.length &&
+          rootFiles(join(base, 'b')).length > before.b.length
+        ) {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(rootFiles(join(base, 'a')).length + rootFiles(join(base, 'b')).length).toBe(
+        before.a.length + before.b.length + 2,
+      );
+      await lock.query('COMMIT');
+      const results = (await Promise.all(runs)) as { done: boolean; root: { keyId: string } }[];
+      expect(results.map((r) => r.done).sort()).toEqual([false, true]);
+      const roots = (await nodeA.rootStatus()).roots;
+      expect(roots.map((r) => r.state)).toEqual(['current', 'prepared']);
+      const next = `${roots[1]?.keyId}.pem`;
+      // Only the recorded root's key is left: on the node that made it.
+      const made = [...rootFiles(join(base, 'a')), ...rootFiles(join(base, 'b'))].filter(
+        (f) => !before.a.includes(f) && !before.b.includes(f),
+      );
+      expect(made).toEqual([next]);
+    } finally {
+      await lock.end();
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+
+  it('an ended online key never signs: a node that cannot renew it refuses with ONLINE_KEY_EXPIRED; renewed on a node that can, it signs again', async () => {
+    const { base, clock, mak, groupId, nodeA, nodeB } = await twoNodes();
+    try {
+      for (const step of ['prepare', 'publish', 'switch'] as const) await nodeA.rotateRoot(step);
+      const root2 = (await nodeA.rootStatus()).roots[1]?.keyId as string;
+      // Four years on, nothing read the ring: online keys #0 and #1 (root #1's) have ended; B lacks root #2.
+      clock.advance(1500 * DAY);
+      const iid = (hw: string) =>
+        makeInstallationId({ kind: 'installation', key: parseKey(mak), hardwareId: hw, groupIds: [groupId] }).text;
+      const refused = await codeOf(() => nodeB.activateInstallation({ key: mak, installationId: iid('pc-1') }));
+      expect(refused.code).toBe('ONLINE_KEY_EXPIRED');
+      expect(refused.message).toContain(join(base, 'b', 'roots', `${root2}.pem`));
+      expect((await nodeB.rootStatus()).onlineKeys.find((k) => k.state === 'current')?.sequence).toBe(0);
+      await nodeA.trust(); // A holds root #2: its read renews the keys
+      const cid = parseConfirmationId(
+        (await nodeB.activateInstallation({ key: mak, installationId: iid('pc-2') })).confirmationId,
+      );
+      const current = (await nodeB.rootStatus()).onlineKeys.find((k) => k.state === 'current');
+      expect(current).toMatchObject({ issuerKeyId: root2, keyIndex: cid.keyIndex });
+      expect(Date.parse(current?.validUntil as string)).toBeGreaterThan(clock.now());
     } finally {
       await nodeA.close();
       await nodeB.close();

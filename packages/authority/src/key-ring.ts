@@ -47,9 +47,19 @@ export {
  * database. See docs/trust.md.
  */
 
-/** An online key is certified for two years; a new one is made at every root switch and by `online-key rotate`. */
-export const ONLINE_KEY_VALIDITY_DAYS = 730;
-/** An online key ending within this many days is replaced by the next read of the ring that can (automatically). */
+/**
+ * Online keys (docs/trust.md "Keys and their jobs"): the ring always holds a current one and a
+ * NEXT one, certified by the current root when the current one became current and handed out
+ * from then on (product configs, /v1/trust). The next becomes current when it is
+ * ONLINE_KEY_NEXT_DAYS old (or the current one ends within ONLINE_KEY_RENEWAL_DAYS, or at
+ * `online-key rotate`), and a new next is made. A key is certified for ONLINE_KEY_VALIDITY_DAYS
+ * from the start of its day: next for about two years, current for about two, 30 days to spare.
+ * So a product config exported at any time verifies phone CIDs for at least two years
+ * (ONLINE_KEY_NEXT_DAYS) with no update and nothing learned.
+ */
+export const ONLINE_KEY_NEXT_DAYS = 730;
+export const ONLINE_KEY_VALIDITY_DAYS = 2 * ONLINE_KEY_NEXT_DAYS + 30;
+/** A current online key ending within this many days is replaced by the next read of the ring that can (automatically). */
 export const ONLINE_KEY_RENEWAL_DAYS = 30;
 export const ALL_PURPOSES =
   DELEGATION_PURPOSE.confirmations |
@@ -156,8 +166,7 @@ export class KeyRing {
       crash: (point) => this.#crash(point),
       reload: () => this.reload(),
       requireSigner: (root) => this.#requireSigner(root),
-      makeOnlineKey: (sequence, root, now, state) => this.#makeOnlineKey(sequence, root, now, state),
-      nextOnlineKey: (ring, root, now, why) => this.#nextOnlineKey(ring, root, now, why),
+      renewOnlineKeys: (ring, root, now) => this.#renewOnlineKeys(ring, root, now, true),
       rootView: (r) => this.#rootView(r),
       onlineKeyView: (k) => this.#onlineKeyView(k),
       status: (ring) => this.#status(ring),
@@ -179,9 +188,12 @@ export class KeyRing {
    * call itself meets the database next and reports it.
    */
   async ready(): Promise<RingSnapshot> {
+    // Real time only decides when to look for other nodes' steps; whether an online key is due
+    // or ended is the authority's clock's (a copy read a second ago may be years old by it).
     const fresh = performance.now() - this.#loadedAt < RING_REFRESH_MS;
-    // Its online key due (by the authority's clock): read now, and renew it (#onlineKeyDue).
-    if (this.#ring && fresh && !this.#onlineKeyDue(this.#ring)) return this.#ring;
+    if (this.#ring && fresh && !this.#onlineKeyDue(this.#ring) && !this.#onlineKeyEnded(this.#ring)) {
+      return this.#ring;
+    }
     try {
       return await this.reload();
     } catch (err) {
@@ -217,18 +229,24 @@ export class KeyRing {
   }
 
   /**
-   * Whether the current online key ends within ONLINE_KEY_RENEWAL_DAYS and this node can certify
-   * the next (it holds the current root): then it is replaced as `online-key rotate` would.
+   * Whether the online keys are due by the authority's clock (no next key, the next one
+   * ONLINE_KEY_NEXT_DAYS old, or the current one ending within ONLINE_KEY_RENEWAL_DAYS) and this
+   * node can certify a new next (it holds the current root): then they are renewed.
    */
   #onlineKeyDue(ring: RingSnapshot): boolean {
-    const online = ring.onlineKeys.find((k) => k.state === 'current');
     const root = ring.roots.find((r) => r.state === 'current');
-    if (!online || !root || online.validUntil - this.#clock.now() > ONLINE_KEY_RENEWAL_DAYS * DAY) return false;
+    if (!root || !this.#dueIn(ring, this.#clock.now())) return false;
     try {
       return this.#rootKeys.signer(root.keyId) !== null;
     } catch {
-      return false; // a token that does not answer: the key is renewed by the next read that can
+      return false; // a token that does not answer: the keys are renewed by the next read that can
     }
+  }
+
+  /** Whether the current online key has ended by the authority's clock (read the ring again: another node may have renewed it). */
+  #onlineKeyEnded(ring: RingSnapshot): boolean {
+    const online = ring.onlineKeys.find((k) => k.state === 'current');
+    return online !== undefined && online.validUntil <= this.#clock.now();
   }
 
   async #renewOnlineKey(): Promise<RingSnapshot> {
@@ -240,38 +258,84 @@ export class KeyRing {
       if (!this.#dueIn(latest, now) || !currentOf(latest).publicKey.equals(root.publicKeyRaw)) {
         return { result: undefined };
       }
-      return {
-        ...this.#nextOnlineKey(latest, root, now, 'automatically: the current one ends within 30 days'),
-        result: undefined,
-      };
+      return { ...this.#renewOnlineKeys(latest, root, now, false), result: undefined };
     });
     return this.#store.load();
   }
 
   #dueIn(ring: RingSnapshot, now: number): boolean {
-    const online = ring.onlineKeys.find((k) => k.state === 'current');
-    return online !== undefined && online.validUntil - now <= ONLINE_KEY_RENEWAL_DAYS * DAY;
+    return ring.onlineKeys.some((k) => k.state === 'current') && this.#whyDue(ring, now) !== null;
   }
 
-  /** The rows and audit row of a new current online key certified by `root` (the current one becomes previous). */
-  #nextOnlineKey(
+  /** Why the next online key must become current now (null: not yet). A ring with no next is due too (it gets one). */
+  #whyDue(ring: RingSnapshot, now: number): string | null {
+    const online = ring.onlineKeys.find((k) => k.state === 'current');
+    const next = ring.onlineKeys.find((k) => k.state === 'next');
+    if (online && online.validUntil - now <= ONLINE_KEY_RENEWAL_DAYS * DAY)
+      return 'the current one ends within 30 days';
+    if (!next) return null;
+    if (now - next.validFrom >= ONLINE_KEY_NEXT_DAYS * DAY) return `the next one is ${ONLINE_KEY_NEXT_DAYS} days old`;
+    if (next.validUntil - now <= ONLINE_KEY_RENEWAL_DAYS * DAY) return 'the next one ends within 30 days';
+    return null;
+  }
+
+  /**
+   * The rows and audit row that renew the online keys: a ring with no next key gets one
+   * (certified by `root`); when due (or `force`: \`online-key rotate\`) the next becomes current,
+   * the current previous, and a new next is made (again, when the clock jumped past that one too).
+   */
+  #renewOnlineKeys(
     ring: RingSnapshot,
     root: Signer,
     now: number,
-    why: string,
-  ): { onlineKeys: OnlineKeyRecord[]; audit: AuditEntry; made: OnlineKeyRecord; before: OnlineKeyRecord | undefined } {
-    const sequence = Math.max(-1, ...ring.onlineKeys.map((k) => k.sequence)) + 1;
-    const made = this.#makeOnlineKey(sequence, root, now, 'current');
-    const before = ring.onlineKeys.find((k) => k.state === 'current');
+    force: boolean,
+  ): {
+    onlineKeys: OnlineKeyRecord[];
+    audit: AuditEntry;
+    current: OnlineKeyRecord;
+    before: OnlineKeyRecord | undefined;
+  } {
+    const keys = new Map(ring.onlineKeys.map((k) => [k.sequence, k]));
+    const changed = new Map<number, OnlineKeyRecord>();
+    const put = (k: OnlineKeyRecord) => {
+      keys.set(k.sequence, k);
+      changed.set(k.sequence, k);
+    };
+    const of = (state: OnlineKeyRecord['state']) => [...keys.values()].find((k) => k.state === state);
+    const makeNext = () => put(this.#makeOnlineKey(Math.max(-1, ...keys.keys()) + 1, root, now, 'next'));
+    const before = of('current');
+    const notes: string[] = [];
+    if (!of('next')) {
+      makeNext();
+      notes.push(`online key #${(of('next') as OnlineKeyRecord).sequence} made next`);
+    }
+    let why = force ? 'online-key rotate' : this.#whyDue({ roots: ring.roots, onlineKeys: [...keys.values()] }, now);
+    for (let i = 0; why !== null && i < 3; i++) {
+      const next = of('next') as OnlineKeyRecord;
+      const current = of('current');
+      if (current) put({ ...current, state: 'previous', changedAt: now });
+      put({ ...next, state: 'current', changedAt: now });
+      makeNext();
+      notes.push(
+        `#${next.sequence} ${next.keyId} current (${why})${current ? `, #${current.sequence} signs no more` : ''}`,
+      );
+      why = this.#whyDue({ roots: ring.roots, onlineKeys: [...keys.values()] }, now);
+    }
+    const current = of('current') as OnlineKeyRecord;
+    const next = of('next') as OnlineKeyRecord;
     return {
-      onlineKeys: [...(before ? [{ ...before, state: 'previous' as const, changedAt: now }] : []), made],
+      onlineKeys: [...changed.values()].sort((a, b) => a.sequence - b.sequence),
       audit: {
         at: now,
-        action: 'online-key.rotate',
+        action: current === before ? 'online-key.next' : 'online-key.rotate',
         result: 'OK',
-        detail: `online key #${sequence} ${made.keyId} current (${why}), certified by root ${keyIdHex(root.publicKeyRaw)} until ${iso(made.validUntil)}${before ? `; #${before.sequence} ${before.keyId} signs no more` : ''}`,
+        detail:
+          `${notes.join('; ')}; next: #${next.sequence} ${next.keyId} certified by root ${keyIdHex(root.publicKeyRaw)} until ${iso(next.validUntil)}`.slice(
+            0,
+            300,
+          ),
       },
-      made,
+      current,
       before,
     };
   }
@@ -310,14 +374,15 @@ export class KeyRing {
         changedAt: now,
       };
       const online = this.#makeOnlineKey(0, first, now, 'current');
+      const next = this.#makeOnlineKey(1, first, now, 'next');
       return {
         roots: [root],
-        onlineKeys: [online],
+        onlineKeys: [online, next],
         audit: {
           at: now,
           action: 'key-ring.create',
           result: 'OK',
-          detail: `root #1 ${root.keyId} current (${this.#rootKeys.describe(root.keyId)}); online key #0 ${online.keyId} certified until ${iso(online.validUntil)}`,
+          detail: `root #1 ${root.keyId} current (${this.#rootKeys.describe(root.keyId)}); online keys #0 ${online.keyId} (current) and #1 ${next.keyId} (next) certified until ${iso(online.validUntil)}`,
         },
         result: undefined,
       };
@@ -336,7 +401,7 @@ export class KeyRing {
     );
   }
 
-  /** A new online key, its private key sealed, certified by `root` from the start of today for two years. */
+  /** A new online key, its private key sealed, certified by `root` from the start of today for ONLINE_KEY_VALIDITY_DAYS. */
   #makeOnlineKey(sequence: number, root: Signer, now: number, state: OnlineKeyRecord['state']): OnlineKeyRecord {
     const pair = generateSigningKeyPair();
     const validFrom = startOfDay(now);
@@ -406,7 +471,9 @@ export class KeyRing {
     if (signer) return signer;
     throw new AuthorityError(
       'ROOT_KEY_UNAVAILABLE',
-      `this node does not hold the private key of root #${root.ordinal} ${root.keyId} (${root.state}): copy ${this.#rootKeys.describe(root.keyId)} from the node where \`root rotate --step prepare\` ran into this data directory (mode 0600)`,
+      this.#rootKeys.location === 'file'
+        ? `this node does not hold the private key of root #${root.ordinal} ${root.keyId} (${root.state}): copy ${this.#rootKeys.describe(root.keyId)} from the node where \`root rotate --step prepare\` ran into this data directory (mode 0600)`
+        : `the token this node uses does not hold the private key of root #${root.ordinal} ${root.keyId} (${root.state}): ${this.#rootKeys.describe(root.keyId)} is not there; connect the token where \`root rotate --step prepare\` made it (the token and slot that signer.json names) to this node`,
     );
   }
 
@@ -415,6 +482,14 @@ export class KeyRing {
     const ring = this.#loaded();
     const online = ring.onlineKeys.find((k) => k.state === 'current');
     if (!online) throw new AuthorityError('INTERNAL', 'the key ring has no current online key');
+    if (online.validUntil <= this.#clock.now()) {
+      // Never sign with an ended key (clients would refuse what it signs): renewal needs the current root.
+      const root = currentOf(ring);
+      throw new AuthorityError(
+        'ONLINE_KEY_EXPIRED',
+        `online key #${online.sequence} ${online.keyId} ended ${iso(online.validUntil)} and this node cannot certify the next one: it needs root #${root.ordinal} ${root.keyId} (${this.#rootKeys.describe(root.keyId)}); give this node that root, or run \`volact authority online-key rotate\` on a node that holds it`,
+      );
+    }
     if (this.#confirmation?.sequence === online.sequence) return this.#confirmation.signer;
     const pem = unseal(this.#secret, online.privateSealed);
     if (!pem) {
@@ -524,9 +599,20 @@ export class KeyRing {
       validFrom: iso(r.validFrom),
       validUntil: r.validUntil === null ? null : iso(r.validUntil),
       signer: r.signer,
-      heldHere: r.state !== 'retired' && this.#rootKeys.signer(r.keyId) !== null,
-      where: this.#rootKeys.describe(r.keyId),
+      ...this.#held(r),
     };
+  }
+
+  /** Whether this node holds a root's private key; a token that does not answer is shown as such, not thrown. */
+  #held(r: RootRecord): { heldHere: boolean; where: string } {
+    const where = this.#rootKeys.describe(r.keyId);
+    if (r.state === 'retired') return { heldHere: false, where };
+    try {
+      return { heldHere: this.#rootKeys.signer(r.keyId) !== null, where };
+    } catch (err) {
+      const code = err instanceof AuthorityError ? err.code : 'ERROR';
+      return { heldHere: false, where: `${where} (unavailable: ${code})` };
+    }
   }
 
   #onlineKeyView(k: OnlineKeyRecord): OnlineKeyView {
@@ -550,9 +636,19 @@ export class KeyRing {
     };
   }
 
-  /** `volact authority root status`: read afresh from the database. */
+  /**
+   * `volact authority root status`: read afresh from the database, read-only: nothing is
+   * renewed, audited or deleted (an online key due is renewed by the next call that signs; a
+   * retired root's copy here is deleted by the next read of the ring).
+   */
   async status(): Promise<KeyRingStatus> {
-    return this.#status(await this.reload());
+    const ring = await this.#store.load();
+    // Kept as this node's copy (memory only): what signs next is what status showed.
+    if (ring.roots.length > 0) {
+      this.#ring = ring;
+      this.#loadedAt = performance.now();
+    }
+    return this.#status(ring);
   }
 
   /** One ceremony step (docs/trust.md "Rotation ceremony"): idempotent, in order, one audit row. */
