@@ -54,6 +54,12 @@ const trustSchema = z.object({
   hostStatus: base64(200).optional(),
   transitions: z.array(base64(300)).max(8),
   delegations: z.array(base64(200)).max(16),
+  /**
+   * The roots the host trusts by itself (raw public keys, base64): the root that certified it,
+   * pinned at its first trust check (its certificate verifies under it). Roots learned since come
+   * only through transition records chained to these; the authority's `roots` never add one.
+   */
+  anchors: z.array(base64(64)).max(8).optional(),
   roots: z
     .array(
       z.object({

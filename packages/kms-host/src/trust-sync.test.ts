@@ -51,6 +51,8 @@ interface Script {
   transitions: Buffer[];
   delegations: Buffer[];
   listVersion: number;
+  /** The list version the host status (and the list sent with it) names, when not listVersion. */
+  statusListVersion?: number;
   revoked: boolean;
   down: boolean;
   statusCalls: number;
@@ -79,16 +81,13 @@ describe('KMS host trust check (scripted authority)', () => {
       },
       root,
     );
-  const list = (root = script.current) =>
-    makeRevocationList(
-      { listVersion: script.listVersion, issuedAt: clock.now(), nextUpdate: clock.now() + 7 * DAY, entries: [] },
-      root,
-    );
+  const list = (root = script.current, listVersion = script.listVersion) =>
+    makeRevocationList({ listVersion, issuedAt: clock.now(), nextUpdate: clock.now() + 7 * DAY, entries: [] }, root);
   const status = (root = script.current) =>
     makeHostStatus(
       {
         hostKeyRef: hostKeyRefOf(hostPair.publicKeyRaw),
-        listVersion: script.listVersion,
+        listVersion: script.statusListVersion ?? script.listVersion,
         issuedAt: clock.now(),
         nextUpdate: clock.now() + 7 * DAY,
       },
@@ -141,7 +140,10 @@ describe('KMS host trust check (scripted authority)', () => {
             send(403, { error: { code: 'HOST_REVOKED', message: 'host key revoked on 2026-06-01' } });
             return;
           }
-          send(200, { status: status().toString('base64'), list: list().toString('base64') });
+          send(200, {
+            status: status().toString('base64'),
+            list: list(script.current, script.statusListVersion ?? script.listVersion).toString('base64'),
+          });
         } else if (req.method === 'POST' && req.url === '/v1/host-activations') {
           script.activations++;
           const cert = certificateUnder(script.current, clock.now());
@@ -270,10 +272,105 @@ describe('KMS host trust check (scripted authority)', () => {
     expect(s.hostStatus.listVersion).toBe(9);
   });
 
+  it('refuses a list and a status signed by a root it does not trust (listed by the reply itself), and still takes the genuine ones after', async () => {
+    const genuine = script.current;
+    await start();
+    const stranger = rootKey();
+    // a rogue proxy or a misconfigured URL: its own root listed as current, a list and a status at 2^40
+    script.current = stranger;
+    script.roots = [stranger];
+    script.listVersion = 2 ** 40;
+    clock.advance(6 * HOUR);
+    const rogue = await host!.checkNow();
+    expect(rogue.warnings.join(' ')).toMatch(
+      /REVOCATION_LIST_INVALID: the revocation list is signed by root .* does not trust/,
+    );
+    expect(rogue.warnings.join(' ')).toMatch(/the host status is signed by root .* does not trust/);
+    expect(rogue.rootChanged).toBe(false); // no re-certification under the stranger
+    expect(script.activations).toBe(0);
+    let s = hostStatus(join(dir, 'host'), clock).trust;
+    expect(s.revocationList?.version).toBe(3);
+    expect(s.hostStatus.listVersion).toBe(3);
+    // the genuine authority again, at version 4: taken, not "stale"
+    script.current = genuine;
+    script.roots = [genuine];
+    script.listVersion = 4;
+    clock.advance(6 * HOUR);
+    const back = await host!.checkNow();
+    expect(back.warnings).toEqual([]);
+    s = hostStatus(join(dir, 'host'), clock).trust;
+    expect(s.revocationList?.version).toBe(4);
+    expect(s.hostStatus.listVersion).toBe(4);
+    const r = decodeActivationResponse(await ask(host!.address, requestPayload(GROUP.id)));
+    expect(verifyHostStatus(decodeHostStatus(r.extensions.hostStatus!), genuine.publicKeyRaw)).toBe(true);
+  });
+
+  it('ignores a forged transition record: the root it names stays untrusted, is not handed out, signs nothing the host keeps', async () => {
+    const genuine = script.current;
+    await start();
+    const s1 = rootKey();
+    const s2 = rootKey();
+    // one claims the genuine root as its signer (the stranger's signature), one chains from a stranger
+    const impostor = { ...s1, keyId: genuine.keyId, publicKeyRaw: genuine.publicKeyRaw };
+    const claimed = makeRootTransition(
+      { nextPublicKey: s2.publicKeyRaw, issuedAt: clock.now() + 1000 * DAY, nextValidFrom: clock.now() },
+      impostor,
+      s2,
+    );
+    const chained = makeRootTransition(
+      { nextPublicKey: s2.publicKeyRaw, issuedAt: clock.now() + 1000 * DAY, nextValidFrom: clock.now() },
+      s1,
+      s2,
+    );
+    script.transitions = [claimed, chained];
+    script.roots = [genuine, s1, s2];
+    script.current = s2;
+    script.listVersion = 2 ** 40;
+    clock.advance(6 * HOUR);
+    const outcome = await host!.checkNow();
+    expect(outcome.warnings.join(' ')).toContain('TRUST_RECORD_INVALID: 2 root-transition record(s)');
+    expect(outcome.rootChanged).toBe(false);
+    expect(script.activations).toBe(0);
+    const held = HostState.open(join(dir, 'host')).trust;
+    expect(held.transitions).toEqual([]);
+    expect(hostStatus(join(dir, 'host'), clock).trust.revocationList?.version).toBe(3);
+    const r = decodeActivationResponse(await ask(host!.address, requestPayload(GROUP.id)));
+    expect(r.extensions.transitions).toHaveLength(0);
+    // the genuine list is still taken afterwards
+    script.current = genuine;
+    script.listVersion = 5;
+    clock.advance(6 * HOUR);
+    await host!.checkNow();
+    expect(hostStatus(join(dir, 'host'), clock).trust.revocationList?.version).toBe(5);
+  });
+
+  it('refuses a host status naming a list older than the one it holds (REVOCATION_LIST_STALE), keeping its status', async () => {
+    await start(); // status and list at version 3
+    const before = HostState.open(join(dir, 'host')).trust.hostStatus;
+    script.listVersion = 9; // /v1/trust hands out version 9 …
+    script.statusListVersion = 5; // … and the status names version 5 (a replayed or lagging node)
+    clock.advance(6 * HOUR);
+    const outcome = await host!.checkNow();
+    expect(outcome.warnings.join(' ')).toMatch(
+      /REVOCATION_LIST_STALE: the host status names revocation list version 5/,
+    );
+    const s = hostStatus(join(dir, 'host'), clock).trust;
+    expect(s.revocationList?.version).toBe(9);
+    expect(HostState.open(join(dir, 'host')).trust.hostStatus).toBe(before);
+  });
+
   it('re-certifies at once when the authority switched roots, with most of its certificate left', async () => {
     await start();
     const before = HostState.open(join(dir, 'host')).certificate()!;
     const b = rootKey();
+    // the authority hands out the record from a to b (the host learns b only through it)
+    script.transitions = [
+      makeRootTransition(
+        { nextPublicKey: b.publicKeyRaw, issuedAt: clock.now(), nextValidFrom: clock.now() },
+        script.current,
+        b,
+      ),
+    ];
     script.roots = [script.current, b];
     script.current = b;
     clock.advance(6 * HOUR);

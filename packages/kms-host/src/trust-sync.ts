@@ -12,6 +12,11 @@ import {
   decodeRevocationList,
   decodeRootTransition,
   encodeResponseExtensions,
+  publicKeyFromRaw,
+  verifyDelegation,
+  verifyHostCertificate,
+  verifyRootTransition,
+  TrustStore,
   errorReplySchema,
   hostKeyRefOf,
   readAuthorityReply,
@@ -163,22 +168,70 @@ export async function fetchHostStatus(
   };
 }
 
-/** The root public key (raw) the state knows for a key ID, if any. */
-function rootKeyOf(trust: HostTrustState, keyId: Buffer): Buffer | undefined {
-  const hex = keyId.toString('hex');
-  const r = trust.roots.find((x) => x.keyId.toLowerCase() === hex);
-  return r ? Buffer.from(r.publicKey, 'base64') : undefined;
+/**
+ * The roots the host believes (docs/kms-host.md "Trust and revocation"), built like a client's:
+ * its anchors (the root that certified it, pinned at its first check), the root of its phone
+ * activation's product config (`extraRoots`), and the roots learned from transition records
+ * that verify under one already trusted (chains). The authority's `roots` never add one.
+ * Undefined when the host has no anchor yet.
+ */
+export function hostTrustStore(trust: HostTrustState, extraRoots: readonly Buffer[] = []): TrustStore | undefined {
+  const keys = new Map<string, Buffer>();
+  for (const k of [...(trust.anchors ?? []).map((b) => Buffer.from(b, 'base64')), ...extraRoots])
+    if (k.length === 32) keys.set(k.toString('hex'), k);
+  if (keys.size === 0) return undefined;
+  const store = TrustStore.fromRoots([...keys.values()].map((publicKeyRaw) => ({ publicKeyRaw, validFrom: 0 })));
+  learnChains(
+    store,
+    trust.transitions.map((b) => Buffer.from(b, 'base64')),
+  );
+  return store;
+}
+
+/** Learns every record that chains to the store's roots (in any order); returns the others. */
+function learnChains(store: TrustStore, records: readonly Buffer[]): Buffer[] {
+  let pending = [...records];
+  for (let progress = true; progress && pending.length > 0;) {
+    progress = false;
+    pending = pending.filter((r) => {
+      try {
+        store.learnTransition(r); // false: its next root is trusted already
+        progress = true;
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  }
+  return pending;
+}
+
+/** The raw public key of a root the store trusts, by key ID. */
+function trustedRootKey(store: TrustStore | undefined, keyId: Buffer): Buffer | undefined {
+  return store?.roots().find((r) => r.keyId.equals(keyId))?.publicKeyRaw;
+}
+
+function untrusted(what: string, keyId: Buffer): CoreError {
+  return new CoreError(
+    'REVOCATION_LIST_INVALID',
+    `the ${what} is signed by root ${keyId.toString('hex')}, which this host does not trust (not the root that certified it, nor one learned from a transition record chained to it); ignored, the one held is kept`,
+  );
 }
 
 /**
- * A revocation list the host may keep: strict decoding, the signature under the root it names
- * when the host knows that root (it learns roots from /v1/trust), and never older than the one
- * held (REVOCATION_LIST_STALE).
+ * A revocation list the host may keep: strict decoding, signed by a root the host trusts
+ * (`store`: hostTrustStore) and verifying under it, and never older than the one held
+ * (REVOCATION_LIST_STALE).
  */
-export function acceptRevocationList(trust: HostTrustState, bytes: Buffer): RevocationList {
+export function acceptRevocationList(
+  trust: HostTrustState,
+  bytes: Buffer,
+  store: TrustStore | undefined,
+): RevocationList {
   const list = decodeRevocationList(bytes);
-  const key = rootKeyOf(trust, list.issuerKeyId);
-  if (key && !verifyRevocationList(list, key))
+  const key = trustedRootKey(store, list.issuerKeyId);
+  if (!key) throw untrusted('revocation list', list.issuerKeyId);
+  if (!verifyRevocationList(list, key))
     throw new CoreError(
       'REVOCATION_LIST_INVALID',
       `the revocation list's signature does not verify under root ${list.issuerKeyId.toString('hex')}`,
@@ -188,25 +241,65 @@ export function acceptRevocationList(trust: HostTrustState, bytes: Buffer): Revo
   return list;
 }
 
-/** Keeps the newest valid records, at most `max`: decodable ones only. */
-function newest(records: readonly string[], decode: (b: Buffer) => { order: number }, max: number): string[] {
-  const ok: { b: string; order: number }[] = [];
+/** Keeps the newest `max` by `order`. */
+function newest<T>(items: readonly T[], order: (x: T) => number, max: number): T[] {
+  return [...items].sort((x, y) => order(y) - order(x)).slice(0, max);
+}
+
+function decoded<T>(records: readonly string[], decode: (b: Buffer) => T): T[] {
+  const out: T[] = [];
   for (const b of records) {
     try {
-      ok.push({ b, order: decode(Buffer.from(b, 'base64')).order });
+      out.push(decode(Buffer.from(b, 'base64')));
     } catch {
       /* a record the host cannot read is not handed out */
     }
   }
-  return ok
-    .sort((x, y) => y.order - x.order)
-    .slice(0, max)
-    .map((x) => x.b);
+  return out;
 }
 
-/** Merges a /v1/trust reply into the state: roots, records (bounded), the list if newer. */
-export function mergeTrustReply(trust: HostTrustState, reply: TrustReply, warnings: string[]): HostTrustState {
-  const next: HostTrustState = {
+/**
+ * Pins the root that certified the host when it has no anchor yet (its first check after
+ * `host install-key`, or after an upgrade): the key the authority lists under the certificate's
+ * issuer, only if the certificate verifies under it.
+ */
+function pinCertificateRoot(
+  trust: HostTrustState,
+  certificate: HostCertificate | undefined,
+  reply: TrustReply,
+): HostTrustState {
+  if ((trust.anchors ?? []).length > 0 || !certificate || certificate.version !== 1) return trust;
+  const issuer = certificate.issuer.toString('hex');
+  for (const r of reply.roots) {
+    if (r.keyId.toLowerCase() !== issuer) continue;
+    const raw = Buffer.from(r.publicKey, 'base64');
+    if (raw.length !== 32) continue;
+    try {
+      if (verifyHostCertificate(certificate, publicKeyFromRaw(raw)))
+        return { ...trust, anchors: [raw.toString('base64')] };
+    } catch {
+      /* not a key */
+    }
+  }
+  return trust;
+}
+
+/**
+ * Merges a /v1/trust reply into the state. Transition records are learned only when they chain
+ * to a root the host trusts (a forged one is ignored, with a warning); records and delegation
+ * certificates handed to clients are those that verify under a trusted root, or that a trusted
+ * root's record vouches for (the record to it from its predecessor, so clients with older configs
+ * reach it); the list is kept if a trusted root signed it and it is not older. The authority's
+ * `roots` are kept for display only.
+ */
+export function mergeTrustReply(
+  trust: HostTrustState,
+  reply: TrustReply,
+  warnings: string[],
+  certificate?: HostCertificate,
+  extraRoots: readonly Buffer[] = [],
+): HostTrustState {
+  let next: HostTrustState = {
     ...trust,
     roots: reply.roots.map((r) => ({
       publicKey: r.publicKey,
@@ -215,12 +308,65 @@ export function mergeTrustReply(trust: HostTrustState, reply: TrustReply, warnin
       ...(r.validUntil ? { validUntil: r.validUntil } : {}),
       state: r.state,
     })),
-    transitions: newest(reply.transitions, (b) => ({ order: decodeRootTransition(b).issuedAt }), 8),
-    delegations: newest(reply.delegations, (b) => ({ order: decodeDelegation(b).validFrom }), 16),
+  };
+  next = pinCertificateRoot(next, certificate, reply);
+  const store = hostTrustStore(next, extraRoots);
+  if (!store) {
+    warnings.push(
+      `TRUST_RECORD_INVALID: this host trusts no root yet (the authority lists none its certificate verifies under); nothing from ${'/v1/trust'} is kept`,
+    );
+    return next;
+  }
+  const offered = decoded([...trust.transitions, ...reply.transitions], decodeRootTransition);
+  const unlearned = learnChains(
+    store,
+    offered.map((t) => t.encoded),
+  );
+  // Keys to look a record's previous root up by (never trusted for that): listed, or named by a record.
+  const known = new Map<string, Buffer>();
+  for (const r of [...trust.roots, ...reply.roots]) {
+    const raw = Buffer.from(r.publicKey, 'base64');
+    if (raw.length === 32) known.set(r.keyId.toLowerCase(), raw);
+  }
+  for (const t of offered) known.set(t.nextKeyId.toString('hex'), t.nextPublicKey);
+  const vouched = new Map(store.roots().map((r) => [r.keyId.toString('hex'), r.publicKeyRaw] as const));
+  const kept = new Map<string, (typeof offered)[number]>();
+  for (const b of store.learned().transitions) {
+    const t = decodeRootTransition(Buffer.from(b, 'base64'));
+    kept.set(b, t);
+  }
+  // Backwards: a record to a vouched root, signed by it and by its predecessor.
+  let pending = unlearned.map((b) => decodeRootTransition(b));
+  for (let progress = true; progress;) {
+    progress = false;
+    pending = pending.filter((t) => {
+      const prev = known.get(t.previousKeyId.toString('hex'));
+      if (!vouched.has(t.nextKeyId.toString('hex')) || !prev || !verifyRootTransition(t, prev)) return true;
+      kept.set(t.encoded.toString('base64'), t);
+      vouched.set(t.previousKeyId.toString('hex'), prev);
+      progress = true;
+      return false;
+    });
+  }
+  const forged = new Set(pending.map((t) => t.encoded.toString('base64')));
+  if (forged.size > 0)
+    warnings.push(
+      `TRUST_RECORD_INVALID: ${forged.size} root-transition record(s) from the authority do not chain to a root this host trusts (${pending.map((t) => `${t.previousKeyId.toString('hex')}→${t.nextKeyId.toString('hex')}`).join(', ')}); ignored`,
+    );
+  const delegations = decoded([...new Set([...trust.delegations, ...reply.delegations])], decodeDelegation).filter(
+    (d) => {
+      const key = vouched.get(d.issuerKeyId.toString('hex'));
+      return key !== undefined && verifyDelegation(d, key);
+    },
+  );
+  next = {
+    ...next,
+    transitions: newest([...kept.entries()], ([, t]) => t.issuedAt, 8).map(([b]) => b),
+    delegations: newest(delegations, (d) => d.validFrom, 16).map((d) => d.encoded.toString('base64')),
   };
   if (reply.revocationList) {
     try {
-      acceptRevocationList(next, Buffer.from(reply.revocationList, 'base64'));
+      acceptRevocationList(next, Buffer.from(reply.revocationList, 'base64'), store);
       next.revocationList = reply.revocationList;
     } catch (err) {
       if (!(err instanceof CoreError)) throw err;
@@ -248,16 +394,20 @@ export async function refreshHostTrust(
 ): Promise<TrustCheck> {
   const warnings: string[] = [];
   const at = new Date(options.clock.now()).toISOString();
-  let trust = HostState.open(dataDir).trust;
+  const opened = HostState.open(dataDir);
+  let trust = opened.trust;
+  const certificate = opened.certificate();
+  const productRoot = opened.phoneRequest?.rootPublicKey;
+  const extraRoots = productRoot ? [Buffer.from(productRoot, 'base64')] : [];
   let trustFetched = false;
   try {
-    trust = mergeTrustReply(trust, await fetchTrust(authorityUrl, options.timeoutMs), warnings);
+    const reply = await fetchTrust(authorityUrl, options.timeoutMs);
+    trust = mergeTrustReply(trust, reply, warnings, certificate, extraRoots);
     trustFetched = true;
   } catch (err) {
     if (!(err instanceof KmsHostError) && !(err instanceof CoreError)) throw err;
     warnings.push(`${err.code}: ${err.message}`);
   }
-  const certificate = HostState.open(dataDir).certificate();
   let revoked = false;
   let statusFetched = false;
   if (certificate) {
@@ -267,8 +417,16 @@ export async function refreshHostTrust(
         revoked = true;
         trust = { ...trust, revoked: { at, code: 'HOST_REVOKED', message: answer.message } };
       } else {
-        trust = acceptHostStatus(trust, certificate, answer.status, answer.list, warnings);
-        statusFetched = true;
+        const before = trust.hostStatus;
+        trust = acceptHostStatus(
+          trust,
+          certificate,
+          answer.status,
+          answer.list,
+          warnings,
+          hostTrustStore(trust, extraRoots),
+        );
+        statusFetched = trust.hostStatus !== before || before === answer.status.toString('base64');
       }
     } catch (err) {
       if (!(err instanceof KmsHostError) && !(err instanceof CoreError)) throw err;
@@ -282,18 +440,21 @@ export async function refreshHostTrust(
   if (statusFetched) delete trust.revoked; // a status again: the key is no longer revoked (or was re-keyed)
   HostState.open(dataDir).recordTrust(trust);
   const current = currentRootKeyId(trust);
+  // Only a root the host trusts (learned through a transition record) makes it re-certify.
   const rootChanged =
     trustFetched &&
     certificate !== undefined &&
     current !== undefined &&
-    current !== certificate.issuer.toString('hex');
+    current !== certificate.issuer.toString('hex') &&
+    trustedRootKey(hostTrustStore(trust, extraRoots), Buffer.from(current, 'hex')) !== undefined;
   return { rootChanged, revoked, warnings };
 }
 
 /**
  * Keeps a status (and the list it came with) when it names this host's key, is signed by a root
- * the host knows (when it knows the issuer), names a list no older than the one held, and is not
- * older than the status held.
+ * the host trusts (`store`: hostTrustStore), names a list no older than the one held
+ * (REVOCATION_LIST_STALE), and is not older than the status held. What is refused is a warning;
+ * the state held is kept.
  */
 export function acceptHostStatus(
   trust: HostTrustState,
@@ -301,10 +462,11 @@ export function acceptHostStatus(
   statusBytes: Buffer,
   listBytes: Buffer,
   warnings: string[],
+  store: TrustStore | undefined,
 ): HostTrustState {
   let next = trust;
   try {
-    acceptRevocationList(next, listBytes);
+    acceptRevocationList(next, listBytes, store);
     next = { ...next, revocationList: listBytes.toString('base64') };
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;
@@ -314,11 +476,18 @@ export function acceptHostStatus(
     const status = decodeHostStatus(statusBytes);
     if (!status.hostKeyRef.equals(hostKeyRefOf(certificate.hostPublicKey)))
       throw new CoreError('REVOCATION_LIST_INVALID', "the authority's host status names another host key");
-    const key = rootKeyOf(next, status.issuerKeyId);
-    if (key && !verifyHostStatus(status, key))
+    const key = trustedRootKey(store, status.issuerKeyId);
+    if (!key) throw untrusted('host status', status.issuerKeyId);
+    if (!verifyHostStatus(status, key))
       throw new CoreError(
         'REVOCATION_LIST_INVALID',
         `the host status's signature does not verify under root ${status.issuerKeyId.toString('hex')}`,
+      );
+    const list = next.revocationList ? decodeRevocationList(Buffer.from(next.revocationList, 'base64')) : null;
+    if (list && status.listVersion < list.listVersion)
+      throw new CoreError(
+        'REVOCATION_LIST_STALE',
+        `the host status names revocation list version ${status.listVersion}, older than the one held (${list.listVersion}); the status held is kept`,
       );
     const held = next.hostStatus ? decodeHostStatus(Buffer.from(next.hostStatus, 'base64')) : null;
     if (held && held.hostKeyRef.equals(status.hostKeyRef)) assertNotOlder(held, status);
