@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +79,22 @@ describe('key ring with roots in a PKCS#11 token', () => {
       expect(object.issuer).toBe(inToken()[0]);
     } finally {
       await reopened.close();
+    }
+    // The token away (signer.json names one this machine lacks): root status shows the root as
+    // not held, with the token's error code, instead of failing; signing says what is wrong.
+    const signerFile = join(dir, 'signer.json');
+    const signer = JSON.parse(readFileSync(signerFile, 'utf8')) as { format: string; spec: string };
+    writeFileSync(signerFile, JSON.stringify({ ...signer, spec: signer.spec.replace(/token=[^;]*/, 'token=away') }));
+    const away = Authority.open(dir, { clock });
+    try {
+      const status = await away.rootStatus();
+      expect(status.roots.find((r) => r.state === 'current')).toMatchObject({ heldHere: false });
+      expect(status.roots.find((r) => r.state === 'current')?.where).toContain('unavailable: SIGNER_TOKEN_UNAVAILABLE');
+      await expect(
+        away.createActivationObject({ group: 'office14', domain: 'corp.test', name: 'ao-2' }),
+      ).rejects.toMatchObject({ code: 'SIGNER_TOKEN_UNAVAILABLE' });
+    } finally {
+      await away.close();
     }
   });
 });

@@ -27,6 +27,7 @@ import {
 import { Authority, type RotationStep } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { createAuthorityServer } from './http.js';
+import { PostgresKeyRingStore } from './key-ring-store.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
 import pg from 'pg';
 
@@ -638,6 +639,64 @@ describe('several nodes on one PostgreSQL database: prepare at once, an ended on
     } finally {
       await nodeA.close();
       await nodeB.close();
+    }
+  });
+});
+
+describe('PostgreSQL: a read of the ring is one snapshot', () => {
+  it('a change committed between the read of the roots and of the online keys is seen whole or not at all', async () => {
+    const databaseUrl = await postgres.createDatabase();
+    const dir = join(tempDir(), 'a');
+    const authority = Authority.init(dir, { clock: new ManualClock(Date.UTC(2026, 10, 25, 9)), databaseUrl });
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+    // Another node's online-key rotate commits right after the roots were read.
+    let between: (() => Promise<unknown>) | undefined = () => authority.rotateOnlineKey();
+    const afterRoots = async (sql: string) => {
+      if (!sql.startsWith('SELECT * FROM ring_roots') || !between) return;
+      const run = between;
+      between = undefined;
+      await run();
+    };
+    const query = async <R extends pg.QueryResultRow>(
+      client: pg.Pool | pg.PoolClient,
+      sql: string,
+      params?: unknown[],
+    ) => {
+      const result = await client.query<R>(sql, params);
+      await afterRoots(sql);
+      return result;
+    };
+    const store = new PostgresKeyRingStore({
+      query: (sql, params) => query(pool, sql, params),
+      transaction: async (work) => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const wrapped = { query: (sql: string, params?: unknown[]) => query(client, sql, params) } as pg.PoolClient;
+          const result = await work(wrapped);
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        } finally {
+          client.release();
+        }
+      },
+    });
+    try {
+      await authority.trust(); // the ring is made (and the schema migrated)
+      const ring = await store.load();
+      expect(between).toBeUndefined(); // the rotation did commit between the two reads
+      // As the ring was when its roots were read: #0 current, #1 next (not #2, made after).
+      expect(ring.onlineKeys.map((k) => [k.sequence, k.state])).toEqual([
+        [0, 'current'],
+        [1, 'next'],
+      ]);
+      expect((await store.load()).onlineKeys).toHaveLength(3);
+    } finally {
+      await pool.end();
+      await authority.close();
     }
   });
 });
