@@ -83,4 +83,41 @@ describe('volact authority revocation commands', () => {
     expect(Buffer.from(json.list, 'base64')).toEqual(readFileSync(out));
     expect(json.entries).toHaveLength(2);
   });
+
+  it('by KMS host key ID: says the key still activates new hosts and names the command; --also-revoke-key revokes it too', async () => {
+    const other = join(dir, 'b');
+    const authority = Authority.init(other);
+    await authority.addGroup({ name: 'office14' });
+    const { key, keyId } = await authority.mintKey({ type: 'kms-host', groups: ['office14'] });
+    const activate = (hardwareId: string) =>
+      authority.activateHost({ hostKey: key, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId });
+    await activate('hw-1');
+    await authority.close();
+
+    const text = await runCliInProcess(['authority', 'revoke-host', keyId, '--data-dir', other]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`KMS host key ${keyId} is NOT revoked`);
+    expect(text.stdout).toContain('volact authority key revoke');
+    expect(text.stdout).toContain(`volact authority revoke-host ${keyId} --also-revoke-key`);
+
+    const both = await runCliInProcess([
+      'authority',
+      'revoke-host',
+      keyId,
+      '--also-revoke-key',
+      '--data-dir',
+      other,
+      '--json',
+    ]);
+    expect(both.code).toBe(0);
+    expect(JSON.parse(both.stdout)).toMatchObject({
+      kmsHostKey: { keyId, keyRevoked: true, stopNewActivations: null },
+    });
+    const after = Authority.open(other);
+    try {
+      expect((await after.showKey(key)).revokedAt).not.toBeNull();
+    } finally {
+      await after.close();
+    }
+  });
 });

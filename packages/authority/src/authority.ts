@@ -40,6 +40,7 @@ import {
   type HostStatusAnswer,
   type RevocationListReport,
   type RevocationResult,
+  type RevokeHostOptions,
   type RevokeOptions,
 } from './revocations.js';
 import {
@@ -65,7 +66,14 @@ export type { HostActivationRequest, HostActivationResult } from './host-activat
 export type { InstallationActivation, InstallationActivationRequest } from './installation-activation.js';
 export type { KeyReport, MintKeyRequest, MintedKey } from './keys.js';
 export type { Confirmation } from './phone-confirmation.js';
-export type { HostStatusAnswer, RevocationListReport, RevocationResult, RevokeOptions } from './revocations.js';
+export type {
+  HostStatusAnswer,
+  KmsHostKeySubject,
+  RevocationListReport,
+  RevocationResult,
+  RevokeHostOptions,
+  RevokeOptions,
+} from './revocations.js';
 
 export interface AuthorityOptions {
   readonly clock?: Clock;
@@ -244,8 +252,9 @@ export class Authority {
   /**
    * Puts a host key on the revocation list: by KMS host key ID (every host it activated), host
    * certificate serial, or host key reference. The host gets no renewal and no status from now on.
+   * A KMS host key ID with `alsoRevokeKey`: the key itself too (it activates no new host).
    */
-  revokeHost(subject: string, options: RevokeOptions = {}): Promise<RevocationResult> {
+  revokeHost(subject: string, options: RevokeHostOptions = {}): Promise<RevocationResult> {
     return this.#revocations.revokeHost(subject, options);
   }
 

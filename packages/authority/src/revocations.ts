@@ -54,6 +54,26 @@ export interface RevokeOptions {
   readonly actor?: string;
 }
 
+export interface RevokeHostOptions extends RevokeOptions {
+  /**
+   * When the subject is a KMS host key ID: revoke the key too (as `authority key revoke` does),
+   * before its hosts are listed, so it activates no new host key pair. Refused for other subjects.
+   */
+  readonly alsoRevokeKey?: boolean;
+}
+
+/**
+ * A revoke-host whose subject was a KMS host key ID: listing the hosts it activated does not stop
+ * the key activating new host key pairs (whoever leaked it activates another); revoking the key does.
+ */
+export interface KmsHostKeySubject {
+  readonly keyId: string;
+  /** The key was revoked too (--also-revoke-key): its later activations are refused. */
+  readonly keyRevoked: boolean;
+  /** What stops new activations with the key: null once it is revoked. */
+  readonly stopNewActivations: string | null;
+}
+
 export interface RevokedSubject {
   /** 32 hex digits: a host key reference, or a key ID followed by 16 zeros. */
   readonly subject: string;
@@ -71,6 +91,8 @@ export interface RevocationResult {
   readonly listVersion: number;
   readonly issuedAt: string;
   readonly nextUpdate: string;
+  /** revoke-host by KMS host key ID only: whether the key itself still activates new hosts. */
+  readonly kmsHostKey?: KmsHostKeySubject;
 }
 
 export interface RevocationListReport {
@@ -184,20 +206,54 @@ export class Revocations {
   /**
    * Revokes the host key(s) named: a KMS host key ID (every host it activated), a host
    * certificate serial (that host's latest certificate), a host record (`hw:…`, as `key show`
-   * lists it) or a host key reference (32 hex digits).
+   * lists it) or a host key reference (32 hex digits). A KMS host key ID's answer says that the
+   * key still activates new host key pairs, and how to stop it; `alsoRevokeKey` does that first.
    */
-  async revokeHost(text: string, options: RevokeOptions = {}): Promise<RevocationResult> {
+  async revokeHost(text: string, options: RevokeHostOptions = {}): Promise<RevocationResult> {
     const given = text.trim();
-    const hosts = await this.#hostsNamed(given);
+    checkReason(options.reason); // refused before anything is written
+    const named = await this.#hostsNamed(given);
+    const byKeyId = named.byKeyId;
+    let hosts = named.hosts;
+    if (options.alsoRevokeKey === true && byKeyId === null) {
+      throw invalidField(
+        'alsoRevokeKey',
+        `--also-revoke-key takes a KMS host key ID, and "${given.slice(0, 40)}" names a host: revoke the key it activated with \`volact authority revoke-host <its KMS host key ID> --also-revoke-key\` or \`volact authority key revoke <the key>\``,
+      );
+    }
+    if (options.alsoRevokeKey === true && byKeyId !== null) {
+      // The key first, then its hosts read again: every host it activated is listed, and it activates no more.
+      const now = this.ctx.clock.now();
+      await this.ctx.store.revokeKey(byKeyId, now);
+      await this.ctx.store.audit({
+        at: now,
+        action: 'key.revoke',
+        result: 'OK',
+        detail: `KMS host key ${byKeyId} by ${actorOf(options)} (revoke-host --also-revoke-key)`,
+      });
+      hosts = (await this.#hostsNamed(given)).hosts;
+    }
     // Hosts are recorded by their key's reference; a record made before that holds the raw key.
     const refOf = (stored: Buffer) => (stored.length === 32 ? hostKeyRefOf(stored) : stored).toString('hex');
     const subjects = [...new Map(hosts.map((h) => [refOf(h.hostPublicKey), h])).entries()];
-    return this.#revoke(
+    const result = await this.#revoke(
       'host',
       subjects.map(([subject, h]) => ({ subject, hostKeyId: h.keyId, hostRecord: h.hardwareId })),
       `host ${given}`,
       options,
     );
+    if (byKeyId === null) return result;
+    const keyRevoked = options.alsoRevokeKey === true;
+    return {
+      ...result,
+      kmsHostKey: {
+        keyId: byKeyId,
+        keyRevoked,
+        stopNewActivations: keyRevoked
+          ? null
+          : `volact authority key revoke <the KMS host key> (or volact authority revoke-host ${byKeyId} --also-revoke-key)`,
+      },
+    };
   }
 
   async revokeKeyId(
@@ -216,15 +272,17 @@ export class Revocations {
     return this.#revoke(kind, [{ subject }], `${KIND_LABEL[kind]} ${keyId}`, options);
   }
 
-  async #hostsNamed(given: string): Promise<HostActivationRecord[]> {
+  /** The hosts named, and the KMS host key ID when that is what was given (else null). */
+  async #hostsNamed(given: string): Promise<{ hosts: HostActivationRecord[]; byKeyId: string | null }> {
     // Activation objects are recorded as hosts under their domain's reference: not a host key.
     const hostsOnly = (records: HostActivationRecord[]) => records.filter((h) => !h.hardwareId.startsWith('ao:'));
+    const named = (hosts: HostActivationRecord[]) => ({ hosts, byKeyId: null });
     if (isGuid(given)) {
       const id = given.toLowerCase();
       const byKey = hostsOnly(await this.ctx.store.listHosts(id));
-      if (byKey.length > 0) return byKey;
+      if (byKey.length > 0) return { hosts: byKey, byKeyId: id };
       const bySerial = hostsOnly(await this.ctx.store.revocations.hostsBySerial(id));
-      if (bySerial.length > 0) return bySerial;
+      if (bySerial.length > 0) return named(bySerial);
       throw new AuthorityError(
         'REVOCATION_SUBJECT_UNKNOWN',
         `no KMS host key with ID ${id} that activated a host, and no host whose latest certificate has serial ${id}, is recorded by this authority: give the KMS host key ID (\`authority key show\`) or the serial of the host's current certificate (\`host status\`), or its host key reference (32 hex digits)`,
@@ -232,7 +290,7 @@ export class Revocations {
     }
     if (HOST_RECORD_RE.test(given)) {
       const byRecord = await this.ctx.store.revocations.hostsByRecord(given.toLowerCase());
-      if (byRecord.length > 0) return byRecord;
+      if (byRecord.length > 0) return named(byRecord);
       throw new AuthorityError(
         'REVOCATION_SUBJECT_UNKNOWN',
         `no host ${given.toLowerCase()} is recorded by this authority: give a host as \`authority key show\` lists it (hw:…), its certificate serial or its KMS host key ID`,
@@ -240,7 +298,7 @@ export class Revocations {
     }
     if (HOST_KEY_REF_RE.test(given)) {
       const byRef = hostsOnly(await this.ctx.store.revocations.hostsByKeyRef(given.toLowerCase()));
-      if (byRef.length > 0) return byRef;
+      if (byRef.length > 0) return named(byRef);
       throw new AuthorityError(
         'REVOCATION_SUBJECT_UNKNOWN',
         `no host with host key reference ${given.toLowerCase()} is recorded by this authority: give the KMS host key ID or the host certificate serial`,
@@ -259,7 +317,7 @@ export class Revocations {
     options: RevokeOptions,
   ): Promise<RevocationResult> {
     const reason = checkReason(options.reason);
-    const actor = (options.actor ?? 'operator').replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+    const actor = actorOf(options);
     const now = this.ctx.clock.now();
     const entries: StoredRevocation[] = named.map((n) => ({ kind, subject: n.subject, revokedAt: now, reason }));
     const { added, list } = await this.ctx.store.revocations.revoke(entries, this.#issue(), (fresh) => {
@@ -344,6 +402,9 @@ export class Revocations {
     return cert;
   }
 }
+
+/** Who revoked, for the audit log: printable, at most 64 characters. */
+const actorOf = (options: RevokeOptions) => (options.actor ?? 'operator').replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
 
 function checkReason(reason: string | undefined): string | null {
   if (reason === undefined) return null;

@@ -32,40 +32,71 @@ export function registerAuthorityRevocation(
         ? `already revoked: nothing changed, revocation list version ${r.listVersion} stays (next update ${r.nextUpdate})`
         : `revocation list version ${r.listVersion} issued ${r.issuedAt}, next update ${r.nextUpdate}`,
     );
+    const k = r.kmsHostKey;
+    if (k?.keyRevoked) {
+      lines.push(`KMS host key ${k.keyId} revoked too: it activates no new host`);
+    } else if (k) {
+      lines.push(
+        `KMS host key ${k.keyId} is NOT revoked: the hosts it activated are listed, but whoever holds the key can activate a new host key pair with it; to stop that run: ${k.stopNewActivations ?? ''}`,
+      );
+    }
     return lines.join('\n');
   };
   const revoke = (
     name: string,
     argument: string,
     description: string,
-    act: (a: Authority, subject: string, reason: string | undefined) => Promise<RevocationResult>,
+    act: (
+      a: Authority,
+      subject: string,
+      reason: string | undefined,
+      alsoRevokeKey: boolean,
+    ) => Promise<RevocationResult>,
+    extra: (command: Command) => Command = (command) => command,
   ) =>
-    authority
-      .command(name)
-      .description(description)
-      .argument(argument)
-      .addOption(options.dataDir())
-      .addOption(options.db())
-      .option('--reason <text>', 'why (kept with the entry and in the audit log; 1-200 printable characters)')
+    extra(
+      authority
+        .command(name)
+        .description(description)
+        .argument(argument)
+        .addOption(options.dataDir())
+        .addOption(options.db())
+        .option('--reason <text>', 'why (kept with the entry and in the audit log; 1-200 printable characters)'),
+    )
       .option('--json', 'print JSON')
       .action(
-        run(async (o: { dataDir: string; db?: string; reason?: string; json?: boolean }, subject: string) => {
-          const a = Authority.open(o.dataDir, options.store(o));
-          try {
-            const result = await act(a, subject, o.reason);
-            if (o.json) printJson(result);
-            else console.log(describe(result));
-          } finally {
-            await a.close();
-          }
-        }),
+        run(
+          async (
+            o: { dataDir: string; db?: string; reason?: string; json?: boolean; alsoRevokeKey?: boolean },
+            subject: string,
+          ) => {
+            const a = Authority.open(o.dataDir, options.store(o));
+            try {
+              const result = await act(a, subject, o.reason, o.alsoRevokeKey === true);
+              if (o.json) printJson(result);
+              else console.log(describe(result));
+            } finally {
+              await a.close();
+            }
+          },
+        ),
       );
 
   revoke(
     'revoke-host',
     '<host>',
     'revoke a KMS host key pair: by KMS host key ID (every host it activated), host certificate serial, host record (hw:…) or host key reference; no renewal, no status',
-    (a, subject, reason) => a.revokeHost(subject, { actor: actor(), ...(reason === undefined ? {} : { reason }) }),
+    (a, subject, reason, alsoRevokeKey) =>
+      a.revokeHost(subject, {
+        actor: actor(),
+        ...(reason === undefined ? {} : { reason }),
+        ...(alsoRevokeKey ? { alsoRevokeKey } : {}),
+      }),
+    (command) =>
+      command.option(
+        '--also-revoke-key',
+        'with a KMS host key ID: revoke the key too (as `authority key revoke`), so it activates no new host key pair',
+      ),
   );
   revoke(
     'revoke-manufacturer',
