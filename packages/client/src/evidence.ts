@@ -76,11 +76,14 @@ export function kmsEvidence(ctx: EvidenceContext, evidence: string): Evidence {
       });
       verified = { hostTime: response.hostTime, count: response.count, anchor: anchorOf(signer) };
     } catch (err) {
-      // Certified by a key this installation does not (or no longer) trust: no licence, no edit.
+      // Certified by a key this installation does not (or no longer) trust, by a host the held
+      // list revoked at or before the answer's time, or without a host status covering the
+      // answer's time (the extension area is not under the host's signature): no licence, no edit.
       const unknown =
         err instanceof ClientError &&
-        err.code === 'KMS_CERT_UNTRUSTED' &&
-        !certificateIssuerKnown(Buffer.from(evidence, 'base64'), ctx.trust);
+        (err.code === 'KMS_HOST_REVOKED' ||
+          err.code === 'KMS_HOST_STATUS_MISSING' ||
+          (err.code === 'KMS_CERT_UNTRUSTED' && !certificateIssuerKnown(Buffer.from(evidence, 'base64'), ctx.trust)));
       verified = unknown ? { hostTime: 0, count: 0, unknownSigner: true } : null;
     }
     memo.signature = { evidence, verified };

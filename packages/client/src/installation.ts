@@ -1,6 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { newClientMachineId, parseProductConfig, type Clock, type ProductConfig } from '@volact/core';
+import { keyIdHex, newClientMachineId, parseProductConfig, type Clock, type ProductConfig } from '@volact/core';
 import { DEFAULT_INTERVALS } from './attempt-policy.js';
 import { ClientError } from './errors.js';
 import {
@@ -263,21 +263,44 @@ export function acceptedProductRef(
   const bundle = [product.authority.rootPublicKey, ...(product.authority.roots ?? []).map((r) => r.publicKey)].map(
     (k) => Buffer.from(k, 'base64'),
   );
-  const listsBound = recordedRoot !== null && bundle.some((k) => rootFingerprintOf(k) === recordedRoot);
-  let connected = false;
-  if (!listsBound && before) {
+  // Every root of the new bundle (and so every delegation it carries, each signed by one of
+  // them) must be the bound root or one this installation trusts now: through its current
+  // product config and the transition records it stored (each verified again), or learned from
+  // the bound root. One trusted root is not enough: a local administrator could list the bound
+  // root beside one of its own (docs/client.md, What a local administrator can do).
+  const isBound = (k: Buffer): boolean => recordedRoot !== null && rootFingerprintOf(k) === recordedRoot;
+  const distrustedRoots = product.authority.distrustedRoots;
+  const withDistrust = (c: ProductConfig): ProductConfig => ({
+    ...c,
+    authority: {
+      ...c.authority,
+      distrustedRoots: [...new Set([...(c.authority.distrustedRoots ?? []), ...(distrustedRoots ?? [])])],
+    },
+  });
+  const trusting: ClientTrust[] = [];
+  const bound = bundle.find(isBound);
+  const configs: ProductConfig[] = [
+    ...(before ? [before] : []),
+    ...(bound
+      ? [{ ...product, authority: { rootPublicKey: bound.toString('base64'), delegations: [] } } as ProductConfig]
+      : []),
+  ];
+  for (const c of configs) {
     try {
-      const trusted = ClientTrust.of(before, stored.trust);
-      connected = bundle.some((k) => trusted.trustsRoot(k));
+      trusting.push(ClientTrust.of(withDistrust(c), stored.trust));
     } catch {
-      connected = false;
+      // a config that no longer reads: it vouches for nothing
     }
   }
-  if (!listsBound && !connected) {
+  const untrusted = bundle.filter((k) => !isBound(k) && !trusting.some((t) => t.trustsRoot(k)));
+  if (untrusted.length > 0) {
     const root = rootKeyFingerprint(product);
+    const connectedAny = bound !== undefined || untrusted.length < bundle.length;
     throw new ClientError(
       'PRODUCT_CONFIG_INVALID',
-      `${path} pins another root key (…${root.slice(-8)}) than the product this installation is bound to (…${(recordedRoot ?? '?').slice(-8)}), and none of its roots is one this installation trusts (no transition record connects them): set-product accepts updates of the same authority only; a product of another authority is installed anew (\`volact client init\` in another --state-dir)`,
+      connectedAny
+        ? `${path} lists ${untrusted.length === 1 ? 'a root' : 'roots'} (${untrusted.map((k) => keyIdHex(k)).join(', ')}) that this installation does not trust: neither the root it is bound to (…${(recordedRoot ?? '?').slice(-8)}) nor one learned from it through a transition record. Every root of a product config must be: install the authority's trust bundle first (\`volact client install-trust FILE\` with the JSON of its GET /v1/trust, which carries the transition records), then set-product again`
+        : `${path} pins another root key (…${root.slice(-8)}) than the product this installation is bound to (…${(recordedRoot ?? '?').slice(-8)}), and none of its roots is one this installation trusts (no transition record connects them): set-product accepts updates of the same authority only; a product of another authority is installed anew (\`volact client init\` in another --state-dir)`,
     );
   }
   return {

@@ -469,17 +469,21 @@ export class Licence {
     }
     const file = parsed.data;
     const before = this.#trust.store.learned();
-    this.#trust.learn({
+    const records = {
       transitions: file.transitions.map((t) => Buffer.from(t, 'base64')),
       delegations: file.delegations.map((d) => Buffer.from(d, 'base64')),
-    });
+    };
+    // Checked on a copy first: a refused file leaves nothing learned, in memory or in the store.
+    const trial = ClientTrust.of(this.#record.product, this.#trust.stored(this.#record.trust));
+    trial.learn(records);
     const listed = (file.roots ?? []).map((r) => Buffer.from(r.publicKey, 'base64'));
-    if (listed.length > 0 && !listed.some((k) => this.#trust.trustsRoot(k))) {
+    if (listed.length > 0 && !listed.some((k) => trial.trustsRoot(k))) {
       throw new ClientError(
         'TRUST_FILE_INVALID',
         "none of the roots this trust bundle lists is trusted by this installation, and no transition record in it connects them: it is another authority's (or install the publisher's current product config with `volact client set-product`)",
       );
     }
+    this.#trust.learn(records);
     let kept: 'installed' | 'older' | 'none' = 'none';
     if (file.revocationList !== undefined) {
       try {
@@ -663,7 +667,7 @@ export class Licence {
 
   /** The record with what this installation learned (records kept before are never dropped). */
   #withTrust(record: LicenceRecord): LicenceRecord {
-    return { ...record, trust: this.#trust.stored(record.trust) };
+    return { ...record, trust: this.#trust.stored(record.trust, this.#memo.signature?.verified?.anchor) };
   }
 
   /** Reading the state must work on a read-only store: these writes are best effort. */

@@ -83,16 +83,21 @@ export function answerOf(f: {
   hostTime: number;
   count?: number;
   extensions?: ResponseExtensions;
+  /** 1: an answer of a release before the extension area (no host status, nothing stapled). */
+  protocolVersion?: 1 | 2;
 }): Buffer {
-  const body = encodeResponseBody({
-    groupId: f.groupId ?? guidToBytes(FIXTURE_GROUP),
-    clientId: f.clientId,
-    nonce: f.nonce,
-    hostTime: f.hostTime,
-    count: f.count ?? 30,
-    activationIntervalMin: 120,
-    renewalIntervalMin: 10_080,
-  });
+  const body = encodeResponseBody(
+    {
+      groupId: f.groupId ?? guidToBytes(FIXTURE_GROUP),
+      clientId: f.clientId,
+      nonce: f.nonce,
+      hostTime: f.hostTime,
+      count: f.count ?? 30,
+      activationIntervalMin: 120,
+      renewalIntervalMin: 10_080,
+    },
+    f.protocolVersion ?? 2,
+  );
   const signature = signMessage(f.host.privateKey, Buffer.concat([BATCH_CONTEXT, leafHash(body)]));
   const area = f.extensions ? encodeResponseExtensions(f.extensions) : undefined;
   return encodeActivationResponse(body, f.certificate, [], signature, 0, area);

@@ -241,10 +241,10 @@ describe('host status: an online-certified host must show a current one', () => 
   });
 
   it('refuses an expired status (past its next update + skew), one from the future, another host’s, a stranger’s', () => {
-    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 8 * DAY, nextUpdate: T - SKEW })))).toBe(
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 7 * DAY, nextUpdate: T - SKEW })))).toBe(
       'KMS_HOST_STATUS_MISSING',
     );
-    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 8 * DAY, nextUpdate: T - SKEW + 1 })))).toBe('ok');
+    expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T - 7 * DAY, nextUpdate: T - SKEW + 1 })))).toBe('ok');
     expect(check(withStatus(hostStatusOf(rootA, ref, { issuedAt: T + SKEW + 1 })))).toBe('KMS_HOST_STATUS_MISSING');
     expect(check(withStatus(hostStatusOf(rootA, Buffer.alloc(16, 7), { issuedAt: T - HOUR })))).toBe(
       'KMS_HOST_STATUS_MISSING',
@@ -311,22 +311,77 @@ describe('host status: an online-certified host must show a current one', () => 
 });
 
 describe('the revocation list the client holds', () => {
-  it('keeps a KMS activation made before the host was revoked until its own end', async () => {
+  it('keeps a KMS activation made before the host was revoked until its own end; not one made after', async () => {
     const { host, kms } = await hostUnder(rootA, currentStatus(rootA));
     const { licence } = install(productA);
     licence.setKmsHost(kms.address);
     expect((await licence.activate()).ok).toBe(true);
     await kms.close();
-    const revoked = makeRevocationList(
-      {
-        listVersion: 5,
-        issuedAt: T - HOUR,
-        nextUpdate: T + 7 * DAY,
-        entries: [{ kind: 'host', subject: hostKeyRefOf(host.publicKeyRaw), revokedAt: T - HOUR }],
-      },
-      fileSigner(rootA),
+    const revokedAt = (version: number, at: number) =>
+      makeRevocationList(
+        {
+          listVersion: version,
+          issuedAt: T + HOUR,
+          nextUpdate: T + 7 * DAY,
+          entries: [{ kind: 'host', subject: hostKeyRefOf(host.publicKeyRaw), revokedAt: at }],
+        },
+        fileSigner(rootA),
+      );
+    expect(licence.installRevocations(revokedAt(5, T + HOUR))).toMatchObject({ state: 'licensed', method: 'kms' });
+    // A list saying the host was revoked before it answered (the answer was made by a revoked
+    // host the client did not yet know of): the evidence grants nothing, not counted as an edit.
+    expect(licence.installRevocations(revokedAt(6, T - HOUR))).toMatchObject({
+      state: 'initial-grace',
+      method: null,
+    });
+  });
+
+  it("a revoked host's leaked key cannot write a KMS activation dated now into the store; evidence stored by releases before host statuses keeps licensing", () => {
+    const host = generateSigningKeyPair();
+    const clock = new ManualClock(T);
+    const { licence, stateDir } = install(productA, clock);
+    licence.installRevocations(
+      makeRevocationList(
+        {
+          listVersion: 5,
+          issuedAt: T - 20 * DAY,
+          nextUpdate: T - 13 * DAY,
+          entries: [{ kind: 'host', subject: hostKeyRefOf(host.publicKeyRaw), revokedAt: T - 20 * DAY }],
+        },
+        fileSigner(rootA),
+      ),
     );
-    expect(licence.installRevocations(revoked)).toMatchObject({ state: 'licensed', method: 'kms' });
+    const file = join(stateDir, 'licence.json');
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { clientMachineId: string; activation: unknown };
+    const cert = certificateBy(rootA, host, T - 60 * DAY);
+    const storeAnswer = (hostTime: number, f: { protocolVersion?: 1 | 2; extensions?: ResponseExtensions }) => {
+      const evidence = answerOf({
+        host,
+        certificate: cert,
+        clientId: guidToBytes(record.clientMachineId),
+        nonce: Buffer.alloc(16),
+        hostTime,
+        ...f,
+      });
+      record.activation = {
+        method: 'kms',
+        evidence: evidence.toString('base64'),
+        host: '10.0.0.1:1688',
+        receivedAt: T,
+      };
+      writeFileSync(file, JSON.stringify(record));
+      return Licence.open({ stateDir, product: productA, clock }).status();
+    };
+    // Dated now: no status (version 2), or a status from before the revocation that does not cover it.
+    expect(storeAnswer(T - 60_000, {}).state).not.toBe('licensed');
+    const before = hostStatusOf(rootA, hostKeyRefOf(host.publicKeyRaw), { issuedAt: T - 27 * DAY });
+    const withStatus = { hostStatus: before, transitions: [], delegations: [] };
+    expect(storeAnswer(T - 60_000, { extensions: withStatus }).state).not.toBe('licensed');
+    // A version-1 answer (no extension area) dated after the revocation: the held list refuses it.
+    expect(storeAnswer(T - 60_000, { protocolVersion: 1 }).state).not.toBe('licensed');
+    // Evidence made before the revocation stays until its own end: version 2 with its status, version 1.
+    expect(storeAnswer(T - 26 * DAY, { extensions: withStatus })).toMatchObject({ state: 'licensed', method: 'kms' });
+    expect(storeAnswer(T - 26 * DAY, { protocolVersion: 1 })).toMatchObject({ state: 'licensed', method: 'kms' });
   });
 
   const listOf = (version: number, entries: Parameters<typeof makeRevocationList>[0]['entries']) =>
@@ -552,9 +607,16 @@ describe('set-product: bound to the authority, not to one root', () => {
     return path;
   };
 
-  it('accepts a config whose bundle lists the bound root, one connected by a learned transition; refuses an unrelated one', () => {
+  it('accepts a config whose roots are all the bound root or connected by a learned transition; refuses an unrelated one', () => {
     const { licence, stateDir } = install(productA);
     const both = productWith([{ pair: rootA }, { pair: rootB, validFrom: T - 5 * DAY }]);
+    // B listed beside the bound root A is not trusted for being listed: A→B must be learned first.
+    const storeBefore = readFileSync(join(stateDir, 'licence.json'), 'utf8');
+    expect(codeOf(() => Licence.setProduct({ stateDir, product: both, productPath: write('ab0.json', both) }))).toBe(
+      'PRODUCT_CONFIG_INVALID',
+    );
+    expect(readFileSync(join(stateDir, 'licence.json'), 'utf8')).toBe(storeBefore);
+    licence.installTrust({ transitions: [transitionAB.toString('base64')], delegations: [] });
     expect(() => Licence.setProduct({ stateDir, product: both, productPath: write('ab.json', both) })).not.toThrow();
 
     // A store that learned A→B takes a config listing B alone (the publisher dropped A).
@@ -580,6 +642,31 @@ describe('set-product: bound to the authority, not to one root', () => {
     expect(licence.status().state).toBe('initial-grace');
   });
 
+  it("refuses a config that lists the bound root beside a root of the local administrator's: no licence from a host it certified", async () => {
+    const clock = new ManualClock(T);
+    const { licence, stateDir } = install(productA, clock);
+    const evil = productWith([{ pair: rootA }, { pair: stranger }]); // the stranger's root current
+    const storeBefore = readFileSync(join(stateDir, 'licence.json'), 'utf8');
+    let message = '';
+    try {
+      Licence.setProduct({ stateDir, product: evil, productPath: write('a-evil.json', evil), clock });
+    } catch (err) {
+      expect((err as ClientError).code).toBe('PRODUCT_CONFIG_INVALID');
+      message = (err as Error).message;
+    }
+    expect(message).toContain(keyIdHex(stranger.publicKeyRaw));
+    expect(message).toContain('install-trust');
+    expect(readFileSync(join(stateDir, 'licence.json'), 'utf8')).toBe(storeBefore);
+    // The installation still believes A alone: a host certified by the stranger licenses nothing.
+    const { kms } = await hostUnder(stranger, currentStatus(stranger));
+    licence.setKmsHost(kms.address);
+    const outcome = await licence.activate();
+    await kms.close();
+    expect(outcome.ok).toBe(false);
+    expect(outcome.status.state).toBe('initial-grace');
+    expect(licence.status().trust.roots.map((r) => r.keyId)).toEqual([keyIdHex(rootA.publicKeyRaw)]);
+  });
+
   it('a config that drops a (leaked) root ends the evidence it signed: no licence, not counted as an edit', async () => {
     const { kms } = await hostUnder(rootA, currentStatus(rootA));
     const clock = new ManualClock(T);
@@ -598,16 +685,57 @@ describe('set-product: bound to the authority, not to one root', () => {
     expect(after.trust.roots.map((r) => r.keyId)).toEqual([keyIdHex(rootB.publicKeyRaw)]);
   });
 
-  it("install-trust refuses another authority's bundle", () => {
-    const { licence } = install(productA);
+  it("install-trust refuses another authority's bundle, and learns nothing from it (in memory or in the store)", () => {
+    const { licence, stateDir } = install(productA);
+    // A record that verifies under A, in a file whose listed roots are none of this installation's.
     expect(
       codeOf(() =>
         licence.installTrust({
           roots: [{ publicKey: stranger.publicKeyRaw.toString('base64') }],
-          transitions: [],
+          transitions: [transitionAB.toString('base64')],
           delegations: [],
         }),
       ),
     ).toBe('TRUST_FILE_INVALID');
+    expect(licence.status().trust.roots.map((r) => r.keyId)).toEqual([keyIdHex(rootA.publicKeyRaw)]);
+    licence.setKmsHost('127.0.0.1:1'); // any later save keeps nothing of the refused file
+    const stored = JSON.parse(readFileSync(join(stateDir, 'licence.json'), 'utf8')) as { trust: { transitions: [] } };
+    expect(stored.trust.transitions).toEqual([]);
+  });
+});
+
+describe('the records the store keeps beyond its caps', () => {
+  const delegationAt = (i: number) => {
+    const online = generateSigningKeyPair();
+    return {
+      keyId: keyIdHex(online.publicKeyRaw),
+      bytes: makeDelegation(
+        {
+          delegatePublicKey: online.publicKeyRaw,
+          sequence: i,
+          validFrom: T - (40 - i) * DAY,
+          validUntil: T + 300 * DAY + i * DAY,
+          purposes: DELEGATION_PURPOSE.confirmations,
+        },
+        fileSigner(rootA),
+      ).toString('base64'),
+    };
+  };
+
+  it('keeps the delegation that anchors the stored evidence, then the newest (a new record is persisted once 16 are kept)', () => {
+    const all = Array.from({ length: 17 }, (_, i) => delegationAt(i));
+    const before = { transitions: [], delegations: all.slice(0, 16).map((d) => d.bytes), revocationList: null };
+    const trust = ClientTrust.of(productA, before);
+    trust.learn({ transitions: [], delegations: [Buffer.from(all[16]!.bytes, 'base64')] });
+    const newest = trust.stored(before).delegations;
+    expect(newest).toHaveLength(16);
+    expect(newest).toContain(all[16]!.bytes);
+    expect(newest).not.toContain(all[0]!.bytes);
+    // The oldest signed the CID this installation holds: it stays; the oldest of the others goes.
+    const anchored = trust.stored(before, { signedBy: all[0]!.keyId, root: keyIdHex(rootA.publicKeyRaw) }).delegations;
+    expect(anchored).toHaveLength(16);
+    expect(anchored).toContain(all[0]!.bytes);
+    expect(anchored).toContain(all[16]!.bytes);
+    expect(anchored).not.toContain(all[1]!.bytes);
   });
 });

@@ -144,23 +144,41 @@ export class ClientTrust {
     return learnedAny;
   }
 
-  /** The records learned beyond the product config, merged into what the store kept (never dropping one kept). */
-  stored(before: StoredTrust): { transitions: string[]; delegations: string[]; revocationList: string | null } {
+  /**
+   * The records learned beyond the product config, merged into what the store kept. Beyond the
+   * caps (8 transitions, 16 delegations) the records that anchor the stored evidence come first
+   * (`anchor`: the key that signed it and its root — the delegation of that key, the transitions
+   * on the path to that root), then the newest; the rest is dropped.
+   */
+  stored(
+    before: StoredTrust,
+    anchor?: { signedBy: string; root: string } | null,
+  ): { transitions: string[]; delegations: string[]; revocationList: string | null } {
     const learned = this.store.learned();
-    const merge = (kept: readonly string[], now: readonly string[], max: number) =>
-      [...new Set([...kept, ...now])].slice(0, max);
     // What does not decode at all is dropped (it can never verify); a record that decodes is
     // kept even when it does not verify now (a product config may make it verify later).
+    const transitions = [...new Set([...decodableRecords('transition', before.transitions), ...learned.transitions])];
+    const delegations = [...new Set([...decodableRecords('delegation', before.delegations), ...learned.delegations])];
+    const decodedTransitions = new Map(transitions.map((t) => [t, decodeRootTransition(Buffer.from(t, 'base64'))]));
+    const decodedDelegations = new Map(delegations.map((d) => [d, decodeDelegation(Buffer.from(d, 'base64'))]));
+    // The transitions on the path to the anchoring root, walking back from it.
+    const path = new Set<string>();
+    for (let at = anchor?.root, hops = 0; at !== undefined && hops < MAX_STORED_TRANSITIONS; hops++) {
+      const into = transitions.find((t) => !path.has(t) && decodedTransitions.get(t)!.nextKeyId.toString('hex') === at);
+      if (!into) break;
+      path.add(into);
+      at = decodedTransitions.get(into)!.previousKeyId.toString('hex');
+    }
+    const anchoring = new Set(
+      delegations.filter((d) => decodedDelegations.get(d)!.delegateKeyId.toString('hex') === anchor?.signedBy),
+    );
     return {
-      transitions: merge(
-        decodableRecords('transition', before.transitions),
-        learned.transitions,
-        MAX_STORED_TRANSITIONS,
-      ),
-      delegations: merge(
-        decodableRecords('delegation', before.delegations),
-        learned.delegations,
+      transitions: keepWithin(transitions, MAX_STORED_TRANSITIONS, path, (t) => decodedTransitions.get(t)!.issuedAt),
+      delegations: keepWithin(
+        delegations,
         MAX_STORED_DELEGATIONS,
+        anchoring,
+        (d) => decodedDelegations.get(d)!.validFrom,
       ),
       revocationList: this.#revocations ? this.#revocations.encoded.toString('base64') : before.revocationList,
     };
@@ -272,6 +290,21 @@ export class ClientTrust {
     const raw = Buffer.from(publicKeyRaw);
     return this.store.roots().some((r) => r.publicKeyRaw.equals(raw));
   }
+}
+
+/**
+ * At most `max` of the records: all when they fit (in their order); else the anchoring ones, then
+ * the newest by `time`.
+ */
+function keepWithin(
+  records: readonly string[],
+  max: number,
+  anchoring: ReadonlySet<string>,
+  time: (record: string) => number,
+): string[] {
+  if (records.length <= max) return [...records];
+  const rest = records.filter((r) => !anchoring.has(r)).sort((a, b) => time(b) - time(a));
+  return [...records.filter((r) => anchoring.has(r)), ...rest].slice(0, max);
 }
 
 /** Reads a stored record list, dropping what does not decode at all (never what may verify later). */

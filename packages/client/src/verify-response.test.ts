@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { DAY, HOUR, fileSigner, generateSigningKeyPair, hostKeyRefOf, issueHostCertificate } from '@volact/core';
+import {
+  DAY,
+  HOUR,
+  fileSigner,
+  generateSigningKeyPair,
+  hostKeyRefOf,
+  issueHostCertificate,
+  makeRevocationList,
+} from '@volact/core';
 import { verifyKmsResponse, type Expectation } from './verify-response.js';
 import { ClientError } from './errors.js';
 import { ClientTrust } from './trust.js';
@@ -31,14 +39,13 @@ const certificate = issueHostCertificate(
   },
   root,
 );
-/** A status current over the whole certificate (its currency has tests of its own: trust.test.ts). */
-const hostStatus = hostStatusOf(root, hostKeyRefOf(host.publicKeyRaw), {
-  issuedAt: issuedAt - skew,
-  nextUpdate: expiresAt,
-});
+/** A status the host fetched an hour before it answered (its currency has tests of its own: trust.test.ts). */
+const statusFor = (hostTime: number): Buffer =>
+  hostStatusOf(root, hostKeyRefOf(host.publicKeyRaw), { issuedAt: hostTime - HOUR, nextUpdate: hostTime + 6 * DAY });
 
 /** A response signed at `hostTime`, alone in its batch (the root is its leaf). */
-function responseAt(hostTime: number): Buffer {
+function responseAt(hostTime: number, f: { hostStatus?: Buffer | null; protocolVersion?: 1 | 2 } = {}): Buffer {
+  const hostStatus = f.hostStatus === undefined ? statusFor(hostTime) : f.hostStatus;
   return answerOf({
     host,
     certificate,
@@ -46,14 +53,20 @@ function responseAt(hostTime: number): Buffer {
     clientId,
     nonce,
     hostTime,
-    extensions: { hostStatus, transitions: [], delegations: [] },
+    protocolVersion: f.protocolVersion ?? 2,
+    extensions: { ...(hostStatus ? { hostStatus } : {}), transitions: [], delegations: [] },
   });
 }
 
-function outcome(hostTime: number, now: number, mode: Expectation['mode']): string {
+function outcome(
+  hostTime: number,
+  now: number,
+  mode: Expectation['mode'],
+  f: { hostStatus?: Buffer | null; protocolVersion?: 1 | 2; trust?: ClientTrust } = {},
+): string {
   try {
-    verifyKmsResponse(responseAt(hostTime), {
-      trust,
+    verifyKmsResponse(responseAt(hostTime, f), {
+      trust: f.trust ?? trust,
       groupId,
       clientId,
       mode,
@@ -95,5 +108,60 @@ describe('verifyKmsResponse: host certificate validity', () => {
     const now = issuedAt + DAY;
     expect(outcome(now + skew, now, stored)).toBe('ok');
     expect(outcome(now + skew + 1, now, stored)).toBe('KMS_CLOCK_SKEW');
+  });
+});
+
+describe('verifyKmsResponse: stored evidence and revocation (docs/trust.md, Revocation)', () => {
+  const t = issuedAt + 30 * DAY;
+  const later = t + 60 * DAY;
+  const ref = hostKeyRefOf(host.publicKeyRaw);
+  const revokedAt = (at: number): ClientTrust => {
+    const held = ClientTrust.of(productWith([{ pair: rootPair }]));
+    held.acceptRevocationList(
+      makeRevocationList(
+        {
+          listVersion: 3,
+          issuedAt: at,
+          nextUpdate: at + 7 * DAY,
+          entries: [{ kind: 'host', subject: ref, revokedAt: at }],
+        },
+        root,
+      ),
+    );
+    return held;
+  };
+
+  it('a stored version-2 answer of an online-certified host needs the status it carried, covering its time (± skew)', () => {
+    expect(outcome(t, later, stored)).toBe('ok');
+    expect(outcome(t, later, stored, { hostStatus: null })).toBe('KMS_HOST_STATUS_MISSING');
+    // A revoked host's leaked key, writing an activation dated now: only statuses from before its revocation exist.
+    const old = hostStatusOf(root, ref, { issuedAt: t - 20 * DAY, nextUpdate: t - 13 * DAY });
+    expect(outcome(t, later, stored, { hostStatus: old })).toBe('KMS_HOST_STATUS_MISSING');
+    const edge = hostStatusOf(root, ref, { issuedAt: t - 7 * DAY, nextUpdate: t - skew });
+    expect(outcome(t, later, stored, { hostStatus: edge })).toBe('ok');
+    expect(outcome(t + 1, later, stored, { hostStatus: edge })).toBe('KMS_HOST_STATUS_MISSING');
+    const early = hostStatusOf(root, ref, { issuedAt: t + skew, nextUpdate: t + 7 * DAY });
+    expect(outcome(t, later, stored, { hostStatus: early })).toBe('ok');
+    expect(outcome(t - 1, later, stored, { hostStatus: early })).toBe('KMS_HOST_STATUS_MISSING');
+  });
+
+  it('a live answer too: its status must cover the answer time, not only now', () => {
+    const status = hostStatusOf(root, ref, { issuedAt: t - 7 * DAY, nextUpdate: t });
+    expect(outcome(t + skew, t + skew - 1, live, { hostStatus: status })).toBe('ok');
+    expect(outcome(t + skew + 1, t + skew - 1, live, { hostStatus: status })).toBe('KMS_HOST_STATUS_MISSING');
+  });
+
+  it('a stored version-1 answer (made before host statuses) keeps licensing, unless the held list revoked its host at or before its time', () => {
+    expect(outcome(t, later, stored, { protocolVersion: 1 })).toBe('ok');
+    expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t + 1) })).toBe('ok');
+    expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t) })).toBe('KMS_HOST_REVOKED');
+    expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t - 20 * DAY) })).toBe('KMS_HOST_REVOKED');
+    // A live version-1 answer from an online-certified host carries no status: refused.
+    expect(outcome(t, t, live, { protocolVersion: 1 })).toBe('KMS_HOST_STATUS_MISSING');
+  });
+
+  it('a stored version-2 answer: a revocation after its time keeps it, one at or before ends it', () => {
+    expect(outcome(t, later, stored, { trust: revokedAt(t + 1) })).toBe('ok');
+    expect(outcome(t, later, stored, { trust: revokedAt(t - HOUR) })).toBe('KMS_HOST_REVOKED');
   });
 });

@@ -140,9 +140,18 @@ export function certificateSigner(c: HostCertificate, trust: ClientTrust): Chose
 }
 
 /**
- * A host with an online certificate must show a current status for its key (docs/trust.md,
- * Revocation): signed by a trusted root, for this host key, issued no later than now + skew
- * and not past its next update + skew; and its key must not be on the list this client holds.
+ * A host with an online certificate must show a status for its key (docs/trust.md, Revocation):
+ * signed by a trusted root, for this host key, covering the answer's own signed time
+ * (issuedAt − skew ≤ hostTime ≤ nextUpdate + skew); a live answer's status must also be current
+ * (issued no later than now + skew, not past its next update + skew). A host key on the list
+ * this client holds is refused: live, whatever the revocation's date; stored, when revoked at or
+ * before the answer's time (evidence made before a revocation stays until its own end).
+ *
+ * Stored evidence is the answer as received, extension area included: a protocol-version-2
+ * answer from an online-certified host is checked against the status it carried, so a revoked
+ * host's leaked key cannot write an activation dated now into the store. A protocol-version-1
+ * answer (stored by releases before host statuses; no extension area) has no status: only the
+ * held list is checked (the legacy gap, docs/trust.md).
  */
 function hostStatusProblem(
   r: ActivationResponse,
@@ -152,13 +161,14 @@ function hostStatusProblem(
 ): [ClientErrorCode, string] | null {
   const ref = hostKeyRefOf(c.hostPublicKey);
   const revoked = e.trust.revoked('host', ref);
-  if (revoked) {
+  if (revoked && (e.mode.kind === 'live' || revoked.revokedAt <= r.hostTime)) {
     return [
       'KMS_HOST_REVOKED',
       `the host's key (…${ref.toString('hex').slice(-8)}) was revoked by the publisher on ${new Date(revoked.revokedAt).toISOString()} (revocation list version ${e.trust.revocations?.listVersion}): use another KMS host`,
     ];
   }
   if (c.version !== 1) return null; // certified by phone: never reaches the authority, carries no status
+  if (e.mode.kind === 'stored' && r.protocolVersion === 1) return null; // stored before statuses existed
   const encoded = extensionsOf(r)?.hostStatus;
   const missing = (why: string): [ClientErrorCode, string] => [
     'KMS_HOST_STATUS_MISSING',
@@ -180,10 +190,17 @@ function hostStatusProblem(
     }
     if (id !== undefined) memo?.rememberStatus(id);
   }
-  if (status.issuedAt > e.now + e.maxClockSkew || e.now >= status.nextUpdate + e.maxClockSkew) {
+  const window = `${new Date(status.issuedAt).toISOString()} to ${new Date(status.nextUpdate).toISOString()}`;
+  if (r.hostTime < status.issuedAt - e.maxClockSkew || r.hostTime > status.nextUpdate + e.maxClockSkew) {
     return missing(
-      `a revocation status valid ${new Date(status.issuedAt).toISOString()} to ${new Date(status.nextUpdate).toISOString()}, not now (${new Date(e.now).toISOString()})`,
+      `a revocation status valid ${window}, which does not cover the answer's time (${new Date(r.hostTime).toISOString()})`,
     );
+  }
+  if (
+    e.mode.kind === 'live' &&
+    (status.issuedAt > e.now + e.maxClockSkew || e.now >= status.nextUpdate + e.maxClockSkew)
+  ) {
+    return missing(`a revocation status valid ${window}, not now (${new Date(e.now).toISOString()})`);
   }
   return null;
 }
@@ -224,8 +241,8 @@ function checks(e: Expectation, encodedCertificate: Buffer, signer: { chosen?: C
             'KMS_CERT_GROUP_MISMATCH',
             "the host's certificate does not cover this product's group; install a host key for this group on the host",
           ],
-    // Live answers only: evidence stored before a revocation stays until its own end.
-    (r, c) => (e.mode.kind === 'stored' ? null : hostStatusProblem(r, c, e, memo)),
+    // Live and stored (evidence made before a revocation stays until its own end).
+    (r, c) => hostStatusProblem(r, c, e, memo),
     (r, c) => {
       const root = rootFromProof(leafHash(r.body), r.proof);
       const hostKey = trusted?.key ?? hostPublicKeyOf(c);

@@ -27,10 +27,11 @@ export const DELEGATION_PURPOSE = { confirmations: 1, phoneHostCertificates: 2, 
 const ALL_PURPOSES = 7;
 
 /**
- * The longest validity a delegation certificate may state: 4 years and 30 days. The authority's
- * online keys are certified for about 4 years (packages/authority/src/key-ring.ts; was 2 years),
- * renewed 30 days before their end; a longer certificate is refused, so a root that leaked
- * (or a config that lists one) cannot hand out an online key that signs for decades.
+ * The longest validity a delegation certificate may state: 4 years and 30 days (1 491 days). The
+ * authority certifies its online keys for 2 × 730 + 30 = 1 490 days (ONLINE_KEY_VALIDITY_DAYS in
+ * packages/authority/src/key-ring.ts: about 2 years next, then 2 years current; it was 730 days);
+ * a longer certificate is refused, so a root that leaked (or a config that lists one) cannot hand
+ * out an online key that signs for decades.
  */
 export const MAX_DELEGATION_VALIDITY_MS = (4 * 365 + 1 + 30) * DAY;
 
