@@ -127,7 +127,7 @@ describe('authority HTTP API: replies match the shared schemas', () => {
     const trust = reply.json<TrustReply>();
     expect(trust.roots.map((r) => r.state)).toEqual(['current']);
     expect(trust.roots[0]?.publicKey).toBe(authority.rootPublicKeyRaw.toString('base64'));
-    expect(trust.delegations).toHaveLength(1); // online key #0, certified by root #1
+    expect(trust.delegations).toHaveLength(2); // online keys #0 (current) and #1 (next), certified by root #1
     const online = await post('/v1/activations', {
       key: mak,
       installationId: iid('installation', mak, 'pc-trust'),
