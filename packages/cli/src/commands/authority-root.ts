@@ -117,7 +117,9 @@ export function registerAuthorityRoot(
     .command('online-key')
     .description('the online key that signs confirmation IDs (delegated by the root)')
     .command('rotate')
-    .description('a new online key, certified by the current root, signs from now on; the old one stays verifiable')
+    .description(
+      'the next online key signs from now on, a new next is certified by the current root; the old one stays verifiable',
+    )
     .addOption(options.dataDir())
     .addOption(options.db())
     .option('--json', 'print JSON')
