@@ -33,7 +33,13 @@ function statusText(s: KeyRingStatus): string {
   for (const r of s.roots) {
     const validity = `valid from ${r.validFrom}${r.validUntil ? ` until ${r.validUntil}` : ''}`;
     const held =
-      r.state === 'retired' ? 'key destroyed' : r.heldHere ? `key ${r.where}` : `key NOT on this node: copy ${r.where}`;
+      r.state === 'retired'
+        ? 'key destroyed'
+        : r.heldHere
+          ? `key ${r.where}`
+          : r.signer === 'file'
+            ? `key NOT on this node: copy ${r.where}`
+            : `key NOT reachable from this node: ${r.where}`;
     lines.push(`  #${r.ordinal} ${r.keyId} ${r.state.padEnd(9)} ${validity}; ${held}`);
   }
   lines.push('online keys:');
