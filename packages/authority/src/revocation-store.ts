@@ -55,6 +55,8 @@ export interface RevocationStore {
   hostsByKeyRef(hostKeyRef: string): Promise<HostActivationRecord[]>;
   /** Hosts recorded under this host record ID (`hw:…`, as `key show` lists them), of any key. */
   hostsByRecord(hostRecord: string): Promise<HostActivationRecord[]>;
+  /** When the product key with this record ID was revoked: null when it is not, undefined when there is no such key. */
+  keyRevokedAt(keyId: string): Promise<number | null | undefined>;
 }
 
 /** The migrations that add the revocation records (appended to each engine's list). */
@@ -232,6 +234,14 @@ export class SqliteRevocationStore implements RevocationStore {
     );
   }
 
+  keyRevokedAt(keyId: string): Promise<number | null | undefined> {
+    return this.#guard(async () => {
+      const row = this.db.prepare('SELECT revoked_at FROM product_keys WHERE id = ?').get(keyId) as
+        { revoked_at: number | null } | undefined;
+      return row === undefined ? undefined : row.revoked_at;
+    });
+  }
+
   hostsByKeyRef(hostKeyRef: string): Promise<HostActivationRecord[]> {
     return this.#guard(async () =>
       (
@@ -320,6 +330,15 @@ export class PostgresRevocationStore implements RevocationStore {
       hostRecord,
     ]);
     return rows.map(toHost);
+  }
+
+  async keyRevokedAt(keyId: string): Promise<number | null | undefined> {
+    const { rows } = await this.pg.query<{ revoked_at: string | null }>(
+      'SELECT revoked_at FROM product_keys WHERE id = $1',
+      [keyId],
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : row.revoked_at === null ? null : Number(row.revoked_at);
   }
 
   async hostsByKeyRef(hostKeyRef: string): Promise<HostActivationRecord[]> {

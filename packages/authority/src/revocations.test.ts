@@ -169,6 +169,12 @@ describe.each(engines)('revocation at the authority (%s)', (_name, engine) => {
     const { list } = await listOf();
     expect(isRevoked(list, 'host', a.ref)).not.toBeNull();
     expect(isRevoked(list, 'host', b.ref)).not.toBeNull();
+    // The key itself is not revoked: the answer says so (revoke-host-key.test.ts has the rest).
+    expect(revoked.kmsHostKey).toMatchObject({ keyId, keyRevoked: false });
+    await authority.revokeKey(key);
+    expect((await authority.revokeHost(keyId)).kmsHostKey).toMatchObject({ keyRevoked: true });
+    const both = await authority.revokeHost(keyId, { alsoRevokeKey: true });
+    expect(both).toMatchObject({ alreadyRevoked: true, kmsHostKey: { keyRevoked: true, stopNewActivations: null } });
   });
 
   it('revoking a host record (hw:…, as key show lists it) revokes that host only', async () => {

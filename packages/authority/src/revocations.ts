@@ -68,7 +68,7 @@ export interface RevokeHostOptions extends RevokeOptions {
  */
 export interface KmsHostKeySubject {
   readonly keyId: string;
-  /** The key was revoked too (--also-revoke-key): its later activations are refused. */
+  /** The key is revoked (by --also-revoke-key, or before by `key revoke`): its later activations are refused. */
   readonly keyRevoked: boolean;
   /** What stops new activations with the key: null once it is revoked. */
   readonly stopNewActivations: string | null;
@@ -243,7 +243,9 @@ export class Revocations {
       options,
     );
     if (byKeyId === null) return result;
-    const keyRevoked = options.alsoRevokeKey === true;
+    // Revoked now, or before (`key revoke`): either way it activates no new host.
+    const keyRevoked =
+      options.alsoRevokeKey === true || ((await this.ctx.store.revocations.keyRevokedAt(byKeyId)) ?? null) !== null;
     return {
       ...result,
       kmsHostKey: {

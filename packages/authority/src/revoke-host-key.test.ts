@@ -63,9 +63,14 @@ describe('revoke-host by KMS host key ID', () => {
     const leaker = await activate();
     expect(leaker.result.hostKeyId).toBe(keyId);
 
-    // The command it names stops it.
+    // The command it names stops it; asked again, the answer says the key is revoked.
     await authority.revokeKey(hostKey);
     expect((await refusal(activate())).code).toBe('KEY_REVOKED');
+    expect((await authority.revokeHost(keyId)).kmsHostKey).toEqual({
+      keyId,
+      keyRevoked: true,
+      stopNewActivations: null,
+    });
   });
 
   it('with --also-revoke-key: the key is revoked and every host it activated is listed, in one call', async () => {
