@@ -34,7 +34,7 @@ export function registerAuthorityRevocation(
     );
     const k = r.kmsHostKey;
     if (k?.keyRevoked) {
-      lines.push(`KMS host key ${k.keyId} revoked too: it activates no new host`);
+      lines.push(`KMS host key ${k.keyId} is revoked: it activates no new host`);
     } else if (k) {
       lines.push(
         `KMS host key ${k.keyId} is NOT revoked: the hosts it activated are listed, but whoever holds the key can activate a new host key pair with it; to stop that run: ${k.stopNewActivations ?? ''}`,
