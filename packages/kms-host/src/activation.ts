@@ -3,6 +3,7 @@ import {
   authorityEndpoint,
   decodeHostCertificate,
   errorReplySchema,
+  generateSigningKeyPair,
   hostActivationReplySchema,
   readAuthorityReply,
   systemClock,
@@ -25,17 +26,27 @@ export interface HostActivationOutcome {
   readonly trust: TrustCheck;
 }
 
+/** The fix for a host whose key pair the authority revoked (logs, `host status`, refusals). */
+export function newKeyPairFix(dataDir: string, authorityUrl?: string): string {
+  return `make a new host key pair and activate it: \`volact host activate --new-key-pair --data-dir ${dataDir} --authority ${authorityUrl ?? 'URL'}\` (keeps the host key, the client-ID window and its counts), then restart \`volact host serve\``;
+}
+
 /**
  * Activates the installed host key online: sends the key, the host's public key and its
  * hardware id to the authority and stores the certificate it returns. Sends nothing about
  * clients (the reference: client IDs are never transmitted).
+ *
+ * `newKeyPair`: a fresh host key pair is made and certified instead of the one held (the
+ * authority revoked it: HOST_REVOKED names the key pair, not the host key). It replaces
+ * host-signing-key.pem only once the authority certified it; host.db is untouched.
  */
 export async function activateHostOnline(
   state: HostState,
   authorityUrl: string,
-  options: { clock?: Clock; timeoutMs?: number } = {},
+  options: { clock?: Clock; timeoutMs?: number; newKeyPair?: boolean } = {},
 ): Promise<HostActivationOutcome> {
   const clock = options.clock ?? systemClock;
+  const pair = options.newKeyPair ? generateSigningKeyPair() : state.signingKey();
   let url: URL;
   try {
     url = authorityEndpoint(authorityUrl, '/v1/host-activations');
@@ -45,7 +56,7 @@ export async function activateHostOnline(
   }
   const body: HostActivationRequestBody = {
     hostKey: state.hostKey,
-    hostPublicKey: state.signingKey().publicKeyRaw.toString('base64'),
+    hostPublicKey: pair.publicKeyRaw.toString('base64'),
     hardwareId: state.hardwareId,
   };
   let response: Response;
@@ -77,7 +88,7 @@ export async function activateHostOnline(
   if (!response.ok) {
     throw new KmsHostError(
       'HOST_ACTIVATION_REFUSED',
-      `the authority refused: ${error?.code ?? response.status}: ${error?.message ?? response.statusText.slice(0, 100)}`,
+      `the authority refused: ${error?.code ?? response.status}: ${error?.message ?? response.statusText.slice(0, 100)}${error?.code === 'HOST_REVOKED' && !options.newKeyPair ? `; ${newKeyPairFix(state.dataDir, url.origin)}` : ''}`,
       error?.code,
     );
   }
@@ -92,9 +103,11 @@ export async function activateHostOnline(
   }
   const certificate = Buffer.from(reply.value.certificate, 'base64');
   const cert = decodeHostCertificate(certificate);
-  if (!cert.hostPublicKey.equals(state.signingKey().publicKeyRaw)) {
+  if (!cert.hostPublicKey.equals(pair.publicKeyRaw)) {
     throw new KmsHostError('HOST_ACTIVATION_REFUSED', "the authority certified another public key than this host's");
   }
+  // The key first: a crash before the certificate is recorded is mended by a plain `host activate`.
+  if (options.newKeyPair) state.replaceSigningKey(pair);
   const groups = reply.value.groups.map((g) => ({ id: g.id, name: g.name, threshold: g.threshold }));
   state.recordActivation({
     authorityUrl: url.origin,

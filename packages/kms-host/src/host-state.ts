@@ -196,6 +196,18 @@ export class HostState {
     return join(this.dataDir, WINDOW_DB_FILE);
   }
 
+  /**
+   * Replaces the host's key pair (host-signing-key.pem, written to a temporary name and renamed):
+   * `host activate --new-key-pair` after the authority revoked the old one. host.json and host.db
+   * (the window and its counts) are kept; the certificate of the old key pair is replaced by the
+   * activation that follows.
+   */
+  replaceSigningKey(pair: SigningKeyPair): void {
+    const path = join(this.dataDir, SIGNING_KEY_FILE);
+    writeFileSync(`${path}.tmp`, privateKeyToPem(pair.privateKey), { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  }
+
   signingKey(): SigningKeyPair {
     return signingKeyPairFromPem(readFileSync(join(this.dataDir, SIGNING_KEY_FILE), 'utf8'));
   }

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DAY, HOUR, LICENCE_STATES, MINUTE, systemClock, type Clock } from '@volact/core';
-import { activateHostOnline } from './activation.js';
+import { activateHostOnline, newKeyPairFix } from './activation.js';
 import { HostState, type WindowReset } from './host-state.js';
 import { KmsService, defaultKmsPolicy, type GroupCount, type KmsPolicy } from './kms-service.js';
 import { KmsServer, type FlushOutcome } from './kms-server.js';
@@ -389,7 +389,7 @@ function logTrust(
   if (trust?.revoked) {
     logger?.error(
       { code: 'HOST_REVOKED' },
-      `the authority revoked this host's key (${state.trust.revoked?.message ?? 'HOST_REVOKED'}): clients refuse this host's answers ${ends ? `once its last status ends (${ends})` : 'now (it holds no status)'}; the host keeps answering until then. Install a new KMS host key (\`volact host install-key\`) and activate it (\`volact host activate\`)`,
+      `the authority revoked this host's key (${state.trust.revoked?.message ?? 'HOST_REVOKED'}): clients refuse this host's answers ${ends ? `once its last status ends (${ends})` : 'now (it holds no status)'}; the host keeps answering until then. Fix: ${newKeyPairFix(dataDir, HostState.open(dataDir).activation?.authorityUrl)}`,
     );
   }
   if (trust && trust.warnings.length > 0)

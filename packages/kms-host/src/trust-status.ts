@@ -1,4 +1,5 @@
 import { decodeHostStatus, decodeRevocationList, decodeRootTransition, hostKeyRefOf, keyIdHex } from '@volact/core';
+import { newKeyPairFix } from './activation.js';
 import type { HostState } from './host-state.js';
 import { PHONE_ACTIVATION } from './phone-activation.js';
 
@@ -112,7 +113,7 @@ export function hostTrustStatus(state: HostState, now: number): HostTrustStatus 
   if (!phone && cert) {
     if (trust.revoked)
       warnings.push(
-        `the authority revoked this host's key (${trust.revoked.at}): clients refuse its answers ${hostStatus.nextUpdate ? `from ${hostStatus.nextUpdate}` : 'now'}; install a new KMS host key and activate it`,
+        `the authority revoked this host's key (${trust.revoked.at}): clients refuse its answers ${hostStatus.nextUpdate ? `from ${hostStatus.nextUpdate}` : 'now'}; ${newKeyPairFix(state.dataDir, state.activation?.authorityUrl)}`,
       );
     else if (hostStatus.state === 'none')
       warnings.push(

@@ -17,6 +17,7 @@ import {
   verifyHostStatus,
   verifyRootTransition,
 } from '@volact/core';
+import { activateHostOnline } from './activation.js';
 import { HostState } from './host-state.js';
 import { hostStatus, startKmsHost, type RunningKmsHost } from './host.js';
 import { ask, createActivatedHost, requestPayload, type HostFixture } from './test-fixture.js';
@@ -81,7 +82,9 @@ describe('KMS host trust check against the real authority', () => {
     fx.clock.advance(6 * HOUR);
     const outcome = await h.checkNow();
     expect(outcome.revoked).toBe(true);
-    expect(logLines.find((l) => l.level === 50)?.msg).toMatch(/revoked this host's key.*volact host install-key/);
+    expect(logLines.find((l) => l.level === 50)?.msg).toMatch(
+      /revoked this host's key.*volact host activate --new-key-pair/,
+    );
     expect(HostState.open(fx.hostDir).trust.hostStatus).toBe(before);
     const r = decodeActivationResponse(await ask(h.address, requestPayload(fx.group.id)));
     expect(r.extensions.hostStatus?.toString('base64')).toBe(before);
@@ -89,6 +92,50 @@ describe('KMS host trust check against the real authority', () => {
     expect(trust.hostStatus.state).toBe('revoked');
     // the list the host holds names it now (the authority's newer list is kept)
     expect(trust.revocationList!.version).toBeGreaterThan(decodeHostStatus(Buffer.from(before!, 'base64')).listVersion);
+  });
+
+  it('a host whose key pair was revoked is activated again with a new key pair (the window kept) and gets a status again', async () => {
+    const h = await start();
+    await ask(h.address, requestPayload(fx.group.id)); // one client in the window
+    const oldPair = HostState.open(fx.hostDir).signingKey();
+    await fx.authority.revokeHost(HostState.open(fx.hostDir).certificate()!.serial, { reason: 'test' });
+    fx.clock.advance(6 * HOUR);
+    expect((await h.checkNow()).revoked).toBe(true);
+    expect(hostStatus(fx.hostDir, fx.clock).trust.warnings.join(' ')).toContain(
+      `volact host activate --new-key-pair --data-dir ${fx.hostDir}`,
+    );
+    await h.close();
+    host = undefined;
+    const countBefore = hostStatus(fx.hostDir, fx.clock).groups.find((g) => g.id === fx.group.id)!.count;
+    expect(countBefore).toBe(1);
+    // activating the same key pair again is refused, naming the fix
+    await expect(
+      activateHostOnline(HostState.open(fx.hostDir), fx.authorityUrl, { clock: fx.clock }),
+    ).rejects.toMatchObject({
+      code: 'HOST_ACTIVATION_REFUSED',
+      message: expect.stringMatching(/HOST_REVOKED.*--new-key-pair/),
+    });
+    expect(HostState.open(fx.hostDir).signingKey().publicKeyRaw).toEqual(oldPair.publicKeyRaw);
+    // the fix: a new key pair, certified by the real authority
+    const outcome = await activateHostOnline(HostState.open(fx.hostDir), fx.authorityUrl, {
+      clock: fx.clock,
+      newKeyPair: true,
+    });
+    expect(outcome.trust.revoked).toBe(false);
+    const newPair = HostState.open(fx.hostDir).signingKey();
+    expect(newPair.publicKeyRaw.equals(oldPair.publicKeyRaw)).toBe(false);
+    expect(HostState.open(fx.hostDir).certificate()!.hostPublicKey).toEqual(newPair.publicKeyRaw);
+    const trust = hostStatus(fx.hostDir, fx.clock).trust;
+    expect(trust.hostStatus.state).toBe('current');
+    expect(trust.warnings).toEqual([]);
+    // restarted: serves with the new key pair, staples a status for it, the counts kept
+    const h2 = await start();
+    expect(h2.counts().find((g) => g.id === fx.group.id)?.count).toBe(countBefore);
+    const r = decodeActivationResponse(await ask(h2.address, requestPayload(fx.group.id)));
+    expect(decodeHostCertificate(r.certificate).hostPublicKey).toEqual(newPair.publicKeyRaw);
+    const status = decodeHostStatus(r.extensions.hostStatus!);
+    expect(status.hostKeyRef).toEqual(hostKeyRefOf(newPair.publicKeyRaw));
+    expect(verifyHostStatus(status, fx.authority.rootPublicKeyRaw)).toBe(true);
   });
 
   it('after the root switch, re-certifies at its next check and staples the transition record', async () => {

@@ -399,7 +399,7 @@ describe('KMS host trust check (scripted authority)', () => {
     const outcome = await host!.checkNow();
     expect(outcome.revoked).toBe(true);
     const err = logLines.find((l) => l.level === 50 && /revoked this host's key/.test(l.msg));
-    expect(err?.msg).toContain('volact host install-key');
+    expect(err?.msg).toContain('volact host activate --new-key-pair');
     const r = decodeActivationResponse(await ask(host!.address, requestPayload(GROUP.id)));
     expect(r.extensions.hostStatus).toBeDefined(); // made before the revocation: clients refuse it at its end
     const s = hostStatus(join(dir, 'host'), clock).trust;

@@ -162,11 +162,15 @@ export function registerHost(program: Command, run: Run): void {
     .description('activate the installed host key online; the authority returns a host certificate')
     .requiredOption('--data-dir <dir>', 'data directory of the host')
     .requiredOption('--authority <url>', 'authority URL, e.g. http://127.0.0.1:8080')
+    .option(
+      '--new-key-pair',
+      'make and certify a new host key pair (after the authority revoked this host: HOST_REVOKED); keeps the window and its counts',
+    )
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; authority: string; json?: boolean }) => {
+      run(async (o: { dataDir: string; authority: string; newKeyPair?: boolean; json?: boolean }) => {
         const state = HostState.open(o.dataDir);
-        const result = await activateHostOnline(state, o.authority);
+        const result = await activateHostOnline(state, o.authority, { newKeyPair: o.newKeyPair ?? false });
         const out = {
           activated: true,
           key: state.hostKeyLast5,
