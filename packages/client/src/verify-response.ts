@@ -241,8 +241,9 @@ function checks(e: Expectation, encodedCertificate: Buffer, signer: { chosen?: C
             'KMS_CERT_GROUP_MISMATCH',
             "the host's certificate does not cover this product's group; install a host key for this group on the host",
           ],
-    // Live and stored (evidence made before a revocation stays until its own end).
-    (r, c) => hostStatusProblem(r, c, e, memo),
+    // Live answers here; stored evidence last (below), once its signature and dates hold: an
+    // edited answer is then an edit, and an intact one without a covering status grants nothing.
+    (r, c) => (e.mode.kind === 'live' ? hostStatusProblem(r, c, e, memo) : null),
     (r, c) => {
       const root = rootFromProof(leafHash(r.body), r.proof);
       const hostKey = trusted?.key ?? hostPublicKeyOf(c);
@@ -285,6 +286,8 @@ function checks(e: Expectation, encodedCertificate: Buffer, signer: { chosen?: C
             `the host's clock (${new Date(r.hostTime).toISOString()}) and this machine's (${new Date(e.now).toISOString()}) differ by more than ${Math.round(e.maxClockSkew / 60_000)} minutes; fix the time on one of them`,
           ];
     },
+    // Stored evidence (made before a revocation stays until its own end; docs/trust.md, Revocation).
+    (r, c) => (e.mode.kind === 'stored' ? hostStatusProblem(r, c, e, memo) : null),
   ];
 }
 
