@@ -1,8 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type * as Pkcs11Js from 'pkcs11js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DAY, ManualClock, generateSigningKeyPair, makeInstallationId, parseKey } from '@volact/core';
+import { startTestSoftHsm, type TestSoftHsm } from '@volact/authority/testing';
 import { Authority } from './authority.js';
 import type { AuthorityContext, RingSigner } from './context.js';
 import { readDataDir } from './data-dir.js';
@@ -207,5 +210,59 @@ describe('a phone confirmation whose online key fails records nothing', () => {
       used: 1,
       again: false,
     });
+  });
+});
+
+describe('a root in a PKCS#11 token (SoftHSM2) that cannot sign', () => {
+  let hsm: TestSoftHsm;
+  beforeAll(() => {
+    hsm = startTestSoftHsm();
+  });
+  afterAll(() => hsm?.cleanup());
+
+  /** The token's sessions dropped (re-plugged): the signer must log in again, with the PIN file. */
+  function dropSessions(): void {
+    const pkcs11js = createRequire(import.meta.url)('pkcs11js') as typeof Pkcs11Js;
+    const other = new pkcs11js.PKCS11();
+    other.load(hsm.modulePath);
+    try {
+      other.C_Initialize();
+    } catch {
+      // initialised by the authority's signer in this process: the same module
+    }
+    const slot = other.C_GetSlotList(true).find((s) => other.C_GetTokenInfo(s).label.trimEnd() === hsm.tokenLabel)!;
+    other.C_CloseAllSessions(slot);
+    other.close();
+  }
+
+  it('a token locked (no PIN to log in again) records no host and uses no slot', async () => {
+    const data = join(dir, 'token');
+    const uri = `${hsm.uri};object=faults`;
+    const authority = Authority.init(data, { clock, signer: uri });
+    try {
+      await authority.addGroup({ name: 'office14' });
+      const key = (await authority.mintKey({ type: 'kms-host', groups: ['office14'], hosts: 2 })).key;
+      const host = (hardwareId: string) =>
+        authority.activateHost({ hostKey: key, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId });
+      expect((await host('hw-1')).hostsUsed).toBe(1);
+
+      const pin = readFileSync(hsm.pinFile, 'utf8');
+      rmSync(hsm.pinFile);
+      dropSessions();
+      const refused = await host('hw-2').then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(AuthorityError);
+      expect((refused as AuthorityError).code).toBe('SIGNER_TOKEN_LOCKED');
+      const report = await authority.showKey(key);
+      expect({ used: report.used, activations: report.activations.length }).toEqual({ used: 1, activations: 1 });
+
+      // The PIN back: another host takes the second slot, which the failure did not use.
+      writeFileSync(hsm.pinFile, pin, { mode: 0o600 });
+      expect((await host('hw-3')).hostsUsed).toBe(2);
+    } finally {
+      await authority.close();
+    }
   });
 });
