@@ -131,9 +131,9 @@ export class Authority {
       ...(options.crashAt ? { crashAt: options.crashAt } : {}),
     });
     this.#ring = ring;
-    // Read (or make: init, an authority from before the ring) at once; a failure is met again by
-    // the first call, which reads the ring before anything else.
-    void ring.ready().catch(() => undefined);
+    // Read (or make: init, an authority from before the ring) at once, renewing nothing (root
+    // status only reads); a failure is met again by the first call, which reads the ring first.
+    void ring.open().catch(() => undefined);
     this.#ctx = contextWithRing(
       {
         keyHashSecret: secrets.keyHashSecret,

@@ -195,7 +195,9 @@ export class KeyRing {
       return this.#ring;
     }
     try {
-      return await this.reload();
+      const ring = await this.reload();
+      // A read in flight that renews nothing (open()): read again, renewing.
+      return this.#onlineKeyDue(ring) ? await this.reload() : ring;
     } catch (err) {
       if (this.#ring && !(err instanceof AuthorityError && err.code !== 'STORE_UNAVAILABLE')) return this.#ring;
       throw err;
@@ -212,13 +214,22 @@ export class KeyRing {
     await this.#loading?.catch(() => undefined);
   }
 
+  /**
+   * The first read as the authority opens: makes the ring when the database has none (init, an
+   * older authority) but renews nothing (`root status` opens the authority and must not write;
+   * the first call that signs renews what is due).
+   */
+  open(): Promise<RingSnapshot> {
+    return this.reload(false);
+  }
+
   /** Reads the ring now (one read at a time); makes it when the database has none (a new or older authority). */
-  reload(): Promise<RingSnapshot> {
+  reload(renew = true): Promise<RingSnapshot> {
     this.#loading ??= (async () => {
       try {
         let ring = await this.#store.load();
         if (ring.roots.length === 0) ring = await this.#create();
-        if (this.#onlineKeyDue(ring)) ring = await this.#renewOnlineKey();
+        if (renew && this.#onlineKeyDue(ring)) ring = await this.#renewOnlineKey();
         this.#adopt(ring);
         return ring;
       } finally {
@@ -642,6 +653,7 @@ export class KeyRing {
    * retired root's copy here is deleted by the next read of the ring).
    */
   async status(): Promise<KeyRingStatus> {
+    await this.settle(); // the read as the authority opened (it may be making the ring)
     const ring = await this.#store.load();
     // Kept as this node's copy (memory only): what signs next is what status showed.
     if (ring.roots.length > 0) {
