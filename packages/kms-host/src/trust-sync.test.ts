@@ -344,6 +344,33 @@ describe('KMS host trust check (scripted authority)', () => {
     expect(hostStatus(join(dir, 'host'), clock).trust.revocationList?.version).toBe(5);
   });
 
+  it('a host certified under the next root pins that root and still hands out the record to it from the previous one', async () => {
+    const a = script.current;
+    const b = rootKey();
+    const record = makeRootTransition(
+      { nextPublicKey: b.publicKeyRaw, issuedAt: clock.now(), nextValidFrom: clock.now() },
+      a,
+      b,
+    );
+    script.transitions = [record];
+    script.roots = [a, b];
+    script.current = b;
+    HostState.open(join(dir, 'host')).recordActivation({
+      authorityUrl: url,
+      certificate: certificateUnder(b, clock.now()).toString('base64'),
+      activatedAt: new Date(clock.now()).toISOString(),
+      groups: [GROUP],
+    });
+    const { outcome } = await start();
+    expect(outcome.warnings).toEqual([]);
+    const held = HostState.open(join(dir, 'host')).trust;
+    expect(held.anchors).toEqual([b.publicKeyRaw.toString('base64')]);
+    expect(held.transitions).toEqual([record.toString('base64')]);
+    const r = decodeActivationResponse(await ask(host!.address, requestPayload(GROUP.id)));
+    expect(r.extensions.transitions).toEqual([record]);
+    expect(verifyHostStatus(decodeHostStatus(r.extensions.hostStatus!), b.publicKeyRaw)).toBe(true);
+  });
+
   it('refuses a host status naming a list older than the one it holds (REVOCATION_LIST_STALE), keeping its status', async () => {
     await start(); // status and list at version 3
     const before = HostState.open(join(dir, 'host')).trust.hostStatus;

@@ -188,22 +188,26 @@ export function hostTrustStore(trust: HostTrustState, extraRoots: readonly Buffe
   return store;
 }
 
-/** Learns every record that chains to the store's roots (in any order); returns the others. */
+/**
+ * Learns every record that chains to the store's roots (in any order); returns the others
+ * (not verified here: those whose next root was trusted already, and those that do not chain).
+ */
 function learnChains(store: TrustStore, records: readonly Buffer[]): Buffer[] {
   let pending = [...records];
+  const known: Buffer[] = [];
   for (let progress = true; progress && pending.length > 0;) {
     progress = false;
     pending = pending.filter((r) => {
       try {
-        store.learnTransition(r); // false: its next root is trusted already
-        progress = true;
+        if (store.learnTransition(r)) progress = true;
+        else known.push(r); // its next root is trusted already: checked by the caller
         return false;
       } catch {
         return true;
       }
     });
   }
-  return pending;
+  return [...known, ...pending];
 }
 
 /** The raw public key of a root the store trusts, by key ID. */
