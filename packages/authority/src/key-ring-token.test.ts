@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, decodeHostCertificate, generateSigningKeyPair, keyIdHex } from '@volact/core';
 import { startTestSoftHsm, type TestSoftHsm } from '@volact/authority/testing';
 import { Authority } from './authority.js';
-import { listRootKeys, parseSignerSpec, resolveSignerSpec } from './root-signer.js';
+import { destroyRootKey, listRootKeys, parseSignerSpec, resolveSignerSpec } from './root-signer.js';
 
 /**
  * The key ring with its roots in a PKCS#11 token (a real SoftHSM2): `init --signer pkcs11:…`
@@ -95,6 +95,35 @@ describe('key ring with roots in a PKCS#11 token', () => {
       ).rejects.toMatchObject({ code: 'SIGNER_TOKEN_UNAVAILABLE' });
     } finally {
       await away.close();
+    }
+  });
+  it('switch to a next root the token does not hold is refused with ROOT_KEY_UNAVAILABLE naming the token, not a file to copy', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'volact-key-ring-token-')), 'b');
+    dirs.push(dir);
+    const uri = `${hsm.uri};object=lost`;
+    const spec = resolveSignerSpec(parseSignerSpec(uri), dir);
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    let authority = Authority.init(dir, { clock, signer: uri });
+    try {
+      await authority.trust();
+      const next = (await authority.rotateRoot('prepare')).root.keyId;
+      await authority.rotateRoot('publish');
+      // The next root's objects are gone from the token (another token, a mistaken cleanup).
+      for (const k of listRootKeys(spec).filter((k) => k.keyId.toString('hex') === next)) {
+        destroyRootKey(spec, k.label, k.keyId);
+      }
+      await authority.close(); // a node that opens the token afresh
+      authority = Authority.open(dir, { clock });
+      const refused = await authority.rotateRoot('switch').then(
+        () => null,
+        (err: unknown) => err as { code: string; message: string },
+      );
+      expect(refused?.code).toBe('ROOT_KEY_UNAVAILABLE');
+      expect(refused?.message).toContain('token');
+      expect(refused?.message).not.toContain('data directory');
+      expect((await authority.rootStatus()).rotation.lastStep).toBe('publish');
+    } finally {
+      await authority.close();
     }
   });
 });
