@@ -30,6 +30,7 @@ import { createAuthorityServer } from './http.js';
 import { PostgresKeyRingStore } from './key-ring-store.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
 import pg from 'pg';
+import Database from 'better-sqlite3';
 
 /**
  * The key ring on both engines: the rotation ceremony, its order and idempotence, which key
@@ -646,6 +647,37 @@ describe('several nodes on one PostgreSQL database: prepare at once, an ended on
     } finally {
       await nodeA.close();
       await nodeB.close();
+    }
+  });
+});
+
+describe('a ring made before next online keys existed', () => {
+  it('gets a next online key at the next read that may sign (one audit row), in configs from then on; root status shows it as it is', async () => {
+    const dir = join(tempDir(), 'a');
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
+    let authority = Authority.init(dir, { clock });
+    await authority.addGroup({ name: 'office14' });
+    await authority.close();
+    // As an older volact left it: online key #0 only.
+    const db = new Database(join(dir, 'authority.db'));
+    db.prepare("DELETE FROM ring_online_keys WHERE state = 'next'").run();
+    db.close();
+    authority = Authority.open(dir, { clock });
+    try {
+      expect((await authority.rootStatus()).onlineKeys.map((k) => [k.sequence, k.state])).toEqual([[0, 'current']]);
+      clock.advance(10 * DAY);
+      const config = await authority.productConfig('office14');
+      expect((await authority.rootStatus()).onlineKeys.map((k) => [k.sequence, k.state])).toEqual([
+        [0, 'current'],
+        [1, 'next'],
+      ]);
+      expect(config.authority.delegations).toHaveLength(2);
+      await authority.trust();
+      expect((await authority.recentAudit(50)).filter((a) => a.action.startsWith('online-key.'))).toMatchObject([
+        { action: 'online-key.next' },
+      ]);
+    } finally {
+      await authority.close();
     }
   });
 });

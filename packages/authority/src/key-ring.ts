@@ -274,11 +274,13 @@ export class KeyRing {
     return this.#store.load();
   }
 
+  /** Whether the online keys need a change: a ring with no next key (made by an older volact) gets one; a due next becomes current. */
   #dueIn(ring: RingSnapshot, now: number): boolean {
-    return ring.onlineKeys.some((k) => k.state === 'current') && this.#whyDue(ring, now) !== null;
+    if (!ring.onlineKeys.some((k) => k.state === 'current')) return false;
+    return !ring.onlineKeys.some((k) => k.state === 'next') || this.#whyDue(ring, now) !== null;
   }
 
-  /** Why the next online key must become current now (null: not yet). A ring with no next is due too (it gets one). */
+  /** Why the next online key must become current now (null: not yet). */
   #whyDue(ring: RingSnapshot, now: number): string | null {
     const online = ring.onlineKeys.find((k) => k.state === 'current');
     const next = ring.onlineKeys.find((k) => k.state === 'next');
