@@ -667,6 +667,31 @@ describe('set-product: bound to the authority, not to one root', () => {
     expect(licence.status().trust.roots.map((r) => r.keyId)).toEqual([keyIdHex(rootA.publicKeyRaw)]);
   });
 
+  it("honours the new config's distrustedRoots: a root reached only through a distrusted one is not trusted", () => {
+    const rootC = generateSigningKeyPair();
+    const transitionBC = makeRootTransition(
+      { nextPublicKey: rootC.publicKeyRaw, issuedAt: T - 4 * DAY, nextValidFrom: T - 4 * DAY },
+      fileSigner(rootB),
+      fileSigner(rootC),
+    );
+    const { licence, stateDir } = install(productA);
+    licence.installTrust({
+      transitions: [transitionAB, transitionBC].map((t) => t.toString('base64')),
+      delegations: [],
+    });
+    const onlyC = productWith([{ pair: rootC, validFrom: T - 4 * DAY }]);
+    const distrustingB = {
+      ...onlyC,
+      authority: { ...onlyC.authority, distrustedRoots: [keyIdHex(rootB.publicKeyRaw)] },
+    };
+    expect(
+      codeOf(() =>
+        Licence.setProduct({ stateDir, product: distrustingB, productPath: write('c-not-b.json', distrustingB) }),
+      ),
+    ).toBe('PRODUCT_CONFIG_INVALID');
+    expect(() => Licence.setProduct({ stateDir, product: onlyC, productPath: write('c.json', onlyC) })).not.toThrow();
+  });
+
   it('a config that drops a (leaked) root ends the evidence it signed: no licence, not counted as an edit', async () => {
     const { kms } = await hostUnder(rootA, currentStatus(rootA));
     const clock = new ManualClock(T);
