@@ -156,6 +156,31 @@ describe('verifyKmsResponse: stored evidence and revocation (docs/trust.md, Revo
     expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t + 1) })).toBe('ok');
     expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t) })).toBe('KMS_HOST_REVOKED');
     expect(outcome(t, later, stored, { protocolVersion: 1, trust: revokedAt(t - 20 * DAY) })).toBe('KMS_HOST_REVOKED');
+    // Only from a certificate the authority could have issued online (at most 365 days).
+    const long = issueHostCertificate(
+      {
+        hostPublicKey: host.publicKeyRaw,
+        serial: '5e000000-0000-4000-8000-000000000002',
+        hostKeyId: '4b000000-0000-4000-8000-000000000001',
+        issuedAt,
+        expiresAt: issuedAt + 366 * DAY,
+        groupIds: ['11111111-1111-1111-1111-111111111111'],
+      },
+      root,
+    );
+    const legacyFrom = (cert: Buffer): string => {
+      try {
+        verifyKmsResponse(
+          answerOf({ host, certificate: cert, groupId, clientId, nonce, hostTime: t, protocolVersion: 1 }),
+          { trust, groupId, clientId, mode: stored, now: later, maxClockSkew: skew },
+        );
+        return 'ok';
+      } catch (err) {
+        return (err as ClientError).code;
+      }
+    };
+    expect(legacyFrom(certificate)).toBe('ok');
+    expect(legacyFrom(long)).toBe('KMS_CERT_EXPIRED');
     // A live version-1 answer from an online-certified host carries no status: refused.
     expect(outcome(t, t, live, { protocolVersion: 1 })).toBe('KMS_HOST_STATUS_MISSING');
   });

@@ -1,6 +1,7 @@
 import {
   BATCH_CONTEXT,
   CoreError,
+  DAY,
   MessageType,
   bytesToGuid,
   decodeActivationResponse,
@@ -168,7 +169,16 @@ function hostStatusProblem(
     ];
   }
   if (c.version !== 1) return null; // certified by phone: never reaches the authority, carries no status
-  if (e.mode.kind === 'stored' && r.protocolVersion === 1) return null; // stored before statuses existed
+  if (e.mode.kind === 'stored' && r.protocolVersion === 1) {
+    // Stored before statuses existed: nothing bounds its time but its certificate, so only a
+    // certificate the authority could have issued online (at most 365 days) is believed.
+    return c.expiresAt - c.issuedAt <= MAX_LEGACY_CERT_VALIDITY_MS
+      ? null
+      : [
+          'KMS_CERT_EXPIRED',
+          `the stored answer (protocol version 1) comes from a host certificate valid ${Math.ceil((c.expiresAt - c.issuedAt) / DAY)} days, longer than the ${MAX_LEGACY_CERT_VALIDITY_MS / DAY} days the authority issues online: activate again`,
+        ];
+  }
   const encoded = extensionsOf(r)?.hostStatus;
   const missing = (why: string): [ClientErrorCode, string] => [
     'KMS_HOST_STATUS_MISSING',
@@ -204,6 +214,12 @@ function hostStatusProblem(
   }
   return null;
 }
+
+/**
+ * The longest online (v1) host certificate a stored protocol-version-1 answer may come from: the
+ * most `authority serve --host-certificate-days` allows (365; 30 by default).
+ */
+export const MAX_LEGACY_CERT_VALIDITY_MS = 365 * DAY;
 
 type Check = (r: ActivationResponse, c: HostCertificate) => [ClientErrorCode, string] | null;
 
