@@ -5,7 +5,6 @@ import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
 import { POSTGRES_REVOCATION_MIGRATION, PostgresRevocationStore, type RevocationStore } from './revocation-store.js';
-import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -16,6 +15,85 @@ import type {
   InstallationRequest,
   KeyRecord,
 } from './store.js';
+
+/**
+ * A batch of installation activations, decided and written by the server in one call (one round
+ * trip, one commit): what `decideInstallations` (store.ts) decides, in SQL. Two statements, so
+ * that the second reads under the locks the first takes: in READ COMMITTED each statement of a
+ * (volatile) function takes a new snapshot, so the counters and installations it sees are
+ * those the previous holder of each key's lock committed.
+ *   1. the keys' row locks, in id order (like every writer of these rows: no deadlock);
+ *   2. in request order, per key: an installation recorded (or admitted earlier in the batch)
+ *      again is free ('existing'); the k-th new installation of a key is admitted while
+ *      used + k <= limit ('new'), later ones refused ('limit'); a revoked or unknown key is
+ *      refused ('revoked'); then the rows, the repeats, the counters and one audit row per
+ *      request (as installationAuditRow words it) are written by the same statement.
+ * Returns one row per request, in order: the outcome, the key's used count at that request, its limit.
+ */
+const ACTIVATE_INSTALLATIONS_FUNCTION = `
+CREATE OR REPLACE FUNCTION volact_activate_installations(
+  p_key text[], p_hw text[], p_iid text[], p_channel text[], p_at bigint[], p_last5 text[], p_limit_code text[])
+RETURNS TABLE (r_outcome text, r_used integer, r_limit integer)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM 1 FROM product_keys WHERE id = ANY(p_key) ORDER BY id FOR UPDATE;
+  RETURN QUERY
+  WITH req AS (
+    SELECT x.* FROM unnest(p_key, p_hw, p_iid, p_channel, p_at, p_last5, p_limit_code)
+      WITH ORDINALITY AS x(k, h, iid, ch, t, l5, lc, ord)
+  ), kk AS (
+    SELECT pk.id, pk.host_limit AS lim, pk.used AS u0, pk.revoked_at IS NOT NULL AS revoked
+    FROM product_keys pk WHERE pk.id = ANY(p_key)
+  ), s AS (
+    SELECT req.*, kk.id IS NOT NULL AS known, CASE WHEN kk.id IS NULL THEN 0 ELSE kk.lim END AS lim,
+      coalesce(kk.u0, 0) AS u0, coalesce(kk.revoked, false) AS revoked,
+      EXISTS (SELECT 1 FROM installations i WHERE i.key_id = req.k AND i.hardware_ref = req.h) AS recorded,
+      req.ord = min(req.ord) OVER (PARTITION BY req.k, req.h) AS first
+    FROM req LEFT JOIN kk ON kk.id = req.k
+  ), c AS (
+    SELECT s.*, (known AND NOT revoked AND NOT recorded AND first) AS cand,
+      count(*) FILTER (WHERE known AND NOT revoked AND NOT recorded AND first)
+        OVER (PARTITION BY s.k ORDER BY s.ord) AS rk,
+      greatest(coalesce(s.lim, 0) - s.u0, 0) AS room
+    FROM s
+  ), d AS (
+    SELECT c.*, (cand AND rk <= room) AS admitted, least(rk, room) AS taken FROM c
+  ), e AS (
+    SELECT d.*, bool_or(admitted) OVER (PARTITION BY d.k, d.h) AS pair_admitted FROM d
+  ), o AS (
+    SELECT e.*,
+      CASE WHEN NOT known OR revoked THEN 'revoked' WHEN recorded THEN 'existing' WHEN admitted THEN 'new'
+           WHEN NOT first AND pair_admitted THEN 'existing' ELSE 'limit' END AS outcome,
+      CASE WHEN NOT known THEN 0 WHEN revoked THEN u0 ELSE u0 + taken END AS n
+    FROM e
+  ), again AS (
+    SELECT o.k, o.h, count(*) AS times, max(o.t) AS last FROM o WHERE o.outcome = 'existing' GROUP BY o.k, o.h
+  ), ins AS (
+    INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
+      first_activated_at, last_activated_at)
+    SELECT o.k, o.h, o.iid, o.ch, 1 + coalesce(a.times, 0), o.t, greatest(o.t, a.last)
+    FROM o LEFT JOIN again a ON a.k = o.k AND a.h = o.h WHERE o.outcome = 'new'
+  ), rep AS (
+    UPDATE installations i SET activation_count = i.activation_count + a.times,
+      last_activated_at = greatest(i.last_activated_at, a.last)
+    FROM again a WHERE i.key_id = a.k AND i.hardware_ref = a.h
+  ), cnt AS (
+    UPDATE product_keys pk SET used = pk.used + x.admitted
+    FROM (SELECT o.k, count(*)::integer AS admitted FROM o WHERE o.outcome = 'new' GROUP BY o.k) x
+    WHERE pk.id = x.k
+  ), aud AS (
+    INSERT INTO audit_log (at, action, result, key_last5, detail)
+    SELECT o.t, 'installation.activate.' || o.ch,
+      CASE o.outcome WHEN 'limit' THEN coalesce(o.lc, 'MAK_LIMIT_REACHED') WHEN 'revoked' THEN 'KEY_REVOKED' ELSE 'OK' END,
+      o.l5,
+      format('installation %s: %s, %s of %s used', o.h,
+        CASE o.outcome WHEN 'new' THEN 'new' WHEN 'existing' THEN 'again, free' WHEN 'limit' THEN 'refused'
+          ELSE 'refused (revoked)' END, o.n, o.lim)
+    FROM o ORDER BY o.ord
+  )
+  SELECT o.outcome, o.n::integer, o.lim::integer FROM o ORDER BY o.ord;
+END
+$fn$;`;
 
 /**
  * Schema migrations, applied in order at first use under an advisory lock, so that several
@@ -52,6 +130,7 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_POSTGRES, // the key ring: roots and online keys (key-ring-schema.ts)
   POSTGRES_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
+  ACTIVATE_INSTALLATIONS_FUNCTION, // a batch of installation activations in one statement (above)
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */
@@ -166,6 +245,8 @@ function describeServer(connectionString: string): string {
 export class PostgresAuthorityStore implements AuthorityStore {
   readonly #pool: pg.Pool;
   readonly #where: string;
+  /** Batches of installation activations in flight at once (each on its own connection; see InstallationQueue). */
+  readonly installationBatchesInFlight: number;
   readonly keyRing: KeyRingStore = new PostgresKeyRingStore({
     transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
@@ -193,6 +274,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     });
     this.#where = describeServer(connectionString);
+    this.installationBatchesInFlight = Math.max(1, Math.min(2, (options.maxConnections ?? 10) - 2));
     this.#retry = { firstMs: options.retryFirstMs ?? 500, maxMs: options.retryMaxMs ?? 15_000 };
     this.#backoffMs = this.#retry.firstMs;
     // Errors of idle clients (the server restarting) must not crash the process.
@@ -379,88 +461,41 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   /**
-   * One transaction per batch, whatever keys it holds: lock the keys' rows in id order (two
-   * nodes never wait on each other in a cycle), read which installations exist, decide, then
-   * write rows, repeats, counters and audit rows with one statement each. A batch costs one
-   * round of row locks and one commit however many requests it carries: that is what lifts a
-   * hot key above one-transaction-per-activation, and many keys above one commit each.
+   * One statement per batch, whatever keys it holds: volact_activate_installations (above) locks
+   * the keys' rows in id order, decides as decideInstallations does, and writes the rows,
+   * repeats, counters and audit rows; it commits on its own (no BEGIN/COMMIT round trips). A
+   * batch costs one round trip, one round of row locks and one commit however many requests it
+   * carries: that is what lifts a hot key above one-transaction-per-activation, and many keys
+   * above one commit each. A node that dies mid-batch leaves all of it or none.
    */
   async activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]> {
-    return this.#transaction(async (client) => {
-      const keyIds = [...new Set(requests.map((r) => r.keyId))];
-      const { rows: keyRows } = await client.query<{
-        id: string;
-        host_limit: number;
-        used: number;
-        revoked_at: string | null;
-      }>(
-        'SELECT id, host_limit, used, revoked_at FROM product_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
-        [keyIds],
-      );
-      const counters = new Map<string, KeyCounter>(
-        keyRows.map((k) => [k.id, { limit: k.host_limit, used: k.used, revoked: k.revoked_at !== null }]),
-      );
-      const { rows: found } = await client.query<{ key_id: string; hardware_ref: string }>(
-        `SELECT i.key_id, i.hardware_ref FROM installations i
-         JOIN unnest($1::text[], $2::text[]) AS t(k, h) ON i.key_id = t.k AND i.hardware_ref = t.h`,
-        [requests.map((r) => r.keyId), requests.map((r) => r.hardwareRef)],
-      );
-      const decision = decideInstallations(
-        requests,
-        counters,
-        new Set(found.map((f) => installationKey(f.key_id, f.hardware_ref))),
-      );
-      const column = <T>(rows: readonly T[], pick: (row: T) => unknown) => rows.map(pick);
-      if (decision.admitted.length > 0) {
-        const a = decision.admitted;
-        await client.query(
-          `INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
-             first_activated_at, last_activated_at)
-           SELECT k, h, i, c, 1, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-             AS x(k, h, i, c, t)`,
-          [
-            column(a, (r) => r.keyId),
-            column(a, (r) => r.hardwareRef),
-            column(a, (r) => r.installationId),
-            column(a, (r) => r.channel),
-            column(a, (r) => r.at),
-          ],
-        );
-        const used = [...decision.usedByKey];
-        await client.query(
-          `UPDATE product_keys SET used = x.u FROM unnest($1::text[], $2::int[]) AS x(id, u) WHERE product_keys.id = x.id`,
-          [used.map(([id]) => id), used.map(([, n]) => n)],
-        );
-      }
-      if (decision.repeats.length > 0) {
-        const r = decision.repeats;
-        await client.query(
-          `UPDATE installations SET activation_count = activation_count + x.n,
-             last_activated_at = greatest(last_activated_at, x.t)
-           FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS x(k, h, n, t)
-           WHERE installations.key_id = x.k AND installations.hardware_ref = x.h`,
-          [
-            column(r, (x) => x.keyId),
-            column(r, (x) => x.hardwareRef),
-            column(r, (x) => x.times),
-            column(r, (x) => x.at),
-          ],
-        );
-      }
-      const audit = decision.audit;
-      await client.query(
-        `INSERT INTO audit_log (at, action, result, key_last5, detail)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])`,
-        [
-          column(audit, (x) => x.at),
-          column(audit, (x) => x.action),
-          column(audit, (x) => x.result),
-          column(audit, (x) => x.keyLast5 ?? null),
-          column(audit, (x) => x.detail ?? null),
-        ],
-      );
-      return decision.outcomes;
-    });
+    const n = requests.length;
+    const keyIds = new Array<string>(n);
+    const hardware = new Array<string>(n);
+    const iids = new Array<string>(n);
+    const channels = new Array<string>(n);
+    const at = new Array<number>(n);
+    const last5 = new Array<string>(n);
+    const limitCodes = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const r = requests[i] as InstallationRequest;
+      keyIds[i] = r.keyId;
+      hardware[i] = r.hardwareRef;
+      iids[i] = r.installationId;
+      channels[i] = r.channel;
+      at[i] = r.at;
+      last5[i] = r.keyLast5;
+      limitCodes[i] = r.limitCode ?? null;
+    }
+    const { rows } = await this.#guard(() =>
+      this.#pool.query<{ r_outcome: InstallationOutcome['outcome']; r_used: number; r_limit: number }>({
+        name: 'volact_activate_installations',
+        text: 'SELECT r_outcome, r_used, r_limit FROM volact_activate_installations($1, $2, $3, $4, $5, $6, $7)',
+        values: [keyIds, hardware, iids, channels, at, last5, limitCodes],
+      }),
+    );
+    if (rows.length !== n) throw new Error(`the batch of ${n} activations was answered with ${rows.length} outcomes`);
+    return rows.map((r) => ({ outcome: r.r_outcome, used: r.r_used, limit: r.r_limit }));
   }
 
   async listHosts(keyId: string): Promise<HostActivationRecord[]> {

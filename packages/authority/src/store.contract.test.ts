@@ -9,7 +9,15 @@ import { AuthorityError } from './errors.js';
 import { PostgresAuthorityStore } from './postgres-store.js';
 import { SqliteAuthorityStore } from './sqlite-store.js';
 import { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
-import type { AuthorityStore, HostActivationRecord, KeyRecord } from './store.js';
+import { decideInstallations, installationKey } from './store.js';
+import type {
+  AuditEntry,
+  AuthorityStore,
+  HostActivationRecord,
+  InstallationRequest,
+  KeyCounter,
+  KeyRecord,
+} from './store.js';
 
 /** One store interface, two engines, one suite: both must behave the same. */
 let postgres: TestPostgres;
@@ -240,6 +248,80 @@ describe.each(engines)('authority store: %s', (name, database) => {
     });
     expect((await store.findKeyByHash(other.keyHash))?.used).toBe(1);
     expect(await store.listInstallations(revoked.id)).toEqual([]);
+  });
+
+  it('decides random batches exactly as decideInstallations: outcomes, rows, counts and audit rows', async () => {
+    const { store } = await open();
+    const g = randomGuid();
+    await store.addGroup({ id: g, name: 'g', kind: 'app', threshold: 5, createdAt: 1 });
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const keys = Array.from({ length: 5 }, () => keyRecord([g], { type: 'mak', limit: 1 + rnd(5) }));
+    for (const k of keys) await store.addKey(k);
+    const ids = [...keys.map((k) => k.id), randomGuid()]; // the last was never minted
+    // The model: each key's counter and the installations recorded, updated from each decision.
+    const counters = new Map<string, KeyCounter>(keys.map((k) => [k.id, { limit: k.limit!, used: 0, revoked: false }]));
+    const recorded = new Set<string>();
+    const rows = new Map<string, { count: number; first: number; last: number }>();
+    const audit: AuditEntry[] = [];
+    for (let round = 0; round < 60; round++) {
+      if (round === 20) {
+        await store.revokeKey(keys[0]!.id, 5);
+        counters.set(keys[0]!.id, { ...counters.get(keys[0]!.id)!, revoked: true });
+      }
+      if (round === 40) {
+        const c = counters.get(keys[1]!.id)!;
+        expect(await store.setLimit(keys[1]!.id, c.used + 2)).toBe(true);
+        counters.set(keys[1]!.id, { ...c, limit: c.used + 2 });
+      }
+      const batch: InstallationRequest[] = Array.from({ length: 1 + rnd(10) }, () => {
+        const hw = `hw${rnd(6)}`;
+        return {
+          keyId: ids[rnd(ids.length)]!,
+          keyLast5: `…K${rnd(3)}`,
+          hardwareRef: hw,
+          installationId: `iid-${hw}`,
+          channel: rnd(2) ? ('online' as const) : ('phone' as const),
+          at: round * 10 + rnd(9),
+          ...(rnd(4) === 0 ? { limitCode: 'RETAIL_ALREADY_ACTIVATED' as const } : {}),
+        };
+      });
+      const expected = decideInstallations(batch, counters, recorded);
+      expect(await store.activateInstallations(batch)).toEqual(expected.outcomes);
+      for (const [id, used] of expected.usedByKey) counters.set(id, { ...counters.get(id)!, used });
+      for (const r of expected.admitted) {
+        recorded.add(installationKey(r.keyId, r.hardwareRef));
+        rows.set(installationKey(r.keyId, r.hardwareRef), { count: 1, first: r.at, last: r.at });
+      }
+      for (const r of expected.repeats) {
+        const row = rows.get(installationKey(r.keyId, r.hardwareRef))!;
+        rows.set(installationKey(r.keyId, r.hardwareRef), {
+          ...row,
+          count: row.count + r.times,
+          last: Math.max(row.last, r.at),
+        });
+      }
+      audit.push(...expected.audit);
+    }
+    for (const k of keys) {
+      expect((await store.findKeyByHash(k.keyHash))?.used).toBe(counters.get(k.id)!.used);
+      const stored = (await store.listInstallations(k.id)).map((r) => [
+        r.hardwareRef,
+        r.activationCount,
+        r.firstActivatedAt,
+        r.lastActivatedAt,
+      ]);
+      const model = [...rows]
+        .filter(([id]) => id.startsWith(`${k.id}\0`))
+        .map(([id, r]) => [id.split('\0')[1], r.count, r.first, r.last]);
+      const byHw = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
+      expect(stored.sort(byHw)).toEqual(model.sort(byHw));
+    }
+    const newestFirst = audit.reverse().map((a) => ({ ...a, keyLast5: a.keyLast5, detail: a.detail }));
+    expect(await store.recentAudit(audit.length)).toEqual(newestFirst);
   });
 
   it('keeps a retail key (limit 1) like a MAK: one installation, the same again free, another refused and audited as such', async () => {

@@ -177,6 +177,11 @@ export interface AuthorityStore {
    * decision's audit row commits with it. Outcomes are returned after the commit.
    */
   activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]>;
+  /**
+   * How many batches of activateInstallations the node may have in the database at once
+   * (default 1): an engine with several connections overlaps one batch's commit with the next.
+   */
+  readonly installationBatchesInFlight?: number;
   /** Sets a key's limit; refused (returns false) below the activations already made. */
   setLimit(keyId: string, limit: number): Promise<boolean>;
   /** Marks a key revoked (later activations are refused); keeps its activations. */
