@@ -5,6 +5,7 @@ import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
 import { POSTGRES_REVOCATION_MIGRATION, PostgresRevocationStore, type RevocationStore } from './revocation-store.js';
+import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -15,85 +16,6 @@ import type {
   InstallationRequest,
   KeyRecord,
 } from './store.js';
-
-/**
- * A batch of installation activations, decided and written by the server in one call (one round
- * trip, one commit): what `decideInstallations` (store.ts) decides, in SQL. Two statements, so
- * that the second reads under the locks the first takes: in READ COMMITTED each statement of a
- * (volatile) function takes a new snapshot, so the counters and installations it sees are
- * those the previous holder of each key's lock committed.
- *   1. the keys' row locks, in id order (like every writer of these rows: no deadlock);
- *   2. in request order, per key: an installation recorded (or admitted earlier in the batch)
- *      again is free ('existing'); the k-th new installation of a key is admitted while
- *      used + k <= limit ('new'), later ones refused ('limit'); a revoked or unknown key is
- *      refused ('revoked'); then the rows, the repeats, the counters and one audit row per
- *      request (as installationAuditRow words it) are written by the same statement.
- * Returns one row per request, in order: the outcome, the key's used count at that request, its limit.
- */
-const ACTIVATE_INSTALLATIONS_FUNCTION = `
-CREATE OR REPLACE FUNCTION volact_activate_installations(
-  p_key text[], p_hw text[], p_iid text[], p_channel text[], p_at bigint[], p_last5 text[], p_limit_code text[])
-RETURNS TABLE (r_outcome text, r_used integer, r_limit integer)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  PERFORM 1 FROM product_keys WHERE id = ANY(p_key) ORDER BY id FOR UPDATE;
-  RETURN QUERY
-  WITH req AS (
-    SELECT x.* FROM unnest(p_key, p_hw, p_iid, p_channel, p_at, p_last5, p_limit_code)
-      WITH ORDINALITY AS x(k, h, iid, ch, t, l5, lc, ord)
-  ), kk AS (
-    SELECT pk.id, pk.host_limit AS lim, pk.used AS u0, pk.revoked_at IS NOT NULL AS revoked
-    FROM product_keys pk WHERE pk.id = ANY(p_key)
-  ), s AS (
-    SELECT req.*, kk.id IS NOT NULL AS known, CASE WHEN kk.id IS NULL THEN 0 ELSE kk.lim END AS lim,
-      coalesce(kk.u0, 0) AS u0, coalesce(kk.revoked, false) AS revoked,
-      EXISTS (SELECT 1 FROM installations i WHERE i.key_id = req.k AND i.hardware_ref = req.h) AS recorded,
-      req.ord = min(req.ord) OVER (PARTITION BY req.k, req.h) AS first
-    FROM req LEFT JOIN kk ON kk.id = req.k
-  ), c AS (
-    SELECT s.*, (known AND NOT revoked AND NOT recorded AND first) AS cand,
-      count(*) FILTER (WHERE known AND NOT revoked AND NOT recorded AND first)
-        OVER (PARTITION BY s.k ORDER BY s.ord) AS rk,
-      greatest(coalesce(s.lim, 0) - s.u0, 0) AS room
-    FROM s
-  ), d AS (
-    SELECT c.*, (cand AND rk <= room) AS admitted, least(rk, room) AS taken FROM c
-  ), e AS (
-    SELECT d.*, bool_or(admitted) OVER (PARTITION BY d.k, d.h) AS pair_admitted FROM d
-  ), o AS (
-    SELECT e.*,
-      CASE WHEN NOT known OR revoked THEN 'revoked' WHEN recorded THEN 'existing' WHEN admitted THEN 'new'
-           WHEN NOT first AND pair_admitted THEN 'existing' ELSE 'limit' END AS outcome,
-      CASE WHEN NOT known THEN 0 WHEN revoked THEN u0 ELSE u0 + taken END AS n
-    FROM e
-  ), again AS (
-    SELECT o.k, o.h, count(*) AS times, max(o.t) AS last FROM o WHERE o.outcome = 'existing' GROUP BY o.k, o.h
-  ), ins AS (
-    INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
-      first_activated_at, last_activated_at)
-    SELECT o.k, o.h, o.iid, o.ch, 1 + coalesce(a.times, 0), o.t, greatest(o.t, a.last)
-    FROM o LEFT JOIN again a ON a.k = o.k AND a.h = o.h WHERE o.outcome = 'new'
-  ), rep AS (
-    UPDATE installations i SET activation_count = i.activation_count + a.times,
-      last_activated_at = greatest(i.last_activated_at, a.last)
-    FROM again a WHERE i.key_id = a.k AND i.hardware_ref = a.h
-  ), cnt AS (
-    UPDATE product_keys pk SET used = pk.used + x.admitted
-    FROM (SELECT o.k, count(*)::integer AS admitted FROM o WHERE o.outcome = 'new' GROUP BY o.k) x
-    WHERE pk.id = x.k
-  ), aud AS (
-    INSERT INTO audit_log (at, action, result, key_last5, detail)
-    SELECT o.t, 'installation.activate.' || o.ch,
-      CASE o.outcome WHEN 'limit' THEN coalesce(o.lc, 'MAK_LIMIT_REACHED') WHEN 'revoked' THEN 'KEY_REVOKED' ELSE 'OK' END,
-      o.l5,
-      format('installation %s: %s, %s of %s used', o.h,
-        CASE o.outcome WHEN 'new' THEN 'new' WHEN 'existing' THEN 'again, free' WHEN 'limit' THEN 'refused'
-          ELSE 'refused (revoked)' END, o.n, o.lim)
-    FROM o ORDER BY o.ord
-  )
-  SELECT o.outcome, o.n::integer, o.lim::integer FROM o ORDER BY o.ord;
-END
-$fn$;`;
 
 /**
  * Schema migrations, applied in order at first use under an advisory lock, so that several
@@ -130,7 +52,6 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_POSTGRES, // the key ring: roots and online keys (key-ring-schema.ts)
   POSTGRES_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
-  ACTIVATE_INSTALLATIONS_FUNCTION, // a batch of installation activations in one statement (above)
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */
@@ -461,41 +382,105 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   /**
-   * One statement per batch, whatever keys it holds: volact_activate_installations (above) locks
-   * the keys' rows in id order, decides as decideInstallations does, and writes the rows,
-   * repeats, counters and audit rows; it commits on its own (no BEGIN/COMMIT round trips). A
-   * batch costs one round trip, one round of row locks and one commit however many requests it
-   * carries: that is what lifts a hot key above one-transaction-per-activation, and many keys
-   * above one commit each. A node that dies mid-batch leaves all of it or none.
+   * One transaction per batch, whatever keys it holds: lock the keys' rows in id order (two
+   * nodes never wait on each other in a cycle), read which installations exist, decide, then
+   * write rows, repeats and audit rows with one statement and the counters with another. A
+   * batch costs one round of row locks and one commit however many requests it carries: that
+   * is what lifts a hot key above one-transaction-per-activation, and many keys above one
+   * commit each. Six round trips (BEGIN, lock, read, write, count, COMMIT) whatever its size,
+   * each statement but the read prepared once per connection.
    */
   async activateInstallations(requests: readonly InstallationRequest[]): Promise<InstallationOutcome[]> {
-    const n = requests.length;
-    const keyIds = new Array<string>(n);
-    const hardware = new Array<string>(n);
-    const iids = new Array<string>(n);
-    const channels = new Array<string>(n);
-    const at = new Array<number>(n);
-    const last5 = new Array<string>(n);
-    const limitCodes = new Array<string | null>(n);
-    for (let i = 0; i < n; i++) {
-      const r = requests[i] as InstallationRequest;
-      keyIds[i] = r.keyId;
-      hardware[i] = r.hardwareRef;
-      iids[i] = r.installationId;
-      channels[i] = r.channel;
-      at[i] = r.at;
-      last5[i] = r.keyLast5;
-      limitCodes[i] = r.limitCode ?? null;
-    }
-    const { rows } = await this.#guard(() =>
-      this.#pool.query<{ r_outcome: InstallationOutcome['outcome']; r_used: number; r_limit: number }>({
-        name: 'volact_activate_installations',
-        text: 'SELECT r_outcome, r_used, r_limit FROM volact_activate_installations($1, $2, $3, $4, $5, $6, $7)',
-        values: [keyIds, hardware, iids, channels, at, last5, limitCodes],
-      }),
-    );
-    if (rows.length !== n) throw new Error(`the batch of ${n} activations was answered with ${rows.length} outcomes`);
-    return rows.map((r) => ({ outcome: r.r_outcome, used: r.r_used, limit: r.r_limit }));
+    return this.#transaction(async (client) => {
+      const keyIds = [...new Set(requests.map((r) => r.keyId))];
+      const { rows: keyRows } = await client.query<{
+        id: string;
+        host_limit: number;
+        used: number;
+        revoked_at: string | null;
+      }>({
+        name: 'volact_installations_lock',
+        text: 'SELECT id, host_limit, used, revoked_at FROM product_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+        values: [keyIds],
+      });
+      const counters = new Map<string, KeyCounter>(
+        keyRows.map((k) => [k.id, { limit: k.host_limit, used: k.used, revoked: k.revoked_at !== null }]),
+      );
+      // A statement of its own, after the locks: it reads what the previous holder of each lock committed.
+      const { rows: found } = await client.query<{ key_id: string; hardware_ref: string }>({
+        // Unnamed, so planned for these rows: a generic plan may scan every installation of a hot key.
+        text: `SELECT i.key_id, i.hardware_ref FROM installations i
+               JOIN unnest($1::text[], $2::text[]) AS t(k, h) ON i.key_id = t.k AND i.hardware_ref = t.h`,
+        values: [requests.map((r) => r.keyId), requests.map((r) => r.hardwareRef)],
+      });
+      const decision = decideInstallations(
+        requests,
+        counters,
+        new Set(found.map((f) => installationKey(f.key_id, f.hardware_ref))),
+      );
+      // The sub-statements of one statement do not see each other's rows: a repeat of an
+      // installation admitted in this batch goes into its new row, the others update theirs.
+      const fresh = new Map(
+        decision.admitted.map((r) => [installationKey(r.keyId, r.hardwareRef), { r, count: 1, last: r.at }]),
+      );
+      const repeats: typeof decision.repeats = [];
+      for (const x of decision.repeats) {
+        const row = fresh.get(installationKey(x.keyId, x.hardwareRef));
+        if (row) {
+          row.count += x.times;
+          row.last = Math.max(row.last, x.at);
+        } else repeats.push(x);
+      }
+      const rows = [...fresh.values()];
+      const used = [...decision.usedByKey];
+      const audit = decision.audit;
+      await client.query({
+        name: 'volact_installations_write',
+        text: `WITH ins AS (
+                 INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
+                   first_activated_at, last_activated_at)
+                 SELECT k, h, i, c, n, t, l
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[])
+                   AS x(k, h, i, c, n, t, l)
+               ), rep AS (
+                 UPDATE installations SET activation_count = activation_count + x.n,
+                   last_activated_at = greatest(last_activated_at, x.t)
+                 FROM unnest($8::text[], $9::text[], $10::int[], $11::bigint[]) AS x(k, h, n, t)
+                 WHERE installations.key_id = x.k AND installations.hardware_ref = x.h
+               )
+               INSERT INTO audit_log (at, action, result, key_last5, detail)
+               SELECT a, b, c, d, e FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[])
+                 WITH ORDINALITY AS x(a, b, c, d, e, o) ORDER BY o`,
+        values: [
+          rows.map((x) => x.r.keyId),
+          rows.map((x) => x.r.hardwareRef),
+          rows.map((x) => x.r.installationId),
+          rows.map((x) => x.r.channel),
+          rows.map((x) => x.count),
+          rows.map((x) => x.r.at),
+          rows.map((x) => x.last),
+          repeats.map((x) => x.keyId),
+          repeats.map((x) => x.hardwareRef),
+          repeats.map((x) => x.times),
+          repeats.map((x) => x.at),
+          audit.map((x) => x.at),
+          audit.map((x) => x.action),
+          audit.map((x) => x.result),
+          audit.map((x) => x.keyLast5 ?? null),
+          audit.map((x) => x.detail ?? null),
+        ],
+      });
+      // The counters after the rows: the rows' foreign-key checks then lock key rows not yet
+      // updated in this transaction (checking a row the same statement updated costs far more).
+      if (used.length > 0) {
+        await client.query({
+          name: 'volact_installations_count',
+          text: 'UPDATE product_keys SET used = x.u FROM unnest($1::text[], $2::int[]) AS x(id, u) WHERE product_keys.id = x.id',
+          values: [used.map(([id]) => id), used.map(([, n]) => n)],
+        });
+      }
+      return decision.outcomes;
+    });
   }
 
   async listHosts(keyId: string): Promise<HostActivationRecord[]> {
