@@ -1,4 +1,5 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
+import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
 
 export interface KeyRecord {
@@ -161,7 +162,7 @@ export interface HostActivationTx {
  */
 export interface AuthorityStore {
   /** The key ring's roots and online keys (key-ring-store.ts), in the same database. */
-  readonly keyRing: import('./key-ring-store.js').KeyRingStore;
+  readonly keyRing: KeyRingStore;
   addGroup(group: ProductGroup & { createdAt: number }): Promise<void>;
   findGroup(nameOrId: string): Promise<ProductGroup | undefined>;
   listGroups(): Promise<ProductGroup[]>;
