@@ -4,25 +4,7 @@
  * tables are rendered from them (`npm run docs:vectors`, checked by a test). Integers are
  * unsigned big-endian; times are ms since the Unix epoch.
  */
-import { sizeOfType, type Field, type FieldSpec, type Layout, type VariablePart } from '../wire/layout.js';
-
-function trustLayout<const Specs extends readonly FieldSpec[]>(
-  id: string,
-  specs: Specs,
-  variable: readonly VariablePart[] = [],
-): Layout<Specs[number]['name']> {
-  const fields: Field[] = [];
-  const at: Record<string, Field> = {};
-  let offset = 0;
-  for (const spec of specs) {
-    if (at[spec.name]) throw new Error(`layout ${id}: field ${spec.name} declared twice`);
-    const field: Field = Object.freeze({ ...spec, offset, size: sizeOfType(spec.type) });
-    fields.push(field);
-    at[spec.name] = field;
-    offset += field.size;
-  }
-  return Object.freeze({ id, fields, at: at as Record<Specs[number]['name'], Field>, size: offset, variable });
-}
+import { defineLayout, type Layout } from '../wire/layout.js';
 
 /** The offsets of a layout's fixed fields, by name. */
 export function offsetsOf<N extends string>(layout: Layout<N>): Readonly<Record<N, number>> {
@@ -34,7 +16,7 @@ export function offsetsOf<N extends string>(layout: Layout<N>): Readonly<Record<
 const KEY_ID = 'bytes(8)';
 const SIGNATURE = 'bytes(64)';
 
-export const ROOT_TRANSITION_LAYOUT = trustLayout('root-transition', [
+export const ROOT_TRANSITION_LAYOUT = defineLayout('root-transition', [
   { name: 'version', type: 'u8', description: '1' },
   { name: 'previousKeyId', type: KEY_ID, description: 'key ID of the current root (the one clients already trust)' },
   { name: 'nextPublicKey', type: 'bytes(32)', description: 'raw Ed25519 public key of the next root' },
@@ -57,7 +39,7 @@ export const ROOT_TRANSITION_LAYOUT = trustLayout('root-transition', [
   },
 ]);
 
-export const DELEGATION_LAYOUT = trustLayout('delegation', [
+export const DELEGATION_LAYOUT = defineLayout('delegation', [
   { name: 'version', type: 'u8', description: '1' },
   { name: 'issuerKeyId', type: KEY_ID, description: 'key ID of the root that delegates' },
   { name: 'delegatePublicKey', type: 'bytes(32)', description: 'raw Ed25519 public key of the online key' },
@@ -82,7 +64,7 @@ export const DELEGATION_LAYOUT = trustLayout('delegation', [
   },
 ]);
 
-export const REVOCATION_LIST_LAYOUT = trustLayout(
+export const REVOCATION_LIST_LAYOUT = defineLayout(
   'revocation-list',
   [
     { name: 'version', type: 'u8', description: '1' },
@@ -112,7 +94,7 @@ export const REVOCATION_LIST_LAYOUT = trustLayout(
   ],
 );
 
-export const REVOCATION_ENTRY_LAYOUT = trustLayout('revocation-entry', [
+export const REVOCATION_ENTRY_LAYOUT = defineLayout('revocation-entry', [
   { name: 'kind', type: 'u8', description: '1 host key, 2 OEM manufacturer, 3 token CA' },
   {
     name: 'subject',
@@ -122,7 +104,7 @@ export const REVOCATION_ENTRY_LAYOUT = trustLayout('revocation-entry', [
   { name: 'revokedAt', type: 'u64', unit: 'ms', description: 'when it was revoked' },
 ]);
 
-export const HOST_STATUS_LAYOUT = trustLayout('host-status', [
+export const HOST_STATUS_LAYOUT = defineLayout('host-status', [
   { name: 'version', type: 'u8', description: '1' },
   { name: 'issuerKeyId', type: KEY_ID, description: 'key ID of the root that signs the status' },
   { name: 'hostKeyRef', type: 'bytes(16)', description: 'SHA-256(host public key), first 16 bytes' },

@@ -61,7 +61,8 @@ export function sizeOfType(type: FieldType): number {
   }
 }
 
-function defineLayout<const Specs extends readonly FieldSpec[]>(
+/** A layout from its fields in order: offsets and sizes computed once (also used by trust/layout.ts). */
+export function defineLayout<const Specs extends readonly FieldSpec[]>(
   id: string,
   specs: Specs,
   variable: readonly VariablePart[] = [],
