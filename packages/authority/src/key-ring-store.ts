@@ -1,5 +1,11 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
+import {
+  auditInsertSql as AUDIT_SQL,
+  auditParams,
+  postgresPlaceholder as dollar,
+  sqlitePlaceholder as q,
+} from './audit-sql.js';
 import type { AuditEntry } from './store.js';
 
 /**
@@ -140,8 +146,6 @@ const UPSERT_ONLINE_KEY_SQL = (p: (n: number) => string) =>
    VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map(p).join(', ')})
    ON CONFLICT (sequence) DO UPDATE SET state = excluded.state, valid_until = excluded.valid_until,
      changed_at = excluded.changed_at`;
-const AUDIT_SQL = (p: (n: number) => string) =>
-  `INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`;
 const rootParams = (r: RootRecord) => [
   r.keyId,
   r.ordinal,
@@ -168,9 +172,6 @@ const onlineKeyParams = (k: OnlineKeyRecord) => [
   k.createdAt,
   k.changedAt,
 ];
-const auditParams = (a: AuditEntry) => [a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null];
-const q = () => '?';
-const dollar = (n: number) => `$${n}`;
 
 /** SQLite: the store's own connection and write queue; BEGIN IMMEDIATE is the ring's lock between processes. */
 export class SqliteKeyRingStore implements KeyRingStore {

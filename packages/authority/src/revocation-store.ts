@@ -1,5 +1,11 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
+import {
+  auditInsertSql as AUDIT_SQL,
+  auditParams,
+  postgresPlaceholder as dollar,
+  sqlitePlaceholder as q,
+} from './audit-sql.js';
 import type { AuditEntry, HostActivationRecord } from './store.js';
 
 /**
@@ -135,12 +141,7 @@ const SAVE_LIST_SQL = (p: (n: number) => string) =>
   `UPDATE revocation_list SET list_version = ${p(1)}, issued_at = ${p(2)}, next_update = ${p(3)}, encoded = ${p(4)} WHERE id = 1`;
 const INSERT_ENTRY_SQL = (p: (n: number) => string) =>
   `INSERT INTO revocations (kind, subject, revoked_at, reason) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}) ON CONFLICT (kind, subject) DO NOTHING`;
-const AUDIT_SQL = (p: (n: number) => string) =>
-  `INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`;
-const auditParams = (a: AuditEntry) => [a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null];
 const saveParams = (l: IssuedList) => [l.listVersion, l.issuedAt, l.nextUpdate, l.encoded];
-const q = () => '?';
-const dollar = (n: number) => `$${n}`;
 
 /**
  * SQLite: the authority store's own connection and its write queue (a statement must never
