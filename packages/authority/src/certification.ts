@@ -67,6 +67,9 @@ export async function createActivationObject(
     );
   }
   const group = await ctx.groups.find(request.group);
+  // The ring's transition records ride along (unsigned, self-authenticating): a member that only
+  // reads its directory learns a new root from the object the new root signed.
+  const { transitions } = await ctx.trustRecords();
   const object = signActivationObject(
     {
       name: request.name,
@@ -75,6 +78,7 @@ export async function createActivationObject(
       domain,
       issuedAt: now,
       validityDays,
+      transitions,
     },
     ctx.rootSigner(),
   );

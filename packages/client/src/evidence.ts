@@ -233,6 +233,26 @@ function activationObjectIssuerKnown(object: ActivationObject, trust: ClientTrus
     : trust.rootOrDelegate(object.issuer, issuedAt, DELEGATION_PURPOSE.phoneActivationObjects) !== null;
 }
 
+/**
+ * The root-transition records an object carries (unsigned, self-authenticating) are learned
+ * before its signature is checked: a member that only reads its directory learns a new root this
+ * way. Only those that verify under a root already trusted are learned (the caller stores them).
+ */
+export function learnObjectTransitions(object: ActivationObject, trust: ClientTrust): boolean {
+  if (object.format !== 'volact-activation-object/3' || !object.transitions?.length) return false;
+  return trust.learn({ transitions: object.transitions.map((t) => Buffer.from(t, 'base64')), delegations: [] });
+}
+
+/** The transition records of the object a stored directory activation holds, learned (see above). */
+export function learnStoredObjectTransitions(record: EvidenceContext['record'], trust: ClientTrust): boolean {
+  if (record.activation?.method !== 'directory') return false;
+  try {
+    return learnObjectTransitions(parseActivationObject(record.activation.object), trust);
+  } catch {
+    return false; // an invalid object: its checks say so
+  }
+}
+
 /** The checks an activation object must pass, in order: form, authority, domain, group, validity. */
 export function checkActivationObject(ctx: EvidenceContext, text: string): ActivationObjectCheck {
   const domain = membershipDomain(ctx);
@@ -244,6 +264,7 @@ export function checkActivationObject(ctx: EvidenceContext, text: string): Activ
   }
   const cacheKey = `ao:${text}`;
   if (ctx.memo.signature?.evidence !== cacheKey) {
+    learnObjectTransitions(object, ctx.trust);
     const signer = activationObjectSigner(object, ctx.trust);
     ctx.memo.signature = {
       evidence: cacheKey,

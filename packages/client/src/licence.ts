@@ -8,7 +8,12 @@ import { discoverFor, ownDnsDomain, type DiscoveryResult } from './discovery.js'
 import { runDoctor, type DoctorReport } from './doctor.js';
 import { ClientError } from './errors.js';
 import type { EvidenceContext, EvidenceMemo } from './evidence-context.js';
-import { activationEvidence, checkActivationObject, currentInstallationId } from './evidence.js';
+import {
+  activationEvidence,
+  checkActivationObject,
+  currentInstallationId,
+  learnStoredObjectTransitions,
+} from './evidence.js';
 import {
   acceptedProductRef,
   givenFor,
@@ -108,6 +113,9 @@ export class Licence {
     this.#onScheduleError = options.onScheduleError ?? (() => undefined);
     this.#random = options.random;
     this.#trust = ClientTrust.of(record.product, record.trust);
+    // A stored directory activation's object carries the transition records to the root that
+    // signed it: learned now, so the first read's checks are not made under another generation.
+    learnStoredObjectTransitions(record, this.#trust);
     this.#memoGeneration = this.#trust.generation;
   }
 

@@ -52,6 +52,11 @@ export const MAX_OBJECT_VALIDITY_DAYS = 3650;
 /** `directory publish` and `directory list` warn when an object ends within this many days. */
 export const OBJECT_EXPIRY_WARNING_DAYS = 30;
 
+/** At most this many root-transition records ride along in an object (as the authority's answers carry). */
+export const MAX_OBJECT_TRANSITIONS = 8;
+/** A transition record is 185 bytes: its base64 fits well within this. */
+const MAX_OBJECT_TRANSITION_CHARS = 400;
+
 /**
  * Format 3: format 1 had no end (an object copied anywhere licensed forever); it is refused with
  * the fix (re-issue). The signature covers the validity period.
@@ -68,6 +73,20 @@ const onlineObjectSchema = z
     /** First 8 bytes of SHA-256 of the root public key, hex: which authority signed. */
     issuer: z.string().regex(/^[0-9a-f]{16}$/),
     signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'expected a base64 Ed25519 signature'),
+    /**
+     * The authority's root-transition records (base64, oldest first), so a member that only
+     * reads its directory learns a new root. Not signed: each record is self-authenticating
+     * (a client learns only those that verify under a root it already trusts).
+     */
+    transitions: z
+      .array(
+        z
+          .string()
+          .max(MAX_OBJECT_TRANSITION_CHARS)
+          .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'expected base64'),
+      )
+      .max(MAX_OBJECT_TRANSITIONS)
+      .optional(),
   })
   .strict();
 
@@ -132,6 +151,8 @@ export function signActivationObject(
     issuedAt: number;
     /** How long it licenses members: 1 to MAX_OBJECT_VALIDITY_DAYS days (default DEFAULT_OBJECT_VALIDITY_DAYS). */
     validityDays?: number;
+    /** Root-transition records (base64) to attach, unsigned; at most MAX_OBJECT_TRANSITIONS, the newest kept. */
+    transitions?: readonly string[];
   },
   root: Signer,
 ): ActivationObject {
@@ -155,6 +176,9 @@ export function signActivationObject(
     format: 'volact-activation-object/3' as const,
     ...body,
     signature: root.sign(signedBytes(body)).toString('base64'),
+    ...(fields.transitions && fields.transitions.length > 0
+      ? { transitions: fields.transitions.slice(-MAX_OBJECT_TRANSITIONS) }
+      : {}),
   };
   return onlineObjectSchema.parse(object);
 }
