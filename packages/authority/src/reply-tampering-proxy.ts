@@ -28,10 +28,17 @@ export async function startReplyTamperingProxy(authorityUrl: string): Promise<Re
           ...(body.length > 0 ? { body } : {}),
         });
         const reply = (await upstream.json()) as Record<string, unknown>;
+        // Altered before anything is sent: a tamper that throws (a reply of another route, such
+        // as the host's trust sync) still gets the 502 below, never a second set of headers.
+        const altered = JSON.stringify(proxy.tamper(reply));
         response.writeHead(upstream.status, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(proxy.tamper(reply)));
+        response.end(altered);
       })().catch((err: unknown) => {
         // A failed forward answers 502, so the test sees a refusal rather than a hang.
+        if (response.headersSent) {
+          response.destroy();
+          return;
+        }
         response.writeHead(502, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ error: { code: 'PROXY_FAILED', message: String(err) } }));
       });
