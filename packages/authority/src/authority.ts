@@ -58,6 +58,10 @@ import { createRootKey, parseSignerSpec, resolveSignerSpec, type RootSignerSpec 
 import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
 import { TokenRootKeys } from './token-root-keys.js';
 import type { AuthorityStore } from './store.js';
+import type { AccessApi } from './access/types.js';
+import type { OrganisationsApi } from './organisations/types.js';
+import type { RaiseRequestsApi } from './raise-requests/types.js';
+import type { WebhooksApi } from './webhooks/types.js';
 
 export { HOST_CERT_VALIDITY_DAYS } from './host-activation.js';
 export { PHONE_CERT_VALIDITY_DAYS } from './phone-confirmation.js';
@@ -109,6 +113,11 @@ export class Authority {
   readonly #keys: ProductKeys;
   readonly #ctx: AuthorityContext;
   readonly #revocations: Revocations;
+  /** The publisher's service (docs/portal.md): customers, people, requests, webhooks. */
+  readonly organisations: OrganisationsApi;
+  readonly access: AccessApi;
+  readonly raiseRequests: RaiseRequestsApi;
+  readonly webhooks: WebhooksApi;
 
   private constructor(secrets: AuthoritySecrets, store: AuthorityStore, options: AuthorityOptions) {
     this.name = secrets.name;
@@ -146,6 +155,10 @@ export class Authority {
       ring,
     );
     this.#revocations = new Revocations(this.#ctx);
+    this.organisations = notBuiltYet<OrganisationsApi>('organisations'); // organisations/organisations.ts
+    this.access = notBuiltYet<AccessApi>('access'); // access/access.ts
+    this.raiseRequests = notBuiltYet<RaiseRequestsApi>('raiseRequests'); // raise-requests/raise-requests.ts
+    this.webhooks = notBuiltYet<WebhooksApi>('webhooks'); // webhooks/webhooks.ts
   }
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
@@ -365,4 +378,13 @@ function tokenSignerOf(text: string, dataDir: string): { text: string; spec: Roo
     throw invalidField('signer', 'root key files are kept in the data directory: use --signer file (or pkcs11:…)');
   }
   return { text: text.trim(), spec: resolveSignerSpec(spec, dataDir) };
+}
+
+/** Scaffolding while the publisher's modules are built: each replaces its line above. */
+function notBuiltYet<T extends object>(module: string): T {
+  return new Proxy({} as T, {
+    get: (_target, property) => () => {
+      throw new Error(`${module}.${String(property)} is not built yet`);
+    },
+  });
 }

@@ -107,6 +107,48 @@ export const authorityErrors = {
     status: 400,
     meaning: 'the posted host certificate ended more than 7 days ago: the host renews it before asking for a status',
   },
+  // The publisher's service (docs/portal.md): organisations, people, tokens, requests, webhooks.
+  ORG_NOT_FOUND: {
+    status: 404,
+    meaning: 'no organisation has that id (or the caller may not see it: another organisation gets 404, not 403)',
+  },
+  ORG_INVALID: { status: 400, meaning: "an organisation's name, external reference or contacts are invalid" },
+  USER_NOT_FOUND: { status: 404, meaning: 'no user has that id or email' },
+  USER_EXISTS: { status: 409, meaning: 'a user with that email exists already' },
+  USER_INVALID: { status: 400, meaning: "a user's email, name, role or password is invalid (the message names which)" },
+  LAST_OWNER: { status: 409, meaning: 'the last publisher owner cannot be removed, disabled or demoted' },
+  LOGIN_FAILED: { status: 401, meaning: 'wrong email or password (which one is not said)' },
+  LOGIN_THROTTLED: {
+    status: 429,
+    meaning: 'too many failed sign-ins for this account or from this address; retry after Retry-After',
+  },
+  SESSION_EXPIRED: { status: 401, meaning: 'the web session ended (signed out, expired or revoked): sign in again' },
+  PASSWORD_WRONG: { status: 401, meaning: 'the password re-entered to confirm the action is wrong' },
+  SCOPE_MISSING: { status: 403, meaning: 'the token or user lacks the scope the call needs; the message names it' },
+  TOKEN_NOT_FOUND: { status: 404, meaning: 'no API token has that id' },
+  TOKEN_INVALID: { status: 400, meaning: 'a token request asks for an unknown scope or one its creator does not hold' },
+  KEY_AMBIGUOUS: {
+    status: 409,
+    meaning: "several of the organisation's keys end with those five characters: use the key ID",
+  },
+  KEY_NOT_RECOVERABLE: {
+    status: 409,
+    meaning: 'the key was minted before keys were kept sealed (it is stored only as a hash): it cannot be shown again',
+  },
+  RAISE_REQUEST_NOT_FOUND: { status: 404, meaning: 'no limit-raise request has that id' },
+  RAISE_REQUEST_INVALID: {
+    status: 400,
+    meaning: 'a limit-raise request or decision is invalid (the message names the field)',
+  },
+  RAISE_REQUEST_DECIDED: {
+    status: 409,
+    meaning: 'the limit-raise request was decided already (by whom and how is in the message); nothing changed',
+  },
+  WEBHOOK_NOT_FOUND: { status: 404, meaning: 'no webhook endpoint or delivery has that id' },
+  WEBHOOK_INVALID: {
+    status: 400,
+    meaning: 'a webhook endpoint is invalid: its URL must be https (http only to loopback) and its events known',
+  },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },
 } as const;
 

@@ -1,6 +1,11 @@
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { PostgresKeyRingStore, type KeyRingStore } from './key-ring-store.js';
+import { EVENTS_MIGRATION_POSTGRES } from './webhooks/events.js';
+import { ORGANISATIONS_MIGRATION_POSTGRES } from './organisations/schema.js';
+import { ACCESS_MIGRATION_POSTGRES } from './access/schema.js';
+import { RAISE_REQUESTS_MIGRATION_POSTGRES } from './raise-requests/schema.js';
+import { WEBHOOKS_MIGRATION_POSTGRES } from './webhooks/schema.js';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
@@ -52,6 +57,11 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_POSTGRES, // the key ring: roots and online keys (key-ring-schema.ts)
   POSTGRES_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
+  EVENTS_MIGRATION_POSTGRES, // the webhook events outbox (webhooks/events.ts)
+  ORGANISATIONS_MIGRATION_POSTGRES, // organisations, key ownership, artefacts (organisations/schema.ts)
+  ACCESS_MIGRATION_POSTGRES, // users, sessions, API tokens (access/schema.ts)
+  RAISE_REQUESTS_MIGRATION_POSTGRES, // limit-raise requests (raise-requests/schema.ts)
+  WEBHOOKS_MIGRATION_POSTGRES, // webhook endpoints and deliveries (webhooks/schema.ts)
 ];
 
 /** Any constant: the advisory lock that serialises migrations across nodes. */

@@ -6,6 +6,11 @@ import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup }
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_SQLITE } from './key-ring-schema.js';
 import { SQLITE_REVOCATION_MIGRATION, SqliteRevocationStore, type RevocationStore } from './revocation-store.js';
+import { EVENTS_MIGRATION_SQLITE } from './webhooks/events.js';
+import { ORGANISATIONS_MIGRATION_SQLITE } from './organisations/schema.js';
+import { ACCESS_MIGRATION_SQLITE } from './access/schema.js';
+import { RAISE_REQUESTS_MIGRATION_SQLITE } from './raise-requests/schema.js';
+import { WEBHOOKS_MIGRATION_SQLITE } from './webhooks/schema.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -49,6 +54,11 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (key_id, hardware_ref));`,
   KEY_RING_MIGRATION_SQLITE, // the key ring: roots and online keys (key-ring-schema.ts)
   SQLITE_REVOCATION_MIGRATION, // the revocation list and its entries (revocation-store.ts)
+  EVENTS_MIGRATION_SQLITE, // the webhook events outbox (webhooks/events.ts)
+  ORGANISATIONS_MIGRATION_SQLITE, // organisations, key ownership, artefacts (organisations/schema.ts)
+  ACCESS_MIGRATION_SQLITE, // users, sessions, API tokens (access/schema.ts)
+  RAISE_REQUESTS_MIGRATION_SQLITE, // limit-raise requests (raise-requests/schema.ts)
+  WEBHOOKS_MIGRATION_SQLITE, // webhook endpoints and deliveries (webhooks/schema.ts)
 ];
 
 interface GroupRow {
