@@ -99,3 +99,6 @@ export const ADMIN_TOKEN_PRINCIPAL: Principal = {
   role: 'owner',
   scopes: ['publisher:*'],
 };
+
+/** The CLI on the authority's data directory: whoever can read the data directory owns the authority. */
+export const CLI_PRINCIPAL: Principal = { ...ADMIN_TOKEN_PRINCIPAL, id: 'cli', name: 'cli' };
