@@ -102,6 +102,16 @@ export interface AuthorityServerOptions {
   /** Wrong admin tokens per minute from all sources together past which a warning is logged (default 100; never refused). */
   readonly adminFailuresPerMinute?: number;
   readonly clock?: Clock;
+  /**
+   * Serve HTTPS with this certificate and key (PEM); the CLI reloads them on SIGHUP with
+   * `app.server.setSecureContext` (new handshakes only; open connections keep theirs).
+   */
+  readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * Addresses or CIDRs of the reverse proxies in front: only from them are X-Forwarded-For
+   * and X-Forwarded-Proto believed (request.ip, request.protocol). Default: none.
+   */
+  readonly trustProxy?: readonly string[];
 }
 
 /**
@@ -112,7 +122,10 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger | undefined,
     bodyLimit: options.bodyLimit ?? 16 * 1024,
-  });
+    ...(options.trustProxy && options.trustProxy.length > 0 ? { trustProxy: [...options.trustProxy] } : {}),
+    // The https server is still the FastifyInstance callers see (its `server` is a tls.Server then).
+    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+  }) as unknown as FastifyInstance;
 
   // Decisions are audited where they are made; requests refused before any decision are
   // audited here, so the log shows every request (bodies are never logged: they carry keys).

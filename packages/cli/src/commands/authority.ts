@@ -13,6 +13,7 @@ import { parseIntOption, parseListen, readKeyInput, readTokenFile, SECRET_ARGUME
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { registerAuthorityRevocation } from './authority-revocation.js';
 import { registerAuthorityRoot } from './authority-root.js';
+import { loadServeTlsAtStart, parseTrustProxy, reloadTlsOnSighup, type TlsServer } from './authority-serve-tls.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
 /** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
@@ -466,6 +467,12 @@ export function registerAuthority(program: Command, runCommand: Run): void {
       'validity of host certificates issued online; hosts renew at half of it, a revoked host key stops within it',
       String(HOST_CERT_VALIDITY_DAYS),
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, its chain may follow); re-read on SIGHUP')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted); re-read on SIGHUP')
+    .option(
+      '--trust-proxy <list...>',
+      'addresses or CIDRs of the reverse proxies in front (comma-separated): only from them X-Forwarded-For and X-Forwarded-Proto give the client address and protocol',
+    )
     .action(
       run(
         async (o: {
@@ -477,8 +484,13 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           activationsPerMinute: string;
           bulkConfirmationsPerMinute: string;
           hostCertificateDays: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          trustProxy?: string[];
         }) => {
           const listen = parseListen(o.listen, '--listen');
+          const tls = loadServeTlsAtStart(o.tlsCert, o.tlsKey);
+          const trustProxy = parseTrustProxy(o.trustProxy);
           const adminToken =
             o.adminTokenFile === undefined ? undefined : readTokenFile(o.adminTokenFile, '--admin-token-file');
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
@@ -499,12 +511,31 @@ export function registerAuthority(program: Command, runCommand: Run): void {
             activationsPerMinute,
             bulkConfirmationsPerMinute,
             ...(adminToken ? { adminToken } : {}),
+            ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+            ...(trustProxy ? { trustProxy } : {}),
           });
           await app.listen({ host: listen.host, port: listen.port });
           const addr = app.server.address();
           const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
-          process.stderr.write(`authority listening on http://${listen.host}:${port}\n`);
+          const shown = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+          process.stderr.write(`authority listening on ${tls ? 'https' : 'http'}://${shown}:${port}\n`);
+          const stopReloading =
+            tls && o.tlsCert !== undefined && o.tlsKey !== undefined
+              ? reloadTlsOnSighup(app.server as unknown as TlsServer, o.tlsCert, o.tlsKey, logger)
+              : undefined;
+          if (tls) {
+            logger.info(
+              {
+                subject: tls.subject,
+                serialNumber: tls.serialNumber,
+                fingerprint: tls.fingerprint,
+                validTo: tls.validTo,
+              },
+              'tls certificate loaded',
+            );
+          }
           await waitForShutdown();
+          stopReloading?.();
           await app.close();
           await a.close();
         },
