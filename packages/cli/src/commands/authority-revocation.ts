@@ -1,19 +1,16 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import type { Command, Option } from 'commander';
-import { Authority, type RevocationResult } from '@volact/authority';
+import type { Command } from 'commander';
+import type { RevocationResult } from '@volact/authority';
 import { printJson } from '../output.js';
 import type { Run } from '../runtime.js';
+import { openAuthority, targetOptions, type AuthorityTarget, type TargetOptions } from './authority-target.js';
 
 /**
  * `volact authority revoke-host|revoke-manufacturer|revoke-token-ca|revocations`: the revocation
  * list (docs/authority.md "Revocation", docs/trust.md "Revocation").
  */
-export function registerAuthorityRevocation(
-  authority: Command,
-  run: Run,
-  options: { dataDir: () => Option; db: () => Option; store: (o: { db?: string }) => { databaseUrl?: string } },
-): void {
+export function registerAuthorityRevocation(authority: Command, run: Run): void {
   const actor = () => {
     try {
       return `cli:${userInfo().username}`;
@@ -47,7 +44,7 @@ export function registerAuthorityRevocation(
     argument: string,
     description: string,
     act: (
-      a: Authority,
+      a: AuthorityTarget,
       subject: string,
       reason: string | undefined,
       alsoRevokeKey: boolean,
@@ -55,22 +52,16 @@ export function registerAuthorityRevocation(
     extra: (command: Command) => Command = (command) => command,
   ) =>
     extra(
-      authority
-        .command(name)
-        .description(description)
-        .argument(argument)
-        .addOption(options.dataDir())
-        .addOption(options.db())
-        .option('--reason <text>', 'why (kept with the entry and in the audit log; 1-200 printable characters)'),
+      targetOptions(authority.command(name).description(description).argument(argument)).option(
+        '--reason <text>',
+        'why (kept with the entry and in the audit log; 1-200 printable characters)',
+      ),
     )
       .option('--json', 'print JSON')
       .action(
         run(
-          async (
-            o: { dataDir: string; db?: string; reason?: string; json?: boolean; alsoRevokeKey?: boolean },
-            subject: string,
-          ) => {
-            const a = Authority.open(o.dataDir, options.store(o));
+          async (o: TargetOptions & { reason?: string; json?: boolean; alsoRevokeKey?: boolean }, subject: string) => {
+            const a = openAuthority(o);
             try {
               const result = await act(a, subject, o.reason, o.alsoRevokeKey === true);
               if (o.json) printJson(result);
@@ -112,16 +103,18 @@ export function registerAuthorityRevocation(
     (a, subject, reason) => a.revokeTokenCa(subject, { actor: actor(), ...(reason === undefined ? {} : { reason }) }),
   );
 
-  authority
-    .command('revocations')
-    .description('the current revocation list: version, issue time, next update, entries; --out writes the signed list')
-    .addOption(options.dataDir())
-    .addOption(options.db())
+  targetOptions(
+    authority
+      .command('revocations')
+      .description(
+        'the current revocation list: version, issue time, next update, entries; --out writes the signed list',
+      ),
+  )
     .option('--out <file>', 'write the signed list (binary) for `client install-revocations` and isolated hosts')
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; out?: string; json?: boolean }) => {
-        const a = Authority.open(o.dataDir, options.store(o));
+      run(async (o: TargetOptions & { out?: string; json?: boolean }) => {
+        const a = openAuthority(o);
         try {
           const report = await a.revocationList();
           if (o.out !== undefined) {

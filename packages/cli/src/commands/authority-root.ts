@@ -1,6 +1,5 @@
-import type { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import {
-  Authority,
   AuthorityError,
   type AuthorityOptions,
   type CrashPoint,
@@ -9,6 +8,7 @@ import {
 } from '@volact/authority';
 import { CliError, printJson } from '../output.js';
 import type { Run } from '../runtime.js';
+import { openAuthority, targetOptions, type TargetOptions } from './authority-target.js';
 
 const STEPS: readonly RotationStep[] = ['prepare', 'publish', 'switch', 'retire'];
 
@@ -58,23 +58,18 @@ function statusText(s: KeyRingStatus): string {
  * `volact authority root status|rotate` and `volact authority online-key rotate`: the key ring
  * (docs/trust.md "Rotation ceremony", docs/authority.md "Root rotation").
  */
-export function registerAuthorityRoot(
-  authority: Command,
-  run: Run,
-  options: { dataDir: () => Option; db: () => Option; store: (o: { db?: string }) => { databaseUrl?: string } },
-): void {
-  const open = (o: { dataDir: string; db?: string }) =>
-    Authority.open(o.dataDir, { ...options.store(o), ...crashHook() });
+export function registerAuthorityRoot(authority: Command, run: Run): void {
+  const open = (o: TargetOptions) => openAuthority(o, crashHook());
 
   const root = authority.command('root').description('the root keys: status and the rotation ceremony');
-  root
-    .command('status')
-    .description('roots (key IDs, states, validity, where their keys are), online keys, the next rotation step')
-    .addOption(options.dataDir())
-    .addOption(options.db())
+  targetOptions(
+    root
+      .command('status')
+      .description('roots (key IDs, states, validity, where their keys are), online keys, the next rotation step'),
+  )
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; json?: boolean }) => {
+      run(async (o: TargetOptions & { json?: boolean }) => {
         const a = open(o);
         try {
           const status = await a.rootStatus();
@@ -86,15 +81,15 @@ export function registerAuthorityRoot(
       }),
     );
 
-  root
-    .command('rotate')
-    .description('one step of the root rotation: prepare, publish, switch, retire (each idempotent, in order)')
-    .addOption(options.dataDir())
-    .addOption(options.db())
+  targetOptions(
+    root
+      .command('rotate')
+      .description('one step of the root rotation: prepare, publish, switch, retire (each idempotent, in order)'),
+  )
     .requiredOption('--step <step>', `the step: ${STEPS.join(', ')}`)
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; step: string; json?: boolean }) => {
+      run(async (o: TargetOptions & { step: string; json?: boolean }) => {
         if (!(STEPS as readonly string[]).includes(o.step)) {
           throw new CliError('OPTION_INVALID', `--step must be one of ${STEPS.join(', ')}, got "${o.step}"`);
         }
@@ -119,18 +114,18 @@ export function registerAuthorityRoot(
       }),
     );
 
-  authority
-    .command('online-key')
-    .description('the online key that signs confirmation IDs (delegated by the root)')
-    .command('rotate')
-    .description(
-      'the next online key signs from now on, a new next is certified by the current root; the old one stays verifiable',
-    )
-    .addOption(options.dataDir())
-    .addOption(options.db())
+  targetOptions(
+    authority
+      .command('online-key')
+      .description('the online key that signs confirmation IDs (delegated by the root)')
+      .command('rotate')
+      .description(
+        'the next online key signs from now on, a new next is certified by the current root; the old one stays verifiable',
+      ),
+  )
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; json?: boolean }) => {
+      run(async (o: TargetOptions & { json?: boolean }) => {
         const a = open(o);
         try {
           const r = await a.rotateOnlineKey();

@@ -13,13 +13,22 @@ import { parseIntOption, parseListen, readKeyInput, readTokenFile, SECRET_ARGUME
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { registerAuthorityRevocation } from './authority-revocation.js';
 import { registerAuthorityRoot } from './authority-root.js';
+import { registerAuthorityRaise } from './authority-raise.js';
+import {
+  dataDirOption,
+  dbOption,
+  openAuthority,
+  tokenFileOption,
+  urlOption,
+  type AuthorityTarget,
+  type TargetOptions,
+} from './authority-target.js';
 import { loadServeTlsAtStart, parseTrustProxy, reloadTlsOnSighup, type TlsServer } from './authority-serve-tls.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
-/** Every authority command works on a data directory and, optionally, a PostgreSQL database. */
-const dataDirOption = () => new Option('--data-dir <dir>', 'data directory of the authority').makeOptionMandatory();
-const dbOption = () =>
-  new Option('--db <url>', 'keep records in PostgreSQL (postgres://…) instead of SQLite in the data directory');
+/** init and serve work on a data directory (and, optionally, a PostgreSQL database); every other verb on it or a remote authority (authority-target.ts). */
+const localDataDirOption = () =>
+  new Option('--data-dir <dir>', 'data directory of the authority').makeOptionMandatory();
 
 const storeOption = (o: { db?: string }) => (o.db ? { databaseUrl: o.db } : {});
 
@@ -69,7 +78,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
   authority
     .command('init')
     .description('create the root signing key and the database in a data directory')
-    .addOption(dataDirOption())
+    .addOption(localDataDirOption())
     .addOption(dbOption())
     .option('--name <name>', 'name shown in product configs', 'volact authority')
     .option(
@@ -94,41 +103,43 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description('add a product group (threshold: 5 for app/server kinds, 25 for client-os)')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--name <name>', 'group name, e.g. office14')
     .option('--kind <kind>', `one of ${GROUP_KINDS.join(', ')}`, 'app')
     .option('--threshold <n>', 'activation threshold (clients counted before any activates)')
     .option('--json', 'print JSON')
     .action(
-      run(
-        async (o: { dataDir: string; db?: string; name: string; kind: string; threshold?: string; json?: boolean }) => {
-          if (!GROUP_KINDS.includes(o.kind as GroupKind)) {
-            throw new CliError('OPTION_INVALID', `--kind must be one of ${GROUP_KINDS.join(', ')}, got "${o.kind}"`);
-          }
-          const a = Authority.open(o.dataDir, storeOption(o));
-          try {
-            const g = await a.addGroup({
-              name: o.name,
-              kind: o.kind as GroupKind,
-              ...(o.threshold !== undefined
-                ? { threshold: parseIntOption(o.threshold, '--threshold', 1, 1_000_000) }
-                : {}),
-            });
-            if (o.json) printJson(g);
-            else console.log(`group ${g.name} (${g.kind}, threshold ${g.threshold}) id ${g.id}`);
-          } finally {
-            await a.close();
-          }
-        },
-      ),
+      run(async (o: TargetOptions & { name: string; kind: string; threshold?: string; json?: boolean }) => {
+        if (!GROUP_KINDS.includes(o.kind as GroupKind)) {
+          throw new CliError('OPTION_INVALID', `--kind must be one of ${GROUP_KINDS.join(', ')}, got "${o.kind}"`);
+        }
+        const a = openAuthority(o);
+        try {
+          const g = await a.addGroup({
+            name: o.name,
+            kind: o.kind as GroupKind,
+            ...(o.threshold !== undefined
+              ? { threshold: parseIntOption(o.threshold, '--threshold', 1, 1_000_000) }
+              : {}),
+          });
+          if (o.json) printJson(g);
+          else console.log(`group ${g.name} (${g.kind}, threshold ${g.threshold}) id ${g.id}`);
+        } finally {
+          await a.close();
+        }
+      }),
     );
   group
     .command('list')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; json?: boolean }) => {
-        const a = Authority.open(o.dataDir, storeOption(o));
+      run(async (o: TargetOptions & { json?: boolean }) => {
+        const a = openAuthority(o);
         try {
           const groups = await a.listGroups();
           if (o.json) printJson({ groups });
@@ -144,13 +155,20 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description("print the product configuration a publisher ships in the group's product")
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(tokenFileOption())
     .requiredOption('--group <name>', 'product group')
-    .option('--url <url>', 'public URL of this authority (https://…): where installations activate a MAK online')
+    .option(
+      '--url <url>',
+      'public URL of this authority (https://…): where installations activate a MAK online; with --token-file, the remote authority asked (and the public URL unless --public-url)',
+    )
+    .option('--public-url <url>', 'public URL in the config when it is not --url (behind a proxy, another name)')
     .action(
-      run(async (o: { dataDir: string; db?: string; group: string; url?: string }) => {
-        const a = Authority.open(o.dataDir, storeOption(o));
+      run(async (o: TargetOptions & { group: string; publicUrl?: string }) => {
+        // On the data directory --url is only the public URL; with --token-file it is also the authority asked.
+        const a = openAuthority(o.tokenFile === undefined ? { ...o, url: undefined } : o);
+        const url = o.publicUrl ?? o.url;
         try {
-          const config = await a.productConfig(o.group, o.url === undefined ? {} : { url: o.url });
+          const config = await a.productConfig(o.group, url === undefined ? {} : { url });
           process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
         } finally {
           await a.close();
@@ -164,6 +182,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description('mint a key; secret keys are shown once and stored only as a keyed hash')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--type <type>', 'key type: kms-host, mak or retail')
     .requiredOption('--group <names>', 'product group(s), comma-separated (one for a MAK or a retail key)')
     .option('--limit <n>', 'installations a MAK may activate (a retail key: 1, always)')
@@ -173,8 +193,10 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .action(
       run(
         async (o: {
-          dataDir: string;
+          dataDir?: string;
           db?: string;
+          url?: string;
+          tokenFile?: string;
           type: string;
           group: string;
           hosts: string;
@@ -190,7 +212,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
             .split(',')
             .map((g) => g.trim())
             .filter(Boolean);
-          const a = Authority.open(o.dataDir, storeOption(o));
+          const a = openAuthority(o);
           try {
             const minted =
               o.type === 'mak' || o.type === 'retail'
@@ -229,20 +251,18 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           : `  ${a.installationId} (${a.channel}): ${a.activationCount} activation(s), last ${a.lastActivatedAt}`,
       ),
     ].join('\n');
-  const keyAction = (act: (a: Authority, key: string, o: { limit?: string }) => Promise<KeyReport>) =>
-    run(
-      async (o: { dataDir: string; db?: string; json?: boolean; limit?: string; keyFile?: string }, given?: string) => {
-        const key = readKeyInput(given, o.keyFile);
-        const a = Authority.open(o.dataDir, storeOption(o));
-        try {
-          const report = await act(a, key, o);
-          if (o.json) printJson(report);
-          else console.log(keyReport(report));
-        } finally {
-          await a.close();
-        }
-      },
-    );
+  const keyAction = (act: (a: AuthorityTarget, key: string, o: { limit?: string }) => Promise<KeyReport>) =>
+    run(async (o: TargetOptions & { json?: boolean; limit?: string; keyFile?: string }, given?: string) => {
+      const key = readKeyInput(given, o.keyFile);
+      const a = openAuthority(o);
+      try {
+        const report = await act(a, key, o);
+        if (o.json) printJson(report);
+        else console.log(keyReport(report));
+      } finally {
+        await a.close();
+      }
+    });
   for (const [name, description] of [
     ['show', 'limit, used, remaining and every activation of a key'],
     ['revoke', "refuse the key's later activations (existing ones stay listed)"],
@@ -254,6 +274,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
       .option('--key-file <file>', 'file holding the key (- for standard input)')
       .addOption(dataDirOption())
       .addOption(dbOption())
+      .addOption(urlOption())
+      .addOption(tokenFileOption())
       .option('--json', 'print JSON')
       .action(keyAction((a, k) => (name === 'show' ? a.showKey(k) : a.revokeKey(k))));
   }
@@ -264,6 +286,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .option('--key-file <file>', 'file holding the key (- for standard input)')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--limit <n>', 'the new limit')
     .option('--json', 'print JSON')
     .action(keyAction((a, k, o) => a.setKeyLimit(k, parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000))));
@@ -275,6 +299,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description('sign an activation object for a product group and a directory domain (prints its JSON)')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--group <name>', 'product group')
     .requiredOption('--domain <domain>', 'the directory domain whose member installations it licenses, e.g. corp.test')
     .requiredOption('--name <name>', 'the object name in the directory')
@@ -286,15 +312,17 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .action(
       run(
         async (o: {
-          dataDir: string;
+          dataDir?: string;
           db?: string;
+          url?: string;
+          tokenFile?: string;
           group: string;
           domain: string;
           name: string;
           validityDays: string;
         }) => {
           const validityDays = parseIntOption(o.validityDays, '--validity-days', 1, MAX_OBJECT_VALIDITY_DAYS);
-          const a = Authority.open(o.dataDir, storeOption(o));
+          const a = openAuthority(o);
           try {
             const object = await a.createActivationObject({
               group: o.group,
@@ -318,6 +346,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description("certify a manufacturer's public key (oem keygen) for product groups; writes the OEM certificate")
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--manufacturer <name>', 'the manufacturer, as its markers will name it')
     .requiredOption('--public-key <file>', 'oem-public-key.pem from the manufacturer')
     .requiredOption('--group <names...>', 'product groups it may preinstall (space- or comma-separated)')
@@ -327,8 +357,10 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .action(
       run(
         async (o: {
-          dataDir: string;
+          dataDir?: string;
           db?: string;
+          url?: string;
+          tokenFile?: string;
           manufacturer: string;
           publicKey: string;
           group: string[];
@@ -337,7 +369,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           json?: boolean;
         }) => {
           const publicKeyRaw = readPublicKeyFile(o.publicKey, '--public-key');
-          const a = Authority.open(o.dataDir, storeOption(o));
+          const a = openAuthority(o);
           try {
             const c = await a.issueOemCertificate({
               manufacturer: o.manufacturer,
@@ -371,6 +403,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .description("certify an organisation's CA public key (token ca-keygen) for one product group")
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .requiredOption('--group <name>', 'the product group its tokens activate')
     .requiredOption('--organisation <name>', 'the organisation running the CA')
     .requiredOption('--public-key <file>', 'ca-public-key.pem from the organisation')
@@ -380,8 +414,10 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .action(
       run(
         async (o: {
-          dataDir: string;
+          dataDir?: string;
           db?: string;
+          url?: string;
+          tokenFile?: string;
           group: string;
           organisation: string;
           publicKey: string;
@@ -390,7 +426,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           json?: boolean;
         }) => {
           const publicKeyRaw = readPublicKeyFile(o.publicKey, '--public-key');
-          const a = Authority.open(o.dataDir, storeOption(o));
+          const a = openAuthority(o);
           try {
             const c = await a.issueTokenCa({
               organisation: o.organisation,
@@ -418,10 +454,12 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .argument('<installation-id...>', 'the digit groups, with or without dashes')
     .addOption(dataDirOption())
     .addOption(dbOption())
+    .addOption(urlOption())
+    .addOption(tokenFileOption())
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { dataDir: string; db?: string; json?: boolean }, ...iid: string[]) => {
-        const a = Authority.open(o.dataDir, storeOption(o));
+      run(async (o: TargetOptions & { json?: boolean }, ...iid: string[]) => {
+        const a = openAuthority(o);
         try {
           const c = await a.confirm(iid.join(' '));
           if (o.json) printJson(c);
@@ -441,13 +479,14 @@ export function registerAuthority(program: Command, runCommand: Run): void {
       }),
     );
 
-  registerAuthorityRevocation(authority, run, { dataDir: dataDirOption, db: dbOption, store: storeOption });
-  registerAuthorityRoot(authority, run, { dataDir: dataDirOption, db: dbOption, store: storeOption });
+  registerAuthorityRevocation(authority, run);
+  registerAuthorityRoot(authority, run);
+  registerAuthorityRaise(authority, run);
 
   authority
     .command('serve')
     .description('serve the HTTP JSON API (/v1)')
-    .addOption(dataDirOption())
+    .addOption(localDataDirOption())
     .addOption(dbOption())
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--log-level <level>', 'pino log level', 'info')
