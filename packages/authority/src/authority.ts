@@ -61,6 +61,7 @@ import type { AuthorityStore } from './store.js';
 import type { AccessApi } from './access/types.js';
 import type { OrganisationsApi } from './organisations/types.js';
 import type { RaiseRequestsApi } from './raise-requests/types.js';
+import { RaiseRequests } from './raise-requests/raise-requests.js';
 import type { WebhooksApi } from './webhooks/types.js';
 
 export { HOST_CERT_VALIDITY_DAYS } from './host-activation.js';
@@ -157,7 +158,7 @@ export class Authority {
     this.#revocations = new Revocations(this.#ctx);
     this.organisations = notBuiltYet<OrganisationsApi>('organisations'); // organisations/organisations.ts
     this.access = notBuiltYet<AccessApi>('access'); // access/access.ts
-    this.raiseRequests = notBuiltYet<RaiseRequestsApi>('raiseRequests'); // raise-requests/raise-requests.ts
+    this.raiseRequests = new RaiseRequests({ store: store.raiseRequests, clock: this.#clock });
     this.webhooks = notBuiltYet<WebhooksApi>('webhooks'); // webhooks/webhooks.ts
   }
 

@@ -24,6 +24,8 @@ export type { AuthorityErrorCode } from './errors.js';
 export { createAuthorityServer } from './http.js';
 export type { AuthorityServerOptions } from './http.js';
 export type { AuthorityStore } from './store.js';
+export { CLI_PRINCIPAL } from './access/principal.js';
+export type { RaiseRequest, RaiseRequestState, RaiseRequestsApi } from './raise-requests/types.js';
 export {
   createRootKey,
   describeSigner,

@@ -5,6 +5,7 @@ import { EVENTS_MIGRATION_POSTGRES } from './webhooks/events.js';
 import { ORGANISATIONS_MIGRATION_POSTGRES } from './organisations/schema.js';
 import { ACCESS_MIGRATION_POSTGRES } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_POSTGRES } from './raise-requests/schema.js';
+import { PostgresRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_POSTGRES } from './webhooks/schema.js';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
@@ -193,6 +194,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly revocations: RevocationStore = new PostgresRevocationStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
+  readonly raiseRequests: RaiseRequestStore = new PostgresRaiseRequestStore({
     transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
   });

@@ -10,6 +10,7 @@ import { EVENTS_MIGRATION_SQLITE } from './webhooks/events.js';
 import { ORGANISATIONS_MIGRATION_SQLITE } from './organisations/schema.js';
 import { ACCESS_MIGRATION_SQLITE } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_SQLITE } from './raise-requests/schema.js';
+import { SqliteRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_SQLITE } from './webhooks/schema.js';
 import type {
   AuditEntry,
@@ -151,6 +152,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly revocations: RevocationStore;
+  readonly raiseRequests: RaiseRequestStore;
 
   constructor(readonly path: string) {
     // SQLite takes an empty file for an empty database: an authority whose records were lost
@@ -176,6 +178,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
     );
     this.#db = db;
     this.revocations = new SqliteRevocationStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
+    this.raiseRequests = new SqliteRaiseRequestStore(
       db,
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),

@@ -1,6 +1,7 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
+import type { RaiseRequestStore } from './raise-requests/store.js';
 
 export interface KeyRecord {
   readonly id: string;
@@ -191,6 +192,8 @@ export interface AuthorityStore {
   withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T>;
   /** The revocation list's entries and counter (revocation-store.ts), in the same database. */
   readonly revocations: RevocationStore;
+  /** Limit-raise requests (raise-requests/store.ts): a decision locks the request, then the key. */
+  readonly raiseRequests: RaiseRequestStore;
   audit(entry: AuditEntry): Promise<void>;
   recentAudit(limit: number): Promise<AuditEntry[]>;
   /** Checks the database answers now (health): resolves, or throws STORE_UNAVAILABLE / STORE_DAMAGED. */
