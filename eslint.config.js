@@ -6,6 +6,7 @@ export default tseslint.config(
     ignores: [
       '**/dist/**',
       'packages/console/web-dist/**',
+      'packages/authority/web-dist/**',
       '**/node_modules/**',
       'coverage/**',
       'bin/**',

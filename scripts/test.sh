@@ -29,6 +29,7 @@ fi
 echo "== build and type-check"
 npx tsc -b
 npx tsc -p packages/console/web
+npx tsc -p packages/authority/web
 echo "== lint"
 npx eslint .
 npx prettier --check . >/dev/null || { echo "formatting differs: run npm run format"; exit 1; }
