@@ -125,6 +125,10 @@ export const authorityErrors = {
   SESSION_EXPIRED: { status: 401, meaning: 'the web session ended (signed out, expired or revoked): sign in again' },
   PASSWORD_WRONG: { status: 401, meaning: 'the password re-entered to confirm the action is wrong' },
   SCOPE_MISSING: { status: 403, meaning: 'the token or user lacks the scope the call needs; the message names it' },
+  SESSION_REQUIRED: {
+    status: 403,
+    meaning: 'the call needs a signed-in user (web session) who re-enters the password: API tokens cannot make it',
+  },
   TOKEN_NOT_FOUND: { status: 404, meaning: 'no API token has that id' },
   TOKEN_INVALID: { status: 400, meaning: 'a token request asks for an unknown scope or one its creator does not hold' },
   KEY_AMBIGUOUS: {
