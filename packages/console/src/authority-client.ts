@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   CoreError,
   MAX_BULK_CONFIRMATIONS,
@@ -72,12 +72,25 @@ function checkedEndpoint(connection: AuthorityConnection, path: string): URL {
   return url;
 }
 
+/** A refusal of the authority: AUTHORITY_REFUSED with the authority's own code beside it. */
+export class AuthorityRefusal extends ConsoleError {
+  constructor(
+    message: string,
+    /** The authority's code (KEY_NOT_FOUND, SCOPE_MISSING, NOT_FOUND for a route it lacks, …). */
+    readonly authorityCode: string,
+    readonly status: number,
+  ) {
+    super('AUTHORITY_REFUSED', message);
+  }
+}
+
 async function call<T>(
   connection: AuthorityConnection,
   path: string,
   body: unknown,
   schema: z.ZodType<T>,
   headers: Record<string, string> = {},
+  method: 'GET' | 'POST' = 'POST',
 ): Promise<T> {
   const url = checkedEndpoint(connection, path);
   const timeoutMs = connection.timeoutMs ?? 30_000;
@@ -85,8 +98,8 @@ async function call<T>(
   try {
     res = await requestJson({
       url,
-      method: 'POST',
-      body,
+      method,
+      ...(method === 'GET' ? {} : { body }),
       headers,
       timeoutMs,
       ...(connection.proxy ? { proxy: connection.proxy } : {}),
@@ -112,9 +125,10 @@ async function call<T>(
   if (res.status < 200 || res.status >= 300) {
     const parsed = errorReplySchema.safeParse(res.body);
     if (parsed.success) {
-      throw new ConsoleError(
-        'AUTHORITY_REFUSED',
+      throw new AuthorityRefusal(
         `the authority ${url.origin} refused: ${parsed.data.error.code}: ${parsed.data.error.message}`,
+        parsed.data.error.code,
+        res.status,
       );
     }
     throw new ConsoleError(
@@ -180,4 +194,62 @@ export async function showKey(
   return call(connection, '/v1/admin/keys/show', { key }, keyReportSchema, {
     authorization: `Bearer ${adminToken}`,
   });
+}
+
+/** A MAK's counters, as an organisation's key summary or the admin key report gives them. */
+export interface MakCounters {
+  readonly limit: number;
+  readonly used: number;
+  readonly remaining: number;
+}
+
+const count = z.number().int().min(0).max(1e9);
+const keySummarySchema = z.object({ limit: count, used: count, remaining: count });
+const sessionSchema = z.object({
+  principal: z.object({ orgId: z.string().max(64).nullable().optional() }),
+});
+
+/**
+ * Whose token the console holds: an organisation's (`org:<id>:read`, what an organisation gives
+ * its console: it reads its own MAKs and nothing else) or the publisher's (the admin token, or
+ * a token with `publisher:read`). GET /v1/session says; an authority without that route (before
+ * organisations) knows only the admin token.
+ */
+export async function tokenOrganisation(connection: AuthorityConnection, token: string): Promise<string | null> {
+  try {
+    const session = await call(connection, '/v1/session', undefined, sessionSchema, bearer(token), 'GET');
+    return session.principal.orgId ?? null;
+  } catch (err) {
+    if (err instanceof AuthorityRefusal && err.authorityCode === 'NOT_FOUND') return null;
+    throw err;
+  }
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * A MAK's counters from the authority. With an organisation's token: POST
+ * /v1/orgs/{orgId}/keys/lookup (the key in the body, never in a URL); a MAK of another
+ * organisation is KEY_NOT_FOUND, as if absent. An authority without the lookup route is asked
+ * by the key's last five characters within the organisation (GET /v1/orgs/{orgId}/keys/{last5}).
+ * With the publisher's token (orgId null): POST /v1/admin/keys/show.
+ */
+export async function makCounters(
+  connection: AuthorityConnection,
+  token: string,
+  orgId: string | null,
+  key: string,
+): Promise<MakCounters> {
+  if (orgId === null) return showKey(connection, token, key);
+  const org = `/v1/orgs/${encodeURIComponent(orgId)}/keys`;
+  try {
+    return await call(connection, `${org}/lookup`, { key }, keySummarySchema, bearer(token));
+  } catch (err) {
+    if (!(err instanceof AuthorityRefusal && err.authorityCode === 'NOT_FOUND')) throw err;
+  }
+  const last5 = key
+    .replace(/[^0-9A-Za-z]/g, '')
+    .slice(-5)
+    .toUpperCase();
+  return call(connection, `${org}/${encodeURIComponent(last5)}`, undefined, keySummarySchema, bearer(token), 'GET');
 }

@@ -1,5 +1,5 @@
 import { DAY, LICENCE_STATES, type LicenceState } from '@volact/core';
-import { authorityOrigin, showKey, type AuthorityConnection } from './authority-client.js';
+import { authorityOrigin, makCounters, tokenOrganisation, type AuthorityConnection } from './authority-client.js';
 import { ConsoleError } from './errors.js';
 import { mapLimit, type Fleet } from './fleet.js';
 import {
@@ -50,17 +50,25 @@ export async function stateTimeline(fleet: Fleet, days: number): Promise<Timelin
   }));
 }
 
+/**
+ * Reads each stored MAK's counters from the authority and keeps them. `adminToken` is the
+ * token the console was given: the authority's admin token (or a publisher token), or an
+ * organisation's read token (`org:<id>:read`), with which only that organisation's MAKs answer.
+ */
 export async function refreshMakCounts(
   fleet: Fleet,
   authority: AuthorityConnection & { adminToken: string },
 ): Promise<MakCountResult[]> {
   const origin = authorityOrigin(authority.url);
   const keys = (await fleet.store.listKeys()).filter((k) => k.type === 'mak');
+  // Whose token it is, asked once (and only when there is a MAK to read).
+  let organisation: Promise<string | null> | undefined;
   const results = await mapLimit(keys, 4, async (key): Promise<MakCountResult> => {
     const base = { name: key.name, key: key.last5 };
     try {
       const text = fleet.box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
-      const shown = await showKey(authority, authority.adminToken, text);
+      organisation ??= tokenOrganisation(authority, authority.adminToken);
+      const shown = await makCounters(authority, authority.adminToken, await organisation, text);
       const counters = {
         limit: shown.limit ?? null,
         used: shown.used ?? 0,

@@ -45,7 +45,10 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
         )
         .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8390')
         .option('--authority <url>', 'the default authority for proxy activation (and mak-usage with a token)')
-        .option('--admin-token-file <file>', "the authority's admin token: mak-usage reads the MAK counters with it")
+        .option(
+          '--admin-token-file <file>',
+          "an organisation's read token (org:<id>:read) or the authority's admin token: mak-usage reads the MAK counters with it",
+        )
         .option(
           '--public-origin <url...>',
           'behind a TLS reverse proxy: the origin(s) browsers use (https://console.example); logins and changes must come from one',

@@ -37,9 +37,12 @@ export function registerConsoleReports(con: Command, run: Run): void {
     proxyOptions(
       con
         .command('refresh-mak')
-        .description("read each stored MAK's limit, used and remaining from the authority's admin API and keep them")
+        .description("read each stored MAK's limit, used and remaining from the authority and keep them")
         .requiredOption('--authority <url>', 'the authority (https://, or http:// on this machine)')
-        .requiredOption('--admin-token-file <file>', "the authority's admin token"),
+        .requiredOption(
+          '--admin-token-file <file>',
+          "an organisation's read token (org:<id>:read: its own MAKs only) or the authority's admin token",
+        ),
     ),
   )
     .option('--json', 'print JSON')
@@ -76,8 +79,11 @@ export function registerConsoleReports(con: Command, run: Run): void {
         .description(`a licensing report from the latest status of each machine: ${REPORT_NAMES.join(', ')}`)
         .argument('<name>', REPORT_NAMES.join(' | '))
         .option('--days <n>', 'at-risk: licences ending within this many days', '30')
-        .option('--authority <url>', "mak-usage: read each MAK's counters from the authority's admin API first")
-        .option('--admin-token-file <file>', "mak-usage: the authority's admin token (with --authority)"),
+        .option('--authority <url>', "mak-usage: read each MAK's counters from the authority first")
+        .option(
+          '--admin-token-file <file>',
+          "mak-usage: an organisation's read token (org:<id>:read) or the authority's admin token (with --authority)",
+        ),
     ),
   )
     .option('--json', 'print JSON')
