@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Authority, Confirmation, KeyReport } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { RateLimiter } from './rate-limiter.js';
+import { DEFAULT_WEB_ROOT, registerPortalAssets } from './portal-assets.js';
 import {
   adminKeyLimitRequestSchema,
   adminKeyRequestSchema,
@@ -112,6 +113,11 @@ export interface AuthorityServerOptions {
    * and X-Forwarded-Proto believed (request.ip, request.protocol). Default: none.
    */
   readonly trustProxy?: readonly string[];
+  /**
+   * The built web UI (publisher pages and organisations' portal) served at `/` and `/assets/*`;
+   * default packages/authority/web-dist (`npm run build:web`); null serves no UI.
+   */
+  readonly webRoot?: string | null;
 }
 
 /**
@@ -395,6 +401,8 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>
     authority.productConfig(request.params.group),
   );
+
+  if (options.webRoot !== null) registerPortalAssets(app, options.webRoot ?? DEFAULT_WEB_ROOT);
 
   return app;
 }
