@@ -227,9 +227,9 @@ const listSql = (p: (n: number) => string, q: DeliveryQuery) => {
     params.push(q.state);
   }
   if (q.before) {
-    where.push(`(d.created_at < ${p(n)} OR (d.created_at = ${p(n)} AND d.id < ${p(n + 1)}))`);
-    n += 2;
-    params.push(q.before.createdAt, q.before.id);
+    where.push(`(d.created_at < ${p(n)} OR (d.created_at = ${p(n + 1)} AND d.id < ${p(n + 2)}))`);
+    n += 3;
+    params.push(q.before.createdAt, q.before.createdAt, q.before.id);
   }
   return {
     sql: `${DELIVERY_SELECT} WHERE ${where.join(' AND ')} ORDER BY d.created_at DESC, d.id DESC LIMIT ${p(n)}`,

@@ -168,8 +168,7 @@ export class Webhooks implements WebhooksApi {
       result: 'OK',
       detail: `endpoint ${e.id} to ${shownUrl(e.url)}, by ${by.name}`,
     });
-    if (!removed && e.disabledAt === null)
-      throw new AuthorityError('WEBHOOK_NOT_FOUND', `there is no webhook endpoint ${id}`);
+    if (!removed) throw new AuthorityError('WEBHOOK_NOT_FOUND', `webhook endpoint ${e.id} was removed already`);
   }
 
   async deliveries(endpointId: string, query: PageQuery & { state?: DeliveryState }): Promise<Page<WebhookDelivery>> {
