@@ -1,0 +1,234 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';
+
+/**
+ * The approval race (issue 14: "approval raises the limit exactly once even if clicked twice on
+ * two nodes"): two authority nodes — two Node processes, each with its own Authority (the built
+ * package) on one PostgreSQL database and one data directory — decide the same limit-raise
+ * request at the same moment, many times each. Exactly one decision wins; the others get
+ * RAISE_REQUEST_DECIDED; the limit rises by `additional` once, and the outbox holds one
+ * `key.limit_raised` and one `raise_request.decided`. Repeated over several requests so that a
+ * missing row lock would show.
+ */
+const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
+const AUTHORITY = new URL('../../packages/authority/dist/index.js', import.meta.url).href;
+const dir = mkdtempSync(join(tmpdir(), 'volact-raise-race-'));
+const children = new Set<ChildProcess>();
+let postgres: TestPostgres | undefined;
+const execFileAsync = promisify(execFile);
+
+async function volactJson<T>(...args: string[]): Promise<T> {
+  try {
+    const { stdout } = await execFileAsync(process.execPath, [BIN, ...args, '--json'], { timeout: 30_000 });
+    return JSON.parse(stdout) as T;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`volact ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+async function volactExit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/**
+ * One node: a process that opens the authority and, per command on stdin, fires `n`
+ * decisions of one request at once (each on its own pooled connection) and answers how each went.
+ */
+const NODE_SCRIPT = `
+import { createInterface } from 'node:readline';
+const { Authority } = await import(${JSON.stringify(AUTHORITY)});
+const [dataDir, databaseUrl, name] = process.argv.slice(2);
+const authority = Authority.open(dataDir, { databaseUrl });
+const by = { kind: 'user', id: 'usr_' + name, name, userId: 'usr_' + name, orgId: null, role: 'support',
+  scopes: ['publisher:read', 'publisher:requests'] };
+await authority.health();
+process.stdout.write(JSON.stringify({ ready: true }) + '\\n');
+for await (const line of createInterface({ input: process.stdin })) {
+  const { tag, id, decision, n } = JSON.parse(line);
+  const settled = await Promise.allSettled(
+    Array.from({ length: n }, () => authority.raiseRequests.decide(id, { decision, reason: name + ' ' + decision }, by)),
+  );
+  const results = settled.map((s) =>
+    s.status === 'fulfilled'
+      ? { ok: true, decision, state: s.value.state, limitAfter: s.value.limitAfter }
+      : { ok: false, decision, code: s.reason.code ?? String(s.reason), message: s.reason.message },
+  );
+  process.stdout.write(JSON.stringify({ tag, results }) + '\\n');
+}
+await authority.close();
+`;
+
+interface Result {
+  readonly ok: boolean;
+  readonly decision: 'approve' | 'decline';
+  readonly state?: string;
+  readonly limitAfter?: number | null;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+interface Node {
+  decide(id: string, decision: 'approve' | 'decline', n: number): Promise<Result[]>;
+  stop(): Promise<void>;
+}
+
+async function startNode(script: string, dataDir: string, db: string, name: string): Promise<Node> {
+  const child = spawn(process.execPath, [script, dataDir, db, name], { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)));
+  const waiting = new Map<string, (results: Result[]) => void>();
+  let ready!: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const msg = JSON.parse(line) as { ready?: boolean; tag?: string; results?: Result[] };
+    if (msg.ready) ready();
+    else waiting.get(msg.tag as string)?.(msg.results as Result[]);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await Promise.race([
+    isReady,
+    exited.then(() => {
+      throw new Error(`node ${name} exited before it was ready: ${stderr}`);
+    }),
+  ]);
+  let seq = 0;
+  return {
+    decide: (id, decision, n) =>
+      new Promise((resolve) => {
+        const tag = `${name}-${seq++}`;
+        waiting.set(tag, resolve);
+        child.stdin.write(`${JSON.stringify({ tag, id, decision, n })}\n`);
+      }),
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      children.delete(child);
+    },
+  };
+}
+
+/** The key's limit and the outbox rows about one request. */
+async function dbState(db: string, keyId: string, requestId: string) {
+  const client = new pg.Client({ connectionString: db });
+  await client.connect();
+  try {
+    const key = await client.query<{ host_limit: number }>('SELECT host_limit FROM product_keys WHERE id = $1', [
+      keyId,
+    ]);
+    const events = await client.query<{ type: string; data: string }>(
+      "SELECT type, data FROM webhook_events WHERE type IN ('key.limit_raised', 'raise_request.decided') ORDER BY seq",
+    );
+    const mine = events.rows.filter((e) => (JSON.parse(e.data) as { requestId?: string }).requestId === requestId);
+    const audit = await client.query<{ n: string }>(
+      "SELECT count(*) AS n FROM audit_log WHERE action IN ('raise_request.approve', 'raise_request.decline') AND detail LIKE $1",
+      [`request ${requestId} %`],
+    );
+    return {
+      limit: key.rows[0]?.host_limit,
+      raised: mine.filter((e) => e.type === 'key.limit_raised').length,
+      decided: mine.filter((e) => e.type === 'raise_request.decided').length,
+      auditRows: Number(audit.rows[0]?.n),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+}, 120_000);
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  postgres?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('limit-raise approval race on two nodes (PostgreSQL)', () => {
+  it('20 approvals split over two nodes, and approve against decline, each decide once, over 10 requests', async () => {
+    if (!postgres) throw new Error('PostgreSQL did not start');
+    const db = await postgres.createDatabase();
+    const dataDir = join(dir, 'authority');
+    const store = ['--data-dir', dataDir, '--db', db];
+    await volactJson('authority', 'init', ...store);
+    await volactJson('authority', 'group', 'add', ...store, '--name', 'office14');
+    const mak = await volactJson<{ key: string; keyId: string }>(
+      'authority',
+      ...['key', 'mint', ...store, '--type', 'mak', '--group', 'office14', '--limit', '100'],
+    );
+    const script = join(dir, 'node.mjs');
+    writeFileSync(script, NODE_SCRIPT);
+    const nodes = await Promise.all([
+      startNode(script, dataDir, db, 'node1@publisher.test'),
+      startNode(script, dataDir, db, 'node2@publisher.test'),
+    ]);
+    const [node1, node2] = nodes as [Node, Node];
+    try {
+      let expected = 100;
+      for (let round = 0; round < 10; round++) {
+        const additional = 10 + round;
+        const request = await volactJson<{ id: string; state: string }>(
+          'authority',
+          ...['raise-request', 'create', ...store, '--org', 'org_default', '--key', mak.keyId],
+          ...['--additional', String(additional), '--reason', `round ${round}`],
+        );
+        expect(request.state).toBe('pending');
+        // Rounds 0-5: 10 + 10 approvals; rounds 6-9: 10 approvals on node 1 against 10 declines on node 2.
+        const duel = round >= 6;
+        const [one, two] = await Promise.all([
+          node1.decide(request.id, 'approve', 10),
+          node2.decide(request.id, duel ? 'decline' : 'approve', 10),
+        ]);
+        const all = [...one, ...two];
+        const won = all.filter((r) => r.ok);
+        expect(won, JSON.stringify(all.filter((r) => !r.ok || r.code !== 'RAISE_REQUEST_DECIDED'))).toHaveLength(1);
+        const lost = all.filter((r) => !r.ok);
+        expect(lost.map((r) => r.code)).toEqual(Array(19).fill('RAISE_REQUEST_DECIDED'));
+        const winner = won[0] as Result;
+        const approved = winner.decision === 'approve';
+        expect(winner.state).toBe(approved ? 'approved' : 'declined');
+        if (approved) expected += additional;
+        // Every loser was told who won and how.
+        for (const r of lost) expect(r.message).toContain(approved ? 'approved' : 'declined');
+        const state = await dbState(db, mak.keyId, request.id);
+        expect(state).toEqual({ limit: expected, raised: approved ? 1 : 0, decided: 1, auditRows: 1 });
+        if (approved) expect(winner.limitAfter).toBe(expected);
+      }
+      // The key's report agrees (the CLI on the same database), and the requests are all decided.
+      const report = await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store);
+      expect(report.limit).toBe(expected);
+      const listed = await volactJson<{ requests: { id: string; state: string }[] }>(
+        'authority',
+        ...['raise-request', 'list', ...store, '--org', 'org_default'],
+      );
+      expect(listed.requests).toHaveLength(10);
+      expect(listed.requests.filter((r) => r.state === 'pending')).toEqual([]);
+      // Deciding again from the CLI: refused, exit code 1, naming who decided; nothing changes.
+      const again = await volactExit(
+        'authority',
+        ...['raise-request', 'approve', (listed.requests[0] as { id: string }).id, ...store, '--reason', 'again'],
+      );
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/RAISE_REQUEST_DECIDED: .*(approved|declined).* by node[12]@publisher\.test/);
+      expect((await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store)).limit).toBe(expected);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  }, 240_000);
+});
