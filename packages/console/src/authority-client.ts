@@ -205,51 +205,21 @@ export interface MakCounters {
 
 const count = z.number().int().min(0).max(1e9);
 const keySummarySchema = z.object({ limit: count, used: count, remaining: count });
-const sessionSchema = z.object({
-  principal: z.object({ orgId: z.string().max(64).nullable().optional() }),
-});
-
-/**
- * Whose token the console holds: an organisation's (`org:<id>:read`, what an organisation gives
- * its console: it reads its own MAKs and nothing else) or the publisher's (the admin token, or
- * a token with `publisher:read`). GET /v1/session says; an authority without that route (before
- * organisations) knows only the admin token.
- */
-export async function tokenOrganisation(connection: AuthorityConnection, token: string): Promise<string | null> {
-  try {
-    const session = await call(connection, '/v1/session', undefined, sessionSchema, bearer(token), 'GET');
-    return session.principal.orgId ?? null;
-  } catch (err) {
-    if (err instanceof AuthorityRefusal && err.authorityCode === 'NOT_FOUND') return null;
-    throw err;
-  }
-}
-
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /**
- * A MAK's counters from the authority. With an organisation's token: POST
- * /v1/orgs/{orgId}/keys/lookup (the key in the body, never in a URL); a MAK of another
- * organisation is KEY_NOT_FOUND, as if absent. An authority without the lookup route is asked
- * by the key's last five characters within the organisation (GET /v1/orgs/{orgId}/keys/{last5}).
- * With the publisher's token (orgId null): POST /v1/admin/keys/show.
+ * A MAK's counters from the authority: POST /v1/keys/lookup, the key in the body (never in a
+ * URL). The token is best an organisation's read token (`org:<id>:read`, what an organisation
+ * gives its console): it reads its own organisation's MAKs and nothing else — a MAK of another
+ * organisation answers KEY_NOT_FOUND (404), as if absent. The authority's admin token (or a
+ * publisher token with `publisher:read`) reads every MAK. An authority from before
+ * organisations (no lookup route) is read with POST /v1/admin/keys/show and its admin token.
  */
-export async function makCounters(
-  connection: AuthorityConnection,
-  token: string,
-  orgId: string | null,
-  key: string,
-): Promise<MakCounters> {
-  if (orgId === null) return showKey(connection, token, key);
-  const org = `/v1/orgs/${encodeURIComponent(orgId)}/keys`;
+export async function makCounters(connection: AuthorityConnection, token: string, key: string): Promise<MakCounters> {
   try {
-    return await call(connection, `${org}/lookup`, { key }, keySummarySchema, bearer(token));
+    return await call(connection, '/v1/keys/lookup', { key }, keySummarySchema, bearer(token));
   } catch (err) {
     if (!(err instanceof AuthorityRefusal && err.authorityCode === 'NOT_FOUND')) throw err;
   }
-  const last5 = key
-    .replace(/[^0-9A-Za-z]/g, '')
-    .slice(-5)
-    .toUpperCase();
-  return call(connection, `${org}/${encodeURIComponent(last5)}`, undefined, keySummarySchema, bearer(token), 'GET');
+  return showKey(connection, token, key);
 }

@@ -1,5 +1,5 @@
 import { DAY, LICENCE_STATES, type LicenceState } from '@volact/core';
-import { authorityOrigin, makCounters, tokenOrganisation, type AuthorityConnection } from './authority-client.js';
+import { authorityOrigin, makCounters, type AuthorityConnection } from './authority-client.js';
 import { ConsoleError } from './errors.js';
 import { mapLimit, type Fleet } from './fleet.js';
 import {
@@ -61,14 +61,11 @@ export async function refreshMakCounts(
 ): Promise<MakCountResult[]> {
   const origin = authorityOrigin(authority.url);
   const keys = (await fleet.store.listKeys()).filter((k) => k.type === 'mak');
-  // Whose token it is, asked once (and only when there is a MAK to read).
-  let organisation: Promise<string | null> | undefined;
   const results = await mapLimit(keys, 4, async (key): Promise<MakCountResult> => {
     const base = { name: key.name, key: key.last5 };
     try {
       const text = fleet.box.unseal(key.sealed, `key:${key.fingerprint}`, `stored key "${key.name}"`);
-      organisation ??= tokenOrganisation(authority, authority.adminToken);
-      const shown = await makCounters(authority, authority.adminToken, await organisation, text);
+      const shown = await makCounters(authority, authority.adminToken, text);
       const counters = {
         limit: shown.limit ?? null,
         used: shown.used ?? 0,
