@@ -1,0 +1,270 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Authority, createAuthorityServer } from '@volact/authority';
+import { CLI_PRINCIPAL } from '../../packages/authority/src/access/principal.js';
+import { runCliInProcess, type CliRun } from './cli-in-process.js';
+
+/**
+ * `volact authority … --url URL --token-file F`: every verb that works on the data directory
+ * works on a remote authority (its REST API, in this process) and prints the same; the token's
+ * scopes are enforced and refusals keep their codes and exit codes.
+ */
+const ADMIN_TOKEN = 'remote-cli-admin-token-0123456789';
+const dir = mkdtempSync(join(tmpdir(), 'volact-remote-cli-'));
+const data = join(dir, 'a');
+const tokenFile = join(dir, 'admin.token');
+const wrongTokenFile = join(dir, 'wrong.token');
+let authority: Authority;
+let app: FastifyInstance;
+let url: string;
+
+beforeAll(async () => {
+  await Authority.init(data).close();
+  writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+  writeFileSync(wrongTokenFile, 'not-the-admin-token-at-all-000\n', { mode: 0o600 });
+  authority = Authority.open(data);
+  app = createAuthorityServer(authority, { adminToken: ADMIN_TOKEN });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  url = `http://127.0.0.1:${addr && typeof addr !== 'string' ? addr.port : 0}`;
+});
+afterAll(async () => {
+  await app?.close();
+  await authority?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const local = (...args: string[]) => runCliInProcess([...args, '--data-dir', data]);
+const remote = (...args: string[]) => runCliInProcess([...args, '--url', url, '--token-file', tokenFile]);
+const ok = (r: CliRun, what: string) => {
+  expect(r.code, `${what}\n${r.stdout}${r.stderr}`).toBe(0);
+  return r.stdout;
+};
+const json = <T>(r: CliRun, what: string): T => JSON.parse(ok(r, what)) as T;
+const refusal = (r: CliRun) => JSON.parse(r.stdout) as { error: { code: string; message: string } };
+
+describe('volact authority verbs on a remote authority (--url, --token-file)', () => {
+  it('group add, group list and product-config answer as on the data directory', async () => {
+    const added = json<{ name: string; kind: string; threshold: number }>(
+      await remote('authority', 'group', 'add', '--name', 'office14', '--json'),
+      'group add',
+    );
+    expect(added).toMatchObject({ name: 'office14', kind: 'app', threshold: 5 });
+    ok(await remote('authority', 'group', 'add', '--name', 'win10', '--kind', 'client-os'), 'group add text');
+    const remoteList = ok(await remote('authority', 'group', 'list', '--json'), 'group list');
+    expect(remoteList).toBe(ok(await local('authority', 'group', 'list', '--json'), 'local group list'));
+    expect(ok(await remote('authority', 'group', 'list'), 'text')).toBe(
+      ok(await local('authority', 'group', 'list'), 'text'),
+    );
+
+    // The same group twice: the authority's own code, exit 1.
+    const again = await remote('authority', 'group', 'add', '--name', 'office14', '--json');
+    expect(again.code).toBe(1);
+    expect(refusal(again).error.code).toBe('GROUP_EXISTS');
+
+    // --url is the authority asked and the public URL in the config (unless --public-url).
+    const remoteConfig = ok(await remote('authority', 'product-config', '--group', 'office14'), 'product-config');
+    const localConfig = ok(
+      await local('authority', 'product-config', '--group', 'office14', '--url', url),
+      'local product-config',
+    );
+    expect(JSON.parse(remoteConfig)).toEqual(JSON.parse(localConfig));
+  });
+
+  it('key mint, show, raise and revoke (the key in the body, never in a URL), as the data directory sees them', async () => {
+    const minted = json<{ key: string; keyId: string; type: string; limit: number }>(
+      await remote('authority', 'key', 'mint', '--type', 'mak', '--group', 'office14', '--limit', '5', '--json'),
+      'mint',
+    );
+    expect(minted).toMatchObject({ type: 'mak', limit: 5 });
+    const keyFile = join(dir, 'mak.key');
+    writeFileSync(keyFile, minted.key, { mode: 0o600 });
+
+    const shown = ok(await remote('authority', 'key', 'show', '--key-file', keyFile, '--json'), 'show');
+    expect(shown).toBe(ok(await local('authority', 'key', 'show', '--key-file', keyFile, '--json'), 'local show'));
+    expect(ok(await remote('authority', 'key', 'show', minted.key), 'show text')).toBe(
+      ok(await local('authority', 'key', 'show', minted.key), 'local show text'),
+    );
+
+    const raised = json<{ limit: number; remaining: number }>(
+      await remote('authority', 'key', 'raise', '--key-file', keyFile, '--limit', '12', '--json'),
+      'raise',
+    );
+    expect(raised).toMatchObject({ limit: 12, remaining: 12 });
+    expect(json<{ limit: number }>(await local('authority', 'key', 'show', minted.key, '--json'), 'local').limit).toBe(
+      12,
+    );
+
+    const revoked = json<{ revokedAt: string | null }>(
+      await remote('authority', 'key', 'revoke', '--key-file', keyFile, '--json'),
+      'revoke',
+    );
+    expect(revoked.revokedAt).toEqual(expect.any(String));
+    expect(
+      json<{ revokedAt: string | null }>(await local('authority', 'key', 'show', minted.key, '--json'), 'local')
+        .revokedAt,
+    ).toBe(revoked.revokedAt);
+
+    // A key this authority never minted: its own code and exit code, as locally.
+    const other = `${minted.key.slice(0, -1)}${minted.key.endsWith('2') ? '3' : '2'}`;
+    const [r, l] = [
+      await remote('authority', 'key', 'show', other, '--json'),
+      await local('authority', 'key', 'show', other, '--json'),
+    ];
+    expect(r.code).toBe(l.code);
+    expect(refusal(r).error.code).toBe(refusal(l).error.code);
+  });
+
+  it('confirm: an installation ID read out by phone gets its confirmation ID remotely', async () => {
+    const productFile = join(dir, 'product.json');
+    writeFileSync(productFile, ok(await local('authority', 'product-config', '--group', 'office14'), 'config'));
+    const { key } = json<{ key: string }>(
+      await remote('authority', 'key', 'mint', '--type', 'mak', '--group', 'office14', '--limit', '3', '--json'),
+      'mint',
+    );
+    const machine = join(dir, 'pc');
+    const init = ['client', 'init', '--state-dir', machine, '--product', productFile, '--hardware-id', 'hw-pc'];
+    ok(await runCliInProcess(init), 'client init');
+    const hw = ['--hardware-id', 'hw-pc'];
+    ok(await runCliInProcess(['client', 'install-key', '--state-dir', machine, key, ...hw]), 'install-key');
+    const { installationId } = json<{ installationId: string }>(
+      await runCliInProcess(['client', 'installation-id', '--state-dir', machine, ...hw, '--json']),
+      'installation-id',
+    );
+    const c = json<{ kind: string; confirmationId: string; used: number; limit: number; again: boolean }>(
+      await remote('authority', 'confirm', installationId, '--json'),
+      'confirm',
+    );
+    expect(c).toMatchObject({ kind: 'installation', used: 1, limit: 3, again: false });
+    // Again (the same installation): nothing used, as on the data directory.
+    const again = json<{ used: number; again: boolean }>(
+      await local('authority', 'confirm', installationId, '--json'),
+      'local',
+    );
+    expect(again).toMatchObject({ used: 1, again: true });
+    ok(
+      await runCliInProcess([
+        'client',
+        'install-confirmation',
+        '--state-dir',
+        machine,
+        ...hw,
+        ...c.confirmationId.split('-'),
+      ]),
+      'install-confirmation',
+    );
+  });
+
+  it('revocations, root status and online-key rotate read and act on the same key ring', async () => {
+    const revocations = json<Record<string, unknown>>(
+      await remote('authority', 'revocations', '--json'),
+      'revocations',
+    );
+    expect(revocations).toEqual(json(await local('authority', 'revocations', '--json'), 'local revocations'));
+    const unknown = await remote('authority', 'revoke-host', '0f0e0d0c-0b0a-4908-8706-050403020100', '--json');
+    expect(unknown.code).toBe(1);
+    expect(refusal(unknown).error.code).toBe('REVOCATION_SUBJECT_UNKNOWN');
+
+    const status = ok(await remote('authority', 'root', 'status', '--json'), 'root status');
+    expect(JSON.parse(status)).toEqual(JSON.parse(ok(await local('authority', 'root', 'status', '--json'), 'local')));
+    const rotated = json<{ onlineKey: { sequence: number } }>(
+      await remote('authority', 'online-key', 'rotate', '--json'),
+      'online-key rotate',
+    );
+    const after = json<{ onlineKeys: { sequence: number; state: string }[] }>(
+      await local('authority', 'root', 'status', '--json'),
+      'local status',
+    );
+    expect(after.onlineKeys.find((k) => k.state === 'current')?.sequence).toBe(rotated.onlineKey.sequence);
+    // Out of order (retire before prepare): the refusal and its next step, as locally.
+    const outOfOrder = await remote('authority', 'root', 'rotate', '--step', 'retire', '--json');
+    expect(outOfOrder.code).toBe(1);
+    expect(refusal(outOfOrder).error).toMatchObject({ code: 'ROOT_ROTATION_OUT_OF_ORDER', nextStep: 'prepare' });
+  });
+
+  it('a wrong token is UNAUTHORIZED; an organisation read token cannot mint (SCOPE_MISSING, exit 1)', async () => {
+    const wrong = await runCliInProcess([
+      ...['authority', 'group', 'list', '--json'],
+      ...['--url', url, '--token-file', wrongTokenFile],
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(refusal(wrong).error.code).toBe('UNAUTHORIZED');
+
+    const org = await authority.organisations.create({ name: 'Contoso' }, CLI_PRINCIPAL);
+    const { token } = await authority.access.createToken(
+      { name: 'contoso-console', scopes: [`org:${org.id}:read`] },
+      CLI_PRINCIPAL,
+    );
+    const orgTokenFile = join(dir, 'org.token');
+    writeFileSync(orgTokenFile, token, { mode: 0o600 });
+    const asOrg = (...args: string[]) =>
+      runCliInProcess([...args, '--json', '--url', url, '--token-file', orgTokenFile]);
+    // Minting (into the default organisation, which this token does not see): 404, not 403.
+    const mint = await asOrg('authority', 'key', 'mint', '--type', 'mak', '--group', 'office14', '--limit', '5');
+    expect(mint.code).toBe(1);
+    expect(refusal(mint).error.code).toBe('ORG_NOT_FOUND');
+    // Its own organisation's key: it reads it, it cannot raise it (the scope it lacks is named).
+    const { key } = await authority.organisations.mintKey(
+      org.id,
+      { type: 'mak', groups: ['office14'], limit: 5 },
+      CLI_PRINCIPAL,
+    );
+    const raise = await asOrg('authority', 'key', 'raise', key, '--limit', '5000');
+    expect(raise.code).toBe(1);
+    expect(refusal(raise).error.code).toBe('SCOPE_MISSING');
+    expect(refusal(raise).error.message).toContain('publisher:keys');
+    expect((await authority.showKey(key)).limit).toBe(5);
+    // Nor list the publisher's groups or its revocations.
+    expect(refusal(await asOrg('authority', 'group', 'list')).error.code).toBe('SCOPE_MISSING');
+    expect(refusal(await asOrg('authority', 'revoke-host', 'hw:x')).error.code).toBe('SCOPE_MISSING');
+  });
+
+  it('refuses what cannot work: both targets, none, --url without a token, plain http to another machine, nobody there', async () => {
+    const both = await runCliInProcess([
+      ...['authority', 'group', 'list', '--json', '--data-dir', data],
+      ...['--url', url, '--token-file', tokenFile],
+    ]);
+    expect(refusal(both).error.code).toBe('OPTION_INVALID');
+    const none = await runCliInProcess(['authority', 'group', 'list', '--json']);
+    expect(refusal(none).error).toMatchObject({
+      code: 'OPTION_INVALID',
+      message: expect.stringContaining('--data-dir'),
+    });
+    const noToken = await runCliInProcess(['authority', 'group', 'list', '--json', '--url', url]);
+    expect(refusal(noToken).error).toMatchObject({
+      code: 'OPTION_INVALID',
+      message: expect.stringContaining('--token-file'),
+    });
+    const clear = await runCliInProcess([
+      ...['authority', 'group', 'list', '--json'],
+      ...['--url', 'http://authority.example.com', '--token-file', tokenFile],
+    ]);
+    expect(clear.code).toBe(1);
+    expect(refusal(clear).error.code).toBe('AUTHORITY_URL_INVALID');
+
+    const port = await freePort();
+    const down = await runCliInProcess([
+      ...['authority', 'root', 'status', '--json'],
+      ...['--url', `http://127.0.0.1:${port}`, '--token-file', tokenFile],
+    ]);
+    expect(down.code).toBe(3); // retry later, as for an authority whose database is down
+    expect(refusal(down).error).toMatchObject({
+      code: 'AUTHORITY_UNREACHABLE',
+      message: expect.stringContaining(`127.0.0.1:${port}`),
+    });
+    expect(down.stdout).not.toContain(ADMIN_TOKEN);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(a && typeof a !== 'string' ? a.port : 0));
+    });
+  });
+}
