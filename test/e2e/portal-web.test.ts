@@ -1,0 +1,293 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Authority, CLI_PRINCIPAL, createAuthorityServer } from '@volact/authority';
+import { Licence } from '@volact/client';
+import { ManualClock, type ProductConfig } from '@volact/core';
+
+/**
+ * The publisher's web UI and the organisations' portal (one app, two faces) in Debian's
+ * Chromium (playwright-core, no bundled browser), against an in-process authority serving the
+ * UI built by Vite for this test. The publisher creates an organisation, mints a MAK and makes
+ * the organisation's admin; the org-admin sees the MAK unused, a real client activates, the
+ * portal counts it, the org asks for 50 more, the publisher approves, the portal shows the new
+ * limit. Another organisation's user sees none of it and gets 404 for the first one's ids.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const PUBLISHER = { email: 'owner@publisher.test', password: 'publisher owner password 42' };
+const ORG_ADMIN = { email: 'admin@contoso.test', password: 'contoso admin password 42' };
+const OTHER = { email: 'viewer@fabrikam.test', password: 'fabrikam viewer password 42' };
+
+let work: string;
+let clock: ManualClock;
+let authority: Authority;
+let server: FastifyInstance;
+let url: string;
+let product: ProductConfig;
+let browser: Browser;
+let publisher: Page;
+let portal: Page;
+const contexts: BrowserContext[] = [];
+
+// Filled in as the story goes.
+let orgId = '';
+let mak = '';
+let keyId = '';
+let last5 = '';
+
+async function buildAssets(outDir: string): Promise<void> {
+  await promisify(execFile)(
+    process.execPath,
+    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/authority/web'), '--outDir', outDir],
+    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
+  );
+}
+
+async function newPage(viewport?: { width: number; height: number }): Promise<Page> {
+  const context = await browser.newContext({ baseURL: url, ...(viewport ? { viewport } : {}) });
+  contexts.push(context);
+  return context.newPage();
+}
+
+async function signIn(page: Page, who: { email: string; password: string }): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Email', { exact: true }).fill(who.email);
+  await page.getByLabel('Password', { exact: true }).fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/** A product installation with the MAK, activated online against the authority. */
+async function activateMachine(name: string): Promise<Licence> {
+  const licence = Licence.init({ stateDir: join(work, 'machines', name), product, hardwareId: `hw-${name}`, clock });
+  licence.installKey(mak);
+  const outcome = await licence.activate({ authority: url });
+  expect(outcome.ok, JSON.stringify(outcome)).toBe(true);
+  return licence;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
+  work = mkdtempSync(join(tmpdir(), 'volact-portal-e2e-'));
+  const assets = join(work, 'web-dist');
+  const built = buildAssets(assets);
+  // The session cookie's Expires is the authority's clock: near the browser's own.
+  clock = new ManualClock(Date.now());
+  authority = Authority.init(join(work, 'authority'), { clock, passwordCost: 10 });
+  await authority.addGroup({ name: 'office14', threshold: 5 });
+  product = await authority.productConfig('office14');
+  await authority.access.addUser({ ...PUBLISHER, name: 'Publisher owner', role: 'owner' }, CLI_PRINCIPAL);
+  await built;
+  server = createAuthorityServer(authority, { clock, webRoot: assets });
+  await server.listen({ host: '127.0.0.1', port: 0 });
+  url = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  publisher = await newPage();
+  // The organisation's admin on a 360 px phone.
+  portal = await newPage({ width: 360, height: 740 });
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  await server?.close();
+  await authority?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the publisher UI and the organisation portal in Chromium', () => {
+  it('the publisher signs in (a wrong password first), creates an organisation, mints a MAK and adds its admin', async () => {
+    await publisher.goto('/');
+    await publisher.getByLabel('Email', { exact: true }).fill(PUBLISHER.email);
+    await publisher.getByLabel('Password', { exact: true }).fill('not the password at all');
+    await publisher.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => publisher.getByRole('alert').textContent()).toContain('LOGIN_FAILED');
+    await signIn(publisher, PUBLISHER);
+    await publisher.getByRole('heading', { name: 'Organisations' }).waitFor();
+
+    const create = publisher.getByRole('form', { name: 'create an organisation' });
+    await create.getByLabel('Organisation name').fill('Contoso Ltd');
+    await create.getByLabel('External reference').fill('EA-2026-0042');
+    await create.getByLabel('Contact name').fill('Ada Buyer');
+    await create.getByLabel('Contact email').fill('ada@contoso.test');
+    await create.getByRole('button', { name: 'Create organisation' }).click();
+    await publisher.waitForURL(/#\/orgs\/org_[a-z0-9]+$/);
+    orgId = (await publisher.getByTestId('org-id').textContent()) ?? '';
+    expect(orgId).toMatch(/^org_[a-z0-9]+$/);
+    await publisher.getByRole('heading', { name: 'Contoso Ltd' }).waitFor();
+
+    const mint = publisher.getByRole('form', { name: 'mint a key' });
+    await mint.getByLabel('Key type').selectOption('mak');
+    await expect.poll(() => mint.getByLabel('Product group').inputValue()).toBe('office14');
+    await mint.getByLabel('Activation limit').fill('5');
+    await mint.getByLabel('Note').fill('head office');
+    await mint.getByRole('button', { name: 'Mint key' }).click();
+    const dialog = publisher.getByRole('dialog', { name: 'New MAK' });
+    await dialog.waitFor();
+    mak = ((await dialog.getByTestId('secret').textContent()) ?? '').trim();
+    expect(mak).toMatch(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
+    last5 = mak.replace(/-/g, '').slice(-5);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    // The key is listed by its last five only; the full key is nowhere on the page any more.
+    await expect.poll(() => publisher.getByTestId(`limit-${last5}`).textContent()).toBe('5');
+    expect(await publisher.content()).not.toContain(mak);
+
+    const add = publisher.getByRole('form', { name: 'add a user' });
+    await add.getByLabel('User email').fill(ORG_ADMIN.email);
+    await add.getByLabel('User name').fill('Contoso admin');
+    await add.getByLabel('Role').selectOption('org-admin');
+    await add.getByLabel('Initial password').fill(ORG_ADMIN.password);
+    await add.getByRole('button', { name: 'Add user' }).click();
+    await expect.poll(() => add.getByRole('status').textContent()).toContain(`Added ${ORG_ADMIN.email}`);
+  });
+
+  it('the org-admin sees the MAK with 0 used; a client activates; the portal shows 1 used', async () => {
+    await signIn(portal, ORG_ADMIN);
+    await portal.getByRole('heading', { name: 'Your keys' }).waitFor();
+    await expect.poll(() => portal.getByTestId(`used-${last5}`).textContent()).toBe('0');
+    expect(await portal.getByTestId(`limit-${last5}`).textContent()).toBe('5');
+    // Usable on a 360 px screen: nothing wider than the viewport but the scrolling tables.
+    expect(await portal.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360);
+
+    await activateMachine('contoso-1');
+    await portal.getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(() => portal.getByTestId(`used-${last5}`).textContent()).toBe('1');
+
+    await portal.getByRole('link', { name: `key ending ${last5}` }).click();
+    await portal.waitForURL(/#\/orgs\/org_[a-z0-9]+\/keys\/.+$/);
+    keyId = decodeURIComponent(portal.url().split('/keys/')[1] ?? '');
+    await expect.poll(() => portal.getByTestId('key-used').textContent()).toBe('1');
+    await expect.poll(() => portal.getByRole('table', { name: 'installations' }).locator('tbody tr').count()).toBe(1);
+  });
+
+  it('revealing the full key needs the password again (a wrong one is refused)', async () => {
+    await portal.getByRole('button', { name: 'Reveal full key' }).click();
+    const form = portal.getByRole('form', { name: 'reveal the key' });
+    await form.getByLabel('Your password (again)').fill('not my password');
+    await form.getByRole('button', { name: 'Reveal' }).click();
+    await expect.poll(() => portal.getByRole('alert').first().textContent()).toContain('PASSWORD_WRONG');
+    expect(await portal.content()).not.toContain(mak);
+
+    await form.getByLabel('Your password (again)').fill(ORG_ADMIN.password);
+    await form.getByRole('button', { name: 'Reveal' }).click();
+    const dialog = portal.getByRole('dialog', { name: 'The full key' });
+    await dialog.waitFor();
+    expect(((await dialog.getByTestId('secret').textContent()) ?? '').trim()).toBe(mak);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    // Recorded with who revealed it, and the key only by its last five.
+    const audit = await authority.organisations.audit({ orgId, action: 'key.reveal' });
+    expect(audit.items.map((r) => r.actor)).toContain(ORG_ADMIN.email);
+    expect(JSON.stringify(audit.items)).not.toContain(mak);
+  });
+
+  it('the org asks for 50 more, the publisher approves, the portal shows the new limit', async () => {
+    const ask = portal.getByRole('form', { name: 'request more activations' });
+    await ask.getByLabel('Additional activations').fill('50');
+    await ask.getByLabel('Reason').fill('a new branch office');
+    await ask.getByRole('button', { name: 'Request more activations' }).click();
+    await expect.poll(() => ask.getByRole('status').textContent()).toContain('Asked for 50 more');
+
+    await publisher.getByRole('link', { name: 'Requests', exact: true }).click();
+    await publisher.getByRole('heading', { name: 'Requests for more activations' }).waitFor();
+    const decide = publisher.getByRole('form', { name: `decide request 50 for …${last5}` });
+    await decide.getByLabel('Decision reason').fill('agreed with the account manager');
+    await decide.getByRole('button', { name: 'Approve' }).click();
+    await expect
+      .poll(() => publisher.getByRole('table', { name: 'requests' }).textContent())
+      .toContain('No request waits for a decision.');
+
+    await portal.reload();
+    await expect.poll(() => portal.getByTestId('key-limit').textContent()).toBe('55');
+    await expect.poll(() => portal.getByTestId('key-remaining').textContent()).toBe('54');
+    await expect
+      .poll(() => portal.getByRole('table', { name: 'requests of this key' }).textContent())
+      .toContain('approved');
+  });
+
+  it("another organisation's user sees none of it and gets 404, not 403, for its ids", async () => {
+    const other = await authority.organisations.create({ name: 'Fabrikam' }, CLI_PRINCIPAL);
+    await authority.access.addUser(
+      { ...OTHER, name: 'Fabrikam viewer', role: 'viewer', orgId: other.id },
+      CLI_PRINCIPAL,
+    );
+    const page = await newPage();
+    await signIn(page, OTHER);
+    await page.getByRole('heading', { name: 'Your keys' }).waitFor();
+    await expect.poll(() => page.getByRole('table', { name: 'keys' }).textContent()).toContain('No key yet.');
+    expect(await page.content()).not.toContain(last5);
+
+    const statuses = await page.evaluate(
+      async ([org, key, mine]) => {
+        const paths = [
+          `/v1/orgs/${org}/keys/${key}`,
+          `/v1/orgs/${org}/keys`,
+          `/v1/orgs/${org}/usage`,
+          `/v1/orgs/${org}`,
+          `/v1/orgs/${mine}/keys/${key}`,
+        ];
+        const out: Record<string, [number, string]> = {};
+        for (const p of paths) {
+          const res = await fetch(p, { credentials: 'same-origin' });
+          const body = (await res.json()) as { error?: { code?: string } };
+          out[p] = [res.status, body.error?.code ?? ''];
+        }
+        return out;
+      },
+      [orgId, keyId, other.id] as const,
+    );
+    for (const [path, [status, code]] of Object.entries(statuses)) {
+      expect(status, path).toBe(404);
+      expect(code, path).toMatch(/_NOT_FOUND$/);
+    }
+  });
+
+  it('the phone operator types an IID in 13 groups, a wrong group is marked, the CID comes back in groups', async () => {
+    const machine = Licence.init({
+      stateDir: join(work, 'machines', 'phone-1'),
+      product,
+      hardwareId: 'hw-phone-1',
+      clock,
+    });
+    machine.installKey(mak);
+    const groups = machine.installationId().split('-');
+    expect(groups).toHaveLength(13);
+
+    await publisher.getByRole('link', { name: 'Phone activation' }).click();
+    const boxes = publisher.getByRole('group', { name: 'installation ID groups' }).getByRole('textbox');
+    await expect.poll(() => boxes.count()).toBe(13);
+    const wrong = groups.map((g, i) => (i === 2 ? `${g.slice(0, 5)}${(Number(g[5]) + 1) % 10}` : g));
+    for (const [i, g] of wrong.entries()) await publisher.getByLabel(`Group ${i + 1}`, { exact: true }).fill(g);
+    await publisher.getByRole('button', { name: 'Get confirmation ID' }).click();
+    await expect.poll(() => publisher.getByLabel('Group 3', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    expect(await publisher.getByLabel('Group 2', { exact: true }).getAttribute('aria-invalid')).toBeNull();
+    await expect.poll(() => publisher.getByRole('alert').first().textContent()).toContain('group 3 is wrong');
+
+    await publisher.getByLabel('Group 3', { exact: true }).fill(groups[2] as string);
+    await publisher.getByRole('button', { name: 'Get confirmation ID' }).click();
+    const cid = publisher.getByTestId('confirmation-id');
+    await cid.waitFor();
+    const shown = (await cid.locator('code').allTextContents()).join('-');
+    // The CID the operator reads out licenses the machine.
+    machine.installConfirmation(shown);
+    expect(machine.status()).toMatchObject({ state: 'licensed', method: 'mak' });
+  });
+});
