@@ -178,7 +178,7 @@ describe('limit-raise approval race on two nodes (PostgreSQL)', () => {
       startNode(script, dataDir, db, 'node1@publisher.test'),
       startNode(script, dataDir, db, 'node2@publisher.test'),
     ]);
-    const [node1, node2] = nodes as [Node, Node];
+    const [node1, node2] = nodes;
     try {
       let expected = 100;
       for (let round = 0; round < 10; round++) {

@@ -94,7 +94,7 @@ const engines: [string, (dataDir: string) => Promise<{ url: string | undefined; 
         sql: () => {
           const pool = new pg.Pool({ connectionString: url, max: 1 });
           return {
-            run: async (text, params = []) => (await pool.query(text, params)).rows,
+            run: async (text, params = []) => (await pool.query<Record<string, unknown>>(text, params)).rows,
             close: () => pool.end(),
           };
         },

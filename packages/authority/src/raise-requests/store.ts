@@ -267,7 +267,7 @@ function auditRow(r: RaiseRequestRecord, at: number, action: string, actor: stri
     orgId: r.orgId,
     keyId: r.keyId,
     actor,
-  } as AuditEntry;
+  };
 }
 
 const createdAudit = (r: RaiseRequestRecord) =>
