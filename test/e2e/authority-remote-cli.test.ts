@@ -159,6 +159,86 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     );
   });
 
+  it('activation-object create, oem-certificate issue, token-ca issue sign remotely what the data directory signs; the keys revoked remotely', async () => {
+    const object = json<{ group: { name: string }; domain: string; name: string }>(
+      await remote(
+        'authority',
+        'activation-object',
+        'create',
+        '--group',
+        'office14',
+        '--domain',
+        'corp.test',
+        '--name',
+        'AO1',
+      ),
+      'activation-object create',
+    );
+    const localObject = json<Record<string, unknown>>(
+      await local(
+        'authority',
+        'activation-object',
+        'create',
+        '--group',
+        'office14',
+        '--domain',
+        'corp.test',
+        '--name',
+        'AO2',
+      ),
+      'local activation-object create',
+    );
+    expect(Object.keys(object).sort()).toEqual(Object.keys(localObject).sort());
+    expect(JSON.stringify(object)).toContain('corp.test');
+
+    const oemKeys = json<{ publicKeyFile: string; keyId: string }>(
+      await runCliInProcess(['oem', 'keygen', '--out', join(dir, 'oem'), '--json']),
+      'oem keygen',
+    );
+    const oemCert = join(dir, 'oem-cert.json');
+    const issued = json<{ manufacturer: string; groups: string[] }>(
+      await remote(
+        ...['authority', 'oem-certificate', 'issue', '--manufacturer', 'Fabrikam PCs'],
+        ...['--public-key', oemKeys.publicKeyFile, '--group', 'office14', '--days', '30', '--out', oemCert, '--json'],
+      ),
+      'oem-certificate issue',
+    );
+    expect(issued).toMatchObject({ manufacturer: 'Fabrikam PCs', groups: ['office14'] });
+    // The certificate file is what a manufacturer uses: `oem mark` takes it.
+    ok(
+      await runCliInProcess([
+        ...['oem', 'mark', '--oem-key', join(dir, 'oem', 'oem-signing-key.pem'), '--certificate', oemCert],
+        ...['--group', 'office14', '--hardware-id', 'hw-oem-1', '--out', join(dir, 'marker.json')],
+      ]),
+      'oem mark',
+    );
+
+    const caKeys = json<{ publicKeyFile: string; keyId: string }>(
+      await runCliInProcess(['token', 'ca-keygen', '--out', join(dir, 'ca'), '--json']),
+      'token ca-keygen',
+    );
+    const ca = json<{ organisation: string; group: string }>(
+      await remote(
+        ...['authority', 'token-ca', 'issue', '--group', 'office14', '--organisation', 'Contoso IT'],
+        ...['--public-key', caKeys.publicKeyFile, '--days', '30', '--out', join(dir, 'ca-cert.json'), '--json'],
+      ),
+      'token-ca issue',
+    );
+    expect(ca).toMatchObject({ organisation: 'Contoso IT', group: 'office14' });
+
+    const revokedOem = json<{ kind: string; subjects: { subject: string }[] }>(
+      await remote('authority', 'revoke-manufacturer', oemKeys.keyId, '--reason', 'leaked', '--json'),
+      'revoke-manufacturer',
+    );
+    expect(revokedOem.kind).toBe('manufacturer');
+    ok(await remote('authority', 'revoke-token-ca', caKeys.keyId), 'revoke-token-ca');
+    const entries = json<{ entries: { kind: string; reason?: string }[] }>(
+      await local('authority', 'revocations', '--json'),
+      'local revocations',
+    ).entries;
+    expect(entries.map((e) => e.kind).sort()).toEqual(expect.arrayContaining(['manufacturer', 'tokenCa']));
+  });
+
   it('revocations, root status and online-key rotate read and act on the same key ring', async () => {
     const revocations = json<Record<string, unknown>>(
       await remote('authority', 'revocations', '--json'),
