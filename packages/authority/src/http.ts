@@ -1,13 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Authority, Confirmation, KeyReport } from './authority.js';
+import type { Authority, Confirmation } from './authority.js';
 import { AuthorityError } from './errors.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ApiAuth, refusalExtras } from './api/auth.js';
+import { registerApi } from './api/register.js';
 import { DEFAULT_WEB_ROOT, registerPortalAssets } from './portal-assets.js';
 import {
-  adminKeyLimitRequestSchema,
-  adminKeyRequestSchema,
   bulkConfirmationRequestSchema,
   confirmationRequestSchema,
   hostActivationRequestSchema,
@@ -15,8 +15,6 @@ import {
   installationActivationRequestSchema,
   parseInstallationId,
   parseKey,
-  secretsEqual,
-  sha256,
   systemClock,
   type BulkConfirmationReply,
   type BulkConfirmationResult,
@@ -29,7 +27,6 @@ import {
   type RevocationsReply,
   type TrustReply,
   type InstallationActivationReply,
-  type KeyReportReply,
 } from '@volact/core';
 
 /** Codes whose message names the operator's files or database: clients get these words instead. */
@@ -76,10 +73,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 /** The domain's answers in the wire shapes of core's authority API (arrays copied out of their readonly form). */
 function confirmationReply(c: Confirmation): ConfirmationReply {
   return c.kind === 'kms-host' ? { ...c, groups: [...c.groups] } : { ...c };
-}
-
-function keyReportReply(r: KeyReport): KeyReportReply {
-  return { ...r, groups: [...r.groups], activations: r.activations.map((a) => ({ ...a })) };
 }
 
 function rateLimited(what: string, waitMs: number): AuthorityError {
@@ -136,7 +129,7 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
   // Decisions are audited where they are made; requests refused before any decision are
   // audited here, so the log shows every request (bodies are never logged: they carry keys).
   // RATE_LIMITED is logged, not audited: a flood must not turn into database writes.
-  const EARLY_REFUSALS = new Set(['REQUEST_INVALID', 'UNAUTHORIZED', 'ADMIN_DISABLED']);
+  const EARLY_REFUSALS = new Set(['REQUEST_INVALID', 'UNAUTHORIZED', 'ADMIN_DISABLED', 'SCOPE_MISSING']);
   const auditEarly = async (request: { method: string; url: string; ip: string }, code: string, message: string) => {
     await authority
       .auditRefusedRequest(
@@ -147,7 +140,9 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
       .catch((err: unknown) => app.log.error({ err }, 'could not write the audit log'));
   };
   app.setErrorHandler(async (err, request, reply) => {
-    const refusal = (code: string, message: string): ErrorReply => ({ error: { code, message } });
+    const refusal = (code: string, message: string, extra: Record<string, string> = {}): ErrorReply => ({
+      error: { code, message, ...extra },
+    });
     if (err instanceof AuthorityError && OPERATOR_ONLY_DETAIL[err.code] !== undefined) {
       // The detail (database host, file paths, the driver's text) is for the operator's log,
       // not for whoever sent the request.
@@ -158,10 +153,11 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     if (err instanceof AuthorityError) {
       request.log.info({ code: err.code }, 'refused');
       if (EARLY_REFUSALS.has(err.code)) await auditEarly(request, err.code, err.message);
-      if (err.code === 'RATE_LIMITED' && err.retryAfterSeconds !== undefined) {
-        void reply.header('retry-after', String(err.retryAfterSeconds));
+      if (err.retryAfterSeconds !== undefined) {
+        void reply.header('retry-after', String(err.retryAfterSeconds)); // RATE_LIMITED, LOGIN_THROTTLED
       }
-      return reply.status(err.httpStatus).send(refusal(err.code, err.message));
+      // SCOPE_MISSING names the scope (`scope`), ROOT_ROTATION_OUT_OF_ORDER the next step (`nextStep`).
+      return reply.status(err.httpStatus).send(refusal(err.code, err.message, refusalExtras(err)));
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
@@ -209,61 +205,22 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     }
   };
 
-  // Admin routes: a bearer token compared in constant time (hashed first, so lengths leak nothing).
-  // Guessing is throttled per source: a source with too many wrong tokens this minute is refused
-  // before the compare, so a 429 says nothing about whether the token was right. Wrong tokens
-  // from everyone together are only logged, never refused: a global refusal would let anyone
-  // lock the publisher out of its own admin API, and a token of 16+ random characters is not
-  // guessed at any rate a network allows.
-  const adminToken = options.adminToken;
+  // The publisher's REST API (api/): its routes, GET /v1/openapi.json, and the /v1/admin/keys/*
+  // routes of before. Bearer tokens (the admin token, API tokens) are compared hashed in constant
+  // time and wrong ones throttled per source address (api/auth.ts).
   const clock = options.clock ?? systemClock;
-  const adminFailuresBySource = new RateLimiter(options.adminFailuresPerSourcePerMinute ?? 10, clock);
-  const adminFailures = new RateLimiter(options.adminFailuresPerMinute ?? 100, clock);
-  let guessingLoggedAt = -Infinity;
-  const requireAdmin = (request: {
-    ip: string;
-    headers: { authorization?: string | undefined };
-    log: { warn: (obj: object, msg: string) => void };
-  }) => {
-    if (adminToken === undefined) {
-      throw new AuthorityError(
-        'ADMIN_DISABLED',
-        'the admin API is off: this authority was started without an admin token',
-      );
-    }
-    const waitMs = adminFailuresBySource.wait(request.ip);
-    if (waitMs > 0) {
-      throw rateLimited('too many wrong admin tokens from this address', waitMs);
-    }
-    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
-    if (!secretsEqual(sha256(Buffer.from(given)), sha256(Buffer.from(adminToken)))) {
-      adminFailuresBySource.take(request.ip);
-      if (adminFailures.take('all') > 0 && clock.now() - guessingLoggedAt >= 60_000) {
-        guessingLoggedAt = clock.now();
-        request.log.warn(
-          { limitPerMinute: options.adminFailuresPerMinute ?? 100 },
-          'more wrong admin tokens this minute than the limit, from several addresses: someone may be guessing',
-        );
-      }
-      throw new AuthorityError(
-        'UNAUTHORIZED',
-        "admin calls need `Authorization: Bearer <token>` with the authority's admin token",
-      );
-    }
-  };
-  app.post('/v1/admin/keys/show', async (request): Promise<KeyReportReply> => {
-    requireAdmin(request);
-    return keyReportReply(await authority.showKey(parseBody(adminKeyRequestSchema, request.body).key));
-  });
-  app.post('/v1/admin/keys/limit', async (request): Promise<KeyReportReply> => {
-    requireAdmin(request);
-    const body = parseBody(adminKeyLimitRequestSchema, request.body);
-    return keyReportReply(await authority.setKeyLimit(body.key, body.limit));
-  });
-  app.post('/v1/admin/keys/revoke', async (request): Promise<KeyReportReply> => {
-    requireAdmin(request);
-    return keyReportReply(await authority.revokeKey(parseBody(adminKeyRequestSchema, request.body).key));
-  });
+  registerApi(
+    app,
+    authority,
+    new ApiAuth(authority, {
+      ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+      clock,
+      ...(options.adminFailuresPerSourcePerMinute === undefined
+        ? {}
+        : { failuresPerSourcePerMinute: options.adminFailuresPerSourcePerMinute }),
+      ...(options.adminFailuresPerMinute === undefined ? {} : { failuresPerMinute: options.adminFailuresPerMinute }),
+    }),
+  );
 
   app.post('/v1/host-activations', async (request, reply) => {
     limit(bySource, request.ip, `from ${request.ip}`);
@@ -397,10 +354,6 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     const answer = await authority.hostStatus(Buffer.from(body.certificate, 'base64'));
     return { status: answer.status.toString('base64'), list: answer.list.toString('base64') };
   });
-
-  app.get<{ Params: { group: string } }>('/v1/groups/:group/product-config', async (request) =>
-    authority.productConfig(request.params.group),
-  );
 
   if (options.webRoot !== null) registerPortalAssets(app, options.webRoot ?? DEFAULT_WEB_ROOT);
 
