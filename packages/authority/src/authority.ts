@@ -59,6 +59,7 @@ import { checkDatabaseUrl, openAuthorityStore } from './store-choice.js';
 import { TokenRootKeys } from './token-root-keys.js';
 import type { AuthorityStore } from './store.js';
 import type { AccessApi } from './access/types.js';
+import { Access } from './access/access.js';
 import type { OrganisationsApi } from './organisations/types.js';
 import type { RaiseRequestsApi } from './raise-requests/types.js';
 import { RaiseRequests } from './raise-requests/raise-requests.js';
@@ -95,6 +96,8 @@ export interface AuthorityOptions {
   readonly databaseUrl?: string;
   /** Tests only: called at each crash point of a root-rotation step (the crash test kills the process there). */
   readonly crashAt?: (point: CrashPoint) => void;
+  /** log2 of scrypt's N for new passwords (default 15: 32 MiB, ~70 ms); tests use 10. */
+  readonly passwordCost?: number;
 }
 
 export type { CrashPoint, KeyRingStatus, OnlineKeyRotation, RotationResult, RotationStep, TrustRecords };
@@ -157,7 +160,7 @@ export class Authority {
     );
     this.#revocations = new Revocations(this.#ctx);
     this.organisations = notBuiltYet<OrganisationsApi>('organisations'); // organisations/organisations.ts
-    this.access = notBuiltYet<AccessApi>('access'); // access/access.ts
+    this.access = new Access({ store: store.access, clock: this.#clock, passwordCost: options.passwordCost });
     this.raiseRequests = new RaiseRequests({ store: store.raiseRequests, clock: this.#clock });
     this.webhooks = notBuiltYet<WebhooksApi>('webhooks'); // webhooks/webhooks.ts
   }

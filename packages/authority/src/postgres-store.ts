@@ -11,6 +11,7 @@ import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
 import { POSTGRES_REVOCATION_MIGRATION, PostgresRevocationStore, type RevocationStore } from './revocation-store.js';
+import { PostgresAccessStore, type AccessStore } from './access/access-store.js';
 import { decideInstallations, installationKey, type KeyCounter } from './store.js';
 import type {
   AuditEntry,
@@ -193,6 +194,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
   #backoffMs: number;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly access: AccessStore = new PostgresAccessStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
   readonly revocations: RevocationStore = new PostgresRevocationStore({
     transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),

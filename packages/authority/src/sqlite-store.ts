@@ -6,6 +6,7 @@ import { prepareStoreDatabase, type GroupKind, type KeyType, type ProductGroup }
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_SQLITE } from './key-ring-schema.js';
 import { SQLITE_REVOCATION_MIGRATION, SqliteRevocationStore, type RevocationStore } from './revocation-store.js';
+import { SqliteAccessStore, type AccessStore } from './access/access-store.js';
 import { EVENTS_MIGRATION_SQLITE } from './webhooks/events.js';
 import { ORGANISATIONS_MIGRATION_SQLITE } from './organisations/schema.js';
 import { ACCESS_MIGRATION_SQLITE } from './access/schema.js';
@@ -153,6 +154,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
   #queue: Promise<unknown> = Promise.resolve();
   readonly revocations: RevocationStore;
   readonly raiseRequests: RaiseRequestStore;
+  readonly access: AccessStore;
 
   constructor(readonly path: string) {
     // SQLite takes an empty file for an empty database: an authority whose records were lost
@@ -178,6 +180,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
     );
     this.#db = db;
     this.revocations = new SqliteRevocationStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
+    this.access = new SqliteAccessStore(
       db,
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),

@@ -1,6 +1,7 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
+import type { AccessStore } from './access/access-store.js';
 import type { RaiseRequestStore } from './raise-requests/store.js';
 
 export interface KeyRecord {
@@ -194,6 +195,8 @@ export interface AuthorityStore {
   readonly revocations: RevocationStore;
   /** Limit-raise requests (raise-requests/store.ts): a decision locks the request, then the key. */
   readonly raiseRequests: RaiseRequestStore;
+  /** Users, sessions, API tokens, failed sign-ins (access/access-store.ts). */
+  readonly access: AccessStore;
   audit(entry: AuditEntry): Promise<void>;
   recentAudit(limit: number): Promise<AuditEntry[]>;
   /** Checks the database answers now (health): resolves, or throws STORE_UNAVAILABLE / STORE_DAMAGED. */

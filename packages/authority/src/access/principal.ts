@@ -72,6 +72,8 @@ export interface Principal {
   readonly orgId: string | null;
   readonly role: Role | null;
   readonly scopes: readonly Scope[];
+  /** A web session's id (kind user): a password change ends the user's other sessions, not this one. */
+  readonly sessionId?: string | undefined;
 }
 
 export function holds(principal: Principal, needed: Scope): boolean {
