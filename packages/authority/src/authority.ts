@@ -61,6 +61,7 @@ import type { AuthorityStore } from './store.js';
 import type { AccessApi } from './access/types.js';
 import { Access } from './access/access.js';
 import type { OrganisationsApi } from './organisations/types.js';
+import { Organisations } from './organisations/organisations.js';
 import type { RaiseRequestsApi } from './raise-requests/types.js';
 import { RaiseRequests } from './raise-requests/raise-requests.js';
 import type { WebhooksApi } from './webhooks/types.js';
@@ -159,7 +160,7 @@ export class Authority {
       ring,
     );
     this.#revocations = new Revocations(this.#ctx);
-    this.organisations = notBuiltYet<OrganisationsApi>('organisations'); // organisations/organisations.ts
+    this.organisations = new Organisations({ ctx: this.#ctx }); // organisations/organisations.ts
     this.access = new Access({ store: store.access, clock: this.#clock, passwordCost: options.passwordCost });
     this.raiseRequests = new RaiseRequests({ store: store.raiseRequests, clock: this.#clock });
     this.webhooks = notBuiltYet<WebhooksApi>('webhooks'); // webhooks/webhooks.ts

@@ -41,9 +41,16 @@ export interface ActivationObjectRequest {
  * its directory with `volact directory publish`; member installations of the group activate
  * from it with no KMS host.
  */
+/** Whose artefact it is and who issued it, for the audit row (organisations module). */
+export interface IssuedFor {
+  readonly orgId?: string;
+  readonly actor?: string;
+}
+
 export async function createActivationObject(
   ctx: AuthorityContext,
   request: ActivationObjectRequest,
+  issuedFor: IssuedFor = {},
 ): Promise<ActivationObject> {
   const now = ctx.clock.now();
   const domain = normaliseDomain(request.domain);
@@ -87,6 +94,8 @@ export async function createActivationObject(
     action: 'activation-object.create',
     result: 'OK',
     detail: `${object.name} for ${group.name} in ${domain}, valid ${validityDays} days`,
+    orgId: issuedFor.orgId ?? null,
+    actor: issuedFor.actor ?? null,
   });
   return object;
 }
@@ -106,6 +115,7 @@ export interface OemCertificateRequest {
 export async function issueOemCertificate(
   ctx: AuthorityContext,
   request: OemCertificateRequest,
+  issuedFor: IssuedFor = {},
 ): Promise<OemCertificate> {
   const now = ctx.clock.now();
   const fields = checkCertifiedKey(ctx, request.publicKeyRaw, request.days);
@@ -122,6 +132,7 @@ export async function issueOemCertificate(
     now,
     fields.days,
     'oem-certificate.issue',
+    issuedFor,
     (window) =>
       signOemCertificate(
         { ...window, manufacturer: request.manufacturer, publicKeyRaw: request.publicKeyRaw, groups: unique },
@@ -144,7 +155,11 @@ export interface TokenCaRequest {
  * The organisation made its key pair and keeps the private key; its CA issues the tokens
  * (`volact token issue`) and CRLs.
  */
-export async function issueTokenCa(ctx: AuthorityContext, request: TokenCaRequest): Promise<TokenCaCertificate> {
+export async function issueTokenCa(
+  ctx: AuthorityContext,
+  request: TokenCaRequest,
+  issuedFor: IssuedFor = {},
+): Promise<TokenCaCertificate> {
   const now = ctx.clock.now();
   const fields = checkCertifiedKey(ctx, request.publicKeyRaw, request.days);
   if (!/^[\x20-\x7e]{1,64}$/.test(request.organisation.trim())) {
@@ -156,6 +171,7 @@ export async function issueTokenCa(ctx: AuthorityContext, request: TokenCaReques
     now,
     fields.days,
     'token-ca.issue',
+    issuedFor,
     (window) =>
       signTokenCaCertificate(
         {
@@ -179,11 +195,19 @@ async function certify<C>(
   now: number,
   days: number,
   action: string,
+  issuedFor: IssuedFor,
   sign: (window: { serial: string; notBefore: number; notAfter: number }) => C,
   describe: (certificate: C) => string,
 ): Promise<C> {
   const certificate = sign({ serial: randomGuid(), notBefore: now, notAfter: now + days * DAY });
-  await ctx.store.audit({ at: now, action, result: 'OK', detail: describe(certificate) });
+  await ctx.store.audit({
+    at: now,
+    action,
+    result: 'OK',
+    detail: describe(certificate),
+    orgId: issuedFor.orgId ?? null,
+    actor: issuedFor.actor ?? null,
+  });
   return certificate;
 }
 

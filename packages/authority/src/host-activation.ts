@@ -172,6 +172,8 @@ export async function recordHostActivation(
       action: cert.action,
       result: decision.refused ?? 'OK',
       keyLast5: last5,
+      keyId: key.id,
+      orgId: key.orgId ?? null,
       detail: decision.refused
         ? decision.message
         : `host ${decision.hostsUsed} of ${hostLimit}, certificate ${decision.serial}`,

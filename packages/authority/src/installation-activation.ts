@@ -111,6 +111,7 @@ export async function completeInstallation(
   const outcome = await ctx.installations.decide({
     keyId: key.id,
     keyLast5: last5,
+    ...(key.orgId !== undefined ? { orgId: key.orgId } : {}),
     hardwareRef: iid.hardwareRef.toString('hex'),
     installationId: iid.text,
     channel,

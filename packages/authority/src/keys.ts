@@ -18,6 +18,27 @@ import { AuthorityError, invalidField, type AuthorityErrorCode } from './errors.
 import type { ProductGroups } from './groups.js';
 import { seal } from './sealing.js';
 import type { AuthorityStore, KeyRecord } from './store.js';
+import { outboxEvent } from './webhooks/events.js';
+
+/** Who owns a key and who acts on it (the audit row's organisation and actor). */
+export interface KeyOwner {
+  readonly orgId?: string;
+  readonly note?: string | null;
+  /** The principal's name; the CLI on the data directory is `cli`. */
+  readonly actor?: string;
+}
+
+/** What a limit change or a revocation needs of a key, from any of its records. */
+export interface KeyRef {
+  readonly id: string;
+  readonly type: KeyType;
+  readonly last5: string;
+  readonly orgId?: string | undefined;
+  readonly limit: number | null;
+}
+
+/** What a key's report is made from. */
+type Reported = Pick<KeyRecord, 'id' | 'type' | 'groupIds' | 'revokedAt' | 'limit' | 'used' | 'activationsPerHost'>;
 
 export interface MintKeyRequest {
   readonly type: Extract<KeyType, 'kms-host' | 'mak' | 'retail'>;
@@ -150,7 +171,7 @@ export class ProductKeys {
     return keyedHash(this.keyHashSecret, key.text);
   }
 
-  async mint(request: MintKeyRequest): Promise<MintedKey> {
+  async mint(request: MintKeyRequest, owner: KeyOwner = {}): Promise<MintedKey> {
     const type = request.type as string;
     if (type !== 'kms-host' && type !== 'mak' && type !== 'retail') {
       throw invalidField(
@@ -203,9 +224,21 @@ export class ProductKeys {
       keyRef: keyRefOf(key).toString('hex'),
       proofKeySealed: seal(this.keyHashSecret, proofKeyOf(key)),
       used: 0,
+      orgId: owner.orgId ?? 'org_default',
+      note: owner.note ?? null,
+      // Sealed like the proof key: a database copy alone does not give the keys (docs/portal.md).
+      keySealed: seal(this.keyHashSecret, Buffer.from(key.text, 'utf8')),
     };
     await this.store.addKey(record);
-    await this.store.audit({ at: this.clock.now(), action: 'key.mint', result: 'OK', keyLast5: record.last5 });
+    await this.store.audit({
+      at: this.clock.now(),
+      action: 'key.mint',
+      result: 'OK',
+      keyLast5: record.last5,
+      orgId: record.orgId,
+      keyId: record.id,
+      actor: owner.actor ?? null,
+    });
     return {
       key: key.text,
       keyId: record.id,
@@ -243,6 +276,11 @@ export class ProductKeys {
   /** What a key may do and has done: limit, used, remaining, and each activation. */
   async show(text: string): Promise<KeyReport> {
     const { record, last5 } = await this.#minted(text);
+    return this.report(record, last5);
+  }
+
+  /** The report of a key found by any of its records. */
+  async report(record: Reported, last5: string): Promise<KeyReport> {
     const groups = await this.groups.names(record.groupIds);
     const iso = (ms: number) => new Date(ms).toISOString();
     const base = {
@@ -291,8 +329,18 @@ export class ProductKeys {
   }
 
   /** Sets how many hosts or installations a key may activate (the reference: "raise the limit by calling"). */
-  async setLimit(text: string, limit: number): Promise<KeyReport> {
+  async setLimit(text: string, limit: number, actor: string | null = null): Promise<KeyReport> {
     const { record, last5 } = await this.#minted(text);
+    await this.changeLimit({ ...record, last5 }, limit, actor);
+    return this.show(text);
+  }
+
+  /**
+   * Sets the limit with its audit row, and the `key.limit_raised` event in the same transaction
+   * as the change (none when refused: KEY_LIMIT_BELOW_USED).
+   */
+  async changeLimit(record: KeyRef, limit: number, actor: string | null): Promise<void> {
+    const last5 = record.last5;
     if (record.type === 'retail') {
       throw new AuthorityError(
         'KEY_WRONG_TYPE',
@@ -302,29 +350,63 @@ export class ProductKeys {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
       throw invalidField('limit', `the limit must be a whole number from 1 to ${MAX_LIMIT}, got ${limit}`);
     }
-    if (!(await this.store.setLimit(record.id, limit))) {
+    const orgId = record.orgId ?? 'org_default';
+    const at = this.clock.now();
+    const event = outboxEvent(
+      'key.limit_raised',
+      at,
+      { orgId, keyId: record.id },
+      { keyLast5: last5, limit, previousLimit: record.limit },
+    );
+    if (!(await this.store.setLimit(record.id, limit, [event]))) {
       const used =
-        record.type === 'mak' ? (await this.#minted(text)).record.used : (await this.store.listHosts(record.id)).length;
+        record.type === 'mak'
+          ? ((await this.store.organisations.keyById(record.id))?.used ?? 0)
+          : (await this.store.listHosts(record.id)).length;
       throw new AuthorityError(
         'KEY_LIMIT_BELOW_USED',
         `key ${last5} has made ${used} activations; the limit cannot go below that`,
       );
     }
     await this.store.audit({
-      at: this.clock.now(),
+      at,
       action: 'key.limit',
       result: 'OK',
       keyLast5: last5,
       detail: `limit ${limit}`,
+      orgId,
+      keyId: record.id,
+      actor,
     });
-    return this.show(text);
   }
 
   /** Refuses the key's later activations; those already made stay listed (and their certificates valid). */
-  async revoke(text: string): Promise<KeyReport> {
+  async revoke(text: string, actor: string | null = null): Promise<KeyReport> {
     const { record, last5 } = await this.#minted(text);
-    await this.store.revokeKey(record.id, this.clock.now());
-    await this.store.audit({ at: this.clock.now(), action: 'key.revoke', result: 'OK', keyLast5: last5 });
+    await this.revokeRef({ ...record, last5 }, null, actor);
     return this.show(text);
+  }
+
+  /** Revokes with its audit row, and `key.revoked` in the same transaction (once: not again when revoked before). */
+  async revokeRef(record: KeyRef, reason: string | null, actor: string | null): Promise<void> {
+    const at = this.clock.now();
+    const orgId = record.orgId ?? 'org_default';
+    const event = outboxEvent(
+      'key.revoked',
+      at,
+      { orgId, keyId: record.id },
+      { keyLast5: record.last5, reason },
+    );
+    await this.store.revokeKey(record.id, at, [event]);
+    await this.store.audit({
+      at,
+      action: 'key.revoke',
+      result: 'OK',
+      keyLast5: record.last5,
+      orgId,
+      keyId: record.id,
+      actor,
+      ...(reason ? { detail: reason.slice(0, 300) } : {}),
+    });
   }
 }

@@ -7,6 +7,9 @@ import { ACCESS_MIGRATION_POSTGRES } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_POSTGRES } from './raise-requests/schema.js';
 import { PostgresRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_POSTGRES } from './webhooks/schema.js';
+import { insertEventsPostgres, type OutboxEvent } from './webhooks/events.js';
+import { PostgresOrganisationStore, type OrganisationStore } from './organisations/store.js';
+import { auditInsertSql, auditParams, postgresPlaceholder } from './audit-sql.js';
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import { KEY_RING_MIGRATION_POSTGRES } from './key-ring-schema.js';
@@ -105,6 +108,9 @@ interface KeyRow {
   key_ref: string | null;
   proof_key_sealed: string | null;
   used: number;
+  org_id: string;
+  note: string | null;
+  key_sealed: string | null;
 }
 
 const toKey = (r: KeyRow): KeyRecord => ({
@@ -120,8 +126,13 @@ const toKey = (r: KeyRow): KeyRecord => ({
   keyRef: r.key_ref,
   proofKeySealed: r.proof_key_sealed,
   used: r.used,
+  orgId: r.org_id,
+  note: r.note,
+  keySealed: r.key_sealed,
 });
 
+/** Every audit row names its organisation, key and actor when known (audit-sql.ts). */
+const AUDIT_SQL = auditInsertSql(postgresPlaceholder);
 const KEY_SELECT = `SELECT k.*, (SELECT array_agg(group_id ORDER BY group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
   FROM product_keys k`;
 
@@ -199,6 +210,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
   });
   readonly revocations: RevocationStore = new PostgresRevocationStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
+  readonly organisations: OrganisationStore = new PostgresOrganisationStore({
     transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
   });
@@ -350,8 +365,8 @@ export class PostgresAuthorityStore implements AuthorityStore {
     await this.#transaction(async (client) => {
       await client.query(
         `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at,
-           revoked_at, key_ref, proof_key_sealed, used)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+           revoked_at, key_ref, proof_key_sealed, used, org_id, note, key_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
         [
           record.id,
           record.keyHash,
@@ -364,6 +379,9 @@ export class PostgresAuthorityStore implements AuthorityStore {
           record.keyRef,
           record.proofKeySealed,
           record.used,
+          record.orgId ?? 'org_default',
+          record.note ?? null,
+          record.keySealed ?? null,
         ],
       );
       for (const g of record.groupIds) {
@@ -468,9 +486,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
                  FROM unnest($8::text[], $9::text[], $10::int[], $11::bigint[]) AS x(k, h, n, t)
                  WHERE installations.key_id = x.k AND installations.hardware_ref = x.h
                )
-               INSERT INTO audit_log (at, action, result, key_last5, detail)
-               SELECT a, b, c, d, e FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[])
-                 WITH ORDINALITY AS x(a, b, c, d, e, o) ORDER BY o`,
+               INSERT INTO audit_log (at, action, result, key_last5, detail, org_id, key_id)
+               SELECT a, b, c, d, e, f, g
+                 FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
+                 WITH ORDINALITY AS x(a, b, c, d, e, f, g, o) ORDER BY o`,
         values: [
           rows.map((x) => x.r.keyId),
           rows.map((x) => x.r.hardwareRef),
@@ -488,6 +507,8 @@ export class PostgresAuthorityStore implements AuthorityStore {
           audit.map((x) => x.result),
           audit.map((x) => x.keyLast5 ?? null),
           audit.map((x) => x.detail ?? null),
+          audit.map((x) => x.orgId ?? null),
+          audit.map((x) => x.keyId ?? null),
         ],
       });
       // The counters after the rows: the rows' foreign-key checks then lock key rows not yet
@@ -535,7 +556,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
     }
   }
 
-  async setLimit(keyId: string, limit: number): Promise<boolean> {
+  async setLimit(keyId: string, limit: number, events: readonly OutboxEvent[] = []): Promise<boolean> {
     // Under the key's row lock, like an activation: the counts cannot move meanwhile.
     return this.#transaction(async (client) => {
       const used = (
@@ -547,12 +568,21 @@ export class PostgresAuthorityStore implements AuthorityStore {
       );
       if (Number(rows[0]?.n ?? 0) > limit || (used ?? 0) > limit) return false;
       await client.query('UPDATE product_keys SET host_limit = $1 WHERE id = $2', [limit, keyId]);
+      await insertEventsPostgres(client, events); // with the change, or not at all
       return true;
     });
   }
 
-  async revokeKey(keyId: string, at: number): Promise<void> {
-    await this.#query('UPDATE product_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2', [at, keyId]);
+  async revokeKey(keyId: string, at: number, events: readonly OutboxEvent[] = []): Promise<boolean> {
+    return this.#transaction(async (client) => {
+      const r = await client.query('UPDATE product_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+        at,
+        keyId,
+      ]);
+      if (r.rowCount !== 1) return false;
+      await insertEventsPostgres(client, events);
+      return true;
+    });
   }
 
   async withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
@@ -573,10 +603,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
               .rows[0]?.n ?? 0,
           ),
         audit: async (a) => {
-          await client.query(
-            'INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES ($1, $2, $3, $4, $5)',
-            [a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null],
-          );
+          await client.query(AUDIT_SQL, auditParams(a));
         },
         saveHost: async (r) => {
           await client.query(
@@ -604,13 +631,7 @@ export class PostgresAuthorityStore implements AuthorityStore {
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await this.#query('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES ($1, $2, $3, $4, $5)', [
-      entry.at,
-      entry.action,
-      entry.result,
-      entry.keyLast5 ?? null,
-      entry.detail ?? null,
-    ]);
+    await this.#query(AUDIT_SQL, auditParams(entry));
   }
 
   async recentAudit(limit: number): Promise<AuditEntry[]> {

@@ -13,6 +13,9 @@ import { ACCESS_MIGRATION_SQLITE } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_SQLITE } from './raise-requests/schema.js';
 import { SqliteRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_SQLITE } from './webhooks/schema.js';
+import { insertEventsSqlite, type OutboxEvent } from './webhooks/events.js';
+import { SqliteOrganisationStore, type OrganisationStore } from './organisations/store.js';
+import { auditInsertSql, auditParams, sqlitePlaceholder } from './audit-sql.js';
 import type {
   AuditEntry,
   AuthorityStore,
@@ -82,6 +85,9 @@ interface KeyRow {
   key_ref: string | null;
   proof_key_sealed: string | null;
   used: number;
+  org_id: string;
+  note: string | null;
+  key_sealed: string | null;
 }
 interface InstallationRow {
   hardware_ref: string;
@@ -121,6 +127,9 @@ const toKey = (row: KeyRow): KeyRecord => ({
   keyRef: row.key_ref,
   proofKeySealed: row.proof_key_sealed,
   used: row.used,
+  orgId: row.org_id,
+  note: row.note,
+  keySealed: row.key_sealed,
 });
 const toInstallation = (r: InstallationRow): InstallationRecord => ({
   hardwareRef: r.hardware_ref,
@@ -130,6 +139,8 @@ const toInstallation = (r: InstallationRow): InstallationRecord => ({
   firstActivatedAt: r.first_activated_at,
   lastActivatedAt: r.last_activated_at,
 });
+/** Every audit row names its organisation, key and actor when known (audit-sql.ts). */
+const AUDIT_SQL = auditInsertSql(sqlitePlaceholder);
 const KEY_SELECT = `SELECT k.*, (SELECT group_concat(group_id) FROM key_groups WHERE key_id = k.id) AS group_ids
   FROM product_keys k`;
 const toHost = (r: HostRow): HostActivationRecord => ({
@@ -153,6 +164,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly revocations: RevocationStore;
+  readonly organisations: OrganisationStore;
   readonly raiseRequests: RaiseRequestStore;
   readonly access: AccessStore;
 
@@ -183,6 +195,9 @@ export class SqliteAuthorityStore implements AuthorityStore {
       db,
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),
+    );
+    this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
+      sqliteStoreError(path, err),
     );
     this.access = new SqliteAccessStore(
       db,
@@ -236,8 +251,8 @@ export class SqliteAuthorityStore implements AuthorityStore {
         this.#db
           .prepare(
             `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at,
-               revoked_at, key_ref, proof_key_sealed, used)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               revoked_at, key_ref, proof_key_sealed, used, org_id, note, key_sealed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             record.id,
@@ -251,6 +266,9 @@ export class SqliteAuthorityStore implements AuthorityStore {
             record.keyRef,
             record.proofKeySealed,
             record.used,
+            record.orgId ?? 'org_default',
+            record.note ?? null,
+            record.keySealed ?? null,
           );
         const link = this.#db.prepare('INSERT INTO key_groups (key_id, group_id) VALUES (?, ?)');
         for (const g of record.groupIds) link.run(record.id, g);
@@ -315,10 +333,8 @@ export class SqliteAuthorityStore implements AuthorityStore {
           for (const r of decision.repeats) again.run(r.times, r.at, r.keyId, r.hardwareRef);
           const setUsed = this.#stmt('UPDATE product_keys SET used = ? WHERE id = ?');
           for (const [keyId, used] of decision.usedByKey) setUsed.run(used, keyId);
-          const audit = this.#stmt(
-            'INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)',
-          );
-          for (const a of decision.audit) audit.run(a.at, a.action, a.result, a.keyLast5 ?? null, a.detail ?? null);
+          const audit = this.#stmt(AUDIT_SQL);
+          for (const a of decision.audit) audit.run(...auditParams(a));
           return decision.outcomes;
         })
         .immediate(),
@@ -332,23 +348,38 @@ export class SqliteAuthorityStore implements AuthorityStore {
     return rows.map(toHost);
   }
 
-  setLimit(keyId: string, limit: number): Promise<boolean> {
-    return this.#serial(async () => {
-      // One statement: the check against the activations made and the update cannot interleave.
-      const r = this.#db
-        .prepare(
-          `UPDATE product_keys SET host_limit = ? WHERE id = ?
-             AND ? >= (SELECT count(*) FROM host_activations WHERE key_id = ?) AND ? >= used`,
-        )
-        .run(limit, keyId, limit, keyId, limit);
-      return r.changes === 1;
-    });
+  setLimit(keyId: string, limit: number, events: readonly OutboxEvent[] = []): Promise<boolean> {
+    return this.#serial(async () =>
+      this.#db
+        .transaction(() => {
+          // One statement: the check against the activations made and the update cannot interleave.
+          const r = this.#db
+            .prepare(
+              `UPDATE product_keys SET host_limit = ? WHERE id = ?
+                 AND ? >= (SELECT count(*) FROM host_activations WHERE key_id = ?) AND ? >= used`,
+            )
+            .run(limit, keyId, limit, keyId, limit);
+          if (r.changes !== 1) return false;
+          insertEventsSqlite(this.#db, events); // with the change, or not at all
+          return true;
+        })
+        .immediate(),
+    );
   }
 
-  revokeKey(keyId: string, at: number): Promise<void> {
-    return this.#serial(async () => {
-      this.#db.prepare('UPDATE product_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(at, keyId);
-    });
+  revokeKey(keyId: string, at: number, events: readonly OutboxEvent[] = []): Promise<boolean> {
+    return this.#serial(async () =>
+      this.#db
+        .transaction(() => {
+          const r = this.#db
+            .prepare('UPDATE product_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+            .run(at, keyId);
+          if (r.changes !== 1) return false;
+          insertEventsSqlite(this.#db, events);
+          return true;
+        })
+        .immediate(),
+    );
   }
 
   /** Writes run one at a time so none lands inside another's open transaction. */
@@ -371,13 +402,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
         countHosts: async (keyId) =>
           (db.prepare('SELECT count(*) AS n FROM host_activations WHERE key_id = ?').get(keyId) as { n: number }).n,
         audit: async (a) => {
-          db.prepare('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)').run(
-            a.at,
-            a.action,
-            a.result,
-            a.keyLast5 ?? null,
-            a.detail ?? null,
-          );
+          db.prepare(AUDIT_SQL).run(...auditParams(a));
         },
         saveHost: async (r) => {
           db.prepare(
@@ -413,13 +438,7 @@ export class SqliteAuthorityStore implements AuthorityStore {
 
   audit(entry: AuditEntry): Promise<void> {
     return this.#serial(async () => {
-      this.#stmt('INSERT INTO audit_log (at, action, result, key_last5, detail) VALUES (?, ?, ?, ?, ?)').run(
-        entry.at,
-        entry.action,
-        entry.result,
-        entry.keyLast5 ?? null,
-        entry.detail ?? null,
-      );
+      this.#stmt(AUDIT_SQL).run(...auditParams(entry));
     });
   }
 

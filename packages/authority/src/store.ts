@@ -1,6 +1,8 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
+import type { OrganisationStore } from './organisations/store.js';
+import type { OutboxEvent } from './webhooks/events.js';
 import type { AccessStore } from './access/access-store.js';
 import type { RaiseRequestStore } from './raise-requests/store.js';
 
@@ -21,6 +23,11 @@ export interface KeyRecord {
   readonly proofKeySealed: string | null;
   /** Installations activated (MAK/retail keys): kept with the key so the limit check is one row. */
   readonly used: number;
+  /** The organisation that owns the key (DEFAULT_ORG_ID when not given). */
+  readonly orgId?: string;
+  readonly note?: string | null;
+  /** The key's text sealed with the authority's secret, so an org-admin can reveal it; null for older keys. */
+  readonly keySealed?: string | null;
 }
 
 export interface InstallationRequest {
@@ -34,6 +41,8 @@ export interface InstallationRequest {
   readonly at: number;
   /** The code a refusal at the limit is audited with (default MAK_LIMIT_REACHED; a retail key's limit is 1). */
   readonly limitCode?: 'MAK_LIMIT_REACHED' | 'RETAIL_ALREADY_ACTIVATED';
+  /** The key's organisation, for the audit row (known from the cached key record: no extra query). */
+  readonly orgId?: string;
 }
 
 export interface InstallationRecord {
@@ -68,6 +77,8 @@ export function installationAuditRow(r: InstallationRequest, o: InstallationOutc
     result: o.outcome === 'limit' && r.limitCode !== undefined ? r.limitCode : AUDIT_RESULT[o.outcome],
     keyLast5: r.keyLast5,
     detail: `installation ${r.hardwareRef}: ${what}, ${o.used} of ${o.limit} used`,
+    keyId: r.keyId,
+    orgId: r.orgId ?? null,
   };
 }
 
@@ -146,6 +157,11 @@ export interface AuditEntry {
   readonly result: string;
   readonly keyLast5?: string | undefined;
   readonly detail?: string | undefined;
+  /** The organisation and key the row is about, when known. */
+  readonly orgId?: string | null | undefined;
+  readonly keyId?: string | null | undefined;
+  /** Who did it: the principal's name (`cli`, a user's email, `token:…`, `admin-token`). */
+  readonly actor?: string | null | undefined;
 }
 
 /** What the activation decision reads and writes inside one serialised transaction. */
@@ -185,10 +201,18 @@ export interface AuthorityStore {
    * (default 1): an engine with several connections overlaps one batch's commit with the next.
    */
   readonly installationBatchesInFlight?: number;
-  /** Sets a key's limit; refused (returns false) below the activations already made. */
-  setLimit(keyId: string, limit: number): Promise<boolean>;
-  /** Marks a key revoked (later activations are refused); keeps its activations. */
-  revokeKey(keyId: string, at: number): Promise<void>;
+  /**
+   * Sets a key's limit; refused (returns false) below the activations already made. `events`
+   * (webhooks outbox) are written in the same transaction, only when the limit was set.
+   */
+  setLimit(keyId: string, limit: number, events?: readonly OutboxEvent[]): Promise<boolean>;
+  /**
+   * Marks a key revoked (later activations are refused); keeps its activations. `events` are
+   * written in the same transaction, only when the key was not revoked before (returns true then).
+   */
+  revokeKey(keyId: string, at: number, events?: readonly OutboxEvent[]): Promise<boolean>;
+  /** Organisations, key listing, issued artefacts, the audit log's pages (organisations/store.ts). */
+  readonly organisations: OrganisationStore;
   /** Runs `work` in one transaction that holds the key's row lock: host counts stay exact. */
   withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T>;
   /** The revocation list's entries and counter (revocation-store.ts), in the same database. */
