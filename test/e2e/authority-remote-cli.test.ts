@@ -65,6 +65,10 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     const again = await remote('authority', 'group', 'add', '--name', 'office14', '--json');
     expect(again.code).toBe(1);
     expect(refusal(again).error.code).toBe('GROUP_EXISTS');
+    // A field the API's schema refuses is named by this command's flag, as on the data directory.
+    const bad = await remote('authority', 'group', 'add', '--name', 'Bad Name!', '--json');
+    expect(bad.code).toBe(1);
+    expect(refusal(bad).error.message).toMatch(/^--name: /);
 
     // --url is the authority asked and the public URL in the config (unless --public-url).
     const remoteConfig = ok(await remote('authority', 'product-config', '--group', 'office14'), 'product-config');

@@ -59,7 +59,9 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
 function withFlag(err: unknown): unknown {
   const flag = err instanceof AuthorityError && err.field !== undefined ? FLAG_OF_FIELD[err.field] : undefined;
   if (flag === undefined) return err;
-  return new AuthorityError((err as AuthorityError).code, `${flag}: ${(err as AuthorityError).message}`);
+  // A remote authority's schema names the field as `body.<field>: …`: the flag says it here.
+  const message = (err as AuthorityError).message.replace(/^(?:body|query)\.[A-Za-z]+: /, '');
+  return new AuthorityError((err as AuthorityError).code, `${flag}: ${message}`);
 }
 
 export function registerAuthority(program: Command, runCommand: Run): void {

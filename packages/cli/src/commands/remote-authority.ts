@@ -175,6 +175,9 @@ export class RemoteAuthority {
             (err as unknown as Record<string, unknown>)[k] = v;
           }
         }
+        // A request field refused by the API's schema (`body.limit: …`): the field, for the CLI to name its flag.
+        const field = typeof e.field === 'string' ? e.field : /^(?:body|query)\.([A-Za-z]+)\b/.exec(e.message)?.[1];
+        if (field !== undefined) err.field = field;
         const retry = Number(res.headers.get('retry-after'));
         if (Number.isFinite(retry) && retry > 0) err.retryAfterSeconds = retry;
         throw err;
