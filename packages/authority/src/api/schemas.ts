@@ -109,7 +109,7 @@ export const principal = z.object({
 export const tokenInfo = z.object({
   id: z.string().max(64),
   name: z.string().max(100),
-  last5: z.string().max(5),
+  last5: z.string().max(8),
   scopes: z.array(z.string().max(100)).max(50),
   createdBy: z.string().max(64).nullable(),
   orgId: orgId.nullable(),
@@ -129,7 +129,7 @@ export const keySummary = z.object({
   orgId,
   type: z.enum(KEY_TYPE_NAMES),
   groups: z.array(groupName).max(MAX_GROUPS),
-  last5: z.string().max(5),
+  last5: z.string().max(8),
   limit: count,
   used: count,
   remaining: count,
@@ -168,7 +168,7 @@ export const host = z.object({
 });
 export const makUsage = z.object({
   keyId: z.string().max(64),
-  last5: z.string().max(5),
+  last5: z.string().max(8),
   type: z.enum(KEY_TYPE_NAMES),
   groups: z.array(groupName).max(MAX_GROUPS),
   limit: count,
@@ -186,7 +186,7 @@ export const auditRow = z.object({
   actor: z.string().max(300).nullable(),
   orgId: z.string().max(64).nullable(),
   keyId: z.string().max(64).nullable(),
-  keyLast5: z.string().max(5).nullable(),
+  keyLast5: z.string().max(8).nullable(),
   detail: z.string().max(2000).nullable(),
 });
 export const ARTEFACT_KINDS = ['activation-object', 'oem-certificate', 'token-ca'] as const;
@@ -211,7 +211,7 @@ export const raiseRequest = z.object({
   id: z.string().max(64),
   orgId,
   keyId: z.string().max(64),
-  keyLast5: z.string().max(5),
+  keyLast5: z.string().max(8),
   additional: count,
   reason: z.string().max(500),
   state: z.enum(RAISE_STATES),
@@ -228,7 +228,7 @@ export const webhookEndpoint = z.object({
   orgId: orgId.nullable(),
   url: z.string().max(2000),
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).max(20),
-  secretLast5: z.string().max(5),
+  secretLast5: z.string().max(8),
   createdAt: isoTime,
   disabledAt: isoTime.nullable(),
 });
