@@ -307,6 +307,50 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     expect(refusal(await asOrg('authority', 'revoke-host', 'hw:x')).error.code).toBe('SCOPE_MISSING');
   });
 
+  it('raise-request create (by the organisation), list and approve (by the publisher) remotely; the organisation cannot approve', async () => {
+    const org = await authority.organisations.create({ name: 'Northwind' }, CLI_PRINCIPAL);
+    const minted = await authority.organisations.mintKey(
+      org.id,
+      { type: 'mak', groups: ['office14'], limit: 5 },
+      CLI_PRINCIPAL,
+    );
+    const { token } = await authority.access.createToken(
+      { name: 'northwind-requests', scopes: [`org:${org.id}:read`, `org:${org.id}:requests`] },
+      CLI_PRINCIPAL,
+    );
+    const orgToken = join(dir, 'northwind.token');
+    writeFileSync(orgToken, token, { mode: 0o600 });
+    const asOrg = (...args: string[]) => runCliInProcess([...args, '--json', '--url', url, '--token-file', orgToken]);
+
+    const created = json<{ id: string; state: string; keyLast5: string }>(
+      await asOrg(
+        ...['authority', 'raise-request', 'create', '--org', org.id, '--key', minted.keyId],
+        ...['--additional', '10', '--reason', 'ten more seats'],
+      ),
+      'raise-request create',
+    );
+    expect(created).toMatchObject({
+      state: 'pending',
+      keyLast5: expect.stringContaining(minted.key.slice(-5)) as unknown,
+    });
+    const seen = json<{ requests: { id: string }[] }>(await asOrg('authority', 'raise-request', 'list'), 'list');
+    expect(seen.requests.map((r) => r.id)).toEqual([created.id]);
+
+    const selfApproved = await asOrg('authority', 'raise-request', 'approve', created.id, '--reason', 'ok');
+    expect(selfApproved.code).toBe(1);
+    expect(refusal(selfApproved).error.code).toBe('SCOPE_MISSING');
+
+    const approved = json<{ state: string; limitBefore: number; limitAfter: number }>(
+      await remote('authority', 'raise-request', 'approve', created.id, '--reason', 'granted', '--json'),
+      'approve',
+    );
+    expect(approved).toMatchObject({ state: 'approved', limitBefore: 5, limitAfter: 15 });
+    expect((await authority.showKey(minted.key)).limit).toBe(15);
+    expect(ok(await remote('authority', 'raise-request', 'list', '--org', org.id, '--json'), 'remote list')).toBe(
+      ok(await local('authority', 'raise-request', 'list', '--org', org.id, '--json'), 'local list'),
+    );
+  });
+
   it('refuses what cannot work: both targets, none, --url without a token, plain http to another machine, nobody there', async () => {
     const both = await runCliInProcess([
       ...['authority', 'group', 'list', '--json', '--data-dir', data],
