@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +124,51 @@ async function startNode(script: string, dataDir: string, db: string, name: stri
   };
 }
 
+/** `volact authority serve` (the built binary) on a free port; resolves with its URL once listening. */
+async function serve(
+  dataDir: string,
+  db: string,
+  tokenFile: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'authority',
+      'serve',
+      ...['--data-dir', dataDir, '--db', db, '--listen', '127.0.0.1:0'],
+      '--admin-token-file',
+      tokenFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    children.delete(child);
+  };
+  let err = '';
+  child.stdout.resume();
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`authority serve did not listen in 20 s: ${err}`)), 20_000);
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-20_000);
+      const m = /authority listening on (http:\/\/[\d.]+:\d+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`authority serve exited (${code ?? signal}) before listening: ${err}`));
+    });
+  });
+  return { url, stop };
+}
+
 /** The key's limit and the outbox rows about one request. */
 async function dbState(db: string, keyId: string, requestId: string) {
   const client = new pg.Client({ connectionString: db });
@@ -227,6 +273,66 @@ describe('limit-raise approval race on two nodes (PostgreSQL)', () => {
       expect(again.code).toBe(1);
       expect(again.stderr).toMatch(/RAISE_REQUEST_DECIDED: .*(approved|declined).* by node[12]@publisher\.test/);
       expect((await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store)).limit).toBe(expected);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  }, 240_000);
+
+  it('over HTTP: two `authority serve` nodes, 20 POST …/decision at once per request, one decision each, over 6 requests', async () => {
+    if (!postgres) throw new Error('PostgreSQL did not start');
+    const db = await postgres.createDatabase();
+    const dataDir = join(dir, 'served');
+    const store = ['--data-dir', dataDir, '--db', db];
+    await volactJson('authority', 'init', ...store);
+    await volactJson('authority', 'group', 'add', ...store, '--name', 'office14');
+    const mak = await volactJson<{ key: string; keyId: string }>(
+      'authority',
+      ...['key', 'mint', ...store, '--type', 'mak', '--group', 'office14', '--limit', '40'],
+    );
+    const token = randomBytes(24).toString('hex');
+    const tokenFile = join(dir, 'admin-token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const nodes = await Promise.all([serve(dataDir, db, tokenFile), serve(dataDir, db, tokenFile)]);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    try {
+      let expected = 40;
+      for (let round = 0; round < 6; round++) {
+        const additional = 5 + round;
+        const created = await fetch(`${nodes[round % 2]?.url}/v1/orgs/org_default/raise-requests`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ keyId: mak.keyId, additional, reason: `round ${round}` }),
+        });
+        expect(created.status).toBe(201);
+        const request = (await created.json()) as { id: string; state: string };
+        expect(request.state).toBe('pending');
+        const duel = round >= 4; // the last two: node 1 approves while node 2 declines
+        const replies = await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const node = nodes[i % 2] as { url: string };
+            const decision = duel && i % 2 === 1 ? 'decline' : 'approve';
+            const res = await fetch(`${node.url}/v1/raise-requests/${request.id}/decision`, {
+              method: 'POST',
+              headers,
+              body: JSON.stringify({ decision, reason: `node ${i % 2} says ${decision}` }),
+            });
+            return { status: res.status, body: (await res.json()) as { state?: string; error?: { code: string } } };
+          }),
+        );
+        const won = replies.filter((r) => r.status === 200);
+        expect(won, JSON.stringify(replies.filter((r) => r.status !== 409))).toHaveLength(1);
+        expect(replies.filter((r) => r.status === 409).map((r) => r.body.error?.code)).toEqual(
+          Array(19).fill('RAISE_REQUEST_DECIDED'),
+        );
+        const approved = won[0]?.body.state === 'approved';
+        if (approved) expected += additional;
+        expect(await dbState(db, mak.keyId, request.id)).toEqual({
+          limit: expected,
+          raised: approved ? 1 : 0,
+          decided: 1,
+          auditRows: 1,
+        });
+      }
     } finally {
       await Promise.all(nodes.map((n) => n.stop()));
     }
