@@ -321,6 +321,18 @@ describe('authority serve --tls-cert --tls-key', () => {
   });
 });
 
+describe('authority serve without TLS', () => {
+  it('logs a SIGHUP and keeps serving (a service manager reload does not stop it)', async () => {
+    const plain = await serve();
+    expect(plain.url).toMatch(/^http:\/\//);
+    plain.child.kill('SIGHUP');
+    await until(() => plain.log().includes('SIGHUP: nothing to reload'), 'the SIGHUP is logged');
+    expect(await get(plain, '/v1/health')).toMatchObject({ status: 200 });
+    expect(plain.child.exitCode).toBeNull();
+    plain.child.kill('SIGTERM');
+  });
+});
+
 describe('authority serve --trust-proxy', () => {
   it('takes the client address from X-Forwarded-For sent by a listed proxy (its nearest untrusted hop)', async () => {
     // 127.0.0.1 is listed: the proxy appends the client it saw; what the client itself put first is not believed.

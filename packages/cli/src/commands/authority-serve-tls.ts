@@ -115,6 +115,22 @@ export function reloadTlsOnSighup(server: TlsServer, certFile: string, keyFile: 
   };
 }
 
+/**
+ * Plain HTTP: a SIGHUP (a service manager's reload, a closed terminal) is logged and changes
+ * nothing, as with TLS, rather than ending the authority. Returns the unsubscribe.
+ */
+export function ignoreSighup(logger: Logger): () => void {
+  const note = () =>
+    logger.info('SIGHUP: nothing to reload (plain HTTP; with --tls-cert and --tls-key both are re-read)');
+  process.on('SIGHUP', note);
+  return () => {
+    process.off('SIGHUP', note);
+  };
+}
+
+/** Whether a --listen host is this machine only. */
+export const isLoopbackHost = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
 /** Names proxy-addr knows for address ranges, accepted as they are. */
 const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 

@@ -23,7 +23,14 @@ import {
   type AuthorityTarget,
   type TargetOptions,
 } from './authority-target.js';
-import { loadServeTlsAtStart, parseTrustProxy, reloadTlsOnSighup, type TlsServer } from './authority-serve-tls.js';
+import {
+  ignoreSighup,
+  isLoopbackHost,
+  loadServeTlsAtStart,
+  parseTrustProxy,
+  reloadTlsOnSighup,
+  type TlsServer,
+} from './authority-serve-tls.js';
 import { readPublicKeyFile, writeOut } from './signing-files.js';
 
 /** init and serve work on a data directory (and, optionally, a PostgreSQL database); every other verb on it or a remote authority (authority-target.ts). */
@@ -559,11 +566,17 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           const addr = app.server.address();
           const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
           const shown = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-          process.stderr.write(`authority listening on ${tls ? 'https' : 'http'}://${shown}:${port}\n`);
+          // SIGHUP is handled before the start line: whoever waits for that line may send one at once.
           const stopReloading =
             tls && o.tlsCert !== undefined && o.tlsKey !== undefined
               ? reloadTlsOnSighup(app.server as unknown as TlsServer, o.tlsCert, o.tlsKey, logger)
-              : undefined;
+              : ignoreSighup(logger);
+          process.stderr.write(`authority listening on ${tls ? 'https' : 'http'}://${shown}:${port}\n`);
+          if (!tls && trustProxy === undefined && !isLoopbackHost(listen.host)) {
+            process.stderr.write(
+              'warning: the authority speaks plain HTTP off loopback: clients refuse http:// authorities there; serve HTTPS (--tls-cert, --tls-key) or put a TLS reverse proxy in front (--trust-proxy its address)\n',
+            );
+          }
           if (tls) {
             logger.info(
               {
@@ -576,7 +589,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
             );
           }
           await waitForShutdown();
-          stopReloading?.();
+          stopReloading();
           await app.close();
           await a.close();
         },
