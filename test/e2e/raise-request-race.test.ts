@@ -12,12 +12,14 @@ import { startTestPostgres, type TestPostgres } from '@volact/authority/testing'
 
 /**
  * The approval race (issue 14: "approval raises the limit exactly once even if clicked twice on
- * two nodes"): two authority nodes — two Node processes, each with its own Authority (the built
- * package) on one PostgreSQL database and one data directory — decide the same limit-raise
- * request at the same moment, many times each. Exactly one decision wins; the others get
- * RAISE_REQUEST_DECIDED; the limit rises by `additional` once, and the outbox holds one
- * `key.limit_raised` and one `raise_request.decided`. Repeated over several requests so that a
- * missing row lock would show.
+ * two nodes"), on one PostgreSQL database and one data directory, twice: two Node processes
+ * each with its own Authority (the built package) calling decide() 10 times at once each, and
+ * two `volact authority serve` nodes answering 20 simultaneous POST …/decision. Exactly one
+ * decision wins; the others get RAISE_REQUEST_DECIDED; the limit rises by `additional` once,
+ * and the outbox holds one `key.limit_raised` and one `raise_request.decided`. Repeated over
+ * several requests (approve against approve, and approve against decline) so that a missing
+ * row lock would show (it does: without the request's FOR UPDATE, four approvals of one request
+ * raised the limit four times).
  */
 const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
 const AUTHORITY = new URL('../../packages/authority/dist/index.js', import.meta.url).href;
