@@ -111,6 +111,8 @@ export interface AuthorityServerOptions {
    * default packages/authority/web-dist (`npm run build:web`); null serves no UI.
    */
   readonly webRoot?: string | null;
+  /** Tests: told of every route as it is registered (the OpenAPI check lists them all). */
+  readonly onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 /**
@@ -125,6 +127,8 @@ export function createAuthorityServer(authority: Authority, options: AuthoritySe
     // The https server is still the FastifyInstance callers see (its `server` is a tls.Server then).
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
   }) as unknown as FastifyInstance;
+  const onRoute = options.onRoute;
+  if (onRoute) app.addHook('onRoute', (route) => onRoute({ method: route.method, url: route.url }));
 
   // Decisions are audited where they are made; requests refused before any decision are
   // audited here, so the log shows every request (bodies are never logged: they carry keys).
