@@ -351,6 +351,59 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     );
   });
 
+  it('user, token and webhook verbs remotely: what they make, the data directory lists', async () => {
+    const org = await authority.organisations.create({ name: 'Tailspin' }, CLI_PRINCIPAL);
+    const passwordFile = join(dir, 'password');
+    writeFileSync(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
+    const user = json<{ id: string; email: string; role: string; orgId: string }>(
+      await remote(
+        ...['authority', 'user', 'add', '--email', 'ops@tailspin.test', '--name', 'Ops'],
+        ...['--role', 'org-admin', '--org', org.id, '--password-file', passwordFile, '--json'],
+      ),
+      'user add',
+    );
+    expect(user).toMatchObject({ email: 'ops@tailspin.test', role: 'org-admin', orgId: org.id });
+    expect(ok(await remote('authority', 'user', 'list', '--org', org.id, '--json'), 'remote user list')).toBe(
+      ok(await local('authority', 'user', 'list', '--org', org.id, '--json'), 'local user list'),
+    );
+
+    const out = join(dir, 'tailspin.token');
+    const made = json<{ info: { id: string; scopes: string[] } }>(
+      await remote(
+        ...['authority', 'token', 'create', '--name', 'tailspin-console'],
+        ...['--scope', `org:${org.id}:read`, '--out', out, '--json'],
+      ),
+      'token create',
+    );
+    expect(made.info.scopes).toEqual([`org:${org.id}:read`]);
+    const listed = json<{ tokens?: { id: string }[]; items?: { id: string }[] }>(
+      await local('authority', 'token', 'list', '--org', org.id, '--json'),
+      'local token list',
+    );
+    expect(JSON.stringify(listed)).toContain(made.info.id);
+    // The token made remotely works remotely, for what org:read allows only (not the users: org:users).
+    const asTailspin = await runCliInProcess([
+      ...['authority', 'user', 'list', '--org', org.id, '--json'],
+      ...['--url', url, '--token-file', out],
+    ]);
+    expect(asTailspin.code).toBe(1);
+    expect(refusal(asTailspin).error.code).toBe('SCOPE_MISSING');
+
+    const hook = json<{ endpoint: { id: string; url: string } }>(
+      await remote(
+        ...['authority', 'webhook', 'add', 'https://127.0.0.1:9/hooks/volact'],
+        ...['--event', 'key.usage', '--org', org.id, '--json'],
+      ),
+      'webhook add',
+    );
+    expect(hook.endpoint.url).toBe('https://127.0.0.1:9/hooks/volact');
+    expect(ok(await remote('authority', 'webhook', 'list', '--org', org.id, '--json'), 'remote webhook list')).toBe(
+      ok(await local('authority', 'webhook', 'list', '--org', org.id, '--json'), 'local webhook list'),
+    );
+    ok(await remote('authority', 'webhook', 'remove', hook.endpoint.id), 'webhook remove');
+    expect(ok(await local('authority', 'webhook', 'list', '--org', org.id), 'local')).not.toContain(hook.endpoint.id);
+  });
+
   it('refuses what cannot work: both targets, none, --url without a token, plain http to another machine, nobody there', async () => {
     const both = await runCliInProcess([
       ...['authority', 'group', 'list', '--json', '--data-dir', data],

@@ -430,7 +430,8 @@ export class RemoteAuthority {
       this.#all<Result<AccessApi['getUser']>>('/v1/users', { orgId: filter.orgId ?? undefined }, 'users');
     return {
       addUser: (input) => this.request('POST', '/v1/users', input),
-      listUsers: (filter) => users(filter),
+      // orgId null: the publisher's users only (the route lists all the caller may see).
+      listUsers: async (filter) => (await users(filter)).filter((u) => filter.orgId !== null || u.orgId === null),
       getUser: async (idOrEmail) => {
         const want = idOrEmail.toLowerCase();
         const found = (await users({})).find((u) => u.id === idOrEmail || u.email.toLowerCase() === want);
@@ -453,7 +454,10 @@ export class RemoteAuthority {
           scopes: [...input.scopes],
           ...(input.expiresAt === undefined ? {} : { expiresAt: iso(input.expiresAt) }),
         }),
-      listTokens: (filter) => this.#all('/v1/tokens', { orgId: filter.orgId }, 'tokens'),
+      listTokens: async (filter) =>
+        (await this.#all<Result<AccessApi['revokeToken']>>('/v1/tokens', { orgId: filter.orgId }, 'tokens')).filter(
+          (t) => filter.createdBy === undefined || t.createdBy === filter.createdBy,
+        ),
       revokeToken: (id) => this.request('DELETE', `/v1/tokens/${seg(id)}`),
     };
   }
