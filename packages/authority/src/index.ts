@@ -25,6 +25,8 @@ export { createAuthorityServer } from './http.js';
 export type { AuthorityServerOptions } from './http.js';
 export type { AuthorityStore } from './store.js';
 export { CLI_PRINCIPAL } from './access/principal.js';
+export type { Principal, Role, Scope } from './access/principal.js';
+export type { AccessApi, ApiTokenInfo, SignIn, User, UserInput } from './access/types.js';
 /** Roles, rights and the scopes of each role (docs/portal.md "Roles and scopes"). */
 export { ORG_RIGHTS, ORG_ROLES, PUBLISHER_RIGHTS, PUBLISHER_ROLES, scopesOfRole } from './access/principal.js';
 export type { RaiseRequest, RaiseRequestState, RaiseRequestsApi } from './raise-requests/types.js';

@@ -196,6 +196,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),
     );
+    this.access = new SqliteAccessStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
     this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
       sqliteStoreError(path, err),
     );

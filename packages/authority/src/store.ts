@@ -1,6 +1,7 @@
 import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
+import type { AccessStore } from './access/access-store.js';
 import type { OrganisationStore } from './organisations/store.js';
 import type { OutboxEvent } from './webhooks/events.js';
 import type { AccessStore } from './access/access-store.js';

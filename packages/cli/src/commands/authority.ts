@@ -14,6 +14,7 @@ import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { registerAuthorityRevocation } from './authority-revocation.js';
 import { registerAuthorityRoot } from './authority-root.js';
 import { registerAuthorityRaise } from './authority-raise.js';
+import { registerAuthorityAccess } from './authority-access.js';
 import {
   dataDirOption,
   dbOption,
@@ -491,6 +492,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
   registerAuthorityRevocation(authority, run);
   registerAuthorityRoot(authority, run);
   registerAuthorityRaise(authority, run);
+  registerAuthorityAccess(authority, run);
 
   authority
     .command('serve')
