@@ -204,11 +204,6 @@ export class SqliteAuthorityStore implements AuthorityStore {
     this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
       sqliteStoreError(path, err),
     );
-    this.access = new SqliteAccessStore(
-      db,
-      <T>(run: () => Promise<T>) => this.#serial(run),
-      (err) => sqliteStoreError(path, err),
-    );
     this.raiseRequests = new SqliteRaiseRequestStore(
       db,
       <T>(run: () => Promise<T>) => this.#serial(run),

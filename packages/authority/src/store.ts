@@ -4,7 +4,6 @@ import type { RevocationStore } from './revocation-store.js';
 import type { AccessStore } from './access/access-store.js';
 import type { OrganisationStore } from './organisations/store.js';
 import type { OutboxEvent } from './webhooks/events.js';
-import type { AccessStore } from './access/access-store.js';
 import type { RaiseRequestStore } from './raise-requests/store.js';
 
 export interface KeyRecord {
