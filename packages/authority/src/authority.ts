@@ -65,6 +65,7 @@ import { Organisations } from './organisations/organisations.js';
 import type { RaiseRequestsApi } from './raise-requests/types.js';
 import { RaiseRequests } from './raise-requests/raise-requests.js';
 import type { WebhooksApi } from './webhooks/types.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 export { HOST_CERT_VALIDITY_DAYS } from './host-activation.js';
 export { PHONE_CERT_VALIDITY_DAYS } from './phone-confirmation.js';
@@ -99,6 +100,8 @@ export interface AuthorityOptions {
   readonly crashAt?: (point: CrashPoint) => void;
   /** log2 of scrypt's N for new passwords (default 15: 32 MiB, ~70 ms); tests use 10. */
   readonly passwordCost?: number;
+  /** How often this node's webhook dispatcher looks for events and due deliveries (default 1 s; `webhooks.start()`). */
+  readonly webhookDispatchIntervalMs?: number;
 }
 
 export type { CrashPoint, KeyRingStatus, OnlineKeyRotation, RotationResult, RotationStep, TrustRecords };
@@ -163,7 +166,15 @@ export class Authority {
     this.organisations = new Organisations({ ctx: this.#ctx }); // organisations/organisations.ts
     this.access = new Access({ store: store.access, clock: this.#clock, passwordCost: options.passwordCost });
     this.raiseRequests = new RaiseRequests({ store: store.raiseRequests, clock: this.#clock });
-    this.webhooks = notBuiltYet<WebhooksApi>('webhooks'); // webhooks/webhooks.ts
+    this.webhooks = new Webhooks({
+      store: store.webhooks,
+      clock: this.#clock,
+      secret: secrets.keyHashSecret,
+      orgExists: async (orgId) => (await store.organisations.get(orgId)) !== undefined,
+      ...(options.webhookDispatchIntervalMs !== undefined
+        ? { dispatchIntervalMs: options.webhookDispatchIntervalMs }
+        : {}),
+    });
   }
 
   /** Creates the root signing key, the key-hash secret and the database. Refuses to overwrite. */
@@ -339,6 +350,7 @@ export class Authority {
   }
 
   async close(): Promise<void> {
+    await this.webhooks.stop(); // deliveries in flight finish (or their leases lapse) first
     await this.#ring.settle();
     this.#ring.close();
     await this.#store.close();

@@ -11,6 +11,7 @@ import { AuthorityError } from './errors.js';
 import { keyOfRequest, type KeyedPath } from './keys.js';
 import { refuseRevokedHost } from './revocations.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
+import { REFUSED_EVENT_INTERVAL_MS, outboxEvent } from './webhooks/events.js';
 
 /** A host certificate issued online lasts this many days by default; the host renews it at half-life. */
 export const HOST_CERT_VALIDITY_DAYS = 30;
@@ -49,7 +50,7 @@ export const hostRecordId = (hardwareRef: Buffer) => `hw:${hardwareRef.toString(
 
 export type HostDecision =
   | { refused: 'HOST_LIMIT_REACHED' | 'HOST_REACTIVATION_LIMIT_REACHED'; message: string }
-  | { refused: null; serial: string; expiresAt: number; hostsUsed: number };
+  | { refused: null; serial: string; expiresAt: number; hostsUsed: number; newHost?: boolean };
 
 /**
  * Activates a KMS host key for one host and certifies the host's public key. Ordered checks;
@@ -163,7 +164,13 @@ export async function recordHostActivation(
       certificateSerial: cert.serial,
       certificateExpiresAt: cert.expiresAt,
     });
-    return { refused: null, serial: cert.serial, expiresAt: cert.expiresAt, hostsUsed: await tx.countHosts(key.id) };
+    return {
+      refused: null,
+      serial: cert.serial,
+      expiresAt: cert.expiresAt,
+      hostsUsed: await tx.countHosts(key.id),
+      newHost: existing === undefined,
+    };
   };
   return ctx.store.withHostActivation(key.id, async (tx) => {
     const decision = await decide(tx);
@@ -178,6 +185,34 @@ export async function recordHostActivation(
         ? decision.message
         : `host ${decision.hostsUsed} of ${hostLimit}, certificate ${decision.serial}`,
     });
+    await hostActivationEvents(tx, key.id, last5, hostId, hostLimit, cert.now, decision);
     return decision;
   });
+}
+
+/**
+ * The webhook events of a host decision, written in its transaction: `host.activated` for a
+ * host new to the key, `activation.refused` at the host limit (at most one per key per hour).
+ */
+async function hostActivationEvents(
+  tx: HostActivationTx,
+  keyId: string,
+  last5: string,
+  hostId: string,
+  hostLimit: number,
+  now: number,
+  decision: HostDecision,
+): Promise<void> {
+  if (decision.refused === null && !decision.newHost) return;
+  if (decision.refused !== null && decision.refused !== 'HOST_LIMIT_REACHED') return;
+  const { orgId, refusedEventAt } = await tx.keyState();
+  const scope = { orgId, keyId };
+  const keyLast5 = last5.slice(-5); // without the audit's ellipsis
+  if (decision.refused === null) {
+    const data = { hardwareId: hostId, hostsUsed: decision.hostsUsed, hostLimit, keyLast5 };
+    await tx.emit([outboxEvent('host.activated', now, scope, data)]);
+    return;
+  }
+  if (refusedEventAt !== null && now - refusedEventAt < REFUSED_EVENT_INTERVAL_MS) return;
+  await tx.emit([outboxEvent('activation.refused', now, scope, { code: decision.refused, keyLast5 })], now);
 }

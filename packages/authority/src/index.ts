@@ -20,6 +20,10 @@ export type {
   TrustRecords,
 } from './authority.js';
 export { AuthorityError, authorityErrors } from './errors.js';
+/** For webhook receivers: checks a delivery's Volact-Signature header (docs/portal.md "Webhooks"). */
+export { signWebhook, verifyWebhookSignature } from './webhooks/signature.js';
+export type { WebhookDelivery, WebhookEndpoint, WebhooksApi } from './webhooks/types.js';
+export { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhooks/events.js';
 export type { AuthorityErrorCode } from './errors.js';
 export { createAuthorityServer } from './http.js';
 export type { AuthorityServerOptions } from './http.js';

@@ -7,6 +7,7 @@ import { ACCESS_MIGRATION_POSTGRES } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_POSTGRES } from './raise-requests/schema.js';
 import { PostgresRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_POSTGRES } from './webhooks/schema.js';
+import { PostgresWebhookStore, type WebhookStore } from './webhooks/store.js';
 import { insertEventsPostgres, type OutboxEvent } from './webhooks/events.js';
 import { PostgresOrganisationStore, type OrganisationStore } from './organisations/store.js';
 import { auditInsertSql, auditParams, postgresPlaceholder } from './audit-sql.js';
@@ -214,6 +215,10 @@ export class PostgresAuthorityStore implements AuthorityStore {
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
   });
   readonly organisations: OrganisationStore = new PostgresOrganisationStore({
+    transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
+    query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
+  });
+  readonly webhooks: WebhookStore = new PostgresWebhookStore({
     transaction: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.#transaction(work),
     query: <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => this.#query<R>(sql, params),
   });
@@ -436,13 +441,26 @@ export class PostgresAuthorityStore implements AuthorityStore {
         host_limit: number;
         used: number;
         revoked_at: string | null;
+        org_id: string | null;
+        refused_event_at: string | null;
       }>({
         name: 'volact_installations_lock',
-        text: 'SELECT id, host_limit, used, revoked_at FROM product_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+        // The organisation (for webhook events) comes with the lock: no round trip of its own.
+        text: `SELECT id, host_limit, used, revoked_at, org_id, refused_event_at FROM product_keys
+               WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
         values: [keyIds],
       });
       const counters = new Map<string, KeyCounter>(
-        keyRows.map((k) => [k.id, { limit: k.host_limit, used: k.used, revoked: k.revoked_at !== null }]),
+        keyRows.map((k) => [
+          k.id,
+          {
+            limit: k.host_limit,
+            used: k.used,
+            revoked: k.revoked_at !== null,
+            orgId: k.org_id,
+            refusedEventAt: k.refused_event_at === null ? null : Number(k.refused_event_at),
+          },
+        ]),
       );
       // A statement of its own, after the locks: it reads what the previous holder of each lock committed.
       const { rows: found } = await client.query<{ key_id: string; hardware_ref: string }>({
@@ -470,11 +488,14 @@ export class PostgresAuthorityStore implements AuthorityStore {
         } else repeats.push(x);
       }
       const rows = [...fresh.values()];
-      const used = [...decision.usedByKey];
       const audit = decision.audit;
+      const events = decision.events;
       await client.query({
         name: 'volact_installations_write',
-        text: `WITH ins AS (
+        text: `WITH ev AS (
+                 INSERT INTO webhook_events (id, type, occurred_at, org_id, key_id, data)
+                 SELECT * FROM unnest($19::text[], $20::text[], $21::bigint[], $22::text[], $23::text[], $24::text[])
+               ), ins AS (
                  INSERT INTO installations (key_id, hardware_ref, installation_id, channel, activation_count,
                    first_activated_at, last_activated_at)
                  SELECT k, h, i, c, n, t, l
@@ -509,15 +530,29 @@ export class PostgresAuthorityStore implements AuthorityStore {
           audit.map((x) => x.detail ?? null),
           audit.map((x) => x.orgId ?? null),
           audit.map((x) => x.keyId ?? null),
+          // Webhook events (webhooks/events.ts), in the same statement: committed with the decision.
+          events.map((e) => e.id),
+          events.map((e) => e.type),
+          events.map((e) => e.occurredAt),
+          events.map((e) => e.orgId),
+          events.map((e) => e.keyId),
+          events.map((e) => JSON.stringify(e.data)),
         ],
       });
       // The counters after the rows: the rows' foreign-key checks then lock key rows not yet
       // updated in this transaction (checking a row the same statement updated costs far more).
-      if (used.length > 0) {
+      // A key that raised activation.refused records when, in the same statement.
+      const counts = [...new Set([...decision.usedByKey.keys(), ...decision.refusedEventAt.keys()])];
+      if (counts.length > 0) {
         await client.query({
           name: 'volact_installations_count',
-          text: 'UPDATE product_keys SET used = x.u FROM unnest($1::text[], $2::int[]) AS x(id, u) WHERE product_keys.id = x.id',
-          values: [used.map(([id]) => id), used.map(([, n]) => n)],
+          text: `UPDATE product_keys SET used = coalesce(x.u, used), refused_event_at = coalesce(x.r, refused_event_at)
+                 FROM unnest($1::text[], $2::int[], $3::bigint[]) AS x(id, u, r) WHERE product_keys.id = x.id`,
+          values: [
+            counts,
+            counts.map((id) => decision.usedByKey.get(id) ?? null),
+            counts.map((id) => decision.refusedEventAt.get(id) ?? null),
+          ],
         });
       }
       return decision.outcomes;
@@ -588,8 +623,22 @@ export class PostgresAuthorityStore implements AuthorityStore {
   async withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
     return this.#transaction(async (client) => {
       // The key's row lock: every node's activation of this key waits here for the one before.
-      await client.query('SELECT id FROM product_keys WHERE id = $1 FOR UPDATE', [keyId]);
+      const { rows: locked } = await client.query<{ org_id: string | null; refused_event_at: string | null }>(
+        'SELECT org_id, refused_event_at FROM product_keys WHERE id = $1 FOR UPDATE',
+        [keyId],
+      );
+      const state = {
+        orgId: locked[0]?.org_id ?? null,
+        refusedEventAt: locked[0]?.refused_event_at == null ? null : Number(locked[0].refused_event_at),
+      };
       const tx: HostActivationTx = {
+        keyState: async () => state,
+        emit: async (events, refusedEventAt) => {
+          await insertEventsPostgres(client, events);
+          if (refusedEventAt !== undefined) {
+            await client.query('UPDATE product_keys SET refused_event_at = $1 WHERE id = $2', [refusedEventAt, keyId]);
+          }
+        },
         findHost: async (k, hardwareId) => {
           const { rows } = await client.query<HostRow>(
             'SELECT * FROM host_activations WHERE key_id = $1 AND hardware_id = $2',

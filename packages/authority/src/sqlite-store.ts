@@ -13,6 +13,7 @@ import { ACCESS_MIGRATION_SQLITE } from './access/schema.js';
 import { RAISE_REQUESTS_MIGRATION_SQLITE } from './raise-requests/schema.js';
 import { SqliteRaiseRequestStore, type RaiseRequestStore } from './raise-requests/store.js';
 import { WEBHOOKS_MIGRATION_SQLITE } from './webhooks/schema.js';
+import { SqliteWebhookStore, type WebhookStore } from './webhooks/store.js';
 import { insertEventsSqlite, type OutboxEvent } from './webhooks/events.js';
 import { SqliteOrganisationStore, type OrganisationStore } from './organisations/store.js';
 import { auditInsertSql, auditParams, sqlitePlaceholder } from './audit-sql.js';
@@ -164,8 +165,9 @@ export class SqliteAuthorityStore implements AuthorityStore {
   readonly #statements = new Map<string, Database.Statement>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly revocations: RevocationStore;
-  readonly organisations: OrganisationStore;
   readonly raiseRequests: RaiseRequestStore;
+  readonly organisations: OrganisationStore;
+  readonly webhooks: WebhookStore;
   readonly access: AccessStore;
 
   constructor(readonly path: string) {
@@ -201,13 +203,18 @@ export class SqliteAuthorityStore implements AuthorityStore {
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),
     );
-    this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
-      sqliteStoreError(path, err),
-    );
     this.raiseRequests = new SqliteRaiseRequestStore(
       db,
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),
+    );
+    this.webhooks = new SqliteWebhookStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
+    );
+    this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
+      sqliteStoreError(path, err),
     );
   }
 
@@ -309,9 +316,26 @@ export class SqliteAuthorityStore implements AuthorityStore {
           // BEGIN IMMEDIATE holds the database's write lock: every key's counter is locked.
           const counters = new Map<string, KeyCounter>();
           for (const keyId of new Set(requests.map((r) => r.keyId))) {
-            const row = this.#stmt('SELECT host_limit, used, revoked_at FROM product_keys WHERE id = ?').get(keyId) as
-              { host_limit: number; used: number; revoked_at: number | null } | undefined;
-            if (row) counters.set(keyId, { limit: row.host_limit, used: row.used, revoked: row.revoked_at !== null });
+            const row = this.#stmt(
+              'SELECT host_limit, used, revoked_at, org_id, refused_event_at FROM product_keys WHERE id = ?',
+            ).get(keyId) as
+              | {
+                  host_limit: number;
+                  used: number;
+                  revoked_at: number | null;
+                  org_id: string | null;
+                  refused_event_at: number | null;
+                }
+              | undefined;
+            if (row) {
+              counters.set(keyId, {
+                limit: row.host_limit,
+                used: row.used,
+                revoked: row.revoked_at !== null,
+                orgId: row.org_id,
+                refusedEventAt: row.refused_event_at,
+              });
+            }
           }
           const find = this.#stmt('SELECT 1 FROM installations WHERE key_id = ? AND hardware_ref = ?');
           const recorded = new Set(
@@ -335,6 +359,11 @@ export class SqliteAuthorityStore implements AuthorityStore {
           for (const [keyId, used] of decision.usedByKey) setUsed.run(used, keyId);
           const audit = this.#stmt(AUDIT_SQL);
           for (const a of decision.audit) audit.run(...auditParams(a));
+          // Webhook events (webhooks/events.ts) commit with the decision, or not at all.
+          if (decision.events.length > 0) insertEventsSqlite(this.#db, decision.events);
+          for (const [keyId, at] of decision.refusedEventAt) {
+            this.#stmt('UPDATE product_keys SET refused_event_at = ? WHERE id = ?').run(at, keyId);
+          }
           return decision.outcomes;
         })
         .immediate(),
@@ -389,10 +418,21 @@ export class SqliteAuthorityStore implements AuthorityStore {
     return next;
   }
 
-  withHostActivation<T>(_keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
+  withHostActivation<T>(keyId: string, work: (tx: HostActivationTx) => Promise<T>): Promise<T> {
     return this.#serial(async (): Promise<T> => {
       const db = this.#db;
       const tx: HostActivationTx = {
+        keyState: async () => {
+          const row = db.prepare('SELECT org_id, refused_event_at FROM product_keys WHERE id = ?').get(keyId) as
+            { org_id: string | null; refused_event_at: number | null } | undefined;
+          return { orgId: row?.org_id ?? null, refusedEventAt: row?.refused_event_at ?? null };
+        },
+        emit: async (events, refusedEventAt) => {
+          insertEventsSqlite(db, events);
+          if (refusedEventAt !== undefined) {
+            db.prepare('UPDATE product_keys SET refused_event_at = ? WHERE id = ?').run(refusedEventAt, keyId);
+          }
+        },
         findHost: async (keyId, hardwareId) => {
           const row = db
             .prepare('SELECT * FROM host_activations WHERE key_id = ? AND hardware_id = ?')

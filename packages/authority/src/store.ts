@@ -2,9 +2,10 @@ import type { GroupKind, KeyType, ProductGroup } from '@volact/core';
 import type { KeyRingStore } from './key-ring-store.js';
 import type { RevocationStore } from './revocation-store.js';
 import type { AccessStore } from './access/access-store.js';
-import type { OrganisationStore } from './organisations/store.js';
-import type { OutboxEvent } from './webhooks/events.js';
 import type { RaiseRequestStore } from './raise-requests/store.js';
+import type { OrganisationStore } from './organisations/store.js';
+import { REFUSED_EVENT_INTERVAL_MS, outboxEvent, usageThresholdsCrossed, type OutboxEvent } from './webhooks/events.js';
+import type { WebhookStore } from './webhooks/store.js';
 
 export interface KeyRecord {
   readonly id: string;
@@ -86,6 +87,10 @@ export interface KeyCounter {
   readonly limit: number;
   readonly used: number;
   readonly revoked: boolean;
+  /** The key's organisation (webhook events), read with its row lock. */
+  readonly orgId?: string | null;
+  /** When the key's last `activation.refused` event was raised (at most one per REFUSED_EVENT_INTERVAL_MS). */
+  readonly refusedEventAt?: number | null;
 }
 
 /** What a batch decided, for an engine to write: rows to insert, repeats to count, new counts. */
@@ -96,6 +101,10 @@ export interface InstallationBatchDecision {
   readonly repeats: { keyId: string; hardwareRef: string; times: number; at: number }[];
   readonly usedByKey: Map<string, number>;
   readonly audit: AuditEntry[];
+  /** Webhook events (`key.usage` per threshold crossed, `activation.refused` rate-limited), written with the decision. */
+  readonly events: OutboxEvent[];
+  /** Keys whose `activation.refused` event this batch raised: product_keys.refused_event_at := the time. */
+  readonly refusedEventAt: Map<string, number>;
 }
 
 export const installationKey = (keyId: string, hardwareRef: string) => `${keyId}\0${hardwareRef}`;
@@ -131,13 +140,55 @@ export function decideInstallations(
     used.set(r.keyId, n + 1);
     return { outcome: 'new', used: n + 1, limit: counter.limit };
   });
+  const { events, refusedEventAt } = installationEvents(requests, outcomes, counters);
   return {
     outcomes,
     admitted,
     repeats: [...repeats.values()],
     usedByKey: used,
     audit: requests.map((r, i) => installationAuditRow(r, outcomes[i] as InstallationOutcome)),
+    events,
+    refusedEventAt,
   };
+}
+
+/**
+ * The webhook events of a batch's outcomes: `key.usage` once per threshold (80, 90, 100 %)
+ * a key's count crosses, `used` being the count at which it was crossed; `activation.refused`
+ * for a refusal (limit reached, revoked) unless the key raised one less than an hour before.
+ */
+function installationEvents(
+  requests: readonly InstallationRequest[],
+  outcomes: readonly InstallationOutcome[],
+  counters: ReadonlyMap<string, KeyCounter>,
+): { events: OutboxEvent[]; refusedEventAt: Map<string, number> } {
+  const events: OutboxEvent[] = [];
+  const refusedEventAt = new Map<string, number>();
+  const before = new Map<string, number>();
+  requests.forEach((r, i) => {
+    const o = outcomes[i] as InstallationOutcome;
+    const counter = counters.get(r.keyId);
+    if (!counter) return;
+    const scope = { orgId: counter.orgId ?? null, keyId: r.keyId };
+    const keyLast5 = r.keyLast5.slice(-5); // the audit row's `…ABCDE`, without the ellipsis
+    if (o.outcome === 'new') {
+      const was = before.get(r.keyId) ?? counter.used;
+      before.set(r.keyId, o.used);
+      for (const threshold of usageThresholdsCrossed(was, o.used, o.limit)) {
+        const used = Math.ceil((threshold * o.limit) / 100);
+        events.push(outboxEvent('key.usage', r.at, scope, { threshold, used, limit: o.limit, keyLast5 }));
+      }
+    } else if (o.outcome === 'limit' || o.outcome === 'revoked') {
+      const last = refusedEventAt.get(r.keyId) ?? counter.refusedEventAt ?? null;
+      if (last !== null && r.at - last < REFUSED_EVENT_INTERVAL_MS) return;
+      refusedEventAt.set(r.keyId, r.at);
+      const code = o.outcome === 'revoked' ? 'KEY_REVOKED' : (r.limitCode ?? 'MAK_LIMIT_REACHED');
+      events.push(
+        outboxEvent('activation.refused', r.at, scope, { code, keyLast5, used: o.used, limit: o.limit }),
+      );
+    }
+  });
+  return { events, refusedEventAt };
 }
 
 export interface HostActivationRecord {
@@ -171,6 +222,13 @@ export interface HostActivationTx {
   saveHost(record: HostActivationRecord): Promise<void>;
   /** The decision's audit row, committed (or not) with it. */
   audit(entry: AuditEntry): Promise<void>;
+  /** The key's organisation and its last `activation.refused` event's time, as read under its row lock. */
+  keyState(): Promise<{ orgId: string | null; refusedEventAt: number | null }>;
+  /**
+   * Webhook events, committed (or not) with the decision; `refusedEventAt`: the key raised an
+   * `activation.refused` now (product_keys.refused_event_at).
+   */
+  emit(events: readonly OutboxEvent[], refusedEventAt?: number): Promise<void>;
 }
 
 /**
@@ -219,6 +277,8 @@ export interface AuthorityStore {
   readonly revocations: RevocationStore;
   /** Limit-raise requests (raise-requests/store.ts): a decision locks the request, then the key. */
   readonly raiseRequests: RaiseRequestStore;
+  /** Webhook endpoints and deliveries (webhooks/store.ts); events are written by the changes themselves. */
+  readonly webhooks: WebhookStore;
   /** Users, sessions, API tokens, failed sign-ins (access/access-store.ts). */
   readonly access: AccessStore;
   audit(entry: AuditEntry): Promise<void>;

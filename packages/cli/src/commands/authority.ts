@@ -14,6 +14,7 @@ import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { registerAuthorityRevocation } from './authority-revocation.js';
 import { registerAuthorityRoot } from './authority-root.js';
 import { registerAuthorityRaise } from './authority-raise.js';
+import { registerAuthorityWebhook } from './authority-webhook.js';
 import { registerAuthorityAccess } from './authority-access.js';
 import {
   dataDirOption,
@@ -492,6 +493,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
   registerAuthorityRevocation(authority, run);
   registerAuthorityRoot(authority, run);
   registerAuthorityRaise(authority, run);
+  registerAuthorityWebhook(authority, run);
   registerAuthorityAccess(authority, run);
 
   authority
@@ -565,6 +567,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
             ...(trustProxy ? { trustProxy } : {}),
           });
           await app.listen({ host: listen.host, port: listen.port });
+          a.webhooks.start(); // this node's webhook dispatcher (docs/portal.md "Webhooks")
           const addr = app.server.address();
           const port = addr && typeof addr !== 'string' ? addr.port : listen.port;
           const shown = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
@@ -592,6 +595,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           }
           await waitForShutdown();
           stopReloading();
+          await a.webhooks.stop();
           await app.close();
           await a.close();
         },
