@@ -356,7 +356,7 @@ export class ProductKeys {
       'key.limit_raised',
       at,
       { orgId, keyId: record.id },
-      { keyLast5: last5, limit, previousLimit: record.limit },
+      { keyLast5: last5.slice(-5), limit, previousLimit: record.limit },
     );
     if (!(await this.store.setLimit(record.id, limit, [event]))) {
       const used =
@@ -395,7 +395,7 @@ export class ProductKeys {
       'key.revoked',
       at,
       { orgId, keyId: record.id },
-      { keyLast5: record.last5, reason },
+      { keyLast5: record.last5.slice(-5), reason },
     );
     await this.store.revokeKey(record.id, at, [event]);
     await this.store.audit({

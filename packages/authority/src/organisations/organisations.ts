@@ -73,7 +73,7 @@ function decodeAfter(cursor: string | undefined): After | undefined {
     throw badCursor();
   }
   if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string') throw badCursor();
-  return { at: v[0] as number, id: v[1] as string };
+  return { at: v[0] as number, id: v[1] };
 }
 
 function decodeId(cursor: string | undefined): number | undefined {
@@ -121,7 +121,10 @@ function checkExternalRef(ref: unknown): string | null {
   if (typeof ref !== 'string') throw orgInvalid('externalRef', 'the external reference is text');
   const text = ref.trim();
   if (text.length > MAX_EXTERNAL_REF) {
-    throw orgInvalid('externalRef', `the external reference is at most ${MAX_EXTERNAL_REF} characters, got ${text.length}`);
+    throw orgInvalid(
+      'externalRef',
+      `the external reference is at most ${MAX_EXTERNAL_REF} characters, got ${text.length}`,
+    );
   }
   return text === '' ? null : text;
 }
@@ -137,7 +140,8 @@ function checkContacts(contacts: unknown): Contact[] {
     if (typeof c !== 'object' || c === null) throw orgInvalid(at, `${at} is not a contact {name, email?, phone?}`);
     const { name, email, phone } = c as Record<string, unknown>;
     const n = typeof name === 'string' ? name.trim() : '';
-    if (n.length < 1 || n.length > MAX_NAME) throw orgInvalid(`${at}.name`, `${at}.name is 1 to ${MAX_NAME} characters`);
+    if (n.length < 1 || n.length > MAX_NAME)
+      throw orgInvalid(`${at}.name`, `${at}.name is 1 to ${MAX_NAME} characters`);
     const out: { name: string; email?: string; phone?: string } = { name: n };
     if (email !== undefined && email !== null && email !== '') {
       if (typeof email !== 'string' || email.length > 254 || !EMAIL_RE.test(email.trim())) {
@@ -286,7 +290,8 @@ export class Organisations implements OrganisationsApi {
   ): Promise<MintedKey & { orgId: string }> {
     await this.#org(orgId);
     const note = checkNote(request.note);
-    const { note: _note, ...mint } = request;
+    const mint: MintKeyRequest & { note?: string } = { ...request };
+    delete mint.note;
     const minted = await this.#ctx.keys.mint(mint, { orgId, note, actor: by.name });
     return { ...minted, orgId };
   }
@@ -464,12 +469,18 @@ export class Organisations implements OrganisationsApi {
     await this.#org(orgId);
     const days = query.days ?? DEFAULT_HISTORY_DAYS;
     if (!Number.isInteger(days) || days < 1 || days > MAX_HISTORY_DAYS) {
-      throw invalidField('days', `days is a whole number from 1 to ${MAX_HISTORY_DAYS}, got ${String(days).slice(0, 20)}`);
+      throw invalidField(
+        'days',
+        `days is a whole number from 1 to ${MAX_HISTORY_DAYS}, got ${String(days).slice(0, 20)}`,
+      );
     }
     if (query.keyId !== undefined) {
       const k = await this.#store.keyById(query.keyId);
       if (!k || k.orgId !== orgId) {
-        throw new AuthorityError('KEY_NOT_FOUND', `no key of organisation ${orgId} has the id "${query.keyId.slice(0, 60)}"`);
+        throw new AuthorityError(
+          'KEY_NOT_FOUND',
+          `no key of organisation ${orgId} has the id "${query.keyId.slice(0, 60)}"`,
+        );
       }
     }
     const today = Math.floor(this.#now() / DAY);
@@ -632,7 +643,8 @@ function checkNote(note: unknown): string | null {
   if (note === undefined || note === null) return null;
   if (typeof note !== 'string') throw invalidField('note', 'the note is text');
   const text = note.trim();
-  if (text.length > MAX_NOTE) throw invalidField('note', `a note is at most ${MAX_NOTE} characters, got ${text.length}`);
+  if (text.length > MAX_NOTE)
+    throw invalidField('note', `a note is at most ${MAX_NOTE} characters, got ${text.length}`);
   return text === '' ? null : text;
 }
 

@@ -125,7 +125,12 @@ export interface OrganisationStore {
   audit(filter: AuditFilter): Promise<AuditRecord[]>;
   addArtefact(artefact: ArtefactRecord): Promise<void>;
   /** Newest first. */
-  artefacts(orgId: string, kind: ArtefactKind | undefined, after: After | undefined, limit: number): Promise<ArtefactRecord[]>;
+  artefacts(
+    orgId: string,
+    kind: ArtefactKind | undefined,
+    after: After | undefined,
+    limit: number,
+  ): Promise<ArtefactRecord[]>;
   /** Many keys in one transaction (imports, the benchmark's 100 000 keys); no audit rows. */
   addKeys(records: readonly KeyRecord[]): Promise<void>;
 }
@@ -278,7 +283,10 @@ class SqlOrganisationStore implements OrganisationStore {
         JSON.stringify(org.contacts),
         org.createdAt,
       ]);
-      await tx.run(auditInsertSql(() => '?'), auditParams(audit));
+      await tx.run(
+        auditInsertSql(() => '?'),
+        auditParams(audit),
+      );
     });
   }
 
@@ -289,16 +297,28 @@ class SqlOrganisationStore implements OrganisationStore {
   ): Promise<boolean> {
     const sets: string[] = [];
     const params: unknown[] = [];
-    if (patch.name !== undefined) sets.push('name = ?') && params.push(patch.name);
-    if (patch.externalRef !== undefined) sets.push('external_ref = ?') && params.push(patch.externalRef);
-    if (patch.contacts !== undefined) sets.push('contacts = ?') && params.push(JSON.stringify(patch.contacts));
+    if (patch.name !== undefined) {
+      sets.push('name = ?');
+      params.push(patch.name);
+    }
+    if (patch.externalRef !== undefined) {
+      sets.push('external_ref = ?');
+      params.push(patch.externalRef);
+    }
+    if (patch.contacts !== undefined) {
+      sets.push('contacts = ?');
+      params.push(JSON.stringify(patch.contacts));
+    }
     return this.engine.write(async (tx) => {
       const changed =
         sets.length === 0
           ? (await this.#all<{ id: string }>('SELECT id FROM organisations WHERE id = ?', [id])).length
           : await tx.run(`UPDATE organisations SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
       if (changed !== 1) return false;
-      await tx.run(auditInsertSql(() => '?'), auditParams(audit));
+      await tx.run(
+        auditInsertSql(() => '?'),
+        auditParams(audit),
+      );
       return true;
     });
   }
@@ -310,7 +330,11 @@ class SqlOrganisationStore implements OrganisationStore {
     return rows[0] && toOrg(rows[0]);
   }
 
-  async list(query: { q?: string | undefined; after?: After | undefined; limit: number }): Promise<OrganisationRecord[]> {
+  async list(query: {
+    q?: string | undefined;
+    after?: After | undefined;
+    limit: number;
+  }): Promise<OrganisationRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (query.q !== undefined && query.q !== '') {
@@ -330,8 +354,14 @@ class SqlOrganisationStore implements OrganisationStore {
   async listKeys(f: KeyFilter): Promise<KeySummaryRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (f.orgId !== undefined) where.push('k.org_id = ?') && params.push(f.orgId);
-    if (f.type !== undefined) where.push('k.type = ?') && params.push(f.type);
+    if (f.orgId !== undefined) {
+      where.push('k.org_id = ?');
+      params.push(f.orgId);
+    }
+    if (f.type !== undefined) {
+      where.push('k.type = ?');
+      params.push(f.type);
+    }
     if (f.groupId !== undefined) {
       where.push('EXISTS (SELECT 1 FROM key_groups g WHERE g.key_id = k.id AND g.group_id = ?)');
       params.push(f.groupId);
@@ -379,7 +409,10 @@ class SqlOrganisationStore implements OrganisationStore {
   async setNote(keyId: string, note: string | null, audit: AuditEntry): Promise<boolean> {
     return this.engine.write(async (tx) => {
       if ((await tx.run('UPDATE product_keys SET note = ? WHERE id = ?', [note, keyId])) !== 1) return false;
-      await tx.run(auditInsertSql(() => '?'), auditParams(audit));
+      await tx.run(
+        auditInsertSql(() => '?'),
+        auditParams(audit),
+      );
       return true;
     });
   }
@@ -462,16 +495,34 @@ class SqlOrganisationStore implements OrganisationStore {
   async audit(f: AuditFilter): Promise<AuditRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (f.orgId !== undefined) where.push('org_id = ?') && params.push(f.orgId);
-    if (f.keyId !== undefined) where.push('key_id = ?') && params.push(f.keyId);
-    if (f.actor !== undefined) where.push('actor = ?') && params.push(f.actor);
+    if (f.orgId !== undefined) {
+      where.push('org_id = ?');
+      params.push(f.orgId);
+    }
+    if (f.keyId !== undefined) {
+      where.push('key_id = ?');
+      params.push(f.keyId);
+    }
+    if (f.actor !== undefined) {
+      where.push('actor = ?');
+      params.push(f.actor);
+    }
     if (f.action !== undefined && f.action !== '') {
       where.push('substr(action, 1, ?) = ?');
       params.push(f.action.length, f.action);
     }
-    if (f.from !== undefined) where.push('at >= ?') && params.push(f.from);
-    if (f.to !== undefined) where.push('at < ?') && params.push(f.to);
-    if (f.beforeId !== undefined) where.push('id < ?') && params.push(f.beforeId);
+    if (f.from !== undefined) {
+      where.push('at >= ?');
+      params.push(f.from);
+    }
+    if (f.to !== undefined) {
+      where.push('at < ?');
+      params.push(f.to);
+    }
+    if (f.beforeId !== undefined) {
+      where.push('id < ?');
+      params.push(f.beforeId);
+    }
     const sql = `SELECT id, at, action, result, actor, org_id, key_id, key_last5, detail FROM audit_log
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
     return (await this.#all<AuditRowDb>(sql, [...params, f.limit])).map(toAudit);
@@ -505,8 +556,14 @@ class SqlOrganisationStore implements OrganisationStore {
   ): Promise<ArtefactRecord[]> {
     const where = ['a.org_id = ?'];
     const params: unknown[] = [orgId];
-    if (kind !== undefined) where.push('a.kind = ?') && params.push(kind);
-    if (after) where.push(beforeKey('a')) && params.push(after.at, after.at, after.id);
+    if (kind !== undefined) {
+      where.push('a.kind = ?');
+      params.push(kind);
+    }
+    if (after) {
+      where.push(beforeKey('a'));
+      params.push(after.at, after.at, after.id);
+    }
     const rows = await this.#all<ArtefactRow>(
       `SELECT a.* FROM issued_artefacts a WHERE ${where.join(' AND ')} ORDER BY a.created_at DESC, a.id DESC LIMIT ?`,
       [...params, limit],
