@@ -77,7 +77,8 @@ export interface AccessStore {
   listUsers(orgId: string | null | undefined): Promise<UserRow[]>;
   /**
    * Changes one user under a lock on it and on every enabled owner (`decide` sees how many
-   * there are, so two owners demoting each other at once leave one). USER_NOT_FOUND.
+   * there are, so two owners demoting each other at once leave one). USER_NOT_FOUND. A removed
+   * user's sessions are deleted and the tokens they made revoked, in the same transaction.
    */
   changeUser(id: string, decide: (current: UserRow, enabledOwners: number) => UserChange): Promise<UserRow | null>;
 
@@ -306,6 +307,11 @@ class SqlAccessStore implements AccessStore {
       if (next === null) {
         yield* run('DELETE FROM users WHERE id = ?', [id]);
         yield* run('DELETE FROM sessions WHERE user_id = ?', [id]);
+        // Their tokens would stop anyway (no creator); marked revoked, lists say so.
+        yield* run('UPDATE api_tokens SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL', [
+          change.audit.at,
+          id,
+        ]);
       } else {
         yield* run(
           'UPDATE users SET name = ?, role = ?, password_hash = ?, disabled_at = ?, last_sign_in_at = ? WHERE id = ?',

@@ -512,6 +512,7 @@ describe.each(engines)('access: %s', (_name, setup) => {
     expect((await a.access.authenticate({ bearer: made.token })).scopes).toEqual(['publisher:read']);
     await a.access.removeUser(admin.id, CLI_PRINCIPAL);
     expect((await refusal(a.access.authenticate({ bearer: made.token }))).code).toBe('UNAUTHORIZED');
+    expect((await a.access.listTokens({}))[0]).toMatchObject({ id: made.info.id, revokedAt: expect.any(String) });
     // A token the CLI made holds what it was given.
     const cli = await a.access.createToken({ name: 'service', scopes: ['publisher:*'] }, CLI_PRINCIPAL);
     expect(await a.access.authenticate({ bearer: cli.token })).toMatchObject({ userId: null, scopes: ['publisher:*'] });
