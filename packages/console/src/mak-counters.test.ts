@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthorityRefusal, makCounters } from './authority-client.js';
@@ -29,7 +29,7 @@ describe('MAK counters with an organisation read token or the admin token', () =
   /** What the stand-in authority offers (an older one lacks the newer routes). */
   let routes = { lookup: true };
 
-  const reply = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
+  const reply = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };

@@ -225,8 +225,10 @@ export class RemoteAuthority {
   }
 
   async mintKey(request: MintKeyRequest): Promise<MintedKey> {
-    const { orgId: _orgId, ...minted } = await this.organisations.mintKey(DEFAULT_ORG, request, undefined as never);
-    return minted;
+    // As on the data directory: the minted key, without the organisation (`key mint` prints it so).
+    const m = await this.organisations.mintKey(DEFAULT_ORG, request, undefined as never);
+    const { key, keyId, type, groups, limit, hosts, activationsPerHost } = m;
+    return { key, keyId, type, groups, limit, hosts, activationsPerHost };
   }
 
   showKey(text: string): Promise<KeyReport> {
