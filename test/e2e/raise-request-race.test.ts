@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from '@volact/authority/testing';
@@ -19,7 +20,8 @@ import { startTestPostgres, type TestPostgres } from '@volact/authority/testing'
  * and the outbox holds one `key.limit_raised` and one `raise_request.decided`. Repeated over
  * several requests (approve against approve, and approve against decline) so that a missing
  * row lock would show (it does: without the request's FOR UPDATE, four approvals of one request
- * raised the limit four times).
+ * raised the limit four times). The two processes also race on one SQLite file (BEGIN
+ * IMMEDIATE between processes).
  */
 const BIN = fileURLToPath(new URL('../../bin/volact.js', import.meta.url));
 const AUTHORITY = new URL('../../packages/authority/dist/index.js', import.meta.url).href;
@@ -56,7 +58,7 @@ const NODE_SCRIPT = `
 import { createInterface } from 'node:readline';
 const { Authority } = await import(${JSON.stringify(AUTHORITY)});
 const [dataDir, databaseUrl, name] = process.argv.slice(2);
-const authority = Authority.open(dataDir, { databaseUrl });
+const authority = Authority.open(dataDir, databaseUrl ? { databaseUrl } : {});
 const by = { kind: 'user', id: 'usr_' + name, name, userId: 'usr_' + name, orgId: null, role: 'support',
   scopes: ['publisher:read', 'publisher:requests'] };
 await authority.health();
@@ -172,29 +174,33 @@ async function serve(
 }
 
 /** The key's limit and the outbox rows about one request. */
-async function dbState(db: string, keyId: string, requestId: string) {
-  const client = new pg.Client({ connectionString: db });
-  await client.connect();
+async function dbState(db: string, keyId: string, requestId: string, dataDir?: string) {
+  const sqlite = db === '' ? new Database(join(dataDir as string, 'authority.db'), { readonly: true }) : undefined;
+  const client = sqlite ? undefined : new pg.Client({ connectionString: db });
+  await client?.connect();
+  const rows = async <R>(sql: string, params: unknown[] = []): Promise<R[]> =>
+    sqlite
+      ? (sqlite.prepare(sql.replace(/\$\d+/g, '?')).all(...params) as R[])
+      : ((await (client as pg.Client).query(sql, params)).rows as R[]);
   try {
-    const key = await client.query<{ host_limit: number }>('SELECT host_limit FROM product_keys WHERE id = $1', [
-      keyId,
-    ]);
-    const events = await client.query<{ type: string; data: string }>(
+    const key = await rows<{ host_limit: number }>('SELECT host_limit FROM product_keys WHERE id = $1', [keyId]);
+    const events = await rows<{ type: string; data: string }>(
       "SELECT type, data FROM webhook_events WHERE type IN ('key.limit_raised', 'raise_request.decided') ORDER BY seq",
     );
-    const mine = events.rows.filter((e) => (JSON.parse(e.data) as { requestId?: string }).requestId === requestId);
-    const audit = await client.query<{ n: string }>(
+    const mine = events.filter((e) => (JSON.parse(e.data) as { requestId?: string }).requestId === requestId);
+    const audit = await rows<{ n: string }>(
       "SELECT count(*) AS n FROM audit_log WHERE action IN ('raise_request.approve', 'raise_request.decline') AND detail LIKE $1",
       [`request ${requestId} %`],
     );
     return {
-      limit: key.rows[0]?.host_limit,
+      limit: key[0]?.host_limit,
       raised: mine.filter((e) => e.type === 'key.limit_raised').length,
       decided: mine.filter((e) => e.type === 'raise_request.decided').length,
-      auditRows: Number(audit.rows[0]?.n),
+      auditRows: Number(audit[0]?.n),
     };
   } finally {
-    await client.end();
+    sqlite?.close();
+    await client?.end();
   }
 }
 
@@ -208,77 +214,83 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('limit-raise approval race on two nodes (PostgreSQL)', () => {
-  it('20 approvals split over two nodes, and approve against decline, each decide once, over 10 requests', async () => {
-    if (!postgres) throw new Error('PostgreSQL did not start');
-    const db = await postgres.createDatabase();
-    const dataDir = join(dir, 'authority');
-    const store = ['--data-dir', dataDir, '--db', db];
-    await volactJson('authority', 'init', ...store);
-    await volactJson('authority', 'group', 'add', ...store, '--name', 'office14');
-    const mak = await volactJson<{ key: string; keyId: string }>(
-      'authority',
-      ...['key', 'mint', ...store, '--type', 'mak', '--group', 'office14', '--limit', '100'],
-    );
-    const script = join(dir, 'node.mjs');
-    writeFileSync(script, NODE_SCRIPT);
-    const nodes = await Promise.all([
-      startNode(script, dataDir, db, 'node1@publisher.test'),
-      startNode(script, dataDir, db, 'node2@publisher.test'),
-    ]);
-    const [node1, node2] = nodes;
-    try {
-      let expected = 100;
-      for (let round = 0; round < 10; round++) {
-        const additional = 10 + round;
-        const request = await volactJson<{ id: string; state: string }>(
+describe('limit-raise approval race on two nodes', () => {
+  it.each(['postgres', 'sqlite'])(
+    '%s: 20 approvals split over two processes, and approve against decline, each decide once, over 10 requests',
+    async (engine) => {
+      if (!postgres) throw new Error('PostgreSQL did not start');
+      const db = engine === 'postgres' ? await postgres.createDatabase() : '';
+      const dataDir = join(dir, `authority-${engine}`);
+      const store = ['--data-dir', dataDir, ...(db ? ['--db', db] : [])];
+      await volactJson('authority', 'init', ...store);
+      await volactJson('authority', 'group', 'add', ...store, '--name', 'office14');
+      const mak = await volactJson<{ key: string; keyId: string }>(
+        'authority',
+        ...['key', 'mint', ...store, '--type', 'mak', '--group', 'office14', '--limit', '100'],
+      );
+      const script = join(dir, `node-${engine}.mjs`);
+      writeFileSync(script, NODE_SCRIPT);
+      const nodes = await Promise.all([
+        startNode(script, dataDir, db, 'node1@publisher.test'),
+        startNode(script, dataDir, db, 'node2@publisher.test'),
+      ]);
+      const [node1, node2] = nodes;
+      try {
+        let expected = 100;
+        for (let round = 0; round < 10; round++) {
+          const additional = 10 + round;
+          const request = await volactJson<{ id: string; state: string }>(
+            'authority',
+            ...['raise-request', 'create', ...store, '--org', 'org_default', '--key', mak.keyId],
+            ...['--additional', String(additional), '--reason', `round ${round}`],
+          );
+          expect(request.state).toBe('pending');
+          // Rounds 0-5: 10 + 10 approvals; rounds 6-9: 10 approvals on node 1 against 10 declines on node 2.
+          const duel = round >= 6;
+          const [one, two] = await Promise.all([
+            node1.decide(request.id, 'approve', 10),
+            node2.decide(request.id, duel ? 'decline' : 'approve', 10),
+          ]);
+          const all = [...one, ...two];
+          const won = all.filter((r) => r.ok);
+          expect(won, JSON.stringify(all.filter((r) => !r.ok || r.code !== 'RAISE_REQUEST_DECIDED'))).toHaveLength(1);
+          const lost = all.filter((r) => !r.ok);
+          expect(lost.map((r) => r.code)).toEqual(Array(19).fill('RAISE_REQUEST_DECIDED'));
+          const winner = won[0] as Result;
+          const approved = winner.decision === 'approve';
+          expect(winner.state).toBe(approved ? 'approved' : 'declined');
+          if (approved) expected += additional;
+          // Every loser was told who won and how.
+          for (const r of lost) expect(r.message).toContain(approved ? 'approved' : 'declined');
+          const state = await dbState(db, mak.keyId, request.id, dataDir);
+          expect(state).toEqual({ limit: expected, raised: approved ? 1 : 0, decided: 1, auditRows: 1 });
+          if (approved) expect(winner.limitAfter).toBe(expected);
+        }
+        // The key's report agrees (the CLI on the same database), and the requests are all decided.
+        const report = await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store);
+        expect(report.limit).toBe(expected);
+        const listed = await volactJson<{ requests: { id: string; state: string }[] }>(
           'authority',
-          ...['raise-request', 'create', ...store, '--org', 'org_default', '--key', mak.keyId],
-          ...['--additional', String(additional), '--reason', `round ${round}`],
+          ...['raise-request', 'list', ...store, '--org', 'org_default'],
         );
-        expect(request.state).toBe('pending');
-        // Rounds 0-5: 10 + 10 approvals; rounds 6-9: 10 approvals on node 1 against 10 declines on node 2.
-        const duel = round >= 6;
-        const [one, two] = await Promise.all([
-          node1.decide(request.id, 'approve', 10),
-          node2.decide(request.id, duel ? 'decline' : 'approve', 10),
-        ]);
-        const all = [...one, ...two];
-        const won = all.filter((r) => r.ok);
-        expect(won, JSON.stringify(all.filter((r) => !r.ok || r.code !== 'RAISE_REQUEST_DECIDED'))).toHaveLength(1);
-        const lost = all.filter((r) => !r.ok);
-        expect(lost.map((r) => r.code)).toEqual(Array(19).fill('RAISE_REQUEST_DECIDED'));
-        const winner = won[0] as Result;
-        const approved = winner.decision === 'approve';
-        expect(winner.state).toBe(approved ? 'approved' : 'declined');
-        if (approved) expected += additional;
-        // Every loser was told who won and how.
-        for (const r of lost) expect(r.message).toContain(approved ? 'approved' : 'declined');
-        const state = await dbState(db, mak.keyId, request.id);
-        expect(state).toEqual({ limit: expected, raised: approved ? 1 : 0, decided: 1, auditRows: 1 });
-        if (approved) expect(winner.limitAfter).toBe(expected);
+        expect(listed.requests).toHaveLength(10);
+        expect(listed.requests.filter((r) => r.state === 'pending')).toEqual([]);
+        // Deciding again from the CLI: refused, exit code 1, naming who decided; nothing changes.
+        const again = await volactExit(
+          'authority',
+          ...['raise-request', 'approve', (listed.requests[0] as { id: string }).id, ...store, '--reason', 'again'],
+        );
+        expect(again.code).toBe(1);
+        expect(again.stderr).toMatch(/RAISE_REQUEST_DECIDED: .*(approved|declined).* by node[12]@publisher\.test/);
+        expect((await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store)).limit).toBe(
+          expected,
+        );
+      } finally {
+        await Promise.all(nodes.map((n) => n.stop()));
       }
-      // The key's report agrees (the CLI on the same database), and the requests are all decided.
-      const report = await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store);
-      expect(report.limit).toBe(expected);
-      const listed = await volactJson<{ requests: { id: string; state: string }[] }>(
-        'authority',
-        ...['raise-request', 'list', ...store, '--org', 'org_default'],
-      );
-      expect(listed.requests).toHaveLength(10);
-      expect(listed.requests.filter((r) => r.state === 'pending')).toEqual([]);
-      // Deciding again from the CLI: refused, exit code 1, naming who decided; nothing changes.
-      const again = await volactExit(
-        'authority',
-        ...['raise-request', 'approve', (listed.requests[0] as { id: string }).id, ...store, '--reason', 'again'],
-      );
-      expect(again.code).toBe(1);
-      expect(again.stderr).toMatch(/RAISE_REQUEST_DECIDED: .*(approved|declined).* by node[12]@publisher\.test/);
-      expect((await volactJson<{ limit: number }>('authority', 'key', 'show', mak.key, ...store)).limit).toBe(expected);
-    } finally {
-      await Promise.all(nodes.map((n) => n.stop()));
-    }
-  }, 240_000);
+    },
+    240_000,
+  );
 
   it('over HTTP: two `authority serve` nodes, 20 POST …/decision at once per request, one decision each, over 6 requests', async () => {
     if (!postgres) throw new Error('PostgreSQL did not start');
