@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { Authority, createAuthorityServer } from '@volact/authority';
-import { CLI_PRINCIPAL } from '../../packages/authority/src/access/principal.js';
+import { Authority, CLI_PRINCIPAL, createAuthorityServer } from '@volact/authority';
 import { runCliInProcess } from './cli-in-process.js';
 
 /**
