@@ -8,6 +8,7 @@ import {
 } from '@volact/core';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
+import { raiseRefusedEvent } from './webhooks/refusals.js';
 import { keyOfRequest, type KeyedPath } from './keys.js';
 import { refuseRevokedHost } from './revocations.js';
 import type { HostActivationTx, KeyRecord } from './store.js';
@@ -72,7 +73,10 @@ export async function activateHost(
   // Read afresh, never from the cache: a revoked key must be refused its renewal at once.
   const key = await ctx.store.findKeyByHash(ctx.keys.hashOf(parsed));
   if (!key) throw await refuse('KEY_NOT_FOUND', `KMS host key ${last5} was not minted by this authority`, last5);
-  if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
+  if (key.revokedAt !== null) {
+    await raiseRefusedEvent(ctx.store, key.id, last5, 'KEY_REVOKED', now); // webhooks, at most hourly
+    throw await refuse('KEY_REVOKED', `KMS host key ${last5} was revoked`, last5);
+  }
   // A revoked host key gets no renewal (docs/trust.md "Revocation").
   await refuseRevokedHost(ctx, hostKeyRefOf(request.hostPublicKey), HOST_ACTIVATION.action, last5);
 

@@ -12,6 +12,7 @@ import {
 import type { Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
+import { raiseRefusedEvent } from './webhooks/refusals.js';
 import { keyLabel, keyOfRequest, type KeyedPath } from './keys.js';
 import type { KeyRecord } from './store.js';
 
@@ -77,7 +78,10 @@ export async function activateInstallation(
   }
   const key = await ctx.keys.findCached(parsed);
   if (!key) throw await refuse('KEY_NOT_FOUND', `${label} ${last5} was not minted by this authority`, last5);
-  if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `${label} ${last5} was revoked`, last5);
+  if (key.revokedAt !== null) {
+    await raiseRefusedEvent(ctx.store, key.id, last5, 'KEY_REVOKED', now); // webhooks, at most hourly
+    throw await refuse('KEY_REVOKED', `${label} ${last5} was revoked`, last5);
+  }
   // The IID names its product group too: checked even when the caller gives no groupId, so
   // an activation is never spent on a confirmation its installation could not verify.
   if (

@@ -13,6 +13,7 @@ import {
 import { refusalsOf, type Refuse } from './audit.js';
 import type { AuthorityContext } from './context.js';
 import { AuthorityError } from './errors.js';
+import { raiseRefusedEvent } from './webhooks/refusals.js';
 import { hostRecordId, recordHostActivation } from './host-activation.js';
 import { refuseRevokedHost } from './revocations.js';
 import { completeInstallation, readInstallationId, type InstallationActivation } from './installation-activation.js';
@@ -57,7 +58,10 @@ export async function confirmByPhone(ctx: AuthorityContext, installationIdText: 
   const iid = await readInstallationId(installationIdText, refuse);
   const key = await keyOfInstallationId(ctx, iid, refuse);
   const last5 = key.last5;
-  if (key.revokedAt !== null) throw await refuse('KEY_REVOKED', `key ${last5} was revoked`, last5);
+  if (key.revokedAt !== null) {
+    await raiseRefusedEvent(ctx.store, key.id, last5, 'KEY_REVOKED', now); // webhooks, at most hourly
+    throw await refuse('KEY_REVOKED', `key ${last5} was revoked`, last5);
+  }
   if (iid.kind === 'activation-object') return confirmActivationObject({ ctx, key, iid, now, refuse });
   const groupIds = [...key.groupIds].sort();
   if (!iid.groupsRef.equals(groupsRefOf(groupIds))) {

@@ -259,6 +259,83 @@ describe.each(engines)('webhooks on %s', (_engine, database) => {
     expect(got[1]?.data).toEqual({ code: 'HOST_LIMIT_REACHED', keyLast5: key.slice(-5) });
   });
 
+  it("fans out by organisation: an organisation's endpoint hears only its keys' events, the publisher's all", async () => {
+    await open();
+    const contoso = await authority.organisations.create({ name: 'Contoso' }, CLI_PRINCIPAL);
+    const fabrikam = await authority.organisations.create({ name: 'Fabrikam' }, CLI_PRINCIPAL);
+    const publisher = receiver;
+    const ofContoso = await new Receiver().start();
+    const ofFabrikam = await new Receiver().start();
+    try {
+      await authority.webhooks.create({ url: publisher.url, events: ['key.usage'] }, CLI_PRINCIPAL);
+      await authority.webhooks.create({ orgId: contoso.id, url: ofContoso.url, events: ['key.usage'] }, CLI_PRINCIPAL);
+      const fabrikamHook = await authority.webhooks.create(
+        { orgId: fabrikam.id, url: ofFabrikam.url, events: ['activation.refused'] },
+        CLI_PRINCIPAL,
+      );
+      expect((await authority.webhooks.list({ orgId: fabrikam.id })).map((e) => e.id)).toEqual([
+        fabrikamHook.endpoint.id,
+      ]);
+      expect(await authority.webhooks.list({ orgId: null })).toHaveLength(1);
+      expect(
+        await codeOf(
+          authority.webhooks.create({ orgId: 'org_nosuch', url: publisher.url, events: ['key.usage'] }, CLI_PRINCIPAL),
+        ),
+      ).toMatch(/^ORG_NOT_FOUND/);
+      const c = await authority.organisations.mintKey(
+        contoso.id,
+        { type: 'mak', groups: ['office14'], limit: 1 },
+        CLI_PRINCIPAL,
+      );
+      const f = await authority.organisations.mintKey(
+        fabrikam.id,
+        { type: 'mak', groups: ['office14'], limit: 1 },
+        CLI_PRINCIPAL,
+      );
+      await authority.activateInstallation({ key: c.key, installationId: iid(c.key, 'pc-1') });
+      await authority.activateInstallation({ key: f.key, installationId: iid(f.key, 'pc-1') });
+      await codeOf(authority.activateInstallation({ key: f.key, installationId: iid(f.key, 'pc-2') }));
+      await authority.webhooks.dispatchOnce();
+      const seen = (r: Receiver) =>
+        r
+          .events()
+          .map((e) => `${e.orgId}:${e.type}`)
+          .sort();
+      expect(seen(publisher)).toEqual(
+        [...Array(3).fill(`${contoso.id}:key.usage`), ...Array(3).fill(`${fabrikam.id}:key.usage`)].sort(),
+      );
+      expect(seen(ofContoso)).toEqual(Array(3).fill(`${contoso.id}:key.usage`));
+      expect(seen(ofFabrikam)).toEqual([`${fabrikam.id}:activation.refused`]);
+    } finally {
+      await ofContoso.stop();
+      await ofFabrikam.stop();
+    }
+  });
+
+  it('a revoked key refused (online, by phone, a KMS host) raises activation.refused KEY_REVOKED once an hour', async () => {
+    await open();
+    await authority.webhooks.create({ url: receiver.url, events: ['activation.refused'] }, CLI_PRINCIPAL);
+    const mak = (await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 5 })).key;
+    const host = (await authority.mintKey({ type: 'kms-host', groups: ['office14'] })).key;
+    await authority.revokeKey(mak);
+    await authority.revokeKey(host);
+    const hostRequest = { hostKey: host, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId: 'hw-1' };
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(authority.activateInstallation({ key: mak, installationId: iid(mak, `pc-${i}`) }))).toMatch(
+        /^KEY_REVOKED/,
+      );
+      expect(await codeOf(authority.confirm(iid(mak, `pc-${i}`)))).toMatch(/^KEY_REVOKED/);
+      expect(await codeOf(authority.activateHost(hostRequest))).toMatch(/^KEY_REVOKED/);
+    }
+    clock.advance(HOUR);
+    expect(await codeOf(authority.activateHost(hostRequest))).toMatch(/^KEY_REVOKED/);
+    await authority.webhooks.dispatchOnce();
+    const got = receiver.events().map((e) => `${e.data.keyLast5}:${e.data.code}`);
+    expect(got.sort()).toEqual(
+      [`${mak.slice(-5)}:KEY_REVOKED`, `${host.slice(-5)}:KEY_REVOKED`, `${host.slice(-5)}:KEY_REVOKED`].sort(),
+    );
+  });
+
   it('retries with back-off on the injected clock until a 2xx; the log and a redelivery', async () => {
     await open();
     const { endpoint } = await authority.webhooks.create({ url: receiver.url, events: ['key.usage'] }, CLI_PRINCIPAL);
