@@ -53,6 +53,7 @@ async function buildAssets(outDir: string): Promise<void> {
 async function newPage(viewport?: { width: number; height: number }): Promise<Page> {
   const context = await browser.newContext({ baseURL: url, ...(viewport ? { viewport } : {}) });
   contexts.push(context);
+  context.setDefaultTimeout(15_000);
   return context.newPage();
 }
 

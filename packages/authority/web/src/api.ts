@@ -44,7 +44,12 @@ async function call<T>(method: Method, path: string, body?: unknown): Promise<T>
   }
   if (!res.ok) {
     const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
-    if (res.status === 401 && path !== '/v1/session') onUnauthenticated();
+    // Signed out or expired: sign in again. A wrong re-entered password (PASSWORD_WRONG, also
+    // 401) keeps the session.
+    const code = error?.code ?? '';
+    if (res.status === 401 && path !== '/v1/session' && (code === 'UNAUTHORIZED' || code === 'SESSION_EXPIRED')) {
+      onUnauthenticated();
+    }
     throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `HTTP ${res.status}`);
   }
   return data as T;

@@ -210,3 +210,6 @@ export function holds(p: PrincipalInfo, needed: string): boolean {
     return o ? needed.startsWith(`org:${o[1]}:`) : false;
   });
 }
+
+/** A secret's last five characters as shown: `…ABCDE` (whether the server's text has the ellipsis or not). */
+export const tail = (last5: string | null | undefined): string => (last5 ? `…${last5.replace(/^…/, '')}` : '');

@@ -4,7 +4,7 @@ import { toCsv, download } from '../csv';
 import { LoadError } from '../components/Messages';
 import { Table } from '../components/Table';
 import { formatTime, useGet } from '../hooks';
-import type { AuditRow, Page } from '../types';
+import { tail, type AuditRow, type Page } from '../types';
 
 interface Filters {
   orgId: string;
@@ -111,7 +111,7 @@ export function Audit({ fixedOrgId }: { fixedOrgId?: string }) {
           { header: 'Result', cell: (r) => r.result },
           { header: 'Actor', cell: (r) => r.actor ?? '' },
           { header: 'Organisation', cell: (r) => r.orgId ?? '' },
-          { header: 'Key', cell: (r) => (r.keyLast5 ? `…${r.keyLast5}` : (r.keyId ?? '')) },
+          { header: 'Key', cell: (r) => (r.keyLast5 ? tail(r.keyLast5) : (r.keyId ?? '')) },
           { header: 'Detail', cell: (r) => <span className="wrap">{r.detail ?? ''}</span> },
         ]}
       />

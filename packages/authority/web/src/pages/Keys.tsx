@@ -8,6 +8,7 @@ import { formatTime, useAction, useGet } from '../hooks';
 import { href } from '../router';
 import {
   holds,
+  tail,
   type Group,
   type HostSummary,
   type InstallationSummary,
@@ -76,7 +77,7 @@ export function OrgKeys({ orgId, principal }: { orgId: string; principal: Princi
             header: 'Key',
             cell: (k) => (
               <a href={href('orgs', orgId, 'keys', k.keyId)} aria-label={`key ending ${k.last5}`}>
-                <code>…{k.last5}</code>
+                <code>{tail(k.last5)}</code>
               </a>
             ),
           },
@@ -190,7 +191,7 @@ export function KeyDetail({ orgId, keyId, principal }: { orgId: string; keyId: s
   return (
     <section>
       <div className="page-head">
-        <h1>{key ? `${typeName(key.type)} …${key.last5}` : 'Key'}</h1>
+        <h1>{key ? `${typeName(key.type)} ${tail(key.last5)}` : 'Key'}</h1>
         <a href={isPublisher ? href('orgs', orgId) : href('keys')}>Back to keys</a>
       </div>
       <LoadError error={error} />
@@ -449,7 +450,7 @@ export function RequestTable({ rows, label }: { rows: readonly RaiseRequest[]; l
       empty="No request."
       columns={[
         { header: 'Asked', cell: (r) => formatTime(r.requestedAt) },
-        { header: 'Key', cell: (r) => <code>…{r.keyLast5}</code> },
+        { header: 'Key', cell: (r) => <code>{tail(r.keyLast5)}</code> },
         { header: 'Additional', cell: (r) => r.additional },
         { header: 'Reason', cell: (r) => r.reason },
         { header: 'By', cell: (r) => r.requestedBy },

@@ -4,7 +4,7 @@ import { LoadError, Outcome } from '../components/Messages';
 import { Table } from '../components/Table';
 import { formatTime, useAction, useGet } from '../hooks';
 import { href } from '../router';
-import { holds, type Page, type PrincipalInfo, type RaiseRequest } from '../types';
+import { holds, tail, type Page, type PrincipalInfo, type RaiseRequest } from '../types';
 import { RequestTable } from './Keys';
 
 /** The publisher's queue of limit-raise requests: approve or decline, each with a reason. */
@@ -44,7 +44,7 @@ export function Requests({ principal }: { principal: PrincipalInfo }) {
             header: 'Key',
             cell: (r) => (
               <a href={href('orgs', r.orgId, 'keys', r.keyId)}>
-                <code>…{r.keyLast5}</code>
+                <code>{tail(r.keyLast5)}</code>
               </a>
             ),
           },
@@ -83,7 +83,7 @@ function Decide({ request, onDecided }: { request: RaiseRequest; onDecided: () =
       },
     );
   };
-  const who = `request ${request.additional} for …${request.keyLast5}`;
+  const who = `request ${request.additional} for ${tail(request.keyLast5)}`;
   return (
     <form className="decide" onSubmit={decide('approve')} aria-label={`decide ${who}`}>
       <label>

@@ -4,7 +4,7 @@ import { LoadError, Outcome } from '../components/Messages';
 import { SecretDialog } from '../components/SecretDialog';
 import { Table } from '../components/Table';
 import { formatTime, useAction, useGet } from '../hooks';
-import type { ApiTokenInfo } from '../types';
+import { tail, type ApiTokenInfo } from '../types';
 
 const ORG_RIGHTS = ['read', 'keys', 'requests', 'tokens', 'webhooks', 'users'];
 const DAY = 24 * 60 * 60 * 1000;
@@ -106,7 +106,7 @@ export function Tokens({ orgId }: { orgId: string | null }) {
         empty="No token yet."
         columns={[
           { header: 'Name', cell: (t) => t.name },
-          { header: 'Token', cell: (t) => <code>…{t.last5}</code> },
+          { header: 'Token', cell: (t) => <code>{tail(t.last5)}</code> },
           { header: 'Scopes', cell: (t) => t.scopes.join(' ') },
           { header: 'Created', cell: (t) => formatTime(t.createdAt) },
           { header: 'Last used', cell: (t) => formatTime(t.lastUsedAt) },

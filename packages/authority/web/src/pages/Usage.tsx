@@ -5,7 +5,7 @@ import { Table } from '../components/Table';
 import { UsageChart } from '../components/UsageChart';
 import { useGet } from '../hooks';
 import { href } from '../router';
-import type { MakUsage, UsagePoint } from '../types';
+import { tail, type MakUsage, type UsagePoint } from '../types';
 import { typeName } from './Keys';
 
 /** An organisation's MAK usage (used / limit per key) and new activations per day. */
@@ -27,7 +27,7 @@ export function Usage({ orgId }: { orgId: string }) {
             header: 'Key',
             cell: (u) => (
               <a href={href('orgs', orgId, 'keys', u.keyId)}>
-                <code>…{u.last5}</code>
+                <code>{tail(u.last5)}</code>
               </a>
             ),
           },
@@ -45,7 +45,7 @@ export function Usage({ orgId }: { orgId: string }) {
                 aria-valuemin={0}
                 aria-valuemax={100}
                 aria-valuenow={u.percent}
-                aria-label={`…${u.last5} used`}
+                aria-label={`${tail(u.last5)} used`}
               >
                 <span className="meter-fill" style={{ width: `${Math.min(u.percent, 100)}%` }} />
                 <span className="meter-text">{u.percent} %</span>

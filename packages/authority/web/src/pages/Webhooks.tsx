@@ -5,7 +5,7 @@ import { SecretDialog } from '../components/SecretDialog';
 import { Table } from '../components/Table';
 import { formatTime, useAction, useGet } from '../hooks';
 import { href } from '../router';
-import { WEBHOOK_EVENT_TYPES, type Page, type WebhookDelivery, type WebhookEndpoint } from '../types';
+import { WEBHOOK_EVENT_TYPES, tail, type Page, type WebhookDelivery, type WebhookEndpoint } from '../types';
 
 /** Webhook endpoints (the publisher's, or one organisation's with orgId), with their deliveries. */
 export function Webhooks({ orgId, selected }: { orgId: string | null; selected?: string }) {
@@ -95,7 +95,7 @@ export function Webhooks({ orgId, selected }: { orgId: string | null; selected?:
           { header: 'URL', cell: (w) => <a href={href(base, w.id)}>{w.url}</a> },
           { header: 'Organisation', cell: (w) => w.orgId ?? 'all' },
           { header: 'Events', cell: (w) => w.events.join(', ') },
-          { header: 'Secret', cell: (w) => <code>…{w.secretLast5}</code> },
+          { header: 'Secret', cell: (w) => <code>{tail(w.secretLast5)}</code> },
           { header: 'Created', cell: (w) => formatTime(w.createdAt) },
           {
             header: 'Actions',
