@@ -91,6 +91,11 @@ export interface AccessStore {
   failAttempt(subject: string, now: number, policy: AttemptPolicy): Promise<void>;
   /** The attempt succeeded: the count starts over. */
   clearAttempts(subject: string): Promise<void>;
+  /**
+   * Forgets what no longer matters: failure counts last touched before `before` and not locked
+   * at `now` (an attacker's guessed emails), and sessions ended or expired by `now`.
+   */
+  prune(before: number, now: number, sessionIdle: number): Promise<void>;
 
   /** A new session, the user's last sign-in and the audit row, in one transaction; drops the user's dead sessions. */
   addSession(session: SessionRow, deadBefore: { idle: number; now: number }, audit: AuditEntry): Promise<void>;
@@ -399,6 +404,19 @@ class SqlAccessStore implements AccessStore {
     );
   }
 
+  async prune(before: number, now: number, sessionIdle: number): Promise<void> {
+    await this.db.transaction(function* () {
+      yield* run(
+        'DELETE FROM sign_in_failures WHERE first_failed_at < ? AND (locked_until IS NULL OR locked_until <= ?)',
+        [before, now],
+      );
+      yield* run('DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= ? OR last_seen_at <= ?', [
+        now,
+        now - sessionIdle,
+      ]);
+    });
+  }
+
   addSession(session: SessionRow, dead: { idle: number; now: number }, audit: AuditEntry): Promise<void> {
     return this.db.transaction(function* () {
       yield* run(
@@ -489,8 +507,14 @@ class SqlAccessStore implements AccessStore {
   async listTokens(filter: { createdBy?: string | undefined; orgId?: string | undefined }): Promise<TokenRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (filter.createdBy !== undefined) (where.push('created_by = ?'), params.push(filter.createdBy));
-    if (filter.orgId !== undefined) (where.push('org_id = ?'), params.push(filter.orgId));
+    if (filter.createdBy !== undefined) {
+      where.push('created_by = ?');
+      params.push(filter.createdBy);
+    }
+    if (filter.orgId !== undefined) {
+      where.push('org_id = ?');
+      params.push(filter.orgId);
+    }
     const rows = await this.db.read(() =>
       all<TokenDbRow>(
         `SELECT ${TOKEN_COLUMNS} FROM api_tokens${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`,

@@ -301,6 +301,37 @@ describe.each(engines)('access: %s', (_name, setup) => {
     expect(codes.filter((c) => c === 'LOGIN_THROTTLED')).toHaveLength(7);
   });
 
+  it('a locked account hammered from one address costs at most 20 database checks a minute; old counts are forgotten', async () => {
+    const t = await setup();
+    const a = t.node();
+    await owner(a);
+    for (let i = 0; i < 5; i++) {
+      await refusal(
+        a.access.signIn({ email: 'owner@example.com', password: `wrong password ${i}`, source: `198.51.100.${i}` }),
+      );
+    }
+    const codes = [];
+    for (let i = 0; i < 40; i++) {
+      codes.push(
+        (await refusal(a.access.signIn({ email: 'owner@example.com', password: PASSWORD, source: '192.0.2.99' }))).code,
+      );
+    }
+    expect(new Set(codes)).toEqual(new Set(['LOGIN_THROTTLED']));
+    const throttled = await t.rows("SELECT detail FROM audit_log WHERE result = 'LOGIN_THROTTLED'");
+    expect(throttled.length).toBe(21); // 20 account checks, then one row for the address
+    // Guessed emails leave a count each; 15 minutes later they are pruned (every 100 attempts).
+    t.clock.advance(16 * MINUTE);
+    const counts = async () => Number((await t.rows('SELECT count(*) AS n FROM sign_in_failures'))[0]?.['n']);
+    expect(await counts()).toBe(1);
+    // 5 + 20 attempts so far (those the address's throttle refused never reach the database).
+    for (let i = 0; i < 74; i++) {
+      await refusal(a.access.signIn({ email: `guess${i}@example.com`, password: PASSWORD, source: `203.0.113.${i}` }));
+    }
+    expect(await counts()).toBe(75);
+    await refusal(a.access.signIn({ email: 'guess74@example.com', password: PASSWORD, source: '203.0.113.74' }));
+    expect(await counts()).toBe(75); // the 100th attempt pruned the owner's old count, then counted its own
+  });
+
   it('throttles a source address after 20 failures a minute, whichever emails it tries', async () => {
     const t = await setup();
     const a = t.node();

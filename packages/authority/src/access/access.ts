@@ -35,6 +35,8 @@ const TOUCH_INTERVAL_MS = MINUTE;
 export const ACCOUNT_ATTEMPTS: AttemptPolicy = { max: 5, windowMs: 15 * MINUTE, lockMs: 15 * MINUTE };
 /** Per source address (this node): 20 failed sign-ins a minute. */
 export const SOURCE_FAILURES_PER_MINUTE = 20;
+/** Old failure counts (emails an attacker guessed) and dead sessions are deleted every this many attempts. */
+const PRUNE_EVERY = 100;
 
 export interface AccessOptions {
   readonly store: AccessStore;
@@ -47,6 +49,8 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const TOKEN_RE = /^vat_[a-z2-7]{32}$/;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+/** Whether the text holds a control character (a name shown in lists and the audit log must not). */
+const hasControl = (text: string): boolean => [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function base32(bytes: Buffer): string {
@@ -155,6 +159,8 @@ export class Access implements AccessApi {
   readonly #clock: Clock;
   readonly #cost: number;
   readonly #sources: SourceThrottle;
+  /** Sign-in attempts on this node (every PRUNE_EVERY-th prunes old failure counts and dead sessions). */
+  #attempts = 0;
   /** A hash no password matches, checked for an unknown email: the answer takes as long as for a known one. */
   #decoy: Promise<string> | undefined;
 
@@ -381,9 +387,12 @@ export class Access implements AccessApi {
       throw this.#throttled(bySource.wait);
     }
     const subject = `account:${sha256(email)}`;
+    if (++this.#attempts % PRUNE_EVERY === 0) {
+      const horizon = now - Math.max(ACCOUNT_ATTEMPTS.windowMs, ACCOUNT_ATTEMPTS.lockMs);
+      await this.#store.prune(horizon, now, SESSION_IDLE_MS);
+    }
     const wait = await this.#store.beginAttempt(subject, now, ACCOUNT_ATTEMPTS);
     if (wait > 0) {
-      this.#sources.release(src); // the account's lock answered; the address is not charged twice
       const known = EMAIL_RE.test(email) ? await this.#store.findUser(email) : undefined;
       await this.#store.audit(
         this.#audit(
@@ -538,7 +547,7 @@ export class Access implements AccessApi {
     by: Principal,
   ): Promise<{ token: string; info: ApiTokenInfo }> {
     const name = typeof input.name === 'string' ? input.name.trim() : '';
-    if (name === '' || name.length > 100 || /[\u0000-\u001f]/.test(name)) {
+    if (name === '' || name.length > 100 || hasControl(name)) {
       throw fail('TOKEN_INVALID', 'the token name must be 1 to 100 characters (no control characters)', 'name');
     }
     if (by.kind === 'token') {
@@ -629,7 +638,7 @@ function checkEmail(email: unknown): string {
 
 function checkName(name: unknown): string {
   const n = typeof name === 'string' ? name.trim() : '';
-  if (n === '' || n.length > 200 || /[\u0000-\u001f]/.test(n)) {
+  if (n === '' || n.length > 200 || hasControl(n)) {
     throw fail('USER_INVALID', "the user's name must be 1 to 200 characters (no control characters)", 'name');
   }
   return n;
