@@ -215,6 +215,12 @@ const finishParams = (id: string, lease: number, r: AttemptResult) => [
   id,
   lease,
 ];
+/** Whether any event waits for its fan-out (each engine's form, so that its index serves it). */
+const PENDING_EVENT_SQLITE = 'SELECT 1 AS pending FROM webhook_events WHERE fanned_out = 0 LIMIT 1';
+const PENDING_EVENT_POSTGRES = 'SELECT 1 AS pending FROM webhook_events WHERE NOT fanned_out LIMIT 1';
+const DUE_SQL = (p: (n: number) => string) =>
+  `SELECT 1 AS due FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ${p(1)}
+     AND (lease_until IS NULL OR lease_until <= ${p(2)}) LIMIT 1`;
 const INSERT_DELIVERY = (p: (n: number) => string) =>
   `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, generation, state, attempts, next_attempt_at, created_at)
    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, 'pending', 0, ${p(5)}, ${p(6)}) ON CONFLICT (endpoint_id, event_id, generation) DO NOTHING`;
@@ -294,7 +300,9 @@ export class SqliteWebhookStore implements WebhookStore {
     });
   }
 
-  fanOut(now: number, max: number, newId: () => string): Promise<number> {
+  async fanOut(now: number, max: number, newId: () => string): Promise<number> {
+    // The loop asks every second: nothing new is answered by a read, without the write lock.
+    if (!(await this.#guard(async () => this.db.prepare(PENDING_EVENT_SQLITE).get()))) return 0;
     return this.#write(() => {
       const events = this.db
         .prepare('SELECT seq, id, type, org_id FROM webhook_events WHERE fanned_out = 0 ORDER BY seq LIMIT ?')
@@ -315,7 +323,8 @@ export class SqliteWebhookStore implements WebhookStore {
     });
   }
 
-  claimDue(now: number, leaseUntil: number, max: number): Promise<ClaimedDelivery[]> {
+  async claimDue(now: number, leaseUntil: number, max: number): Promise<ClaimedDelivery[]> {
+    if (!(await this.#guard(async () => this.db.prepare(DUE_SQL(q)).get(now, now)))) return [];
     return this.#write(() => {
       const ids = this.db
         .prepare(
@@ -408,6 +417,7 @@ export class PostgresWebhookStore implements WebhookStore {
   }
 
   async fanOut(now: number, max: number, newId: () => string): Promise<number> {
+    if ((await this.pg.query(PENDING_EVENT_POSTGRES)).rows.length === 0) return 0; // no transaction for nothing
     return this.pg.transaction(async (client: pg.PoolClient) => {
       // Another node fanning out at once skips these events (and takes the next ones).
       const { rows: events } = await client.query<EventRow>(
