@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -290,5 +291,107 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
     // The CID the operator reads out licenses the machine.
     machine.installConfirmation(shown);
     expect(machine.status()).toMatchObject({ state: 'licensed', method: 'mak' });
+  });
+  it("the portal's usage, product configs and a read token for the organisation's console", async () => {
+    await portal.getByRole('link', { name: 'Usage', exact: true }).click();
+    await portal.getByRole('heading', { name: 'MAK usage' }).waitFor();
+    await expect.poll(() => portal.getByRole('table', { name: 'usage' }).textContent()).toContain(`…${last5}`);
+    await expect.poll(() => portal.getByRole('img', { name: /activations over/ }).count()).toBe(1);
+
+    await portal.getByRole('link', { name: 'Product configs' }).click();
+    const [download] = await Promise.all([
+      portal.waitForEvent('download'),
+      portal.getByRole('link', { name: 'Download office14' }).click(),
+    ]);
+    const config = JSON.parse(readFileSync(await download.path(), 'utf8')) as { groups?: unknown };
+    expect(JSON.stringify(config)).toContain('office14');
+
+    await portal.getByRole('link', { name: 'API tokens' }).click();
+    const form = portal.getByRole('form', { name: 'create a token' });
+    await form.getByLabel('Token name').fill('volact console');
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const dialog = portal.getByRole('dialog', { name: 'New API token' });
+    await dialog.waitFor();
+    const token = ((await dialog.getByTestId('secret').textContent()) ?? '').trim();
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await expect.poll(() => portal.getByRole('table', { name: 'tokens' }).textContent()).toContain(`org:${orgId}:read`);
+    expect(await portal.content()).not.toContain(token);
+    // What the console does with it: read the organisation's usage; never change a limit.
+    const usage = await fetch(`${url}/v1/orgs/${orgId}/usage`, { headers: { authorization: `Bearer ${token}` } });
+    expect(usage.status).toBe(200);
+    const raise = await fetch(`${url}/v1/orgs/${orgId}/keys/${keyId}/limit`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ limit: 5000 }),
+    });
+    expect(raise.status).toBe(403);
+    expect(((await raise.json()) as { error: { code: string } }).error.code).toBe('SCOPE_MISSING');
+
+    portal.once('dialog', (d) => void d.accept());
+    await portal.getByRole('button', { name: 'Revoke volact console' }).click();
+    await expect.poll(() => portal.getByRole('table', { name: 'tokens' }).textContent()).toContain('revoked');
+    const after = await fetch(`${url}/v1/orgs/${orgId}/usage`, { headers: { authorization: `Bearer ${token}` } });
+    expect(after.status).toBe(401);
+  });
+
+  it('the publisher sets a limit, a webhook hears it (delivery log, redeliver), the audit log exports as CSV', async () => {
+    const heard: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        heard.push(body);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
+    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/volact`;
+    try {
+      await publisher.getByRole('link', { name: 'Webhooks' }).click();
+      const add = publisher.getByRole('form', { name: 'add a webhook' });
+      await add.getByLabel('Endpoint URL').fill(hook);
+      await add.getByRole('button', { name: 'Add webhook' }).click();
+      const dialog = publisher.getByRole('dialog', { name: 'Signing secret' });
+      await dialog.waitFor();
+      await dialog.getByRole('button', { name: 'Done' }).click();
+
+      await publisher.goto(`/#/orgs/${orgId}/keys/${keyId}`);
+      const limit = publisher.getByRole('form', { name: 'set the limit' });
+      await limit.getByLabel('New limit').fill('60');
+      await limit.getByRole('button', { name: 'Set limit' }).click();
+      await expect.poll(() => publisher.getByTestId('key-limit').textContent()).toBe('60');
+      await authority.webhooks.dispatchOnce();
+      expect(heard.some((b) => b.includes('key.limit_raised'))).toBe(true);
+
+      await publisher.getByRole('link', { name: 'Webhooks' }).click();
+      await publisher.getByRole('link', { name: hook }).click();
+      const deliveries = publisher.getByRole('table', { name: 'deliveries' });
+      await expect.poll(() => deliveries.textContent()).toContain('delivered');
+      await deliveries
+        .getByRole('button', { name: /^Redeliver/ })
+        .first()
+        .click();
+      await expect.poll(() => publisher.getByRole('status').first().textContent()).toContain('Queued');
+
+      await publisher.getByRole('link', { name: 'Audit' }).click();
+      const filters = publisher.getByRole('form', { name: 'audit filters' });
+      await filters.getByLabel('Organisation ID').fill(orgId);
+      await filters.getByLabel('Action prefix').fill('key.');
+      await filters.getByRole('button', { name: 'Filter' }).click();
+      await expect
+        .poll(() => publisher.getByRole('table', { name: 'audit log' }).textContent())
+        .toContain('key.reveal');
+      const [csv] = await Promise.all([
+        publisher.waitForEvent('download'),
+        publisher.getByRole('button', { name: 'Export CSV' }).click(),
+      ]);
+      const text = readFileSync(await csv.path(), 'utf8');
+      expect(text.split('\r\n')[0]).toBe('at,action,result,actor,orgId,keyId,keyLast5,detail');
+      expect(text).toContain('key.reveal');
+      expect(text).toContain(ORG_ADMIN.email);
+      expect(text).not.toContain(mak);
+    } finally {
+      receiver.close();
+    }
   });
 });
