@@ -405,10 +405,11 @@ export class Access implements AccessApi {
       );
       throw this.#throttled(wait);
     }
+    const decoy = await this.#decoyHash(); // made once, before either answer: the first unknown email is not slower
     const user = EMAIL_RE.test(email) ? await this.#store.findUser(email) : undefined;
     const good =
       typeof password === 'string' &&
-      (await verifyPassword(password, user?.passwordHash ?? (await this.#decoyHash()))) &&
+      (await verifyPassword(password, user?.passwordHash ?? decoy)) &&
       user !== undefined &&
       user.email === email &&
       user.disabledAt === null;
