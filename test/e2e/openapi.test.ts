@@ -110,7 +110,7 @@ describe('GET /v1/openapi.json: every route documented, every documented route a
         });
         called++;
         const error =
-          res.statusCode === 404 ? (res.json() as { error?: { code?: string; message?: string } }).error : undefined;
+          res.statusCode === 404 ? res.json<{ error?: { code?: string; message?: string } }>().error : undefined;
         if (error?.code === 'NOT_FOUND' && /^no route/.test(error.message ?? '')) unanswered.push(`${method} ${path}`);
         expect(res.statusCode, `${method} ${url}`).toBeLessThan(500);
       }

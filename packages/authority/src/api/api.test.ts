@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '@volact/core';
+import { ManualClock, generateSigningKeyPair, makeInstallationId, parseKey, publicKeyToPem } from '@volact/core';
 import { CLI_PRINCIPAL } from '../access/principal.js';
 import { Authority } from '../authority.js';
 import { createAuthorityServer } from '../http.js';
@@ -73,7 +73,9 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     const parsed = r?.answer.safeParse(res.json());
     expect(parsed?.success, `${method} ${path}: ${JSON.stringify(parsed?.error?.issues[0])}`).toBe(true);
   };
-  const code = (res: LightMyRequestResponse) => (res.json() as { error: { code: string } }).error.code;
+  const code = (res: LightMyRequestResponse) => res.json<{ error: { code: string } }>().error.code;
+  const ids = (page: unknown, field = 'id') =>
+    (page as { items: Record<string, unknown>[] }).items.map((i) => i[field]);
   const signIn = async (email: string, password: string) => {
     const res = await call('POST', '/v1/session', { payload: { email, password } });
     expect(res.statusCode).toBe(200);
@@ -116,7 +118,7 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     expect(me.json().principal).toMatchObject({ kind: 'admin-token', role: 'owner', scopes: ['publisher:*'] });
     expect(me.json().user).toBeNull();
     const orgs = await call('GET', '/v1/orgs', { token: ADMIN });
-    expect(orgs.json().items.map((o: { id: string }) => o.id)).toEqual(expect.arrayContaining([orgA, orgB]));
+    expect(ids(orgs.json())).toEqual(expect.arrayContaining([orgA, orgB]));
     const raised = await call('POST', `/v1/orgs/${orgA}/keys/${makA.keyId}/limit`, {
       token: ADMIN,
       payload: { limit: 12 },
@@ -351,8 +353,189 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     expect(raised.json().limit).toBe(limit + 1);
     // Audited with the token as the actor.
     const audit = await call('GET', `/v1/audit?orgId=${orgA}&keyId=${makA.keyId}`, { token: readToken });
-    expect(audit.json().items.some((row: { actor: string | null }) => row.actor?.startsWith('token:keys'))).toBe(true);
+    expect(
+      audit.json<{ items: { actor: string | null }[] }>().items.some((row) => row.actor?.startsWith('token:keys')),
+    ).toBe(true);
     expect(audit.body).not.toContain(makA.key);
+  });
+
+  it("a publisher's day over the API: every answer has its documented shape", async () => {
+    const as = (method: string, url: string, payload?: unknown) => call(method, url, { token: ADMIN, payload });
+    const ok = async (method: string, url: string, payload?: unknown, status = 200) => {
+      const res = await as(method, url, payload);
+      expect(res.statusCode, `${method} ${url}: ${res.body.slice(0, 300)}`).toBe(status);
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-return
+      return res.json();
+    };
+    // Groups and an organisation.
+    await ok('POST', '/v1/groups', { name: 'server22', kind: 'server' }, 201);
+    expect(ids(await ok('GET', '/v1/groups'), 'name')).toContain('server22');
+    const gamma = await ok(
+      'POST',
+      '/v1/orgs',
+      { name: 'Gamma', externalRef: 'AG-1', contacts: [{ name: 'Ann', email: 'ann@gamma.example' }] },
+      201,
+    );
+    expect(await ok('PATCH', `/v1/orgs/${gamma.id}`, { externalRef: 'AG-2' })).toMatchObject({ externalRef: 'AG-2' });
+    expect(ids(await ok('GET', '/v1/orgs?q=Gamm'))).toEqual([gamma.id]);
+
+    // People and tokens.
+    const user = await ok(
+      'POST',
+      '/v1/users',
+      { email: 'v@gamma.example', name: 'V', role: 'viewer', orgId: gamma.id, password: 'a long password here' },
+      201,
+    );
+    expect(ids(await ok('GET', `/v1/users?orgId=${gamma.id}`))).toEqual([user.id]);
+    expect(await ok('PATCH', `/v1/users/${user.id}`, { name: 'Vee' })).toMatchObject({ name: 'Vee' });
+    const made = await ok(
+      'POST',
+      '/v1/tokens',
+      { name: 'gamma-console', scopes: [`org:${gamma.id}:read`], expiresAt: '2099-01-01T00:00:00Z' },
+      201,
+    );
+    expect(made.token).toMatch(/^vat_/);
+    expect(ids(await ok('GET', `/v1/tokens?orgId=${gamma.id}`))).toContain(made.info.id);
+    expect((await call('GET', `/v1/orgs/${gamma.id}/usage`, { token: made.token })).statusCode).toBe(200);
+    expect((await ok('DELETE', `/v1/tokens/${made.info.id}`)).revokedAt).not.toBeNull();
+    expect((await call('GET', `/v1/orgs/${gamma.id}/usage`, { token: made.token })).statusCode).toBe(401);
+    expect(await ok('DELETE', `/v1/users/${user.id}`)).toEqual({ removed: true, id: user.id });
+
+    // Keys: mint, find, report, usage, activations.
+    const mak = await ok(
+      'POST',
+      `/v1/orgs/${gamma.id}/keys`,
+      { type: 'mak', groups: ['office14'], limit: 3, note: 'HQ' },
+      201,
+    );
+    expect(mak).toMatchObject({ orgId: gamma.id, type: 'mak', limit: 3 });
+    const host = await ok(
+      'POST',
+      `/v1/orgs/${gamma.id}/keys`,
+      { type: 'kms-host', groups: ['server22'], hosts: 2 },
+      201,
+    );
+    const last5 = (await ok('GET', `/v1/orgs/${gamma.id}/keys/${mak.keyId}`)).last5 as string;
+    expect((await ok('GET', `/v1/orgs/${gamma.id}/keys/${last5.replace(/^\W+/, '')}`)).keyId).toBe(mak.keyId);
+    expect((await ok('POST', '/v1/keys/lookup', { key: mak.key })).keyId).toBe(mak.keyId);
+    expect(ids(await ok('GET', `/v1/keys?orgId=${gamma.id}&type=mak`), 'keyId')).toEqual([mak.keyId]);
+    const groupOffice = (await authority.group('office14')).id;
+    const iid = makeInstallationId({
+      kind: 'installation',
+      key: parseKey(mak.key),
+      hardwareId: 'pc-1',
+      groupIds: [groupOffice],
+    }).text;
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/activations', payload: { key: mak.key, installationId: iid } }))
+        .statusCode,
+    ).toBe(201);
+    expect((await ok('GET', `/v1/orgs/${gamma.id}/keys/${mak.keyId}/installations`)).items).toHaveLength(1);
+    expect((await ok('GET', `/v1/orgs/${gamma.id}/keys/${host.keyId}/hosts`)).items).toEqual([]);
+    expect(await ok('GET', `/v1/orgs/${gamma.id}/keys/${mak.keyId}/report`)).toMatchObject({ used: 1, remaining: 2 });
+    expect((await ok('GET', `/v1/orgs/${gamma.id}/usage`)).items).toEqual(
+      expect.arrayContaining([expect.objectContaining({ keyId: mak.keyId, used: 1, percent: 33 })]),
+    );
+    await ok('GET', `/v1/orgs/${gamma.id}/usage/history?keyId=${mak.keyId}&days=7`);
+    const configs = (await ok('GET', `/v1/orgs/${gamma.id}/product-configs`)).items;
+    expect(configs).toEqual(
+      expect.arrayContaining([expect.objectContaining({ group: 'office14' }), { group: 'server22', kind: 'server' }]),
+    );
+    const config = await as('GET', `/v1/orgs/${gamma.id}/product-configs/server22`);
+    expect(config.headers['content-disposition']).toContain('server22');
+    expect(code(await as('GET', `/v1/orgs/${orgB}/product-configs/server22`))).toBe('GROUP_NOT_FOUND');
+    expect(
+      await ok('POST', `/v1/orgs/${gamma.id}/keys/${mak.keyId}/revoke`, { reason: 'contract ended' }),
+    ).toMatchObject({ revokedAt: expect.any(String) });
+
+    // Artefacts: an OEM key as PEM, a token CA as raw base64.
+    const oemKey = generateSigningKeyPair().publicKeyRaw;
+    const oem = await ok(
+      'POST',
+      `/v1/orgs/${gamma.id}/oem-certificates`,
+      { manufacturer: 'Contoso', publicKey: publicKeyToPem(oemKey), groups: ['office14'], days: 365 },
+      201,
+    );
+    expect(oem).toMatchObject({ kind: 'oem-certificate', orgId: gamma.id });
+    const ca = await ok(
+      'POST',
+      `/v1/orgs/${gamma.id}/token-cas`,
+      {
+        organisation: 'Gamma',
+        group: 'office14',
+        publicKey: generateSigningKeyPair().publicKeyRaw.toString('base64'),
+        days: 365,
+      },
+      201,
+    );
+    const object = await ok(
+      'POST',
+      `/v1/orgs/${gamma.id}/activation-objects`,
+      { group: 'office14', domain: 'corp.gamma.example', name: 'corp' },
+      201,
+    );
+    expect(object.kind).toBe('activation-object');
+    expect(ids(await ok('GET', `/v1/orgs/${gamma.id}/oem-certificates`))).toEqual([oem.id]);
+    expect(ids(await ok('GET', `/v1/orgs/${gamma.id}/token-cas`))).toEqual([ca.id]);
+    expect((await ok('GET', `/v1/orgs/${gamma.id}/activation-objects`)).items).toHaveLength(1);
+    const badKey = await as('POST', `/v1/orgs/${gamma.id}/token-cas`, {
+      organisation: 'Gamma',
+      group: 'office14',
+      publicKey: 'not a key',
+      days: 365,
+    });
+    expect(badKey.json().error.message).toContain('body.publicKey');
+
+    // The audit log, by actor and action.
+    const audit = await ok('GET', `/v1/audit?orgId=${gamma.id}&actor=admin-token&action=key.`);
+    expect(audit.items.length).toBeGreaterThan(0);
+    expect(JSON.stringify(audit)).not.toContain(mak.key);
+
+    // Operations of the root of trust.
+    const entries = await ok('GET', '/v1/revocations/entries');
+    expect(typeof entries.list).toBe('string');
+    const revoked = await ok('POST', '/v1/revocations/manufacturers', { keyId: oem.subjectKeyId, reason: 'leaked' });
+    expect(revoked.listVersion).toBeGreaterThan(entries.listVersion);
+    expect(code(await as('POST', '/v1/revocations/hosts', { subject: '0'.repeat(32) }))).toBe(
+      'REVOCATION_SUBJECT_UNKNOWN',
+    );
+    await ok('POST', '/v1/revocations/token-cas', { keyId: ca.subjectKeyId });
+    expect((await ok('GET', '/v1/root')).rotation.nextStep).toBe('prepare');
+    await ok('POST', '/v1/online-key/rotate', {});
+    const outOfOrder = await as('POST', '/v1/root/rotate', { step: 'switch' });
+    expect(outOfOrder.json().error).toMatchObject({ code: 'ROOT_ROTATION_OUT_OF_ORDER', nextStep: 'prepare' });
+
+    // A publisher-level webhook, its delivery log and a redelivery.
+    const hook = await ok(
+      'POST',
+      '/v1/webhooks',
+      { url: 'http://127.0.0.1:9/hook', events: ['key.revoked', 'key.limit_raised'] },
+      201,
+    );
+    expect(hook.endpoint.orgId).toBeNull();
+    expect(code(await call('GET', `/v1/webhooks/${hook.endpoint.id}/deliveries`, { token: allB }))).toBe(
+      'WEBHOOK_NOT_FOUND',
+    );
+    await ok('POST', `/v1/orgs/${gamma.id}/keys/${host.keyId}/limit`, { limit: 4 });
+    await authority.webhooks.dispatchOnce();
+    const deliveries = (await ok('GET', `/v1/webhooks/${hook.endpoint.id}/deliveries`)).items;
+    expect(deliveries.length).toBeGreaterThan(0);
+    const again = await ok('POST', `/v1/webhook-deliveries/${deliveries[0].id}/redeliver`, {}, 201);
+    expect(again.eventId).toBe(deliveries[0].eventId);
+    expect(ids(await ok('GET', '/v1/webhooks'))).toContain(hook.endpoint.id);
+    expect(await ok('DELETE', `/v1/webhooks/${hook.endpoint.id}`)).toEqual({ removed: true, id: hook.endpoint.id });
+
+    // The phone operator: an IID in, a CID out.
+    const mak2 = await ok('POST', `/v1/orgs/${gamma.id}/keys`, { type: 'mak', groups: ['office14'], limit: 2 }, 201);
+    const phoned = makeInstallationId({
+      kind: 'installation',
+      key: parseKey(mak2.key),
+      hardwareId: 'pc-9',
+      groupIds: [groupOffice],
+    }).text;
+    expect(await ok('POST', '/v1/operator/confirmations', { installationId: phoned }, 201)).toMatchObject({
+      kind: 'installation',
+    });
   });
 
   it('wrong bearer tokens are throttled per source address, before any compare', async () => {

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { Principal } from '../access/principal.js';
 import type { Authority } from '../authority.js';
 import { invalidField } from '../errors.js';
-import { ApiAuth, requireScope, requireSeesOrg } from './auth.js';
+import { requireScope, requireSeesOrg, type ApiAuth } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { API_ROUTES, isCheckedScope, type ApiRoute } from './routes.js';
 

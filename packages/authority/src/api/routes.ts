@@ -60,7 +60,7 @@ export interface RouteContext<P, Q, B> {
   readonly reply: FastifyReply;
 }
 
-export interface ApiRoute<P = any, Q = any, B = any> {
+export interface ApiRoute<P = unknown, Q = unknown, B = unknown> {
   readonly method: Method;
   /** OpenAPI form: `/v1/orgs/{orgId}`. */
   readonly path: string;
@@ -81,7 +81,7 @@ export interface ApiRoute<P = any, Q = any, B = any> {
 }
 
 function route<P = Record<string, never>, Q = Record<string, never>, B = undefined>(def: ApiRoute<P, Q, B>): ApiRoute {
-  return def as ApiRoute;
+  return def as unknown as ApiRoute;
 }
 
 /** A plain scope the registration checks before the handler (else the handler checks its rule). */
