@@ -29,6 +29,24 @@ export { createAuthorityServer } from './http.js';
 export type { AuthorityServerOptions } from './http.js';
 export type { AuthorityStore } from './store.js';
 export { CLI_PRINCIPAL } from './access/principal.js';
+export { DEFAULT_ORG_ID } from './organisations/types.js';
+export { parseContact } from './organisations/organisations.js';
+export type {
+  Artefact,
+  ArtefactKind,
+  AuditQuery,
+  AuditRow,
+  Contact,
+  KeyListQuery,
+  KeySummary,
+  MakUsage,
+  Organisation,
+  OrganisationInput,
+  OrganisationsApi,
+  Page,
+  PageQuery,
+  UsagePoint,
+} from './organisations/types.js';
 export type { Principal, Role, Scope } from './access/principal.js';
 export type { AccessApi, ApiTokenInfo, SignIn, User, UserInput } from './access/types.js';
 /** Roles, rights and the scopes of each role (docs/portal.md "Roles and scopes"). */

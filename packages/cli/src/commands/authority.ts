@@ -5,7 +5,10 @@ import {
   HOST_CERT_VALIDITY_DAYS,
   MAX_CERTIFIED_DAYS,
   createAuthorityServer,
+  CLI_PRINCIPAL,
+  DEFAULT_ORG_ID,
   type KeyReport,
+  type MintKeyRequest,
 } from '@volact/authority';
 import { DAY, DEFAULT_OBJECT_VALIDITY_DAYS, GROUP_KINDS, MAX_OBJECT_VALIDITY_DAYS, type GroupKind } from '@volact/core';
 import { CliError, printJson } from '../output.js';
@@ -16,6 +19,7 @@ import { registerAuthorityRoot } from './authority-root.js';
 import { registerAuthorityRaise } from './authority-raise.js';
 import { registerAuthorityWebhook } from './authority-webhook.js';
 import { registerAuthorityAccess } from './authority-access.js';
+import { registerAuthorityOrg } from './authority-org.js';
 import {
   dataDirOption,
   dbOption,
@@ -63,6 +67,7 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   days: '--days',
   reason: '--reason',
   signer: '--signer',
+  note: '--note',
 };
 
 function withFlag(err: unknown): unknown {
@@ -200,6 +205,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
     .option('--limit <n>', 'installations a MAK may activate (a retail key: 1, always)')
     .option('--hosts <n>', 'hosts a KMS host key may activate', '6')
     .option('--activations-per-host <n>', 'times each host may activate it', '10')
+    .option('--org <id>', `the organisation that owns the key (default ${DEFAULT_ORG_ID})`)
+    .option('--note <text>', 'a note kept with the key (a site, an order number; ≤ 500 characters)')
     .option('--json', 'print JSON')
     .action(
       run(
@@ -208,6 +215,8 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           db?: string;
           url?: string;
           tokenFile?: string;
+          org?: string;
+          note?: string;
           type: string;
           group: string;
           hosts: string;
@@ -224,10 +233,17 @@ export function registerAuthority(program: Command, runCommand: Run): void {
             .map((g) => g.trim())
             .filter(Boolean);
           const a = openAuthority(o);
+          // Minted for its organisation (docs/portal.md), audited as the CLI's principal.
+          const mint = (request: MintKeyRequest) =>
+            a.organisations.mintKey(
+              o.org ?? DEFAULT_ORG_ID,
+              { ...request, ...(o.note !== undefined ? { note: o.note } : {}) },
+              CLI_PRINCIPAL,
+            );
           try {
             const minted =
               o.type === 'mak' || o.type === 'retail'
-                ? await a.mintKey({
+                ? await mint({
                     type: o.type,
                     groups,
                     // A retail key's limit is 1: the authority refuses any other --limit by name.
@@ -235,7 +251,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
                       ? {}
                       : { limit: parseIntOption(o.limit ?? '', '--limit', 1, 10_000_000) }),
                   })
-                : await a.mintKey({
+                : await mint({
                     type: 'kms-host',
                     groups,
                     hosts: parseIntOption(o.hosts, '--hosts', 1, 100_000),
@@ -495,6 +511,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
   registerAuthorityRaise(authority, run);
   registerAuthorityWebhook(authority, run);
   registerAuthorityAccess(authority, run);
+  registerAuthorityOrg(authority, run);
 
   authority
     .command('serve')
