@@ -20,7 +20,6 @@ export function UsageChart({ points, label }: { points: readonly UsagePoint[]; l
         viewBox={`0 0 ${width} ${height + 20}`}
         role="img"
         aria-label={`${label}: ${total} activations over ${points.length} days`}
-        preserveAspectRatio="none"
       >
         {points.map((p, i) => {
           const h = max === 0 ? 0 : Math.round((p.activations / max) * height);

@@ -37,30 +37,85 @@ function useGroups(enabled: boolean): Group[] {
 }
 
 /** An organisation's keys: both faces; the publisher also mints here. */
-export function OrgKeys({ orgId, principal }: { orgId: string; principal: PrincipalInfo }) {
+export function OrgKeys({
+  orgId,
+  principal,
+  onMinted,
+}: {
+  orgId: string;
+  principal: PrincipalInfo;
+  onMinted?: () => void;
+}) {
   const [type, setType] = useState('');
+  const [group, setGroup] = useState('');
+  const [revoked, setRevoked] = useState('');
   const [q, setQ] = useState('');
+  const [cursor, setCursor] = useState<string | null>(null);
   const { data, error, reload } = useGet<Page<KeySummary>>(
-    `/v1/orgs/${seg(orgId)}/keys${query({ type, q: q.trim() })}`,
+    `/v1/orgs/${seg(orgId)}/keys${query({ type, group: group.trim(), revoked, q: q.trim(), cursor })}`,
   );
   const canMint = holds(principal, 'publisher:keys');
   return (
     <section aria-label="keys">
       <h2>Keys</h2>
-      {canMint && <MintForm orgId={orgId} onMinted={reload} />}
+      {canMint && (
+        <MintForm
+          orgId={orgId}
+          onMinted={() => {
+            reload();
+            onMinted?.();
+          }}
+        />
+      )}
       <div className="filters">
         <label>
           Type
-          <select value={type} onChange={(e) => setType(e.target.value)}>
+          <select
+            value={type}
+            onChange={(e) => {
+              setType(e.target.value);
+              setCursor(null);
+            }}
+          >
             <option value="">all</option>
             <option value="mak">MAK</option>
             <option value="kms-host">KMS host</option>
             <option value="retail">Retail</option>
           </select>
         </label>
+        <label>
+          Group
+          <input
+            value={group}
+            onChange={(e) => {
+              setGroup(e.target.value);
+              setCursor(null);
+            }}
+          />
+        </label>
+        <label>
+          Revoked
+          <select
+            value={revoked}
+            onChange={(e) => {
+              setRevoked(e.target.value);
+              setCursor(null);
+            }}
+          >
+            <option value="">all</option>
+            <option value="false">not revoked</option>
+            <option value="true">revoked</option>
+          </select>
+        </label>
         <label className="grow">
           Search (last five characters or note)
-          <input value={q} onChange={(e) => setQ(e.target.value)} />
+          <input
+            value={q}
+            onChange={(e) => {
+              setQ(e.target.value);
+              setCursor(null);
+            }}
+          />
         </label>
         <button type="button" onClick={reload}>
           Refresh
@@ -93,6 +148,7 @@ export function OrgKeys({ orgId, principal }: { orgId: string; principal: Princi
           { header: 'Note', cell: (k) => k.note ?? '' },
         ]}
       />
+      <Pager next={data?.nextCursor ?? null} onNext={setCursor} onFirst={cursor ? () => setCursor(null) : null} />
     </section>
   );
 }
@@ -379,7 +435,7 @@ function PublisherKeyActions({
         <form className="inline-form" onSubmit={revoke} aria-label="revoke the key">
           <label className="grow">
             Revocation reason
-            <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
+            <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={200} />
           </label>
           <button type="submit" className="danger" disabled={busy}>
             Revoke key

@@ -119,6 +119,8 @@ function CreateOrg({ onCreated }: { onCreated: () => void }) {
 
 export function OrgDetail({ orgId, principal }: { orgId: string; principal: PrincipalInfo }) {
   const { data: org, error } = useGet<Organisation>(`/v1/orgs/${seg(orgId)}`);
+  // A new key shows in the usage table below too.
+  const [minted, setMinted] = useState(0);
   return (
     <section>
       <div className="page-head">
@@ -144,8 +146,8 @@ export function OrgDetail({ orgId, principal }: { orgId: string; principal: Prin
           <dd>{formatTime(org.createdAt)}</dd>
         </dl>
       )}
-      <OrgKeys orgId={orgId} principal={principal} />
-      <Usage orgId={orgId} />
+      <OrgKeys orgId={orgId} principal={principal} onMinted={() => setMinted((n) => n + 1)} />
+      <Usage key={minted} orgId={orgId} />
       <UserList orgId={orgId} principal={principal} />
     </section>
   );
