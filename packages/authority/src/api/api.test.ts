@@ -158,6 +158,17 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     });
     expect(bySession.json().error.scope).toBe('publisher:keys');
 
+    // Nor by minting itself a stronger token or user.
+    const stronger = await call('POST', '/v1/tokens', {
+      token: readA,
+      payload: { name: 'up', scopes: ['publisher:keys'] },
+    });
+    expect([stronger.statusCode, code(stronger)]).toEqual([400, 'TOKEN_INVALID']);
+    const owner = await call('POST', '/v1/users', {
+      token: readA,
+      payload: { email: 'evil@acme.example', name: 'Evil', role: 'owner', password: 'a long password here' },
+    });
+    expect(owner.json().error).toMatchObject({ code: 'SCOPE_MISSING', scope: 'publisher:users' });
     const after = (await call('GET', `/v1/orgs/${orgA}/keys/${makA.keyId}`, { token: readA })).json().limit;
     expect(after).toBe(before);
   });
