@@ -403,6 +403,65 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     expect(ok(await local('authority', 'webhook', 'list', '--org', org.id), 'local')).not.toContain(hook.endpoint.id);
   });
 
+  it('org add/list/show, key mint --org, key list and audit remotely, as the data directory lists them; the remote actor audited', async () => {
+    const created = json<{ id: string; name: string; externalRef: string }>(
+      await remote('authority', 'org', 'add', '--name', 'Woodgrove Bank', '--external-ref', 'EA-4711', '--json'),
+      'org add',
+    );
+    expect(created).toMatchObject({ name: 'Woodgrove Bank', externalRef: 'EA-4711' });
+    expect(ok(await remote('authority', 'org', 'list', '--json'), 'org list')).toBe(
+      ok(await local('authority', 'org', 'list', '--json'), 'local org list'),
+    );
+    expect(ok(await remote('authority', 'org', 'show', created.id), 'org show')).toBe(
+      ok(await local('authority', 'org', 'show', created.id), 'local org show'),
+    );
+
+    const minted = json<{ key: string; keyId: string; orgId: string }>(
+      await remote(
+        ...['authority', 'key', 'mint', '--type', 'mak', '--group', 'office14', '--limit', '25'],
+        ...['--org', created.id, '--note', 'head office', '--json'],
+      ),
+      'key mint --org',
+    );
+    expect(minted.orgId).toBe(created.id);
+    for (const format of ['--json', '--csv']) {
+      expect(ok(await remote('authority', 'key', 'list', '--org', created.id, format), 'key list')).toBe(
+        ok(await local('authority', 'key', 'list', '--org', created.id, format), 'local key list'),
+      );
+    }
+    const remoteAudit = ok(await remote('authority', 'audit', '--org', created.id, '--json'), 'audit');
+    expect(remoteAudit).toBe(ok(await local('authority', 'audit', '--org', created.id, '--json'), 'local audit'));
+    const rows = (
+      JSON.parse(remoteAudit) as { items: { action: string; actor: string | null; keyId: string | null }[] }
+    ).items;
+    expect(rows.find((r) => r.keyId === minted.keyId)).toMatchObject({ actor: 'admin-token' });
+    expect(remoteAudit).not.toContain(minted.key);
+
+    // An organisation read token: its own keys listed, no minting even for itself.
+    const { token } = await authority.access.createToken(
+      { name: 'woodgrove-read', scopes: [`org:${created.id}:read`] },
+      CLI_PRINCIPAL,
+    );
+    const readToken = join(dir, 'woodgrove.token');
+    writeFileSync(readToken, token, { mode: 0o600 });
+    const asOrg = (...args: string[]) => runCliInProcess([...args, '--json', '--url', url, '--token-file', readToken]);
+    const own = json<{ items: { keyId: string }[] }>(
+      await asOrg('authority', 'key', 'list', '--org', created.id),
+      'own',
+    );
+    expect(own.items.map((k) => k.keyId)).toEqual([minted.keyId]);
+    const mint = await asOrg(
+      ...['authority', 'key', 'mint', '--type', 'mak', '--group', 'office14', '--limit', '5000', '--org', created.id],
+    );
+    expect(mint.code).toBe(1);
+    expect(refusal(mint).error).toMatchObject({
+      code: 'SCOPE_MISSING',
+      message: expect.stringContaining('publisher:keys'),
+    });
+    const everyone = await asOrg('authority', 'key', 'list');
+    expect(refusal(everyone).error.code).toBe('SCOPE_MISSING');
+  });
+
   it('refuses what cannot work: both targets, none, --url without a token, plain http to another machine, nobody there', async () => {
     const both = await runCliInProcess([
       ...['authority', 'group', 'list', '--json', '--data-dir', data],
