@@ -188,8 +188,7 @@ async function manageableEndpoint(authority: Authority, p: Principal, id: string
 
 /** A delivery by id: the module's lookup when it has one, else found among the caller's endpoints. */
 async function deliveryOf(authority: Authority, p: Principal, id: string): Promise<WebhookDelivery> {
-  const api = authority.webhooks as { getDelivery?: (id: string) => Promise<WebhookDelivery> };
-  if (typeof api.getDelivery === 'function') return api.getDelivery(id);
+  if (authority.webhooks.getDelivery) return authority.webhooks.getDelivery(id);
   const endpoints = await authority.webhooks.list(holds(p, 'publisher:webhooks') ? {} : { orgId: p.orgId });
   for (const endpoint of endpoints) {
     let cursor: string | undefined;

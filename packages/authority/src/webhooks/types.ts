@@ -50,6 +50,11 @@ export interface WebhooksApi {
   get(id: string): Promise<WebhookEndpoint>;
   remove(id: string, by: Principal): Promise<void>;
   deliveries(endpointId: string, query: PageQuery & { state?: DeliveryState }): Promise<Page<WebhookDelivery>>;
+  /**
+   * One delivery by id (WEBHOOK_NOT_FOUND): the REST API checks its endpoint's organisation
+   * before a redelivery. Optional until implemented; the API then searches the caller's endpoints.
+   */
+  getDelivery?(id: string): Promise<WebhookDelivery>;
   /** Queues the delivery's event again for its endpoint (a new delivery, the same event id). */
   redeliver(deliveryId: string, by: Principal): Promise<WebhookDelivery>;
   /** Starts the dispatcher loop of this node (authority serve); idempotent. */
