@@ -13,6 +13,7 @@ import { runCliInProcess, type CliRun } from './cli-in-process.js';
  * scopes are enforced and refusals keep their codes and exit codes.
  */
 const ADMIN_TOKEN = 'remote-cli-admin-token-0123456789';
+const DEFAULT_ORG = 'org_default';
 const dir = mkdtempSync(join(tmpdir(), 'volact-remote-cli-'));
 const data = join(dir, 'a');
 const tokenFile = join(dir, 'admin.token');
@@ -458,6 +459,18 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
       code: 'SCOPE_MISSING',
       message: expect.stringContaining('publisher:keys'),
     });
+    // Its own key's report by the full key (as `key show` on the data directory); not another organisation's.
+    const keyFile = join(dir, 'woodgrove.key');
+    writeFileSync(keyFile, minted.key, { mode: 0o600 });
+    expect(ok(await asOrg('authority', 'key', 'show', '--key-file', keyFile), 'org key show')).toBe(
+      ok(await local('authority', 'key', 'show', '--key-file', keyFile, '--json'), 'local key show'),
+    );
+    const foreign = (
+      await authority.organisations.mintKey(DEFAULT_ORG, { type: 'mak', groups: ['office14'], limit: 3 }, CLI_PRINCIPAL)
+    ).key;
+    const notTheirs = await asOrg('authority', 'key', 'show', foreign);
+    expect(notTheirs.code).toBe(1);
+    expect(refusal(notTheirs).error.code).toBe('KEY_NOT_FOUND');
     const everyone = await asOrg('authority', 'key', 'list');
     expect(refusal(everyone).error.code).toBe('SCOPE_MISSING');
   });

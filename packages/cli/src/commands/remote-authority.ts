@@ -231,8 +231,20 @@ export class RemoteAuthority {
     return { key, keyId, type, groups, limit, hosts, activationsPerHost };
   }
 
-  showKey(text: string): Promise<KeyReport> {
-    return this.request('POST', '/v1/admin/keys/show', { key: text });
+  /**
+   * The publisher's route takes the key in the body (publisher:read); an organisation's token
+   * reads its own key's report through the lookup (the key in the body too) and its key ID.
+   */
+  async showKey(text: string): Promise<KeyReport> {
+    try {
+      return await this.request('POST', '/v1/admin/keys/show', { key: text });
+    } catch (err) {
+      if (!(err instanceof AuthorityError && err.code === 'SCOPE_MISSING')) throw err;
+      const found = await this.organisations.findKeyByText(text);
+      const report = await this.organisations.keyReport(found.keyId);
+      // `key show` prints the last five after an ellipsis (the organisation's report may give them bare).
+      return report.key.startsWith('…') ? report : { ...report, key: `…${report.key}` };
+    }
   }
 
   setKeyLimit(text: string, limit: number): Promise<KeyReport> {
