@@ -30,6 +30,8 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
   let orgB: string;
   let makA: { key: string; keyId: string };
   let readA: string; // org:A:read: what a customer's console is given
+  let readAId: string;
+  let adminAId: string;
   let allB: string; // org:B:* token
   let keysToken: string; // publisher:keys without the admin token
   let readToken: string; // publisher:read
@@ -91,14 +93,18 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     makA = await authority.organisations.mintKey(orgA, { type: 'mak', groups: ['office14'], limit: 10 }, CLI_PRINCIPAL);
     const token = async (name: string, scopes: string[]) =>
       (await authority.access.createToken({ name, scopes }, CLI_PRINCIPAL)).token;
-    readA = await token('console-a', [`org:${orgA}:read`]);
+    const made = await authority.access.createToken({ name: 'console-a', scopes: [`org:${orgA}:read`] }, CLI_PRINCIPAL);
+    readA = made.token;
+    readAId = made.info.id;
     allB = await token('b-all', [`org:${orgB}:*`]);
     keysToken = await token('keys', ['publisher:keys']);
     readToken = await token('reader', ['publisher:read']);
-    await authority.access.addUser(
-      { email: 'admin@acme.example', name: 'Acme admin', role: 'org-admin', orgId: orgA, password: PASSWORD_A },
-      CLI_PRINCIPAL,
-    );
+    adminAId = (
+      await authority.access.addUser(
+        { email: 'admin@acme.example', name: 'Acme admin', role: 'org-admin', orgId: orgA, password: PASSWORD_A },
+        CLI_PRINCIPAL,
+      )
+    ).id;
     await authority.access.addUser(
       { email: 'viewer@beta.example', name: 'Beta viewer', role: 'viewer', orgId: orgB, password: PASSWORD_B },
       CLI_PRINCIPAL,
@@ -210,6 +216,16 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
       const audit = await call('GET', `/v1/audit?orgId=${orgA}`, credentials);
       expect([audit.statusCode, code(audit)], label).toEqual([404, 'ORG_NOT_FOUND']);
     }
+    // A's people and tokens.
+    const user = await call('PATCH', `/v1/users/${adminAId}`, { token: allB, payload: { name: 'taken over' } });
+    expect([user.statusCode, code(user)]).toEqual([404, 'USER_NOT_FOUND']);
+    const gone = await call('DELETE', `/v1/users/${adminAId}`, { cookie: cookieB, csrf: true });
+    expect([gone.statusCode, code(gone)]).toEqual([404, 'USER_NOT_FOUND']);
+    const token = await call('DELETE', `/v1/tokens/${readAId}`, { token: allB });
+    expect([token.statusCode, code(token)]).toEqual([404, 'TOKEN_NOT_FOUND']);
+    const tokens = await call('GET', `/v1/tokens?orgId=${orgA}`, { token: allB });
+    expect([tokens.statusCode, code(tokens)]).toEqual([404, 'ORG_NOT_FOUND']);
+    expect((await call('GET', `/v1/orgs/${orgA}/usage`, { token: readA })).statusCode).toBe(200);
     // A request and a webhook endpoint of A.
     const asked = await call('POST', `/v1/orgs/${orgA}/raise-requests`, {
       cookie: cookieA,
