@@ -49,6 +49,7 @@ import {
   shortSigningKey,
 } from '@volact/core';
 import { startBenchPostgres, type BenchPostgres } from './authority-postgres.js';
+import { ORG_LIST_TARGET_P99_MS, orgListingScenario } from './authority-orgs.js';
 import { BenchChild } from './child.js';
 import { percentiles, sleep } from './load.js';
 import { formatNumber, formatTable } from './table.js';
@@ -59,6 +60,7 @@ const USAGE = `usage: npm run bench:authority -- [options]
   --warmup SECONDS      warm-up before each timed window (default 1)
   --concurrency N       activations in flight per scenario, shared by its nodes (default 64)
   --keys N              keys of the many-keys scenarios (default 1000)
+  --org-keys N          keys of the organisation listed page by page (default 100000; 0 skips it)
   --ceiling-clients N   pgbench clients of the ceiling lines (default 8)
   --only LIST           comma-separated subset of sqlite,postgres (default both)
   --profile DIR         run the nodes under --cpu-prof, writing their profiles to DIR`;
@@ -75,6 +77,7 @@ interface Options {
   warmupMs: number;
   concurrency: number;
   manyKeys: number;
+  orgKeys: number;
   ceilingClients: number;
   stores: Set<'sqlite' | 'postgres'>;
   profileDir: string | undefined;
@@ -88,6 +91,7 @@ function parseOptions(): Options {
       warmup: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '64' },
       keys: { type: 'string', default: '1000' },
+      'org-keys': { type: 'string', default: '100000' },
       'ceiling-clients': { type: 'string', default: '8' },
       only: { type: 'string', default: 'sqlite,postgres' },
       profile: { type: 'string' },
@@ -116,6 +120,7 @@ function parseOptions(): Options {
     warmupMs: seconds('warmup', values.warmup, 10),
     concurrency: whole('concurrency', values.concurrency, 2, 1024),
     manyKeys: whole('keys', values.keys, 2, 10_000),
+    orgKeys: whole('org-keys', values['org-keys'], 0, 1_000_000),
     ceilingClients: whole('ceiling-clients', values['ceiling-clients'], 1, 64),
     stores: stores as Set<'sqlite' | 'postgres'>,
     profileDir: values.profile === undefined ? undefined : resolve(values.profile),
@@ -548,7 +553,8 @@ async function ceilingScenario(b: Bench, keyCount: number): Promise<Line> {
 async function main(): Promise<number> {
   const o = parseOptions();
   const scenarioCount = (o.stores.has('sqlite') ? 2 : 0) + (o.stores.has('postgres') ? 6 : 0);
-  const budgetMs = 60_000 + scenarioCount * (o.warmupMs + o.durationMs + 30_000);
+  const budgetMs =
+    60_000 + scenarioCount * (o.warmupMs + o.durationMs + 30_000) + (o.orgKeys > 0 ? o.stores.size * 300_000 : 0);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: still running after ${Math.round(budgetMs / 1000)} s; aborting\n`);
     process.exit(1); // the exit handler stops the server and the nodes and removes the directory
@@ -588,6 +594,7 @@ async function main(): Promise<number> {
 
   if (o.stores.has('sqlite')) {
     for (const k of keyCounts) emit(await authorityScenario(b, 'sqlite', 1, k));
+    if (o.orgKeys > 0) for (const l of await orgListingScenario('sqlite', dir, undefined, o.orgKeys, progress)) emit(l);
   }
   if (o.stores.has('postgres')) {
     progress('starting PostgreSQL… ');
@@ -612,6 +619,10 @@ async function main(): Promise<number> {
         line.ratio = round(Number(line.activationsPerSec) / Number(ceiling.activationsPerSec), 2);
         emit(line);
       }
+    }
+    if (o.orgKeys > 0) {
+      const url = await b.pg.createDatabase('bench_orgs');
+      for (const l of await orgListingScenario('postgres', dir, url, o.orgKeys, progress)) emit(l);
     }
   }
 
@@ -690,6 +701,29 @@ function printReport(lines: readonly Line[]): void {
         Number(l.ratio) > TARGETS.hotKeyRatio,
       );
     }
+  }
+  const orgLines = lines.filter((l) => l.scenario === 'org-keys');
+  if (orgLines.length > 0) {
+    out.push(
+      '',
+      `Listing an organisation's keys, pages of 100 (target p99 < ${ORG_LIST_TARGET_P99_MS} ms per page):`,
+      ...formatTable(
+        ['store', 'keys', 'filter', 'pages', 'rows', 'p50 ms', 'p99 ms', 'max ms', 'exact', 'target'],
+        orgLines.map((l) => [
+          String(l.store),
+          n(l.keys),
+          String(l.filter),
+          n(l.pages),
+          n(l.rows),
+          n(l.p50Ms, 2),
+          n(l.p99Ms, 2),
+          n(l.maxMs, 2),
+          String(l.exact),
+          l.met ? 'met' : 'NOT met',
+        ]),
+        2,
+      ),
+    );
   }
   const signing = lines.find((l) => l.scenario === 'signing');
   out.push(

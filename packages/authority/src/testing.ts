@@ -7,3 +7,6 @@
 export { startTestPostgres, type TestPostgres } from './postgres-test-server.js';
 export { startReplyTamperingProxy, type ReplyTamperingProxy } from './reply-tampering-proxy.js';
 export { startTestSoftHsm, type TestSoftHsm } from './softhsm-test-server.js';
+/** The engines themselves, for the benchmark's bulk loads (bench/authority-orgs.ts). */
+export { SqliteAuthorityStore } from './sqlite-store.js';
+export { PostgresAuthorityStore } from './postgres-store.js';

@@ -651,6 +651,45 @@ export class SqliteOrganisationStore extends SqlOrganisationStore {
 
 /** PostgreSQL: the store's guarded pool; a write is one transaction on one connection. */
 export class PostgresOrganisationStore extends SqlOrganisationStore {
+  readonly #access: PostgresAccess;
+
+  /** A few statements per thousand keys (arrays unnested), not one per key. */
+  override async addKeys(records: readonly KeyRecord[]): Promise<void> {
+    await this.#access.transaction(async (client) => {
+      for (let i = 0; i < records.length; i += 5000) {
+        const chunk = records.slice(i, i + 5000);
+        const col = <T>(f: (r: KeyRecord) => T) => chunk.map(f);
+        await client.query(
+          `INSERT INTO product_keys (id, key_hash, type, last5, host_limit, activations_per_host, created_at,
+             revoked_at, key_ref, proof_key_sealed, used, org_id, note, key_sealed)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[],
+             $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[], $14::text[])`,
+          [
+            col((r) => r.id),
+            col((r) => r.keyHash),
+            col((r) => r.type),
+            col((r) => r.last5),
+            col((r) => r.limit),
+            col((r) => r.activationsPerHost),
+            col((r) => r.createdAt),
+            col((r) => r.revokedAt),
+            col((r) => r.keyRef),
+            col((r) => r.proofKeySealed),
+            col((r) => r.used),
+            col((r) => r.orgId ?? 'org_default'),
+            col((r) => r.note ?? null),
+            col((r) => r.keySealed ?? null),
+          ],
+        );
+        const links = chunk.flatMap((r) => r.groupIds.map((g) => [r.id, g] as const));
+        await client.query('INSERT INTO key_groups (key_id, group_id) SELECT * FROM unnest($1::text[], $2::text[])', [
+          links.map((l) => l[0]),
+          links.map((l) => l[1]),
+        ]);
+      }
+    });
+  }
+
   constructor(access: PostgresAccess) {
     super({
       dialect: 'postgres',
@@ -661,5 +700,6 @@ export class PostgresOrganisationStore extends SqlOrganisationStore {
           work({ run: async (sql, params) => (await client.query(numbered(sql), [...params])).rowCount ?? 0 }),
         ),
     });
+    this.#access = access;
   }
 }
