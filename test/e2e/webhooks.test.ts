@@ -275,5 +275,16 @@ describe('signed webhooks across a node killed with SIGKILL', () => {
       'authority', 'webhook', 'redeliver', log.deliveries[0]!.id, ...store,
     ); // prettier-ignore
     expect(again).toMatchObject({ eventId: log.deliveries[0]!.eventId, state: 'pending' });
+    const listed = await volactJson<{ endpoints: { id: string; secretLast5: string }[] }>(
+      'authority', 'webhook', 'list', ...store,
+    ); // prettier-ignore
+    expect(listed.endpoints).toEqual([
+      expect.objectContaining({ id: added.endpoint.id, secretLast5: added.endpoint.secretLast5 }),
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(added.secret);
+    await volact('authority', 'webhook', 'remove', added.endpoint.id, ...store);
+    expect((await volactJson<{ endpoints: unknown[] }>('authority', 'webhook', 'list', ...store)).endpoints).toEqual(
+      [],
+    );
   }, 240_000);
 });
