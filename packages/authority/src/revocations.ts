@@ -21,6 +21,7 @@ import type { AuthorityContext, RingSigner } from './context.js';
 import { AuthorityError, invalidField } from './errors.js';
 import type { IssueList, IssuedList, RevocationKind, StoredRevocation } from './revocation-store.js';
 import type { HostActivationRecord } from './store.js';
+import { outboxEvent } from './webhooks/events.js';
 
 /**
  * Revocation at the authority (docs/trust.md "Revocation"): one revocation list, signed by the
@@ -224,12 +225,24 @@ export class Revocations {
     if (options.alsoRevokeKey === true && byKeyId !== null) {
       // The key first, then its hosts read again: every host it activated is listed, and it activates no more.
       const now = this.ctx.clock.now();
-      await this.ctx.store.revokeKey(byKeyId, now);
+      // `key.revoked` (webhooks) commits with the revocation, for the key's organisation.
+      const key = await this.ctx.store.organisations.keyById(byKeyId);
+      const orgId = key?.orgId ?? null;
+      const event = outboxEvent(
+        'key.revoked',
+        now,
+        { orgId, keyId: byKeyId },
+        { keyLast5: key ? key.last5.slice(-5) : null, reason: options.reason ?? null },
+      );
+      await this.ctx.store.revokeKey(byKeyId, now, [event]);
       await this.ctx.store.audit({
         at: now,
         action: 'key.revoke',
         result: 'OK',
         detail: `KMS host key ${byKeyId} by ${actorOf(options)} (revoke-host --also-revoke-key)`,
+        keyId: byKeyId,
+        orgId,
+        ...(key ? { keyLast5: key.last5 } : {}),
       });
       hosts = (await this.#hostsNamed(given)).hosts;
     }
