@@ -130,6 +130,18 @@ describe('console refresh-mak with an organisation read token', () => {
     const rows = (JSON.parse(report.stdout) as { rows: Record<string, unknown>[] }).rows;
     expect(rows.find((r) => r.name === 'contoso-mak')).toMatchObject({ limit: 15, used: 0, remaining: 15 });
     expect(rows.find((r) => r.name === 'fabrikam-mak')).toMatchObject({ limit: null, used: null });
+
+    // The report reads the counters itself with the same token (--authority): the refusal in the row.
+    const live = await runCliInProcess([
+      ...['console', 'report', 'mak-usage', '--data-dir', consoleDir, '--json'],
+      ...['--authority', url, '--admin-token-file', orgTokenFile],
+    ]);
+    expect(live.code, live.stdout + live.stderr).toBe(0);
+    const liveRows = (JSON.parse(live.stdout) as { rows: Record<string, unknown>[] }).rows;
+    expect(liveRows.find((r) => r.name === 'contoso-mak')).toMatchObject({ limit: 15, used: 0, authorityError: null });
+    expect(liveRows.find((r) => r.name === 'fabrikam-mak')?.authorityError).toEqual(
+      expect.stringContaining('KEY_NOT_FOUND'),
+    );
   });
 
   it('the org token cannot raise a limit (it reads only); the admin token still reads every MAK', async () => {
