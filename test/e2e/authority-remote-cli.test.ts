@@ -437,6 +437,13 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
     ).items;
     expect(rows.find((r) => r.keyId === minted.keyId)).toMatchObject({ actor: 'admin-token' });
     expect(remoteAudit).not.toContain(minted.key);
+    const since = ['--since', '2020-01-01T00:00:00Z', '--action', 'key.', '--json'];
+    expect(ok(await remote('authority', 'audit', '--org', created.id, ...since), 'audit --since')).toBe(
+      ok(await local('authority', 'audit', '--org', created.id, ...since), 'local audit --since'),
+    );
+    expect(ok(await remote('authority', 'key', 'list', '--revoked', '--type', 'mak', '--json'), 'revoked')).toBe(
+      ok(await local('authority', 'key', 'list', '--revoked', '--type', 'mak', '--json'), 'local revoked'),
+    );
 
     // An organisation read token: its own keys listed, no minting even for itself.
     const { token } = await authority.access.createToken(
