@@ -18,6 +18,14 @@ import { DELIVERY_GIVE_UP_MS, RETRY_BACKOFF_MS, nextAttemptAfter } from './dispa
 import { signWebhook, verifyWebhookSignature } from './signature.js';
 import { webhookUrlProblem } from './webhooks.js';
 
+interface ReceivedEvent {
+  id: string;
+  type: string;
+  orgId: string | null;
+  keyId: string | null;
+  data: Record<string, string | number>;
+}
+
 /** A loopback receiver: records every request; answers `status` (503 to make deliveries wait). */
 interface Received {
   headers: Record<string, string | string[] | undefined>;
@@ -41,8 +49,8 @@ class Receiver {
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`;
     return this;
   }
-  events(): { id: string; type: string; orgId: string | null; keyId: string | null; data: Record<string, unknown> }[] {
-    return this.requests.map((r) => JSON.parse(r.body));
+  events(): ReceivedEvent[] {
+    return this.requests.map((r) => JSON.parse(r.body) as ReceivedEvent);
   }
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.#server?.close(() => resolve()));

@@ -110,7 +110,9 @@ export class Webhooks implements WebhooksApi {
     if (!Array.isArray(input.events) || input.events.length === 0) {
       throw invalid(`name at least one event: ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'events');
     }
-    const unknown = input.events.filter((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e));
+    const unknown = (input.events as readonly unknown[]).filter(
+      (e) => !(WEBHOOK_EVENT_TYPES as readonly unknown[]).includes(e),
+    );
     if (unknown.length > 0) {
       throw invalid(
         `unknown event ${unknown.map((e) => `"${String(e).slice(0, 40)}"`).join(', ')}: the events are ${WEBHOOK_EVENT_TYPES.join(', ')}`,
