@@ -291,7 +291,20 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
     // The CID the operator reads out licenses the machine.
     machine.installConfirmation(shown);
     expect(machine.status()).toMatchObject({ state: 'licensed', method: 'mak' });
+
+    // An IID pasted whole into the first box fills the 13 boxes.
+    await publisher.getByRole('button', { name: 'Clear' }).click();
+    // (The page's DOM, written as text: the tests compile without the DOM's types.)
+    await publisher.evaluate(`(() => {
+      const data = new DataTransfer();
+      data.setData('text/plain', ${JSON.stringify(groups.join(' - '))});
+      const box = document.querySelector('[aria-label="Group 1"]');
+      box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    })()`);
+    await expect.poll(() => publisher.getByLabel('Group 13', { exact: true }).inputValue()).toBe(groups[12]);
+    expect(await Promise.all(groups.map((_, i) => boxes.nth(i).inputValue()))).toEqual(groups);
   });
+
   it("the portal's usage, product configs and a read token for the organisation's console", async () => {
     await portal.getByRole('link', { name: 'Usage', exact: true }).click();
     await portal.getByRole('heading', { name: 'MAK usage' }).waitFor();
