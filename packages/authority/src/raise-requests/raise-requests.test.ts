@@ -80,7 +80,9 @@ const engines: [string, (dataDir: string) => Promise<{ url: string | undefined; 
             const stmt = db.prepare(text.replace(/\$\d+/g, '?'));
             return stmt.reader ? (stmt.all(...params) as Record<string, unknown>[]) : (stmt.run(...params), []);
           },
-          close: async () => db.close(),
+          close: async () => {
+            db.close();
+          },
         };
       },
     }),
