@@ -363,7 +363,9 @@ class SqlOrganisationStore implements OrganisationStore {
       params.push(f.type);
     }
     if (f.groupId !== undefined) {
-      where.push('EXISTS (SELECT 1 FROM key_groups g WHERE g.key_id = k.id AND g.group_id = ?)');
+      // A per-row probe (a scalar subquery is never turned into a join): the walk stays in the
+      // index's order and stops at the page's end, whatever the statistics say.
+      where.push('(SELECT 1 FROM key_groups g WHERE g.key_id = k.id AND g.group_id = ?) IS NOT NULL');
       params.push(f.groupId);
     }
     if (f.revoked !== undefined) where.push(f.revoked ? 'k.revoked_at IS NOT NULL' : 'k.revoked_at IS NULL');
@@ -687,6 +689,10 @@ export class PostgresOrganisationStore extends SqlOrganisationStore {
           links.map((l) => l[1]),
         ]);
       }
+      // Fresh statistics after a bulk load: without them the planner may sort the whole
+      // organisation for a filtered page instead of walking the index (autovacuum comes later).
+      await client.query('ANALYZE product_keys');
+      await client.query('ANALYZE key_groups');
     });
   }
 
