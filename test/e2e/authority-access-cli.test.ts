@@ -72,9 +72,10 @@ describe('volact authority user and token', () => {
       const s = await a.access.signIn({ email: 'owner@example.com', password: PASSWORD, source: '127.0.0.1' });
       expect(s.user.id).toBe(owner.id);
       await ok(...on('authority', 'user', 'set-password', 'owner@example.com'), '--password-file', newPasswordFile);
-      expect(((await a.access.authenticate({ session: s.session }).catch((e: { code: string }) => e)) as { code?: string }).code).toBe(
-        'SESSION_EXPIRED',
-      );
+      expect(
+        ((await a.access.authenticate({ session: s.session }).catch((e: { code: string }) => e)) as { code?: string })
+          .code,
+      ).toBe('SESSION_EXPIRED');
       await a.access.signIn({ email: 'owner@example.com', password: NEW_PASSWORD, source: '127.0.0.1' });
     } finally {
       await a.close();
@@ -135,11 +136,12 @@ describe('volact authority user and token', () => {
 
     const a = Authority.open(data);
     try {
-      expect(((await a.access.authenticate({ bearer: written })).scopes).toEqual(['org:org_default:read']);
+      expect((await a.access.authenticate({ bearer: written })).scopes).toEqual(['org:org_default:read']);
       expect(await ok(...on('authority', 'token', 'revoke', made.info.id))).toContain('revoked');
-      expect(((await a.access.authenticate({ bearer: made.token }).catch((e: { code: string }) => e)) as { code?: string }).code).toBe(
-        'UNAUTHORIZED',
-      );
+      expect(
+        ((await a.access.authenticate({ bearer: made.token }).catch((e: { code: string }) => e)) as { code?: string })
+          .code,
+      ).toBe('UNAUTHORIZED');
       const audit = JSON.stringify(await a.recentAudit(100));
       expect(audit).not.toContain(made.token);
       expect(audit).not.toContain(written);
