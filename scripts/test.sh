@@ -11,8 +11,9 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 # ports): PostgreSQL for the authority's scaled store, BIND 9 for DNS publication and
 # discovery, OpenLDAP for directory-based activation; openssl makes the TLS test certificates;
 # Chromium runs the console's web UI tests (driven by playwright-core, never its own browser);
-# SoftHSM2 is the PKCS#11 token that holds a root key in the authority's token tests.
-SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl chromium softhsm2)
+# SoftHSM2 is the PKCS#11 token that holds a root key in the authority's token tests; curl is
+# the README's HTTPS client (its portal job).
+SERVER_PACKAGES=(postgresql bind9 bind9-dnsutils slapd ldap-utils openssl chromium softhsm2 curl)
 missing=()
 for pkg in "${SERVER_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -147,6 +147,8 @@ describe('README, pasted in order from an empty folder', () => {
     // The plan, on the terminal and as Markdown.
     expect(job(6)).toMatch(/Head office/);
     expect(readFileSync(join(work, 'plan.md'), 'utf8')).toMatch(/Head office/);
+    // The portal's authority over HTTPS: the organisation's read token reads its own MAK's usage.
+    expect(output).toMatch(/"type":"mak","groups":\["office14"\],"limit":500,"used":0,"remaining":500/);
     // "Done" stopped every server it started.
     for (const port of ports.values()) expect(await accepts(port), `port ${port} closed`).toBe(false);
   }, 600_000);
