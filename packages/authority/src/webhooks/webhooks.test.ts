@@ -378,6 +378,10 @@ describe.each(engines)('webhooks on %s', (_engine, database) => {
     expect(first.attempts).toBe(3);
     expect(receiver.requests).toHaveLength(9);
 
+    expect(await authority.webhooks.getDelivery?.(first.id)).toMatchObject({ id: first.id, endpointId: endpoint.id });
+    expect(await codeOf(authority.webhooks.getDelivery?.('whd_nope') ?? Promise.resolve())).toMatch(
+      /^WEBHOOK_NOT_FOUND/,
+    );
     const again = await authority.webhooks.redeliver(first.id, CLI_PRINCIPAL);
     expect(again).toMatchObject({ eventId: first.eventId, state: 'pending', attempts: 0 });
     expect(again.id).not.toBe(first.id);

@@ -190,6 +190,12 @@ export class Webhooks implements WebhooksApi {
     return { items: items.map(toDelivery), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
   }
 
+  async getDelivery(id: string): Promise<WebhookDelivery> {
+    const d = typeof id === 'string' ? await this.#o.store.getDelivery(id) : undefined;
+    if (!d) throw new AuthorityError('WEBHOOK_NOT_FOUND', `there is no webhook delivery ${String(id).slice(0, 60)}`);
+    return toDelivery(d);
+  }
+
   async redeliver(deliveryId: string, by: Principal): Promise<WebhookDelivery> {
     const d = typeof deliveryId === 'string' ? await this.#o.store.getDelivery(deliveryId) : undefined;
     if (!d)
