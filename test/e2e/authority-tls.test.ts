@@ -331,6 +331,52 @@ describe('authority serve without TLS', () => {
     expect(plain.child.exitCode).toBeNull();
     plain.child.kill('SIGTERM');
   });
+
+  it('behind a TLS proxy: X-Forwarded-Proto https from the listed proxy makes the session cookie Secure, from anyone else not', async () => {
+    writeFileSync(join(dir, 'owner.pw'), 'a long enough password 0123\n');
+    const added = volact(
+      'authority',
+      'user',
+      'add',
+      '--data-dir',
+      dataDir,
+      '--email',
+      'owner@publisher.example',
+      '--name',
+      'Owner',
+      '--role',
+      'owner',
+      '--password-file',
+      join(dir, 'owner.pw'),
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const plain = await serve('--trust-proxy', '127.0.0.1');
+    const signIn = (localAddress: string) =>
+      new Promise<{ status: number | undefined; cookie: string }>((resolve, reject) => {
+        const req = http.request(
+          `${plain.url}/v1/session`,
+          {
+            method: 'POST',
+            localAddress,
+            headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' },
+          },
+          (res) => {
+            res.resume();
+            resolve({ status: res.statusCode, cookie: String(res.headers['set-cookie']) });
+          },
+        );
+        req.once('error', reject);
+        req.end(JSON.stringify({ email: 'owner@publisher.example', password: 'a long enough password 0123' }));
+      });
+    const viaProxy = await signIn('127.0.0.1');
+    expect(viaProxy.status).toBe(200);
+    expect(viaProxy.cookie).toMatch(/^volact_session=[^;]+;.*; Secure$/);
+    const direct = await signIn('127.0.0.2');
+    expect(direct.status).toBe(200);
+    expect(direct.cookie).toMatch(/^volact_session=[^;]+;/);
+    expect(direct.cookie).not.toMatch(/Secure/);
+    plain.child.kill('SIGTERM');
+  });
 });
 
 describe('authority serve --trust-proxy', () => {
