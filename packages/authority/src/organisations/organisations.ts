@@ -503,8 +503,15 @@ export class Organisations implements OrganisationsApi {
     ] as const) {
       if (v !== undefined && !Number.isSafeInteger(v)) throw invalidField(field, `${field} is a time (ms since 1970)`);
     }
+    // A key's rows are read through its organisation's index (its activation rows have no index by key).
+    let orgId = query.orgId;
+    if (query.keyId !== undefined && orgId === undefined) {
+      const key = await this.#store.keyById(query.keyId);
+      if (!key) return { items: [], nextCursor: null };
+      orgId = key.orgId;
+    }
     const rows = await this.#store.audit({
-      orgId: query.orgId,
+      orgId,
       keyId: query.keyId,
       actor: query.actor,
       action: query.action,

@@ -2,9 +2,11 @@
  * Organisations, key ownership, issued artefacts, audit columns (migration 6). Every key of a
  * database from before lands in `org_default` (the column's default); lists page by keyset on
  * the indexes made here, so a page costs the same on the first and the thousandth page.
- * Every activation writes an audit row, so the audit log's indexes are kept few: by
- * organisation and by key (activation rows carry both), by actor only where there is one (an
- * activation has none); a time filter walks the rows newest first by id (times rise with ids).
+ * Every activation writes an audit row, so the audit log's indexes are kept few and cheap to
+ * extend: by organisation; by key and by actor only for rows with an actor (what people and
+ * tokens did: an activation has none, and indexing its key — a random spot in the index per
+ * row — cost 18 % of SQLite's throughput over 1 000 keys); a key's activation rows are found
+ * through its organisation's rows; a time filter walks the rows newest first by id.
  */
 export const ORGANISATIONS_MIGRATION_SQLITE = `CREATE TABLE organisations (
      id TEXT PRIMARY KEY, name TEXT NOT NULL, external_ref TEXT, contacts TEXT NOT NULL DEFAULT '[]',
@@ -28,7 +30,7 @@ export const ORGANISATIONS_MIGRATION_SQLITE = `CREATE TABLE organisations (
    ALTER TABLE audit_log ADD COLUMN key_id TEXT;
    ALTER TABLE audit_log ADD COLUMN actor TEXT;
    CREATE INDEX audit_log_org ON audit_log (org_id, id);
-   CREATE INDEX audit_log_key ON audit_log (key_id, id);
+   CREATE INDEX audit_log_key ON audit_log (key_id, id) WHERE actor IS NOT NULL;
    CREATE INDEX audit_log_actor ON audit_log (actor, id) WHERE actor IS NOT NULL;`;
 
 export const ORGANISATIONS_MIGRATION_POSTGRES = `CREATE TABLE organisations (
@@ -53,5 +55,5 @@ export const ORGANISATIONS_MIGRATION_POSTGRES = `CREATE TABLE organisations (
    ALTER TABLE audit_log ADD COLUMN key_id TEXT;
    ALTER TABLE audit_log ADD COLUMN actor TEXT;
    CREATE INDEX audit_log_org ON audit_log (org_id, id);
-   CREATE INDEX audit_log_key ON audit_log (key_id, id);
+   CREATE INDEX audit_log_key ON audit_log (key_id, id) WHERE actor IS NOT NULL;
    CREATE INDEX audit_log_actor ON audit_log (actor, id) WHERE actor IS NOT NULL;`;
