@@ -248,6 +248,29 @@ describe('organisations', () => {
     expect(rows.every((r) => r.keyId === k.keyId)).toBe(true);
   });
 
+  it('a KMS host key counts its hosts: usage, history per day, hosts page, audit rows with key and organisation', async () => {
+    const org = await orgs().create({ name: 'Contoso' }, ANN);
+    const k = await orgs().mintKey(org.id, { type: 'kms-host', groups: ['office14'], hosts: 4 }, ANN);
+    const activate = (hardwareId: string) =>
+      authority.activateHost({ hostKey: k.key, hostPublicKey: generateSigningKeyPair().publicKeyRaw, hardwareId });
+    await activate('hw-1');
+    clock.advance(DAY);
+    await activate('hw-2');
+    await activate('hw-3');
+    expect(await orgs().usage(org.id)).toEqual([
+      expect.objectContaining({ keyId: k.keyId, type: 'kms-host', used: 3, limit: 4, percent: 75 }),
+    ]);
+    expect((await orgs().usageHistory(org.id, { days: 2 })).map((p) => p.activations)).toEqual([1, 2]);
+    const first = await orgs().hosts(k.keyId, { limit: 2 });
+    const rest = await orgs().hosts(k.keyId, { limit: 2, cursor: first.nextCursor as string });
+    expect([...first.items, ...rest.items].map((h) => h.activationCount)).toEqual([1, 1, 1]);
+    expect((await orgs().findKey(org.id, k.keyId)).used).toBe(3);
+    expect(await codeOf(orgs().setLimit(k.keyId, 2, ANN))).toBe('KEY_LIMIT_BELOW_USED');
+    const rows = (await orgs().audit({ keyId: k.keyId, action: 'host.activate' })).items;
+    expect(rows).toHaveLength(3);
+    expect(rows.every((r) => r.orgId === org.id)).toBe(true);
+  });
+
   it('issued artefacts are kept with their organisation and audited with the actor', async () => {
     const org = await orgs().create({ name: 'Contoso' }, ANN);
     const object = await orgs().createActivationObject(
