@@ -396,12 +396,3 @@ function tokenSignerOf(text: string, dataDir: string): { text: string; spec: Roo
   }
   return { text: text.trim(), spec: resolveSignerSpec(spec, dataDir) };
 }
-
-/** Scaffolding while the publisher's modules are built: each replaces its line above. */
-function notBuiltYet<T extends object>(module: string): T {
-  return new Proxy({} as T, {
-    get: (_target, property) => () => {
-      throw new Error(`${module}.${String(property)} is not built yet`);
-    },
-  });
-}

@@ -213,8 +213,10 @@ export class SqliteAuthorityStore implements AuthorityStore {
       <T>(run: () => Promise<T>) => this.#serial(run),
       (err) => sqliteStoreError(path, err),
     );
-    this.organisations = new SqliteOrganisationStore(db, <T>(run: () => Promise<T>) => this.#serial(run), (err) =>
-      sqliteStoreError(path, err),
+    this.organisations = new SqliteOrganisationStore(
+      db,
+      <T>(run: () => Promise<T>) => this.#serial(run),
+      (err) => sqliteStoreError(path, err),
     );
   }
 

@@ -183,9 +183,7 @@ function installationEvents(
       if (last !== null && r.at - last < REFUSED_EVENT_INTERVAL_MS) return;
       refusedEventAt.set(r.keyId, r.at);
       const code = o.outcome === 'revoked' ? 'KEY_REVOKED' : (r.limitCode ?? 'MAK_LIMIT_REACHED');
-      events.push(
-        outboxEvent('activation.refused', r.at, scope, { code, keyLast5, used: o.used, limit: o.limit }),
-      );
+      events.push(outboxEvent('activation.refused', r.at, scope, { code, keyLast5, used: o.used, limit: o.limit }));
     }
   });
   return { events, refusedEventAt };
