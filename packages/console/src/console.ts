@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentStatus } from '@volact/core';
+import type { AgentStatus, LicenceState } from '@volact/core';
 import * as activation from './activation-operations.js';
 import * as admins from './admins.js';
 import { loadAgentTls } from './agent-tls.js';
@@ -28,8 +28,24 @@ import { KEY_FILE, createKeyFile, readKeyFile, type SecretBox } from './secrets.
 import { DB_FILE, openConsoleStore } from './open-store.js';
 import { SqliteConsoleStore } from './sqlite-store.js';
 import type { ConsoleStore, OperationRecord } from './store.js';
+import type {
+  MachineFilter,
+  MachinesQuery,
+  OperationsQuery,
+  ProxyFileSummary,
+  ReportPage,
+  UserRole,
+  UserSummary,
+} from './web/contract.js';
+import type { WebStateStore } from './web-state/store.js';
 
 export { DB_FILE };
+
+/** Issue 15 scaffolding: a service method whose module is not built yet. */
+function notBuilt(method: string, ...args: unknown[]): never {
+  void args;
+  throw new Error(`VolumeConsole.${method} is not built yet (issue 15 scaffolding)`);
+}
 export { MIN_AGENT_TOKEN_LENGTH } from './fleet.js';
 
 /** The agent TLS installed in the data directory (`console agent-tls`), unless given. */
@@ -345,6 +361,115 @@ export class VolumeConsole {
     options: { days?: number; authority?: AuthorityConnection & { adminToken: string } } = {},
   ): Promise<Report> {
     return reports.report(this.#fleet, name, options);
+  }
+
+  // ---- issue 15 service layer: the web UI and the CLI call these ------------------------
+  // Scaffolding: each section's owner replaces its stubs (notBuilt) with the real thing.
+
+  // views/ (pages, filters, sorts, counts and reports in SQL)
+
+  /** One page of the machines table, filtered and sorted in SQL; `total` = rows matching. */
+  async pageMachines(query: MachinesQuery): Promise<{ machines: MachineSummary[]; total: number }> {
+    return notBuilt('pageMachines', query);
+  }
+
+  /** The ids of every machine matching the filter (a job on "every machine matching"). */
+  async machineIds(filter: MachineFilter): Promise<string[]> {
+    return notBuilt('machineIds', filter);
+  }
+
+  /** One machine (id, name, address or host name) as listed. */
+  async findMachineSummary(ref: string): Promise<MachineSummary | undefined> {
+    return notBuilt('findMachineSummary', ref);
+  }
+
+  /** Machines per latest licence state (`unknown`: never read). */
+  async stateCounts(): Promise<Record<LicenceState | 'unknown', number>> {
+    return notBuilt('stateCounts');
+  }
+
+  /** One page of a report with its human column labels (the CSV: `report()`). */
+  async reportPage(name: string, options: { days: number; offset: number; limit: number }): Promise<ReportPage> {
+    return notBuilt('reportPage', name, options);
+  }
+
+  /** One page of the operations log, newest first, filtered. */
+  async operationsPage(query: OperationsQuery): Promise<{ operations: OperationRecord[]; total: number }> {
+    return notBuilt('operationsPage', query);
+  }
+
+  // web-state/ (console users with roles; sessions and jobs are the web server's, on store.webState)
+
+  async listUsers(): Promise<UserSummary[]> {
+    return notBuilt('listUsers');
+  }
+
+  /** ADMIN_EXISTS, ADMIN_NAME_INVALID, ADMIN_PASSWORD_INVALID, ADMIN_ROLE_INVALID. */
+  async addUser(user: string, password: string, role: UserRole): Promise<UserSummary> {
+    return notBuilt('addUser', user, password, role);
+  }
+
+  /** Ends the user's sessions too. LAST_ADMIN for the last admin; ADMIN_NOT_FOUND. */
+  async removeUser(user: string): Promise<void> {
+    return notBuilt('removeUser', user);
+  }
+
+  /** Ends the user's sessions too. LAST_ADMIN when it would leave no admin. */
+  async setUserRole(user: string, role: UserRole): Promise<UserSummary> {
+    return notBuilt('setUserRole', user, role);
+  }
+
+  /** The store's sessions and jobs, for the web server. */
+  get webState(): WebStateStore {
+    return this.#fleet.store.webState;
+  }
+
+  // proxy-files/ (isolated networks; phone confirmation IDs)
+
+  /**
+   * Isolated networks, step 1: reads the machines' installation IDs through their agents and
+   * writes them into a signed, versioned file (no secret in it), kept here to check step 3.
+   */
+  async collectInstallationIds(
+    refs: MachineSelection,
+    options: { user?: string | null } = {},
+    onProgress?: Progress,
+  ): Promise<{ fileId: string; file: string; results: MachineResult[] }> {
+    return notBuilt('collectInstallationIds', refs, options, onProgress);
+  }
+
+  async listProxyFiles(): Promise<ProxyFileSummary[]> {
+    return notBuilt('listProxyFiles');
+  }
+
+  /** A collected file's text, as written at step 1. */
+  async proxyFile(id: string): Promise<string> {
+    return notBuilt('proxyFile', id);
+  }
+
+  /**
+   * Step 2 on a console that reaches the authority (the authority's `confirm-file` does the
+   * same): the confirmation file's text for an installation-ID file.
+   */
+  async confirmProxyFile(file: string, authority: AuthorityConnection): Promise<string> {
+    return notBuilt('confirmProxyFile', file, authority);
+  }
+
+  /**
+   * Step 3: installs the confirmation IDs of a confirmation file through the agents and stores
+   * them (re-images). A confirmation for a machine or IID not in the collected file is skipped
+   * and reported.
+   */
+  async applyConfirmationFile(
+    file: string,
+    onProgress?: Progress,
+  ): Promise<{ results: MachineResult[]; skipped: { installationId: string; reason: string }[] }> {
+    return notBuilt('applyConfirmationFile', file, onProgress);
+  }
+
+  /** Installs a confirmation ID read out over the phone (CONFIRMATION_ID_INVALID names the wrong group). */
+  async installConfirmationId(ref: string, confirmationId: string): Promise<MachineResult> {
+    return notBuilt('installConfirmationId', ref, confirmationId);
   }
 
   // ---- export / import (the reference's CILX files; see export.ts) ---------------------

@@ -51,6 +51,18 @@ export const consoleErrors = {
   ADMIN_PASSWORD_INVALID: 'an admin password is shorter than 12 characters or longer than 1 024',
   DATABASE_URL_INVALID: 'the --db URL is not postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE',
   DATABASE_UNREACHABLE: 'the console database (PostgreSQL) did not accept a connection',
+  ADMIN_ROLE_INVALID: 'a console user role is not admin or viewer',
+  LAST_ADMIN: 'the last console user with the admin role cannot be removed or made a viewer',
+  CONFIRMATION_ID_INVALID:
+    'the confirmation ID typed is malformed or a digit group is wrong (the message names the group): read it again',
+  PROXY_FILE_INVALID:
+    'the file is not a volact installation-ID file or confirmation file of a known version, or a field is wrong (the message names it)',
+  PROXY_FILE_TAMPERED:
+    "the installation-ID file was edited after the console wrote it (its signature does not verify): collect it again",
+  PROXY_FILE_FOREIGN:
+    'the file was collected by another console (another console key): apply it on the console that collected it',
+  PROXY_FILE_UNKNOWN:
+    'this console has no record of the collection the confirmation file answers (collected before a restore, or removed)',
 } as const;
 
 export type ConsoleErrorCode = keyof typeof consoleErrors;

@@ -442,6 +442,12 @@ export class Fleet {
       installedKeyType: s?.installedKeyType ?? null,
       kmsHost: s?.kmsHost ?? null,
       expiresAt: s?.expiresAt ?? null,
+      displayName: m.name !== m.address ? m.name : (m.facts?.hostName ?? m.address),
+      hostName: m.facts?.hostName ?? null,
+      os: m.facts?.os ?? null,
+      osVersion: m.facts?.osVersion ?? null,
+      productVersion: m.facts?.productVersion ?? null,
+      lastBootAt: iso(m.facts?.lastBootAt ?? null),
     };
   }
 

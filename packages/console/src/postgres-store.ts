@@ -3,7 +3,11 @@ import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';
+import type { PgAccess } from './pg-access.js';
+import { PostgresProxyFiles } from './proxy-files/postgres.js';
 import * as tables from './store-rows.js';
+import { PostgresFleetViews } from './views/postgres.js';
+import { PostgresWebState } from './web-state/postgres.js';
 import type {
   AdminRecord,
   ConfirmationRecord,
@@ -70,6 +74,35 @@ const MIGRATIONS: string[] = [
   // The token sent to the agent and not yet confirmed (enrolment, rotation): a lost answer
   // must not leave the console without the token the agent holds.
   `ALTER TABLE machines ADD COLUMN pending_token_id INTEGER;`,
+  // Issue 15 (one migration for all of it; see sqlite-store.ts).
+  `ALTER TABLE machines ${tables.MACHINE_COLUMNS_15.map((c) => `ADD COLUMN ${c.replace(/ INTEGER$/, ' BIGINT')}`).join(', ')};
+   UPDATE machines m SET latest_snapshot_id = s.id, state = s.state, method = s.method,
+       product_group = s.product_group, client_machine_id = s.client_machine_id, installed_key = s.installed_key,
+       installed_key_type = s.installed_key_type, kms_host = s.kms_host, expires_at = s.expires_at,
+       status_at = s.taken_at
+     FROM (SELECT DISTINCT ON (machine_id) * FROM status_snapshots ORDER BY machine_id, id DESC) s
+     WHERE s.machine_id = m.id;
+   CREATE INDEX machines_state ON machines (state, lower(name COLLATE "C"));
+   CREATE INDEX machines_method ON machines (method, lower(name COLLATE "C"));
+   CREATE INDEX machines_cmid ON machines (client_machine_id);
+   CREATE INDEX machines_installed_key ON machines (installed_key);
+   CREATE INDEX machines_last_seen ON machines (last_seen_at);
+   CREATE INDEX machines_host_name ON machines (lower(host_name COLLATE "C"));
+   ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+   CREATE TABLE web_sessions (
+     digest TEXT PRIMARY KEY, user_name TEXT NOT NULL, created_at BIGINT NOT NULL, last_used_at BIGINT NOT NULL);
+   CREATE INDEX web_sessions_user ON web_sessions (lower(user_name COLLATE "C"));
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY, operation TEXT NOT NULL, user_name TEXT NOT NULL, detail TEXT,
+     started_at BIGINT NOT NULL, finished_at BIGINT, total INTEGER NOT NULL, done INTEGER NOT NULL,
+     state TEXT NOT NULL, error_code TEXT, error_message TEXT, outcome TEXT, params_json TEXT);
+   CREATE INDEX jobs_started ON jobs (started_at);
+   CREATE TABLE job_results (
+     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, seq INTEGER NOT NULL, ok BOOLEAN NOT NULL,
+     result_json TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+   CREATE TABLE proxy_requests (
+     id TEXT PRIMARY KEY, created_at BIGINT NOT NULL, created_by TEXT, digest TEXT NOT NULL,
+     file_json TEXT NOT NULL, applied_at BIGINT);`,
 ];
 
 /** Advisory locks (any constants; the authority's is 0x766f6c61): migrations, and imports. */
@@ -177,6 +210,9 @@ export class PostgresConsoleStore implements ConsoleStore {
   readonly #where: string;
   readonly #passwords: readonly string[];
   #closed = false;
+  readonly views: PostgresFleetViews;
+  readonly webState: PostgresWebState;
+  readonly proxyFiles: PostgresProxyFiles;
 
   private constructor(url: string, target: { where: string; passwords: string[] }) {
     const types = new pg.TypeOverrides();
@@ -193,6 +229,13 @@ export class PostgresConsoleStore implements ConsoleStore {
     this.#pool.on('error', () => undefined);
     this.#where = target.where;
     this.#passwords = target.passwords.filter((p) => p !== '');
+    const access: PgAccess = {
+      query: (sql, values) => this.#query(sql, values),
+      transaction: (work, mode) => this.#transaction(work, mode),
+    };
+    this.views = new PostgresFleetViews(access);
+    this.webState = new PostgresWebState(access);
+    this.proxyFiles = new PostgresProxyFiles(access);
   }
 
   /**

@@ -5,7 +5,10 @@ import type { AgentStatus } from '@volact/core';
 import { ConsoleError } from './errors.js';
 import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';
+import { SqliteProxyFiles } from './proxy-files/sqlite.js';
 import * as tables from './store-rows.js';
+import { SqliteFleetViews } from './views/sqlite.js';
+import { SqliteWebState } from './web-state/sqlite.js';
 import type {
   AdminRecord,
   ConfirmationRecord,
@@ -63,6 +66,38 @@ const MIGRATIONS: string[] = [
   // The token sent to the agent and not yet confirmed (enrolment, rotation): a lost answer
   // must not leave the console without the token the agent holds.
   `ALTER TABLE machines ADD COLUMN pending_token_id INTEGER;`,
+  // Issue 15 (one migration for all of it): the machine as people know it (its agent's facts),
+  // its latest status denormalised (pages, filters and reports in SQL over 100 000 machines),
+  // console user roles, sessions and jobs that survive a restart, isolated-network proxy files.
+  `${tables.MACHINE_COLUMNS_15.map((c) => `ALTER TABLE machines ADD COLUMN ${c};`).join('\n   ')}
+   UPDATE machines SET latest_snapshot_id = (SELECT max(id) FROM status_snapshots s WHERE s.machine_id = machines.id);
+   UPDATE machines SET (state, method, product_group, client_machine_id, installed_key, installed_key_type,
+       kms_host, expires_at, status_at) =
+     (SELECT state, method, product_group, client_machine_id, installed_key, installed_key_type,
+       kms_host, expires_at, taken_at FROM status_snapshots s WHERE s.id = machines.latest_snapshot_id)
+     WHERE latest_snapshot_id IS NOT NULL;
+   CREATE INDEX machines_state ON machines (state, name COLLATE NOCASE);
+   CREATE INDEX machines_method ON machines (method, name COLLATE NOCASE);
+   CREATE INDEX machines_cmid ON machines (client_machine_id);
+   CREATE INDEX machines_installed_key ON machines (installed_key);
+   CREATE INDEX machines_last_seen ON machines (last_seen_at);
+   CREATE INDEX machines_host_name ON machines (host_name COLLATE NOCASE);
+   ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+   CREATE TABLE web_sessions (
+     digest TEXT PRIMARY KEY, user_name TEXT NOT NULL COLLATE NOCASE, created_at INTEGER NOT NULL,
+     last_used_at INTEGER NOT NULL);
+   CREATE INDEX web_sessions_user ON web_sessions (user_name);
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY, operation TEXT NOT NULL, user_name TEXT NOT NULL, detail TEXT,
+     started_at INTEGER NOT NULL, finished_at INTEGER, total INTEGER NOT NULL, done INTEGER NOT NULL,
+     state TEXT NOT NULL, error_code TEXT, error_message TEXT, outcome TEXT, params_json TEXT);
+   CREATE INDEX jobs_started ON jobs (started_at);
+   CREATE TABLE job_results (
+     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, seq INTEGER NOT NULL, ok INTEGER NOT NULL,
+     result_json TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+   CREATE TABLE proxy_requests (
+     id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, created_by TEXT, digest TEXT NOT NULL,
+     file_json TEXT NOT NULL, applied_at INTEGER);`,
 ];
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -126,6 +161,9 @@ const INSERT_OPERATION = 'INSERT INTO operations (at, operation, machine, ok, co
  */
 export class SqliteConsoleStore implements ConsoleStore {
   readonly #db: Database.Database;
+  readonly views: SqliteFleetViews;
+  readonly webState: SqliteWebState;
+  readonly proxyFiles: SqliteProxyFiles;
 
   /**
    * With `mustExist` (every console command but init) the file must exist and be an SQLite
@@ -158,6 +196,9 @@ export class SqliteConsoleStore implements ConsoleStore {
     } catch (err) {
       throw databaseError(path, err);
     }
+    this.views = new SqliteFleetViews(this.#db);
+    this.webState = new SqliteWebState(this.#db);
+    this.proxyFiles = new SqliteProxyFiles(this.#db);
   }
 
   async findOrAddToken(token: { fingerprint: string; sealed: string; createdAt: number }): Promise<number> {

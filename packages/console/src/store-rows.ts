@@ -17,6 +17,29 @@ import type {
   TokenRecord,
 } from './store.js';
 
+/**
+ * Columns migration 5 (issue 15) adds to `machines`: the agent's facts (GET /v1/status
+ * `machine`) and the latest status snapshot denormalised (kept by addSnapshot and importData),
+ * so pages, filters, sorts and reports run in SQL. INTEGER becomes BIGINT on PostgreSQL.
+ */
+export const MACHINE_COLUMNS_15 = [
+  'host_name TEXT',
+  'os TEXT',
+  'os_version TEXT',
+  'product_version TEXT',
+  'last_boot_at INTEGER',
+  'latest_snapshot_id INTEGER',
+  'state TEXT',
+  'method TEXT',
+  'product_group TEXT',
+  'client_machine_id TEXT',
+  'installed_key TEXT',
+  'installed_key_type TEXT',
+  'kms_host TEXT',
+  'expires_at TEXT',
+  'status_at INTEGER',
+] as const;
+
 export interface TokenRow {
   id: number;
   fingerprint: string;
@@ -36,6 +59,12 @@ export interface MachineRow {
   last_error_at: number | null;
   untrusted_at: number | null;
   untrusted_reason: string | null;
+  // Migration 5 (issue 15): the agent's facts; the latest snapshot's columns are read by the views.
+  host_name?: string | null;
+  os?: string | null;
+  os_version?: string | null;
+  product_version?: string | null;
+  last_boot_at?: number | null;
 }
 export interface SnapshotRow {
   id: number;
@@ -110,6 +139,16 @@ export const toMachine = (r: MachineRow): MachineRecord => ({
       ? null
       : { code: r.last_error_code, message: r.last_error_message ?? '', at: r.last_error_at ?? 0 },
   untrusted: r.untrusted_at === null ? null : { at: Number(r.untrusted_at), reason: r.untrusted_reason ?? '' },
+  facts:
+    r.host_name === null || r.host_name === undefined
+      ? null
+      : {
+          hostName: r.host_name,
+          os: r.os ?? '',
+          osVersion: r.os_version ?? '',
+          productVersion: r.product_version ?? null,
+          lastBootAt: r.last_boot_at === null || r.last_boot_at === undefined ? null : Number(r.last_boot_at),
+        },
 });
 export const toSnapshot = (r: SnapshotRow): SnapshotRecord => ({
   id: r.id,

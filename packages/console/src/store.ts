@@ -1,5 +1,8 @@
 import type { KeyType, LicenceState } from '@volact/core';
 import type { AgentStatus } from '@volact/core';
+import type { ProxyFileStore } from './proxy-files/store.js';
+import type { FleetViewStore } from './views/store.js';
+import type { WebStateStore } from './web-state/store.js';
 
 /** An agent token, sealed; machines refer to it by id (agents may share one). */
 export interface TokenRecord {
@@ -32,6 +35,18 @@ export interface MachineRecord {
    * the machine no more until an operator re-enrols it. Not exported: an import re-checks.
    */
   readonly untrusted: { readonly at: number; readonly reason: string } | null;
+  /** What the agent last said of its machine (GET /v1/status `machine`); null before, or from an older agent. */
+  readonly facts: MachineFacts | null;
+}
+
+/** The machine as people know it, as its agent reports it (core's agentStatusSchema `machine`). */
+export interface MachineFacts {
+  readonly hostName: string;
+  readonly os: string;
+  readonly osVersion: string;
+  readonly productVersion: string | null;
+  /** ms */
+  readonly lastBootAt: number | null;
 }
 
 /** One row of a machine's status history: written when the status changed. */
@@ -246,4 +261,11 @@ export interface ConsoleStore {
   importData(data: ImportData): Promise<ImportCounts>;
 
   close(): Promise<void>;
+
+  /** Pages, filters, sorts, counts and reports in SQL (views/). */
+  readonly views: FleetViewStore;
+  /** Web sessions and jobs that survive a restart (web-state/). */
+  readonly webState: WebStateStore;
+  /** Installation-ID files collected for isolated networks (proxy-files/). */
+  readonly proxyFiles: ProxyFileStore;
 }

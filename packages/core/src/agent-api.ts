@@ -76,6 +76,24 @@ const agentStatusFields = {
   agent: z.object({ version: z.number().int().min(0).max(1_000_000) }).optional(),
   /** In GET /v1/status only: whether the machine's users may change the licence themselves. */
   userOperations: z.boolean().optional(),
+  /**
+   * In GET /v1/status only: the machine as people know it (the console shows and searches
+   * these). Optional: an older agent has none. Not part of the licence status (no history row
+   * when only these change).
+   */
+  machine: z
+    .object({
+      /** A DNS host name is at most 253 characters. */
+      hostName: z.string().max(253),
+      /** e.g. Linux, Windows_NT, Darwin (os.type()). */
+      os: z.string().max(64),
+      /** The OS release and version text (os.release(), os.version()). */
+      osVersion: z.string().max(256),
+      /** The licensed product's version, when its product config names one. */
+      productVersion: z.string().max(64).nullable(),
+      lastBootAt: time.nullable(),
+    })
+    .optional(),
 };
 
 export const agentStatusSchema = z.object(agentStatusFields);

@@ -112,6 +112,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     user,
     authority: defaultAuthority,
     makCounters: admin !== undefined,
+    role: 'admin',
   });
   const reportName = (name: string) => {
     if (!(REPORT_NAMES as readonly string[]).includes(name)) {
@@ -194,7 +195,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/machines$/,
       auth: true,
       async handle() {
-        return { status: 200, json: { machines: await c.listMachines() } satisfies Answers['machines'] };
+        return { status: 200, json: { machines: await c.listMachines(), total: 0, offset: 0 } satisfies Answers['machines'] };
       },
     },
     {
@@ -241,7 +242,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handle(ctx) {
         const limit = intParam(ctx.url, 'limit', 100, 1, 1000);
         const operations = (await c.operations(limit)).map((o) => ({ ...o, at: new Date(o.at).toISOString() }));
-        return { status: 200, json: { operations } satisfies Answers['operations'] };
+        return { status: 200, json: { operations, total: operations.length, offset: 0 } satisfies Answers['operations'] };
       },
     },
     {
@@ -265,7 +266,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: /^\/api\/reports\/([^/]+)$/,
       auth: true,
       async handle(ctx, [name]) {
-        return { status: 200, json: (await report(name as string, ctx.url)) satisfies Answers['report'] };
+        return { status: 200, json: { ...(await report(name as string, ctx.url)), labels: {}, total: 0, offset: 0 } satisfies Answers['report'] };
       },
     },
     {
@@ -329,11 +330,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
 async function startJob(deps: ApiDeps, body: JobRequest, user: string) {
   const c = deps.console;
   const op: JobOperation = body.operation;
-  if (body.key !== undefined && op !== 'install-key') {
-    throw new WebError('BODY_INVALID', `key: only install-key takes a key, not ${op}`);
-  }
-  if (body.authority !== undefined && op !== 'proxy-activate' && op !== 'activate') {
-    throw new WebError('BODY_INVALID', `authority: only activate and proxy-activate take an authority, not ${op}`);
+  if (!('machines' in body) || (body.machines !== 'all' && !Array.isArray(body.machines))) {
+    throw new WebError('BODY_INVALID', `operation: ${op} is not built yet (issue 15 scaffolding)`);
   }
   const all = await c.listMachines();
   let selection: MachineSelection;
@@ -362,12 +360,11 @@ async function startJob(deps: ApiDeps, body: JobRequest, user: string) {
 
   let detail: string | null = null;
   let run: (onProgress: Progress) => Promise<MachineResult[]>;
-  switch (op) {
+  switch (body.operation) {
     case 'refresh':
       run = (p) => c.refresh(selection, p);
       break;
     case 'install-key': {
-      if (body.key === undefined) throw new WebError('BODY_INVALID', 'key: install-key needs a stored key’s name');
       const wanted = body.key.toLowerCase();
       const key = (await c.listKeys()).find((k) => k.name.toLowerCase() === wanted);
       if (!key) {
@@ -409,6 +406,8 @@ async function startJob(deps: ApiDeps, body: JobRequest, user: string) {
     case 'reactivate':
       run = (p) => c.reactivate(selection, p);
       break;
+    default:
+      throw new WebError('BODY_INVALID', `operation: ${op} is not built yet (issue 15 scaffolding)`);
   }
   return deps.jobs.start({ operation: op, user, detail, total, run });
 }

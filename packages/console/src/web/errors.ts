@@ -23,6 +23,7 @@ export const webErrors = {
   AUTHORITY_NOT_CONFIGURED: 'reading MAK counters needs the server started with --authority and --admin-token-file',
   ASSETS_NOT_BUILT: 'the web assets are not built: run npm run build',
   INTERNAL: 'an unexpected error in the console server (see its log)',
+  ROLE_FORBIDDEN: 'a viewer may look but not change anything: ask a console admin',
 } as const;
 
 export type WebErrorCode = keyof typeof webErrors;
@@ -62,6 +63,14 @@ export const HTTP_STATUS: Readonly<Record<ConsoleErrorCode | WebErrorCode, numbe
   AUTHORITY_NOT_CONFIGURED: 409,
   ASSETS_NOT_BUILT: 500,
   INTERNAL: 500,
+  ROLE_FORBIDDEN: 403,
+  ADMIN_ROLE_INVALID: 400,
+  LAST_ADMIN: 409,
+  CONFIRMATION_ID_INVALID: 400,
+  PROXY_FILE_INVALID: 400,
+  PROXY_FILE_TAMPERED: 400,
+  PROXY_FILE_FOREIGN: 400,
+  PROXY_FILE_UNKNOWN: 404,
 
   MACHINE_NOT_FOUND: 404,
   KEY_NOT_FOUND: 404,

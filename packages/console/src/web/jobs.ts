@@ -59,7 +59,12 @@ export class JobRunner {
       total: spec.total,
       done: 0,
       finished: false,
+      state: 'running',
+      outcome: null,
+      proxyFileId: null,
       results: [],
+      resultsTotal: 0,
+      offset: 0,
     };
     this.#jobs.set(job.id, job);
     this.#forgetOld();
