@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, makeInstallationId, parseKey } from '@volact/core';
 import { verifyWebhookSignature } from '@volact/authority';
@@ -123,9 +124,9 @@ class Receiver {
   }
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -230,8 +231,19 @@ describe('signed webhooks across a node killed with SIGKILL', () => {
       receiver.status = 200;
       node = await serve(dataDir, db);
       await until('every event delivered by the new node', () => receiver.events.size === 8, 90_000);
-      // A little longer: nothing else comes.
-      await new Promise((r) => setTimeout(r, 2500));
+      // The outbox agrees: every delivery recorded as delivered, so nothing else is due to come.
+      const outbox = new pg.Client({ connectionString: db });
+      await outbox.connect();
+      try {
+        await until('every delivery row delivered', async () => {
+          const { rows } = await outbox.query<{ state: string; n: string }>(
+            'SELECT state, count(*) AS n FROM webhook_deliveries GROUP BY state',
+          );
+          return rows.length === 1 && rows[0]?.state === 'delivered' && Number(rows[0].n) === 8;
+        });
+      } finally {
+        await outbox.end();
+      }
     } finally {
       await node.kill();
       await receiver.stop();
