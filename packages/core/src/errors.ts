@@ -34,6 +34,10 @@ export const coreErrorCodes = {
     'a root-transition record or delegation certificate is malformed, or does not verify under a root this client trusts',
   REVOCATION_LIST_INVALID: 'a revocation list or host status is malformed (length, version, order of entries)',
   REVOCATION_LIST_STALE: 'a revocation list is older than the one already held (the message names both versions)',
+  PROXY_FILE_INVALID:
+    'an installation-ID or confirmation file is not of a known version, too large, or a field is wrong (the message names it)',
+  PROXY_FILE_TAMPERED:
+    "an installation-ID file was edited after the console wrote it (its signature does not verify): collect it again",
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

@@ -57,6 +57,27 @@ export {
 } from './certificate.js';
 export { readHardwareFingerprint } from './hardware.js';
 export {
+  CID_FILE_FORMAT,
+  IID_FILE_FORMAT,
+  MAX_PROXY_FILE_CHARS,
+  MAX_PROXY_FILE_ENTRIES,
+  canonicalJson,
+  cidFileFor,
+  encodeProxyFile,
+  iidFileDigest,
+  iidFileInstallationIds,
+  parseCidFile,
+  parseIidFile,
+  proxyFileSigner,
+  signIidFile,
+  signingKeyPairFromSeed,
+  type CidFile,
+  type CidResult,
+  type ConfirmationAnswer,
+  type IidFile,
+  type IidFileEntry,
+} from './proxy-file.js';
+export {
   ACTIVATION_REQUEST_SIZE,
   BATCH_CONTEXT,
   FRAME_HEADER,
