@@ -11,6 +11,8 @@ export {
   AGENT_API_VERSION,
   MIN_AGENT_TOKEN_LENGTH,
 } from './agent.js';
+export { checkHostName, readMachineFacts } from './agent-facts.js';
+export type { AgentFactsOverrides, AgentMachineFacts } from './agent-facts.js';
 export type { AgentServerOptions, AgentTlsOptions, AgentTlsSummary, AgentClientIdentity } from './agent.js';
 export {
   readAgentSettings,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, release, tmpdir, type as osType, uptime, version as osVersion } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -82,7 +82,12 @@ describe('agent management endpoint', () => {
     const r = await t.call('GET', '/v1/status');
     expect(r.statusCode).toBe(200);
     const expected = JSON.parse(JSON.stringify(Licence.open({ stateDir: t.stateDir, clock }).status()));
-    expect(r.json()).toEqual({ ...expected, userOperations: false, agent: { version: 1 } });
+    expect(r.json()).toEqual({
+      ...expected,
+      userOperations: false,
+      agent: { version: 1 },
+      machine: expect.objectContaining({ hostName: hostname() }),
+    });
 
     recordAgentSettings(t.stateDir, { userOperations: true });
     expect((await t.call('GET', '/v1/status')).json().userOperations).toBe(true);
@@ -96,6 +101,49 @@ describe('agent management endpoint', () => {
       code: 'AGENT_SETTINGS_INVALID',
       message: expect.stringContaining('agent.json'),
     });
+  });
+
+  it('GET /v1/status names the machine as people know it: this host, its OS, a boot time that does not move', async () => {
+    const first = (await t.call('GET', '/v1/status')).json().machine;
+    expect(first).toEqual({
+      hostName: hostname(),
+      os: osType(),
+      osVersion: `${release()} ${osVersion()}`.trim().slice(0, 256),
+      productVersion: null, // product configs carry no version yet
+      lastBootAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/),
+    });
+    // now − uptime, read once at start (the test's clock is far from the real one).
+    const boot = Date.parse(first.lastBootAt);
+    expect(Math.abs(clock.now() - uptime() * 1000 - boot)).toBeLessThan(120_000);
+    clock.advance(3_600_000);
+    expect((await t.call('GET', '/v1/status')).json().machine).toEqual(first);
+    // Only GET /v1/status carries it: the answers of changes are the licence status alone.
+    const changed = await t.call('PUT', '/v1/kms-host', { address: 'kms.corp.example' });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.json().status.machine).toBeUndefined();
+    expect('machine' in changed.json()).toBe(false);
+  });
+
+  it('many agents on one host: each its own host name, given at start; an unusable one refuses to start', async () => {
+    const stateDir = join(root, `client-${++n}`);
+    Licence.init({ stateDir, product, hardwareId: `hw-${n}`, clock });
+    const named = createAgentServer({
+      stateDir,
+      adminToken: TOKEN,
+      clock,
+      facts: { hostName: 'pc-0042.corp.example' },
+    });
+    try {
+      const r = await named.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(r.json().machine).toMatchObject({ hostName: 'pc-0042.corp.example', os: osType() });
+    } finally {
+      await named.close();
+    }
+    for (const bad of ['', 'two words', 'x'.repeat(254), 'tab\there']) {
+      expect(() => createAgentServer({ stateDir, adminToken: TOKEN, clock, facts: { hostName: bad } })).toThrow(
+        /host name must be 1 to 253 characters/,
+      );
+    }
   });
 
   it('reopens the store per request: a change made by another process meanwhile is seen', async () => {
@@ -328,7 +376,7 @@ describe('agent management endpoint', () => {
 });
 
 describe('volact client agent (the built CLI)', () => {
-  it('records --allow-user-operations, serves with the token file, refuses a short token, never logs the token', async () => {
+  it('records --allow-user-operations, serves with the token file and --host-name, refuses a short token, never logs the token', async () => {
     const stateDir = join(root, 'cli-client');
     // The CLI agent reads the product at its installed location (the store keeps no copy).
     const productPath = join(root, 'cli-product.json');
@@ -371,7 +419,12 @@ describe('volact client agent (the built CLI)', () => {
     expect(refusedOut.stderr).toMatch(/error OPTION_INVALID: .*fewer than 16 characters/);
     expect(refusedOut.stderr).not.toContain('short\n');
 
-    const child = start(tokenFile, '--allow-user-operations');
+    const badName = start(tokenFile, '--host-name', 'two words');
+    const badNameOut = outputOf(badName);
+    expect(await exited(badName)).toBe(1);
+    expect(badNameOut.stderr).toMatch(/error OPTION_INVALID: --host-name: .*without spaces/);
+
+    const child = start(tokenFile, '--allow-user-operations', '--host-name', 'pc-0042.corp.example');
     const out = outputOf(child);
     const done = exited(child);
     const port = await new Promise<number>((resolve, reject) => {
@@ -389,7 +442,12 @@ describe('volact client agent (the built CLI)', () => {
       const base = `http://127.0.0.1:${port}`;
       const status = await fetch(`${base}/v1/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(status.status).toBe(200);
-      expect(await status.json()).toMatchObject({ userOperations: true, agent: { version: 1 }, group: 'office14' });
+      expect(await status.json()).toMatchObject({
+        userOperations: true,
+        agent: { version: 1 },
+        group: 'office14',
+        machine: { hostName: 'pc-0042.corp.example' },
+      });
       expect((await fetch(`${base}/v1/status`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
     } finally {
       child.kill('SIGTERM');

@@ -18,6 +18,7 @@ import {
   type AgentStatusReply,
   type Clock,
 } from '@volact/core';
+import { readMachineFacts, type AgentFactsOverrides } from './agent-facts.js';
 import { readAgentEnrolment, readAgentSettings, recordAgentEnrolment } from './agent-settings.js';
 import {
   checkAgentTls,
@@ -204,6 +205,12 @@ export interface AgentServerOptions {
   /** How long an activation waits for the KMS host or authority (default 5 000 ms). */
   readonly timeoutMs?: number;
   readonly clock?: Clock;
+  /**
+   * The machine as people know it (GET /v1/status `machine`) is read from this host once, at
+   * start; these replace what is read (tests run many agents on one host, each its own host
+   * name; `client agent --host-name`).
+   */
+  readonly facts?: AgentFactsOverrides;
 }
 
 /**
@@ -229,6 +236,8 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
   }
   if (tls) checkAgentTls(tls);
   const clock = options.clock ?? systemClock;
+  // Once: the boot time is computed from the uptime now, so it does not jitter between calls.
+  const machineFacts = readMachineFacts(clock, options.facts);
   const allowedAuthorities = new Set(
     (options.authorities ?? []).map((a) => {
       const normal = normalAuthority(a);
@@ -456,6 +465,7 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
     ...open().status(),
     userOperations: readAgentSettings(stateDir).userOperations,
     agent: { version: AGENT_API_VERSION },
+    machine: machineFacts,
   }));
 
   app.get('/v1/installation-id', async () => ({ installationId: open().installationId() }));

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { Licence } from '@volact/client';
-import { MIN_AGENT_TOKEN_LENGTH, checkAgentTls, createAgentServer, recordAgentSettings } from '@volact/client/agent';
+import {
+  MIN_AGENT_TOKEN_LENGTH,
+  checkAgentTls,
+  checkHostName,
+  createAgentServer,
+  recordAgentSettings,
+} from '@volact/client/agent';
 import { CliError } from '../output.js';
 import { parseIntOption, parseListen, readSecretFile, readTokenFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
@@ -35,6 +41,10 @@ export function registerClientAgent(client: Command, run: Run): void {
     )
     .option('--timeout <ms>', 'how long an activation waits for the host or authority', '5000')
     .option(
+      '--host-name <name>',
+      "the host name consoles show for this machine (default: the system's; several agents on one host each give their own)",
+    )
+    .option(
       '--authority <url...>',
       "authorities a console may name in an activation (besides the product config's); any other is refused",
     )
@@ -51,6 +61,7 @@ export function registerClientAgent(client: Command, run: Run): void {
           logLevel: string;
           allowUserOperations?: boolean;
           timeout: string;
+          hostName?: string;
         }) => {
           const listen = parseListen(o.listen, '--listen');
           if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
@@ -75,6 +86,13 @@ export function registerClientAgent(client: Command, run: Run): void {
               ? undefined
               : readTokenFile(o.adminTokenFile, '--admin-token-file', MIN_AGENT_TOKEN_LENGTH);
           const timeoutMs = parseIntOption(o.timeout, '--timeout', 100, 600_000);
+          if (o.hostName !== undefined) {
+            try {
+              checkHostName(o.hostName);
+            } catch (err) {
+              throw new CliError('OPTION_INVALID', `--host-name: ${(err as Error).message}`);
+            }
+          }
           if (!LOG_LEVELS.includes(o.logLevel)) {
             throw new CliError(
               'OPTION_INVALID',
@@ -107,6 +125,7 @@ export function registerClientAgent(client: Command, run: Run): void {
             ...(o.authority ? { authorities: o.authority } : {}),
             logger: createLogger(o.logLevel),
             timeoutMs,
+            ...(o.hostName === undefined ? {} : { facts: { hostName: o.hostName } }),
           });
           await app.listen({ host: listen.host, port: listen.port });
           const addr = app.server.address();
