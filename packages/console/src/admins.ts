@@ -1,6 +1,8 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { ConsoleError } from './errors.js';
 import type { Fleet } from './fleet.js';
+import type { AdminRecord } from './store.js';
+import { USER_ROLES, type UserRole, type UserSummary } from './web/contract.js';
 
 /** scrypt at N=2^15, r=8 (32 MiB, ~60 ms here): slow enough to make a stolen database costly to guess. */
 const PARAMS = { N: 1 << 15, r: 8, p: 1 } as const;
@@ -69,25 +71,79 @@ export async function verifyAdminPassword(password: string, stored: string | und
 
 // The console's users of the web UI, as stored (see VolumeConsole for what each does).
 
-export async function addAdmin(fleet: Fleet, user: string, password: string): Promise<void> {
+/** ADMIN_ROLE_INVALID unless `role` is one of USER_ROLES (admin: everything; viewer: reads only). */
+export function checkUserRole(role: string): UserRole {
+  if (!(USER_ROLES as readonly string[]).includes(role)) {
+    throw new ConsoleError(
+      'ADMIN_ROLE_INVALID',
+      `role "${role.slice(0, 40)}" is not one of ${USER_ROLES.join(', ')} (admin: everything; viewer: reads only)`,
+    );
+  }
+  return role as UserRole;
+}
+
+const notFound = (user: string) =>
+  new ConsoleError('ADMIN_NOT_FOUND', `no console user "${user.slice(0, 64)}": \`volact console admin list\``);
+
+const toSummary = (a: AdminRecord): UserSummary => ({
+  name: a.name,
+  role: a.role,
+  createdAt: new Date(a.createdAt).toISOString(),
+});
+
+export async function addUser(fleet: Fleet, user: string, password: string, role: string): Promise<UserSummary> {
   checkAdminName(user);
+  const checked = checkUserRole(role);
   const passwordHash = await hashAdminPassword(password);
-  await fleet.store.addAdmin({ name: user, passwordHash, createdAt: fleet.clock.now() });
-  await fleet.log('admin add', null, true, null, user);
+  const record: AdminRecord = { name: user, passwordHash, createdAt: fleet.clock.now(), role: checked };
+  await fleet.store.addAdmin(record);
+  await fleet.log('admin add', null, true, null, `${user} (${checked})`);
+  return toSummary(record);
+}
+
+/** The first admin of `console init` and `admin add` without a role. */
+export async function addAdmin(fleet: Fleet, user: string, password: string): Promise<void> {
+  await addUser(fleet, user, password, 'admin');
+}
+
+/** Every console user (never the password hash). */
+export async function listUsers(fleet: Fleet): Promise<UserSummary[]> {
+  return (await fleet.store.listAdmins()).map(toSummary);
+}
+
+/** Ends the user's web sessions (a removed user, a changed role or password logs in again). */
+const endSessions = (fleet: Fleet, user: string) => fleet.store.webState.deleteUserSessions(user);
+
+export async function removeUser(fleet: Fleet, user: string): Promise<void> {
+  if (!(await fleet.store.removeAdmin(user))) throw notFound(user);
+  await endSessions(fleet, user);
+  await fleet.log('admin remove', null, true, null, user);
+}
+
+export async function setUserRole(fleet: Fleet, user: string, role: string): Promise<UserSummary> {
+  const checked = checkUserRole(role);
+  const changed = await fleet.store.setAdminRole(user, checked);
+  if (!changed) throw notFound(user);
+  await endSessions(fleet, user);
+  await fleet.log('admin role', null, true, null, `${changed.name} (${checked})`);
+  return toSummary(changed);
 }
 
 export async function setAdminPassword(fleet: Fleet, user: string, password: string): Promise<void> {
   const passwordHash = await hashAdminPassword(password);
-  if (!(await fleet.store.setAdminPassword(user, passwordHash))) {
-    throw new ConsoleError('ADMIN_NOT_FOUND', `no console user "${user.slice(0, 64)}": \`volact console admin add\``);
-  }
+  if (!(await fleet.store.setAdminPassword(user, passwordHash))) throw notFound(user);
+  await endSessions(fleet, user);
   await fleet.log('admin password', null, true, null, user);
 }
 
-export async function authenticate(fleet: Fleet, user: string, password: string): Promise<{ user: string } | null> {
+export async function authenticate(
+  fleet: Fleet,
+  user: string,
+  password: string,
+): Promise<{ user: string; role: UserRole } | null> {
   const admin = user.length <= 64 ? await fleet.store.findAdmin(user) : undefined;
   const ok = await verifyAdminPassword(password, admin?.passwordHash);
-  return ok && admin ? { user: admin.name } : null;
+  return ok && admin ? { user: admin.name, role: admin.role } : null;
 }
 
 export async function countAdmins(fleet: Fleet): Promise<number> {

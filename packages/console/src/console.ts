@@ -314,18 +314,18 @@ export class VolumeConsole {
 
   // ---- admins of the web UI (admins.ts) -------------------------------------------------
 
-  /** Adds a console user who may log in to the web UI (scrypt hash stored, never the password). */
+  /** Adds a console user with the admin role (scrypt hash stored, never the password); see addUser. */
   async addAdmin(user: string, password: string): Promise<void> {
     return admins.addAdmin(this.#fleet, user, password);
   }
 
-  /** Replaces an admin's password; ADMIN_NOT_FOUND when there is no such user. */
+  /** Replaces a user's password and ends their web sessions; ADMIN_NOT_FOUND when there is no such user. */
   async setAdminPassword(user: string, password: string): Promise<void> {
     return admins.setAdminPassword(this.#fleet, user, password);
   }
 
-  /** The user as stored when the password matches; null otherwise (same work either way). */
-  async authenticate(user: string, password: string): Promise<{ user: string } | null> {
+  /** The user as stored, with their role, when the password matches; null otherwise (same work either way). */
+  async authenticate(user: string, password: string): Promise<{ user: string; role: UserRole } | null> {
     return admins.authenticate(this.#fleet, user, password);
   }
 
@@ -400,23 +400,24 @@ export class VolumeConsole {
 
   // web-state/ (console users with roles; sessions and jobs are the web server's, on store.webState)
 
+  /** Every console user with their role, by name (never a password hash). */
   async listUsers(): Promise<UserSummary[]> {
-    return notBuilt('listUsers');
+    return admins.listUsers(this.#fleet);
   }
 
   /** ADMIN_EXISTS, ADMIN_NAME_INVALID, ADMIN_PASSWORD_INVALID, ADMIN_ROLE_INVALID. */
   async addUser(user: string, password: string, role: UserRole): Promise<UserSummary> {
-    return notBuilt('addUser', user, password, role);
+    return admins.addUser(this.#fleet, user, password, role);
   }
 
   /** Ends the user's sessions too. LAST_ADMIN for the last admin; ADMIN_NOT_FOUND. */
   async removeUser(user: string): Promise<void> {
-    return notBuilt('removeUser', user);
+    return admins.removeUser(this.#fleet, user);
   }
 
-  /** Ends the user's sessions too. LAST_ADMIN when it would leave no admin. */
+  /** Ends the user's sessions too. LAST_ADMIN when it would leave no admin; ADMIN_ROLE_INVALID; ADMIN_NOT_FOUND. */
   async setUserRole(user: string, role: UserRole): Promise<UserSummary> {
-    return notBuilt('setUserRole', user, role);
+    return admins.setUserRole(this.#fleet, user, role);
   }
 
   /** The store's sessions and jobs, for the web server. */

@@ -90,7 +90,8 @@ const MIGRATIONS: string[] = [
    CREATE TABLE jobs (
      id TEXT PRIMARY KEY, operation TEXT NOT NULL, user_name TEXT NOT NULL, detail TEXT,
      started_at INTEGER NOT NULL, finished_at INTEGER, total INTEGER NOT NULL, done INTEGER NOT NULL,
-     state TEXT NOT NULL, error_code TEXT, error_message TEXT, outcome TEXT, params_json TEXT);
+     state TEXT NOT NULL, error_code TEXT, error_message TEXT, outcome TEXT, params_json TEXT,
+     failed INTEGER NOT NULL DEFAULT 0, proxy_file_id TEXT);
    CREATE INDEX jobs_started ON jobs (started_at);
    CREATE TABLE job_results (
      job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, seq INTEGER NOT NULL, ok INTEGER NOT NULL,
@@ -396,8 +397,8 @@ export class SqliteConsoleStore implements ConsoleStore {
   async addAdmin(admin: AdminRecord): Promise<void> {
     try {
       this.#db
-        .prepare('INSERT INTO admins (name, password_hash, created_at) VALUES (?, ?, ?)')
-        .run(admin.name, admin.passwordHash, admin.createdAt);
+        .prepare('INSERT INTO admins (name, password_hash, created_at, role) VALUES (?, ?, ?, ?)')
+        .run(admin.name, admin.passwordHash, admin.createdAt, admin.role);
     } catch (err) {
       if (isUniqueViolation(err)) throw tables.adminExists(admin.name);
       throw err;
@@ -415,6 +416,43 @@ export class SqliteConsoleStore implements ConsoleStore {
 
   async countAdmins(): Promise<number> {
     return (this.#db.prepare('SELECT count(*) AS n FROM admins').get() as { n: number }).n;
+  }
+
+  async listAdmins(): Promise<AdminRecord[]> {
+    return (this.#db.prepare('SELECT * FROM admins ORDER BY name COLLATE NOCASE').all() as tables.AdminRow[]).map(
+      tables.toAdmin,
+    );
+  }
+
+  /** Throws LAST_ADMIN when `name` is the only user with the admin role (inside the caller's transaction). */
+  #keepAnAdmin(row: tables.AdminRow): void {
+    if (row.role !== 'admin') return;
+    const { n } = this.#db.prepare("SELECT count(*) AS n FROM admins WHERE role = 'admin'").get() as { n: number };
+    if (n <= 1) throw tables.lastAdmin(row.name);
+  }
+
+  async removeAdmin(name: string): Promise<boolean> {
+    return this.#db
+      .transaction(() => {
+        const row = this.#db.prepare('SELECT * FROM admins WHERE name = ?').get(name) as tables.AdminRow | undefined;
+        if (!row) return false;
+        this.#keepAnAdmin(row);
+        this.#db.prepare('DELETE FROM admins WHERE name = ?').run(name);
+        return true;
+      })
+      .immediate();
+  }
+
+  async setAdminRole(name: string, role: AdminRecord['role']): Promise<AdminRecord | undefined> {
+    return this.#db
+      .transaction(() => {
+        const row = this.#db.prepare('SELECT * FROM admins WHERE name = ?').get(name) as tables.AdminRow | undefined;
+        if (!row) return undefined;
+        if (role !== 'admin') this.#keepAnAdmin(row);
+        this.#db.prepare('UPDATE admins SET role = ? WHERE name = ?').run(role, name);
+        return tables.toAdmin({ ...row, role });
+      })
+      .immediate();
   }
 
   async logOperation(e: NewOperation): Promise<void> {

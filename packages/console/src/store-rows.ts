@@ -118,6 +118,7 @@ export interface AdminRow {
   name: string;
   password_hash: string;
   created_at: number;
+  role: string;
 }
 
 export const toToken = (r: TokenRow): TokenRecord => ({
@@ -204,7 +205,15 @@ export const toAdmin = (r: AdminRow): AdminRecord => ({
   name: r.name,
   passwordHash: r.password_hash,
   createdAt: r.created_at,
+  // Any other value (a hand-edited row) reads as the lesser role.
+  role: r.role === 'admin' ? 'admin' : 'viewer',
 });
+
+export const lastAdmin = (name: string) =>
+  new ConsoleError(
+    'LAST_ADMIN',
+    `"${name.slice(0, 64)}" is the console's last user with the admin role: add another admin first (\`volact console admin add --role admin\`)`,
+  );
 
 /** The columns of one status snapshot row, in the order `snapshotValues` gives them. */
 export const SNAPSHOT_COLUMNS = [

@@ -98,6 +98,8 @@ export interface AdminRecord {
   /** scrypt$N$r$p$salt$hash (see admins.ts): never the password. */
   readonly passwordHash: string;
   readonly createdAt: number;
+  /** admin: everything; viewer: reads only (web/contract.ts USER_ROLES). */
+  readonly role: 'admin' | 'viewer';
 }
 
 export interface ConfirmationRecord {
@@ -245,7 +247,17 @@ export interface ConsoleStore {
   findAdmin(name: string): Promise<AdminRecord | undefined>;
   /** Returns false when there is no such admin. */
   setAdminPassword(name: string, passwordHash: string): Promise<boolean>;
+  /** Console users of every role. */
   countAdmins(): Promise<number>;
+  /** Every console user, by name (case-insensitively). */
+  listAdmins(): Promise<AdminRecord[]>;
+  /**
+   * Removes a console user; false when there is none. LAST_ADMIN (nothing removed) when it is
+   * the last user with the admin role: checked and done atomically (two consoles, one database).
+   */
+  removeAdmin(name: string): Promise<boolean>;
+  /** Sets a user's role: the user as now stored, undefined when none; LAST_ADMIN as removeAdmin. */
+  setAdminRole(name: string, role: AdminRecord['role']): Promise<AdminRecord | undefined>;
 
   logOperation(entry: NewOperation): Promise<void>;
   /** Newest first (by time, then by row). */
