@@ -52,7 +52,7 @@ export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toI
  * A stable digest of a licence status: history rows are written when it changes. The agent's
  * own fields (API version, user-operations switch) are left out: only GET /v1/status has them.
  */
-function statusDigest(full: AgentStatus): string {
+export function statusDigest(full: AgentStatus): string {
   const status: Record<string, unknown> = { ...full };
   delete status.agent;
   delete status.userOperations;

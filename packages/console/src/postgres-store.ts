@@ -119,6 +119,14 @@ const nameIs = (param: string) => `${NAME} = lower(${param}::text COLLATE "C")`;
 const SNAPSHOT_TYPES = ['integer', 'bigint', ...Array<string>(tables.SNAPSHOT_COLUMNS.length - 2).fill('text')];
 const COUNTER_TYPES = ['integer', 'integer', 'integer', 'text', 'bigint'];
 const SET_COUNTERS = tables.COUNTER_COLUMNS.map((c, i) => `${c} = $${i + 1}`).join(', ');
+/** The machine's denormalised latest-status columns (tables.latestValues, then the machine's id as $11). */
+const SET_LATEST = `UPDATE machines SET ${tables.LATEST_COLUMNS.map((c, i) => `${c} = $${i + 1}`).join(', ')}
+  WHERE id = $${tables.LATEST_COLUMNS.length + 1}`;
+/** Recomputes the latest-status columns of the machines whose ids are in $1 (an integer array). */
+const RECOMPUTE_LATEST = `UPDATE machines m SET ${tables.LATEST_COLUMNS.map((c, i) => `${c} = s.${tables.LATEST_SOURCES[i]}`).join(', ')}
+  FROM (SELECT DISTINCT ON (machine_id) * FROM status_snapshots WHERE machine_id = ANY($1::integer[])
+        ORDER BY machine_id, id DESC) s
+  WHERE s.machine_id = m.id`;
 const params = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
 const UPSERT_CONFIRMATION = `ON CONFLICT (machine_id, installation_id) DO UPDATE SET
   confirmation_id = excluded.confirmation_id, authority = excluded.authority, obtained_at = excluded.obtained_at`;
@@ -410,10 +418,12 @@ export class PostgresConsoleStore implements ConsoleStore {
         [machineId],
       );
       if (latest.rows[0]?.digest === digest) return false;
-      await client.query(
-        `INSERT INTO status_snapshots (${tables.SNAPSHOT_COLUMNS.join(', ')}) VALUES (${params(tables.SNAPSHOT_COLUMNS.length)})`,
+      const added = await client.query<{ id: number }>(
+        `INSERT INTO status_snapshots (${tables.SNAPSHOT_COLUMNS.join(', ')}) VALUES (${params(tables.SNAPSHOT_COLUMNS.length)})
+         RETURNING id`,
         tables.snapshotValues(machineId, takenAt, digest, status),
       );
+      await client.query(SET_LATEST, [...tables.latestValues(Number(added.rows[0]?.id), takenAt, status), machineId]);
       return true;
     });
   }
@@ -558,9 +568,14 @@ export class PostgresConsoleStore implements ConsoleStore {
    * Locks every admin-role row, then `name`'s; LAST_ADMIN when it is the only admin and would
    * stop being one. Two consoles demoting the last two admins at once: the second waits, then sees one.
    */
-  async #adminForChange(client: pg.PoolClient, name: string, losesAdmin: boolean): Promise<tables.AdminRow | undefined> {
-    const admins = (await client.query<tables.AdminRow>("SELECT * FROM admins WHERE role = 'admin' ORDER BY name FOR UPDATE"))
-      .rows;
+  async #adminForChange(
+    client: pg.PoolClient,
+    name: string,
+    losesAdmin: boolean,
+  ): Promise<tables.AdminRow | undefined> {
+    const admins = (
+      await client.query<tables.AdminRow>("SELECT * FROM admins WHERE role = 'admin' ORDER BY name FOR UPDATE")
+    ).rows;
     const row = (await client.query<tables.AdminRow>(`SELECT * FROM admins WHERE ${nameIs('$1')} FOR UPDATE`, [name]))
       .rows[0];
     if (row && losesAdmin && row.role === 'admin' && admins.length <= 1) throw tables.lastAdmin(row.name);
@@ -727,6 +742,9 @@ export class PostgresConsoleStore implements ConsoleStore {
         return rows.map((r: merge.HistoryRow) => tables.snapshotValues(id, r.takenAt, r.digest, r.status, r.json));
       }),
     );
+
+    const touched = [...new Set(plan.history.map((h) => merge.idOf(machineIds, h.address)))];
+    if (touched.length > 0) await client.query(RECOMPUTE_LATEST, [touched]);
 
     for (const k of plan.changedKeys) {
       await client.query(`UPDATE product_keys SET ${SET_COUNTERS}, fingerprint = $6, sealed = $7 WHERE id = $8`, [

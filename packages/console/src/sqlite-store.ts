@@ -149,6 +149,13 @@ const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(',
 const INSERT_SNAPSHOT = `INSERT INTO status_snapshots (${tables.SNAPSHOT_COLUMNS.join(', ')})
   VALUES (${placeholders(tables.SNAPSHOT_COLUMNS.length)})`;
 const SET_COUNTERS = tables.COUNTER_COLUMNS.map((c) => `${c} = ?`).join(', ');
+/** The machine's denormalised latest-status columns (tables.latestValues, then the machine's id). */
+const SET_LATEST = `UPDATE machines SET ${tables.LATEST_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
+/** Recomputes the latest-status columns of the machines whose ids are in the JSON array `?`. */
+const RECOMPUTE_LATEST = `UPDATE machines SET (${tables.LATEST_COLUMNS.join(', ')}) =
+  (SELECT ${tables.LATEST_SOURCES.join(', ')} FROM status_snapshots s WHERE s.machine_id = machines.id
+   ORDER BY s.id DESC LIMIT 1)
+  WHERE id IN (SELECT value FROM json_each(?))`;
 const UPSERT_CONFIRMATION = `INSERT INTO confirmations (machine_id, installation_id, confirmation_id, authority, obtained_at)
   VALUES (?, ?, ?, ?, ?)
   ON CONFLICT (machine_id, installation_id) DO UPDATE SET confirmation_id = excluded.confirmation_id,
@@ -295,7 +302,11 @@ export class SqliteConsoleStore implements ConsoleStore {
           .prepare('SELECT digest FROM status_snapshots WHERE machine_id = ? ORDER BY id DESC LIMIT 1')
           .get(machineId) as { digest: string } | undefined;
         if (latest?.digest === digest) return false;
-        this.#db.prepare(INSERT_SNAPSHOT).run(...tables.snapshotValues(machineId, takenAt, digest, status));
+        const id = Number(
+          this.#db.prepare(INSERT_SNAPSHOT).run(...tables.snapshotValues(machineId, takenAt, digest, status))
+            .lastInsertRowid,
+        );
+        this.#db.prepare(SET_LATEST).run(...tables.latestValues(id, takenAt, status), machineId);
         return true;
       })
       .immediate();
@@ -534,8 +545,10 @@ export class SqliteConsoleStore implements ConsoleStore {
     for (const m of plan.changedMachines) updateMachine.run(...merge.machineValues(m, tokenIds), m.id);
 
     const insertSnapshot = db.prepare(INSERT_SNAPSHOT);
+    const touched: number[] = [];
     for (const h of plan.history) {
       const id = merge.idOf(machineIds, h.address);
+      touched.push(id);
       let rows: readonly merge.HistoryRow[] = h.rows;
       if (h.rewrite) {
         const existing = db
@@ -556,6 +569,8 @@ export class SqliteConsoleStore implements ConsoleStore {
         insertSnapshot.run(...tables.snapshotValues(id, r.takenAt, r.digest, r.status, r.json));
       }
     }
+
+    if (touched.length > 0) db.prepare(RECOMPUTE_LATEST).run(JSON.stringify(touched));
 
     const updateKey = db.prepare(`UPDATE product_keys SET fingerprint = ?, sealed = ?, ${SET_COUNTERS} WHERE id = ?`);
     for (const k of plan.changedKeys) updateKey.run(k.fingerprint, k.sealed, ...tables.counterValues(k.counters), k.id);

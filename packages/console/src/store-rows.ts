@@ -9,6 +9,7 @@ import { ConsoleError } from './errors.js';
 import type {
   AdminRecord,
   ConfirmationRecord,
+  MachineFacts,
   MachineRecord,
   MakCountersRecord,
   OperationRecord,
@@ -39,6 +40,61 @@ export const MACHINE_COLUMNS_15 = [
   'expires_at TEXT',
   'status_at INTEGER',
 ] as const;
+
+/**
+ * The latest snapshot's columns denormalised on `machines` (migration 5), in the order
+ * `latestValues` gives them; the snapshot's own column names, but `status_at` for `taken_at`.
+ */
+export const LATEST_COLUMNS = [
+  'latest_snapshot_id',
+  'state',
+  'method',
+  'product_group',
+  'client_machine_id',
+  'installed_key',
+  'installed_key_type',
+  'kms_host',
+  'expires_at',
+  'status_at',
+] as const;
+/** The snapshot columns LATEST_COLUMNS are read from, in the same order. */
+export const LATEST_SOURCES = [
+  'id',
+  'state',
+  'method',
+  'product_group',
+  'client_machine_id',
+  'installed_key',
+  'installed_key_type',
+  'kms_host',
+  'expires_at',
+  'taken_at',
+] as const;
+
+/** The denormalised latest columns for a snapshot row just written (LATEST_COLUMNS' order). */
+export const latestValues = (snapshotId: number, takenAt: number, status: AgentStatus): (string | number | null)[] => [
+  snapshotId,
+  status.state,
+  status.method,
+  status.group,
+  status.clientMachineId,
+  status.installedKey,
+  status.installedKeyType,
+  status.host,
+  status.expiresAt,
+  takenAt,
+];
+
+/** The agent's fact columns on `machines`, in the order `factValues` gives them. */
+export const FACT_COLUMNS = ['host_name', 'os', 'os_version', 'product_version', 'last_boot_at'] as const;
+
+export const factValues = (f: MachineFacts): (string | number | null)[] => [
+  f.hostName,
+  f.os,
+  f.osVersion,
+  f.productVersion,
+  f.lastBootAt,
+];
 
 export interface TokenRow {
   id: number;

@@ -1,5 +1,9 @@
 import type Database from 'better-sqlite3';
+import * as tables from '../store-rows.js';
+import type { MachineFacts } from '../store.js';
 import type { FleetViewStore } from './store.js';
+
+const SET_FACTS = `UPDATE machines SET ${tables.FACT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
 
 /** SQLite engine of FleetViewStore (pages, filters, sorts, counts and reports over the machines in SQL (100 000 machines)). */
 export class SqliteFleetViews implements FleetViewStore {
@@ -9,8 +13,11 @@ export class SqliteFleetViews implements FleetViewStore {
     this.#db = db;
   }
 
-  /** Scaffolding: keeps the handle referenced until the first method uses it. */
-  get database(): Database.Database {
-    return this.#db;
+  async setMachineFacts(entries: readonly { machineId: number; facts: MachineFacts }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const update = this.#db.prepare(SET_FACTS);
+    this.#db.transaction(() => {
+      for (const e of entries) update.run(...tables.factValues(e.facts), e.machineId);
+    })();
   }
 }

@@ -1,3 +1,7 @@
+import type { MachineFacts } from '../store.js';
+
 /** The console store's part for pages, filters, sorts, counts and reports over the machines in SQL (100 000 machines) (both engines; see ../store.ts). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by its module
-export interface FleetViewStore {}
+export interface FleetViewStore {
+  /** Writes the agents' facts (GET /v1/status `machine`) on their machines, in one transaction. */
+  setMachineFacts(entries: readonly { readonly machineId: number; readonly facts: MachineFacts }[]): Promise<void>;
+}
