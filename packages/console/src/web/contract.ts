@@ -225,6 +225,8 @@ export const userPasswordRequest = z.strictObject({ password: z.string().min(1).
 /** POST /api/users/:name/role */
 export const userRoleRequest = z.strictObject({ role: z.enum(USER_ROLES) });
 
+/** The fewest characters of an export's passphrase (export.ts MIN_PASSPHRASE_LENGTH; the UI checks it before sending). */
+export const MIN_PASSPHRASE_LENGTH = 12;
 /** POST /api/export: the whole data set as a download; secrets only with a passphrase (12+). */
 export const exportRequest = z.strictObject({ passphrase: z.string().min(1).max(1024).optional() });
 /** POST /api/import: an export file's text, and its passphrase when it holds secrets. */
@@ -486,6 +488,7 @@ export const importSummary = z
     secretsMissing: z.object({ keys: z.number(), machines: z.number() }),
   })
   .readonly();
+export type ImportSummary = z.infer<typeof importSummary>;
 
 /**
  * One day of the timeline: `{day, STATE: count…}`. zod has no object of one named field plus
@@ -516,6 +519,7 @@ export const answers = {
   users: z.object({ users: z.array(userSummary) }),
   userChanged: z.object({ user: userSummary }),
   userRemoved: z.object({ removed: z.string() }),
+  passwordSet: z.object({ ok: z.literal(true) }),
   imported: importSummary,
   proxyFiles: z.object({ files: z.array(proxyFileSummary) }),
   machine: z.object({ machine: machineSummary, history: z.array(historyEntry) }),

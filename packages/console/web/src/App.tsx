@@ -8,6 +8,8 @@ import { MachineDetail } from './pages/MachineDetail';
 import { JobList, JobView } from './pages/Jobs';
 import { Keys } from './pages/Keys';
 import { OperationsLog } from './pages/Log';
+import { Users } from './pages/Users';
+import { Transfer } from './pages/Transfer';
 
 // chart.js is only needed on the reports page: it loads with it.
 const Reports = lazy(() => import('./pages/Reports'));
@@ -18,7 +20,11 @@ const NAV = [
   ['reports', 'Reports'],
   ['keys', 'Keys'],
   ['log', 'Operations log'],
+  ['users', 'Users'],
+  ['transfer', 'Export / import'],
 ] as const;
+/** Pages a viewer is not shown in the menu (the server refuses them every call). */
+const ADMIN_ONLY: ReadonlySet<string> = new Set(['users']);
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
@@ -42,19 +48,25 @@ export function App() {
   let page;
   switch (section) {
     case 'machines':
-      page = id ? <MachineDetail id={id} /> : <Machines session={session} />;
+      page = id ? <MachineDetail id={id} session={session} /> : <Machines session={session} />;
       break;
     case 'jobs':
-      page = id ? <JobView id={id} /> : <JobList />;
+      page = id ? <JobView id={id} /> : <JobList session={session} />;
       break;
     case 'reports':
       page = <Reports name={id} session={session} />;
       break;
     case 'keys':
-      page = <Keys />;
+      page = <Keys session={session} />;
       break;
     case 'log':
       page = <OperationsLog />;
+      break;
+    case 'users':
+      page = <Users session={session} />;
+      break;
+    case 'transfer':
+      page = <Transfer session={session} />;
       break;
     default:
       page = <p className="notice">No such page: {section}.</p>;
@@ -67,7 +79,7 @@ export function App() {
           volact <span>console</span>
         </a>
         <nav aria-label="main">
-          {NAV.map(([key, label]) => (
+          {NAV.filter(([key]) => session.role === 'admin' || !ADMIN_ONLY.has(key)).map(([key, label]) => (
             <a key={key} href={href(`/${key}`)} className={section === key ? 'active' : undefined}>
               {label}
             </a>
@@ -75,6 +87,7 @@ export function App() {
         </nav>
         <div className="user">
           <span aria-label="signed in as">{session.user}</span>
+          {session.role === 'viewer' && <span className="badge role-viewer">viewer</span>}
           <button type="button" className="link" onClick={logout}>
             Log out
           </button>

@@ -54,3 +54,36 @@ export function errorText(err: unknown): string {
   if (err instanceof ApiError) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * POSTs `body` and hands back the answer as a file to save (the server names it in its
+ * Content-Disposition, else `fallback`). An error answer throws the same ApiError as post().
+ */
+export async function postDownload(path: string, body: unknown, fallback: string): Promise<void> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json', 'x-volact-request': '1' },
+    credentials: 'same-origin',
+    body: JSON.stringify(body ?? {}),
+  });
+  if (!res.ok) {
+    const error = ((await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null)
+      ?.error;
+    if (res.status === 401) onUnauthenticated();
+    throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `HTTP ${res.status}`);
+  }
+  const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1];
+  saveBlob(await res.blob(), named ?? fallback);
+}
+
+/** Saves a blob as a download named `name`. */
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

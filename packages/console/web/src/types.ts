@@ -18,6 +18,24 @@ export {
   type Report,
   type ReportName,
   type SessionInfo,
+  USER_ROLES,
+  type UserRole,
+  type UserSummary,
+  type ImportSummary,
+  type ReportPage,
+  REPORT_COLUMN_LABELS,
+  MIN_PASSPHRASE_LENGTH,
+} from '../../src/web/contract';
+// The machines pages (ui-machines).
+export {
+  MACHINE_SORTS,
+  MAX_PAGE_SIZE,
+  MAX_UPLOAD_BYTES,
+  type DiscoverRequest,
+  type JobMachines,
+  type JobRequest,
+  type MachineFilter,
+  type MachineSort,
 } from '../../src/web/contract';
 export type { LicenceMethod, LicenceState } from '@volact/core';
 import type { Report } from '../../src/web/contract';

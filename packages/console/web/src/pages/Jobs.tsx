@@ -1,15 +1,25 @@
 import { createColumnHelper } from '@tanstack/react-table';
 import { useEffect, useMemo, useState } from 'react';
-import { errorText, get } from '../api';
+import { errorText, get, post } from '../api';
 import { DataTable } from '../components/DataTable';
+import { Pager } from '../components/Pager';
+import { ReasonButton, viewerReason } from '../components/ReasonButton';
 import { OkBadge, StateBadge } from '../components/StateBadge';
 import { formatTime, useGet } from '../hooks';
-import { href } from '../router';
-import type { Job, JobSummary, MachineResult } from '../types';
+import { href, navigate } from '../router';
+import type { Job, JobSummary, MachineResult, SessionInfo } from '../types';
 
 const POLL_MS = 400;
 const resultCol = createColumnHelper<MachineResult>();
 const jobCol = createColumnHelper<JobSummary>();
+
+type JobState = JobSummary['state'];
+const STATE_TEXT: Record<JobState, string> = {
+  running: 'running',
+  finished: 'finished',
+  failed: 'failed',
+  interrupted: 'interrupted',
+};
 
 function ProgressBar({ done, total }: { done: number; total: number }) {
   const percent = total === 0 ? 100 : Math.round((done / total) * 100);
@@ -30,21 +40,67 @@ function ProgressBar({ done, total }: { done: number; total: number }) {
   );
 }
 
-/** One job, polled until it finishes. */
+function JobStateBadge({ state }: { state: JobState }) {
+  return (
+    <span className={`badge job-${state}`} data-job-state={state}>
+      {STATE_TEXT[state]}
+    </span>
+  );
+}
+
+/** The job's one line: what it did, or why it stopped. */
+function statusLine(job: Job, counts: { ok: number; failed: number } | null): string {
+  switch (job.state) {
+    case 'running':
+      return `Running: ${job.done} of ${job.total} done`;
+    case 'finished':
+      return counts ? `Finished: ${counts.ok} ok, ${counts.failed} failed` : `Finished: ${job.resultsTotal} results`;
+    case 'failed':
+      return `Failed${job.error ? `: ${job.error.code}: ${job.error.message}` : ''}`;
+    case 'interrupted':
+      return `Interrupted: ${job.outcome ?? `by a restart after ${job.done} of ${job.total} machines`}`;
+  }
+}
+
+/** The machine's state as the job saw it: never its current one, never "never read" when the job read it. */
+function ResultState({ result }: { result: MachineResult }) {
+  if (result.state) return <StateBadge state={result.state} />;
+  return <span className="muted">{result.ok ? '—' : 'no answer'}</span>;
+}
+
+/** One job, polled until it finishes; its results a page at a time. */
 export function JobView({ id }: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
+  const [counts, setCounts] = useState<{ ok: number; failed: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [page, setPage] = useState({ offset: 0, limit: 100 });
 
   useEffect(() => {
     let stopped = false;
     let timer: number | undefined;
     const poll = () => {
-      get<Job>(`/api/jobs/${encodeURIComponent(id)}`).then(
+      get<Job>(`/api/jobs/${encodeURIComponent(id)}?offset=${page.offset}&limit=${page.limit}`).then(
         (j) => {
           if (stopped) return;
           setJob(j);
           setError(null);
-          if (!j.finished) timer = window.setTimeout(poll, POLL_MS);
+          if (!j.finished) {
+            timer = window.setTimeout(poll, POLL_MS);
+            return;
+          }
+          // The whole job's counts: the page alone may hold only part of its results.
+          if (j.offset === 0 && j.results.length >= j.resultsTotal) {
+            const ok = j.results.filter((r) => r.ok).length;
+            setCounts({ ok, failed: j.results.length - ok });
+          } else {
+            get<{ jobs: JobSummary[] }>('/api/jobs').then(
+              ({ jobs }) => {
+                const s = jobs.find((x) => x.id === j.id);
+                if (!stopped && s) setCounts({ ok: s.ok, failed: s.failed });
+              },
+              () => undefined,
+            );
+          }
         },
         (err: unknown) => {
           if (stopped) return;
@@ -57,19 +113,35 @@ export function JobView({ id }: { id: string }) {
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [id]);
+  }, [id, page]);
 
+  const discover = job?.operation === 'discover';
   const columns = useMemo(
     () => [
-      resultCol.accessor('machine', { header: 'Machine' }),
+      resultCol.accessor((r) => r.displayName ?? r.machine, { id: 'machine', header: 'Machine' }),
       resultCol.accessor('address', { header: 'Address', cell: (c) => <code>{c.getValue()}</code> }),
-      resultCol.accessor('ok', { header: 'Result', cell: (c) => <OkBadge ok={c.getValue()} /> }),
-      resultCol.accessor('state', { header: 'State', cell: (c) => <StateBadge state={c.getValue()} /> }),
+      resultCol.accessor('ok', {
+        header: 'Result',
+        cell: (c) =>
+          discover ? (
+            <span className={`badge ${c.getValue() ? 'result-ok' : 'result-failed'}`}>
+              {c.getValue() ? 'found' : 'refused'}
+            </span>
+          ) : (
+            <OkBadge ok={c.getValue()} />
+          ),
+      }),
+      resultCol.accessor('state', { header: 'State then', cell: (c) => <ResultState result={c.row.original} /> }),
       resultCol.accessor('method', { header: 'Method', cell: (c) => c.getValue() ?? '—' }),
+      resultCol.accessor((r) => r.lastSeenAt ?? null, {
+        id: 'lastSeenAt',
+        header: 'Last contact then',
+        cell: (c) => formatTime(c.getValue()),
+      }),
       resultCol.accessor('code', { header: 'Code', cell: (c) => c.getValue() ?? '—' }),
       resultCol.accessor('message', { header: 'Message' }),
     ],
-    [],
+    [discover],
   );
 
   if (error) {
@@ -80,8 +152,6 @@ export function JobView({ id }: { id: string }) {
     );
   }
   if (!job) return <p className="muted">Loading…</p>;
-  const ok = job.results.filter((r) => r.ok).length;
-  const failed = job.results.length - ok;
   return (
     <section>
       <p>
@@ -92,28 +162,69 @@ export function JobView({ id }: { id: string }) {
           Job: {job.operation}
           {job.detail ? <span className="muted"> · {job.detail}</span> : null}
         </h1>
+        <JobStateBadge state={job.state} />
       </div>
       <ProgressBar done={job.done} total={job.total} />
-      <p className="job-status" data-testid="job-status" data-finished={job.finished ? 'true' : 'false'}>
-        {job.finished ? `Finished: ${ok} ok, ${failed} failed` : `Running: ${job.done} of ${job.total} done`}
+      <p
+        className="job-status"
+        data-testid="job-status"
+        data-finished={job.finished ? 'true' : 'false'}
+        data-state={job.state}
+      >
+        {statusLine(job, counts)}
         <span className="muted">
           {' '}
           · started {formatTime(job.startedAt)} by {job.user}
           {job.finishedAt ? ` · finished ${formatTime(job.finishedAt)}` : ''}
         </span>
       </p>
-      {job.error && (
+      {job.outcome && job.state !== 'interrupted' && (
+        <p className="job-outcome" data-testid="job-outcome">
+          {job.outcome}
+        </p>
+      )}
+      {job.error && job.state !== 'failed' && (
         <p className="error" role="alert">
           {job.error.code}: {job.error.message}
         </p>
       )}
+      {job.proxyFileId && (
+        <p className="card">
+          The installation-ID file for the isolated network:{' '}
+          <a
+            className="button"
+            href={`/api/proxy-files/${encodeURIComponent(job.proxyFileId)}`}
+            download={`volact-iids-${job.proxyFileId}.json`}
+          >
+            Download volact-iids-{job.proxyFileId}.json
+          </a>
+          <br />
+          <span className="muted small">
+            Take it to a connected machine (volact authority confirm-file), then apply the confirmation file it gives
+            back on Machines.
+          </span>
+        </p>
+      )}
+      <p className="muted small">
+        Each row shows the machine as this job saw it: its state and last contact then, not now.
+      </p>
       <DataTable data={job.results} columns={columns} label="job results" empty="No result yet." />
+      {job.resultsTotal > page.limit || page.offset > 0 ? (
+        <Pager
+          label="results"
+          offset={page.offset}
+          limit={page.limit}
+          total={job.resultsTotal}
+          onChange={(offset, limit) => setPage({ offset, limit })}
+        />
+      ) : null}
     </section>
   );
 }
 
-export function JobList() {
+export function JobList({ session }: { session: SessionInfo }) {
   const { data, error, reload } = useGet<{ jobs: JobSummary[] }>('/api/jobs');
+  const [starting, setStarting] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
   const columns = useMemo(
     () => [
       jobCol.accessor('startedAt', {
@@ -126,25 +237,55 @@ export function JobList() {
       jobCol.accessor((j) => `${j.done} / ${j.total}`, { id: 'progress', header: 'Done' }),
       jobCol.accessor('ok', { header: 'OK' }),
       jobCol.accessor('failed', { header: 'Failed' }),
-      jobCol.accessor('finished', {
-        header: 'Status',
-        cell: (c) => (c.row.original.error ? c.row.original.error.code : c.getValue() ? 'finished' : 'running'),
+      jobCol.accessor('state', {
+        header: 'State',
+        cell: (c) => {
+          const j = c.row.original;
+          return (
+            <span className="job-state-cell">
+              <JobStateBadge state={j.state} />
+              {j.outcome && <span className="small"> {j.outcome}</span>}
+              {j.error && <span className="error-code"> {j.error.code}</span>}
+            </span>
+          );
+        },
       }),
     ],
     [],
   );
+  const refreshAll = () => {
+    setStarting({ busy: true, error: null });
+    post<{ job: Job }>('/api/jobs', { operation: 'refresh', machines: 'all' }).then(
+      ({ job }) => navigate(`/jobs/${job.id}`),
+      (err: unknown) => setStarting({ busy: false, error: errorText(err) }),
+    );
+  };
+  const running = data?.jobs.some((j) => j.state === 'running') ?? false;
   return (
     <section>
       <div className="page-head">
         <h1>Jobs</h1>
-        <button type="button" onClick={reload}>
-          Reload
-        </button>
+        <div className="actions">
+          <ReasonButton
+            className="primary"
+            onClick={refreshAll}
+            busy={starting.busy}
+            reason={viewerReason(session) ?? (running ? 'a job is running: one runs at a time' : null)}
+          >
+            Refresh every machine
+          </ReasonButton>
+          <button type="button" onClick={reload}>
+            Reload
+          </button>
+        </div>
       </div>
-      <p className="muted">Bulk operations started from this console since it was started (one runs at a time).</p>
-      {error && (
+      <p className="muted">
+        Bulk operations started from this console, newest first; they are kept across restarts (one runs at a time).
+        Start one on Machines.
+      </p>
+      {(error ?? starting.error) && (
         <p className="error" role="alert">
-          {error}
+          {error ?? starting.error}
         </p>
       )}
       <DataTable data={data?.jobs ?? []} columns={columns} label="jobs" empty="No job yet: start one on Machines." />

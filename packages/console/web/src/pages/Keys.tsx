@@ -2,12 +2,14 @@ import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { errorText, post } from '../api';
 import { DataTable } from '../components/DataTable';
+import { ReasonButton, viewerReason } from '../components/ReasonButton';
 import { formatTime, useGet } from '../hooks';
-import type { KeySummary } from '../types';
+import { href } from '../router';
+import type { KeySummary, SessionInfo } from '../types';
 
 const col = createColumnHelper<KeySummary>();
 
-export function Keys() {
+export function Keys({ session }: { session: SessionInfo }) {
   const { data, error, reload } = useGet<{ keys: KeySummary[] }>('/api/keys');
   const [key, setKey] = useState('');
   const [name, setName] = useState('');
@@ -66,9 +68,9 @@ export function Keys() {
           Name (optional)
           <input value={name} onChange={(e) => setName(e.target.value)} placeholder="office-mak" />
         </label>
-        <button type="submit" className="primary" disabled={busy}>
+        <ReasonButton type="submit" className="primary" busy={busy} reason={viewerReason(session)}>
           Add key
-        </button>
+        </ReasonButton>
       </form>
       {message && (
         <p className={message.ok ? 'success' : 'error'} role={message.ok ? 'status' : 'alert'}>
@@ -80,7 +82,20 @@ export function Keys() {
           {error}
         </p>
       )}
-      <DataTable data={data?.keys ?? []} columns={columns} label="keys" empty="No key stored yet." />
+      {data && data.keys.length === 0 ? (
+        <div className="empty-state" data-testid="keys-empty">
+          <p>
+            <strong>No key stored yet.</strong>
+          </p>
+          <p className="muted">
+            Add a MAK or KMS host key above (or import an export with its secrets on{' '}
+            <a href={href('/transfer')}>Export / import</a>); then install it on machines from{' '}
+            <a href={href('/machines')}>Machines</a>.
+          </p>
+        </div>
+      ) : (
+        <DataTable data={data?.keys ?? []} columns={columns} label="keys" empty="Loading…" />
+      )}
     </section>
   );
 }
