@@ -1,12 +1,21 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentStatus, LicenceState } from '@volact/core';
+import { encodeProxyFile, type AgentStatus, type LicenceState } from '@volact/core';
 import * as activation from './activation-operations.js';
 import * as admins from './admins.js';
+import * as proxyFiles from './proxy-files/operations.js';
 import { loadAgentTls } from './agent-tls.js';
 import type { AuthorityConnection } from './authority-client.js';
 import { ConsoleError } from './errors.js';
-import { exportToFile, importChanged, importFromFile, type ExportSummary, type ImportSummary } from './export.js';
+import {
+  exportToFile,
+  exportToText,
+  importChanged,
+  importFromFile,
+  importFromText,
+  type ExportSummary,
+  type ImportSummary,
+} from './export.js';
 import { Fleet } from './fleet.js';
 import * as keys from './key-operations.js';
 import * as machines from './machine-operations.js';
@@ -188,6 +197,7 @@ export class VolumeConsole {
   }
 
   async close(): Promise<void> {
+    this.#fleet.connections.close();
     await this.#fleet.store.close();
   }
 
@@ -436,16 +446,16 @@ export class VolumeConsole {
     options: { user?: string | null } = {},
     onProgress?: Progress,
   ): Promise<{ fileId: string; file: string; results: MachineResult[] }> {
-    return notBuilt('collectInstallationIds', refs, options, onProgress);
+    return proxyFiles.collectInstallationIds(this.#fleet, refs, options.user ?? null, onProgress);
   }
 
   async listProxyFiles(): Promise<ProxyFileSummary[]> {
-    return notBuilt('listProxyFiles');
+    return proxyFiles.listProxyFiles(this.#fleet);
   }
 
   /** A collected file's text, as written at step 1. */
   async proxyFile(id: string): Promise<string> {
-    return notBuilt('proxyFile', id);
+    return proxyFiles.proxyFile(this.#fleet, id);
   }
 
   /**
@@ -453,7 +463,7 @@ export class VolumeConsole {
    * same): the confirmation file's text for an installation-ID file.
    */
   async confirmProxyFile(file: string, authority: AuthorityConnection): Promise<string> {
-    return notBuilt('confirmProxyFile', file, authority);
+    return encodeProxyFile(await proxyFiles.confirmFile(this.#fleet, file, authority));
   }
 
   /**
@@ -464,13 +474,13 @@ export class VolumeConsole {
   async applyConfirmationFile(
     file: string,
     onProgress?: Progress,
-  ): Promise<{ results: MachineResult[]; skipped: { installationId: string; reason: string }[] }> {
-    return notBuilt('applyConfirmationFile', file, onProgress);
+  ): Promise<{ fileId: string; results: MachineResult[]; skipped: { installationId: string; reason: string }[] }> {
+    return proxyFiles.applyConfirmationFile(this.#fleet, file, onProgress);
   }
 
   /** Installs a confirmation ID read out over the phone (CONFIRMATION_ID_INVALID names the wrong group). */
   async installConfirmationId(ref: string, confirmationId: string): Promise<MachineResult> {
-    return notBuilt('installConfirmationId', ref, confirmationId);
+    return proxyFiles.installConfirmationId(this.#fleet, ref, confirmationId);
   }
 
   // ---- export / import (the reference's CILX files; see export.ts) ---------------------
@@ -488,6 +498,22 @@ export class VolumeConsole {
       options.passphrase,
     );
     await this.#fleet.log('export', null, true, null, `${summary.secrets ? 'with' : 'without'} secrets`);
+    return summary;
+  }
+
+  /** exportTo as text (the web UI's download): the file's text and what it holds. */
+  async exportText(passphrase?: string): Promise<{ text: string; summary: ExportSummary }> {
+    const out = await exportToText(this.#fleet.store, this.#fleet.box, this.#fleet.clock.now(), passphrase);
+    await this.#fleet.log('export', null, true, null, `${out.summary.secrets ? 'with' : 'without'} secrets`);
+    return out;
+  }
+
+  /** importFrom for an export file's text (the web UI's upload). */
+  async importText(text: string, passphrase?: string): Promise<ImportSummary> {
+    const summary = await importFromText(this.#fleet.store, this.#fleet.box, text, passphrase);
+    if (importChanged(summary)) {
+      await this.#fleet.log('import', null, true, null, `export of ${summary.exportedAt}`);
+    }
     return summary;
   }
 

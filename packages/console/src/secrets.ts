@@ -24,12 +24,22 @@ export const MISSING_SECRET = 'missing:';
 export class SecretBox {
   readonly #sealKey: Buffer;
   readonly #fingerprintKey: Buffer;
+  readonly #proxyFileSeed: Buffer;
 
   constructor(master: Uint8Array) {
     if (master.length !== 32) throw new RangeError('the console key must be 32 bytes');
     const derive = (info: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, 32));
     this.#sealKey = derive('volact-console/seal/v1');
     this.#fingerprintKey = derive('volact-console/fingerprint/v1');
+    this.#proxyFileSeed = derive('volact-console/proxy-file-signing/v1');
+  }
+
+  /**
+   * The Ed25519 seed that signs installation-ID files (isolated networks): derived from
+   * console.key under its own label, so every console sharing the key file signs alike.
+   */
+  proxyFileSeed(): Buffer {
+    return Buffer.from(this.#proxyFileSeed);
   }
 
   seal(plain: string, purpose: string): string {

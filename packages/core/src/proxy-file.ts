@@ -62,10 +62,8 @@ const iidEntrySchema = z.strictObject({
   machine: readable(300),
   machineId: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   installationId,
-  installedKey: z
-    .string()
-    .regex(/^…[0-9A-Z]{5}$/, 'expected the key\'s last five as "…ABCDE"')
-    .nullable(),
+  /** The installed key's last five as the agent reports it (…ABCDE), never the key. */
+  installedKey: readable(16).nullable(),
 });
 
 const iidFileSchema = z.strictObject({
