@@ -14,18 +14,21 @@ import { useMemo, useState } from 'react';
 import { errorText, post } from '../api';
 import { Doughnut, Line } from 'react-chartjs-2';
 import { DataTable } from '../components/DataTable';
+import { Pager } from '../components/Pager';
+import { ReasonButton, viewerReason } from '../components/ReasonButton';
 import { StateBadge, stateLabel } from '../components/StateBadge';
 import { formatTime, useGet } from '../hooks';
 import { href } from '../router';
 import { LICENCE_STATES } from '../vocabulary';
 import {
+  REPORT_COLUMN_LABELS,
   REPORT_NAMES,
   type Charts,
   type CsvValue,
   type LicenceState,
   type MakCountResult,
-  type Report,
   type ReportName,
+  type ReportPage,
   type SessionInfo,
 } from '../types';
 
@@ -75,6 +78,25 @@ function Overview() {
     );
   }
   if (!data) return <p className="muted">Loading charts…</p>;
+  const machines = Object.values(data.states).reduce((a, b) => a + (b ?? 0), 0);
+  const read = machines - (data.states.unknown ?? 0);
+  if (read === 0) {
+    return (
+      <div className="card empty-state" data-testid="charts-empty">
+        <p>
+          <strong>
+            {machines === 0 ? 'No machines yet: nothing to chart.' : 'No machine has been read yet: nothing to chart.'}
+          </strong>
+        </p>
+        <p className="muted">
+          {machines === 0
+            ? 'Add machines on Machines (or discover them), then refresh them: the charts show their licence states.'
+            : `${machines} machine${machines === 1 ? ' is' : 's are'} listed but never read: select them on Machines and Refresh; the charts fill in from their status.`}{' '}
+          <a href={href('/machines')}>Go to Machines</a>
+        </p>
+      </div>
+    );
+  }
   return (
     <div className="charts">
       <figure className="card chart" aria-label="state distribution">
@@ -138,10 +160,23 @@ function Overview() {
 const cellText = (v: CsvValue | undefined): string =>
   v === null || v === undefined ? '—' : Array.isArray(v) ? v.join(', ') : String(v);
 
+/** Why the MAK counters cannot be read from here, or null. */
+function countersReason(session: SessionInfo): string | null {
+  return (
+    viewerReason(session) ??
+    (session.makCounters
+      ? null
+      : 'the server has no authority admin token: start console serve with --authority and --admin-token-file')
+  );
+}
+
 function ReportTable({ name, session }: { name: ReportName; session: SessionInfo }) {
   const [days, setDays] = useState(30);
+  const [page, setPage] = useState({ offset: 0, limit: 100 });
   const query = name === 'at-risk' ? `?days=${days}` : '';
-  const { data, error, loading, reload } = useGet<Report>(`/api/reports/${name}${query}`);
+  const { data, error, loading, reload } = useGet<ReportPage>(
+    `/api/reports/${name}?${name === 'at-risk' ? `days=${days}&` : ''}offset=${page.offset}&limit=${page.limit}`,
+  );
   const [counting, setCounting] = useState<{ busy: boolean; message: string | null; ok: boolean }>({
     busy: false,
     message: null,
@@ -166,11 +201,13 @@ function ReportTable({ name, session }: { name: ReportName; session: SessionInfo
     );
   };
   const columns = useMemo(() => {
-    const col = createColumnHelper<Report['rows'][number]>();
+    const col = createColumnHelper<ReportPage['rows'][number]>();
     return (data?.columns ?? []).map((c) =>
       col.accessor((row) => row[c] ?? null, {
         id: c,
-        header: c,
+        // The human name; the CSV keeps the stable machine name (data.columns).
+        header: () => <span title={c}>{data?.labels[c] ?? REPORT_COLUMN_LABELS[c] ?? c}</span>,
+        enableSorting: false,
         cell: (cell) => {
           const v = cell.getValue();
           if (c === 'state') return <StateBadge state={v as LicenceState | null} />;
@@ -197,15 +234,18 @@ function ReportTable({ name, session }: { name: ReportName; session: SessionInfo
                 max={3650}
                 aria-label="days"
                 value={days}
-                onChange={(e) => setDays(Math.max(0, Math.min(3650, Math.trunc(Number(e.target.value) || 0))))}
+                onChange={(e) => {
+                  setDays(Math.max(0, Math.min(3650, Math.trunc(Number(e.target.value) || 0))));
+                  setPage((p) => ({ ...p, offset: 0 }));
+                }}
               />{' '}
               days
             </label>
           )}
-          {name === 'mak-usage' && session.makCounters && (
-            <button type="button" onClick={readCounters} disabled={counting.busy}>
+          {name === 'mak-usage' && (
+            <ReasonButton onClick={readCounters} busy={counting.busy} reason={countersReason(session)}>
               Read counters from the authority
-            </button>
+            </ReasonButton>
           )}
           <a className="button" href={`/api/reports/${name}.csv${query}`} download={`volact-${name}.csv`}>
             Download CSV
@@ -224,7 +264,7 @@ function ReportTable({ name, session }: { name: ReportName; session: SessionInfo
       )}
       {data && (
         <p className="muted small">
-          {data.rows.length} rows · generated {formatTime(data.generatedAt)}
+          {data.total} row{data.total === 1 ? '' : 's'} · generated {formatTime(data.generatedAt)}
         </p>
       )}
       <DataTable
@@ -233,6 +273,15 @@ function ReportTable({ name, session }: { name: ReportName; session: SessionInfo
         label={`report ${name}`}
         empty={loading ? 'Loading…' : 'Nothing to report.'}
       />
+      {data && data.total > 0 && (
+        <Pager
+          label="rows"
+          offset={page.offset}
+          limit={page.limit}
+          total={data.total}
+          onChange={(offset, limit) => setPage({ offset, limit })}
+        />
+      )}
     </div>
   );
 }
