@@ -333,10 +333,22 @@ export async function exportToFile(
   path: string,
   passphrase?: string,
 ): Promise<ExportSummary> {
+  const { text, summary } = await exportToText(store, box, now, passphrase);
+  writeFileAtomic(path, text);
+  return { ...summary, path };
+}
+
+/** The export file's text (what exportToFile writes), with its summary (`path` empty): the web UI's download. */
+export async function exportToText(
+  store: ConsoleStore,
+  box: SecretBox,
+  now: number,
+  passphrase?: string,
+): Promise<{ text: string; summary: ExportSummary }> {
   const { data, secretsMissing } = await buildExport(store, box, now, passphrase);
-  writeFileAtomic(path, `${JSON.stringify(data, null, 1)}\n`);
-  return {
-    path,
+  const text = `${JSON.stringify(data, null, 1)}\n`;
+  const summary: ExportSummary = {
+    path: '',
     secrets: data.secrets !== null,
     counts: {
       machines: data.machines.length,
@@ -348,6 +360,7 @@ export async function exportToFile(
     },
     secretsMissing,
   };
+  return { text, summary };
 }
 
 // ---- import ----------------------------------------------------------------------------------
@@ -535,6 +548,18 @@ export async function importFromFile(
   const data = readExportFile(path);
   const counts = await store.importData(prepareImport(data, box, passphrase));
   return { path, secrets: data.secrets !== null, exportedAt: data.exportedAt, ...counts };
+}
+
+/** importFromFile for an export file's text (the web UI's upload); `path` is empty. */
+export async function importFromText(
+  store: ConsoleStore,
+  box: SecretBox,
+  text: string,
+  passphrase?: string,
+): Promise<ImportSummary> {
+  const data = parseExport(text);
+  const counts = await store.importData(prepareImport(data, box, passphrase));
+  return { path: '', secrets: data.secrets !== null, exportedAt: data.exportedAt, ...counts };
 }
 
 /** Whether an import wrote anything. */

@@ -230,12 +230,12 @@ describe('login and sessions', () => {
 
     const res = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ user: USER, authority: null, makCounters: false });
+    expect(await res.json()).toEqual({ user: USER, role: 'admin', authority: null, makCounters: false });
     const [setCookie] = res.headers.getSetCookie();
     expect(setCookie).toMatch(/^volact_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/$/);
     const cookie = (setCookie as string).split(';')[0] as string;
     const session = await fetch(`${base}api/session`, { headers: { cookie } });
-    expect(await session.json()).toEqual({ user: USER, authority: null, makCounters: false });
+    expect(await session.json()).toEqual({ user: USER, role: 'admin', authority: null, makCounters: false });
     // Neither the password nor the token is ever logged.
     const token = cookie.split('=')[1] as string;
     expect(logLines.join('\n')).not.toContain(PASSWORD);
@@ -262,17 +262,17 @@ describe('login and sessions', () => {
   it('expires a session after 30 minutes without a request; logout ends it at once', async () => {
     const cookie = await login();
     clock.advance(29 * MINUTE);
-    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`${base}api/keys`, { headers: { cookie } })).status).toBe(200);
     clock.advance(29 * MINUTE); // 58 minutes since login, 29 since the last request: alive
-    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`${base}api/keys`, { headers: { cookie } })).status).toBe(200);
     clock.advance(30 * MINUTE);
-    expect((await fetch(`${base}api/machines`, { headers: { cookie } })).status).toBe(401);
+    expect((await fetch(`${base}api/keys`, { headers: { cookie } })).status).toBe(401);
 
     const again = await login();
     const out = await fetch(`${base}api/logout`, json({}, { cookie: again }));
     expect(out.status).toBe(200);
     expect(out.headers.getSetCookie()[0]).toContain('Max-Age=0');
-    expect((await fetch(`${base}api/machines`, { headers: { cookie: again } })).status).toBe(401);
+    expect((await fetch(`${base}api/keys`, { headers: { cookie: again } })).status).toBe(401);
   });
 
   it('limits failed logins per source address: the 11th within a minute is 429, even with the right password', async () => {
@@ -565,6 +565,9 @@ describe('the API', () => {
     expect((await get('api/nothing')).status).toBe(404);
     const del = await fetch(`${base}api/machines`, { method: 'DELETE', headers: { cookie } });
     expect(del.status).toBe(405);
-    expect(del.headers.get('allow')).toBe('GET');
+    expect(del.headers.get('allow')).toBe('GET, POST');
+    const put = await fetch(`${base}api/session`, { method: 'PUT', headers: { cookie } });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET');
   });
 });

@@ -1,14 +1,16 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '@volact/core';
 import type { VolumeConsole } from '../console.js';
-import { apiRoutes, type Answer, type DefaultAuthority, type Route } from './api.js';
+import { apiRoutes, minimumRole, type Answer, type DefaultAuthority, type Route } from './api.js';
+import { MAX_UPLOAD_BYTES } from './contract.js';
 import { WebError, errorAnswer } from './errors.js';
 import { JobRunner } from './jobs.js';
-import { AccountLimiter, LoginLimiter, SESSION_COOKIE, SessionStore, readCookie } from './sessions.js';
+import { AccountLimiter, LoginLimiter, SESSION_COOKIE, SessionStore, readCookie, type Session } from './sessions.js';
 import { DEFAULT_ASSETS_DIR, serveStatic } from './static.js';
 
-/** Request bodies are small JSON objects: anything larger is refused unread. */
+/** Request bodies are small JSON objects: anything larger is refused unread (uploads: MAX_UPLOAD_BYTES). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export interface ConsoleServerOptions {
@@ -34,10 +36,12 @@ export interface ConsoleServerOptions {
    * one the proxy added), so login limits count per client rather than for the proxy.
    */
   readonly trustForwardedFor?: boolean;
+  /** HTTPS with this certificate and key (PEM): the session cookie is then Secure. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface ConsoleServer {
-  /** http://HOST:PORT/ */
+  /** http://HOST:PORT/ (https:// with `tls`) */
   readonly url: string;
   readonly port: number;
   /** Stops listening, waits for a running job, then closes every connection. */
@@ -53,41 +57,18 @@ const COMMON_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-function send(res: ServerResponse, answer: Answer): void {
-  const headers: Record<string, string | number> = { 'cache-control': 'no-store', ...answer.headers };
-  let payload: string | undefined;
-  if (answer.text !== undefined) payload = answer.text;
-  else if (answer.json !== undefined) {
-    payload = JSON.stringify(answer.json);
-    headers['content-type'] = 'application/json; charset=utf-8';
-  }
-  if (payload !== undefined) headers['content-length'] = Buffer.byteLength(payload);
-  res.writeHead(answer.status, headers);
-  res.end(payload);
+/** What the server keeps on a request between its hooks. */
+interface RequestState {
+  session?: Session;
+  token?: string;
+  /** The body's size in bytes as read (the job route's limit depends on the operation). */
+  bodyBytes?: number;
 }
+const STATE = Symbol('volact.request');
+type WithState = FastifyRequest & { [STATE]?: RequestState };
+const state = (req: FastifyRequest): RequestState => ((req as WithState)[STATE] ??= {});
 
-/** The body as JSON, at most MAX_BODY_BYTES (a larger declared or sent body is refused). */
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES)
-    throw new WebError('BODY_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new WebError('BODY_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new WebError('BODY_INVALID', 'body: not JSON');
-  }
-}
+const tooLarge = (limit: number) => new WebError('BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
 
 /**
  * Cross-site request forgery guard (OWASP CSRF cheat sheet): a request that changes something
@@ -120,9 +101,37 @@ function checkStateChanging(req: IncomingMessage, publicOrigins: readonly string
   }
 }
 
+/** A route's path as a regular expression (`:name` is one segment): which methods a path takes. */
+const pathPattern = (path: string) => new RegExp(`^${path.replace(/:[A-Za-z]+/g, '[^/]+')}$`);
+
+/** fastify's own failures (body parsing, URL decoding) as the API's codes. */
+function fastifyError(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return tooLarge(MAX_BODY_BYTES);
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new WebError('CONTENT_TYPE_INVALID', 'the body must be application/json');
+  }
+  if (typeof code === 'string' && code.startsWith('FST_ERR_CTP_')) {
+    return new WebError('BODY_INVALID', 'body: not readable as sent (its length or encoding)');
+  }
+  return err;
+}
+
+function send(reply: FastifyReply, answer: Answer): FastifyReply {
+  reply.code(answer.status).header('cache-control', 'no-store');
+  for (const [name, value] of Object.entries(answer.headers ?? {})) reply.header(name, value);
+  if (answer.text !== undefined) return reply.send(answer.text);
+  if (answer.json !== undefined) {
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(answer.json));
+  }
+  return reply.send();
+}
+
 /**
- * The console's web UI and its JSON API (`volact console serve`) on node:http: the built
- * single-page app, and /api/… behind a login session.
+ * The console's web UI and its JSON API (`volact console serve`) on fastify (HTTPS with `tls`):
+ * the built single-page app, and /api/… behind a login session. Every route is one entry of
+ * the route table (api.ts); the checks every request passes (CSRF, session, role, body size)
+ * run here, once, before its body is read.
  */
 export async function startConsoleServer(
   console: VolumeConsole,
@@ -147,10 +156,10 @@ export async function startConsoleServer(
       .filter(Boolean);
     return forwarded.at(-1)?.slice(0, 100) ?? socket;
   };
-  // Browsers reach the console over HTTPS when a public origin says so (a TLS reverse proxy).
-  const secure = publicOrigins.some((o) => o.startsWith('https://'));
-  const sessions = new SessionStore(clock);
-  const jobs = new JobRunner(clock, log);
+  // Browsers reach the console over HTTPS: its own TLS, or a TLS proxy's public origin.
+  const secure = options.tls !== undefined || publicOrigins.some((o) => o.startsWith('https://'));
+  const sessions = new SessionStore(console.webState, clock);
+  const jobs = new JobRunner(console.webState, clock, log);
   const routes: Route[] = apiRoutes({
     console,
     clock,
@@ -161,113 +170,149 @@ export async function startConsoleServer(
     authority: options.authority,
     log,
   });
+  const patterns = routes.map((route) => ({ route, pattern: pathPattern(route.path) }));
 
-  async function api(req: IncomingMessage, url: URL): Promise<{ answer: Answer; user?: string }> {
-    const method = req.method ?? 'GET';
-    const decode = (part: string) => {
-      try {
-        return decodeURIComponent(part);
-      } catch {
-        throw new WebError('NOT_FOUND', `malformed path ${url.pathname.slice(0, 100)}`);
-      }
-    };
-    const matching = routes.flatMap((route) => {
-      const m = route.path.exec(url.pathname);
-      return m ? [{ route, params: m.slice(1).map(decode) }] : [];
-    });
-    if (matching.length === 0) throw new WebError('NOT_FOUND', `no API route ${url.pathname.slice(0, 100)}`);
-    const hit = matching.find((m) => m.route.method === method);
-    if (!hit) {
-      const allow = [...new Set(matching.map((m) => m.route.method))].join(', ');
-      throw new WebError('METHOD_NOT_ALLOWED', `${url.pathname} takes ${allow}`, { allow });
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    requestTimeout: 60_000,
+    // One JSON body parser (below); a malformed URL escape is an unknown route, as it was.
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    frameworkErrors(err, _req, raw) {
+      const reply = raw as unknown as FastifyReply;
+      const e = errorAnswer(
+        (err as { code?: string }).code === 'FST_ERR_BAD_URL'
+          ? new WebError('NOT_FOUND', 'malformed path')
+          : fastifyError(err),
+      );
+      for (const [name, value] of Object.entries(COMMON_HEADERS)) reply.header(name, value);
+      void reply.code(e.status).header('cache-control', 'no-store').send(e.body);
+    },
+  }) as unknown as FastifyInstance;
+  app.server.headersTimeout = 30_000;
+
+  // Only JSON is read; its size is counted (the job route's limit depends on the operation).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
+    const body = text as string;
+    state(req).bodyBytes = Buffer.byteLength(body);
+    if (body.trim() === '') {
+      done(null, undefined);
+      return;
     }
-    const changing = STATE_CHANGING.has(method);
-    if (changing) checkStateChanging(req, publicOrigins);
-    const token = readCookie(req.headers.cookie, SESSION_COOKIE);
-    const session = sessions.get(token);
-    if (hit.route.auth && !session)
-      throw new WebError('SESSION_REQUIRED', 'log in first (or again: the session expired)');
-    const body = changing ? await readJson(req) : undefined;
-    const answer = await hit.route.handle(
-      { method, url, body, session, sessionToken: token, address: sourceAddress(req), secure },
-      hit.params,
-    );
-    return { answer, ...(session ? { user: session.user } : {}) };
-  }
-
-  const server = createServer((req, res) => {
-    const started = performance.now();
-    for (const [name, value] of Object.entries(COMMON_HEADERS)) res.setHeader(name, value);
-    let url: URL;
     try {
-      url = new URL(req.url ?? '/', 'http://console.invalid');
+      done(null, JSON.parse(body) as unknown);
     } catch {
-      send(res, { status: 400, json: { error: { code: 'NOT_FOUND', message: 'bad request target' } } });
-      return;
+      done(new WebError('BODY_INVALID', 'body: not JSON'), undefined);
     }
-    if (url.pathname !== '/api' && !url.pathname.startsWith('/api/')) {
-      serveStatic(req, res, assetsDir).catch(() => res.destroy());
-      return;
-    }
-    api(req, url)
-      .then(
-        ({ answer, user }) => ({ answer, user }),
-        (err: unknown) => {
-          const e = errorAnswer(err);
-          if (e.status === 500) {
-            log(
-              `error ${req.method} ${url.pathname}: ${err instanceof Error ? `${err.name}: ${err.message}` : 'unknown'}`,
-            );
-          }
-          return { answer: { status: e.status, json: e.body, headers: e.headers }, user: undefined };
-        },
-      )
-      .then(({ answer, user }) => {
-        if (req.complete) send(res, answer);
-        else if (answer.status === 413) {
-          // Refused unread and too large to drain: answer, then close the connection.
-          res.setHeader('connection', 'close');
-          send(res, answer);
-          res.on('finish', () => req.destroy());
-        } else {
-          // A refused request's unread body is drained so the connection can be reused.
-          req.resume();
-          send(res, answer);
-        }
-        // Changes and refusals are logged; successful reads (the UI polls jobs) are not.
-        if (req.method !== 'GET' || answer.status >= 400) {
-          log(
-            `${req.method} ${url.pathname} ${answer.status} ${Math.round(performance.now() - started)}ms${user ? ` ${user}` : ''}`,
-          );
-        }
-      })
-      .catch(() => res.destroy());
   });
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 30_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  app.addHook('onRequest', async (req, reply) => {
+    for (const [name, value] of Object.entries(COMMON_HEADERS)) reply.raw.setHeader(name, value);
+    const path = req.url.split('?')[0] as string;
+    if (path !== '/api' && !path.startsWith('/api/')) {
+      // The single-page app: files as they are, and its index for any app path.
+      reply.hijack();
+      await serveStatic(req.raw, reply.raw, assetsDir).catch(() => reply.raw.destroy());
+      return;
+    }
+    const route = req.routeOptions.config as Partial<Route> | undefined;
+    if (route?.handle === undefined) {
+      const allowed = [...new Set(patterns.filter((p) => p.pattern.test(path)).map((p) => p.route.method))];
+      if (allowed.length === 0) throw new WebError('NOT_FOUND', `no API route ${path.slice(0, 100)}`);
+      const allow = allowed.join(', ');
+      throw new WebError('METHOD_NOT_ALLOWED', `${path.slice(0, 100)} takes ${allow}`, { allow });
+    }
+    if (route.method === 'POST') checkStateChanging(req.raw, publicOrigins);
+    const s = state(req);
+    s.token = readCookie(req.headers.cookie, SESSION_COOKIE);
+    const session = await sessions.get(s.token);
+    if (session) s.session = session;
+    if (route.auth && !session) throw new WebError('SESSION_REQUIRED', 'log in first (or again: the session expired)');
+    // The one place roles are enforced: a viewer reads, an admin also changes (login/logout need no session).
+    if (route.auth && minimumRole(route as Route) === 'admin' && session?.role !== 'admin') {
+      throw new WebError(
+        'ROLE_FORBIDDEN',
+        `${session?.user ?? 'this user'} is a viewer: only a console admin may ${route.method === 'POST' ? 'change anything' : 'see this'}`,
+      );
+    }
   });
-  const { port } = server.address() as AddressInfo;
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      bodyLimit: route.upload ? MAX_UPLOAD_BYTES : MAX_BODY_BYTES,
+      config: route,
+      handler: async (req, reply) => {
+        const s = state(req);
+        if (route.uploadFor && !route.uploadFor(req.body) && (s.bodyBytes ?? 0) > MAX_BODY_BYTES) {
+          throw tooLarge(MAX_BODY_BYTES);
+        }
+        const url = new URL(req.url, 'http://console.invalid');
+        const answer = await route.handle(
+          {
+            method: route.method,
+            url,
+            body: req.body,
+            session: s.session,
+            sessionToken: s.token,
+            address: sourceAddress(req.raw),
+            secure,
+          },
+          req.params as Record<string, string>,
+        );
+        return send(reply, answer);
+      },
+    });
+  }
+  // Unknown routes and methods reach onRequest (which answers 404 or 405) through this.
+  app.setNotFoundHandler(() => {
+    throw new WebError('NOT_FOUND', 'no API route');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const mapped = fastifyError(err);
+    const limit = (req.routeOptions.bodyLimit as number | undefined) ?? MAX_BODY_BYTES;
+    const e = errorAnswer(
+      mapped instanceof WebError && mapped.code === 'BODY_TOO_LARGE' && limit !== MAX_BODY_BYTES
+        ? tooLarge(limit)
+        : mapped,
+    );
+    if (e.status === 500) {
+      log(
+        `error ${req.method} ${req.url.split('?')[0]}: ${err instanceof Error ? `${err.name}: ${err.message}` : 'unknown'}`,
+      );
+    }
+    // Refused unread and too large to drain: answer, then close the connection.
+    if (e.status === 413) reply.header('connection', 'close');
+    return send(reply, { status: e.status, json: e.body, headers: e.headers });
+  });
+
+  // Changes and refusals are logged; successful reads (the UI polls jobs) are not.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' && reply.statusCode < 400) return;
+    if (!req.url.startsWith('/api')) return;
+    const user = state(req).session?.user;
+    log(
+      `${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${Math.round(reply.elapsedTime)}ms${user ? ` ${user}` : ''}`,
+    );
+  });
+  // Closing waits for the running job (it is not a request fastify would wait for).
+  app.addHook('onClose', async () => {
+    await jobs.idle();
+  });
+
+  await app.listen({ port: options.listen.port, host: options.listen.host });
+  const { port } = app.server.address() as AddressInfo;
   const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
-  const url = `http://${host}:${port}/`;
+  const url = `${options.tls ? 'https' : 'http'}://${host}:${port}/`;
   let closing: Promise<void> | null = null;
   return {
     url,
     port,
     close() {
-      closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await jobs.idle();
-        server.closeAllConnections();
-        await stopped;
-      })();
+      closing ??= app.close();
       return closing;
     },
   };
