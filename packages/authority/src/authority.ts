@@ -102,6 +102,11 @@ export interface AuthorityOptions {
   readonly passwordCost?: number;
   /** How often this node's webhook dispatcher looks for events and due deliveries (default 1 s; `webhooks.start()`). */
   readonly webhookDispatchIntervalMs?: number;
+  /**
+   * Organisations' webhook endpoints may be private addresses too. Off by default: an
+   * organisation's admin would otherwise make the authority call into the publisher's network.
+   */
+  readonly webhookPrivateTargets?: boolean;
 }
 
 export type { CrashPoint, KeyRingStatus, OnlineKeyRotation, RotationResult, RotationStep, TrustRecords };
@@ -174,6 +179,7 @@ export class Authority {
       ...(options.webhookDispatchIntervalMs !== undefined
         ? { dispatchIntervalMs: options.webhookDispatchIntervalMs }
         : {}),
+      ...(options.webhookPrivateTargets ? { privateTargets: true } : {}),
     });
   }
 

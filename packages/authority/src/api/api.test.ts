@@ -246,10 +246,17 @@ describe('authority REST API: authentication, scopes, isolation, validation', ()
     });
     expect(decideB.json().error).toMatchObject({ code: 'SCOPE_MISSING', scope: 'publisher:requests' });
 
+    // An organisation's admin cannot point the authority into the publisher's network (SSRF).
+    const inside = await call('POST', '/v1/webhooks', {
+      cookie: cookieA,
+      csrf: true,
+      payload: { url: 'https://169.254.169.254/latest/meta-data', events: ['key.usage'] },
+    });
+    expect([inside.statusCode, code(inside)]).toEqual([400, 'WEBHOOK_INVALID']);
     const hook = await call('POST', '/v1/webhooks', {
       cookie: cookieA,
       csrf: true,
-      payload: { url: 'http://127.0.0.1:9/hook', events: ['key.usage'] },
+      payload: { url: 'https://hooks.org-a.example/volact', events: ['key.usage'] },
     });
     expect(hook.statusCode).toBe(201);
     expect(hook.json().endpoint.orgId).toBe(orgA);

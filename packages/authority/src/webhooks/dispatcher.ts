@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DAY, HOUR, MINUTE, type Clock } from '@volact/core';
 import type { OutboxEvent } from './events.js';
 import { signWebhook } from './signature.js';
+import { postWebhook } from './targets.js';
 import type { AttemptResult, ClaimedDelivery, WebhookStore } from './store.js';
 
 const SECOND = 1000;
@@ -52,6 +53,8 @@ export interface DispatcherOptions {
   readonly timeoutMs?: number;
   /** Deliveries sent at once by one pass (default 16). */
   readonly batch?: number;
+  /** Organisations' endpoints may be private addresses too (see targets.ts; tests, a private-network authority). */
+  readonly privateTargets?: boolean;
 }
 
 export interface DispatchResult {
@@ -144,11 +147,9 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#o.timeoutMs ?? DELIVERY_TIMEOUT_MS),
-        headers: {
+      status = await postWebhook(
+        d.url,
+        {
           'Content-Type': 'application/json',
           'User-Agent': 'volact-webhooks/1',
           'Volact-Event-Id': d.event.id,
@@ -156,13 +157,17 @@ export class WebhookDispatcher {
           'Volact-Signature': signWebhook(secret, body, this.#o.clock.now()),
         },
         body,
-      });
-      status = res.status;
-      await res.body?.cancel().catch(() => undefined);
+        {
+          timeoutMs: this.#o.timeoutMs ?? DELIVERY_TIMEOUT_MS,
+          publicOnly: d.endpointOrgId !== null && this.#o.privateTargets !== true,
+        },
+      );
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      error = (cause?.code ?? cause?.message ?? (err as Error).message ?? String(err)).slice(0, 200);
+      const e = err as { code?: string; message?: string };
+      error = (
+        e.code === 'WEBHOOK_TARGET_NOT_PUBLIC' ? `${e.code}: ${e.message}` : (e.code ?? e.message ?? String(err))
+      ).slice(0, 200);
     }
     const now = this.#o.clock.now();
     if (error === null) {

@@ -53,6 +53,8 @@ export interface ClaimedDelivery extends DeliveryRecord {
   readonly url: string;
   readonly secretSealed: string;
   readonly endpointDisabled: boolean;
+  /** The endpoint's organisation (null: the publisher's own): its deliveries go to public addresses only. */
+  readonly endpointOrgId: string | null;
 }
 
 export interface AttemptResult {
@@ -123,6 +125,7 @@ interface ClaimedRow extends DeliveryRow {
   url: string;
   secret_sealed: string;
   disabled_at: number | string | null;
+  endpoint_org_id: string | null;
 }
 interface EventRow {
   seq: number | string;
@@ -171,6 +174,7 @@ const toClaimed = (r: ClaimedRow): ClaimedDelivery => ({
   url: r.url,
   secretSealed: r.secret_sealed,
   endpointDisabled: r.disabled_at !== null,
+  endpointOrgId: r.endpoint_org_id,
 });
 
 /** Which endpoints hear an event: publisher-level ones and its organisation's, for its type. */
@@ -202,7 +206,7 @@ const DELIVERY_SELECT = `SELECT d.id, d.endpoint_id, d.event_id, e.type AS event
   FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id`;
 const CLAIMED_SELECT = `SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.generation, d.state, d.attempts,
     d.next_attempt_at, d.lease_until, d.last_status, d.last_error, d.delivered_at, d.created_at,
-    e.occurred_at, e.org_id, e.key_id, e.data, p.url, p.secret_sealed, p.disabled_at`;
+    e.occurred_at, e.org_id, e.key_id, e.data, p.url, p.secret_sealed, p.disabled_at, p.org_id AS endpoint_org_id`;
 const FINISH_SQL = (p: (n: number) => string) =>
   `UPDATE webhook_deliveries SET state = ${p(1)}, next_attempt_at = ${p(2)}, last_status = ${p(3)}, last_error = ${p(4)},
      delivered_at = ${p(5)}, lease_until = NULL WHERE id = ${p(6)} AND lease_until = ${p(7)} AND state = 'pending'`;

@@ -155,12 +155,17 @@ describe.each(engines)('webhooks on %s', (_engine, database) => {
   let groupId: string;
 
   let databaseUrl: string | undefined;
-  const open = async () => {
+  /** `privateTargets`: organisations' endpoints may be this machine's receivers (targets.ts guards them otherwise). */
+  const open = async (privateTargets = false) => {
     databaseUrl = await database();
     dataDir = join(mkdtempSync(join(tmpdir(), 'volact-webhooks-')), 'a');
     dirs.push(dataDir);
     clock = new ManualClock(Date.UTC(2026, 11, 3, 12));
-    authority = Authority.init(dataDir, { clock, ...(databaseUrl ? { databaseUrl } : {}) });
+    authority = Authority.init(dataDir, {
+      clock,
+      ...(databaseUrl ? { databaseUrl } : {}),
+      ...(privateTargets ? { webhookPrivateTargets: true } : {}),
+    });
     groupId = (await authority.addGroup({ name: 'office14' })).id;
     receiver = await new Receiver().start();
   };
@@ -197,6 +202,26 @@ describe.each(engines)('webhooks on %s', (_engine, database) => {
     expect(JSON.stringify(await authority.webhooks.list({}))).not.toContain(secret);
     expect(JSON.stringify(await authority.recentAudit(10))).not.toContain(secret);
     expect(await codeOf(authority.webhooks.get('whe_000000000000000000000000'))).toMatch(/^WEBHOOK_NOT_FOUND/);
+
+    // An organisation's endpoint: https to a public address only (no SSRF into the publisher's network).
+    const org = await authority.organisations.create({ name: 'Contoso' }, CLI_PRINCIPAL);
+    for (const [url, why] of [
+      [receiver.url, /must use https/],
+      ['https://127.0.0.1:8443/h', /127\.0\.0\.1 is private, loopback or reserved/],
+      ['https://169.254.169.254/latest/meta-data', /169\.254\.169\.254 is private/],
+      ['https://[::ffff:10.0.0.1]/h', /is private/],
+      ['https://localhost/h', /public DNS name or address, not "localhost"/],
+      ['https://intranet/h', /public DNS name or address, not "intranet"/],
+    ] as const) {
+      expect(
+        await codeOf(authority.webhooks.create({ orgId: org.id, url, events: ['key.usage'] }, CLI_PRINCIPAL)),
+        url,
+      ).toMatch(new RegExp(`^WEBHOOK_INVALID: .*${why.source}`));
+    }
+    await authority.webhooks.create(
+      { orgId: org.id, url: 'https://hooks.contoso.example/volact', events: ['key.usage'] },
+      CLI_PRINCIPAL,
+    );
   });
 
   it('MAK usage at 80/90/100 %, refusals once per hour; signed, fanned out by type', async () => {
@@ -268,7 +293,7 @@ describe.each(engines)('webhooks on %s', (_engine, database) => {
   });
 
   it("fans out by organisation: an organisation's endpoint hears only its keys' events, the publisher's all", async () => {
-    await open();
+    await open(true);
     const contoso = await authority.organisations.create({ name: 'Contoso' }, CLI_PRINCIPAL);
     const fabrikam = await authority.organisations.create({ name: 'Fabrikam' }, CLI_PRINCIPAL);
     const publisher = receiver;

@@ -10,6 +10,7 @@ import { WebhookDispatcher, newDeliveryId, type DispatchResult } from './dispatc
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './events.js';
 import type { DeliveryRecord, EndpointRecord, WebhookStore } from './store.js';
 import type { DeliveryState, WebhookDelivery, WebhookEndpoint, WebhooksApi } from './types.js';
+import { organisationTargetProblem } from './targets.js';
 
 export interface WebhooksOptions {
   readonly store: WebhookStore;
@@ -20,6 +21,8 @@ export interface WebhooksOptions {
   readonly orgExists?: (orgId: string) => Promise<boolean>;
   /** The dispatch loop's interval (default 1 s). */
   readonly dispatchIntervalMs?: number;
+  /** Organisations' endpoints may be private addresses too (targets.ts; default: public only). */
+  readonly privateTargets?: boolean;
 }
 
 const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'delivered', 'failed'];
@@ -97,6 +100,7 @@ export class Webhooks implements WebhooksApi {
       store: options.store,
       clock: options.clock,
       unseal: (sealed) => unseal(options.secret, sealed)?.toString('utf8') ?? null,
+      ...(options.privateTargets ? { privateTargets: true } : {}),
       ...(options.dispatchIntervalMs !== undefined ? { intervalMs: options.dispatchIntervalMs } : {}),
     });
   }
@@ -125,6 +129,8 @@ export class Webhooks implements WebhooksApi {
       if (this.#o.orgExists && !(await this.#o.orgExists(orgId))) {
         throw new AuthorityError('ORG_NOT_FOUND', `there is no organisation ${orgId}`);
       }
+      const targetProblem = this.#o.privateTargets ? null : organisationTargetProblem(new URL(input.url));
+      if (targetProblem) throw invalid(targetProblem, 'url');
     }
     const secret = `whsec_${randomBytes(24).toString('base64url')}`;
     const now = this.#o.clock.now();
