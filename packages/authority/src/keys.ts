@@ -356,7 +356,15 @@ export class ProductKeys {
       'key.limit_raised',
       at,
       { orgId, keyId: record.id },
-      { keyLast5: last5.slice(-5), limit, previousLimit: record.limit },
+      // The same fields as an approved request's (requestId null); `limit`/`previousLimit` kept for receivers of 14.
+      {
+        keyLast5: last5.slice(-5),
+        limitBefore: record.limit,
+        limitAfter: limit,
+        requestId: null,
+        limit,
+        previousLimit: record.limit,
+      },
     );
     if (!(await this.store.setLimit(record.id, limit, [event]))) {
       const used =

@@ -197,7 +197,14 @@ describe('organisations', () => {
       ['key.limit_raised', org.id],
       ['key.limit_raised', org.id],
     ]);
-    expect(JSON.parse(raised[0]!.data)).toEqual({ keyLast5: k.key.slice(-5), limit: 50, previousLimit: 5 });
+    expect(JSON.parse(raised[0]!.data)).toEqual({
+      keyLast5: k.key.slice(-5),
+      limitBefore: 5,
+      limitAfter: 50,
+      requestId: null,
+      limit: 50,
+      previousLimit: 5,
+    });
     expect(raised.map((e) => e.data).join()).not.toContain(k.key);
     expect((await orgs().revoke(k.keyId, 'contract ended', ANN)).revokedAt).not.toBeNull();
     await authority.revokeKey(k.key); // again: no second event

@@ -316,6 +316,9 @@ export function decidedEvents(r: RaiseRequestRecord): OutboxEvent[] {
         limitAfter: r.limitAfter,
         by: r.decidedBy,
         requestId: r.id,
+        // The names a direct raise also carries (one shape for the event, whatever raised it).
+        limit: r.limitAfter,
+        previousLimit: r.limitBefore,
       }),
     );
   }
