@@ -9,6 +9,7 @@ import {
   type AgentStatus,
 } from '@volact/core';
 import { agentBaseUrl } from './addresses.js';
+import type { AgentConnections } from './agent-connections.js';
 import type { AgentTls } from './agent-tls.js';
 import { ConsoleError } from './errors.js';
 import { TransportError, requestJson } from './http.js';
@@ -57,6 +58,8 @@ export interface AgentClientOptions {
    * CAs), and this console's client certificate and key, shown to agents that ask (mTLS).
    */
   readonly tls?: AgentTls;
+  /** The console's keep-alive connections to agents (without: a new connection per call). */
+  readonly connections?: AgentConnections;
 }
 
 /**
@@ -75,6 +78,7 @@ export class AgentClient {
   #byCertificate = false;
   readonly #timeoutMs: number;
   readonly #tls: AgentTls | undefined;
+  readonly #connections: AgentConnections | undefined;
 
   constructor(
     readonly address: string,
@@ -85,6 +89,7 @@ export class AgentClient {
     this.#token = token;
     this.#timeoutMs = options.timeoutMs ?? AGENT_TIMEOUTS.read;
     this.#tls = this.#base.startsWith('https://') ? options.tls : undefined;
+    this.#connections = options.connections;
   }
 
   /**
@@ -235,6 +240,7 @@ export class AgentClient {
         maxBytes: 1024 * 1024,
         ...(this.#tls ? { ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key } : {}),
         ...(this.#pinned === undefined ? {} : { connectTo: this.#pinned }),
+        ...(this.#connections ? { connections: this.#connections } : {}),
       });
       this.#lastPeer = res.peer;
     } catch (err) {

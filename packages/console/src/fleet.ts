@@ -11,6 +11,7 @@ import {
 } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
 import { AgentClient, type ProbeResult } from './agent-client.js';
+import { AgentConnections } from './agent-connections.js';
 import type { AgentTls } from './agent-tls.js';
 import { ConsoleError } from './errors.js';
 import type {
@@ -125,6 +126,8 @@ export class Fleet {
   readonly clock: Clock;
   readonly concurrency: number;
   readonly agentTls: AgentTls | undefined;
+  /** This console's keep-alive connections to agents (closed with it). */
+  readonly connections: AgentConnections;
   /** The agents `agent` enrolled on the way (their new token given in this call already). */
   readonly enrolledNow = new WeakSet<AgentClient>();
   readonly #agentTimeoutMs: number | undefined;
@@ -137,6 +140,7 @@ export class Fleet {
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#agentTimeoutMs = options.agentTimeoutMs;
     this.agentTls = options.agentTls;
+    this.connections = new AgentConnections(options.agentConnections);
   }
 
   /** An operation on the machines a selection names, each on its own (see forEach). */
@@ -225,6 +229,7 @@ export class Fleet {
     return new AgentClient(machine.address, await this.#tokenOf(machine, tokenId), {
       ...(this.#agentTimeoutMs === undefined ? {} : { timeoutMs: this.#agentTimeoutMs }),
       ...(this.agentTls ? { tls: this.agentTls } : {}),
+      connections: this.connections,
     });
   }
 

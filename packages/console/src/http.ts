@@ -2,7 +2,9 @@ import * as http from 'node:http';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import * as https from 'node:https';
 import { isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
+import type { AgentConnections } from './agent-connections.js';
 import { ConsoleError } from './errors.js';
 
 /** An HTTP proxy for the authority calls. The credentials are kept encoded and never printed. */
@@ -101,6 +103,11 @@ export interface JsonRequest {
    * target in Host and TLS): every call to an agent goes where its probe went. Direct only.
    */
   readonly connectTo?: string;
+  /**
+   * Keep-alive connections to reuse (direct requests only; see AgentConnections); without, a
+   * new connection per request, closed after it.
+   */
+  readonly connections?: AgentConnections;
 }
 
 export interface JsonResponse {
@@ -138,13 +145,48 @@ function tlsFailureOf(err: unknown, handshakeDone: boolean, answered: boolean): 
   return undefined;
 }
 
+/** A request that failed on a kept-alive connection before any answer: the target may have closed it meanwhile. */
+class StaleConnection extends Error {
+  constructor(readonly failure: TransportError) {
+    super(failure.message);
+  }
+}
+
+/** Methods that may be sent again when a kept-alive connection turns out closed (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
+
 /**
  * One JSON request over HTTP(S), optionally through an HTTP proxy: to an http:// target as a
  * forward-proxy request (absolute URI), to an https:// target through a CONNECT tunnel, with
  * Proxy-Authorization either way. One deadline covers connecting, the tunnel and the answer.
+ *
+ * With `connections`, a direct request may go over a kept-alive connection; one the target
+ * closed meanwhile (reset before any answer) is retried once on another connection for the
+ * idempotent methods, within the same deadline. `peer` is the connection that answered.
  */
 export function requestJson(req: JsonRequest): Promise<JsonResponse> {
+  if (!req.connections || req.proxy) return requestOnce(req);
+  if ((req.cert === undefined) !== (req.key === undefined)) {
+    throw new TypeError('a client certificate needs its key, and a key its certificate');
+  }
+  return retryingStale(req);
+}
+
+async function retryingStale(req: JsonRequest): Promise<JsonResponse> {
+  const started = performance.now();
+  try {
+    return await requestOnce(req, IDEMPOTENT.has(req.method));
+  } catch (err) {
+    if (!(err instanceof StaleConnection)) throw err;
+    const left = req.timeoutMs - (performance.now() - started);
+    if (left < 1) throw new TransportError('timeout', `no answer from ${req.url.origin} within ${req.timeoutMs} ms`);
+    return requestOnce({ ...req, timeoutMs: Math.ceil(left) });
+  }
+}
+
+function requestOnce(req: JsonRequest, retryStale = false): Promise<JsonResponse> {
   const { url, proxy } = req;
+  const pool = proxy ? undefined : req.connections?.for(url.protocol === 'https:');
   const isHttps = url.protocol === 'https:';
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port) || (isHttps ? 443 : 80);
@@ -179,11 +221,14 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
         `${url.origin}: ${describe(err)}`,
         isHttps ? tlsFailureOf(err, handshakeDone, answered) : undefined,
       );
+    // Set when the request went over a kept-alive connection (see requestJson).
+    let reused = false;
     const settle = (err: Error | null, value?: JsonResponse) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      for (const s of sockets) s.destroy();
+      // An answered request leaves its kept-alive connection to the pool; a failed one closes it.
+      if (err || !pool) for (const s of sockets) s.destroy();
       if (err) reject(err);
       else resolve(value as JsonResponse);
     };
@@ -254,13 +299,19 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
           if (socket instanceof tls.TLSSocket) watchHandshake(socket);
         });
       }
-      request.on('error', (err) =>
+      if (pool) request.once('socket', () => (reused = request.reusedSocket));
+      request.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (retryStale && reused && !answered && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          settle(new StaleConnection(unreachable(err)));
+          return;
+        }
         settle(
           viaForwardProxy
             ? new TransportError('proxy-unreachable', `the proxy ${proxy?.display}: ${describe(err)}`)
             : unreachable(err),
-        ),
-      );
+        );
+      });
       request.end(payload);
     };
 
@@ -273,7 +324,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
           port,
           path,
           headers,
-          agent: false,
+          agent: pool ?? false,
           ...(isHttps ? { servername: isIP(hostname) ? undefined : hostname, ...tlsOptions } : {}),
         },
         false,

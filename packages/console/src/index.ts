@@ -10,6 +10,8 @@ export { webErrors } from './web/index.js';
 export { MAX_DISCOVERY_PROBES, expandRange, parseAddressList, parseMachineAddress } from './addresses.js';
 export { AgentClient } from './agent-client.js';
 export type { AgentClientOptions, ProbeResult } from './agent-client.js';
+export { AgentConnections, AGENT_CONNECTION_DEFAULTS } from './agent-connections.js';
+export type { AgentConnectionOptions } from './agent-connections.js';
 /** The agent API is declared in core (both ends read it); re-exported for the console's callers. */
 export { AGENT_API_VERSION, agentStatusSchema } from '@volact/core';
 export type { AgentStatus } from '@volact/core';

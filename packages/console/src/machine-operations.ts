@@ -98,6 +98,7 @@ export async function discover(
         const agent = new AgentClient(address, tokenText, {
           timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
           ...(fleet.agentTls ? { tls: fleet.agentTls } : {}),
+          connections: fleet.connections,
         });
         // The token goes only to an agent that proved it holds it, at this address.
         const proven = await agent.probe();

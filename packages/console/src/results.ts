@@ -1,4 +1,5 @@
 import type { Clock, LicenceState } from '@volact/core';
+import type { AgentConnectionOptions } from './agent-connections.js';
 import type { AgentTls } from './agent-tls.js';
 
 /**
@@ -20,6 +21,11 @@ export interface ConsoleOptions {
    * connect and create load it from the data directory (`console agent-tls`) when not given.
    */
   readonly agentTls?: AgentTls;
+  /**
+   * The console's connections to agents: kept alive between calls by default (its own pool,
+   * bounded, closed with the console); `{keepAlive: false}` opens one per call.
+   */
+  readonly agentConnections?: AgentConnectionOptions;
 }
 
 /** Where the console keeps its records: SQLite in the data directory unless a PostgreSQL URL is given. */

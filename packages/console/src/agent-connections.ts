@@ -1,0 +1,120 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
+
+/** How a console keeps its connections to agents open between calls. */
+export interface AgentConnectionOptions {
+  /** Keep connections open between calls (default true); false: a new connection per call. */
+  readonly keepAlive?: boolean;
+  /** Connections open at once to one agent (default 4). */
+  readonly maxSocketsPerAgent?: number;
+  /** Idle connections kept across all agents (default 4 096); the longest idle goes first. */
+  readonly maxIdle?: number;
+  /** How long an idle connection is kept (default 30 s; less when the agent announces less). */
+  readonly idleTimeoutMs?: number;
+}
+
+export const AGENT_CONNECTION_DEFAULTS = {
+  maxSocketsPerAgent: 4,
+  maxIdle: 4_096,
+  idleTimeoutMs: 30_000,
+} as const;
+
+/**
+ * The idle sockets of both agents, oldest first: past `maxIdle` the oldest is closed (Node's
+ * own total bound, maxTotalSockets, stalls calls to a new host while idle sockets fill it).
+ */
+class IdleSockets {
+  readonly #idle = new Set<Socket>();
+  constructor(readonly max: number) {}
+
+  kept(socket: Socket): void {
+    this.#idle.delete(socket);
+    this.#idle.add(socket);
+    if (!socketsWatched.has(socket)) {
+      socketsWatched.add(socket);
+      socket.once('close', () => this.#idle.delete(socket));
+    }
+    while (this.#idle.size > this.max) {
+      const oldest = this.#idle.values().next().value as Socket;
+      this.#idle.delete(oldest);
+      oldest.destroy();
+    }
+  }
+
+  clear(): void {
+    this.#idle.clear();
+  }
+
+  reused(socket: Socket): void {
+    this.#idle.delete(socket);
+  }
+
+  get size(): number {
+    return this.#idle.size;
+  }
+}
+const socketsWatched = new WeakSet<Socket>();
+
+function bounded<A extends typeof http.Agent>(Base: A, idle: IdleSockets): A {
+  // Both classes share these two methods (https.Agent extends http.Agent).
+  return class extends (Base as typeof http.Agent) {
+    override keepSocketAlive(socket: Socket): boolean {
+      // Node answers whether the socket may stay (false: the agent announced a too short timeout).
+      if (!(super.keepSocketAlive(socket) as unknown as boolean)) return false;
+      idle.kept(socket);
+      return !socket.destroyed;
+    }
+    override reuseSocket(socket: Socket, request: http.ClientRequest): void {
+      idle.reused(socket);
+      super.reuseSocket(socket, request);
+    }
+  } as unknown as A;
+}
+
+/**
+ * The connections one console holds to its agents: a keep-alive http.Agent and https.Agent of
+ * its own (never Node's global ones), closed with the console. A call reuses an idle
+ * connection only to the same host, port and, for https://, the same CA, client certificate
+ * and server name (Node's pool key), so a connection opened to one IP address is never used
+ * for a call pinned to another, and a reused TLS connection is one whose handshake verified
+ * the agent's certificate and showed this console's. TLS sessions are not resumed: every new
+ * connection makes a full handshake (the agent checks the client certificate on each).
+ */
+export class AgentConnections {
+  readonly http: http.Agent | undefined;
+  readonly https: https.Agent | undefined;
+  readonly #idle: IdleSockets | undefined;
+
+  constructor(options: AgentConnectionOptions = {}) {
+    if (options.keepAlive === false) return;
+    const perAgent = options.maxSocketsPerAgent ?? AGENT_CONNECTION_DEFAULTS.maxSocketsPerAgent;
+    const settings = {
+      keepAlive: true,
+      maxSockets: perAgent,
+      maxFreeSockets: perAgent,
+      timeout: options.idleTimeoutMs ?? AGENT_CONNECTION_DEFAULTS.idleTimeoutMs,
+      scheduling: 'lifo' as const,
+    };
+    this.#idle = new IdleSockets(options.maxIdle ?? AGENT_CONNECTION_DEFAULTS.maxIdle);
+    this.http = new (bounded(http.Agent, this.#idle))(settings);
+    this.https = new (bounded(https.Agent, this.#idle))({ ...settings, maxCachedSessions: 0 });
+  }
+
+  /** The agent for a URL's scheme; undefined without keep-alive (a new connection per call). */
+  for(isHttps: boolean): http.Agent | undefined {
+    return isHttps ? this.https : this.http;
+  }
+
+  /** Idle connections held now. */
+  get idle(): number {
+    return this.#idle?.size ?? 0;
+  }
+
+  /** Closes every connection, idle or not (with the console). */
+  close(): void {
+    this.http?.destroy();
+    this.https?.destroy();
+    this.#idle?.clear();
+  }
+}
