@@ -15,7 +15,7 @@ export type { AgentConnectionOptions } from './agent-connections.js';
 /** The agent API is declared in core (both ends read it); re-exported for the console's callers. */
 export { AGENT_API_VERSION, agentStatusSchema } from '@volact/core';
 export type { AgentStatus } from '@volact/core';
-export { MAX_BULK_CONFIRMATIONS, authorityOrigin } from './authority-client.js';
+export { MAX_BULK_CONFIRMATIONS, authorityOrigin, bulkConfirm } from './authority-client.js';
 export type { AuthorityConnection } from './authority-client.js';
 export { parseProxyUrl } from './http.js';
 export type { ProxySettings } from './http.js';

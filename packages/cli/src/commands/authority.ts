@@ -20,6 +20,7 @@ import { registerAuthorityRaise } from './authority-raise.js';
 import { registerAuthorityWebhook } from './authority-webhook.js';
 import { registerAuthorityAccess } from './authority-access.js';
 import { registerAuthorityOrg } from './authority-org.js';
+import { registerAuthorityConfirmFile } from './authority-confirm-file.js';
 import {
   dataDirOption,
   dbOption,
@@ -512,6 +513,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
   registerAuthorityWebhook(authority, run);
   registerAuthorityAccess(authority, run);
   registerAuthorityOrg(authority, run);
+  registerAuthorityConfirmFile(authority, run);
 
   authority
     .command('serve')
