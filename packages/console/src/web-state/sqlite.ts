@@ -143,7 +143,11 @@ export class SqliteWebState implements WebStateStore {
 
   async insertJob(job: JobRecord): Promise<void> {
     this.#db
-      .prepare(`INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${JOB_COLUMNS.split(',').map(() => '?')})`)
+      .prepare(
+        `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${JOB_COLUMNS.split(',')
+          .map(() => '?')
+          .join(', ')})`,
+      )
       .run(...jobValues(job));
   }
 

@@ -1,78 +1,87 @@
 import { randomBytes } from 'node:crypto';
 import { DAY, MINUTE, sha256, type Clock } from '@volact/core';
+import type { WebStateStore } from '../web-state/store.js';
+import type { UserRole } from './contract.js';
 
 export const SESSION_COOKIE = 'volact_session';
 /** A session ends after this long without a request (OWASP session management: idle timeout). */
 export const SESSION_IDLE_MS = 30 * MINUTE;
 /** …and after this long whatever happens (absolute timeout). */
 export const SESSION_MAX_MS = 12 * 60 * MINUTE;
-/** Sessions kept at once; the least recently used goes first beyond this. */
-const MAX_SESSIONS = 1_000;
+/** Sessions kept at once; the least recently used go first beyond this. */
+export const MAX_SESSIONS = 1_000;
+/** A session's last use is written at most this often (each request would otherwise write). */
+const TOUCH_EVERY_MS = 5_000;
 
 export interface Session {
   readonly user: string;
+  /** The user's role as stored NOW (read with the session: a role change takes effect at once). */
+  readonly role: UserRole;
   readonly createdAt: number;
-  lastUsedAt: number;
+  readonly lastUsedAt: number;
 }
 
 const digest = (token: string) => sha256(Buffer.from(token, 'utf8')).toString('hex');
 
 /**
- * Login sessions in memory. The browser holds a random 32-byte token; the server keeps only
- * its SHA-256, so a memory dump or log line shows no usable session.
+ * Login sessions, kept in the console's database (web_sessions) so they survive a restart of
+ * `console serve` and are shared by consoles on one PostgreSQL database. The browser holds a
+ * random 32-byte token; the store keeps only its SHA-256, so a database dump or log line shows
+ * no usable session. Expiry (idle SESSION_IDLE_MS, absolute SESSION_MAX_MS) is checked against
+ * the injected clock at each read; expired rows are swept at each login, and at most
+ * MAX_SESSIONS are kept (the least recently used go first).
  */
 export class SessionStore {
-  readonly #sessions = new Map<string, Session>();
+  readonly #store: WebStateStore;
   readonly #clock: Clock;
+  readonly #max: number;
 
-  constructor(clock: Clock) {
+  constructor(store: WebStateStore, clock: Clock, options: { maxSessions?: number } = {}) {
+    this.#store = store;
     this.#clock = clock;
+    this.#max = options.maxSessions ?? MAX_SESSIONS;
   }
 
   /** A new session for `user`: returns the token for the cookie (never stored). */
-  create(user: string): string {
+  async create(user: string): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     const now = this.#clock.now();
-    this.#sweep(now);
-    while (this.#sessions.size >= MAX_SESSIONS) {
-      const oldest = this.#sessions.keys().next();
-      if (oldest.done) break;
-      this.#sessions.delete(oldest.value);
-    }
-    this.#sessions.set(digest(token), { user, createdAt: now, lastUsedAt: now });
+    await this.#store.sweepSessions(now - SESSION_IDLE_MS, now - SESSION_MAX_MS);
+    await this.#store.capSessions(this.#max - 1);
+    await this.#store.createSession({ digest: digest(token), user, createdAt: now, lastUsedAt: now });
     return token;
   }
 
-  /** The session of a cookie's token, touched (idle timer restarted); undefined when none or expired. */
-  get(token: string | undefined): Session | undefined {
+  /**
+   * The session of a cookie's token with its user's current role, touched (idle timer
+   * restarted); undefined when none, expired, or its user was removed.
+   */
+  async get(token: string | undefined): Promise<Session | undefined> {
     if (!token || token.length > 100) return undefined;
     const key = digest(token);
-    const session = this.#sessions.get(key);
-    if (!session) return undefined;
+    const found = await this.#store.findSession(key);
+    if (!found) return undefined;
     const now = this.#clock.now();
-    if (now - session.lastUsedAt >= SESSION_IDLE_MS || now - session.createdAt >= SESSION_MAX_MS) {
-      this.#sessions.delete(key);
+    if (now - found.lastUsedAt >= SESSION_IDLE_MS || now - found.createdAt >= SESSION_MAX_MS) {
+      await this.#store.deleteSession(key);
       return undefined;
     }
-    session.lastUsedAt = now;
-    // Map order is insertion order: re-inserting keeps the least recently used first.
-    this.#sessions.delete(key);
-    this.#sessions.set(key, session);
-    return session;
+    if (now - found.lastUsedAt >= TOUCH_EVERY_MS) await this.#store.touchSession(key, now);
+    return { user: found.user, role: found.role, createdAt: found.createdAt, lastUsedAt: now };
   }
 
-  delete(token: string | undefined): void {
-    if (token) this.#sessions.delete(digest(token));
+  async delete(token: string | undefined): Promise<void> {
+    if (token) await this.#store.deleteSession(digest(token));
   }
 
-  get size(): number {
-    return this.#sessions.size;
+  /** Ends every session of `user` (VolumeConsole's removeUser / setUserRole / setAdminPassword do it too). */
+  async deleteForUser(user: string): Promise<number> {
+    return this.#store.deleteUserSessions(user);
   }
 
-  #sweep(now: number): void {
-    for (const [key, s] of this.#sessions) {
-      if (now - s.lastUsedAt >= SESSION_IDLE_MS || now - s.createdAt >= SESSION_MAX_MS) this.#sessions.delete(key);
-    }
+  /** Sessions stored (expired ones included until the next sweep). */
+  async size(): Promise<number> {
+    return this.#store.countSessions();
   }
 }
 
