@@ -1,14 +1,25 @@
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo } from 'react';
+import { useId, useMemo, useState, type FormEvent } from 'react';
+import { post } from '../api';
 import { DataTable } from '../components/DataTable';
-import { StateBadge } from '../components/StateBadge';
+import { CONFIRMATION_ID_GROUPS, DigitGroups, groupNamed, groupProblem } from '../components/DigitGroups';
+import { FieldError, FormErrorLine, formError, namesField, type FormError } from '../components/FieldError';
+import { JobLine, useJobRun } from '../components/JobRun';
+import { ReasonButton, viewerReason } from '../components/ReasonButton';
+import { OkBadge, StateBadge } from '../components/StateBadge';
 import { formatTime, useGet } from '../hooks';
-import { href } from '../router';
-import type { HistoryEntry, MachineSummary } from '../types';
+import { href, navigate } from '../router';
+import type { HistoryEntry, KeySummary, MachineResult, MachineSummary, SessionInfo } from '../types';
+import { METHOD_LABELS } from '../vocabulary';
+import { RemoveDialog } from './Machines';
+import './machines.css';
 
 const col = createColumnHelper<HistoryEntry>();
+const empty = () => Array.from({ length: CONFIRMATION_ID_GROUPS }, () => '');
+const unchecked = () => Array.from({ length: CONFIRMATION_ID_GROUPS }, () => false);
 
-export function MachineDetail({ id }: { id: string }) {
+/** One machine: what is known of it, its history, and every action on it alone. */
+export function MachineDetail({ id, session }: { id: string; session: SessionInfo }) {
   const { data, error, reload } = useGet<{ machine: MachineSummary; history: HistoryEntry[] }>(
     `/api/machines/${encodeURIComponent(id)}`,
   );
@@ -70,13 +81,13 @@ export function MachineDetail({ id }: { id: string }) {
   const m = data.machine;
   const latest = data.history[0]?.status;
   return (
-    <section>
+    <section className="machine-detail">
       <p>
         <a href={href('/machines')}>← Machines</a>
       </p>
-      <div className="page-head">
+      <div className="page-head machines-head">
         <h1>
-          {m.name} <StateBadge state={m.state} />
+          {m.displayName} <StateBadge state={m.state} />
         </h1>
         <button type="button" onClick={reload}>
           Reload
@@ -84,20 +95,35 @@ export function MachineDetail({ id }: { id: string }) {
       </div>
       <div className="card">
         <dl className="facts">
-          <dt>ID</dt>
-          <dd>{m.id}</dd>
+          <dt>Host name</dt>
+          <dd>{m.hostName ?? '— (not read yet)'}</dd>
+          <dt>Name given</dt>
+          <dd>{m.name}</dd>
+          <dt>OS</dt>
+          <dd>{m.os ? `${m.os}${m.osVersion ? ` ${m.osVersion}` : ''}` : '—'}</dd>
+          <dt>Product version</dt>
+          <dd>{m.productVersion ?? '—'}</dd>
+          <dt>Last boot</dt>
+          <dd>{formatTime(m.lastBootAt)}</dd>
           <dt>Agent address</dt>
           <dd>
             <code>{m.address}</code>
           </dd>
+          <dt>State</dt>
+          <dd>
+            <StateBadge state={m.state} />
+          </dd>
+          <dt>Method</dt>
+          <dd>{m.method ? METHOD_LABELS[m.method] : '—'}</dd>
           <dt>Product group</dt>
           <dd>{m.group ?? '—'}</dd>
-          <dt>Method</dt>
-          <dd>{m.method ?? '—'}</dd>
           <dt>Installed key</dt>
           <dd>
             <code>{m.installedKey ?? '—'}</code>
+            {m.installedKeyType ? ` (${m.installedKeyType})` : ''}
           </dd>
+          <dt>KMS host</dt>
+          <dd>{m.kmsHost ?? (m.method === 'kms' ? 'found through DNS' : '—')}</dd>
           <dt>Licence ends</dt>
           <dd>{formatTime(m.expiresAt)}</dd>
           <dt>Client machine ID</dt>
@@ -108,9 +134,11 @@ export function MachineDetail({ id }: { id: string }) {
           <dd>
             <code className="small">{latest?.installationId ?? '—'}</code>
           </dd>
+          <dt>ID</dt>
+          <dd>{m.id}</dd>
           <dt>Added</dt>
           <dd>{formatTime(m.addedAt)}</dd>
-          <dt>Last seen</dt>
+          <dt>Last contact</dt>
           <dd>{formatTime(m.lastSeenAt)}</dd>
           <dt>Last error</dt>
           <dd>{m.lastError ? `${m.lastError.code}: ${m.lastError.message} (${formatTime(m.lastError.at)})` : '—'}</dd>
@@ -118,8 +146,8 @@ export function MachineDetail({ id }: { id: string }) {
           <dd>
             {m.untrusted ? (
               <span className="error-code untrusted">
-                untrusted since {formatTime(m.untrusted.at)}: {m.untrusted.reason} — not called until re-enrolled (
-                <code>volact console machine enrol {m.name}</code>)
+                untrusted since {formatTime(m.untrusted.at)}: {m.untrusted.reason} — not called until re-enrolled
+                (Re-enrol below)
               </span>
             ) : (
               'ok'
@@ -127,9 +155,247 @@ export function MachineDetail({ id }: { id: string }) {
           </dd>
         </dl>
       </div>
+      <MachineActions machine={m} session={session} onChanged={reload} />
+      <PhoneConfirmation machine={m} session={session} onInstalled={reload} />
       <h2>History</h2>
       <p className="muted">One row per change of the licence status, newest first.</p>
       <DataTable data={data.history} columns={columns} label="history" empty="Never read: refresh it." />
     </section>
+  );
+}
+
+/** The actions on this one machine: each a job on it, followed here until it finishes. */
+function MachineActions({
+  machine,
+  session,
+  onChanged,
+}: {
+  machine: MachineSummary;
+  session: SessionInfo;
+  onChanged: () => void;
+}) {
+  const keys = useGet<{ keys: KeySummary[] }>('/api/keys');
+  const [keyName, setKeyName] = useState('');
+  const [kmsHost, setKmsHost] = useState(machine.kmsHost ?? '');
+  const [token, setToken] = useState('');
+  const [removing, setRemoving] = useState(false);
+  const job = useJobRun(() => onChanged());
+  const id = useId();
+  const viewer = viewerReason(session);
+  const busy = job.busy;
+  const machines = [machine.id];
+  const clientKeys = (keys.data?.keys ?? []).filter((k) => k.type !== 'kms-host');
+  const error: FormError | null = job.error;
+  return (
+    <div className="card machine-actions" role="group" aria-label="actions">
+      <h2>Actions</h2>
+      {viewer && (
+        <p className="bar-reason" data-testid="actions-reason">
+          {viewer}
+        </p>
+      )}
+      <div className="bulk-row">
+        <button type="button" disabled={!!viewer || busy} onClick={() => job.start({ operation: 'refresh', machines })}>
+          Refresh
+        </button>
+        <button
+          type="button"
+          disabled={!!viewer || busy}
+          onClick={() => job.start({ operation: 'activate', machines })}
+        >
+          Activate
+        </button>
+        <button
+          type="button"
+          disabled={!!viewer || busy}
+          onClick={() => job.start({ operation: 'rotate-token', machines })}
+        >
+          Rotate token
+        </button>
+        <button type="button" className="danger" disabled={!!viewer || busy} onClick={() => setRemoving(true)}>
+          Remove…
+        </button>
+      </div>
+      <div className="bulk-row">
+        <span className="group">
+          <select aria-label="key to install" value={keyName} onChange={(e) => setKeyName(e.target.value)}>
+            <option value="">key…</option>
+            {clientKeys.map((k) => (
+              <option key={k.name} value={k.name}>
+                {k.name} ({k.type} {k.key})
+              </option>
+            ))}
+          </select>
+          <ReasonButton
+            reason={!viewer && (clientKeys.length === 0 ? 'store a key first (Keys page)' : !keyName && 'pick a key')}
+            busy={!!viewer || busy}
+            onClick={() => job.start({ operation: 'install-key', machines, key: keyName })}
+          >
+            Install key
+          </ReasonButton>
+          <FieldError error={error} names={['key']} id={`${id}-key`} />
+        </span>
+        <span className="group">
+          <input
+            aria-label="KMS host"
+            placeholder="kms.example:1688"
+            value={kmsHost}
+            aria-invalid={namesField(error, ['kmsHost']) || undefined}
+            onChange={(e) => setKmsHost(e.target.value)}
+          />
+          <ReasonButton
+            reason={!viewer && !kmsHost.trim() && 'type the KMS host'}
+            busy={!!viewer || busy}
+            onClick={() => job.start({ operation: 'set-kms-host', machines, kmsHost: kmsHost.trim() })}
+          >
+            Set KMS host
+          </ReasonButton>
+          <ReasonButton
+            reason={!viewer && !machine.kmsHost && 'no KMS host is set'}
+            busy={!!viewer || busy}
+            onClick={() => job.start({ operation: 'set-kms-host', machines, kmsHost: null })}
+          >
+            Clear KMS host
+          </ReasonButton>
+          <FieldError error={error} names={['kmsHost']} id={`${id}-kms`} />
+        </span>
+        <span className="group">
+          <input
+            aria-label="new enrolment token (optional)"
+            placeholder="new enrolment token (optional)"
+            type="password"
+            autoComplete="off"
+            value={token}
+            aria-invalid={namesField(error, ['token']) || undefined}
+            onChange={(e) => setToken(e.target.value)}
+          />
+          <button
+            type="button"
+            disabled={!!viewer || busy}
+            onClick={() => job.start({ operation: 'enrol', machines, ...(token ? { token } : {}) })}
+          >
+            Re-enrol
+          </button>
+          <FieldError error={error} names={['token']} id={`${id}-token`} />
+        </span>
+      </div>
+      <FormErrorLine error={error} fields={['key', 'kmsHost', 'token']} />
+      {job.job && <JobLine job={job.job} label={job.job.operation} />}
+      {removing && (
+        <RemoveDialog
+          ids={machines}
+          names={[machine.displayName]}
+          onClose={() => setRemoving(false)}
+          onRemoved={() => navigate('/machines')}
+        />
+      )}
+    </div>
+  );
+}
+
+/**
+ * A confirmation ID read out over the phone (isolated machines without an authority): one box
+ * per group of six digits, each checked as it is typed; the server installs it through the agent.
+ */
+function PhoneConfirmation({
+  machine,
+  session,
+  onInstalled,
+}: {
+  machine: MachineSummary;
+  session: SessionInfo;
+  onInstalled: () => void;
+}) {
+  const [groups, setGroups] = useState<string[]>(empty);
+  const [checked, setChecked] = useState<boolean[]>(unchecked);
+  const [serverWrong, setServerWrong] = useState<number | null>(null);
+  const [error, setError] = useState<FormError | null>(null);
+  const [result, setResult] = useState<MachineResult | null>(null);
+  const [busy, setBusy] = useState(false);
+  const viewer = viewerReason(session);
+  const problems = groups.map((g, i) => groupProblem(i + 1, g));
+  const filled = groups.filter((g) => g.length > 0).length;
+  const reason =
+    viewer ??
+    (filled < groups.length
+      ? `type all ${groups.length} groups (${filled} so far)`
+      : problems.some((p) => p !== null)
+        ? 'correct the group marked wrong'
+        : null);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (reason) {
+      setChecked(groups.map((g) => g !== ''));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    setResult(null);
+    setServerWrong(null);
+    post<{ result: MachineResult }>(`/api/machines/${machine.id}/confirmation`, {
+      confirmationId: groups.join('-'),
+    }).then(
+      ({ result: r }) => {
+        setResult(r);
+        setBusy(false);
+        if (r.ok) onInstalled();
+      },
+      (err: unknown) => {
+        const fe = formError(err);
+        setError(fe);
+        setServerWrong(groupNamed(fe.message));
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <form className="card phone-cid" onSubmit={submit} aria-label="confirmation ID by phone">
+      <h2>Confirmation ID by phone</h2>
+      <p className="muted">
+        For a machine that cannot reach an authority: read its installation ID to the activation line, then type the
+        confirmation ID they read back, six digits a box. A group whose check digit does not match is marked at once.
+      </p>
+      <DigitGroups
+        groups={groups}
+        checked={checked}
+        label="confirmation ID groups"
+        serverWrong={serverWrong}
+        disabled={!!viewer}
+        onChange={(g, c) => {
+          setGroups(g);
+          setChecked(c);
+          setServerWrong(null);
+        }}
+      />
+      <FormErrorLine error={error} fields={[]} />
+      {result && (
+        <p className={result.ok ? 'success' : 'error'} role="status" data-testid="confirmation-result">
+          <OkBadge ok={result.ok} /> {result.ok ? 'Installed' : `${result.code ?? 'failed'}:`} {result.message}
+          {result.state && (
+            <>
+              {' '}
+              — now <StateBadge state={result.state} />
+            </>
+          )}
+        </p>
+      )}
+      <div className="dialog-actions">
+        <ReasonButton type="submit" className="primary" reason={reason} busy={busy}>
+          {busy ? 'Installing…' : 'Install confirmation ID'}
+        </ReasonButton>
+        <button
+          type="button"
+          onClick={() => {
+            setGroups(empty());
+            setChecked(unchecked());
+            setServerWrong(null);
+            setError(null);
+            setResult(null);
+          }}
+        >
+          Clear
+        </button>
+      </div>
+    </form>
   );
 }
