@@ -37,14 +37,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { VolumeConsole, type MachineResult } from '@volact/console';
+import { AGENT_CONNECTION_DEFAULTS, VolumeConsole, type MachineResult } from '@volact/console';
 import { BenchChild } from './child.js';
+import { runStoreBench, type Engine } from './console-store.js';
 import { fileDescriptors, openFleetToEnrolment, roundTrips, startMachines, type RoundTrips } from './console-fleet.js';
 import { percentiles, sleep } from './load.js';
 import { formatNumber, formatTable } from './table.js';
 
 const USAGE = `usage: npm run bench:console -- [options]
   --json               one JSON line per scenario on stdout (progress goes to stderr)
+  --mode MODE          refresh (default): agents refreshed; store: a console of --machines
+                       generated machines, its pages, reports and counts timed
+  --keep-alive LIST    refresh: the console's connections to agents: on (kept alive), off (one
+                       per call); default on,off (both, each pass of each round)
+  --machines N         store: machines generated (default 100000)
+  --engines LIST       store: sqlite, postgres (a throwaway server); default sqlite,postgres
+  --runs N             store: calls per page case (reports: a fifth); default 50
   --agents N           machines, each a real agent on its own port (default 1000)
   --concurrency LIST   comma-separated console concurrencies (default 16,64)
   --rounds N           passes of each scenario per concurrency; lines give the median (default 3)
@@ -64,6 +72,11 @@ interface Options {
   rounds: number;
   agentsIn: Where[];
   profileDir: string | undefined;
+  mode: 'refresh' | 'store';
+  keepAlive: boolean[];
+  machines: number;
+  engines: Engine[];
+  runs: number;
 }
 
 function parseOptions(): Options {
@@ -75,6 +88,11 @@ function parseOptions(): Options {
       rounds: { type: 'string', default: '3' },
       'agents-in': { type: 'string', default: 'child,process' },
       profile: { type: 'string' },
+      mode: { type: 'string', default: 'refresh' },
+      'keep-alive': { type: 'string', default: 'on,off' },
+      machines: { type: 'string', default: '100000' },
+      engines: { type: 'string', default: 'sqlite,postgres' },
+      runs: { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,7 +108,19 @@ function parseOptions(): Options {
   const list = (v: string) => [...new Set(v.split(',').map((s) => s.trim()))];
   const agentsIn = list(values['agents-in']);
   for (const w of agentsIn) if (w !== 'process' && w !== 'child') usage(`--agents-in: unknown place "${w}"`);
+  const mode = values.mode;
+  if (mode !== 'refresh' && mode !== 'store') usage(`--mode: refresh or store, not "${mode}"`);
+  const keepAlive = list(values['keep-alive']).map((k) =>
+    k === 'on' ? true : k === 'off' ? false : usage(`--keep-alive: on or off, not "${k}"`),
+  );
+  const engines = list(values.engines);
+  for (const e of engines) if (e !== 'sqlite' && e !== 'postgres') usage(`--engines: unknown engine "${e}"`);
   return {
+    mode,
+    keepAlive,
+    machines: whole('machines', values.machines, 1, 1_000_000),
+    engines: engines as Engine[],
+    runs: whole('runs', values.runs, 1, 10_000),
     json: values.json,
     agents: whole('agents', values.agents, 1, 10_000),
     concurrency: list(values.concurrency).map((c) => whole('concurrency', c, 1, 1024)),
@@ -324,9 +354,9 @@ async function measure(
   const bare = (ports: readonly number[], concurrency: number) => () =>
     roundTrips(ports, concurrency, '/v1/status', TOKEN);
   /** A new console with the machines; the first and second refresh. */
-  const consolePasses = async (name: string, concurrency: number) => {
+  const consolePasses = async (name: string, concurrency: number, keepAlive = true) => {
     const consoleDir = join(dir, name);
-    const vc = VolumeConsole.init(consoleDir, { concurrency });
+    const vc = VolumeConsole.init(consoleDir, { concurrency, agentConnections: { keepAlive } });
     try {
       const add = await timed(fleet, async () => {
         await vc.addMachines(fleet.addresses, TOKEN);
@@ -346,23 +376,29 @@ async function measure(
   const c0 = o.concurrency[0] as number;
   await bare(fleet.agentPorts, c0)();
   await bare(fleet.baselinePorts, c0)();
-  await consolePasses('console-warm-up', c0);
+  for (const keepAlive of o.keepAlive) await consolePasses(`console-warm-up-${keepAlive}`, c0, keepAlive);
   progress('done\n');
 
   for (const concurrency of o.concurrency) {
-    const kinds = ['baseline', 'agents direct', 'machine add', 'refresh first', 'refresh steady'] as const;
-    const passes = new Map<(typeof kinds)[number], Pass[]>(kinds.map((k) => [k, []]));
-    const record = (kind: (typeof kinds)[number], p: Pass) => {
-      passes.get(kind)?.push(p);
+    const passes = new Map<string, Pass[]>();
+    /** A console's passes are kept per keep-alive setting (` keep-alive` / ` no keep-alive`). */
+    const tag = (keepAlive: boolean) => (keepAlive ? ' keep-alive' : ' no keep-alive');
+    const record = (kind: string, p: Pass) => {
+      passes.set(kind, [...(passes.get(kind) ?? []), p]);
       return p.seconds.toFixed(2);
     };
     for (let r = 0; r < o.rounds; r++) {
       progress(`agents in ${where}, C=${concurrency}, round ${r + 1}/${o.rounds}: baseline… `);
       progress(`${record('baseline', await timed(fleet, bare(fleet.baselinePorts, concurrency)))} s; direct… `);
       progress(`${record('agents direct', await timed(fleet, bare(fleet.agentPorts, concurrency)))} s; refresh… `);
-      const c = await consolePasses(`console-c${concurrency}-${r}`, concurrency);
-      record('machine add', c.add);
-      progress(`first ${record('refresh first', c.first)} s, steady ${record('refresh steady', c.steady)} s\n`);
+      for (const keepAlive of o.keepAlive) {
+        const c = await consolePasses(`console-c${concurrency}-${r}-${keepAlive}`, concurrency, keepAlive);
+        record(`machine add${tag(keepAlive)}`, c.add);
+        progress(
+          `${tag(keepAlive).trim()}: first ${record(`refresh first${tag(keepAlive)}`, c.first)} s, steady ${record(`refresh steady${tag(keepAlive)}`, c.steady)} s; `,
+        );
+      }
+      progress('\n');
     }
     if (o.profileDir) {
       progress('profiling… ');
@@ -382,27 +418,89 @@ async function measure(
     const [main, agents] = [memory(), await fleet.agentsMemory()];
     const baseLine = line('baseline', where, concurrency, passes.get('baseline') ?? []);
     const vs = (l: Line) => ({ ...l, timeVsBaseline: round(Number(l.seconds) / Number(baseLine.seconds), 2) });
-    const add = passes.get('machine add') ?? [];
     emit(baseLine);
     emit(vs(line('agents direct', where, concurrency, passes.get('agents direct') ?? [])));
-    emit({
-      ...vs(line('refresh first', where, concurrency, passes.get('refresh first') ?? [])),
-      machineAddSeconds: round(median(add.map((p) => p.seconds)), 3),
-    });
-    emit({
-      ...vs(line('refresh steady', where, concurrency, passes.get('refresh steady') ?? [])),
-      mainRssMB: mb(main.rss),
-      mainHeapUsedMB: mb(main.heapUsed),
-      mainMaxRssMB: mb(process.resourceUsage().maxRSS * 1024),
-      ...(where === 'child' ? { agentsRssMB: mb(agents.rss), agentsHeapUsedMB: mb(agents.heapUsed) } : {}),
-    });
+    const perSec: Record<string, number> = {};
+    for (const keepAlive of o.keepAlive) {
+      const t = tag(keepAlive);
+      const add = passes.get(`machine add${t}`) ?? [];
+      const first = line(`refresh first${t}`, where, concurrency, passes.get(`refresh first${t}`) ?? []);
+      const steady = line(`refresh steady${t}`, where, concurrency, passes.get(`refresh steady${t}`) ?? []);
+      perSec[`first${t}`] = Number(first.perSec);
+      perSec[`steady${t}`] = Number(steady.perSec);
+      emit({
+        ...vs(first),
+        keepAlive,
+        machineAddSeconds: round(median(add.map((p) => p.seconds)), 3),
+      });
+      emit({
+        ...vs(steady),
+        keepAlive,
+        mainRssMB: mb(main.rss),
+        mainHeapUsedMB: mb(main.heapUsed),
+        mainMaxRssMB: mb(process.resourceUsage().maxRSS * 1024),
+        ...(where === 'child' ? { agentsRssMB: mb(agents.rss), agentsHeapUsedMB: mb(agents.heapUsed) } : {}),
+      });
+    }
+    if (o.keepAlive.length === 2) {
+      // Machines a second with keep-alive ÷ without, measured in the same run.
+      emit({
+        scenario: 'keep-alive ratio',
+        agentsIn: where,
+        concurrency,
+        firstKeepAliveVsNot: round(perSec['first keep-alive']! / perSec['first no keep-alive']!, 2),
+        steadyKeepAliveVsNot: round(perSec['steady keep-alive']! / perSec['steady no keep-alive']!, 2),
+      });
+    }
   }
+}
+
+async function storeMain(o: Options): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'volact-bench-console-store-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  const lines: Record<string, string | number | null>[] = [];
+  await runStoreBench({
+    machines: o.machines,
+    engines: o.engines,
+    runs: o.runs,
+    dir,
+    progress,
+    emit: (l) => {
+      lines.push(l);
+      if (o.json) process.stdout.write(`${JSON.stringify(l)}\n`);
+    },
+  });
+  if (!o.json) {
+    const n = formatNumber;
+    const rows = lines
+      .filter((l) => l.case !== 'generate')
+      .map((l) => [
+        String(l.engine),
+        String(l.case),
+        n(l.rows),
+        n(l.runs),
+        n(l.p50Ms, 1),
+        n(l.p99Ms, 1),
+        n(l.maxMs, 1),
+      ]);
+    const out = ['', ...formatTable(['engine', 'case', 'rows', 'runs', 'p50 ms', 'p99 ms', 'max ms'], rows, 2), ''];
+    for (const g of lines.filter((l) => l.case === 'generate')) {
+      out.push(
+        `${String(g.engine)}: ${n(g.machines)} machines, ${n(g.snapshots)} status rows generated in ${n(g.seconds, 1)} s.`,
+      );
+    }
+    out.push('Targets: a machines page p99 < 100 ms, each report (whole) < 1 s.', '');
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+  return 0;
 }
 
 async function main(): Promise<number> {
   const o = parseOptions();
+  if (o.mode === 'store') return storeMain(o);
   const maxC = Math.max(...o.concurrency);
-  const passCount = o.agentsIn.length * (o.concurrency.length * o.rounds + 1) * 4;
+  const passCount = o.agentsIn.length * (o.concurrency.length * o.rounds + 1) * (2 + 3 * o.keepAlive.length);
   const budgetMs = 120_000 + o.agentsIn.length * o.agents * 100 + passCount * (10_000 + o.agents * 20);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: still running after ${Math.round(budgetMs / 1000)} s; aborting\n`);
@@ -413,7 +511,8 @@ async function main(): Promise<number> {
   // A listening socket per agent, two per call in flight (both ends in the same process when
   // the agents run in this one), SQLite, node's own: say so now rather than fail with EMFILE.
   const fds = fileDescriptors();
-  const needed = fds.open + o.agents + 4 * maxC + 64;
+  // Kept-alive connections: up to the pool's idle bound, both ends when the agents run here.
+  const needed = fds.open + o.agents + 4 * maxC + 2 * Math.min(o.agents, AGENT_CONNECTION_DEFAULTS.maxIdle) + 64;
   if (needed > fds.limit) {
     process.stderr.write(
       `bench: ${o.agents} agents and ${maxC} calls in flight need about ${needed} file descriptors; ` +
@@ -488,7 +587,7 @@ async function main(): Promise<number> {
 function printReport(lines: readonly Line[]): void {
   const n = formatNumber;
   const rows = lines
-    .filter((l) => l.concurrency !== undefined)
+    .filter((l) => l.concurrency !== undefined && l.scenario !== 'keep-alive ratio')
     .map((l) => [
       String(l.agentsIn),
       String(l.scenario),
@@ -520,6 +619,12 @@ function printReport(lines: readonly Line[]): void {
     'wall at the same C. changed: history rows written per refresh.',
     '',
   ];
+  for (const r of lines.filter((l) => l.scenario === 'keep-alive ratio')) {
+    out.push(
+      `Agents in ${String(r.agentsIn)}, C=${n(r.concurrency)}: machines a second with keep-alive ÷ without: ` +
+        `first refresh ${n(r.firstKeepAliveVsNot, 2)}×, steady ${n(r.steadyKeepAliveVsNot, 2)}×.`,
+    );
+  }
   for (const s of lines.filter((l) => l.scenario === 'setup')) {
     const where = String(s.agentsIn);
     const mem = `${where === 'process' ? 'this process' : "the child's"} RSS ${n(s.rssBeforeAgentsMB, 1)} → ${n(s.rssWithAgentsMB, 1)} MB`;
