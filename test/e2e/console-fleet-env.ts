@@ -23,6 +23,9 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** The built `volact` binary, as users run it. */
 export const BIN = join(REPO, 'bin/volact.js');
 
+/** Where `npm run build:web` puts the console UI, which `console serve` serves by default. */
+export const DEFAULT_CONSOLE_ASSETS = join(REPO, 'packages/console/web-dist');
+
 /** Builds the console UI as `npm run build:web` does, into `outDir`. */
 export async function buildConsoleAssets(outDir: string): Promise<void> {
   await promisify(execFile)(
