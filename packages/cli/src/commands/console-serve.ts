@@ -3,6 +3,7 @@ import { VolumeConsole, startConsoleServer, type ConsoleServerOptions } from '@v
 import { CliError } from '../output.js';
 import { parseListen, readTokenFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
+import { loadServeTlsAtStart } from './authority-serve-tls.js';
 import { authorityConnection, consoleStoreOptions, proxyOptions, type DataDirOptions } from './console.js';
 
 function parsePublicOrigin(text: string): string {
@@ -29,6 +30,8 @@ interface ServeOptions extends DataDirOptions {
   proxyPasswordFile?: string;
   publicOrigin?: string[];
   trustForwardedFor?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -53,6 +56,11 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           '--public-origin <url...>',
           'behind a TLS reverse proxy: the origin(s) browsers use (https://console.example); logins and changes must come from one',
         )
+        .option(
+          '--tls-cert <file>',
+          'serve HTTPS with this certificate (PEM; with --tls-key): the session cookie is then Secure',
+        )
+        .option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted)')
         .option(
           '--trust-forwarded-for',
           "behind a reverse proxy: the client's address is the last X-Forwarded-For entry (login limits per client)",
@@ -79,6 +87,8 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
                 ? {}
                 : { adminToken: readTokenFile(o.adminTokenFile, '--admin-token-file') }),
             };
+      // Checked before anything opens: a wrong file stops the command, naming it.
+      const tls = loadServeTlsAtStart(o.tlsCert, o.tlsKey);
       const c = await VolumeConsole.connect(o.dataDir, o.db === undefined ? {} : { databaseUrl: o.db });
       let server;
       try {
@@ -87,6 +97,7 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           ...(authority ? { authority } : {}),
           ...(o.publicOrigin ? { publicOrigins: o.publicOrigin.map((u) => parsePublicOrigin(u)) } : {}),
           ...(o.trustForwardedFor ? { trustForwardedFor: true } : {}),
+          ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
           log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
         });
       } catch (err) {
@@ -99,9 +110,11 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           `warning: no console user can log in yet: \`volact console admin add --data-dir ${o.dataDir} --user NAME --password-file F\`\n`,
         );
       }
-      if (!LOOPBACK.test(listen.host)) {
+      if (tls) {
+        process.stderr.write(`tls certificate ${tls.subject}, valid to ${tls.validTo}\n`);
+      } else if (!LOOPBACK.test(listen.host)) {
         process.stderr.write(
-          'warning: the console speaks plain HTTP: off this machine, put it behind TLS (a reverse proxy) so passwords and the session cookie are not sent in the clear\n',
+          'warning: the console speaks plain HTTP: off this machine, give it --tls-cert and --tls-key (or put it behind a TLS reverse proxy) so passwords and the session cookie are not sent in the clear\n',
         );
       }
       await waitForShutdown();

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '@volact/core';
 import type { VolumeConsole } from '../console.js';
 import { apiRoutes, minimumRole, type Answer, type DefaultAuthority, type Route } from './api.js';
@@ -172,7 +172,7 @@ export async function startConsoleServer(
   });
   const patterns = routes.map((route) => ({ route, pattern: pathPattern(route.path) }));
 
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
     requestTimeout: 60_000,
@@ -188,7 +188,7 @@ export async function startConsoleServer(
       for (const [name, value] of Object.entries(COMMON_HEADERS)) reply.header(name, value);
       void reply.code(e.status).header('cache-control', 'no-store').send(e.body);
     },
-  }) as unknown as FastifyInstance;
+  });
   app.server.headersTimeout = 30_000;
 
   // Only JSON is read; its size is counted (the job route's limit depends on the operation).
@@ -272,12 +272,11 @@ export async function startConsoleServer(
   });
 
   app.setErrorHandler((err, req, reply) => {
-    const mapped = fastifyError(err);
-    const limit = (req.routeOptions.bodyLimit as number | undefined) ?? MAX_BODY_BYTES;
+    // fastify refused a body over the route's limit (64 KiB, or MAX_UPLOAD_BYTES for uploads).
     const e = errorAnswer(
-      mapped instanceof WebError && mapped.code === 'BODY_TOO_LARGE' && limit !== MAX_BODY_BYTES
-        ? tooLarge(limit)
-        : mapped,
+      (err as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? tooLarge(req.routeOptions.bodyLimit ?? MAX_BODY_BYTES)
+        : fastifyError(err),
     );
     if (e.status === 500) {
       log(
