@@ -3,7 +3,7 @@ export type { ConsoleErrorCode } from './errors.js';
 export { VolumeConsole, DB_FILE, MIN_AGENT_TOKEN_LENGTH } from './console.js';
 export { looksLikeProductKey } from './fleet.js';
 export type * from './results.js';
-export { MIN_ADMIN_PASSWORD_LENGTH } from './admins.js';
+export { MIN_ADMIN_PASSWORD_LENGTH, checkUserRole } from './admins.js';
 export { startConsoleServer } from './web/index.js';
 export type { ConsoleServer, ConsoleServerOptions } from './web/index.js';
 export { webErrors } from './web/index.js';

@@ -51,7 +51,7 @@ describe('SqliteConsoleStore', () => {
     const counters = { limit: 5, used: 1, remaining: 4, authority: 'https://a', countedAt: 9 };
     await store.setKeyCounters(key!.id, counters);
     expect((await store.findKeyByName('office-mak'))?.counters).toEqual(counters);
-    await store.addAdmin({ name: 'admin', passwordHash: 'h', createdAt: 1 });
+    await store.addAdmin({ name: 'admin', passwordHash: 'h', createdAt: 1, role: 'admin' });
     expect(await store.countAdmins()).toBe(1);
   });
 
@@ -95,11 +95,13 @@ describe('SqliteConsoleStore', () => {
   });
 
   it('readOnly: reads a current database, writes nothing, and refuses an old schema instead of upgrading it', async () => {
-    await store.addAdmin({ name: 'admin', passwordHash: 'h', createdAt: 1 });
+    await store.addAdmin({ name: 'admin', passwordHash: 'h', createdAt: 1, role: 'admin' });
     await store.close();
     const reader = new SqliteConsoleStore(path, { readOnly: true });
     expect(await reader.countAdmins()).toBe(1);
-    await expect(reader.addAdmin({ name: 'other', passwordHash: 'h', createdAt: 2 })).rejects.toThrow(/readonly/);
+    await expect(reader.addAdmin({ name: 'other', passwordHash: 'h', createdAt: 2, role: 'admin' })).rejects.toThrow(
+      /readonly/,
+    );
     await reader.close();
     const db = new Database(path);
     db.pragma('user_version = 2');

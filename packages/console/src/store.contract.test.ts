@@ -329,17 +329,34 @@ describe.each(engines)('console store: %s', (_engine, database) => {
 
   it('admins: names unique case-insensitively, found in any case; a password replaced; counted', async () => {
     expect(await store.countAdmins()).toBe(0);
-    await store.addAdmin({ name: 'Admin', passwordHash: 'scrypt$1', createdAt: 1 });
-    expect(await failure(store.addAdmin({ name: 'ADMIN', passwordHash: 'scrypt$2', createdAt: 2 }))).toBe(
-      'ADMIN_EXISTS',
-    );
-    await store.addAdmin({ name: 'ops', passwordHash: 'scrypt$3', createdAt: 3 });
-    expect(await store.findAdmin('admin')).toEqual({ name: 'Admin', passwordHash: 'scrypt$1', createdAt: 1 });
+    await store.addAdmin({ name: 'Admin', passwordHash: 'scrypt$1', createdAt: 1, role: 'admin' });
+    expect(
+      await failure(store.addAdmin({ name: 'ADMIN', passwordHash: 'scrypt$2', createdAt: 2, role: 'viewer' })),
+    ).toBe('ADMIN_EXISTS');
+    await store.addAdmin({ name: 'ops', passwordHash: 'scrypt$3', createdAt: 3, role: 'viewer' });
+    expect(await store.findAdmin('admin')).toEqual({
+      name: 'Admin',
+      passwordHash: 'scrypt$1',
+      createdAt: 1,
+      role: 'admin',
+    });
     expect(await store.findAdmin('nobody')).toBeUndefined();
     expect(await store.setAdminPassword('ADMIN', 'scrypt$4')).toBe(true);
     expect(await store.setAdminPassword('nobody', 'scrypt$5')).toBe(false);
     expect((await store.findAdmin('Admin'))?.passwordHash).toBe('scrypt$4');
     expect(await store.countAdmins()).toBe(2);
+    // Roles: listed by name; the last admin neither removed nor demoted (LAST_ADMIN).
+    expect((await store.listAdmins()).map((a) => [a.name, a.role])).toEqual([
+      ['Admin', 'admin'],
+      ['ops', 'viewer'],
+    ]);
+    expect(await failure(store.removeAdmin('admin'))).toBe('LAST_ADMIN');
+    expect(await failure(store.setAdminRole('ADMIN', 'viewer'))).toBe('LAST_ADMIN');
+    expect(await store.setAdminRole('nobody', 'admin')).toBeUndefined();
+    expect(await store.removeAdmin('nobody')).toBe(false);
+    expect(await store.setAdminRole('OPS', 'admin')).toMatchObject({ name: 'ops', role: 'admin' });
+    expect(await store.removeAdmin('admin')).toBe(true);
+    expect((await store.listAdmins()).map((a) => a.name)).toEqual(['ops']);
   });
 
   it('operations newest first, by time then row', async () => {

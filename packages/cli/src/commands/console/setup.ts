@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VolumeConsole } from '@volact/console';
+import { VolumeConsole, checkUserRole } from '@volact/console';
 import { printJson } from '../../output.js';
 import { readSecretFile } from '../../options.js';
 import type { Run } from '../../runtime.js';
@@ -42,24 +42,82 @@ export function registerConsoleSetup(con: Command, run: Run): void {
       }),
     );
 
-  const admin = con.command('admin').description('console users who may log in to the web UI');
-  for (const [verb, description] of [
-    ['add', 'add a console user (scrypt-hashed password)'],
-    ['set-password', "replace a console user's password"],
-  ] as const) {
-    consoleStoreOptions(admin.command(verb).description(description))
-      .requiredOption('--user <name>', 'the user name')
-      .requiredOption('--password-file <file>', 'file holding the password (12+ characters)')
-      .option('--json', 'print JSON')
-      .action(
-        run(async (o: DataDirOptions & { user: string; passwordFile: string }) => {
-          const password = readSecretFile(o.passwordFile, '--password-file');
-          await withConsole(o, (c) =>
-            verb === 'add' ? c.addAdmin(o.user, password) : c.setAdminPassword(o.user, password),
+  const admin = con
+    .command('admin')
+    .description('console users who may log in to the web UI, with a role: admin (everything) or viewer (reads only)');
+
+  consoleStoreOptions(admin.command('add').description('add a console user (scrypt-hashed password) with a role'))
+    .requiredOption('--user <name>', 'the user name')
+    .requiredOption('--password-file <file>', 'file holding the password (12+ characters)')
+    .option('--role <role>', 'admin (everything) or viewer (reads only)', 'admin')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & { user: string; passwordFile: string; role: string }) => {
+        const role = checkUserRole(o.role);
+        const password = readSecretFile(o.passwordFile, '--password-file');
+        const user = await withConsole(o, (c) => c.addUser(o.user, password, role));
+        if (o.json) printJson({ user: user.name, role: user.role, added: true });
+        else console.log(`added ${user.name} (${user.role})`);
+      }),
+    );
+
+  consoleStoreOptions(
+    admin.command('set-password').description("replace a console user's password (ends their web sessions)"),
+  )
+    .requiredOption('--user <name>', 'the user name')
+    .requiredOption('--password-file <file>', 'file holding the password (12+ characters)')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & { user: string; passwordFile: string }) => {
+        const password = readSecretFile(o.passwordFile, '--password-file');
+        await withConsole(o, (c) => c.setAdminPassword(o.user, password));
+        if (o.json) printJson({ user: o.user, passwordSet: true });
+        else console.log(`password of ${o.user} replaced (their web sessions ended)`);
+      }),
+    );
+
+  consoleStoreOptions(admin.command('list').description('the console users and their roles (never a password hash)'))
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions) => {
+        const users = await withConsole(o, (c) => c.listUsers(), true);
+        if (o.json) printJson({ users });
+        else if (users.length === 0)
+          console.log('no console user: `volact console admin add --user NAME --password-file F`');
+        else for (const u of users) console.log(`${u.name.padEnd(24)} ${u.role.padEnd(7)} added ${u.createdAt}`);
+      }),
+    );
+
+  consoleStoreOptions(
+    admin.command('remove').description('remove a console user (ends their web sessions; never the last admin)'),
+  )
+    .requiredOption('--user <name>', 'the user name')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & { user: string }) => {
+        await withConsole(o, (c) => c.removeUser(o.user));
+        if (o.json) printJson({ removed: o.user });
+        else console.log(`removed ${o.user} (their web sessions ended)`);
+      }),
+    );
+
+  consoleStoreOptions(
+    admin
+      .command('set-role')
+      .description("change a console user's role (ends their web sessions; never the last admin)"),
+  )
+    .requiredOption('--user <name>', 'the user name')
+    .requiredOption('--role <role>', 'admin (everything) or viewer (reads only)')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & { user: string; role: string }) => {
+        const role = checkUserRole(o.role);
+        const user = await withConsole(o, (c) => c.setUserRole(o.user, role));
+        if (o.json) printJson({ user: user.name, role: user.role });
+        else
+          console.log(
+            `${user.name} is now ${user.role === 'admin' ? 'an admin' : 'a viewer'} (their web sessions ended)`,
           );
-          if (o.json) printJson({ user: o.user, [verb === 'add' ? 'added' : 'passwordSet']: true });
-          else console.log(verb === 'add' ? `added ${o.user}` : `password of ${o.user} replaced`);
-        }),
-      );
-  }
+      }),
+    );
 }
