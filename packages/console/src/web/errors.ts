@@ -13,7 +13,8 @@ export const webErrors = {
   CSRF_HEADER_MISSING: 'a request that changes something needs the header X-Volact-Request: 1',
   ORIGIN_REFUSED: 'the request comes from another origin than the console',
   CONTENT_TYPE_INVALID: 'a request body must be Content-Type: application/json',
-  BODY_TOO_LARGE: 'the request body is larger than 64 KiB',
+  BODY_TOO_LARGE:
+    'the request body is larger than 64 KiB (64 MiB for an upload: import, confirm-file, apply-confirmations)',
   BODY_INVALID: 'the request body is not JSON, or a field is wrong (the message names it)',
   QUERY_INVALID: 'a query parameter is wrong (the message names it)',
   NOT_FOUND: 'no such API route or file',
