@@ -153,6 +153,14 @@ export const authorityErrors = {
     status: 400,
     meaning: 'a webhook endpoint is invalid: its URL must be https (http only to loopback) and its events known',
   },
+  PROXY_FILE_INVALID: {
+    status: 400,
+    meaning: "a console's installation-ID file is not volact-iid-file/1, too large, or a field is wrong (the message names it)",
+  },
+  PROXY_FILE_TAMPERED: {
+    status: 400,
+    meaning: "a console's installation-ID file was edited after the console wrote it (its signature does not verify)",
+  },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },
 } as const;
 

@@ -16,11 +16,13 @@ import {
   installationActivationRequestSchema,
   publicKeyRawFromPem,
   revocationsReplySchema,
+  systemClock,
   trustReplySchema,
 } from '@volact/core';
 import { ORG_ROLES, holds, seesOrg, type Principal } from '../access/principal.js';
 import type { Authority, Confirmation, KeyReport } from '../authority.js';
 import { AuthorityError, invalidField } from '../errors.js';
+import { MAX_PORTAL_PROXY_FILE_CHARS, confirmInstallationIdFile, encodeProxyFile } from '../confirmation-file.js';
 import type { KeySummary, Page } from '../organisations/types.js';
 import type { WebhookDelivery, WebhookEndpoint } from '../webhooks/types.js';
 import {
@@ -836,6 +838,37 @@ export const API_ROUTES: readonly ApiRoute[] = [
     status: 201,
     handler: async ({ authority, principal, body }) =>
       confirmationAnswer(await authority.organisations.confirmByOperator(body.installationId, principal)),
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/operator/confirmation-files',
+    tag: 'operator',
+    summary:
+      "A console's installation-ID file (isolated network): signature checked, each IID confirmed as by the operator; the confirmation file",
+    scope: 'publisher:phone',
+    body: z.strictObject({ file: z.string().min(2).max(MAX_PORTAL_PROXY_FILE_CHARS) }),
+    answer: z.object({
+      file: z.string(),
+      request: z.object({ id: z.string(), consoleKeyId: z.string(), digest: z.string() }),
+      confirmed: z.number().int(),
+      refused: z.number().int(),
+    }),
+    bodyLimit: 32 * 1024 * 1024,
+    handler: async ({ authority, principal, body }) => {
+      const cids = await confirmInstallationIdFile(
+        body.file,
+        (iid) => authority.organisations.confirmByOperator(iid, principal),
+        authority.name,
+        systemClock.now(),
+      );
+      const confirmed = cids.results.filter((r) => r.ok).length;
+      return {
+        file: encodeProxyFile(cids),
+        request: cids.request,
+        confirmed,
+        refused: cids.results.length - confirmed,
+      };
+    },
   }),
 
   // --- limit-raise requests --------------------------------------------------------------------
