@@ -3,6 +3,7 @@ import { post } from '../api';
 import { Outcome } from '../components/Messages';
 import { useAction } from '../hooks';
 import { DIGITS_PER_GROUP, IID_GROUPS, groupProblem, splitGroups } from '../iid';
+import { ConfirmationFile } from './ConfirmationFile';
 
 interface Confirmation {
   readonly kind: 'installation' | 'kms-host' | 'activation-object';
@@ -176,6 +177,7 @@ export function Phone() {
           </p>
         </div>
       )}
+      <ConfirmationFile />
     </section>
   );
 }
