@@ -20,6 +20,7 @@ import { Fleet } from './fleet.js';
 import * as keys from './key-operations.js';
 import * as machines from './machine-operations.js';
 import * as reports from './report-operations.js';
+import * as views from './views/operations.js';
 import type { Report } from './reports.js';
 import type {
   ConsoleOptions,
@@ -50,11 +51,6 @@ import type { WebStateStore } from './web-state/store.js';
 
 export { DB_FILE };
 
-/** Issue 15 scaffolding: a service method whose module is not built yet. */
-function notBuilt(method: string, ...args: unknown[]): never {
-  void args;
-  throw new Error(`VolumeConsole.${method} is not built yet (issue 15 scaffolding)`);
-}
 export { MIN_AGENT_TOKEN_LENGTH } from './fleet.js';
 
 /** The agent TLS installed in the data directory (`console agent-tls`), unless given. */
@@ -374,38 +370,37 @@ export class VolumeConsole {
   }
 
   // ---- issue 15 service layer: the web UI and the CLI call these ------------------------
-  // Scaffolding: each section's owner replaces its stubs (notBuilt) with the real thing.
 
   // views/ (pages, filters, sorts, counts and reports in SQL)
 
   /** One page of the machines table, filtered and sorted in SQL; `total` = rows matching. */
   async pageMachines(query: MachinesQuery): Promise<{ machines: MachineSummary[]; total: number }> {
-    return notBuilt('pageMachines', query);
+    return views.pageMachines(this.#fleet, query);
   }
 
   /** The ids of every machine matching the filter (a job on "every machine matching"). */
   async machineIds(filter: MachineFilter): Promise<string[]> {
-    return notBuilt('machineIds', filter);
+    return views.machineIds(this.#fleet, filter);
   }
 
   /** One machine (id, name, address or host name) as listed. */
   async findMachineSummary(ref: string): Promise<MachineSummary | undefined> {
-    return notBuilt('findMachineSummary', ref);
+    return views.findMachineSummary(this.#fleet, ref);
   }
 
   /** Machines per latest licence state (`unknown`: never read). */
   async stateCounts(): Promise<Record<LicenceState | 'unknown', number>> {
-    return notBuilt('stateCounts');
+    return views.stateCounts(this.#fleet);
   }
 
   /** One page of a report with its human column labels (the CSV: `report()`). */
   async reportPage(name: string, options: { days: number; offset: number; limit: number }): Promise<ReportPage> {
-    return notBuilt('reportPage', name, options);
+    return reports.reportPage(this.#fleet, name, options);
   }
 
   /** One page of the operations log, newest first, filtered. */
   async operationsPage(query: OperationsQuery): Promise<{ operations: OperationRecord[]; total: number }> {
-    return notBuilt('operationsPage', query);
+    return views.operationsPage(this.#fleet, query);
   }
 
   // web-state/ (console users with roles; sessions and jobs are the web server's, on store.webState)

@@ -23,7 +23,14 @@ import type {
   Progress,
 } from './results.js';
 import type { SecretBox } from './secrets.js';
-import type { ConsoleStore, MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+import type { ConsoleStore, MachineFacts, MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+import { displayName } from './views/rows.js';
+
+/** What a machine summary shows of its latest status. */
+type LatestColumns = Pick<
+  SnapshotRecord,
+  'state' | 'method' | 'group' | 'clientMachineId' | 'installedKey' | 'installedKeyType' | 'kmsHost' | 'expiresAt'
+>;
 
 /** The agent's own minimum token length: a shorter one cannot be an agent's. */
 export const MIN_AGENT_TOKEN_LENGTH = 16;
@@ -57,6 +64,7 @@ export function statusDigest(full: AgentStatus): string {
   const status: Record<string, unknown> = { ...full };
   delete status.agent;
   delete status.userOperations;
+  delete status.machine;
   const canonical = (value: unknown): unknown =>
     Array.isArray(value)
       ? value.map(canonical)
@@ -94,7 +102,7 @@ export function asConsoleError(err: unknown): ConsoleError {
   return new ConsoleError('AGENT_BAD_RESPONSE', `the machine's answer could not be processed (${what.slice(0, 200)})`);
 }
 
-function failure(machine: MachineRecord, cause: unknown): MachineResult {
+function failure(machine: MachineRecord, cause: unknown, seenAt: number | null): MachineResult {
   const err = asConsoleError(cause);
   return {
     machine: machine.name,
@@ -104,6 +112,30 @@ function failure(machine: MachineRecord, cause: unknown): MachineResult {
     message: err.message,
     state: null,
     method: null,
+    displayName: displayName(machine),
+    lastSeenAt: iso(seenAt),
+  };
+}
+
+const sameFacts = (a: MachineFacts | null, b: MachineFacts) =>
+  a !== null &&
+  a.hostName === b.hostName &&
+  a.os === b.os &&
+  a.osVersion === b.osVersion &&
+  a.productVersion === b.productVersion &&
+  a.lastBootAt === b.lastBootAt;
+
+/** The agent's facts (GET /v1/status `machine`) as the store keeps them (times in ms). */
+export function factsOf(status: AgentStatus): MachineFacts | null {
+  const m = status.machine;
+  if (!m) return null;
+  const boot = m.lastBootAt === null ? null : Date.parse(m.lastBootAt);
+  return {
+    hostName: m.hostName,
+    os: m.os,
+    osVersion: m.osVersion,
+    productVersion: m.productVersion,
+    lastBootAt: boot === null || Number.isNaN(boot) ? null : boot,
   };
 }
 
@@ -173,9 +205,10 @@ export class Fleet {
 
   /** A failure result; the machine's last error is recorded (a refusal still means it answered). */
   async failed(machine: MachineRecord, err: unknown): Promise<MachineResult> {
-    const result = failure(machine, err);
     const at = this.clock.now();
-    if (err instanceof ConsoleError && err.code === 'AGENT_REFUSED') {
+    const refused = err instanceof ConsoleError && err.code === 'AGENT_REFUSED';
+    const result = failure(machine, err, refused ? Math.max(at, machine.lastSeenAt ?? 0) : machine.lastSeenAt);
+    if (refused) {
       await this.store.recordContact(machine.id, { at, ok: true });
     }
     await this.store.recordContact(machine.id, {
@@ -193,6 +226,7 @@ export class Fleet {
     message: string,
     extra: { changed?: boolean } = {},
   ): MachineResult {
+    const facts = factsOf(status);
     return {
       machine: machine.name,
       address: machine.address,
@@ -202,12 +236,19 @@ export class Fleet {
       state: status.state,
       method: status.method,
       ...extra,
+      displayName: displayName(facts ? { ...machine, facts } : machine),
+      lastSeenAt: iso(Math.max(this.clock.now(), machine.lastSeenAt ?? 0)),
     };
   }
 
   async recordStatus(machine: MachineRecord, status: AgentStatus): Promise<boolean> {
     const now = this.clock.now();
     const changed = await this.store.addSnapshot(machine.id, now, status, statusDigest(status));
+    // The machine as people know it: kept on its row, no history row when only these change.
+    const facts = factsOf(status);
+    if (facts && !sameFacts(machine.facts, facts)) {
+      await this.store.views.setMachineFacts([{ machineId: machine.id, facts }]);
+    }
     await this.store.recordContact(machine.id, { at: now, ok: true });
     return changed;
   }
@@ -414,6 +455,17 @@ export class Fleet {
           // not an address either
         }
       }
+      if (!machine) {
+        // A host name, when one machine alone has it.
+        const byHost = await this.store.views.findByHostName(ref, 2);
+        if (byHost.length > 1) {
+          throw new ConsoleError(
+            'MACHINE_NOT_FOUND',
+            `several machines have the host name "${shown(ref)}": name one by its id, name or address (\`volact console machines\`)`,
+          );
+        }
+        machine = byHost[0]?.machine;
+      }
       if (machine) out.set(machine.id, machine);
       else missing.push(ref);
     }
@@ -426,7 +478,8 @@ export class Fleet {
     return [...out.values()];
   }
 
-  summary(m: MachineRecord, s: SnapshotRecord | undefined): MachineSummary {
+  /** A machine as listed, from its record and its latest status (a snapshot, or the views' denormalised columns). */
+  summary(m: MachineRecord, s: LatestColumns | null | undefined): MachineSummary {
     return {
       id: m.id,
       name: m.name,
@@ -447,7 +500,7 @@ export class Fleet {
       installedKeyType: s?.installedKeyType ?? null,
       kmsHost: s?.kmsHost ?? null,
       expiresAt: s?.expiresAt ?? null,
-      displayName: m.name !== m.address ? m.name : (m.facts?.hostName ?? m.address),
+      displayName: displayName(m),
       hostName: m.facts?.hostName ?? null,
       os: m.facts?.os ?? null,
       osVersion: m.facts?.osVersion ?? null,

@@ -146,7 +146,7 @@ export async function generateFleet(
     for (let h = historyRows - 1; h >= 0; h--) {
       const status: AgentStatus =
         h === 0
-          ? ({ ...final, ...extra } as AgentStatus)
+          ? { ...final, ...extra }
           : {
               ...final,
               state: 'initial-grace',

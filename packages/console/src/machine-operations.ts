@@ -43,9 +43,15 @@ export async function addMachines(
   return added.map((m) => fleet.summary(m, undefined));
 }
 
+/** Every machine as listed, by display name (in SQL: the machines' denormalised latest status). */
 export async function listMachines(fleet: Fleet): Promise<MachineSummary[]> {
-  const latest = await fleet.store.latestSnapshots();
-  return (await fleet.store.listMachines()).map((m) => fleet.summary(m, latest.get(m.id)));
+  const { machines } = await fleet.store.views.pageMachines({
+    offset: 0,
+    limit: 2 ** 31 - 1,
+    sort: 'name',
+    dir: 'asc',
+  });
+  return machines.map((v) => fleet.summary(v.machine, v.latest));
 }
 
 export async function removeMachines(fleet: Fleet, refs: MachineSelection): Promise<string[]> {

@@ -30,6 +30,12 @@ import type {
  */
 const SCHEMA = 'volact_console';
 
+/** A sort key of tables.MACHINE_SORT_INDEXES as PostgreSQL indexes (and views/sql.ts orders) it. */
+function pgSortKey(key: string): string {
+  if (key.endsWith(' COLLATE NOCASE')) return `lower(${key.replace(' COLLATE NOCASE', '')} COLLATE "C")`;
+  return key === 'last_seen_at' || key === 'last_boot_at' ? key : `(${key} COLLATE "C")`;
+}
+
 /**
  * Schema migrations, applied in order at open under an advisory lock, so that several console
  * processes starting together migrate once; the applied version is kept in `schema_version`.
@@ -82,12 +88,15 @@ const MIGRATIONS: string[] = [
        status_at = s.taken_at
      FROM (SELECT DISTINCT ON (machine_id) * FROM status_snapshots ORDER BY machine_id, id DESC) s
      WHERE s.machine_id = m.id;
-   CREATE INDEX machines_state ON machines (state, lower(name COLLATE "C"));
-   CREATE INDEX machines_method ON machines (method, lower(name COLLATE "C"));
-   CREATE INDEX machines_cmid ON machines (client_machine_id);
-   CREATE INDEX machines_installed_key ON machines (installed_key);
-   CREATE INDEX machines_last_seen ON machines (last_seen_at);
-   CREATE INDEX machines_host_name ON machines (lower(host_name COLLATE "C"));
+   ALTER TABLE machines ADD COLUMN display_name TEXT GENERATED ALWAYS AS (${tables.DISPLAY_NAME_SQL}) STORED;
+   ${tables.MACHINE_SORT_INDEXES.map(
+     ([name, key]) =>
+       `CREATE INDEX ${name} ON machines (${pgSortKey(key)} NULLS FIRST, lower(display_name COLLATE "C"), id);`,
+   ).join('\n   ')}
+   CREATE INDEX machines_display ON machines (lower(display_name COLLATE "C"), id);
+   CREATE INDEX machines_address_c ON machines ((address COLLATE "C"), id);
+   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at, id);
+   CREATE INDEX operations_at ON operations (at, id);
    ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
    CREATE TABLE web_sessions (
      digest TEXT PRIMARY KEY, user_name TEXT NOT NULL, created_at BIGINT NOT NULL, last_used_at BIGINT NOT NULL);

@@ -3,50 +3,41 @@ import { authorityOrigin, makCounters, type AuthorityConnection } from './author
 import { ConsoleError } from './errors.js';
 import { mapLimit, type Fleet } from './fleet.js';
 import {
+  REPORT_COLUMNS,
   REPORT_NAMES,
-  atRiskReport,
-  byAuthorityReport,
-  duplicateCmidReport,
-  makUsageReport,
-  unlicensedReport,
+  atRiskEndsBy,
+  makUsageRow,
+  reportRow,
   type Report,
-  type ReportInput,
   type ReportName,
+  type ReportRow,
 } from './reports.js';
 import type { MakCountResult, TimelineDay } from './results.js';
-import type { SnapshotRecord } from './store.js';
+import { REPORT_COLUMN_LABELS, type ReportPage } from './web/contract.js';
 
 /** What the console reports: the five reports, the MAK counters they show, the state timeline. */
 
+/**
+ * Machines per state at the end of each of the last `days` days (today included), computed in
+ * SQL (views timelineSpans: one pass over the history, no snapshot loaded here).
+ */
 export async function stateTimeline(fleet: Fleet, days: number): Promise<TimelineDay[]> {
   const span = Math.max(1, Math.min(Math.trunc(days), 3660));
   const today = Math.floor(fleet.clock.now() / DAY) * DAY;
-  const ends = Array.from({ length: span }, (_, i) => today - (span - 1 - i) * DAY + DAY);
-  const rows = await fleet.store.snapshotsBefore(ends[ends.length - 1] as number);
-  const byMachine = new Map<number, SnapshotRecord[]>();
-  for (const r of rows) {
-    const history = byMachine.get(r.machineId);
-    if (history) history.push(r);
-    else byMachine.set(r.machineId, [r]);
-  }
-  const perDay = ends.map(
+  const firstEnd = today - (span - 1) * DAY + DAY;
+  const perDay = Array.from(
+    { length: span },
     () => Object.fromEntries(LICENCE_STATES.map((st) => [st, 0])) as Record<LicenceState, number>,
   );
-  // One sweep per machine over its rows in time order, the days ascending.
-  for (const history of byMachine.values()) {
-    history.sort((a, b) => a.takenAt - b.takenAt);
-    let next = 0;
-    let state: LicenceState | undefined;
-    ends.forEach((end, day) => {
-      while (next < history.length && (history[next] as SnapshotRecord).takenAt < end) {
-        state = (history[next++] as SnapshotRecord).state;
-      }
-      if (state !== undefined) (perDay[day] as Record<LicenceState, number>)[state]++;
-    });
+  for (const r of await fleet.store.views.timelineSpans(firstEnd, span, DAY)) {
+    for (let d = Math.max(0, r.firstDay); d <= Math.min(span - 1, r.lastDay); d++) {
+      const counts = perDay[d] as Record<LicenceState, number>;
+      if (r.state in counts) counts[r.state] += r.n;
+    }
   }
-  return ends.map((end, day) => ({
-    day: new Date(end - DAY).toISOString().slice(0, 10),
-    counts: perDay[day] as Record<LicenceState, number>,
+  return perDay.map((counts, d) => ({
+    day: new Date(firstEnd + d * DAY - DAY).toISOString().slice(0, 10),
+    counts,
   }));
 }
 
@@ -99,39 +90,93 @@ export async function refreshMakCounts(
   return results;
 }
 
+function checkName(name: string): ReportName {
+  if (!(REPORT_NAMES as readonly string[]).includes(name)) {
+    throw new ConsoleError('REPORT_UNKNOWN', `no report "${name.slice(0, 100)}": choose ${REPORT_NAMES.join(', ')}`);
+  }
+  return name as ReportName;
+}
+
+/**
+ * A report's rows from `offset` (at most `limit`; every row without), and how many it has,
+ * computed in SQL over the machines' latest status (views reportRows / makInstalls).
+ */
+async function reportRowsOf(
+  fleet: Fleet,
+  name: ReportName,
+  options: { days: number; offset: number; limit: number | undefined; errors?: ReadonlyMap<string, string> },
+): Promise<{ rows: ReportRow[]; total: number }> {
+  const now = fleet.clock.now();
+  const keys = await fleet.store.listKeys();
+  const maks = keys.filter((k) => k.type === 'mak');
+  if (name === 'mak-usage') {
+    const sorted = [...maks].sort((a, b) => a.name.localeCompare(b.name));
+    const page = sorted.slice(options.offset, options.limit === undefined ? undefined : options.offset + options.limit);
+    const installs = await fleet.store.views.makInstalls([...new Set(page.map((k) => k.last5))]);
+    return {
+      rows: page.map((key) =>
+        makUsageRow(
+          key,
+          installs.filter((i) => i.last5 === key.last5),
+          options.errors?.get(key.name) ?? null,
+        ),
+      ),
+      total: sorted.length,
+    };
+  }
+  const { rows, total } = await fleet.store.views.reportRows(name, {
+    endsBy: atRiskEndsBy(now, options.days),
+    offset: options.offset,
+    limit: options.limit,
+  });
+  const context = { now, days: options.days, makByLast5: new Map(maks.map((k) => [k.last5, k])) };
+  return { rows: rows.map((r) => reportRow(name, r, context)), total };
+}
+
+/** Every row of a report (the CLI and the CSV). */
 export async function report(
   fleet: Fleet,
   name: string,
   options: { days?: number; authority?: AuthorityConnection & { adminToken: string } } = {},
 ): Promise<Report> {
-  if (!(REPORT_NAMES as readonly string[]).includes(name)) {
-    throw new ConsoleError('REPORT_UNKNOWN', `no report "${name.slice(0, 100)}": choose ${REPORT_NAMES.join(', ')}`);
-  }
-  const input: { -readonly [K in keyof ReportInput]: ReportInput[K] } = {
-    now: fleet.clock.now(),
-    machines: await fleet.store.listMachines(),
-    latest: await fleet.store.latestSnapshots(),
-    keys: await fleet.store.listKeys(),
-  };
-  switch (name as ReportName) {
-    case 'at-risk':
-      return atRiskReport(input, options.days ?? 30);
-    case 'duplicate-cmid':
-      return duplicateCmidReport(input);
-    case 'unlicensed':
-      return unlicensedReport(input);
-    case 'by-authority':
-      return byAuthorityReport(input);
-    case 'mak-usage': {
-      // With the authority: read the counters now (kept); without: the ones last read.
-      const errors = new Map<string, string>();
-      if (options.authority) {
-        for (const r of await refreshMakCounts(fleet, options.authority)) {
-          if (!r.ok) errors.set(r.name, `${r.code}: ${r.message}`);
-        }
-        input.keys = await fleet.store.listKeys();
-      }
-      return makUsageReport(input, errors);
+  const checked = checkName(name);
+  // mak-usage with the authority: read the counters now (kept); without: the ones last read.
+  const errors = new Map<string, string>();
+  if (checked === 'mak-usage' && options.authority) {
+    for (const r of await refreshMakCounts(fleet, options.authority)) {
+      if (!r.ok) errors.set(r.name, `${r.code}: ${r.message}`);
     }
   }
+  const { rows } = await reportRowsOf(fleet, checked, {
+    days: options.days ?? 30,
+    offset: 0,
+    limit: undefined,
+    errors,
+  });
+  return {
+    report: checked,
+    generatedAt: new Date(fleet.clock.now()).toISOString(),
+    columns: REPORT_COLUMNS[checked],
+    rows,
+  };
+}
+
+/** One page of a report, with its columns' human names (REPORT_COLUMN_LABELS). */
+export async function reportPage(
+  fleet: Fleet,
+  name: string,
+  options: { days: number; offset: number; limit: number },
+): Promise<ReportPage> {
+  const checked = checkName(name);
+  const { rows, total } = await reportRowsOf(fleet, checked, options);
+  const columns = REPORT_COLUMNS[checked];
+  return {
+    report: checked,
+    generatedAt: new Date(fleet.clock.now()).toISOString(),
+    columns,
+    labels: Object.fromEntries(columns.map((c) => [c, REPORT_COLUMN_LABELS[c] ?? c])),
+    rows,
+    total,
+    offset: options.offset,
+  };
 }

@@ -1,8 +1,9 @@
 import { DAY } from '@volact/core';
 import type { CsvValue } from './csv.js';
 import type { MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+import type { ReportMachineRow } from './views/store.js';
 
-import type { Report } from './web/contract.js';
+import type { Report, ReportName } from './web/contract.js';
 
 /**
  * The five licensing reports of the reference's management tool (VAMT 3.0). A report's shape
@@ -11,6 +12,108 @@ import type { Report } from './web/contract.js';
 export { REPORT_NAMES, type Report, type ReportName } from './web/contract.js';
 
 export type ReportRow = Report['rows'][number];
+
+/**
+ * The reports are computed in SQL (views/: the machines' denormalised latest status, one page
+ * or every row); the row builders below turn a selected machine into its report row. The
+ * functions over records further down (`atRiskReport` …) are the reference the SQL reports are
+ * tested against (store.contract.test.ts), with the display name as the machine's name.
+ */
+
+/** Each report's columns (the CSV's, in order). */
+export const REPORT_COLUMNS: Readonly<Record<ReportName, readonly string[]>> = {
+  'at-risk': ['machine', 'address', 'group', 'state', 'expiresAt', 'daysLeft', 'reason', 'lastSeenAt'],
+  'duplicate-cmid': ['clientMachineId', 'machines', 'machine', 'address', 'group', 'state'],
+  'mak-usage': [
+    'name',
+    'key',
+    'limit',
+    'used',
+    'remaining',
+    'countedAt',
+    'installedOn',
+    'activatedOn',
+    'machines',
+    'authorityError',
+  ],
+  unlicensed: [
+    'machine',
+    'address',
+    'group',
+    'state',
+    'installedKey',
+    'installedKeyType',
+    'lastAttemptCode',
+    'lastSeenAt',
+  ],
+  'by-authority': ['machine', 'address', 'group', 'state', 'activatedBy', 'authority', 'keyName', 'expiresAt'],
+};
+
+/** at-risk's bound: a licensed machine whose licence ends by then is at risk (ISO, compared as text in SQL). */
+export const atRiskEndsBy = (now: number, days: number) => new Date(now + days * DAY).toISOString();
+
+const statusOf = (row: ReportMachineRow): Partial<SnapshotRecord['status']> =>
+  row.statusJson === null ? {} : (JSON.parse(row.statusJson) as SnapshotRecord['status']);
+
+/** One report row of a machine the report's SQL selected. */
+export function reportRow(
+  name: Exclude<ReportName, 'mak-usage'>,
+  row: ReportMachineRow,
+  context: { now: number; days: number; makByLast5: ReadonlyMap<string, StoredKeyRecord> },
+): ReportRow {
+  const s = row.latest;
+  if (s === null) throw new Error('a report row without a status');
+  const base = { machine: row.displayName, address: row.machine.address, group: s.group, state: s.state };
+  switch (name) {
+    case 'at-risk': {
+      const ends = s.expiresAt === null ? null : Date.parse(s.expiresAt);
+      const daysLeft = ends === null ? null : Math.max(0, Math.floor((ends - context.now) / DAY));
+      const reason = RISK_REASON[s.state] ?? `licence ends within ${context.days} days: renew it`;
+      return {
+        ...base,
+        expiresAt: s.expiresAt,
+        daysLeft,
+        reason,
+        lastSeenAt: iso(row.machine.lastSeenAt),
+      };
+    }
+    case 'duplicate-cmid':
+      return { clientMachineId: s.clientMachineId, machines: row.cmidMachines ?? 0, ...base };
+    case 'unlicensed': {
+      const last = statusOf(row).lastAttempt;
+      return {
+        ...base,
+        installedKey: s.installedKey,
+        installedKeyType: s.installedKeyType,
+        lastAttemptCode: last?.ok === false ? (last.code ?? null) : null,
+        lastSeenAt: iso(row.machine.lastSeenAt),
+      };
+    }
+    case 'by-authority':
+      return { ...base, ...activatedByOf(s, statusOf(row), context.makByLast5), expiresAt: s.expiresAt };
+  }
+}
+
+/** mak-usage's row of one stored MAK, given the machines showing it installed (sorted by display name). */
+export function makUsageRow(
+  key: StoredKeyRecord,
+  using: readonly { displayName: string; licensed: boolean }[],
+  authorityError: string | null,
+): ReportRow {
+  const c = key.counters;
+  return {
+    name: key.name,
+    key: key.last5,
+    limit: c?.limit ?? null,
+    used: c?.used ?? null,
+    remaining: c?.remaining ?? null,
+    countedAt: iso(c?.countedAt ?? null),
+    installedOn: using.length,
+    activatedOn: using.filter((u) => u.licensed).length,
+    machines: using.map((u) => u.displayName),
+    authorityError,
+  };
+}
 
 /** What a report reads: every machine with its latest snapshot (when it ever answered). */
 export interface ReportInput {
@@ -201,41 +304,7 @@ function textField(status: object, object: string, field: string): string | null
 export function byAuthorityReport(input: ReportInput): Report {
   const keyByLast5 = new Map(input.keys.filter((k) => k.type === 'mak').map((k) => [k.last5, k]));
   const rows = withStatus(input).map(({ machine, snapshot }) => {
-    let activatedBy: string | null = null;
-    let authority: string | null = null;
-    let keyName: string | null = null;
-    switch (snapshot.method) {
-      case 'kms':
-        activatedBy = 'kms-host';
-        authority = snapshot.kmsHost;
-        break;
-      case 'directory':
-        activatedBy = 'directory-object';
-        authority = snapshot.status.directoryObject
-          ? `${snapshot.status.directoryObject.name}@${snapshot.status.directoryObject.domain}`
-          : null;
-        break;
-      case 'mak':
-        activatedBy = 'mak';
-        authority = snapshot.installedKey;
-        keyName = (snapshot.installedKey && keyByLast5.get(snapshot.installedKey)?.name) ?? null;
-        break;
-      case 'retail':
-        // The machine's own retail key (last five); the console keeps no retail keys.
-        activatedBy = 'retail';
-        authority = snapshot.installedKey;
-        break;
-      case 'oem':
-        activatedBy = 'oem-marker';
-        authority = textField(snapshot.status, 'oem', 'manufacturer');
-        break;
-      case 'token':
-        activatedBy = 'token';
-        authority = textField(snapshot.status, 'token', 'organisation');
-        break;
-      case null:
-        break;
-    }
+    const { activatedBy, authority, keyName } = activatedByOf(snapshot, snapshot.status, keyByLast5);
     return {
       machine: machine.name,
       address: machine.address,
@@ -253,4 +322,48 @@ export function byAuthorityReport(input: ReportInput): Report {
     columns: ['machine', 'address', 'group', 'state', 'activatedBy', 'authority', 'keyName', 'expiresAt'],
     rows: rows.sort(byName),
   };
+}
+
+type StatusColumns = Pick<SnapshotRecord, 'method' | 'kmsHost' | 'installedKey'>;
+
+/** by-authority's columns of one machine (its latest status's columns and the status as received). */
+function activatedByOf(
+  snapshot: StatusColumns,
+  status: Partial<SnapshotRecord['status']>,
+  keyByLast5: ReadonlyMap<string, StoredKeyRecord>,
+): { activatedBy: string | null; authority: string | null; keyName: string | null } {
+  let activatedBy: string | null = null;
+  let authority: string | null = null;
+  let keyName: string | null = null;
+  switch (snapshot.method) {
+    case 'kms':
+      activatedBy = 'kms-host';
+      authority = snapshot.kmsHost;
+      break;
+    case 'directory':
+      activatedBy = 'directory-object';
+      authority = status.directoryObject ? `${status.directoryObject.name}@${status.directoryObject.domain}` : null;
+      break;
+    case 'mak':
+      activatedBy = 'mak';
+      authority = snapshot.installedKey;
+      keyName = (snapshot.installedKey && keyByLast5.get(snapshot.installedKey)?.name) ?? null;
+      break;
+    case 'retail':
+      // The machine's own retail key (last five); the console keeps no retail keys.
+      activatedBy = 'retail';
+      authority = snapshot.installedKey;
+      break;
+    case 'oem':
+      activatedBy = 'oem-marker';
+      authority = textField(status, 'oem', 'manufacturer');
+      break;
+    case 'token':
+      activatedBy = 'token';
+      authority = textField(status, 'token', 'organisation');
+      break;
+    case null:
+      break;
+  }
+  return { activatedBy, authority, keyName };
 }

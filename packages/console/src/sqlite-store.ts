@@ -76,12 +76,11 @@ const MIGRATIONS: string[] = [
      (SELECT state, method, product_group, client_machine_id, installed_key, installed_key_type,
        kms_host, expires_at, taken_at FROM status_snapshots s WHERE s.id = machines.latest_snapshot_id)
      WHERE latest_snapshot_id IS NOT NULL;
-   CREATE INDEX machines_state ON machines (state, name COLLATE NOCASE);
-   CREATE INDEX machines_method ON machines (method, name COLLATE NOCASE);
-   CREATE INDEX machines_cmid ON machines (client_machine_id);
-   CREATE INDEX machines_installed_key ON machines (installed_key);
-   CREATE INDEX machines_last_seen ON machines (last_seen_at);
-   CREATE INDEX machines_host_name ON machines (host_name COLLATE NOCASE);
+   ALTER TABLE machines ADD COLUMN display_name TEXT GENERATED ALWAYS AS (${tables.DISPLAY_NAME_SQL}) VIRTUAL;
+   ${tables.MACHINE_SORT_INDEXES.map(([name, key]) => `CREATE INDEX ${name} ON machines (${key}, display_name COLLATE NOCASE);`).join('\n   ')}
+   CREATE INDEX machines_display ON machines (display_name COLLATE NOCASE);
+   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at);
+   CREATE INDEX operations_at ON operations (at);
    ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
    CREATE TABLE web_sessions (
      digest TEXT PRIMARY KEY, user_name TEXT NOT NULL COLLATE NOCASE, created_at INTEGER NOT NULL,

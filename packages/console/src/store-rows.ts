@@ -42,6 +42,33 @@ export const MACHINE_COLUMNS_15 = [
 ] as const;
 
 /**
+ * What the UI shows for a machine (migration 5's generated column `display_name`): the name
+ * given, else the agent's host name, else the address (a machine added by address only is
+ * named by its address).
+ */
+export const DISPLAY_NAME_SQL = 'CASE WHEN name <> address THEN name ELSE coalesce(host_name, address) END';
+
+/**
+ * The machines table's sort keys with an index each (migration 5): the key, then the display
+ * name (the tiebreak of every sort, then the id). `COLLATE NOCASE` keys compare ignoring ASCII
+ * case (PostgreSQL: lower() under "C"); other text keys byte by byte ("C"); `_at` keys are times.
+ */
+export const MACHINE_SORT_INDEXES: readonly (readonly [string, string])[] = [
+  ['machines_state', 'state'],
+  ['machines_method', 'method'],
+  ['machines_cmid', 'client_machine_id'],
+  ['machines_installed_key', 'installed_key'],
+  ['machines_last_seen', 'last_seen_at'],
+  ['machines_host_name', 'host_name COLLATE NOCASE'],
+  ['machines_os', 'os'],
+  ['machines_product_version', 'product_version'],
+  ['machines_group', 'product_group'],
+  ['machines_kms_host', 'kms_host'],
+  ['machines_expires', 'expires_at'],
+  ['machines_last_boot', 'last_boot_at'],
+];
+
+/**
  * The latest snapshot's columns denormalised on `machines` (migration 5), in the order
  * `latestValues` gives them; the snapshot's own column names, but `status_at` for `taken_at`.
  */

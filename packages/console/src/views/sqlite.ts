@@ -1,9 +1,13 @@
 import type Database from 'better-sqlite3';
+import type { LicenceState } from '@volact/core';
 import * as tables from '../store-rows.js';
-import type { MachineFacts } from '../store.js';
-import type { FleetViewStore } from './store.js';
+import type { MachineFacts, OperationRecord } from '../store.js';
+import { toReportRow, toView, type ViewRow } from './rows.js';
+import * as sql from './sql.js';
+import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
 const SET_FACTS = `UPDATE machines SET ${tables.FACT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
+const SQLITE: sql.Dialect = { engine: 'sqlite' };
 
 /** SQLite engine of FleetViewStore (pages, filters, sorts, counts and reports over the machines in SQL (100 000 machines)). */
 export class SqliteFleetViews implements FleetViewStore {
@@ -13,11 +17,115 @@ export class SqliteFleetViews implements FleetViewStore {
     this.#db = db;
   }
 
+  #all<R>(text: string, values: unknown[]): R[] {
+    return this.#db.prepare(text).all(...values) as R[];
+  }
+
   async setMachineFacts(entries: readonly { machineId: number; facts: MachineFacts }[]): Promise<void> {
     if (entries.length === 0) return;
     const update = this.#db.prepare(SET_FACTS);
     this.#db.transaction(() => {
       for (const e of entries) update.run(...tables.factValues(e.facts), e.machineId);
     })();
+  }
+
+  async pageMachines(query: MachinePageQuery): Promise<{ machines: MachineView[]; total: number }> {
+    return this.#db.transaction(() => {
+      const p = new sql.Params(SQLITE);
+      const where = sql.machineWhere(p, query);
+      const total = this.#all<{ n: number }>(`SELECT count(*) AS n FROM machines m ${where}`, p.values)[0]?.n ?? 0;
+      const rows = this.#all<ViewRow>(
+        `SELECT m.* FROM machines m ${where} ${sql.orderBy(SQLITE, query.sort, query.dir)} LIMIT ? OFFSET ?`,
+        [...p.values, query.limit, query.offset],
+      );
+      return { machines: rows.map(toView), total };
+    })();
+  }
+
+  async machineIds(filter: sql.MachineFilterInput): Promise<number[]> {
+    const p = new sql.Params(SQLITE);
+    const where = sql.machineWhere(p, filter);
+    return this.#all<{ id: number }>(`SELECT m.id FROM machines m ${where} ORDER BY m.id`, p.values).map((r) => r.id);
+  }
+
+  async findByHostName(hostName: string, limit: number): Promise<MachineView[]> {
+    return this.#all<ViewRow>('SELECT * FROM machines WHERE host_name = ? COLLATE NOCASE ORDER BY id LIMIT ?', [
+      hostName,
+      limit,
+    ]).map(toView);
+  }
+
+  async machineView(id: number): Promise<MachineView | undefined> {
+    const row = this.#all<ViewRow>('SELECT * FROM machines WHERE id = ?', [id])[0];
+    return row && toView(row);
+  }
+
+  async stateCounts(): Promise<Partial<Record<LicenceState | 'unknown', number>>> {
+    const rows = this.#all<{ state: string | null; n: number }>(
+      'SELECT state, count(*) AS n FROM machines GROUP BY state',
+      [],
+    );
+    return Object.fromEntries(rows.map((r) => [r.state ?? 'unknown', r.n]));
+  }
+
+  async operationsPage(
+    query: sql.OperationFilterInput & { offset: number; limit: number },
+  ): Promise<{ operations: OperationRecord[]; total: number }> {
+    return this.#db.transaction(() => {
+      const p = new sql.Params(SQLITE);
+      const where = sql.operationWhere(p, query);
+      const total = this.#all<{ n: number }>(`SELECT count(*) AS n FROM operations o ${where}`, p.values)[0]?.n ?? 0;
+      const rows = this.#all<tables.OperationRow>(
+        `SELECT o.* FROM operations o ${where} ORDER BY o.at DESC, o.id DESC LIMIT ? OFFSET ?`,
+        [...p.values, query.limit, query.offset],
+      );
+      return { operations: rows.map(tables.toOperation), total };
+    })();
+  }
+
+  async reportRows(
+    report: sql.RowReport,
+    options: { endsBy: string; offset: number; limit: number | undefined },
+  ): Promise<{ rows: ReportMachineRow[]; total: number }> {
+    return this.#db.transaction(() => {
+      const p = new sql.Params(SQLITE);
+      const s = sql.reportSelection(p, report, options);
+      const total = this.#all<{ n: number }>(`SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
+      const json = sql.STATUS_JSON_NEEDED[report];
+      const rows = this.#all<ViewRow>(
+        `SELECT m.*${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
+         ${s.from} ${s.order} LIMIT ? OFFSET ?`,
+        [...p.values, options.limit ?? -1, options.offset],
+      );
+      return { rows: rows.map(toReportRow), total };
+    })();
+  }
+
+  async makInstalls(last5: readonly string[]): Promise<{ last5: string; displayName: string; licensed: boolean }[]> {
+    if (last5.length === 0) return [];
+    const rows = this.#all<ViewRow>(
+      `SELECT m.* FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND m.installed_key_type = 'mak'
+         AND m.installed_key IN (SELECT value FROM json_each(?)) ORDER BY ${sql.folded({ engine: 'sqlite' }, sql.DISPLAY)}, m.id`,
+      [JSON.stringify(last5)],
+    );
+    return rows.map((r) => {
+      const v = toView(r);
+      return {
+        last5: r.installed_key as string,
+        displayName: v.displayName,
+        licensed: r.state === 'licensed' && r.method === 'mak',
+      };
+    });
+  }
+
+  async timelineSpans(
+    firstEnd: number,
+    days: number,
+    day: number,
+  ): Promise<{ state: LicenceState; firstDay: number; lastDay: number; n: number }[]> {
+    return this.#all<{ state: LicenceState; first_day: number; last_day: number; n: number }>(
+      sql.timelineQuery(firstEnd, days, day),
+      [],
+    ).map((r) => ({ state: r.state, firstDay: Number(r.first_day), lastDay: Number(r.last_day), n: Number(r.n) }));
   }
 }

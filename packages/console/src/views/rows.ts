@@ -1,0 +1,53 @@
+import type { AgentStatus, LicenceState } from '@volact/core';
+import * as tables from '../store-rows.js';
+import type { MachineRecord } from '../store.js';
+import type { MachineView, ReportMachineRow } from './store.js';
+
+/** A `machines` row with the latest-status columns (migration 5), as both engines read it. */
+export interface ViewRow extends tables.MachineRow {
+  latest_snapshot_id: number | null;
+  state: string | null;
+  method: string | null;
+  product_group: string | null;
+  client_machine_id: string | null;
+  installed_key: string | null;
+  installed_key_type: string | null;
+  kms_host: string | null;
+  expires_at: string | null;
+  status_at: number | null;
+  cmid_machines?: number | null;
+  status_json?: string | null;
+}
+
+/** The name given, else the agent's host name, else the address (as sql.ts DISPLAY). */
+export const displayName = (m: MachineRecord): string =>
+  m.name !== m.address ? m.name : (m.facts?.hostName ?? m.address);
+
+export function toView(r: ViewRow): MachineView {
+  const machine = tables.toMachine(r);
+  return {
+    machine,
+    displayName: displayName(machine),
+    latest:
+      r.latest_snapshot_id === null || r.state === null
+        ? null
+        : {
+            snapshotId: Number(r.latest_snapshot_id),
+            takenAt: Number(r.status_at),
+            state: r.state as LicenceState,
+            method: r.method as AgentStatus['method'],
+            group: r.product_group ?? '',
+            clientMachineId: r.client_machine_id ?? '',
+            installedKey: r.installed_key,
+            installedKeyType: r.installed_key_type as AgentStatus['installedKeyType'],
+            kmsHost: r.kms_host,
+            expiresAt: r.expires_at,
+          },
+  };
+}
+
+export const toReportRow = (r: ViewRow): ReportMachineRow => ({
+  ...toView(r),
+  cmidMachines: r.cmid_machines === undefined || r.cmid_machines === null ? null : Number(r.cmid_machines),
+  statusJson: r.status_json ?? null,
+});

@@ -1,0 +1,225 @@
+/**
+ * The views' SQL, written once for both engines: the machines table's filters and sorts, the
+ * reports' row selections, the operations log's filters, the state timeline. Each builder takes
+ * the engine's dialect (placeholders, case-insensitive text, NULL order) and gives SQL text with
+ * its values. SQLite orders NULL first ascending; PostgreSQL is told to do the same (NULLS FIRST
+ * ascending, NULLS LAST descending), so both engines give the same pages.
+ */
+import type { MachineSort } from '../web/contract.js';
+
+export interface Dialect {
+  readonly engine: 'sqlite' | 'postgres';
+}
+
+/** Collects a statement's values and gives each its placeholder. */
+export class Params {
+  readonly values: unknown[] = [];
+  constructor(readonly dialect: Dialect) {}
+  add(value: unknown): string {
+    this.values.push(value);
+    return this.dialect.engine === 'sqlite' ? '?' : `$${this.values.length}`;
+  }
+}
+
+/** What the UI shows for a machine (the generated column: store-rows.ts DISPLAY_NAME_SQL). */
+export const DISPLAY = 'm.display_name';
+
+/** A text compared ignoring the case of ASCII letters (SQLite NOCASE; PostgreSQL lower() under "C"). */
+export const folded = (d: Dialect, expr: string) =>
+  d.engine === 'sqlite' ? `${expr} COLLATE NOCASE` : `lower(${expr} COLLATE "C")`;
+/** A text compared byte by byte (SQLite BINARY; PostgreSQL "C"). */
+const binary = (d: Dialect, expr: string) => (d.engine === 'sqlite' ? expr : `(${expr} COLLATE "C")`);
+
+/**
+ * Each sort key's expression over `machines m`: exactly the expressions of migration 5's
+ * indexes (store-rows.ts MACHINE_SORT_INDEXES), so each sort reads an index in order.
+ */
+export function sortExpression(d: Dialect, sort: MachineSort): string {
+  switch (sort) {
+    case 'name':
+      return folded(d, DISPLAY);
+    case 'address':
+      return binary(d, 'm.address');
+    case 'hostName':
+      return folded(d, 'm.host_name');
+    case 'os':
+      return binary(d, 'm.os');
+    case 'productVersion':
+      return binary(d, 'm.product_version');
+    case 'state':
+      return binary(d, 'm.state');
+    case 'method':
+      return binary(d, 'm.method');
+    case 'group':
+      return binary(d, 'm.product_group');
+    case 'installedKey':
+      return binary(d, 'm.installed_key');
+    case 'kmsHost':
+      return binary(d, 'm.kms_host');
+    case 'expiresAt':
+      return binary(d, 'm.expires_at');
+    case 'lastSeenAt':
+      return 'm.last_seen_at';
+    case 'lastBootAt':
+      return 'm.last_boot_at';
+  }
+}
+
+/**
+ * ORDER BY the key, then the display name, then the id (a stable order: a page never repeats
+ * or skips a machine); NULL first ascending on both engines.
+ */
+export function orderBy(d: Dialect, sort: MachineSort, dir: 'asc' | 'desc'): string {
+  const way = dir.toUpperCase();
+  const nulls = d.engine === 'postgres' ? (dir === 'asc' ? ' NULLS FIRST' : ' NULLS LAST') : '';
+  const name = `${folded(d, DISPLAY)} ${way}, m.id ${way}`;
+  if (sort === 'name') return `ORDER BY ${name}`;
+  if (sort === 'address') return `ORDER BY ${sortExpression(d, sort)} ${way}, m.id ${way}`;
+  return `ORDER BY ${sortExpression(d, sort)} ${way}${nulls}, ${name}`;
+}
+
+/** `%text%` for LIKE with its wildcards escaped (ESCAPE '\'). */
+export const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** The columns `q` searches (contract.ts machineFilter). */
+const SEARCHED = [
+  'm.name',
+  'm.address',
+  'm.host_name',
+  'm.os',
+  'm.os_version',
+  'm.product_version',
+  'm.client_machine_id',
+  'm.installed_key',
+];
+
+/**
+ * A case-insensitive substring match of any of `columns` (SQLite LIKE folds ASCII; PostgreSQL
+ * ILIKE): one match over the columns joined by a line feed (a pattern has none: no match spans two).
+ */
+export function textMatch(p: Params, columns: readonly string[], text: string): string {
+  const pattern = p.add(containing(text.replace(/\n/g, ' ')));
+  const like = p.dialect.engine === 'sqlite' ? 'LIKE' : 'ILIKE';
+  const joined = columns.map((c) => `coalesce(${c}, '')`).join(' || char(10) || ');
+  const all = p.dialect.engine === 'sqlite' ? joined : joined.replace(/char\(10\)/g, 'chr(10)');
+  return `((${all}) ${like} ${pattern} ESCAPE '\\')`;
+}
+
+export interface MachineFilterInput {
+  readonly q?: string | undefined;
+  readonly state?: string | undefined;
+  readonly method?: string | undefined;
+}
+
+/**
+ * WHERE for the machines table: `q` a substring (any case) of name, address, host name, OS,
+ * its version, product version, CMID or key last five; `state` (`unknown`: never read);
+ * `method` (`none`: no activation method, never read included).
+ */
+export function machineWhere(p: Params, filter: MachineFilterInput): string {
+  const parts: string[] = [];
+  const q = filter.q?.trim();
+  if (q) parts.push(textMatch(p, SEARCHED, q));
+  if (filter.state) parts.push(filter.state === 'unknown' ? 'm.state IS NULL' : `m.state = ${p.add(filter.state)}`);
+  if (filter.method) {
+    parts.push(filter.method === 'none' ? 'm.method IS NULL' : `m.method = ${p.add(filter.method)}`);
+  }
+  return parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`;
+}
+
+/** Columns read for a machine row of a page (its record, facts and latest status). */
+export const MACHINE_SELECT = 'm.*';
+
+export interface OperationFilterInput {
+  readonly q?: string | undefined;
+  readonly operation?: string | undefined;
+  readonly outcome?: 'ok' | 'failed' | undefined;
+}
+
+export function operationWhere(p: Params, filter: OperationFilterInput): string {
+  const parts: string[] = [];
+  const q = filter.q?.trim();
+  if (q) parts.push(textMatch(p, ['o.machine', 'o.operation', 'o.code', 'o.detail'], q));
+  if (filter.operation) parts.push(`o.operation = ${p.add(filter.operation)}`);
+  if (filter.outcome) {
+    const ok = filter.outcome === 'ok';
+    parts.push(p.dialect.engine === 'sqlite' ? `o.ok = ${ok ? 1 : 0}` : `o.ok = ${ok ? 'true' : 'false'}`);
+  }
+  return parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`;
+}
+
+/** The row-selecting reports (mak-usage is per stored key: see reports.ts). */
+export type RowReport = 'at-risk' | 'duplicate-cmid' | 'unlicensed' | 'by-authority';
+
+const GRACE_STATES = `('initial-grace', 'out-of-tolerance', 'non-genuine-grace', 'notification')`;
+
+/**
+ * FROM … WHERE … of a row report over `machines m` (machines with a status only), and its
+ * ORDER BY (by display name as the UI shows it, then id; duplicate-cmid by CMID first).
+ * `endsBy`: at-risk's "licence ends within the days" as an ISO time (agents write ISO UTC times,
+ * which compare as text).
+ */
+export function reportSelection(
+  p: Params,
+  report: RowReport,
+  options: { endsBy: string },
+): { from: string; order: string; extra: string } {
+  const byName = `ORDER BY ${folded(p.dialect, DISPLAY)}, m.id`;
+  switch (report) {
+    case 'at-risk':
+      return {
+        from: `FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND (m.state IN ${GRACE_STATES}
+          OR (m.state = 'licensed' AND m.expires_at IS NOT NULL AND ${binary(p.dialect, 'm.expires_at')} <= ${p.add(options.endsBy)}))`,
+        order: byName,
+        extra: '',
+      };
+    case 'unlicensed':
+      return {
+        from: `FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND m.state IN ('unlicensed', 'notification')`,
+        order: byName,
+        extra: '',
+      };
+    case 'by-authority':
+      return { from: 'FROM machines m WHERE m.latest_snapshot_id IS NOT NULL', order: byName, extra: '' };
+    case 'duplicate-cmid':
+      return {
+        from: `FROM machines m JOIN (SELECT client_machine_id AS cmid, count(*) AS n FROM machines
+            WHERE latest_snapshot_id IS NOT NULL GROUP BY client_machine_id HAVING count(*) > 1) d
+          ON d.cmid = m.client_machine_id
+          WHERE m.latest_snapshot_id IS NOT NULL`,
+        order: `ORDER BY ${binary(p.dialect, 'm.client_machine_id')}, ${folded(p.dialect, DISPLAY)}, m.id`,
+        extra: ', d.n AS cmid_machines',
+      };
+  }
+}
+
+/** The reports whose rows need the latest status's JSON (fields beyond the denormalised columns). */
+export const STATUS_JSON_NEEDED: Partial<Record<RowReport, string>> = {
+  unlicensed: 'true',
+  'by-authority': `m.method IN ('directory', 'oem', 'token')`,
+};
+
+/** Shifts times before the timeline's first day into positive numbers, so integer division floors. */
+const DAY_SHIFT = 100_000;
+
+/**
+ * The state timeline in one pass over the history (see report-operations.ts stateTimeline):
+ * each history row holds its state from its time until the machine's next row, so it counts on
+ * each day whose end falls in (taken_at, next row's taken_at]. Answers per state and span of day
+ * indexes [first_day, last_day] how many rows; the caller adds them up per day. The numbers are
+ * the caller's integers (never user text), written into the SQL.
+ */
+export function timelineQuery(firstEnd: number, days: number, day: number): string {
+  for (const n of [firstEnd, days, day]) if (!Number.isSafeInteger(n)) throw new Error(`not an integer: ${n}`);
+  const lastEnd = firstEnd + (days - 1) * day;
+  const index = (t: string) => `((${t} - ${firstEnd} + ${day * DAY_SHIFT}) / ${day} - ${DAY_SHIFT})`;
+  const spans = `SELECT state, taken_at,
+      LEAD(taken_at) OVER (PARTITION BY machine_id ORDER BY taken_at, id) AS next_at
+    FROM status_snapshots`;
+  const first = `(${index('taken_at')} + 1)`;
+  const last = `(CASE WHEN next_at IS NULL OR next_at > ${lastEnd} THEN ${days - 1} ELSE ${index('next_at')} END)`;
+  return `SELECT state, CASE WHEN first_day < 0 THEN 0 ELSE first_day END AS first_day, last_day, count(*) AS n
+    FROM (SELECT state, ${first} AS first_day, ${last} AS last_day FROM (${spans}) s WHERE taken_at < ${lastEnd}) r
+    WHERE last_day >= 0 AND last_day >= first_day
+    GROUP BY state, CASE WHEN first_day < 0 THEN 0 ELSE first_day END, last_day`;
+}
