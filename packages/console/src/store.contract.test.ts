@@ -620,7 +620,7 @@ describe('PostgresConsoleStore', () => {
     const dir = tempDir();
     const sqlite = keep(await openConsoleStore(dir));
     expect(sqlite).toBeInstanceOf(SqliteConsoleStore);
-    await sqlite.addAdmin({ name: 'a', passwordHash: 'h', createdAt: 1 });
+    await sqlite.addAdmin({ name: 'a', passwordHash: 'h', createdAt: 1, role: 'admin' });
     expect(await keep(new SqliteConsoleStore(join(dir, 'console.db'))).countAdmins()).toBe(1);
     expect(keep(await openConsoleStore(dir, await postgres.createDatabase()))).toBeInstanceOf(PostgresConsoleStore);
     expect(await failure(openConsoleStore(dir, 'sqlite:console.db'))).toBe('DATABASE_URL_INVALID');
