@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { Authority } from '@volact/authority';
+import { Authority, createAuthorityServer } from '@volact/authority';
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
 import { encodeProxyFile, parseCidFile, parseIidFile, type ProductConfig } from '@volact/core';
@@ -83,6 +83,7 @@ beforeAll(async () => {
   authorityCopy = join(root, 'connected-machine', 'authority');
   cpSync(authorityDir, authorityCopy, { recursive: true });
   rmSync(authorityDir, { recursive: true, force: true });
+  mkdirSync(join(root, 'usb'));
   tokenFile = join(root, 'agent-token');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
 }, 60_000);
@@ -117,7 +118,6 @@ describe('isolated network: installation IDs out, confirmation IDs in, by file o
     const consoleDir = await newConsole('console', 10);
     const iids = join(root, 'usb', 'iids.json');
     const cids = join(root, 'usb', 'cids.json');
-    mkdirSync(join(root, 'usb'));
 
     // Step 1 (process A): the console collects; the file is 0600 and holds no secret.
     const collected = await cli(
@@ -221,4 +221,84 @@ describe('isolated network: installation IDs out, confirmation IDs in, by file o
       await b.close();
     }
   }, 180_000);
+});
+
+describe('step 2 on a second console that reaches the authority; a confirmation ID read out over the phone', () => {
+  it('console proxy-activate --confirm --authority, then --apply on the first console; install-cid names a wrong group', async () => {
+    // This scenario has a connected side: an authority server, reached only by the second console.
+    const authority = Authority.open(authorityCopy);
+    const api = createAuthorityServer(authority);
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`;
+    try {
+      const first = await newConsole('first', 2);
+      const second = join(root, 'second');
+      expect((await cli('console', 'init', '--data-dir', second)).code).toBe(0);
+      const iids = join(root, 'usb', 'first-iids.json');
+      const cids = join(root, 'usb', 'first-cids.json');
+
+      // The options of the three steps do not mix.
+      const mixed = await cli(
+        'console',
+        'proxy-activate',
+        '--collect',
+        iids,
+        '--all',
+        '--authority',
+        url,
+        '--data-dir',
+        first,
+      );
+      expect(mixed.stderr).toMatch(/^error OPTION_INVALID: --collect works without the authority/m);
+      const noOut = await cli('console', 'proxy-activate', '--confirm', iids, '--authority', url, '--data-dir', second);
+      expect(noOut.stderr).toMatch(/^error OPTION_INVALID: --confirm FILE needs --out CIDS/m);
+
+      expect((await cli('console', 'proxy-activate', '--collect', iids, '--all', '--data-dir', first)).code).toBe(0);
+      const confirmed = await cli(
+        'console',
+        'proxy-activate',
+        '--confirm',
+        iids,
+        '--out',
+        cids,
+        '--authority',
+        url,
+        '--data-dir',
+        second,
+        '--json',
+      );
+      expect(confirmed.code, confirmed.stdout + confirmed.stderr).toBe(0);
+      expect(JSON.parse(confirmed.stdout)).toMatchObject({ confirmed: 2, refused: [] });
+      expect(statSync(cids).mode & 0o777).toBe(0o600);
+      // The second console cannot apply what the first collected.
+      expect((await cli('console', 'proxy-activate', '--apply', cids, '--data-dir', second)).stderr).toMatch(
+        /^error PROXY_FILE_FOREIGN: /m,
+      );
+      const applied = await cli('console', 'proxy-activate', '--apply', cids, '--data-dir', first, '--json');
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      expect((JSON.parse(applied.stdout) as { results: { state: string }[] }).results.map((r) => r.state)).toEqual([
+        'licensed',
+        'licensed',
+      ]);
+
+      // The phone: a third machine, its IID read out, the CID typed back in groups.
+      const phoned = await newConsole('phoned', 1);
+      const phoneIids = join(root, 'usb', 'phone-iids.json');
+      expect((await cli('console', 'proxy-activate', '--collect', phoneIids, '--all', '--data-dir', phoned)).code).toBe(
+        0,
+      );
+      const iid = parseIidFile(readFileSync(phoneIids, 'utf8')).entries[0]?.installationId as string;
+      const cid = (await authority.confirm(iid)).confirmationId;
+      const groups = cid.split('-');
+      const wrong = groups.map((g, i) => (i === 6 ? `${(Number(g[0]) + 1) % 10}${g.slice(1)}` : g));
+      const refused = await cli('console', 'install-cid', '1', ...wrong, '--data-dir', phoned);
+      expect(refused.stderr).toMatch(/^error CONFIRMATION_ID_INVALID: group 7 is wrong/m);
+      const installed = await cli('console', 'install-cid', '1', ...groups, '--data-dir', phoned, '--json');
+      expect(installed.code, installed.stdout + installed.stderr).toBe(0);
+      expect(JSON.parse(installed.stdout)).toMatchObject({ results: [{ ok: true, state: 'licensed' }] });
+    } finally {
+      await api.close();
+      await authority.close();
+    }
+  }, 120_000);
 });
