@@ -799,6 +799,30 @@ describe('the issue-15 routes', () => {
   });
 });
 
+describe('closing', () => {
+  it('close() stops taking requests but waits for the running job to finish', async () => {
+    const own = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port: 0 },
+      assetsDir: assets,
+      clock,
+    });
+    clock.advance(2 * MINUTE);
+    const res = await fetch(`${own.url}api/login`, json({ user: USER, password: PASSWORD }));
+    const cookie = (res.headers.getSetCookie()[0] as string).split(';')[0] as string;
+    // pc-hang never answers: the job runs until the agent timeout (1.5 s).
+    const started = await fetch(
+      `${own.url}api/jobs`,
+      json({ operation: 'refresh', machines: ['pc-hang'] }, { cookie }),
+    );
+    expect(started.status).toBe(202);
+    const { job } = answers.jobStarted.parse(await started.json());
+    await own.close();
+    const stored = await console_.webState.getJob(job.id);
+    expect(stored?.state).toBe('finished');
+    await expect(fetch(`${own.url}api/session`)).rejects.toThrow();
+  });
+});
+
 describe('HTTPS (--tls-cert, --tls-key)', () => {
   let dir: string;
   let tls: ConsoleServer;
