@@ -8,38 +8,38 @@ export interface AgentConnectionOptions {
   readonly keepAlive?: boolean;
   /** Connections open at once to one agent (default 4). */
   readonly maxSocketsPerAgent?: number;
-  /** Idle connections kept across all agents (default 4 096); the longest idle goes first. */
+  /** Idle connections kept across all agents (default 4 096); past it, a connection closes after its call. */
   readonly maxIdle?: number;
-  /** How long an idle connection is kept (default 30 s; less when the agent announces less). */
+  /** How long an idle connection is kept (default 60 s; less when the agent announces less). */
   readonly idleTimeoutMs?: number;
 }
 
 export const AGENT_CONNECTION_DEFAULTS = {
   maxSocketsPerAgent: 4,
   maxIdle: 4_096,
-  idleTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
 } as const;
 
 /**
- * The idle sockets of both agents, oldest first: past `maxIdle` the oldest is closed (Node's
+ * The idle sockets of both agents: at `maxIdle`, a socket whose call ended is not kept (Node's
  * own total bound, maxTotalSockets, stalls calls to a new host while idle sockets fill it).
+ * The ones kept stay until their idle timeout: an operation over more machines than the bound
+ * (every machine, in turn) then still finds that many connections open the next time, where
+ * closing the longest idle would close each one just before it is called again.
  */
 class IdleSockets {
   readonly #idle = new Set<Socket>();
   constructor(readonly max: number) {}
 
-  kept(socket: Socket): void {
-    this.#idle.delete(socket);
+  /** Whether the socket may stay open, idle. */
+  keep(socket: Socket): boolean {
+    if (!this.#idle.has(socket) && this.#idle.size >= this.max) return false;
     this.#idle.add(socket);
     if (!socketsWatched.has(socket)) {
       socketsWatched.add(socket);
       socket.once('close', () => this.#idle.delete(socket));
     }
-    while (this.#idle.size > this.max) {
-      const oldest = this.#idle.values().next().value as Socket;
-      this.#idle.delete(oldest);
-      oldest.destroy();
-    }
+    return true;
   }
 
   clear(): void {
@@ -62,8 +62,7 @@ function bounded<A extends typeof http.Agent>(Base: A, idle: IdleSockets): A {
     override keepSocketAlive(socket: Socket): boolean {
       // Node answers whether the socket may stay (false: the agent announced a too short timeout).
       if (!(super.keepSocketAlive(socket) as unknown as boolean)) return false;
-      idle.kept(socket);
-      return !socket.destroyed;
+      return idle.keep(socket);
     }
     override reuseSocket(socket: Socket, request: http.ClientRequest): void {
       idle.reused(socket);
