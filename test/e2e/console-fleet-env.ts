@@ -99,15 +99,22 @@ export interface FleetAgent {
 
 export interface AgentFleet {
   readonly agents: FleetAgent[];
-  /** `127.0.0.1:P1-P2`: the agents' ports and one non-agent HTTP service on either side. */
+  /**
+   * `127.0.0.1:P1-P2`: the agents' ports, with a service that is no agent (404) before them and
+   * one that never answers after them.
+   */
   readonly range: string;
   readonly probed: number;
   close(): Promise<void>;
 }
 
-/** A loopback HTTP service that is not an agent (every path 404): what a range sweep also meets. */
-async function listenNotAnAgent(port: number): Promise<Server> {
+/**
+ * A loopback HTTP service that is not an agent, as a range sweep also meets them: one that
+ * answers 404 to everything (`refuse`), or one that never answers (`silent`: the probe times out).
+ */
+async function listenNotAnAgent(port: number, mode: 'refuse' | 'silent'): Promise<Server> {
   const server = createServer((_req, res) => {
+    if (mode === 'silent') return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not an agent\n');
   });
@@ -125,8 +132,9 @@ async function closeServer(server: Server): Promise<void> {
 
 /**
  * `count` real agents (each over its own licence store, host name `fleet-NN`) on consecutive
- * loopback ports, with a non-agent service on the port before and after: a range sweep of
- * `range` probes count + 2 ports and finds exactly these agents.
+ * loopback ports, with a service that refuses (404) on the port before and one that never
+ * answers on the port after: a range sweep of `range` probes count + 2 ports, finds exactly
+ * these agents, one refusal and one silent address (the sweep waits for it: its progress shows).
  */
 export async function startAgentFleet(
   root: string,
@@ -140,7 +148,7 @@ export async function startAgentFleet(
     const opened: { close(): Promise<void> }[] = [];
     const agents: FleetAgent[] = [];
     try {
-      const before = await listenNotAnAgent(base - 1);
+      const before = await listenNotAnAgent(base - 1, 'refuse');
       opened.push({ close: () => closeServer(before) });
       for (let i = 0; i < count; i++) {
         const hostName = `fleet-${String(i + 1).padStart(2, '0')}`;
@@ -177,7 +185,7 @@ export async function startAgentFleet(
         opened.push({ close: () => app.close() });
         agents.push(agent);
       }
-      const after = await listenNotAnAgent(base + count);
+      const after = await listenNotAnAgent(base + count, 'silent');
       opened.push({ close: () => closeServer(after) });
       return {
         agents,
