@@ -24,11 +24,13 @@ export async function confirmInstallationIdFile(
   confirm: (installationId: string) => Promise<Confirmation>,
   authorityName: string,
   now: number,
+  /** The portal's bound (MAX_PORTAL_PROXY_FILE_CHARS); the CLI takes what the format allows. */
+  maxChars = MAX_PORTAL_PROXY_FILE_CHARS,
 ): Promise<CidFile> {
-  if (text.length > MAX_PORTAL_PROXY_FILE_CHARS) {
+  if (text.length > maxChars) {
     throw new AuthorityError(
       'PROXY_FILE_INVALID',
-      `the installation-ID file is larger than ${MAX_PORTAL_PROXY_FILE_CHARS} characters: confirm it with \`volact authority confirm-file\``,
+      `the installation-ID file is larger than ${maxChars} characters: confirm it with \`volact authority confirm-file\``,
     );
   }
   let file;

@@ -26,6 +26,7 @@ export type { WebhookDelivery, WebhookEndpoint, WebhooksApi } from './webhooks/t
 export { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhooks/events.js';
 export type { AuthorityErrorCode } from './errors.js';
 export { createAuthorityServer } from './http.js';
+export { MAX_PORTAL_PROXY_FILE_CHARS, confirmInstallationIdFile } from './confirmation-file.js';
 export type { AuthorityServerOptions } from './http.js';
 export type { AuthorityStore } from './store.js';
 export { CLI_PRINCIPAL } from './access/principal.js';

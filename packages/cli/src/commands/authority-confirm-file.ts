@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
-import { AuthorityError } from '@volact/authority';
+import { confirmInstallationIdFile } from '@volact/authority';
 import {
   cidFileFor,
   encodeProxyFile,
   iidFileInstallationIds,
   parseIidFile,
   systemClock,
+  MAX_PROXY_FILE_CHARS,
+  type CidFile,
   type ConfirmationAnswer,
-  type IidFile,
 } from '@volact/core';
 import { ConsoleError, authorityOrigin, bulkConfirm } from '@volact/console';
 import { CliError } from '../output.js';
@@ -45,20 +46,16 @@ export function registerAuthorityConfirmFile(authority: Command, run: Run): void
         if (o.url !== undefined && o.db !== undefined) {
           throw new CliError('OPTION_INVALID', '--db goes with --data-dir, not with --url');
         }
-        const file = parseIidFile(readProxyFile(path));
-        const iids = iidFileInstallationIds(file);
-        const now = new Date(systemClock.now()).toISOString();
-        let answers: ConfirmationAnswer[];
-        let name: string;
+        const text = readProxyFile(path);
+        const now = systemClock.now();
+        let cids: CidFile;
         if (o.url !== undefined) {
-          ({ answers, name } = await confirmRemotely(o.url, iids));
+          const file = parseIidFile(text);
+          const { answers, name } = await confirmRemotely(o.url, iidFileInstallationIds(file));
+          cids = cidFileFor(file, answers, name, new Date(now).toISOString());
         } else {
-          ({ answers, name } = await confirmLocally(
-            { dataDir: o.dataDir as string, ...(o.db ? { db: o.db } : {}) },
-            file,
-          ));
+          cids = await confirmLocally({ dataDir: o.dataDir as string, ...(o.db ? { db: o.db } : {}) }, text, now);
         }
-        const cids = cidFileFor(file, answers, name, now);
         writePrivateFile(o.out, encodeProxyFile(cids));
         printConfirmation(cids, o.out, o.json);
       }),
@@ -66,23 +63,16 @@ export function registerAuthorityConfirmFile(authority: Command, run: Run): void
 }
 
 /** Through the authority's own confirmation code (as a phone call is confirmed), one IID after another. */
-async function confirmLocally(
-  target: { dataDir: string; db?: string },
-  file: IidFile,
-): Promise<{ answers: ConfirmationAnswer[]; name: string }> {
+async function confirmLocally(target: { dataDir: string; db?: string }, text: string, now: number): Promise<CidFile> {
   const a = openAuthority(target);
   try {
-    const answers: ConfirmationAnswer[] = [];
-    for (const installationId of iidFileInstallationIds(file)) {
-      try {
-        const { confirmationId } = await a.confirm(installationId);
-        answers.push({ installationId, ok: true, confirmationId });
-      } catch (err) {
-        if (!(err instanceof AuthorityError)) throw err;
-        answers.push({ installationId, ok: false, code: err.code, message: err.message });
-      }
-    }
-    return { answers, name: 'volact authority (data directory)' };
+    return await confirmInstallationIdFile(
+      text,
+      (iid) => a.confirm(iid),
+      'volact authority (data directory)',
+      now,
+      MAX_PROXY_FILE_CHARS,
+    );
   } finally {
     await a.close();
   }

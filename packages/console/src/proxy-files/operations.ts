@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   CoreError,
+  MAX_PROXY_FILE_ENTRIES,
   cidFileFor,
   encodeProxyFile,
   iidFileDigest,
@@ -62,6 +63,12 @@ export async function collectInstallationIds(
   onProgress?: Progress,
 ): Promise<{ fileId: string; file: string; results: MachineResult[] }> {
   const machines = await fleet.resolve(refs);
+  if (machines.length > MAX_PROXY_FILE_ENTRIES) {
+    throw new ConsoleError(
+      'PROXY_FILE_INVALID',
+      `${machines.length} machines selected; an installation-ID file holds at most ${MAX_PROXY_FILE_ENTRIES}: collect them in several files`,
+    );
+  }
   const fileId = randomBytes(12).toString('base64url');
   const entries = new Map<number, IidFileEntry>();
   const results = await fleet.forEach(machines, onProgress, async (machine, agent) => {
