@@ -11,7 +11,7 @@ import { formatTime, useGet } from '../hooks';
 import { href, navigate } from '../router';
 import type { HistoryEntry, KeySummary, MachineResult, MachineSummary, SessionInfo } from '../types';
 import { METHOD_LABELS } from '../vocabulary';
-import { RemoveDialog } from './Machines';
+import { BarButton, RemoveDialog } from './Machines';
 import './machines.css';
 
 const col = createColumnHelper<HistoryEntry>();
@@ -182,7 +182,9 @@ function MachineActions({
   const job = useJobRun(() => onChanged());
   const id = useId();
   const viewer = viewerReason(session);
+  const viewerId = useId();
   const busy = job.busy;
+  const b = { common: viewer, commonId: viewerId, busy };
   const machines = [machine.id];
   const clientKeys = (keys.data?.keys ?? []).filter((k) => k.type !== 'kms-host');
   const error: FormError | null = job.error;
@@ -190,31 +192,23 @@ function MachineActions({
     <div className="card machine-actions" role="group" aria-label="actions">
       <h2>Actions</h2>
       {viewer && (
-        <p className="bar-reason" data-testid="actions-reason">
+        <p className="bar-reason" id={viewerId} data-testid="actions-reason">
           {viewer}
         </p>
       )}
       <div className="bulk-row">
-        <button type="button" disabled={!!viewer || busy} onClick={() => job.start({ operation: 'refresh', machines })}>
+        <BarButton {...b} onClick={() => job.start({ operation: 'refresh', machines })}>
           Refresh
-        </button>
-        <button
-          type="button"
-          disabled={!!viewer || busy}
-          onClick={() => job.start({ operation: 'activate', machines })}
-        >
+        </BarButton>
+        <BarButton {...b} onClick={() => job.start({ operation: 'activate', machines })}>
           Activate
-        </button>
-        <button
-          type="button"
-          disabled={!!viewer || busy}
-          onClick={() => job.start({ operation: 'rotate-token', machines })}
-        >
+        </BarButton>
+        <BarButton {...b} onClick={() => job.start({ operation: 'rotate-token', machines })}>
           Rotate token
-        </button>
-        <button type="button" className="danger" disabled={!!viewer || busy} onClick={() => setRemoving(true)}>
+        </BarButton>
+        <BarButton {...b} className="danger" onClick={() => setRemoving(true)}>
           Remove…
-        </button>
+        </BarButton>
       </div>
       <div className="bulk-row">
         <span className="group">
@@ -226,13 +220,13 @@ function MachineActions({
               </option>
             ))}
           </select>
-          <ReasonButton
-            reason={!viewer && (clientKeys.length === 0 ? 'store a key first (Keys page)' : !keyName && 'pick a key')}
-            busy={!!viewer || busy}
+          <BarButton
+            {...b}
+            reason={clientKeys.length === 0 ? 'store a key first (Keys page)' : !keyName && 'pick a key'}
             onClick={() => job.start({ operation: 'install-key', machines, key: keyName })}
           >
             Install key
-          </ReasonButton>
+          </BarButton>
           <FieldError error={error} names={['key']} id={`${id}-key`} />
         </span>
         <span className="group">
@@ -243,20 +237,20 @@ function MachineActions({
             aria-invalid={namesField(error, ['kmsHost']) || undefined}
             onChange={(e) => setKmsHost(e.target.value)}
           />
-          <ReasonButton
-            reason={!viewer && !kmsHost.trim() && 'type the KMS host'}
-            busy={!!viewer || busy}
+          <BarButton
+            {...b}
+            reason={!kmsHost.trim() && 'type the KMS host'}
             onClick={() => job.start({ operation: 'set-kms-host', machines, kmsHost: kmsHost.trim() })}
           >
             Set KMS host
-          </ReasonButton>
-          <ReasonButton
-            reason={!viewer && !machine.kmsHost && 'no KMS host is set'}
-            busy={!!viewer || busy}
+          </BarButton>
+          <BarButton
+            {...b}
+            reason={!machine.kmsHost && 'no KMS host is set'}
             onClick={() => job.start({ operation: 'set-kms-host', machines, kmsHost: null })}
           >
             Clear KMS host
-          </ReasonButton>
+          </BarButton>
           <FieldError error={error} names={['kmsHost']} id={`${id}-kms`} />
         </span>
         <span className="group">
@@ -269,13 +263,9 @@ function MachineActions({
             aria-invalid={namesField(error, ['token']) || undefined}
             onChange={(e) => setToken(e.target.value)}
           />
-          <button
-            type="button"
-            disabled={!!viewer || busy}
-            onClick={() => job.start({ operation: 'enrol', machines, ...(token ? { token } : {}) })}
-          >
+          <BarButton {...b} onClick={() => job.start({ operation: 'enrol', machines, ...(token ? { token } : {}) })}>
             Re-enrol
-          </button>
+          </BarButton>
           <FieldError error={error} names={['token']} id={`${id}-token`} />
         </span>
       </div>

@@ -512,7 +512,7 @@ function AdminButton({
  * points at that reason, said once above the buttons; for its own reason (no key picked, no
  * authority) it says it next to itself. Either way the reason is visible and is its description.
  */
-function BarButton({
+export function BarButton({
   common,
   commonId,
   reason,
