@@ -58,7 +58,8 @@ function statusLine(job: Job, counts: { ok: number; failed: number } | null): st
     case 'failed':
       return `Failed${job.error ? `: ${job.error.code}: ${job.error.message}` : ''}`;
     case 'interrupted':
-      return `Interrupted: ${job.outcome ?? `by a restart after ${job.done} of ${job.total} machines`}`;
+      // The server's outcome says it whole ("interrupted by a restart after 37 of 100 machines").
+      return `Interrupted ${(job.outcome ?? `by a restart after ${job.done} of ${job.total} machines`).replace(/^interrupted\s*/i, '')}`;
   }
 }
 

@@ -66,12 +66,12 @@ function PassphraseDialog({
             aria-invalid={error ? true : undefined}
             aria-describedby={error ? `${ids.about} ${ids.error}` : ids.about}
           />
-          {error && (
-            <span id={ids.error} className="field-error" role="alert">
-              {error}
-            </span>
-          )}
         </label>
+        {error && (
+          <span id={ids.error} className="field-error" role="alert">
+            {error}
+          </span>
+        )}
         {confirm && (
           <label>
             Passphrase again

@@ -35,7 +35,7 @@ function AddUser({ onAdded }: { onAdded: (user: UserSummary) => void }) {
   const [role, setRole] = useState<UserRole>('viewer');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<FormError | null>(null);
-  const ids = { user: useId(), password: useId(), role: useId() };
+  const ids = { user: useId(), password: useId(), role: useId(), select: useId() };
   const at = (f: Field) => error?.field === f;
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -57,34 +57,39 @@ function AddUser({ onAdded }: { onAdded: (user: UserSummary) => void }) {
   const short = password.length > 0 && password.length < MIN_PASSWORD;
   return (
     <form className="card inline-form" onSubmit={submit} aria-label="add a user">
-      <label>
-        User name
-        <input
-          value={user}
-          onChange={(e) => setUser(e.target.value)}
-          autoComplete="off"
-          required
-          aria-invalid={at('user') ? true : undefined}
-          aria-describedby={at('user') ? ids.user : undefined}
-        />
+      <div className="field">
+        <label>
+          User name
+          <input
+            value={user}
+            onChange={(e) => setUser(e.target.value)}
+            autoComplete="off"
+            required
+            aria-invalid={at('user') ? true : undefined}
+            aria-describedby={at('user') ? ids.user : undefined}
+          />
+        </label>
         <FieldError id={ids.user} error={error} names={['user']} />
-      </label>
-      <label>
-        Password
-        <input
-          type="password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          autoComplete="new-password"
-          required
-          aria-invalid={at('password') ? true : undefined}
-          aria-describedby={at('password') ? ids.password : undefined}
-        />
+      </div>
+      <div className="field">
+        <label>
+          Password
+          <input
+            type="password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            autoComplete="new-password"
+            required
+            aria-invalid={at('password') ? true : undefined}
+            aria-describedby={at('password') ? ids.password : undefined}
+          />
+        </label>
         <FieldError id={ids.password} error={error} names={['password']} />
-      </label>
-      <label>
-        Role
+      </div>
+      <div className="field">
+        <label htmlFor={ids.select}>Role</label>
         <select
+          id={ids.select}
           value={role}
           onChange={(e) => setRole(e.target.value as UserRole)}
           aria-describedby={at('role') ? ids.role : undefined}
@@ -96,7 +101,7 @@ function AddUser({ onAdded }: { onAdded: (user: UserSummary) => void }) {
           ))}
         </select>
         <FieldError id={ids.role} error={error} names={['role']} />
-      </label>
+      </div>
       <ReasonButton
         type="submit"
         className="primary"
@@ -139,17 +144,19 @@ function ResetPassword({ name, onDone }: { name: string; onDone: (message: strin
   return (
     <Dialog title={`New password for ${name}`} onClose={close}>
       <form onSubmit={submit} className="stack">
-        <label>
-          New password ({MIN_PASSWORD}+ characters)
-          <input
-            type="password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            autoComplete="new-password"
-            aria-describedby={error ? id : undefined}
-          />
+        <div className="field">
+          <label>
+            New password ({MIN_PASSWORD}+ characters)
+            <input
+              type="password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              autoComplete="new-password"
+              aria-describedby={error ? id : undefined}
+            />
+          </label>
           <FieldError id={id} error={error} names={['password']} />
-        </label>
+        </div>
         <p className="muted small">Sessions already open stay open until they end or the server restarts.</p>
         <div className="actions">
           <ReasonButton
