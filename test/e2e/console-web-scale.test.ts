@@ -253,6 +253,37 @@ describe('the machines page over 100 000 machines, in Chromium', () => {
     expect(await submit.isDisabled()).toBe(false);
   });
 
+  it("names the wrong field in the add and discover dialogs with the server's message, next to it", async () => {
+    await page.goto('/#/machines');
+    await page.getByRole('button', { name: 'Add machines', exact: true }).click();
+    let dialog = page.getByRole('dialog');
+    const add = dialog.getByRole('button', { name: 'Add', exact: true });
+    // Nothing typed: the button says why it waits.
+    expect(await add.isDisabled()).toBe(true);
+    expect(await dialog.textContent()).toContain('give at least one address');
+    await dialog.getByLabel('Agent addresses').fill('127.0.0.1:9');
+    await dialog.getByLabel('Enrolment token').fill('too-short');
+    await add.click();
+    const token = dialog.getByLabel('Enrolment token');
+    await expect.poll(() => token.getAttribute('aria-invalid')).toBe('true');
+    const why = dialog.locator('.field-error');
+    expect(await why.count()).toBe(1);
+    expect(await why.textContent()).toMatch(/^token: /);
+    // The message sits with the token's field, not with the addresses'.
+    expect(await dialog.getByLabel('Agent addresses').getAttribute('aria-invalid')).toBeNull();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.getByRole('dialog').count()).toBe(0);
+
+    await page.getByRole('button', { name: 'Discover', exact: true }).click();
+    dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Range').fill('127.0.0.1:9-10');
+    await dialog.getByLabel('Enrolment token').fill('too-short');
+    await dialog.getByRole('button', { name: 'Discover', exact: true }).click();
+    await expect.poll(() => dialog.getByLabel('Enrolment token').getAttribute('aria-invalid')).toBe('true');
+    expect(await dialog.locator('.field-error').textContent()).toMatch(/^discover\.token: /);
+    await dialog.getByRole('button', { name: 'close' }).click();
+  });
+
   it('fits a 360 px wide screen: nothing but the table scrolls sideways', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     for (const path of ['/#/machines', `/${detailPath}`]) {
