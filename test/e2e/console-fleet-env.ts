@@ -272,16 +272,27 @@ globalThis.fetch = async function () { refuse('fetch'); };
   return path;
 }
 
-/** Runs the built CLI (`node bin/volact.js …`) as a child process; `preload`: a node --import module. */
+/**
+ * Runs the built CLI (`node bin/volact.js …`) as a child process; `preload`: a node --import
+ * module; `until`: stop it (SIGKILL) as soon as its stderr matches.
+ */
 export async function runVolact(
   args: readonly string[],
-  options: { preload?: string } = {},
+  options: { preload?: string; until?: RegExp } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const nodeArgs = [...(options.preload ? ['--import', options.preload] : []), BIN, ...args];
   return new Promise((resolve) => {
-    execFile(process.execPath, nodeArgs, { cwd: REPO, timeout: 30_000 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, nodeArgs, { cwd: REPO, timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.end();
+    if (options.until) {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (options.until!.test(err)) child.kill('SIGKILL');
+      });
+    }
   });
 }

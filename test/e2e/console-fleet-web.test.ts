@@ -308,7 +308,7 @@ describe('the console runs a fleet from Chromium (issue 15)', () => {
     // (The preload does cut the network: the same command told to use an authority URL fails so.)
     const control = await runVolact(
       ['authority', 'confirm-file', iidFile, '--out', join(work, 'control.json'), '--url', 'http://127.0.0.1:9'],
-      { preload: noNetwork },
+      { preload: noNetwork, until: /NETWORK-ATTEMPT/ },
     );
     expect(control.code).not.toBe(0);
     expect(control.stderr).toContain('NETWORK-ATTEMPT');
