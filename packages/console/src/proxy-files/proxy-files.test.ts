@@ -265,6 +265,13 @@ describe('a confirmation ID read out over the phone', () => {
     // Stored: reactivate needs no authority.
     expect((await c.reactivate(['pc']))[0]).toMatchObject({ ok: true });
     expect(await failure(c.installConfirmationId('nobody', cid))).toMatch(/^MACHINE_NOT_FOUND: /);
+
+    // pc's CID typed for another machine: its agent refuses it, and nothing is stored for it.
+    await c.addMachines([await agent(mak)], TOKEN, ['other']);
+    const refused = await c.installConfirmationId('other', cid);
+    expect(refused).toMatchObject({ ok: false, machine: 'other' });
+    expect(refused.code).not.toBeNull();
+    expect((await c.reactivate(['other']))[0]).toMatchObject({ ok: false, code: 'NO_CONFIRMATION_STORED' });
     await c.close();
   });
 });
