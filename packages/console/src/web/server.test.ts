@@ -501,7 +501,8 @@ describe('the API', () => {
     const cases: [unknown, RegExp][] = [
       [{ operation: 'explode', machines: 'all' }, /^operation: /],
       [{ operation: 'refresh', machines: [] }, /^machines: /],
-      [{ operation: 'install-key', machines: 'all' }, /^key: /],
+      [{ operation: 'install-key', machines: 'all' }, /^key: Required$/],
+      [{ operation: 'discover' }, /^discover: Required$/],
       [{ operation: 'refresh', machines: 'all', key: 'k' }, /^key: /],
       [{ operation: 'refresh', machines: 'all', extra: 1 }, /^body: |extra/],
       [{ operation: 'proxy-activate', machines: 'all' }, /^authority: /],
@@ -574,16 +575,6 @@ describe('the API', () => {
     expect(put.headers.get('allow')).toBe('GET');
   });
 });
-
-/** Whether a VolumeConsole method of another part of issue 15 is built yet (its stub throws "not built yet"). */
-async function built(call: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await call();
-    return true;
-  } catch (err) {
-    return !/not built yet/.test((err as Error).message);
-  }
-}
 
 describe('roles: a viewer reads, only an admin changes anything', () => {
   const VIEWER = 'viewer-vera';
@@ -771,6 +762,48 @@ describe('the issue-15 routes', () => {
     expect(JSON.stringify(await (await get('api/jobs')).json())).not.toContain(TOKEN);
   });
 
+  it('machines: a page with its total, the query checked and named', async () => {
+    const page = answers.machines.parse(await (await get('api/machines?limit=1&sort=name&dir=desc')).json());
+    expect(page.total).toBeGreaterThanOrEqual(2);
+    expect(page.machines).toHaveLength(1);
+    expect(page.offset).toBe(0);
+    const found = answers.machines.parse(await (await get('api/machines?q=pc-dea')).json());
+    expect(found.machines.map((m) => m.name)).toEqual(['pc-dead']);
+    for (const [query, name] of [
+      ['sort=bogus', 'sort'],
+      ['limit=501', 'limit'],
+      ['offset=-1', 'offset'],
+      ['nope=1', 'nope'],
+    ]) {
+      const res = await get(`api/machines?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(await error(res), query).toMatchObject({
+        code: 'QUERY_INVALID',
+        message: expect.stringMatching(`^${name}: `),
+      });
+    }
+  });
+
+  it('a job on every machine matching a filter; set-kms-host null clears; a filter matching none is refused', async () => {
+    const none = await post('api/jobs', { operation: 'refresh', machines: { filter: { q: 'no-such-machine' } } });
+    expect(none.status).toBe(404);
+    expect((await error(none)).code).toBe('MACHINE_NOT_FOUND');
+    const res = await post('api/jobs', {
+      operation: 'set-kms-host',
+      machines: { filter: { q: 'pc-dead' } },
+      kmsHost: null,
+    });
+    expect(res.status).toBe(202);
+    const { job } = answers.jobStarted.parse(await res.json());
+    expect(job).toMatchObject({ operation: 'set-kms-host', total: 1, detail: 'cleared: DNS discovery' });
+    const done = await finished(job.id);
+    expect(done.results.map((r) => [r.ok, r.code])).toEqual([[false, 'AGENT_UNREACHABLE']]);
+    const page = answers.job.parse(await (await get(`api/jobs/${job.id}?offset=1&limit=5`)).json());
+    expect(page).toMatchObject({ resultsTotal: 1, offset: 1, results: [] });
+    const kms = await post('api/jobs', { operation: 'set-kms-host', machines: 'all' });
+    expect((await error(kms)).message).toBe('kmsHost: Required');
+  });
+
   it('proxy files: listed, an unknown one is 404; confirming needs an authority', async () => {
     expect(answers.proxyFiles.parse(await (await get('api/proxy-files')).json())).toEqual({ files: [] });
     const unknown = await get('api/proxy-files/0123abcd');
@@ -788,14 +821,12 @@ describe('the issue-15 routes', () => {
     const added = await post('api/machines', { addresses: ['10.9.9.1:7390'], token: TOKEN, name: 'pc-tmp' });
     expect(added.status).toBe(201);
     expect(answers.machinesAdded.parse(await added.json()).machines[0]).toMatchObject({ name: 'pc-tmp' });
-    if (await built(() => console_.findMachineSummary('pc-tmp'))) {
-      const removed = await post('api/machines/remove', { machines: ['pc-tmp'] });
-      expect(await removed.json()).toEqual({ removed: ['pc-tmp'] });
-      const cid = await post('api/machines/pc-dead/confirmation', { confirmationId: '1' });
-      expect(cid.status).toBeGreaterThanOrEqual(400);
-    } else {
-      await console_.removeMachines(['pc-tmp']);
-    }
+    const removed = await post('api/machines/remove', { machines: ['pc-tmp'] });
+    expect(await removed.json()).toEqual({ removed: ['pc-tmp'] });
+    expect((await get('api/machines/pc-tmp')).status).toBe(404);
+    const cid = await post('api/machines/pc-dead/confirmation', { confirmationId: '12' });
+    expect(cid.status).toBe(400);
+    expect((await error(cid)).code).toBe('CONFIRMATION_ID_INVALID');
   });
 });
 
