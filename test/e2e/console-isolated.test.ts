@@ -281,6 +281,27 @@ describe('step 2 on a second console that reaches the authority; a confirmation 
         'licensed',
       ]);
 
+      // Step 2 by `authority confirm-file --url`: a remote authority's public bulk route.
+      const remote = await newConsole('remote', 1);
+      const remoteIids = join(root, 'usb', 'remote-iids.json');
+      const remoteCids = join(root, 'usb', 'remote-cids.json');
+      expect(
+        (await cli('console', 'proxy-activate', '--collect', remoteIids, '--all', '--data-dir', remote)).code,
+      ).toBe(0);
+      const byUrl = await cli('authority', 'confirm-file', remoteIids, '--out', remoteCids, '--url', url, '--json');
+      expect(byUrl.code, byUrl.stdout + byUrl.stderr).toBe(0);
+      expect(JSON.parse(byUrl.stdout)).toMatchObject({ confirmed: 1, authority: url });
+      const remoteApplied = await cli(
+        'console',
+        'proxy-activate',
+        '--apply',
+        remoteCids,
+        '--data-dir',
+        remote,
+        '--json',
+      );
+      expect(JSON.parse(remoteApplied.stdout)).toMatchObject({ results: [{ ok: true, state: 'licensed' }] });
+
       // The phone: a third machine, its IID read out, the CID typed back in groups.
       const phoned = await newConsole('phoned', 1);
       const phoneIids = join(root, 'usb', 'phone-iids.json');
