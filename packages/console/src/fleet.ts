@@ -198,6 +198,15 @@ export class Fleet {
       } catch (err) {
         result = await this.failed(machine, err);
       }
+      if (result.displayName === undefined) {
+        // Built by the operation itself: the machine as of now (it answered when it has a state).
+        const answered = result.ok || result.state !== null;
+        result = {
+          ...result,
+          displayName: displayName(machine),
+          lastSeenAt: iso(answered ? Math.max(this.clock.now(), machine.lastSeenAt ?? 0) : machine.lastSeenAt),
+        };
+      }
       onProgress?.(result, ++done, machines.length);
       return result;
     });

@@ -63,7 +63,7 @@ export function reportRow(
 ): ReportRow {
   const s = row.latest;
   if (s === null) throw new Error('a report row without a status');
-  const base = { machine: row.displayName, address: row.machine.address, group: s.group, state: s.state };
+  const base = { machine: row.displayName, address: row.address, group: s.group, state: s.state };
   switch (name) {
     case 'at-risk': {
       const ends = s.expiresAt === null ? null : Date.parse(s.expiresAt);
@@ -74,7 +74,7 @@ export function reportRow(
         expiresAt: s.expiresAt,
         daysLeft,
         reason,
-        lastSeenAt: iso(row.machine.lastSeenAt),
+        lastSeenAt: iso(row.lastSeenAt),
       };
     }
     case 'duplicate-cmid':
@@ -86,7 +86,7 @@ export function reportRow(
         installedKey: s.installedKey,
         installedKeyType: s.installedKeyType,
         lastAttemptCode: last?.ok === false ? (last.code ?? null) : null,
-        lastSeenAt: iso(row.machine.lastSeenAt),
+        lastSeenAt: iso(row.lastSeenAt),
       };
     }
     case 'by-authority':

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { LicenceState } from '@volact/core';
 import * as tables from '../store-rows.js';
 import type { MachineFacts, OperationRecord } from '../store.js';
-import { toReportRow, toView, type ViewRow } from './rows.js';
+import { REPORT_COLUMNS_SQL, toReportRow, toView, type ViewRow } from './rows.js';
 import * as sql from './sql.js';
 import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
@@ -93,29 +93,26 @@ export class SqliteFleetViews implements FleetViewStore {
       const total = this.#all<{ n: number }>(`SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
       const json = sql.STATUS_JSON_NEEDED[report];
       const rows = this.#all<ViewRow>(
-        `SELECT m.*${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
+        `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
          ${s.from} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );
-      return { rows: rows.map(toReportRow), total };
+      return { rows: rows.map((r) => toReportRow(r as ViewRow & { display_name: string })), total };
     })();
   }
 
   async makInstalls(last5: readonly string[]): Promise<{ last5: string; displayName: string; licensed: boolean }[]> {
     if (last5.length === 0) return [];
-    const rows = this.#all<ViewRow>(
-      `SELECT m.* FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND m.installed_key_type = 'mak'
+    const rows = this.#all<ViewRow & { display_name: string }>(
+      `SELECT m.display_name, m.installed_key, m.state, m.method FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND m.installed_key_type = 'mak'
          AND m.installed_key IN (SELECT value FROM json_each(?)) ORDER BY ${sql.folded({ engine: 'sqlite' }, sql.DISPLAY)}, m.id`,
       [JSON.stringify(last5)],
     );
-    return rows.map((r) => {
-      const v = toView(r);
-      return {
-        last5: r.installed_key as string,
-        displayName: v.displayName,
-        licensed: r.state === 'licensed' && r.method === 'mak',
-      };
-    });
+    return rows.map((r) => ({
+      last5: r.installed_key as string,
+      displayName: r.display_name,
+      licensed: r.state === 'licensed' && r.method === 'mak',
+    }));
   }
 
   async timelineSpans(

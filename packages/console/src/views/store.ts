@@ -19,7 +19,12 @@ export interface MachineView {
 }
 
 /** A row of a report selection: the machine, and what the report needs beyond it. */
-export interface ReportMachineRow extends MachineView {
+export interface ReportMachineRow {
+  readonly id: number;
+  readonly displayName: string;
+  readonly address: string;
+  readonly lastSeenAt: number | null;
+  readonly latest: LatestStatus | null;
   /** duplicate-cmid: how many machines share its CMID. */
   readonly cmidMachines: number | null;
   /** The latest status as received (only when the report reads fields beyond the columns). */

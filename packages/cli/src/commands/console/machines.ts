@@ -36,13 +36,28 @@ export function registerConsoleMachines(con: Command, run: Run): void {
       return;
     }
     console.log(
-      ['id', 'name', 'product', 'state', 'method', 'cmid', 'keyTail', 'lastSeen', 'lastError', 'trust'].join('\t'),
+      [
+        'id',
+        'name',
+        'hostName',
+        'os',
+        'product',
+        'state',
+        'method',
+        'cmid',
+        'keyTail',
+        'lastSeen',
+        'lastError',
+        'trust',
+      ].join('\t'),
     );
     for (const m of machines) {
       console.log(
         [
           m.id,
           m.name,
+          m.hostName ?? '-',
+          m.os === null ? '-' : `${m.os} ${m.osVersion ?? ''}`.trim(),
           m.group ?? '-',
           m.state ?? '(never read)',
           m.method ?? '-',
@@ -66,7 +81,9 @@ export function registerConsoleMachines(con: Command, run: Run): void {
   consoleStoreOptions(
     con
       .command('machines')
-      .description('the machines: id, name, product, state, method, client machine id, key tail, last contact'),
+      .description(
+        'the machines: id, name, host name, OS, product, state, method, client machine id, key tail, last contact',
+      ),
   )
     .option('--json', 'print JSON')
     .action(run(listMachines));
