@@ -177,6 +177,9 @@ describe('the console web UI pages in Chromium', () => {
         expect(await reason.isVisible()).toBe(true);
         expect(await reason.textContent()).toBe(VIEWER_REASON);
       }
+      // No key yet: the Keys page says what to do instead of an empty table.
+      await open(viewer, '/keys', 'Product keys');
+      expect(await viewer.getByTestId('keys-empty').textContent()).toContain('No key stored yet');
       // The UI is not the guard: the server answers 403 ROLE_FORBIDDEN to the viewer's POST.
       const answer = await viewer.evaluate(async () => {
         const res = await fetch('/api/jobs', {
@@ -208,6 +211,24 @@ describe('the console web UI pages in Chromium', () => {
     expect(await page.locator('table[aria-label="job results"]').textContent()).not.toContain('never read');
     await open(page, '/jobs', 'Jobs');
     await expect.poll(() => page.locator('table[aria-label="jobs"] [data-job-state]').count()).toBe(1);
+
+    // The operations log, filtered by the server: the failed refresh, the machines added, one by text.
+    await open(page, '/log', 'Operations log');
+    const log = page.locator('table[aria-label="operations"] tbody tr');
+    const range = page.getByTestId('operations-range');
+    await page.getByLabel('operation filter').fill('refresh');
+    await page.getByLabel('outcome filter').selectOption('failed');
+    await expect.poll(() => range.textContent()).toBe('1–1 of 1');
+    expect(await log.first().textContent()).toContain('0 read, 3 failed');
+    await page.getByLabel('outcome filter').selectOption('ok');
+    await expect.poll(() => range.textContent()).toBe('0–0 of 0');
+    expect(await log.first().textContent()).toBe('Nothing logged matches these filters.');
+    await page.getByLabel('outcome filter').selectOption('');
+    await page.getByLabel('operation filter').fill('machine add');
+    await expect.poll(() => range.textContent()).toBe('1–3 of 3');
+    await page.getByLabel('search the log').fill('pc-b');
+    await expect.poll(() => range.textContent()).toBe('1–1 of 1');
+    expect(await log.first().textContent()).toContain('pc-b');
   });
 
   it('exports with secrets under a passphrase and imports the file back (a wrong passphrase at its field)', async () => {

@@ -8,7 +8,7 @@ import { JOB_OPERATIONS, type Operation } from '../types';
 
 const col = createColumnHelper<Operation>();
 /** Operations logged besides the bulk jobs' (the filter's suggestions; any text may be typed). */
-const OTHER_OPERATIONS = ['add', 'remove', 'confirmation', 'import', 'export', 'mak-counters'] as const;
+const OTHER_OPERATIONS = ['machine add', 'machine remove', 'admin add', 'import', 'export'] as const;
 
 /** The operations log: newest first, filtered and paged by the server. */
 export function OperationsLog() {
