@@ -299,17 +299,30 @@ describe('the console runs a fleet from Chromium (issue 15)', () => {
     // so), reads the authority's data directory; the authority itself listens nowhere.
     const cidFile = join(work, 'carried', 'cids.json');
     const noNetwork = writeNoNetworkPreload(work);
-    const confirmed = await runVolact(
-      ['authority', 'confirm-file', iidFile, '--out', cidFile, '--data-dir', authority.dataDir],
-      { preload: noNetwork },
-    );
+    // The same file edited on the way (one installation ID changed) is refused, naming why.
+    const edited = join(work, 'carried', 'iids-edited.json');
+    const first = iids.entries[0]!.installationId;
+    const swapped = `${first.slice(0, -1)}${first.endsWith('1') ? '2' : '1'}`;
+    writeFileSync(edited, iidText.replace(first, swapped));
+    const [confirmed, tampered, control] = await Promise.all([
+      runVolact(['authority', 'confirm-file', iidFile, '--out', cidFile, '--data-dir', authority.dataDir], {
+        preload: noNetwork,
+      }),
+      runVolact(
+        ['authority', 'confirm-file', edited, '--out', join(work, 'edited-cids.json'), '--data-dir', authority.dataDir],
+        { preload: noNetwork },
+      ),
+      // (The preload does cut the network: the same command told to use an authority URL fails so.)
+      runVolact(
+        ['authority', 'confirm-file', iidFile, '--out', join(work, 'control.json'), '--url', 'http://127.0.0.1:9'],
+        { preload: noNetwork, until: /NETWORK-ATTEMPT/ },
+      ),
+    ]);
     expect(confirmed.code, confirmed.stdout + confirmed.stderr).toBe(0);
     expect(confirmed.stderr).not.toContain('NETWORK-ATTEMPT');
-    // (The preload does cut the network: the same command told to use an authority URL fails so.)
-    const control = await runVolact(
-      ['authority', 'confirm-file', iidFile, '--out', join(work, 'control.json'), '--url', 'http://127.0.0.1:9'],
-      { preload: noNetwork, until: /NETWORK-ATTEMPT/ },
-    );
+    expect(tampered.code).not.toBe(0);
+    expect(tampered.stderr).toContain('PROXY_FILE_TAMPERED');
+    expect(existsSync(join(work, 'edited-cids.json'))).toBe(false);
     expect(control.code).not.toBe(0);
     expect(control.stderr).toContain('NETWORK-ATTEMPT');
     const cids = JSON.parse(readFileSync(cidFile, 'utf8')) as {
