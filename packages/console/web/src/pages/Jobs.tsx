@@ -63,6 +63,12 @@ function statusLine(job: Job, counts: { ok: number; failed: number } | null): st
   }
 }
 
+/** The counts of the results on the page (the whole job's when the page holds them all). */
+function pageCounts(job: Job): { ok: number; failed: number } {
+  const ok = job.results.filter((r) => r.ok).length;
+  return { ok, failed: job.results.length - ok };
+}
+
 /** The machine's state as the job saw it: never its current one, never "never read" when the job read it. */
 function ResultState({ result }: { result: MachineResult }) {
   if (result.state) return <StateBadge state={result.state} />;
@@ -91,15 +97,14 @@ export function JobView({ id }: { id: string }) {
           }
           // The whole job's counts: the page alone may hold only part of its results.
           if (j.offset === 0 && j.results.length >= j.resultsTotal) {
-            const ok = j.results.filter((r) => r.ok).length;
-            setCounts({ ok, failed: j.results.length - ok });
+            setCounts(pageCounts(j));
           } else {
             get<{ jobs: JobSummary[] }>('/api/jobs').then(
               ({ jobs }) => {
                 const s = jobs.find((x) => x.id === j.id);
-                if (!stopped && s) setCounts({ ok: s.ok, failed: s.failed });
+                if (!stopped) setCounts(s ? { ok: s.ok, failed: s.failed } : pageCounts(j));
               },
-              () => undefined,
+              () => !stopped && setCounts(pageCounts(j)),
             );
           }
         },
@@ -169,7 +174,8 @@ export function JobView({ id }: { id: string }) {
       <p
         className="job-status"
         data-testid="job-status"
-        data-finished={job.finished ? 'true' : 'false'}
+        // Finished once its line is whole (a finished job's counts may come from the job list).
+        data-finished={job.finished && (job.state !== 'finished' || counts !== null) ? 'true' : 'false'}
         data-state={job.state}
       >
         {statusLine(job, counts)}
