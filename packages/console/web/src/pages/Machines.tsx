@@ -65,6 +65,9 @@ interface Page {
 
 const dash = (v: string | null | undefined) => v ?? '—';
 const osText = (m: MachineSummary) => (m.os ? `${m.os}${m.osVersion ? ` ${m.osVersion}` : ''}` : '—');
+/** The OS in a table cell: its name and the version's first word (the whole on hover and on the machine's page). */
+const osShort = (m: MachineSummary) =>
+  m.os ? `${m.os}${m.osVersion ? ` ${m.osVersion.split(/\s+/)[0] ?? ''}` : ''}` : '—';
 
 /** The machines: a server-side page of the fleet, its filters, and every bulk action on the machines chosen. */
 export function Machines({ session }: { session: SessionInfo }) {
@@ -176,7 +179,10 @@ export function Machines({ session }: { session: SessionInfo }) {
         ),
       }),
       col.accessor('hostName', { header: SORT_LABELS.hostName, cell: (c) => dash(c.getValue()) }),
-      col.accessor('os', { header: SORT_LABELS.os, cell: (c) => osText(c.row.original) }),
+      col.accessor('os', {
+        header: SORT_LABELS.os,
+        cell: (c) => <span title={osText(c.row.original)}>{osShort(c.row.original)}</span>,
+      }),
       col.accessor('productVersion', { header: SORT_LABELS.productVersion, cell: (c) => dash(c.getValue()) }),
       col.accessor('state', { header: SORT_LABELS.state, cell: (c) => <StateBadge state={c.getValue()} /> }),
       col.accessor('method', {
