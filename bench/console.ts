@@ -233,7 +233,8 @@ async function openFleet(where: Where, dir: string, o: Options, children: BenchC
     fds: { open: fds.open, limit: fds.limit ?? Infinity },
     rssBefore: Number(started.rssBefore),
     agentsCpuMicros: () => child.cpuMicros(),
-    agentsMemory: async () => (await child.command('memory')) as unknown as Memory,
+    // A full collection of 10 000 agents' heap on a busy machine takes a while.
+    agentsMemory: async () => (await child.command('memory', {}, 300_000)) as unknown as Memory,
     close: () => child.stop(30_000),
   };
 }
