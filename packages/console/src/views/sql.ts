@@ -154,7 +154,8 @@ export type RowReport = 'at-risk' | 'duplicate-cmid' | 'unlicensed' | 'by-author
 const GRACE_STATES = `('initial-grace', 'out-of-tolerance', 'non-genuine-grace', 'notification')`;
 
 /**
- * FROM … WHERE … of a row report over `machines m` (machines with a status only), and its
+ * FROM … WHERE … of a row report over `machines m` (machines with a status only: a state is
+ * set exactly when the latest status is, so the state index alone finds them), and its
  * ORDER BY (by display name as the UI shows it, then id; duplicate-cmid by CMID first).
  * `endsBy`: at-risk's "licence ends within the days" as an ISO time (agents write ISO UTC times,
  * which compare as text).
@@ -168,19 +169,19 @@ export function reportSelection(
   switch (report) {
     case 'at-risk':
       return {
-        from: `FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND (m.state IN ${GRACE_STATES}
+        from: `FROM machines m WHERE (m.state IN ${GRACE_STATES}
           OR (m.state = 'licensed' AND m.expires_at IS NOT NULL AND ${binary(p.dialect, 'm.expires_at')} <= ${p.add(options.endsBy)}))`,
         order: byName,
         extra: '',
       };
     case 'unlicensed':
       return {
-        from: `FROM machines m WHERE m.latest_snapshot_id IS NOT NULL AND m.state IN ('unlicensed', 'notification')`,
+        from: `FROM machines m WHERE m.state IN ('unlicensed', 'notification')`,
         order: byName,
         extra: '',
       };
     case 'by-authority':
-      return { from: 'FROM machines m WHERE m.latest_snapshot_id IS NOT NULL', order: byName, extra: '' };
+      return { from: 'FROM machines m WHERE m.state IS NOT NULL', order: byName, extra: '' };
     case 'duplicate-cmid':
       return {
         // A CMID is set exactly when the machine has a status: the index alone answers the groups.

@@ -9,6 +9,13 @@ import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } 
 const SET_FACTS = `UPDATE machines SET ${tables.FACT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
 const SQLITE: sql.Dialect = { engine: 'sqlite' };
 
+/**
+ * A page of a report reads the display-name index in order and stops at the page's end: its
+ * state terms are kept off the state index (unary +), which would make SQLite sort every
+ * matching row first. (The count, and every row for the CSV, still use the state index.)
+ */
+const byNameOrder = (from: string) => from.replace(/\bm\.state (IN|=|IS NOT NULL)/g, '+m.state $1');
+
 /** SQLite engine of FleetViewStore (pages, filters, sorts, counts and reports over the machines in SQL (100 000 machines)). */
 export class SqliteFleetViews implements FleetViewStore {
   readonly #db: Database.Database;
@@ -94,7 +101,7 @@ export class SqliteFleetViews implements FleetViewStore {
       const json = sql.STATUS_JSON_NEEDED[report];
       const rows = this.#all<ViewRow>(
         `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
-         ${s.from} ${s.order} LIMIT ? OFFSET ?`,
+         ${options.limit === undefined ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );
       return { rows: rows.map((r) => toReportRow(r as ViewRow & { display_name: string })), total };
