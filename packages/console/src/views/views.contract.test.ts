@@ -164,6 +164,32 @@ describe.each(engines)('views: %s', (_engine, open) => {
     expect(await views.findMachineSummary(fleet, 'nobody.corp')).toBeUndefined();
   });
 
+  it('a refresh keeps the agent facts on the machine (no history row for facts alone); its result names the machine as of then', async () => {
+    const pc = await machine('10.0.0.9:7390', '10.0.0.9:7390');
+    const fleet = fleetOf(store);
+    const facts = { hostName: 'lab-7', os: 'Linux', osVersion: '6.8', productVersion: '16.0', lastBootAt: null };
+    const first = { ...status(), machine: facts };
+    expect(await fleet.recordStatus(pc, first)).toBe(true);
+    const seen = (await store.getMachine(pc.id)) as NonNullable<Awaited<ReturnType<typeof store.getMachine>>>;
+    expect(seen.facts).toEqual(facts);
+    expect(seen.lastSeenAt).toBe(NOW);
+    const rebooted = { ...facts, lastBootAt: '2026-11-30T08:00:00.000Z' };
+    expect(await fleet.recordStatus(seen, { ...status(), machine: rebooted })).toBe(false);
+    expect(await store.history(pc.id)).toHaveLength(1);
+    expect((await store.getMachine(pc.id))?.facts?.lastBootAt).toBe(Date.parse('2026-11-30T08:00:00.000Z'));
+    const result = fleet.success(seen, first, 'ok');
+    expect(result).toMatchObject({ displayName: 'lab-7', lastSeenAt: new Date(NOW).toISOString() });
+    expect(
+      (await views.pageMachines(fleet, { offset: 0, limit: 5, sort: 'name', dir: 'asc' })).machines[0],
+    ).toMatchObject({
+      displayName: 'lab-7',
+      hostName: 'lab-7',
+      os: 'Linux',
+      productVersion: '16.0',
+      state: 'initial-grace',
+    });
+  });
+
   it('the status digest leaves the agent facts out: facts alone write no history row', () => {
     const s = status();
     const withFacts = {
