@@ -269,6 +269,9 @@ describe('the console runs a fleet from Chromium (issue 15)', () => {
     );
     expect(installed.job).toMatchObject({ operation: 'install-key', state: 'finished', done: 10 });
     expect(installed.job.results.filter((r) => r.ok)).toHaveLength(10);
+    // Job rows name the machines as people know them too.
+    expect(installed.job.results.map((r) => r.displayName).sort()).toEqual(MAK_MACHINES);
+    expect(await page.locator('table[aria-label="job results"] tbody').textContent()).toContain('fleet-07');
 
     // Step 1, on the isolated side: the installation IDs of the 10, as a file downloaded from the UI.
     await selectMachines(MAK_MACHINES);
