@@ -26,6 +26,8 @@ const ADMIN_TOKEN = 'authority-admin-token-web-0123456789';
 const USER = 'admin';
 const PASSWORD = 'a long web ui password 42';
 const MACHINES = ['pc-1', 'pc-2', 'pc-3', 'pc-4'];
+/** An agent the console does not know yet: added from the UI, activated by a confirmation ID read over the phone. */
+const PHONED = 'pc-5';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 let slice: Slice;
@@ -90,7 +92,7 @@ beforeAll(async () => {
   authorityUrl = `http://127.0.0.1:${(admin.server.address() as { port: number }).port}`;
   mak = (await slice.authority.mintKey({ type: 'mak', groups: ['office14'], limit: 10 })).key;
 
-  for (const name of MACHINES) {
+  for (const name of [...MACHINES, PHONED]) {
     const stateDir = join(work, 'machines', name);
     Licence.init({ stateDir, product: slice.product, hardwareId: `hw-${name}`, clock });
     const app = createAgentServer({ stateDir, adminToken: TOKEN, clock, timeoutMs: 5_000 });
@@ -249,6 +251,54 @@ describe('the console web UI in Chromium', () => {
       ...MACHINES.map((n) => `${n},${agents.get(n)!.address},office14,licensed,mak,${last5()},office-mak,`),
       '',
     ]);
+  });
+
+  it('adds a machine from the UI, and activates it by a confirmation ID typed from a phone call, a wrong group marked', async () => {
+    const address = agents.get(PHONED)!.address;
+    await page.getByRole('link', { name: 'Machines', exact: true }).click();
+    await page.getByRole('button', { name: 'Add machines', exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Agent addresses').fill(address);
+    await dialog.getByLabel('Enrolment token').fill(TOKEN);
+    await dialog.getByLabel(/^Name/).fill(PHONED);
+    await dialog.getByRole('button', { name: 'Add', exact: true }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain(`Added 1 machine: ${PHONED}`);
+    await page.getByRole('searchbox').fill(PHONED);
+    await page.getByRole('link', { name: PHONED, exact: true }).click();
+    await page.getByRole('heading', { name: new RegExp(PHONED) }).waitFor();
+
+    // Its own actions, followed on its page: read it, install the MAK.
+    const actions = page.getByRole('group', { name: 'actions' });
+    const line = page.getByTestId('job-line');
+    await actions.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await expect.poll(() => line.textContent()).toBe('refresh finished: 1 ok, 0 failed.');
+    await actions.getByLabel('key to install').selectOption('office-mak');
+    await actions.getByRole('button', { name: 'Install key', exact: true }).click();
+    await expect.poll(() => line.textContent()).toBe('install-key finished: 1 ok, 0 failed.');
+
+    // Its installation ID read out to the authority's phone line; the confirmation ID read back.
+    const machine = async () =>
+      (await (await page.request.get(`/api/machines/${PHONED}`)).json()) as {
+        history: { status: { installationId: string | null } }[];
+      };
+    await expect.poll(async () => (await machine()).history[0]?.status.installationId ?? null).not.toBeNull();
+    const iid = (await machine()).history[0]!.status.installationId!;
+    const groups = (await slice.authority.confirm(iid)).confirmationId.split('-');
+    const form = page.getByRole('form', { name: 'confirmation ID by phone' });
+    const box = (n: number) => form.getByRole('textbox', { name: `Group ${n}`, exact: true });
+    const misheard = `${(Number(groups[6]![0]) + 1) % 10}${groups[6]!.slice(1)}`;
+    for (let i = 0; i < groups.length; i++) await box(i + 1).fill(i === 6 ? misheard : groups[i]!);
+    await expect.poll(() => box(7).getAttribute('aria-invalid')).toBe('true');
+    expect(await form.getByRole('alert').textContent()).toContain('group 7 is wrong');
+    const install = form.getByRole('button', { name: 'Install confirmation ID' });
+    expect(await install.isDisabled()).toBe(true);
+    await box(7).fill(groups[6]!);
+    await install.click();
+    await expect.poll(() => page.getByTestId('confirmation-result').textContent()).toContain('Installed');
+    expect(await page.getByTestId('confirmation-result').locator('.badge').last().getAttribute('data-state')).toBe(
+      'licensed',
+    );
+    await expect.poll(() => page.locator('h1 .badge').getAttribute('data-state')).toBe('licensed');
   });
 
   it('shows the operations log, and logging out ends the session', async () => {
