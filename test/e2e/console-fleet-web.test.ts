@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -146,29 +146,32 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-fleet-e2e-'));
   const assets = join(work, 'web-dist');
-  // `console serve` serves the built UI: this test's build when the command takes a directory,
-  // else its default, packages/console/web-dist (built here as `npm run build:web` does).
-  const built = (async () => {
-    const help = await runVolact(['console', 'serve', '--help']);
-    const option = /(--assets[\w-]*) <dir>/.exec(help.stdout)?.[1];
-    await buildConsoleAssets(option ? assets : DEFAULT_CONSOLE_ASSETS);
-    return option ? [option, assets] : [];
-  })();
+  // In parallel: the UI's build, what `console serve` takes, the console's data directory (made
+  // by the CLI as an operator would, with its first admin), and the authority and agents here.
+  const built = buildConsoleAssets(assets);
+  const help = runVolact(['console', 'serve', '--help']);
+  consoleDir = join(work, 'console');
+  const passwordFile = join(work, 'admin.password');
+  writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  const init = runVolact(['console', 'init', '--data-dir', consoleDir, '--admin-password-file', passwordFile]);
 
   clock = new ManualClock(Date.now());
   authority = await startFleetAuthority(work, clock, THRESHOLD);
   mak = (await authority.authority.mintKey({ type: 'mak', groups: ['office14'], limit: 20 })).key;
   gvlk = authority.product.gvlk;
   fleet = await startAgentFleet(work, authority.product, clock, TOKEN, AGENTS);
+  const initialised = await init;
+  expect(initialised.code, initialised.stderr).toBe(0);
 
-  // The console's data directory, made by the CLI as an operator would; its first admin.
-  consoleDir = join(work, 'console');
-  const passwordFile = join(work, 'admin.password');
-  writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
-  const init = await runVolact(['console', 'init', '--data-dir', consoleDir, '--admin-password-file', passwordFile]);
-  expect(init.code, init.stderr).toBe(0);
-
-  assetsFlags = await built;
+  // `console serve` serves this build when it takes a directory, else its default,
+  // packages/console/web-dist (where `npm run build:web` puts it): the build is put there.
+  const option = /(--assets[\w-]*) <dir>/.exec((await help).stdout)?.[1];
+  await built;
+  if (option) assetsFlags = [option, assets];
+  else {
+    rmSync(DEFAULT_CONSOLE_ASSETS, { recursive: true, force: true });
+    cpSync(assets, DEFAULT_CONSOLE_ASSETS, { recursive: true });
+  }
   served = await serveConsole(children, consoleDir, '127.0.0.1:0', ...assetsFlags);
   listen = new URL(served.url).host;
 
