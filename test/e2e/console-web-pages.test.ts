@@ -24,6 +24,8 @@ const VIEWER = 'viewer-1';
 const VIEWER_PASSWORD = 'a viewer password 4242';
 const PASSPHRASE = 'the export passphrase 77';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+/** A job id as the server makes them (hex). */
+const INTERRUPTED = '0e2e000000000037';
 const VIEWER_REASON = 'viewers cannot change anything: ask a console admin';
 
 let clock: ManualClock;
@@ -313,5 +315,67 @@ describe('the console web UI pages in Chromium', () => {
     } finally {
       await context.close();
     }
+  });
+  it('a job left running by a stopped server is interrupted; its rows keep the machine as the job saw it', async () => {
+    // A job the previous server was running: 37 of 100 done, one result stored, pc-a licensed then.
+    const then = Date.UTC(2026, 10, 20, 8, 30);
+    await console_.webState.insertJob({
+      id: INTERRUPTED,
+      operation: 'activate',
+      user: USER,
+      detail: null,
+      startedAt: then,
+      finishedAt: null,
+      total: 100,
+      done: 0,
+      failed: 0,
+      state: 'running',
+      errorCode: null,
+      errorMessage: null,
+      outcome: null,
+      proxyFileId: null,
+      paramsJson: null,
+    });
+    const result = {
+      machine: 'pc-a',
+      address: '127.0.0.1:9',
+      ok: true,
+      code: null,
+      message: 'activated',
+      state: 'licensed',
+      method: 'mak',
+      displayName: 'pc-a',
+      lastSeenAt: new Date(then).toISOString(),
+    };
+    await console_.webState.appendJobResults(INTERRUPTED, [{ seq: 0, ok: true, json: JSON.stringify(result) }], {
+      done: 37,
+      total: 100,
+    });
+    // The server restarts on the same address (the session is in the database).
+    const port = Number(new URL(server.url).port);
+    await server.close();
+    server = await startConsoleServer(console_, {
+      listen: { host: '127.0.0.1', port },
+      assetsDir: join(work, 'web-dist'),
+      clock,
+    });
+
+    await open(page, '/jobs', 'Jobs');
+    const row = page.locator('table[aria-label="jobs"] tbody tr', {
+      has: page.locator('[data-job-state="interrupted"]'),
+    });
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.textContent()).toContain('interrupted by a restart after 37 of 100 machines');
+    await open(page, `/jobs/${INTERRUPTED}`, /Job/);
+    const status = page.getByTestId('job-status');
+    await expect.poll(() => status.getAttribute('data-state')).toBe('interrupted');
+    expect(await status.textContent()).toContain('Interrupted by a restart after 37 of 100 machines');
+    expect(await status.getAttribute('data-finished')).toBe('true');
+    // pc-a was never read since (its state now: never read); the row shows it as the job saw it.
+    expect((await console_.listMachines()).find((m) => m.name === 'pc-a')?.state).toBeNull();
+    const cells = page.locator('table[aria-label="job results"] tbody tr').first();
+    expect(await cells.locator('.badge[data-state]').getAttribute('data-state')).toBe('licensed');
+    expect(await cells.textContent()).not.toContain('never read');
+    expect(await cells.textContent()).toContain(new Date(then).getFullYear().toString());
   });
 });
