@@ -255,7 +255,6 @@ export function Machines({ session }: { session: SessionInfo }) {
   });
 
   const selectedCount = allMatching ? total : chosen.size;
-  const pageAllChosen = rows.length > 0 && rows.every((m) => chosen.has(m.id));
   const filter = { ...(q ? { q } : {}), ...(state ? { state } : {}), ...(method ? { method } : {}) };
   const target: JobMachines | null = allMatching
     ? Object.keys(filter).length === 0
@@ -364,7 +363,7 @@ export function Machines({ session }: { session: SessionInfo }) {
         <span className="count" data-testid="selected-count">
           {selectedCount} of {total} selected
         </span>
-        {!allMatching && total > 0 && (pageAllChosen || chosen.size > 0) && total > chosen.size && (
+        {!allMatching && total > 0 && total > chosen.size && (
           <button type="button" className="link-button" onClick={() => setAllMatching(true)}>
             Select all {total} matching
           </button>
@@ -410,8 +409,11 @@ export function Machines({ session }: { session: SessionInfo }) {
         }
       />
       <nav className="pager" aria-label="pages">
-        <span data-testid="page-range" className="range">
-          {from}–{to} of {total}
+        <span className="range">
+          <span data-testid="page-range">
+            {from}–{to} of {total}
+          </span>
+          {page.loading && page.data && <span className="muted loading"> loading…</span>}
         </span>
         <button type="button" onClick={() => setOffset(0)} disabled={offset === 0} aria-label="first page">
           « First
