@@ -52,13 +52,20 @@ export class PostgresFleetViews implements FleetViewStore {
     const p = new sql.Params(PG);
     const where = sql.machineWhere(p, query);
     const n = p.values.length;
-    const { rows, total } = await this.#page<ViewRow>(
-      `SELECT count(*) AS n FROM machines m ${where}`,
-      `SELECT m.* FROM machines m ${where} ${sql.orderBy(PG, query.sort, query.dir)} LIMIT $${n + 1} OFFSET $${n + 2}`,
-      p.values,
-      [query.limit, query.offset],
-    );
-    return { machines: rows.map(toView), total };
+    return this.#pg.transaction(async (client) => {
+      const total = Number(
+        (await client.query<{ n: number }>(`SELECT count(*) AS n FROM machines m ${where}`, p.values)).rows[0]?.n ?? 0,
+      );
+      const w = sql.pageWindow(total, query.offset, query.limit, query.dir);
+      const rows = (
+        await client.query<ViewRow>(
+          `SELECT m.* FROM machines m ${where} ${sql.orderBy(PG, query.sort, w.dir)} LIMIT $${n + 1} OFFSET $${n + 2}`,
+          [...p.values, w.limit, w.offset],
+        )
+      ).rows;
+      if (w.reversed) rows.reverse();
+      return { machines: rows.map(toView), total };
+    }, 'ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
   async machineIds(filter: sql.MachineFilterInput): Promise<number[]> {

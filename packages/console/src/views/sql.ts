@@ -224,3 +224,18 @@ export function timelineQuery(firstEnd: number, days: number, day: number): stri
     WHERE last_day >= 0 AND last_day >= first_day
     GROUP BY state, CASE WHEN first_day < 0 THEN 0 ELSE first_day END, last_day`;
 }
+
+/**
+ * A page past the middle is read from the other end (the order reversed, then the rows): the
+ * last page costs what the first does, each engine walking its index from the nearer end.
+ */
+export function pageWindow(
+  total: number,
+  offset: number,
+  limit: number,
+  dir: 'asc' | 'desc',
+): { offset: number; limit: number; dir: 'asc' | 'desc'; reversed: boolean } {
+  if (offset <= total / 2 || offset >= total) return { offset, limit, dir, reversed: false };
+  const end = Math.min(total, offset + limit);
+  return { offset: total - end, limit: end - offset, dir: dir === 'asc' ? 'desc' : 'asc', reversed: true };
+}

@@ -41,10 +41,12 @@ export class SqliteFleetViews implements FleetViewStore {
       const p = new sql.Params(SQLITE);
       const where = sql.machineWhere(p, query);
       const total = this.#all<{ n: number }>(`SELECT count(*) AS n FROM machines m ${where}`, p.values)[0]?.n ?? 0;
+      const w = sql.pageWindow(total, query.offset, query.limit, query.dir);
       const rows = this.#all<ViewRow>(
-        `SELECT m.* FROM machines m ${where} ${sql.orderBy(SQLITE, query.sort, query.dir)} LIMIT ? OFFSET ?`,
-        [...p.values, query.limit, query.offset],
+        `SELECT m.* FROM machines m ${where} ${sql.orderBy(SQLITE, query.sort, w.dir)} LIMIT ? OFFSET ?`,
+        [...p.values, w.limit, w.offset],
       );
+      if (w.reversed) rows.reverse();
       return { machines: rows.map(toView), total };
     })();
   }
