@@ -214,6 +214,19 @@ describe('the console web UI pages in Chromium', () => {
     await open(page, '/jobs', 'Jobs');
     await expect.poll(() => page.locator('table[aria-label="jobs"] [data-job-state]').count()).toBe(1);
 
+    // A discover job: the silent addresses are counted in its outcome line (no row for them).
+    const started = await page.evaluate(async (token) => {
+      const res = await fetch('/api/jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-volact-request': '1' },
+        body: JSON.stringify({ operation: 'discover', discover: { addresses: ['127.0.0.1:19'], token } }),
+      });
+      return ((await res.json()) as { job: { id: string } }).job.id;
+    }, TOKEN);
+    await open(page, `/jobs/${started}`, /Job: discover/);
+    await expect.poll(() => status.getAttribute('data-finished'), { timeout: 30_000 }).toBe('true');
+    expect(await page.getByTestId('job-outcome').textContent()).toBe('probed 1: 0 agents, 0 refused, 1 silent');
+
     // The operations log, filtered by the server: the failed refresh, the machines added, one by text.
     await open(page, '/log', 'Operations log');
     const log = page.locator('table[aria-label="operations"] tbody tr');

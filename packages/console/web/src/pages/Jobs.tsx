@@ -70,9 +70,10 @@ function pageCounts(job: Job): { ok: number; failed: number } {
 }
 
 /** The machine's state as the job saw it: never its current one, never "never read" when the job read it. */
-function ResultState({ result }: { result: MachineResult }) {
+function ResultState({ result, discover }: { result: MachineResult; discover: boolean }) {
   if (result.state) return <StateBadge state={result.state} />;
-  return <span className="muted">{result.ok ? '—' : 'no answer'}</span>;
+  // discover's refused agents did answer (they refused the token); another failure had no status.
+  return <span className="muted">{result.ok || discover ? '—' : 'no answer'}</span>;
 }
 
 /** One job, polled until it finishes; its results a page at a time. */
@@ -137,7 +138,10 @@ export function JobView({ id }: { id: string }) {
             <OkBadge ok={c.getValue()} />
           ),
       }),
-      resultCol.accessor('state', { header: 'State then', cell: (c) => <ResultState result={c.row.original} /> }),
+      resultCol.accessor('state', {
+        header: 'State then',
+        cell: (c) => <ResultState result={c.row.original} discover={discover} />,
+      }),
       resultCol.accessor('method', { header: 'Method', cell: (c) => c.getValue() ?? '—' }),
       resultCol.accessor((r) => r.lastSeenAt ?? null, {
         id: 'lastSeenAt',
