@@ -44,6 +44,10 @@ async function buildAssets(outDir: string): Promise<void> {
   );
 }
 
+/** expect.poll with room for a loaded machine (a password hash, a scrypt passphrase, two cores shared). */
+const eventually = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) =>
+  expect.poll(fn, { timeout: 15_000, ...options });
+
 async function login(p: Page, user: string, password: string): Promise<void> {
   await p.goto('/');
   await p.getByLabel('User').fill(user);
@@ -86,21 +90,21 @@ describe('the console web UI pages in Chromium', () => {
   it('says what to do instead of blank charts: no machines, then machines never read', async () => {
     await open(page, '/reports', 'Reports');
     const empty = page.getByTestId('charts-empty');
-    await expect.poll(() => empty.textContent()).toContain('No machines yet');
+    await eventually(() => empty.textContent()).toContain('No machines yet');
     expect(await empty.textContent()).toContain('Add machines on Machines');
     expect(await page.locator('canvas').count()).toBe(0);
 
     // Three machines whose agents never answered (closed loopback ports): listed, never read.
     await console_.addMachines(['127.0.0.1:9', '127.0.0.1:13', '127.0.0.1:17'], TOKEN, ['pc-a', 'pc-b', 'pc-c']);
     await page.reload();
-    await expect.poll(() => empty.textContent()).toContain('No machine has been read yet');
+    await eventually(() => empty.textContent()).toContain('No machine has been read yet');
     expect(await empty.textContent()).toContain('3 machines are listed but never read');
   });
 
   it('shows the reports’ human column names while the CSV keeps the machine names', async () => {
     await open(page, '/reports/by-authority', 'Reports');
     const table = page.locator('table[aria-label="report by-authority"]');
-    await expect.poll(() => table.locator('thead th').count()).toBe(8);
+    await eventually(() => table.locator('thead th').count()).toBe(8);
     const headers = (await table.locator('thead th').allTextContents()).map((h) => h.trim());
     expect(headers).toContain('Machine');
     expect(headers).toContain('Agent address');
@@ -112,7 +116,7 @@ describe('the console web UI pages in Chromium', () => {
     expect(header).toContain('address');
     expect(header).not.toContain('Agent address');
     // The machines were never read: the server's total, and the table says so.
-    await expect.poll(() => page.getByText(/^0 rows · generated/).count()).toBe(1);
+    await eventually(() => page.getByText(/^0 rows · generated/).count()).toBe(1);
     expect(await table.locator('td.empty').textContent()).toBe('Nothing to report.');
     // MAK counters without an authority admin token: the button says why it cannot be used.
     await open(page, '/reports/mak-usage', 'Reports');
@@ -135,9 +139,9 @@ describe('the console web UI pages in Chromium', () => {
     await page.getByLabel('Password', { exact: true }).fill(VIEWER_PASSWORD);
     await page.getByLabel('Role', { exact: true }).selectOption('viewer');
     await add.click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain(`Added ${VIEWER} (viewer)`);
+    await eventually(() => page.getByRole('status').textContent()).toContain(`Added ${VIEWER} (viewer)`);
     const rows = page.locator('table[aria-label="users"] tbody tr');
-    await expect.poll(() => rows.count()).toBe(2);
+    await eventually(() => rows.count()).toBe(2);
     expect(await page.getByLabel(`role of ${VIEWER}`).inputValue()).toBe('viewer');
     expect((await console_.listUsers()).map((u) => [u.name, u.role])).toContainEqual([VIEWER, 'viewer']);
 
@@ -146,7 +150,7 @@ describe('the console web UI pages in Chromium', () => {
     await page.getByLabel('Password', { exact: true }).fill(VIEWER_PASSWORD);
     await add.click();
     const nameField = page.getByLabel('User name');
-    await expect.poll(() => nameField.getAttribute('aria-describedby')).toBeTruthy();
+    await eventually(() => nameField.getAttribute('aria-describedby')).toBeTruthy();
     expect(await page.locator(`[id="${await nameField.getAttribute('aria-describedby')}"]`).textContent()).toContain(
       `user: a console user named "${VIEWER}" already exists`,
     );
@@ -203,7 +207,7 @@ describe('the console web UI pages in Chromium', () => {
     await page.getByRole('button', { name: 'Refresh every machine' }).click();
     await page.waitForURL(/#\/jobs\/[^/]+$/);
     const status = page.getByTestId('job-status');
-    await expect.poll(() => status.getAttribute('data-finished'), { timeout: 30_000 }).toBe('true');
+    await eventually(() => status.getAttribute('data-finished'), { timeout: 30_000 }).toBe('true');
     const rows = page.locator('table[aria-label="job results"] tbody tr');
     expect(await rows.count()).toBe(3);
     // Each row names the machine as people know it; the agents never answered: no answer, not "never read".
@@ -212,7 +216,7 @@ describe('the console web UI pages in Chromium', () => {
     );
     expect(await page.locator('table[aria-label="job results"]').textContent()).not.toContain('never read');
     await open(page, '/jobs', 'Jobs');
-    await expect.poll(() => page.locator('table[aria-label="jobs"] [data-job-state]').count()).toBe(1);
+    await eventually(() => page.locator('table[aria-label="jobs"] [data-job-state]').count()).toBe(1);
 
     // A discover job: the silent addresses are counted in its outcome line (no row for them).
     const started = await page.evaluate(async (token) => {
@@ -224,7 +228,7 @@ describe('the console web UI pages in Chromium', () => {
       return ((await res.json()) as { job: { id: string } }).job.id;
     }, TOKEN);
     await open(page, `/jobs/${started}`, /Job: discover/);
-    await expect.poll(() => status.getAttribute('data-finished'), { timeout: 30_000 }).toBe('true');
+    await eventually(() => status.getAttribute('data-finished'), { timeout: 30_000 }).toBe('true');
     expect(await page.getByTestId('job-outcome').textContent()).toBe('probed 1: 0 agents, 0 refused, 1 silent');
 
     // The operations log, filtered by the server: the failed refresh, the machines added, one by text.
@@ -233,16 +237,16 @@ describe('the console web UI pages in Chromium', () => {
     const range = page.getByTestId('operations-range');
     await page.getByLabel('operation filter').fill('refresh');
     await page.getByLabel('outcome filter').selectOption('failed');
-    await expect.poll(() => range.textContent()).toBe('1–1 of 1');
+    await eventually(() => range.textContent()).toBe('1–1 of 1');
     expect(await log.first().textContent()).toContain('0 read, 3 failed');
     await page.getByLabel('outcome filter').selectOption('ok');
-    await expect.poll(() => range.textContent()).toBe('0–0 of 0');
+    await eventually(() => range.textContent()).toBe('0–0 of 0');
     expect(await log.first().textContent()).toBe('Nothing logged matches these filters.');
     await page.getByLabel('outcome filter').selectOption('');
     await page.getByLabel('operation filter').fill('machine add');
-    await expect.poll(() => range.textContent()).toBe('1–3 of 3');
+    await eventually(() => range.textContent()).toBe('1–3 of 3');
     await page.getByLabel('search the log').fill('pc-b');
-    await expect.poll(() => range.textContent()).toBe('1–1 of 1');
+    await eventually(() => range.textContent()).toBe('1–1 of 1');
     expect(await log.first().textContent()).toContain('pc-b');
   });
 
@@ -269,13 +273,13 @@ describe('the console web UI pages in Chromium', () => {
     expect(readFileSync(file, 'utf8')).not.toContain(TOKEN);
 
     await page.locator('input[type="file"]').setInputFiles(file);
-    await expect.poll(() => page.getByText('holds secrets').count()).toBe(1);
+    await eventually(() => page.getByText('holds secrets').count()).toBe(1);
     await page.getByRole('button', { name: 'Import…' }).click();
     const ask = page.getByRole('dialog', { name: 'Passphrase of the export' });
     await ask.getByLabel('Passphrase', { exact: true }).fill('not the passphrase at all');
     await ask.getByRole('button', { name: 'Import' }).click();
     const field = ask.getByLabel('Passphrase', { exact: true });
-    await expect.poll(() => field.getAttribute('aria-invalid')).toBe('true');
+    await eventually(() => field.getAttribute('aria-invalid')).toBe('true');
     expect(await ask.getByRole('alert').textContent()).toContain('PASSPHRASE_WRONG');
     await field.fill(PASSPHRASE);
     await ask.getByRole('button', { name: 'Import' }).click();
@@ -377,11 +381,11 @@ describe('the console web UI pages in Chromium', () => {
     const row = page.locator('table[aria-label="jobs"] tbody tr', {
       has: page.locator('[data-job-state="interrupted"]'),
     });
-    await expect.poll(() => row.count()).toBe(1);
+    await eventually(() => row.count()).toBe(1);
     expect(await row.textContent()).toContain('interrupted by a restart after 37 of 100 machines');
     await open(page, `/jobs/${INTERRUPTED}`, /Job/);
     const status = page.getByTestId('job-status');
-    await expect.poll(() => status.getAttribute('data-state')).toBe('interrupted');
+    await eventually(() => status.getAttribute('data-state')).toBe('interrupted');
     expect(await status.textContent()).toContain('Interrupted by a restart after 37 of 100 machines');
     expect(await status.getAttribute('data-finished')).toBe('true');
     // pc-a was never read since (its state now: never read); the row shows it as the job saw it.
@@ -390,5 +394,24 @@ describe('the console web UI pages in Chromium', () => {
     expect(await cells.locator('.badge[data-state]').getAttribute('data-state')).toBe('licensed');
     expect(await cells.textContent()).not.toContain('never read');
     expect(await cells.textContent()).toContain(new Date(then).getFullYear().toString());
+  });
+  it('changes a user’s role and removes a user after a confirmation', async () => {
+    await open(page, '/users', 'Users');
+    await page.getByLabel(`role of ${VIEWER}`).selectOption('admin');
+    await eventually(() => page.getByRole('status').textContent()).toContain(`${VIEWER} is now an admin`);
+    // Two admins: the first one may now be removed (the button no longer says why not).
+    await eventually(() => page.getByRole('button', { name: `remove ${USER}` }).isDisabled()).toBe(false);
+    await page.getByLabel(`role of ${VIEWER}`).selectOption('viewer');
+    await eventually(() => page.getByRole('status').textContent()).toContain(`${VIEWER} is now a viewer`);
+
+    await page.getByRole('button', { name: `remove ${VIEWER}` }).click();
+    const confirm = page.getByRole('dialog', { name: `Remove ${VIEWER}?` });
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect((await console_.listUsers()).map((u) => u.name)).toContain(VIEWER);
+    await page.getByRole('button', { name: `remove ${VIEWER}` }).click();
+    await confirm.getByRole('button', { name: `Remove ${VIEWER}` }).click();
+    await eventually(() => page.getByRole('status').textContent()).toContain(`Removed ${VIEWER}.`);
+    await eventually(() => page.locator('table[aria-label="users"] tbody tr').count()).toBe(1);
+    expect((await console_.listUsers()).map((u) => u.name)).toEqual([USER]);
   });
 });
