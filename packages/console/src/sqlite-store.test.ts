@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteConsoleStore } from './sqlite-store.js';
+import { MACHINE_COLUMNS_15, MACHINE_SORT_INDEXES } from './store-rows.js';
 
 /** SQLite specifics; what both engines do is in store.contract.test.ts. */
 let dir: string;
@@ -20,11 +21,11 @@ afterEach(async () => {
 });
 
 describe('SqliteConsoleStore', () => {
-  it('WAL, schema version 4, reopened without migrating again', async () => {
+  it('WAL, schema version 5, reopened without migrating again', async () => {
     await store.close();
     const db = new Database(path);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
     db.close();
     store = new SqliteConsoleStore(path);
     expect(await store.listMachines()).toEqual([]);
@@ -35,6 +36,18 @@ describe('SqliteConsoleStore', () => {
     await store.close();
     // Back to schema 1: what an existing console's database holds.
     const db = new Database(path);
+    // Migration 5 (issue 15) first: its indexes, tables and machine columns.
+    db.exec(`${[
+      ...MACHINE_SORT_INDEXES.map(([name]) => name),
+      'machines_display',
+      'status_snapshots_machine_time',
+      'operations_at',
+    ]
+      .map((name) => `DROP INDEX ${name};`)
+      .join(' ')}
+      DROP TABLE job_results; DROP TABLE jobs; DROP TABLE web_sessions; DROP TABLE proxy_requests;
+      ALTER TABLE machines DROP COLUMN display_name;
+      ${MACHINE_COLUMNS_15.map((c) => `ALTER TABLE machines DROP COLUMN ${c.split(' ')[0]};`).join(' ')}`);
     db.exec(`DROP TABLE admins;
       ALTER TABLE product_keys DROP COLUMN mak_limit; ALTER TABLE product_keys DROP COLUMN mak_used;
       ALTER TABLE product_keys DROP COLUMN mak_remaining; ALTER TABLE product_keys DROP COLUMN mak_authority;
