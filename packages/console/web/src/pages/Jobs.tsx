@@ -125,9 +125,14 @@ export function JobView({ id }: { id: string }) {
   const discover = job?.operation === 'discover';
   const columns = useMemo(
     () => [
-      resultCol.accessor((r) => r.displayName ?? r.machine, { id: 'machine', header: 'Machine' }),
-      resultCol.accessor('address', { header: 'Address', cell: (c) => <code>{c.getValue()}</code> }),
+      resultCol.accessor((r) => r.displayName ?? r.machine, { enableSorting: false, id: 'machine', header: 'Machine' }),
+      resultCol.accessor('address', {
+        enableSorting: false,
+        header: 'Address',
+        cell: (c) => <code>{c.getValue()}</code>,
+      }),
       resultCol.accessor('ok', {
+        enableSorting: false,
         header: 'Result',
         cell: (c) =>
           discover ? (
@@ -139,17 +144,19 @@ export function JobView({ id }: { id: string }) {
           ),
       }),
       resultCol.accessor('state', {
+        enableSorting: false,
         header: 'State then',
         cell: (c) => <ResultState result={c.row.original} discover={discover} />,
       }),
-      resultCol.accessor('method', { header: 'Method', cell: (c) => c.getValue() ?? '—' }),
+      resultCol.accessor('method', { enableSorting: false, header: 'Method', cell: (c) => c.getValue() ?? '—' }),
       resultCol.accessor((r) => r.lastSeenAt ?? null, {
+        enableSorting: false,
         id: 'lastSeenAt',
         header: 'Last contact then',
         cell: (c) => formatTime(c.getValue()),
       }),
-      resultCol.accessor('code', { header: 'Code', cell: (c) => c.getValue() ?? '—' }),
-      resultCol.accessor('message', { header: 'Message' }),
+      resultCol.accessor('code', { enableSorting: false, header: 'Code', cell: (c) => c.getValue() ?? '—' }),
+      resultCol.accessor('message', { enableSorting: false, header: 'Message' }),
     ],
     [discover],
   );

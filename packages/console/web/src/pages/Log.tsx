@@ -32,12 +32,12 @@ export function OperationsLog() {
   );
   const columns = useMemo(
     () => [
-      col.accessor('at', { header: 'When', cell: (c) => formatTime(c.getValue()) }),
-      col.accessor('operation', { header: 'Operation' }),
-      col.accessor('machine', { header: 'Machine', cell: (c) => c.getValue() ?? '—' }),
-      col.accessor('ok', { header: 'Result', cell: (c) => <OkBadge ok={c.getValue()} /> }),
-      col.accessor('code', { header: 'Code', cell: (c) => c.getValue() ?? '—' }),
-      col.accessor('detail', { header: 'Detail', cell: (c) => c.getValue() ?? '—' }),
+      col.accessor('at', { enableSorting: false, header: 'When', cell: (c) => formatTime(c.getValue()) }),
+      col.accessor('operation', { enableSorting: false, header: 'Operation' }),
+      col.accessor('machine', { enableSorting: false, header: 'Machine', cell: (c) => c.getValue() ?? '—' }),
+      col.accessor('ok', { enableSorting: false, header: 'Result', cell: (c) => <OkBadge ok={c.getValue()} /> }),
+      col.accessor('code', { enableSorting: false, header: 'Code', cell: (c) => c.getValue() ?? '—' }),
+      col.accessor('detail', { enableSorting: false, header: 'Detail', cell: (c) => c.getValue() ?? '—' }),
     ],
     [],
   );
