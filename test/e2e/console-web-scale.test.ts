@@ -284,6 +284,47 @@ describe('the machines page over 100 000 machines, in Chromium', () => {
     await dialog.getByRole('button', { name: 'close' }).click();
   });
 
+  it('a viewer sees the machines, and every control that would change one is disabled saying why', async () => {
+    await console_.addUser('viewer-1', 'a long viewer password 42', 'viewer');
+    const context = await browser.newContext({ baseURL: server.url });
+    context.setDefaultTimeout(15_000);
+    try {
+      const vp = await context.newPage();
+      await vp.goto('/');
+      await vp.getByLabel('User').fill('viewer-1');
+      await vp.getByLabel('Password').fill('a long viewer password 42');
+      await vp.getByRole('button', { name: 'Log in' }).click();
+      await vp.getByRole('heading', { name: 'Machines' }).waitFor();
+      await expect
+        .poll(() => vp.locator('table[aria-label="machines"] tbody tr a').count(), { timeout: 15_000 })
+        .toBe(50);
+      await vp.getByRole('checkbox', { name: 'select all on this page' }).check();
+      /** The button is disabled, and its description is a visible text saying a viewer cannot. */
+      const saysViewer = async (name: string, scope = vp.locator('main')) => {
+        const button = scope.getByRole('button', { name, exact: true });
+        expect(await button.isDisabled(), name).toBe(true);
+        const id = await button.getAttribute('aria-describedby');
+        expect(id, name).toBeTruthy();
+        const reason = vp.locator(`[id="${id}"]`);
+        expect(await reason.isVisible(), name).toBe(true);
+        expect(await reason.textContent(), name).toMatch(/viewers cannot/);
+      };
+      for (const name of ['Add machines', 'Discover', 'Refresh', 'Install key', 'Set KMS host', 'Remove…']) {
+        await saysViewer(name);
+      }
+      expect(await vp.getByLabel('confirmation file').isDisabled()).toBe(true);
+      await saysViewer('Apply confirmations');
+
+      await vp.getByRole('searchbox').fill('pc-000002');
+      await vp.getByRole('link', { name: 'pc-000002', exact: true }).click();
+      await vp.getByRole('heading', { name: /pc-000002/ }).waitFor();
+      for (const name of ['Refresh', 'Re-enrol', 'Remove…', 'Install confirmation ID']) await saysViewer(name);
+      expect(await vp.getByRole('textbox', { name: 'Group 1', exact: true }).isDisabled()).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('fits a 360 px wide screen: nothing but the table scrolls sideways', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     for (const path of ['/#/machines', `/${detailPath}`]) {
