@@ -185,9 +185,9 @@ export function reportSelection(
     case 'duplicate-cmid':
       return {
         // A CMID is set exactly when the machine has a status: the index alone answers the groups.
-        from: `FROM machines m JOIN (SELECT client_machine_id AS cmid, count(*) AS n FROM machines
-            WHERE client_machine_id IS NOT NULL GROUP BY client_machine_id HAVING count(*) > 1) d
-          ON d.cmid = m.client_machine_id`,
+        from: `FROM machines m JOIN (SELECT ${binary(p.dialect, 'client_machine_id')} AS cmid, count(*) AS n
+            FROM machines WHERE client_machine_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1) d
+          ON d.cmid = ${binary(p.dialect, 'm.client_machine_id')}`,
         order: `ORDER BY ${binary(p.dialect, 'm.client_machine_id')}, ${folded(p.dialect, DISPLAY)}, m.id`,
         extra: ', d.n AS cmid_machines',
       };
