@@ -226,7 +226,12 @@ export function JobView({ id }: { id: string }) {
       <p className="muted small">
         Each row shows the machine as this job saw it: its state and last contact then, not now.
       </p>
-      <DataTable data={job.results} columns={columns} label="job results" empty="No result yet." />
+      <DataTable
+        data={job.results}
+        columns={columns}
+        label="job results"
+        empty={!job.finished ? 'No result yet.' : discover ? 'No agent answered (see the outcome).' : 'No result.'}
+      />
       {job.resultsTotal > page.limit || page.offset > 0 ? (
         <Pager
           label="results"
