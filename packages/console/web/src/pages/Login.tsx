@@ -31,7 +31,9 @@ export function Login({ onLogin }: { onLogin: (session: SessionInfo) => void }) 
         <h1>
           volact <span>console</span>
         </h1>
-        <p className="muted">Volume activation management. Log in with the console admin created at init.</p>
+        <p className="muted">
+          Volume activation management. Log in with your console user (the admin made at init adds others on Users).
+        </p>
         <label>
           User
           <input value={user} onChange={(e) => setUser(e.target.value)} autoComplete="username" required autoFocus />
