@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +61,7 @@ afterAll(() => {
 });
 
 /** Starts `console serve` with `args`; resolves with its start line and what it wrote to stderr by then. */
-function serve(args: string[]): Promise<{ url: string; stderr: () => string }> {
+function serve(args: string[]): Promise<{ url: string; stderr: () => string; child: ChildProcess }> {
   const child = spawn(process.execPath, [BIN, 'console', 'serve', '--data-dir', dataDir, ...args]);
   children.add(child);
   let stdout = '';
@@ -70,7 +71,7 @@ function serve(args: string[]): Promise<{ url: string; stderr: () => string }> {
     child.stdout.on('data', (c: Buffer) => {
       stdout += c.toString();
       const m = /console at (\S+)\n/.exec(stdout);
-      if (m) setTimeout(() => resolve({ url: m[1] as string, stderr: () => stderr }), 300);
+      if (m) setTimeout(() => resolve({ url: m[1] as string, stderr: () => stderr, child }), 300);
     });
     child.on('exit', (code) => reject(new Error(`console serve exited ${code}: ${stderr}`)));
   });
@@ -111,6 +112,51 @@ describe('console serve over TLS', () => {
     });
     expect(answer.status).toBe(200);
     expect(answer.cookie).toMatch(/; Secure$/);
+  });
+
+  it('SIGHUP re-reads the certificate: new connections get the new one; a bad file keeps the old', async () => {
+    const cert = join(dir, 'live-cert.pem');
+    const key = join(dir, 'live-key.pem');
+    writeFileSync(cert, readFileSync(join(dir, 'cert.pem')));
+    writeFileSync(key, readFileSync(join(dir, 'key.pem')));
+    const { url, stderr, child } = await serve(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key]);
+    const port = Number(new URL(url).port);
+    const serial = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().serialNumber);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    const first = await serial();
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=renewed',
+      '-keyout',
+      'live-key.pem',
+      '-out',
+      'live-cert.pem',
+    );
+    child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stderr()).toContain('tls certificate reloaded: CN=renewed');
+    const second = await serial();
+    expect(second).not.toBe(first);
+    writeFileSync(key, readFileSync(join(dir, 'other.pem')));
+    child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stderr()).toContain('tls reload refused');
+    expect(await serial()).toBe(second);
   });
 
   it('warns about plain HTTP off loopback without TLS', async () => {

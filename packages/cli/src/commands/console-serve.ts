@@ -3,7 +3,7 @@ import { VolumeConsole, startConsoleServer, type ConsoleServerOptions } from '@v
 import { CliError } from '../output.js';
 import { parseListen, readTokenFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
-import { loadServeTlsAtStart } from './authority-serve-tls.js';
+import { loadServeTls, loadServeTlsAtStart } from './authority-serve-tls.js';
 import { authorityConnection, consoleStoreOptions, proxyOptions, type DataDirOptions } from './console.js';
 
 function parsePublicOrigin(text: string): string {
@@ -117,7 +117,26 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           'warning: the console speaks plain HTTP: off this machine, give it --tls-cert and --tls-key (or put it behind a TLS reverse proxy) so passwords and the session cookie are not sent in the clear\n',
         );
       }
+      // SIGHUP re-reads the certificate and key (a renewal): new connections get them, open ones
+      // keep theirs; files that are wrong keep the old ones, and the log says why.
+      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      const reload = () => {
+        if (!tls || o.tlsCert === undefined || o.tlsKey === undefined) {
+          log('SIGHUP: nothing to reload (plain HTTP)');
+          return;
+        }
+        try {
+          const next = loadServeTls(o.tlsCert, o.tlsKey);
+          server.setTls(next);
+          log(`tls certificate reloaded: ${next.subject}, serial ${next.serialNumber}, valid to ${next.validTo}`);
+        } catch (err) {
+          if (!(err instanceof Error)) throw err;
+          log(`tls reload refused: ${err.message.slice(0, 300)}: the previous certificate is still served`);
+        }
+      };
+      process.on('SIGHUP', reload);
       await waitForShutdown();
+      process.off('SIGHUP', reload);
       await server.close();
       await c.close();
     }),

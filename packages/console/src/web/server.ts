@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '@volact/core';
 import type { VolumeConsole } from '../console.js';
@@ -44,6 +45,11 @@ export interface ConsoleServer {
   /** http://HOST:PORT/ (https:// with `tls`) */
   readonly url: string;
   readonly port: number;
+  /**
+   * Swaps the certificate and key (a server started with `tls`): new handshakes get them, open
+   * connections keep theirs. Throws when they do not go together, or without `tls`.
+   */
+  setTls(tls: { readonly cert: string | Buffer; readonly key: string | Buffer }): void;
   /** Stops listening, waits for a running job, then closes every connection. */
   close(): Promise<void>;
 }
@@ -310,6 +316,10 @@ export async function startConsoleServer(
   return {
     url,
     port,
+    setTls(next) {
+      if (!options.tls) throw new RangeError('the server speaks plain HTTP: start it with tls to change certificates');
+      (app.server as unknown as TlsServer).setSecureContext({ cert: next.cert, key: next.key });
+    },
     close() {
       closing ??= app.close();
       return closing;
