@@ -60,7 +60,7 @@ async function buildAssets(outDir: string): Promise<void> {
 
 /** The API's answer to a machines query, with the browser's session. */
 async function api(query: Record<string, string | number>): Promise<ApiPage> {
-  const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+  const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]));
   const res = await page.request.get(`/api/machines?${qs.toString()}`);
   expect(res.status(), await res.text()).toBe(200);
   return (await res.json()) as ApiPage;
