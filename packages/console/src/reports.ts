@@ -79,16 +79,14 @@ export function reportRow(
     }
     case 'duplicate-cmid':
       return { clientMachineId: s.clientMachineId, machines: row.cmidMachines ?? 0, ...base };
-    case 'unlicensed': {
-      const last = statusOf(row).lastAttempt;
+    case 'unlicensed':
       return {
         ...base,
         installedKey: s.installedKey,
         installedKeyType: s.installedKeyType,
-        lastAttemptCode: last?.ok === false ? (last.code ?? null) : null,
+        lastAttemptCode: row.lastAttemptCode,
         lastSeenAt: iso(row.lastSeenAt),
       };
-    }
     case 'by-authority':
       return { ...base, ...activatedByOf(s, statusOf(row), context.makByLast5), expiresAt: s.expiresAt };
   }

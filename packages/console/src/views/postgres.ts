@@ -120,10 +120,9 @@ export class PostgresFleetViews implements FleetViewStore {
     const p = new sql.Params(PG);
     const s = sql.reportSelection(p, report, options);
     const n = p.values.length;
-    const json = sql.STATUS_JSON_NEEDED[report];
     const { rows, total } = await this.#page<ViewRow>(
       `SELECT count(*) AS n ${s.from}`,
-      `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
+      `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(PG, report)}
        ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`,
       p.values,
       [options.limit ?? null, options.offset],

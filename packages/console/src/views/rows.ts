@@ -17,6 +17,7 @@ export interface ViewRow extends tables.MachineRow {
   status_at: number | null;
   cmid_machines?: number | null;
   status_json?: string | null;
+  last_attempt_code?: string | null;
 }
 
 /** The name given, else the agent's host name, else the address (as sql.ts DISPLAY). */
@@ -61,4 +62,5 @@ export const toReportRow = (r: ViewRow & { display_name: string }): ReportMachin
   latest: latestOf(r),
   cmidMachines: r.cmid_machines === undefined || r.cmid_machines === null ? null : Number(r.cmid_machines),
   statusJson: r.status_json ?? null,
+  lastAttemptCode: r.last_attempt_code ?? null,
 });

@@ -194,11 +194,26 @@ export function reportSelection(
   }
 }
 
-/** The reports whose rows need the latest status's JSON (fields beyond the denormalised columns). */
-export const STATUS_JSON_NEEDED: Partial<Record<RowReport, string>> = {
-  unlicensed: 'true',
-  'by-authority': `m.method IN ('directory', 'oem', 'token')`,
-};
+/**
+ * The columns a row report reads from its machine's latest status as received (beyond the
+ * denormalised ones): unlicensed its last failed attempt's code (extracted in SQL), by-authority
+ * the whole status of the machines activated by a directory object, OEM marker or token.
+ */
+export function reportStatusColumns(d: Dialect, report: RowReport): string {
+  const latest = (expr: string) => `(SELECT ${expr} FROM status_snapshots s WHERE s.id = m.latest_snapshot_id)`;
+  switch (report) {
+    case 'unlicensed':
+      return d.engine === 'sqlite'
+        ? `, ${latest(`CASE WHEN json_type(s.status_json, '$.lastAttempt.ok') = 'false'
+            THEN json_extract(s.status_json, '$.lastAttempt.code') END`)} AS last_attempt_code`
+        : `, ${latest(`CASE WHEN (s.status_json::jsonb #> '{lastAttempt,ok}') = 'false'::jsonb
+            THEN s.status_json::jsonb #>> '{lastAttempt,code}' END`)} AS last_attempt_code`;
+    case 'by-authority':
+      return `, CASE WHEN m.method IN ('directory', 'oem', 'token') THEN ${latest('s.status_json')} END AS status_json`;
+    default:
+      return '';
+  }
+}
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */
 const DAY_SHIFT = 100_000;

@@ -100,9 +100,8 @@ export class SqliteFleetViews implements FleetViewStore {
       const p = new sql.Params(SQLITE);
       const s = sql.reportSelection(p, report, options);
       const total = this.#all<{ n: number }>(`SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
-      const json = sql.STATUS_JSON_NEEDED[report];
       const rows = this.#all<ViewRow>(
-        `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${json ? `, CASE WHEN ${json} THEN (SELECT status_json FROM status_snapshots WHERE id = m.latest_snapshot_id) END AS status_json` : ''}
+        `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(SQLITE, report)}
          ${options.limit === undefined ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );

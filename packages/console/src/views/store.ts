@@ -29,6 +29,8 @@ export interface ReportMachineRow {
   readonly cmidMachines: number | null;
   /** The latest status as received (only when the report reads fields beyond the columns). */
   readonly statusJson: string | null;
+  /** unlicensed: the last attempt's code when it failed (extracted from the status in SQL). */
+  readonly lastAttemptCode: string | null;
 }
 
 export interface MachinePageQuery extends MachineFilterInput {
