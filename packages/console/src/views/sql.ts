@@ -210,7 +210,8 @@ export function reportStatusColumns(d: Dialect, report: RowReport): string {
             THEN s.status_json::jsonb #>> '{lastAttempt,code}' END`)} AS last_attempt_code`;
     case 'by-authority':
       return `, CASE WHEN m.method IN ('directory', 'oem', 'token') THEN ${latest('s.status_json')} END AS status_json`;
-    default:
+    case 'at-risk':
+    case 'duplicate-cmid':
       return '';
   }
 }
