@@ -144,8 +144,11 @@ describe('README, pasted in order from an empty folder', () => {
     expect(job(5)).toMatch(/\tadded\tlicensed/);
     expect(job(5)).toMatch(/\tok\tlicensed \(mak\)\tconfirmation ID installed/);
     expect(job(5)).toMatch(/^office14-mak +…\w{5} +100 +1 +99 /m);
+    // An isolated network: IIDs out in a signed file, CIDs back in another; pc3 licensed by its MAK.
+    expect(existsSync(join(work, 'iids.json')) && existsSync(join(work, 'cids.json'))).toBe(true);
+    expect(job(6)).toMatch(/^.*pc3.*licensed.*mak.*$/m);
     // The plan, on the terminal and as Markdown.
-    expect(job(6)).toMatch(/Head office/);
+    expect(job(7)).toMatch(/Head office/);
     expect(readFileSync(join(work, 'plan.md'), 'utf8')).toMatch(/Head office/);
     // The portal's authority over HTTPS: the organisation's read token reads its own MAK's usage.
     expect(output).toMatch(/"type":"mak","groups":\["office14"\],"limit":500,"used":0,"remaining":500/);
