@@ -231,7 +231,7 @@ describe.each(engines)('views: %s', (_engine, open) => {
         expect(new Set(seen).size).toBe(COUNT);
         const keys = pages.map((v) => sortKey(v, sort));
         for (let i = 1; i < keys.length; i++) {
-          const c = compareKeys(keys[i - 1] as Key, keys[i] as Key);
+          const c = compareKeys(keys[i - 1] as Key[], keys[i] as Key[]);
           expect(dir === 'asc' ? c <= 0 : c >= 0, `${sort} ${dir} at ${i}`).toBe(true);
         }
       }
