@@ -25,6 +25,7 @@ import type { Report } from './reports.js';
 import type {
   ConsoleOptions,
   ConsoleStoreOptions,
+  DiscoveryProbe,
   DiscoveryResult,
   KeySummary,
   MachineResult,
@@ -231,7 +232,11 @@ export class VolumeConsole {
   async discover(
     addresses: readonly string[],
     token: string,
-    options: { timeoutMs?: number; concurrency?: number; onProbe?: (address: string, found: boolean) => void } = {},
+    options: {
+      timeoutMs?: number;
+      concurrency?: number;
+      onProbe?: (address: string, found: boolean, probe: DiscoveryProbe) => void;
+    } = {},
   ): Promise<DiscoveryResult> {
     return machines.discover(this.#fleet, addresses, token, options);
   }

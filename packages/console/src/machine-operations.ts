@@ -3,7 +3,14 @@ import { parseMachineAddress } from './addresses.js';
 import { AgentClient } from './agent-client.js';
 import { ConsoleError } from './errors.js';
 import { asConsoleError, iso, mapLimit, type Fleet, type MachineOperation } from './fleet.js';
-import type { DiscoveryResult, MachineResult, MachineSelection, MachineSummary, Progress } from './results.js';
+import type {
+  DiscoveryProbe,
+  DiscoveryResult,
+  MachineResult,
+  MachineSelection,
+  MachineSummary,
+  Progress,
+} from './results.js';
 import type { MachineRecord, OperationRecord } from './store.js';
 
 /** The console's machines: adding, finding (discover), listing, their tokens and status. */
@@ -79,7 +86,11 @@ export async function discover(
   fleet: Fleet,
   addresses: readonly string[],
   token: string,
-  options: { timeoutMs?: number; concurrency?: number; onProbe?: (address: string, found: boolean) => void } = {},
+  options: {
+    timeoutMs?: number;
+    concurrency?: number;
+    onProbe?: (address: string, found: boolean, probe: DiscoveryProbe) => void;
+  } = {},
 ): Promise<DiscoveryResult> {
   const canonical = [...new Set(addresses.map(parseMachineAddress))];
   const tokenText = fleet.checkToken(token);
@@ -124,30 +135,36 @@ export async function discover(
       }
     } catch (err) {
       if (!(err instanceof ConsoleError)) throw err;
+      let refusal: DiscoveryResult['refused'][number] | null = null;
       if (addedHere) {
         // It proved the token and is recorded: listed, whatever went wrong after.
-        refused.push({
+        refusal = {
           address,
           code: err.resultCode,
           message: `${err.message} (added as ${addedHere.name}: its next call finishes what was left)`,
-        });
+        };
       } else if (err.code === 'AGENT_UNREACHABLE' || err.code === 'AGENT_TIMEOUT') silent++;
-      else refused.push({ address, code: err.resultCode, message: err.message });
-      options.onProbe?.(address, false);
+      else refusal = { address, code: err.resultCode, message: err.message };
+      if (refusal) refused.push(refusal);
+      options.onProbe?.(address, false, { address, found: null, refused: refusal });
       return;
     }
     const added = !known;
     await fleet.recordStatus(machine, status);
-    found.push({ address, machine: machine.name, added, state: status.state });
-    options.onProbe?.(address, true);
+    // What people call it: the name given, else the host name its agent just reported.
+    const displayName = machine.name !== machine.address ? machine.name : (status.machine?.hostName ?? machine.name);
+    const entry = { address, machine: machine.name, displayName, added, state: status.state };
+    found.push(entry);
+    options.onProbe?.(address, true, { address, found: entry, refused: null });
   };
   await mapLimit(canonical, options.concurrency ?? DEFAULT_DISCOVERY_CONCURRENCY, async (address) => {
     try {
       await probe(address);
     } catch (cause) {
       const err = asConsoleError(cause);
-      refused.push({ address, code: err.resultCode, message: err.message });
-      options.onProbe?.(address, false);
+      const refusal = { address, code: err.resultCode, message: err.message };
+      refused.push(refusal);
+      options.onProbe?.(address, false, { address, found: null, refused: refusal });
     }
   });
   const order = (a: { address: string }, b: { address: string }) =>

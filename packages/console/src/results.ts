@@ -45,10 +45,19 @@ export interface TimelineDay {
 
 export type Progress = (result: MachineResult, done: number, total: number) => void;
 
+/** One address of a discovery as soon as it is probed (a job's progress row). */
+export interface DiscoveryProbe {
+  readonly address: string;
+  /** The agent that answered with the token (recorded). */
+  readonly found: DiscoveryResult['found'][number] | null;
+  /** Something answered and refused (or failed after it was recorded). Both null: silent. */
+  readonly refused: DiscoveryResult['refused'][number] | null;
+}
+
 export interface DiscoveryResult {
   readonly probed: number;
   /** Agents that answered with the token: recorded (added, or already known). */
-  readonly found: { address: string; machine: string; added: boolean; state: LicenceState }[];
+  readonly found: { address: string; machine: string; displayName: string; added: boolean; state: LicenceState }[];
   /** Addresses where something answered but refused the token or did not speak the agent API. */
   readonly refused: { address: string; code: string; message: string }[];
   /** Addresses where nothing answered in time. */

@@ -2,7 +2,7 @@ import { authorityOrigin } from '../authority-client.js';
 import { expandRange, parseMachineAddress } from '../addresses.js';
 import { ConsoleError } from '../errors.js';
 import { addressesFromDirectory } from '../ldap-discovery.js';
-import type { DiscoveryResult, MachineResult, MachineSelection, Progress } from '../results.js';
+import type { DiscoveryProbe, MachineResult, MachineSelection, Progress } from '../results.js';
 import type { ApiDeps, Route } from './api.js';
 import { authorityFor, findMachine, parseBody, parseQuery } from './api.js';
 import {
@@ -118,31 +118,30 @@ async function discoverAddresses(d: DiscoverRequest): Promise<string[]> {
   return d.https ? addresses.map((a) => (a.startsWith('https://') ? a : `https://${a}`)) : addresses;
 }
 
-/** discover's answer as job rows: one per agent found or refusing; the silent ones in the outcome. */
-function discoveryRows(r: DiscoveryResult): JobRunOutput {
-  const results: MachineResult[] = [
-    ...r.found.map((f) => ({
-      machine: f.machine,
-      address: f.address,
+/** One probed address as a job row: an agent found, one refusing, or nothing answering (AGENT_UNREACHABLE). */
+function discoveryRow(probe: DiscoveryProbe): MachineResult {
+  const { found, refused } = probe;
+  if (found) {
+    return {
+      machine: found.machine,
+      displayName: found.displayName,
+      address: found.address,
       ok: true,
       code: null,
-      message: f.added ? 'added' : 'already in the console',
-      state: f.state,
+      message: found.added ? 'added' : 'already in the console',
+      state: found.state,
       method: null,
-    })),
-    ...r.refused.map((f) => ({
-      machine: f.address,
-      address: f.address,
-      ok: false,
-      code: f.code,
-      message: f.message,
-      state: null,
-      method: null,
-    })),
-  ];
+    };
+  }
   return {
-    results,
-    outcome: `probed ${r.probed}: ${r.found.length} agents, ${r.refused.length} refused, ${r.silent} silent`,
+    machine: probe.address,
+    displayName: probe.address,
+    address: probe.address,
+    ok: false,
+    code: refused?.code ?? 'AGENT_UNREACHABLE',
+    message: refused?.message ?? 'nothing answered in time',
+    state: null,
+    method: null,
   };
 }
 
@@ -158,7 +157,17 @@ async function startJob(deps: ApiDeps, body: JobRequest, user: string): Promise<
     const addresses = await discoverAddresses(body.discover);
     total = addresses.length;
     detail = body.discover.range ?? (body.discover.ldap ? body.discover.ldap.url : `${addresses.length} addresses`);
-    run = async () => discoveryRows(await c.discover(addresses, body.discover.token));
+    run = async (p) => {
+      // A row per address as soon as it is probed: the progress bar moves with the sweep.
+      let done = 0;
+      const r = await c.discover(addresses, body.discover.token, {
+        onProbe: (_address, _found, probe) => p(discoveryRow(probe), ++done, addresses.length),
+      });
+      return {
+        results: [],
+        outcome: `probed ${r.probed}: ${r.found.length} agents, ${r.refused.length} refused, ${r.silent} silent`,
+      };
+    };
   } else if (body.operation === 'apply-confirmations') {
     total = 0;
     run = async (p) => {

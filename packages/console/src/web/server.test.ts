@@ -746,7 +746,7 @@ describe('the issue-15 routes', () => {
     expect(done.error?.code).toBe('PROXY_FILE_INVALID');
   });
 
-  it('discover: a row per agent found or refusing, the silent ones counted in the outcome', async () => {
+  it('discover: a row per address as it is probed (a silent one AGENT_UNREACHABLE), the counts in the outcome', async () => {
     const bad = await post('api/jobs', { operation: 'discover', discover: { token: TOKEN } });
     expect(bad.status).toBe(400);
     expect((await error(bad)).message).toMatch(/^discover: /);
@@ -757,7 +757,13 @@ describe('the issue-15 routes', () => {
     expect(res.status).toBe(202);
     const { job } = answers.jobStarted.parse(await res.json());
     const done = await finished(job.id);
-    expect(done).toMatchObject({ state: 'finished', outcome: 'probed 1: 0 agents, 0 refused, 1 silent', results: [] });
+    expect(done).toMatchObject({
+      state: 'finished',
+      outcome: 'probed 1: 0 agents, 0 refused, 1 silent',
+      total: 1,
+      done: 1,
+      results: [{ address: deadAddress, ok: false, code: 'AGENT_UNREACHABLE', message: 'nothing answered in time' }],
+    });
     // The enrolment token is not kept with the job.
     expect(JSON.stringify(await (await get('api/jobs')).json())).not.toContain(TOKEN);
   });

@@ -73,7 +73,8 @@ function pageCounts(job: Job): { ok: number; failed: number } {
 function ResultState({ result, discover }: { result: MachineResult; discover: boolean }) {
   if (result.state) return <StateBadge state={result.state} />;
   // discover's refused agents did answer (they refused the token); another failure had no status.
-  return <span className="muted">{result.ok || discover ? '—' : 'no answer'}</span>;
+  const answered = result.ok || (discover && result.code !== 'AGENT_UNREACHABLE');
+  return <span className="muted">{answered ? '—' : 'no answer'}</span>;
 }
 
 /** One job, polled until it finishes; its results a page at a time. */
@@ -230,7 +231,7 @@ export function JobView({ id }: { id: string }) {
         data={job.results}
         columns={columns}
         label="job results"
-        empty={!job.finished ? 'No result yet.' : discover ? 'No agent answered (see the outcome).' : 'No result.'}
+        empty={!job.finished ? 'No result yet.' : 'No result.'}
       />
       {job.resultsTotal > page.limit || page.offset > 0 ? (
         <Pager
