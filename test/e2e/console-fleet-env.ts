@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { Authority, createAuthorityServer } from '@volact/authority';
 import { Licence } from '@volact/client';
@@ -22,18 +21,6 @@ import { HostState, activateHostOnline, startKmsHost, type RunningKmsHost } from
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** The built `volact` binary, as users run it. */
 export const BIN = join(REPO, 'bin/volact.js');
-
-/** Where `npm run build:web` puts the console UI, which `console serve` serves by default. */
-export const DEFAULT_CONSOLE_ASSETS = join(REPO, 'packages/console/web-dist');
-
-/** Builds the console UI as `npm run build:web` does, into `outDir`. */
-export async function buildConsoleAssets(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/console/web'), '--outDir', outDir],
-    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
-  );
-}
 
 export interface FleetAuthority {
   readonly dataDir: string;

@@ -1,13 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@volact/core';
 import {
-  DEFAULT_CONSOLE_ASSETS,
-  buildConsoleAssets,
   runVolact,
   serveConsole,
   startAgentFleet,
@@ -17,6 +15,7 @@ import {
   type FleetAuthority,
   type ServedConsole,
 } from './console-fleet-env.js';
+import { builtWebAssets } from './web-assets.js';
 
 /**
  * Issue 15's acceptance, in Debian's Chromium against `volact console serve` (the built CLI, a
@@ -145,11 +144,9 @@ async function runOnSelected(button: string, fill?: () => Promise<unknown>) {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-fleet-e2e-'));
-  const assets = join(work, 'web-dist');
-  // In parallel: the UI's build, what `console serve` takes, the console's data directory (made
-  // by the CLI as an operator would, with its first admin), and the authority and agents here.
-  const built = buildConsoleAssets(assets);
-  const help = runVolact(['console', 'serve', '--help']);
+  // In parallel: the UI's build, the console's data directory (made by the CLI as an operator
+  // would, with its first admin), and the authority and agents here.
+  const built = builtWebAssets('console');
   consoleDir = join(work, 'console');
   const passwordFile = join(work, 'admin.password');
   writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
@@ -163,15 +160,7 @@ beforeAll(async () => {
   const initialised = await init;
   expect(initialised.code, initialised.stderr).toBe(0);
 
-  // `console serve` serves this build when it takes a directory, else its default,
-  // packages/console/web-dist (where `npm run build:web` puts it): the build is put there.
-  const option = /(--assets[\w-]*) <dir>/.exec((await help).stdout)?.[1];
-  await built;
-  if (option) assetsFlags = [option, assets];
-  else {
-    rmSync(DEFAULT_CONSOLE_ASSETS, { recursive: true, force: true });
-    cpSync(assets, DEFAULT_CONSOLE_ASSETS, { recursive: true });
-  }
+  assetsFlags = ['--assets-dir', await built];
   served = await serveConsole(children, consoleDir, '127.0.0.1:0', ...assetsFlags);
   listen = new URL(served.url).host;
 

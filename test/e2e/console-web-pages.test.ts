@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '@volact/core';
 import { VolumeConsole, startConsoleServer, type ConsoleServer } from '@volact/console';
+import { builtWebAssets } from './web-assets.js';
 
 /**
  * The console web UI's pages other than Machines, in Debian's Chromium (playwright-core): the
@@ -23,7 +21,6 @@ const PASSWORD = 'a long web ui password 42';
 const VIEWER = 'viewer-1';
 const VIEWER_PASSWORD = 'a viewer password 4242';
 const PASSPHRASE = 'the export passphrase 77';
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** A job id as the server makes them (hex). */
 const INTERRUPTED = '0e2e000000000037';
 const VIEWER_REASON = 'viewers cannot change anything: ask a console admin';
@@ -35,14 +32,6 @@ let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
 let work: string;
-
-async function buildAssets(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/console/web'), '--outDir', outDir],
-    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
-  );
-}
 
 /** expect.poll with room for a loaded machine (a password hash, a scrypt passphrase, two cores shared). */
 const eventually = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) =>
@@ -64,11 +53,10 @@ async function open(p: Page, route: string, heading: string | RegExp): Promise<v
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-web-pages-'));
-  const assets = join(work, 'web-dist');
-  const built = buildAssets(assets);
+  const built = builtWebAssets('console');
   clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
   console_ = await VolumeConsole.create(join(work, 'console'), { admin: { user: USER, password: PASSWORD }, clock });
-  await built;
+  const assets = await built;
   server = await startConsoleServer(console_, { listen: { host: '127.0.0.1', port: 0 }, assetsDir: assets, clock });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CID_GROUPS, ManualClock } from '@volact/core';
 import { VolumeConsole, openConsoleStore, startConsoleServer, type ConsoleServer } from '@volact/console';
 import { generateFleet } from '@volact/console/testing';
+import { builtWebAssets } from './web-assets.js';
 
 interface DigitCheck {
   readonly CONFIRMATION_ID_GROUPS: number;
@@ -29,7 +27,6 @@ const USER = 'admin';
 const PASSWORD = 'a long scale test password 42';
 const FLEET = 100_000;
 const NOW = Date.parse('2026-12-01T00:00:00.000Z');
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 interface ApiMachine {
   id: number;
@@ -49,14 +46,6 @@ let server: ConsoleServer;
 let browser: Browser;
 let page: Page;
 let detailPath = '#/machines';
-
-async function buildAssets(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/console/web'), '--outDir', outDir],
-    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
-  );
-}
 
 /** The API's answer to a machines query, with the browser's session. */
 async function api(query: Record<string, string | number>): Promise<ApiPage> {
@@ -79,8 +68,7 @@ async function expectShown(names: string[]): Promise<void> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-web-scale-'));
-  const assets = join(work, 'web-dist');
-  const built = buildAssets(assets);
+  const built = builtWebAssets('console');
   const clock = new ManualClock(NOW);
   const dataDir = join(work, 'console');
   await (await VolumeConsole.create(dataDir, { admin: { user: USER, password: PASSWORD }, clock })).close();
@@ -91,7 +79,7 @@ beforeAll(async () => {
     await store.close();
   }
   console_ = VolumeConsole.open(dataDir, { clock });
-  await built;
+  const assets = await built;
   server = await startConsoleServer(console_, {
     listen: { host: '127.0.0.1', port: 0 },
     assetsDir: assets,

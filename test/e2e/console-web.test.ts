@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +10,7 @@ import { createAgentServer } from '@volact/client/agent';
 import { ManualClock } from '@volact/core';
 import { VolumeConsole, startConsoleServer, type ConsoleServer } from '@volact/console';
 import { startSlice, type Slice } from './harness.js';
+import { builtWebAssets } from './web-assets.js';
 
 /**
  * The console's web UI in Debian's Chromium (playwright-core, no bundled browser): a real
@@ -28,7 +26,6 @@ const PASSWORD = 'a long web ui password 42';
 const MACHINES = ['pc-1', 'pc-2', 'pc-3', 'pc-4'];
 /** An agent the console does not know yet: added from the UI, activated by a confirmation ID read over the phone. */
 const PHONED = 'pc-5';
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 let slice: Slice;
 let clock: ManualClock;
@@ -42,15 +39,6 @@ let page: Page;
 let work: string;
 const agents = new Map<string, { address: string; app: FastifyInstance }>();
 const serverLog: string[] = [];
-
-/** Builds the UI as `npm run build:web` does, into a temporary directory. */
-async function buildAssets(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/console/web'), '--outDir', outDir],
-    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
-  );
-}
 
 const last5 = () => `…${mak.replace(/-/g, '').slice(-5)}`;
 
@@ -82,8 +70,7 @@ async function watchJob(): Promise<{ seen: string[]; status: string }> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-web-e2e-'));
-  const assets = join(work, 'web-dist');
-  const built = buildAssets(assets);
+  const built = builtWebAssets('console');
 
   clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
   slice = await startSlice(clock, { threshold: 1 });
@@ -105,7 +92,7 @@ beforeAll(async () => {
     TOKEN,
     MACHINES,
   );
-  await built;
+  const assets = await built;
   server = await startConsoleServer(console_, {
     listen: { host: '127.0.0.1', port: 0 },
     assetsDir: assets,

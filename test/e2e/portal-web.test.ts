@@ -1,16 +1,14 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Authority, CLI_PRINCIPAL, createAuthorityServer } from '@volact/authority';
 import { Licence } from '@volact/client';
 import { ManualClock, type ProductConfig } from '@volact/core';
+import { builtWebAssets } from './web-assets.js';
 
 /**
  * The publisher's web UI and the organisations' portal (one app, two faces) in Debian's
@@ -21,7 +19,6 @@ import { ManualClock, type ProductConfig } from '@volact/core';
  * limit. Another organisation's user sees none of it and gets 404 for the first one's ids.
  */
 const CHROMIUM = '/usr/bin/chromium';
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PUBLISHER = { email: 'owner@publisher.test', password: 'publisher owner password 42' };
 const ORG_ADMIN = { email: 'admin@contoso.test', password: 'contoso admin password 42' };
 const OTHER = { email: 'viewer@fabrikam.test', password: 'fabrikam viewer password 42' };
@@ -42,14 +39,6 @@ let orgId = '';
 let mak = '';
 let keyId = '';
 let last5 = '';
-
-async function buildAssets(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', join(REPO, 'packages/authority/web'), '--outDir', outDir],
-    { env: { ...process.env, NODE_ENV: 'production' }, cwd: REPO },
-  );
-}
 
 async function newPage(viewport?: { width: number; height: number }): Promise<Page> {
   const context = await browser.newContext({ baseURL: url, ...(viewport ? { viewport } : {}) });
@@ -78,15 +67,14 @@ async function activateMachine(name: string): Promise<Licence> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (Debian's Chromium)`);
   work = mkdtempSync(join(tmpdir(), 'volact-portal-e2e-'));
-  const assets = join(work, 'web-dist');
-  const built = buildAssets(assets);
+  const built = builtWebAssets('authority');
   // The session cookie's Expires is the authority's clock: near the browser's own.
   clock = new ManualClock(Date.now());
   authority = Authority.init(join(work, 'authority'), { clock, passwordCost: 10 });
   await authority.addGroup({ name: 'office14', threshold: 5 });
   product = await authority.productConfig('office14');
   await authority.access.addUser({ ...PUBLISHER, name: 'Publisher owner', role: 'owner' }, CLI_PRINCIPAL);
-  await built;
+  const assets = await built;
   server = createAuthorityServer(authority, { clock, webRoot: assets });
   await server.listen({ host: '127.0.0.1', port: 0 });
   url = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;

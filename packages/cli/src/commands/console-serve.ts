@@ -22,6 +22,7 @@ function parsePublicOrigin(text: string): string {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 interface ServeOptions extends DataDirOptions {
+  assetsDir?: string;
   listen: string;
   authority?: string;
   adminTokenFile?: string;
@@ -62,6 +63,10 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
         )
         .option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted)')
         .option(
+          '--assets-dir <dir>',
+          'serve the web UI built into this folder (default: packages/console/web-dist, as `npm run build:web` makes it)',
+        )
+        .option(
           '--trust-forwarded-for',
           "behind a reverse proxy: the client's address is the last X-Forwarded-For entry (login limits per client)",
         ),
@@ -98,6 +103,7 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           ...(o.publicOrigin ? { publicOrigins: o.publicOrigin.map((u) => parsePublicOrigin(u)) } : {}),
           ...(o.trustForwardedFor ? { trustForwardedFor: true } : {}),
           ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+          ...(o.assetsDir === undefined ? {} : { assetsDir: o.assetsDir }),
           log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
         });
       } catch (err) {
