@@ -126,6 +126,19 @@ const nameIs = (param: string) => `${NAME} = lower(${param}::text COLLATE "C")`;
 
 /** Column types of the status snapshot columns (tables.SNAPSHOT_COLUMNS' order) for unnest. */
 const SNAPSHOT_TYPES = ['integer', 'bigint', ...Array<string>(tables.SNAPSHOT_COLUMNS.length - 2).fill('text')];
+/** Column types of tables.GENERATED_MACHINE_COLUMNS (insertGeneratedFleet), and its rows per statement. */
+const GENERATED_BIGINT = new Set([
+  'added_at',
+  'last_seen_at',
+  'last_error_at',
+  'last_boot_at',
+  'latest_snapshot_id',
+  'status_at',
+]);
+const GENERATED_MACHINE_TYPES = tables.GENERATED_MACHINE_COLUMNS.map((c) =>
+  c === 'id' || c === 'token_id' ? 'integer' : GENERATED_BIGINT.has(c) ? 'bigint' : 'text',
+);
+const GENERATED_BATCH = 10_000;
 const COUNTER_TYPES = ['integer', 'integer', 'integer', 'text', 'bigint'];
 const SET_COUNTERS = tables.COUNTER_COLUMNS.map((c, i) => `${c} = $${i + 1}`).join(', ');
 /** The machine's denormalised latest-status columns (tables.latestValues, then the machine's id as $11). */
@@ -211,6 +224,26 @@ async function insertRows<R extends pg.QueryResultRow = pg.QueryResultRow>(
   return out;
 }
 
+/**
+ * Inserts rows with one statement, sent as one JSON array of objects (json_to_recordset): for
+ * large batches of long text (status JSON) cheaper to send and parse than unnest's arrays.
+ */
+async function insertJsonRows(
+  client: Client,
+  table: string,
+  columns: readonly (readonly [string, string])[],
+  rows: readonly (readonly unknown[])[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const names = columns.map(([name]) => name);
+  const json = JSON.stringify(rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]]))));
+  await client.query(
+    `INSERT INTO ${table} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM json_to_recordset($1::json) AS x(${columns.map(([n, t]) => `${n} ${t}`).join(', ')})`,
+    [json],
+  );
+}
+
 const zip = (names: readonly string[], types: readonly string[]) =>
   names.map((n, i) => [n, types[i] ?? 'text'] as const);
 
@@ -222,7 +255,7 @@ const zip = (names: readonly string[], types: readonly string[]) =>
  * advisory lock (imports one at a time) and every machine's and key's row lock, then plans and
  * writes in one transaction.
  */
-export class PostgresConsoleStore implements ConsoleStore {
+export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleetWriter {
   readonly #pool: pg.Pool;
   /** host:port, for messages. */
   readonly #where: string;
@@ -805,6 +838,78 @@ export class PostgresConsoleStore implements ConsoleStore {
       ),
       plan.operations.map((o) => [o.at, o.operation, o.machine, o.ok, o.code, o.detail]),
     );
+  }
+
+  /**
+   * Testing only (tables.GeneratedFleetWriter, for generateFleet): the rows importData would
+   * write into an empty store, written directly in batches of GENERATED_BATCH rows, with ids
+   * taken from the tables' own sequences first (a machine's row names its latest snapshot).
+   */
+  async insertGeneratedFleet(
+    token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number },
+    machines: readonly tables.GeneratedMachineRows[],
+  ): Promise<boolean> {
+    return this.#transaction(async (client) => {
+      // Imports one at a time; nobody adds a machine meanwhile (reads go on).
+      await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
+      await client.query('LOCK TABLE machines IN EXCLUSIVE MODE');
+      if ((await client.query('SELECT 1 FROM machines LIMIT 1')).rows.length > 0) return false;
+      if (machines.length === 0) return true;
+      await client.query(
+        'INSERT INTO agent_tokens (fingerprint, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING',
+        [token.fingerprint, token.sealed, token.createdAt],
+      );
+      const tokenId = (
+        await client.query<{ id: number }>('SELECT id FROM agent_tokens WHERE fingerprint = $1', [token.fingerprint])
+      ).rows[0]?.id as number;
+      const reserve = async (table: string, n: number) =>
+        (
+          await client.query<{ id: number }>(
+            `SELECT nextval(pg_get_serial_sequence('${SCHEMA}.${table}', 'id'))::bigint AS id FROM generate_series(1, $1)`,
+            [n],
+          )
+        ).rows
+          .map((r) => Number(r.id))
+          .sort((a, b) => a - b);
+      const machineIds = await reserve('machines', machines.length);
+      const snapshotIds = await reserve(
+        'status_snapshots',
+        machines.reduce((n, m) => n + m.history.length, 0),
+      );
+      // The tables are empty: their indexes (not the unique ones) are built once after the rows,
+      // sorted, rather than row by row (in this transaction: a failure leaves them as they were).
+      const { rows: indexes } = await client.query<{ name: string; definition: string }>(
+        `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid IN ('machines'::regclass, 'status_snapshots'::regclass)
+           AND NOT i.indisunique AND NOT i.indisprimary`,
+      );
+      for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
+      const machineColumns = zip(tables.GENERATED_MACHINE_COLUMNS, GENERATED_MACHINE_TYPES);
+      const snapshotColumns = zip(['id', ...tables.SNAPSHOT_COLUMNS], ['bigint', ...SNAPSHOT_TYPES]);
+      let next = 0;
+      for (let from = 0; from < machines.length; from += GENERATED_BATCH) {
+        const batch = machines.slice(from, from + GENERATED_BATCH);
+        const machineRows: (string | number | null)[][] = [];
+        const snapshotRows: (string | number | null)[][] = [];
+        batch.forEach((m, k) => {
+          const id = machineIds[from + k] as number;
+          for (const h of m.history) {
+            snapshotRows.push([
+              snapshotIds[next++] as number,
+              ...tables.snapshotValues(id, h.takenAt, h.digest, h.status),
+            ]);
+          }
+          // The last snapshot written is the machine's latest (when it has one).
+          machineRows.push(tables.generatedMachineValues(id, tokenId, m, snapshotIds[next - 1] ?? 0));
+        });
+        await insertJsonRows(client, 'machines', machineColumns, machineRows);
+        await insertJsonRows(client, 'status_snapshots', snapshotColumns, snapshotRows);
+      }
+      await client.query("SET LOCAL maintenance_work_mem = '256MB'");
+      for (const index of indexes) await client.query(index.definition);
+      return true;
+    });
   }
 
   async close(): Promise<void> {

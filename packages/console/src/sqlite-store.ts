@@ -166,7 +166,7 @@ const INSERT_OPERATION = 'INSERT INTO operations (at, operation, machine, ok, co
  * `volact console` processes may use it at once: SQLite's write lock serialises them, and a
  * busy timeout lets one wait for the other.
  */
-export class SqliteConsoleStore implements ConsoleStore {
+export class SqliteConsoleStore implements ConsoleStore, tables.GeneratedFleetWriter {
   readonly #db: Database.Database;
   readonly views: SqliteFleetViews;
   readonly webState: SqliteWebState;
@@ -593,6 +593,76 @@ export class SqliteConsoleStore implements ConsoleStore {
     }
     const insertOperation = db.prepare(INSERT_OPERATION);
     for (const o of plan.operations) insertOperation.run(o.at, o.operation, o.machine, o.ok ? 1 : 0, o.code, o.detail);
+  }
+
+  /**
+   * Testing only (tables.GeneratedFleetWriter, for generateFleet): the rows importData would
+   * write into an empty store, written directly (ids chosen as SQLite would choose them).
+   */
+  async insertGeneratedFleet(
+    token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number },
+    machines: readonly tables.GeneratedMachineRows[],
+  ): Promise<boolean> {
+    const db = this.#db;
+    const cacheSize = db.pragma('cache_size', { simple: true }) as number;
+    db.pragma('cache_size = -262144');
+    try {
+      return this.#insertGenerated(token, machines);
+    } finally {
+      db.pragma(`cache_size = ${cacheSize}`);
+    }
+  }
+
+  #insertGenerated(
+    token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number },
+    machines: readonly tables.GeneratedMachineRows[],
+  ): boolean {
+    const db = this.#db;
+    return db
+      .transaction((): boolean => {
+        if (db.prepare('SELECT 1 FROM machines LIMIT 1').get() !== undefined) return false;
+        if (machines.length === 0) return true;
+        db.prepare(
+          'INSERT INTO agent_tokens (fingerprint, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING',
+        ).run(token.fingerprint, token.sealed, token.createdAt);
+        const { id: tokenId } = db
+          .prepare('SELECT id FROM agent_tokens WHERE fingerprint = ?')
+          .get(token.fingerprint) as {
+          id: number;
+        };
+        // An empty table's next rowid is 1; AUTOINCREMENT's is past every id it ever gave.
+        const { seq } = db
+          .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'status_snapshots'), 0) AS seq")
+          .get() as { seq: number };
+        const insertMachine = db.prepare(
+          `INSERT INTO machines (${tables.GENERATED_MACHINE_COLUMNS.join(', ')})
+           VALUES (${placeholders(tables.GENERATED_MACHINE_COLUMNS.length)})`,
+        );
+        const insertSnapshot = db.prepare(
+          `INSERT INTO status_snapshots (id, ${tables.SNAPSHOT_COLUMNS.join(', ')})
+           VALUES (${placeholders(tables.SNAPSHOT_COLUMNS.length + 1)})`,
+        );
+        // The tables are empty: their indexes (not the UNIQUE ones) are built once after the
+        // rows, sorted, rather than row by row (in this transaction: a failure leaves them as they were).
+        const indexes = db
+          .prepare(
+            `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+             AND tbl_name IN ('machines', 'status_snapshots')`,
+          )
+          .all() as { name: string; sql: string }[];
+        for (const index of indexes) db.exec(`DROP INDEX "${index.name}"`);
+        let snapshotId = seq;
+        machines.forEach((m, i) => {
+          const id = i + 1;
+          insertMachine.run(tables.generatedMachineValues(id, tokenId, m, snapshotId + m.history.length));
+          for (const h of m.history) {
+            insertSnapshot.run(++snapshotId, ...tables.snapshotValues(id, h.takenAt, h.digest, h.status));
+          }
+        });
+        for (const index of indexes) db.exec(index.sql);
+        return true;
+      })
+      .immediate();
   }
 
   async close(): Promise<void> {

@@ -362,3 +362,71 @@ export const keyExists = (key: { name: string; last5: string }, same: StoredKeyR
 
 export const adminExists = (name: string) =>
   new ConsoleError('ADMIN_EXISTS', `a console user named "${name}" already exists (names ignore case)`);
+
+/**
+ * Testing only (`generateFleet` of `@volact/console/testing`): one generated machine with its
+ * status history (oldest first; the last row is its latest status), written straight into an
+ * empty store by the engine's `insertGeneratedFleet` (what importData would write, in bulk).
+ */
+export interface GeneratedMachineRows {
+  readonly name: string;
+  readonly address: string;
+  readonly addedAt: number;
+  readonly lastSeenAt: number | null;
+  readonly lastError: MachineRecord['lastError'];
+  readonly facts: MachineFacts | null;
+  readonly history: readonly { readonly takenAt: number; readonly digest: string; readonly status: AgentStatus }[];
+}
+
+/** An engine that writes a generated fleet in bulk (both store classes; not on ConsoleStore). */
+export interface GeneratedFleetWriter {
+  /**
+   * Adds `token` (found by fingerprint, else added) and `machines` with their histories in one
+   * transaction; false, writing nothing, when the store already has machines.
+   */
+  insertGeneratedFleet(
+    token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number },
+    machines: readonly GeneratedMachineRows[],
+  ): Promise<boolean>;
+}
+
+/** The `machines` columns `generatedMachineValues` gives, in its order. */
+export const GENERATED_MACHINE_COLUMNS = [
+  'id',
+  'name',
+  'address',
+  'token_id',
+  'added_at',
+  'last_seen_at',
+  'last_error_code',
+  'last_error_message',
+  'last_error_at',
+  ...FACT_COLUMNS,
+  ...LATEST_COLUMNS,
+] as const;
+
+/**
+ * A generated machine's row: its facts, and its latest-status columns from its last history
+ * row (snapshot id `latestSnapshotId`), as importData's recompute would set them.
+ */
+export function generatedMachineValues(
+  id: number,
+  tokenId: number,
+  m: GeneratedMachineRows,
+  latestSnapshotId: number,
+): (string | number | null)[] {
+  const last = m.history[m.history.length - 1];
+  return [
+    id,
+    m.name,
+    m.address,
+    tokenId,
+    m.addedAt,
+    m.lastSeenAt,
+    m.lastError?.code ?? null,
+    m.lastError?.message ?? null,
+    m.lastError?.at ?? null,
+    ...(m.facts ? factValues(m.facts) : [null, null, null, null, null]),
+    ...(last ? latestValues(latestSnapshotId, last.takenAt, last.status) : LATEST_COLUMNS.map(() => null)),
+  ];
+}
