@@ -259,15 +259,19 @@ export async function applyConfirmationFile(fleet: Fleet, text: string, onProgre
         installationId: entry.installationId,
       });
     }
-    await fleet.store.saveConfirmation({
-      machineId: machine.id,
-      installationId: entry.installationId,
-      confirmationId: answer.confirmationId,
-      authority: cids.authority.slice(0, 300),
-      obtainedAt: fleet.clock.now(),
-    });
+    const keep = () =>
+      fleet.store.saveConfirmation({
+        machineId: machine.id,
+        installationId: entry.installationId,
+        confirmationId: answer.confirmationId,
+        authority: cids.authority.slice(0, 300),
+        obtainedAt: fleet.clock.now(),
+      });
     try {
       const status = await (await fleet.agent(machine)).installConfirmation(answer.confirmationId);
+      // Kept (for re-images) only once the machine took it: the file is not signed, and a CID
+      // its agent refuses must never replace a good one stored before.
+      await keep();
       await fleet.recordStatus(machine, status);
       await fleet.log('proxy-activate', machine.name, true, null, `confirmation file ${record.id}: ${status.state}`);
       return report({
@@ -277,6 +281,10 @@ export async function applyConfirmationFile(fleet: Fleet, text: string, onProgre
       });
     } catch (err) {
       const result = await fleet.failed(machine, err);
+      // Not reached (offline, timed out): kept when none is stored for this IID yet, so
+      // `reactivate` installs it when the machine is back; never when its agent refused it.
+      const refusedByAgent = err instanceof ConsoleError && err.code === 'AGENT_REFUSED';
+      if (!refusedByAgent && !(await fleet.store.findConfirmation(machine.id, entry.installationId))) await keep();
       await fleet.log('proxy-activate', machine.name, false, result.code, `confirmation file ${record.id}`);
       return report({ ...result, installationId: entry.installationId, confirmationId: answer.confirmationId });
     }

@@ -13,6 +13,7 @@ import {
   parseCidFile,
   parseConfirmationId,
   parseIidFile,
+  type CidFile,
   type ProductConfig,
 } from '@volact/core';
 import { VolumeConsole } from '../console.js';
@@ -234,6 +235,32 @@ describe('isolated networks: proxy activation through files', () => {
     expect(results.map((r) => [r.machine, r.ok, r.code])).toEqual([
       ['a', true, null],
       ['b', false, 'AGENT_UNREACHABLE'],
+    ]);
+    await c.close();
+  });
+
+  it('an edited confirmation file (CIDs swapped) is refused by the agents and replaces no stored CID', async () => {
+    const mak = await mintMak(5);
+    const c = newConsole();
+    await c.addMachines([await agent(mak), await agent(mak)], TOKEN, ['a', 'b']);
+    const { file } = await c.collectInstallationIds('all');
+    const cids = await c.confirmProxyFile(file, { url: authorityUrl });
+    expect((await c.applyConfirmationFile(cids)).results.every((r) => r.ok)).toBe(true);
+    // The confirmation file is not signed: whoever carries it can swap its CIDs.
+    const answer = parseCidFile(cids);
+    const [ra, rb] = answer.results as [CidFile['results'][number], CidFile['results'][number]];
+    const swap = (r: typeof ra, other: typeof rb) =>
+      r.ok && other.ok ? { ...r, confirmationId: other.confirmationId } : r;
+    const edited = encodeProxyFile({ ...answer, results: [swap(ra, rb), swap(rb, ra)] });
+    const refused = await c.applyConfirmationFile(edited);
+    expect(refused.results.map((r) => [r.machine, r.ok, r.code])).toEqual([
+      ['a', false, 'CONFIRMATION_INVALID'],
+      ['b', false, 'CONFIRMATION_INVALID'],
+    ]);
+    // The good CIDs stay: a re-imaged machine is still reactivated from them.
+    expect((await c.reactivate(['a', 'b'])).map((r) => [r.machine, r.ok])).toEqual([
+      ['a', true],
+      ['b', true],
     ]);
     await c.close();
   });
