@@ -232,17 +232,19 @@ async function insertJsonRows(
   client: Client,
   table: string,
   columns: readonly (readonly [string, string])[],
-  rows: readonly (readonly unknown[])[],
+  json: string,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  const names = columns.map(([name]) => name);
-  const json = JSON.stringify(rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]]))));
   await client.query(
-    `INSERT INTO ${table} (${names.join(', ')})
-     SELECT ${names.join(', ')} FROM json_to_recordset($1::json) AS x(${columns.map(([n, t]) => `${n} ${t}`).join(', ')})`,
+    `INSERT INTO ${table} (${columns.map(([n]) => n).join(', ')})
+     SELECT ${columns.map(([n]) => n).join(', ')}
+     FROM json_to_recordset($1::json) AS x(${columns.map(([n, t]) => `${n} ${t}`).join(', ')})`,
     [json],
   );
 }
+
+/** Rows as insertJsonRows takes them: a JSON array of objects by column name. */
+const jsonRows = (columns: readonly (readonly [string, string])[], rows: readonly (readonly unknown[])[]) =>
+  JSON.stringify(rows.map((r) => Object.fromEntries(columns.map(([n], i) => [n, r[i]]))));
 
 const zip = (names: readonly string[], types: readonly string[]) =>
   names.map((n, i) => [n, types[i] ?? 'text'] as const);
@@ -862,17 +864,18 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
       const tokenId = (
         await client.query<{ id: number }>('SELECT id FROM agent_tokens WHERE fingerprint = $1', [token.fingerprint])
       ).rows[0]?.id as number;
-      const reserve = async (table: string, n: number) =>
-        (
-          await client.query<{ id: number }>(
-            `SELECT nextval(pg_get_serial_sequence('${SCHEMA}.${table}', 'id'))::bigint AS id FROM generate_series(1, $1)`,
-            [n],
-          )
-        ).rows
-          .map((r) => Number(r.id))
-          .sort((a, b) => a - b);
-      const machineIds = await reserve('machines', machines.length);
-      const snapshotIds = await reserve(
+      // Ids from the tables' own sequences, in one block each: nobody else takes one meanwhile
+      // (no machine can be added, and no history row without a machine).
+      const reserve = async (table: string, n: number): Promise<number> => {
+        const sequence = `pg_get_serial_sequence('${SCHEMA}.${table}', 'id')`;
+        const first = Number(
+          (await client.query<{ id: number }>(`SELECT nextval(${sequence})::bigint AS id`)).rows[0]?.id,
+        );
+        if (n > 1) await client.query(`SELECT setval(${sequence}, $1::bigint)`, [first + n - 1]);
+        return first;
+      };
+      const firstMachineId = await reserve('machines', machines.length);
+      let snapshotId = await reserve(
         'status_snapshots',
         machines.reduce((n, m) => n + m.history.length, 0),
       );
@@ -887,25 +890,27 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
       for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
       const machineColumns = zip(tables.GENERATED_MACHINE_COLUMNS, GENERATED_MACHINE_TYPES);
       const snapshotColumns = zip(['id', ...tables.SNAPSHOT_COLUMNS], ['bigint', ...SNAPSHOT_TYPES]);
-      let next = 0;
+      // The next batch is made (here) while the server writes the one before.
+      let writing: Promise<unknown> = Promise.resolve();
       for (let from = 0; from < machines.length; from += GENERATED_BATCH) {
-        const batch = machines.slice(from, from + GENERATED_BATCH);
         const machineRows: (string | number | null)[][] = [];
         const snapshotRows: (string | number | null)[][] = [];
-        batch.forEach((m, k) => {
-          const id = machineIds[from + k] as number;
+        machines.slice(from, from + GENERATED_BATCH).forEach((m, k) => {
+          const id = firstMachineId + from + k;
           for (const h of m.history) {
-            snapshotRows.push([
-              snapshotIds[next++] as number,
-              ...tables.snapshotValues(id, h.takenAt, h.digest, h.status),
-            ]);
+            snapshotRows.push([snapshotId++, ...tables.snapshotValues(id, h.takenAt, h.digest, h.status)]);
           }
-          // The last snapshot written is the machine's latest (when it has one).
-          machineRows.push(tables.generatedMachineValues(id, tokenId, m, snapshotIds[next - 1] ?? 0));
+          // The last history row is the machine's latest status (when it has one).
+          machineRows.push(tables.generatedMachineValues(id, tokenId, m, snapshotId - 1));
         });
-        await insertJsonRows(client, 'machines', machineColumns, machineRows);
-        await insertJsonRows(client, 'status_snapshots', snapshotColumns, snapshotRows);
+        const batch = [jsonRows(machineColumns, machineRows), jsonRows(snapshotColumns, snapshotRows)] as const;
+        await writing;
+        writing = (async () => {
+          await insertJsonRows(client, 'machines', machineColumns, batch[0]);
+          await insertJsonRows(client, 'status_snapshots', snapshotColumns, batch[1]);
+        })();
       }
+      await writing;
       await client.query("SET LOCAL maintenance_work_mem = '256MB'");
       for (const index of indexes) await client.query(index.definition);
       return true;

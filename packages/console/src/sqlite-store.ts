@@ -159,6 +159,8 @@ const UPSERT_CONFIRMATION = `INSERT INTO confirmations (machine_id, installation
   VALUES (?, ?, ?, ?, ?)
   ON CONFLICT (machine_id, installation_id) DO UPDATE SET confirmation_id = excluded.confirmation_id,
     authority = excluded.authority, obtained_at = excluded.obtained_at`;
+/** Rows per statement of insertGeneratedFleet (fewer calls into SQLite; under its 32 766 parameters). */
+const INSERTER_ROWS = 64;
 const INSERT_OPERATION = 'INSERT INTO operations (at, operation, machine, ok, code, detail) VALUES (?, ?, ?, ?, ?, ?)';
 
 /**
@@ -613,6 +615,33 @@ export class SqliteConsoleStore implements ConsoleStore, tables.GeneratedFleetWr
     }
   }
 
+  /** Inserts rows of `columns` into `table` INSERTER_ROWS at a time (one statement each); flush() writes the rest. */
+  #inserter(table: string, columns: readonly string[]) {
+    const statement = (rows: number) =>
+      this.#db.prepare(
+        `INSERT INTO ${table} (${columns.join(', ')})
+         VALUES ${Array.from({ length: rows }, () => `(${placeholders(columns.length)})`).join(', ')}`,
+      );
+    const many = statement(INSERTER_ROWS);
+    const one = statement(1);
+    let values: unknown[] = [];
+    let rows = 0;
+    return {
+      add(row: readonly unknown[]): void {
+        for (const v of row) values.push(v);
+        if (++rows < INSERTER_ROWS) return;
+        many.run(values);
+        values = [];
+        rows = 0;
+      },
+      flush(): void {
+        for (let k = 0; k < rows; k++) one.run(values.slice(k * columns.length, (k + 1) * columns.length));
+        values = [];
+        rows = 0;
+      },
+    };
+  }
+
   #insertGenerated(
     token: { readonly fingerprint: string; readonly sealed: string; readonly createdAt: number },
     machines: readonly tables.GeneratedMachineRows[],
@@ -634,14 +663,6 @@ export class SqliteConsoleStore implements ConsoleStore, tables.GeneratedFleetWr
         const { seq } = db
           .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'status_snapshots'), 0) AS seq")
           .get() as { seq: number };
-        const insertMachine = db.prepare(
-          `INSERT INTO machines (${tables.GENERATED_MACHINE_COLUMNS.join(', ')})
-           VALUES (${placeholders(tables.GENERATED_MACHINE_COLUMNS.length)})`,
-        );
-        const insertSnapshot = db.prepare(
-          `INSERT INTO status_snapshots (id, ${tables.SNAPSHOT_COLUMNS.join(', ')})
-           VALUES (${placeholders(tables.SNAPSHOT_COLUMNS.length + 1)})`,
-        );
         // The tables are empty: their indexes (not the UNIQUE ones) are built once after the
         // rows, sorted, rather than row by row (in this transaction: a failure leaves them as they were).
         const indexes = db
@@ -651,14 +672,21 @@ export class SqliteConsoleStore implements ConsoleStore, tables.GeneratedFleetWr
           )
           .all() as { name: string; sql: string }[];
         for (const index of indexes) db.exec(`DROP INDEX "${index.name}"`);
+        const machineRows = this.#inserter('machines', tables.GENERATED_MACHINE_COLUMNS);
+        let latest = seq;
+        machines.forEach((m, i) => {
+          latest += m.history.length;
+          machineRows.add(tables.generatedMachineValues(i + 1, tokenId, m, latest));
+        });
+        machineRows.flush();
+        const snapshotRows = this.#inserter('status_snapshots', ['id', ...tables.SNAPSHOT_COLUMNS]);
         let snapshotId = seq;
         machines.forEach((m, i) => {
-          const id = i + 1;
-          insertMachine.run(tables.generatedMachineValues(id, tokenId, m, snapshotId + m.history.length));
           for (const h of m.history) {
-            insertSnapshot.run(++snapshotId, ...tables.snapshotValues(id, h.takenAt, h.digest, h.status));
+            snapshotRows.add([++snapshotId, ...tables.snapshotValues(i + 1, h.takenAt, h.digest, h.status)]);
           }
         });
+        snapshotRows.flush();
         for (const index of indexes) db.exec(index.sql);
         return true;
       })
