@@ -355,6 +355,11 @@ export class Authority {
     return this.#store.ping();
   }
 
+  /** The authority's clock (injected in tests): routes that stamp files read time from it. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
   async close(): Promise<void> {
     await this.webhooks.stop(); // deliveries in flight finish (or their leases lapse) first
     await this.#ring.settle();

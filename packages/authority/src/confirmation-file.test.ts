@@ -82,6 +82,9 @@ describe('POST /v1/operator/confirmation-files', () => {
       error: { code: 'PROXY_FILE_INVALID', message: expect.stringMatching(/^extra: /) },
     });
     expect((await upload({ file }, null)).statusCode).toBe(401);
+    // Pinned to another console's key: the file (validly signed by its own) confirms nothing.
+    const pinned = await upload({ file, consoleKeyId: 'ab'.repeat(8) });
+    expect([pinned.statusCode, pinned.json().error?.code]).toEqual([400, 'PROXY_FILE_FOREIGN']);
     expect((await authority.showKey(mak)).used).toBe(before);
   });
 });

@@ -26,6 +26,8 @@ export async function confirmInstallationIdFile(
   now: number,
   /** The portal's bound (MAX_PORTAL_PROXY_FILE_CHARS); the CLI takes what the format allows. */
   maxChars = MAX_PORTAL_PROXY_FILE_CHARS,
+  /** The collecting console's key ID, when known: any other signer is PROXY_FILE_FOREIGN. */
+  consoleKeyId?: string,
 ): Promise<CidFile> {
   if (text.length > maxChars) {
     throw new AuthorityError(
@@ -35,9 +37,12 @@ export async function confirmInstallationIdFile(
   }
   let file;
   try {
-    file = parseIidFile(text);
+    file = parseIidFile(text, consoleKeyId === undefined ? {} : { consoleKeyId });
   } catch (err) {
-    if (err instanceof CoreError && (err.code === 'PROXY_FILE_INVALID' || err.code === 'PROXY_FILE_TAMPERED')) {
+    if (
+      err instanceof CoreError &&
+      (err.code === 'PROXY_FILE_INVALID' || err.code === 'PROXY_FILE_TAMPERED' || err.code === 'PROXY_FILE_FOREIGN')
+    ) {
       throw new AuthorityError(err.code, err.message);
     }
     throw err;

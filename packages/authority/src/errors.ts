@@ -155,11 +155,17 @@ export const authorityErrors = {
   },
   PROXY_FILE_INVALID: {
     status: 400,
-    meaning: "a console's installation-ID file is not volact-iid-file/1, too large, or a field is wrong (the message names it)",
+    meaning:
+      "a console's installation-ID file is not volact-iid-file/1, too large, or a field is wrong (the message names it)",
   },
   PROXY_FILE_TAMPERED: {
     status: 400,
     meaning: "a console's installation-ID file was edited after the console wrote it (its signature does not verify)",
+  },
+  PROXY_FILE_FOREIGN: {
+    status: 400,
+    meaning:
+      "a console's installation-ID file is signed by another console key than the one given (consoleKeyId): nothing was confirmed",
   },
   INTERNAL: { status: 500, meaning: 'an unexpected error; see the authority log' },
 } as const;

@@ -460,10 +460,17 @@ export class VolumeConsole {
 
   /**
    * Step 2 on a console that reaches the authority (the authority's `confirm-file` does the
-   * same): the confirmation file's text for an installation-ID file.
+   * same): the confirmation file's text for an installation-ID file. `consoleKeyId` (the
+   * collecting console's, from its `--collect` output or web UI) refuses a file signed by any
+   * other key (PROXY_FILE_FOREIGN) before the authority is called.
    */
-  async confirmProxyFile(file: string, authority: AuthorityConnection): Promise<string> {
-    return encodeProxyFile(await proxyFiles.confirmFile(this.#fleet, file, authority));
+  async confirmProxyFile(file: string, authority: AuthorityConnection, consoleKeyId?: string): Promise<string> {
+    return encodeProxyFile(await proxyFiles.confirmFile(this.#fleet, file, authority, consoleKeyId));
+  }
+
+  /** This console's key ID: what the confirming side pins (`--console-key-id`) to take only its files. */
+  consoleKeyId(): string {
+    return proxyFiles.consoleKeyId(this.#fleet);
   }
 
   /**

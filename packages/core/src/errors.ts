@@ -37,7 +37,9 @@ export const coreErrorCodes = {
   PROXY_FILE_INVALID:
     'an installation-ID or confirmation file is not of a known version, too large, or a field is wrong (the message names it)',
   PROXY_FILE_TAMPERED:
-    "an installation-ID file was edited after the console wrote it (its signature does not verify): collect it again",
+    'an installation-ID file was edited after the console wrote it (its signature does not verify): collect it again',
+  PROXY_FILE_FOREIGN:
+    'an installation-ID file is signed by another console key than the one expected (--console-key-id): it is not the file that console collected',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

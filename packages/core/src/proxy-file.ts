@@ -212,9 +212,20 @@ function parseBounded<T>(text: string, schema: z.ZodType<T>, what: string): T {
 /**
  * Strict parse of an installation-ID file, then its signature: a file edited after the console
  * wrote it (any field, console key included) is PROXY_FILE_TAMPERED.
+ *
+ * The signature binds the file to the key it names, nothing more: whoever can write the file
+ * can sign an edited one with a key of their own. `consoleKeyId` (the collecting console's key
+ * ID, learned from it out of band: its `--collect` output, its web UI) pins it: a file signed by
+ * any other key is PROXY_FILE_FOREIGN, before anything is confirmed.
  */
-export function parseIidFile(text: string): IidFile {
+export function parseIidFile(text: string, options: { consoleKeyId?: string } = {}): IidFile {
   const file = parseBounded(text, iidFileSchema, 'installation-ID file');
+  if (options.consoleKeyId !== undefined && file.console.keyId !== options.consoleKeyId.trim().toLowerCase()) {
+    throw new CoreError(
+      'PROXY_FILE_FOREIGN',
+      `installation-ID file ${file.id} is signed by console key ${file.console.keyId}, not by ${options.consoleKeyId.trim().slice(0, 32)} as expected: it is not the file that console collected (swapped or re-signed on the way)`,
+    );
+  }
   const raw = Buffer.from(file.console.publicKey, 'base64');
   if (raw.length !== 32 || keyIdHex(raw) !== file.console.keyId) {
     throw new CoreError(

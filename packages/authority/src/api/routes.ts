@@ -16,7 +16,6 @@ import {
   installationActivationRequestSchema,
   publicKeyRawFromPem,
   revocationsReplySchema,
-  systemClock,
   trustReplySchema,
 } from '@volact/core';
 import { ORG_ROLES, holds, seesOrg, type Principal } from '../access/principal.js';
@@ -846,7 +845,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
     summary:
       "A console's installation-ID file (isolated network): signature checked, each IID confirmed as by the operator; the confirmation file",
     scope: 'publisher:phone',
-    body: z.strictObject({ file: z.string().min(2).max(MAX_PORTAL_PROXY_FILE_CHARS) }),
+    body: z.strictObject({
+      file: z.string().min(2).max(MAX_PORTAL_PROXY_FILE_CHARS),
+      /** The collecting console's key ID (its `--collect` prints it): any other signer is PROXY_FILE_FOREIGN. */
+      consoleKeyId: z
+        .string()
+        .regex(/^[0-9a-f]{16}$/i)
+        .optional(),
+    }),
     answer: z.object({
       file: z.string(),
       request: z.object({ id: z.string(), consoleKeyId: z.string(), digest: z.string() }),
@@ -859,7 +865,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
         body.file,
         (iid) => authority.organisations.confirmByOperator(iid, principal),
         authority.name,
-        systemClock.now(),
+        authority.clock.now(),
+        undefined,
+        body.consoleKeyId,
       );
       const confirmed = cids.results.filter((r) => r.ok).length;
       return {

@@ -33,37 +33,56 @@ export function registerAuthorityConfirmFile(authority: Command, run: Run): void
     .addOption(dataDirOption())
     .addOption(dbOption())
     .addOption(urlOption().conflicts('dataDir'))
+    .option(
+      '--console-key-id <id>',
+      "the collecting console's key ID (its --collect prints it): a file signed by any other key is refused before anything is confirmed",
+    )
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { out: string; dataDir?: string; db?: string; url?: string; json?: boolean }, path?: string) => {
-        if (path === undefined) throw new CliError('OPTION_INVALID', 'give the installation-ID file');
-        if (o.dataDir === undefined && o.url === undefined) {
-          throw new CliError(
-            'OPTION_INVALID',
-            'give --data-dir DIR (the authority on this machine) or --url URL (a remote authority)',
-          );
-        }
-        if (o.url !== undefined && o.db !== undefined) {
-          throw new CliError('OPTION_INVALID', '--db goes with --data-dir, not with --url');
-        }
-        const text = readProxyFile(path);
-        const now = systemClock.now();
-        let cids: CidFile;
-        if (o.url !== undefined) {
-          const file = parseIidFile(text);
-          const { answers, name } = await confirmRemotely(o.url, iidFileInstallationIds(file));
-          cids = cidFileFor(file, answers, name, new Date(now).toISOString());
-        } else {
-          cids = await confirmLocally({ dataDir: o.dataDir as string, ...(o.db ? { db: o.db } : {}) }, text, now);
-        }
-        writePrivateFile(o.out, encodeProxyFile(cids));
-        printConfirmation(cids, o.out, o.json);
-      }),
+      run(
+        async (
+          o: { out: string; dataDir?: string; db?: string; url?: string; consoleKeyId?: string; json?: boolean },
+          path?: string,
+        ) => {
+          if (path === undefined) throw new CliError('OPTION_INVALID', 'give the installation-ID file');
+          if (o.dataDir === undefined && o.url === undefined) {
+            throw new CliError(
+              'OPTION_INVALID',
+              'give --data-dir DIR (the authority on this machine) or --url URL (a remote authority)',
+            );
+          }
+          if (o.url !== undefined && o.db !== undefined) {
+            throw new CliError('OPTION_INVALID', '--db goes with --data-dir, not with --url');
+          }
+          const text = readProxyFile(path);
+          const now = systemClock.now();
+          let cids: CidFile;
+          if (o.url !== undefined) {
+            const file = parseIidFile(text, o.consoleKeyId === undefined ? {} : { consoleKeyId: o.consoleKeyId });
+            const { answers, name } = await confirmRemotely(o.url, iidFileInstallationIds(file));
+            cids = cidFileFor(file, answers, name, new Date(now).toISOString());
+          } else {
+            cids = await confirmLocally(
+              { dataDir: o.dataDir as string, ...(o.db ? { db: o.db } : {}) },
+              text,
+              now,
+              o.consoleKeyId,
+            );
+          }
+          writePrivateFile(o.out, encodeProxyFile(cids));
+          printConfirmation(cids, o.out, o.json);
+        },
+      ),
     );
 }
 
 /** Through the authority's own confirmation code (as a phone call is confirmed), one IID after another. */
-async function confirmLocally(target: { dataDir: string; db?: string }, text: string, now: number): Promise<CidFile> {
+async function confirmLocally(
+  target: { dataDir: string; db?: string },
+  text: string,
+  now: number,
+  consoleKeyId: string | undefined,
+): Promise<CidFile> {
   const a = openAuthority(target);
   try {
     return await confirmInstallationIdFile(
@@ -72,6 +91,7 @@ async function confirmLocally(target: { dataDir: string; db?: string }, text: st
       'volact authority (data directory)',
       now,
       MAX_PROXY_FILE_CHARS,
+      consoleKeyId,
     );
   } finally {
     await a.close();

@@ -36,7 +36,10 @@ function asConsole<T>(work: () => T): T {
   try {
     return work();
   } catch (err) {
-    if (err instanceof CoreError && (err.code === 'PROXY_FILE_INVALID' || err.code === 'PROXY_FILE_TAMPERED')) {
+    if (
+      err instanceof CoreError &&
+      (err.code === 'PROXY_FILE_INVALID' || err.code === 'PROXY_FILE_TAMPERED' || err.code === 'PROXY_FILE_FOREIGN')
+    ) {
       throw new ConsoleError(err.code, err.message);
     }
     throw err;
@@ -135,8 +138,13 @@ export async function proxyFile(fleet: Fleet, id: string): Promise<string> {
 }
 
 /** Step 2 on a console that reaches the authority: the confirmation file answering an installation-ID file. */
-export async function confirmFile(fleet: Fleet, text: string, authority: AuthorityConnection): Promise<CidFile> {
-  const file = asConsole(() => parseIidFile(text));
+export async function confirmFile(
+  fleet: Fleet,
+  text: string,
+  authority: AuthorityConnection,
+  consoleKeyId?: string,
+): Promise<CidFile> {
+  const file = asConsole(() => parseIidFile(text, consoleKeyId === undefined ? {} : { consoleKeyId }));
   const origin = authorityOrigin(authority.url);
   const iids = iidFileInstallationIds(file);
   const answers = iids.length === 0 ? [] : await bulkConfirm(authority, iids);

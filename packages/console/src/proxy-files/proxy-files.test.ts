@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,8 @@ import {
   parseCidFile,
   parseConfirmationId,
   parseIidFile,
+  signIidFile,
+  signingKeyPairFromSeed,
   type CidFile,
   type ProductConfig,
 } from '@volact/core';
@@ -161,7 +164,24 @@ describe('isolated networks: proxy activation through files', () => {
       /^PROXY_FILE_INVALID: format: /,
     );
 
-    const cids = await c.confirmProxyFile(file, { url: authorityUrl });
+    // The signature binds a file to the key it names only: re-signed with a key of the carrier's
+    // own, it verifies. The confirming side that pins the collecting console's key refuses it
+    // before anything is confirmed; the console's own key ID pins its own files.
+    const original = parseIidFile(file);
+    const resigned = encodeProxyFile(
+      signIidFile(
+        { id: original.id, createdAt: original.createdAt, entries: original.entries },
+        signingKeyPairFromSeed(randomBytes(32)),
+      ),
+    );
+    expect(parseIidFile(resigned).console.keyId).not.toBe(c.consoleKeyId());
+    expect(original.console.keyId).toBe(c.consoleKeyId());
+    expect(await failure(c.confirmProxyFile(resigned, { url: authorityUrl }, c.consoleKeyId()))).toMatch(
+      /^PROXY_FILE_FOREIGN: .*signed by console key [0-9a-f]{16}, not by [0-9a-f]{16}/,
+    );
+    expect((await authority.showKey(mak)).used).toBe(0);
+
+    const cids = await c.confirmProxyFile(file, { url: authorityUrl }, c.consoleKeyId());
 
     // Another console's collection: FOREIGN (and its own answers do not apply here either).
     const other = newConsole();

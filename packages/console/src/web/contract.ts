@@ -239,6 +239,11 @@ export const importRequest = z.strictObject({
 export const confirmFileRequest = z.strictObject({
   file: z.string().min(2).max(MAX_UPLOAD_BYTES),
   authority: z.string().min(1).max(2000).optional(),
+  /** The collecting console's key ID: a file signed by any other key is PROXY_FILE_FOREIGN. */
+  consoleKeyId: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/i)
+    .optional(),
 });
 export type LoginRequest = z.infer<typeof loginRequest>;
 export type KeyRequest = z.infer<typeof keyRequest>;
@@ -261,6 +266,11 @@ export const sessionInfo = z
     authority: z.string().nullable(),
     /** Whether the server can read the MAK counters from that authority (it has its admin token). */
     makCounters: z.boolean(),
+    /**
+     * The key ID this console signs its installation-ID files with: what the confirming side
+     * pins (`--console-key-id`) to take only this console's files.
+     */
+    consoleKeyId: z.string(),
     /** admin: everything; viewer: reads only (the UI disables what it may not do, saying why). */
     role: z.enum(USER_ROLES),
   })

@@ -19,11 +19,13 @@ export function accountRoutes(deps: ApiDeps): Route[] {
   // The UI pre-fills proxy activation with the default authority's origin (never its admin token).
   const defaultAuthority = deps.authority ? authorityOrigin(deps.authority.url) : null;
   const makCounters = deps.authority?.adminToken !== undefined;
+  const consoleKeyId = c.consoleKeyId();
   const sessionInfo = (who: { readonly user: string; readonly role: UserRole }): Answers['session'] => ({
     user: who.user,
     role: who.role,
     authority: defaultAuthority,
     makCounters,
+    consoleKeyId,
   });
 
   return [

@@ -61,7 +61,11 @@ export function transferRoutes(deps: ApiDeps): Route[] {
       upload: true,
       async handle(ctx) {
         const body = parseBody(confirmFileRequest, ctx.body);
-        const text = await c.confirmProxyFile(body.file, authorityFor(deps, body.authority, 'confirming a file'));
+        const text = await c.confirmProxyFile(
+          body.file,
+          authorityFor(deps, body.authority, 'confirming a file'),
+          body.consoleKeyId,
+        );
         let id: unknown;
         try {
           id = (JSON.parse(text) as { request?: { id?: unknown } }).request?.id;

@@ -233,12 +233,24 @@ describe('login and sessions', () => {
 
     const res = await fetch(`${base}api/login`, json({ user: USER, password: PASSWORD }));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ user: USER, role: 'admin', authority: null, makCounters: false });
+    expect(await res.json()).toEqual({
+      user: USER,
+      role: 'admin',
+      authority: null,
+      makCounters: false,
+      consoleKeyId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
     const [setCookie] = res.headers.getSetCookie();
     expect(setCookie).toMatch(/^volact_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/$/);
     const cookie = (setCookie as string).split(';')[0] as string;
     const session = await fetch(`${base}api/session`, { headers: { cookie } });
-    expect(await session.json()).toEqual({ user: USER, role: 'admin', authority: null, makCounters: false });
+    expect(await session.json()).toEqual({
+      user: USER,
+      role: 'admin',
+      authority: null,
+      makCounters: false,
+      consoleKeyId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
     // Neither the password nor the token is ever logged.
     const token = cookie.split('=')[1] as string;
     expect(logLines.join('\n')).not.toContain(PASSWORD);

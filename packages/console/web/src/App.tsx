@@ -51,7 +51,7 @@ export function App() {
       page = id ? <MachineDetail id={id} session={session} /> : <Machines session={session} />;
       break;
     case 'jobs':
-      page = id ? <JobView id={id} /> : <JobList session={session} />;
+      page = id ? <JobView id={id} session={session} /> : <JobList session={session} />;
       break;
     case 'reports':
       page = <Reports name={id} session={session} />;

@@ -86,6 +86,10 @@ export function registerConsoleActivation(con: Command, run: Run): void {
           'step 2, on a console that reaches --authority: answer an installation-ID file into --out CIDS',
         )
         .option('--out <cids>', 'with --confirm: the confirmation file to write (0600)')
+        .option(
+          '--console-key-id <id>',
+          "with --confirm: the collecting console's key ID (its --collect prints it): a file signed by any other key is refused",
+        )
         .option('--apply <cids>', "step 3, on the console that collected: install the confirmation file's IDs"),
     ),
   )
@@ -102,12 +106,16 @@ export function registerConsoleActivation(con: Command, run: Run): void {
               timeout: string;
               collect?: string;
               confirm?: string;
+              consoleKeyId?: string;
               out?: string;
               apply?: string;
             },
           ...refs: string[]
         ) => {
           const modes = [o.collect, o.confirm, o.apply].filter((m) => m !== undefined).length;
+          if (o.consoleKeyId !== undefined && o.confirm === undefined) {
+            throw new CliError('OPTION_INVALID', '--console-key-id goes with --confirm FILE');
+          }
           if (modes > 1) throw new CliError('OPTION_INVALID', '--collect, --confirm and --apply: give one');
           if (o.out !== undefined && o.confirm === undefined) {
             throw new CliError('OPTION_INVALID', '--out goes with --confirm FILE');
@@ -123,15 +131,24 @@ export function registerConsoleActivation(con: Command, run: Run): void {
           if (o.collect !== undefined) {
             const selection = machineSelection(o, refs);
             const out = o.collect;
-            const collected = await withConsole(o, (c) => c.collectInstallationIds(selection, {}, progress));
+            const { collected, keyId } = await withConsole(o, async (c) => ({
+              collected: await c.collectInstallationIds(selection, {}, progress),
+              keyId: c.consoleKeyId(),
+            }));
             writePrivateFile(out, collected.file);
             const entries = collected.results.filter((r) => r.ok).length;
             if (o.json)
-              printJson({ fileId: collected.fileId, file: out, machines: entries, results: collected.results });
+              printJson({
+                fileId: collected.fileId,
+                file: out,
+                consoleKeyId: keyId,
+                machines: entries,
+                results: collected.results,
+              });
             else {
               printResults(collected.results, false);
               console.log(
-                `installation-ID file ${collected.fileId} written to ${out}: ${entries} of ${collected.results.length} machines; confirm it on a connected machine (\`volact authority confirm-file ${out} --out CIDS\`), then \`volact console proxy-activate --apply CIDS\``,
+                `installation-ID file ${collected.fileId} written to ${out}: ${entries} of ${collected.results.length} machines, signed by console key ${keyId}; confirm it on a connected machine (\`volact authority confirm-file ${out} --out CIDS --console-key-id ${keyId}\`), then \`volact console proxy-activate --apply CIDS\``,
               );
             }
             if (collected.results.some((r) => !r.ok)) process.exitCode = 1;
@@ -165,12 +182,13 @@ export function registerConsoleActivation(con: Command, run: Run): void {
           const authority = authorityConnection({ ...o, authority: o.authority });
           if (o.confirm !== undefined) {
             if (o.out === undefined) throw new CliError('OPTION_INVALID', '--confirm FILE needs --out CIDS');
+            const pinned = o.consoleKeyId;
             if (refs.length > 0 || o.all || o.machine) {
               throw new CliError('OPTION_INVALID', '--confirm answers the machines of the file: name none');
             }
             const text = readProxyFile(o.confirm);
             const out = o.out;
-            const cids = await withConsole(o, (c) => c.confirmProxyFile(text, authority));
+            const cids = await withConsole(o, (c) => c.confirmProxyFile(text, authority, pinned));
             writePrivateFile(out, cids);
             printConfirmation(parseCidFile(cids), out, o.json);
             return;

@@ -78,7 +78,7 @@ function ResultState({ result, discover }: { result: MachineResult; discover: bo
 }
 
 /** One job, polled until it finishes; its results a page at a time. */
-export function JobView({ id }: { id: string }) {
+export function JobView({ id, session }: { id: string; session: SessionInfo }) {
   const [job, setJob] = useState<Job | null>(null);
   const [counts, setCounts] = useState<{ ok: number; failed: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -219,8 +219,9 @@ export function JobView({ id }: { id: string }) {
           </a>
           <br />
           <span className="muted small">
-            Take it to a connected machine (volact authority confirm-file), then apply the confirmation file it gives
-            back on Machines.
+            Signed by this console&apos;s key <code data-testid="console-key-id">{session.consoleKeyId}</code>. Take it
+            to a connected machine with that key ID apart from the file (volact authority confirm-file FILE --out CIDS
+            --console-key-id {session.consoleKeyId}), then apply the confirmation file it gives back on Machines.
           </span>
         </p>
       )}
