@@ -26,6 +26,12 @@ describe("an organisation's webhook targets (no SSRF into the publisher's networ
       '::ffff:127.0.0.1',
       '::ffff:7f00:1',
       '64:ff9b::a00:1',
+      '::ffff:0:7f00:1',
+      '64:ff9b:1::a9fe:a9fe',
+      '2002:a9fe:a9fe::1',
+      '2001:0:4136:e378:8000:63bf:80ff:fffe',
+      'fec0::1',
+      '100::1',
       'not an address',
     ]) {
       expect(isPublicAddress(address), address).toBe(false);
@@ -38,6 +44,7 @@ describe("an organisation's webhook targets (no SSRF into the publisher's networ
     expect(organisationTargetProblem(new URL('http://hooks.example.com/x'))).toMatch(/must use https/);
     expect(organisationTargetProblem(new URL('https://[::1]/x'))).toMatch(/::1 is private/);
     expect(organisationTargetProblem(new URL('https://db.localhost/x'))).toMatch(/not "db.localhost"/);
+    expect(organisationTargetProblem(new URL('https://localhost./x'))).toMatch(/not "localhost"/);
     expect(organisationTargetProblem(new URL('https://2130706433/x'))).toMatch(/127\.0\.0\.1 is private/); // URL normalises
   });
 

@@ -35,6 +35,12 @@ for (const [net, prefix] of [
   ['::', 96], // unspecified, loopback, IPv4-compatible
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
+  ['fec0::', 10], // site-local (deprecated, still routed inside some networks)
+  ['::ffff:0:0:0', 96], // IPv4-translated
+  ['64:ff9b:1::', 48], // local-use NAT64: reaches whatever IPv4 the site's translator reaches
+  ['2001::', 32], // Teredo: tunnels to an IPv4 address
+  ['2002::', 16], // 6to4: embeds an IPv4 address
+  ['100::', 64], // discard-only
   ['ff00::', 8], // multicast
   ['2001:db8::', 32], // documentation
 ] as const) {
@@ -69,7 +75,11 @@ export function organisationTargetProblem(url: URL): string | null {
   if (url.protocol !== 'https:') {
     return `an organisation's webhook must use https (the publisher's own endpoints may use http on this machine)`;
   }
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  // A trailing dot names the same host (`localhost.`).
+  const host = url.hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost') || (!host.includes('.') && isIP(host) === 0)) {
     return `an organisation's webhook must go to a public DNS name or address, not "${host.slice(0, 100)}"`;
   }
