@@ -63,12 +63,20 @@ export class PostgresWebState implements WebStateStore {
     return rowCount ?? 0;
   }
 
-  async capSessions(keep: number): Promise<number> {
-    const { rowCount } = await this.#pg.query(
-      `DELETE FROM web_sessions WHERE digest NOT IN
-         (SELECT digest FROM web_sessions ORDER BY last_used_at DESC, created_at DESC LIMIT $1)`,
-      [keep],
-    );
+  async capSessions(keep: number, user?: string): Promise<number> {
+    const mine = `${lowerC('user_name')} = lower($2::text COLLATE "C")`;
+    const { rowCount } =
+      user === undefined
+        ? await this.#pg.query(
+            `DELETE FROM web_sessions WHERE digest NOT IN
+               (SELECT digest FROM web_sessions ORDER BY last_used_at DESC, created_at DESC LIMIT $1)`,
+            [keep],
+          )
+        : await this.#pg.query(
+            `DELETE FROM web_sessions WHERE ${mine} AND digest NOT IN
+               (SELECT digest FROM web_sessions WHERE ${mine} ORDER BY last_used_at DESC, created_at DESC LIMIT $1)`,
+            [keep, user],
+          );
     return rowCount ?? 0;
   }
 

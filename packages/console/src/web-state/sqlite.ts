@@ -128,13 +128,21 @@ export class SqliteWebState implements WebStateStore {
       .run(idleBefore, createdBefore).changes;
   }
 
-  async capSessions(keep: number): Promise<number> {
+  async capSessions(keep: number, user?: string): Promise<number> {
+    if (user === undefined) {
+      return this.#db
+        .prepare(
+          `DELETE FROM web_sessions WHERE digest NOT IN
+             (SELECT digest FROM web_sessions ORDER BY last_used_at DESC, created_at DESC LIMIT ?)`,
+        )
+        .run(keep).changes;
+    }
     return this.#db
       .prepare(
-        `DELETE FROM web_sessions WHERE digest NOT IN
-           (SELECT digest FROM web_sessions ORDER BY last_used_at DESC, created_at DESC LIMIT ?)`,
+        `DELETE FROM web_sessions WHERE user_name = ? AND digest NOT IN
+           (SELECT digest FROM web_sessions WHERE user_name = ? ORDER BY last_used_at DESC, created_at DESC LIMIT ?)`,
       )
-      .run(keep).changes;
+      .run(user, user, keep).changes;
   }
 
   async countSessions(): Promise<number> {

@@ -73,8 +73,8 @@ export interface WebStateStore {
   deleteUserSessions(user: string): Promise<number>;
   /** Deletes sessions idle since `idleBefore` or made before `createdBefore` (≤); how many. */
   sweepSessions(idleBefore: number, createdBefore: number): Promise<number>;
-  /** Keeps the `keep` most recently used sessions, deleting the rest; how many deleted. */
-  capSessions(keep: number): Promise<number>;
+  /** Keeps the `keep` most recently used sessions (of `user` only, when given), deleting the rest; how many deleted. */
+  capSessions(keep: number, user?: string): Promise<number>;
   countSessions(): Promise<number>;
 
   // ---- jobs (web/jobs.ts JobRunner) ----

@@ -10,7 +10,7 @@ import { openConsoleStore } from '../open-store.js';
 import type { MachineResult } from '../results.js';
 import type { ConsoleStore } from '../store.js';
 import { JobRunner, type JobSpec } from '../web/jobs.js';
-import { SESSION_IDLE_MS, SESSION_MAX_MS, SessionStore } from '../web/sessions.js';
+import { MAX_SESSIONS_PER_USER, SESSION_IDLE_MS, SESSION_MAX_MS, SessionStore } from '../web/sessions.js';
 import type { WebStateStore } from './store.js';
 
 /** Users with roles, sessions and jobs kept in the console's database: both engines, one suite. */
@@ -271,6 +271,23 @@ describe.each(engines)('web sessions in the database (%s)', (_name, make) => {
     expect(await sessions.get(tokens[1])).toBeUndefined(); // the least recently used went
     for (const t of [tokens[0], tokens[2], tokens[3]]) expect(await sessions.get(t)).toBeDefined();
     expect(await sessions.deleteForUser('ROOT')).toBe(3);
+  });
+
+  it("one user logging in again and again pushes out only its own sessions, never another user's", async () => {
+    const clock = new ManualClock();
+    const { console: c } = await make(clock);
+    await c.addUser('watcher', 'a long viewer password', 'viewer');
+    const sessions = new SessionStore(c.webState, clock);
+    const admin = await sessions.create('root');
+    const viewer: string[] = [];
+    for (let i = 0; i < MAX_SESSIONS_PER_USER + 5; i++) {
+      clock.advance(1_000);
+      viewer.push(await sessions.create('Watcher'));
+    }
+    expect(await sessions.get(admin)).toMatchObject({ user: 'root', role: 'admin' });
+    expect(await c.webState.countSessions()).toBe(MAX_SESSIONS_PER_USER + 1);
+    expect(await sessions.get(viewer[0])).toBeUndefined(); // its own oldest went
+    expect(await sessions.get(viewer.at(-1))).toMatchObject({ role: 'viewer' });
   });
 });
 

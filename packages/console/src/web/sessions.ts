@@ -10,6 +10,11 @@ export const SESSION_IDLE_MS = 30 * MINUTE;
 export const SESSION_MAX_MS = 12 * 60 * MINUTE;
 /** Sessions kept at once; the least recently used go first beyond this. */
 export const MAX_SESSIONS = 1_000;
+/**
+ * …and per user: logins are not limited once the password is right, so without this one user
+ * (a viewer) logging in again and again would push every other user's session out.
+ */
+export const MAX_SESSIONS_PER_USER = 20;
 /** A session's last use is written at most this often (each request would otherwise write). */
 const TOUCH_EVERY_MS = 5_000;
 
@@ -29,7 +34,8 @@ const digest = (token: string) => sha256(Buffer.from(token, 'utf8')).toString('h
  * random 32-byte token; the store keeps only its SHA-256, so a database dump or log line shows
  * no usable session. Expiry (idle SESSION_IDLE_MS, absolute SESSION_MAX_MS) is checked against
  * the injected clock at each read; expired rows are swept at each login, and at most
- * MAX_SESSIONS are kept (the least recently used go first).
+ * MAX_SESSIONS are kept, at most MAX_SESSIONS_PER_USER of one user (the least recently used go
+ * first).
  */
 export class SessionStore {
   readonly #store: WebStateStore;
@@ -47,6 +53,7 @@ export class SessionStore {
     const token = randomBytes(32).toString('base64url');
     const now = this.#clock.now();
     await this.#store.sweepSessions(now - SESSION_IDLE_MS, now - SESSION_MAX_MS);
+    await this.#store.capSessions(MAX_SESSIONS_PER_USER - 1, user);
     await this.#store.capSessions(this.#max - 1);
     await this.#store.createSession({ digest: digest(token), user, createdAt: now, lastUsedAt: now });
     return token;
