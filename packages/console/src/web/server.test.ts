@@ -937,6 +937,7 @@ describe('HTTPS (--tls-cert, --tls-key)', () => {
     const page = await call('/');
     expect(page.status).toBe(200);
     expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['strict-transport-security']).toBe('max-age=31536000');
     clock.advance(2 * MINUTE);
     const res = await call('/api/login', {
       method: 'POST',

@@ -215,6 +215,8 @@ export async function startConsoleServer(
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [name, value] of Object.entries(COMMON_HEADERS)) reply.raw.setHeader(name, value);
+    // Served over its own TLS: browsers keep to https for this host (a year), no downgrade.
+    if (options.tls) reply.raw.setHeader('strict-transport-security', 'max-age=31536000');
     const path = req.url.split('?')[0] as string;
     if (path !== '/api' && !path.startsWith('/api/')) {
       // The single-page app: files as they are, and its index for any app path.
