@@ -888,6 +888,12 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
            AND NOT i.indisunique AND NOT i.indisprimary`,
       );
       for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
+      // So are their foreign keys: checked once, by a join, rather than a lookup per row.
+      const { rows: foreignKeys } = await client.query<{ name: string; table: string; definition: string }>(
+        `SELECT conname AS name, conrelid::regclass::text AS table, pg_get_constraintdef(oid) AS definition
+         FROM pg_constraint WHERE contype = 'f' AND conrelid IN ('machines'::regclass, 'status_snapshots'::regclass)`,
+      );
+      for (const key of foreignKeys) await client.query(`ALTER TABLE ${key.table} DROP CONSTRAINT "${key.name}"`);
       const machineColumns = zip(tables.GENERATED_MACHINE_COLUMNS, GENERATED_MACHINE_TYPES);
       const snapshotColumns = zip(['id', ...tables.SNAPSHOT_COLUMNS], ['bigint', ...SNAPSHOT_TYPES]);
       // The next batch is made (here) while the server writes the one before.
@@ -913,6 +919,9 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
       await writing;
       await client.query("SET LOCAL maintenance_work_mem = '256MB'");
       for (const index of indexes) await client.query(index.definition);
+      for (const key of foreignKeys) {
+        await client.query(`ALTER TABLE ${key.table} ADD CONSTRAINT "${key.name}" ${key.definition}`);
+      }
       return true;
     });
   }
