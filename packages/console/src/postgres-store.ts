@@ -6,6 +6,7 @@ import { MISSING_SECRET } from './secrets.js';
 import type { PgAccess } from './pg-access.js';
 import { PostgresProxyFiles } from './proxy-files/postgres.js';
 import * as tables from './store-rows.js';
+import { searchExpression } from './views/sql.js';
 import { PostgresFleetViews } from './views/postgres.js';
 import { PostgresWebState } from './web-state/postgres.js';
 import type {
@@ -89,6 +90,7 @@ const MIGRATIONS: string[] = [
      FROM (SELECT DISTINCT ON (machine_id) * FROM status_snapshots ORDER BY machine_id, id DESC) s
      WHERE s.machine_id = m.id;
    ALTER TABLE machines ADD COLUMN display_name TEXT GENERATED ALWAYS AS (${tables.DISPLAY_NAME_SQL}) STORED;
+   ALTER TABLE machines ADD COLUMN search_text TEXT GENERATED ALWAYS AS (${searchExpression({ engine: 'postgres' })}) STORED;
    ${tables.MACHINE_SORT_INDEXES.map(
      ([name, key]) =>
        `CREATE INDEX ${name} ON machines (${pgSortKey(key)} NULLS FIRST, lower(display_name COLLATE "C"), id);`,

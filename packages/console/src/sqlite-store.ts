@@ -7,6 +7,7 @@ import * as merge from './import-merge.js';
 import { MISSING_SECRET } from './secrets.js';
 import { SqliteProxyFiles } from './proxy-files/sqlite.js';
 import * as tables from './store-rows.js';
+import { searchExpression } from './views/sql.js';
 import { SqliteFleetViews } from './views/sqlite.js';
 import { SqliteWebState } from './web-state/sqlite.js';
 import type {
@@ -79,6 +80,7 @@ const MIGRATIONS: string[] = [
    ALTER TABLE machines ADD COLUMN display_name TEXT GENERATED ALWAYS AS (${tables.DISPLAY_NAME_SQL}) VIRTUAL;
    ${tables.MACHINE_SORT_INDEXES.map(([name, key]) => `CREATE INDEX ${name} ON machines (${key}, display_name COLLATE NOCASE);`).join('\n   ')}
    CREATE INDEX machines_display ON machines (display_name COLLATE NOCASE);
+   CREATE INDEX machines_search ON machines (${searchExpression({ engine: 'sqlite' })});
    CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at);
    CREATE INDEX operations_at ON operations (at);
    ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';

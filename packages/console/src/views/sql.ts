@@ -81,17 +81,33 @@ export function orderBy(d: Dialect, sort: MachineSort, dir: 'asc' | 'desc'): str
 /** `%text%` for LIKE with its wildcards escaped (ESCAPE '\'). */
 export const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-/** The columns `q` searches (contract.ts machineFilter). */
-const SEARCHED = [
-  'm.name',
-  'm.address',
-  'm.host_name',
-  'm.os',
-  'm.os_version',
-  'm.product_version',
-  'm.client_machine_id',
-  'm.installed_key',
-];
+/** The columns `q` searches (contract.ts machineFilter), in the order they are joined. */
+export const SEARCHED_COLUMNS = [
+  'name',
+  'address',
+  'host_name',
+  'os',
+  'os_version',
+  'product_version',
+  'client_machine_id',
+  'installed_key',
+] as const;
+
+/**
+ * The searched columns joined by a line feed (a pattern has none: no match spans two), over
+ * `prefix` (`m.` in queries, none in the index). SQLite: the expression of migration 5's index
+ * `machines_search` (a search reads that index, not the rows); PostgreSQL lowers it (ASCII
+ * only, "C") into the stored generated column `search_text` a search reads.
+ */
+export function searchExpression(d: Dialect, prefix = ''): string {
+  const joined = SEARCHED_COLUMNS.map((c) => `coalesce(${prefix}${c}, '')`).join(
+    d.engine === 'sqlite' ? ' || char(10) || ' : ' || chr(10) || ',
+  );
+  return d.engine === 'sqlite' ? joined : `lower((${joined}) COLLATE "C")`;
+}
+
+/** ASCII letters lowered (as SQLite LIKE and PostgreSQL lower() under "C" fold case). */
+const asciiLower = (text: string) => text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 
 /**
  * A case-insensitive substring match of any of `columns` (SQLite LIKE folds ASCII; PostgreSQL
@@ -105,6 +121,20 @@ export function textMatch(p: Params, columns: readonly string[], text: string): 
   return `((${all}) ${like} ${pattern} ESCAPE '\\')`;
 }
 
+/**
+ * `q` over a machine (ASCII case ignored): SQLite LIKE over searchExpression (its index holds
+ * it), PostgreSQL LIKE of the lowered text over the precomputed `search_text`.
+ */
+function machineTextMatch(p: Params, text: string, byId: boolean): string {
+  const oneLine = text.replace(/\n/g, ' ');
+  if (p.dialect.engine === 'sqlite') {
+    const like = (prefix: string) =>
+      `${searchExpression(p.dialect, prefix)} LIKE ${p.add(containing(oneLine))} ESCAPE '\\'`;
+    return byId ? `m.id IN (SELECT s.id FROM machines s WHERE ${like('s.')})` : `(${like('m.')})`;
+  }
+  return `(m.search_text LIKE ${p.add(containing(asciiLower(oneLine)))} ESCAPE '\\')`;
+}
+
 export interface MachineFilterInput {
   readonly q?: string | undefined;
   readonly state?: string | undefined;
@@ -114,12 +144,13 @@ export interface MachineFilterInput {
 /**
  * WHERE for the machines table: `q` a substring (any case) of name, address, host name, OS,
  * its version, product version, CMID or key last five; `state` (`unknown`: never read);
- * `method` (`none`: no activation method, never read included).
+ * `method` (`none`: no activation method, never read included). `searchById` (SQLite): `q`
+ * as the ids its index finds (a page of few matches sorts them rather than walk the sort's index).
  */
-export function machineWhere(p: Params, filter: MachineFilterInput): string {
+export function machineWhere(p: Params, filter: MachineFilterInput, searchById = false): string {
   const parts: string[] = [];
   const q = filter.q?.trim();
-  if (q) parts.push(textMatch(p, SEARCHED, q));
+  if (q) parts.push(machineTextMatch(p, q, searchById));
   if (filter.state) parts.push(filter.state === 'unknown' ? 'm.state IS NULL' : `m.state = ${p.add(filter.state)}`);
   if (filter.method) {
     parts.push(filter.method === 'none' ? 'm.method IS NULL' : `m.method = ${p.add(filter.method)}`);

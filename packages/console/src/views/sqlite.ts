@@ -8,6 +8,8 @@ import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } 
 
 const SET_FACTS = `UPDATE machines SET ${tables.FACT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
 const SQLITE: sql.Dialect = { engine: 'sqlite' };
+/** At most this many machines matching `q`: a page sorts them all (sql.machineWhere searchById). */
+const FEW_MATCHES = 10_000;
 
 /**
  * A page of a report reads the display-name index in order and stops at the page's end: its
@@ -42,8 +44,12 @@ export class SqliteFleetViews implements FleetViewStore {
       const where = sql.machineWhere(p, query);
       const total = this.#all<{ n: number }>(`SELECT count(*) AS n FROM machines m ${where}`, p.values)[0]?.n ?? 0;
       const w = sql.pageWindow(total, query.offset, query.limit, query.dir);
+      // Few machines match the text: sort them, found by the search index, rather than walk
+      // the sort's index testing each machine until the page is full.
+      const few =
+        query.q?.trim() && total <= FEW_MATCHES ? sql.machineWhere(new sql.Params(SQLITE), query, true) : where;
       const rows = this.#all<ViewRow>(
-        `SELECT m.* FROM machines m ${where} ${sql.orderBy(SQLITE, query.sort, w.dir)} LIMIT ? OFFSET ?`,
+        `SELECT m.* FROM machines m ${few} ${sql.orderBy(SQLITE, query.sort, w.dir)} LIMIT ? OFFSET ?`,
         [...p.values, w.limit, w.offset],
       );
       if (w.reversed) rows.reverse();
