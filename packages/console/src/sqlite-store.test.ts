@@ -40,6 +40,7 @@ describe('SqliteConsoleStore', () => {
     db.exec(`${[
       ...MACHINE_SORT_INDEXES.map(([name]) => name),
       'machines_display',
+      'machines_search',
       'status_snapshots_machine_time',
       'operations_at',
     ]
