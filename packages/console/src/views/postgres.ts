@@ -121,7 +121,7 @@ export class PostgresFleetViews implements FleetViewStore {
     const s = sql.reportSelection(p, report, options);
     const n = p.values.length;
     const { rows, total } = await this.#page<ViewRow>(
-      `SELECT count(*) AS n ${s.from}`,
+      s.count ?? `SELECT count(*) AS n ${s.from}`,
       `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(PG, report)}
        ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`,
       p.values,

@@ -187,7 +187,8 @@ const GRACE_STATES = `('initial-grace', 'out-of-tolerance', 'non-genuine-grace',
 /**
  * FROM … WHERE … of a row report over `machines m` (machines with a status only: a state is
  * set exactly when the latest status is, so the state index alone finds them), and its
- * ORDER BY (by display name as the UI shows it, then id; duplicate-cmid by CMID first).
+ * ORDER BY (by display name as the UI shows it, then id; duplicate-cmid by CMID first), and
+ * (duplicate-cmid) a cheaper statement counting its rows.
  * `endsBy`: at-risk's "licence ends within the days" as an ISO time (agents write ISO UTC times,
  * which compare as text).
  */
@@ -195,7 +196,7 @@ export function reportSelection(
   p: Params,
   report: RowReport,
   options: { endsBy: string },
-): { from: string; order: string; extra: string } {
+): { from: string; order: string; extra: string; count?: string } {
   const byName = `ORDER BY ${folded(p.dialect, DISPLAY)}, m.id`;
   switch (report) {
     case 'at-risk':
@@ -213,15 +214,20 @@ export function reportSelection(
       };
     case 'by-authority':
       return { from: 'FROM machines m WHERE m.state IS NOT NULL', order: byName, extra: '' };
-    case 'duplicate-cmid':
+    case 'duplicate-cmid': {
+      // A CMID is set exactly when the machine has a status: the index alone answers the groups.
+      // PostgreSQL reads them in the index's order only when told NULLS FIRST as the index has
+      // it (else it sorts every CMID again); no CMID here is NULL, so the order is the same.
+      const nulls = p.dialect.engine === 'postgres' ? ' NULLS FIRST' : '';
+      const groups = `SELECT ${binary(p.dialect, 'client_machine_id')} AS cmid, count(*) AS n
+            FROM machines WHERE client_machine_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 1${nulls}`;
       return {
-        // A CMID is set exactly when the machine has a status: the index alone answers the groups.
-        from: `FROM machines m JOIN (SELECT ${binary(p.dialect, 'client_machine_id')} AS cmid, count(*) AS n
-            FROM machines WHERE client_machine_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1) d
-          ON d.cmid = ${binary(p.dialect, 'm.client_machine_id')}`,
-        order: `ORDER BY ${binary(p.dialect, 'm.client_machine_id')}, ${folded(p.dialect, DISPLAY)}, m.id`,
+        from: `FROM machines m JOIN (${groups}) d ON d.cmid = ${binary(p.dialect, 'm.client_machine_id')}`,
+        order: `ORDER BY ${binary(p.dialect, 'm.client_machine_id')}${nulls}, ${folded(p.dialect, DISPLAY)}, m.id`,
         extra: ', d.n AS cmid_machines',
+        count: `SELECT coalesce(sum(n), 0) AS n FROM (${groups}) d`,
       };
+    }
   }
 }
 

@@ -105,7 +105,7 @@ export class SqliteFleetViews implements FleetViewStore {
     return this.#db.transaction(() => {
       const p = new sql.Params(SQLITE);
       const s = sql.reportSelection(p, report, options);
-      const total = this.#all<{ n: number }>(`SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
+      const total = this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
       const rows = this.#all<ViewRow>(
         `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(SQLITE, report)}
          ${options.limit === undefined ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
