@@ -2,7 +2,7 @@ import type { LicenceState } from '@volact/core';
 import type { PgAccess } from '../pg-access.js';
 import * as tables from '../store-rows.js';
 import type { MachineFacts, OperationRecord } from '../store.js';
-import { REPORT_COLUMNS_SQL, toReportRow, toView, type ViewRow } from './rows.js';
+import { REPORT_ROW_COLUMNS, toReportRow, toView, type ViewRow } from './rows.js';
 import * as sql from './sql.js';
 import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
@@ -120,14 +120,14 @@ export class PostgresFleetViews implements FleetViewStore {
     const p = new sql.Params(PG);
     const s = sql.reportSelection(p, report, options);
     const n = p.values.length;
-    const { rows, total } = await this.#page<ViewRow>(
+    const { rows, total } = await this.#page<{ r: string }>(
       s.count ?? `SELECT count(*) AS n ${s.from}`,
-      `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(PG, report)}
+      `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, [...s.extra, ...sql.reportStatusColumns(PG, report)])}
        ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`,
       p.values,
       [options.limit ?? null, options.offset],
     );
-    return { rows: rows.map((r) => toReportRow(r as ViewRow & { display_name: string })), total };
+    return { rows: rows.map((r) => toReportRow(JSON.parse(r.r) as ViewRow & { display_name: string })), total };
   }
 
   async makInstalls(last5: readonly string[]): Promise<{ last5: string; displayName: string; licensed: boolean }[]> {

@@ -50,9 +50,13 @@ export function toView(r: ViewRow): MachineView {
 }
 
 /** The columns a report row reads (views/sql.ts reportSelection's machines `m`). */
-export const REPORT_COLUMNS_SQL = ['id', 'address', 'display_name', 'last_seen_at', ...tables.LATEST_COLUMNS]
-  .map((c) => `m.${c}`)
-  .join(', ');
+export const REPORT_ROW_COLUMNS: readonly string[] = [
+  'id',
+  'address',
+  'display_name',
+  'last_seen_at',
+  ...tables.LATEST_COLUMNS,
+];
 
 export const toReportRow = (r: ViewRow & { display_name: string }): ReportMachineRow => ({
   id: r.id,

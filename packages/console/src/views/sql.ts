@@ -196,7 +196,7 @@ export function reportSelection(
   p: Params,
   report: RowReport,
   options: { endsBy: string },
-): { from: string; order: string; extra: string; count?: string } {
+): { from: string; order: string; extra: ReportColumns; count?: string } {
   const byName = `ORDER BY ${folded(p.dialect, DISPLAY)}, m.id`;
   switch (report) {
     case 'at-risk':
@@ -204,16 +204,16 @@ export function reportSelection(
         from: `FROM machines m WHERE (m.state IN ${GRACE_STATES}
           OR (m.state = 'licensed' AND m.expires_at IS NOT NULL AND ${binary(p.dialect, 'm.expires_at')} <= ${p.add(options.endsBy)}))`,
         order: byName,
-        extra: '',
+        extra: [],
       };
     case 'unlicensed':
       return {
         from: `FROM machines m WHERE m.state IN ('unlicensed', 'notification')`,
         order: byName,
-        extra: '',
+        extra: [],
       };
     case 'by-authority':
-      return { from: 'FROM machines m WHERE m.state IS NOT NULL', order: byName, extra: '' };
+      return { from: 'FROM machines m WHERE m.state IS NOT NULL', order: byName, extra: [] };
     case 'duplicate-cmid': {
       // A CMID is set exactly when the machine has a status: the index alone answers the groups.
       // PostgreSQL reads them in the index's order only when told NULLS FIRST as the index has
@@ -224,7 +224,7 @@ export function reportSelection(
       return {
         from: `FROM machines m JOIN (${groups}) d ON d.cmid = ${binary(p.dialect, 'm.client_machine_id')}`,
         order: `ORDER BY ${binary(p.dialect, 'm.client_machine_id')}${nulls}, ${folded(p.dialect, DISPLAY)}, m.id`,
-        extra: ', d.n AS cmid_machines',
+        extra: [['cmid_machines', 'd.n']],
         count: `SELECT coalesce(sum(n), 0) AS n FROM (${groups}) d`,
       };
     }
@@ -236,21 +236,42 @@ export function reportSelection(
  * denormalised ones): unlicensed its last failed attempt's code (extracted in SQL), by-authority
  * the whole status of the machines activated by a directory object, OEM marker or token.
  */
-export function reportStatusColumns(d: Dialect, report: RowReport): string {
+export function reportStatusColumns(d: Dialect, report: RowReport): ReportColumns {
   const latest = (expr: string) => `(SELECT ${expr} FROM status_snapshots s WHERE s.id = m.latest_snapshot_id)`;
   switch (report) {
     case 'unlicensed':
-      return d.engine === 'sqlite'
-        ? `, ${latest(`CASE WHEN json_type(s.status_json, '$.lastAttempt.ok') = 'false'
-            THEN json_extract(s.status_json, '$.lastAttempt.code') END`)} AS last_attempt_code`
-        : `, ${latest(`CASE WHEN (s.status_json::jsonb #> '{lastAttempt,ok}') = 'false'::jsonb
-            THEN s.status_json::jsonb #>> '{lastAttempt,code}' END`)} AS last_attempt_code`;
+      return [
+        [
+          'last_attempt_code',
+          d.engine === 'sqlite'
+            ? latest(`CASE WHEN json_type(s.status_json, '$.lastAttempt.ok') = 'false'
+            THEN json_extract(s.status_json, '$.lastAttempt.code') END`)
+            : latest(`CASE WHEN (s.status_json::jsonb #> '{lastAttempt,ok}') = 'false'::jsonb
+            THEN s.status_json::jsonb #>> '{lastAttempt,code}' END`),
+        ],
+      ];
     case 'by-authority':
-      return `, CASE WHEN m.method IN ('directory', 'oem', 'token') THEN ${latest('s.status_json')} END AS status_json`;
+      return [
+        ['status_json', `CASE WHEN m.method IN ('directory', 'oem', 'token') THEN ${latest('s.status_json')} END`],
+      ];
     case 'at-risk':
     case 'duplicate-cmid':
-      return '';
+      return [];
   }
+}
+
+/** Columns of a report row beyond the machine's: [name, SQL expression]. */
+export type ReportColumns = readonly (readonly [string, string])[];
+
+/**
+ * A report row as one JSON object (one text per row: the driver makes one string, not an object
+ * of a dozen values; JSON.parse makes the row, with the columns' names as keys): `columns`'
+ * names over `machines m`, then `extra`.
+ */
+export function reportRowJson(d: Dialect, columns: readonly string[], extra: ReportColumns): string {
+  const pairs = [...columns.map((c) => [c, `m.${c}`] as const), ...extra];
+  const args = pairs.map(([name, expr]) => `'${name}', ${expr}`).join(', ');
+  return d.engine === 'sqlite' ? `json_object(${args}) AS r` : `json_build_object(${args})::text AS r`;
 }
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */

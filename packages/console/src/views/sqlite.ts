@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { LicenceState } from '@volact/core';
 import * as tables from '../store-rows.js';
 import type { MachineFacts, OperationRecord } from '../store.js';
-import { REPORT_COLUMNS_SQL, toReportRow, toView, type ViewRow } from './rows.js';
+import { REPORT_ROW_COLUMNS, toReportRow, toView, type ViewRow } from './rows.js';
 import * as sql from './sql.js';
 import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
@@ -106,12 +106,12 @@ export class SqliteFleetViews implements FleetViewStore {
       const p = new sql.Params(SQLITE);
       const s = sql.reportSelection(p, report, options);
       const total = this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
-      const rows = this.#all<ViewRow>(
-        `SELECT ${REPORT_COLUMNS_SQL}${s.extra}${sql.reportStatusColumns(SQLITE, report)}
+      const rows = this.#all<{ r: string }>(
+        `SELECT ${sql.reportRowJson(SQLITE, REPORT_ROW_COLUMNS, [...s.extra, ...sql.reportStatusColumns(SQLITE, report)])}
          ${options.limit === undefined ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );
-      return { rows: rows.map((r) => toReportRow(r as ViewRow & { display_name: string })), total };
+      return { rows: rows.map((r) => toReportRow(JSON.parse(r.r) as ViewRow & { display_name: string })), total };
     })();
   }
 
