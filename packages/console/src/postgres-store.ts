@@ -97,7 +97,7 @@ const MIGRATIONS: string[] = [
    ).join('\n   ')}
    CREATE INDEX machines_display ON machines (lower(display_name COLLATE "C"), id);
    CREATE INDEX machines_address_c ON machines ((address COLLATE "C"), id);
-   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at, id);
+   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at, id) INCLUDE (state);
    CREATE INDEX operations_at ON operations (at, id);
    ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
    CREATE TABLE web_sessions (

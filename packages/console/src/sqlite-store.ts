@@ -81,7 +81,7 @@ const MIGRATIONS: string[] = [
    ${tables.MACHINE_SORT_INDEXES.map(([name, key]) => `CREATE INDEX ${name} ON machines (${key}, display_name COLLATE NOCASE);`).join('\n   ')}
    CREATE INDEX machines_display ON machines (display_name COLLATE NOCASE);
    CREATE INDEX machines_search ON machines (${searchExpression({ engine: 'sqlite' })});
-   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at);
+   CREATE INDEX status_snapshots_machine_time ON status_snapshots (machine_id, taken_at, id, state);
    CREATE INDEX operations_at ON operations (at);
    ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
    CREATE TABLE web_sessions (
