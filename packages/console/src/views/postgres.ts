@@ -119,15 +119,23 @@ export class PostgresFleetViews implements FleetViewStore {
   ): Promise<{ rows: ReportMachineRow[]; total: number }> {
     const p = new sql.Params(PG);
     const s = sql.reportSelection(p, report, options);
+    const extra = [...s.extra, ...sql.reportStatusColumns(PG, report)];
     const n = p.values.length;
     const { rows, total } = await this.#page<{ r: string }>(
       s.count ?? `SELECT count(*) AS n ${s.from}`,
-      `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, [...s.extra, ...sql.reportStatusColumns(PG, report)])}
+      `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, extra)}
        ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`,
       p.values,
       [options.limit ?? null, options.offset],
     );
-    return { rows: rows.map((r) => toReportRow(JSON.parse(r.r) as ViewRow & { display_name: string })), total };
+    return {
+      rows: rows.map((r) =>
+        toReportRow(
+          sql.reportRowValues(r.r, REPORT_ROW_COLUMNS, extra) as unknown as ViewRow & { display_name: string },
+        ),
+      ),
+      total,
+    };
   }
 
   async makInstalls(last5: readonly string[]): Promise<{ last5: string; displayName: string; licensed: boolean }[]> {

@@ -264,14 +264,26 @@ export function reportStatusColumns(d: Dialect, report: RowReport): ReportColumn
 export type ReportColumns = readonly (readonly [string, string])[];
 
 /**
- * A report row as one JSON object (one text per row: the driver makes one string, not an object
- * of a dozen values; JSON.parse makes the row, with the columns' names as keys): `columns`'
- * names over `machines m`, then `extra`.
+ * A report row as one JSON array (one text per row: the driver makes one string, not an object
+ * of a dozen values; JSON.parse makes the values, reportRowValues names them): `columns` of
+ * `machines m`, then `extra`. (An array, not an object: PostgreSQL builds it in half the time.)
  */
 export function reportRowJson(d: Dialect, columns: readonly string[], extra: ReportColumns): string {
-  const pairs = [...columns.map((c) => [c, `m.${c}`] as const), ...extra];
-  const args = pairs.map(([name, expr]) => `'${name}', ${expr}`).join(', ');
-  return d.engine === 'sqlite' ? `json_object(${args}) AS r` : `json_build_object(${args})::text AS r`;
+  const values = [...columns.map((c) => `m.${c}`), ...extra.map(([, expr]) => expr)].join(', ');
+  return d.engine === 'sqlite' ? `json_array(${values}) AS r` : `json_build_array(${values})::text AS r`;
+}
+
+/** A row of reportRowJson as an object: each value under its column's name. */
+export function reportRowValues(
+  text: string,
+  columns: readonly string[],
+  extra: ReportColumns,
+): Record<string, unknown> {
+  const values = JSON.parse(text) as unknown[];
+  const row: Record<string, unknown> = {};
+  columns.forEach((c, i) => (row[c] = values[i]));
+  extra.forEach(([name], i) => (row[name] = values[columns.length + i]));
+  return row;
 }
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */

@@ -107,13 +107,21 @@ export class SqliteFleetViews implements FleetViewStore {
     return this.#db.transaction(() => {
       const p = new sql.Params(SQLITE);
       const s = sql.reportSelection(p, report, options);
+      const extra = [...s.extra, ...sql.reportStatusColumns(SQLITE, report)];
       const total = this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
       const rows = this.#all<{ r: string }>(
-        `SELECT ${sql.reportRowJson(SQLITE, REPORT_ROW_COLUMNS, [...s.extra, ...sql.reportStatusColumns(SQLITE, report)])}
+        `SELECT ${sql.reportRowJson(SQLITE, REPORT_ROW_COLUMNS, extra)}
          ${options.limit === undefined && report === 'unlicensed' ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );
-      return { rows: rows.map((r) => toReportRow(JSON.parse(r.r) as ViewRow & { display_name: string })), total };
+      return {
+        rows: rows.map((r) =>
+          toReportRow(
+            sql.reportRowValues(r.r, REPORT_ROW_COLUMNS, extra) as unknown as ViewRow & { display_name: string },
+          ),
+        ),
+        total,
+      };
     })();
   }
 
