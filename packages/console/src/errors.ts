@@ -58,7 +58,7 @@ export const consoleErrors = {
   PROXY_FILE_INVALID:
     'the file is not a volact installation-ID file or confirmation file of a known version, or a field is wrong (the message names it)',
   PROXY_FILE_TAMPERED:
-    "the installation-ID file was edited after the console wrote it (its signature does not verify): collect it again",
+    'the installation-ID file was edited after the console wrote it (its signature does not verify): collect it again',
   PROXY_FILE_FOREIGN:
     'the file was collected by another console (another console key): apply it on the console that collected it',
   PROXY_FILE_UNKNOWN:
