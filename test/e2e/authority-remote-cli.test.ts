@@ -391,12 +391,12 @@ describe('volact authority verbs on a remote authority (--url, --token-file)', (
 
     const hook = json<{ endpoint: { id: string; url: string } }>(
       await remote(
-        ...['authority', 'webhook', 'add', 'https://127.0.0.1:9/hooks/volact'],
+        ...['authority', 'webhook', 'add', 'https://hooks.tailspin.example/volact'],
         ...['--event', 'key.usage', '--org', org.id, '--json'],
       ),
       'webhook add',
     );
-    expect(hook.endpoint.url).toBe('https://127.0.0.1:9/hooks/volact');
+    expect(hook.endpoint.url).toBe('https://hooks.tailspin.example/volact');
     expect(ok(await remote('authority', 'webhook', 'list', '--org', org.id, '--json'), 'remote webhook list')).toBe(
       ok(await local('authority', 'webhook', 'list', '--org', org.id, '--json'), 'local webhook list'),
     );

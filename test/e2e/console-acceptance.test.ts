@@ -130,8 +130,17 @@ const files = {
   passphrase: '',
 };
 
+/** The host name the i-th agent reports: what the console shows for the machine (its display name). */
+const hostName = (i: number) => `pc-${String(i).padStart(2, '0')}`;
+
 const newAgent = (i: number, token = TOKEN) =>
-  createAgentServer({ stateDir: fleet[i]!.stateDir, adminToken: token, clock, timeoutMs: 2_000 });
+  createAgentServer({
+    stateDir: fleet[i]!.stateDir,
+    adminToken: token,
+    clock,
+    timeoutMs: 2_000,
+    facts: { hostName: hostName(i) },
+  });
 
 /**
  * Starts one agent per machine, the i-th at `at(base, i)`, for a random base where every one
@@ -180,7 +189,8 @@ const report = (name: string, ...extra: string[]) =>
 const select = (indices: readonly number[]) => ['--machine', ...indices.map((i) => String(fleet[i]!.id))];
 
 /** The first console's names (its machines are named by address) of fleet indices, sorted. */
-const names = (indices: readonly number[]) => indices.map((i) => fleet[i]!.address).sort((a, b) => a.localeCompare(b));
+/** The machines as reports name them: by display name (the host name their agent reported), sorted. */
+const names = (indices: readonly number[]) => indices.map((i) => hostName(i)).sort((a, b) => a.localeCompare(b));
 
 /** Fleet index of a result or row, by the first console's address. */
 const indexOf = (address: string) => fleet.findIndex((m) => m.address === address);
@@ -746,7 +756,7 @@ describe('volact console acceptance (issue 5): a fleet of 20 machines', () => {
       CLONES.map((i) => ({
         clientMachineId: cmid,
         machines: 2,
-        machine: fleet[i]!.address,
+        machine: hostName(i),
         address: fleet[i]!.address,
         group: 'office14',
         state: 'notification',

@@ -14,7 +14,7 @@ import {
 import { parseMachineAddress } from './addresses.js';
 import { ConsoleError } from './errors.js';
 import { MISSING_SECRET, type SecretBox } from './secrets.js';
-import type { ConsoleStore, ImportCounts, ImportData } from './store.js';
+import type { ConsoleStore, ImportCounts, ImportData, MachineFacts } from './store.js';
 
 /**
  * Export and import of the whole console data set (the reference's CILX files): one versioned
@@ -88,6 +88,16 @@ const exportSchema = z.strictObject({
           .nullable(),
         /** With secrets: the id of its entry in agentTokens (null when the exporting console lacked it). */
         agentToken: z.number().int().nonnegative().nullable().optional(),
+        /** What its agent last said of the machine (host name, OS, …); absent before issue 15 or never read. */
+        facts: z
+          .strictObject({
+            hostName: z.string().max(253),
+            os: z.string().max(64),
+            osVersion: z.string().max(256),
+            productVersion: z.string().max(64).nullable(),
+            lastBootAt: time.nullable(),
+          })
+          .optional(),
       }),
     )
     .max(LIMITS.machines),
@@ -260,6 +270,17 @@ export async function buildExport(
       lastSeenAt: m.lastSeenAt === null ? null : iso(m.lastSeenAt),
       lastError: m.lastError && { code: m.lastError.code, message: m.lastError.message, at: iso(m.lastError.at) },
       ...(sealer ? { agentToken: tokenRefs.get(m.tokenId) ?? null } : {}),
+      ...(m.facts
+        ? {
+            facts: {
+              hostName: m.facts.hostName,
+              os: m.facts.os,
+              osVersion: m.facts.osVersion,
+              productVersion: m.facts.productVersion,
+              lastBootAt: m.facts.lastBootAt === null ? null : iso(m.facts.lastBootAt),
+            },
+          }
+        : {}),
     })),
     statusHistory: dump.snapshots.map((s) => ({
       machine: machineAddress(s.machineId),
@@ -539,6 +560,32 @@ export interface ImportSummary extends ImportCounts {
   readonly exportedAt: string;
 }
 
+/**
+ * The agents' facts of the file's machines, for those that have none here (a restore, a new
+ * console): names shown and searched as before the export. Facts read here win: they are newer
+ * or as new, and the next refresh replaces them anyway.
+ */
+async function restoreFacts(store: ConsoleStore, data: ConsoleExport): Promise<void> {
+  const entries: { machineId: number; facts: MachineFacts }[] = [];
+  for (const m of data.machines) {
+    if (!m.facts) continue;
+    const here = await store.findMachine(m.address);
+    if (!here || here.address !== m.address || here.facts) continue;
+    const f = m.facts;
+    entries.push({
+      machineId: here.id,
+      facts: {
+        hostName: f.hostName,
+        os: f.os,
+        osVersion: f.osVersion,
+        productVersion: f.productVersion,
+        lastBootAt: f.lastBootAt === null ? null : Date.parse(f.lastBootAt),
+      },
+    });
+  }
+  if (entries.length > 0) await store.views.setMachineFacts(entries);
+}
+
 export async function importFromFile(
   store: ConsoleStore,
   box: SecretBox,
@@ -547,6 +594,7 @@ export async function importFromFile(
 ): Promise<ImportSummary> {
   const data = readExportFile(path);
   const counts = await store.importData(prepareImport(data, box, passphrase));
+  await restoreFacts(store, data);
   return { path, secrets: data.secrets !== null, exportedAt: data.exportedAt, ...counts };
 }
 
@@ -559,6 +607,7 @@ export async function importFromText(
 ): Promise<ImportSummary> {
   const data = parseExport(text);
   const counts = await store.importData(prepareImport(data, box, passphrase));
+  await restoreFacts(store, data);
   return { path: '', secrets: data.secrets !== null, exportedAt: data.exportedAt, ...counts };
 }
 
