@@ -9,15 +9,14 @@ import { generateFleet } from '../generate-fleet.js';
 import { PostgresConsoleStore } from '../postgres-store.js';
 import * as reportOps from '../report-operations.js';
 import {
-  REPORT_COLUMNS,
-  REPORT_NAMES,
   atRiskReport,
   byAuthorityReport,
   duplicateCmidReport,
   makUsageReport,
   unlicensedReport,
   type ReportInput,
-} from '../reports.js';
+} from '../reports-reference.js';
+import { REPORT_COLUMNS, REPORT_NAMES } from '../reports.js';
 import { SqliteConsoleStore } from '../sqlite-store.js';
 import type { ConsoleStore, ImportData, SnapshotRecord } from '../store.js';
 import { MACHINE_SORTS, REPORT_COLUMN_LABELS, type MachineSort } from '../web/contract.js';
