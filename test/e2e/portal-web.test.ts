@@ -316,7 +316,8 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
     const token = ((await dialog.getByTestId('secret').textContent()) ?? '').trim();
     await dialog.getByRole('button', { name: 'Done' }).click();
     await expect.poll(() => portal.getByRole('table', { name: 'tokens' }).textContent()).toContain(`org:${orgId}:read`);
-    expect(await portal.content()).not.toContain(token);
+    // The dialog's close event is queued, so the secret leaves the page a moment after Done.
+    await expect.poll(() => portal.content()).not.toContain(token);
     // What the console does with it: read the organisation's usage; never change a limit.
     const usage = await fetch(`${url}/v1/orgs/${orgId}/usage`, { headers: { authorization: `Bearer ${token}` } });
     expect(usage.status).toBe(200);
