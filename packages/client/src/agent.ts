@@ -120,6 +120,8 @@ const keyBody = z.object({ key: z.string().min(1).max(64) }).strict();
 const activateBody = z.object({ authority: z.string().min(1).max(2048).optional() }).strict();
 const confirmationBody = z.object({ confirmationId: z.string().min(1).max(200) }).strict();
 const kmsHostBody = z.object({ address: z.string().min(1).max(300) }).strict();
+/** KMS host caching on or off (the reference's slmgr /ckhc and /skhc). */
+const hostCachingBody = z.object({ enabled: z.boolean() }).strict();
 const noBody = z.object({}).strict();
 /** A console's per-machine token (enrolment, rotation): what the agent keeps is its SHA-256. */
 const machineTokenBody = z.object({ token: z.string().min(MIN_AGENT_TOKEN_LENGTH).max(512).regex(/^\S+$/) }).strict();
@@ -591,6 +593,18 @@ export function createAgentServer(options: AgentServerOptions): FastifyInstance 
       licence.setKmsHost(null);
       request.log.info('KMS host cleared');
       return statusOnly(licence.status());
+    });
+  });
+
+  /** KMS host caching: on, a host found in DNS is kept for renewals until it stops answering. */
+  app.put('/v1/kms-host-caching', async (request) => {
+    const { enabled } = parseBody(hostCachingBody, request.body);
+    return serially(() => {
+      const licence = open();
+      licence.setHostCaching(enabled);
+      const status = licence.status();
+      request.log.info({ caching: status.discovery.caching }, 'KMS host caching set');
+      return statusOnly(status);
     });
   });
 

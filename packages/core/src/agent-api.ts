@@ -72,6 +72,19 @@ const agentStatusFields = {
     })
     .nullable(),
   nextAttemptAt: time,
+  /**
+   * How the machine finds a KMS host: its DNS domains and server, and host caching (on: the host
+   * DNS found is kept for renewals; PUT /v1/kms-host-caching). Optional: an older console's
+   * stored statuses have none.
+   */
+  discovery: z
+    .object({
+      domains: z.array(z.string().max(255)).max(64),
+      dnsServer: z.string().max(300).nullable(),
+      caching: z.boolean(),
+      cachedHost: z.string().max(300).nullable(),
+    })
+    .optional(),
   /** In GET /v1/status only (the answers of changes carry the licence status alone). */
   agent: z.object({ version: z.number().int().min(0).max(1_000_000) }).optional(),
   /** In GET /v1/status only: whether the machine's users may change the licence themselves. */
