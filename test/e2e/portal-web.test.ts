@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Authority, CLI_PRINCIPAL, createAuthorityServer } from '@volact/authority';
 import { Licence } from '@volact/client';
-import { ManualClock, type ProductConfig } from '@volact/core';
+import { createAgentServer } from '@volact/client/agent';
+import { VolumeConsole } from '@volact/console';
+import { ManualClock, iidFileDigest, parseCidFile, parseIidFile, type ProductConfig } from '@volact/core';
 import { builtWebAssets } from './web-assets.js';
 
 /**
@@ -22,6 +24,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const PUBLISHER = { email: 'owner@publisher.test', password: 'publisher owner password 42' };
 const ORG_ADMIN = { email: 'admin@contoso.test', password: 'contoso admin password 42' };
 const OTHER = { email: 'viewer@fabrikam.test', password: 'fabrikam viewer password 42' };
+const SUPPORT = { email: 'phone@publisher.test', password: 'phone operator password 42' };
+const AGENT_TOKEN = 'portal-web-agent-token-0123456';
 
 let work: string;
 let clock: ManualClock;
@@ -291,6 +295,104 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
     })()`);
     await expect.poll(() => publisher.getByLabel('Group 13', { exact: true }).inputValue()).toBe(groups[12]);
     expect(await Promise.all(groups.map((_, i) => boxes.nth(i).inputValue()))).toEqual(groups);
+  });
+
+  it("a support user uploads a console's installation-ID file and downloads the confirmation file; edited or foreign files are refused", async () => {
+    // The customer's side: a console on an isolated network with two real installations (the
+    // MAK installed, no authority they could reach) behind real agents; it collects their IIDs.
+    const agents: FastifyInstance[] = [];
+    const isolated = VolumeConsole.init(join(work, 'isolated-console'), { clock });
+    try {
+      const addresses: string[] = [];
+      for (const name of ['iso-1', 'iso-2']) {
+        const stateDir = join(work, 'machines', name);
+        Licence.init({ stateDir, product, hardwareId: `hw-${name}`, clock }).installKey(mak);
+        const agent = createAgentServer({
+          stateDir,
+          adminToken: AGENT_TOKEN,
+          authorities: ['http://127.0.0.1:1'],
+          clock,
+          timeoutMs: 1_000,
+        });
+        await agent.listen({ host: '127.0.0.1', port: 0 });
+        agents.push(agent);
+        addresses.push(`127.0.0.1:${(agent.server.address() as { port: number }).port}`);
+      }
+      await isolated.addMachines(addresses, AGENT_TOKEN, ['iso-1', 'iso-2']);
+      const collected = await isolated.collectInstallationIds('all');
+      const iidFile = parseIidFile(collected.file);
+      const iids = iidFile.entries.map((e) => e.installationId);
+      expect(iids).toHaveLength(2);
+
+      // The phone operator: a support user (publisher:phone), on the phone activation page.
+      await authority.access.addUser({ ...SUPPORT, name: 'Phone operator', role: 'support' }, CLI_PRINCIPAL);
+      const operator = await newPage();
+      await signIn(operator, SUPPORT);
+      await operator.getByRole('link', { name: 'Phone activation' }).click();
+      const section = operator.getByRole('region', { name: 'installation-ID file', exact: true });
+      const input = section.getByLabel('Installation-ID file');
+      const submit = section.getByRole('button', { name: 'Confirm and download' });
+      const downloads: string[] = [];
+      operator.on('download', (d) => downloads.push(d.suggestedFilename()));
+      const usedBefore = (await authority.showKey(mak)).used;
+      const confirmsBefore = (await authority.organisations.audit({ action: 'operator.confirm' })).items.length;
+      const upload = (name: string, text: string) =>
+        input.setInputFiles({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
+
+      // One digit of an IID changed in the file: refused before anything is confirmed, nothing downloaded.
+      const at = collected.file.indexOf('"installationId": "') + '"installationId": "'.length;
+      const digit = Number(collected.file[at]);
+      const tampered = `${collected.file.slice(0, at)}${(digit + 1) % 10}${collected.file.slice(at + 1)}`;
+      expect(tampered).not.toBe(collected.file);
+      await upload('iids-edited.json', tampered);
+      await submit.click();
+      await expect.poll(() => section.getByRole('alert').textContent()).toMatch(/^PROXY_FILE_TAMPERED: /);
+      // Not a proxy file at all (a product config picked by mistake): the field it fails on is named.
+      await upload('product.json', JSON.stringify(product));
+      await submit.click();
+      await expect
+        .poll(() => section.getByRole('alert').textContent())
+        .toMatch(/^PROXY_FILE_INVALID: format: expected "volact-iid-file\/1"/);
+      expect(downloads).toEqual([]);
+      expect((await authority.showKey(mak)).used).toBe(usedBefore);
+      expect((await authority.organisations.audit({ action: 'operator.confirm' })).items).toHaveLength(confirmsBefore);
+
+      // The file as the console wrote it: the summary, and the confirmation file downloaded.
+      await upload('iids.json', collected.file);
+      const [download] = await Promise.all([operator.waitForEvent('download'), submit.click()]);
+      await expect
+        .poll(() => section.getByRole('status').textContent())
+        .toBe('2 confirmed, 0 refused: the confirmation file was downloaded');
+      expect(download.suggestedFilename()).toBe(`volact-cids-${iidFile.id}.json`);
+      const text = readFileSync(await download.path(), 'utf8');
+      const cids = parseCidFile(text);
+      expect(cids.request).toEqual({
+        id: iidFile.id,
+        consoleKeyId: iidFile.console.keyId,
+        digest: iidFileDigest(iidFile),
+      });
+      expect(cids.results.map((r) => [r.installationId, r.ok])).toEqual(iids.map((iid) => [iid, true]));
+      // Audited with the operator's name; the MAK counts the two, as the org's portal shows.
+      const confirms = await authority.organisations.audit({ action: 'operator.confirm' });
+      expect(confirms.items).toHaveLength(confirmsBefore + 2);
+      expect(confirms.items.filter((r) => r.actor === SUPPORT.email)).toHaveLength(2);
+      // (A hash route: going to the page it is already on loads nothing; the reload does.)
+      await portal.goto(`/#/orgs/${orgId}/keys/${keyId}`);
+      await portal.reload();
+      await expect.poll(() => portal.getByTestId('key-used').textContent()).toBe(String(usedBefore + 2));
+
+      // Back on the isolated network: applied through the agents, both machines end licensed by MAK.
+      const applied = await isolated.applyConfirmationFile(text);
+      expect(applied.skipped).toEqual([]);
+      expect(applied.results.map((r) => [r.machine, r.ok, r.state])).toEqual([
+        ['iso-1', true, 'licensed'],
+        ['iso-2', true, 'licensed'],
+      ]);
+      expect(downloads).toHaveLength(1);
+    } finally {
+      await isolated.close();
+      for (const a of agents) await a.close();
+    }
   });
 
   it("the portal's usage, product configs and a read token for the organisation's console", async () => {
