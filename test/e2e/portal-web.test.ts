@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,16 @@ import { Authority, CLI_PRINCIPAL, createAuthorityServer } from '@volact/authori
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
 import { VolumeConsole } from '@volact/console';
-import { ManualClock, iidFileDigest, parseCidFile, parseIidFile, type ProductConfig } from '@volact/core';
+import {
+  ManualClock,
+  encodeProxyFile,
+  iidFileDigest,
+  parseCidFile,
+  parseIidFile,
+  signIidFile,
+  signingKeyPairFromSeed,
+  type ProductConfig,
+} from '@volact/core';
 import { builtWebAssets } from './web-assets.js';
 
 /**
@@ -297,16 +307,23 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
     expect(await Promise.all(groups.map((_, i) => boxes.nth(i).inputValue()))).toEqual(groups);
   });
 
-  it("a support user uploads a console's installation-ID file and downloads the confirmation file; edited or foreign files are refused", async () => {
-    // The customer's side: a console on an isolated network with two real installations (the
-    // MAK installed, no authority they could reach) behind real agents; it collects their IIDs.
+  it("a support user uploads a console's installation-ID file and downloads the confirmation file; edited, re-signed or foreign files are refused", async () => {
+    // The customer's side: a console on an isolated network with three real installations behind
+    // real agents (no authority they could reach): two with the org's MAK, one with a MAK that
+    // has since been revoked. The console collects their installation IDs into its signed file.
+    const revoked = (await authority.mintKey({ type: 'mak', groups: ['office14'], limit: 5 })).key;
+    await authority.revokeKey(revoked);
     const agents: FastifyInstance[] = [];
     const isolated = VolumeConsole.init(join(work, 'isolated-console'), { clock });
     try {
       const addresses: string[] = [];
-      for (const name of ['iso-1', 'iso-2']) {
+      for (const [name, key] of [
+        ['iso-1', mak],
+        ['iso-2', mak],
+        ['iso-3', revoked],
+      ] as const) {
         const stateDir = join(work, 'machines', name);
-        Licence.init({ stateDir, product, hardwareId: `hw-${name}`, clock }).installKey(mak);
+        Licence.init({ stateDir, product, hardwareId: `hw-${name}`, clock }).installKey(key);
         const agent = createAgentServer({
           stateDir,
           adminToken: AGENT_TOKEN,
@@ -318,11 +335,11 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
         agents.push(agent);
         addresses.push(`127.0.0.1:${(agent.server.address() as { port: number }).port}`);
       }
-      await isolated.addMachines(addresses, AGENT_TOKEN, ['iso-1', 'iso-2']);
+      await isolated.addMachines(addresses, AGENT_TOKEN, ['iso-1', 'iso-2', 'iso-3']);
       const collected = await isolated.collectInstallationIds('all');
       const iidFile = parseIidFile(collected.file);
       const iids = iidFile.entries.map((e) => e.installationId);
-      expect(iids).toHaveLength(2);
+      expect(iidFile.entries.map((e) => e.machine)).toEqual(['iso-1', 'iso-2', 'iso-3']);
 
       // The phone operator: a support user (publisher:phone), on the phone activation page.
       await authority.access.addUser({ ...SUPPORT, name: 'Phone operator', role: 'support' }, CLI_PRINCIPAL);
@@ -330,63 +347,90 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
       await signIn(operator, SUPPORT);
       await operator.getByRole('link', { name: 'Phone activation' }).click();
       const section = operator.getByRole('region', { name: 'installation-ID file', exact: true });
-      const input = section.getByLabel('Installation-ID file');
+      const input = section.getByLabel('Installation-ID file', { exact: true });
       const submit = section.getByRole('button', { name: 'Confirm and download' });
+      const alert = () => section.getByRole('alert').textContent();
       const downloads: string[] = [];
       operator.on('download', (d) => downloads.push(d.suggestedFilename()));
       const usedBefore = (await authority.showKey(mak)).used;
-      const confirmsBefore = (await authority.organisations.audit({ action: 'operator.confirm' })).items.length;
+      const confirmations = async () =>
+        (await authority.organisations.audit({ action: 'operator.confirm', limit: 500 })).items.filter(
+          (r) => r.actor === SUPPORT.email,
+        );
       const upload = (name: string, text: string) =>
         input.setInputFiles({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
 
-      // One digit of an IID changed in the file: refused before anything is confirmed, nothing downloaded.
+      // One digit of an IID changed in the file: refused before anything is confirmed.
       const at = collected.file.indexOf('"installationId": "') + '"installationId": "'.length;
-      const digit = Number(collected.file[at]);
-      const tampered = `${collected.file.slice(0, at)}${(digit + 1) % 10}${collected.file.slice(at + 1)}`;
+      const tampered = `${collected.file.slice(0, at)}${(Number(collected.file[at]) + 1) % 10}${collected.file.slice(at + 1)}`;
       expect(tampered).not.toBe(collected.file);
       await upload('iids-edited.json', tampered);
       await submit.click();
-      await expect.poll(() => section.getByRole('alert').textContent()).toMatch(/^PROXY_FILE_TAMPERED: /);
+      await expect.poll(alert).toMatch(/^PROXY_FILE_TAMPERED: the signature of installation-ID file /);
       // Not a proxy file at all (a product config picked by mistake): the field it fails on is named.
       await upload('product.json', JSON.stringify(product));
       await submit.click();
+      await expect.poll(alert).toMatch(/^PROXY_FILE_INVALID: format: expected "volact-iid-file\/1"/);
+      await upload('empty.json', '');
+      await expect.poll(alert).toMatch(/^empty\.json is empty: /);
+      // Re-signed on the way with the carrier's own key: it verifies, but not as the console the
+      // customer read the key ID of: refused once that key ID is given.
+      const resigned = encodeProxyFile(
+        signIidFile(
+          { id: iidFile.id, createdAt: iidFile.createdAt, entries: iidFile.entries },
+          signingKeyPairFromSeed(randomBytes(32)),
+        ),
+      );
+      await section.getByLabel('Console key ID').fill(isolated.consoleKeyId());
+      await upload('iids.json', resigned);
+      await submit.click();
       await expect
-        .poll(() => section.getByRole('alert').textContent())
-        .toMatch(/^PROXY_FILE_INVALID: format: expected "volact-iid-file\/1"/);
+        .poll(alert)
+        .toMatch(
+          new RegExp(`^PROXY_FILE_FOREIGN: .*signed by console key [0-9a-f]{16}, not by ${isolated.consoleKeyId()}`),
+        );
       expect(downloads).toEqual([]);
       expect((await authority.showKey(mak)).used).toBe(usedBefore);
-      expect((await authority.organisations.audit({ action: 'operator.confirm' })).items).toHaveLength(confirmsBefore);
+      expect(await confirmations()).toEqual([]);
 
-      // The file as the console wrote it: the summary, and the confirmation file downloaded.
+      // The file as the console wrote it, its key ID given: the summary, the refused machine
+      // named with why, and the confirmation file downloaded.
       await upload('iids.json', collected.file);
       const [download] = await Promise.all([operator.waitForEvent('download'), submit.click()]);
       await expect
         .poll(() => section.getByRole('status').textContent())
-        .toBe('2 confirmed, 0 refused: the confirmation file was downloaded');
+        .toBe('2 confirmed, 1 refused: the confirmation file was downloaded');
+      const refusedList = section.getByRole('list', { name: 'refused installation IDs' });
+      expect(await refusedList.getByRole('listitem').allTextContents()).toEqual([
+        expect.stringMatching(/^iso-3: KEY_REVOKED: /),
+      ]);
       expect(download.suggestedFilename()).toBe(`volact-cids-${iidFile.id}.json`);
       const text = readFileSync(await download.path(), 'utf8');
       const cids = parseCidFile(text);
       expect(cids.request).toEqual({
         id: iidFile.id,
-        consoleKeyId: iidFile.console.keyId,
+        consoleKeyId: isolated.consoleKeyId(),
         digest: iidFileDigest(iidFile),
       });
-      expect(cids.results.map((r) => [r.installationId, r.ok])).toEqual(iids.map((iid) => [iid, true]));
+      expect(cids.results.map((r) => [r.installationId, r.ok])).toEqual([
+        [iids[0], true],
+        [iids[1], true],
+        [iids[2], false],
+      ]);
       // Audited with the operator's name; the MAK counts the two, as the org's portal shows.
-      const confirms = await authority.organisations.audit({ action: 'operator.confirm' });
-      expect(confirms.items).toHaveLength(confirmsBefore + 2);
-      expect(confirms.items.filter((r) => r.actor === SUPPORT.email)).toHaveLength(2);
+      expect((await confirmations()).map((r) => r.result).sort()).toEqual(['KEY_REVOKED', 'OK', 'OK']);
       // (A hash route: going to the page it is already on loads nothing; the reload does.)
       await portal.goto(`/#/orgs/${orgId}/keys/${keyId}`);
       await portal.reload();
       await expect.poll(() => portal.getByTestId('key-used').textContent()).toBe(String(usedBefore + 2));
 
-      // Back on the isolated network: applied through the agents, both machines end licensed by MAK.
+      // Back on the isolated network: applied through the agents, the two end licensed by MAK.
       const applied = await isolated.applyConfirmationFile(text);
       expect(applied.skipped).toEqual([]);
       expect(applied.results.map((r) => [r.machine, r.ok, r.state])).toEqual([
         ['iso-1', true, 'licensed'],
         ['iso-2', true, 'licensed'],
+        ['iso-3', false, null],
       ]);
       expect(downloads).toHaveLength(1);
     } finally {
