@@ -148,3 +148,25 @@ export async function setKmsHost(
     return fleet.success(machine, status, what);
   });
 }
+
+/**
+ * Turns the machines' KMS host caching on or off (the reference's slmgr /ckhc, /skhc). On, a
+ * host found through DNS is kept for renewals until it stops answering; off, every attempt
+ * looks DNS up (and the cached host is forgotten).
+ */
+export async function setKmsHostCaching(
+  fleet: Fleet,
+  refs: MachineSelection,
+  enabled: boolean,
+  onProgress?: Progress,
+): Promise<MachineResult[]> {
+  const machines = await fleet.resolve(refs);
+  return fleet.forEach(machines, onProgress, async (machine, agent) => {
+    const status = await agent.setKmsHostCaching(enabled);
+    await fleet.recordStatus(machine, status);
+    const caching = status.discovery?.caching ?? enabled;
+    const what = `KMS host caching ${caching ? 'on' : 'off'}`;
+    await fleet.log('set-kms-host-caching', machine.name, true, null, what);
+    return fleet.success(machine, status, what);
+  });
+}

@@ -204,6 +204,22 @@ export class AgentClient {
       : (await this.#call('PUT', '/v1/kms-host', { address }, statusOnly)).status;
   }
 
+  /** Turns the machine's KMS host caching on or off (an agent older than the route: NOT_FOUND, saying so). */
+  async setKmsHostCaching(enabled: boolean): Promise<AgentStatus> {
+    try {
+      return (await this.#call('PUT', '/v1/kms-host-caching', { enabled }, statusOnly)).status;
+    } catch (err) {
+      if (err instanceof ConsoleError && err.agentCode === 'NOT_FOUND') {
+        throw new ConsoleError(
+          'AGENT_REFUSED',
+          `agent ${this.address} has no KMS host caching switch (PUT /v1/kms-host-caching): upgrade volact on that machine, or set it there with \`volact client set-caching\``,
+          'NOT_FOUND',
+        );
+      }
+      throw err;
+    }
+  }
+
   /** What to check, for a call that got no answer: a TLS refusal names its side. */
   #likelyCause(err: TransportError): string {
     switch (err.tls) {

@@ -323,6 +323,14 @@ export class VolumeConsole {
     return activation.setKmsHost(this.#fleet, refs, address, onProgress);
   }
 
+  /**
+   * Turns the machines' KMS host caching on or off (slmgr /skhc, /ckhc): on, the host DNS found
+   * is kept for renewals until it stops answering; off, every attempt looks DNS up.
+   */
+  async setKmsHostCaching(refs: MachineSelection, enabled: boolean, onProgress?: Progress): Promise<MachineResult[]> {
+    return activation.setKmsHostCaching(this.#fleet, refs, enabled, onProgress);
+  }
+
   // ---- admins of the web UI (admins.ts) -------------------------------------------------
 
   /** Adds a console user with the admin role (scrypt hash stored, never the password); see addUser. */

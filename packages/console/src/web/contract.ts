@@ -32,6 +32,7 @@ export const JOB_OPERATIONS = [
   'reactivate',
   'discover',
   'set-kms-host',
+  'set-kms-host-caching',
   'rotate-token',
   'enrol',
   'collect-iids',
@@ -187,6 +188,8 @@ export const jobRequest = z.discriminatedUnion('operation', [
     machines: jobMachines,
     kmsHost: z.string().trim().min(1).max(300).nullable(),
   }),
+  /** KMS host caching on (a host found through DNS is kept for renewals) or off (DNS every time). */
+  z.strictObject({ operation: z.literal('set-kms-host-caching'), machines: jobMachines, enabled: z.boolean() }),
   z.strictObject({ operation: z.literal('rotate-token'), machines: jobMachines }),
   /** Re-enrol (clears the untrusted mark); `token`: the agents' new enrolment token, when they were reset. */
   z.strictObject({

@@ -222,6 +222,12 @@ async function startJob(deps: ApiDeps, body: JobRequest, user: string): Promise<
         detail = body.kmsHost ?? 'cleared: DNS discovery';
         run = (p) => results(c.setKmsHost(selection, body.kmsHost, p));
         break;
+      case 'set-kms-host-caching': {
+        const { enabled } = body;
+        detail = enabled ? 'caching on' : 'caching off';
+        run = (p) => results(c.setKmsHostCaching(selection, enabled, p));
+        break;
+      }
       case 'rotate-token':
         run = (p) => results(c.rotateTokens(selection, p));
         break;

@@ -624,6 +624,13 @@ describe('roles: a viewer reads, only an admin changes anything', () => {
       const res = await fetch(`${base}${concrete(route.path).slice(1)}`, json({ anything: 1 }, { cookie: admin }));
       expect(res.status, route.path).not.toBe(403);
     }
+    // A job (any operation, the caching switch too) is a POST: refused to a viewer.
+    const caching = await fetch(
+      `${base}api/jobs`,
+      json({ operation: 'set-kms-host-caching', machines: 'all', enabled: false }, { cookie: viewer }),
+    );
+    expect(caching.status).toBe(403);
+    expect(((await caching.json()) as { error: { code: string } }).error.code).toBe('ROLE_FORBIDDEN');
     // An upload from a viewer is refused unread: 403, not 413.
     const big = await fetch(`${base}api/import`, json({ file: 'x'.repeat(200_000) }, { cookie: viewer }));
     expect(big.status).toBe(403);
@@ -820,6 +827,28 @@ describe('the issue-15 routes', () => {
     expect(page).toMatchObject({ resultsTotal: 1, offset: 1, results: [] });
     const kms = await post('api/jobs', { operation: 'set-kms-host', machines: 'all' });
     expect((await error(kms)).message).toBe('kmsHost: Required');
+  });
+
+  it('set-kms-host-caching: a job with its detail; `enabled` must be a boolean', async () => {
+    const res = await post('api/jobs', {
+      operation: 'set-kms-host-caching',
+      machines: { filter: { q: 'pc-dead' } },
+      enabled: false,
+    });
+    expect(res.status).toBe(202);
+    const { job } = answers.jobStarted.parse(await res.json());
+    expect(job).toMatchObject({ operation: 'set-kms-host-caching', total: 1, detail: 'caching off' });
+    const done = await finished(job.id);
+    expect(done.results.map((r) => [r.ok, r.code])).toEqual([[false, 'AGENT_UNREACHABLE']]);
+    for (const [body, message] of [
+      [{ operation: 'set-kms-host-caching', machines: 'all' }, /^enabled: Required/],
+      [{ operation: 'set-kms-host-caching', machines: 'all', enabled: 'yes' }, /^enabled: .*boolean/i],
+      [{ operation: 'set-kms-host-caching', machines: 'all', enabled: true, kmsHost: 'x' }, /kmsHost/],
+    ] as const) {
+      const refused = await post('api/jobs', body);
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect((await error(refused)).message).toMatch(message);
+    }
   });
 
   it('proxy files: listed, an unknown one is 404; confirming needs an authority', async () => {

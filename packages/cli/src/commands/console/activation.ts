@@ -19,7 +19,7 @@ import {
   type SelectionOptions,
 } from './options.js';
 
-/** `volact console activate`, `set-kms-host`, `proxy-activate`, `reactivate`: activating machines. */
+/** `volact console activate`, `set-kms-host`, `set-kms-host-caching`, `proxy-activate`, `reactivate`: activating machines. */
 export function registerConsoleActivation(con: Command, run: Run): void {
   machinesCommand(con, 'activate', 'have machines activate themselves (KMS host, directory, or their MAK online)')
     .option('--authority <url>', "for MAK machines: the authority they call (else their product config's)")
@@ -59,6 +59,43 @@ export function registerConsoleActivation(con: Command, run: Run): void {
         }
         const selection = machineSelection(o, refs);
         printResults(await withConsole(o, (c) => c.setKmsHost(selection, address ?? null, progress)), o.json);
+      }),
+    );
+
+  consoleStoreOptions(
+    selectionOptions(
+      con
+        .command('set-kms-host-caching')
+        .description(
+          "turn the machines' KMS host caching on (renew with the host DNS found until it stops answering) or off (look DNS up every time)",
+        )
+        .argument('[args...]', 'machines (or --machine / --all), then on or off'),
+    ),
+  )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: DataDirOptions & SelectionOptions, ...args: string[]) => {
+        let refs = args;
+        let value: string | undefined;
+        const last = o.machine?.at(-1);
+        if (args.length > 0) {
+          value = args.at(-1);
+          refs = args.slice(0, -1);
+        } else if (o.machine && o.machine.length > 1 && (last === 'on' || last === 'off')) {
+          // `--machine 1 2 off`: the variadic option took the value too.
+          value = last;
+          o.machine = o.machine.slice(0, -1);
+        }
+        if (value !== 'on' && value !== 'off') {
+          throw new CliError(
+            'OPTION_INVALID',
+            value === undefined
+              ? 'give on or off after the machines'
+              : `expected on or off, got "${printable(value).slice(0, 40)}"`,
+          );
+        }
+        const selection = machineSelection(o, refs);
+        printResults(await withConsole(o, (c) => c.setKmsHostCaching(selection, value === 'on', progress)), o.json);
       }),
     );
 
