@@ -33,6 +33,25 @@ describe('Ed25519 helpers', () => {
     expect(() => publicKeyFromRaw(Buffer.alloc(31))).toThrow(RangeError);
   });
 
+  it('checks cached by bytes: a message or signature changed in place after a check still fails', () => {
+    const text = Buffer.from('volact cached check');
+    const sig = signMessage(pair.privateKey, text);
+    const key = publicKeyFromRaw(pair.publicKeyRaw);
+    expect(publicKeyFromRaw(Buffer.from(pair.publicKeyRaw))).toBe(key); // parsed once
+    expect(verifyMessage(key, text, sig)).toBe(true);
+    expect(verifyMessage(key, text, sig)).toBe(true);
+    // The same buffers, edited after the first check: the cache is keyed by their bytes.
+    text[0] = 0x56;
+    expect(verifyMessage(key, text, sig)).toBe(false);
+    text[0] = 0x76;
+    sig[3] = (sig[3] as number) ^ 1;
+    expect(verifyMessage(key, text, sig)).toBe(false);
+    sig[3] = (sig[3] as number) ^ 1;
+    expect(verifyMessage(key, text, sig)).toBe(true);
+    // Another key with the same bytes signed: its own entry.
+    expect(verifyMessage(generateSigningKeyPair().publicKey, text, sig)).toBe(false);
+  });
+
   it('a key pair survives PEM export and import', () => {
     const again = signingKeyPairFromPem(privateKeyToPem(pair.privateKey));
     expect(again.publicKeyRaw).toEqual(pair.publicKeyRaw);

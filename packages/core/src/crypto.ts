@@ -33,9 +33,24 @@ export function rawPublicKey(key: KeyObject): Buffer {
   return Buffer.from(der.subarray(ED25519_SPKI_PREFIX.length));
 }
 
+/**
+ * Public keys parsed, by their raw bytes: parsing (createPublicKey) costs more than a signature
+ * check, and a product's root is parsed at every open of an installation (an agent opens it at
+ * every request). A KeyObject is immutable; the cache is emptied when it reaches its bound.
+ */
+const parsedKeys = new Map<string, KeyObject>();
+const MAX_PARSED_KEYS = 1_024;
+
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new RangeError(`an Ed25519 public key has 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  const id = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64');
+  let key = parsedKeys.get(id);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+    if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.clear();
+    parsedKeys.set(id, key);
+  }
+  return key;
 }
 
 export function privateKeyToPem(key: KeyObject): string {
@@ -53,13 +68,40 @@ export function signMessage(privateKey: KeyObject, message: Uint8Array): Buffer 
   return sign(null, message, privateKey);
 }
 
+/**
+ * Signature checks already made, per key, by the SHA-256 of the message and the signature
+ * (64 bytes, so the pair is unambiguous): the same signed record (a delegation certificate, an
+ * activation's evidence) is checked again at every open of an installation. The outcome of a
+ * check depends on these bytes only, so a cached one is the check's own; a changed byte is
+ * another entry. Bounded per key (emptied when full); messages over 64 KiB are not cached.
+ */
+const checkedSignatures = new WeakMap<KeyObject, Map<string, boolean>>();
+const MAX_CHECKS_PER_KEY = 4_096;
+const MAX_CACHED_MESSAGE = 64 * 1024;
+
 export function verifyMessage(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
-  try {
-    return verify(null, message, publicKey, signature);
-  } catch {
-    return false;
+  const cacheable = message.length <= MAX_CACHED_MESSAGE;
+  let checks: Map<string, boolean> | undefined;
+  let id = '';
+  if (cacheable) {
+    checks = checkedSignatures.get(publicKey);
+    id = createHash('sha256').update(message).update(signature).digest('base64');
+    const known = checks?.get(id);
+    if (known !== undefined) return known;
   }
+  let ok: boolean;
+  try {
+    ok = verify(null, message, publicKey, signature);
+  } catch {
+    ok = false;
+  }
+  if (cacheable) {
+    if (checks === undefined) checkedSignatures.set(publicKey, (checks = new Map()));
+    if (checks.size >= MAX_CHECKS_PER_KEY) checks.clear();
+    checks.set(id, ok);
+  }
+  return ok;
 }
 
 export function sha256(...parts: Uint8Array[]): Buffer {
