@@ -1,5 +1,4 @@
-import { VolactError } from '@volact/core';
-import { printable } from '@volact/console';
+import { VolactError, printable } from '@volact/core';
 import type { CliErrorCode } from './errors.js';
 
 /** Errors found while reading the command line: the codes of cliErrors (errors.ts). */

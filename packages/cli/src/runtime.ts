@@ -1,5 +1,4 @@
-import pino, { type Logger } from 'pino';
-import { createHostLogDestination } from '@volact/kms-host';
+import type { Logger } from 'pino';
 import { reportError } from './output.js';
 
 export type Run = <T extends object>(
@@ -26,8 +25,15 @@ export const run: Run =
     }
   };
 
-/** Structured logs (JSON lines) on stdout for the daemons, bounded in memory (see kms-host). */
-export function createLogger(level: string): Logger {
+/**
+ * Structured logs (JSON lines) on stdout for the daemons, bounded in memory (see kms-host).
+ * Loaded when a daemon starts: the other commands do not pay for pino and the KMS host.
+ */
+export async function createLogger(level: string): Promise<Logger> {
+  const [{ default: pino }, { createHostLogDestination }] = await Promise.all([
+    import('pino'),
+    import('@volact/kms-host'),
+  ]);
   return pino({ level, base: { pid: process.pid } }, createHostLogDestination(1));
 }
 

@@ -56,6 +56,8 @@ export {
   type HostCertificate,
 } from './certificate.js';
 export { readHardwareFingerprint } from './hardware.js';
+/** Text from elsewhere as it may reach a terminal: escape and control characters removed. */
+export { printable } from './printable.js';
 export {
   CID_FILE_FORMAT,
   IID_FILE_FORMAT,

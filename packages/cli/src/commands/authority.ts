@@ -565,7 +565,7 @@ export function registerAuthority(program: Command, runCommand: Run): void {
           const adminToken =
             o.adminTokenFile === undefined ? undefined : readTokenFile(o.adminTokenFile, '--admin-token-file');
           const activationsPerMinute = parseIntOption(o.activationsPerMinute, '--activations-per-minute', 1, 1_000_000);
-          const logger = createLogger(o.logLevel);
+          const logger = await createLogger(o.logLevel);
           const hostCertificateDays = parseIntOption(o.hostCertificateDays, '--host-certificate-days', 1, 365);
           const a = Authority.open(o.dataDir, {
             ...storeOption(o),

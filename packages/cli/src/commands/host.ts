@@ -355,7 +355,7 @@ export function registerHost(program: Command, run: Run): void {
               frameDeadlineMs: parseDuration(o.frameDeadline, '--frame-deadline', { min: 10, max: 10 * MINUTE }),
               idleTimeoutMs: parseDuration(o.idleTimeout, '--idle-timeout', { min: 10, max: DAY }),
             },
-            logger: createLogger(o.logLevel),
+            logger: await createLogger(o.logLevel),
             flushIntervalMs: parseDuration(o.flushInterval, '--flush-interval', { min: 10, max: MINUTE }),
             requestLog: { countedPerMinute: parseIntOption(o.logRequests, '--log-requests', 0, 1_000_000) },
           };
