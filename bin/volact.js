@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // The `volact` command: the built CLI package (run `npm run build` after changing sources).
 import { spawn } from 'node:child_process';
-import { HOST_NODE_FLAGS } from '../packages/kms-host/dist/index.js';
 
 const [group, command] = process.argv.slice(2);
-const missing = HOST_NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
-if (group === 'host' && command === 'serve' && missing.length > 0) {
+const hostServe = group === 'host' && command === 'serve';
+// Only `host serve` needs the KMS host's flags: the other commands do not load the KMS host.
+const missing = hostServe
+  ? (await import('../packages/kms-host/dist/index.js')).HOST_NODE_FLAGS.filter(
+      (flag) => !process.execArgv.includes(flag),
+    )
+  : [];
+if (hostServe && missing.length > 0) {
   // The KMS host daemon runs with the node flags it was measured with (see bench/): V8 reads
   // them only at start, so the daemon is this command again in a node started with them.
   // The IPC channel ties the daemon's life to this launcher's: when the launcher dies, even
@@ -18,13 +23,14 @@ if (group === 'host' && command === 'serve' && missing.length > 0) {
     process.exitCode = code ?? (signal ? 128 + 15 : 1);
   });
 } else {
-  if (group === 'host' && command === 'serve' && process.channel) {
+  if (hostServe && process.channel) {
     // Started by the launcher above: its death (the channel closing) is a stop request, handled
     // like SIGTERM (the window is written, the DNS records removed). Unref'd: the channel alone
     // must not keep a finished command alive.
     process.channel.unref();
     process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   }
-  const { main } = await import('../packages/cli/dist/index.js');
-  await main(process.argv);
+  // Loads only the command group the command line names (packages/cli/src/launch.ts).
+  const { launch } = await import('../packages/cli/dist/launch.js');
+  await launch(process.argv);
 }

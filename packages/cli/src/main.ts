@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { registerAuthority } from './commands/authority.js';
 import { registerHost } from './commands/host.js';
 import { registerClient } from './commands/client.js';
@@ -12,13 +12,11 @@ import { registerConsole } from './commands/console.js';
 import { registerConsoleServe } from './commands/console-serve.js';
 import { registerConsoleAgentTls } from './commands/console-tls.js';
 import { run } from './runtime.js';
+import { baseProgram } from './program.js';
 
+/** The full program: every command group (`volact --help`, the docs' check, in-process tests). */
 export function buildProgram(): Command {
-  const program = new Command('volact')
-    .description('volact: open volume activation — authority, KMS host, client, console')
-    .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) });
+  const program = baseProgram();
   registerAuthority(program, run);
   registerHost(program, run);
   registerClient(program, run);

@@ -10,10 +10,8 @@ import {
   type CidFile,
   type ConfirmationAnswer,
 } from '@volact/core';
-import { ConsoleError, authorityOrigin, bulkConfirm } from '@volact/console';
 import { CliError } from '../output.js';
 import type { Run } from '../runtime.js';
-import { printConfirmation, readProxyFile, writePrivateFile } from './console/activation.js';
 import { dataDirOption, dbOption, openAuthority, urlOption } from './authority-target.js';
 
 /**
@@ -54,6 +52,8 @@ export function registerAuthorityConfirmFile(authority: Command, run: Run): void
           if (o.url !== undefined && o.db !== undefined) {
             throw new CliError('OPTION_INVALID', '--db goes with --data-dir, not with --url');
           }
+          // The console's file helpers (and the console) load for this command only.
+          const { printConfirmation, readProxyFile, writePrivateFile } = await import('./console/activation.js');
           const text = readProxyFile(path);
           const now = systemClock.now();
           let cids: CidFile;
@@ -100,6 +100,7 @@ async function confirmLocally(
 
 /** Through a remote authority's public bulk route (POST /v1/confirmations/bulk, 1 000 IIDs a call). */
 async function confirmRemotely(url: string, iids: string[]): Promise<{ answers: ConfirmationAnswer[]; name: string }> {
+  const { ConsoleError, authorityOrigin, bulkConfirm } = await import('@volact/console');
   const origin = authorityOrigin(url);
   const results = iids.length === 0 ? [] : await bulkConfirm({ url }, iids);
   const failed = results.filter((r) => !r.ok && r.callFailed);

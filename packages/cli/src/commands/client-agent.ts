@@ -1,18 +1,16 @@
 import type { Command } from 'commander';
 import { Licence } from '@volact/client';
-import {
-  MIN_AGENT_TOKEN_LENGTH,
-  checkAgentTls,
-  checkHostName,
-  createAgentServer,
-  recordAgentSettings,
-} from '@volact/client/agent';
 import { CliError } from '../output.js';
 import { parseIntOption, parseListen, readSecretFile, readTokenFile } from '../options.js';
 import { createLogger, waitForShutdown, type Run } from '../runtime.js';
 import { atStart } from './client-machine.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/**
+ * MIN_AGENT_TOKEN_LENGTH of '@volact/client/agent', for the help text: that module (fastify) is
+ * loaded when the agent starts, not for every `client` command (launch.test.ts checks the two agree).
+ */
+export const AGENT_TOKEN_MIN_LENGTH = 16;
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 /** `client agent`: the management endpoint a console calls (a long-running process of its own). */
@@ -26,7 +24,7 @@ export function registerClientAgent(client: Command, run: Run): void {
     .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7390 (port 0 picks a free one)')
     .option(
       '--admin-token-file <file>',
-      `the bearer token a console must send (at least ${MIN_AGENT_TOKEN_LENGTH} characters); optional with --client-ca`,
+      `the bearer token a console must send (at least ${AGENT_TOKEN_MIN_LENGTH} characters); optional with --client-ca`,
     )
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; the address consoles call in its SAN)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted)')
@@ -63,6 +61,8 @@ export function registerClientAgent(client: Command, run: Run): void {
           timeout: string;
           hostName?: string;
         }) => {
+          const { MIN_AGENT_TOKEN_LENGTH, checkAgentTls, checkHostName, createAgentServer, recordAgentSettings } =
+            await import('@volact/client/agent');
           const listen = parseListen(o.listen, '--listen');
           if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
             throw new CliError('OPTION_INVALID', '--tls-cert and --tls-key go together (neither: plain HTTP)');
@@ -123,7 +123,7 @@ export function registerClientAgent(client: Command, run: Run): void {
             ...(adminToken === undefined ? {} : { adminToken }),
             ...(tls ? { tls } : {}),
             ...(o.authority ? { authorities: o.authority } : {}),
-            logger: createLogger(o.logLevel),
+            logger: await createLogger(o.logLevel),
             timeoutMs,
             ...(o.hostName === undefined ? {} : { facts: { hostName: o.hostName } }),
           });

@@ -1,13 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import {
-  defaultScenario,
-  loadScenario,
-  progressReporter,
-  simulate,
-  writeOutputs,
-  type SimulationSummary,
-} from '@volact/simulator';
+import type { SimulationSummary } from '@volact/simulator';
 import { parseIntOption } from '../options.js';
 import { printJson } from '../output.js';
 import type { Run } from '../runtime.js';
@@ -37,6 +30,9 @@ export function registerSimulate(program: Command, run: Run): void {
     .option('--json', 'print the summary as JSON')
     .action(
       run(async (o: SimulateOptions, file?: string) => {
+        // The simulator (authority, KMS host and client code) loads when a simulation runs.
+        const { defaultScenario, loadScenario, progressReporter, simulate, writeOutputs } =
+          await import('@volact/simulator');
         const scenario = file === undefined ? defaultScenario() : loadScenario(file);
         const workers =
           o.workers !== undefined
