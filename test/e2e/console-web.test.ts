@@ -288,6 +288,73 @@ describe('the console web UI in Chromium', () => {
     await expect.poll(() => page.locator('h1 .badge').getAttribute('data-state')).toBe('licensed');
   });
 
+  it("on a machine's page: KMS host caching off then on, Reactivate, Proxy activate and Collect installation ID", async () => {
+    // Still on the phoned machine's page.
+    const actions = page.getByRole('group', { name: 'actions' });
+    const line = page.getByTestId('job-line');
+    const caching = page.getByTestId('kms-host-caching');
+    const stateDir = join(work, 'machines', PHONED);
+    const agentCaching = () => Licence.open({ stateDir, clock }).status().discovery.caching;
+    await expect.poll(() => caching.textContent()).toBe('on');
+    const on = actions.getByRole('button', { name: 'KMS host caching on', exact: true });
+    const off = actions.getByRole('button', { name: 'KMS host caching off', exact: true });
+    // Already on: the button says so next to itself.
+    expect(await on.isDisabled()).toBe(true);
+    expect(await page.locator(`[id="${await on.getAttribute('aria-describedby')}"]`).textContent()).toBe(
+      'KMS host caching is on already',
+    );
+    await off.click();
+    await expect.poll(() => line.textContent()).toBe('set-kms-host-caching finished: 1 ok, 0 failed.');
+    await expect.poll(() => caching.textContent()).toMatch(/^off/);
+    expect(agentCaching()).toBe(false);
+    expect(await off.isDisabled()).toBe(true);
+    await on.click();
+    await expect.poll(() => line.textContent()).toBe('set-kms-host-caching finished: 1 ok, 0 failed.');
+    await expect.poll(() => caching.textContent()).toBe('on');
+    expect(agentCaching()).toBe(true);
+
+    // Reactivate: the confirmation ID typed from the phone call was stored; installed again without the authority.
+    await actions.getByRole('button', { name: 'Reactivate', exact: true }).click();
+    await expect.poll(() => line.textContent()).toMatch(/^reactivate finished/);
+    const reactivated = (await line.textContent()) ?? '';
+    // Proxy activate at the server's authority (the field holds it): the machine's IID confirmed again.
+    expect(await actions.getByLabel('authority URL').inputValue()).toBe(authorityUrl);
+    await actions.getByRole('button', { name: 'Proxy activate', exact: true }).click();
+    await expect.poll(() => line.textContent()).toBe('proxy-activate finished: 1 ok, 0 failed.');
+    expect(reactivated).toBe('reactivate finished: 1 ok, 0 failed.');
+    // Emptied, the authority field says why Proxy activate cannot run.
+    await actions.getByLabel('authority URL').fill('');
+    const proxy = actions.getByRole('button', { name: 'Proxy activate', exact: true });
+    expect(await proxy.isDisabled()).toBe(true);
+    expect(await page.locator(`[id="${await proxy.getAttribute('aria-describedby')}"]`).textContent()).toContain(
+      '--authority',
+    );
+
+    // Collect installation ID: the signed file, downloadable from here.
+    await actions.getByRole('button', { name: 'Collect installation ID', exact: true }).click();
+    await expect.poll(() => line.textContent()).toBe('collect-iids finished: 1 ok, 0 failed.');
+    const link = page.getByTestId('iid-file').getByRole('link');
+    const href = (await link.getAttribute('href')) ?? '';
+    expect(href).toMatch(/^\/api\/proxy-files\/[\w-]+$/);
+    const file = await page.request.get(href);
+    expect(file.status()).toBe(200);
+    expect(await file.text()).toContain((await console_.history(PHONED)).at(-1)!.status.installationId!);
+
+    // The Machines page's bulk bar: caching off on every ticked machine, as one job.
+    await page.getByRole('link', { name: 'Machines', exact: true }).click();
+    await page.getByRole('searchbox').fill('');
+    await expect.poll(() => page.locator('table[aria-label="machines"] tbody tr').count()).toBe(5);
+    await page.getByRole('checkbox', { name: 'select all' }).check();
+    await page.getByRole('button', { name: 'KMS host caching off', exact: true }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]+$/);
+    expect((await watchJob()).status).toContain('Finished: 5 ok, 0 failed');
+    for (const name of [...MACHINES, PHONED]) {
+      expect(Licence.open({ stateDir: join(work, 'machines', name), clock }).status().discovery.caching, name).toBe(
+        false,
+      );
+    }
+  });
+
   it('shows the operations log, and logging out ends the session', async () => {
     await page.getByRole('link', { name: 'Operations log' }).click();
     await expect

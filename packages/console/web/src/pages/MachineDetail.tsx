@@ -124,6 +124,8 @@ export function MachineDetail({ id, session }: { id: string; session: SessionInf
           </dd>
           <dt>KMS host</dt>
           <dd>{m.kmsHost ?? (m.method === 'kms' ? 'found through DNS' : '—')}</dd>
+          <dt>KMS host caching</dt>
+          <dd data-testid="kms-host-caching">{cachingText(latest?.discovery)}</dd>
           <dt>Licence ends</dt>
           <dd>{formatTime(m.expiresAt)}</dd>
           <dt>Client machine ID</dt>
@@ -155,7 +157,7 @@ export function MachineDetail({ id, session }: { id: string; session: SessionInf
           </dd>
         </dl>
       </div>
-      <MachineActions machine={m} session={session} onChanged={reload} />
+      <MachineActions machine={m} caching={latest?.discovery?.caching ?? null} session={session} onChanged={reload} />
       <PhoneConfirmation machine={m} session={session} onInstalled={reload} />
       <h2>History</h2>
       <p className="muted">One row per change of the licence status, newest first.</p>
@@ -164,19 +166,30 @@ export function MachineDetail({ id, session }: { id: string; session: SessionInf
   );
 }
 
+/** What the machine's last status says of KMS host caching (an older agent's status says nothing). */
+function cachingText(discovery: HistoryEntry['status']['discovery']): string {
+  if (!discovery) return '— (not reported: refresh it)';
+  if (!discovery.caching) return 'off (DNS is looked up at every attempt)';
+  return discovery.cachedHost ? `on (cached host ${discovery.cachedHost})` : 'on';
+}
+
 /** The actions on this one machine: each a job on it, followed here until it finishes. */
 function MachineActions({
   machine,
+  caching,
   session,
   onChanged,
 }: {
   machine: MachineSummary;
+  /** KMS host caching as last read (null: not reported). */
+  caching: boolean | null;
   session: SessionInfo;
   onChanged: () => void;
 }) {
   const keys = useGet<{ keys: KeySummary[] }>('/api/keys');
   const [keyName, setKeyName] = useState('');
   const [kmsHost, setKmsHost] = useState(machine.kmsHost ?? '');
+  const [authority, setAuthority] = useState(session.authority ?? '');
   const [token, setToken] = useState('');
   const [removing, setRemoving] = useState(false);
   const job = useJobRun(() => onChanged());
@@ -202,6 +215,12 @@ function MachineActions({
         </BarButton>
         <BarButton {...b} onClick={() => job.start({ operation: 'activate', machines })}>
           Activate
+        </BarButton>
+        <BarButton {...b} onClick={() => job.start({ operation: 'reactivate', machines })}>
+          Reactivate
+        </BarButton>
+        <BarButton {...b} onClick={() => job.start({ operation: 'collect-iids', machines })}>
+          Collect installation ID
         </BarButton>
         <BarButton {...b} onClick={() => job.start({ operation: 'rotate-token', machines })}>
           Rotate token
@@ -254,6 +273,39 @@ function MachineActions({
           <FieldError error={error} names={['kmsHost']} id={`${id}-kms`} />
         </span>
         <span className="group">
+          <BarButton
+            {...b}
+            reason={caching === true && 'KMS host caching is on already'}
+            onClick={() => job.start({ operation: 'set-kms-host-caching', machines, enabled: true })}
+          >
+            KMS host caching on
+          </BarButton>
+          <BarButton
+            {...b}
+            reason={caching === false && 'KMS host caching is off already'}
+            onClick={() => job.start({ operation: 'set-kms-host-caching', machines, enabled: false })}
+          >
+            KMS host caching off
+          </BarButton>
+        </span>
+        <span className="group">
+          <input
+            aria-label="authority URL"
+            placeholder="https://authority.example"
+            value={authority}
+            aria-invalid={namesField(error, ['authority']) || undefined}
+            onChange={(e) => setAuthority(e.target.value)}
+          />
+          <BarButton
+            {...b}
+            reason={!authority.trim() && 'the server has no --authority: give one'}
+            onClick={() => job.start({ operation: 'proxy-activate', machines, authority: authority.trim() })}
+          >
+            Proxy activate
+          </BarButton>
+          <FieldError error={error} names={['authority']} id={`${id}-authority`} />
+        </span>
+        <span className="group">
           <input
             aria-label="new enrolment token (optional)"
             placeholder="new enrolment token (optional)"
@@ -269,8 +321,24 @@ function MachineActions({
           <FieldError error={error} names={['token']} id={`${id}-token`} />
         </span>
       </div>
-      <FormErrorLine error={error} fields={['key', 'kmsHost', 'token']} />
+      <FormErrorLine error={error} fields={['key', 'kmsHost', 'authority', 'token']} />
       {job.job && <JobLine job={job.job} label={job.job.operation} />}
+      {job.job?.finished && job.job.proxyFileId && (
+        <p data-testid="iid-file">
+          <a
+            className="button"
+            href={`/api/proxy-files/${encodeURIComponent(job.job.proxyFileId)}`}
+            download={`volact-iids-${job.job.proxyFileId}.json`}
+          >
+            Download volact-iids-{job.job.proxyFileId}.json
+          </a>{' '}
+          <span className="muted small">
+            signed by this console&apos;s key <code>{session.consoleKeyId}</code>: confirm it on a connected machine
+            (volact authority confirm-file FILE --out CIDS --console-key-id {session.consoleKeyId}), then apply the
+            confirmation file on Machines.
+          </span>
+        </p>
+      )}
       {removing && (
         <RemoveDialog
           ids={machines}

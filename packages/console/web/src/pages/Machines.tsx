@@ -713,6 +713,14 @@ function BulkActions({
           <FieldError error={error} names={['kmsHost']} id={`${commonId}-kms`} />
         </span>
         <span className="group">
+          <BarButton {...b} onClick={() => run({ operation: 'set-kms-host-caching', enabled: true })}>
+            KMS host caching on
+          </BarButton>
+          <BarButton {...b} onClick={() => run({ operation: 'set-kms-host-caching', enabled: false })}>
+            KMS host caching off
+          </BarButton>
+        </span>
+        <span className="group">
           <input
             aria-label="new enrolment token (optional)"
             placeholder="new enrolment token (optional)"
