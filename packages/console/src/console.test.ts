@@ -260,6 +260,45 @@ describe('VolumeConsole', () => {
     await c.close();
   });
 
+  it('refresh writes the statuses in batches: a machine removed before its batch is written fails alone; every other row and result is kept, each reported once written', async () => {
+    const dir = join(root, `console-${++n}`);
+    const c = VolumeConsole.init(dir, { clock });
+    const other = VolumeConsole.open(dir, { clock });
+    const [a, b, gone] = [await agent(), await agent(), await agent()];
+    // The last machine's "agent" answers late: by then the others' statuses are read and wait
+    // in the batch; it removes one of them from the console meanwhile (another process would).
+    const late = await plainServer((_req, res) => {
+      setTimeout(() => {
+        void other.removeMachines(['gone']).then(() => res.writeHead(404).end());
+      }, 300);
+    });
+    await c.addMachines([a, b, gone, late], TOKEN, ['a', 'b', 'gone', 'late']);
+    const reported: { machine: string; ok: boolean; rows: Promise<unknown[]> | null }[] = [];
+    const results = await c.refresh([], (r) =>
+      // Read when reported (SQLite reads at the call): the history row is already written.
+      reported.push({ machine: r.machine, ok: r.ok, rows: r.ok ? other.history(r.machine) : null }),
+    );
+    expect(results.map((r) => [r.machine, r.ok, r.changed ?? null])).toEqual([
+      ['a', true, true],
+      ['b', true, true],
+      ['gone', false, null],
+      ['late', false, null],
+    ]);
+    expect(results[2]?.code).toBe('AGENT_BAD_RESPONSE');
+    expect(reported.map((r) => r.machine).sort()).toEqual(['a', 'b', 'gone', 'late']);
+    for (const r of reported.filter((r) => r.ok)) expect(await r.rows).toHaveLength(1);
+    for (const name of ['a', 'b']) expect(await c.history(name)).toHaveLength(1);
+    expect((await c.listMachines()).map((m) => [m.name, m.state, m.lastSeenAt !== null])).toEqual([
+      ['a', 'initial-grace', true],
+      ['b', 'initial-grace', true],
+      ['late', null, false],
+    ]);
+    // The next refresh: nothing changed, no row written.
+    expect((await c.refresh(['a', 'b'])).map((r) => r.changed)).toEqual([false, false]);
+    await other.close();
+    await c.close();
+  });
+
   it('enrolment: each machine gets its own token at first contact; the fleet token then opens none, and one machine token only its machine', async () => {
     const dir = join(root, `console-${++n}`);
     const c = VolumeConsole.init(dir, { clock });

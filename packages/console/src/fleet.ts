@@ -23,7 +23,14 @@ import type {
   Progress,
 } from './results.js';
 import type { SecretBox } from './secrets.js';
-import type { ConsoleStore, MachineFacts, MachineRecord, SnapshotRecord, StoredKeyRecord } from './store.js';
+import type {
+  ConsoleStore,
+  MachineFacts,
+  MachineRecord,
+  SnapshotRecord,
+  StatusWrite,
+  StoredKeyRecord,
+} from './store.js';
 import { displayName } from './views/rows.js';
 
 /** What a machine summary shows of its latest status. */
@@ -152,6 +159,99 @@ export type MachineOperation = (
   onProgress?: Progress,
 ) => Promise<MachineResult[]>;
 
+/** How many machines' answers a refresh writes in one transaction, and how long one waits at most (ms). */
+export const STATUS_BATCH = { max: 200, maxDelayMs: 1_000 } as const;
+
+/**
+ * A machine's result that is final only once its write is committed (see StatusBatch): the
+ * operation's worker calls the next machine meanwhile; the result and its progress come after
+ * the commit.
+ */
+export class PendingResult {
+  constructor(readonly result: Promise<MachineResult>) {
+    // Fleet.forEach handles its failure; until it does, a rejection is not an unhandled one.
+    result.catch(() => undefined);
+  }
+}
+
+interface BatchedStatus {
+  readonly write: StatusWrite;
+  /** The agent's facts when they differ from the machine's row. */
+  readonly facts: MachineFacts | null;
+  readonly resolve: (changed: boolean) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * The statuses an operation read, written in batches: up to `max` machines' history rows,
+ * denormalised latest statuses and contacts in one transaction (ConsoleStore.recordStatuses),
+ * then their changed facts (one more). A batch is written when full, `maxDelayMs` after its
+ * first entry, and by `flush()` (the operation's end). Each entry's promise settles with its
+ * batch's commit: a crash loses at most the batch, whose results were never reported. When a
+ * batch fails, each of its entries is written again on its own, so one machine's failure (it
+ * was removed meanwhile) fails that machine only.
+ */
+export class StatusBatch {
+  #entries: BatchedStatus[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: ConsoleStore,
+    private readonly max: number = STATUS_BATCH.max,
+    private readonly maxDelayMs: number = STATUS_BATCH.maxDelayMs,
+  ) {}
+
+  /** Queues a machine's answer; settles with whether a history row was written, once committed. */
+  add(machine: MachineRecord, status: AgentStatus, takenAt: number): Promise<boolean> {
+    const facts = factsOf(status);
+    return new Promise<boolean>((resolve, reject) => {
+      this.#entries.push({
+        write: { machineId: machine.id, takenAt, status, digest: statusDigest(status) },
+        facts: facts && !sameFacts(machine.facts, facts) ? facts : null,
+        resolve,
+        reject,
+      });
+      if (this.#entries.length >= this.max) void this.flush();
+      else this.#timer ??= setTimeout(() => void this.flush(), this.maxDelayMs);
+    });
+  }
+
+  /** Writes what is queued (after the batches already being written); settles when all are. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#entries;
+    this.#entries = [];
+    if (batch.length > 0) this.#writing = this.#writing.then(() => this.#write(batch));
+    return this.#writing;
+  }
+
+  async #write(batch: readonly BatchedStatus[]): Promise<void> {
+    try {
+      const changed = await this.#commit(batch);
+      batch.forEach((e, i) => e.resolve(changed[i] as boolean));
+      return;
+    } catch {
+      // Nothing of the batch was written: each entry again, on its own (its own error, if any).
+    }
+    for (const e of batch) {
+      try {
+        e.resolve((await this.#commit([e]))[0] as boolean);
+      } catch (err) {
+        e.reject(err);
+      }
+    }
+  }
+
+  async #commit(batch: readonly BatchedStatus[]): Promise<boolean[]> {
+    const changed = await this.store.recordStatuses(batch.map((e) => e.write));
+    const facts = batch.flatMap((e) => (e.facts ? [{ machineId: e.write.machineId, facts: e.facts }] : []));
+    if (facts.length > 0) await this.store.views.setMachineFacts(facts);
+    return changed;
+  }
+}
+
 export class Fleet {
   readonly store: ConsoleStore;
   readonly box: SecretBox;
@@ -184,32 +284,60 @@ export class Fleet {
     return this.forEach(await this.resolve(refs), onProgress, task);
   }
 
+  /**
+   * Runs `task` for each machine, `concurrency` at once, and reports each result (onProgress)
+   * as it is final. A task may return a PendingResult (its status written in a StatusBatch,
+   * `batch`): its worker goes on to the next machine at once, and the result comes with the
+   * batch's commit (`batch` is flushed at the end).
+   */
   async forEach(
     machines: readonly MachineRecord[],
     onProgress: Progress | undefined,
-    task: (machine: MachineRecord, agent: AgentClient) => Promise<MachineResult>,
+    task: (machine: MachineRecord, agent: AgentClient) => Promise<MachineResult | PendingResult>,
+    batch?: StatusBatch,
   ): Promise<MachineResult[]> {
     let done = 0;
-    return mapLimit(machines, this.concurrency, async (machine) => {
-      let result: MachineResult;
+    const finals = await mapLimit(machines, this.concurrency, async (machine) => {
+      let outcome: MachineResult | PendingResult;
       try {
-        // Each task records its status (and so the contact) through #recordStatus.
-        result = await task(machine, await this.agent(machine));
+        // Each task records its status (and so the contact) through #recordStatus, or a StatusBatch.
+        outcome = await task(machine, await this.agent(machine));
       } catch (err) {
-        result = await this.failed(machine, err);
+        outcome = await this.failed(machine, err);
       }
-      if (result.displayName === undefined) {
-        // Built by the operation itself: the machine as of now (it answered when it has a state).
-        const answered = result.ok || result.state !== null;
-        result = {
-          ...result,
-          displayName: displayName(machine),
-          lastSeenAt: iso(answered ? Math.max(this.clock.now(), machine.lastSeenAt ?? 0) : machine.lastSeenAt),
-        };
+      // In an object: mapLimit would wait for a promise returned as such.
+      if (outcome instanceof PendingResult) {
+        const final = outcome.result
+          .catch((err: unknown) => this.failed(machine, err))
+          .then((result) => this.#reported(machine, result, ++done, machines.length, onProgress));
+        final.catch(() => undefined); // awaited below, after the other machines
+        return { final };
       }
-      onProgress?.(result, ++done, machines.length);
-      return result;
+      return { final: Promise.resolve(this.#reported(machine, outcome, ++done, machines.length, onProgress)) };
     });
+    await batch?.flush();
+    return Promise.all(finals.map((f) => f.final));
+  }
+
+  #reported(
+    machine: MachineRecord,
+    given: MachineResult,
+    done: number,
+    total: number,
+    onProgress: Progress | undefined,
+  ): MachineResult {
+    let result = given;
+    if (result.displayName === undefined) {
+      // Built by the operation itself: the machine as of now (it answered when it has a state).
+      const answered = result.ok || result.state !== null;
+      result = {
+        ...result,
+        displayName: displayName(machine),
+        lastSeenAt: iso(answered ? Math.max(this.clock.now(), machine.lastSeenAt ?? 0) : machine.lastSeenAt),
+      };
+    }
+    onProgress?.(result, done, total);
+    return result;
   }
 
   /** A failure result; the machine's last error is recorded (a refusal still means it answered). */

@@ -2,7 +2,15 @@ import type { AgentStatus } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
 import { AgentClient } from './agent-client.js';
 import { ConsoleError } from './errors.js';
-import { asConsoleError, iso, mapLimit, type Fleet, type MachineOperation } from './fleet.js';
+import {
+  PendingResult,
+  StatusBatch,
+  asConsoleError,
+  iso,
+  mapLimit,
+  type Fleet,
+  type MachineOperation,
+} from './fleet.js';
 import type {
   DiscoveryProbe,
   DiscoveryResult,
@@ -220,11 +228,23 @@ export async function refresh(
   onProgress?: Progress,
 ): Promise<MachineResult[]> {
   const machines = await fleet.resolve(refs.length === 0 ? 'all' : refs);
-  const results = await fleet.forEach(machines, onProgress, async (machine, agent) => {
-    const status = await agent.status();
-    const changed = await fleet.recordStatus(machine, status);
-    return fleet.success(machine, status, changed ? 'status changed' : 'status unchanged', { changed });
-  });
+  // The statuses are written in batches (one transaction each); a machine's result comes with its batch's commit.
+  const batch = new StatusBatch(fleet.store);
+  const results = await fleet.forEach(
+    machines,
+    onProgress,
+    async (machine, agent) => {
+      const status = await agent.status();
+      return new PendingResult(
+        batch
+          .add(machine, status, fleet.clock.now())
+          .then((changed) =>
+            fleet.success(machine, status, changed ? 'status changed' : 'status unchanged', { changed }),
+          ),
+      );
+    },
+    batch,
+  );
   const failed = results.filter((r) => !r.ok).length;
   await fleet.log('refresh', null, failed === 0, null, `${results.length - failed} read, ${failed} failed`);
   return results;

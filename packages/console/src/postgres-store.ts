@@ -21,6 +21,7 @@ import type {
   NewOperation,
   OperationRecord,
   SnapshotRecord,
+  StatusWrite,
   StoredKeyRecord,
   TokenRecord,
 } from './store.js';
@@ -471,6 +472,49 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
       );
       await client.query(SET_LATEST, [...tables.latestValues(Number(added.rows[0]?.id), takenAt, status), machineId]);
       return true;
+    });
+  }
+
+  async recordStatuses(entries: readonly StatusWrite[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const ids = [...new Set(entries.map((e) => e.machineId))].sort((a, b) => a - b);
+    return this.#transaction(async (client) => {
+      // The machines' row locks, in id order (two batches never wait on each other in a cycle), as addSnapshot's.
+      await client.query('SELECT id FROM machines WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ids]);
+      const latest = new Map(
+        (
+          await client.query<{ machine_id: number; digest: string }>(
+            `SELECT DISTINCT ON (machine_id) machine_id, digest FROM status_snapshots
+             WHERE machine_id = ANY($1::bigint[]) ORDER BY machine_id, id DESC`,
+            [ids],
+          )
+        ).rows.map((r) => [Number(r.machine_id), r.digest]),
+      );
+      const changed: boolean[] = [];
+      for (const e of entries) {
+        const isNew = latest.get(e.machineId) !== e.digest;
+        changed.push(isNew);
+        if (!isNew) continue;
+        const added = await client.query<{ id: number }>(
+          `INSERT INTO status_snapshots (${tables.SNAPSHOT_COLUMNS.join(', ')}) VALUES (${params(tables.SNAPSHOT_COLUMNS.length)})
+           RETURNING id`,
+          tables.snapshotValues(e.machineId, e.takenAt, e.digest, e.status),
+        );
+        await client.query(SET_LATEST, [
+          ...tables.latestValues(Number(added.rows[0]?.id), e.takenAt, e.status),
+          e.machineId,
+        ]);
+        latest.set(e.machineId, e.digest);
+      }
+      // Every machine's contact in one statement (the latest time of a machine given twice).
+      await client.query(
+        `UPDATE machines m SET last_seen_at = greatest(coalesce(m.last_seen_at, 0), v.at), last_error_code = NULL,
+           last_error_message = NULL, last_error_at = NULL
+         FROM (SELECT id, max(at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at) GROUP BY id) v
+         WHERE m.id = v.id`,
+        [entries.map((e) => e.machineId), entries.map((e) => e.takenAt)],
+      );
+      return changed;
     });
   }
 

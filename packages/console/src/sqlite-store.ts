@@ -22,6 +22,7 @@ import type {
   NewOperation,
   OperationRecord,
   SnapshotRecord,
+  StatusWrite,
   StoredKeyRecord,
   TokenRecord,
 } from './store.js';
@@ -152,6 +153,9 @@ const INSERT_SNAPSHOT = `INSERT INTO status_snapshots (${tables.SNAPSHOT_COLUMNS
 const SET_COUNTERS = tables.COUNTER_COLUMNS.map((c) => `${c} = ?`).join(', ');
 /** The machine's denormalised latest-status columns (tables.latestValues, then the machine's id). */
 const SET_LATEST = `UPDATE machines SET ${tables.LATEST_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
+/** A call that the agent answered: last seen (never moved back), last error cleared (as recordContact). */
+const SET_SEEN = `UPDATE machines SET last_seen_at = max(coalesce(last_seen_at, 0), ?), last_error_code = NULL,
+  last_error_message = NULL, last_error_at = NULL WHERE id = ?`;
 /** Recomputes the latest-status columns of the machines whose ids are in the JSON array `?`. */
 const RECOMPUTE_LATEST = `UPDATE machines SET (${tables.LATEST_COLUMNS.join(', ')}) =
   (SELECT ${tables.LATEST_SOURCES.join(', ')} FROM status_snapshots s WHERE s.machine_id = machines.id
@@ -312,6 +316,42 @@ export class SqliteConsoleStore implements ConsoleStore, tables.GeneratedFleetWr
         this.#db.prepare(SET_LATEST).run(...tables.latestValues(id, takenAt, status), machineId);
         return true;
       })
+      .immediate();
+  }
+
+  /** Statements of recordStatuses, prepared once (a refresh runs them for every machine). */
+  #statusStatements:
+    | {
+        latest: Database.Statement;
+        insert: Database.Statement;
+        setLatest: Database.Statement;
+        seen: Database.Statement;
+      }
+    | undefined;
+
+  async recordStatuses(entries: readonly StatusWrite[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const s = (this.#statusStatements ??= {
+      latest: this.#db.prepare('SELECT digest FROM status_snapshots WHERE machine_id = ? ORDER BY id DESC LIMIT 1'),
+      insert: this.#db.prepare(INSERT_SNAPSHOT),
+      setLatest: this.#db.prepare(SET_LATEST),
+      seen: this.#db.prepare(SET_SEEN),
+    });
+    return this.#db
+      .transaction(() =>
+        entries.map((e) => {
+          const latest = s.latest.get(e.machineId) as { digest: string } | undefined;
+          const changed = latest?.digest !== e.digest;
+          if (changed) {
+            const id = Number(
+              s.insert.run(...tables.snapshotValues(e.machineId, e.takenAt, e.digest, e.status)).lastInsertRowid,
+            );
+            s.setLatest.run(...tables.latestValues(id, e.takenAt, e.status), e.machineId);
+          }
+          s.seen.run(e.takenAt, e.machineId);
+          return changed;
+        }),
+      )
       .immediate();
   }
 

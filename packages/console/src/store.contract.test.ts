@@ -247,6 +247,45 @@ describe.each(engines)('console store: %s', (_engine, database) => {
     expect(latest.get(n.id)?.clientMachineId).toBe('other');
   });
 
+  it('recordStatuses: a batch writes what addSnapshot and recordContact would, in one transaction; all or nothing', async () => {
+    const m = await machine('pc-01', '10.0.0.1:7390');
+    const n = await machine('pc-02', '10.0.0.2:7390');
+    await store.addSnapshot(m.id, 10, status(), 'd1');
+    await store.recordContact(n.id, { at: 5, ok: false, code: 'AGENT_TIMEOUT', message: 'no answer' });
+    const licensed = status({ state: 'licensed', method: 'kms' });
+    expect(
+      await store.recordStatuses([
+        { machineId: m.id, takenAt: 20, status: status(), digest: 'd1' }, // unchanged: no row
+        { machineId: n.id, takenAt: 21, status: licensed, digest: 'd2' },
+        { machineId: m.id, takenAt: 22, status: licensed, digest: 'd2' }, // the same machine again: sees the row above
+      ]),
+    ).toEqual([false, true, true]);
+    expect(await store.recordStatuses([])).toEqual([]);
+    expect((await store.history(m.id)).map((s) => [s.takenAt, s.state])).toEqual([
+      [10, 'initial-grace'],
+      [22, 'licensed'],
+    ]);
+    const [pm, pn] = [await store.getMachine(m.id), await store.getMachine(n.id)];
+    expect(pm?.lastSeenAt).toBe(22);
+    expect(pn).toMatchObject({ lastSeenAt: 21, lastError: null });
+    const page = await store.views.pageMachines({ offset: 0, limit: 10, sort: 'name', dir: 'asc' });
+    expect(page.machines.map((v) => [v.machine.name, v.latest?.state ?? null])).toEqual([
+      ['pc-01', 'licensed'],
+      ['pc-02', 'licensed'],
+    ]);
+    // A machine removed meanwhile: the whole batch fails, nothing of it is written.
+    const gone = await machine('pc-03', '10.0.0.3:7390');
+    await store.removeMachine(gone.id);
+    await expect(
+      store.recordStatuses([
+        { machineId: m.id, takenAt: 30, status: status(), digest: 'd3' },
+        { machineId: gone.id, takenAt: 31, status: status(), digest: 'd3' },
+      ]),
+    ).rejects.toThrow();
+    expect((await store.history(m.id)).map((s) => s.takenAt)).toEqual([10, 22]);
+    expect((await store.getMachine(m.id))?.lastSeenAt).toBe(22);
+  });
+
   it('snapshotsBefore: rows taken before the time, by machine then row', async () => {
     const m = await machine('pc-01', '10.0.0.1:7390');
     const n = await machine('pc-02', '10.0.0.2:7390');

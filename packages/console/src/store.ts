@@ -68,6 +68,16 @@ export interface SnapshotRecord {
   readonly status: AgentStatus;
 }
 
+/** One machine's answer to a status read, as ConsoleStore.recordStatuses writes it. */
+export interface StatusWrite {
+  readonly machineId: number;
+  /** When it answered (ms): the history row's time and the machine's last contact. */
+  readonly takenAt: number;
+  readonly status: AgentStatus;
+  /** statusDigest of `status`: a history row is written when it differs from the latest one. */
+  readonly digest: string;
+}
+
 export interface StoredKeyRecord {
   readonly id: number;
   readonly name: string;
@@ -219,6 +229,14 @@ export interface ConsoleStore {
    * row was written (history is kept per change, not per refresh).
    */
   addSnapshot(machineId: number, takenAt: number, status: AgentStatus, digest: string): Promise<boolean>;
+  /**
+   * The answers of many machines (a refresh writes them in batches), in ONE transaction: for each
+   * entry, what addSnapshot does (a history row when the digest changed, the machine's latest
+   * status on its row) and recordContact `{at: takenAt, ok: true}`, in the entries' order.
+   * Returns per entry whether a history row was written. All or nothing: when it throws (a
+   * machine removed meanwhile, the database failing), nothing of the batch is written.
+   */
+  recordStatuses(entries: readonly StatusWrite[]): Promise<boolean[]>;
   /** The latest snapshot of every machine that has one, by machine id. */
   latestSnapshots(): Promise<Map<number, SnapshotRecord>>;
   history(machineId: number): Promise<SnapshotRecord[]>;
