@@ -2,7 +2,7 @@ import type { LicenceState } from '@volact/core';
 import type { PgAccess } from '../pg-access.js';
 import * as tables from '../store-rows.js';
 import type { MachineFacts, OperationRecord } from '../store.js';
-import { REPORT_ROW_COLUMNS, toReportRow, toView, type ViewRow } from './rows.js';
+import { REPORT_ROW_COLUMNS, reportRowOf, toView, type ViewRow } from './rows.js';
 import * as sql from './sql.js';
 import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
@@ -121,19 +121,19 @@ export class PostgresFleetViews implements FleetViewStore {
     const s = sql.reportSelection(p, report, options);
     const extra = [...s.extra, ...sql.reportStatusColumns(PG, report)];
     const n = p.values.length;
-    const { rows, total } = await this.#page<{ r: string }>(
-      s.count ?? `SELECT count(*) AS n ${s.from}`,
-      `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, extra)}
-       ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`,
-      p.values,
-      [options.limit ?? null, options.offset],
-    );
+    const select = `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, extra)}
+       ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`;
+    const values = [...p.values, options.limit ?? null, options.offset];
+    // Every row (the CSV): they are the count; no second pass over the selection.
+    const { rows, total } =
+      options.limit === undefined && options.offset === 0
+        ? await this.#all<{ r: string }>(select, values).then((rows) => ({ rows, total: rows.length }))
+        : await this.#page<{ r: string }>(s.count ?? `SELECT count(*) AS n ${s.from}`, select, p.values, [
+            options.limit ?? null,
+            options.offset,
+          ]);
     return {
-      rows: rows.map((r) =>
-        toReportRow(
-          sql.reportRowValues(r.r, REPORT_ROW_COLUMNS, extra) as unknown as ViewRow & { display_name: string },
-        ),
-      ),
+      rows: rows.map((r) => reportRowOf(r.r, extra)),
       total,
     };
   }

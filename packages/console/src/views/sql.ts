@@ -151,10 +151,11 @@ export function machineWhere(p: Params, filter: MachineFilterInput, searchById =
   const parts: string[] = [];
   const q = filter.q?.trim();
   if (q) parts.push(machineTextMatch(p, q, searchById));
-  if (filter.state) parts.push(filter.state === 'unknown' ? 'm.state IS NULL' : `m.state = ${p.add(filter.state)}`);
-  if (filter.method) {
-    parts.push(filter.method === 'none' ? 'm.method IS NULL' : `m.method = ${p.add(filter.method)}`);
-  }
+  // Compared under "C" on PostgreSQL, as the indexes hold them: an equality under the
+  // database's collation cannot use a "C" index (it would read every entry of machines_state).
+  const is = (column: string, value: string) => `${binary(p.dialect, column)} = ${p.add(value)}`;
+  if (filter.state) parts.push(filter.state === 'unknown' ? 'm.state IS NULL' : is('m.state', filter.state));
+  if (filter.method) parts.push(filter.method === 'none' ? 'm.method IS NULL' : is('m.method', filter.method));
   return parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`;
 }
 
@@ -198,17 +199,19 @@ export function reportSelection(
   options: { endsBy: string },
 ): { from: string; order: string; extra: ReportColumns; count?: string } {
   const byName = `ORDER BY ${folded(p.dialect, DISPLAY)}, m.id`;
+  // The state under "C" (PostgreSQL), as machines_state holds it: a count reads the index's range.
+  const state = binary(p.dialect, 'm.state');
   switch (report) {
     case 'at-risk':
       return {
-        from: `FROM machines m WHERE (m.state IN ${GRACE_STATES}
-          OR (m.state = 'licensed' AND m.expires_at IS NOT NULL AND ${binary(p.dialect, 'm.expires_at')} <= ${p.add(options.endsBy)}))`,
+        from: `FROM machines m WHERE (${state} IN ${GRACE_STATES}
+          OR (${state} = 'licensed' AND m.expires_at IS NOT NULL AND ${binary(p.dialect, 'm.expires_at')} <= ${p.add(options.endsBy)}))`,
         order: byName,
         extra: [],
       };
     case 'unlicensed':
       return {
-        from: `FROM machines m WHERE m.state IN ('unlicensed', 'notification')`,
+        from: `FROM machines m WHERE ${state} IN ('unlicensed', 'notification')`,
         order: byName,
         extra: [],
       };
@@ -265,25 +268,12 @@ export type ReportColumns = readonly (readonly [string, string])[];
 
 /**
  * A report row as one JSON array (one text per row: the driver makes one string, not an object
- * of a dozen values; JSON.parse makes the values, reportRowValues names them): `columns` of
+ * of a dozen values; rows.ts reportRowOf reads them by position): `columns` of
  * `machines m`, then `extra`. (An array, not an object: PostgreSQL builds it in half the time.)
  */
 export function reportRowJson(d: Dialect, columns: readonly string[], extra: ReportColumns): string {
   const values = [...columns.map((c) => `m.${c}`), ...extra.map(([, expr]) => expr)].join(', ');
   return d.engine === 'sqlite' ? `json_array(${values}) AS r` : `json_build_array(${values})::text AS r`;
-}
-
-/** A row of reportRowJson as an object: each value under its column's name. */
-export function reportRowValues(
-  text: string,
-  columns: readonly string[],
-  extra: ReportColumns,
-): Record<string, unknown> {
-  const values = JSON.parse(text) as unknown[];
-  const row: Record<string, unknown> = {};
-  columns.forEach((c, i) => (row[c] = values[i]));
-  extra.forEach(([name], i) => (row[name] = values[columns.length + i]));
-  return row;
 }
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */

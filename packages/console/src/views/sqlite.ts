@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { LicenceState } from '@volact/core';
 import * as tables from '../store-rows.js';
 import type { MachineFacts, OperationRecord } from '../store.js';
-import { REPORT_ROW_COLUMNS, toReportRow, toView, type ViewRow } from './rows.js';
+import { REPORT_ROW_COLUMNS, reportRowOf, toView, type ViewRow } from './rows.js';
 import * as sql from './sql.js';
 import type { FleetViewStore, MachinePageQuery, MachineView, ReportMachineRow } from './store.js';
 
@@ -108,19 +108,19 @@ export class SqliteFleetViews implements FleetViewStore {
       const p = new sql.Params(SQLITE);
       const s = sql.reportSelection(p, report, options);
       const extra = [...s.extra, ...sql.reportStatusColumns(SQLITE, report)];
-      const total = this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0;
+      // Every row (the CSV): they are the count; no second pass over the selection.
+      const whole = options.limit === undefined && options.offset === 0;
+      const counted = whole
+        ? 0
+        : (this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0);
       const rows = this.#all<{ r: string }>(
         `SELECT ${sql.reportRowJson(SQLITE, REPORT_ROW_COLUMNS, extra)}
          ${options.limit === undefined && report === 'unlicensed' ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );
       return {
-        rows: rows.map((r) =>
-          toReportRow(
-            sql.reportRowValues(r.r, REPORT_ROW_COLUMNS, extra) as unknown as ViewRow & { display_name: string },
-          ),
-        ),
-        total,
+        rows: rows.map((r) => reportRowOf(r.r, extra)),
+        total: whole ? rows.length : counted,
       };
     })();
   }
