@@ -9,6 +9,8 @@ import {
   parseCidFile,
   parseConfirmationId,
   parseIidFile,
+  parseInstallationId,
+  printable,
   proxyFileSigner,
   signIidFile,
   signingKeyPairFromSeed,
@@ -56,7 +58,45 @@ export function consoleKeyId(fleet: Fleet): string {
   return proxyFileSigner(consoleSigningKey(fleet)).keyId;
 }
 
-const displayName = (m: MachineRecord): string => (m.name !== m.address ? m.name : (m.facts?.hostName ?? m.address));
+/**
+ * The machine's name in the file: its name, else the host name its agent reported, cleaned
+ * (an agent's text may hold control characters, or be empty when os.hostname() failed); else its
+ * address, else `machine <id>`. Never a text the file's parser refuses (one machine's name must
+ * not void the file of the others).
+ */
+export function fileMachineName(m: MachineRecord): string {
+  const clean = (text: string | null | undefined) =>
+    printable(text ?? '')
+      .trim()
+      .slice(0, 300)
+      .trim();
+  const named = m.name !== m.address ? clean(m.name) : '';
+  return named || clean(m.facts?.hostName) || clean(m.address) || `machine ${m.id}`;
+}
+
+/**
+ * One machine's entry of an installation-ID file, from what its agent answered, checked here: a
+ * malformed installation ID fails this machine alone (AGENT_BAD_RESPONSE), never the whole file.
+ * The installed key's last five are informative only: cleaned, an empty one is none.
+ */
+export function iidFileEntry(
+  machine: MachineRecord,
+  installationId: string,
+  installedKey: string | null,
+): IidFileEntry {
+  let iid: string;
+  try {
+    iid = parseInstallationId(installationId).text;
+  } catch (err) {
+    const reason = err instanceof CoreError ? `: ${err.message}` : '';
+    throw new ConsoleError(
+      'AGENT_BAD_RESPONSE',
+      `agent ${machine.address} answered an installation ID that is not one (${JSON.stringify(printable(String(installationId)).slice(0, 40))}${reason}): not in the file; check the machine's volact client`,
+    );
+  }
+  const key = installedKey === null ? '' : printable(installedKey).trim().slice(0, 16);
+  return { machine: fileMachineName(machine), machineId: machine.id, installationId: iid, installedKey: key || null };
+}
 
 /** Step 1: the installation IDs of the machines, read through their agents, into a signed file kept here. */
 export async function collectInstallationIds(
@@ -77,13 +117,9 @@ export async function collectInstallationIds(
   const results = await fleet.forEach(machines, onProgress, async (machine, agent) => {
     const status = await agent.status();
     await fleet.recordStatus(machine, status);
-    const installationId = await agent.installationId();
-    entries.set(machine.id, {
-      machine: displayName(machine).slice(0, 300),
-      machineId: machine.id,
-      installationId,
-      installedKey: status.installedKey,
-    });
+    const entry = iidFileEntry(machine, await agent.installationId(), status.installedKey);
+    const installationId = entry.installationId;
+    entries.set(machine.id, entry);
     await fleet.log('collect-iids', machine.name, true, null, `installation ID into file ${fileId}`);
     return {
       ...fleet.success(machine, status, `installation ID collected into file ${fileId}`),
