@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ClientError } from './errors.js';
+import { ParsedFiles } from './parsed-files.js';
 
 /** Next to licence.json: the agent's settings stay out of the licence store's schema. */
 export const AGENT_SETTINGS_FILE = 'agent.json';
@@ -47,15 +48,28 @@ const DEFAULT_SETTINGS: AgentSettings = { userOperations: false };
 
 type SettingsRecord = z.infer<typeof agentSettingsSchema>;
 
+/** The settings read, by path, with the text each was parsed from (see ParsedFiles). */
+const settingsRecords = new ParsedFiles<SettingsRecord | null>();
+
 function readRecord(stateDir: string): SettingsRecord | null {
-  let raw: unknown;
+  const path = join(stateDir, AGENT_SETTINGS_FILE);
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(join(stateDir, AGENT_SETTINGS_FILE), 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }
-  const parsed = agentSettingsSchema.safeParse(raw);
-  return parsed.success ? parsed.data : null;
+  // Read at every call; parsed and checked again whenever its text is not the last one's.
+  return settingsRecords.parse(path, text, (t) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(t);
+    } catch {
+      return null;
+    }
+    const parsed = agentSettingsSchema.safeParse(raw);
+    return parsed.success ? parsed.data : null;
+  });
 }
 
 /**

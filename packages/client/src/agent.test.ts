@@ -152,6 +152,38 @@ describe('agent management endpoint', () => {
     expect((await t.call('GET', '/v1/status')).json().host).toBe('kms.corp.example:1688');
   });
 
+  it('state files edited between two requests: the next answer reads them (tampered evidence, the same text again, a damaged store, the settings)', async () => {
+    const mak = await mintMak();
+    expect((await t.call('POST', '/v1/key', { key: mak })).statusCode).toBe(200);
+    expect((await t.call('POST', '/v1/activate', { authority: authorityUrl })).json().ok).toBe(true);
+    const status = async () => (await t.call('GET', '/v1/status')).json();
+    expect(await status()).toMatchObject({ state: 'licensed', method: 'mak', userOperations: false });
+    expect(await status()).toMatchObject({ state: 'licensed', method: 'mak' });
+    const path = join(t.stateDir, 'licence.json');
+    const original = t.store();
+    // One digit of the confirmation ID changed, same length, written right after a request.
+    const record = JSON.parse(original) as { activation: { confirmationId: string } };
+    const cid = record.activation.confirmationId;
+    const digit = cid.at(-1) === '0' ? '1' : '0';
+    record.activation.confirmationId = `${cid.slice(0, -1)}${digit}`;
+    writeFileSync(path, JSON.stringify(record, null, 2));
+    expect((await status()).state).not.toBe('licensed');
+    // The original text again: licensed again (the tampered read recorded nothing it keeps).
+    writeFileSync(path, original);
+    expect(await status()).toMatchObject({ state: 'licensed', method: 'mak' });
+    writeFileSync(path, original.replace('"format"', '"formta"'));
+    const damaged = await t.call('GET', '/v1/status');
+    expect(damaged.statusCode).toBe(409);
+    expect(damaged.json().error.code).toBe('LICENCE_STORE_DAMAGED');
+    writeFileSync(path, original);
+    expect((await status()).state).toBe('licensed');
+    // agent.json: the switch recorded by another process is seen at the next request.
+    recordAgentSettings(t.stateDir, { userOperations: true });
+    expect((await status()).userOperations).toBe(true);
+    recordAgentSettings(t.stateDir, { userOperations: false });
+    expect((await status()).userOperations).toBe(false);
+  });
+
   it('PUT and DELETE /v1/kms-host; a GVLK activation that fails is data (200, ok false)', async () => {
     const set = await t.call('PUT', '/v1/kms-host', { address: '127.0.0.1:1' });
     expect(set.statusCode).toBe(200);

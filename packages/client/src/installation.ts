@@ -3,6 +3,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { keyIdHex, newClientMachineId, parseProductConfig, type Clock, type ProductConfig } from '@volact/core';
 import { DEFAULT_INTERVALS } from './attempt-policy.js';
 import { ClientError } from './errors.js';
+import { ParsedFiles } from './parsed-files.js';
 import {
   productFingerprint,
   rootFingerprintOf,
@@ -129,6 +130,9 @@ export function refuseProductInsideStateDir(stateDir: string, productPath: strin
   }
 }
 
+/** The product files read, by path, with the text each was parsed from (see ParsedFiles). */
+const installedProducts = new ParsedFiles<{ product: ProductConfig; fingerprint: string }>();
+
 /** The product file at its installed location, as long as it is the one the store was made with. */
 export function installedProduct(stateDir: string, stored: StoredRecord): ProductConfig {
   const path = stored.productRef.path;
@@ -140,17 +144,28 @@ export function installedProduct(stateDir: string, stored: StoredRecord): Produc
   }
   // The store is writable by whoever edits it: the file it names is read only from outside it.
   refuseProductInsideStateDir(stateDir, path);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new ClientError(
+  const unreadable = (err: unknown) =>
+    new ClientError(
       'PRODUCT_CONFIG_INVALID',
       `the product file ${path} (given at init) cannot be read: ${(err as Error).message.slice(0, 160)}; restore it, or \`volact client set-product --state-dir ${stateDir} FILE\``,
     );
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw unreadable(err);
   }
-  const product = parseProduct(raw);
-  const fingerprint = productFingerprint(product);
+  // Read at every open; parsed, checked and fingerprinted again whenever its text is not the last one's.
+  const { product, fingerprint } = installedProducts.parse(path, text, (t) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(t);
+    } catch (err) {
+      throw unreadable(err);
+    }
+    const parsed = parseProduct(raw);
+    return { product: parsed, fingerprint: productFingerprint(parsed) };
+  });
   if (fingerprint !== stored.productRef.sha256) {
     throw new ClientError(
       'PRODUCT_FILE_CHANGED',

@@ -13,6 +13,7 @@ import {
   type ProductConfig,
 } from '@volact/core';
 import { ClientError } from './errors.js';
+import { ParsedFiles } from './parsed-files.js';
 import {
   MAX_RECORD_CHARS,
   MAX_REVOCATION_LIST_CHARS,
@@ -227,6 +228,9 @@ export function productFingerprint(product: ProductConfig): string {
 }
 export type AttemptRecord = z.infer<typeof attemptSchema>;
 
+/** The records loaded, by path, with the text each was parsed from (see ParsedFiles). */
+const storedRecords = new ParsedFiles<StoredRecord>();
+
 /** The licence store: one JSON file in the state directory (0700), itself 0600, replaced atomically. */
 export class LicenceStore {
   constructor(readonly stateDir: string) {}
@@ -255,9 +259,20 @@ export class LicenceStore {
       );
     }
     this.#tighten();
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      throw this.#damaged(`not JSON: ${(err as Error).message.slice(0, 120)}`);
+    }
+    // Read at every load; parsed and checked again whenever its text is not the last one's.
+    return storedRecords.parse(this.path, text, (t) => this.#parse(t));
+  }
+
+  #parse(text: string): StoredRecord {
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(this.path, 'utf8'));
+      raw = JSON.parse(text);
     } catch (err) {
       throw this.#damaged(`not JSON: ${(err as Error).message.slice(0, 120)}`);
     }
