@@ -1,6 +1,5 @@
 import { randomBytes, scryptSync } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import {
   CoreError,
@@ -9,6 +8,7 @@ import {
   agentStatusSchema,
   lastFiveOf,
   parseKeyOfType,
+  writeFileAtomic,
   type KeyType,
 } from '@volact/core';
 import { parseMachineAddress } from './addresses.js';
@@ -323,28 +323,6 @@ export async function buildExport(
     ...(sealer ? { agentTokens } : {}),
   };
   return { data, secretsMissing };
-}
-
-/** Writes `text` to `path` atomically (a temporary file beside it, fsync, rename), mode 0600. */
-export function writeFileAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-    throw err;
-  }
 }
 
 export async function exportToFile(

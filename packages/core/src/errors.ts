@@ -40,6 +40,8 @@ export const coreErrorCodes = {
     'an installation-ID file was edited after the console wrote it (its signature does not verify): collect it again',
   PROXY_FILE_FOREIGN:
     'an installation-ID file is signed by another console key than the one expected (--console-key-id): it is not the file that console collected',
+  FILE_WRITE_FAILED:
+    'a file could not be written whole (disk full, read-only, no permission): the message names the path; any previous file there is unchanged',
 } as const;
 
 export type CoreErrorCode = keyof typeof coreErrorCodes;

@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, readFileSync, writeSync } from 'node:fs';
+import { statSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CoreError, MAX_PROXY_FILE_CHARS, parseCidFile, type CidFile } from '@volact/core';
+import { CoreError, MAX_PROXY_FILE_CHARS, parseCidFile, writeFileAtomic, type CidFile } from '@volact/core';
 import { printable } from '@volact/console';
 import { CliError, printJson } from '../../output.js';
 import type { Run } from '../../runtime.js';
@@ -263,25 +263,12 @@ export function registerConsoleActivation(con: Command, run: Run): void {
   ).action(onMachines(run, (c, selection) => c.reactivate(selection, progress)));
 }
 
-/** Writes a proxy file atomically (a temporary file, then renamed), mode 0600. */
+/**
+ * Writes a proxy file atomically and whole (core writeFileAtomic: every byte, fsync, size
+ * checked, then renamed), mode 0600: a full disk is FILE_WRITE_FAILED, never "written".
+ */
 export function writePrivateFile(path: string, text: string): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temporary, 'wx', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(temporary, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(temporary, path);
-  } catch (err) {
-    rmSync(temporary, { force: true });
-    throw err;
-  }
+  writeFileAtomic(path, text);
 }
 
 /** Reads an installation-ID or confirmation file, refusing a huge one before reading it. */
