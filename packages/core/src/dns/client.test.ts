@@ -33,38 +33,57 @@ afterEach(async () => {
 });
 
 async function fakeServer(udp: Handler, tcp?: Handler): Promise<Fake> {
-  const socket: Socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  const fake: Fake = { port, requests: [], tcpRequests: [] };
-  socket.on('message', (raw, rinfo) => {
-    const request = decodeDnsMessage(raw);
-    fake.requests.push(request);
-    const out = udp(request, raw);
-    for (const b of out === null ? [] : Array.isArray(out) ? out : [out]) socket.send(b, rinfo.port, rinfo.address);
-  });
-  closers.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
-  if (tcp) {
-    const server: Server = createServer((conn) => {
-      let buf = Buffer.alloc(0);
-      conn.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
-        const raw = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        const request = decodeDnsMessage(raw);
-        fake.tcpRequests.push(request);
-        const out = tcp(request, raw);
-        for (const b of out === null ? [] : Array.isArray(out) ? out : [out]) {
-          const prefix = Buffer.alloc(2);
-          prefix.writeUInt16BE(b.length);
-          conn.write(Buffer.concat([prefix, b]));
-        }
+  // DNS answers UDP and TCP on one port number: a UDP port whose TCP twin is taken (by any other
+  // process on a busy machine) is given back and another one tried.
+  for (let attempt = 0; ; attempt++) {
+    const socket: Socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const port = socket.address().port;
+    const closeSocket = () => new Promise<void>((resolve) => socket.close(() => resolve()));
+    let server: Server | undefined;
+    const fake: Fake = { port, requests: [], tcpRequests: [] };
+    if (tcp) {
+      server = createServer((conn) => {
+        let buf = Buffer.alloc(0);
+        conn.on('data', (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+          const raw = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          const request = decodeDnsMessage(raw);
+          fake.tcpRequests.push(request);
+          const out = tcp(request, raw);
+          for (const b of out === null ? [] : Array.isArray(out) ? out : [out]) {
+            const prefix = Buffer.alloc(2);
+            prefix.writeUInt16BE(b.length);
+            conn.write(Buffer.concat([prefix, b]));
+          }
+        });
       });
+      const listening = server;
+      const taken = await new Promise<boolean>((resolve, reject) => {
+        listening.once('error', (err: NodeJS.ErrnoException) =>
+          err.code === 'EADDRINUSE' && attempt < 20 ? resolve(true) : reject(err),
+        );
+        listening.listen(port, '127.0.0.1', () => resolve(false));
+      });
+      if (taken) {
+        await closeSocket();
+        continue;
+      }
+    }
+    socket.on('message', (raw, rinfo) => {
+      const request = decodeDnsMessage(raw);
+      fake.requests.push(request);
+      const out = udp(request, raw);
+      for (const b of out === null ? [] : Array.isArray(out) ? out : [out]) socket.send(b, rinfo.port, rinfo.address);
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    closers.push(closeSocket);
+    if (server) {
+      const listening = server;
+      closers.push(() => new Promise<void>((resolve) => listening.close(() => resolve())));
+    }
+    return fake;
   }
-  return fake;
 }
 
 const srv = (name: string, port: number, target: string, ttl = 60): DnsResourceRecord => ({
