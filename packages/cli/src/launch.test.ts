@@ -28,9 +28,11 @@ const describeOption = (o: Option) => ({
   hidden: o.hidden,
   negate: o.negate,
   choices: o.argChoices,
-  conflictsWith: o.conflictsWith,
+  // Not in commander's typings, kept on the option: `.conflicts(…)`, `.implies(…)`.
+  conflictsWith: (o as unknown as { conflictsWith: string[] }).conflictsWith,
+  implied: (o as unknown as { implied?: object }).implied,
   envVar: o.envVar,
-  presetArg: o.presetArg as unknown,
+  presetArg: o.presetArg,
 });
 
 interface CommandShape {
