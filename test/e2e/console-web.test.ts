@@ -235,7 +235,9 @@ describe('the console web UI in Chromium', () => {
     const csv = readFileSync(await download.path(), 'utf8');
     expect(csv.split('\r\n')).toEqual([
       'machine,address,group,state,activatedBy,authority,keyName,expiresAt',
-      ...MACHINES.map((n) => `${n},${agents.get(n)!.address},office14,licensed,mak,${last5()},office-mak,`),
+      ...MACHINES.map(
+        (n) => `"${n}","${agents.get(n)!.address}","office14","licensed","mak","${last5()}","office-mak",`,
+      ),
       '',
     ]);
   });

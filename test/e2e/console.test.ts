@@ -340,23 +340,23 @@ describe('volact console, end to end', () => {
     expect(csv.stdout).toBe(
       [
         'machine,address,group,state,activatedBy,authority,keyName,expiresAt',
-        `pc-a,${address('pc-a')},office14,licensed,mak,${last5},office-mak,`,
-        `pc-b,${address('pc-b')},office14,licensed,mak,${last5},office-mak,`,
-        `pc-c,${address('pc-c')},office14,licensed,kms-host,${slice.hostAddress()},,${cExpires}`,
-        `pc-d,${address('pc-d')},office14,notification,,,,`,
+        `"pc-a","${address('pc-a')}","office14","licensed","mak","${last5}","office-mak",`,
+        `"pc-b","${address('pc-b')}","office14","licensed","mak","${last5}","office-mak",`,
+        `"pc-c","${address('pc-c')}","office14","licensed","kms-host","${slice.hostAddress()}",,"${cExpires}"`,
+        `"pc-d","${address('pc-d')}","office14","notification",,,,`,
         '',
       ].join('\r\n'),
     );
     const dupCsv = await cli('console', 'report', 'duplicate-cmid', '--data-dir', dataDir, '--csv');
     expect(dupCsv.stdout.split('\r\n')).toEqual([
       'clientMachineId,machines,machine,address,group,state',
-      `${cmid},2,pc-a,${address('pc-a')},office14,licensed`,
-      `${cmid},2,pc-d,${address('pc-d')},office14,notification`,
+      `"${cmid}",2,"pc-a","${address('pc-a')}","office14","licensed"`,
+      `"${cmid}",2,"pc-d","${address('pc-d')}","office14","notification"`,
       '',
     ]);
     const riskCsv = await cli('console', 'report', 'at-risk', '--days', '160', '--data-dir', dataDir, '--csv');
     expect(riskCsv.stdout.split('\r\n')[0]).toBe('machine,address,group,state,expiresAt,daysLeft,reason,lastSeenAt');
-    expect(riskCsv.stdout).toContain(`pc-d,${address('pc-d')},office14,notification,,,`);
+    expect(riskCsv.stdout).toContain(`"pc-d","${address('pc-d')}","office14","notification",`);
     const unlicensedJson = await cli('console', 'report', 'unlicensed', '--data-dir', dataDir, '--json');
     expect(JSON.parse(unlicensedJson.stdout)).toMatchObject({
       report: 'unlicensed',
@@ -399,7 +399,7 @@ describe('volact console, end to end', () => {
     const usageCsv = await cli('console', 'report', 'mak-usage', '--data-dir', dataDir, '--csv');
     const countedAt = (JSON.parse(usage.stdout) as { rows: { countedAt: string }[] }).rows[0]?.countedAt;
     expect(usageCsv.stdout).toBe(
-      `name,key,limit,used,remaining,countedAt,installedOn,activatedOn,machines,authorityError\r\noffice-mak,${last5},5,2,3,${countedAt},2,2,pc-a;pc-b,\r\n`,
+      `name,key,limit,used,remaining,countedAt,installedOn,activatedOn,machines,authorityError\r\n"office-mak","${last5}",5,2,3,"${countedAt}",2,2,"pc-a;pc-b",\r\n`,
     );
     // A wrong admin token is reported in the key's row, not as a failed report.
     writeFileSync(adminTokenFile, 'not-the-admin-token-at-all', { mode: 0o600 });

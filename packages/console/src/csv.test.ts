@@ -3,29 +3,48 @@ import { csvField, toCsv } from './csv.js';
 import { printable } from './printable.js';
 
 describe('CSV (RFC 4180)', () => {
-  it('quotes fields holding a comma, a double quote, CR or LF; doubles the quotes', () => {
-    expect(csvField('plain')).toBe('plain');
+  it('quotes every text field and list, doubling the quotes; numbers and booleans bare, null empty', () => {
+    expect(csvField('plain')).toBe('"plain"');
     expect(csvField('a,b')).toBe('"a,b"');
     expect(csvField('say "hi"')).toBe('"say ""hi"""');
     expect(csvField('two\nlines')).toBe('"two\nlines"');
     expect(csvField('cr\rhere')).toBe('"cr\rhere"');
     expect(csvField(null)).toBe('');
+    expect(csvField('')).toBe('');
     expect(csvField(42)).toBe('42');
     expect(csvField(false)).toBe('false');
-    expect(csvField(['pc-a', 'pc-b'])).toBe('pc-a;pc-b');
+    expect(csvField(['pc-a', 'pc-b'])).toBe('"pc-a;pc-b"');
     expect(csvField(['a,b'])).toBe('"a,b"');
   });
 
   it('makes text that starts like a spreadsheet formula plain text; numbers stay numbers', () => {
     expect(csvField('=HYPERLINK("http://evil.example","x")')).toBe('"\'=HYPERLINK(""http://evil.example"",""x"")"');
-    expect(csvField('@SUM(1+1)')).toBe("'@SUM(1+1)");
-    expect(csvField('-2+3')).toBe("'-2+3");
-    expect(csvField('+1')).toBe("'+1");
-    expect(csvField(['=1', 'b'])).toBe("'=1;b");
+    expect(csvField('@SUM(1+1)')).toBe(`"'@SUM(1+1)"`);
+    expect(csvField('-2+3')).toBe(`"'-2+3"`);
+    expect(csvField('+1')).toBe(`"'+1"`);
+    expect(csvField('\tx')).toBe(`"'\tx"`);
+    expect(csvField(['=1', 'b'])).toBe(`"'=1;b"`);
     expect(csvField(-5)).toBe('-5');
   });
 
-  it('a header line, one line per row in column order, CRLF after each', () => {
+  it("a spreadsheet splitting on ';' (de-DE, fr-FR) sees no cell starting like a formula", () => {
+    // A rogue agent's host name: no comma, no double quote.
+    const host = "pc;=cmd|' /C calc'!A0";
+    const line = toCsv(['machine', 'address'], [{ machine: host, address: '10.0.0.1:7390' }]).split(
+      '\r\n',
+    )[1] as string;
+    expect(line).toBe(`"pc;'=cmd|' /C calc'!A0","10.0.0.1:7390"`);
+    // Every list element is checked, not only the first (mak-usage, duplicate-cmid `machines`).
+    const list = toCsv(['machines'], [{ machines: ['pc-1', "=cmd|' /C calc'!A0", '+x', '@y', '-z'] }]).split('\r\n')[1];
+    expect(list).toBe(`"pc-1;'=cmd|' /C calc'!A0;'+x;'@y;'-z"`);
+    // Split either way, quotes honoured or not: no cell starts with a formula character.
+    for (const text of [line, list as string]) {
+      for (const cell of text.split(/[;,]/)) expect(cell.replace(/^"/, '')).not.toMatch(/^[=+\-@\t\r]/);
+    }
+    expect(csvField('a,=b')).toBe(`"a,'=b"`);
+  });
+
+  it('a header line of the bare column names, one line per row in column order, CRLF after each', () => {
     expect(
       toCsv(
         ['name', 'note'],
@@ -34,15 +53,15 @@ describe('CSV (RFC 4180)', () => {
           { name: 'two', note: null },
         ],
       ),
-    ).toBe('name,note\r\none,"x, ""y"""\r\ntwo,\r\n');
+    ).toBe('name,note\r\n"one","x, ""y"""\r\n"two",\r\n');
   });
 });
 
 describe('agent text on output', () => {
   it('drops escape sequences and control characters from CSV fields, keeping line breaks', () => {
-    expect(csvField('\x1b]0;pwned\x07office')).toBe('office');
-    expect(csvField('a\x1b[2Jb\x1b[31mc\x1b[0m')).toBe('abc');
-    expect(csvField('x\x00y\x7fz\x9b2Jw\u202eq')).toBe('xyzwq');
+    expect(csvField('\x1b]0;pwned\x07office')).toBe('"office"');
+    expect(csvField('a\x1b[2Jb\x1b[31mc\x1b[0m')).toBe('"abc"');
+    expect(csvField('x\x00y\x7fz\x9b2Jw\u202eq')).toBe('"xyzwq"');
     expect(csvField('two\nlines')).toBe('"two\nlines"');
     expect(toCsv(['group'], [{ group: '\x1b]0;pwned\x07' }])).toBe('group\r\n\r\n');
   });
