@@ -29,11 +29,22 @@ fi
 
 echo "== build and type-check"
 npx tsc -b
-npx tsc -p packages/console/web
-npx tsc -p packages/authority/web
-echo "== lint"
-npx eslint .
-npx prettier --check . >/dev/null || { echo "formatting differs: run npm run format"; exit 1; }
+# The web UIs' type-check, the linter and the formatter check read the built tree only: side
+# by side on the two cores, each one's output shown when it fails.
+echo "== web type-check, lint, format"
+checks="$(mktemp -d)"
+(npx tsc -p packages/console/web && npx tsc -p packages/authority/web) >"$checks/web" 2>&1 &
+web=$!
+npx eslint . >"$checks/lint" 2>&1 &
+lint=$!
+npx prettier --check . >"$checks/format" 2>&1 &
+format=$!
+failed=0
+wait "$web" || { echo "web type-check failed:"; cat "$checks/web"; failed=1; }
+wait "$lint" || { echo "lint failed:"; cat "$checks/lint"; failed=1; }
+wait "$format" || { grep -v '^Checking' "$checks/format" || true; echo "formatting differs: run npm run format"; failed=1; }
+rm -rf "$checks"
+[ "$failed" -eq 0 ] || exit 1
 echo "== tests"
 results="$(mktemp)"
 status=0
