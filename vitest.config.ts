@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
@@ -32,8 +33,13 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Timeouts catch hangs, never measure: two files run side by side on CI's two cores, so a
+    // slow test can take twice its time alone.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks',
+    // Two test files at a time even on two cores (vitest's default there is one): most of a
+    // file's time is spent waiting on the servers and processes it starts.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });
