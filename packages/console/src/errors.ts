@@ -63,6 +63,8 @@ export const consoleErrors = {
     'the file was collected by another console (another console key): apply it on the console that collected it',
   PROXY_FILE_UNKNOWN:
     'this console has no record of the collection the confirmation file answers (collected before a restore, or removed)',
+  CONSOLE_SERVED:
+    'another `volact console serve` (the message names its pid) serves this data directory: stop it first, or serve another data directory',
 } as const;
 
 export type ConsoleErrorCode = keyof typeof consoleErrors;

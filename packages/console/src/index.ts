@@ -7,6 +7,7 @@ export { MIN_ADMIN_PASSWORD_LENGTH, checkUserRole } from './admins.js';
 export { startConsoleServer } from './web/index.js';
 export type { ConsoleServer, ConsoleServerOptions } from './web/index.js';
 export { webErrors } from './web/index.js';
+export { acquireServeLock, SERVE_LOCK_FILE, type ServeLock } from './web/serve-lock.js';
 export { MAX_DISCOVERY_PROBES, expandRange, parseAddressList, parseMachineAddress } from './addresses.js';
 export { AgentClient } from './agent-client.js';
 export type { AgentClientOptions, ProbeResult } from './agent-client.js';

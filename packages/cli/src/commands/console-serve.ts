@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VolumeConsole, startConsoleServer, type ConsoleServerOptions } from '@volact/console';
+import { VolumeConsole, acquireServeLock, startConsoleServer, type ConsoleServerOptions } from '@volact/console';
 import { CliError } from '../output.js';
 import { parseListen, readTokenFile } from '../options.js';
 import { waitForShutdown, type Run } from '../runtime.js';
@@ -95,6 +95,15 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
       // Checked before anything opens: a wrong file stops the command, naming it.
       const tls = loadServeTlsAtStart(o.tlsCert, o.tlsKey);
       const c = await VolumeConsole.connect(o.dataDir, o.db === undefined ? {} : { databaseUrl: o.db });
+      // One server per data directory: a second would mark the first one's running job
+      // interrupted and run its own beside it (CONSOLE_SERVED names the first one's pid).
+      let lock;
+      try {
+        lock = acquireServeLock(o.dataDir, Date.now());
+      } catch (err) {
+        await c.close();
+        throw err;
+      }
       let server;
       try {
         server = await startConsoleServer(c, {
@@ -107,6 +116,7 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
           log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
         });
       } catch (err) {
+        lock.release();
         await c.close();
         throw err;
       }
@@ -114,6 +124,11 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
       if ((await c.countAdmins()) === 0) {
         process.stderr.write(
           `warning: no console user can log in yet: \`volact console admin add --data-dir ${o.dataDir} --user NAME --password-file F\`\n`,
+        );
+      }
+      if (o.publicOrigin && !o.trustForwardedFor) {
+        process.stderr.write(
+          "warning: --public-origin without --trust-forwarded-for: behind a reverse proxy every client has the proxy's address, so the login limits per address count all clients as one; give --trust-forwarded-for when the proxy sets X-Forwarded-For\n",
         );
       }
       if (tls) {
@@ -145,6 +160,7 @@ export function registerConsoleServe(consoleCommand: Command, run: Run): void {
       process.off('SIGHUP', reload);
       await server.close();
       await c.close();
+      lock.release();
     }),
   );
 }

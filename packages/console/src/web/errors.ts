@@ -112,6 +112,7 @@ export const HTTP_STATUS: Readonly<Record<ConsoleErrorCode | WebErrorCode, numbe
   // The console's own state: the operator must repair it, not the caller.
   CONSOLE_NOT_INITIALISED: 500,
   CONSOLE_EXISTS: 500,
+  CONSOLE_SERVED: 500,
   KEY_FILE_INVALID: 500,
   SECRET_UNREADABLE: 500,
   CONSOLE_DB_INVALID: 500,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '@volact/core';
 import type { MachineResult, Progress } from '../results.js';
-import type { JobResultRecord, StoredJob, WebStateStore } from '../web-state/store.js';
+import type { JobEnd, JobRecord, JobResultRecord, StoredJob, WebStateStore } from '../web-state/store.js';
 import { WebError, errorAnswer } from './errors.js';
 
 import { MAX_PAGE_SIZE, type Job as JobAnswer, type JobOperation, type JobSummary } from './contract.js';
@@ -16,6 +16,10 @@ const FLUSH_MS = 200;
 const FLUSH_RESULTS = 100;
 /** params_json is cut beyond this (a job's parameters are a few fields; an uploaded file is not one). */
 const MAX_PARAM_TEXT = 2_000;
+/** A job's end that could not be stored (the database down) is tried again after this, doubling… */
+const END_RETRY_FIRST_MS = 1_000;
+/** …up to this, until it is stored (or the process ends: the next start marks the job interrupted). */
+const END_RETRY_MAX_MS = 60_000;
 /** Parameter names never stored (enrolment tokens, passphrases, LDAP bind passwords). */
 const SECRET_PARAM = /token|pass|secret|key(?!Name)|credential/i;
 
@@ -80,6 +84,20 @@ interface Running {
   promise: Promise<void>;
 }
 
+/** A job ended here whose end is not stored yet: answered from memory, stored again with back-off. */
+interface UnsavedEnd {
+  readonly end: JobEnd;
+  readonly failed: number;
+  /** The wait before the next attempt. */
+  delayMs: number;
+}
+
+/** Runs `work` after `ms` without keeping the process alive (tests inject their own). */
+export type Schedule = (work: () => void, ms: number) => void;
+const unrefTimeout: Schedule = (work, ms) => {
+  setTimeout(work, ms).unref();
+};
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
@@ -103,13 +121,29 @@ export class JobRunner {
   #running: Running | null = null;
   /** Set between the JOB_RUNNING check and the job's row being written. */
   #starting = false;
+  /** Jobs ended here whose end the database did not take yet (by id). */
+  readonly #unsaved = new Map<string, UnsavedEnd>();
+  readonly #schedule: Schedule;
+  readonly #retryFirstMs: number;
+  readonly #retryMaxMs: number;
 
   constructor(
     store: WebStateStore,
     clock: Clock,
     log: (line: string) => void,
-    options: { flushMs?: number; flushResults?: number; keep?: number } = {},
+    options: {
+      flushMs?: number;
+      flushResults?: number;
+      keep?: number;
+      /** Where a failed end's next attempt is scheduled (default: an unref'd setTimeout). */
+      schedule?: Schedule;
+      retryFirstMs?: number;
+      retryMaxMs?: number;
+    } = {},
   ) {
+    this.#schedule = options.schedule ?? unrefTimeout;
+    this.#retryFirstMs = options.retryFirstMs ?? END_RETRY_FIRST_MS;
+    this.#retryMaxMs = options.retryMaxMs ?? END_RETRY_MAX_MS;
     this.#store = store;
     this.#clock = clock;
     this.#log = log;
@@ -228,27 +262,71 @@ export class JobRunner {
     } catch (err) {
       error = errorAnswer(err).body.error;
     }
+    const end: JobEnd = {
+      state: error ? 'failed' : 'finished',
+      finishedAt: this.#clock.now(),
+      total: job.total,
+      done: job.done,
+      errorCode: error?.code ?? null,
+      errorMessage: error?.message ?? null,
+      outcome,
+      proxyFileId,
+    };
     try {
       await this.#flush(job);
-      await this.#store.finishJob(job.id, {
-        state: error ? 'failed' : 'finished',
-        finishedAt: this.#clock.now(),
-        total: job.total,
-        done: job.done,
-        errorCode: error?.code ?? null,
-        errorMessage: error?.message ?? null,
-        outcome,
-        proxyFileId,
-      });
-      await this.#store.pruneJobs(this.#keep);
+      await this.#store.finishJob(job.id, end);
+      await this.#store.pruneJobs(this.#keep).catch(() => 0); // pruned again at the next job's end
     } catch (err) {
-      this.#log(`job ${job.id}: its end could not be stored: ${errorAnswer(err).body.error.message}`);
+      // Kept here and stored again with back-off: meanwhile list() and get() answer the end
+      // from memory, so the UI does not show (and poll) a job `running` that is over.
+      this.#log(
+        `job ${job.id}: its end could not be stored (${errorAnswer(err).body.error.message}); trying again in ${this.#retryFirstMs / 1000} s`,
+      );
+      this.#unsaved.set(job.id, { end, failed: job.failed, delayMs: this.#retryFirstMs });
+      this.#schedule(() => void this.#storeEnd(job.id), this.#retryFirstMs);
     } finally {
       this.#running = null;
     }
     this.#log(
       `job ${job.id} ${job.operation} finished: ${job.seq - job.failed} ok, ${job.failed} failed${error ? `; ${error.code}` : ''}`,
     );
+  }
+
+  /** One more attempt at storing a job's end kept in memory; the next one scheduled, doubled, when it fails. */
+  async #storeEnd(id: string): Promise<void> {
+    const unsaved = this.#unsaved.get(id);
+    if (!unsaved) return;
+    try {
+      await this.#store.finishJob(id, unsaved.end);
+      this.#unsaved.delete(id);
+      this.#log(`job ${id}: its end is stored (${unsaved.end.state})`);
+      await this.#store.pruneJobs(this.#keep).catch(() => 0);
+    } catch (err) {
+      unsaved.delayMs = Math.min(unsaved.delayMs * 2, this.#retryMaxMs);
+      this.#log(
+        `job ${id}: its end could not be stored (${errorAnswer(err).body.error.message}); trying again in ${unsaved.delayMs / 1000} s`,
+      );
+      this.#schedule(() => void this.#storeEnd(id), unsaved.delayMs);
+    }
+  }
+
+  /** The stored job, with its end as this process knows it when the database has not taken it yet. */
+  #withEnd<T extends JobRecord>(job: T): T {
+    const unsaved = this.#unsaved.get(job.id);
+    if (!unsaved || job.state !== 'running') return job;
+    const { end } = unsaved;
+    return {
+      ...job,
+      state: end.state,
+      finishedAt: end.finishedAt,
+      total: end.total,
+      done: end.done,
+      failed: Math.max(job.failed, unsaved.failed),
+      errorCode: end.errorCode,
+      errorMessage: end.errorMessage,
+      outcome: end.outcome,
+      proxyFileId: end.proxyFileId,
+    };
   }
 
   /** Writes the waiting results (after the writes before it); resolves when they are written. */
@@ -274,7 +352,8 @@ export class JobRunner {
     await this.#ready;
     const running = this.#running?.id === id ? this.#running : null;
     if (running) await this.#flush(running);
-    const job = await this.#store.getJob(id);
+    const stored = await this.#store.getJob(id);
+    const job = stored && this.#withEnd(stored);
     if (!job) throw new WebError('JOB_NOT_FOUND', `no job "${id.slice(0, 40)}" (the last ${this.#keep} jobs are kept)`);
     const page = await this.#store.jobResults(id, offset, Math.min(Math.max(limit, 1), MAX_PAGE_SIZE));
     return {
@@ -289,7 +368,8 @@ export class JobRunner {
   async list(): Promise<JobSummary[]> {
     await this.#ready;
     const running = this.#running;
-    return (await this.#store.listJobs(this.#keep)).map((record) => {
+    return (await this.#store.listJobs(this.#keep)).map((stored) => {
+      const record = this.#withEnd(stored);
       // The job running here: its counts as of now, not as of its last batch.
       const live = running?.id === record.id ? running : null;
       const job = live ? { ...record, done: live.done, total: live.total, failed: live.failed } : record;

@@ -153,11 +153,21 @@ export class LoginLimiter {
  * from the back-off (it stays under the per-address LoginLimiter): else an attacker failing
  * once every ≤15 minutes from anywhere would keep the real admin out for good. Its success
  * during a back-off leaves the back-off in place for everyone else.
+ *
+ * The exemption is bounded: while the account backs off, its exempt addresses together get
+ * at most KNOWN_ADDRESS_FAILURES failed attempts a day (EXEMPT_WINDOW_MS), then wait like
+ * everyone. Behind a reverse proxy without --trust-forwarded-for every client has the proxy's
+ * address: once the admin logged in through it, anyone behind it would otherwise get the
+ * per-address rate (10 a minute) at the admin's password for ever. An attacker elsewhere
+ * cannot use this budget up (its attempts are refused before they count), so the admin's
+ * exemption from them stands.
  */
 export class AccountLimiter {
   readonly #accounts = new Map<string, { failures: number; last: number }>();
   /** Per account: the addresses that logged in to it, with the time of their last success. */
   readonly #known = new Map<string, Map<string, number>>();
+  /** Per account: the times of the failures let through by the exemption (the last day's). */
+  readonly #exemptFailures = new Map<string, number[]>();
   readonly #clock: Clock;
   readonly #free: number;
 
@@ -173,16 +183,33 @@ export class AccountLimiter {
   static readonly KNOWN_ADDRESS_MS = 30 * DAY;
   /** Addresses remembered per account (the least recently successful goes first). */
   static readonly KNOWN_ADDRESSES = 16;
+  /** Failures an account's exempt addresses get, together, during its back-off… */
+  static readonly KNOWN_ADDRESS_FAILURES = 10;
+  /** …in this long; then they wait like everyone. */
+  static readonly EXEMPT_WINDOW_MS = DAY;
 
   /**
-   * Milliseconds until `account` may try again from `address`; 0 when it may now (always 0
-   * for an address that logged in to it within KNOWN_ADDRESS_MS).
+   * Milliseconds until `account` may try again from `address`; 0 when it may now (0 for an
+   * address that logged in to it within KNOWN_ADDRESS_MS, while the exempt failure budget lasts).
    */
   retryAfter(account: string, address?: string): number {
     const key = account.toLowerCase();
     const now = this.#clock.now();
-    if (address !== undefined && this.#isKnown(key, address, now)) return 0;
+    if (
+      address !== undefined &&
+      this.#isKnown(key, address, now) &&
+      this.#recentExempt(key, now).length < AccountLimiter.KNOWN_ADDRESS_FAILURES
+    ) {
+      return 0;
+    }
     return this.#wait(key, now);
+  }
+
+  #recentExempt(key: string, now: number): number[] {
+    const recent = (this.#exemptFailures.get(key) ?? []).filter((t) => now - t < AccountLimiter.EXEMPT_WINDOW_MS);
+    if (recent.length === 0) this.#exemptFailures.delete(key);
+    else this.#exemptFailures.set(key, recent);
+    return recent;
   }
 
   #isKnown(key: string, address: string, now: number): boolean {
@@ -218,6 +245,9 @@ export class AccountLimiter {
     const backingOff = this.#wait(key, now) > 0;
     const entry = this.#accounts.get(key);
     this.#accounts.set(key, { failures: (entry?.failures ?? 0) + 1, last: now });
+    // Counted during a back-off: it came through the exemption, and spends its budget (a
+    // success refunds it below). Only attempts let through get here, so this stays bounded.
+    if (backingOff) this.#exemptFailures.set(key, [...this.#recentExempt(key, now), now]);
     return backingOff;
   }
 
@@ -230,6 +260,7 @@ export class AccountLimiter {
     const key = account.toLowerCase();
     const now = this.#clock.now();
     if (!backingOff) this.#accounts.delete(key);
+    else this.#exemptFailures.get(key)?.pop(); // counted in fail(): a right password spends nothing
     if (address === undefined) return;
     const known = this.#known.get(key) ?? new Map<string, number>();
     known.delete(address);
