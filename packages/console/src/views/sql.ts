@@ -249,8 +249,9 @@ export function reportStatusColumns(d: Dialect, report: RowReport): ReportColumn
           d.engine === 'sqlite'
             ? latest(`CASE WHEN json_type(s.status_json, '$.lastAttempt.ok') = 'false'
             THEN json_extract(s.status_json, '$.lastAttempt.code') END`)
-            : latest(`CASE WHEN (s.status_json::jsonb #> '{lastAttempt,ok}') = 'false'::jsonb
-            THEN s.status_json::jsonb #>> '{lastAttempt,code}' END`),
+            : // The status parsed once (OFFSET 0: the subquery is not merged, which would parse it twice).
+              `(SELECT CASE WHEN (j #> '{lastAttempt,ok}') = 'false'::jsonb THEN j #>> '{lastAttempt,code}' END
+              FROM (SELECT s.status_json::jsonb AS j FROM status_snapshots s WHERE s.id = m.latest_snapshot_id OFFSET 0) s)`,
         ],
       ];
     case 'by-authority':

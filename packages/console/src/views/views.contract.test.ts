@@ -236,6 +236,27 @@ describe.each(engines)('views: %s', (_engine, open) => {
       }
     });
 
+    it.each(['expiresAt', 'method', 'installedKey', 'lastSeenAt'] as const)(
+      'a state filter sorted by %s: pages in both directions hold each machine of the state once, in order',
+      async (sort) => {
+        for (const state of ['licensed', 'unlicensed', 'initial-grace']) {
+          for (const dir of ['asc', 'desc'] as const) {
+            const expected = all
+              .filter((v) => v.latest?.state === state)
+              .sort((a, b) => compareKeys(sortKey(a, sort), sortKey(b, sort)) * (dir === 'asc' ? 1 : -1))
+              .map((v) => v.machine.id);
+            const seen: number[] = [];
+            for (let offset = 0; offset < expected.length; offset += 37) {
+              const page = await store.views.pageMachines({ offset, limit: 37, sort, dir, state });
+              expect(page.total).toBe(expected.length);
+              seen.push(...page.machines.map((v) => v.machine.id));
+            }
+            expect(seen, `${state} ${dir}`).toEqual(expected);
+          }
+        }
+      },
+    );
+
     it('filters: state (unknown: never read), method (none), text in any case; totals and ids agree', async () => {
       const fleet = fleetOf(store);
       const page = (filter: { q?: string; state?: string; method?: string }) =>
