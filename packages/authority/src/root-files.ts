@@ -9,7 +9,6 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -20,6 +19,7 @@ import {
   signingKeyPairFromPem,
   type Signer,
   type SigningKeyPair,
+  writeWholeSync,
 } from '@volact/core';
 import { AuthorityError } from './errors.js';
 
@@ -105,7 +105,7 @@ export function writeRootKeyFile(dataDir: string, pair: SigningKeyPair): string 
   const temporary = join(dir, `.${id}.pem.tmp`);
   const fd = openSync(temporary, 'w', 0o600);
   try {
-    writeSync(fd, privateKeyToPem(pair.privateKey));
+    writeWholeSync(fd, privateKeyToPem(pair.privateKey)); // every byte (a full disk may write part of it)
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -4,17 +4,7 @@
  * Both give a `Signer` (core's interface: publicKeyRaw, keyId, synchronous sign) plus close().
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   generateSigningKeyPair,
@@ -23,6 +13,7 @@ import {
   signMessage,
   signingKeyPairFromPem,
   type SigningKeyPair,
+  writeWholeSync,
 } from '@volact/core';
 import { AuthorityError } from './errors.js';
 import {
@@ -205,7 +196,7 @@ function createFileRootKey(spec: { path: string }, label: string): RootSigner {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const fd = openSync(temporary, 'wx', 0o600);
   try {
-    writeSync(fd, privateKeyToPem(pair.privateKey));
+    writeWholeSync(fd, privateKeyToPem(pair.privateKey)); // every byte (a full disk may write part of it)
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -400,14 +400,21 @@ export class PostgresConsoleStore implements ConsoleStore, tables.GeneratedFleet
     } catch (err) {
       throw this.#failure(err);
     }
+    // The server going away between two statements of the transaction is an 'error' event on
+    // the checked-out client (the pool listens only to idle ones): without a listener it would
+    // end the process. The statement awaited then fails, and the client is dropped below.
+    const dropped = () => undefined;
+    client.on('error', dropped);
     try {
       await client.query(`BEGIN ${mode}`);
       const result = await work(client);
       await client.query('COMMIT');
+      client.removeListener('error', dropped);
       client.release();
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      client.removeListener('error', dropped);
       // A connection that failed is dropped, not given back to the pool.
       client.release(isConnectionFailure(err));
       throw this.#failure(err);

@@ -33,6 +33,24 @@ function reason(err: unknown): string {
 }
 
 /**
+ * Writes every byte of `data` to the open file `fd` (writeSync may write part of a buffer: a
+ * full disk says so only in its count). A write that writes nothing is ENOSPC.
+ */
+export function writeWholeSync(
+  fd: number,
+  data: string | Uint8Array,
+  io: Pick<AtomicWriteFs, 'writeSync'> = nodeFs,
+): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let offset = 0;
+  while (offset < bytes.length) {
+    const written = io.writeSync(fd, bytes, offset, bytes.length - offset);
+    if (written <= 0) throw Object.assign(new Error('ENOSPC: a write wrote nothing'), { code: 'ENOSPC' });
+    offset += written;
+  }
+}
+
+/**
  * Writes `data` to `path` atomically and whole: a temporary file beside it (mode 0600 unless
  * told), every byte written (a short write is continued; one that writes nothing is a full
  * disk), fsync, its size checked, then renamed over `path`. On any failure the temporary file
@@ -55,14 +73,7 @@ export function writeFileAtomic(
   }
   try {
     try {
-      let offset = 0;
-      while (offset < bytes.length) {
-        const written = io.writeSync(fd, bytes, offset, bytes.length - offset);
-        if (written <= 0) {
-          throw Object.assign(new Error('a write wrote nothing'), { code: 'ENOSPC' });
-        }
-        offset += written;
-      }
+      writeWholeSync(fd, bytes, io);
       io.fsyncSync(fd);
       const size = io.fstatSync(fd).size;
       if (size !== bytes.length) {

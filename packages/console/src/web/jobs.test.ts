@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPostgres } from '@volact/authority/testing';
 import { ManualClock } from '@volact/core';
 import { VolumeConsole } from '../console.js';
 import type { MachineResult, Progress } from '../results.js';
@@ -152,4 +153,67 @@ describe('a job whose end cannot be stored', () => {
     expect((await c.webState.getJob(job.id))?.state).toBe('failed');
     await c.close();
   });
+});
+
+describe('PostgreSQL stopping as a job ends (a real server)', () => {
+  it('the job reads as ended while the database is down; its end is stored once the database is back', async () => {
+    const postgres = await startTestPostgres();
+    const clock = new ManualClock(Date.UTC(2026, 11, 3, 9));
+    const c = await VolumeConsole.create(join(root, `c-${++n}`), {
+      clock,
+      databaseUrl: await postgres.createDatabase(),
+      admin: { user: 'root', password: 'correct horse battery' },
+    });
+    try {
+      const logs: string[] = [];
+      const jobs = new JobRunner(c.webState, clock, (l) => logs.push(l), { flushMs: 1, retryFirstMs: 100 });
+      await jobs.ready();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const job = await jobs.start({
+        operation: 'refresh',
+        user: 'root',
+        detail: null,
+        total: 2,
+        run: async (p: Progress) => {
+          p(result(1), 1, 2);
+          await gate;
+          p(result(2), 2, 2);
+          return [result(1), result(2)];
+        },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      postgres.halt();
+      release();
+      await jobs.idle();
+      expect(logs.join('\n')).toMatch(
+        /its end could not be stored \(the console database .* did not accept a connection/,
+      );
+      postgres.resume();
+      // As soon as the database answers: ended (from memory, or stored by a retry by then).
+      let listed: string | undefined;
+      for (let i = 0; i < 100 && listed === undefined; i++) {
+        listed = await jobs.list().then(
+          (all) => all.find((j) => j.id === job.id)?.state,
+          () => undefined,
+        );
+        if (listed === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(listed).toBe('finished');
+      // The retry stores it: the database itself says finished.
+      let stored: string | undefined;
+      for (let i = 0; i < 100 && stored !== 'finished'; i++) {
+        stored = await c.webState.getJob(job.id).then(
+          (j) => j?.state,
+          () => undefined,
+        );
+        if (stored !== 'finished') await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(stored).toBe('finished');
+      expect(logs.join('\n')).toMatch(/its end is stored \(finished\)/);
+    } finally {
+      await c.close();
+      postgres.stop();
+    }
+  }, 120_000);
 });
