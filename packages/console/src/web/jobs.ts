@@ -108,7 +108,10 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * Jobs live in the console's database (jobs, job_results): a row at start, each result
  * appended as it comes (in batches), the end state when done. A new JobRunner (the server
  * starting) marks every job still `running` — its process died or restarted — `interrupted`,
- * saying how far it got. The last KEPT_JOBS jobs are kept.
+ * saying how far it got (`console serve` holds the data directory's serve.lock, so no live
+ * server's job is among them). An end the database does not take (it is down) is kept here,
+ * answered by list() and get() in place of the stored `running`, and stored again with
+ * back-off. The last KEPT_JOBS jobs are kept.
  */
 export class JobRunner {
   readonly #store: WebStateStore;
