@@ -60,8 +60,17 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts `console serve` with `args`; resolves with its start line and what it wrote to stderr by then. */
-function serve(args: string[]): Promise<{ url: string; stderr: () => string; child: ChildProcess }> {
+/**
+ * Starts `console serve` with `args` (the one before it stopped first: one server per data
+ * directory); resolves with its start line and what it wrote to stderr by then.
+ */
+async function serve(args: string[]): Promise<{ url: string; stderr: () => string; child: ChildProcess }> {
+  for (const running of children) {
+    if (running.exitCode !== null || running.signalCode !== null) continue;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGTERM');
+    await exited;
+  }
   const child = spawn(process.execPath, [BIN, 'console', 'serve', '--data-dir', dataDir, ...args]);
   children.add(child);
   let stdout = '';
