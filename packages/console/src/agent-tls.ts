@@ -1,11 +1,12 @@
 import type { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   TlsMaterialError,
   checkCertificateAndKey,
   checkCertificateAuthorities,
   systemClock,
+  writeFileAtomic,
   type Clock,
 } from '@volact/core';
 import { ConsoleError } from './errors.js';
@@ -120,9 +121,7 @@ export function installAgentTls(
     key: join(dataDir, AGENT_TLS_FILES.key),
   };
   for (const part of ['ca', 'cert', 'key'] as const) {
-    const temporary = `${paths[part]}.${process.pid}.tmp`;
-    writeFileSync(temporary, pem[part], { mode: 0o600 });
-    renameSync(temporary, paths[part]);
+    writeFileAtomic(paths[part], pem[part]); // whole, fsynced, 0600; a full disk leaves the old file
   }
   return { ...summary, files: paths };
 }

@@ -1,7 +1,7 @@
-import { writeFileSync, renameSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { RevocationResult } from '@volact/authority';
+import { writeFileAtomic } from '@volact/core';
 import { printJson } from '../output.js';
 import type { Run } from '../runtime.js';
 import { openAuthority, targetOptions, type AuthorityTarget, type TargetOptions } from './authority-target.js';
@@ -118,9 +118,7 @@ export function registerAuthorityRevocation(authority: Command, run: Run): void 
         try {
           const report = await a.revocationList();
           if (o.out !== undefined) {
-            const temporary = `${o.out}.${process.pid}.tmp`;
-            writeFileSync(temporary, report.encoded, { mode: 0o644 });
-            renameSync(temporary, o.out);
+            writeFileAtomic(o.out, report.encoded, { mode: 0o644 });
           }
           const { encoded, ...shown } = report;
           if (o.json) {
