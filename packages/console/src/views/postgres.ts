@@ -121,21 +121,25 @@ export class PostgresFleetViews implements FleetViewStore {
     const s = sql.reportSelection(p, report, options);
     const extra = [...s.extra, ...sql.reportStatusColumns(PG, report)];
     const n = p.values.length;
-    const select = `SELECT ${sql.reportRowJson(PG, REPORT_ROW_COLUMNS, extra)}
+    // Plain columns read as arrays (rowMode): building a JSON text per row cost PostgreSQL more
+    // than the driver's reading the values (a whole by-authority report: ≈0.4 s of its 1.2 s).
+    const select = `SELECT ${sql.reportColumns(REPORT_ROW_COLUMNS, extra)}
        ${s.from} ${s.order} LIMIT $${n + 1} OFFSET $${n + 2}`;
-    const values = [...p.values, options.limit ?? null, options.offset];
     // Every row (the CSV): they are the count; no second pass over the selection.
-    const { rows, total } =
-      options.limit === undefined && options.offset === 0
-        ? await this.#all<{ r: string }>(select, values).then((rows) => ({ rows, total: rows.length }))
-        : await this.#page<{ r: string }>(s.count ?? `SELECT count(*) AS n ${s.from}`, select, p.values, [
-            options.limit ?? null,
-            options.offset,
-          ]);
-    return {
-      rows: rows.map((r) => reportRowOf(r.r, extra)),
-      total,
-    };
+    const whole = options.limit === undefined && options.offset === 0;
+    return this.#pg.transaction(async (client) => {
+      const counted = whole
+        ? 0
+        : Number(
+            (await client.query<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)).rows[0]?.n ?? 0,
+          );
+      const { rows } = await client.query<(string | number | null)[]>({
+        text: select,
+        values: [...p.values, options.limit ?? null, options.offset],
+        rowMode: 'array',
+      });
+      return { rows: rows.map((r) => reportRowOf(r, extra)), total: whole ? rows.length : counted };
+    }, 'ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
   async makInstalls(last5: readonly string[]): Promise<{ last5: string; displayName: string; licensed: boolean }[]> {

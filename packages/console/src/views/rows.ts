@@ -59,13 +59,15 @@ export const REPORT_ROW_COLUMNS: readonly string[] = [
 ];
 
 /**
- * A report row from its JSON array (sql.reportRowJson: REPORT_ROW_COLUMNS, then `extra` by
- * name), read by position into one object literal per row: a whole report builds 100 000 of
- * them, and naming each value first (an object per row, its keys added one by one) cost as
- * much again as parsing the text.
+ * A report row from its values (REPORT_ROW_COLUMNS, then `extra` by name: sql.reportRowJson's
+ * array on SQLite, the row as an array on PostgreSQL), read by position into one object
+ * literal per row: a whole report builds 100 000 of them, and naming each value first (an
+ * object per row, its keys added one by one) cost as much again as parsing them.
  */
-export function reportRowOf(text: string, extra: readonly (readonly [string, string])[]): ReportMachineRow {
-  const v = JSON.parse(text) as (string | number | null)[];
+export function reportRowOf(
+  v: readonly (string | number | null)[],
+  extra: readonly (readonly [string, string])[],
+): ReportMachineRow {
   let cmidMachines: number | null = null;
   let statusJson: string | null = null;
   let lastAttemptCode: string | null = null;

@@ -267,14 +267,19 @@ export function reportStatusColumns(d: Dialect, report: RowReport): ReportColumn
 /** Columns of a report row beyond the machine's: [name, SQL expression]. */
 export type ReportColumns = readonly (readonly [string, string])[];
 
+/** A report row's select list (PostgreSQL, read as an array): `columns` of `machines m`, then `extra`. */
+export function reportColumns(columns: readonly string[], extra: ReportColumns): string {
+  return [...columns.map((c) => `m.${c}`), ...extra.map(([name, expr]) => `${expr} AS ${name}`)].join(', ');
+}
+
 /**
- * A report row as one JSON array (one text per row: the driver makes one string, not an object
- * of a dozen values; rows.ts reportRowOf reads them by position): `columns` of
- * `machines m`, then `extra`. (An array, not an object: PostgreSQL builds it in half the time.)
+ * SQLite: a report row as one JSON array (one text per row: better-sqlite3 makes one string,
+ * not an object of a dozen values; rows.ts reportRowOf reads them by position): `columns` of
+ * `machines m`, then `extra`. (PostgreSQL reads reportColumns as arrays: its json_build_array
+ * cost more than the values themselves.)
  */
-export function reportRowJson(d: Dialect, columns: readonly string[], extra: ReportColumns): string {
-  const values = [...columns.map((c) => `m.${c}`), ...extra.map(([, expr]) => expr)].join(', ');
-  return d.engine === 'sqlite' ? `json_array(${values}) AS r` : `json_build_array(${values})::text AS r`;
+export function reportRowJson(columns: readonly string[], extra: ReportColumns): string {
+  return `json_array(${[...columns.map((c) => `m.${c}`), ...extra.map(([, expr]) => expr)].join(', ')}) AS r`;
 }
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */
