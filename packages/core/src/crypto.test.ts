@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  cachedSignatureChecks,
   generateSigningKeyPair,
   keyFingerprint,
   privateKeyToPem,
@@ -9,7 +10,7 @@ import {
   signingKeyPairFromPem,
   verifyMessage,
 } from './crypto.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
 describe('Ed25519 helpers', () => {
   const pair = generateSigningKeyPair();
@@ -50,6 +51,21 @@ describe('Ed25519 helpers', () => {
     expect(verifyMessage(key, text, sig)).toBe(true);
     // Another key with the same bytes signed: its own entry.
     expect(verifyMessage(generateSigningKeyPair().publicKey, text, sig)).toBe(false);
+  });
+
+  it('the check cache has one bound across all keys: many keys fed by a peer hold at most 8 192 entries', () => {
+    const signed = Buffer.from('volact bounded cache');
+    const good = signMessage(pair.privateKey, signed);
+    const key = publicKeyFromRaw(pair.publicKeyRaw);
+    for (let k = 0; k < 40; k++) {
+      const other = publicKeyFromRaw(randomBytes(32));
+      for (let i = 0; i < 300; i++) expect(verifyMessage(other, Buffer.from(`m${i}`), randomBytes(64))).toBe(false);
+      expect(cachedSignatureChecks()).toBeLessThanOrEqual(8_192);
+      // Answers stay the check's own while the cache fills and empties.
+      expect(verifyMessage(key, signed, good)).toBe(true);
+      expect(verifyMessage(other, signed, good)).toBe(false);
+    }
+    expect(cachedSignatureChecks()).toBeGreaterThan(0);
   });
 
   it('a key pair survives PEM export and import', () => {

@@ -49,6 +49,7 @@ export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
     key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
     if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.clear();
     parsedKeys.set(id, key);
+    keyIds.set(key, id);
   }
   return key;
 }
@@ -69,25 +70,40 @@ export function signMessage(privateKey: KeyObject, message: Uint8Array): Buffer 
 }
 
 /**
- * Signature checks already made, per key, by the SHA-256 of the message and the signature
- * (64 bytes, so the pair is unambiguous): the same signed record (a delegation certificate, an
- * activation's evidence) is checked again at every open of an installation. The outcome of a
- * check depends on these bytes only, so a cached one is the check's own; a changed byte is
- * another entry. Bounded per key (emptied when full); messages over 64 KiB are not cached.
+ * Signature checks already made, by the raw public key and the SHA-256 of the message and the
+ * signature (64 bytes, so the pair is unambiguous): the same signed record (a delegation
+ * certificate, an activation's evidence) is checked again at every open of an installation. The
+ * outcome of a check depends on these bytes only, so a cached one is the check's own; a changed
+ * byte is another entry. One bound across all keys (emptied when full: a peer feeding many keys
+ * and signatures holds at most MAX_CHECKS entries, about 1 MB); messages over 64 KiB are not cached.
  */
-const checkedSignatures = new WeakMap<KeyObject, Map<string, boolean>>();
-const MAX_CHECKS_PER_KEY = 4_096;
+const checkedSignatures = new Map<string, boolean>();
+const MAX_CHECKS = 8_192;
 const MAX_CACHED_MESSAGE = 64 * 1024;
+/** The raw bytes (base64) of a public key, as publicKeyFromRaw keys it. */
+const keyIds = new WeakMap<KeyObject, string>();
+
+function keyIdOf(key: KeyObject): string | undefined {
+  let id = keyIds.get(key);
+  if (id === undefined && key.type === 'public') {
+    id = key.export({ format: 'der', type: 'spki' }).toString('base64');
+    keyIds.set(key, id);
+  }
+  return id;
+}
+
+/** For tests: how many signature checks are cached (not exported from the package index). */
+export function cachedSignatureChecks(): number {
+  return checkedSignatures.size;
+}
 
 export function verifyMessage(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
-  const cacheable = message.length <= MAX_CACHED_MESSAGE;
-  let checks: Map<string, boolean> | undefined;
+  const keyId = message.length <= MAX_CACHED_MESSAGE ? keyIdOf(publicKey) : undefined;
   let id = '';
-  if (cacheable) {
-    checks = checkedSignatures.get(publicKey);
-    id = createHash('sha256').update(message).update(signature).digest('base64');
-    const known = checks?.get(id);
+  if (keyId !== undefined) {
+    id = `${keyId}:${createHash('sha256').update(message).update(signature).digest('base64')}`;
+    const known = checkedSignatures.get(id);
     if (known !== undefined) return known;
   }
   let ok: boolean;
@@ -96,10 +112,9 @@ export function verifyMessage(publicKey: KeyObject, message: Uint8Array, signatu
   } catch {
     ok = false;
   }
-  if (cacheable) {
-    if (checks === undefined) checkedSignatures.set(publicKey, (checks = new Map()));
-    if (checks.size >= MAX_CHECKS_PER_KEY) checks.clear();
-    checks.set(id, ok);
+  if (keyId !== undefined) {
+    if (checkedSignatures.size >= MAX_CHECKS) checkedSignatures.clear();
+    checkedSignatures.set(id, ok);
   }
   return ok;
 }
