@@ -1,6 +1,16 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleError } from '../errors.js';
@@ -62,11 +72,76 @@ describe('the serve lock of a data directory', () => {
     lock.release();
   });
 
-  it('an unreadable lock (a crash while writing it) is taken over', () => {
+  it('an unreadable lock is refused while it may be being written, taken over once older (damaged)', () => {
     const dir = dataDir();
-    writeFileSync(join(dir, SERVE_LOCK_FILE), '{"pid":');
+    const path = join(dir, SERVE_LOCK_FILE);
+    writeFileSync(path, '');
+    const justNow = statSync(path).mtimeMs;
+    // Empty, made a moment ago: another server (an older version: create, then write) is starting.
+    expect(refusal(() => acquireServeLock(dir, justNow + 1_000)).message).toMatch(/being locked .*try again/);
+    expect(readFileSync(path, 'utf8')).toBe('');
+    writeFileSync(path, '{"pid":');
+    utimesSync(path, new Date(NOW - 60_000), new Date(NOW - 60_000));
     acquireServeLock(dir, NOW).release();
+    expect(readdirSync(dir)).toEqual([]); // no file of the lock's left behind
   });
+
+  it('a lock naming this very process (a restarted container: pid 1 again, same host) is taken over', () => {
+    const dir = dataDir();
+    writeFileSync(
+      join(dir, SERVE_LOCK_FILE),
+      JSON.stringify({ pid: process.pid, host: hostname(), startedAt: 'before the restart' }),
+    );
+    const lock = acquireServeLock(dir, NOW);
+    expect(JSON.parse(readFileSync(join(dir, SERVE_LOCK_FILE), 'utf8'))).toMatchObject({
+      pid: process.pid,
+      startedAt: '2026-12-03T09:00:00.000Z',
+    });
+    // Held by this process now: a second acquire in it is refused (it is the same live server).
+    expect(refusal(() => acquireServeLock(dir, NOW)).code).toBe('CONSOLE_SERVED');
+    lock.release();
+  });
+
+  it('a live pid that is another process than the one that wrote the lock (pid reused) is stale', () => {
+    const dir = dataDir();
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      const pid = other.pid as number;
+      // Written by an earlier process with this pid (another start time): taken over.
+      acquireServeLock(dir, NOW, { pid, identify: (p) => (p === pid ? 'boot/1' : undefined) });
+      acquireServeLock(dir, NOW, { identify: (p) => (p === pid ? 'boot/2' : undefined) }).release();
+      // The same process (same start time): refused.
+      acquireServeLock(dir, NOW, { pid, identify: () => 'boot/3' });
+      expect(refusal(() => acquireServeLock(dir, NOW, { identify: () => 'boot/3' })).message).toContain(
+        `process ${pid}`,
+      );
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('two servers taking over one stale lock at once: exactly one wins', async () => {
+    const dir = dataDir();
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => gone.on('exit', resolve));
+    writeFileSync(join(dir, SERVE_LOCK_FILE), JSON.stringify({ pid: gone.pid, host: hostname(), startedAt: 'then' }));
+    const lockModule = new URL('../../dist/web/serve-lock.js', import.meta.url).pathname;
+    const racer = `
+      const { acquireServeLock } = await import(${JSON.stringify(lockModule)});
+      while (Date.now() < ${Date.now() + 1_000});
+      try { acquireServeLock(${JSON.stringify(dir)}, Date.now()); console.log('won'); setTimeout(() => {}, 1500); }
+      catch (e) { console.log(e.code); }`;
+    const outputs = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', racer]);
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        return new Promise<string>((resolve) => child.on('exit', () => resolve(out.trim())));
+      }),
+    );
+    expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
+    expect(outputs.filter((o) => o === 'CONSOLE_SERVED')).toHaveLength(3);
+  }, 20_000);
 
   it("release leaves another server's lock alone", () => {
     const dir = dataDir();
