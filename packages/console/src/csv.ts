@@ -1,25 +1,12 @@
+import { spreadsheetText as plainText } from '@volact/core';
 import { printable } from './printable.js';
 
 export type CsvValue = string | number | boolean | null | readonly string[];
 
-/** What a spreadsheet reads as the start of a formula (OWASP's CSV-injection list). */
-const FORMULA_START = /^[=+\-@\t\r]/;
-/**
- * The same after a list or field separator inside a text: a spreadsheet that splits on ';' (the
- * list separator of the de-DE and fr-FR locales) or ignores the quotes would see a cell start there.
- */
-const FORMULA_AFTER_SEPARATOR = /([;,])([=+\-@\t\r])/g;
-
-/** A text made plain for a spreadsheet: a `'` before a formula character at its start or after a ';' or ','. */
-function plainText(text: string): string {
-  const safe = text.replace(FORMULA_AFTER_SEPARATOR, "$1'$2");
-  return FORMULA_START.test(safe) ? `'${safe}` : safe;
-}
-
 /**
  * One field per RFC 4180. Text (and lists, joined with ';') is always quoted, quotes doubled; a
- * text or list element starting like a formula (= + - @ tab CR), or holding one right after a ';'
- * or ',', gets a `'` before that character, so "=HYPERLINK(…)" from a rogue agent is text in any
+ * text or list element starting like a formula (= + - @ tab CR), or holding one right after a ';',
+ * ',', tab, CR or LF, gets a `'` before that character, so "=HYPERLINK(…)" from a rogue agent is text in any
  * spreadsheet whatever its separator. Numbers and booleans are bare; null and an empty text are empty.
  */
 export function csvField(value: CsvValue): string {

@@ -58,6 +58,7 @@ export {
 export { readHardwareFingerprint } from './hardware.js';
 /** Text from elsewhere as it may reach a terminal: escape and control characters removed. */
 export { printable } from './printable.js';
+export { spreadsheetText } from './spreadsheet-text.js';
 export { writeFileAtomic, writeWholeSync, type AtomicWriteFs } from './atomic-file.js';
 export {
   CID_FILE_FORMAT,

@@ -9,6 +9,7 @@ import {
   type Organisation,
   type Page,
 } from '@volact/authority';
+import { printable, spreadsheetText } from '@volact/core';
 import { CliError, printJson } from '../output.js';
 import { parseIntOption } from '../options.js';
 import type { Run } from '../runtime.js';
@@ -45,11 +46,16 @@ async function withFlags<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** One CSV field: quoted when needed; a cell a spreadsheet would run as a formula is defused with '. */
+/**
+ * One CSV field: quoted when needed; escape sequences and control characters dropped (line breaks
+ * and tabs kept); text a spreadsheet would run as a formula, at its start or where a spreadsheet
+ * may start a cell or a line inside it (after ';' ',' tab CR LF), is defused with ' (core
+ * spreadsheetText, as the console's CSV). Numbers and booleans bare.
+ */
 export function csvField(value: string | number | boolean | null | undefined): string {
-  let text = value === null || value === undefined ? '' : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const text = spreadsheetText(printable(value ?? '', { keepLineBreaks: true }));
+  return /[",;\t\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 const csvLine = (fields: readonly (string | number | boolean | null | undefined)[]) => fields.map(csvField).join(',');
 
