@@ -147,6 +147,6 @@ describe('a command loads its group, not the whole CLI', () => {
     const r = loadedBy('--help');
     expect(r.code).toBe(0);
     for (const group of ['authority', 'host', 'client', 'console', 'demo']) expect(r.stdout).toContain(`  ${group}`);
-    expect(packagesIn(r.files).has('@volact/console')).toBe(true);
+    // What --help loads is not asserted: listing the groups need not load them.
   });
 });
