@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 
@@ -22,5 +23,78 @@ export async function freeLoopbackPort(options: { udp?: boolean } = {}): Promise
       socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
     });
     if (udpFree || attempt >= 20) return port;
+  }
+}
+
+/** A server could not start because its port was taken meanwhile (another process got it first). */
+export class PortTakenError extends Error {
+  constructor(
+    readonly port: number,
+    detail: string,
+  ) {
+    super(`port ${port} on 127.0.0.1 was taken before the server bound it: ${detail}`);
+    this.name = 'PortTakenError';
+  }
+}
+
+/** What servers log when their port is taken: PostgreSQL, slapd (errno 98), named. */
+export const PORT_TAKEN_LOG = /could not bind|address already in use|address in use|errno=98\b/i;
+
+/**
+ * Starts a loopback server on a port from `pick` (default freeLoopbackPort): between picking a
+ * free port and the server binding it another process may take it (tests run in parallel). When
+ * `start` throws PortTakenError, it is tried again on a new port, up to `attempts` times.
+ */
+export async function onFreeLoopbackPort<T>(
+  start: (port: number) => Promise<T>,
+  options: { pick?: () => Promise<number>; udp?: boolean; attempts?: number } = {},
+): Promise<T> {
+  const pick = options.pick ?? (() => freeLoopbackPort({ udp: options.udp === true }));
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await pick());
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= attempts) throw err;
+    }
+  }
+}
+
+/**
+ * Whether process `pid` itself listens on TCP `port` (Linux /proc: a LISTEN socket of that port
+ * among the process's open files); undefined where /proc cannot tell. A port answering is not
+ * enough: another process may hold it.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set<string>();
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text: string;
+      try {
+        text = readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        if (fields[1]?.endsWith(`:${hex}`) && fields[3] === '0A' && fields[9] !== undefined) inodes.add(fields[9]);
+      }
+    }
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && inodes.has(inode)) return true;
+    }
+    return false;
+  } catch {
+    return undefined;
   }
 }

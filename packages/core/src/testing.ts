@@ -4,4 +4,4 @@
  * a free loopback port for the other launchers (PostgreSQL, slapd).
  */
 export { dig, startTestBind, type TestBind } from './dns/bind-test-server.js';
-export { freeLoopbackPort } from './ports.js';
+export { freeLoopbackPort, listensOn, onFreeLoopbackPort, PORT_TAKEN_LOG, PortTakenError } from './ports.js';

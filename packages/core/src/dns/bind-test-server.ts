@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLoopbackPort } from '../ports.js';
+import { PORT_TAKEN_LOG, PortTakenError, onFreeLoopbackPort } from '../ports.js';
 import { parseTsigKeyFile, type TsigKey } from './tsig.js';
 
 export interface TestBind {
@@ -42,7 +42,11 @@ function zoneFile(zone: string): string {
   ].join('\n');
 }
 
-export async function startTestBind(options: { zones: string[] }): Promise<TestBind> {
+export async function startTestBind(options: {
+  zones: string[];
+  /** Where the port comes from (tests of the launcher); default: a free loopback port. */
+  pickPort?: () => Promise<number>;
+}): Promise<TestBind> {
   const named = tool('named');
   const keygen = tool('tsig-keygen');
   for (const zone of options.zones) {
@@ -56,7 +60,48 @@ export async function startTestBind(options: { zones: string[] }): Promise<TestB
   const otherKeyFile = join(dir, 'other.key');
   writeFileSync(keyFile, execFileSync(keygen, ['-a', 'hmac-sha256', 'ddns-key']));
   writeFileSync(otherKeyFile, execFileSync(keygen, ['-a', 'hmac-sha256', 'other-key']));
-  const port = await freeLoopbackPort({ udp: true }); // named listens on both
+  for (const zone of options.zones) writeFileSync(join(dir, `${zone}.zone`), zoneFile(zone));
+  // named listens on UDP and TCP; a port taken before it binds is tried again on another.
+  let started: { port: number; child: ChildProcess; exited: Promise<void>; output: () => string };
+  try {
+    started = await onFreeLoopbackPort((port) => startNamed(named, dir, port, keyFile, otherKeyFile, options.zones), {
+      udp: true,
+      ...(options.pickPort ? { pick: options.pickPort } : {}),
+    });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const { port, child, exited, output } = started;
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port,
+    keyFile,
+    key: parseTsigKeyFile(readFileSync(keyFile, 'utf8')),
+    otherKey: parseTsigKeyFile(readFileSync(otherKeyFile, 'utf8')),
+    dir,
+    log: output,
+    stop() {
+      stopped ??= stop(child, exited, () => rmSync(dir, { recursive: true, force: true }));
+      return stopped;
+    },
+  };
+}
+
+/** named's words for a port it could not bind (it logs the interface failed, not always why). */
+const portTaken = (output: string) =>
+  PORT_TAKEN_LOG.test(output) || /creating IPv4 interface \S+ failed|unable to listen on any configured/.test(output);
+
+/** named on `port`, serving once it logs "running"; PortTakenError when it could not bind the port. */
+async function startNamed(
+  named: string,
+  dir: string,
+  port: number,
+  keyFile: string,
+  otherKeyFile: string,
+  zones: readonly string[],
+): Promise<{ port: number; child: ChildProcess; exited: Promise<void>; output: () => string }> {
   const conf = [
     `include "${keyFile}";`,
     `include "${otherKeyFile}";`,
@@ -72,14 +117,13 @@ export async function startTestBind(options: { zones: string[] }): Promise<TestB
     '  allow-transfer { none; };',
     '};',
     'controls { };',
-    ...options.zones.map(
+    ...zones.map(
       (zone) =>
         `zone "${zone}" { type primary; file "${join(dir, `${zone}.zone`)}"; allow-update { key "ddns-key"; }; };`,
     ),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'named.conf'), conf);
-  for (const zone of options.zones) writeFileSync(join(dir, `${zone}.zone`), zoneFile(zone));
 
   // -g: foreground, log to stderr. As root, Debian's named keeps running as root (no -u):
   // it needs the folder writable for the zone journals (.jnl), which it is.
@@ -115,23 +159,17 @@ export async function startTestBind(options: { zones: string[] }): Promise<TestB
     });
   } catch (e) {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    await exited;
+    if (portTaken(output)) throw new PortTakenError(port, output.slice(-500));
     throw e;
   }
-
-  let stopped: Promise<void> | undefined;
-  return {
-    port,
-    keyFile,
-    key: parseTsigKeyFile(readFileSync(keyFile, 'utf8')),
-    otherKey: parseTsigKeyFile(readFileSync(otherKeyFile, 'utf8')),
-    dir,
-    log: () => output,
-    stop() {
-      stopped ??= stop(child, exited, () => rmSync(dir, { recursive: true, force: true }));
-      return stopped;
-    },
-  };
+  if (portTaken(output)) {
+    // named goes on without the interface it could not bind: not this server's port.
+    child.kill('SIGKILL');
+    await exited;
+    throw new PortTakenError(port, output.slice(-500));
+  }
+  return { port, child, exited, output: () => output };
 }
 
 async function stop(child: ChildProcess, exited: Promise<void>, cleanup: () => void): Promise<void> {
