@@ -6,11 +6,11 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freeLoopbackPort } from '@volact/core/testing';
+import { PORT_TAKEN_LOG, PortTakenError, onFreeLoopbackPort } from '@volact/core/testing';
 
 export interface TestPostgres {
   readonly url: string;
@@ -35,7 +35,12 @@ function binDir(): string {
   return join(root, newest, 'bin');
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+export async function startTestPostgres(
+  options: {
+    /** Where the port comes from (tests of the launcher); default: a free loopback port. */
+    pickPort?: () => Promise<number>;
+  } = {},
+): Promise<TestPostgres> {
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), 'volact-pg-'));
   const asRoot = process.getuid?.() === 0;
@@ -52,12 +57,36 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
   }
-  const port = await freeLoopbackPort();
   run('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
-  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`;
-  const start = () =>
-    run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'pg.log'), '-w', '-o', serverOptions, 'start']);
-  start();
+  const logFile = join(dir, 'pg.log');
+  const logText = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  const optionsFor = (p: number) =>
+    `-p ${p} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`;
+  const startOn = (p: number) =>
+    run('pg_ctl', ['-D', join(dir, 'data'), '-l', logFile, '-w', '-o', optionsFor(p), 'start']);
+  // Another process may take the picked port before the server binds it: then another port.
+  let port: number;
+  try {
+    port = await onFreeLoopbackPort(
+      async (p) => {
+        const before = logText().length;
+        try {
+          startOn(p);
+        } catch (err) {
+          const log = logText().slice(before);
+          if (PORT_TAKEN_LOG.test(log)) throw new PortTakenError(p, log.slice(-500));
+          throw err;
+        }
+        return p;
+      },
+      options.pickPort ? { pick: options.pickPort } : {},
+    );
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const serverOptions = optionsFor(port);
+  const start = () => startOn(port);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let databases = 0;
   return {
@@ -82,7 +111,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         '-D',
         join(dir, 'data'),
         '-l',
-        join(dir, 'pg.log'),
+        logFile,
         '-w',
         '-m',
         'fast',
