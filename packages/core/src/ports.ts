@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 
@@ -69,11 +69,13 @@ export function listensOn(pid: number, port: number): boolean | undefined {
   let inodes: Set<string>;
   try {
     inodes = new Set<string>();
+    let tables = 0;
     const hex = port.toString(16).toUpperCase().padStart(4, '0');
     for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
       let text: string;
       try {
         text = readFileSync(table, 'utf8');
+        tables++;
       } catch {
         continue;
       }
@@ -83,7 +85,15 @@ export function listensOn(pid: number, port: number): boolean | undefined {
         if (fields[1]?.endsWith(`:${hex}`) && fields[3] === '0A' && fields[9] !== undefined) inodes.add(fields[9]);
       }
     }
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    if (tables === 0) return undefined;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/fd')) return false; // gone
+      throw err;
+    }
+    for (const fd of fds) {
       let target: string;
       try {
         target = readlinkSync(`/proc/${pid}/fd/${fd}`);

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeLoopbackPort } from '@volact/core/testing';
+import { PORT_TAKEN_LOG, PortTakenError, listensOn, onFreeLoopbackPort } from '@volact/core/testing';
 
 export interface TestSlapd {
   readonly url: string;
@@ -33,6 +33,8 @@ export interface TestSlapdOptions {
   readonly suffix?: string;
   /** Let anonymous binds read (default: only authenticated binds read). */
   readonly anonymousRead?: boolean;
+  /** Where the port comes from (tests of the launcher); default: a free loopback port. */
+  readonly pickPort?: () => Promise<number>;
 }
 
 const INSTALL_FIX = 'OpenLDAP is not installed: `apt-get install -y slapd ldap-utils` (scripts/test.sh does this)';
@@ -148,9 +150,37 @@ export async function startTestSlapd(options: TestSlapdOptions = {}): Promise<Te
     throw new Error(`slapadd failed: ${e.stderr?.toString() || e.message}`);
   }
 
-  const port = await freeLoopbackPort();
-  const url = `ldap://127.0.0.1:${port}`;
   const logFile = join(dir, 'slapd.log');
+  // Another process may take the picked port before slapd binds it: then another port.
+  let started: { url: string; stop: () => Promise<void> };
+  try {
+    started = await onFreeLoopbackPort(
+      (port) => startSlapdOn(slapd, config, port, logFile),
+      options.pickPort ? { pick: options.pickPort } : {},
+    );
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const { url } = started;
+  const stop = async () => {
+    try {
+      await started.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  return { url, base, adminDn, adminPassword, userDn, userPassword, stop };
+}
+
+/** slapd on `port`, once it listens there itself; PortTakenError when it could not bind the port. */
+async function startSlapdOn(
+  slapd: string,
+  config: string,
+  port: number,
+  logFile: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const url = `ldap://127.0.0.1:${port}`;
   const log = openSync(logFile, 'w');
   // -d 0 keeps slapd in the foreground (a child we can stop) without debug output. As root it
   // simply runs as root: the database and the temporary folder are root's too.
@@ -171,26 +201,29 @@ export async function startTestSlapd(options: TestSlapdOptions = {}): Promise<Te
   });
 
   const stop = async () => {
-    try {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exit;
-        clearTimeout(killer);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(killer);
     }
   };
 
+  // A port that answers may be another process's: slapd itself must listen on it.
+  const serving = async () =>
+    (await canConnect(port)) && (child.pid === undefined || listensOn(child.pid, port) !== false);
   const deadline = Date.now() + 15_000;
-  while (!(await canConnect(port))) {
+  while (!(await serving())) {
     if (exited || Date.now() > deadline) {
       const output = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
       await stop();
+      // slapd -d 0 logs nothing of a failed bind: gone while another process answers there.
+      if (PORT_TAKEN_LOG.test(output) || (exited && (await canConnect(port)))) {
+        throw new PortTakenError(port, output.slice(-500) || 'slapd exited; another process listens there');
+      }
       throw new Error(`slapd did not start on ${url}: ${output || 'no output'}`);
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  return { url, base, adminDn, adminPassword, userDn, userPassword, stop };
+  return { url, stop };
 }
