@@ -520,8 +520,9 @@ async function main(): Promise<number> {
   // A listening socket per agent, two per call in flight (both ends in the same process when
   // the agents run in this one), SQLite, node's own: say so now rather than fail with EMFILE.
   const fds = fileDescriptors();
-  // Kept-alive connections: up to the pool's idle bound, both ends when the agents run here.
-  const needed = fds.open + o.agents + 4 * maxC + 2 * Math.min(o.agents, AGENT_CONNECTION_DEFAULTS.maxIdle) + 64;
+  // Kept-alive connections: up to the pool's idle bounds, both ends when the agents run here.
+  const kept = AGENT_CONNECTION_DEFAULTS.maxIdle + AGENT_CONNECTION_DEFAULTS.maxBriefIdle;
+  const needed = fds.open + o.agents + 4 * maxC + 2 * Math.min(o.agents, kept) + 64;
   if (needed > fds.limit) {
     process.stderr.write(
       `bench: ${o.agents} agents and ${maxC} calls in flight need about ${needed} file descriptors; ` +

@@ -211,9 +211,34 @@ describe('keep-alive connections to agents', () => {
     expect(requests).toEqual(['POST']);
   });
 
-  it('bounded: at most maxIdle idle connections across agents, past it one closes after its call; close() closes all', async () => {
+  it('bounded: past maxIdle idle connections, one is kept briefly (the call after a probe reuses it), then closed; close() closes all', async () => {
+    const agents = [await startAgent(), await startAgent(), await startAgent(), await startAgent()];
+    const connections = pool({ maxIdle: 2, maxBriefIdle: 1, briefIdleMs: 150 });
+    // The probe and the call after it share one connection, past the bound too.
+    for (const agent of agents.slice(0, 3)) {
+      const client = new AgentClient(agent.address, TOKEN, { connections });
+      await client.probe();
+      await client.status();
+    }
+    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 1, 0]);
+    expect(connections.idle).toBe(3);
+    // Past both bounds: the fourth agent's connection closes after its call.
+    const fourth = agents[3] as (typeof agents)[number];
+    await new AgentClient(fourth.address, TOKEN, { connections }).probe();
+    await new AgentClient(fourth.address, TOKEN, { connections }).probe();
+    expect(fourth.connections.count).toBe(2);
+    // The brief one closes after briefIdleMs: the third agent is then called on a new connection.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(connections.idle).toBe(2);
+    for (const agent of agents.slice(0, 3)) await new AgentClient(agent.address, TOKEN, { connections }).probe();
+    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 2, 2]);
+    connections.close();
+    expect(connections.idle).toBe(0);
+  });
+
+  it('bounded, none kept briefly: at most maxIdle idle connections across agents, past it one closes after its call', async () => {
     const agents = [await startAgent(), await startAgent(), await startAgent()];
-    const connections = pool({ maxIdle: 2 });
+    const connections = pool({ maxIdle: 2, maxBriefIdle: 0 });
     for (const agent of agents) await new AgentClient(agent.address, TOKEN, { connections }).probe();
     expect(connections.idle).toBe(2);
     // The third agent's connection was closed after its call: calling it again opens a new

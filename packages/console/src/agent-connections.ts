@@ -12,46 +12,84 @@ export interface AgentConnectionOptions {
   readonly maxIdle?: number;
   /** How long an idle connection is kept (default 60 s; less when the agent announces less). */
   readonly idleTimeoutMs?: number;
+  /**
+   * Past `maxIdle`: connections kept briefly after their call (default 256 at most), so the
+   * call that follows a probe still reuses its connection; 0: none (past maxIdle, a connection
+   * closes after its call).
+   */
+  readonly maxBriefIdle?: number;
+  /** How long a briefly kept connection waits for its next call (default 2 s). */
+  readonly briefIdleMs?: number;
 }
 
 export const AGENT_CONNECTION_DEFAULTS = {
   maxSocketsPerAgent: 4,
   maxIdle: 4_096,
   idleTimeoutMs: 60_000,
+  maxBriefIdle: 256,
+  briefIdleMs: 2_000,
 } as const;
 
 /**
- * The idle sockets of both agents: at `maxIdle`, a socket whose call ended is not kept (Node's
- * own total bound, maxTotalSockets, stalls calls to a new host while idle sockets fill it).
- * The ones kept stay until their idle timeout: an operation over more machines than the bound
- * (every machine, in turn) then still finds that many connections open the next time, where
- * closing the longest idle would close each one just before it is called again.
+ * The idle sockets of both agents: at `max`, a socket whose call ended is not kept for long
+ * (Node's own total bound, maxTotalSockets, stalls calls to a new host while idle sockets fill
+ * it). The ones kept stay until their idle timeout: an operation over more machines than the
+ * bound (every machine, in turn) then still finds that many connections open the next time,
+ * where closing the longest idle would close each one just before it is called again. Past the
+ * bound, up to `briefMax` more are kept `briefMs` (then closed): every operation probes a
+ * machine and then calls it, and that call reuses the probe's connection rather than open one.
  */
 class IdleSockets {
   readonly #idle = new Set<Socket>();
-  constructor(readonly max: number) {}
+  readonly #brief = new Map<Socket, NodeJS.Timeout>();
+  constructor(
+    readonly max: number,
+    readonly briefMax: number,
+    readonly briefMs: number,
+  ) {}
 
   /** Whether the socket may stay open, idle. */
   keep(socket: Socket): boolean {
-    if (!this.#idle.has(socket) && this.#idle.size >= this.max) return false;
-    this.#idle.add(socket);
     if (!socketsWatched.has(socket)) {
       socketsWatched.add(socket);
-      socket.once('close', () => this.#idle.delete(socket));
+      socket.once('close', () => {
+        this.#idle.delete(socket);
+        this.#forgetBrief(socket);
+      });
     }
+    this.#forgetBrief(socket);
+    if (this.#idle.has(socket) || this.#idle.size < this.max) {
+      this.#idle.add(socket);
+      return true;
+    }
+    if (this.#brief.size >= this.briefMax) return false;
+    // A timer of its own, not the socket's timeout (Node's handler of that searches every host's free list).
+    const timer = setTimeout(() => socket.destroy(), this.briefMs);
+    timer.unref();
+    this.#brief.set(socket, timer);
     return true;
+  }
+
+  #forgetBrief(socket: Socket): void {
+    const timer = this.#brief.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#brief.delete(socket);
   }
 
   clear(): void {
     this.#idle.clear();
+    for (const timer of this.#brief.values()) clearTimeout(timer);
+    this.#brief.clear();
   }
 
   reused(socket: Socket): void {
     this.#idle.delete(socket);
+    this.#forgetBrief(socket);
   }
 
   get size(): number {
-    return this.#idle.size;
+    return this.#idle.size + this.#brief.size;
   }
 }
 const socketsWatched = new WeakSet<Socket>();
@@ -95,7 +133,11 @@ export class AgentConnections {
       timeout: options.idleTimeoutMs ?? AGENT_CONNECTION_DEFAULTS.idleTimeoutMs,
       scheduling: 'lifo' as const,
     };
-    this.#idle = new IdleSockets(options.maxIdle ?? AGENT_CONNECTION_DEFAULTS.maxIdle);
+    this.#idle = new IdleSockets(
+      options.maxIdle ?? AGENT_CONNECTION_DEFAULTS.maxIdle,
+      options.maxBriefIdle ?? AGENT_CONNECTION_DEFAULTS.maxBriefIdle,
+      options.briefIdleMs ?? AGENT_CONNECTION_DEFAULTS.briefIdleMs,
+    );
     this.http = new (bounded(http.Agent, this.#idle))(settings);
     this.https = new (bounded(https.Agent, this.#idle))({ ...settings, maxCachedSessions: 0 });
   }
@@ -105,7 +147,7 @@ export class AgentConnections {
     return isHttps ? this.https : this.http;
   }
 
-  /** Idle connections held now. */
+  /** Idle connections held now (those kept briefly past maxIdle included). */
   get idle(): number {
     return this.#idle?.size ?? 0;
   }
