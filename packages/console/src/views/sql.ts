@@ -267,19 +267,40 @@ export function reportStatusColumns(d: Dialect, report: RowReport): ReportColumn
 /** Columns of a report row beyond the machine's: [name, SQL expression]. */
 export type ReportColumns = readonly (readonly [string, string])[];
 
-/** A report row's select list (PostgreSQL, read as an array): `columns` of `machines m`, then `extra`. */
-export function reportColumns(columns: readonly string[], extra: ReportColumns): string {
-  return [...columns.map((c) => `m.${c}`), ...extra.map(([name, expr]) => `${expr} AS ${name}`)].join(', ');
+/**
+ * The machine columns a row report's rows read (reports.ts reportRow) beyond those every row
+ * reads (REPORT_ALWAYS); a whole report of 100 000 rows costs per value read.
+ */
+const REPORT_READS: Readonly<Record<RowReport, readonly string[]>> = {
+  'at-risk': ['product_group', 'expires_at', 'last_seen_at'],
+  'duplicate-cmid': ['product_group', 'client_machine_id'],
+  unlicensed: ['product_group', 'installed_key', 'installed_key_type', 'last_seen_at'],
+  'by-authority': ['product_group', 'method', 'kms_host', 'installed_key', 'expires_at'],
+};
+/** Every report row: the machine, its display name and address, whether it has a status and its state. */
+const REPORT_ALWAYS = ['id', 'address', 'display_name', 'latest_snapshot_id', 'state'];
+
+/**
+ * A report's values of `columns` of `machines m`, in that order: NULL for the columns the
+ * report does not read (its rows' `latest` holds null or '' there: see ReportMachineRow).
+ */
+export function reportMachineValues(report: RowReport, columns: readonly string[]): string[] {
+  return columns.map((c) => (REPORT_ALWAYS.includes(c) || REPORT_READS[report].includes(c) ? `m.${c}` : 'NULL'));
+}
+
+/** A report row's select list (PostgreSQL, read as an array): `values` (reportMachineValues), then `extra`. */
+export function reportColumns(values: readonly string[], extra: ReportColumns): string {
+  return [...values, ...extra.map(([name, expr]) => `${expr} AS ${name}`)].join(', ');
 }
 
 /**
  * SQLite: a report row as one JSON array (one text per row: better-sqlite3 makes one string,
- * not an object of a dozen values; rows.ts reportRowOf reads them by position): `columns` of
- * `machines m`, then `extra`. (PostgreSQL reads reportColumns as arrays: its json_build_array
+ * not an object of a dozen values; rows.ts reportRowOf reads them by position): `values`
+ * (reportMachineValues), then `extra`. (PostgreSQL reads reportColumns as arrays: its json_build_array
  * cost more than the values themselves.)
  */
-export function reportRowJson(columns: readonly string[], extra: ReportColumns): string {
-  return `json_array(${[...columns.map((c) => `m.${c}`), ...extra.map(([, expr]) => expr)].join(', ')}) AS r`;
+export function reportRowJson(values: readonly string[], extra: ReportColumns): string {
+  return `json_array(${[...values, ...extra.map(([, expr]) => expr)].join(', ')}) AS r`;
 }
 
 /** Shifts times before the timeline's first day into positive numbers, so integer division floors. */

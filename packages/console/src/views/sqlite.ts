@@ -114,7 +114,7 @@ export class SqliteFleetViews implements FleetViewStore {
         ? 0
         : (this.#all<{ n: number }>(s.count ?? `SELECT count(*) AS n ${s.from}`, p.values)[0]?.n ?? 0);
       const rows = this.#all<{ r: string }>(
-        `SELECT ${sql.reportRowJson(REPORT_ROW_COLUMNS, extra)}
+        `SELECT ${sql.reportRowJson(sql.reportMachineValues(report, REPORT_ROW_COLUMNS), extra)}
          ${options.limit === undefined && report === 'unlicensed' ? s.from : byNameOrder(s.from)} ${s.order} LIMIT ? OFFSET ?`,
         [...p.values, options.limit ?? -1, options.offset],
       );

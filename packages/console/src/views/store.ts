@@ -18,7 +18,11 @@ export interface MachineView {
   readonly latest: LatestStatus | null;
 }
 
-/** A row of a report selection: the machine, and what the report needs beyond it. */
+/**
+ * A row of a report selection: the machine, and what the report needs beyond it. `latest`
+ * holds the columns its report reads (views/sql.ts REPORT_READS); the others are null ('' for
+ * group and CMID), as `lastSeenAt` when the report does not show it.
+ */
 export interface ReportMachineRow {
   readonly id: number;
   readonly displayName: string;
