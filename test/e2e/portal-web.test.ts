@@ -396,7 +396,20 @@ describe('the publisher UI and the organisation portal in Chromium', () => {
       // The file as the console wrote it, its key ID given: the summary, the refused machine
       // named with why, and the confirmation file downloaded.
       await upload('iids.json', collected.file);
-      const [download] = await Promise.all([operator.waitForEvent('download'), submit.click()]);
+      // While the request runs the file cannot be changed (its answer would land under the other's name).
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await operator.route('**/v1/operator/confirmation-files', async (route) => {
+        await held;
+        await route.continue();
+      });
+      const downloaded = operator.waitForEvent('download');
+      await submit.click();
+      await expect.poll(() => input.isDisabled()).toBe(true);
+      release();
+      const download = await downloaded;
+      await operator.unroute('**/v1/operator/confirmation-files');
+      expect(await input.isDisabled()).toBe(false);
       await expect
         .poll(() => section.getByRole('status').textContent())
         .toBe('2 confirmed, 1 refused: the confirmation file was downloaded');

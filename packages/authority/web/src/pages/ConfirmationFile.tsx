@@ -61,8 +61,8 @@ export function ConfirmationFile() {
   const [text, setText] = useState<string | null>(null);
   const [name, setName] = useState('');
   const [keyId, setKeyId] = useState('');
-  const [answer, setAnswer] = useState<(ConfirmationFileAnswer & { refusals: Refusal[] }) | null>(null);
-  // The latest choice wins: a slower read of a file chosen before is dropped.
+  const [answer, setAnswer] = useState<(ConfirmationFileAnswer & { refusals: Refusal[]; name: string }) | null>(null);
+  // The latest choice wins: a slower read of a file chosen before, or the answer about it, is dropped.
   const choice = useRef(0);
   const { busy, message, run, clear } = useAction();
 
@@ -99,14 +99,25 @@ export function ConfirmationFile() {
       );
       return;
     }
+    // The file input is disabled while this runs; should another file be chosen anyway, the
+    // answer about this one is dropped (never shown or downloaded under the other's name).
+    const mine = choice.current;
+    const submitted = name;
     run(
-      () =>
-        post<ConfirmationFileAnswer>('/v1/operator/confirmation-files', {
-          file: text,
-          ...(pinned === '' ? {} : { consoleKeyId: pinned }),
-        }),
+      async () => {
+        try {
+          return await post<ConfirmationFileAnswer>('/v1/operator/confirmation-files', {
+            file: text,
+            ...(pinned === '' ? {} : { consoleKeyId: pinned }),
+          });
+        } catch (err) {
+          if (mine !== choice.current) return null;
+          throw err;
+        }
+      },
       (a) => {
-        setAnswer({ ...a, refusals: refusals(text, a.file) });
+        if (a === null || mine !== choice.current) return;
+        setAnswer({ ...a, refusals: refusals(text, a.file), name: submitted });
         download(`volact-cids-${a.request.id}.json`, a.file, 'application/json');
         return `${a.confirmed} confirmed, ${a.refused} refused: the confirmation file was downloaded`;
       },
@@ -126,7 +137,7 @@ export function ConfirmationFile() {
       <form className="card" onSubmit={submit}>
         <label>
           Installation-ID file
-          <input type="file" accept=".json,application/json" onChange={choose} />
+          <input type="file" accept=".json,application/json" onChange={choose} disabled={busy} />
         </label>
         <label>
           Console key ID
@@ -166,7 +177,7 @@ export function ConfirmationFile() {
       )}
       {answer && (
         <p className="muted small" data-testid="confirmation-file">
-          {name}: request {answer.request.id} of console {answer.request.consoleKeyId}.{' '}
+          {answer.name}: request {answer.request.id} of console {answer.request.consoleKeyId}.{' '}
           <button
             type="button"
             onClick={() => download(`volact-cids-${answer.request.id}.json`, answer.file, 'application/json')}
