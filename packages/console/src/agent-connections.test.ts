@@ -222,16 +222,20 @@ describe('keep-alive connections to agents', () => {
     }
     expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 1, 0]);
     expect(connections.idle).toBe(3);
-    // Past both bounds: the fourth agent's connection closes after its call.
+    // Past both bounds: the fourth agent's connection takes the third's brief place.
     const fourth = agents[3] as (typeof agents)[number];
-    await new AgentClient(fourth.address, TOKEN, { connections }).probe();
-    await new AgentClient(fourth.address, TOKEN, { connections }).probe();
-    expect(fourth.connections.count).toBe(2);
+    const client = new AgentClient(fourth.address, TOKEN, { connections });
+    await client.probe();
+    await client.status();
+    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 1, 1]);
+    expect(connections.idle).toBe(3);
+    await new AgentClient((agents[2] as (typeof agents)[number]).address, TOKEN, { connections }).probe();
+    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 2, 1]);
     // The brief one closes after briefIdleMs: the third agent is then called on a new connection.
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(connections.idle).toBe(2);
-    for (const agent of agents.slice(0, 3)) await new AgentClient(agent.address, TOKEN, { connections }).probe();
-    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 2, 2]);
+    for (const agent of agents) await new AgentClient(agent.address, TOKEN, { connections }).probe();
+    expect(agents.map((a) => a.connections.count)).toEqual([1, 1, 3, 2]);
     connections.close();
     expect(connections.idle).toBe(0);
   });

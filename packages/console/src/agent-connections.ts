@@ -13,9 +13,9 @@ export interface AgentConnectionOptions {
   /** How long an idle connection is kept (default 60 s; less when the agent announces less). */
   readonly idleTimeoutMs?: number;
   /**
-   * Past `maxIdle`: connections kept briefly after their call (default 256 at most), so the
-   * call that follows a probe still reuses its connection; 0: none (past maxIdle, a connection
-   * closes after its call).
+   * Past `maxIdle`: connections kept briefly after their call (default 256 at most; past it,
+   * the longest kept of them closes), so the call that follows a probe still reuses its
+   * connection; 0: none (past maxIdle, a connection closes after its call).
    */
   readonly maxBriefIdle?: number;
   /** How long a briefly kept connection waits for its next call (default 2 s). */
@@ -36,8 +36,9 @@ export const AGENT_CONNECTION_DEFAULTS = {
  * it). The ones kept stay until their idle timeout: an operation over more machines than the
  * bound (every machine, in turn) then still finds that many connections open the next time,
  * where closing the longest idle would close each one just before it is called again. Past the
- * bound, up to `briefMax` more are kept `briefMs` (then closed): every operation probes a
- * machine and then calls it, and that call reuses the probe's connection rather than open one.
+ * bound, up to `briefMax` more are kept `briefMs` (then closed; the longest kept of them closes
+ * first when another comes): every operation probes a machine and then calls it, and that call
+ * reuses the probe's connection rather than open one.
  */
 class IdleSockets {
   readonly #idle = new Set<Socket>();
@@ -62,7 +63,15 @@ class IdleSockets {
       this.#idle.add(socket);
       return true;
     }
-    if (this.#brief.size >= this.briefMax) return false;
+    if (this.briefMax === 0) return false;
+    if (this.#brief.size >= this.briefMax) {
+      // The longest kept of them goes: its machine's call after the probe is most likely made.
+      const [oldest] = this.#brief.keys();
+      if (oldest) {
+        this.#forgetBrief(oldest);
+        oldest.destroy();
+      }
+    }
     // A timer of its own, not the socket's timeout (Node's handler of that searches every host's free list).
     const timer = setTimeout(() => socket.destroy(), this.briefMs);
     timer.unref();
