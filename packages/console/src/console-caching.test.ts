@@ -41,7 +41,7 @@ const caching = (stateDir: string) => Licence.open({ stateDir, clock }).status()
 
 describe('VolumeConsole.setKmsHostCaching', () => {
   it('turns caching off on 2 machines (their licence stores say so), logs each, and the refreshed status shows it', async () => {
-    const c = await VolumeConsole.init(join(root, 'console'), { clock });
+    const c = VolumeConsole.init(join(root, 'console'), { clock });
     try {
       await c.addMachines(
         agents.map((a) => a.address),
@@ -89,7 +89,7 @@ describe('VolumeConsole.setKmsHostCaching', () => {
   });
 
   it('a machine whose agent is down fails alone (AGENT_UNREACHABLE, not logged as done); the other is changed', async () => {
-    const c = await VolumeConsole.init(join(root, 'console-2'), { clock });
+    const c = VolumeConsole.init(join(root, 'console-2'), { clock });
     const [up, down] = await Promise.all(
       ['up', 'down'].map(async (name) => {
         const stateDir = join(root, `machine-${name}`);
@@ -117,7 +117,7 @@ describe('VolumeConsole.setKmsHostCaching', () => {
   });
 
   it('an agent older than the route (404 NOT_FOUND) fails with a result that says to upgrade it', async () => {
-    const c = await VolumeConsole.init(join(root, 'console-3'), { clock });
+    const c = VolumeConsole.init(join(root, 'console-3'), { clock });
     const stateDir = join(root, 'machine-old');
     Licence.init({ stateDir, product, hardwareId: 'hw-old', clock });
     const old = createAgentServer({ stateDir, adminToken: TOKEN, clock });

@@ -45,9 +45,9 @@ describe('Ed25519 helpers', () => {
     text[0] = 0x56;
     expect(verifyMessage(key, text, sig)).toBe(false);
     text[0] = 0x76;
-    sig[3] = (sig[3] as number) ^ 1;
+    sig[3] ^= 1;
     expect(verifyMessage(key, text, sig)).toBe(false);
-    sig[3] = (sig[3] as number) ^ 1;
+    sig[3] ^= 1;
     expect(verifyMessage(key, text, sig)).toBe(true);
     // Another key with the same bytes signed: its own entry.
     expect(verifyMessage(generateSigningKeyPair().publicKey, text, sig)).toBe(false);
