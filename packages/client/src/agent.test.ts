@@ -156,7 +156,7 @@ describe('agent management endpoint', () => {
     const mak = await mintMak();
     expect((await t.call('POST', '/v1/key', { key: mak })).statusCode).toBe(200);
     expect((await t.call('POST', '/v1/activate', { authority: authorityUrl })).json().ok).toBe(true);
-    const status = async (): Promise<unknown> => (await t.call('GET', '/v1/status')).json();
+    const status = async () => (await t.call('GET', '/v1/status')).json<Record<string, unknown>>();
     expect(await status()).toMatchObject({ state: 'licensed', method: 'mak', userOperations: false });
     expect(await status()).toMatchObject({ state: 'licensed', method: 'mak' });
     const path = join(t.stateDir, 'licence.json');

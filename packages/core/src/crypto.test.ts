@@ -45,9 +45,9 @@ describe('Ed25519 helpers', () => {
     text[0] = 0x56;
     expect(verifyMessage(key, text, sig)).toBe(false);
     text[0] = 0x76;
-    sig[3] ^= 1;
+    sig.writeUInt8(sig.readUInt8(3) ^ 1, 3);
     expect(verifyMessage(key, text, sig)).toBe(false);
-    sig[3] ^= 1;
+    sig.writeUInt8(sig.readUInt8(3) ^ 1, 3);
     expect(verifyMessage(key, text, sig)).toBe(true);
     // Another key with the same bytes signed: its own entry.
     expect(verifyMessage(generateSigningKeyPair().publicKey, text, sig)).toBe(false);
