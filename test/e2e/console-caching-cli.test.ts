@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Authority } from '@volact/authority';
 import { Licence } from '@volact/client';
 import { createAgentServer } from '@volact/client/agent';
 import { ManualClock } from '@volact/core';
-import { buildProgram } from '../../main.js';
+import { runCliInProcess } from './cli-in-process.js';
 
 /** `volact console set-kms-host-caching`, in this process, against two real agents. */
 const TOKEN = 'cli-caching-agent-token-0123456789';
@@ -18,33 +18,8 @@ let dataDir: string;
 const clock = new ManualClock(Date.UTC(2026, 10, 25, 9));
 const agents: { stateDir: string; address: string; app: FastifyInstance }[] = [];
 
-/** Runs `volact …` with its stdout, stderr and exit code captured. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const log = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => {
-    stdout += `${parts.join(' ')}\n`;
-  });
-  process.exitCode = 0;
-  try {
-    await buildProgram().parseAsync(['node', 'volact', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    log.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout, stderr };
-}
+/** Runs `volact …` in this process (the real command tree). */
+const cli = (...args: string[]) => runCliInProcess(args);
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'volact-cli-caching-'));
