@@ -21,9 +21,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { percentiles } from './load.js';
-import { formatNumber, formatTable } from './table.js';
+import { formatNumber, formatTable, parseRunsOptions } from './table.js';
 
 const USAGE = `usage: npm run bench:cli -- [options]
   --json     one JSON line per command, then one with the overall ratio, on stdout (progress goes to stderr)
@@ -36,27 +35,7 @@ const CLI_INDEX = pathToFileURL(join(ROOT, 'packages', 'cli', 'dist', 'index.js'
 const WAYS = ['group', 'full'] as const;
 type Way = (typeof WAYS)[number];
 
-function usage(message: string): never {
-  process.stderr.write(`${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-function parseOptions(): { json: boolean; runs: number } {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      runs: { type: 'string', default: '15' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 500) usage('--runs must be a whole number from 1 to 500');
-  return { json: values.json, runs };
-}
+const parseOptions = () => parseRunsOptions(USAGE, 15, 500);
 
 const dir = mkdtempSync(join(tmpdir(), 'volact-bench-cli-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -17,9 +17,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { percentiles } from './load.js';
-import { formatNumber, formatTable } from './table.js';
+import { formatNumber, formatTable, parseRunsOptions } from './table.js';
 
 const USAGE = `usage: npm run bench:sdk -- [options]
   --json     one JSON line per entry, then one with the ratios, on stdout (progress goes to stderr)
@@ -49,27 +48,7 @@ interface Run {
   rssGrowth: number;
 }
 
-function usage(message: string): never {
-  process.stderr.write(`${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-function parseOptions(): { json: boolean; runs: number } {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      runs: { type: 'string', default: '15' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 200) usage('--runs must be a whole number from 1 to 200');
-  return { json: values.json, runs };
-}
+const parseOptions = () => parseRunsOptions(USAGE, 15, 200);
 
 function importOnce(entry: Entry): Run {
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, entry], {
