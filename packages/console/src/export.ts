@@ -7,6 +7,7 @@ import {
   aeadSeal,
   agentStatusSchema,
   lastFiveOf,
+  machineFactsFields,
   parseKeyOfType,
   writeFileAtomic,
   type KeyType,
@@ -89,15 +90,7 @@ const exportSchema = z.strictObject({
         /** With secrets: the id of its entry in agentTokens (null when the exporting console lacked it). */
         agentToken: z.number().int().nonnegative().nullable().optional(),
         /** What its agent last said of the machine (host name, OS, …); absent before issue 15 or never read. */
-        facts: z
-          .strictObject({
-            hostName: z.string().max(253),
-            os: z.string().max(64),
-            osVersion: z.string().max(256),
-            productVersion: z.string().max(64).nullable(),
-            lastBootAt: time.nullable(),
-          })
-          .optional(),
+        facts: z.strictObject({ ...machineFactsFields, lastBootAt: time.nullable() }).optional(),
       }),
     )
     .max(LIMITS.machines),

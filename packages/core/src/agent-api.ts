@@ -28,6 +28,22 @@ const MAX_KMS_COUNT = 0xffff_ffff;
 const time = z.string().max(40);
 
 /**
+ * What an agent says of its machine (GET /v1/status `machine`), field by field: the console keeps
+ * these as they are, and its export carries them (export.ts, strictly).
+ */
+export const machineFactsFields = {
+  /** A DNS host name is at most 253 characters. */
+  hostName: z.string().max(253),
+  /** e.g. Linux, Windows_NT, Darwin (os.type()). */
+  os: z.string().max(64),
+  /** The OS release and version text (os.release(), os.version()). */
+  osVersion: z.string().max(256),
+  /** The licensed product's version, when its product config names one. */
+  productVersion: z.string().max(64).nullable(),
+  lastBootAt: time.nullable(),
+};
+
+/**
  * What the console keeps of an agent's licence status (GET /v1/status, and the `status` of the
  * answers to changes). The machine's user controls the agent, and the console stores each
  * answer (a history row whenever it changes): every field is bounded, and fields not declared
@@ -94,19 +110,7 @@ const agentStatusFields = {
    * these). Optional: an older agent has none. Not part of the licence status (no history row
    * when only these change).
    */
-  machine: z
-    .object({
-      /** A DNS host name is at most 253 characters. */
-      hostName: z.string().max(253),
-      /** e.g. Linux, Windows_NT, Darwin (os.type()). */
-      os: z.string().max(64),
-      /** The OS release and version text (os.release(), os.version()). */
-      osVersion: z.string().max(256),
-      /** The licensed product's version, when its product config names one. */
-      productVersion: z.string().max(64).nullable(),
-      lastBootAt: time.nullable(),
-    })
-    .optional(),
+  machine: z.object(machineFactsFields).optional(),
 };
 
 export const agentStatusSchema = z.object(agentStatusFields);

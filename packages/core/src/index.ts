@@ -207,6 +207,7 @@ export {
   INSTALLED_KEY_TYPES,
   LICENCE_METHODS,
   agentStatusSchema,
+  machineFactsFields,
   type AgentStatus,
   type AgentStatusReply,
   type LicenceMethod,
