@@ -41,11 +41,14 @@ const refusal = (work: () => unknown): ConsoleError => {
   throw new Error('not refused');
 };
 
+/** A real other process, alive until killed (it waits on its stdin; no timer). */
+const aliveUntilKilled = () => spawn(process.execPath, ['-e', 'process.stdin.resume()']);
+
 describe('the serve lock of a data directory', () => {
   it('a second server while the first lives: CONSOLE_SERVED naming its pid; free again once released', () => {
     const dir = dataDir();
     // A real other process, alive: its pid in the lock.
-    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const other = aliveUntilKilled();
     try {
       const first = acquireServeLock(dir, NOW, { pid: other.pid as number });
       const err = refusal(() => acquireServeLock(dir, NOW));
@@ -104,7 +107,7 @@ describe('the serve lock of a data directory', () => {
 
   it('a live pid that is another process than the one that wrote the lock (pid reused) is stale', () => {
     const dir = dataDir();
-    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const other = aliveUntilKilled();
     try {
       const pid = other.pid as number;
       // Written by an earlier process with this pid (another start time): taken over.
@@ -126,17 +129,40 @@ describe('the serve lock of a data directory', () => {
     await new Promise((resolve) => gone.on('exit', resolve));
     writeFileSync(join(dir, SERVE_LOCK_FILE), JSON.stringify({ pid: gone.pid, host: hostname(), startedAt: 'then' }));
     const lockModule = new URL('../../dist/web/serve-lock.js', import.meta.url).pathname;
+    // Each racer says `ready` once loaded, tries at `go` (sent to all at once), answers, and keeps
+    // what it won until its stdin closes: no racer can end and free the lock before the others tried.
     const racer = `
       const { acquireServeLock } = await import(${JSON.stringify(lockModule)});
-      while (Date.now() < ${Date.now() + 1_000});
-      try { acquireServeLock(${JSON.stringify(dir)}, Date.now()); console.log('won'); setTimeout(() => {}, 1500); }
-      catch (e) { console.log(e.code); }`;
-    const outputs = await Promise.all(
-      Array.from({ length: 4 }, () => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', racer]);
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-        return new Promise<string>((resolve) => child.on('exit', () => resolve(out.trim())));
+      const lines = (await import('node:readline')).createInterface({ input: process.stdin });
+      console.log('ready');
+      lines.once('line', () => {
+        try { acquireServeLock(${JSON.stringify(dir)}, Date.now()); console.log('won'); }
+        catch (e) { console.log(e.code); }
+      });
+      lines.once('close', () => process.exit(0));`;
+    const racers = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', racer]);
+      const said: string[] = [];
+      const waiters: (() => void)[] = [];
+      child.stdout.on('data', (c: Buffer) => {
+        said.push(...c.toString().split('\n').filter(Boolean));
+        waiters.splice(0).forEach((w) => w());
+      });
+      const saidLine = (n: number) =>
+        new Promise<string>((resolve) => {
+          const check = () => (said.length >= n ? resolve(said[n - 1] as string) : waiters.push(check));
+          check();
+        });
+      return { child, saidLine };
+    });
+    await Promise.all(racers.map((r) => r.saidLine(1)));
+    for (const r of racers) r.child.stdin.write('go\n');
+    const outputs = await Promise.all(racers.map((r) => r.saidLine(2)));
+    await Promise.all(
+      racers.map((r) => {
+        const exited = new Promise((resolve) => r.child.on('exit', resolve));
+        r.child.stdin.end();
+        return exited;
       }),
     );
     expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
